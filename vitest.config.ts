@@ -10,6 +10,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // 2 cores: integration tests spawn child daemons and brokers; too many files at once starve them.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

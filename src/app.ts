@@ -1,0 +1,193 @@
+/**
+ * Composition root: builds every part from the configuration, starts them in order and stops them in reverse.
+ * No singletons: a test can run several daemons in one process, each with its own registry, clients and ports.
+ *
+ * Start order: rules → Redis → Kafka producer → HTTP (health and ingest) → consumer.
+ * Stop order (SIGTERM/SIGINT): consumer (finishes and commits the batch in flight) → producer → HTTP → rule
+ * watcher → Redis. The whole stop is bounded by FW_SHUTDOWN_TIMEOUT_MS.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import type { Config } from './config/config.js';
+import type { Logger } from './obs/logger.js';
+import { Metrics } from './obs/metrics.js';
+import { systemClock, type Clock } from './clock.js';
+import { Readiness } from './http/readiness.js';
+import { buildHttpServer } from './http/server.js';
+import { createRedis, redisReadiness } from './redis.js';
+import { KafkaSource, kafkaLogCreator } from './ingest/kafka-source.js';
+import { KafkaDeadLetterSink, type DeadLetterSink } from './ingest/dead-letter.js';
+import { createIngestHandler } from './ingest/pipeline.js';
+import { httpIngestRoutes, KafkaIngestTarget, DirectIngestTarget, type IngestTarget } from './ingest/http-ingest.js';
+import { hostname } from 'node:os';
+import { DEFAULT_PARSE_OPTIONS } from './events/parse.js';
+import { RuleStore } from './rules/rule-store.js';
+import { RedisWindowStore } from './windows/redis-window-store.js';
+import { VERSION } from './version.js';
+import { errorMessage } from './errors.js';
+
+export interface DaemonOptions {
+  config: Config;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export class Daemon {
+  readonly metrics = new Metrics();
+  readonly readiness = new Readiness();
+  readonly redis: Redis;
+  readonly rules: RuleStore;
+  readonly windows: RedisWindowStore;
+  readonly http: FastifyInstance;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly kafka: Kafka | null = null;
+  private readonly producer: Producer | null = null;
+  private source: KafkaSource | null = null;
+  private stopped = false;
+
+  constructor(private readonly opts: DaemonOptions) {
+    const { config, logger } = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.log = logger;
+    this.redis = createRedis(config.FW_REDIS_URL, logger);
+    this.rules = new RuleStore({ dir: config.FW_RULES_DIR, logger: logger.child({ component: 'rules' }) });
+    this.windows = new RedisWindowStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
+    this.readiness.add(redisReadiness(this.redis));
+    this.readiness.add({
+      name: 'rules',
+      check: () => {
+        if (!this.rules.current) return `no valid rule set loaded: ${this.rules.lastErrors.map((p) => p.message).slice(0, 3).join('; ') || 'not loaded yet'}`;
+        return null;
+      },
+    });
+    if (config.FW_KAFKA_BROKERS.length > 0) {
+      this.readiness.add({
+        name: 'kafka',
+        check: () => {
+          const s = this.source?.status();
+          if (!s) return 'consumer not started';
+          return s.connected ? null : `consumer not in its group: ${s.reason ?? 'unknown'}`;
+        },
+      });
+    }
+    let target: IngestTarget;
+    if (config.FW_KAFKA_BROKERS.length > 0) {
+      this.kafka = new Kafka({ clientId: config.FW_KAFKA_CLIENT_ID, brokers: config.FW_KAFKA_BROKERS, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(logger) });
+      this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+      target = new KafkaIngestTarget(this.producer, config.FW_KAFKA_TOPICS[0]!);
+    } else {
+      // No Kafka: HTTP events go straight into the windows through the same handler the consumer uses. Nothing
+      // invalid reaches it (the route rejects those to the caller), so its dead-letter sink only logs.
+      const logOnly: DeadLetterSink = { send: async (items) => logger.error({ count: items.length, reason: items[0]?.reason }, 'unexpected rejects in direct ingest') };
+      const instance = config.FW_INSTANCE_ID || hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+      target = new DirectIngestTarget(this.ingestHandler(logOnly), this.windows, () => this.rules.current?.funnels ?? [], `http-${instance}`);
+    }
+    this.http = buildHttpServer({
+      logger, metrics: this.metrics, readiness: this.readiness, version: VERSION, bodyLimitBytes: config.FW_INGEST_MAX_BYTES,
+      routes: [httpIngestRoutes({ target, token: config.FW_INGEST_TOKEN, parse: DEFAULT_PARSE_OPTIONS, clock: this.clock, metrics: this.metrics })],
+    });
+  }
+
+  private ingestHandler(deadLetters: DeadLetterSink) {
+    return createIngestHandler({
+      funnels: () => this.rules.current?.funnels ?? [],
+      store: this.windows,
+      deadLetters,
+      metrics: this.metrics,
+      logger: this.log,
+      clock: this.clock,
+      parse: DEFAULT_PARSE_OPTIONS,
+    });
+  }
+
+  /** Address the HTTP server listens on (after start). */
+  get httpUrl(): string {
+    const a = this.http.server.address();
+    if (!a || typeof a === 'string') throw new Error('HTTP server not listening');
+    return `http://127.0.0.1:${a.port}`;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.opts;
+    await this.rules.reload();
+    this.rules.watch();
+    // Redis may be down at start: the daemon still starts (readiness says why) and ioredis keeps reconnecting.
+    await this.redis.connect().catch((err) => this.log.warn({ err: errorMessage(err) }, 'redis not reachable at start; will keep trying'));
+
+    // The producer before HTTP: ingest requests forward through it.
+    await this.producer?.connect();
+    await this.http.listen({ host: config.FW_HTTP_HOST, port: config.FW_HTTP_PORT });
+    this.log.info({ url: `http://${config.FW_HTTP_HOST}:${(this.http.server.address() as { port: number }).port}`, version: VERSION }, 'http server listening');
+
+    if (this.producer) {
+      this.source = new KafkaSource({
+        brokers: config.FW_KAFKA_BROKERS,
+        topics: config.FW_KAFKA_TOPICS,
+        groupId: config.FW_KAFKA_GROUP,
+        clientId: config.FW_KAFKA_CLIENT_ID,
+        fromBeginning: config.FW_KAFKA_FROM_BEGINNING,
+        sessionTimeoutMs: config.FW_KAFKA_SESSION_TIMEOUT_MS,
+        logger: this.log,
+        metrics: this.metrics,
+      });
+      await this.source.start(this.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)));
+      this.log.info({ topics: config.FW_KAFKA_TOPICS, group: config.FW_KAFKA_GROUP }, 'kafka consumer started');
+    }
+  }
+
+  /** Reverse of start; safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const step = async (what: string, fn: () => Promise<unknown> | unknown) => {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, `error while stopping ${what}`);
+      }
+    };
+    await step('kafka consumer', () => this.source?.stop());
+    await step('kafka producer', () => this.producer?.disconnect());
+    await step('http server', () => this.http.close());
+    await step('rule watcher', () => this.rules.close());
+    await step('redis', () => (this.redis.status === 'ready' ? this.redis.quit() : this.redis.disconnect()));
+  }
+
+  /** SIGHUP: re-read the rules now. */
+  async reloadRules(): Promise<void> {
+    await this.rules.reload();
+  }
+}
+
+/** `funnelwatch run`: start, wait for SIGTERM/SIGINT, stop within the shutdown timeout. Returns the exit code. */
+export async function runDaemonUntilSignal(config: Config, logger: Logger): Promise<number> {
+  const daemon = new Daemon({ config, logger });
+  try {
+    await daemon.start();
+  } catch (err) {
+    logger.fatal({ err: errorMessage(err) }, 'could not start');
+    await daemon.stop();
+    return 1;
+  }
+  logger.info('funnelwatch running');
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading rules');
+    daemon.reloadRules().catch((err) => logger.error({ err: errorMessage(err) }, 'rule reload failed'));
+  });
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal }, 'shutting down');
+  const timer = setTimeout(() => {
+    logger.error({ timeoutMs: config.FW_SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown took too long; exiting');
+    process.exit(1);
+  }, config.FW_SHUTDOWN_TIMEOUT_MS);
+  timer.unref();
+  await daemon.stop();
+  clearTimeout(timer);
+  logger.info('stopped');
+  return 0;
+}

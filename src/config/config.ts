@@ -1,0 +1,159 @@
+/**
+ * Configuration from FW_* environment variables, optionally from a YAML/JSON file named by FW_CONFIG_FILE
+ * (keys are the same variable names, or the same names in lower case without the prefix: `redis_url`).
+ * The environment wins over the file. Validated once at start; anything wrong stops the daemon with exit code 2
+ * and a message naming the variable and what it expected (see ConfigError).
+ *
+ * The spec table below is the single source for validation, defaults and the README's configuration reference
+ * (`funnelwatch config --markdown`).
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { FwError } from '../errors.js';
+
+interface VarSpec {
+  schema: z.ZodType;
+  default?: string;
+  doc: string;
+  secret?: boolean;
+}
+
+const durationMs = z.string().regex(/^\d+$/, 'a whole number of milliseconds').transform(Number);
+const port = z.string().regex(/^\d+$/, 'a port number').transform(Number).refine((n) => n >= 0 && n <= 65535, 'a port number 0..65535');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const redisUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}, 'a redis:// or rediss:// URL such as redis://127.0.0.1:6379/0');
+const hostPortList = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).refine(
+  (xs) => xs.every((x) => /^[A-Za-z0-9._-]+:\d+$/.test(x) || /^\[[0-9a-fA-F:]+\]:\d+$/.test(x)),
+  'a comma-separated list of host:port (e.g. kafka-1:9092,kafka-2:9092), or empty for no Kafka',
+);
+
+export const CONFIG_SPEC = {
+  FW_REDIS_URL: { schema: redisUrl, default: 'redis://127.0.0.1:6379', doc: 'Redis holding windows, alert state, outbox and leases.' },
+  FW_REDIS_PREFIX: { schema: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - (no braces: hash tags are added per funnel)'), default: 'fw', doc: 'Prefix of every Redis key.' },
+  FW_KAFKA_BROKERS: { schema: hostPortList, default: '', doc: 'Kafka bootstrap brokers, comma-separated. Empty: no Kafka; HTTP ingest applies events directly to Redis.' },
+  FW_KAFKA_TOPICS: { schema: list.refine((xs) => xs.length > 0, 'at least one topic'), default: 'funnel-events', doc: 'Topics to consume events from, comma-separated.' },
+  FW_KAFKA_GROUP: { schema: z.string().min(1), default: 'funnelwatch', doc: 'Kafka consumer group id shared by all replicas.' },
+  FW_KAFKA_CLIENT_ID: { schema: z.string().min(1), default: 'funnelwatch', doc: 'Kafka client id (shows in broker logs and quotas).' },
+  FW_KAFKA_DLQ_TOPIC: { schema: z.string().min(1), default: 'funnel-events.dlq', doc: 'Dead-letter topic for events that cannot be parsed or validated.' },
+  FW_KAFKA_FROM_BEGINNING: { schema: bool, default: 'false', doc: 'A new consumer group starts at the oldest retained offset instead of the newest.' },
+  FW_KAFKA_SESSION_TIMEOUT_MS: { schema: durationMs, default: '30000', doc: 'Consumer group session timeout: how long a replica that died without leaving keeps its partitions.' },
+  FW_RULES_DIR: { schema: z.string().min(1), default: './rules', doc: 'Directory of funnel and rule YAML files (hot-reloaded).' },
+  FW_HTTP_HOST: { schema: z.string().min(1), default: '0.0.0.0', doc: 'Address the HTTP server binds to.' },
+  FW_HTTP_PORT: { schema: port, default: '8080', doc: 'Port of the HTTP server (health, metrics, ingest, API). 0 picks a free port.' },
+  FW_INGEST_TOKEN: { schema: z.string(), default: '', doc: 'Bearer token required by POST /v1/events (and the other write APIs). Empty: no token required.', secret: true },
+  FW_INGEST_MAX_BYTES: { schema: z.string().regex(/^\d+$/, 'a number of bytes').transform(Number), default: '5242880', doc: 'Largest HTTP request body accepted; larger ones get 413.' },
+  FW_INSTANCE_ID: { schema: z.string().regex(/^[A-Za-z0-9_.-]{0,64}$/, 'up to 64 letters, digits, _ . -'), default: '', doc: 'Name of this replica (default: the host name). Direct HTTP ingest without Kafka records its progress under it.' },
+  FW_LOG_LEVEL: { schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), default: 'info', doc: 'pino log level.' },
+  FW_LOG_PRETTY: { schema: z.enum(['auto', 'true', 'false']), default: 'auto', doc: 'Human-readable logs; `auto` means when stdout is a terminal.' },
+  FW_SHUTDOWN_TIMEOUT_MS: { schema: durationMs, default: '10000', doc: 'Longest a graceful shutdown may take before the process exits anyway.' },
+} satisfies Record<string, VarSpec>;
+
+type Spec = typeof CONFIG_SPEC;
+export type Config = { [K in keyof Spec]: z.output<Spec[K]['schema']> } & { configFile?: string };
+
+export class ConfigError extends FwError {
+  constructor(readonly problems: string[]) {
+    super('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`, false);
+    this.name = 'ConfigError';
+  }
+}
+
+function readConfigFile(path: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`FW_CONFIG_FILE: cannot read ${path}: ${(err as Error).message}`]);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError([`FW_CONFIG_FILE: ${path} is not valid YAML/JSON: ${(err as Error).message}`]);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError([`FW_CONFIG_FILE: ${path} must be a mapping of settings`]);
+  const out: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    const name = k.startsWith('FW_') ? k : `FW_${k.toUpperCase()}`;
+    if (!(name in CONFIG_SPEC)) {
+      problems.push(`${path}: unknown setting "${k}"`);
+      continue;
+    }
+    out[name] = Array.isArray(v) ? v.join(',') : String(v);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return out;
+}
+
+/** Builds the validated configuration from an environment (process.env in production, a plain object in tests). */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const file = env.FW_CONFIG_FILE ? readConfigFile(env.FW_CONFIG_FILE) : {};
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(CONFIG_SPEC) as [string, VarSpec][]) {
+    const raw = env[name] ?? file[name] ?? spec.default;
+    if (raw === undefined) {
+      problems.push(`${name}: missing; expected ${spec.doc}`);
+      continue;
+    }
+    const r = spec.schema.safeParse(raw);
+    if (r.success) out[name] = r.data;
+    else {
+      const shown = spec.secret ? '(hidden)' : JSON.stringify(raw);
+      problems.push(`${name}: expected ${r.error.issues.map((i) => i.message).join('; ')}, got ${shown}`);
+    }
+  }
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('FW_') && name !== 'FW_CONFIG_FILE' && !(name in CONFIG_SPEC)) {
+      problems.push(`${name}: unknown variable${suggest(name)}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { ...(out as Config), ...(env.FW_CONFIG_FILE ? { configFile: env.FW_CONFIG_FILE } : {}) };
+}
+
+function suggest(name: string): string {
+  let best = '';
+  let bestD = 4;
+  for (const cand of Object.keys(CONFIG_SPEC)) {
+    const d = editDistance(name, cand);
+    if (d < bestD) {
+      bestD = d;
+      best = cand;
+    }
+  }
+  return best ? ` (did you mean ${best}?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}
+
+/** The README's configuration table, generated from the spec. */
+export function configMarkdown(): string {
+  const rows = Object.entries(CONFIG_SPEC as Record<string, VarSpec>).map(
+    ([name, s]) => `| \`${name}\` | ${s.default === undefined ? '(required)' : s.default === '' ? '(empty)' : `\`${s.default}\``} | ${s.doc} |`,
+  );
+  return ['| variable | default | meaning |', '|---|---|---|', '| `FW_CONFIG_FILE` | (none) | Optional YAML/JSON file with any of these settings (`redis_url: …` or `FW_REDIS_URL: …`); the environment wins. |', ...rows].join('\n');
+}

@@ -1,0 +1,123 @@
+/**
+ * A simulated shop: checkout and signup journeys across platforms, regions, payment providers and app versions,
+ * about 60% checkout completion, with realistic delays between steps. Deterministic for a given seed; time is
+ * passed in, so the demo runs it on the wall clock and benchmarks on virtual time.
+ *
+ * `tick(now)` returns the events whose event time has come. Incidents are knobs: `setProviderFailure('adyen', 0.9)`
+ * makes that provider's payments fail (the demo's story).
+ */
+import type { FwEvent } from '../events/event.js';
+
+export interface ShopOptions {
+  seed: number;
+  /** Checkout journeys started per minute (signups are a quarter of that). */
+  checkoutsPerMinute: number;
+  startTime: number;
+}
+
+const PLATFORMS = [['ios', 0.4], ['android', 0.35], ['web', 0.25]] as const;
+const REGIONS = [['eu', 0.45], ['us', 0.4], ['apac', 0.15]] as const;
+const PROVIDERS = [['adyen', 0.45], ['stripe', 0.4], ['paypal', 0.15]] as const;
+const APP_VERSIONS = [['5.2.0', 0.6], ['5.1.3', 0.3], ['5.0.9', 0.1]] as const;
+
+interface Pending { at: number; event: FwEvent }
+
+/** Mulberry32: small, fast, good enough for simulation; seeded so runs repeat. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class Shop {
+  private readonly rnd: () => number;
+  private readonly queue: Pending[] = [];
+  private lastTick: number;
+  private seq = 0;
+  private carry = 0;
+  private readonly providerFailure = new Map<string, number>();
+  /** Count of events emitted per type, for the demo's live view. */
+  readonly emitted = new Map<string, number>();
+
+  constructor(private readonly opts: ShopOptions) {
+    this.rnd = mulberry32(opts.seed);
+    this.lastTick = opts.startTime;
+  }
+
+  setProviderFailure(provider: string, failureRate: number): void {
+    if (failureRate <= 0) this.providerFailure.delete(provider);
+    else this.providerFailure.set(provider, failureRate);
+  }
+
+  /** Advances to `now` and returns the events due, in event-time order. */
+  tick(now: number): FwEvent[] {
+    const elapsedMin = Math.max(0, now - this.lastTick) / 60_000;
+    const expected = elapsedMin * this.opts.checkoutsPerMinute + this.carry;
+    const n = Math.floor(expected);
+    this.carry = expected - n;
+    for (let i = 0; i < n; i++) {
+      const start = this.lastTick + this.rnd() * (now - this.lastTick);
+      if (this.rnd() < 0.8) this.startCheckout(start);
+      else this.startSignup(start);
+    }
+    this.lastTick = now;
+    this.queue.sort((a, b) => a.at - b.at);
+    let k = 0;
+    while (k < this.queue.length && this.queue[k]!.at <= now) k++;
+    const due = this.queue.splice(0, k).map((p) => p.event);
+    for (const e of due) this.emitted.set(e.type, (this.emitted.get(e.type) ?? 0) + 1);
+    return due;
+  }
+
+  private pick<T extends readonly (readonly [string, number])[]>(table: T): string {
+    let r = this.rnd();
+    for (const [v, w] of table) {
+      if ((r -= w) < 0) return v;
+    }
+    return table[table.length - 1]![0];
+  }
+
+  /** Log-normal-ish delay: most steps take tens of seconds, a long tail takes minutes. */
+  private delay(medianMs: number): number {
+    const u = Math.max(1e-9, this.rnd());
+    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.rnd());
+    return Math.round(medianMs * Math.exp(0.8 * z));
+  }
+
+  private push(at: number, type: string, entity: string, attrs: Record<string, string>): void {
+    this.queue.push({ at, event: { id: `evt_${(this.seq++).toString(36)}`, type, ts: Math.round(at), entity, attrs } });
+  }
+
+  private startCheckout(t0: number): void {
+    const entity = `chk_${(this.seq++).toString(36)}`;
+    const attrs = {
+      platform: this.pick(PLATFORMS),
+      region: this.pick(REGIONS),
+      payment_provider: this.pick(PROVIDERS),
+      app_version: this.pick(APP_VERSIONS),
+    };
+    this.push(t0, 'checkout_started', entity, attrs);
+    if (this.rnd() > 0.8) return; // abandoned before paying
+    const t1 = t0 + this.delay(45_000);
+    this.push(t1, 'payment_submitted', entity, attrs);
+    const failure = this.providerFailure.get(attrs.payment_provider) ?? 0;
+    if (this.rnd() > 0.75 || this.rnd() < failure) return; // declined or provider broken: 0.8 × 0.75 = 60% complete
+    this.push(t1 + this.delay(8_000), 'order_completed', entity, { ...attrs, status: 'paid' });
+  }
+
+  private startSignup(t0: number): void {
+    const entity = `usr_${(this.seq++).toString(36)}`;
+    const attrs = { platform: this.pick(PLATFORMS), region: this.pick(REGIONS), app_version: this.pick(APP_VERSIONS) };
+    this.push(t0, 'signup_started', entity, attrs);
+    if (this.rnd() > 0.7) return;
+    const t1 = t0 + this.delay(90_000);
+    this.push(t1, 'email_verified', entity, attrs);
+    if (this.rnd() > 0.8) return;
+    this.push(t1 + this.delay(120_000), 'first_login', entity, attrs);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Funnel matching: which step of a funnel an event reaches, which entity moves, and the event's dimension values.
+ *
+ * Pure and compiled once per funnel definition (`compileMatcher`), because it runs for every consumed event: the
+ * per-event work is a map lookup by event type plus the step's attribute filter. No Redis, no clock: the window
+ * store decides what a match means for the entity (duplicate, out of order, expired …).
+ */
+import { FwError } from '../errors.js';
+import type { FwEvent } from '../events/event.js';
+import type { FunnelDef, StepDef } from './funnel.js';
+
+/** One event that reached a step, ready for the window store. */
+export interface MatchedEvent {
+  /** Index into `funnel.steps`; 0 is the entry step. */
+  step: number;
+  ts: number;
+  /** '' when the event carries no entity under the funnel's `entityField`. */
+  entity: string;
+  /** One raw value per `funnel.dimensions` entry, in that order; undefined when the attribute is absent. The cap
+   *  (first `maxValues` values, then `other`) is applied by the store, which owns the registry of values seen. */
+  dims: (string | undefined)[];
+}
+
+export type EventMatcher = (ev: FwEvent) => MatchedEvent | undefined;
+
+/** Reads the entity id as `entityField` says: `entity` (the event's own entity) or `attrs.<name>`. */
+export function entityReader(entityField: string): (ev: FwEvent) => string {
+  if (entityField === 'entity') return (ev) => ev.entity;
+  if (entityField.startsWith('attrs.') && entityField.length > 'attrs.'.length) {
+    const name = entityField.slice('attrs.'.length);
+    return (ev) => ev.attrs[name] ?? '';
+  }
+  throw new FwError(
+    'FUNNEL_BAD_ENTITY_FIELD',
+    `entityField "${entityField}" is neither "entity" nor "attrs.<name>"; set it to one of those in the funnel definition`,
+    false,
+  );
+}
+
+/** True when every attribute the step's `where` lists has one of the listed values. */
+export function stepFilterMatches(step: StepDef, attrs: Record<string, string>): boolean {
+  if (!step.where) return true;
+  for (const [name, allowed] of Object.entries(step.where)) {
+    const v = attrs[name];
+    if (v === undefined || !allowed.includes(v)) return false;
+  }
+  return true;
+}
+
+/** The first step (in funnel order) whose event type and filter the event satisfies, or -1. */
+export function stepIndexOf(funnel: FunnelDef, ev: FwEvent): number {
+  for (let i = 0; i < funnel.steps.length; i++) {
+    const step = funnel.steps[i]!;
+    if (step.event === ev.type && stepFilterMatches(step, ev.attrs)) return i;
+  }
+  return -1;
+}
+
+/** Raw dimension values of the event, one per funnel dimension. */
+export function dimensionValuesOf(funnel: FunnelDef, ev: FwEvent): (string | undefined)[] {
+  return funnel.dimensions.map((d) => ev.attrs[d.name]);
+}
+
+/**
+ * Builds the per-event matcher for one funnel. Steps are indexed by event type up front; when two steps share an
+ * event type (told apart by `where`), the earlier step wins, as in `stepIndexOf`.
+ */
+export function compileMatcher(funnel: FunnelDef): EventMatcher {
+  const readEntity = entityReader(funnel.entityField);
+  const byType = new Map<string, { index: number; step: StepDef }[]>();
+  funnel.steps.forEach((step, index) => {
+    const list = byType.get(step.event) ?? [];
+    list.push({ index, step });
+    byType.set(step.event, list);
+  });
+  const dimNames = funnel.dimensions.map((d) => d.name);
+  return (ev) => {
+    const candidates = byType.get(ev.type);
+    if (!candidates) return undefined;
+    for (const c of candidates) {
+      if (!stepFilterMatches(c.step, ev.attrs)) continue;
+      return { step: c.index, ts: ev.ts, entity: readEntity(ev), dims: dimNames.map((n) => ev.attrs[n]) };
+    }
+    return undefined;
+  };
+}

@@ -1,0 +1,22 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * A preHandler that requires `Authorization: Bearer <token>` when a token is configured. Compared in constant time
+ * (over hashes, so the lengths match too) so the token cannot be guessed byte by byte.
+ */
+export function bearerAuth(token: string) {
+  const want = createHash('sha256').update(token).digest();
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!token) return;
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(h);
+    if (!m) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'UNAUTHORIZED', message: 'this endpoint needs an "Authorization: Bearer <token>" header (FW_INGEST_TOKEN)' });
+    }
+    const got = createHash('sha256').update(m[1]!.trim()).digest();
+    if (!timingSafeEqual(got, want)) {
+      return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'UNAUTHORIZED', message: 'the bearer token is not valid' });
+    }
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * The daemon's HTTP server (fastify): operations endpoints here, and features register their own routes as
+ * encapsulated plugins (ingest, deploys, silences, alerts API) through `routes`.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+import type { Readiness } from './readiness.js';
+import { FwError } from '../errors.js';
+
+export interface HttpServerDeps {
+  logger: Logger;
+  metrics: Metrics;
+  readiness: Readiness;
+  version: string;
+  routes?: FastifyPluginAsync[];
+  bodyLimitBytes?: number;
+}
+
+export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    // Request logs would drown the ingest path; errors are still logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.bodyLimitBytes ?? 5 * 1024 * 1024,
+  });
+
+  // Every error answer has the same shape: a stable code and a message a person can act on.
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as Error & { statusCode?: number; code?: string };
+    const status = e instanceof FwError ? (e.retriable ? 503 : 400) : e.statusCode && e.statusCode >= 400 ? e.statusCode : 500;
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    reply.code(status).send({ error: e.code ?? 'INTERNAL', message: e.message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', version: deps.version }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const r = await deps.readiness.report();
+    deps.metrics.ready.set(r.ready ? 1 : 0);
+    reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+
+  for (const plugin of deps.routes ?? []) app.register(plugin);
+  return app;
+}

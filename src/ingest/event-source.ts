@@ -1,0 +1,50 @@
+/**
+ * The port between a message transport and the ingest pipeline. Kafka is the production adapter
+ * (kafka-source.ts); kafkajs stays behind this interface because it has had no release since 2023.
+ *
+ * Contract: the source hands the handler one batch of one partition at a time; the batch's offsets are committed
+ * only after the handler's promise resolves (the handler resolves once the batch is durably applied). A handler
+ * that throws a retriable error gets the same batch again after a backoff, with nothing committed in between.
+ */
+export interface RawMessage {
+  topic: string;
+  partition: number;
+  /** Kafka offset as a decimal string (int64). */
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  /** Broker/producer timestamp, epoch ms as a string. Not the event time. */
+  timestamp: string;
+}
+
+export interface SourceBatch {
+  topic: string;
+  partition: number;
+  /** Name under which the window store records this stream's progress; defaults to the partition number.
+   *  Direct HTTP ingest (no Kafka) uses `http-<instance>`. */
+  partitionId?: string;
+  messages: RawMessage[];
+  /** Offset of the next message the broker would write: lag = highWatermark − (last offset + 1). */
+  highWatermark: string;
+  /** Keeps the group membership alive during long work; cheap to call often. */
+  heartbeat(): Promise<void>;
+  /** False once the source is stopping or the partition was revoked: stop work and do not commit. */
+  isActive(): boolean;
+}
+
+export type BatchHandler = (batch: SourceBatch) => Promise<void>;
+
+export interface SourceStatus {
+  /** Connected and a member of its group. */
+  connected: boolean;
+  reason?: string;
+  assigned: { topic: string; partition: number }[];
+}
+
+export interface EventSource {
+  start(handler: BatchHandler): Promise<void>;
+  /** Stops fetching, lets the batch in flight finish and commit, then disconnects. */
+  stop(): Promise<void>;
+  status(): SourceStatus;
+}

@@ -1,0 +1,200 @@
+/**
+ * kafkajs consumer-group adapter for the EventSource port.
+ *
+ * - `eachBatch` with auto-resolve and auto-commit off: offsets move only after the handler resolved, and are
+ *   committed explicitly right then, so a crash replays at most the batch in flight (and the window store's offset
+ *   fence makes that replay a no-op).
+ * - A retriable handler failure (Redis down) is retried in place with backoff while heartbeating: that partition
+ *   is effectively paused, nothing is committed, nothing is lost; a rebalance or stop ends the retry loop.
+ * - `stop()` first waits for the batch in flight to be applied AND committed, and only then calls kafkajs
+ *   `consumer.stop()`: kafkajs' own stop leaves the group without waiting for eachBatch, so a commit issued after
+ *   it is lost (the batch would be applied in Redis but replayed by the next owner; harmless thanks to the offset
+ *   fence, but a graceful stop should leave nothing to replay). Batches fetched after stop began are not touched.
+ */
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+import { isRetriable, errorMessage } from '../errors.js';
+import { backoffMs } from './retry.js';
+import type { BatchHandler, EventSource, RawMessage, SourceStatus } from './event-source.js';
+
+export interface KafkaSourceOptions {
+  brokers: string[];
+  topics: string[];
+  groupId: string;
+  clientId: string;
+  fromBeginning: boolean;
+  logger: Logger;
+  metrics: Metrics;
+  /** Max bytes fetched per partition per request; bounds batch size and memory. */
+  maxBytesPerPartition?: number;
+  sessionTimeoutMs?: number;
+  /** Backoff bounds for retriable handler failures. */
+  retryBaseMs?: number;
+  retryCapMs?: number;
+}
+
+export function kafkaLogCreator(logger: Logger) {
+  const log = logger.child({ component: 'kafkajs' });
+  return () => ({ level, log: entry }: LogEntry) => {
+    const { message, ...rest } = entry;
+    if (level === logLevel.ERROR) log.error(rest, message);
+    else if (level === logLevel.WARN) log.warn(rest, message);
+    else if (level === logLevel.INFO) log.debug(rest, message);
+  };
+}
+
+export class KafkaSource implements EventSource {
+  private readonly kafka: Kafka;
+  private consumer: Consumer | null = null;
+  private connected = false;
+  private lastError: string | undefined;
+  private assigned: { topic: string; partition: number }[] = [];
+  private stopping = false;
+  private inFlight: Promise<void> | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: KafkaSourceOptions) {
+    this.log = opts.logger.child({ component: 'kafka-source' });
+    this.kafka = new Kafka({
+      clientId: opts.clientId,
+      brokers: opts.brokers,
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(opts.logger),
+      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+  }
+
+  status(): SourceStatus {
+    return {
+      connected: this.connected,
+      ...(this.connected ? {} : { reason: this.lastError ?? 'not yet a member of the consumer group' }),
+      assigned: this.assigned,
+    };
+  }
+
+  async start(handler: BatchHandler): Promise<void> {
+    const consumer = this.kafka.consumer({
+      groupId: this.opts.groupId,
+      sessionTimeout: this.opts.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: this.opts.maxBytesPerPartition ?? 1024 * 1024,
+      allowAutoTopicCreation: true,
+      // Bad input never reaches here (it goes to the dead-letter topic), so a crash is a broker or Redis outage or a
+      // bug; a daemon that silently stops consuming is worse than one that restarts (with kafkajs' backoff) and
+      // keeps saying so in the log and /readyz.
+      retry: { retries: 10, restartOnFailure: async () => true },
+    });
+    this.consumer = consumer;
+    const { GROUP_JOIN, CRASH, DISCONNECT, STOP } = consumer.events;
+    consumer.on(GROUP_JOIN, (e) => {
+      this.connected = true;
+      this.lastError = undefined;
+      const assignment = e.payload.memberAssignment as Record<string, number[]>;
+      this.assigned = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+      this.log.info({ assigned: assignment, generation: e.payload.groupId }, 'joined consumer group');
+    });
+    consumer.on(CRASH, (e) => {
+      this.connected = false;
+      this.lastError = `consumer crashed: ${errorMessage(e.payload.error)}${e.payload.restart ? ' (restarting)' : ''}`;
+      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
+    });
+    consumer.on(DISCONNECT, () => {
+      this.connected = false;
+      this.lastError = 'disconnected from Kafka';
+    });
+    consumer.on(STOP, () => {
+      this.connected = false;
+      this.lastError = 'stopped';
+    });
+
+    await consumer.connect();
+    for (const topic of this.opts.topics) await consumer.subscribe({ topic, fromBeginning: this.opts.fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => {
+        if (this.stopping) return Promise.resolve(); // not resolved, not committed: the next owner reads it
+        const p = this.onBatch(payload, handler);
+        this.inFlight = p.catch(() => undefined).finally(() => {
+          if (this.inFlight === tracked) this.inFlight = null;
+        });
+        const tracked = this.inFlight;
+        return p;
+      },
+    });
+  }
+
+  private async onBatch(payload: EachBatchPayload, handler: BatchHandler): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    if (batch.messages.length === 0) return;
+    const messages: RawMessage[] = batch.messages.map((m) => ({
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: m.offset,
+      key: m.key ?? null,
+      value: m.value ?? null,
+      headers: headersToStrings(m.headers),
+      timestamp: m.timestamp,
+    }));
+    this.opts.metrics.eventsConsumed.inc({ topic: batch.topic }, messages.length);
+    const isActive = () => isRunning() && !isStale() && !this.stopping;
+
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await handler({ topic: batch.topic, partition: batch.partition, messages, highWatermark: batch.highWatermark, heartbeat, isActive });
+        break;
+      } catch (err) {
+        if (!isRetriable(err) || !isActive()) throw err;
+        const wait = backoffMs(attempt, this.opts.retryBaseMs ?? 200, this.opts.retryCapMs ?? 5_000);
+        this.opts.metrics.batchesApplied.inc({ outcome: 'retry' });
+        this.log.warn({ err: errorMessage(err), topic: batch.topic, partition: batch.partition, attempt, waitMs: wait }, 'batch not applied; retrying (nothing committed)');
+        await sleepWhile(wait, isActive, heartbeat);
+        if (!isActive()) return; // stop or rebalance: leave the batch uncommitted for the next owner
+      }
+    }
+
+    const last = batch.messages[batch.messages.length - 1]!.offset;
+    resolveOffset(last);
+    const next = (BigInt(last) + 1n).toString();
+    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+    const lag = BigInt(batch.highWatermark) - BigInt(next);
+    this.opts.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag < 0n ? 0n : lag));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const c = this.consumer;
+    if (!c) return;
+    try {
+      await this.inFlight;
+      await c.stop();
+    } finally {
+      await c.disconnect();
+      this.connected = false;
+    }
+  }
+}
+
+function headersToStrings(h: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.map((x) => String(x)).join(',') : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+  }
+  return out;
+}
+
+async function sleepWhile(ms: number, active: () => boolean, heartbeat: () => Promise<void>): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until && active()) {
+    await new Promise((r) => setTimeout(r, Math.min(500, until - Date.now())));
+    try {
+      await heartbeat();
+    } catch {
+      return; // rebalance in progress: the caller sees isActive() false or kafkajs takes over
+    }
+  }
+}

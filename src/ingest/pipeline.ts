@@ -1,0 +1,103 @@
+/**
+ * The ingest pipeline for one batch of one partition: parse and validate every message, send the rejects to the
+ * dead-letter sink, then apply the good events to each funnel's windows with the store's exactly-once apply (one
+ * call per funnel and partition). The handler resolves only when all of that is durable; the source commits then.
+ *
+ * Exactly-once: the store keeps, per (funnel, partition), the last offset applied, in the same Lua call as the
+ * counts. Messages at or below it are skipped here; should this replica's view be stale (another replica applied
+ * after a rebalance), the store refuses the batch as a duplicate and we refilter from the offset it reports.
+ */
+import type { Clock } from '../clock.js';
+import type { FwEvent } from '../events/event.js';
+import { parseEvent, type ParseOptions } from '../events/parse.js';
+import type { FunnelDef } from '../funnels/funnel.js';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
+import type { BatchHandler, SourceBatch } from './event-source.js';
+import type { WindowStore } from '../windows/window-store.js';
+
+/** What ingest needs from the window store. */
+export type ApplyPort = Pick<WindowStore, 'applyBatch' | 'getOffsets'>;
+
+export interface PipelineDeps {
+  /** The funnels currently defined (hot-reloaded rule set). */
+  funnels: () => readonly FunnelDef[];
+  store: ApplyPort;
+  deadLetters: DeadLetterSink;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  parse: Omit<ParseOptions, 'now'>;
+}
+
+interface Parsed {
+  offset: number;
+  event: FwEvent;
+}
+
+export function createIngestHandler(deps: PipelineDeps): BatchHandler {
+  const stored = new Map<string, number>(); // `${funnel}\u0000${partition}` → last applied offset
+  const log = deps.logger.child({ component: 'ingest' });
+
+  async function storedOffset(funnel: FunnelDef, partition: string): Promise<number> {
+    const k = `${funnel.name}\u0000${partition}`;
+    let v = stored.get(k);
+    if (v === undefined) {
+      v = (await deps.store.getOffsets(funnel, [partition])).get(partition) ?? -1;
+      stored.set(k, v);
+    }
+    return v;
+  }
+
+  return async (batch: SourceBatch) => {
+    const started = process.hrtime.bigint();
+    const now = deps.clock.now();
+    const parseOpts: ParseOptions = { ...deps.parse, now };
+    const good: Parsed[] = [];
+    const bad: DeadLetter[] = [];
+    for (const m of batch.messages) {
+      const r = parseEvent(m.value, parseOpts);
+      if (r.ok) good.push({ offset: Number(m.offset), event: r.event });
+      else bad.push({ raw: m, reason: r.reason, detail: r.detail });
+    }
+    if (bad.length > 0) {
+      await deps.deadLetters.send(bad, now);
+      for (const b of bad) deps.metrics.eventsRejected.inc({ reason: b.reason });
+      log.warn({ topic: batch.topic, partition: batch.partition, rejected: bad.length, first: { offset: bad[0]!.raw.offset, reason: bad[0]!.reason, detail: bad[0]!.detail } }, 'events rejected to the dead-letter topic');
+    }
+
+    const funnels = deps.funnels();
+    const usedTypes = new Set(funnels.flatMap((f) => f.steps.map((s) => s.event)));
+    let ignored = 0;
+    for (const p of good) if (!usedTypes.has(p.event.type)) ignored++;
+    if (ignored) deps.metrics.eventsIgnored.inc(ignored);
+
+    const partition = batch.partitionId ?? String(batch.partition);
+    const lastOffset = Number(batch.messages[batch.messages.length - 1]!.offset);
+    const firstBatchOffset = Number(batch.messages[0]!.offset);
+    for (const funnel of funnels) {
+      const types = new Set(funnel.steps.map((s) => s.event));
+      for (let attempt = 0; ; attempt++) {
+        const after = await storedOffset(funnel, partition);
+        if (after >= lastOffset) break; // all of it was applied before (replay after a crash or rebalance)
+        const events = good.filter((p) => p.offset > after && types.has(p.event.type)).map((p) => p.event);
+        const res = await deps.store.applyBatch({ funnel, partition, firstOffset: Math.max(firstBatchOffset, after + 1), lastOffset, events, now });
+        const key = `${funnel.name}\u0000${partition}`;
+        if (res.status === 'applied') {
+          stored.set(key, lastOffset);
+          const applied = res.counts.entries + res.counts.steps;
+          if (applied) deps.metrics.eventsApplied.inc({ funnel: funnel.name }, applied);
+          if (res.counts.lateDropped) deps.metrics.eventsLate.inc({ funnel: funnel.name }, res.counts.lateDropped);
+          if (res.watermark !== undefined) deps.metrics.watermarkAge.set({ funnel: funnel.name }, Math.max(0, (now - res.watermark) / 1000));
+          break;
+        }
+        stored.set(key, res.storedOffset);
+        if (attempt > 3) throw new Error(`window store keeps refusing ${funnel.name}/${partition} at offset ${res.storedOffset}`);
+      }
+      await batch.heartbeat();
+    }
+    deps.metrics.batchesApplied.inc({ outcome: 'applied' });
+    deps.metrics.batchApplySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  };
+}

@@ -1,0 +1,267 @@
+/**
+ * Rule files in, a RuleSet or every problem out. Problems are collected, never thrown, and as many as possible are
+ * found in one pass: a broken rule does not hide the problems of the next one, and a file with schema errors still
+ * gets its step references and duplicate names checked, so one `funnelwatch validate` run lists everything.
+ *
+ * `checkRuleSources` is pure (texts in, result out); `loadRuleDir` / `loadRulePaths` add the file system.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { FunnelDef } from '../funnels/funnel.js';
+import { didYouMeanSuffix } from './did-you-mean.js';
+import { toAlertRuleDef, toFunnelDef } from './normalize.js';
+import { compareProblems, type Problem } from './problem.js';
+import type { AlertRuleDef } from './rule.js';
+import type { LoadResult, RuleSet } from './rule-set.js';
+import { funnelSchema, ruleFileSchema, ruleSchema, type FunnelParsed, type RuleParsed } from './schema.js';
+import { schemaProblems } from './schema-problems.js';
+import { checkFunnel, checkRule, type RuleCheckOptions } from './semantics.js';
+import { parseYamlSource, type Position, type YamlSource } from './yaml-source.js';
+
+export interface RuleSource {
+  /** As it should appear in messages (the path the user gave, joined with the file name). */
+  path: string;
+  text: string;
+}
+
+export type LoadOptions = RuleCheckOptions;
+
+/** What one file contributed, as far as it could be understood. */
+interface FileUnit {
+  src: YamlSource;
+  /** The funnel defined here, if it passed schema and semantic checks. */
+  funnel?: FunnelDef;
+  /** A funnel named but defined elsewhere (`funnel: checkout`). */
+  funnelRef?: string;
+  /** The funnel is defined here but has problems: its rules cannot be checked against it. */
+  funnelBroken: boolean;
+  /** Rules that passed the schema, with their index in `rules:`. */
+  rules: { index: number; parsed: RuleParsed }[];
+  /** Every rule name written, valid rule or not, for the duplicate check. */
+  ruleNames: { index: number; name: string }[];
+}
+
+export function checkRuleSources(sources: readonly RuleSource[], options: LoadOptions = {}): LoadResult {
+  const problems: Problem[] = [];
+  const units: FileUnit[] = [];
+  const ordered = [...sources].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
+  for (const source of ordered) {
+    const unit = readUnit(source, problems);
+    if (unit) units.push(unit);
+  }
+
+  // Funnels by name; the first file (in path order) keeps the name, later ones are the duplicates.
+  const funnels = new Map<string, { def: FunnelDef; unit: FileUnit }>();
+  const funnelNamesSeen = new Map<string, FileUnit>();
+  for (const unit of units) {
+    const name = funnelNameOf(unit);
+    if (name === undefined || unit.funnelRef !== undefined) continue;
+    const first = funnelNamesSeen.get(name);
+    if (first) {
+      problems.push(
+        unit.src.problemAt(['funnel', 'name'], 'duplicate_funnel', `funnel "${name}" is already defined at ${where(first.src, ['funnel', 'name'])}; funnel names must be unique across rule files`),
+      );
+      continue;
+    }
+    funnelNamesSeen.set(name, unit);
+    if (unit.funnel) funnels.set(name, { def: unit.funnel, unit });
+  }
+
+  // Rule names are unique across files: alert state and PagerDuty dedup keys are keyed by them.
+  const ruleNamesSeen = new Map<string, { unit: FileUnit; index: number }>();
+  const duplicateRules = new Set<string>(); // `${file}#${index}`
+  for (const unit of units) {
+    for (const { index, name } of unit.ruleNames) {
+      const first = ruleNamesSeen.get(name);
+      if (first) {
+        duplicateRules.add(`${unit.src.file}#${index}`);
+        problems.push(
+          unit.src.problemAt(['rules', index, 'name'], 'duplicate_rule', `rule name "${name}" is already used at ${where(first.unit.src, ['rules', first.index, 'name'])}; rule names must be unique across rule files`),
+        );
+      } else {
+        ruleNamesSeen.set(name, { unit, index });
+      }
+    }
+  }
+
+  const rules: AlertRuleDef[] = [];
+  const knownFunnels = [...funnelNamesSeen.keys()];
+  for (const unit of units) {
+    if (unit.funnelBroken) continue;
+    let funnel: FunnelDef | undefined = unit.funnel;
+    if (unit.funnelRef !== undefined) {
+      funnel = funnels.get(unit.funnelRef)?.def;
+      if (!funnel) {
+        if (!funnelNamesSeen.has(unit.funnelRef)) {
+          problems.push(
+            unit.src.problemAt(['funnel'], 'unknown_funnel', `unknown funnel "${unit.funnelRef}"${didYouMeanSuffix(unit.funnelRef, knownFunnels)}; ${knownFunnels.length > 0 ? `funnels defined in the checked files: ${knownFunnels.join(', ')}` : 'no checked file defines a funnel'}`),
+          );
+        }
+        continue; // defined but broken: its own file reports why
+      }
+    }
+    if (!funnel) continue;
+    for (const { index, parsed } of unit.rules) {
+      const at = ['rules', index] as const;
+      const found = checkRule(parsed, funnel, unit.src, at, options);
+      problems.push(...found);
+      if (found.length === 0 && !duplicateRules.has(`${unit.src.file}#${index}`)) {
+        rules.push(toAlertRuleDef(parsed, funnel.name, unit.src.file, unit.src.locate(at)));
+      }
+    }
+  }
+
+  if (problems.length > 0) return { ok: false, problems: problems.sort(compareProblems) };
+  const ruleSet: RuleSet = deepFreeze({
+    funnels: [...funnels.values()].map((f) => f.def),
+    rules,
+    version: versionOf(ordered),
+    files: ordered.map((s) => s.path),
+  });
+  return { ok: true, ruleSet };
+}
+
+function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined {
+  const src = parseYamlSource(source.path, source.text.replace(/^\uFEFF/, ''));
+  if (src.problems.length > 0) {
+    problems.push(...src.problems);
+    return undefined;
+  }
+  const whole = schemaProblems(ruleFileSchema, src.value, src);
+  if (!whole.ok) problems.push(...whole.problems);
+  const value = src.value;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const { funnel: rawFunnel, rules: rawRules } = value as { funnel?: unknown; rules?: unknown };
+
+  const unit: FileUnit = { src, funnelBroken: false, rules: [], ruleNames: [] };
+  if (typeof rawFunnel === 'string') {
+    unit.funnelRef = rawFunnel;
+  } else {
+    const parsed = funnelSchema.safeParse(rawFunnel);
+    if (parsed.success) {
+      const found = checkFunnel(parsed.data as FunnelParsed, src, ['funnel']);
+      problems.push(...found);
+      if (found.length === 0) unit.funnel = toFunnelDef(parsed.data as FunnelParsed);
+      else unit.funnelBroken = true;
+    } else {
+      unit.funnelBroken = true;
+    }
+  }
+  if (Array.isArray(rawRules)) {
+    rawRules.forEach((raw, index) => {
+      const name = (raw as { name?: unknown } | null)?.name;
+      if (typeof name === 'string') unit.ruleNames.push({ index, name });
+      const parsed = ruleSchema.safeParse(raw);
+      if (parsed.success) unit.rules.push({ index, parsed: parsed.data as RuleParsed });
+    });
+  }
+  return unit;
+}
+
+function funnelNameOf(unit: FileUnit): string | undefined {
+  if (unit.funnel) return unit.funnel.name;
+  const raw = (unit.src.value as { funnel?: unknown }).funnel;
+  const name = typeof raw === 'string' ? raw : (raw as { name?: unknown } | null | undefined)?.name;
+  return typeof name === 'string' ? name : undefined;
+}
+
+function where(src: YamlSource, path: (string | number)[]): string {
+  const pos: Position = src.locate(path);
+  return `${src.file}:${pos.line}:${pos.col}`;
+}
+
+/** Same file names and bytes → same version, wherever the directory is mounted. */
+function versionOf(sources: readonly RuleSource[]): string {
+  const h = createHash('sha256');
+  for (const s of sources) h.update(basename(s.path)).update('\0').update(s.text).update('\0');
+  return `r-${h.digest('hex').slice(0, 16)}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+// --- file system ---
+
+/** Rule files are `*.yaml` / `*.yml`; hidden files and editor leftovers (`.#x.yaml`, `x.yaml~`) are not. */
+export function isRuleFileName(name: string): boolean {
+  return !name.startsWith('.') && /\.ya?ml$/i.test(name);
+}
+
+/**
+ * The rule files of `paths` (files as given, directories listed one level deep), plus problems for paths that
+ * cannot be read. Directories are not searched recursively: rules/ is flat, and a subfolder of drafts or fixtures
+ * should not go live by accident.
+ */
+export async function readRuleSources(paths: readonly string[]): Promise<{ sources: RuleSource[]; problems: Problem[] }> {
+  const sources: RuleSource[] = [];
+  const problems: Problem[] = [];
+  for (const path of paths) {
+    let isDir: boolean;
+    try {
+      isDir = (await stat(path)).isDirectory();
+    } catch (err) {
+      problems.push(ioProblem(path, err));
+      continue;
+    }
+    let files: string[] = [path];
+    if (isDir) {
+      try {
+        // Follow symlinks (Kubernetes ConfigMap volumes mount every file as a link into `..data/`).
+        const names = (await readdir(path)).filter(isRuleFileName).sort();
+        files = [];
+        for (const name of names) {
+          const full = join(path, name);
+          const st = await stat(full).catch(() => undefined);
+          if (st?.isFile()) files.push(full);
+        }
+      } catch (err) {
+        problems.push(ioProblem(path, err));
+        continue;
+      }
+      if (files.length === 0) {
+        problems.push({ file: path, line: 0, col: 0, code: 'no_rule_files', message: 'no rule files (*.yaml, *.yml) in this directory' });
+        continue;
+      }
+    }
+    for (const file of files) {
+      try {
+        sources.push({ path: file, text: await readFile(file, 'utf8') });
+      } catch (err) {
+        problems.push(ioProblem(file, err));
+      }
+    }
+  }
+  return { sources, problems };
+}
+
+function ioProblem(file: string, err: unknown): Problem {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const message =
+    code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : `cannot read: ${(err as Error)?.message ?? String(err)}`;
+  return { file, line: 0, col: 0, code: 'io_error', message };
+}
+
+/** Reads files and directories and checks them together, as one rule set. */
+export async function loadRulePaths(
+  paths: readonly string[],
+  options: LoadOptions = {},
+): Promise<LoadResult & { filesChecked: number }> {
+  const { sources, problems } = await readRuleSources(paths);
+  const result = checkRuleSources(sources, options);
+  const all = [...problems, ...(result.ok ? [] : result.problems)].sort(compareProblems);
+  if (all.length > 0) return { ok: false, problems: all, filesChecked: sources.length };
+  return { ...result, filesChecked: sources.length };
+}
+
+/** The rule set of one directory (what the daemon runs on). */
+export async function loadRuleDir(dir: string, options: LoadOptions = {}): Promise<LoadResult> {
+  const { filesChecked: _, ...result } = await loadRulePaths([dir], options);
+  return result;
+}

@@ -1,0 +1,88 @@
+/**
+ * From the file's units to the code's: schema-valid, semantically checked input in, `FunnelDef` / `AlertRuleDef`
+ * out. Pure; callers run `semantics.ts` first, so nothing here needs to report problems.
+ */
+import { FUNNEL_DEFAULTS, type DimensionDef, type FunnelDef, type StepDef } from '../funnels/funnel.js';
+import type { AlertRuleDef, BaselineDef, MetricDef } from './rule.js';
+import { RULE_DEFAULTS, type FunnelParsed, type RuleParsed } from './schema.js';
+import { parseDuration, parsePercent, parsePercentile, parseRatePerWeek } from './units.js';
+import type { Position } from './yaml-source.js';
+
+export function toFunnelDef(f: FunnelParsed): FunnelDef {
+  return {
+    name: f.name,
+    entityField: f.entity,
+    steps: f.steps.map(toStepDef),
+    conversionWindowMs: parseDuration(f.conversion_window),
+    bucketMs: parseDuration(f.bucket),
+    allowedLatenessMs: parseDuration(f.allowed_lateness),
+    dimensions: f.dimensions.map(toDimensionDef),
+    services: [...f.services],
+    retention: f.retention
+      ? {
+          fineMs: parseDuration(f.retention.fine),
+          rollupBucketMs: parseDuration(f.retention.rollup_bucket),
+          rollupMs: parseDuration(f.retention.rollup),
+        }
+      : { ...FUNNEL_DEFAULTS.retention },
+  };
+}
+
+function toStepDef(s: FunnelParsed['steps'][number]): StepDef {
+  const step: StepDef = { name: s.name, event: s.event };
+  if (s.where) {
+    // Event attributes arrive as strings (numbers and booleans stringified), so filters compare as strings too.
+    step.where = Object.fromEntries(
+      Object.entries(s.where).map(([k, v]) => [k, (Array.isArray(v) ? v : [v]).map((x) => String(x))]),
+    );
+  }
+  return step;
+}
+
+function toDimensionDef(d: FunnelParsed['dimensions'][number]): DimensionDef {
+  return typeof d === 'string'
+    ? { name: d, maxValues: FUNNEL_DEFAULTS.dimensionMaxValues }
+    : { name: d.name, maxValues: d.max_values };
+}
+
+/** The one metric the rule names (semantics guarantees exactly one). */
+export function toMetricDef(m: RuleParsed['metric']): MetricDef {
+  if (m.cohort_conversion) return { kind: 'cohort_conversion', ...m.cohort_conversion };
+  if (m.ratio_conversion) return { kind: 'ratio_conversion', ...m.ratio_conversion };
+  if (m.step_volume) return { kind: 'step_volume', step: m.step_volume.step };
+  if (m.step_duration) {
+    const { from, to, percentile } = m.step_duration;
+    return { kind: 'step_duration', from, to, percentile: parsePercentile(percentile) };
+  }
+  throw new Error('toMetricDef: rule has no metric (semantics.ts should have rejected it)');
+}
+
+export function toBaselineDef(b: RuleParsed['baseline']): BaselineDef {
+  if (b.trailing !== undefined) return { kind: 'trailing', windowMs: parseDuration(b.trailing) };
+  return { kind: 'seasonal', weeks: b.seasonal?.weeks ?? RULE_DEFAULTS.baselineWeeks };
+}
+
+export function toAlertRuleDef(r: RuleParsed, funnel: string, file: string, at: Position): AlertRuleDef {
+  const rule: AlertRuleDef = {
+    name: r.name,
+    funnel,
+    metric: toMetricDef(r.metric),
+    direction: r.drop !== undefined ? 'drop' : 'increase',
+    minChange: parsePercent((r.drop ?? r.increase)!),
+    baseline: toBaselineDef(r.baseline),
+    falseAlarmsPerWeek: parseRatePerWeek(r.false_alarms),
+    minVolume: r.min_volume,
+    forMs: parseDuration(r.for),
+    resolveAfterMs: parseDuration(r.resolve_after),
+    severity: r.severity,
+    segments: [...r.segments],
+    notify: [...r.notify],
+    labels: Object.fromEntries(Object.entries(r.labels).map(([k, v]) => [k, String(v)])),
+    mixShift: r.mix_shift,
+    source: { file, line: at.line, col: at.col },
+  };
+  if (r.description !== undefined) rule.description = r.description;
+  if (r.owner !== undefined) rule.owner = r.owner;
+  if (r.runbook !== undefined) rule.runbook = r.runbook;
+  return rule;
+}

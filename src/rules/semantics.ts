@@ -1,0 +1,201 @@
+/**
+ * What the schema cannot say because it relates one field to another: a rule's steps and segments must exist in
+ * its funnel, `from` must come before `to`, durations must make sense together (`for` against a trailing baseline,
+ * buckets against retention). Each check returns located problems and never throws; the loader only builds
+ * definitions from parts that came back clean.
+ */
+import type { FunnelDef } from '../funnels/funnel.js';
+import { didYouMeanSuffix } from './did-you-mean.js';
+import type { Problem } from './problem.js';
+import type { FunnelParsed, RuleParsed } from './schema.js';
+import { DURATIONS, formatDuration, parseDuration, parsePercent } from './units.js';
+import type { PathSegment, YamlSource } from './yaml-source.js';
+
+/** The evaluator looks once a minute (issue 8), so timings finer than that promise what cannot happen. */
+export const EVALUATION_INTERVAL_MS = DURATIONS.MINUTE;
+/** A `for` or `resolve_after` beyond this is a typo or a misunderstanding: nobody wants a page a day late. */
+const MAX_HOLD_MS = DURATIONS.DAY;
+/** Shorter trailing baselines are too noisy to tell a drop from a wobble. */
+const MIN_TRAILING_MS = 10 * DURATIONS.MINUTE;
+
+const METRIC_KEYS = ['cohort_conversion', 'ratio_conversion', 'step_volume', 'step_duration'] as const;
+
+export function checkFunnel(f: FunnelParsed, src: YamlSource, at: readonly PathSegment[]): Problem[] {
+  const problems: Problem[] = [];
+  const p = (path: PathSegment[], code: Problem['code'], message: string, target?: 'key' | 'value') =>
+    problems.push(src.problemAt([...at, ...path], code, message, target));
+
+  duplicates(f.steps.map((s) => s.name)).forEach((i) =>
+    p(['steps', i, 'name'], 'duplicate_name', `step "${f.steps[i]!.name}" is listed twice; step names must be unique`),
+  );
+  const dimNames = f.dimensions.map((d) => (typeof d === 'string' ? d : d.name));
+  duplicates(dimNames).forEach((i) =>
+    p(['dimensions', i], 'duplicate_name', `dimension "${dimNames[i]}" is listed twice`),
+  );
+  for (const [i, s] of f.steps.entries()) {
+    const filterKeys = Object.keys(s.where ?? {});
+    if (s.where && filterKeys.length === 0) p(['steps', i, 'where'], 'invalid_value', 'where: {} filters nothing; remove it');
+  }
+
+  const windowMs = parseDuration(f.conversion_window);
+  const bucketMs = parseDuration(f.bucket);
+  if (windowMs === 0) p(['conversion_window'], 'invalid_timing', 'conversion_window must be longer than 0s');
+  if (bucketMs === 0) {
+    p(['bucket'], 'invalid_timing', 'bucket must be longer than 0s');
+  } else {
+    if (DURATIONS.WEEK % bucketMs !== 0) {
+      p(['bucket'], 'invalid_timing', `bucket ${f.bucket} does not divide a week evenly, so seasonal comparisons would not line up; use e.g. 1m or 5m`);
+    }
+    if (windowMs > 0 && bucketMs > windowMs) {
+      p(['bucket'], 'invalid_timing', `bucket (${f.bucket}) is wider than conversion_window (${f.conversion_window}); use a bucket of at most the conversion window`);
+    }
+  }
+  if (f.retention) {
+    const fine = parseDuration(f.retention.fine);
+    const rb = parseDuration(f.retention.rollup_bucket);
+    const rollup = parseDuration(f.retention.rollup);
+    const r = (k: string, message: string) => p(['retention', k], 'invalid_retention', message);
+    if (rb === 0 || DURATIONS.WEEK % rb !== 0) {
+      r('rollup_bucket', `rollup_bucket ${f.retention.rollup_bucket} must divide a week evenly (e.g. 5m, 15m, 1h), so the same time of week lines up`);
+    } else if (bucketMs > 0 && rb % bucketMs !== 0) {
+      r('rollup_bucket', `rollup_bucket (${f.retention.rollup_bucket}) must be a whole multiple of bucket (${f.bucket})`);
+    }
+    if (fine < windowMs + parseDuration(f.allowed_lateness)) {
+      r('fine', `fine (${f.retention.fine}) must cover at least conversion_window + allowed_lateness (${formatDuration(windowMs + parseDuration(f.allowed_lateness))})`);
+    }
+    if (rollup < fine) r('rollup', `rollup (${f.retention.rollup}) must be at least as long as fine (${f.retention.fine})`);
+  }
+  return problems;
+}
+
+export interface RuleCheckOptions {
+  /** Receiver names that exist; when given, `notify` must name only these. */
+  knownReceivers?: ReadonlySet<string>;
+}
+
+export function checkRule(
+  r: RuleParsed,
+  funnel: FunnelDef,
+  src: YamlSource,
+  at: readonly PathSegment[],
+  options: RuleCheckOptions = {},
+): Problem[] {
+  const problems: Problem[] = [];
+  const p = (path: PathSegment[], code: Problem['code'], message: string, target?: 'key' | 'value') =>
+    problems.push(src.problemAt([...at, ...path], code, message, target));
+  const stepNames = funnel.steps.map((s) => s.name);
+
+  // --- metric: exactly one, steps that exist, in funnel order ---
+  const chosen = METRIC_KEYS.filter((k) => r.metric[k] !== undefined);
+  if (chosen.length === 0) {
+    p(['metric'], 'invalid_metric', `metric: choose one of ${METRIC_KEYS.join(', ')}`);
+  } else if (chosen.length > 1) {
+    p(['metric', chosen[1]!], 'invalid_metric', `metric names both ${chosen.join(' and ')}; a rule watches one metric, so split it into two rules`, 'key');
+  }
+  const kind = chosen.length === 1 ? chosen[0]! : undefined;
+  for (const k of chosen) {
+    const m = r.metric[k] as Record<string, string>;
+    const refs = k === 'step_volume' ? ['step'] : ['from', 'to'];
+    let ok = true;
+    for (const field of refs) {
+      const step = m[field]!;
+      if (!stepNames.includes(step)) {
+        ok = false;
+        p(['metric', k, field], 'unknown_step', `unknown step "${step}" in funnel "${funnel.name}"${didYouMeanSuffix(step, stepNames)}; its steps are ${stepNames.join(', ')}`);
+      }
+    }
+    if (ok && refs.length === 2) {
+      const from = stepNames.indexOf(m.from!);
+      const to = stepNames.indexOf(m.to!);
+      if (from === to) p(['metric', k, 'to'], 'step_order', `from and to are both "${m.to}"; pick two different steps`);
+      else if (from > to) p(['metric', k, 'from'], 'step_order', `"${m.from}" comes after "${m.to}" in funnel "${funnel.name}"; swap from and to`);
+    }
+  }
+
+  // --- change: drop or increase, the one that fits the metric ---
+  if (r.drop === undefined && r.increase === undefined) {
+    p([], 'invalid_change', `rule "${r.name}": say how big a change matters, e.g. drop: 5% (or increase: 30% for durations)`);
+  } else if (r.drop !== undefined && r.increase !== undefined) {
+    p(['increase'], 'invalid_change', 'use either drop or increase, not both; write two rules to watch both directions', 'key');
+  } else if (r.drop !== undefined) {
+    const v = parsePercent(r.drop);
+    if (v <= 0) p(['drop'], 'invalid_change', 'drop must be more than 0%');
+    else if (v > 1) p(['drop'], 'invalid_change', `drop: ${r.drop} is impossible: nothing drops by more than 100%`);
+    if (kind === 'step_duration') p(['drop'], 'invalid_change', 'a duration rule alerts when steps get slower: write increase: instead of drop:', 'key');
+  } else if (r.increase !== undefined) {
+    if (parsePercent(r.increase) <= 0) p(['increase'], 'invalid_change', 'increase must be more than 0%');
+    if (kind === 'cohort_conversion' || kind === 'ratio_conversion') {
+      p(['increase'], 'invalid_change', 'a conversion rule alerts on drops: write drop: instead of increase:', 'key');
+    }
+  }
+
+  // --- baseline: exactly one, and history the funnel keeps ---
+  const retention = funnel.retention;
+  if (r.baseline.seasonal !== undefined && r.baseline.trailing !== undefined) {
+    p(['baseline', 'trailing'], 'invalid_baseline', 'baseline: choose seasonal or trailing, not both', 'key');
+  } else if (r.baseline.seasonal === undefined && r.baseline.trailing === undefined) {
+    p(['baseline'], 'invalid_baseline', 'baseline: choose one of seasonal: {weeks: 4} or trailing: 2h');
+  } else if (r.baseline.seasonal !== undefined) {
+    const weeks = r.baseline.seasonal.weeks;
+    if (weeks * DURATIONS.WEEK > retention.rollupMs) {
+      p(['baseline', 'seasonal', 'weeks'], 'invalid_baseline', `a seasonal baseline over ${weeks} weeks needs ${weeks}w of history, but funnel "${funnel.name}" keeps only ${formatDuration(retention.rollupMs)} (retention.rollup); lower weeks or raise retention.rollup`);
+    }
+  }
+  const trailingMs = r.baseline.trailing !== undefined ? parseDuration(r.baseline.trailing) : undefined;
+  if (trailingMs !== undefined && r.baseline.seasonal === undefined) {
+    if (trailingMs < MIN_TRAILING_MS) {
+      p(['baseline', 'trailing'], 'invalid_baseline', `a trailing baseline of ${r.baseline.trailing} is too short to tell a drop from noise; use at least ${formatDuration(MIN_TRAILING_MS)}`);
+    } else if (trailingMs > retention.fineMs) {
+      p(['baseline', 'trailing'], 'invalid_baseline', `trailing ${r.baseline.trailing} is longer than funnel "${funnel.name}" keeps fine buckets (${formatDuration(retention.fineMs)}, retention.fine)`);
+    }
+  }
+
+  // --- timing: whole evaluation ticks, not absurdly long, firing before the baseline absorbs the drop ---
+  const forMs = parseDuration(r.for);
+  const resolveMs = parseDuration(r.resolve_after);
+  const tick = formatDuration(EVALUATION_INTERVAL_MS);
+  if (forMs % EVALUATION_INTERVAL_MS !== 0) {
+    p(['for'], 'invalid_timing', `for: ${r.for} — rules are evaluated every ${tick}, so write whole minutes (e.g. ${formatDuration(Math.ceil(forMs / EVALUATION_INTERVAL_MS) * EVALUATION_INTERVAL_MS)})`);
+  } else if (forMs > MAX_HOLD_MS) {
+    p(['for'], 'invalid_timing', `for: ${r.for} would hold a real drop back for more than a day before anyone hears of it; use at most 1d`);
+  } else if (trailingMs !== undefined && r.baseline.seasonal === undefined && forMs >= trailingMs) {
+    p(['for'], 'invalid_timing', `for (${r.for}) is not shorter than the trailing baseline (${r.baseline.trailing}): by the time the alert could fire, the drop has become the baseline; shorten for or lengthen the baseline`);
+  }
+  if (resolveMs < EVALUATION_INTERVAL_MS) {
+    p(['resolve_after'], 'invalid_timing', `resolve_after: ${r.resolve_after} would resolve on the first normal minute and page again on the next bad one; use at least ${tick}`);
+  } else if (resolveMs % EVALUATION_INTERVAL_MS !== 0) {
+    p(['resolve_after'], 'invalid_timing', `resolve_after: ${r.resolve_after} — rules are evaluated every ${tick}, so write whole minutes`);
+  } else if (resolveMs > MAX_HOLD_MS) {
+    p(['resolve_after'], 'invalid_timing', `resolve_after: ${r.resolve_after} is more than a day; use at most 1d`);
+  }
+
+  // --- segments and receivers ---
+  const dims = funnel.dimensions.map((d) => d.name);
+  for (const [i, seg] of r.segments.entries()) {
+    if (!dims.includes(seg)) {
+      p(['segments', i], 'unknown_dimension', `"${seg}" is not a dimension of funnel "${funnel.name}"${didYouMeanSuffix(seg, dims)}; ${dims.length > 0 ? `its dimensions are ${dims.join(', ')}` : 'it has no dimensions (add them under funnel.dimensions)'}`);
+    }
+  }
+  duplicates(r.segments).forEach((i) => p(['segments', i], 'duplicate_name', `segment "${r.segments[i]}" is listed twice`));
+  if (options.knownReceivers) {
+    const known = [...options.knownReceivers];
+    for (const [i, rc] of r.notify.entries()) {
+      if (!options.knownReceivers.has(rc)) {
+        p(['notify', i], 'unknown_receiver', `unknown receiver "${rc}"${didYouMeanSuffix(rc, known)}; configured receivers: ${known.join(', ') || 'none'}`);
+      }
+    }
+  }
+  duplicates(r.notify).forEach((i) => p(['notify', i], 'duplicate_name', `receiver "${r.notify[i]}" is listed twice`));
+  return problems;
+}
+
+/** Indexes of the entries that repeat an earlier one. */
+function duplicates(values: readonly string[]): number[] {
+  const seen = new Set<string>();
+  const out: number[] = [];
+  values.forEach((v, i) => {
+    if (seen.has(v)) out.push(i);
+    seen.add(v);
+  });
+  return out;
+}

@@ -1,0 +1,144 @@
+/**
+ * The window store's Lua commands: loading the `.lua` files, registering them with ioredis `defineCommand` under
+ * versioned names, and the ONE place where their replies (including negative return codes) and Redis failures
+ * become typed results or FwErrors.
+ *
+ * Registration through defineCommand means ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT, so a script
+ * cache lost on failover or restart costs one round trip, never an error. The version in the command name changes
+ * whenever a script's arguments or the key layout change, so two releases running side by side during a rollout
+ * never call each other's script under the same name.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Cluster, Redis } from 'ioredis';
+import { FwError, errorMessage } from '../errors.js';
+
+export type RedisLike = Redis | Cluster;
+
+export const WINDOW_COMMANDS = {
+  applyBatch: { name: 'fwWindowsApplyBatchV1', file: 'applyBatch-1.lua', keys: 1 },
+  registerDimValues: { name: 'fwWindowsRegisterDimValuesV1', file: 'registerDimValues-1.lua', keys: 1 },
+} as const;
+
+export type WindowCommand = keyof typeof WINDOW_COMMANDS;
+
+/**
+ * Finds a script beside this module (`src/windows/lua` under vitest, `dist/windows/lua` after `npm run build`,
+ * which copies the .lua files), else in `src/windows/lua` of the nearest ancestor directory, which covers code
+ * compiled to any other out dir inside the repository (the memory benchmark) without a copy step.
+ */
+export function locateLua(file: string): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'lua', file)];
+  for (let dir = here, i = 0; i < 8; i++) {
+    candidates.push(join(dir, 'src', 'windows', 'lua', file));
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new FwError('WINDOW_LUA_MISSING', `Lua script ${file} not found (looked in ${candidates.join(', ')}); ` +
+      'a build must copy src/windows/lua/*.lua next to the compiled windows module', false);
+  }
+  return found;
+}
+
+const sources = new Map<string, string>();
+function luaSource(file: string): string {
+  let src = sources.get(file);
+  if (src === undefined) {
+    src = readFileSync(locateLua(file), 'utf8');
+    sources.set(file, src);
+  }
+  return src;
+}
+
+/** Defines the window commands on a client (idempotent; defining again replaces the same script). */
+export function defineWindowCommands(redis: RedisLike): void {
+  for (const c of Object.values(WINDOW_COMMANDS)) {
+    redis.defineCommand(c.name, { lua: luaSource(c.file), numberOfKeys: c.keys });
+  }
+}
+
+/** Runs a defined window command; Redis failures come back as FwErrors (see `redisFailure`). */
+export async function callWindowCommand(redis: RedisLike, cmd: WindowCommand, keys: string[], argv: (string | number)[],
+  context: string): Promise<unknown> {
+  const fn = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[WINDOW_COMMANDS[cmd].name];
+  if (typeof fn !== 'function') {
+    throw new FwError('WINDOW_NOT_DEFINED', `${WINDOW_COMMANDS[cmd].name} is not defined on this client; construct the store first`, false);
+  }
+  try {
+    return await fn.call(redis, ...keys, ...argv);
+  } catch (err) {
+    throw redisFailure(err, context);
+  }
+}
+
+/** Redis replies that mean "try again" (the server or cluster is busy or moving), as opposed to a bug. */
+const RETRIABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MOVED|ASK|MASTERDOWN|READONLY|OOM|NOREPLICAS)\b/;
+
+/** Wraps any failure of a Redis call into an FwError that says whether retrying can help. */
+export function redisFailure(err: unknown, context: string): FwError {
+  if (err instanceof FwError) return err;
+  const msg = errorMessage(err);
+  const isReply = err instanceof Error && err.name === 'ReplyError';
+  if (isReply && !RETRIABLE_REPLY.test(msg)) {
+    return new FwError('WINDOW_REDIS_REPLY', `${context}: Redis refused the command: ${msg}`, false, { cause: err });
+  }
+  // Connection loss, timeouts, "max retries per request", busy/failover replies: the same call can succeed later.
+  return new FwError('WINDOW_REDIS_UNAVAILABLE', `${context}: ${msg}`, true, { cause: err });
+}
+
+export type ApplyReply =
+  | { status: 'duplicate'; storedOffset: number }
+  | {
+      status: 'applied';
+      late: number;
+      entries: number;
+      steps: number;
+      duplicates: number;
+      outOfOrder: number;
+      noEntry: number;
+      expired: number;
+      watermark: number | undefined;
+    };
+
+/** The one mapping of applyBatch-1.lua's return codes. */
+export function interpretApplyReply(reply: unknown, context: string): ApplyReply {
+  if (!Array.isArray(reply) || reply.length < 2) {
+    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);
+  }
+  const code = Number(reply[0]);
+  if (code === -1) return { status: 'duplicate', storedOffset: Number(reply[1]) };
+  if (code === -2) {
+    throw new FwError('WINDOW_BAD_ARGUMENTS', `${context}: applyBatch refused its arguments: ${String(reply[1])}`, false);
+  }
+  if (code !== 1 || reply.length < 9) {
+    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);
+  }
+  const n = (i: number) => Number(reply[i]);
+  const wm = n(8);
+  return {
+    status: 'applied',
+    late: n(1),
+    entries: n(2),
+    steps: n(3),
+    duplicates: n(4),
+    outOfOrder: n(5),
+    noEntry: n(6),
+    expired: n(7),
+    watermark: wm < 0 ? undefined : wm,
+  };
+}
+
+/** The one mapping of registerDimValues-1.lua's reply: per requested value its code and the dimension's count. */
+export function interpretRegisterReply(reply: unknown, expected: number, context: string): { code: number; given: number }[] {
+  if (!Array.isArray(reply) || reply.length !== expected * 2) {
+    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from registerDimValues: ${JSON.stringify(reply)}`, false);
+  }
+  const out: { code: number; given: number }[] = [];
+  for (let i = 0; i < reply.length; i += 2) out.push({ code: Number(reply[i]), given: Number(reply[i + 1]) });
+  return out;
+}

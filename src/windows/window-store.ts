@@ -1,0 +1,176 @@
+/**
+ * The window store port: what ingest writes (one batch per funnel and partition, exactly once) and what the
+ * evaluator, drill-down and API read (step volumes, conversions, durations), all by EVENT time.
+ *
+ * Meaning of the counts (the same for every adapter):
+ * - volume[s]: events that reached step s in the bucket, counting each entity once per step (a duplicate is not
+ *   volume). Events of a later step with no known entry, or after the entity's window expired, are volume too:
+ *   they are real traffic of that step, only not a conversion.
+ * - cohort: entities that entered (volume[0]) in a window, and how many of them reached step s within
+ *   `conversionWindowMs` of their entry; counted at the entry bucket, sliced by the entry's dimension values.
+ * - durations[s]: time from the entity's previous step to step s (steps reached in order and within the window).
+ * - duplicate: an entity reaching a step it already reached (or entering again while its window is open); ignored.
+ * - outOfOrder: an entity reaching step s after it already reached a later step (in partition order); counted as
+ *   a conversion, without a duration.
+ * - noEntry: a later step of an entity the store has no entry for (never entered, state expired, or the entity's
+ *   events were spread over several partitions, which breaks the Kafka keying contract).
+ * - expired: a later step more than `conversionWindowMs` after the entity's entry.
+ * - late: events older than the partition watermark minus `allowedLatenessMs`; counted, not applied.
+ */
+import type { FwEvent } from '../events/event.js';
+import type { FunnelDef } from '../funnels/funnel.js';
+
+export interface ApplyBatchInput {
+  funnel: FunnelDef;
+  /** Kafka partition number as a string, or another source id such as 'http'. */
+  partition: string;
+  /** Offsets of the first and last message of the batch (inclusive); the store records `lastOffset`. */
+  firstOffset: number;
+  lastOffset: number;
+  /** Events in partition order (order decides duplicates and out-of-order steps). */
+  events: readonly FwEvent[];
+  /** Processing time; only used for the TTL refresh of funnel-level keys, never for window logic. */
+  now: number;
+}
+
+/** What one applied batch did. Every matched event lands in exactly one of lateDropped, entries, steps, duplicates,
+ *  noEntry, expired (so they sum to `matched`); outOfOrder is a subset of steps. */
+export interface ApplyCounts {
+  /** Events the batch held. */
+  events: number;
+  /** Events matching no step of the funnel. */
+  unmatched: number;
+  /** Matched events without an entity under `entityField`; not applied. */
+  noEntity: number;
+  /** Matched events with an entity, sent to the store. */
+  matched: number;
+  lateDropped: number;
+  /** New entries (step 0). */
+  entries: number;
+  /** Later steps counted as conversions (including out-of-order ones). */
+  steps: number;
+  duplicates: number;
+  outOfOrder: number;
+  noEntry: number;
+  expired: number;
+}
+
+export type ApplyResult =
+  | { status: 'applied'; counts: ApplyCounts; storedOffset: number; watermark: number | undefined }
+  | { status: 'duplicate'; storedOffset: number };
+
+/** A query window [from, to) in event time, epoch ms. The answer says which window it really covered (bucket
+ *  aligned, and widened to rollup buckets where fine buckets have expired). */
+export interface WindowQuery {
+  funnel: FunnelDef;
+  from: number;
+  to: number;
+}
+
+export interface CoveredWindow {
+  from: number;
+  to: number;
+}
+
+/** Per-step counts; index = step index. */
+export type StepCounts = number[];
+
+export interface VolumeBucket {
+  start: number;
+  steps: StepCounts;
+}
+
+export interface VolumeSeries extends CoveredWindow {
+  bucketMs: number;
+  buckets: VolumeBucket[];
+}
+
+export interface StepTotals extends CoveredWindow {
+  volume: StepCounts;
+  duplicates: StepCounts;
+  outOfOrder: StepCounts;
+  noEntry: StepCounts;
+  expired: StepCounts;
+}
+
+export interface DimensionVolume extends CoveredWindow {
+  dimension: string;
+  /** Value (or 'other', or '(none)' for a missing attribute) → per-step volume. */
+  values: Record<string, StepCounts>;
+}
+
+export interface RatioConversion extends CoveredWindow {
+  fromStep: number;
+  toStep: number;
+  denominator: number;
+  numerator: number;
+  /** numerator / denominator; undefined when the denominator is 0. */
+  ratio: number | undefined;
+  /** Present when a dimension was asked for. */
+  byValue?: Record<string, { denominator: number; numerator: number; ratio: number | undefined }>;
+}
+
+export interface CohortCounts {
+  /** Entities that entered in the window. */
+  entered: number;
+  /** Of those, how many reached each step within the conversion window (index 0 = entered). */
+  reached: StepCounts;
+  /** Entities of the window whose conversion window was still open at `asOf` (their counts can still grow). */
+  young: number;
+  /** Entered/reached restricted to entry buckets whose window had fully closed at `asOf`. */
+  matureEntered: number;
+  matureReached: StepCounts;
+}
+
+export interface CohortConversion extends CoveredWindow, CohortCounts {
+  asOf: number;
+  byValue?: Record<string, CohortCounts>;
+}
+
+export interface DurationStats extends CoveredWindow {
+  step: number;
+  count: number;
+  p50: number | undefined;
+  p90: number | undefined;
+  p95: number | undefined;
+  p99: number | undefined;
+  /** Log-scale histogram: bucket index → count (histogram.ts explains the buckets). */
+  histogram: Record<number, number>;
+}
+
+/** Cumulative per-partition counters since the partition's state was created. */
+export interface PartitionCounters {
+  lateDropped: number;
+  unmatched: number;
+  noEntity: number;
+  duplicates: number;
+  outOfOrder: number;
+  noEntry: number;
+  expired: number;
+}
+
+export interface WindowStore {
+  /** Applies one batch atomically with its offset; refuses (nothing applied) a batch at or below the stored one. */
+  applyBatch(input: ApplyBatchInput): Promise<ApplyResult>;
+  /** Stored (last applied) offset per partition; undefined where nothing was applied yet. */
+  getOffsets(funnel: FunnelDef, partitions: readonly string[]): Promise<Map<string, number | undefined>>;
+  /** Newest event time applied, per partition the funnel has seen. */
+  getWatermarks(funnel: FunnelDef): Promise<Map<string, number>>;
+  /** Partitions (sources) that have written state for the funnel. */
+  partitions(funnel: FunnelDef): Promise<string[]>;
+  /** Cumulative counters summed over partitions, including late drops. */
+  counters(funnel: FunnelDef): Promise<PartitionCounters>;
+
+  /** Volume per step per fine bucket (empty buckets included). Fine buckets only: use totals() for long windows. */
+  stepVolume(q: WindowQuery): Promise<VolumeSeries>;
+  /** Volume and anomaly counts summed over a window of any length (fine and rollup buckets). */
+  stepTotals(q: WindowQuery): Promise<StepTotals>;
+  /** Per-value volume of one dimension (marginal), summed over the window. */
+  dimensionVolume(q: WindowQuery & { dimension: string }): Promise<DimensionVolume>;
+  /** volume[toStep] / volume[fromStep] over the window, optionally per value of one dimension. */
+  ratioConversion(q: WindowQuery & { fromStep: number; toStep: number; dimension?: string }): Promise<RatioConversion>;
+  /** Cohort conversion of the entities that entered in the window, as of event time `asOf`. */
+  cohortConversion(q: WindowQuery & { asOf: number; dimension?: string }): Promise<CohortConversion>;
+  /** Durations into `step` (from the previous step) reached in the window. */
+  durations(q: WindowQuery & { step: number }): Promise<DurationStats>;
+}

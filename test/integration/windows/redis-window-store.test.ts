@@ -1,0 +1,181 @@
+/**
+ * The Redis window store against the real test Redis, the same tests on standalone Redis and on the 3-node Redis
+ * Cluster: counts, ratio and cohort conversion, durations, dimension caps, rollups, retention TTLs, late events and
+ * refusal of an already-applied offset.
+ */
+import { describe, it, expect } from 'vitest';
+import type { Cluster, Redis } from 'ioredis';
+import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
+import type { RedisLike } from '../../../src/windows/lua-scripts.js';
+import { exactPercentile, DURATION_RELATIVE_ERROR } from '../../../src/windows/histogram.js';
+import { FwError } from '../../../src/errors.js';
+import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
+import { checkoutFunnel, ev, MIN, T0 } from './fixtures.js';
+
+/** Every key under a prefix, on every master (a Cluster spreads partitions over nodes). */
+async function keysUnder(redis: RedisLike, prefix: string): Promise<string[]> {
+  const nodes: Redis[] = 'nodes' in redis && typeof (redis as Cluster).nodes === 'function' && (redis as Cluster).isCluster
+    ? (redis as Cluster).nodes('master') : [redis as Redis];
+  const out: string[] = [];
+  for (const n of nodes) out.push(...(await n.keys(`${prefix}:*`)));
+  return out.sort();
+}
+
+describe.each([
+  ['standalone Redis', () => redisClient() as RedisLike],
+  ['Redis Cluster', () => redisClusterClient() as RedisLike],
+] as const)('RedisWindowStore on %s', (_label, client) => {
+  function setup(overrides = {}) {
+    const redis = client();
+    const prefix = uniquePrefix();
+    return { redis, prefix, store: new RedisWindowStore({ redis, prefix }), funnel: checkoutFunnel(overrides) };
+  }
+
+  it('counts step volume per bucket and refuses a batch at or below the stored offset', async () => {
+    const { store, funnel } = setup();
+    const batch = [ev(0, 'a', T0 + 1000), ev(0, 'b', T0 + 2000), ev(1, 'a', T0 + MIN + 5), ev(2, 'a', T0 + 2 * MIN),
+      ev(2, 'b', T0 + 2 * MIN + 1, { status: 'failed' }), { ...ev(0, 'x', T0), type: 'page_view' }];
+    const first = await store.applyBatch({ funnel, partition: '3', firstOffset: 10, lastOffset: 15, events: batch, now: T0 });
+    expect(first).toMatchObject({ status: 'applied', storedOffset: 15, watermark: T0 + 2 * MIN,
+      counts: { events: 6, unmatched: 2, matched: 4, entries: 2, steps: 2, lateDropped: 0, duplicates: 0 } });
+
+    // Redelivery of the same batch, and of a batch overlapping it: refused, nothing applied.
+    expect(await store.applyBatch({ funnel, partition: '3', firstOffset: 10, lastOffset: 15, events: batch, now: T0 }))
+      .toEqual({ status: 'duplicate', storedOffset: 15 });
+    expect(await store.applyBatch({ funnel, partition: '3', firstOffset: 15, lastOffset: 16, events: [ev(0, 'c', T0)], now: T0 }))
+      .toEqual({ status: 'duplicate', storedOffset: 15 });
+
+    const series = await store.stepVolume({ funnel, from: T0, to: T0 + 3 * MIN });
+    expect(series.buckets).toEqual([
+      { start: T0, steps: [2, 0, 0] },
+      { start: T0 + MIN, steps: [0, 1, 0] },
+      { start: T0 + 2 * MIN, steps: [0, 0, 1] },
+    ]);
+    expect(await store.getOffsets(funnel, ['3', '4'])).toEqual(new Map([['3', 15], ['4', undefined]]));
+    expect(await store.getWatermarks(funnel)).toEqual(new Map([['3', T0 + 2 * MIN]]));
+    expect(await store.partitions(funnel)).toEqual(['3']);
+    expect((await store.counters(funnel)).unmatched).toBe(2);
+  });
+
+  it('aggregates volumes, ratio and cohort conversion across partitions', async () => {
+    const { store, funnel } = setup();
+    // Partition 0: a converts fully, b pays only. Partition http: c converts fully, d only enters.
+    await store.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: 4, now: T0, events: [
+      ev(0, 'a', T0), ev(0, 'b', T0 + 10), ev(1, 'a', T0 + MIN), ev(1, 'b', T0 + MIN), ev(2, 'a', T0 + 2 * MIN)] });
+    await store.applyBatch({ funnel, partition: 'http', firstOffset: 0, lastOffset: 3, now: T0, events: [
+      ev(0, 'c', T0 + 20 * MIN), ev(0, 'd', T0 + 20 * MIN), ev(1, 'c', T0 + 21 * MIN), ev(2, 'c', T0 + 25 * MIN)] });
+
+    const totals = await store.stepTotals({ funnel, from: T0, to: T0 + 60 * MIN });
+    expect(totals.volume).toEqual([4, 3, 2]);
+    const r = await store.ratioConversion({ funnel, from: T0, to: T0 + 60 * MIN, fromStep: 1, toStep: 2 });
+    expect(r).toMatchObject({ denominator: 3, numerator: 2 });
+    expect(r.ratio).toBeCloseTo(2 / 3);
+
+    // As of T0+40m the first cohort minute (entries a, b) has closed its 30 m window; c and d are still young.
+    const cohort = await store.cohortConversion({ funnel, from: T0, to: T0 + 30 * MIN, asOf: T0 + 40 * MIN });
+    expect(cohort).toMatchObject({ entered: 4, reached: [4, 3, 2], young: 2, matureEntered: 2, matureReached: [2, 2, 1] });
+  });
+
+  it('handles and counts a repeated step, steps out of order, a step with no entry, an expired step and late events', async () => {
+    const { store, funnel } = setup();
+    const res = await store.applyBatch({ funnel, partition: '1', firstOffset: 0, lastOffset: 9, now: T0, events: [
+      ev(0, 'a', T0), ev(0, 'a', T0 + 1000), // duplicate entry
+      ev(2, 'a', T0 + MIN), ev(1, 'a', T0 + 2 * MIN), // order before payment: payment is out of order
+      ev(1, 'a', T0 + 3 * MIN), // payment twice
+      ev(1, 'ghost', T0 + 3 * MIN), // no entry
+      ev(0, 'slow', T0 + 4 * MIN), ev(1, 'slow', T0 + 40 * MIN), // 36 m after entry: expired
+      ev(0, 'late', T0 + 30 * MIN), // 10 m behind the 40 m watermark, lateness is 5 m
+      ev(0, 'ok', T0 + 36 * MIN), // 4 m behind: still applied
+    ] });
+    expect(res).toMatchObject({ status: 'applied', counts: {
+      matched: 10, entries: 3, steps: 2, duplicates: 2, outOfOrder: 1, noEntry: 1, expired: 1, lateDropped: 1 } });
+    const totals = await store.stepTotals({ funnel, from: T0, to: T0 + 60 * MIN });
+    expect(totals).toMatchObject({ volume: [3, 3, 1], duplicates: [1, 1, 0], outOfOrder: [0, 1, 0], noEntry: [0, 1, 0], expired: [0, 1, 0] });
+    const cohort = await store.cohortConversion({ funnel, from: T0, to: T0 + 60 * MIN, asOf: T0 + 60 * MIN });
+    expect(cohort.reached).toEqual([3, 1, 1]);
+    expect(await store.counters(funnel)).toMatchObject({ lateDropped: 1, duplicates: 2, outOfOrder: 1, noEntry: 1, expired: 1 });
+    // A later batch can still complete 'ok' but never the dropped 'late' entity's entry.
+    await store.applyBatch({ funnel, partition: '1', firstOffset: 10, lastOffset: 10, now: T0, events: [ev(1, 'late', T0 + 41 * MIN)] });
+    expect((await store.stepTotals({ funnel, from: T0, to: T0 + 60 * MIN })).noEntry).toEqual([0, 2, 0]);
+  });
+
+  it('caps each dimension to its first maxValues values plus other, the same on every partition', async () => {
+    const { store, funnel } = setup();
+    const p = (platform: string | undefined, i: number) => ev(0, `u${i}`, T0 + i, platform ? { platform, region: 'eu' } : {});
+    await store.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: 2, now: T0, events: [p('ios', 0), p('web', 1), p('android', 2)] });
+    await store.applyBatch({ funnel, partition: '1', firstOffset: 0, lastOffset: 3, now: T0, events: [p('android', 3), p('ios', 4), p('tv', 5), p(undefined, 6)] });
+    await store.applyBatch({ funnel, partition: '1', firstOffset: 4, lastOffset: 5, now: T0, events: [ev(1, 'u4', T0 + MIN, { platform: 'web' }), ev(1, 'u0', T0 + MIN)] });
+    const dv = await store.dimensionVolume({ funnel, from: T0, to: T0 + 10 * MIN, dimension: 'platform' });
+    expect(dv.values).toEqual({ ios: [2, 0, 0], web: [1, 1, 0], other: [3, 0, 0], '(none)': [1, 1, 0] });
+    const r = await store.ratioConversion({ funnel, from: T0, to: T0 + 10 * MIN, fromStep: 0, toStep: 1, dimension: 'platform' });
+    expect(r.byValue!.web).toEqual({ denominator: 1, numerator: 1, ratio: 1 });
+    // Cohort by dimension uses the ENTRY value: u4 entered on ios and paid (its payment event said web).
+    const cohort = await store.cohortConversion({ funnel, from: T0, to: T0 + 10 * MIN, asOf: T0, dimension: 'platform' });
+    expect(cohort.byValue!.ios!.reached).toEqual([2, 1, 0]);
+    expect(cohort.byValue!.web!.reached).toEqual([1, 0, 0]);
+    expect(cohort.byValue!.ios!.young).toBe(2);
+    await expect(store.dimensionVolume({ funnel, from: T0, to: T0 + MIN, dimension: 'nope' })).rejects.toMatchObject({ code: 'WINDOW_UNKNOWN_DIMENSION', retriable: false });
+  });
+
+  it('gives step durations whose percentiles are within 5% of the exact ones', async () => {
+    const { store, funnel } = setup();
+    const durations: number[] = [];
+    const events = [];
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    for (let i = 0; i < 400; i++) {
+      const start = T0 + i * 1000;
+      // Log-normal-ish: 2 s to ~10 min.
+      const d = Math.round(2000 * Math.exp(rnd() * 5.7));
+      durations.push(d);
+      events.push(ev(0, `d${i}`, start), ev(1, `d${i}`, start + d));
+    }
+    events.sort((a, b) => a.ts - b.ts);
+    await store.applyBatch({ funnel: { ...funnel, allowedLatenessMs: 60 * MIN }, partition: '0', firstOffset: 0, lastOffset: events.length - 1, events, now: T0 });
+    const stats = await store.durations({ funnel, from: T0, to: T0 + 60 * MIN, step: 1 });
+    expect(stats.count).toBe(400);
+    for (const [q, got] of [[0.5, stats.p50], [0.9, stats.p90], [0.95, stats.p95], [0.99, stats.p99]] as const) {
+      const exact = exactPercentile(durations, q)!;
+      expect(Math.abs(got! - exact) / exact, `p${q * 100}: ${got} vs exact ${exact}`).toBeLessThanOrEqual(DURATION_RELATIVE_ERROR + 1e-9);
+    }
+  });
+
+  it('writes rollups with the fine buckets, reads across both, and puts a TTL on every key', async () => {
+    const { redis, prefix, store, funnel } = setup();
+    const events = [];
+    for (let m = 0; m < 60; m++) events.push(ev(0, `r${m}`, T0 + m * MIN + 5), ev(1, `r${m}`, T0 + m * MIN + 30_000));
+    await store.applyBatch({ funnel, partition: '2', firstOffset: 0, lastOffset: events.length - 1, events, now: T0 });
+    // 7..53 min: fine edges 7..15 and 45..53, rollups 15..45.
+    const mixed = await store.stepTotals({ funnel, from: T0 + 7 * MIN, to: T0 + 53 * MIN });
+    expect(mixed).toMatchObject({ from: T0 + 7 * MIN, to: T0 + 53 * MIN, volume: [46, 46, 0] });
+    const keys = await keysUnder(redis, prefix);
+    expect(keys.some((k) => k.includes(':r:'))).toBe(true);
+    for (const k of keys) {
+      const ttl = await redis.pttl(k);
+      expect(ttl, `${k} has no TTL`).toBeGreaterThan(0);
+    }
+    const fineTtl = await redis.pttl(`${prefix}:{checkout:2}:f:${(T0 + 59 * MIN) / 1000}:t`);
+    const rollTtl = await redis.pttl(`${prefix}:{checkout:2}:r:${(T0 + 45 * MIN) / 1000}:t`);
+    expect(fineTtl).toBeGreaterThan(funnel.retention.fineMs - 2 * MIN);
+    expect(fineTtl).toBeLessThanOrEqual(funnel.retention.fineMs + MIN);
+    expect(rollTtl).toBeGreaterThan(funnel.retention.rollupMs - 20 * MIN);
+    // Days later the fine buckets of that hour have expired: the same window is answered from rollups, widened.
+    await store.applyBatch({ funnel, partition: '2', firstOffset: 1000, lastOffset: 1000, now: T0, events: [ev(0, 'later', T0 + funnel.retention.fineMs + 2 * 60 * MIN)] });
+    for (const k of keys.filter((k) => k.includes(':f:'))) await redis.del(k);
+    const old = await store.stepTotals({ funnel, from: T0 + 7 * MIN, to: T0 + 53 * MIN });
+    expect(old).toMatchObject({ from: T0, to: T0 + 60 * MIN, volume: [60, 60, 0] });
+  });
+
+  it('refuses malformed input with typed, non-retriable errors', async () => {
+    const { store, funnel } = setup();
+    const err = await store.applyBatch({ funnel, partition: '0', firstOffset: 5, lastOffset: 4, events: [], now: T0 }).catch((e) => e);
+    expect(err).toBeInstanceOf(FwError);
+    expect(err).toMatchObject({ code: 'WINDOW_BAD_BATCH', retriable: false });
+    await expect(store.applyBatch({ funnel, partition: 'a}b', firstOffset: 0, lastOffset: 0, events: [], now: T0 }))
+      .rejects.toMatchObject({ code: 'WINDOW_BAD_NAME' });
+    await expect(store.durations({ funnel, from: T0, to: T0 + MIN, step: 9 })).rejects.toMatchObject({ code: 'WINDOW_UNKNOWN_STEP' });
+    // An empty batch still records its offset, so the consumer does not re-read it.
+    expect(await store.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: 7, events: [], now: T0 })).toMatchObject({ status: 'applied', storedOffset: 7 });
+    expect(await store.getOffsets(funnel, ['0'])).toEqual(new Map([['0', 7]]));
+  });
+});

@@ -1,0 +1,64 @@
+import { describe, it, expect } from 'vitest';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, ConfigError, configMarkdown, CONFIG_SPEC } from '../../../src/config/config.js';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('configuration from FW_* variables', () => {
+  it('applies defaults when nothing is set', () => {
+    const c = loadConfig({});
+    expect(c.FW_REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(c.FW_KAFKA_BROKERS).toEqual([]);
+    expect(c.FW_KAFKA_TOPICS).toEqual(['funnel-events']);
+    expect(c.FW_HTTP_PORT).toBe(8080);
+  });
+
+  it('parses lists, ports and booleans', () => {
+    const c = loadConfig({ FW_KAFKA_BROKERS: 'k1:9092, k2:9093', FW_HTTP_PORT: '0', FW_KAFKA_FROM_BEGINNING: 'yes' });
+    expect(c.FW_KAFKA_BROKERS).toEqual(['k1:9092', 'k2:9093']);
+    expect(c.FW_HTTP_PORT).toBe(0);
+    expect(c.FW_KAFKA_FROM_BEGINNING).toBe(true);
+  });
+
+  it('names the variable and what it expected when a value is wrong', () => {
+    const p = problems({ FW_REDIS_URL: 'nonsense' });
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(/^FW_REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL.*got "nonsense"$/);
+  });
+
+  it('reports every wrong value at once', () => {
+    const p = problems({ FW_HTTP_PORT: '99999', FW_KAFKA_BROKERS: 'no-port', FW_LOG_LEVEL: 'loud' });
+    expect(p.map((x) => x.split(':')[0]).sort()).toEqual(['FW_HTTP_PORT', 'FW_KAFKA_BROKERS', 'FW_LOG_LEVEL']);
+  });
+
+  it('rejects unknown FW_ variables with a suggestion', () => {
+    expect(problems({ FW_REDIS_ULR: 'redis://x:1' })).toEqual(['FW_REDIS_ULR: unknown variable (did you mean FW_REDIS_URL?)']);
+  });
+
+  it('reads a config file; the environment wins over it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fwcfg-'));
+    const file = join(dir, 'fw.yaml');
+    writeFileSync(file, 'redis_url: redis://from-file:6380\nhttp_port: 9000\nkafka_topics: [a, b]\n');
+    const c = loadConfig({ FW_CONFIG_FILE: file, FW_HTTP_PORT: '9100' });
+    expect(c.FW_REDIS_URL).toBe('redis://from-file:6380');
+    expect(c.FW_HTTP_PORT).toBe(9100);
+    expect(c.FW_KAFKA_TOPICS).toEqual(['a', 'b']);
+    writeFileSync(file, 'redis_ur: x\n');
+    expect(problems({ FW_CONFIG_FILE: file })[0]).toMatch(/unknown setting "redis_ur"/);
+  });
+
+  it('documents every variable in the generated reference', () => {
+    const md = configMarkdown();
+    for (const name of Object.keys(CONFIG_SPEC)) expect(md).toContain(`\`${name}\``);
+  });
+});

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { scanThresholds, thresholdForRate, upcrossingRate } from '../../../src/detect/thresholds.js';
+
+// Monte-Carlo calibrated single-window thresholds at 1 FA/week, 1,000/min (statistics.md §3.3).
+const MC: [number, number][] = [[1, 3.75], [3, 3.72], [5, 3.67], [8, 3.62], [15, 3.51], [30, 3.35], [60, 3.19], [120, 2.97], [240, 2.73]];
+
+describe('scan thresholds from a weekly budget', () => {
+  it.each(MC)('single %i-min window matches the Monte-Carlo calibration (c ≈ %f)', (w, c) => {
+    expect(Math.abs(thresholdForRate(w, 1 / 10_080) - c)).toBeLessThan(0.06);
+  });
+
+  it('the 1-minute window is the per-look Bonferroni Φ⁻¹(1 − 1/10080) = 3.72', () => {
+    expect(thresholdForRate(1, 1 / 10_080)).toBeCloseTo(3.72, 2);
+  });
+
+  it('splits the budget over windows: short windows ≥ the single-threshold scan (4.10), long ones lower', () => {
+    const t = scanThresholds({ falseAlarmsPerWeek: 1, stepMinutes: 1 });
+    expect(t.windows).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 240]);
+    expect(t.thresholds[0]).toBeGreaterThan(4.1);
+    expect(t.thresholds[0]).toBeLessThan(4.4);
+    for (let i = 1; i < t.thresholds.length; i++) expect(t.thresholds[i]!).toBeLessThanOrEqual(t.thresholds[i - 1]! + 1e-9);
+    const total = t.windows.reduce((a, w, i) => a + upcrossingRate(w, t.thresholds[i]!), 0) * t.looksPerWeek;
+    expect(total).toBeCloseTo(1, 6);
+  });
+
+  it('a looser budget lowers every threshold; 15-minute steps have fewer looks', () => {
+    const a = scanThresholds({ falseAlarmsPerWeek: 1, stepMinutes: 1 });
+    const b = scanThresholds({ falseAlarmsPerWeek: 4, stepMinutes: 1 });
+    b.thresholds.forEach((c, i) => expect(c).toBeLessThan(a.thresholds[i]!));
+    expect(scanThresholds({ falseAlarmsPerWeek: 1, stepMinutes: 15, windows: [1, 2, 4, 8, 16] }).looksPerWeek).toBe(672);
+  });
+});
