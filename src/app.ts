@@ -25,6 +25,7 @@ import { DEFAULT_PARSE_OPTIONS } from './events/parse.js';
 import { RuleStore } from './rules/rule-store.js';
 import { RedisWindowStore } from './windows/redis-window-store.js';
 import { VERSION } from './version.js';
+import { takeEarlySignal } from './early-signals.js';
 import { errorMessage } from './errors.js';
 
 export interface DaemonOptions {
@@ -58,7 +59,9 @@ export class Daemon {
     this.readiness.add({
       name: 'rules',
       check: () => {
-        if (!this.rules.current) return `no valid rule set loaded: ${this.rules.lastErrors.map((p) => p.message).slice(0, 3).join('; ') || 'not loaded yet'}`;
+        const st = this.rules.status();
+        if (!st.ready) return `no valid rule set loaded: ${st.errors.slice(0, 5).join('; ') || 'not loaded yet'}`;
+        // A valid set is active; a later invalid edit is reported but does not make the daemon unready.
         return null;
       },
     });
@@ -157,13 +160,34 @@ export class Daemon {
 
   /** SIGHUP: re-read the rules now. */
   async reloadRules(): Promise<void> {
-    await this.rules.reload();
+    await this.rules.reloadOnSignal();
   }
 }
 
-/** `funnelwatch run`: start, wait for SIGTERM/SIGINT, stop within the shutdown timeout. Returns the exit code. */
+/**
+ * `funnelwatch run`: start, wait for SIGTERM/SIGINT, stop within the shutdown timeout. Returns the exit code.
+ * The signal handlers are installed before starting, so a signal that arrives while the daemon is still joining
+ * its consumer group also ends in a clean stop; the shutdown deadline counts from the signal.
+ */
 export async function runDaemonUntilSignal(config: Config, logger: Logger): Promise<number> {
   const daemon = new Daemon({ config, logger });
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+    const early = takeEarlySignal();
+    if (early) resolve(early);
+  });
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading rules');
+    daemon.reloadRules().catch((err) => logger.error({ err: errorMessage(err) }, 'rule reload failed'));
+  });
+  signalled.then((signal) => {
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ timeoutMs: config.FW_SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown took too long; exiting');
+      process.exit(1);
+    }, config.FW_SHUTDOWN_TIMEOUT_MS).unref();
+  });
   try {
     await daemon.start();
   } catch (err) {
@@ -172,22 +196,8 @@ export async function runDaemonUntilSignal(config: Config, logger: Logger): Prom
     return 1;
   }
   logger.info('funnelwatch running');
-  process.on('SIGHUP', () => {
-    logger.info('SIGHUP: reloading rules');
-    daemon.reloadRules().catch((err) => logger.error({ err: errorMessage(err) }, 'rule reload failed'));
-  });
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  logger.info({ signal }, 'shutting down');
-  const timer = setTimeout(() => {
-    logger.error({ timeoutMs: config.FW_SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown took too long; exiting');
-    process.exit(1);
-  }, config.FW_SHUTDOWN_TIMEOUT_MS);
-  timer.unref();
+  await signalled;
   await daemon.stop();
-  clearTimeout(timer);
   logger.info('stopped');
   return 0;
 }

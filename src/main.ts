@@ -5,6 +5,7 @@
  *
  * Exit codes: 0 fine, 1 a problem the command found (validation errors, runtime failure), 2 bad configuration or usage.
  */
+import { takeEarlySignal } from './early-signals.js'; // first: latches signals while the rest loads
 import { Command, CommanderError } from 'commander';
 import { VERSION } from './version.js';
 import { loadConfig, ConfigError, configMarkdown, CONFIG_SPEC } from './config/config.js';
@@ -74,6 +75,9 @@ program
     const shown = Object.fromEntries(Object.keys(CONFIG_SPEC).map((k) => [k, (config as Record<string, unknown>)[k]]));
     process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
   });
+
+// Every command but `run` handles signals the ordinary way; `run` takes over the latch itself.
+if (process.argv[2] !== 'run' && takeEarlySignal()) process.exit(130);
 
 try {
   await program.parseAsync(process.argv);

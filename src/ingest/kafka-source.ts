@@ -52,6 +52,9 @@ export class KafkaSource implements EventSource {
   private assigned: { topic: string; partition: number }[] = [];
   private stopping = false;
   private inFlight: Promise<void> | null = null;
+  private handler: BatchHandler | null = null;
+  private relaunches = 0;
+  private relaunchTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
 
   constructor(private readonly opts: KafkaSourceOptions) {
@@ -74,10 +77,17 @@ export class KafkaSource implements EventSource {
   }
 
   async start(handler: BatchHandler): Promise<void> {
+    this.handler = handler;
+    await this.launch();
+  }
+
+  /** Creates, connects and runs a consumer. Called again after a crash kafkajs will not recover from itself. */
+  private async launch(): Promise<void> {
+    const handler = this.handler!;
     const consumer = this.kafka.consumer({
       groupId: this.opts.groupId,
       sessionTimeout: this.opts.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: 3_000,
+      heartbeatInterval: Math.min(3_000, Math.floor((this.opts.sessionTimeoutMs ?? 30_000) / 3)),
       maxBytesPerPartition: this.opts.maxBytesPerPartition ?? 1024 * 1024,
       allowAutoTopicCreation: true,
       // Bad input never reaches here (it goes to the dead-letter topic), so a crash is a broker or Redis outage or a
@@ -90,14 +100,17 @@ export class KafkaSource implements EventSource {
     consumer.on(GROUP_JOIN, (e) => {
       this.connected = true;
       this.lastError = undefined;
+      this.relaunches = 0;
       const assignment = e.payload.memberAssignment as Record<string, number[]>;
       this.assigned = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
-      this.log.info({ assigned: assignment, generation: e.payload.groupId }, 'joined consumer group');
+      this.log.info({ assigned: assignment, memberId: e.payload.memberId }, 'joined consumer group');
     });
     consumer.on(CRASH, (e) => {
       this.connected = false;
       this.lastError = `consumer crashed: ${errorMessage(e.payload.error)}${e.payload.restart ? ' (restarting)' : ''}`;
       this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
+      // kafkajs restarts by itself only after retriable errors; after the others, we rebuild the consumer.
+      if (!e.payload.restart && !this.stopping) this.scheduleRelaunch(consumer);
     });
     consumer.on(DISCONNECT, () => {
       this.connected = false;
@@ -124,6 +137,20 @@ export class KafkaSource implements EventSource {
         return p;
       },
     });
+  }
+
+  private scheduleRelaunch(dead: Consumer): void {
+    const wait = backoffMs(this.relaunches++, 1_000, 30_000);
+    this.log.warn({ waitMs: wait, attempt: this.relaunches }, 'restarting the kafka consumer');
+    this.relaunchTimer = setTimeout(async () => {
+      if (this.stopping) return;
+      await dead.disconnect().catch(() => undefined);
+      this.launch().catch((err) => {
+        this.lastError = `consumer restart failed: ${errorMessage(err)}`;
+        this.log.error({ err: errorMessage(err) }, 'kafka consumer restart failed');
+        if (this.consumer && !this.stopping) this.scheduleRelaunch(this.consumer);
+      });
+    }, wait);
   }
 
   private async onBatch(payload: EachBatchPayload, handler: BatchHandler): Promise<void> {
@@ -158,13 +185,21 @@ export class KafkaSource implements EventSource {
     const last = batch.messages[batch.messages.length - 1]!.offset;
     resolveOffset(last);
     const next = (BigInt(last) + 1n).toString();
-    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+    try {
+      await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+    } catch (err) {
+      // Not fatal: the batch is applied, and Redis (not Kafka) is the record of what was applied. Whoever reads
+      // this partition next skips it through the stored offset. Typical cause: a rebalance began mid-batch.
+      this.log.warn({ err: errorMessage(err), topic: batch.topic, partition: batch.partition, offset: next }, 'offset commit failed; the batch is applied and will be skipped on redelivery');
+      return;
+    }
     const lag = BigInt(batch.highWatermark) - BigInt(next);
     this.opts.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag < 0n ? 0n : lag));
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.relaunchTimer);
     const c = this.consumer;
     if (!c) return;
     try {

@@ -69,7 +69,7 @@ describe('crash safety of the Kafka consumer', () => {
     await verify(s);
     last.proc.kill('SIGTERM');
     expect(await last.exited).toBe(0);
-  });
+  }, 300_000);
 
   it('ends with exactly the produced counts while a second consumer joins and leaves the group', async () => {
     const s = await setup(50_000, 12);
@@ -83,12 +83,17 @@ describe('crash safety of the Kafka consumer', () => {
     b.proc.kill('SIGKILL'); // leaves abruptly: another rebalance after its session times out
     await b.exited;
     const c = spawnDaemon(s.env); // and one more joins, then leaves politely
+    await eventually(() => (/joined consumer group/.test(c.output()) ? true : undefined), 45_000, 'third consumer to join');
     await eventually(async () => ((await s.appliedUpTo(checkout)) > 30_000 ? true : undefined), 60_000, 'progress after rejoin');
     c.proc.kill('SIGTERM');
     expect(await c.exited).toBe(0);
-    await eventually(async () => ((await s.appliedUpTo(checkout)) >= total ? true : undefined), 90_000, 'all events applied');
+    try {
+      await eventually(async () => ((await s.appliedUpTo(checkout)) >= total ? true : undefined), 90_000, 'all events applied');
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; applied ${await s.appliedUpTo(checkout)} of ${total}; consumer a said:\n${a.output().slice(-4000)}`);
+    }
     await verify(s);
     a.proc.kill('SIGTERM');
     expect(await a.exited).toBe(0);
-  });
+  }, 300_000);
 });
