@@ -1,16 +1,27 @@
 /**
  * Redis key names and hash field codes of the window store, and the plan of which buckets a query window reads.
- * Pure: the Lua script builds the same names (it derives them from the meta key it is given), so any change here
- * must be mirrored in lua/applyBatch-1.lua and comes with a new command version.
+ * Pure: the Lua scripts build the same names (they derive them from the key they are given), so any change here
+ * must be mirrored in lua/*.lua and comes with new command versions (lua-scripts.ts).
  *
- * Layout, for prefix p, funnel F, partition P (tag T = `{F:P}`, one cluster slot per funnel and partition):
- *   p:T:m                 meta hash: o offset, w watermark, lo lowest live entity shard, cumulative counters
+ * Two tiers, like an LSM tree (window-store.ts explains the life of a bucket: hot → sealed → compacted):
+ *
+ * HOT, per (funnel F, partition P), tag T = `{F:P}` (one cluster slot per funnel and partition). applyBatch writes
+ * only here, atomically with the offset fence. Fine buckets only, kept `hotKeepMs` (a backstop: compaction deletes
+ * them as soon as they are in history, so in steady state only the last ~40 minutes exist per partition).
+ *   p:T:m                 meta hash: o offset, w watermark, lo lowest live entity shard, s sealedUpTo (buckets
+ *                         starting before it take no more writes), fb first fine bucket ever written, counters
  *   p:T:e:<k>             entity shard k = floor(entryTs / conversionWindowMs): field entity → compact state
- *   p:T:f:<sec>:<g>       fine bucket starting at <sec> epoch seconds, group g
- *   p:T:r:<sec>:<g>       rollup bucket, same groups
- *   p:{F}:parts           set of partition ids seen (funnel-level, its own slot)
+ *   p:T:f:<sec>:<g>       hot fine bucket starting at <sec> epoch seconds, group g
+ *
+ * HISTORY, per funnel, tag `{F}` (one slot per funnel). Written only by compaction (lua/compact-1.lua), once per
+ * bucket, so history memory does not depend on the number of partitions.
+ *   p:{F}:c               compaction meta hash: s sealing horizon every partition is (being) sealed to,
+ *                         c compactedUpTo (buckets starting before it live in history, not in hot keys)
+ *   p:{F}:f:<sec>:<g>     history fine bucket (sum over partitions), kept retention.fineMs
+ *   p:{F}:r:<sec>:<g>     history rollup bucket, same groups, kept retention.rollupMs
+ *   p:{F}:parts           set of partition ids seen
  *   p:{F}:dims            dimension value registry: `<d>:<value>` → code, `<d>` → number of codes given
- * Groups: `t` totals, `d<i>` dimension i, `h<s>` duration histogram of step s. One hash per group keeps each
+ * Groups: `t` totals, `d<i>` dimension i, `h<s>` duration histogram of step s (s ≥ 1). One hash per group keeps each
  * within Redis' default listpack limit (128 fields), which is what keeps a bucket a few KB instead of tens.
  *
  * Field codes are integers because listpack stores integer-looking strings as 2–4 byte integers.
@@ -31,6 +42,40 @@ export const MISSING_VALUE = '(none)';
 
 export const MAX_STEPS = 16;
 export const MAX_DIMENSION_VALUES = 125;
+
+const HOUR = 3_600_000;
+
+/**
+ * How long hot fine buckets live, counted from the partition watermark (event time) like every bucket TTL. Only a
+ * backstop: compaction deletes hot buckets once they are in history. Long enough that a daemon outage or a stalled
+ * funnel of up to a day loses nothing (the hot buckets wait for compaction), and at least twice the sealing delay.
+ */
+export function hotKeepMs(funnel: Pick<FunnelDef, 'conversionWindowMs' | 'allowedLatenessMs'>): number {
+  return Math.max(24 * HOUR, 2 * (funnel.conversionWindowMs + funnel.allowedLatenessMs + HOUR));
+}
+
+/**
+ * How far behind the funnel's event time (max watermark over its partitions) a bucket must end before it is sealed:
+ * a non-late event of an in-sync partition is at most allowedLateness old, and it may add a cohort conversion to an
+ * entry bucket up to conversionWindow before it; one bucket width and one more as margin. Only partitions lagging
+ * the others by more than that see sealed buckets, and their writes there count as late.
+ */
+export function sealDelayMs(funnel: Pick<FunnelDef, 'conversionWindowMs' | 'allowedLatenessMs' | 'bucketMs'>): number {
+  return funnel.allowedLatenessMs + funnel.conversionWindowMs + 2 * funnel.bucketMs;
+}
+
+/** The sealing horizon for a funnel whose newest event time is `eventTime`: buckets starting before it are sealed. */
+export function sealHorizon(funnel: Pick<FunnelDef, 'conversionWindowMs' | 'allowedLatenessMs' | 'bucketMs'>, eventTime: number): number {
+  return Math.floor((eventTime - sealDelayMs(funnel)) / funnel.bucketMs) * funnel.bucketMs;
+}
+
+/** Groups a bucket can hold: totals, one per dimension, one duration histogram per later step. */
+export function bucketGroups(funnel: Pick<FunnelDef, 'steps' | 'dimensions'>): string[] {
+  const g = ['t'];
+  funnel.dimensions.forEach((_, i) => g.push(`d${i}`));
+  for (let s = 1; s < funnel.steps.length; s++) g.push(`h${s}`);
+  return g;
+}
 
 export const TotalKind = { Volume: 0, Cohort: 1, Duplicate: 2, OutOfOrder: 3, NoEntry: 4, Expired: 5 } as const;
 export type TotalKind = (typeof TotalKind)[keyof typeof TotalKind];
@@ -79,8 +124,25 @@ export class KeyLayout {
     return `${this.partitionBase(funnel, partition)}m`;
   }
 
+  /** A hot bucket of one partition (hot buckets are fine only since compaction writes the rollups). */
   bucket(funnel: string, partition: string, res: 'f' | 'r', startMs: number, group: string): string {
     return `${this.partitionBase(funnel, partition)}${res}:${Math.floor(startMs / 1000)}:${group}`;
+  }
+
+  /** Everything funnel-level starts with this (`p:{F}:`). */
+  funnelBase(funnel: string): string {
+    checkTagPart('funnel name', funnel);
+    return `${this.prefix}:{${funnel}}:`;
+  }
+
+  /** A history bucket: the sum over partitions, written by compaction. */
+  historyBucket(funnel: string, res: 'f' | 'r', startMs: number, group: string): string {
+    return `${this.funnelBase(funnel)}${res}:${Math.floor(startMs / 1000)}:${group}`;
+  }
+
+  /** Compaction meta: sealing horizon `s` and `c` compactedUpTo. */
+  compaction(funnel: string): string {
+    return `${this.funnelBase(funnel)}c`;
   }
 
   entityShard(funnel: string, partition: string, shard: number): string {
@@ -88,13 +150,11 @@ export class KeyLayout {
   }
 
   partitions(funnel: string): string {
-    checkTagPart('funnel name', funnel);
-    return `${this.prefix}:{${funnel}}:parts`;
+    return `${this.funnelBase(funnel)}parts`;
   }
 
   dims(funnel: string): string {
-    checkTagPart('funnel name', funnel);
-    return `${this.prefix}:{${funnel}}:dims`;
+    return `${this.funnelBase(funnel)}dims`;
   }
 }
 
@@ -140,7 +200,8 @@ function range(res: 'f' | 'r', widthMs: number, from: number, to: number): Bucke
  * Which buckets answer a window [from, to). Whole rollup buckets inside the window are read from rollups (few keys
  * for a five-week baseline); the ragged edges from fine buckets, unless those are older than `fineFrom` (already
  * expired), in which case the edge is widened to its enclosing rollup bucket and the returned `from`/`to` say so.
- * Both resolutions are written by the same Lua call, so either answers a bucket identically.
+ * Rollups exist in history only; `splitAtCompacted` afterwards turns rollup buckets compaction has not finished
+ * into their fine buckets.
  */
 export function planWindow(
   funnel: Pick<FunnelDef, 'bucketMs' | 'retention'>,
@@ -211,4 +272,26 @@ export function planWindowPreferFine(
 export function fineStarts(funnel: Pick<FunnelDef, 'bucketMs'>, from: number, to: number): number[] {
   const f = funnel.bucketMs;
   return range('f', f, Math.floor(from / f) * f, Math.ceil(to / f) * f).starts;
+}
+
+/**
+ * Rewrites a plan for the compaction state: a rollup bucket is complete only once compaction has passed its end
+ * (`compactedTo`), so a rollup bucket reaching past it is read as its fine buckets instead (hot or history, per
+ * bucket). The covered window does not change. Compaction runs about 40 minutes behind event time, so this turns
+ * at most a few rollup buckets into fine ones.
+ */
+export function splitAtCompacted(funnel: Pick<FunnelDef, 'bucketMs'>, plan: WindowPlan, compactedTo: number): WindowPlan {
+  const ranges: BucketRange[] = [];
+  const push = (res: 'f' | 'r', widthMs: number, start: number) => {
+    const last = ranges[ranges.length - 1];
+    if (last && last.res === res && last.widthMs === widthMs) last.starts.push(start);
+    else ranges.push({ res, widthMs, starts: [start] });
+  };
+  for (const r of plan.ranges) {
+    for (const s of r.starts) {
+      if (r.res === 'f' || s + r.widthMs <= compactedTo) push(r.res, r.widthMs, s);
+      else for (let t = s; t < s + r.widthMs; t += funnel.bucketMs) push('f', funnel.bucketMs, t);
+    }
+  }
+  return { from: plan.from, to: plan.to, ranges };
 }

@@ -17,8 +17,12 @@ import { FwError, errorMessage } from '../errors.js';
 export type RedisLike = Redis | Cluster;
 
 export const WINDOW_COMMANDS = {
-  applyBatch: { name: 'fwWindowsApplyBatchV1', file: 'applyBatch-1.lua', keys: 1 },
+  // V2: writes hot fine buckets only (no rollups), refuses writes into sealed buckets, new ARGV layout.
+  applyBatch: { name: 'fwWindowsApplyBatchV2', file: 'applyBatch-1.lua', keys: 1 },
   registerDimValues: { name: 'fwWindowsRegisterDimValuesV1', file: 'registerDimValues-1.lua', keys: 1 },
+  sealPartition: { name: 'fwWindowsSealPartitionV1', file: 'sealPartition-1.lua', keys: 1 },
+  beginSeal: { name: 'fwWindowsBeginSealV1', file: 'beginSeal-2.lua', keys: 2 },
+  compact: { name: 'fwWindowsCompactV1', file: 'compact-1.lua', keys: 1 },
 } as const;
 
 export type WindowCommand = keyof typeof WINDOW_COMMANDS;
@@ -103,6 +107,7 @@ export type ApplyReply =
       noEntry: number;
       expired: number;
       watermark: number | undefined;
+      lateCohort: number;
     };
 
 /** The one mapping of applyBatch-1.lua's return codes. */
@@ -130,7 +135,44 @@ export function interpretApplyReply(reply: unknown, context: string): ApplyReply
     noEntry: n(6),
     expired: n(7),
     watermark: wm < 0 ? undefined : wm,
+    lateCohort: reply.length > 9 ? n(9) : 0,
   };
+}
+
+function malformed(name: string, reply: unknown, context: string): FwError {
+  return new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from ${name}: ${JSON.stringify(reply)}`, false);
+}
+
+function refusedArguments(name: string, reply: unknown[], context: string): FwError {
+  return new FwError('WINDOW_BAD_ARGUMENTS', `${context}: ${name} refused its arguments: ${String(reply[1])}`, false);
+}
+
+/** The one mapping of sealPartition-1.lua's reply. */
+export function interpretSealReply(reply: unknown, context: string): { sealedUpTo: number; firstBucket: number | undefined; watermark: number | undefined } {
+  if (!Array.isArray(reply) || reply.length < 2) throw malformed('sealPartition', reply, context);
+  if (Number(reply[0]) === -2) throw refusedArguments('sealPartition', reply, context);
+  if (reply.length !== 3) throw malformed('sealPartition', reply, context);
+  const fb = Number(reply[1]);
+  const w = Number(reply[2]);
+  return { sealedUpTo: Number(reply[0]), firstBucket: fb < 0 ? undefined : fb, watermark: w < 0 ? undefined : w };
+}
+
+/** The one mapping of beginSeal-2.lua's reply. */
+export function interpretBeginSealReply(reply: unknown, context: string): { horizon: number; compactedUpTo: number | undefined; partitions: string[] } {
+  if (!Array.isArray(reply) || reply.length < 2) throw malformed('beginSeal', reply, context);
+  if (Number(reply[0]) === -2) throw refusedArguments('beginSeal', reply, context);
+  const c = String(reply[1]);
+  return { horizon: Number(reply[0]), compactedUpTo: c === '' ? undefined : Number(c), partitions: reply.slice(2).map(String) };
+}
+
+/** The one mapping of compact-1.lua's reply: applied (compactedUpTo is now `to`) or refused (someone else's). */
+export function interpretCompactReply(reply: unknown, context: string): { status: 'compacted' | 'refused'; compactedUpTo: number } {
+  if (!Array.isArray(reply) || reply.length !== 2) throw malformed('compact', reply, context);
+  const code = Number(reply[0]);
+  if (code === 1) return { status: 'compacted', compactedUpTo: Number(reply[1]) };
+  if (code === -1) return { status: 'refused', compactedUpTo: Number(reply[1]) };
+  if (code === -2) throw refusedArguments('compact', reply, context);
+  throw malformed('compact', reply, context);
 }
 
 /** The one mapping of registerDimValues-1.lua's reply: per requested value its code and the dimension's count. */

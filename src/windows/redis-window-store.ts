@@ -1,18 +1,27 @@
 /**
  * WindowStore on Redis (standalone or Cluster). Writes: match events in memory, give dimension values their codes,
  * then ONE Lua call per (funnel, partition, batch) applies all counters, entity states, watermark and the offset
- * atomically (lua/applyBatch-1.lua). Reads: HGETALL of the buckets a window needs, pipelined per partition (each
- * partition's keys share one hash tag, i.e. one slot, which is what a Cluster pipeline needs), summed in memory.
+ * atomically (lua/applyBatch-1.lua), into the partition's HOT fine buckets. `compact()` seals buckets the funnel's
+ * event time has left behind and moves them, summed over partitions, into funnel-level HISTORY (fine + rollups),
+ * exactly once. Reads: HGETALL of the buckets a window needs, from history below compactedUpTo and from every
+ * partition's hot keys above it, pipelined per slot (history keys share the funnel's tag, each partition's hot keys
+ * its own), summed in memory.
  *
  * Why the partitions of a funnel are registered in a funnel-level set (`p:{F}:parts`) rather than passed in by the
  * caller: readers (evaluator, API, CLI) do not know which partitions or HTTP sources ever wrote, and a partition
  * count that grows must not hide old data. The set is written once per partition per process (cached), so it costs
- * nothing on the hot path.
+ * nothing on the hot path. Registering also reads the funnel's sealing horizon, which the partition's batches pass
+ * to Lua as its seal floor: a partition that appears while a compaction is running cannot write below it
+ * (beginSeal-2.lua explains the ordering).
  *
  * Why dimension codes come from a funnel-level registry (`p:{F}:dims`) written by a separate small script before the
  * batch: the cap "first maxValues values get their own counter" must mean the same on every partition, or the sum
  * over partitions would mix a value's counter with `other`. The registry only grows and a code never changes, so
  * registering before the atomic apply is safe under replays and crashes; cached codes make the call rare.
+ *
+ * Why a read re-checks compactedUpTo at the end: compaction deletes the hot copies of the buckets it moved, so a
+ * read that planned "hot" for a bucket a concurrent compaction then moved would miss it. If the marker moved while
+ * reading, the read is done again (compaction advances about once a minute, so this is rare).
  */
 import type { FunnelDef } from '../funnels/funnel.js';
 import { compileMatcher, type EventMatcher, type MatchedEvent } from '../funnels/match.js';
@@ -23,16 +32,16 @@ import {
 } from './aggregate.js';
 import { DURATION_LN_GAMMA, histogramPercentile, type DurationHistogram } from './histogram.js';
 import {
-  checkFunnelShape, fineStarts, KeyLayout, MISSING_CODE, OTHER_CODE, planWindow, planWindowPreferFine,
-  type WindowPlan,
+  bucketGroups, checkFunnelShape, fineStarts, hotKeepMs, KeyLayout, MISSING_CODE, OTHER_CODE, planWindow,
+  planWindowPreferFine, sealHorizon, splitAtCompacted, type WindowPlan,
 } from './key-layout.js';
 import {
-  callWindowCommand, defineWindowCommands, interpretApplyReply, interpretRegisterReply, redisFailure,
-  type RedisLike,
+  callWindowCommand, defineWindowCommands, interpretApplyReply, interpretBeginSealReply, interpretCompactReply,
+  interpretRegisterReply, interpretSealReply, redisFailure, type RedisLike,
 } from './lua-scripts.js';
 import type {
-  ApplyBatchInput, ApplyResult, CohortConversion, CohortCounts, DimensionVolume, DurationStats, PartitionCounters,
-  RatioConversion, StepTotals, VolumeSeries, WindowQuery, WindowStore,
+  ApplyBatchInput, ApplyResult, CohortConversion, CohortCounts, CompactOptions, CompactResult, DimensionVolume,
+  DurationStats, PartitionCounters, RatioConversion, StepTotals, VolumeSeries, WindowQuery, WindowStore,
 } from './window-store.js';
 
 export interface RedisWindowStoreOptions {
@@ -54,9 +63,31 @@ interface FunnelCache {
   def: FunnelDef;
   matcher: EventMatcher;
   dims: Map<string, DimCache>;
-  partitions: Set<string>;
+  /** Partitions this process registered → the funnel's sealing horizon read right after (the seal floor). */
+  partitions: Map<string, number | undefined>;
   lastTtlRefresh: number;
 }
+
+/** One bucket a read needs: a fine bucket (history or hot, decided by compactedUpTo) or a history rollup. */
+interface BucketRef {
+  res: 'f' | 'r';
+  start: number;
+  widthMs: number;
+}
+
+/** What a read is planned against: the partitions, their meta hashes and the funnel's compactedUpTo. */
+interface ReadView {
+  parts: string[];
+  metas: Map<string, Record<string, string>>;
+  /** -Infinity when nothing was compacted yet. */
+  compactedTo: number;
+}
+
+/** Fine buckets per compact Lua call: keeps one call's arguments in the tens of thousands at most. */
+const COMPACT_CHUNK = 30;
+const DEFAULT_COMPACT_MAX_BUCKETS = 1440;
+/** A read is retried at most this many times when compaction moves under it; the last answer is returned then. */
+const READ_ATTEMPTS = 5;
 
 export class RedisWindowStore implements WindowStore {
   private readonly redis: RedisLike;
@@ -74,7 +105,7 @@ export class RedisWindowStore implements WindowStore {
     let c = this.funnels.get(def.name);
     if (c && c.def === def) return c;
     checkFunnelShape(def);
-    c = { def, matcher: compileMatcher(def), dims: c?.dims ?? new Map(), partitions: c?.partitions ?? new Set(),
+    c = { def, matcher: compileMatcher(def), dims: c?.dims ?? new Map(), partitions: c?.partitions ?? new Map(),
       lastTtlRefresh: c?.lastTtlRefresh ?? Number.NEGATIVE_INFINITY };
     this.funnels.set(def.name, c);
     return c;
@@ -119,14 +150,14 @@ export class RedisWindowStore implements WindowStore {
       return stored !== null && Number(stored) >= firstOffset ? Number(stored) : undefined;
     });
     if (typeof codes === 'number') return { status: 'duplicate', storedOffset: codes };
-    await this.registerPartition(fc, partition, now, where);
+    const sealFloor = await this.registerPartition(fc, partition, now, where);
 
     const nDims = def.dimensions.length;
     const W = def.conversionWindowMs;
     const L = def.allowedLatenessMs;
     const argv: (string | number)[] = [
-      firstOffset, lastOffset, def.bucketMs, def.retention.rollupBucketMs, def.retention.fineMs, def.retention.rollupMs,
-      W, L, DURATION_LN_GAMMA, nDims, 4 * W + L + DAY, unmatched, noEntity, this.funnelKeyTtl(def),
+      firstOffset, lastOffset, def.bucketMs, hotKeepMs(def), W, L, DURATION_LN_GAMMA, nDims, 4 * W + L + DAY,
+      unmatched, noEntity, this.funnelKeyTtl(def), sealFloor ?? '',
     ];
     matched.forEach((m, i) => {
       argv.push(m.step, Math.floor(m.ts), m.entity);
@@ -141,7 +172,7 @@ export class RedisWindowStore implements WindowStore {
       counts: {
         events: events.length, unmatched, noEntity, matched: matched.length, lateDropped: reply.late,
         entries: reply.entries, steps: reply.steps, duplicates: reply.duplicates, outOfOrder: reply.outOfOrder,
-        noEntry: reply.noEntry, expired: reply.expired,
+        noEntry: reply.noEntry, expired: reply.expired, lateCohort: reply.lateCohort,
       },
     };
   }
@@ -199,20 +230,31 @@ export class RedisWindowStore implements WindowStore {
     return out;
   }
 
-  private async registerPartition(fc: FunnelCache, partition: string, now: number, where: string): Promise<void> {
+  /**
+   * Adds the partition to the funnel's set (once per process, and hourly to refresh TTLs), THEN reads the funnel's
+   * sealing horizon: returns the seal floor every batch of this partition passes to applyBatch. The order matters
+   * (beginSeal-2.lua): a compaction that started before the SADD has a horizon this read sees; one that starts after
+   * it finds the partition in the set and seals it itself. The floor is passed on every batch, not just the first,
+   * because the first call may fail and sealing is a monotonic max anyway.
+   */
+  private async registerPartition(fc: FunnelCache, partition: string, now: number, where: string): Promise<number | undefined> {
     const stale = now - fc.lastTtlRefresh >= HOUR;
-    if (fc.partitions.has(partition) && !stale) return;
+    if (fc.partitions.has(partition) && !stale) return fc.partitions.get(partition);
     const parts = this.keys.partitions(fc.def.name);
     const ttl = this.funnelKeyTtl(fc.def);
+    let horizon: string | null;
     try {
       await this.redis.sadd(parts, partition);
       await this.redis.pexpire(parts, ttl);
       if (stale) await this.redis.pexpire(this.keys.dims(fc.def.name), ttl);
+      horizon = await this.redis.hget(this.keys.compaction(fc.def.name), 's');
     } catch (err) {
       throw redisFailure(err, where);
     }
-    fc.partitions.add(partition);
+    const floor = horizon === null ? undefined : Number(horizon);
+    fc.partitions.set(partition, floor);
     if (stale) fc.lastTtlRefresh = now;
+    return floor;
   }
 
   async partitions(def: FunnelDef): Promise<string[]> {
@@ -245,7 +287,8 @@ export class RedisWindowStore implements WindowStore {
   }
 
   async counters(def: FunnelDef): Promise<PartitionCounters> {
-    const out: PartitionCounters = { lateDropped: 0, unmatched: 0, noEntity: 0, duplicates: 0, outOfOrder: 0, noEntry: 0, expired: 0 };
+    const out: PartitionCounters = { lateDropped: 0, unmatched: 0, noEntity: 0, duplicates: 0, outOfOrder: 0, noEntry: 0, expired: 0,
+      lateCohort: 0 };
     const n = (v: string | undefined) => (v === undefined ? 0 : Number(v));
     for (const m of (await this.metas(def)).values()) {
       out.lateDropped += n(m.late);
@@ -255,12 +298,13 @@ export class RedisWindowStore implements WindowStore {
       out.outOfOrder += n(m.ooo);
       out.noEntry += n(m.noentry);
       out.expired += n(m.exp);
+      out.lateCohort += n(m.latecoh);
     }
     return out;
   }
 
-  private async metas(def: FunnelDef): Promise<Map<string, Record<string, string>>> {
-    const parts = await this.partitions(def);
+  private async metas(def: FunnelDef, known?: readonly string[]): Promise<Map<string, Record<string, string>>> {
+    const parts = known ?? (await this.partitions(def));
     const out = new Map<string, Record<string, string>>();
     await Promise.all(parts.map(async (p) => {
       try {
@@ -272,77 +316,120 @@ export class RedisWindowStore implements WindowStore {
     return out;
   }
 
+  /** Partitions, their metas and compactedUpTo, as one read plans against them. */
+  private async view(def: FunnelDef): Promise<ReadView> {
+    let parts: string[];
+    let c: string | null;
+    try {
+      // Both funnel-level keys share the funnel's slot: one pipeline.
+      const res = await this.redis.pipeline()
+        .smembers(this.keys.partitions(def.name))
+        .hget(this.keys.compaction(def.name), 'c')
+        .exec();
+      for (const [err] of res ?? []) if (err) throw err;
+      parts = ((res?.[0]?.[1] as string[] | undefined) ?? []).sort();
+      c = (res?.[1]?.[1] as string | null | undefined) ?? null;
+    } catch (err) {
+      throw redisFailure(err, `funnel ${def.name}: partitions`);
+    }
+    return { parts, metas: await this.metas(def, parts), compactedTo: c === null ? Number.NEGATIVE_INFINITY : Number(c) };
+  }
+
+  private async compactedTo(def: FunnelDef): Promise<number> {
+    let c: string | null;
+    try {
+      c = await this.redis.hget(this.keys.compaction(def.name), 'c');
+    } catch (err) {
+      throw redisFailure(err, `funnel ${def.name}: compaction marker`);
+    }
+    return c === null ? Number.NEGATIVE_INFINITY : Number(c);
+  }
+
   /**
-   * HGETALL of `keyOf(partition)` for every partition, pipelined per partition (one slot each), summed per index.
+   * Runs a read against a view, again if compaction moved while it ran (the hot copies it read may have been
+   * deleted under it; the module comment explains).
    */
-  private async sumHashes(def: FunnelDef, keyOf: (partition: string) => string[], context: string): Promise<FieldCounts[]> {
-    const parts = await this.partitions(def);
-    let sums: FieldCounts[] | undefined;
-    await Promise.all(parts.map(async (p) => {
-      const keys = keyOf(p);
-      sums ??= keys.map(() => new Map());
-      if (keys.length === 0) return;
+  private async consistent<T>(def: FunnelDef, read: (v: ReadView) => Promise<T>): Promise<T> {
+    this.funnel(def);
+    for (let attempt = 1; ; attempt++) {
+      const v = await this.view(def);
+      const out = await read(v);
+      if (attempt >= READ_ATTEMPTS || (await this.compactedTo(def)) === v.compactedTo) return out;
+    }
+  }
+
+  /**
+   * HGETALL of every bucket × group: history keys (rollups, and fine buckets below compactedUpTo) in one pipeline on
+   * the funnel's slot, hot fine buckets in one pipeline per partition (one slot each), summed. Result [group][bucket].
+   */
+  private async readBuckets(def: FunnelDef, v: ReadView, buckets: readonly BucketRef[], groups: readonly string[],
+    context: string): Promise<FieldCounts[][]> {
+    const out = groups.map(() => buckets.map((): FieldCounts => new Map()));
+    const history: number[] = [];
+    const hot: number[] = [];
+    buckets.forEach((b, i) => (b.res === 'r' || b.start + b.widthMs <= v.compactedTo ? history : hot).push(i));
+    const run = async (keyOf: (b: BucketRef, g: string) => string, idx: number[], where: string) => {
+      if (idx.length === 0) return;
       const pipe = this.redis.pipeline();
-      for (const k of keys) pipe.hgetall(k);
+      for (const g of groups) for (const i of idx) pipe.hgetall(keyOf(buckets[i]!, g));
       let res: [Error | null, unknown][] | null;
       try {
         res = await pipe.exec();
       } catch (err) {
-        throw redisFailure(err, `${context} (partition ${p})`);
+        throw redisFailure(err, `${context} (${where})`);
       }
-      (res ?? []).forEach(([err, val], i) => {
-        if (err) throw redisFailure(err, `${context} (partition ${p})`);
-        addHash(sums![i]!, val as Record<string, string>);
+      (res ?? []).forEach(([err, val], j) => {
+        if (err) throw redisFailure(err, `${context} (${where})`);
+        addHash(out[Math.floor(j / idx.length)]![idx[j % idx.length]!]!, val as Record<string, string>);
       });
-    }));
-    return sums ?? keyOf('_').map(() => new Map());
+    };
+    await Promise.all([
+      run((b, g) => this.keys.historyBucket(def.name, b.res, b.start, g), history, 'history'),
+      ...v.parts.map((p) => run((b, g) => this.keys.bucket(def.name, p, 'f', b.start, g), hot, `partition ${p}`)),
+    ]);
+    return out;
   }
 
-  /** Plans a window against the fine retention measured from the newest watermark. */
-  private async plan(q: WindowQuery, preferFine = false): Promise<WindowPlan> {
+  /** Plans a window against the fine retention measured from the newest watermark, and against compaction. */
+  private plan(q: WindowQuery, v: ReadView, preferFine = false): WindowPlan {
     const { funnel: def, from, to } = q;
-    this.funnel(def);
-    const wms = [...(await this.getWatermarks(def)).values()];
+    const wms: number[] = [];
+    for (const m of v.metas.values()) if (m.w !== undefined) wms.push(Number(m.w));
     const fineFrom = wms.length > 0 ? Math.max(...wms) - def.retention.fineMs : Number.NEGATIVE_INFINITY;
-    return (preferFine ? planWindowPreferFine : planWindow)(def, from, to, fineFrom);
+    return splitAtCompacted(def, (preferFine ? planWindowPreferFine : planWindow)(def, from, to, fineFrom), v.compactedTo);
   }
 
-  /** Bucket keys of a plan for one group, in plan order. */
-  private planKeys(def: FunnelDef, partition: string, plan: WindowPlan, group: string): string[] {
-    const keys: string[] = [];
-    for (const r of plan.ranges) for (const s of r.starts) keys.push(this.keys.bucket(def.name, partition, r.res, s, group));
-    return keys;
+  private planBuckets(plan: WindowPlan): BucketRef[] {
+    return plan.ranges.flatMap((r) => r.starts.map((start) => ({ res: r.res, start, widthMs: r.widthMs })));
   }
 
-  private planBuckets(plan: WindowPlan): { start: number; widthMs: number }[] {
-    return plan.ranges.flatMap((r) => r.starts.map((start) => ({ start, widthMs: r.widthMs })));
-  }
-
-  private async sumPlan(def: FunnelDef, plan: WindowPlan, group: string, context: string): Promise<FieldCounts> {
-    const per = await this.sumHashes(def, (p) => this.planKeys(def, p, plan, group), context);
+  private async sumPlan(def: FunnelDef, v: ReadView, plan: WindowPlan, group: string, context: string): Promise<FieldCounts> {
+    const [per] = await this.readBuckets(def, v, this.planBuckets(plan), [group], context);
     const total: FieldCounts = new Map();
-    for (const m of per) for (const [f, n] of m) total.set(f, (total.get(f) ?? 0) + n);
+    for (const m of per!) for (const [f, n] of m) total.set(f, (total.get(f) ?? 0) + n);
     return total;
   }
 
   async stepVolume(q: WindowQuery): Promise<VolumeSeries> {
     const def = q.funnel;
-    this.funnel(def);
     const starts = fineStarts(def, q.from, q.to);
-    const per = await this.sumHashes(def, (p) => starts.map((s) => this.keys.bucket(def.name, p, 'f', s, 't')),
-      `funnel ${def.name}: step volume`);
+    const [per] = await this.consistent(def, (v) => this.readBuckets(def, v,
+      starts.map((start) => ({ res: 'f', start, widthMs: def.bucketMs })), ['t'], `funnel ${def.name}: step volume`));
     return {
       from: starts[0] ?? q.from,
       to: starts.length > 0 ? starts[starts.length - 1]! + def.bucketMs : q.from,
       bucketMs: def.bucketMs,
-      buckets: starts.map((start, i) => ({ start, steps: decodeTotals(per[i]!, def.steps.length).volume })),
+      buckets: starts.map((start, i) => ({ start, steps: decodeTotals(per![i]!, def.steps.length).volume })),
     };
   }
 
   async stepTotals(q: WindowQuery): Promise<StepTotals> {
     const def = q.funnel;
-    const plan = await this.plan(q);
-    const t = decodeTotals(await this.sumPlan(def, plan, 't', `funnel ${def.name}: totals`), def.steps.length);
+    const { plan, fields } = await this.consistent(def, async (v) => {
+      const plan = this.plan(q, v);
+      return { plan, fields: await this.sumPlan(def, v, plan, 't', `funnel ${def.name}: totals`) };
+    });
+    const t = decodeTotals(fields, def.steps.length);
     return { from: plan.from, to: plan.to, volume: t.volume, duplicates: t.duplicates, outOfOrder: t.outOfOrder,
       noEntry: t.noEntry, expired: t.expired };
   }
@@ -373,9 +460,11 @@ export class RedisWindowStore implements WindowStore {
   async dimensionVolume(q: WindowQuery & { dimension: string }): Promise<DimensionVolume> {
     const def = q.funnel;
     const i = this.dimIndex(def, q.dimension);
-    const plan = await this.plan(q);
-    const [fields, names] = await Promise.all([
-      this.sumPlan(def, plan, `d${i}`, `funnel ${def.name}: dimension ${q.dimension}`),
+    const [{ plan, fields }, names] = await Promise.all([
+      this.consistent(def, async (v) => {
+        const plan = this.plan(q, v);
+        return { plan, fields: await this.sumPlan(def, v, plan, `d${i}`, `funnel ${def.name}: dimension ${q.dimension}`) };
+      }),
       this.names(def, q.dimension),
     ]);
     return { from: plan.from, to: plan.to, dimension: q.dimension, values: decodeDimension(fields, def.steps.length, names).volume };
@@ -405,18 +494,20 @@ export class RedisWindowStore implements WindowStore {
   async cohortConversion(q: WindowQuery & { asOf: number; dimension?: string }): Promise<CohortConversion> {
     const def = q.funnel;
     const nSteps = def.steps.length;
-    const plan = await this.plan(q, true);
+    const dimI = q.dimension === undefined ? undefined : this.dimIndex(def, q.dimension);
+    const groups = dimI === undefined ? ['t'] : ['t', `d${dimI}`];
+    const { plan, per } = await this.consistent(def, async (v) => {
+      const plan = this.plan(q, v, true);
+      return { plan, per: await this.readBuckets(def, v, this.planBuckets(plan), groups, `funnel ${def.name}: cohort`) };
+    });
     const buckets = this.planBuckets(plan);
-    const perBucket = await this.sumHashes(def, (p) => this.planKeys(def, p, plan, 't'), `funnel ${def.name}: cohort`);
+    const perBucket = per[0]!;
     const overall: CohortBucket[] = buckets.map((b, i) => ({ ...b, reached: decodeTotals(perBucket[i]!, nSteps).cohort }));
     const out: CohortConversion = { from: plan.from, to: plan.to, asOf: q.asOf,
       ...cohortCounts(overall, nSteps, def.conversionWindowMs, q.asOf) };
     if (q.dimension !== undefined) {
-      const i = this.dimIndex(def, q.dimension);
-      const [perDim, names] = await Promise.all([
-        this.sumHashes(def, (p) => this.planKeys(def, p, plan, `d${i}`), `funnel ${def.name}: cohort by ${q.dimension}`),
-        this.names(def, q.dimension),
-      ]);
+      const perDim = per[1]!;
+      const names = await this.names(def, q.dimension);
       const byValueBuckets = new Map<string, CohortBucket[]>();
       buckets.forEach((b, j) => {
         for (const [value, reached] of Object.entries(decodeDimension(perDim[j]!, nSteps, names).cohort)) {
@@ -435,8 +526,10 @@ export class RedisWindowStore implements WindowStore {
   async durations(q: WindowQuery & { step: number }): Promise<DurationStats> {
     const def = q.funnel;
     this.checkStep(def, q.step);
-    const plan = await this.plan(q);
-    const fields = await this.sumPlan(def, plan, `h${q.step}`, `funnel ${def.name}: durations`);
+    const { plan, fields } = await this.consistent(def, async (v) => {
+      const plan = this.plan(q, v);
+      return { plan, fields: await this.sumPlan(def, v, plan, `h${q.step}`, `funnel ${def.name}: durations`) };
+    });
     const h: DurationHistogram = new Map(fields);
     let count = 0;
     for (const n of h.values()) count += n;
@@ -446,6 +539,110 @@ export class RedisWindowStore implements WindowStore {
       p95: histogramPercentile(h, 0.95), p99: histogramPercentile(h, 0.99),
       histogram: Object.fromEntries(h),
     };
+  }
+
+  /**
+   * Seal, then compact (window-store.ts describes the life of a bucket):
+   * 1. The funnel's event time G is the newest watermark of any partition; the wanted horizon is G minus the seal
+   *    delay (key-layout.ts `sealHorizon`), so an idle partition never holds sealing back.
+   * 2. beginSeal raises the funnel-level horizon and returns the partition set, atomically (slot {F}).
+   * 3. sealPartition raises every listed partition's sealedUpTo to that horizon (slot {F:P}, atomic with its
+   *    batches): after it, nothing below the horizon changes in any partition's hot keys.
+   * 4. From compactedUpTo (or, the first time, the oldest hot bucket) up to the horizon, in chunks: read every
+   *    partition's hot buckets, sum them, and hand the sums to compact-1.lua, which writes history and advances
+   *    compactedUpTo only if its range starts exactly there. A refused chunk means another replica got there first:
+   *    stop. After a chunk is in history its hot copies are deleted (readers re-check the marker; a delete that
+   *    fails leaves them to their TTL).
+   */
+  async compact(def: FunnelDef, opts: CompactOptions = {}): Promise<CompactResult> {
+    this.funnel(def);
+    const where = `funnel ${def.name}: compact`;
+    const maxBuckets = opts.maxBuckets ?? DEFAULT_COMPACT_MAX_BUCKETS;
+    if (!(Number.isInteger(maxBuckets) && maxBuckets >= 1)) {
+      throw new FwError('WINDOW_BAD_ARGUMENTS', `${where}: maxBuckets must be a positive integer, got ${maxBuckets}`, false);
+    }
+    const f = def.bucketMs;
+    const wms = [...(await this.getWatermarks(def)).values()];
+    if (wms.length === 0) return { compactedUpTo: undefined, buckets: 0, sealedUpTo: undefined };
+    const eventTime = Math.max(...wms);
+    const ttl = this.funnelKeyTtl(def);
+
+    const begin = interpretBeginSealReply(await callWindowCommand(this.redis, 'beginSeal',
+      [this.keys.compaction(def.name), this.keys.partitions(def.name)], [sealHorizon(def, eventTime), ttl], where), where);
+    const horizon = begin.horizon;
+    const seals = await Promise.all(begin.partitions.map(async (p) => interpretSealReply(
+      await callWindowCommand(this.redis, 'sealPartition', [this.keys.meta(def.name, p)], [horizon, ttl], `${where} (seal partition ${p})`),
+      `${where} (seal partition ${p})`)));
+
+    let from: number;
+    if (begin.compactedUpTo !== undefined) from = begin.compactedUpTo;
+    else {
+      // First compaction: start at the oldest hot bucket any partition wrote, but not below what the hot TTL kept.
+      const firsts = seals.flatMap((x) => (x.firstBucket === undefined ? [] : [x.firstBucket]));
+      if (firsts.length === 0) return { compactedUpTo: undefined, buckets: 0, sealedUpTo: horizon };
+      from = Math.max(Math.min(...firsts), Math.floor((horizon - hotKeepMs(def)) / f) * f);
+    }
+    let done = 0;
+    let compactedUpTo: number | undefined = begin.compactedUpTo;
+    while (from < horizon && done < maxBuckets) {
+      const n = Math.min(COMPACT_CHUNK, maxBuckets - done, Math.round((horizon - from) / f));
+      const to: number = from + n * f;
+      const sums = await this.readHot(def, begin.partitions, from, to, where);
+      const argv: (string | number)[] = [from, to, f, def.retention.rollupBucketMs, def.retention.fineMs,
+        def.retention.rollupMs, eventTime, ttl];
+      for (const [k, fields] of sums) {
+        if (fields.size === 0) continue;
+        const [start, group] = k.split('\0') as [string, string];
+        argv.push(start, group, fields.size);
+        for (const [field, count] of fields) argv.push(field, count);
+      }
+      const reply = interpretCompactReply(
+        await callWindowCommand(this.redis, 'compact', [this.keys.compaction(def.name)], argv, where), where);
+      compactedUpTo = reply.compactedUpTo;
+      if (reply.status === 'refused') break;
+      await this.deleteHot(def, begin.partitions, from, to, where);
+      done += n;
+      from = to;
+    }
+    return { compactedUpTo, buckets: done, sealedUpTo: horizon };
+  }
+
+  /** Sums of every partition's hot fine buckets in [from, to), keyed `${startMs}\0${group}`. */
+  private async readHot(def: FunnelDef, parts: readonly string[], from: number, to: number, where: string): Promise<Map<string, FieldCounts>> {
+    const groups = bucketGroups(def);
+    const slots: { start: number; group: string }[] = [];
+    for (let start = from; start < to; start += def.bucketMs) for (const group of groups) slots.push({ start, group });
+    const sums = new Map<string, FieldCounts>(slots.map((x) => [`${x.start}\0${x.group}`, new Map()]));
+    await Promise.all(parts.map(async (p) => {
+      const pipe = this.redis.pipeline();
+      for (const x of slots) pipe.hgetall(this.keys.bucket(def.name, p, 'f', x.start, x.group));
+      let res: [Error | null, unknown][] | null;
+      try {
+        res = await pipe.exec();
+      } catch (err) {
+        throw redisFailure(err, `${where} (read partition ${p})`);
+      }
+      (res ?? []).forEach(([err, val], j) => {
+        if (err) throw redisFailure(err, `${where} (read partition ${p})`);
+        const x = slots[j]!;
+        addHash(sums.get(`${x.start}\0${x.group}`)!, val as Record<string, string>);
+      });
+    }));
+    return sums;
+  }
+
+  /** Deletes compacted hot buckets, one multi-key UNLINK per partition (its keys share one slot). */
+  private async deleteHot(def: FunnelDef, parts: readonly string[], from: number, to: number, where: string): Promise<void> {
+    const groups = bucketGroups(def);
+    await Promise.all(parts.map(async (p) => {
+      const keys: string[] = [];
+      for (let start = from; start < to; start += def.bucketMs) for (const g of groups) keys.push(this.keys.bucket(def.name, p, 'f', start, g));
+      try {
+        await this.redis.unlink(...keys);
+      } catch (err) {
+        throw redisFailure(err, `${where} (delete compacted hot buckets of partition ${p})`);
+      }
+    }));
   }
 
   private checkStep(def: FunnelDef, step: number): void {

@@ -15,7 +15,22 @@
  * - noEntry: a later step of an entity the store has no entry for (never entered, state expired, or the entity's
  *   events were spread over several partitions, which breaks the Kafka keying contract).
  * - expired: a later step more than `conversionWindowMs` after the entity's entry.
- * - late: events older than the partition watermark minus `allowedLatenessMs`; counted, not applied.
+ * - late: events older than the partition watermark minus `allowedLatenessMs`, or falling into a sealed bucket
+ *   (below); counted, not applied.
+ * - lateCohort: a conversion whose entity entered in a sealed bucket: the step counts (volume, duration) in its own
+ *   bucket, but the cohort counter of the sealed entry bucket is not incremented; counted.
+ *
+ * Life of a bucket (the Redis adapter; key-layout.ts has the keys):
+ * - HOT: each partition writes its own copy of a bucket (applyBatch, atomic with the offset), fine buckets only.
+ * - SEALED: once the funnel's event time (newest watermark over its partitions) is past the bucket's end by
+ *   allowedLateness + conversionWindow + 2 buckets, compaction seals it on every partition: from then on a write
+ *   into it is late. Only a partition lagging the others by more than that delay sees sealed buckets; an idle
+ *   partition simply gets sealed too and never holds compaction back.
+ * - COMPACTED: `compact()` sums the partitions' sealed hot buckets into ONE funnel-level history fine bucket and adds
+ *   it into the history rollup bucket, exactly once, contiguously, and deletes the hot copies. History therefore
+ *   costs the same for 1 or 64 partitions.
+ * Reads are transparent: a bucket below the funnel's compactedUpTo is read from history, any later one by summing
+ * the partitions' hot buckets; rollups (history only) serve long windows once compaction has passed their end.
  */
 import type { FwEvent } from '../events/event.js';
 import type { FunnelDef } from '../funnels/funnel.js';
@@ -53,6 +68,8 @@ export interface ApplyCounts {
   outOfOrder: number;
   noEntry: number;
   expired: number;
+  /** Steps whose cohort increment was not applied because the entry bucket is sealed; a subset of steps. */
+  lateCohort: number;
 }
 
 export type ApplyResult =
@@ -147,6 +164,22 @@ export interface PartitionCounters {
   outOfOrder: number;
   noEntry: number;
   expired: number;
+  /** Cohort increments into sealed entry buckets, not applied (the steps themselves counted). */
+  lateCohort: number;
+}
+
+export interface CompactOptions {
+  /** At most this many fine buckets per call (default 1440, a day of 1-minute buckets); call again for more. */
+  maxBuckets?: number;
+}
+
+export interface CompactResult {
+  /** Buckets starting before this are in funnel-level history (undefined: nothing compacted yet). */
+  compactedUpTo: number | undefined;
+  /** Fine buckets this call moved into history (0 when there was nothing sealed, or another replica did it). */
+  buckets: number;
+  /** Every partition's sealedUpTo is at least this now: writes into buckets starting before it count as late. */
+  sealedUpTo: number | undefined;
 }
 
 export interface WindowStore {
@@ -173,4 +206,11 @@ export interface WindowStore {
   cohortConversion(q: WindowQuery & { asOf: number; dimension?: string }): Promise<CohortConversion>;
   /** Durations into `step` (from the previous step) reached in the window. */
   durations(q: WindowQuery & { step: number }): Promise<DurationStats>;
+
+  /**
+   * Seals what the funnel's event time allows and moves sealed buckets into funnel-level history, exactly once.
+   * Idempotent and safe to run from every replica at once (a range another replica compacted is refused and
+   * skipped); call it every minute or so. Query answers are the same before and after.
+   */
+  compact(funnel: FunnelDef, opts?: CompactOptions): Promise<CompactResult>;
 }

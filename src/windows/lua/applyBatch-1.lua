@@ -1,33 +1,39 @@
 --[[
-  applyBatch-1.lua: apply one batch of matched funnel events for ONE (funnel, partition), atomically with the
-  batch's offset, so a redelivered batch can never be counted twice.
+  applyBatch-1.lua (command fwWindowsApplyBatchV2): apply one batch of matched funnel events for ONE (funnel,
+  partition), atomically with the batch's offset, so a redelivered batch can never be counted twice. It writes the
+  partition's HOT fine buckets only; compaction (compact-1.lua) moves sealed buckets into funnel-level history and
+  writes the rollups there.
 
   KEYS[1]  meta hash of the (funnel, partition): `<prefix>:{<funnel>:<partition>}:m`. Every other key is built
            from KEYS[1] minus its final "m", so all share its hash tag and live in its cluster slot. They cannot be
            listed in KEYS up front: which bucket and entity-shard keys a batch touches depends on stored state.
   ARGV[1]  firstOffset         ARGV[2]  lastOffset (stored as given)
-  ARGV[3]  bucketMs            ARGV[4]  rollupBucketMs
-  ARGV[5]  fineMs (retention)  ARGV[6]  rollupMs (retention)
-  ARGV[7]  conversionWindowMs  ARGV[8]  allowedLatenessMs
-  ARGV[9]  ln(gamma) of the duration histogram (histogram.ts)
-  ARGV[10] nDims
-  ARGV[11] backstop TTL (ms) of entity shards; they are normally deleted as the watermark passes them
-  ARGV[12] events not matching any step   ARGV[13] matched events without entity (both counted outside, stored
+  ARGV[3]  bucketMs            ARGV[4]  hotKeepMs: TTL of hot buckets past their end, from the watermark
+  ARGV[5]  conversionWindowMs  ARGV[6]  allowedLatenessMs
+  ARGV[7]  ln(gamma) of the duration histogram (histogram.ts)
+  ARGV[8]  nDims
+  ARGV[9]  backstop TTL (ms) of entity shards; they are normally deleted as the watermark passes them
+  ARGV[10] events not matching any step   ARGV[11] matched events without entity (both counted outside, stored
            here so they are exactly-once too)
-  ARGV[14] TTL (ms) of the meta hash
-  ARGV[15..] events in partition order, 3 + nDims values each: step, ts, entity, dim code 1..nDims
+  ARGV[12] TTL (ms) of the meta hash
+  ARGV[13] seal floor: the funnel's sealing horizon read when this partition registered, or '' (a partition that
+           joins after a compaction read the partition list must not write into buckets already compacted)
+  ARGV[14..] events in partition order, 3 + nDims values each: step, ts, entity, dim code 1..nDims
 
   Returns
     {-1, storedOffset}   duplicate: firstOffset <= stored offset; nothing was changed
     {-2, message}        malformed arguments; nothing was changed
-    {1, late, entries, steps, duplicates, outOfOrder, noEntry, expired, watermark(-1 when none)}
+    {1, late, entries, steps, duplicates, outOfOrder, noEntry, expired, watermark(-1 when none), lateCohort}
 
   Semantics per event (key-layout.ts and window-store.ts document them for readers of the counts):
-    late:   ts < watermark - allowedLateness → counted, not applied. Otherwise the watermark moves to max(ts).
+    late:   ts < watermark - allowedLateness, or ts in a sealed bucket (ts < sealedUpTo) → counted, not applied,
+            nothing changes (not even the watermark). Otherwise the watermark moves to max(ts).
     entry:  no state, or state older than the conversion window → new state, volume[0]+1; else duplicate.
     step s: no state → no-entry (volume only); s already reached → duplicate; beyond the window → expired
             (volume only); a later step already reached → out of order (volume + cohort, no duration);
             otherwise volume + cohort at the ENTRY bucket with the ENTRY dimensions + duration since last step.
+            A cohort increment whose entry bucket is sealed is not applied but counted (lateCohort, a subset of
+            steps): the step itself (volume, duration, state) lives in the event's own, open bucket.
   Field codes (key-layout.ts): group t kind*100+step; group d<i> volume step*128+code, cohort 2048+step*128+code;
   group h<s> duration bucket index.
   Entity state lives in shard floor(entryTs / W) as "entryOffset:lastDelta:stepMask:dimCodes"; a lookup for an
@@ -42,28 +48,33 @@ if stored and tonumber(stored) >= first then
 end
 
 local bucketMs = tonumber(ARGV[3])
-local rollMs = tonumber(ARGV[4])
-local fineKeep = tonumber(ARGV[5])
-local rollKeep = tonumber(ARGV[6])
-local W = tonumber(ARGV[7])
-local L = tonumber(ARGV[8])
-local lnG = tonumber(ARGV[9])
-local nDims = tonumber(ARGV[10])
-local shardTtl = tonumber(ARGV[11])
-local unmatched = tonumber(ARGV[12])
-local noEntity = tonumber(ARGV[13])
-local metaTtl = tonumber(ARGV[14])
-local FIRST = 15
+local hotKeep = tonumber(ARGV[4])
+local W = tonumber(ARGV[5])
+local L = tonumber(ARGV[6])
+local lnG = tonumber(ARGV[7])
+local nDims = tonumber(ARGV[8])
+local shardTtl = tonumber(ARGV[9])
+local unmatched = tonumber(ARGV[10])
+local noEntity = tonumber(ARGV[11])
+local metaTtl = tonumber(ARGV[12])
+local sealFloor = tonumber(ARGV[13])
+local FIRST = 14
 local stride = 3 + nDims
 local nEvents = (#ARGV - FIRST + 1) / stride
-if nEvents ~= math.floor(nEvents) or not (bucketMs and rollMs and W and L and lnG) then
+if nEvents ~= math.floor(nEvents) or not (bucketMs and hotKeep and W and L and lnG and nDims) then
   return {-2, 'argument count does not match nDims, or a number is missing'}
 end
 
+local function fmt(n) return string.format('%d', n) end
+
 local wmRaw = redis.call('HGET', meta, 'w')
 local wm = wmRaw and tonumber(wmRaw) or nil
-
-local function fmt(n) return string.format('%d', n) end
+-- Buckets starting before `sealed` are being (or have been) compacted into history: nothing may change them.
+local sealed = tonumber(redis.call('HGET', meta, 's') or '')
+if sealFloor and ((not sealed) or sealFloor > sealed) then
+  sealed = sealFloor
+  redis.call('HSET', meta, 's', fmt(sealFloor))
+end
 
 -- Counter deltas of the whole batch, aggregated so each distinct (key, field) costs one HINCRBY.
 local acc, keyEnd, keyOrder = {}, {}, {}
@@ -77,12 +88,12 @@ local function add(key, endMs, field)
   end
   h[field] = (h[field] or 0) + 1
 end
--- Fine and rollup counters are written together: rollups need no background job and can never disagree.
+-- Hot fine buckets only: compaction builds history fine buckets and rollups from them once they are sealed.
+local minBucket = nil
 local function addTimed(t, group, field)
   local fs = math.floor(t / bucketMs) * bucketMs
-  add(base .. 'f:' .. fmt(fs / 1000) .. ':' .. group, fs + bucketMs + fineKeep, field)
-  local rs = math.floor(t / rollMs) * rollMs
-  add(base .. 'r:' .. fmt(rs / 1000) .. ':' .. group, rs + rollMs + rollKeep, field)
+  if (not minBucket) or fs < minBucket then minBucket = fs end
+  add(base .. 'f:' .. fmt(fs / 1000) .. ':' .. group, fs + bucketMs + hotKeep, field)
 end
 local function addVolume(t, s, d0)
   addTimed(t, 't', s)
@@ -142,7 +153,7 @@ local function furthest(m)
   return f
 end
 
-local late, entries, steps, dup, ooo, noentry, expired = 0, 0, 0, 0, 0, 0, 0
+local late, entries, steps, dup, ooo, noentry, expired, lateCohort = 0, 0, 0, 0, 0, 0, 0, 0
 local i = FIRST
 for _ = 1, nEvents do
   local s = tonumber(ARGV[i])
@@ -150,7 +161,7 @@ for _ = 1, nEvents do
   local ent = ARGV[i + 2]
   local d0 = i + 3
   i = i + stride
-  if wm and t < wm - L then
+  if (wm and t < wm - L) or (sealed and t < sealed) then
     late = late + 1
   else
     if (not wm) or t > wm then wm = t end
@@ -184,7 +195,12 @@ for _ = 1, nEvents do
           addTimed(t, 't', 500 + s)
         else
           steps = steps + 1
-          addCohort(st, s)
+          -- The entity entered in a sealed bucket: its cohort counter is (being) compacted, so not applied.
+          if sealed and st.e < sealed then
+            lateCohort = lateCohort + 1
+          else
+            addCohort(st, s)
+          end
           if f > s then
             ooo = ooo + 1
             addTimed(t, 't', 300 + s)
@@ -242,6 +258,11 @@ if wm then
   if (not lo) or minLive > lo then redis.call('HSET', meta, 'lo', fmt(minLive)) end
   redis.call('HSET', meta, 'w', fmt(wm))
 end
+-- Where the first compaction starts: the oldest hot bucket this partition ever wrote.
+if minBucket then
+  local fb = tonumber(redis.call('HGET', meta, 'fb') or '')
+  if (not fb) or minBucket < fb then redis.call('HSET', meta, 'fb', fmt(minBucket)) end
+end
 
 redis.call('HSET', meta, 'o', ARGV[2])
 local function bump(field, n) if n > 0 then redis.call('HINCRBY', meta, field, n) end end
@@ -252,5 +273,6 @@ bump('dup', dup)
 bump('ooo', ooo)
 bump('noentry', noentry)
 bump('exp', expired)
+bump('latecoh', lateCohort)
 redis.call('PEXPIRE', meta, fmt(metaTtl))
-return {1, late, entries, steps, dup, ooo, noentry, expired, wm or -1}
+return {1, late, entries, steps, dup, ooo, noentry, expired, wm or -1, lateCohort}

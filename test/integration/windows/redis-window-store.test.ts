@@ -1,13 +1,15 @@
 /**
  * The Redis window store against the real test Redis, the same tests on standalone Redis and on the 3-node Redis
  * Cluster: counts, ratio and cohort conversion, durations, dimension caps, rollups, retention TTLs, late events and
- * refusal of an already-applied offset.
+ * refusal of an already-applied offset; sealing (late writes into sealed buckets) and compaction into funnel-level history
+ * (the same answers before and after, each bucket moved once even with two compacting stores).
  */
 import { describe, it, expect } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import type { RedisLike } from '../../../src/windows/lua-scripts.js';
 import { exactPercentile, DURATION_RELATIVE_ERROR } from '../../../src/windows/histogram.js';
+import { hotKeepMs } from '../../../src/windows/key-layout.js';
 import { FwError } from '../../../src/errors.js';
 import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 import { checkoutFunnel, ev, MIN, T0 } from './fixtures.js';
@@ -25,11 +27,15 @@ describe.each([
   ['standalone Redis', () => redisClient() as RedisLike],
   ['Redis Cluster', () => redisClusterClient() as RedisLike],
 ] as const)('RedisWindowStore on %s', (_label, client) => {
+  const prefixes = new WeakMap<RedisWindowStore, string>();
   function setup(overrides = {}) {
     const redis = client();
     const prefix = uniquePrefix();
-    return { redis, prefix, store: new RedisWindowStore({ redis, prefix }), funnel: checkoutFunnel(overrides) };
+    const store = new RedisWindowStore({ redis, prefix });
+    prefixes.set(store, prefix);
+    return { redis, prefix, store, funnel: checkoutFunnel(overrides) };
   }
+  const setupPrefix = (store: RedisWindowStore) => prefixes.get(store)!;
 
   it('counts step volume per bucket and refuses a batch at or below the stored offset', async () => {
     const { store, funnel } = setup();
@@ -140,30 +146,134 @@ describe.each([
     }
   });
 
-  it('writes rollups with the fine buckets, reads across both, and puts a TTL on every key', async () => {
+  it('compacts sealed buckets into funnel-level fine and rollup history, reads across both, and puts a TTL on every key', async () => {
     const { redis, prefix, store, funnel } = setup();
     const events = [];
     for (let m = 0; m < 60; m++) events.push(ev(0, `r${m}`, T0 + m * MIN + 5), ev(1, `r${m}`, T0 + m * MIN + 30_000));
     await store.applyBatch({ funnel, partition: '2', firstOffset: 0, lastOffset: events.length - 1, events, now: T0 });
-    // 7..53 min: fine edges 7..15 and 45..53, rollups 15..45.
-    const mixed = await store.stepTotals({ funnel, from: T0 + 7 * MIN, to: T0 + 53 * MIN });
-    expect(mixed).toMatchObject({ from: T0 + 7 * MIN, to: T0 + 53 * MIN, volume: [46, 46, 0] });
+    // 7..53 min: fine edges 7..15 and 45..53, rollups 15..45 (not compacted yet: all read from hot fine buckets).
+    const window = { funnel, from: T0 + 7 * MIN, to: T0 + 53 * MIN };
+    expect(await store.stepTotals(window)).toMatchObject({ from: T0 + 7 * MIN, to: T0 + 53 * MIN, volume: [46, 46, 0] });
+    // Its own event time (59.5 m) seals what ends 37 m earlier: 5 m lateness + 30 m window + 2 buckets.
+    expect(await store.compact(funnel)).toEqual({ compactedUpTo: T0 + 22 * MIN, buckets: 22, sealedUpTo: T0 + 22 * MIN });
+    expect(await store.stepTotals(window)).toMatchObject({ from: T0 + 7 * MIN, to: T0 + 53 * MIN, volume: [46, 46, 0] });
+
+    // Another partition moves the funnel's event time to 2 h: 5 m lateness + 30 m window + 2 buckets = 37 m behind.
+    await store.applyBatch({ funnel, partition: '3', firstOffset: 0, lastOffset: 0, events: [ev(0, 'next', T0 + 120 * MIN)], now: T0 });
+    expect(await store.compact(funnel)).toEqual({ compactedUpTo: T0 + 83 * MIN, buckets: 61, sealedUpTo: T0 + 83 * MIN });
+    expect(await store.stepTotals(window)).toMatchObject({ from: T0 + 7 * MIN, to: T0 + 53 * MIN, volume: [46, 46, 0] });
+
     const keys = await keysUnder(redis, prefix);
-    expect(keys.some((k) => k.includes(':r:'))).toBe(true);
+    expect(keys.filter((k) => k.includes(':{checkout}:r:')).length).toBeGreaterThan(0);
+    expect(keys.filter((k) => k.includes(':{checkout}:f:')).length).toBe(60 * 4); // t, d0, d1, h1: only where written
+    expect(keys.filter((k) => k.includes('{checkout:2}:f:')), 'compacted hot buckets are deleted').toEqual([]);
+    expect(keys.filter((k) => k.includes('{checkout:3}:f:')).length).toBeGreaterThan(0);
     for (const k of keys) {
       const ttl = await redis.pttl(k);
       expect(ttl, `${k} has no TTL`).toBeGreaterThan(0);
     }
-    const fineTtl = await redis.pttl(`${prefix}:{checkout:2}:f:${(T0 + 59 * MIN) / 1000}:t`);
-    const rollTtl = await redis.pttl(`${prefix}:{checkout:2}:r:${(T0 + 45 * MIN) / 1000}:t`);
-    expect(fineTtl).toBeGreaterThan(funnel.retention.fineMs - 2 * MIN);
-    expect(fineTtl).toBeLessThanOrEqual(funnel.retention.fineMs + MIN);
-    expect(rollTtl).toBeGreaterThan(funnel.retention.rollupMs - 20 * MIN);
+    // TTLs run from the funnel's event time (2 h) like before from the watermark.
+    const fineTtl = await redis.pttl(`${prefix}:{checkout}:f:${(T0 + 59 * MIN) / 1000}:t`);
+    const rollTtl = await redis.pttl(`${prefix}:{checkout}:r:${(T0 + 45 * MIN) / 1000}:t`);
+    const hotTtl = await redis.pttl(`${prefix}:{checkout:3}:f:${(T0 + 120 * MIN) / 1000}:t`);
+    expect(fineTtl).toBeGreaterThan(funnel.retention.fineMs - 61 * MIN);
+    expect(fineTtl).toBeLessThanOrEqual(funnel.retention.fineMs - 60 * MIN);
+    expect(rollTtl).toBeGreaterThan(funnel.retention.rollupMs - 61 * MIN);
+    expect(rollTtl).toBeLessThanOrEqual(funnel.retention.rollupMs - 60 * MIN);
+    expect(hotTtl).toBeGreaterThan(hotKeepMs(funnel));
+    expect(hotTtl).toBeLessThanOrEqual(hotKeepMs(funnel) + MIN);
+
     // Days later the fine buckets of that hour have expired: the same window is answered from rollups, widened.
-    await store.applyBatch({ funnel, partition: '2', firstOffset: 1000, lastOffset: 1000, now: T0, events: [ev(0, 'later', T0 + funnel.retention.fineMs + 2 * 60 * MIN)] });
-    for (const k of keys.filter((k) => k.includes(':f:'))) await redis.del(k);
-    const old = await store.stepTotals({ funnel, from: T0 + 7 * MIN, to: T0 + 53 * MIN });
+    await store.applyBatch({ funnel, partition: '3', firstOffset: 1, lastOffset: 1, now: T0, events: [ev(0, 'later', T0 + funnel.retention.fineMs + 2 * 60 * MIN)] });
+    for (const k of keys.filter((k) => k.includes(':{checkout}:f:'))) await redis.del(k);
+    const old = await store.stepTotals(window);
     expect(old).toMatchObject({ from: T0, to: T0 + 60 * MIN, volume: [60, 60, 0] });
+  });
+
+  it('seals buckets the funnel has left behind: writes into them, and cohort increments of entries in them, are late', async () => {
+    const { store, funnel } = setup();
+    // Partition 1 lags (its watermark stays at 80 m), partition 0 moves the funnel's event time to 120 m.
+    await store.applyBatch({ funnel, partition: '1', firstOffset: 0, lastOffset: 1, now: T0, events: [ev(0, 'a', T0), ev(0, 'x', T0 + 80 * MIN)] });
+    await store.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: 0, now: T0, events: [ev(0, 'b', T0 + 120 * MIN)] });
+    // The idle partition does not hold sealing back: everything before 83 m is sealed on every partition.
+    expect(await store.compact(funnel)).toMatchObject({ compactedUpTo: T0 + 83 * MIN, sealedUpTo: T0 + 83 * MIN });
+
+    // None of these is late by partition 1's own watermark and allowedLateness.
+    const res = await store.applyBatch({ funnel, partition: '1', firstOffset: 2, lastOffset: 5, now: T0, events: [
+      ev(0, 'c', T0 + 82 * MIN), // entry into a sealed bucket: late
+      ev(1, 'x', T0 + 84 * MIN), // x's step lands in an open bucket, but x entered in sealed bucket 80 m
+      ev(0, 'd', T0 + 85 * MIN), // open bucket: an entry
+      ev(1, 'd', T0 + 86 * MIN), // d's entry bucket is open: a normal conversion
+    ] });
+    expect(res).toMatchObject({ status: 'applied', counts: { matched: 4, lateDropped: 1, entries: 1, steps: 2, lateCohort: 1 } });
+    expect(await store.counters(funnel)).toMatchObject({ lateDropped: 1, lateCohort: 1 });
+    const all = { funnel, from: T0, to: T0 + 121 * MIN };
+    expect((await store.stepTotals(all)).volume).toEqual([4, 2, 0]);
+    const cohort = await store.cohortConversion({ ...all, asOf: T0 + 200 * MIN });
+    expect(cohort).toMatchObject({ entered: 4, reached: [4, 1, 0] });
+    expect((await store.durations({ ...all, step: 1 })).count).toBe(2);
+
+    // A partition that first writes after the compaction gets the sealing horizon as its floor.
+    const joined = await store.applyBatch({ funnel, partition: 'http', firstOffset: 0, lastOffset: 1, now: T0, events: [
+      ev(0, 'h1', T0 + 50 * MIN), ev(0, 'h2', T0 + 100 * MIN)] });
+    expect(joined).toMatchObject({ counts: { lateDropped: 1, entries: 1 } });
+    // So does a partition registered by another replica's store.
+    const other = new RedisWindowStore({ redis: client(), prefix: setupPrefix(store) });
+    const joined2 = await other.applyBatch({ funnel, partition: '7', firstOffset: 0, lastOffset: 0, now: T0, events: [ev(0, 'h3', T0 + 60 * MIN)] });
+    expect(joined2).toMatchObject({ counts: { lateDropped: 1, entries: 0 } });
+    expect((await store.stepTotals(all)).volume).toEqual([5, 2, 0]);
+  });
+
+  it('answers every query the same before and after compaction, across the hot/history boundary, counting each bucket once', async () => {
+    const { prefix, store, funnel } = setup();
+    let seed = 11;
+    const rnd = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const byPartition = new Map<string, ReturnType<typeof ev>[]>([['0', []], ['1', []], ['http', []]]);
+    const platforms = ['ios', 'web', 'android', 'tv'];
+    for (let i = 0; i < 360; i++) {
+      const t = T0 + i * 30_000 + Math.floor(rnd() * 20_000);
+      const attrs = { platform: platforms[Math.floor(rnd() * 4)]!, region: rnd() < 0.5 ? 'eu' : 'us' };
+      const list = byPartition.get(['0', '1', 'http'][i % 3]!)!;
+      list.push(ev(0, `u${i}`, t, attrs));
+      if (rnd() < 0.7) list.push(ev(1, `u${i}`, t + Math.floor(rnd() * 20 * MIN), attrs));
+      if (rnd() < 0.4) list.push(ev(2, `u${i}`, t + 21 * MIN + Math.floor(rnd() * 15 * MIN), attrs));
+      if (rnd() < 0.1) list.push(ev(1, `u${i}`, t + 22 * MIN, attrs)); // a duplicate or out of order
+    }
+    for (const [p, list] of byPartition) {
+      list.sort((a, b) => a.ts - b.ts);
+      for (let i = 0; i < list.length; i += 50) {
+        await store.applyBatch({ funnel, partition: p, firstOffset: i, lastOffset: i + Math.min(50, list.length - i) - 1, events: list.slice(i, i + 50), now: T0 });
+      }
+    }
+    const windows = [[T0, T0 + 4 * 60 * MIN], [T0 + 7 * MIN, T0 + 53 * MIN], [T0 + 44 * MIN, T0 + 151 * MIN], [T0 + 140 * MIN, T0 + 150 * MIN]] as const;
+    const answers = async () => Promise.all(windows.map(async ([from, to]) => {
+      const q = { funnel, from, to };
+      return {
+        totals: await store.stepTotals(q),
+        series: await store.stepVolume(q),
+        dims: await store.dimensionVolume({ ...q, dimension: 'platform' }),
+        ratio: await store.ratioConversion({ ...q, fromStep: 0, toStep: 2, dimension: 'region' }),
+        cohort: await store.cohortConversion({ ...q, asOf: T0 + 100 * MIN, dimension: 'platform' }),
+        durations: [await store.durations({ ...q, step: 1 }), await store.durations({ ...q, step: 2 })],
+      };
+    }));
+    const before = await answers();
+    expect(before[0]!.totals.volume[0]).toBe(360);
+
+    // Part of the way: the boundary falls inside a rollup bucket (50 m) and inside the query windows.
+    const first = await store.compact(funnel, { maxBuckets: 50 });
+    expect(first).toMatchObject({ compactedUpTo: T0 + 50 * MIN, buckets: 50 });
+    expect(await answers()).toEqual(before);
+
+    // The rest from two stores at once (two replicas), then again: every bucket moved exactly once.
+    const other = new RedisWindowStore({ redis: client(), prefix });
+    const [a, b] = await Promise.all([store.compact(funnel), other.compact(funnel)]);
+    const horizon = a.sealedUpTo!;
+    expect(horizon).toBeGreaterThan(T0 + 151 * MIN); // the first window still reaches past it into hot buckets
+    expect(a.buckets + b.buckets).toBe((horizon - (T0 + 50 * MIN)) / MIN);
+    expect(await store.compact(funnel)).toEqual({ compactedUpTo: horizon, buckets: 0, sealedUpTo: horizon });
+    expect(await answers()).toEqual(before);
+    expect(await other.counters(funnel)).toMatchObject({ lateDropped: 0, lateCohort: 0 });
   });
 
   it('refuses malformed input with typed, non-retriable errors', async () => {
@@ -177,5 +287,7 @@ describe.each([
     // An empty batch still records its offset, so the consumer does not re-read it.
     expect(await store.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: 7, events: [], now: T0 })).toMatchObject({ status: 'applied', storedOffset: 7 });
     expect(await store.getOffsets(funnel, ['0'])).toEqual(new Map([['0', 7]]));
+    await expect(store.compact(funnel, { maxBuckets: 0 })).rejects.toMatchObject({ code: 'WINDOW_BAD_ARGUMENTS', retriable: false });
+    expect(await store.compact(checkoutFunnel({ name: 'empty' }))).toEqual({ compactedUpTo: undefined, buckets: 0, sealedUpTo: undefined });
   });
 });

@@ -15,7 +15,11 @@ export interface ModelCounts {
   outOfOrder: number[];
   noEntry: number[];
   expired: number[];
+  /** Late by the partition's watermark and allowedLateness, or into a sealed bucket (sealedLate is that part). */
   late: number;
+  sealedLate: number;
+  /** Conversions of entities that entered in a sealed bucket: the step counts, the cohort increment does not. */
+  lateCohort: number;
   unmatched: number;
   /** `${dimension}=${value}` → per-step volume (values already capped: 'other', '(none)'). */
   dimVolume: Map<string, number[]>;
@@ -35,12 +39,19 @@ export class ReferenceModel {
   private readonly watermarks = new Map<string, number>();
   /** Dimension registry: first maxValues distinct values, in the order batches were applied. */
   private readonly registry = new Map<string, string[]>();
+  /** Buckets starting before this take no writes (compaction sealed them on every partition, present and future). */
+  private sealed: number | undefined;
 
   constructor(private readonly f: FunnelDef) {
     this.match = compileMatcher(f);
     const z = () => new Array<number>(f.steps.length).fill(0);
     this.counts = { volume: z(), cohort: z(), duplicates: z(), outOfOrder: z(), noEntry: z(), expired: z(), late: 0,
-      unmatched: 0, dimVolume: new Map(), dimCohort: new Map(), durations: new Map() };
+      sealedLate: 0, lateCohort: 0, unmatched: 0, dimVolume: new Map(), dimCohort: new Map(), durations: new Map() };
+  }
+
+  /** The store's compaction sealed every partition up to `to` (a multiple of bucketMs). */
+  seal(to: number | undefined): void {
+    if (to !== undefined && (this.sealed === undefined || to > this.sealed)) this.sealed = to;
   }
 
   /** Apply one batch as the store would have applied it (call only for batches the store accepted). */
@@ -87,6 +98,7 @@ export class ReferenceModel {
     const W = this.f.conversionWindowMs;
     const wm = this.watermarks.get(partition);
     if (wm !== undefined && t < wm - this.f.allowedLatenessMs) { this.counts.late++; return; }
+    if (this.sealed !== undefined && t < this.sealed) { this.counts.late++; this.counts.sealedLate++; return; }
     if (wm === undefined || t > wm) this.watermarks.set(partition, t);
     let byEntity = this.states.get(partition);
     if (!byEntity) this.states.set(partition, (byEntity = new Map()));
@@ -110,8 +122,11 @@ export class ReferenceModel {
     st.steps.add(step);
     this.volume(step, dims);
     if (t - st.e > W) { c.expired[step]!++; return; }
-    c.cohort[step]!++;
-    this.f.dimensions.forEach((d, i) => this.bump(c.dimCohort, `${d.name}=${st!.dims[i]}`, step));
+    if (this.sealed !== undefined && st.e < this.sealed) c.lateCohort++;
+    else {
+      c.cohort[step]!++;
+      this.f.dimensions.forEach((d, i) => this.bump(c.dimCohort, `${d.name}=${st!.dims[i]}`, step));
+    }
     if (furthest > step) { c.outOfOrder[step]!++; return; }
     const h = c.durations.get(step) ?? new Map<number, number>();
     const b = durationBucket(t - st.l);
