@@ -1,9 +1,11 @@
 /**
  * kafkajs consumer-group adapter for the EventSource port.
  *
- * - `eachBatch` with auto-resolve and auto-commit off: offsets move only after the handler resolved, and are
- *   committed explicitly right then, so a crash replays at most the batch in flight (and the window store's offset
- *   fence makes that replay a no-op).
+ * - `eachBatch` with auto-resolve and auto-commit off: offsets move only after the handler resolved. Redis, not
+ *   Kafka, records what was applied (the window store's offset fence), so the Kafka commit only bounds how much a
+ *   restart re-reads (and skips): it is sent at most every `commitIntervalMs`, not once per batch, which would
+ *   cost a round trip per batch, and always before a graceful stop.
+ * - Batches of up to `partitionsConcurrency` partitions are handled at once; partitions are independent.
  * - A retriable handler failure (Redis down) is retried in place with backoff while heartbeating: that partition
  *   is effectively paused, nothing is committed, nothing is lost; a rebalance or stop ends the retry loop.
  * - `stop()` first waits for the batch in flight to be applied AND committed, and only then calls kafkajs
@@ -29,6 +31,10 @@ export interface KafkaSourceOptions {
   /** Max bytes fetched per partition per request; bounds batch size and memory. */
   maxBytesPerPartition?: number;
   sessionTimeoutMs?: number;
+  /** How often applied offsets are committed to Kafka (default 1 s). */
+  commitIntervalMs?: number;
+  /** Partitions whose batches are handled at the same time (default 4). */
+  partitionsConcurrency?: number;
   /** Backoff bounds for retriable handler failures. */
   retryBaseMs?: number;
   retryCapMs?: number;
@@ -51,7 +57,12 @@ export class KafkaSource implements EventSource {
   private lastError: string | undefined;
   private assigned: { topic: string; partition: number }[] = [];
   private stopping = false;
-  private inFlight: Promise<void> | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Next offset to commit per `topic\u0000partition`, applied but not yet committed. */
+  private readonly pendingCommits = new Map<string, { topic: string; partition: number; offset: string }>();
+  private lastCommitAt = 0;
+  private committing: Promise<void> | null = null;
+  private commitTimer: NodeJS.Timeout | undefined;
   private handler: BatchHandler | null = null;
   private relaunches = 0;
   private relaunchTimer: NodeJS.Timeout | undefined;
@@ -121,19 +132,21 @@ export class KafkaSource implements EventSource {
       this.lastError = 'stopped';
     });
 
+    // Applied offsets are committed when a batch ends after the interval, and by this timer when no batch comes.
+    clearInterval(this.commitTimer);
+    this.commitTimer = setInterval(() => void this.flushCommits(), this.opts.commitIntervalMs ?? 1_000);
+    this.commitTimer.unref();
     await consumer.connect();
     for (const topic of this.opts.topics) await consumer.subscribe({ topic, fromBeginning: this.opts.fromBeginning });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: this.opts.partitionsConcurrency ?? 4,
       eachBatch: (payload) => {
         if (this.stopping) return Promise.resolve(); // not resolved, not committed: the next owner reads it
         const p = this.onBatch(payload, handler);
-        this.inFlight = p.catch(() => undefined).finally(() => {
-          if (this.inFlight === tracked) this.inFlight = null;
-        });
-        const tracked = this.inFlight;
+        const tracked: Promise<void> = p.catch(() => undefined).finally(() => this.inFlight.delete(tracked));
+        this.inFlight.add(tracked);
         return p;
       },
     });
@@ -185,16 +198,30 @@ export class KafkaSource implements EventSource {
     const last = batch.messages[batch.messages.length - 1]!.offset;
     resolveOffset(last);
     const next = (BigInt(last) + 1n).toString();
-    try {
-      await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
-    } catch (err) {
-      // Not fatal: the batch is applied, and Redis (not Kafka) is the record of what was applied. Whoever reads
-      // this partition next skips it through the stored offset. Typical cause: a rebalance began mid-batch.
-      this.log.warn({ err: errorMessage(err), topic: batch.topic, partition: batch.partition, offset: next }, 'offset commit failed; the batch is applied and will be skipped on redelivery');
-      return;
-    }
+    this.pendingCommits.set(`${batch.topic}\u0000${batch.partition}`, { topic: batch.topic, partition: batch.partition, offset: next });
     const lag = BigInt(batch.highWatermark) - BigInt(next);
     this.opts.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag < 0n ? 0n : lag));
+    if (Date.now() - this.lastCommitAt >= (this.opts.commitIntervalMs ?? 1_000)) await this.flushCommits();
+  }
+
+  /** Commits every applied-but-uncommitted offset. Failures are not fatal (see the module comment). */
+  private flushCommits(): Promise<void> {
+    if (this.committing) return this.committing;
+    this.committing = (async () => {
+      this.lastCommitAt = Date.now();
+      const batch = [...this.pendingCommits.values()];
+      if (batch.length === 0 || !this.consumer) return;
+      this.pendingCommits.clear();
+      try {
+        await this.consumer.commitOffsets(batch);
+      } catch (err) {
+        // Typical cause: a rebalance began; whoever owns the partitions now skips what Redis already has.
+        this.log.warn({ err: errorMessage(err), offsets: batch }, 'offset commit failed; applied batches will be skipped on redelivery');
+      }
+    })().finally(() => {
+      this.committing = null;
+    });
+    return this.committing;
   }
 
   async stop(): Promise<void> {
@@ -203,7 +230,10 @@ export class KafkaSource implements EventSource {
     const c = this.consumer;
     if (!c) return;
     try {
-      await this.inFlight;
+      await Promise.all(this.inFlight);
+      // A commit already under way may have taken its snapshot before the last batches: flush until none is left.
+      clearInterval(this.commitTimer);
+      while (this.committing || this.pendingCommits.size > 0) await this.flushCommits();
       await c.stop();
     } finally {
       await c.disconnect();

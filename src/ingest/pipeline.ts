@@ -76,27 +76,28 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     const partition = batch.partitionId ?? String(batch.partition);
     const lastOffset = Number(batch.messages[batch.messages.length - 1]!.offset);
     const firstBatchOffset = Number(batch.messages[0]!.offset);
-    for (const funnel of funnels) {
+    // Funnels are independent key spaces: apply them concurrently (ioredis pipelines the calls on one connection).
+    await Promise.all(funnels.map(async (funnel) => {
       const types = new Set(funnel.steps.map((s) => s.event));
+      const key = `${funnel.name}\u0000${partition}`;
       for (let attempt = 0; ; attempt++) {
         const after = await storedOffset(funnel, partition);
-        if (after >= lastOffset) break; // all of it was applied before (replay after a crash or rebalance)
+        if (after >= lastOffset) return; // all of it was applied before (replay after a crash or rebalance)
         const events = good.filter((p) => p.offset > after && types.has(p.event.type)).map((p) => p.event);
         const res = await deps.store.applyBatch({ funnel, partition, firstOffset: Math.max(firstBatchOffset, after + 1), lastOffset, events, now });
-        const key = `${funnel.name}\u0000${partition}`;
         if (res.status === 'applied') {
           stored.set(key, lastOffset);
           const applied = res.counts.entries + res.counts.steps;
           if (applied) deps.metrics.eventsApplied.inc({ funnel: funnel.name }, applied);
           if (res.counts.lateDropped) deps.metrics.eventsLate.inc({ funnel: funnel.name }, res.counts.lateDropped);
           if (res.watermark !== undefined) deps.metrics.watermarkAge.set({ funnel: funnel.name }, Math.max(0, (now - res.watermark) / 1000));
-          break;
+          return;
         }
         stored.set(key, res.storedOffset);
         if (attempt > 3) throw new Error(`window store keeps refusing ${funnel.name}/${partition} at offset ${res.storedOffset}`);
       }
-      await batch.heartbeat();
-    }
+    }));
+    await batch.heartbeat();
     deps.metrics.batchesApplied.inc({ outcome: 'applied' });
     deps.metrics.batchApplySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
   };

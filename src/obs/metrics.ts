@@ -13,7 +13,7 @@ export class Metrics {
   readonly eventsIgnored = new Counter({ name: 'fw_events_ignored_total', help: 'Valid events of types no funnel uses', registers: [this.registry] });
   readonly eventsLate = new Counter({ name: 'fw_events_late_dropped_total', help: 'Events later than the allowed lateness, counted and not applied', labelNames: ['funnel'] as const, registers: [this.registry] });
   readonly batchesApplied = new Counter({ name: 'fw_batches_total', help: 'Consumer batches by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
-  readonly batchApplySeconds = new Histogram({ name: 'fw_batch_apply_seconds', help: 'Time to apply one consumer batch to Redis', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
+  readonly batchApplySeconds = new Histogram({ name: 'fw_batch_apply_seconds', help: 'Time to apply one consumer batch to Redis', buckets: [0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5], registers: [this.registry] });
   readonly consumerLag = new Gauge({ name: 'fw_consumer_lag', help: 'Messages between the high watermark and the committed offset', labelNames: ['topic', 'partition'] as const, registers: [this.registry] });
   readonly watermarkAge = new Gauge({ name: 'fw_watermark_age_seconds', help: 'Age of the newest event time applied, per funnel', labelNames: ['funnel'] as const, registers: [this.registry] });
   readonly ready = new Gauge({ name: 'fw_ready', help: '1 when /readyz answers 200', registers: [this.registry] });

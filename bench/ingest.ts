@@ -1,0 +1,283 @@
+/**
+ * Ingest throughput benchmark (issue 4): how many events per second the daemon turns into exactly-once window
+ * counts on this machine, next to the machine's ceiling measured in the same run: a bare kafkajs consumer group
+ * (same fetch settings) that only parses the JSON.
+ *
+ * Method. The Kafka-protocol broker here (kcat's librdkafka mock cluster, started like the tests start it) keeps
+ * only the newest ~5 MB per partition, so a 1,000,000-event backlog cannot be produced up front. Each consumer is
+ * measured on backlogs instead: in every round the consumer process is frozen (SIGSTOP), ROUND events are produced
+ * (well under the truncation limit), the consumer is resumed (SIGCONT) and timed until the group's committed
+ * offsets reach the end of the topic. Throughput = events / summed drain time. The consumer therefore never waits
+ * for a producer (which would measure the producer), and never shares the CPU with one while it is timed. At the
+ * end the run checks that every produced event was consumed and, for the daemon, counted in Redis: a truncated log
+ * cannot flatter the figures.
+ *
+ * Run: npm run bench:ingest   (EVENTS=1000000, ROUND=80000 by default)
+ * Last line: one JSON object with events_per_s, ceiling_events_per_s, ratio_to_ceiling, redis_cmds_per_1k_events,
+ * p99_batch_apply_ms, rss_mb.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, cpSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel, Partitioners, CompressionTypes, type Producer, type Admin } from 'kafkajs';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '../src/devenv/redis-server.js';
+import { startMockKafka } from '../src/devenv/mock-kafka.js';
+import { freePort } from '../src/devenv/free-port.js';
+import { Shop, mulberry32 } from '../src/demo/shop.js';
+import type { FwEvent } from '../src/events/event.js';
+import { loadRuleDir } from '../src/rules/loader.js';
+import { RedisWindowStore } from '../src/windows/redis-window-store.js';
+
+const EVENTS = Number(process.env.EVENTS ?? 1_000_000);
+/** Events per round: 4 partitions × ~5 MB of ~170-byte events is ~120k before the broker truncates. */
+const ROUND = Number(process.env.ROUND ?? 80_000);
+const CHUNK = 2_000;
+const SELF = fileURLToPath(import.meta.url);
+/** The repository root: npm scripts run there. */
+const ROOT = process.cwd();
+
+const BROWSE_FUNNEL = `# third funnel of the ingest benchmark
+funnel:
+  name: browse
+  entity: entity
+  steps:
+    - { name: search, event: search_performed }
+    - { name: product, event: product_viewed }
+    - { name: cart, event: added_to_cart }
+  conversion_window: 30m
+  dimensions: [platform, region, app_version, category]
+`;
+
+/** Deterministic realistic events: the demo shop's checkouts and signups plus a browse funnel. */
+function* generate(total: number, startTime: number): Generator<FwEvent[]> {
+  const shop = new Shop({ seed: 1, checkoutsPerMinute: 12_000, startTime });
+  const rnd = mulberry32(2);
+  const pick = (xs: readonly string[]) => xs[Math.floor(rnd() * xs.length)]!;
+  let n = 0;
+  let seq = 0;
+  for (let t = startTime + 1000; n < total; t += 1000) {
+    const batch = shop.tick(t);
+    for (let i = 0; i < 120; i++) {
+      const entity = `brw_${(seq++).toString(36)}`;
+      const attrs = { platform: pick(['ios', 'android', 'web']), region: pick(['eu', 'us', 'apac']), app_version: pick(['5.2.0', '5.1.3', '5.0.9']), category: pick(['shoes', 'books', 'toys', 'garden', 'tools']) };
+      const t0 = t - 1000 + rnd() * 1000;
+      batch.push({ id: `b${seq}a`, type: 'search_performed', ts: Math.round(t0), entity, attrs });
+      if (rnd() < 0.7) batch.push({ id: `b${seq}b`, type: 'product_viewed', ts: Math.round(t0 + 200), entity, attrs });
+      if (rnd() < 0.3) batch.push({ id: `b${seq}c`, type: 'added_to_cart', ts: Math.round(t0 + 400), entity, attrs });
+    }
+    batch.sort((a, b) => a.ts - b.ts);
+    const take = batch.slice(0, total - n);
+    n += take.length;
+    yield take;
+  }
+}
+
+// role: ceiling — a bare kafkajs consumer group that parses every message and commits per batch, nothing else;
+// runs until killed (the orchestrator times it through the group's committed offsets, as it does the daemon).
+async function ceilingRole(brokers: string[], topic: string, group: string) {
+  const kafka = new Kafka({ clientId: 'bench-ceiling', brokers, logLevel: logLevel.ERROR });
+  const c = kafka.consumer({ groupId: group, maxBytesPerPartition: 1024 * 1024 });
+  c.on(c.events.GROUP_JOIN, () => process.stdout.write('joined\n'));
+  await c.connect();
+  await c.subscribe({ topic, fromBeginning: true });
+  let sink = 0;
+  await c.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset }) => {
+      for (const m of batch.messages) sink += (JSON.parse(m.value!.toString()) as { ts: number }).ts & 1;
+      const last = batch.messages[batch.messages.length - 1]!.offset;
+      resolveOffset(last);
+      await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(last) + 1) }]);
+    },
+  });
+  process.once('SIGTERM', () => void c.disconnect().then(() => process.exit(sink >= 0 ? 0 : 1)));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+function peakRssMb(pid: number): number {
+  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+) kB/);
+  return m ? Math.round(Number(m[1]) / 1024) : 0;
+}
+
+function runChild(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; done: Promise<string> } {
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  const done = new Promise<string>((resolve, reject) =>
+    proc.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')} exited ${code}: ${out.slice(-2000)}`)))),
+  );
+  return { proc, done };
+}
+
+const lastJson = <T>(s: string): T => JSON.parse(s.trim().split('\n').filter((l) => l.startsWith('{')).pop()!) as T;
+
+function histogramQuantile(metrics: string, name: string, q: number): number {
+  const rows = [...metrics.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))].map((m) => ({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), n: Number(m[2]) }));
+  const total = rows[rows.length - 1]?.n ?? 0;
+  const target = q * total;
+  let prevLe = 0;
+  let prevN = 0;
+  for (const r of rows) {
+    if (r.n >= target) {
+      if (!Number.isFinite(r.le)) return prevLe;
+      return prevLe + ((r.le - prevLe) * (target - prevN)) / Math.max(1, r.n - prevN); // linear within the bucket
+    }
+    prevLe = r.le;
+    prevN = r.n;
+  }
+  return prevLe;
+}
+
+interface Measured { seconds: number; produced: number; perType: Record<string, number>; avgBytes: number }
+
+/** Produces EVENTS events in rounds; before each round the consumer is frozen, after it resumed and timed. */
+async function measureDrain(producer: Producer, admin: Admin, consumer: ChildProcess, topic: string, group: string, startTime: number): Promise<Measured> {
+  const perType: Record<string, number> = {};
+  let produced = 0;
+  let bytes = 0;
+  let seconds = 0;
+  const committed = async () => {
+    const r = await admin.fetchOffsets({ groupId: group, topics: [topic] }).catch(() => []);
+    return (r[0]?.partitions ?? []).reduce((a, x) => a + Math.max(0, Number(x.offset)), 0);
+  };
+  const gen = generate(EVENTS, startTime);
+  let carry: FwEvent[] = [];
+  while (produced < EVENTS) {
+    consumer.kill('SIGSTOP');
+    let round = 0;
+    const target = Math.min(ROUND, EVENTS - produced);
+    while (round < target) {
+      if (carry.length === 0) {
+        const next = gen.next();
+        if (next.done) break;
+        carry = next.value;
+      }
+      const take = carry.splice(0, Math.min(CHUNK, target - round));
+      await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: take.map((e) => {
+        const value = JSON.stringify(e);
+        bytes += value.length;
+        perType[e.type] = (perType[e.type] ?? 0) + 1;
+        return { key: e.entity, value };
+      }) });
+      round += take.length;
+    }
+    produced += round;
+    const t0 = performance.now();
+    consumer.kill('SIGCONT');
+    while ((await committed()) < produced) await new Promise((r) => setTimeout(r, 10));
+    seconds += (performance.now() - t0) / 1000;
+    process.stderr.write(`  ${produced.toLocaleString('en')} events, ${Math.round(produced / seconds).toLocaleString('en')} events/s so far\r`);
+  }
+  process.stderr.write('\n');
+  return { seconds, produced, perType, avgBytes: Math.round(bytes / produced) };
+}
+
+async function waitFor(probe: () => Promise<boolean> | boolean, what: string, ms = 60_000) {
+  const end = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function main() {
+  console.log(`ingest benchmark: ${EVENTS.toLocaleString('en')} events per consumer, 3 funnels, rounds of ${ROUND.toLocaleString('en')}, on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
+  const [redis, kafka] = await Promise.all([startRedisServer(), startMockKafka(3)]);
+  const brokers = kafka.brokers.join(',');
+  const startTime = Date.now() - 3 * 3_600_000;
+  const k = new Kafka({ clientId: 'bench', brokers: kafka.brokers, logLevel: logLevel.ERROR });
+  const producer = k.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+  const admin = k.admin();
+  await Promise.all([producer.connect(), admin.connect()]);
+  try {
+    // Phase 1: the ceiling.
+    const c1 = runChild([SELF, 'ceiling', brokers, 'ceiling-events', 'ceiling']);
+    let c1out = '';
+    c1.proc.stdout!.on('data', (d: Buffer) => (c1out += d.toString()));
+    await producer.send({ topic: 'ceiling-events', messages: [] }).catch(() => undefined);
+    await waitFor(() => c1out.includes('joined'), 'the ceiling consumer to join');
+    const ceil = await measureDrain(producer, admin, c1.proc, 'ceiling-events', 'ceiling', startTime);
+    const ceilRss = peakRssMb(c1.proc.pid!);
+    c1.proc.kill('SIGTERM');
+    await c1.done;
+    const ceilingRate = ceil.produced / ceil.seconds;
+    console.log(`ceiling (bare kafkajs consumer, JSON.parse only): ${ceil.produced.toLocaleString('en')} events in ${ceil.seconds.toFixed(1)} s = ${Math.round(ceilingRate).toLocaleString('en')} events/s, peak RSS ${ceilRss} MB`);
+
+    // Phase 2: the daemon.
+    const rulesDir = mkdtempSync(join(tmpdir(), 'fw-bench-rules-'));
+    cpSync(join(ROOT, 'rules'), rulesDir, { recursive: true });
+    writeFileSync(join(rulesDir, 'browse.yaml'), BROWSE_FUNNEL);
+    const loaded = await loadRuleDir(rulesDir);
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    const port = await freePort();
+    const r = new Redis(redis.url);
+    const daemon = runChild([join(ROOT, 'dist/main.js'), 'run'], {
+      FW_REDIS_URL: redis.url, FW_KAFKA_BROKERS: brokers, FW_KAFKA_TOPICS: 'daemon-events', FW_KAFKA_GROUP: 'funnelwatch',
+      FW_KAFKA_FROM_BEGINNING: 'true', FW_RULES_DIR: rulesDir, FW_HTTP_PORT: String(port), FW_HTTP_HOST: '127.0.0.1', FW_LOG_LEVEL: 'warn', FW_LOG_PRETTY: 'false',
+    });
+    await producer.send({ topic: 'daemon-events', messages: [] }).catch(() => undefined);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, 'the daemon to be ready');
+    const stats0 = await r.info('commandstats');
+    const cpu = async () => { const i = await r.info('cpu'); return Number(i.match(/used_cpu_user:([\d.]+)/)![1]) + Number(i.match(/used_cpu_sys:([\d.]+)/)![1]); };
+    const cpu0 = await cpu();
+    const daemonCpu0 = cpuSeconds(daemon.proc.pid!);
+    const measured = await measureDrain(producer, admin, daemon.proc, 'daemon-events', 'funnelwatch', startTime);
+    const stats1 = await r.info('commandstats');
+    const redisCpuS = (await cpu()) - cpu0;
+    const daemonCpuS = cpuSeconds(daemon.proc.pid!) - daemonCpu0;
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const rss = peakRssMb(daemon.proc.pid!);
+    daemon.proc.kill('SIGTERM');
+    await daemon.done;
+
+    // Nothing lost: every step's volume equals what was produced of that event type.
+    const store = new RedisWindowStore({ redis: r });
+    const mismatches: string[] = [];
+    for (const f of loaded.ruleSet.funnels) {
+      const t = await store.stepTotals({ funnel: f, from: startTime - 3_600_000, to: Date.now() + 3_600_000 });
+      f.steps.forEach((s, i) => {
+        const want = measured.perType[s.event] ?? 0;
+        if (t.volume[i] !== want) mismatches.push(`${f.name}.${s.name}: counted ${t.volume[i]}, produced ${want}`);
+      });
+    }
+    if (mismatches.length) throw new Error(`counts differ from what was produced:\n  ${mismatches.join('\n  ')}`);
+
+    // Commands Redis executed per 1,000 events: round trips the daemon sent (script calls and plain commands) and
+    // everything Redis ran, including the commands inside the Lua scripts.
+    const calls = (s: string, pick: (cmd: string) => boolean) => [...s.matchAll(/^cmdstat_([a-z|_]+):calls=(\d+)/gm)].filter((m) => pick(m[1]!)).reduce((a, m) => a + Number(m[2]), 0);
+    const isScript = (c: string) => c === 'evalsha' || c === 'eval';
+    const all = calls(stats1, () => true) - calls(stats0, () => true);
+    const scripts = calls(stats1, isScript) - calls(stats0, isScript);
+    const eventsPerS = measured.produced / measured.seconds;
+    const p99 = histogramQuantile(metrics, 'fw_batch_apply_seconds', 0.99) * 1000;
+    const batches = Number(metrics.match(/^fw_batch_apply_seconds_count (\d+)/m)?.[1] ?? 0);
+    r.disconnect();
+    console.log(`daemon (parse, match 3 funnels, cohorts, exactly-once apply, commit): ${measured.produced.toLocaleString('en')} events in ${measured.seconds.toFixed(1)} s = ${Math.round(eventsPerS).toLocaleString('en')} events/s`);
+    console.log(`  ${(eventsPerS / ceilingRate).toFixed(2)} of the ceiling; ${batches} batches, p99 batch apply ${p99.toFixed(1)} ms; peak RSS ${rss} MB`);
+    console.log(`  Redis per 1,000 events: ${((scripts / measured.produced) * 1000).toFixed(1)} script calls, ${(((all - scripts) / measured.produced) * 1000).toFixed(1)} other round trips and commands inside scripts (${((all / measured.produced) * 1000).toFixed(0)} in all)`);
+    console.log(`  CPU per event: redis-server ${((redisCpuS / measured.produced) * 1e6).toFixed(1)} µs, daemon ${((daemonCpuS / measured.produced) * 1e6).toFixed(1)} µs (over ${measured.seconds.toFixed(1)} s of drain time)`);
+    console.log(`  counts in Redis equal the produced counts for every step of the 3 funnels (avg event ${measured.avgBytes} bytes)`);
+    console.log(JSON.stringify({
+      events: measured.produced, events_per_s: Math.round(eventsPerS), ceiling_events_per_s: Math.round(ceilingRate), ratio_to_ceiling: Number((eventsPerS / ceilingRate).toFixed(3)),
+      redis_cmds_per_1k_events: Number(((all / measured.produced) * 1000).toFixed(1)), redis_script_calls_per_1k_events: Number(((scripts / measured.produced) * 1000).toFixed(2)),
+      p99_batch_apply_ms: Number(p99.toFixed(2)), redis_cpu_us_per_event: Number(((redisCpuS / measured.produced) * 1e6).toFixed(1)), daemon_cpu_us_per_event: Number(((daemonCpuS / measured.produced) * 1e6).toFixed(1)), rss_mb: rss, ceiling_rss_mb: ceilRss, batches, avg_event_bytes: measured.avgBytes, cores: cpus().length, node: process.version,
+    }));
+  } finally {
+    await Promise.all([producer.disconnect(), admin.disconnect()]).catch(() => undefined);
+    await Promise.all([redis.stop(), kafka.stop()]);
+  }
+}
+
+const [role, ...args] = process.argv.slice(2);
+if (role === 'ceiling') await ceilingRole(args[0]!.split(','), args[1]!, args[2]!);
+else await main();
