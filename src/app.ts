@@ -2,9 +2,9 @@
  * Composition root: builds every part from the configuration, starts them in order and stops them in reverse.
  * No singletons: a test can run several daemons in one process, each with its own registry, clients and ports.
  *
- * Start order: rules → Redis → Kafka producer → HTTP (health and ingest) → consumer.
- * Stop order (SIGTERM/SIGINT): consumer (finishes and commits the batch in flight) → producer → HTTP → rule
- * watcher → Redis. The whole stop is bounded by FW_SHUTDOWN_TIMEOUT_MS.
+ * Start order: rules → Redis → Kafka producer → HTTP (health and ingest) → consumer → minute ticker.
+ * Stop order (SIGTERM/SIGINT): minute ticker (waits for a run in progress) → consumer (finishes and commits the
+ * batch in flight) → producer → HTTP → rule watcher → Redis. The whole stop is bounded by FW_SHUTDOWN_TIMEOUT_MS.
  */
 import type { FastifyInstance } from 'fastify';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
@@ -24,6 +24,7 @@ import { hostname } from 'node:os';
 import { DEFAULT_PARSE_OPTIONS } from './events/parse.js';
 import { RuleStore } from './rules/rule-store.js';
 import { RedisWindowStore } from './windows/redis-window-store.js';
+import { MinuteTicker } from './engine/minute-tick.js';
 import { VERSION } from './version.js';
 import { takeEarlySignal } from './early-signals.js';
 import { errorMessage } from './errors.js';
@@ -41,6 +42,7 @@ export class Daemon {
   readonly rules: RuleStore;
   readonly windows: RedisWindowStore;
   readonly http: FastifyInstance;
+  readonly ticker: MinuteTicker;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly kafka: Kafka | null = null;
@@ -56,6 +58,19 @@ export class Daemon {
     this.rules = new RuleStore({ dir: config.FW_RULES_DIR, logger: logger.child({ component: 'rules' }) });
     this.windows = new RedisWindowStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
     this.readiness.add(redisReadiness(this.redis));
+    this.ticker = new MinuteTicker({ clock: this.clock, logger, metrics: this.metrics });
+    // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
+    // makes it idempotent, so concurrent runs move each bucket once.
+    this.ticker.add({
+      name: 'compact',
+      run: async () => {
+        if (this.redis.status !== 'ready') return;
+        for (const funnel of this.rules.current?.funnels ?? []) {
+          const r = await this.windows.compact(funnel);
+          if (r.buckets) this.metrics.compactedBuckets.inc({ funnel: funnel.name }, r.buckets);
+        }
+      },
+    });
     this.readiness.add({
       name: 'rules',
       check: () => {
@@ -138,6 +153,7 @@ export class Daemon {
       await this.source.start(this.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)));
       this.log.info({ topics: config.FW_KAFKA_TOPICS, group: config.FW_KAFKA_GROUP }, 'kafka consumer started');
     }
+    this.ticker.start();
   }
 
   /** Reverse of start; safe to call twice. */
@@ -151,6 +167,7 @@ export class Daemon {
         this.log.warn({ err: errorMessage(err) }, `error while stopping ${what}`);
       }
     };
+    await step('minute ticker', () => this.ticker.stop());
     await step('kafka consumer', () => this.source?.stop());
     await step('kafka producer', () => this.producer?.disconnect());
     await step('http server', () => this.http.close());

@@ -16,6 +16,10 @@ export class Metrics {
   readonly batchApplySeconds = new Histogram({ name: 'fw_batch_apply_seconds', help: 'Time to apply one consumer batch to Redis', buckets: [0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5], registers: [this.registry] });
   readonly consumerLag = new Gauge({ name: 'fw_consumer_lag', help: 'Messages between the high watermark and the committed offset', labelNames: ['topic', 'partition'] as const, registers: [this.registry] });
   readonly watermarkAge = new Gauge({ name: 'fw_watermark_age_seconds', help: 'Age of the newest event time applied, per funnel', labelNames: ['funnel'] as const, registers: [this.registry] });
+  readonly tickSeconds = new Histogram({ name: 'fw_tick_task_seconds', help: 'Time of one run of a once-a-minute task', labelNames: ['task'] as const, buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] });
+  readonly tickFailures = new Counter({ name: 'fw_tick_task_failures_total', help: 'Once-a-minute task runs that failed', labelNames: ['task'] as const, registers: [this.registry] });
+  readonly tickSkipped = new Counter({ name: 'fw_tick_skipped_total', help: 'Ticks skipped because the previous one was still running', registers: [this.registry] });
+  readonly compactedBuckets = new Counter({ name: 'fw_compacted_buckets_total', help: 'Window buckets moved from the per-partition hot area into funnel history', labelNames: ['funnel'] as const, registers: [this.registry] });
   readonly ready = new Gauge({ name: 'fw_ready', help: '1 when /readyz answers 200', registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
