@@ -63,7 +63,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       .producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
     await producer.connect();
     const started = Date.now();
-    const shop = new Shop({ seed: 42, checkoutsPerMinute: opts.checkoutsPerMinute, startTime: started });
+    // Start with ten minutes of history, so the first view shows a funnel in steady state, not one filling up.
+    const shop = new Shop({ seed: 42, checkoutsPerMinute: opts.checkoutsPerMinute, startTime: started - 10 * 60_000 });
     out(`simulated shop: ${opts.checkoutsPerMinute} checkouts/min across ios/android/web, eu/us/apac, adyen/stripe/paypal; Ctrl-C stops\n\n`);
 
     const d = daemon;
