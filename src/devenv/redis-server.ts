@@ -16,6 +16,13 @@ export interface RedisServerHandle {
   url: string;
   port: number;
   stop(): Promise<void>;
+  /** Only with `persistent`: starts the server again on the same port and data directory (an outage, then recovery). */
+  restart(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** Append-only file with fsync on every write, so a stop and restart loses nothing. */
+  persistent?: boolean;
 }
 
 export interface RedisClusterHandle {
@@ -24,11 +31,11 @@ export interface RedisClusterHandle {
   stop(): Promise<void>;
 }
 
-async function spawnRedis(extraArgs: string[], label: string): Promise<{ child: ManagedChild; port: number; dir: string }> {
+async function spawnRedis(extraArgs: string[], label: string, fixed?: { port: number; dir: string }): Promise<{ child: ManagedChild; port: number; dir: string }> {
   let lastErr: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'fw-redis-'));
+    const port = fixed?.port ?? (await freePort());
+    const dir = fixed?.dir ?? mkdtempSync(join(tmpdir(), 'fw-redis-'));
     const child = spawnManaged('redis-server', [
       '--port', String(port),
       '--bind', '127.0.0.1',
@@ -45,20 +52,31 @@ async function spawnRedis(extraArgs: string[], label: string): Promise<{ child: 
     } catch (err) {
       lastErr = err;
       await child.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (!fixed) rmSync(dir, { recursive: true, force: true });
     }
   }
   throw lastErr;
 }
 
-export async function startRedisServer(): Promise<RedisServerHandle> {
-  const { child, port, dir } = await spawnRedis([], 'redis-server');
+export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServerHandle> {
+  // Later arguments win over the defaults in spawnRedis.
+  const args = opts.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [];
+  let cur = await spawnRedis(args, 'redis-server');
+  const { port, dir } = cur;
+  let running = true;
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     stop: async () => {
-      await child.stop();
-      rmSync(dir, { recursive: true, force: true });
+      await cur.child.stop();
+      running = false;
+      if (!opts.persistent) rmSync(dir, { recursive: true, force: true });
+    },
+    restart: async () => {
+      if (!opts.persistent) throw new Error('restart() needs a persistent redis-server');
+      if (running) await cur.child.stop();
+      cur = await spawnRedis(args, 'redis-server (restarted)', { port, dir });
+      running = true;
     },
   };
 }

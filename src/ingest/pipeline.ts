@@ -16,6 +16,7 @@ import type { Metrics } from '../obs/metrics.js';
 import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
 import type { BatchHandler, SourceBatch } from './event-source.js';
 import type { WindowStore } from '../windows/window-store.js';
+import { FwError, errorMessage } from '../errors.js';
 
 /** What ingest needs from the window store. */
 export type ApplyPort = Pick<WindowStore, 'applyBatch' | 'getOffsets'>;
@@ -34,6 +35,13 @@ export interface PipelineDeps {
 interface Parsed {
   offset: number;
   event: FwEvent;
+}
+
+/** Store failures that are not already classified (e.g. a raw client error while reading offsets) are treated as
+ *  an unavailable Redis: retriable, so the consumer holds the batch and retries instead of crashing. */
+function asStoreError(err: unknown): FwError {
+  if (err instanceof FwError) return err;
+  return new FwError('WINDOW_STORE_FAILED', `window store: ${errorMessage(err)}`, true, { cause: err });
 }
 
 export function createIngestHandler(deps: PipelineDeps): BatchHandler {
@@ -77,7 +85,14 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     const lastOffset = Number(batch.messages[batch.messages.length - 1]!.offset);
     const firstBatchOffset = Number(batch.messages[0]!.offset);
     // Funnels are independent key spaces: apply them concurrently (ioredis pipelines the calls on one connection).
-    await Promise.all(funnels.map(async (funnel) => {
+    await Promise.all(funnels.map(async (funnel) => applyFunnel(funnel))).catch((err) => {
+      throw asStoreError(err);
+    });
+    await batch.heartbeat();
+    deps.metrics.batchesApplied.inc({ outcome: 'applied' });
+    deps.metrics.batchApplySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+
+    async function applyFunnel(funnel: FunnelDef): Promise<void> {
       const types = new Set(funnel.steps.map((s) => s.event));
       const key = `${funnel.name}\u0000${partition}`;
       for (let attempt = 0; ; attempt++) {
@@ -94,11 +109,8 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
           return;
         }
         stored.set(key, res.storedOffset);
-        if (attempt > 3) throw new Error(`window store keeps refusing ${funnel.name}/${partition} at offset ${res.storedOffset}`);
+        if (attempt > 3) throw new FwError('WINDOW_REFUSED', `window store keeps refusing ${funnel.name}/${partition} at offset ${res.storedOffset}`, true);
       }
-    }));
-    await batch.heartbeat();
-    deps.metrics.batchesApplied.inc({ outcome: 'applied' });
-    deps.metrics.batchApplySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
   };
 }
