@@ -21,7 +21,7 @@ import { KafkaDeadLetterSink, type DeadLetterSink } from './ingest/dead-letter.j
 import { createIngestHandler } from './ingest/pipeline.js';
 import { httpIngestRoutes, KafkaIngestTarget, DirectIngestTarget, type IngestTarget } from './ingest/http-ingest.js';
 import { hostname } from 'node:os';
-import { DEFAULT_PARSE_OPTIONS } from './events/parse.js';
+import { DEFAULT_PARSE_OPTIONS, DEFAULT_FIELDS, type ParseOptions } from './events/parse.js';
 import { RuleStore } from './rules/rule-store.js';
 import { RedisWindowStore } from './windows/redis-window-store.js';
 import { MinuteTicker } from './engine/minute-tick.js';
@@ -45,6 +45,7 @@ export class Daemon {
   readonly ticker: MinuteTicker;
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly parseOptions: Omit<ParseOptions, 'now'>;
   private readonly kafka: Kafka | null = null;
   private readonly producer: Producer | null = null;
   private source: KafkaSource | null = null;
@@ -54,6 +55,12 @@ export class Daemon {
     const { config, logger } = opts;
     this.clock = opts.clock ?? systemClock;
     this.log = logger;
+    this.parseOptions = {
+      ...DEFAULT_PARSE_OPTIONS,
+      fields: { ...DEFAULT_FIELDS, ...config.FW_EVENT_FIELDS },
+      maxFutureMs: config.FW_EVENT_MAX_FUTURE_MS,
+      maxBytes: config.FW_EVENT_MAX_BYTES,
+    };
     this.redis = createRedis(config.FW_REDIS_URL, logger);
     this.rules = new RuleStore({ dir: config.FW_RULES_DIR, logger: logger.child({ component: 'rules' }) });
     this.windows = new RedisWindowStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
@@ -104,7 +111,7 @@ export class Daemon {
     }
     this.http = buildHttpServer({
       logger, metrics: this.metrics, readiness: this.readiness, version: VERSION, bodyLimitBytes: config.FW_INGEST_MAX_BYTES,
-      routes: [httpIngestRoutes({ target, token: config.FW_INGEST_TOKEN, parse: DEFAULT_PARSE_OPTIONS, clock: this.clock, metrics: this.metrics })],
+      routes: [httpIngestRoutes({ target, token: config.FW_INGEST_TOKEN, parse: this.parseOptions, clock: this.clock, metrics: this.metrics })],
     });
   }
 
@@ -116,7 +123,7 @@ export class Daemon {
       metrics: this.metrics,
       logger: this.log,
       clock: this.clock,
-      parse: DEFAULT_PARSE_OPTIONS,
+      parse: this.parseOptions,
     });
   }
 

@@ -49,6 +49,20 @@ export const CONFIG_SPEC = {
   FW_RULES_DIR: { schema: z.string().min(1), default: './rules', doc: 'Directory of funnel and rule YAML files (hot-reloaded).' },
   FW_HTTP_HOST: { schema: z.string().min(1), default: '0.0.0.0', doc: 'Address the HTTP server binds to.' },
   FW_HTTP_PORT: { schema: port, default: '8080', doc: 'Port of the HTTP server (health, metrics, ingest, API). 0 picks a free port.' },
+  FW_EVENT_FIELDS: { schema: z.string().transform((s, ctx) => {
+    const out: Record<string, string> = {};
+    for (const pair of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const m = /^(id|type|ts|entity|attrs)=([A-Za-z0-9_.$@-]+)$/.exec(pair);
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: `pairs like type=event_name,ts=occurred_at (fields: id, type, ts, entity, attrs); "${pair}" is not one` });
+        return z.NEVER;
+      }
+      out[m[1]!] = m[2]!;
+    }
+    return out;
+  }), default: '', doc: 'Field names of the native event envelope when your producers use other names, e.g. `type=event_name,ts=occurred_at,entity=checkout_id,attrs=properties`. Segment and CloudEvents envelopes are recognised as they are.' },
+  FW_EVENT_MAX_FUTURE_MS: { schema: durationMs, default: '300000', doc: 'Events whose time is further ahead of the clock than this are dead-lettered (`future_timestamp`).' },
+  FW_EVENT_MAX_BYTES: { schema: z.string().regex(/^\d+$/, 'a number of bytes').transform(Number), default: '65536', doc: 'Largest event accepted; larger ones are dead-lettered (`oversized`).' },
   FW_INGEST_TOKEN: { schema: z.string(), default: '', doc: 'Bearer token required by POST /v1/events (and the other write APIs). Empty: no token required.', secret: true },
   FW_INGEST_MAX_BYTES: { schema: z.string().regex(/^\d+$/, 'a number of bytes').transform(Number), default: '5242880', doc: 'Largest HTTP request body accepted; larger ones get 413.' },
   FW_INSTANCE_ID: { schema: z.string().regex(/^[A-Za-z0-9_.-]{0,64}$/, 'up to 64 letters, digits, _ . -'), default: '', doc: 'Name of this replica (default: the host name). Direct HTTP ingest without Kafka records its progress under it.' },

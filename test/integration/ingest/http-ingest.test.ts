@@ -77,6 +77,17 @@ describe('POST /v1/events without Kafka (applied directly to the windows)', () =
     expect(empty.status).toBe(400);
   });
 
+  it('reads producers\' own field names when FW_EVENT_FIELDS maps them', async () => {
+    const d = await startDaemon({ FW_EVENT_FIELDS: 'type=event_name,ts=occurred_at,entity=checkout_id,attrs=props' });
+    const r = await post(d, JSON.stringify([{ event_name: 'checkout_started', occurred_at: now - 30_000, checkout_id: 'f1', props: { platform: 'web' } }, { type: 'checkout_started', ts: now, entity: 'f2' }]));
+    const body = (await r.json()) as { accepted: number; errors: { reason: string }[] };
+    expect(body.accepted).toBe(1);
+    expect(body.errors.map((e) => e.reason)).toEqual(['unknown_envelope']);
+    const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
+    const byPlatform = await d.windows.dimensionVolume({ funnel: checkout, from: now - 3_600_000, to: now + 60_000, dimension: 'platform' });
+    expect(byPlatform.values.web?.[0]).toBe(1);
+  });
+
   it('keeps counting exactly once across requests and a restart of the daemon', async () => {
     const prefix = uniquePrefix();
     const d1 = await startDaemon({ FW_REDIS_PREFIX: prefix });

@@ -57,6 +57,12 @@ describe('configuration from FW_* variables', () => {
     expect(problems({ FW_CONFIG_FILE: file })[0]).toMatch(/unknown setting "redis_ur"/);
   });
 
+  it('reads field-name mappings for the native envelope, and rejects malformed ones', () => {
+    expect(loadConfig({ FW_EVENT_FIELDS: 'type=event_name, ts=occurred_at' }).FW_EVENT_FIELDS).toEqual({ type: 'event_name', ts: 'occurred_at' });
+    expect(loadConfig({}).FW_EVENT_FIELDS).toEqual({});
+    expect(problems({ FW_EVENT_FIELDS: 'kind=event_name' })[0]).toMatch(/^FW_EVENT_FIELDS: expected pairs like type=event_name/);
+  });
+
   it('documents every variable in the generated reference', () => {
     const md = configMarkdown();
     for (const name of Object.keys(CONFIG_SPEC)) expect(md).toContain(`\`${name}\``);
