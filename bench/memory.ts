@@ -91,7 +91,7 @@ function logNormal(median: number): number {
   return Math.max(1, Math.round(median * Math.exp(z)));
 }
 
-/** One simulated bucket: group → field → count, as applyBatch-1.lua would leave it for `entries` entries. */
+/** One simulated bucket: group → field → count, as applyBatch would leave it for `entries` entries. */
 function simulateBucket(entries: number): Map<string, Map<number, number>> {
   const groups = new Map<string, Map<number, number>>();
   const inc = (g: string, f: number) => {
@@ -224,6 +224,13 @@ function liveEvents(end: number): Map<string, FwEvent[]> {
   return byPartition;
 }
 
+/** CPU time (user + sys) the redis-server process used so far, in µs (INFO cpu). */
+async function redisCpuUs(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const num = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return (num('used_cpu_user') + num('used_cpu_sys')) * 1e6;
+}
+
 async function main(): Promise<void> {
   const server = await startRedisServer();
   const redis = new Redis(server.url, { maxRetriesPerRequest: 3 });
@@ -253,6 +260,8 @@ async function main(): Promise<void> {
 
     // 3. Live entities through the real path (applyBatch), then the real compaction of what they wrote.
     const store = new RedisWindowStore({ redis, prefix: PREFIX });
+    const cpu0 = await redisCpuUs(redis);
+    const self0 = process.cpuUsage();
     const t1 = performance.now();
     let events = 0;
     let entries = 0;
@@ -266,6 +275,9 @@ async function main(): Promise<void> {
       }
     }
     const tLive = (performance.now() - t1) / 1000;
+    const redisCpuPerEvent = ((await redisCpuUs(redis)) - cpu0) / events;
+    const self1 = process.cpuUsage(self0);
+    const clientCpuPerEvent = (self1.user + self1.system) / events;
     const afterLive = await usedMemory(redis);
     const totalsBefore = await store.stepTotals({ funnel, from: end - 2 * 60 * MIN, to: end + 60 * MIN });
     const t2 = performance.now();
@@ -313,7 +325,8 @@ async function main(): Promise<void> {
     console.log(`    if compaction stopped, hot buckets live ${hotKeepMs(funnel) / 3_600_000} h: at most ` +
       `${mb(hotPerBucketPartition * PARTITIONS * (hotKeepMs(funnel) / funnel.bucketMs))} MB more at ${PARTITIONS} partitions`);
     console.log(`  live entities: ${entries} entries (${events} events) through applyBatch in ${tLive.toFixed(1)} s ` +
-      `(${Math.round(events / tLive)} events/s)`);
+      `(${Math.round(events / tLive)} events/s; redis-server CPU ${redisCpuPerEvent.toFixed(1)} µs/event, ` +
+      `this process ${clientCpuPerEvent.toFixed(1)} µs/event)`);
     console.log(`    entity shards: ${shardKeys} hashes holding ${shardEntities} entities, ${mb(shardBytes)} MB (MEMORY USAGE) ` +
       `= ${bytesPerEntity.toFixed(1)} B per live entity`);
     console.log(`    used_memory delta of the live load (shards + the hour of hot counters it wrote): ${mb(liveDelta)} MB = ` +
@@ -335,6 +348,8 @@ async function main(): Promise<void> {
       history_fields: hist.fields,
       live_load_bytes_per_entity_used_memory: Math.round((liveDelta / shardEntities) * 10) / 10,
       apply_events_per_s: Math.round(events / tLive),
+      apply_redis_cpu_us_per_event: Math.round(redisCpuPerEvent * 10) / 10,
+      apply_client_cpu_us_per_event: Math.round(clientCpuPerEvent * 10) / 10,
       compact_buckets: compacted.buckets,
       compact_s: Math.round(tCompact * 100) / 100,
     }));

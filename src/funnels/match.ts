@@ -62,25 +62,36 @@ export function dimensionValuesOf(funnel: FunnelDef, ev: FwEvent): (string | und
 }
 
 /**
- * Builds the per-event matcher for one funnel. Steps are indexed by event type up front; when two steps share an
- * event type (told apart by `where`), the earlier step wins, as in `stepIndexOf`.
+ * Builds the per-event step lookup of one funnel: the step index an event reaches, or -1. Steps are indexed by event
+ * type up front; when two steps share an event type (told apart by `where`), the earlier step wins, as in
+ * `stepIndexOf`. Allocates nothing per event (the window store's hot path reads entity and dimensions itself).
  */
-export function compileMatcher(funnel: FunnelDef): EventMatcher {
-  const readEntity = entityReader(funnel.entityField);
+export function compileStepMatcher(funnel: FunnelDef): (ev: FwEvent) => number {
   const byType = new Map<string, { index: number; step: StepDef }[]>();
   funnel.steps.forEach((step, index) => {
     const list = byType.get(step.event) ?? [];
     list.push({ index, step });
     byType.set(step.event, list);
   });
-  const dimNames = funnel.dimensions.map((d) => d.name);
   return (ev) => {
     const candidates = byType.get(ev.type);
-    if (!candidates) return undefined;
-    for (const c of candidates) {
-      if (!stepFilterMatches(c.step, ev.attrs)) continue;
-      return { step: c.index, ts: ev.ts, entity: readEntity(ev), dims: dimNames.map((n) => ev.attrs[n]) };
+    if (!candidates) return -1;
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[i]!;
+      if (!c.step.where || stepFilterMatches(c.step, ev.attrs)) return c.index;
     }
-    return undefined;
+    return -1;
+  };
+}
+
+/** Builds the per-event matcher for one funnel (`compileStepMatcher` plus entity and raw dimension values). */
+export function compileMatcher(funnel: FunnelDef): EventMatcher {
+  const readEntity = entityReader(funnel.entityField);
+  const stepOf = compileStepMatcher(funnel);
+  const dimNames = funnel.dimensions.map((d) => d.name);
+  return (ev) => {
+    const step = stepOf(ev);
+    if (step < 0) return undefined;
+    return { step, ts: ev.ts, entity: readEntity(ev), dims: dimNames.map((n) => ev.attrs[n]) };
   };
 }

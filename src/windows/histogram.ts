@@ -1,6 +1,6 @@
 /**
- * Log-scale duration histograms: the bucket math shared by the Lua apply script (which only needs the bucket index
- * of a duration) and the query side (which turns merged bucket counts into percentiles).
+ * Log-scale duration histograms: the bucket math shared by the apply plan (apply-plan.ts, which only needs the bucket
+ * index of a duration) and the query side (which turns merged bucket counts into percentiles).
  *
  * Bucket 0 holds durations <= 0 ms; bucket i >= 1 holds [GAMMA^(i-1), GAMMA^i) ms and is read back as
  * 2·GAMMA^i/(GAMMA+1), whose relative error against any value in the bucket is at most (GAMMA-1)/(GAMMA+1)
@@ -13,7 +13,7 @@ export const DURATION_LN_GAMMA = Math.log(DURATION_GAMMA);
 /** Worst-case relative error of a percentile read from the histogram. */
 export const DURATION_RELATIVE_ERROR = (DURATION_GAMMA - 1) / (DURATION_GAMMA + 1);
 
-/** Same formula as applyBatch-1.lua; the two must agree or histograms written by one are misread by the other. */
+/** The bucket index of a duration; applyBatch computes it here (apply-plan.ts), the query side reads it back. */
 export function durationBucket(ms: number): number {
   if (!(ms > 0)) return 0;
   return Math.max(1, Math.floor(Math.log(ms) / DURATION_LN_GAMMA) + 1);

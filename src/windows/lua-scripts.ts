@@ -17,8 +17,9 @@ import { FwError, errorMessage } from '../errors.js';
 export type RedisLike = Redis | Cluster;
 
 export const WINDOW_COMMANDS = {
-  // V2: writes hot fine buckets only (no rollups), refuses writes into sealed buckets, new ARGV layout.
-  applyBatch: { name: 'fwWindowsApplyBatchV2', file: 'applyBatch-1.lua', keys: 1 },
+  // V3: commits a batch computed by the daemon (apply-plan.ts) if the meta's offset and sealedUpTo are still the
+  // ones it was computed from (conflict otherwise); V2 ran the state machine per event in Lua.
+  applyBatch: { name: 'fwWindowsApplyBatchV3', file: 'applyBatch-1.lua', keys: 1 },
   registerDimValues: { name: 'fwWindowsRegisterDimValuesV1', file: 'registerDimValues-1.lua', keys: 1 },
   sealPartition: { name: 'fwWindowsSealPartitionV1', file: 'sealPartition-1.lua', keys: 1 },
   beginSeal: { name: 'fwWindowsBeginSealV1', file: 'beginSeal-2.lua', keys: 2 },
@@ -97,46 +98,23 @@ export function redisFailure(err: unknown, context: string): FwError {
 
 export type ApplyReply =
   | { status: 'duplicate'; storedOffset: number }
-  | {
-      status: 'applied';
-      late: number;
-      entries: number;
-      steps: number;
-      duplicates: number;
-      outOfOrder: number;
-      noEntry: number;
-      expired: number;
-      watermark: number | undefined;
-      lateCohort: number;
-    };
+  /** The meta's offset or sealedUpTo changed since the batch was computed: nothing was written; read again. */
+  | { status: 'conflict'; storedOffset: string; sealedUpTo: string }
+  | { status: 'applied' };
 
 /** The one mapping of applyBatch-1.lua's return codes. */
 export function interpretApplyReply(reply: unknown, context: string): ApplyReply {
-  if (!Array.isArray(reply) || reply.length < 2) {
+  if (!Array.isArray(reply) || reply.length < 1) {
     throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);
   }
   const code = Number(reply[0]);
-  if (code === -1) return { status: 'duplicate', storedOffset: Number(reply[1]) };
+  if (code === 1) return { status: 'applied' };
+  if (code === -1 && reply.length >= 2) return { status: 'duplicate', storedOffset: Number(reply[1]) };
+  if (code === -3 && reply.length >= 3) return { status: 'conflict', storedOffset: String(reply[1]), sealedUpTo: String(reply[2]) };
   if (code === -2) {
     throw new FwError('WINDOW_BAD_ARGUMENTS', `${context}: applyBatch refused its arguments: ${String(reply[1])}`, false);
   }
-  if (code !== 1 || reply.length < 9) {
-    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);
-  }
-  const n = (i: number) => Number(reply[i]);
-  const wm = n(8);
-  return {
-    status: 'applied',
-    late: n(1),
-    entries: n(2),
-    steps: n(3),
-    duplicates: n(4),
-    outOfOrder: n(5),
-    noEntry: n(6),
-    expired: n(7),
-    watermark: wm < 0 ? undefined : wm,
-    lateCohort: reply.length > 9 ? n(9) : 0,
-  };
+  throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);
 }
 
 function malformed(name: string, reply: unknown, context: string): FwError {

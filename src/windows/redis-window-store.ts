@@ -1,7 +1,9 @@
 /**
  * WindowStore on Redis (standalone or Cluster). Writes: match events in memory, give dimension values their codes,
- * then ONE Lua call per (funnel, partition, batch) applies all counters, entity states, watermark and the offset
- * atomically (lua/applyBatch-1.lua), into the partition's HOT fine buckets. `compact()` seals buckets the funnel's
+ * read the partition's meta and the batch's entity states in one pipelined round trip, run the cohort/entity state
+ * machine here (apply-plan.ts), then ONE Lua call per (funnel, partition, batch) writes all counter deltas, entity
+ * states, watermark and the offset atomically (lua/applyBatch-1.lua), into the partition's HOT fine buckets, and only
+ * if the offset and sealedUpTo are still those the batch was computed from (else: read and compute again). `compact()` seals buckets the funnel's
  * event time has left behind and moves them, summed over partitions, into funnel-level HISTORY (fine + rollups),
  * exactly once. Reads: HGETALL of the buckets a window needs, from history below compactedUpTo and from every
  * partition's hot keys above it, pipelined per slot (history keys share the funnel's tag, each partition's hot keys
@@ -23,14 +25,18 @@
  * read that planned "hot" for a bucket a concurrent compaction then moved would miss it. If the marker moved while
  * reading, the read is done again (compaction advances about once a minute, so this is rare).
  */
+import type { FwEvent } from '../events/event.js';
 import type { FunnelDef } from '../funnels/funnel.js';
-import { compileMatcher, type EventMatcher, type MatchedEvent } from '../funnels/match.js';
+import { compileStepMatcher, entityReader } from '../funnels/match.js';
 import { FwError } from '../errors.js';
 import {
   addHash, codeNames, cohortCounts, decodeDimension, decodeTotals, ratio,
   type CohortBucket, type FieldCounts,
 } from './aggregate.js';
-import { DURATION_LN_GAMMA, histogramPercentile, type DurationHistogram } from './histogram.js';
+import { histogramPercentile, type DurationHistogram } from './histogram.js';
+import {
+  addStoredState, encodeCommit, planBatch, planStateRead, type BatchEvents, type PlanParams, type StateReadPlan,
+} from './apply-plan.js';
 import {
   bucketGroups, checkFunnelShape, fineStarts, hotKeepMs, KeyLayout, MISSING_CODE, OTHER_CODE, planWindow,
   planWindowPreferFine, sealHorizon, splitAtCompacted, type WindowPlan,
@@ -61,7 +67,12 @@ interface DimCache {
 
 interface FunnelCache {
   def: FunnelDef;
-  matcher: EventMatcher;
+  stepOf: (ev: FwEvent) => number;
+  readEntity: (ev: FwEvent) => string;
+  dimNames: string[];
+  /** The caches of `dims`, in the order of `def.dimensions`. */
+  dimCaches: DimCache[];
+  planParams: PlanParams;
   dims: Map<string, DimCache>;
   /** Partitions this process registered → the funnel's sealing horizon read right after (the seal floor). */
   partitions: Map<string, number | undefined>;
@@ -88,6 +99,8 @@ const COMPACT_CHUNK = 30;
 const DEFAULT_COMPACT_MAX_BUCKETS = 1440;
 /** A read is retried at most this many times when compaction moves under it; the last answer is returned then. */
 const READ_ATTEMPTS = 5;
+/** applyBatch reads and computes again at most this many times when its commit finds the partition changed. */
+const APPLY_ATTEMPTS = 8;
 
 export class RedisWindowStore implements WindowStore {
   private readonly redis: RedisLike;
@@ -105,8 +118,16 @@ export class RedisWindowStore implements WindowStore {
     let c = this.funnels.get(def.name);
     if (c && c.def === def) return c;
     checkFunnelShape(def);
-    c = { def, matcher: compileMatcher(def), dims: c?.dims ?? new Map(), partitions: c?.partitions ?? new Map(),
-      lastTtlRefresh: c?.lastTtlRefresh ?? Number.NEGATIVE_INFINITY };
+    const dims: Map<string, DimCache> = c?.dims ?? new Map();
+    const dimCaches = def.dimensions.map((d) => {
+      let dc = dims.get(d.name);
+      if (!dc) dims.set(d.name, (dc = { codes: new Map(), fullAt: undefined }));
+      return dc;
+    });
+    c = { def, stepOf: compileStepMatcher(def), readEntity: entityReader(def.entityField), dimNames: def.dimensions.map((d) => d.name),
+      dimCaches, dims, partitions: c?.partitions ?? new Map(), lastTtlRefresh: c?.lastTtlRefresh ?? Number.NEGATIVE_INFINITY,
+      planParams: { bucketMs: def.bucketMs, hotKeepMs: hotKeepMs(def), conversionWindowMs: def.conversionWindowMs,
+        allowedLatenessMs: def.allowedLatenessMs, nDims: def.dimensions.length } };
     this.funnels.set(def.name, c);
     return c;
   }
@@ -116,6 +137,12 @@ export class RedisWindowStore implements WindowStore {
     return def.retention.rollupMs + def.retention.rollupBucketMs + DAY;
   }
 
+  /**
+   * Optimistic concurrency (apply-plan.ts, lua/applyBatch-1.lua): read the partition's meta and the stored states
+   * of the batch's entities in one pipelined round trip, run the state machine here, and commit the result in one
+   * Lua call that writes only if the meta's offset and sealedUpTo are unchanged. A conflict (another writer or a
+   * seal in between) reads and computes again; a batch at or below the stored offset is refused as before.
+   */
   async applyBatch(input: ApplyBatchInput): Promise<ApplyResult> {
     const { funnel: def, partition, firstOffset, lastOffset, events, now } = input;
     const where = `funnel ${def.name} partition ${partition} offsets ${firstOffset}..${lastOffset}`;
@@ -124,110 +151,155 @@ export class RedisWindowStore implements WindowStore {
     }
     const fc = this.funnel(def);
     const metaKey = this.keys.meta(def.name, partition);
+    const base = this.keys.partitionBase(def.name, partition);
 
+    // Match, with dimension codes from the cache; values not cached yet get -1 and are fixed after registering.
+    const nDims = def.dimensions.length;
+    const { stepOf, readEntity, dimNames, dimCaches } = fc;
     let unmatched = 0;
     let noEntity = 0;
-    const matched: MatchedEvent[] = [];
-    for (const ev of events) {
-      const m = fc.matcher(ev);
-      if (!m) unmatched++;
-      else if (m.entity === '') noEntity++;
-      else if (!Number.isFinite(m.ts)) {
-        throw new FwError('WINDOW_BAD_EVENT', `${where}: event ${ev.id} has no valid ts (${String(m.ts)})`, false);
-      } else matched.push(m);
-    }
-
-    const codes = await this.dimensionCodes(fc, matched, where, async () => {
-      // A redelivered batch must leave no trace, not even in the value registry (the cap order would change),
-      // so before registering new values check the fence the Lua call applies anyway. Only a stale owner racing
-      // between this read and the apply can still register values of a batch that is then refused.
-      let stored: string | null;
-      try {
-        stored = await this.redis.hget(metaKey, 'o');
-      } catch (err) {
-        throw redisFailure(err, where);
+    const steps: number[] = [];
+    const ts: number[] = [];
+    const entities: string[] = [];
+    const codes: number[] = [];
+    let fixAt: number[] | undefined;
+    let fixValue: string[] | undefined;
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i]!;
+      const step = stepOf(ev);
+      if (step < 0) { unmatched++; continue; }
+      const entity = readEntity(ev);
+      if (entity === '') { noEntity++; continue; }
+      if (!Number.isFinite(ev.ts)) {
+        throw new FwError('WINDOW_BAD_EVENT', `${where}: event ${ev.id} has no valid ts (${String(ev.ts)})`, false);
       }
-      return stored !== null && Number(stored) >= firstOffset ? Number(stored) : undefined;
-    });
-    if (typeof codes === 'number') return { status: 'duplicate', storedOffset: codes };
-    const sealFloor = await this.registerPartition(fc, partition, now, where);
-
-    const nDims = def.dimensions.length;
+      steps.push(step);
+      ts.push(Math.floor(ev.ts));
+      entities.push(entity);
+      for (let d = 0; d < nDims; d++) {
+        const v = ev.attrs[dimNames[d]!];
+        if (v === undefined || v === '') { codes.push(MISSING_CODE); continue; }
+        const dc = dimCaches[d]!;
+        const code = dc.codes.get(v);
+        if (code !== undefined) codes.push(code);
+        else if (dc.fullAt === def.dimensions[d]!.maxValues) codes.push(OTHER_CODE);
+        else {
+          (fixAt ??= []).push(codes.length);
+          (fixValue ??= []).push(v);
+          codes.push(-1);
+        }
+      }
+    }
+    const batch: BatchEvents = { n: steps.length, steps, ts, entities, codes };
     const W = def.conversionWindowMs;
-    const L = def.allowedLatenessMs;
-    const argv: (string | number)[] = [
-      firstOffset, lastOffset, def.bucketMs, hotKeepMs(def), W, L, DURATION_LN_GAMMA, nDims, 4 * W + L + DAY,
-      unmatched, noEntity, this.funnelKeyTtl(def), sealFloor ?? '',
-    ];
-    matched.forEach((m, i) => {
-      argv.push(m.step, Math.floor(m.ts), m.entity);
-      for (let d = 0; d < nDims; d++) argv.push(codes[i * nDims + d]!);
-    });
-    const reply = interpretApplyReply(await callWindowCommand(this.redis, 'applyBatch', [metaKey], argv, where), where);
-    if (reply.status === 'duplicate') return reply;
-    return {
-      status: 'applied',
-      storedOffset: lastOffset,
-      watermark: reply.watermark,
-      counts: {
-        events: events.length, unmatched, noEntity, matched: matched.length, lateDropped: reply.late,
-        entries: reply.entries, steps: reply.steps, duplicates: reply.duplicates, outOfOrder: reply.outOfOrder,
-        noEntry: reply.noEntry, expired: reply.expired, lateCohort: reply.lateCohort,
-      },
-    };
+
+    for (let attempt = 1; ; attempt++) {
+      const read = planStateRead(batch, W);
+      const meta = await this.readState(base, metaKey, read, W, where);
+      // A redelivered batch must leave no trace, not even in the value registry (the cap order would change).
+      if (meta.o !== null && Number(meta.o) >= firstOffset) return { status: 'duplicate', storedOffset: Number(meta.o) };
+      if (fixAt) {
+        await this.registerDimValues(fc, fixAt, fixValue!, codes, where);
+        fixAt = undefined;
+      }
+      const sealFloor = await this.registerPartition(fc, partition, now, where);
+      const stored = meta.s === null ? undefined : Number(meta.s);
+      const sealed = sealFloor !== undefined && (stored === undefined || sealFloor > stored) ? sealFloor : stored;
+      const plan = planBatch(fc.planParams, meta.w === null ? undefined : Number(meta.w), sealed, batch, read.entities);
+      const argv = encodeCommit({
+        firstOffset, lastOffset, readOffset: meta.o ?? '', readSealed: meta.s ?? '', sealFloor,
+        conversionWindowMs: W, allowedLatenessMs: def.allowedLatenessMs, bucketMs: def.bucketMs,
+        hotKeepMs: fc.planParams.hotKeepMs, shardTtlMs: 4 * W + def.allowedLatenessMs + DAY,
+        metaTtlMs: this.funnelKeyTtl(def), unmatched, noEntity,
+      }, plan, read.entities);
+      const reply = interpretApplyReply(await callWindowCommand(this.redis, 'applyBatch', [metaKey], argv, where), where);
+      if (reply.status === 'duplicate') return reply;
+      if (reply.status === 'applied') {
+        const c = plan.counts;
+        return {
+          status: 'applied',
+          storedOffset: lastOffset,
+          watermark: plan.watermark,
+          counts: {
+            events: events.length, unmatched, noEntity, matched: batch.n, lateDropped: c.late,
+            entries: c.entries, steps: c.steps, duplicates: c.duplicates, outOfOrder: c.outOfOrder,
+            noEntry: c.noEntry, expired: c.expired, lateCohort: c.lateCohort,
+          },
+        };
+      }
+      if (attempt >= APPLY_ATTEMPTS) {
+        throw new FwError('WINDOW_APPLY_CONFLICT', `${where}: the partition's state kept changing between read and ` +
+          `commit (${attempt} attempts; stored offset now ${reply.storedOffset || 'none'}); is another writer applying ` +
+          'this partition?', true);
+      }
+    }
   }
 
   /**
-   * Codes of every matched event's dimension values, flat (event-major); registers values not seen before, unless
-   * `refusedAt` (asked only then) says the batch will be refused, in which case that stored offset is returned.
+   * One pipelined round trip in the partition's slot: the meta's offset, watermark and sealedUpTo, and the stored
+   * state of every (shard, entity) pair the batch may look up (one HMGET per shard), added to `read.entities`.
    */
-  private async dimensionCodes(fc: FunnelCache, matched: readonly MatchedEvent[], where: string,
-    refusedAt: () => Promise<number | undefined>): Promise<number[] | number> {
+  private async readState(base: string, metaKey: string, read: StateReadPlan, W: number, where: string):
+    Promise<{ o: string | null; w: string | null; s: string | null }> {
+    const pipe = this.redis.pipeline();
+    pipe.hmget(metaKey, 'o', 'w', 's');
+    const shards = [...read.shards];
+    for (const [k, ents] of shards) pipe.hmget(`${base}e:${k}`, ...ents);
+    let res: [Error | null, unknown][] | null;
+    try {
+      res = await pipe.exec();
+    } catch (err) {
+      throw redisFailure(err, where);
+    }
+    if (!res || res.length !== shards.length + 1) {
+      throw new FwError('WINDOW_BAD_REPLY', `${where}: the state read returned ${res?.length ?? 0} replies`, true);
+    }
+    for (const [err] of res) if (err) throw redisFailure(err, where);
+    const m = res[0]![1] as (string | null)[];
+    for (let j = 0; j < shards.length; j++) {
+      const [k, ents] = shards[j]!;
+      const vals = res[j + 1]![1] as (string | null)[];
+      for (let x = 0; x < ents.length; x++) {
+        const v = vals[x];
+        if (v !== null && v !== undefined) addStoredState(read.entities.get(ents[x]!)!, k, v, W);
+      }
+    }
+    return { o: m[0] ?? null, w: m[1] ?? null, s: m[2] ?? null };
+  }
+
+  /**
+   * Registers the dimension values the cache did not know (first appearance order, each once) in the funnel's
+   * registry, then fills their codes (at `fixAt` in the flat `codes`, nDims per event) from the updated cache.
+   */
+  private async registerDimValues(fc: FunnelCache, fixAt: readonly number[], fixValue: readonly string[], codes: number[],
+    where: string): Promise<void> {
     const dims = fc.def.dimensions;
-    const caches = dims.map((d) => {
-      let c = fc.dims.get(d.name);
-      if (!c) fc.dims.set(d.name, (c = { codes: new Map(), fullAt: undefined }));
-      return c;
-    });
+    const nDims = dims.length;
     const unknown: { d: number; value: string }[] = [];
     const asked = new Set<string>();
-    for (const m of matched) {
-      dims.forEach((d, i) => {
-        const v = m.dims[i];
-        if (v === undefined || v === '') return;
-        const c = caches[i]!;
-        if (c.codes.has(v) || c.fullAt === d.maxValues) return;
-        const k = `${i}\0${v}`;
-        if (!asked.has(k)) {
-          asked.add(k);
-          unknown.push({ d: i, value: v });
-        }
-      });
+    for (let j = 0; j < fixAt.length; j++) {
+      const d = fixAt[j]! % nDims;
+      const k = `${d}\0${fixValue[j]!}`;
+      if (!asked.has(k)) {
+        asked.add(k);
+        unknown.push({ d, value: fixValue[j]! });
+      }
     }
-    if (unknown.length > 0) {
-      const stored = await refusedAt();
-      if (stored !== undefined) return stored;
-      const argv: (string | number)[] = [this.funnelKeyTtl(fc.def)];
-      for (const u of unknown) argv.push(dims[u.d]!.name, dims[u.d]!.maxValues, u.value);
-      const reply = interpretRegisterReply(
-        await callWindowCommand(this.redis, 'registerDimValues', [this.keys.dims(fc.def.name)], argv, where),
-        unknown.length, where);
-      reply.forEach((r, j) => {
-        const u = unknown[j]!;
-        const c = caches[u.d]!;
-        if (r.code !== OTHER_CODE) c.codes.set(u.value, r.code);
-        // Only "other" answers are cached as fullness: the set never shrinks, so full stays full for this cap.
-        if (r.given >= dims[u.d]!.maxValues) c.fullAt = dims[u.d]!.maxValues;
-      });
+    const argv: (string | number)[] = [this.funnelKeyTtl(fc.def)];
+    for (const u of unknown) argv.push(dims[u.d]!.name, dims[u.d]!.maxValues, u.value);
+    const reply = interpretRegisterReply(
+      await callWindowCommand(this.redis, 'registerDimValues', [this.keys.dims(fc.def.name)], argv, where),
+      unknown.length, where);
+    reply.forEach((r, j) => {
+      const u = unknown[j]!;
+      const c = fc.dimCaches[u.d]!;
+      if (r.code !== OTHER_CODE) c.codes.set(u.value, r.code);
+      // Only "other" answers are cached as fullness: the set never shrinks, so full stays full for this cap.
+      if (r.given >= dims[u.d]!.maxValues) c.fullAt = dims[u.d]!.maxValues;
+    });
+    for (let j = 0; j < fixAt.length; j++) {
+      codes[fixAt[j]!] = fc.dimCaches[fixAt[j]! % nDims]!.codes.get(fixValue[j]!) ?? OTHER_CODE;
     }
-    const out: number[] = [];
-    for (const m of matched) {
-      dims.forEach((_, i) => {
-        const v = m.dims[i];
-        out.push(v === undefined || v === '' ? MISSING_CODE : caches[i]!.codes.get(v) ?? OTHER_CODE);
-      });
-    }
-    return out;
   }
 
   /**

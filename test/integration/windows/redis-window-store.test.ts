@@ -37,6 +37,30 @@ describe.each([
   }
   const setupPrefix = (store: RedisWindowStore) => prefixes.get(store)!;
 
+  it('two writers racing on one partition: the loser of a commit reads again and computes from the winner\'s state', async () => {
+    const { redis, prefix, funnel } = setup();
+    const a = new RedisWindowStore({ redis, prefix });
+    const b = new RedisWindowStore({ redis, prefix });
+    // b's batch follows a's in the partition; both read before either commits, so one commit meets a conflict.
+    const batchA = [ev(0, 'r1', T0 + 1000), ev(0, 'r2', T0 + 2000)];
+    const batchB = [ev(1, 'r1', T0 + 3000), ev(1, 'r2', T0 + 4000), ev(0, 'r3', T0 + 5000)];
+    const [ra, rb] = await Promise.all([
+      a.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: 1, events: batchA, now: T0 }),
+      b.applyBatch({ funnel, partition: '0', firstOffset: 2, lastOffset: 4, events: batchB, now: T0 }),
+    ]);
+    expect(rb).toMatchObject({ status: 'applied', storedOffset: 4 });
+    const totals = await a.stepTotals({ funnel, from: T0, to: T0 + MIN });
+    if (ra.status === 'applied') {
+      // a committed first (or b met a's commit and recomputed): b's steps found a's entries.
+      expect(rb.status === 'applied' && rb.counts).toMatchObject({ steps: 2, noEntry: 0, entries: 1 });
+      expect(totals.volume).toEqual([3, 2, 0]);
+    } else {
+      // b committed first: a's batch is below the stored offset now, refused; b's steps had no entry.
+      expect(ra).toEqual({ status: 'duplicate', storedOffset: 4 });
+      expect(totals.noEntry).toEqual([0, 2, 0]);
+    }
+  });
+
   it('counts step volume per bucket and refuses a batch at or below the stored offset', async () => {
     const { store, funnel } = setup();
     const batch = [ev(0, 'a', T0 + 1000), ev(0, 'b', T0 + 2000), ev(1, 'a', T0 + MIN + 5), ev(2, 'a', T0 + 2 * MIN),

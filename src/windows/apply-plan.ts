@@ -1,0 +1,334 @@
+/**
+ * The batch state machine of applyBatch, in TypeScript and pure: given the partition's meta (watermark,
+ * sealedUpTo) and the stored states of the batch's entities, as read from Redis in one round trip, it computes
+ * everything the batch changes: per-event outcomes (late, entry, step, duplicate, out of order, no entry, expired,
+ * late cohort), the aggregated counter deltas per (hot bucket, group, field), the new entity states, the new
+ * watermark and the oldest bucket written. `encodeCommit` turns that into the ARGV of lua/applyBatch-1.lua, which
+ * writes it only if the meta's offset and sealedUpTo are still the ones the plan was computed from (optimistic
+ * concurrency: state and counts move only together with the offset, and only from the state they were computed
+ * from). Redis then does one HINCRBY per distinct field and one HSET per entity shard, instead of running the
+ * state machine per event in Lua.
+ *
+ * The semantics are exactly those the former all-Lua script had (window-store.ts documents them for readers):
+ *   late:   ts < watermark - allowedLateness, or ts < sealedUpTo → counted, nothing changes (not even the watermark);
+ *           otherwise the watermark moves to max(ts).
+ *   entry:  no state, or state older than the conversion window → new state, volume[0]+1; else duplicate.
+ *   step s: no state → no-entry (volume only); s already reached → duplicate; beyond the window → expired
+ *           (volume only); a later step already reached → out of order (volume + cohort, no duration); otherwise
+ *           volume + cohort at the ENTRY bucket with the ENTRY dimensions + duration since the last step. A cohort
+ *           increment whose entry bucket is sealed is not applied but counted (lateCohort, a subset of steps).
+ * Entity state lives in shard floor(entryTs / W) as "entryOffset:lastDelta:stepMask:dimCodes"; a lookup for an
+ * event at ts checks shards floor(ts/W)+1 down to floor(ts/W)-2, newest first (key-layout.ts has the keys).
+ */
+import { durationBucket } from './histogram.js';
+import { MAX_STEPS } from './key-layout.js';
+
+export interface PlanParams {
+  bucketMs: number;
+  /** TTL of hot buckets past their end, counted from the watermark. */
+  hotKeepMs: number;
+  conversionWindowMs: number;
+  allowedLatenessMs: number;
+  nDims: number;
+}
+
+/** The matched events of a batch, in partition order, as parallel arrays (no object per event). */
+export interface BatchEvents {
+  n: number;
+  steps: number[];
+  /** Integer epoch ms. */
+  ts: number[];
+  entities: string[];
+  /** nDims codes per event, event-major. */
+  codes: number[];
+}
+
+/** One stored (or newly created) entity state, in its shard k. */
+export interface EntitySlot {
+  k: number;
+  /** Entry time, time of the last step reached in order, bit mask of steps reached. */
+  e: number;
+  l: number;
+  m: number;
+  /** Entry dimension codes as stored ("3.12.127"), or undefined when `codes` holds them (new this batch). */
+  d: string | undefined;
+  codes: number[] | undefined;
+  dirty: boolean;
+}
+
+/** One entity of the batch: the shard range its events can look up, and the states found there. */
+export interface EntityRec {
+  lo: number;
+  hi: number;
+  slots: EntitySlot[];
+}
+
+/** Entities of a batch and, per entity shard, which entities a read must ask it for. */
+export interface StateReadPlan {
+  entities: Map<string, EntityRec>;
+  /** Shard k → entities to HMGET there (shards ascending). */
+  shards: Map<number, string[]>;
+}
+
+/** Which (shard, entity) pairs can matter to the batch: every shard any of the entity's events may look up. */
+export function planStateRead(ev: BatchEvents, conversionWindowMs: number): StateReadPlan {
+  const W = conversionWindowMs;
+  const entities = new Map<string, EntityRec>();
+  for (let i = 0; i < ev.n; i++) {
+    const k0 = Math.floor(ev.ts[i]! / W);
+    const ent = ev.entities[i]!;
+    const rec = entities.get(ent);
+    if (!rec) entities.set(ent, { lo: k0, hi: k0, slots: [] });
+    else if (k0 < rec.lo) rec.lo = k0;
+    else if (k0 > rec.hi) rec.hi = k0;
+  }
+  let min = Infinity;
+  let max = -Infinity;
+  for (const r of entities.values()) {
+    if (r.lo - 2 < min) min = r.lo - 2;
+    if (r.hi + 1 > max) max = r.hi + 1;
+  }
+  const shards = new Map<number, string[]>();
+  if (max - min <= 16) {
+    for (let k = min; k <= max; k++) shards.set(k, []);
+    for (const [ent, r] of entities) for (let k = r.lo - 2; k <= r.hi + 1; k++) shards.get(k)!.push(ent);
+  } else {
+    // A batch spanning many conversion windows: only the shards some entity can reach.
+    for (const [ent, r] of entities) {
+      for (let k = r.lo - 2; k <= r.hi + 1; k++) {
+        let list = shards.get(k);
+        if (!list) shards.set(k, (list = []));
+        list.push(ent);
+      }
+    }
+  }
+  for (const [k, list] of shards) if (list.length === 0) shards.delete(k);
+  return { entities, shards };
+}
+
+const STATE_RE = /^(-?\d+):(-?\d+):(\d+):(.*)$/s;
+
+/** Adds one stored state (the HMGET value of `entity` in shard k) to the entity's record; null = none. */
+export function addStoredState(rec: EntityRec, k: number, value: string | null, conversionWindowMs: number): void {
+  if (value === null) return;
+  const m = STATE_RE.exec(value);
+  if (!m) return;
+  const e = k * conversionWindowMs + Number(m[1]);
+  rec.slots.push({ k, e, l: e + Number(m[2]), m: Number(m[3]), d: m[4]!, codes: undefined, dirty: false });
+}
+
+export function encodeState(s: EntitySlot, conversionWindowMs: number): string {
+  const d = s.d ?? s.codes!.join('.');
+  return `${s.e - s.k * conversionWindowMs}:${s.l - s.e}:${s.m}:${d}`;
+}
+
+function slotCodes(s: EntitySlot): number[] {
+  if (s.codes) return s.codes;
+  const out: number[] = [];
+  for (const part of s.d!.split('.')) if (part !== '') out.push(Number(part));
+  s.codes = out;
+  return out;
+}
+
+export interface PlanCounts {
+  late: number;
+  entries: number;
+  steps: number;
+  duplicates: number;
+  outOfOrder: number;
+  noEntry: number;
+  expired: number;
+  lateCohort: number;
+}
+
+export interface BatchPlan {
+  counts: PlanCounts;
+  /** Watermark after the batch (undefined: none before and every event late). */
+  watermark: number | undefined;
+  /** Oldest hot bucket the batch counted into (written or not), for the meta's `fb`. */
+  minBucket: number | undefined;
+  /** Bucket start → (group * 65536 + field) → delta. Groups: 0 `t`, s `h<s>` (1..MAX_STEPS-1), MAX_STEPS + i `d<i>`. */
+  buckets: Map<number, Map<number, number>>;
+}
+
+const GROUP_SHIFT = 65536;
+const DIM_GROUP = MAX_STEPS;
+
+export function groupName(g: number): string {
+  if (g === 0) return 't';
+  if (g < DIM_GROUP) return `h${g}`;
+  return `d${g - DIM_GROUP}`;
+}
+
+/**
+ * Runs the batch through the state machine against the states in `entities` (planStateRead + addStoredState),
+ * mutating those states in place (changed ones are marked dirty). `sealed` is the effective sealedUpTo: the
+ * stored one raised to the partition's seal floor.
+ */
+export function planBatch(p: PlanParams, watermark: number | undefined, sealed: number | undefined, ev: BatchEvents,
+  entities: Map<string, EntityRec>): BatchPlan {
+  const W = p.conversionWindowMs;
+  const L = p.allowedLatenessMs;
+  const B = p.bucketMs;
+  const nDims = p.nDims;
+  const counts: PlanCounts = { late: 0, entries: 0, steps: 0, duplicates: 0, outOfOrder: 0, noEntry: 0, expired: 0, lateCohort: 0 };
+  const buckets = new Map<number, Map<number, number>>();
+  let minBucket: number | undefined;
+  let lastStart = NaN;
+  let last: Map<number, number> | undefined;
+  const add = (t: number, key: number): void => {
+    const fs = Math.floor(t / B) * B;
+    if (fs !== lastStart) {
+      last = buckets.get(fs);
+      if (!last) {
+        buckets.set(fs, (last = new Map()));
+        if (minBucket === undefined || fs < minBucket) minBucket = fs;
+      }
+      lastStart = fs;
+    }
+    last!.set(key, (last!.get(key) ?? 0) + 1);
+  };
+  const addVolume = (t: number, s: number, c0: number): void => {
+    add(t, s);
+    for (let j = 0; j < nDims; j++) add(t, (DIM_GROUP + j) * GROUP_SHIFT + s * 128 + ev.codes[c0 + j]!);
+  };
+  const addCohort = (st: EntitySlot, s: number): void => {
+    add(st.e, 100 + s);
+    const codes = slotCodes(st);
+    for (let j = 0; j < codes.length; j++) add(st.e, (DIM_GROUP + j) * GROUP_SHIFT + 2048 + s * 128 + codes[j]!);
+  };
+
+  let wm = watermark;
+  for (let i = 0; i < ev.n; i++) {
+    const s = ev.steps[i]!;
+    const t = ev.ts[i]!;
+    if ((wm !== undefined && t < wm - L) || (sealed !== undefined && t < sealed)) {
+      counts.late++;
+      continue;
+    }
+    if (wm === undefined || t > wm) wm = t;
+    const rec = entities.get(ev.entities[i]!)!;
+    const k0 = Math.floor(t / W);
+    let st: EntitySlot | undefined;
+    for (const slot of rec.slots) {
+      if (slot.k <= k0 + 1 && slot.k >= k0 - 2 && (!st || slot.k > st.k)) st = slot;
+    }
+    const c0 = i * nDims;
+    if (s === 0) {
+      if (st && t - st.e <= W) {
+        counts.duplicates++;
+        add(t, 200);
+      } else {
+        counts.entries++;
+        const codes = ev.codes.slice(c0, c0 + nDims);
+        let slot: EntitySlot | undefined;
+        for (const x of rec.slots) if (x.k === k0) slot = x;
+        if (slot) {
+          slot.e = t; slot.l = t; slot.m = 1; slot.d = undefined; slot.codes = codes; slot.dirty = true;
+        } else {
+          rec.slots.push({ k: k0, e: t, l: t, m: 1, d: undefined, codes, dirty: true });
+        }
+        addVolume(t, 0, c0);
+      }
+      continue;
+    }
+    if (!st) {
+      counts.noEntry++;
+      add(t, 400 + s);
+      addVolume(t, s, c0);
+      continue;
+    }
+    if ((st.m >> s) & 1) {
+      counts.duplicates++;
+      add(t, 200 + s);
+      continue;
+    }
+    const furthest = 31 - Math.clz32(st.m);
+    st.m += 1 << s;
+    st.dirty = true;
+    addVolume(t, s, c0);
+    if (t - st.e > W) {
+      counts.expired++;
+      add(t, 500 + s);
+      continue;
+    }
+    counts.steps++;
+    if (sealed !== undefined && st.e < sealed) counts.lateCohort++;
+    else addCohort(st, s);
+    if (furthest > s) {
+      counts.outOfOrder++;
+      add(t, 300 + s);
+    } else {
+      add(t, s * GROUP_SHIFT + durationBucket(t - st.l));
+      st.l = t;
+    }
+  }
+  return { counts, watermark: wm, minBucket, buckets };
+}
+
+export interface CommitInput {
+  firstOffset: number;
+  lastOffset: number;
+  /** The meta's `o` and `s` exactly as read ('' when absent): the commit is refused if either changed. */
+  readOffset: string;
+  readSealed: string;
+  sealFloor: number | undefined;
+  conversionWindowMs: number;
+  allowedLatenessMs: number;
+  bucketMs: number;
+  hotKeepMs: number;
+  shardTtlMs: number;
+  metaTtlMs: number;
+  unmatched: number;
+  noEntity: number;
+}
+
+/** ARGV of lua/applyBatch-1.lua (its header documents the layout). */
+export function encodeCommit(c: CommitInput, plan: BatchPlan, entities: Map<string, EntityRec>): (string | number)[] {
+  const W = c.conversionWindowMs;
+  const wm = plan.watermark;
+  const k = plan.counts;
+  const argv: (string | number)[] = [
+    c.firstOffset, c.lastOffset, c.readOffset, c.readSealed, c.sealFloor ?? '', wm ?? '', W, c.allowedLatenessMs,
+    c.shardTtlMs, c.metaTtlMs, plan.minBucket ?? '',
+    k.late, c.unmatched, c.noEntity, k.duplicates, k.outOfOrder, k.noEntry, k.expired, k.lateCohort,
+    0, 0,
+  ];
+  let nKeys = 0;
+  for (const [fs, fields] of plan.buckets) {
+    // TTL runs from the watermark (event time); a bucket already past retention is not written at all.
+    const ttl = fs + c.bucketMs + c.hotKeepMs - wm!;
+    if (ttl <= 0) continue;
+    const keys = [...fields.keys()].sort((a, b) => a - b);
+    const prefix = `f:${fs / 1000}:`;
+    let g = -1;
+    let countAt = -1;
+    for (const key of keys) {
+      const kg = Math.floor(key / GROUP_SHIFT);
+      if (kg !== g) {
+        g = kg;
+        argv.push(prefix + groupName(g), ttl, 0);
+        countAt = argv.length - 1;
+        nKeys++;
+      }
+      argv.push(key - kg * GROUP_SHIFT, fields.get(key)!);
+      argv[countAt] = (argv[countAt] as number) + 1;
+    }
+  }
+  const byShard = new Map<number, (string | number)[]>();
+  for (const [ent, rec] of entities) {
+    for (const s of rec.slots) {
+      if (!s.dirty) continue;
+      let list = byShard.get(s.k);
+      if (!list) byShard.set(s.k, (list = []));
+      list.push(ent, encodeState(s, W));
+    }
+  }
+  for (const [shard, list] of byShard) {
+    argv.push(shard, list.length / 2);
+    for (const x of list) argv.push(x);
+  }
+  argv[19] = nKeys;
+  argv[20] = byShard.size;
+  return argv;
+}
