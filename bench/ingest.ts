@@ -1,13 +1,13 @@
 /**
  * Ingest throughput benchmark (issue 4): how many events per second the daemon turns into exactly-once window
  * counts on this machine, next to the machine's ceiling measured in the same run: a bare kafkajs consumer group
- * (same fetch settings) that only parses the JSON.
+ * (same fetch settings) that only parses the JSON: no commits, no other work.
  *
  * Method. The Kafka-protocol broker here (kcat's librdkafka mock cluster, started like the tests start it) keeps
  * only the newest ~5 MB per partition, so a 1,000,000-event backlog cannot be produced up front. Each consumer is
  * measured on backlogs instead: in every round the consumer process is frozen (SIGSTOP), ROUND events are produced
- * (well under the truncation limit), the consumer is resumed (SIGCONT) and timed until the group's committed
- * offsets reach the end of the topic. Throughput = events / summed drain time. The consumer therefore never waits
+ * (well under the truncation limit), the consumer is resumed (SIGCONT) and timed until it has handled all of
+ * them: for the ceiling, its own count of parsed messages; for the daemon, the offsets Redis recorded as applied. Throughput = events / summed drain time. The consumer therefore never waits
  * for a producer (which would measure the producer), and never shares the CPU with one while it is timed. At the
  * end the run checks that every produced event was consumed and, for the daemon, counted in Redis: a truncated log
  * cannot flatter the figures.
@@ -21,7 +21,7 @@ import { mkdtempSync, cpSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel, Partitioners, CompressionTypes, type Producer, type Admin } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, CompressionTypes, type Producer } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../src/devenv/redis-server.js';
 import { startMockKafka } from '../src/devenv/mock-kafka.js';
@@ -75,29 +75,27 @@ function* generate(total: number, startTime: number): Generator<FwEvent[]> {
   }
 }
 
-// role: ceiling — a bare kafkajs consumer group that parses every message and commits per batch, nothing else;
-// runs until killed (the orchestrator times it through the group's committed offsets, as it does the daemon).
+// role: ceiling — a bare kafkajs consumer group that only parses every message: no commits, no other work. It
+// reports its running count on stdout; the orchestrator times it by that count.
 async function ceilingRole(brokers: string[], topic: string, group: string) {
   const kafka = new Kafka({ clientId: 'bench-ceiling', brokers, logLevel: logLevel.ERROR });
   const c = kafka.consumer({ groupId: group, maxBytesPerPartition: 1024 * 1024 });
   c.on(c.events.GROUP_JOIN, () => process.stdout.write('joined\n'));
   await c.connect();
   await c.subscribe({ topic, fromBeginning: true });
+  let n = 0;
   let sink = 0;
   await c.run({
     autoCommit: false,
-    eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset }) => {
+    eachBatch: async ({ batch }) => {
       for (const m of batch.messages) sink += (JSON.parse(m.value!.toString()) as { ts: number }).ts & 1;
-      const last = batch.messages[batch.messages.length - 1]!.offset;
-      resolveOffset(last);
-      await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(last) + 1) }]);
+      n += batch.messages.length;
+      process.stdout.write(`n ${n}\n`);
     },
   });
   process.once('SIGTERM', () => void c.disconnect().then(() => process.exit(sink >= 0 ? 0 : 1)));
 }
 
-// ---------------------------------------------------------------------------------------------------------------
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -140,16 +138,13 @@ function histogramQuantile(metrics: string, name: string, q: number): number {
 
 interface Measured { seconds: number; produced: number; perType: Record<string, number>; avgBytes: number }
 
-/** Produces EVENTS events in rounds; before each round the consumer is frozen, after it resumed and timed. */
-async function measureDrain(producer: Producer, admin: Admin, consumer: ChildProcess, topic: string, group: string, startTime: number): Promise<Measured> {
+/** Produces EVENTS events in rounds; before each round the consumer is frozen, after it resumed and timed until
+ *  `progress()` (events fully handled by the consumer under test) reaches what was produced. */
+async function measureDrain(producer: Producer, consumer: ChildProcess, topic: string, startTime: number, progress: () => Promise<number> | number): Promise<Measured> {
   const perType: Record<string, number> = {};
   let produced = 0;
   let bytes = 0;
   let seconds = 0;
-  const committed = async () => {
-    const r = await admin.fetchOffsets({ groupId: group, topics: [topic] }).catch(() => []);
-    return (r[0]?.partitions ?? []).reduce((a, x) => a + Math.max(0, Number(x.offset)), 0);
-  };
   const gen = generate(EVENTS, startTime);
   let carry: FwEvent[] = [];
   while (produced < EVENTS) {
@@ -174,7 +169,7 @@ async function measureDrain(producer: Producer, admin: Admin, consumer: ChildPro
     produced += round;
     const t0 = performance.now();
     consumer.kill('SIGCONT');
-    while ((await committed()) < produced) await new Promise((r) => setTimeout(r, 10));
+    while ((await progress()) < produced) await new Promise((r) => setTimeout(r, 5));
     seconds += (performance.now() - t0) / 1000;
     process.stderr.write(`  ${produced.toLocaleString('en')} events, ${Math.round(produced / seconds).toLocaleString('en')} events/s so far\r`);
   }
@@ -197,21 +192,28 @@ async function main() {
   const startTime = Date.now() - 3 * 3_600_000;
   const k = new Kafka({ clientId: 'bench', brokers: kafka.brokers, logLevel: logLevel.ERROR });
   const producer = k.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
-  const admin = k.admin();
-  await Promise.all([producer.connect(), admin.connect()]);
+  await producer.connect();
   try {
     // Phase 1: the ceiling.
     const c1 = runChild([SELF, 'ceiling', brokers, 'ceiling-events', 'ceiling']);
+    // The child prints `joined` once and `n <count>` after every batch; keep the highest count seen.
     let c1out = '';
-    c1.proc.stdout!.on('data', (d: Buffer) => (c1out += d.toString()));
+    let ceilSeen = 0;
+    c1.proc.stdout!.on('data', (d: Buffer) => {
+      c1out = (c1out + d.toString()).slice(-8192);
+      for (const m of c1out.matchAll(/^n (\d+)$/gm)) ceilSeen = Math.max(ceilSeen, Number(m[1]));
+    });
     await producer.send({ topic: 'ceiling-events', messages: [] }).catch(() => undefined);
-    await waitFor(() => c1out.includes('joined'), 'the ceiling consumer to join');
-    const ceil = await measureDrain(producer, admin, c1.proc, 'ceiling-events', 'ceiling', startTime);
+    await waitFor(() => /^joined$/m.test(c1out), 'the ceiling consumer to join');
+    const ceilCpu0 = cpuSeconds(c1.proc.pid!);
+    const ceil = await measureDrain(producer, c1.proc, 'ceiling-events', startTime, () => ceilSeen);
+    const ceilCpuUs = ((cpuSeconds(c1.proc.pid!) - ceilCpu0) / ceil.produced) * 1e6;
+    if (ceilSeen !== ceil.produced) throw new Error(`the ceiling consumer parsed ${ceilSeen} of ${ceil.produced} events: the broker truncated the log`);
     const ceilRss = peakRssMb(c1.proc.pid!);
     c1.proc.kill('SIGTERM');
     await c1.done;
     const ceilingRate = ceil.produced / ceil.seconds;
-    console.log(`ceiling (bare kafkajs consumer, JSON.parse only): ${ceil.produced.toLocaleString('en')} events in ${ceil.seconds.toFixed(1)} s = ${Math.round(ceilingRate).toLocaleString('en')} events/s, peak RSS ${ceilRss} MB`);
+    console.log(`ceiling (bare kafkajs consumer, JSON.parse only): ${ceil.produced.toLocaleString('en')} events in ${ceil.seconds.toFixed(1)} s = ${Math.round(ceilingRate).toLocaleString('en')} events/s, ${ceilCpuUs.toFixed(1)} µs CPU per event, peak RSS ${ceilRss} MB`);
 
     // Phase 2: the daemon.
     const rulesDir = mkdtempSync(join(tmpdir(), 'fw-bench-rules-'));
@@ -231,7 +233,14 @@ async function main() {
     const cpu = async () => { const i = await r.info('cpu'); return Number(i.match(/used_cpu_user:([\d.]+)/)![1]) + Number(i.match(/used_cpu_sys:([\d.]+)/)![1]); };
     const cpu0 = await cpu();
     const daemonCpu0 = cpuSeconds(daemon.proc.pid!);
-    const measured = await measureDrain(producer, admin, daemon.proc, 'daemon-events', 'funnelwatch', startTime);
+    // The daemon is timed by what Redis has applied: the stored offsets of one funnel (every batch records its
+    // offset for every funnel), i.e. events counted, not merely read.
+    const progressStore = new RedisWindowStore({ redis: r });
+    const first = loaded.ruleSet.funnels[0]!;
+    const measured = await measureDrain(producer, daemon.proc, 'daemon-events', startTime, async () => {
+      const parts = await progressStore.partitions(first);
+      return [...(await progressStore.getOffsets(first, parts)).values()].reduce((a: number, b) => a + (b === undefined ? 0 : b + 1), 0);
+    });
     const stats1 = await r.info('commandstats');
     const redisCpuS = (await cpu()) - cpu0;
     const daemonCpuS = cpuSeconds(daemon.proc.pid!) - daemonCpu0;
@@ -273,7 +282,7 @@ async function main() {
       p99_batch_apply_ms: Number(p99.toFixed(2)), redis_cpu_us_per_event: Number(((redisCpuS / measured.produced) * 1e6).toFixed(1)), daemon_cpu_us_per_event: Number(((daemonCpuS / measured.produced) * 1e6).toFixed(1)), rss_mb: rss, ceiling_rss_mb: ceilRss, batches, avg_event_bytes: measured.avgBytes, cores: cpus().length, node: process.version,
     }));
   } finally {
-    await Promise.all([producer.disconnect(), admin.disconnect()]).catch(() => undefined);
+    await producer.disconnect().catch(() => undefined);
     await Promise.all([redis.stop(), kafka.stop()]);
   }
 }
