@@ -29,6 +29,7 @@ import {
   dimCohortField, dimVolumeField, hotKeepMs, KeyLayout, sealDelayMs, totalField, TotalKind,
 } from '../src/windows/key-layout.js';
 import { RedisWindowStore } from '../src/windows/redis-window-store.js';
+import { mulberry32 } from '../src/prng.js';
 
 const PARTITIONS = Number(process.env.PARTITIONS ?? 4);
 /** Partition counts whose hot tail is measured too, to show history per funnel does not grow with partitions. */
@@ -61,18 +62,7 @@ const funnel: FunnelDef = {
   retention: { ...FUNNEL_DEFAULTS.retention },
 };
 
-/** Seeded PRNG (mulberry32) so runs are comparable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rnd = prng(42);
+const rnd = mulberry32(42); // seeded so runs are comparable
 /** Zipf-like pick of one of VALUES values: real dimensions are skewed (most traffic on few values). */
 const zipfCdf = (() => {
   const w = Array.from({ length: VALUES }, (_, i) => 1 / (i + 1));

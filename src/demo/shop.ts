@@ -7,6 +7,7 @@
  * makes that provider's payments fail (the demo's story).
  */
 import type { FwEvent } from '../events/event.js';
+import { mulberry32 } from '../prng.js';
 
 export interface ShopOptions {
   seed: number;
@@ -21,18 +22,6 @@ const PROVIDERS = [['adyen', 0.45], ['stripe', 0.4], ['paypal', 0.15]] as const;
 const APP_VERSIONS = [['5.2.0', 0.6], ['5.1.3', 0.3], ['5.0.9', 0.1]] as const;
 
 interface Pending { at: number; event: FwEvent }
-
-/** Mulberry32: small, fast, good enough for simulation; seeded so runs repeat. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class Shop {
   private readonly rnd: () => number;

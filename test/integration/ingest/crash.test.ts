@@ -4,7 +4,8 @@
  * counts computed from what was produced.
  */
 import { describe, it, expect } from 'vitest';
-import { Shop, mulberry32 } from '../../../src/demo/shop.js';
+import { Shop } from '../../../src/demo/shop.js';
+import { mulberry32 } from '../../../src/prng.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { loadRuleDir } from '../../../src/rules/loader.js';
 import type { FunnelDef } from '../../../src/funnels/funnel.js';

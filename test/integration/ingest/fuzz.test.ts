@@ -8,7 +8,7 @@ import { describe, it, expect, onTestFinished } from 'vitest';
 import { pino } from 'pino';
 import { Daemon } from '../../../src/app.js';
 import { loadConfig } from '../../../src/config/config.js';
-import { mulberry32 } from '../../../src/demo/shop.js';
+import { mulberry32 } from '../../../src/prng.js';
 import { DLQ_HEADERS } from '../../../src/ingest/dead-letter.js';
 import { redisUrl, kafkaBrokers, kafka, producer, uniquePrefix, uniqueName, eventually } from '../../support/env.js';
 
