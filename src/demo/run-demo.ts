@@ -32,6 +32,16 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   let daemon: Daemon | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
+  // Listen for Ctrl-C from the first moment: startup takes seconds, and a signal then must still stop the
+  // redis-server and broker we started instead of leaving them behind.
+  let interrupted = false;
+  let wake = () => {};
+  const onSignal = () => {
+    interrupted = true;
+    wake();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const stopAll = async () => {
     if (stopping) return;
     stopping = true;
@@ -45,6 +55,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   try {
     out('funnelwatch demo: starting a throw-away redis-server and a 3-broker Kafka-protocol cluster …\n');
     [redis, kafka] = await Promise.all([startRedisServer(), startMockKafka(3)]);
+    if (interrupted) return (await stopAll(), 130);
     const config = loadConfig({
       FW_REDIS_URL: redis.url,
       FW_KAFKA_BROKERS: kafka.brokers.join(','),
@@ -57,6 +68,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const logger = createLogger({ level: process.env.FW_LOG_LEVEL ?? 'warn', pretty: 'auto' });
     daemon = new Daemon({ config, logger });
     await daemon.start();
+    if (interrupted) return (await stopAll(), 130);
     out(`daemon up: ${daemon.httpUrl}/readyz  ${daemon.httpUrl}/metrics\n`);
 
     const producer = new Kafka({ clientId: 'demo-shop', brokers: kafka.brokers, logLevel: logLevel.NOTHING })
@@ -71,9 +83,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     let tick = 0;
     let sending = false;
     await new Promise<void>((resolve) => {
-      const onSignal = () => resolve();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      wake = resolve;
+      if (interrupted) resolve();
       timer = setInterval(async () => {
         if (sending) return; // never overlap: a slow send skips a tick
         sending = true;

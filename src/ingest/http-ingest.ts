@@ -16,6 +16,7 @@ import type { FunnelDef } from '../funnels/funnel.js';
 import { bearerAuth } from '../http/auth.js';
 import type { BatchHandler, RawMessage } from './event-source.js';
 import type { ApplyPort } from './pipeline.js';
+import { FwError, errorMessage } from '../errors.js';
 
 export interface IngestTarget {
   /** Takes validated events, each with the JSON text to forward. Resolves when they are durable. */
@@ -26,7 +27,12 @@ export class KafkaIngestTarget implements IngestTarget {
   constructor(private readonly producer: Producer, private readonly topic: string) {}
   async accept(items: { entity: string; json: string }[]): Promise<void> {
     if (items.length === 0) return;
-    await this.producer.send({ topic: this.topic, acks: -1, messages: items.map((i) => ({ key: i.entity || null, value: i.json })) });
+    try {
+      await this.producer.send({ topic: this.topic, acks: -1, messages: items.map((i) => ({ key: i.entity || null, value: i.json })) });
+    } catch (err) {
+      // 503: nothing was accepted for certain; the caller should send the batch again.
+      throw new FwError('INGEST_KAFKA_UNAVAILABLE', `could not produce to ${this.topic}: ${errorMessage(err)}; send the batch again`, true, { cause: err });
+    }
   }
 }
 

@@ -27,9 +27,3 @@ export function spawnDaemon(env: Record<string, string>, args: string[] = ['run'
   });
   return { proc, output: () => out, exited };
 }
-
-/** The port the daemon's HTTP server bound to, read from its "http server listening" log line. */
-export function listeningPort(output: string): number | undefined {
-  const m = output.match(/"url":"http:\/\/[^:]+:(\d+)"[^\n]*http server listening/);
-  return m ? Number(m[1]) : undefined;
-}
