@@ -22,6 +22,7 @@
  */
 import { durationBucket } from './histogram.js';
 import { MAX_STEPS } from './key-layout.js';
+import type { ApplyCounts } from './window-store.js';
 
 export interface PlanParams {
   bucketMs: number;
@@ -130,16 +131,8 @@ function slotCodes(s: EntitySlot): number[] {
   return out;
 }
 
-export interface PlanCounts {
-  late: number;
-  entries: number;
-  steps: number;
-  duplicates: number;
-  outOfOrder: number;
-  noEntry: number;
-  expired: number;
-  lateCohort: number;
-}
+/** Per-event outcomes of a planned batch: the store's ApplyCounts outcome fields, with `late` for `lateDropped`. */
+export type PlanCounts = Pick<ApplyCounts, 'entries' | 'steps' | 'duplicates' | 'outOfOrder' | 'noEntry' | 'expired' | 'lateCohort'> & { late: number };
 
 export interface BatchPlan {
   counts: PlanCounts;

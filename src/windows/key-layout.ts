@@ -196,6 +196,13 @@ function range(res: 'f' | 'r', widthMs: number, from: number, to: number): Bucke
   return { res, widthMs, starts };
 }
 
+/** The window [from, to) widened to whole fine buckets, with the fine (f) and rollup (r) bucket widths. */
+function alignWindow(funnel: Pick<FunnelDef, 'bucketMs' | 'retention'>, from: number, to: number) {
+  const f = funnel.bucketMs;
+  const r = funnel.retention.rollupBucketMs;
+  return { f, r, lo: Math.floor(from / f) * f, hi: Math.ceil(to / f) * f };
+}
+
 /**
  * Which buckets answer a window [from, to). Whole rollup buckets inside the window are read from rollups (few keys
  * for a five-week baseline); the ragged edges from fine buckets, unless those are older than `fineFrom` (already
@@ -209,10 +216,7 @@ export function planWindow(
   to: number,
   fineFrom: number,
 ): WindowPlan {
-  const f = funnel.bucketMs;
-  const r = funnel.retention.rollupBucketMs;
-  const lo = Math.floor(from / f) * f;
-  const hi = Math.ceil(to / f) * f;
+  const { f, r, lo, hi } = alignWindow(funnel, from, to);
   if (hi <= lo) return { from: lo, to: lo, ranges: [] };
   let rLo = Math.ceil(lo / r) * r;
   let rHi = Math.floor(hi / r) * r;
@@ -255,10 +259,7 @@ export function planWindowPreferFine(
   to: number,
   fineFrom: number,
 ): WindowPlan {
-  const f = funnel.bucketMs;
-  const r = funnel.retention.rollupBucketMs;
-  const lo = Math.floor(from / f) * f;
-  const hi = Math.ceil(to / f) * f;
+  const { f, r, lo, hi } = alignWindow(funnel, from, to);
   if (hi <= lo) return { from: lo, to: lo, ranges: [] };
   if (lo >= fineFrom) return { from: lo, to: hi, ranges: [range('f', f, lo, hi)] };
   const rLo = Math.floor(lo / r) * r;
