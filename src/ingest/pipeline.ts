@@ -102,8 +102,13 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
         const res = await deps.store.applyBatch({ funnel, partition, firstOffset: Math.max(firstBatchOffset, after + 1), lastOffset, events, now });
         if (res.status === 'applied') {
           stored.set(key, lastOffset);
-          const applied = res.counts.entries + res.counts.steps;
+          const c = res.counts;
+          const applied = c.entries + c.steps;
           if (applied) deps.metrics.eventsApplied.inc({ funnel: funnel.name }, applied);
+          for (const [outcome, n] of [['entry', c.entries], ['step', c.steps], ['duplicate', c.duplicates], ['out_of_order', c.outOfOrder],
+            ['no_entry', c.noEntry], ['expired', c.expired], ['late_cohort', c.lateCohort]] as const) {
+            if (n) deps.metrics.windowOutcomes.inc({ funnel: funnel.name, outcome }, n);
+          }
           if (res.counts.lateDropped) deps.metrics.eventsLate.inc({ funnel: funnel.name }, res.counts.lateDropped);
           if (res.watermark !== undefined) deps.metrics.watermarkAge.set({ funnel: funnel.name }, Math.max(0, (now - res.watermark) / 1000));
           return;

@@ -33,6 +33,12 @@ describe('POST /v1/events without Kafka (applied directly to the windows)', () =
     const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
     const t = await d.windows.stepTotals({ funnel: checkout, from: now - 3_600_000, to: now + 60_000 });
     expect(t.volume).toEqual([2, 1, 1]);
+    // A repeated step and a step of an entity that never entered are counted as such, visibly.
+    await post(d, JSON.stringify([ev('payment_submitted', 'c1', 1500), ev('payment_submitted', 'ghost', 1600)]));
+    const metrics = await (await fetch(`${d.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^fw_window_events_total\{funnel="checkout",outcome="entry"\} 2$/m);
+    expect(metrics).toMatch(/^fw_window_events_total\{funnel="checkout",outcome="duplicate"\} 1$/m);
+    expect(metrics).toMatch(/^fw_window_events_total\{funnel="checkout",outcome="no_entry"\} 1$/m);
   });
 
   it('answers a mixed batch with the reason of each rejected event and applies the good ones', async () => {
