@@ -64,6 +64,10 @@ export class Daemon {
     this.redis = createRedis(config.FW_REDIS_URL, logger);
     this.rules = new RuleStore({ dir: config.FW_RULES_DIR, logger: logger.child({ component: 'rules' }) });
     this.windows = new RedisWindowStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
+    this.rules.onReload((o) => {
+      this.metrics.ruleReloads.inc({ outcome: o.ok ? 'ok' : 'failed' });
+      this.metrics.ruleProblems.set(o.ok ? 0 : o.problems.length);
+    });
     this.readiness.add(redisReadiness(this.redis));
     this.ticker = new MinuteTicker({ clock: this.clock, logger, metrics: this.metrics });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
@@ -83,8 +87,13 @@ export class Daemon {
       check: () => {
         const st = this.rules.status();
         if (!st.ready) return `no valid rule set loaded: ${st.errors.slice(0, 5).join('; ') || 'not loaded yet'}`;
-        // A valid set is active; a later invalid edit is reported but does not make the daemon unready.
         return null;
+      },
+      // A valid set is active but a later edit was invalid: not a reason to take the replica out of service, but
+      // the operator must see it (and it is in the log and fw_rule_problems).
+      warning: () => {
+        const st = this.rules.status();
+        return st.ready && st.errors.length ? `last reload rejected, rules ${st.version} still active: ${st.errors.slice(0, 5).join('; ')}` : null;
       },
     });
     if (config.FW_KAFKA_BROKERS.length > 0) {

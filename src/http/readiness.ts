@@ -5,11 +5,13 @@
 export interface ReadinessCheck {
   name: string;
   check(): Promise<string | null> | string | null;
+  /** Something an operator should see that does not make the daemon unready (e.g. a rejected rule edit). */
+  warning?(): string | null;
 }
 
 export interface ReadinessReport {
   ready: boolean;
-  checks: Record<string, { ok: boolean; reason?: string }>;
+  checks: Record<string, { ok: boolean; reason?: string; warning?: string }>;
 }
 
 export class Readiness {
@@ -28,7 +30,8 @@ export class Readiness {
         } catch (err) {
           reason = err instanceof Error ? err.message : String(err);
         }
-        return [c.name, reason === null ? { ok: true } : { ok: false, reason }] as const;
+        const warning = c.warning?.() ?? null;
+        return [c.name, reason === null ? { ok: true, ...(warning ? { warning } : {}) } : { ok: false, reason }] as const;
       }),
     );
     const checks = Object.fromEntries(entries);

@@ -21,6 +21,8 @@ export class Metrics {
   readonly tickFailures = new Counter({ name: 'fw_tick_task_failures_total', help: 'Once-a-minute task runs that failed', labelNames: ['task'] as const, registers: [this.registry] });
   readonly tickSkipped = new Counter({ name: 'fw_tick_skipped_total', help: 'Ticks skipped because the previous one was still running', registers: [this.registry] });
   readonly compactedBuckets = new Counter({ name: 'fw_compacted_buckets_total', help: 'Window buckets moved from the per-partition hot area into funnel history', labelNames: ['funnel'] as const, registers: [this.registry] });
+  readonly ruleReloads = new Counter({ name: 'fw_rule_reloads_total', help: 'Rule directory reloads by outcome (a failed one keeps the previous rules)', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly ruleProblems = new Gauge({ name: 'fw_rule_problems', help: 'Problems found by the last rule reload (0 when it was valid)', registers: [this.registry] });
   readonly ready = new Gauge({ name: 'fw_ready', help: '1 when /readyz answers 200', registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
