@@ -35,6 +35,8 @@ export interface KafkaSourceOptions {
   commitIntervalMs?: number;
   /** Partitions whose batches are handled at the same time (default 4). */
   partitionsConcurrency?: number;
+  /** Longest stop() waits for the batch in flight and the final commit (default 5 s). */
+  stopBudgetMs?: number;
   /** Backoff bounds for retriable handler failures. */
   retryBaseMs?: number;
   retryCapMs?: number;
@@ -230,10 +232,20 @@ export class KafkaSource implements EventSource {
     const c = this.consumer;
     if (!c) return;
     try {
-      await Promise.all(this.inFlight);
-      // A commit already under way may have taken its snapshot before the last batches: flush until none is left.
-      clearInterval(this.commitTimer);
-      while (this.committing || this.pendingCommits.size > 0) await this.flushCommits();
+      // Bounded: during a rebalance kafkajs retries a commit for many seconds, and the process must still stop
+      // within its shutdown deadline. Giving up is safe: Redis records what was applied, and whoever reads these
+      // partitions next skips it; only the committed position in Kafka lags.
+      const drained = (async () => {
+        await Promise.all(this.inFlight);
+        // A commit already under way may have taken its snapshot before the last batches: flush until none is left.
+        clearInterval(this.commitTimer);
+        while (this.committing || this.pendingCommits.size > 0) await this.flushCommits();
+      })();
+      const budget = this.opts.stopBudgetMs ?? 5_000;
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([drained.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), budget)))]);
+      clearTimeout(timer);
+      if (late) this.log.warn({ budgetMs: budget }, 'stopping without waiting longer for the last batch or commit; it will be skipped on redelivery');
       await c.stop();
     } finally {
       await c.disconnect();

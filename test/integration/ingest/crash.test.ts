@@ -69,7 +69,7 @@ describe('crash safety of the Kafka consumer', () => {
     await eventually(async () => ((await s.appliedUpTo(checkout)) >= total ? true : undefined), 60_000, 'all events applied');
     await verify(s);
     last.proc.kill('SIGTERM');
-    expect(await last.exited).toBe(0);
+    expect(await last.exited, last.output().slice(-3000)).toBe(0);
   }, 300_000);
 
   it('ends with exactly the produced counts while a second consumer joins and leaves the group', async () => {
@@ -87,7 +87,7 @@ describe('crash safety of the Kafka consumer', () => {
     await eventually(() => (/joined consumer group/.test(c.output()) ? true : undefined), 45_000, 'third consumer to join');
     await eventually(async () => ((await s.appliedUpTo(checkout)) > 30_000 ? true : undefined), 60_000, 'progress after rejoin');
     c.proc.kill('SIGTERM');
-    expect(await c.exited).toBe(0);
+    expect(await c.exited, c.output().slice(-3000)).toBe(0);
     try {
       await eventually(async () => ((await s.appliedUpTo(checkout)) >= total ? true : undefined), 90_000, 'all events applied');
     } catch (err) {
@@ -95,6 +95,6 @@ describe('crash safety of the Kafka consumer', () => {
     }
     await verify(s);
     a.proc.kill('SIGTERM');
-    expect(await a.exited).toBe(0);
+    expect(await a.exited, a.output().slice(-3000)).toBe(0);
   }, 300_000);
 });
