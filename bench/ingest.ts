@@ -118,7 +118,6 @@ function runChild(args: string[], env: Record<string, string> = {}): { proc: Chi
   return { proc, done };
 }
 
-const lastJson = <T>(s: string): T => JSON.parse(s.trim().split('\n').filter((l) => l.startsWith('{')).pop()!) as T;
 
 function histogramQuantile(metrics: string, name: string, q: number): number {
   const rows = [...metrics.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))].map((m) => ({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), n: Number(m[2]) }));

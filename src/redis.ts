@@ -1,5 +1,6 @@
 /**
- * The daemon's Redis connection. Commands fail fast while Redis is away (no unbounded offline queue): the
+ * The daemon's Redis connection. Commands fail fast while Redis is away: one issued while disconnected waits
+ * in ioredis' offline queue for at most one reconnection attempt (maxRetriesPerRequest: 1), then fails. The
  * consumer then holds its batch uncommitted and retries, and /readyz says why. ioredis keeps reconnecting with
  * capped backoff on its own.
  */

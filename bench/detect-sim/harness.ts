@@ -25,7 +25,7 @@ import {
   seasonalBaseline, twoSigmaCondition, type Counts, type NoiseModel, type Residual,
 } from '../../src/detect/index.js';
 import { Rng } from './prng.js';
-import { cohortArrivals, generateStream, MINUTES_PER_WEEK, type Stream, type StreamConfig } from './stream.js';
+import { cohortArrivals, generateStream, MINUTES_PER_WEEK, type StreamConfig } from './stream.js';
 
 export interface QualityOptions {
   stream?: Partial<StreamConfig>;

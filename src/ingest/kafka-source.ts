@@ -229,6 +229,8 @@ export class KafkaSource implements EventSource {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.relaunchTimer);
+    // The flush loop below commits what the last batches leave; the timer must not outlive stop() either way.
+    clearInterval(this.commitTimer);
     const c = this.consumer;
     if (!c) return;
     try {
@@ -238,7 +240,6 @@ export class KafkaSource implements EventSource {
       const drained = (async () => {
         await Promise.all(this.inFlight);
         // A commit already under way may have taken its snapshot before the last batches: flush until none is left.
-        clearInterval(this.commitTimer);
         while (this.committing || this.pendingCommits.size > 0) await this.flushCommits();
       })();
       const budget = this.opts.stopBudgetMs ?? 5_000;
