@@ -2,8 +2,8 @@
  * Composition root: builds every part from the configuration, starts them in order and stops them in reverse.
  * No singletons: a test can run several daemons in one process, each with its own registry, clients and ports.
  *
- * Start order: rules → Redis → Kafka producer → HTTP (health and ingest) → consumer → minute ticker.
- * Stop order (SIGTERM/SIGINT): minute ticker (waits for a run in progress) → consumer (finishes and commits the
+ * Start order: rules → Redis → Kafka producer → HTTP (health and ingest) → consumer → lease → minute ticker.
+ * Stop order (SIGTERM/SIGINT): minute ticker (waits for a run in progress) → lease (released) → consumer (finishes and commits the
  * batch in flight) → producer → HTTP → rule watcher → Redis. The whole stop is bounded by FW_SHUTDOWN_TIMEOUT_MS.
  */
 import type { FastifyInstance } from 'fastify';
@@ -25,6 +25,12 @@ import { DEFAULT_PARSE_OPTIONS, DEFAULT_FIELDS, type ParseOptions } from './even
 import { RuleStore } from './rules/rule-store.js';
 import { RedisWindowStore } from './windows/redis-window-store.js';
 import { MinuteTicker } from './engine/minute-tick.js';
+import { Evaluator } from './engine/evaluator.js';
+import { LeaderLease } from './engine/lease.js';
+import { RedisAlertStore } from './engine/alert-store.js';
+import { RedisCompletenessStore } from './engine/completeness-store.js';
+import { LogNotifier } from './notify/log-notifier.js';
+import type { Notifier } from './notify/notifier.js';
 import { VERSION } from './version.js';
 import { takeEarlySignal } from './early-signals.js';
 import { errorMessage } from './errors.js';
@@ -33,6 +39,8 @@ export interface DaemonOptions {
   config: Config;
   logger: Logger;
   clock?: Clock;
+  /** Where alert transitions go; default: the log (and nothing else) until receivers exist. */
+  notifier?: Notifier;
 }
 
 export class Daemon {
@@ -43,6 +51,9 @@ export class Daemon {
   readonly windows: RedisWindowStore;
   readonly http: FastifyInstance;
   readonly ticker: MinuteTicker;
+  readonly lease: LeaderLease;
+  readonly alerts: RedisAlertStore;
+  readonly evaluator: Evaluator;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly parseOptions: Omit<ParseOptions, 'now'>;
@@ -69,7 +80,31 @@ export class Daemon {
       this.metrics.ruleProblems.set(o.ok ? 0 : o.problems.length);
     });
     this.readiness.add(redisReadiness(this.redis));
-    this.ticker = new MinuteTicker({ clock: this.clock, logger, metrics: this.metrics });
+    this.ticker = new MinuteTicker({ clock: this.clock, logger, metrics: this.metrics, expression: config.FW_TICK_SCHEDULE });
+    const instance = config.FW_INSTANCE_ID || hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+    // The owner id is unique per process: two replicas configured with the same instance id must not share a lease.
+    this.lease = new LeaderLease({
+      redis: this.redis, prefix: config.FW_REDIS_PREFIX, owner: `${instance}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+      ttlMs: config.FW_LEASE_TTL_MS, clock: this.clock, logger: logger.child({ component: 'lease' }),
+      onChange: (leader, token) => {
+        this.metrics.evalLeader.set(leader ? 1 : 0);
+        logger.info({ leader, token }, leader ? 'evaluation lease acquired: this replica evaluates' : 'evaluation lease not held: standby');
+      },
+    });
+    this.alerts = new RedisAlertStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
+    this.evaluator = new Evaluator({
+      store: this.windows, alerts: this.alerts, lease: this.lease, clock: this.clock, metrics: this.metrics,
+      logger: logger.child({ component: 'evaluator' }),
+      notifier: opts.notifier ?? new LogNotifier({ logger: logger.child({ component: 'notify' }) }),
+      rules: () => {
+        const rs = this.rules.current;
+        if (!rs) throw new Error('no valid rule set loaded');
+        return rs;
+      },
+      staleAfterMs: config.FW_STALE_AFTER_MS,
+      completenessStore: new RedisCompletenessStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX }),
+      maxValuesPerDimension: config.FW_EVAL_MAX_SEGMENT_VALUES,
+    });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
     // makes it idempotent, so concurrent runs move each bucket once.
     this.ticker.add({
@@ -80,6 +115,14 @@ export class Daemon {
           const r = await this.windows.compact(funnel);
           if (r.buckets) this.metrics.compactedBuckets.inc({ funnel: funnel.name }, r.buckets);
         }
+      },
+    });
+    // Evaluate after compaction, on the lease holder only (the evaluator returns at once on the others).
+    this.ticker.add({
+      name: 'evaluate',
+      run: async (now) => {
+        if (this.redis.status !== 'ready' || !this.rules.current) return;
+        await this.evaluator.tick(now);
       },
     });
     this.readiness.add({
@@ -115,7 +158,6 @@ export class Daemon {
       // No Kafka: HTTP events go straight into the windows through the same handler the consumer uses. Nothing
       // invalid reaches it (the route rejects those to the caller), so its dead-letter sink only logs.
       const logOnly: DeadLetterSink = { send: async (items) => logger.error({ count: items.length, reason: items[0]?.reason }, 'unexpected rejects in direct ingest') };
-      const instance = config.FW_INSTANCE_ID || hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
       target = new DirectIngestTarget(this.ingestHandler(logOnly), this.windows, () => this.rules.current?.funnels ?? [], `http-${instance}`);
     }
     this.http = buildHttpServer({
@@ -169,6 +211,7 @@ export class Daemon {
       await this.source.start(this.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)));
       this.log.info({ topics: config.FW_KAFKA_TOPICS, group: config.FW_KAFKA_GROUP }, 'kafka consumer started');
     }
+    this.lease.start();
     this.ticker.start();
   }
 
@@ -184,6 +227,8 @@ export class Daemon {
       }
     };
     await step('minute ticker', () => this.ticker.stop());
+    // Released right after the last tick, so another replica takes over evaluation at once instead of after the TTL.
+    await step('evaluation lease', () => this.lease.stop());
     await step('kafka consumer', () => this.source?.stop());
     await step('kafka producer', () => this.producer?.disconnect());
     await step('http server', () => this.http.close());

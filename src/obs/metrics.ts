@@ -21,6 +21,15 @@ export class Metrics {
   readonly tickFailures = new Counter({ name: 'fw_tick_task_failures_total', help: 'Once-a-minute task runs that failed', labelNames: ['task'] as const, registers: [this.registry] });
   readonly tickSkipped = new Counter({ name: 'fw_tick_skipped_total', help: 'Ticks skipped because the previous one was still running', registers: [this.registry] });
   readonly compactedBuckets = new Counter({ name: 'fw_compacted_buckets_total', help: 'Window buckets moved from the per-partition hot area into funnel history', labelNames: ['funnel'] as const, registers: [this.registry] });
+  readonly evalSeconds = new Histogram({ name: 'fw_eval_seconds', help: 'Wall time of one evaluation tick (all funnels and rules), on the leader', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });
+  readonly evalSeries = new Gauge({ name: 'fw_eval_series', help: 'Series (rule × segment value) by the detector result of the last tick', labelNames: ['rule', 'result'] as const, registers: [this.registry] });
+  readonly alertsByStatus = new Gauge({ name: 'fw_alerts', help: 'Alert states (rule × segment) by status after the last tick', labelNames: ['status'] as const, registers: [this.registry] });
+  readonly alertTransitions = new Counter({ name: 'fw_alert_transitions_total', help: 'Alert state transitions handed to the notifier, by kind', labelNames: ['rule', 'kind'] as const, registers: [this.registry] });
+  readonly evalLeader = new Gauge({ name: 'fw_evaluator_leader', help: '1 while this replica holds the evaluation lease', registers: [this.registry] });
+  readonly evalTicks = new Counter({ name: 'fw_eval_ticks_total', help: 'Evaluation ticks by outcome: evaluated (leader), standby (not leader), fenced (lost the lease mid-tick), failed', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly evalWatermarkLag = new Gauge({ name: 'fw_eval_data_lag_seconds', help: 'How far the evaluated data (newest complete bucket) is behind the wall clock, per funnel', labelNames: ['funnel'] as const, registers: [this.registry] });
+  readonly dataGuard = new Gauge({ name: 'fw_data_guard', help: '1 while a data-quality guard (data_stale, no_traffic) holds a funnel', labelNames: ['funnel', 'guard'] as const, registers: [this.registry] });
+  readonly notifyFailures = new Counter({ name: 'fw_notify_failures_total', help: 'Transitions the notifier failed to take', registers: [this.registry] });
   readonly ruleReloads = new Counter({ name: 'fw_rule_reloads_total', help: 'Rule directory reloads by outcome (a failed one keeps the previous rules)', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly ruleProblems = new Gauge({ name: 'fw_rule_problems', help: 'Problems found by the last rule reload (0 when it was valid)', registers: [this.registry] });
   readonly ready = new Gauge({ name: 'fw_ready', help: '1 when /readyz answers 200', registers: [this.registry] });

@@ -29,15 +29,16 @@ export const WINDOW_COMMANDS = {
 export type WindowCommand = keyof typeof WINDOW_COMMANDS;
 
 /**
- * Finds a script beside this module (`src/windows/lua` under vitest, `dist/windows/lua` after `npm run build`,
- * which copies the .lua files), else in `src/windows/lua` of the nearest ancestor directory, which covers code
- * compiled to any other out dir inside the repository (the memory benchmark) without a copy step.
+ * Finds a script of the module folder `sub` (default `windows`): `<sub>/lua/<file>` beside this module's folder
+ * (`src/<sub>/lua` under vitest, `dist/<sub>/lua` after `npm run build`, which copies the .lua files), else in
+ * `src/<sub>/lua` of the nearest ancestor directory, which covers code compiled to any other out dir inside the
+ * repository (the memory benchmark) without a copy step.
  */
-export function locateLua(file: string): string {
+export function locateLua(file: string, sub = 'windows'): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'lua', file)];
+  const candidates = [join(dirname(here), sub, 'lua', file)];
   for (let dir = here, i = 0; i < 8; i++) {
-    candidates.push(join(dir, 'src', 'windows', 'lua', file));
+    candidates.push(join(dir, 'src', sub, 'lua', file));
     const up = dirname(dir);
     if (up === dir) break;
     dir = up;
@@ -45,7 +46,7 @@ export function locateLua(file: string): string {
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     throw new FwError('WINDOW_LUA_MISSING', `Lua script ${file} not found (looked in ${candidates.join(', ')}); ` +
-      'a build must copy src/windows/lua/*.lua next to the compiled windows module', false);
+      `a build must copy src/${sub}/lua/*.lua next to the compiled ${sub} modules`, false);
   }
   return found;
 }

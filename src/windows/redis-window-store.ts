@@ -46,7 +46,7 @@ import {
   interpretRegisterReply, interpretSealReply, redisFailure, type RedisLike,
 } from './lua-scripts.js';
 import type {
-  ApplyBatchInput, ApplyResult, CohortConversion, CohortCounts, CompactOptions, CompactResult, DimensionVolume,
+  ApplyBatchInput, ApplyResult, BucketCounts, BucketSeries, CohortConversion, CohortCounts, CompactOptions, CompactResult, DimensionVolume,
   DurationStats, PartitionCounters, RatioConversion, StepTotals, VolumeSeries, WindowQuery, WindowStore,
 } from './window-store.js';
 
@@ -611,6 +611,41 @@ export class RedisWindowStore implements WindowStore {
       p95: histogramPercentile(h, 0.95), p99: histogramPercentile(h, 0.99),
       histogram: Object.fromEntries(h),
     };
+  }
+
+  async bucketCounts(q: WindowQuery & { resolution: 'fine' | 'rollup'; dimensions?: readonly string[]; durationSteps?: readonly number[] }): Promise<BucketSeries> {
+    const def = q.funnel;
+    const nSteps = def.steps.length;
+    const dims = [...new Set(q.dimensions ?? [])];
+    const dimIdx = dims.map((d) => this.dimIndex(def, d));
+    const durSteps = [...new Set(q.durationSteps ?? [])];
+    for (const s of durSteps) this.checkStep(def, s);
+    const width = q.resolution === 'fine' ? def.bucketMs : def.retention.rollupBucketMs;
+    const refs: BucketRef[] = [];
+    for (let start = Math.ceil(q.from / width) * width; start < q.to; start += width) {
+      refs.push({ res: q.resolution === 'fine' ? 'f' : 'r', start, widthMs: width });
+    }
+    const groups = ['t', ...dimIdx.map((i) => `d${i}`), ...durSteps.filter((s) => s >= 1).map((s) => `h${s}`)];
+    const [{ per, compactedTo }, names] = await Promise.all([
+      this.consistent(def, async (v) => ({
+        per: refs.length === 0 ? groups.map(() => []) : await this.readBuckets(def, v, refs, groups, `funnel ${def.name}: bucket counts`),
+        compactedTo: v.compactedTo,
+      })),
+      Promise.all(dims.map((d) => this.names(def, d))),
+    ]);
+    const buckets = refs.map((b, j): BucketCounts => {
+      const t = decodeTotals(per[0]![j]!, nSteps);
+      const out: BucketCounts = { start: b.start, widthMs: width, volume: t.volume, cohort: t.cohort, dims: {}, durations: {} };
+      dims.forEach((d, k) => {
+        const dec = decodeDimension(per[1 + k]![j]!, nSteps, names[k]!);
+        out.dims[d] = { volume: dec.volume, cohort: dec.cohort };
+      });
+      durSteps.filter((s) => s >= 1).forEach((s, k) => {
+        out.durations[s] = Object.fromEntries(per[1 + dims.length + k]![j]!);
+      });
+      return out;
+    });
+    return { resolution: q.resolution, buckets, compactedTo };
   }
 
   /**

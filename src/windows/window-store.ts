@@ -168,6 +168,28 @@ export interface PartitionCounters {
   lateCohort: number;
 }
 
+/** One bucket's raw counts, as the evaluator reads them (windows sum these). */
+export interface BucketCounts {
+  start: number;
+  widthMs: number;
+  /** Per-step volume and cohort reached (cohort[0] = entered), funnel-wide. */
+  volume: StepCounts;
+  cohort: StepCounts;
+  /** Per asked dimension → value → the same two arrays, for the entities with that value. */
+  dims: Record<string, { volume: Record<string, StepCounts>; cohort: Record<string, StepCounts> }>;
+  /** Per asked duration step → log-histogram bucket → count (histogram.ts). */
+  durations: Record<number, Record<number, number>>;
+}
+
+export interface BucketSeries {
+  resolution: 'fine' | 'rollup';
+  /** Every bucket of the resolution in [from, to), oldest first, empty ones included. */
+  buckets: BucketCounts[];
+  /** Buckets ending at or before this are compacted history and will not change again (−Infinity: none yet).
+   *  Rollup buckets after it are partial (compaction fills them); fine buckets after it still take writes. */
+  compactedTo: number;
+}
+
 export interface CompactOptions {
   /** At most this many fine buckets per call (default 1440, a day of 1-minute buckets); call again for more. */
   maxBuckets?: number;
@@ -206,6 +228,12 @@ export interface WindowStore {
   cohortConversion(q: WindowQuery & { asOf: number; dimension?: string }): Promise<CohortConversion>;
   /** Durations into `step` (from the previous step) reached in the window. */
   durations(q: WindowQuery & { step: number }): Promise<DurationStats>;
+  /**
+   * Raw per-bucket counts over [from, to) at one resolution, funnel-wide plus the asked dimensions and duration
+   * steps: what the evaluator builds its per-minute series and baselines from (it caches what is compacted).
+   * Fine buckets older than the fine retention and rollups older than theirs come back empty.
+   */
+  bucketCounts(q: WindowQuery & { resolution: 'fine' | 'rollup'; dimensions?: readonly string[]; durationSteps?: readonly number[] }): Promise<BucketSeries>;
 
   /**
    * Seals what the funnel's event time allows and moves sealed buckets into funnel-level history, exactly once.

@@ -1,0 +1,404 @@
+/**
+ * The evaluator: once a minute, on the replica holding the lease (lease.ts), every rule of every funnel is looked
+ * at up to the funnel's data watermark, the alert state machine (alert-state.ts) steps, the new states are
+ * committed to Redis fenced by the lease token (alert-store.ts), and every transition goes to the notifier.
+ *
+ * Why only up to the watermark: the newest bucket the data has completed is the newest one a look can trust;
+ * evaluating up to the wall clock would read missing completions as a drop whenever ingestion runs behind. The
+ * watermark is the newest event time applied to the funnel (over its partitions); the look covers the buckets that
+ * end at or before it. A funnel whose watermark did not move since the last look is not looked at again (nothing
+ * new), but its data_stale guard is, since that is exactly what a stopped watermark may mean.
+ *
+ * Why states are committed before notifying: a notification of a transition the store refused (a replica that
+ * lost its lease mid-tick) would be a page nobody can resolve; the commit also appends the transition to the
+ * stream the delivery outbox reads. Until that outbox exists (issue 5) the notifier is called here, after the
+ * commit; a notifier failure is logged and counted, the state stays committed.
+ */
+import type { Clock } from '../clock.js';
+import { errorMessage } from '../errors.js';
+import type { FunnelDef } from '../funnels/funnel.js';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+import type { AlertRuleDef } from '../rules/rule.js';
+import type { RuleSet } from '../rules/rule-set.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { WindowStore } from '../windows/window-store.js';
+import { alertKey, parseAlertKey, stepAlert, type AlertState, type Evidence, type Observation } from './alert-state.js';
+import type { AlertTransition } from './alert-store.js';
+import { CompletenessTracker } from './completeness.js';
+import { evaluateRule, matureAgeBuckets, RuleMemory, SCAN_BUCKETS, type SeriesResult } from './evaluate.js';
+import { StoreFunnelSource, type FunnelNeeds, type FunnelSource } from './funnel-data.js';
+import type { CompletenessState } from './completeness.js';
+import type { CompletenessPersistence } from './completeness-store.js';
+import { evaluateGuards, type GuardName, type GuardResults } from './guards.js';
+import type { SeriesReader } from './series.js';
+
+export interface LeaseView {
+  isLeader(): boolean;
+  token(): number | undefined;
+}
+
+export interface AlertStatePort {
+  load(): Promise<Map<string, AlertState>>;
+  commit(token: number, states: AlertState[], transitions: AlertTransition[], opts?: { deleteKeys?: string[] }): Promise<'ok' | 'fenced'>;
+}
+
+export interface EvaluatorOptions {
+  /** A WindowStore (the daemon) or any FunnelSource (the detection benchmark's simulated stream). */
+  store: WindowStore | FunnelSource;
+  rules: () => RuleSet;
+  alerts: AlertStatePort;
+  lease: LeaseView;
+  notifier: Notifier;
+  clock: Clock;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Watermark silence beyond which a funnel with expected traffic is data_stale. */
+  staleAfterMs: number;
+  maxValuesPerDimension?: number;
+  /** Completeness curves learned earlier (`completenessSnapshot()`), e.g. by the previous leader. */
+  completeness?: Record<string, CompletenessState>;
+  /** Where curves are kept for the next leader (loaded on becoming leader, saved every few ticks). */
+  completenessStore?: CompletenessPersistence;
+}
+
+export interface TickReport {
+  outcome: 'evaluated' | 'standby' | 'fenced';
+  funnels: { funnel: string; evalTo: number | null; guards: Record<GuardName, boolean>; skipped?: string }[];
+  series: number;
+  transitions: AlertTransition[];
+}
+
+const GUARD_RULES = { forMs: 0, resolveAfterMs: 2 * 60_000 };
+/** A quiet state (inactive, unchanged) is written at most this often: 2,000 series need not rewrite every minute. */
+const QUIET_WRITE_MS = 15 * 60_000;
+
+/**
+ * Whether a new state must reach Redis this tick. Always on a transition or a status change, and while pending or
+ * firing (the evidence and the for/resolve countdowns are what a restarted or new leader continues from); quiet
+ * states only every QUIET_WRITE_MS, which is all a restart needs from them.
+ */
+function worthWriting(prev: AlertState | undefined, next: AlertState, transition: boolean, now: number, lastWritten: number | undefined): boolean {
+  if (!prev || transition || prev.status !== next.status) return true;
+  if (next.status === 'pending' || next.status === 'firing' || next.okSince !== prev.okSince) return true;
+  return lastWritten === undefined || now - lastWritten >= QUIET_WRITE_MS;
+}
+
+export class Evaluator {
+  private states = new Map<string, AlertState>();
+  private loadedFor: number | undefined;
+  private readonly memories = new Map<string, RuleMemory>();
+  private readonly source: FunnelSource;
+  private readonly completeness = new Map<string, CompletenessTracker>();
+  private readonly lastEvalTo = new Map<string, number>();
+  /** When each state was last committed (quiet states are written only now and then). */
+  private readonly written = new Map<string, number>();
+  private ruleSetVersion = '';
+
+  constructor(private readonly o: EvaluatorOptions) {
+    this.source = 'bucketCounts' in o.store ? new StoreFunnelSource(o.store) : o.store;
+    this.seed = o.completeness ?? {};
+  }
+
+  private seed: Record<string, CompletenessState>;
+  private ticksSinceSave = 0;
+
+  /** The learned completeness curves, to persist or to seed another evaluator with. */
+  completenessSnapshot(): Record<string, CompletenessState> {
+    const out: Record<string, CompletenessState> = {};
+    for (const [k, t] of this.completeness) out[k] = t.toJSON();
+    return out;
+  }
+
+  /** One evaluation pass; the minute ticker calls it. Standby replicas return at once. */
+  async tick(now: number = this.o.clock.now()): Promise<TickReport> {
+    const m = this.o.metrics;
+    const token = this.o.lease.token();
+    if (!this.o.lease.isLeader() || token === undefined) {
+      m?.evalTicks.inc({ outcome: 'standby' });
+      this.loadedFor = undefined; // another replica may change the states meanwhile: reload when leader again
+      return { outcome: 'standby', funnels: [], series: 0, transitions: [] };
+    }
+    const end = m?.evalSeconds.startTimer();
+    try {
+      if (this.loadedFor !== token) {
+        this.states = await this.o.alerts.load();
+        this.written.clear();
+        if (this.o.completenessStore && this.completeness.size === 0) this.seed = { ...(await this.o.completenessStore.load()), ...this.seed };
+        this.loadedFor = token;
+      }
+      const ruleSet = this.o.rules();
+      this.ruleSetVersion = ruleSet.version;
+      const changed = new Map<string, AlertState>();
+      const transitions: AlertTransition[] = [];
+      const report: TickReport = { outcome: 'evaluated', funnels: [], series: 0, transitions };
+      for (const funnel of ruleSet.funnels) {
+        const rules = ruleSet.rules.filter((r) => r.funnel === funnel.name);
+        if (rules.length === 0) continue;
+        report.funnels.push(await this.evaluateFunnel(funnel, rules, now, changed, transitions, report));
+      }
+      const deleteKeys = this.retireRemovedRules(ruleSet, now, changed, transitions);
+      if (changed.size > 0 || deleteKeys.length > 0) {
+        const res = await this.o.alerts.commit(token, [...changed.values()], transitions, { deleteKeys });
+        if (res === 'fenced') {
+          // Another replica holds the lease now: what this tick computed is void, nothing was written.
+          this.loadedFor = undefined;
+          m?.evalTicks.inc({ outcome: 'fenced' });
+          this.o.logger.warn({ token }, 'evaluation fenced: the lease moved to another replica during the tick; nothing written');
+          return { ...report, outcome: 'fenced', transitions: [] };
+        }
+        for (const [k, s] of changed) {
+          this.states.set(k, s);
+          this.written.set(k, now);
+        }
+        for (const k of deleteKeys) this.states.delete(k);
+      }
+      await this.notify(transitions);
+      this.exportStates();
+      if (this.o.completenessStore && ++this.ticksSinceSave >= 10) {
+        this.ticksSinceSave = 0;
+        await this.o.completenessStore.save(this.completenessSnapshot()).catch((err: unknown) =>
+          this.o.logger.warn({ err: errorMessage(err) }, 'could not save completeness curves; will retry'));
+      }
+      m?.evalTicks.inc({ outcome: 'evaluated' });
+      return report;
+    } catch (err) {
+      m?.evalTicks.inc({ outcome: 'failed' });
+      this.loadedFor = undefined; // the in-memory states may be ahead of Redis now
+      throw err;
+    } finally {
+      end?.();
+    }
+  }
+
+  /** Alert states as last committed (for the API and tests). */
+  currentStates(): ReadonlyMap<string, AlertState> {
+    return this.states;
+  }
+
+  private needs(funnel: FunnelDef, rules: readonly AlertRuleDef[]): FunnelNeeds {
+    const dims = new Set<string>();
+    const dur = new Set<number>();
+    let weeks = 0;
+    for (const r of rules) {
+      r.segments.forEach((d) => dims.add(d));
+      if (r.metric.kind === 'step_duration') {
+        const to = funnel.steps.findIndex((s) => s.name === (r.metric as { to: string }).to);
+        if (to > 0) dur.add(to);
+      }
+      if (r.baseline.kind === 'seasonal') weeks = Math.max(weeks, r.baseline.weeks);
+    }
+    return { dimensions: [...dims].sort(), durationSteps: [...dur].sort(), seasonalWeeks: weeks };
+  }
+
+  private async evaluateFunnel(funnel: FunnelDef, rules: readonly AlertRuleDef[], now: number, changed: Map<string, AlertState>,
+    transitions: AlertTransition[], report: TickReport): Promise<TickReport['funnels'][number]> {
+    const b = funnel.bucketMs;
+    const watermark = await this.source.watermark(funnel);
+    // Never past the wall clock: an event stamped in the (allowed) future must not close buckets early.
+    const evalTo = watermark === undefined ? null : Math.floor(Math.min(watermark, now) / b) * b;
+    this.o.metrics?.evalWatermarkLag.set({ funnel: funnel.name }, evalTo === null ? 0 : Math.max(0, (now - evalTo) / 1000));
+    const out: TickReport['funnels'][number] = { funnel: funnel.name, evalTo, guards: { data_stale: false, no_traffic: false } };
+    if (evalTo === null) {
+      out.skipped = 'no data yet';
+      return out;
+    }
+    const previous = this.lastEvalTo.get(funnel.name);
+    const reader = await this.source.reader(funnel, evalTo, this.needs(funnel, rules));
+    const entries: number[] = [];
+    for (let t = evalTo - 130 * b; t < evalTo; t += b) entries.push(reader.fine(t, null)?.volume[0] ?? 0);
+    const guards = evaluateGuards({ now, watermark, bucketMs: b, entries, staleAfterMs: this.o.staleAfterMs });
+    out.guards = { data_stale: guards.data_stale.active, no_traffic: guards.no_traffic.active };
+    this.stepGuards(funnel, rules, guards, now, evalTo, changed, transitions);
+    if (previous !== undefined && evalTo <= previous) {
+      out.skipped = 'watermark has not moved';
+      return out;
+    }
+    this.lastEvalTo.set(funnel.name, evalTo);
+    this.observeCompleteness(funnel, rules, reader, evalTo);
+    for (const rule of rules) {
+      const results = this.evaluateOne(funnel, rule, reader, evalTo);
+      report.series += results.length;
+      const counts = { breach: 0, ok: 0, insufficient: 0, inhibited: 0 };
+      for (const r of results) {
+        const key = alertKey(rule.name, r.segment);
+        const prev = this.states.get(key);
+        const obs = this.observation(funnel, rule, r, guards, evalTo, prev);
+        counts[obs.condition]++;
+        const step = stepAlert(prev, rule.name, r.segment, obs, now, { forMs: rule.forMs, resolveAfterMs: rule.resolveAfterMs });
+        if (worthWriting(prev, step.next, step.transition !== null, now, this.written.get(key))) changed.set(key, step.next);
+        else this.states.set(key, step.next);
+        if (step.transition) transitions.push(this.transition(rule, funnel, this.states.get(key), step.next, step.transition, now));
+      }
+      for (const [result, n] of Object.entries(counts)) this.o.metrics?.evalSeries.set({ rule: rule.name, result }, n);
+    }
+    return out;
+  }
+
+  private evaluateOne(funnel: FunnelDef, rule: AlertRuleDef, reader: SeriesReader, evalTo: number): SeriesResult[] {
+    let memory = this.memories.get(rule.name);
+    if (!memory) {
+      memory = new RuleMemory();
+      this.memories.set(rule.name, memory);
+    }
+    const frozenBefore = new Map<string, number>();
+    const extraSegments = [];
+    for (const [k, s] of this.states) {
+      if (s.rule !== rule.name || (s.status !== 'pending' && s.status !== 'firing')) continue;
+      if (s.segment) extraSegments.push(s.segment);
+      // The span under test started at the onset (or when it went pending): the baseline ends before it.
+      const onset = s.evidence?.onset ?? s.pendingSince ?? s.since;
+      frozenBefore.set(k, Math.min(onset, s.pendingSince ?? onset));
+    }
+    const m = rule.metric;
+    const tracker = m.kind === 'cohort_conversion' ? this.completeness.get(`${funnel.name}|${m.from}|${m.to}`) : undefined;
+    return evaluateRule({
+      rule, funnel, reader, evalTo, memory, frozenBefore, extraSegments,
+      completeness: tracker?.curve(),
+      maxValuesPerDimension: this.o.maxValuesPerDimension,
+    });
+  }
+
+  /** Feeds each cohort metric's tracker with the funnel-wide counts of the young buckets (completeness.ts). */
+  private observeCompleteness(funnel: FunnelDef, rules: readonly AlertRuleDef[], reader: SeriesReader, evalTo: number): void {
+    const b = funnel.bucketMs;
+    const mature = matureAgeBuckets(funnel);
+    for (const rule of rules) {
+      const m = rule.metric;
+      if (m.kind !== 'cohort_conversion') continue;
+      const key = `${funnel.name}|${m.from}|${m.to}`;
+      let tr = this.completeness.get(key);
+      if (!tr) {
+        tr = new CompletenessTracker({ maxAge: Math.min(SCAN_BUCKETS, mature), matureAge: mature }, this.seed[key]);
+        this.completeness.set(key, tr);
+      }
+      const f = funnel.steps.findIndex((s) => s.name === m.from);
+      const t = funnel.steps.findIndex((s) => s.name === m.to);
+      for (let age = 0; age <= mature; age++) {
+        const start = evalTo - (age + 1) * b;
+        const v = reader.fine(start, null);
+        if (v) tr.observe(start, age, v.cohort[f] ?? 0, Math.min(v.cohort[t] ?? 0, v.cohort[f] ?? 0));
+      }
+      tr.forgetBefore(evalTo - (mature + 2) * b);
+    }
+  }
+
+  private observation(funnel: FunnelDef, rule: AlertRuleDef, r: SeriesResult, guards: GuardResults, evalTo: number, prev: AlertState | undefined): Observation {
+    const d = r.detection;
+    const evidence: Evidence = {
+      observed: d.observed, expected: d.expected, observedRate: d.observedRate, expectedRate: d.expectedRate,
+      relativeChange: d.relativeChange, volume: d.volume, windowMinutes: d.windowMinutes, statistic: d.statistic,
+      threshold: d.threshold, pValue: d.pValue, chanceRatePerWeek: d.chanceRatePerWeek, onset: r.onset,
+      evaluatedUpTo: evalTo, baseline: r.baseline, noise: { tau2: r.noise.tau2, tau2Slow: r.noise.tau2Slow ?? 0 },
+      recentChange: r.recent.relativeChange, recentMinutes: (r.recent.buckets * funnel.bucketMs) / 60_000,
+    };
+    if (d.reason) evidence.reason = d.reason;
+    if (r.unlearnedYoung > 0 && !evidence.reason) evidence.reason = `${r.unlearnedYoung} young cohort bucket(s) waiting for maturity (completeness still being learned)`;
+    const volumeRule = rule.metric.kind === 'step_volume';
+    const guard: GuardName | null = guards.data_stale.active ? 'data_stale' : guards.no_traffic.active && !volumeRule ? 'no_traffic' : null;
+    if (guard) return { condition: 'inhibited', evidence: { ...evidence, guard } };
+    // Paging needs both: the scan's evidence (calibrated to the budget) and the newest data still off by at least
+    // half the rule's change. Staying firing needs only the latter: the scan's long windows keep seeing an
+    // incident for hours after it ended, and must neither hold its resolve nor page it a second time.
+    const stillOff = r.recent.relativeChange >= rule.minChange / 2;
+    const active = prev?.status === 'firing';
+    let condition: Observation['condition'] = d.state === 'insufficient' ? 'insufficient'
+      : active ? (stillOff ? 'breach' : 'ok')
+      : d.state === 'breach' && stillOff ? 'breach' : 'ok';
+    // Young cohorts left out (completeness not learned yet, e.g. right after a failover without a saved curve)
+    // hide exactly the newest data: "no drop" is then not evidence of recovery, so an open alert holds.
+    if (condition === 'ok' && r.unlearnedYoung > 0 && (prev?.status === 'firing' || prev?.status === 'pending')) condition = 'insufficient';
+    return { condition, evidence };
+  }
+
+  /** The guards as alerts of their own (`<funnel>/data_stale`), notified to every receiver of the funnel's rules. */
+  private stepGuards(funnel: FunnelDef, rules: readonly AlertRuleDef[], guards: GuardResults, now: number, evalTo: number,
+    changed: Map<string, AlertState>, transitions: AlertTransition[]): void {
+    for (const name of ['data_stale', 'no_traffic'] as const) {
+      const g = guards[name];
+      this.o.metrics?.dataGuard.set({ funnel: funnel.name, guard: name }, g.active ? 1 : 0);
+      const ruleName = `${funnel.name}/${name}`;
+      const key = alertKey(ruleName, null);
+      const prev = this.states.get(key);
+      if (!g.active && (!prev || prev.status === 'inactive')) continue; // nothing to record for a quiet guard
+      const evidence: Evidence = {
+        observed: g.observed, expected: g.expected, observedRate: NaN, expectedRate: NaN,
+        relativeChange: g.expected > 0 ? (g.expected - g.observed) / g.expected : 0, volume: g.observed, windowMinutes: 0,
+        statistic: 0, threshold: 0, pValue: 1, chanceRatePerWeek: 0, onset: null, evaluatedUpTo: evalTo,
+        baseline: { kind: 'trailing' }, guard: name, reason: g.detail,
+      };
+      const step = stepAlert(prev, ruleName, null, { condition: g.active ? 'breach' : 'ok', evidence }, now, GUARD_RULES);
+      changed.set(key, step.next);
+      if (step.transition) {
+        const pseudo: AlertRuleDef = {
+          name: ruleName, funnel: funnel.name, description: name === 'data_stale'
+            ? 'The funnel\'s data stopped arriving; its rules are on hold until it is back.'
+            : 'Entry traffic collapsed; conversion rules are on hold until it is back.',
+          metric: { kind: 'step_volume', step: funnel.steps[0]!.name }, direction: 'drop', minChange: 0.9,
+          baseline: { kind: 'trailing', windowMs: 2 * 3_600_000 }, falseAlarmsPerWeek: 1, minVolume: 0, forMs: 0,
+          resolveAfterMs: GUARD_RULES.resolveAfterMs, severity: 'warning', segments: [],
+          notify: [...new Set(rules.flatMap((r) => r.notify))], labels: { guard: name }, mixShift: 'ignore',
+          source: rules[0]!.source,
+        };
+        transitions.push(this.transition(pseudo, funnel, prev, step.next, step.transition, now));
+      }
+    }
+  }
+
+  /** Alert states of rules that no longer exist are deleted; an open incident among them is resolved first. */
+  private retireRemovedRules(ruleSet: RuleSet, now: number, changed: Map<string, AlertState>, transitions: AlertTransition[]): string[] {
+    const live = new Set(ruleSet.rules.map((r) => r.name));
+    for (const f of ruleSet.funnels) { live.add(`${f.name}/data_stale`); live.add(`${f.name}/no_traffic`); }
+    const remove: string[] = [];
+    for (const [k, s] of this.states) {
+      const parsed = parseAlertKey(k);
+      if (!parsed || live.has(parsed.rule)) continue;
+      remove.push(k);
+      changed.delete(k);
+      if (s.status === 'firing') {
+        const next: AlertState = { ...s, status: 'resolved', since: now, resolvedAt: now, seq: s.seq + 1, lastEvaluated: now };
+        if (next.evidence) next.evidence = { ...next.evidence, reason: 'the rule was removed from the rule files' };
+        transitions.push({
+          id: `${s.incidentId ?? k}#${next.seq}`, kind: 'resolved', at: now, rule: s.rule, funnel: '', segment: s.segment,
+          severity: 'info', notify: [], labels: {}, incidentId: s.incidentId, from: 'firing', to: 'resolved', evidence: next.evidence,
+          ruleSetVersion: ruleSet.version,
+        });
+      }
+    }
+    return remove;
+  }
+
+  private transition(rule: AlertRuleDef, funnel: FunnelDef, prev: AlertState | undefined, next: AlertState,
+    kind: AlertTransition['kind'], now: number): AlertTransition {
+    const t: AlertTransition = {
+      id: `${next.incidentId ?? alertKey(rule.name, next.segment)}#${next.seq}`, kind, at: now, rule: rule.name, funnel: funnel.name,
+      segment: next.segment, severity: rule.severity, notify: rule.notify, labels: rule.labels,
+      incidentId: next.incidentId, from: prev?.status ?? 'inactive', to: next.status, evidence: next.evidence,
+      ruleSetVersion: this.ruleSetVersion,
+    };
+    if (rule.owner !== undefined) t.owner = rule.owner;
+    if (rule.runbook !== undefined) t.runbook = rule.runbook;
+    if (rule.description !== undefined) t.description = rule.description;
+    return t;
+  }
+
+  private async notify(transitions: readonly AlertTransition[]): Promise<void> {
+    for (const t of transitions) {
+      this.o.metrics?.alertTransitions.inc({ rule: t.rule, kind: t.kind });
+      try {
+        await this.o.notifier.notify(t);
+      } catch (err) {
+        this.o.metrics?.notifyFailures.inc();
+        this.o.logger.error({ transition: t.id, err: errorMessage(err) }, 'notifier failed; the transition is committed in the alert stream');
+      }
+    }
+  }
+
+  private exportStates(): void {
+    const m = this.o.metrics;
+    if (!m) return;
+    const by: Record<string, number> = { inactive: 0, insufficient: 0, pending: 0, firing: 0, resolved: 0 };
+    for (const s of this.states.values()) by[s.status] = (by[s.status] ?? 0) + 1;
+    for (const [status, n] of Object.entries(by)) m.alertsByStatus.set({ status }, n);
+  }
+}

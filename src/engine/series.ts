@@ -1,0 +1,78 @@
+/**
+ * What the evaluator reads: one funnel's per-bucket counts, funnel-wide and per segment value, at the two
+ * resolutions the window store keeps (fine buckets for the scan, rollups for seasonal baselines).
+ *
+ * A port, not the store itself: the daemon backs it with buckets loaded from Redis (funnel-data.ts, which caches
+ * what compaction made immutable), the detection benchmark with simulated per-minute counts. Both drive the same
+ * evaluation code (evaluate.ts), which is what lets the benchmark measure the real rules at the level the window
+ * store holds instead of event by event.
+ */
+import type { BucketCounts } from '../windows/window-store.js';
+
+export interface SegmentRef {
+  dimension: string;
+  value: string;
+}
+
+/** One bucket of one series: per-step volume and cohort reached (cohort[0] = entered). */
+export interface BucketView {
+  volume: ArrayLike<number>;
+  cohort: ArrayLike<number>;
+}
+
+export interface SeriesReader {
+  readonly bucketMs: number;
+  readonly rollupMs: number;
+  /** The fine bucket starting at `start` (funnel-wide when `seg` is null); undefined when nothing is kept. */
+  fine(start: number, seg: SegmentRef | null): BucketView | undefined;
+  /** The rollup bucket starting at `start` (compacted history only). */
+  rollup(start: number, seg: SegmentRef | null): BucketView | undefined;
+  /** Duration histogram (bucket index → count) into `step` in a fine bucket, funnel-wide. */
+  durations(start: number, step: number): Readonly<Record<number, number>> | undefined;
+  /** Values of a dimension seen in the fine buckets the reader holds, most traffic first. */
+  values(dimension: string): string[];
+}
+
+const EMPTY: BucketView = { volume: [], cohort: [] };
+
+/** A view of one bucket for one series (funnel-wide or one value). */
+export function bucketView(b: BucketCounts, seg: SegmentRef | null): BucketView {
+  if (seg === null) return { volume: b.volume, cohort: b.cohort };
+  const d = b.dims[seg.dimension];
+  if (!d) return EMPTY;
+  return { volume: d.volume[seg.value] ?? [], cohort: d.cohort[seg.value] ?? [] };
+}
+
+/** A SeriesReader over buckets held in memory, keyed by start. */
+export class MapSeriesReader implements SeriesReader {
+  constructor(
+    readonly bucketMs: number,
+    readonly rollupMs: number,
+    private readonly fineBuckets: ReadonlyMap<number, BucketCounts>,
+    private readonly rollupBuckets: ReadonlyMap<number, BucketCounts>,
+  ) {}
+
+  fine(start: number, seg: SegmentRef | null): BucketView | undefined {
+    const b = this.fineBuckets.get(start);
+    return b ? bucketView(b, seg) : undefined;
+  }
+
+  rollup(start: number, seg: SegmentRef | null): BucketView | undefined {
+    const b = this.rollupBuckets.get(start);
+    return b ? bucketView(b, seg) : undefined;
+  }
+
+  durations(start: number, step: number): Readonly<Record<number, number>> | undefined {
+    return this.fineBuckets.get(start)?.durations[step];
+  }
+
+  values(dimension: string): string[] {
+    const vol = new Map<string, number>();
+    for (const b of this.fineBuckets.values()) {
+      const d = b.dims[dimension];
+      if (!d) continue;
+      for (const [v, steps] of Object.entries(d.volume)) vol.set(v, (vol.get(v) ?? 0) + (steps[0] ?? 0));
+    }
+    return [...vol.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([v]) => v);
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The evaluator end to end on a real Redis: a simulated shop streams minute by minute (virtual time) into the real
+ * window store, compaction runs, the evaluator ticks under a real lease; an injected drop in one segment must fire
+ * that segment's alert with an onset near the injection, a restart must continue the incident without a second
+ * trigger, recovery must resolve it, and a silent feed must raise data_stale and hold the conversion rules.
+ */
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/clock.js';
+import { FUNNEL_DEFAULTS, type FunnelDef } from '../../../src/funnels/funnel.js';
+import type { FwEvent } from '../../../src/events/event.js';
+import type { AlertRuleDef } from '../../../src/rules/rule.js';
+import type { RuleSet } from '../../../src/rules/rule-set.js';
+import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
+import { Evaluator } from '../../../src/engine/evaluator.js';
+import { LeaderLease } from '../../../src/engine/lease.js';
+import { RedisAlertStore, type AlertTransition } from '../../../src/engine/alert-store.js';
+import { alertKey } from '../../../src/engine/alert-state.js';
+import { RedisCompletenessStore } from '../../../src/engine/completeness-store.js';
+import type { Notifier } from '../../../src/notify/notifier.js';
+import { createLogger } from '../../../src/obs/logger.js';
+import { mulberry32 } from '../../../src/prng.js';
+import { redisClient, uniquePrefix } from '../../support/env.js';
+
+const MIN = 60_000;
+const T0 = Date.UTC(2026, 10, 2, 6, 0, 0);
+
+const funnel: FunnelDef = {
+  name: 'shop', entityField: 'entity',
+  steps: [{ name: 'started', event: 'checkout_started' }, { name: 'paid', event: 'order_completed' }],
+  conversionWindowMs: 10 * MIN, bucketMs: MIN, allowedLatenessMs: 2 * MIN,
+  dimensions: [{ name: 'platform', maxValues: 5 }], services: ['payments-service'],
+  retention: { ...FUNNEL_DEFAULTS.retention },
+};
+
+function rule(over: Partial<AlertRuleDef> = {}): AlertRuleDef {
+  return {
+    name: 'paid-drop', funnel: 'shop', metric: { kind: 'cohort_conversion', from: 'started', to: 'paid' },
+    direction: 'drop', minChange: 0.2, baseline: { kind: 'trailing', windowMs: 60 * MIN }, falseAlarmsPerWeek: 1,
+    minVolume: 50, forMs: 2 * MIN, resolveAfterMs: 5 * MIN, severity: 'critical', segments: ['platform'],
+    notify: ['console'], labels: { team: 'payments' }, mixShift: 'ignore', source: { file: 'rules/shop.yaml', line: 1, col: 1 },
+    ...over,
+  };
+}
+
+/** Customers per minute per platform and conversion rate; `rate` may change over time to inject a drop. */
+class Shop {
+  private readonly rnd = mulberry32(7);
+  private readonly queue = new Map<number, FwEvent[]>();
+  private n = 0;
+  constructor(private readonly rate: (platform: string, minute: number) => number) {}
+
+  /** Events whose time falls in minute k (starts of minute k, conversions scheduled into it), in time order. */
+  minute(k: number): FwEvent[] {
+    const out = this.queue.get(k) ?? [];
+    this.queue.delete(k);
+    for (const [platform, perMin] of [['web', 90], ['android', 60]] as const) {
+      for (let i = 0; i < perMin; i++) {
+        const id = `c${++this.n}`;
+        const ts = T0 + k * MIN + Math.floor(this.rnd() * MIN);
+        out.push({ id: `${id}-s`, type: 'checkout_started', ts, entity: id, attrs: { platform } });
+        if (this.rnd() < this.rate(platform, k)) {
+          const paidAt = ts + Math.floor(this.rnd() * 3 * MIN);
+          const pk = Math.floor((paidAt - T0) / MIN);
+          const ev: FwEvent = { id: `${id}-p`, type: 'order_completed', ts: paidAt, entity: id, attrs: { platform } };
+          if (pk === k) out.push(ev);
+          else this.queue.set(pk, [...(this.queue.get(pk) ?? []), ev]);
+        }
+      }
+    }
+    return out.sort((a, b) => a.ts - b.ts);
+  }
+}
+
+class Collect implements Notifier {
+  readonly got: AlertTransition[] = [];
+  async notify(t: AlertTransition): Promise<void> {
+    this.got.push(t);
+  }
+}
+
+function setup(rules: AlertRuleDef[]) {
+  const redis = redisClient();
+  const prefix = uniquePrefix();
+  const clock = new ManualClock(T0);
+  const store = new RedisWindowStore({ redis, prefix });
+  const ruleSet: RuleSet = { funnels: [funnel], rules, version: 'r-test', files: [] };
+  const lease = new LeaderLease({ redis, prefix, owner: 'a', ttlMs: 60_000, clock });
+  const alerts = new RedisAlertStore({ redis, prefix });
+  const logger = createLogger({ level: 'silent', pretty: false });
+  // As in the daemon: learned completeness curves are kept in Redis for the next leader (or a restart).
+  const completenessStore = new RedisCompletenessStore({ redis, prefix });
+  const make = (notifier: Notifier) => new Evaluator({
+    store, rules: () => ruleSet, alerts, lease, notifier, clock, logger, staleAfterMs: 5 * MIN, completenessStore,
+  });
+  let offset = 0;
+  /** Applies minute k's events, compacts, and ticks 5 s after the minute ends. */
+  const minute = async (shop: Shop | null, k: number, ev: Evaluator) => {
+    const events = shop ? shop.minute(k) : [];
+    if (events.length > 0) {
+      await store.applyBatch({ funnel, partition: '0', firstOffset: offset, lastOffset: offset + events.length - 1, events, now: clock.now() });
+      offset += events.length;
+    }
+    clock.set(T0 + (k + 1) * MIN + 5_000);
+    await store.compact(funnel);
+    await lease.tryAcquire();
+    return ev.tick(clock.now());
+  };
+  return { redis, prefix, clock, store, alerts, lease, make, minute };
+}
+
+describe('evaluator on a real Redis', () => {
+  it('fires on a segment drop near its onset, continues across a restart without a second trigger, and resolves', async () => {
+    const DROP_AT = 120, RECOVER_AT = 150;
+    const shop = new Shop((p, k) => (p === 'android' && k >= DROP_AT && k < RECOVER_AT ? 0.25 : 0.6));
+    const s = setup([rule()]);
+    const notes = new Collect();
+    let ev = s.make(notes);
+    for (let k = 0; k < DROP_AT; k++) await s.minute(shop, k, ev);
+    // Nothing fires on a steady shop (trailing baseline, learned completeness, noise estimate).
+    expect(notes.got.filter((t) => t.kind === 'firing')).toEqual([]);
+    const android = alertKey('paid-drop', { dimension: 'platform', value: 'android' });
+
+    let firedAt = -1;
+    for (let k = DROP_AT; k < DROP_AT + 15 && firedAt < 0; k++) {
+      await s.minute(shop, k, ev);
+      if (notes.got.some((t) => t.kind === 'firing' && t.segment?.value === 'android')) firedAt = k;
+    }
+    expect(firedAt, 'android fired within 15 minutes of the drop').toBeGreaterThanOrEqual(DROP_AT);
+    const firing = notes.got.find((t) => t.kind === 'firing' && t.segment?.value === 'android')!;
+    expect(firing.evidence!.relativeChange).toBeGreaterThan(0.3);
+    expect(Math.abs(firing.evidence!.onset! - (T0 + DROP_AT * MIN))).toBeLessThanOrEqual(5 * MIN);
+    expect(firing.evidence!.baseline.kind).toBe('trailing');
+    expect(firing.notify).toEqual(['console']);
+    // web did not fire: its rate never changed.
+    expect(notes.got.filter((t) => t.kind === 'firing' && t.segment?.value === 'web')).toEqual([]);
+    // Stored in Redis with its evidence.
+    const stored = (await s.alerts.load()).get(android)!;
+    expect(stored.status).toBe('firing');
+    expect(stored.evidence!.expected).toBeGreaterThan(stored.evidence!.observed);
+
+    // A new evaluator (a restart) continues the incident: no second trigger while the drop lasts.
+    ev = s.make(notes);
+    const before = notes.got.length;
+    for (let k = firedAt + 1; k < RECOVER_AT; k++) await s.minute(shop, k, ev);
+    expect(notes.got.slice(before).filter((t) => t.segment?.value === "android").map((t) => `${t.kind}@${(t.at - T0) / MIN}: ${t.evidence?.relativeChange.toFixed(2)} ${t.evidence?.reason ?? ""}`)).toEqual([]);
+
+    let resolvedAt = -1;
+    for (let k = RECOVER_AT; k < RECOVER_AT + 40 && resolvedAt < 0; k++) {
+      await s.minute(shop, k, ev);
+      if (notes.got.some((t) => t.kind === 'resolved' && t.segment?.value === 'android')) resolvedAt = k;
+    }
+    expect(resolvedAt, 'android resolved after recovery').toBeGreaterThan(RECOVER_AT);
+    const resolved = notes.got.find((t) => t.kind === 'resolved' && t.segment?.value === 'android')!;
+    expect(resolved.incidentId).toBe(firing.incidentId);
+  }, 240_000);
+
+  it('a seasonal rule without weeks of history falls back to a trailing baseline and says so', async () => {
+    const shop = new Shop(() => 0.6);
+    const s = setup([rule({ name: 'seasonal-drop', baseline: { kind: 'seasonal', weeks: 4 }, segments: [] })]);
+    const ev = s.make(new Collect());
+    for (let k = 0; k < 60; k++) await s.minute(shop, k, ev);
+    const st = (await s.alerts.load()).get(alertKey('seasonal-drop', null))!;
+    expect(st.evidence!.baseline.kind).toBe('trailing');
+    expect(st.evidence!.baseline.fallback).toMatch(/needs 4 week\(s\) of history, 0 available/);
+  }, 120_000);
+
+  it('below min_volume the rule reports insufficient data, neither firing nor resolving', async () => {
+    const shop = new Shop(() => 0.6);
+    const s = setup([rule({ name: 'needs-lots', minVolume: 1e9, segments: [] })]);
+    const notes = new Collect();
+    const ev = s.make(notes);
+    for (let k = 0; k < 30; k++) await s.minute(shop, k, ev);
+    const st = (await s.alerts.load()).get(alertKey('needs-lots', null))!;
+    expect(st.status).toBe('insufficient');
+    expect(notes.got.map((t) => t.kind)).toContain('insufficient');
+    expect(notes.got.filter((t) => t.kind === 'firing')).toEqual([]);
+  }, 120_000);
+
+  it('a silent feed raises data_stale and holds the conversion rules', async () => {
+    const shop = new Shop(() => 0.6);
+    const s = setup([rule({ segments: [] })]);
+    const notes = new Collect();
+    const ev = s.make(notes);
+    for (let k = 0; k < 90; k++) await s.minute(shop, k, ev);
+    // The producer stops: ticks go on, the watermark stands still.
+    for (let k = 90; k < 100; k++) await s.minute(null, k, ev);
+    const stale = notes.got.find((t) => t.rule === 'shop/data_stale' && t.kind === 'firing');
+    expect(stale, 'data_stale fired').toBeDefined();
+    expect(stale!.evidence!.reason).toMatch(/no event applied for/);
+    const states = await s.alerts.load();
+    expect(states.get(alertKey('paid-drop', null))!.status).not.toBe('firing');
+    expect(notes.got.filter((t) => t.rule === 'paid-drop' && t.kind === 'firing')).toEqual([]);
+    // Data flows again: the guard resolves.
+    for (let k = 100; k < 106; k++) await s.minute(shop, k, ev);
+    expect(notes.got.some((t) => t.rule === 'shop/data_stale' && t.kind === 'resolved')).toBe(true);
+  }, 120_000);
+
+  it('a replica that is not the lease holder does not evaluate', async () => {
+    const s = setup([rule()]);
+    const other = new LeaderLease({ redis: s.redis, prefix: s.prefix, owner: 'b', ttlMs: 60_000, clock: s.clock });
+    expect((await other.tryAcquire()).leader).toBe(true);
+    const ev = s.make(new Collect());
+    const shop = new Shop(() => 0.6);
+    const r = await s.minute(shop, 0, ev);
+    expect(r.outcome).toBe('standby');
+  });
+});
