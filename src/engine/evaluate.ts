@@ -182,31 +182,46 @@ export function ruleSeries(rule: AlertRuleDef, reader: SeriesReader, maxValues =
 export function evaluateRule(look: RuleLook): SeriesResult[] {
   const { rule, reader } = look;
   const series = ruleSeries(rule, reader, look.maxValuesPerDimension, look.extraSegments);
-  const budget = rule.falseAlarmsPerWeek / series.length;
+  // The rule's budget split over its series, rounded down to a power of √2: thresholds are computed once per
+  // distinct budget (detect/thresholds.ts calibrates them), so the number of segment values drifting by one must
+  // not create a new budget every minute. Rounding down keeps the rule within its budget.
+  const budget = quantizeBudget(rule.falseAlarmsPerWeek / series.length);
   look.memory.prune(look.evalTo - WEEK * (rule.baseline.kind === 'seasonal' ? rule.baseline.weeks + 1 : 1));
   if (rule.metric.kind === 'step_volume') return series.map((seg) => evaluateVolume(look, seg, budget));
   if (rule.metric.kind === 'step_duration') return series.map((seg) => evaluateDuration(look, seg, budget));
   const ex = extractor(rule, look.funnel)!;
   // Baselines of the segment values first: the funnel-wide series may need them for the mix-shift adjustment.
-  const perSeg = new Map<string, Float64Array>();
+  const perSeg = new Map<string, SegSeries>();
   const results: SeriesResult[] = [];
   for (const seg of series.slice(1)) {
     const r = evaluateBinomial(look, seg, budget, ex, null);
-    perSeg.set(seriesKeyString(rule.name, seg), r.rates);
+    perSeg.set(seriesKeyString(rule.name, seg), { rates: r.rates, starts: r.starts });
     results.push(r.result);
   }
   let mix: MixAdjust | null = null;
   if (rule.mixShift === 'ignore' && rule.segments.length > 0) {
     const dim = rule.segments[0]!;
-    mix = { segs: series.filter((s): s is SegmentRef => s !== null && s.dimension === dim), rates: perSeg };
+    mix = { segs: series.filter((s): s is SegmentRef => s !== null && s.dimension === dim), series: perSeg };
   }
   results.unshift(evaluateBinomial(look, null, budget, ex, mix).result);
   return results;
 }
 
+/** The largest power of √2 not above `b`. */
+export function quantizeBudget(b: number): number {
+  const k = Math.floor(Math.log(b) / Math.log(Math.SQRT2) + 1e-9);
+  return Math.pow(Math.SQRT2, k);
+}
+
+interface SegSeries {
+  rates: Float64Array;
+  /** Trials per scan bucket as the segment's own series used them (young unlearned buckets are 0). */
+  starts: Float64Array;
+}
+
 interface MixAdjust {
   segs: SegmentRef[];
-  rates: Map<string, Float64Array>;
+  series: Map<string, SegSeries>;
 }
 
 /** Baseline rate per scan bucket (NaN: unknown), the estimate the newest bucket used, and the baseline label. */
@@ -217,7 +232,7 @@ interface Rates {
 }
 
 function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget: number, ex: Extractor, mix: MixAdjust | null):
-  { result: SeriesResult; rates: Float64Array } {
+  { result: SeriesResult; rates: Float64Array; starts: Float64Array } {
   const { rule, funnel, reader, evalTo } = look;
   const b = funnel.bucketMs;
   const n = SCAN_BUCKETS;
@@ -250,13 +265,13 @@ function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget: number
   if (mix) {
     // Risk adjustment: what the funnel would convert at if every segment value converted at its own baseline.
     expected = new Float64Array(n);
+    const segs = mix.segs.map((sg) => mix.series.get(seriesKeyString(rule.name, sg))).filter((x): x is SegSeries => x !== undefined);
     for (let i = 0; i < n; i++) {
       let s = 0, e = 0;
-      for (const sg of mix.segs) {
-        const v = reader.fine(first + i * b, sg);
-        const r = mix.rates.get(seriesKeyString(rule.name, sg))?.[i];
-        if (!v || r === undefined || !(r > 0)) continue;
-        const t = ex.trials(v);
+      for (const sg of segs) {
+        const r = sg.rates[i]!;
+        if (!(r > 0)) continue;
+        const t = sg.starts[i]!;
         s += t;
         e += t * r;
       }
@@ -289,7 +304,7 @@ function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget: number
       onset: detection.onsetIndex === null ? null : first + detection.onsetIndex * b,
       unlearnedYoung: unlearned, recent,
     },
-    rates,
+    rates, starts,
   };
 }
 

@@ -64,6 +64,8 @@ export interface EvaluatorOptions {
 
 export interface TickReport {
   outcome: 'evaluated' | 'standby' | 'fenced';
+  /** States written to Redis this tick. */
+  written?: number;
   funnels: { funnel: string; evalTo: number | null; guards: Record<GuardName, boolean>; skipped?: string }[];
   series: number;
   transitions: AlertTransition[];
@@ -138,6 +140,7 @@ export class Evaluator {
         report.funnels.push(await this.evaluateFunnel(funnel, rules, now, changed, transitions, report));
       }
       const deleteKeys = this.retireRemovedRules(ruleSet, now, changed, transitions);
+      report.written = changed.size;
       if (changed.size > 0 || deleteKeys.length > 0) {
         const res = await this.o.alerts.commit(token, [...changed.values()], transitions, { deleteKeys });
         if (res === 'fenced') {

@@ -66,13 +66,20 @@ export class MapSeriesReader implements SeriesReader {
     return this.fineBuckets.get(start)?.durations[step];
   }
 
+  private readonly valuesMemo = new Map<string, string[]>();
+
   values(dimension: string): string[] {
+    // Every rule with this segment asks; the buckets do not change while a reader is in use (one per look).
+    const hit = this.valuesMemo.get(dimension);
+    if (hit) return hit;
     const vol = new Map<string, number>();
     for (const b of this.fineBuckets.values()) {
       const d = b.dims[dimension];
       if (!d) continue;
       for (const [v, steps] of Object.entries(d.volume)) vol.set(v, (vol.get(v) ?? 0) + (steps[0] ?? 0));
     }
-    return [...vol.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([v]) => v);
+    const out = [...vol.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([v]) => v);
+    this.valuesMemo.set(dimension, out);
+    return out;
   }
 }
