@@ -9,19 +9,25 @@
  * 240 newest cohorts plus O(windows).
  *
  * Accounting:
- * - A look at time T (end of minute T−1) sees cohorts up to T−2 (watermark one minute behind), each with the
- *   completions that have *arrived* by T, and their completeness G(age) estimated from a history week.
+ * - The daemon's look: a tick `lookDelaySec` (10 s) after the minute boundary T sees cohorts up to T−1 (the minute
+ *   that just ended is the newest complete one by the watermark; the stream's starts carry no ingest delay), each
+ *   with the completions that have *arrived* by then, and their completeness G(age) estimated from a history week.
+ *   Its level factor leaves out minutes of labelled incidents (the daemon knows when a rule was firing).
  * - Paging: a detector pages when its condition starts to hold (`for` 0 for the scan, 5m for the references, as
- *   written), and resolves after 15 minutes without it; 'insufficient' neither fires nor resolves.
+ *   written), and resolves after 10 minutes without it (the rules' default `resolve_after`); 'insufficient'
+ *   neither fires nor resolves.
  * - False alarms: pages outside labelled incidents (+2 h). Campaign surges are *not* incidents.
- * - Delay: T_page − τ, τ = first affected cohort; includes the watermark minute. Episodes in which a detector was
+ * - Delay: T_page + lookDelay − τ, τ = the start of the first affected cohort's minute. Episodes in which a detector was
  *   already firing at τ are excluded for that detector (`pre_alarmed`); not paging within the horizon is a miss.
  * - Limit: `cusumDelayLimit` per episode with n and p0 of the stream at the onset (mean of the first 30 min);
- *   `delay_ratio` = mean delay ÷ mean limit. `delay_ratio_model` uses the limit with the stream's own fast wobble
- *   (τ = fastSd), which no detector can beat.
+ *   `delay_ratio` = mean delay ÷ mean limit (detection.md's i.i.d. limit, as the issue defines it).
+ *   `delay_ratio_model` uses the limit with the stream's own fast wobble (τ = fastSd). `delay_ratio_lag` uses
+ *   `cusumDelayLimitLagged`: the same limit counting only the information that has arrived by each look (the
+ *   stream's true visibility curve) — with a 2.5-minute mean lag the i.i.d. limit's 1-minute floor is out of
+ *   reach for 10–20 % drops; `delay_ratio_lag_model` adds the fast wobble to that.
  */
 import {
-  cusumDelayLimit, detectChange, drilldown, estimateCompleteness, estimateNoiseProfile, prometheusRatioCondition,
+  cusumDelayLimit, cusumDelayLimitLagged, detectChange, drilldown, estimateCompleteness, estimateNoiseProfile, prometheusRatioCondition,
   seasonalBaseline, twoSigmaCondition, type Counts, type NoiseModel, type Residual,
 } from '../../src/detect/index.js';
 import { Rng } from './prng.js';
@@ -47,6 +53,8 @@ export interface QualityOptions {
   seasonalWeeks?: number;
   slotHalfWidth?: number;
   levelMinutes?: number;
+  /** Largest residual block for the noise fit (estimateNoiseProfile's default if unset). */
+  noiseMaxBlock?: number;
   /** Relative-variance floor of the baseline (unmodelled error). */
   baselineRelVarianceFloor?: number;
   log?: (line: string) => void;
@@ -61,6 +69,8 @@ export interface DelayStats {
   p90: number;
   limit: number;
   limit_model: number;
+  limit_lag: number;
+  limit_lag_model: number;
 }
 
 export interface DetectorReport {
@@ -76,7 +86,15 @@ export interface DetectorReport {
 export interface QualityReport {
   weeks: number;
   starts_per_min_at_onset: number;
-  scan: DetectorReport & { delay_ratio_model: Record<string, number>; segment_named: number; onset_abs_err_min: number };
+  scan: DetectorReport & {
+    delay_ratio_model: Record<string, number>;
+    delay_ratio_lag: Record<string, number>;
+    delay_ratio_lag_model: Record<string, number>;
+    segment_named: number;
+    onset_abs_err_min: number;
+    /** Mean |error| and mean signed error (estimated − true onset, minutes) by episode kind. */
+    onset_err_by_kind: Record<string, { abs: number; bias: number }>;
+  };
   ref_prometheus: DetectorReport;
   ref_2sd: DetectorReport;
   tau2: NoiseModel;
@@ -119,7 +137,7 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   const drop = opts.drop ?? 0.05;
   const fapw = opts.falseAlarmsPerWeek ?? 1;
   const minVolume = opts.minVolume ?? 100;
-  const resolveAfter = opts.resolveAfter ?? 15;
+  const resolveAfter = opts.resolveAfter ?? 10;
   const K = opts.seasonalWeeks ?? 4;
   const half = opts.slotHalfWidth ?? 30;
   const levelMin = opts.levelMinutes ?? 360;
@@ -173,9 +191,21 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
       slotRel[j]![s] = b.relVariance;
     }
   }
+  // Labelled incidents (+ margins): the daemon knows when a rule was firing and keeps those minutes out of the
+  // level factor; otherwise a 45-minute 30 % outage lowers the level by ~4 % for the next 6 hours.
+  const inIncident = new Uint8Array(minutes);
+  for (const i of stream.incidents) for (let t = Math.max(0, i.start - 60); t < Math.min(minutes, i.end + 120); t++) inIncident[t] = 1;
   const eSlot = new Float64Array(minutes);
-  for (let s = 0; s < minutes; s++) { let e = 0; for (let j = 0; j < nSeg; j++) { const r = slot[j]![s]!; if (r > 0) e += stream.starts[j]![s]! * r; } eSlot[s] = e; }
+  const cLevel = new Float64Array(minutes);
+  for (let s = 0; s < minutes; s++) {
+    if (inIncident[s]) continue;
+    let e = 0;
+    for (let j = 0; j < nSeg; j++) { const r = slot[j]![s]!; if (r > 0) e += stream.starts[j]![s]! * r; }
+    eSlot[s] = e;
+    cLevel[s] = cTot[s]!;
+  }
   const pE = prefix(eSlot);
+  const pCLevel = prefix(cLevel);
   const p0 = new Float64Array(minutes).fill(NaN);
   const relVar = new Float64Array(minutes);
   const p0Seg = stream.segments.map(() => new Float64Array(minutes).fill(NaN));
@@ -183,7 +213,7 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   for (let s = firstBase; s < minutes; s++) {
     const hi = s - wmax, lo = hi - levelMin;
     const eL = pE[hi]! - pE[lo]!;
-    const level = (pCTot[hi]! - pCTot[lo]! + LEVEL_PRIOR) / (eL + LEVEL_PRIOR);
+    const level = (pCLevel[hi]! - pCLevel[lo]! + LEVEL_PRIOR) / (eL + LEVEL_PRIOR);
     let e = 0, v = 0;
     for (let j = 0; j < nSeg; j++) {
       const r = slot[j]![s]! * level;
@@ -198,8 +228,6 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   // cohorts too; the window's baseline error is that of the slot (±30 min) — use the newest cohort's.
 
   // Completeness curve and noise from the last warm-up week (mature cohorts only, outside incidents).
-  const inIncident = new Uint8Array(minutes);
-  for (const i of stream.incidents) for (let t = Math.max(0, i.start - 60); t < Math.min(minutes, i.end + 120); t++) inIncident[t] = 1;
   const num = new Float64Array(A);
   let den = 0;
   for (let s = firstBase; s < firstBase + MINUTES_PER_WEEK; s++) {
@@ -212,18 +240,24 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     const res: Residual[] = [];
     for (let s = (week - 1) * MINUTES_PER_WEEK; s < week * MINUTES_PER_WEEK; s++) {
       if (inIncident[s] || !(p0[s]! > 0)) continue;
-      res.push({ starts: sTot[s]!, conversions: cTot[s]!, expectedRate: p0[s]! });
+      res.push({ starts: sTot[s]!, conversions: cTot[s]!, expectedRate: p0[s]!, baselineVariance: relVar[s]! * p0[s]! ** 2 });
     }
-    return estimateNoiseProfile(res, 60);
+    return estimateNoiseProfile(res, opts.noiseMaxBlock ? { maxBlockSteps: opts.noiseMaxBlock } : {});
+  };
+  const noiseCache = new Map<number, NoiseModel>();
+  const noiseOfWeek = (week: number): NoiseModel => {
+    let m = noiseCache.get(week);
+    if (!m) noiseCache.set(week, (m = noiseFor(week)));
+    return m;
   };
 
   // Detector input buffers.
   const bS = new Float64Array(wmax), bC = new Float64Array(wmax), bP = new Float64Array(wmax), bG = new Float64Array(wmax);
-  let noise: NoiseModel = noiseFor(warmup);
+  let noise: NoiseModel = noiseOfWeek(warmup);
   const firstNoise = noise;
   const scanAt = (T: number, conv: (s: number, k: number) => number) => {
     for (let i = 0; i < wmax; i++) {
-      const s = T - 1 - wmax + i; // newest (i = wmax−1) is T−2
+      const s = T - wmax + i; // newest (i = wmax−1) is T−1, the minute that just ended
       const k = T - 1 - s;
       bS[i] = sTot[s]!;
       bC[i] = conv(s, k);
@@ -232,10 +266,9 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     }
     return detectChange({
       series: { starts: bS, conversions: bC, expectedRate: bP, completeness: bG },
-      // τ²_slow is measured on residuals against this very baseline, so it already contains the baseline's own
-      // error; add only the part of the baseline's stated variance that exceeds it (no double counting).
-      drop, noise, baselineRelVariance: Math.max(0, relVar[T - 2]! - (noise.tau2Slow ?? 0) / (bP[wmax - 1]! ** 2 || 1)),
-      falseAlarmsPerWeek: fapw, minVolume,
+      // The noise profile was fitted net of the baseline's stated variance, which the detector adds here.
+      drop, noise, baselineRelVariance: relVar[T - 1]!,
+      falseAlarmsPerWeek: fapw, minVolume, resolveAfterMinutes: resolveAfter,
       ...(windows ? { windows } : {}),
     });
   };
@@ -264,7 +297,7 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   const inSurge = new Uint8Array(minutes);
   for (const s of stream.surges) for (let t = s.start; t < Math.min(minutes, s.end + 30); t++) inSurge[t] = 1;
   for (let T = evalStart; T < minutes; T++) {
-    if (T % MINUTES_PER_WEEK === 0) noise = noiseFor(T / MINUTES_PER_WEEK);
+    if (T % MINUTES_PER_WEEK === 0) noise = noiseOfWeek(T / MINUTES_PER_WEEK);
     const d = scanAt(T, baseConv);
     const conds = {
       scan: d.state === 'insufficient' ? null : d.state === 'breach',
@@ -301,16 +334,21 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     { label: 'segment', size: segSpec.size, segs: [segIdx], horizon: 60 },
     { label: 'below_half', size: belowHalf, segs: stream.segments.map((_, j) => j), horizon: 240 },
   ];
-  const results = new Map<string, { scan: number[]; prom: number[]; sd: number[]; pre: { scan: number; prom: number; sd: number }; limits: number[]; limitsModel: number[]; missed: { scan: number; prom: number; sd: number } }>();
+  const results = new Map<string, { scan: number[]; prom: number[]; sd: number[]; pre: { scan: number; prom: number; sd: number }; limits: number[]; limitsModel: number[]; limitsLag: number[]; limitsLagModel: number[]; missed: { scan: number; prom: number; sd: number } }>();
   let named = 0, namedN = 0, onsetErr = 0, onsetN = 0;
+  const onsetByKind: Record<string, number[]> = {};
+  const lookDelay = stream.config.lookDelaySec / 60;
+  const vis = Array.from(stream.visibility);
   const orig = new Int32Array(A), neu = new Int32Array(A);
   let epId = 0;
   for (const kind of kinds) {
-    const r = { scan: [] as number[], prom: [] as number[], sd: [] as number[], pre: { scan: 0, prom: 0, sd: 0 }, limits: [] as number[], limitsModel: [] as number[], missed: { scan: 0, prom: 0, sd: 0 } };
+    const r = { scan: [] as number[], prom: [] as number[], sd: [] as number[], pre: { scan: 0, prom: 0, sd: 0 }, limits: [] as number[], limitsModel: [] as number[], limitsLag: [] as number[], limitsLagModel: [] as number[], missed: { scan: 0, prom: 0, sd: 0 } };
     results.set(kind.label, r);
     for (let e = 0; e < nEp; e++) {
       epId++;
       const tau = candidates[Math.floor(rng.next() * candidates.length)]!;
+      // The noise profile the daemon would hold then: fitted on the week before the episode's week.
+      noise = noiseOfWeek(Math.floor((tau - 20) / MINUTES_PER_WEEK));
       const H = kind.horizon;
       const n = H + 2;
       // Episode cohorts τ … τ+H: thinned completions, re-split into arrivals.
@@ -357,6 +395,8 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
       const p1 = Math.max(0, pre - (kind.size * ps) / nn);
       r.limits.push(cusumDelayLimit({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1 }).delayMinutes);
       r.limitsModel.push(cusumDelayLimit({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1, tau2: wobbleTau2 }).delayMinutes);
+      r.limitsLag.push(cusumDelayLimitLagged({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1, completeness: vis }).delayMinutes);
+      r.limitsLagModel.push(cusumDelayLimitLagged({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1, tau2: wobbleTau2, completeness: vis }).delayMinutes);
 
       const pg = { scan: new Pager(0, resolveAfter), prom: new Pager(5, resolveAfter), sd: new Pager(5, resolveAfter) };
       const done = { scan: false, prom: false, sd: false };
@@ -373,15 +413,19 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
           if (T === tau && pg[key].firing) excluded[key] = true;
           if (T > tau && fired && !done[key] && !excluded[key]) {
             done[key] = true;
-            r[key].push(T - tau);
+            r[key].push(T - tau + lookDelay);
             if (key === 'scan') {
-              if (d.onsetIndex !== null) { onsetErr += Math.abs(T - 1 - wmax + d.onsetIndex - tau); onsetN++; }
+              if (d.onsetIndex !== null) {
+                const err = T - wmax + d.onsetIndex - tau;
+                onsetErr += Math.abs(err); onsetN++;
+                (onsetByKind[kind.label] ??= []).push(err);
+              }
               if (kind.label === 'segment') {
                 namedN++;
                 const w = Math.max(1, Math.round(d.windowMinutes));
                 const segsIn = stream.segments.map((name, j) => {
                   let st = 0, ob = 0, ex = 0;
-                  for (let s = T - 1 - w; s <= T - 2; s++) {
+                  for (let s = T - w; s <= T - 1; s++) {
                     const k = Math.min(T - 1 - s, maxAge);
                     st += stream.starts[j]![s]!;
                     ob += s >= tau ? epSegCum[j]![(s - tau) * A + k]! : (cohortArrivals(stream, s, j, stream.finals[j]![s]!, 0, orig), orig[k]!);
@@ -404,13 +448,14 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     log(`episodes ${kind.label} done at ${(performance.now() - t0).toFixed(0)} ms`);
   }
 
-  const stats = (xs: number[], res: { pre: Record<string, number>; missed: Record<string, number>; limits: number[]; limitsModel: number[] }, key: 'scan' | 'prom' | 'sd'): DelayStats => {
+  const stats = (xs: number[], res: { pre: Record<string, number>; missed: Record<string, number>; limits: number[]; limitsModel: number[]; limitsLag: number[]; limitsLagModel: number[] }, key: 'scan' | 'prom' | 'sd'): DelayStats => {
     const sorted = [...xs].sort((a, b) => a - b);
     const q = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]! : NaN);
     const mean = (a: number[]) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : NaN);
     return {
       n: xs.length + res.pre[key]! + res.missed[key]!, detected: xs.length, pre_alarmed: res.pre[key]!,
       mean: round(mean(xs)), median: q(0.5), p90: q(0.9), limit: round(mean(res.limits)), limit_model: round(mean(res.limitsModel)),
+      limit_lag: round(mean(res.limitsLag)), limit_lag_model: round(mean(res.limitsLagModel)),
     };
   };
   const weeks = evalWeeks;
@@ -432,11 +477,23 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   };
   const scan = report('scan');
   const ratioModel: Record<string, number> = {};
-  for (const [k, v] of Object.entries(scan.delays)) ratioModel[k] = round(v.mean / v.limit_model);
+  const ratioLag: Record<string, number> = {};
+  const ratioLagModel: Record<string, number> = {};
+  for (const [k, v] of Object.entries(scan.delays)) {
+    ratioModel[k] = round(v.mean / v.limit_model);
+    ratioLag[k] = round(v.mean / v.limit_lag);
+    ratioLagModel[k] = round(v.mean / v.limit_lag_model);
+  }
+  const onsetByKindOut: Record<string, { abs: number; bias: number }> = {};
+  for (const [k, xs] of Object.entries(onsetByKind)) {
+    onsetByKindOut[k] = { abs: round(xs.reduce((a, x) => a + Math.abs(x), 0) / xs.length), bias: round(xs.reduce((a, x) => a + x, 0) / xs.length) };
+  }
   return {
     weeks,
     starts_per_min_at_onset: round((lo + hi) / 2),
-    scan: { ...scan, delay_ratio_model: ratioModel, segment_named: round(named / Math.max(1, namedN)), onset_abs_err_min: round(onsetErr / Math.max(1, onsetN)) },
+    scan: {
+      ...scan, delay_ratio_model: ratioModel, delay_ratio_lag: ratioLag, delay_ratio_lag_model: ratioLagModel,
+      onset_err_by_kind: onsetByKindOut, segment_named: round(named / Math.max(1, namedN)), onset_abs_err_min: round(onsetErr / Math.max(1, onsetN)) },
     ref_prometheus: report('prom'),
     ref_2sd: report('sd'),
     tau2: firstNoise,

@@ -11,20 +11,21 @@ export class Rng {
   private spare: number | null = null;
 
   constructor(...seeds: number[]) {
-    // splitmix32 over the seed words, so nearby seeds give unrelated streams.
-    let h = 0x9e3779b9;
-    const mix = (x: number): number => {
-      h = (h + x + 0x9e3779b9) | 0;
-      let z = h;
+    // Each seed word is folded in through a bijective mixer, so (seed, cohort, segment, salt) tuples give
+    // unrelated streams. (An earlier version only *added* the words to the hash state, so every tuple with the
+    // same sum — cohort s of segment j+1 and cohort s+1 of segment j — drew the same numbers: adjacent cohorts'
+    // arrival splits were correlated and young-cohort counts looked far noisier than binomial.)
+    const fmix = (z: number): number => {
       z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
       return (z ^ (z >>> 16)) >>> 0;
     };
-    for (const s of seeds) mix(s | 0);
-    this.a = mix(1);
-    this.b = mix(2);
-    this.c = mix(3);
-    this.d = mix(4);
+    let h = 0x9e3779b9;
+    for (const s of seeds) h = fmix((h ^ (s | 0)) + 0x9e3779b9 | 0);
+    this.a = fmix((h + 0x6a09e667) | 0);
+    this.b = fmix((this.a ^ 0xbb67ae85) + h | 0);
+    this.c = fmix((this.b ^ 0x3c6ef372) + h | 0);
+    this.d = fmix((this.c ^ 0xa54ff53a) + h | 0);
     for (let i = 0; i < 12; i++) this.uint32();
   }
 

@@ -11,7 +11,7 @@
  *   at half the rate) that surges several times a week to +35 % of total traffic for 1–3 hours: a mix shift;
  * - conversion lag (exponential, mean 2.5 min, cut at 30 min) and ingestion lateness (97 % within seconds, 3 %
  *   with a 40 s mean), folded into a visibility curve: the probability that a completion of cohort s has arrived
- *   by the evaluation at the end of minute s + k;
+ *   by the daemon's look after minute s + k (a tick `lookDelaySec` after the minute boundary);
  * - labelled historical incidents (a 30 % drop for 45 min about every other week), so seasonal baselines meet
  *   "one bad week".
  * Cohort completions are drawn once (final counts); their arrival split by age is re-drawn deterministically
@@ -44,6 +44,11 @@ export interface StreamConfig {
   levelDriftPerWeek: number;
   lag: { meanMinutes: number; maxMinutes: number };
   ingest: { fastMeanSec: number; slowShare: number; slowMeanSec: number };
+  /**
+   * Seconds after a minute boundary at which the daemon's tick evaluates: the minute that just ended is the
+   * newest complete cohort (its starts are all in), and completions count if they have arrived by then.
+   */
+  lookDelaySec: number;
   incidents: { everyWeeks: number; minutes: number; drop: number };
 }
 
@@ -63,6 +68,7 @@ export const DEFAULT_STREAM: StreamConfig = {
   levelDriftPerWeek: 0.01,
   lag: { meanMinutes: 2.5, maxMinutes: 30 },
   ingest: { fastMeanSec: 3, slowShare: 0.03, slowMeanSec: 40 },
+  lookDelaySec: 10,
   incidents: { everyWeeks: 2, minutes: 45, drop: 0.3 },
 };
 
@@ -85,7 +91,7 @@ export interface Stream {
   expectedStarts: Float64Array;
   incidents: Interval[];
   surges: Interval[];
-  /** Cumulative visibility: P(a completion of cohort s has arrived by the evaluation at the end of minute s+k). */
+  /** Cumulative visibility: P(a completion of cohort s has arrived by the look after minute s+k). */
   visibility: Float64Array;
   /** Largest age (minutes) with incomplete visibility. */
   maxAge: number;
@@ -114,8 +120,8 @@ function visibilityCurve(cfg: StreamConfig, maxAge: number): Float64Array {
     const lag = -cfg.lag.meanMinutes * Math.log(1 - rng.next() * trunc);
     const slow = rng.next() < cfg.ingest.slowShare;
     const ingest = (-(slow ? cfg.ingest.slowMeanSec : cfg.ingest.fastMeanSec) * Math.log(rng.next())) / 60;
-    // Visible at the evaluation at the end of minute s + k (time s + k + 1) iff u + lag + ingest ≤ k + 1.
-    const k = Math.max(0, Math.ceil(u + lag + ingest - 1));
+    // Visible at the look after minute s + k (time s + k + 1 + lookDelay) iff u + lag + ingest ≤ k + 1 + lookDelay.
+    const k = Math.max(0, Math.ceil(u + lag + ingest - 1 - cfg.lookDelaySec / 60));
     if (k <= maxAge) counts[k]!++;
   }
   const vis = new Float64Array(maxAge + 1);
@@ -208,7 +214,7 @@ export function generateStream(partial: Partial<StreamConfig> = {}): Stream {
 
 /**
  * Cumulative arrivals of a cohort's `total` completions by age 0..maxAge (out[k] = arrived by the evaluation
- * at the end of minute s + k). Deterministic in (seed, cohort, segment, salt).
+ * after minute s + k). Deterministic in (seed, cohort, segment, salt).
  */
 export function cohortArrivals(stream: Stream, cohort: number, segment: number, total: number, salt: number, out: Int32Array): Int32Array {
   const vis = stream.visibility;

@@ -59,3 +59,55 @@ export function cusumDelayLimit(input: CusumLimitInput): CusumLimit {
   const steps = Math.max(1, (h - 1) / iStep);
   return { delayMinutes: steps * stepMinutes, informationPerMinute: perMinute, arl0Minutes, threshold: Math.max(h, 0) };
 }
+
+export interface LaggedLimitInput extends CusumLimitInput {
+  /**
+   * Share of a cohort's eventual completions that has arrived at each look after its minute (index = age in
+   * steps, 0 = the first look that includes the cohort); ages past the end count as complete.
+   */
+  completeness: readonly number[];
+}
+
+export interface LaggedLimit extends CusumLimit {
+  /** The same limit without lag (`cusumDelayLimit`), for comparison. */
+  iidDelayMinutes: number;
+}
+
+/**
+ * The CUSUM limit evaluated with the information that has actually arrived (a reference figure, not a proof).
+ *
+ * With conversion lag a cohort of age k carries only the information of its arrived completions:
+ * O ~ Bin(n, p·G(k)), so I(k) = n·KL(p1·G‖p0·G) (with τ²: the Gaussian (δG)²/(2(p0G(1 − p0G)/n + τ²G²))).
+ * The false-alarm side is unchanged (in steady state every cohort matures, I∞ per step), so the threshold is
+ * still h ≈ ln(γ·I∞); the optimal detector needs the same (h − 1) nats of post-change drift, which after D
+ * looks is J(D) = Σ_{k<D} I(k). The delay is the D (interpolated between looks) at which J(D) = h − 1,
+ * floored at one step. With G ≡ 1 this is exactly `cusumDelayLimit`.
+ */
+export function cusumDelayLimitLagged(input: LaggedLimitInput): LaggedLimit {
+  const iid = cusumDelayLimit(input);
+  const { n, p0, p1, stepMinutes } = input;
+  const tau2 = input.tau2 ?? 0;
+  const info = (g: number): number => {
+    if (!(g > 0)) return 0;
+    const gg = Math.min(1, g);
+    const perMinute = tau2 > 0
+      ? ((p0 - p1) * gg) ** 2 / (2 * ((p0 * gg * (1 - p0 * gg)) / n + tau2 * gg * gg))
+      : n * klBernoulli(p1 * gg, p0 * gg);
+    return perMinute * stepMinutes;
+  };
+  const iStep = iid.informationPerMinute * stepMinutes;
+  const need = Math.max(0, Math.log((iid.arl0Minutes / stepMinutes) * iStep) - 1);
+  let j = 0;
+  let d = 0;
+  for (let k = 0; ; k++) {
+    const g = k < input.completeness.length ? input.completeness[k]! : 1;
+    const add = info(g);
+    if (j + add >= need) {
+      d = k + (add > 0 ? (need - j) / add : 0);
+      break;
+    }
+    j += add;
+    if (k > 1e6) { d = Infinity; break; }
+  }
+  return { ...iid, delayMinutes: Math.max(1, d) * stepMinutes, iidDelayMinutes: iid.delayMinutes };
+}

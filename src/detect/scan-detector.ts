@@ -11,13 +11,16 @@
  *   not look like a drop, §5.1) and g the completeness of a cohort of that age (conversion lag and late events,
  *   §5.2: young cohorts count with their partial information instead of being waited for).
  * - Variance of O: binomial Σ S·π(1−π) (π = p0·g), plus extra-binomial noise τ²·Σ(S·g)² for minute-to-minute
- *   wobble, plus τ²_slow·(Σ S·g)² for wobble that persists across the window, plus baseline error E²·σ²_rel.
- *   A binomial-only variance at 1,000 starts/min with a 1 pp wobble fires ~9×/week instead of once (§3.6).
+ *   wobble, plus τ²_slow·Σ_ij a_i a_j ρ^|i−j| (a = S·g) for an AR(1) wobble with time constant `slowMinutes`
+ *   (without one: τ²_slow·(Σ S·g)², fully persistent), plus τ²_persistent·(Σ S·g)², plus baseline error
+ *   E²·σ²_rel. A binomial-only variance at 1,000 starts/min with a 1 pp wobble fires ~9×/week instead of once
+ *   (§3.6); treating a 30-minute AR(1) as white or as fully persistent mis-sizes 4–60-minute windows.
  * - Statistic: signed root of the binomial deviance, divided by √φ with φ = total variance / binomial variance
  *   (quasi-likelihood). Large counts: the score z with the inflated variance. Small counts: the exact
  *   likelihood's skew, never a Wald z. Below `minVolume` starts a window is not scored; with no scorable window
  *   the result is 'insufficient' — neither firing nor resolving.
- * - Thresholds: thresholds.ts (up-crossing rates per look, budget split over windows).
+ * - Thresholds: thresholds.ts (up-crossing rates per look, budget split over windows, the split calibrated by
+ *   simulating the scan's null page rate).
  *
  * "Drops under half of `drop` should not page" — the choice, and why:
  * Testing against the shifted null p ≥ p0·(1 − drop/2) at the budget's level makes the effective signal of a 5 %
@@ -29,7 +32,8 @@
  * a small drop, which the benchmark measures (`below_half_pages`).
  *
  * Onset: the CUSUM change-point estimate — argmax over k of Σ_{s≥k} ℓ_s with the Gaussian per-step LLR for a
- * `drop`-sized shift, ℓ_s = (δ_s/v_s)(E_s − O_s) − δ_s²/(2v_s) — the last zero of the CUSUM before the alarm.
+ * shift of the size the alarming window shows (at least `drop`), ℓ_s = (δ_s/v_s)(E_s − O_s) − δ_s²/(2v_s) —
+ * the last zero of the CUSUM before the alarm.
  */
 import { signedRootDeviance } from './likelihood.js';
 import { normSf } from './normal.js';
@@ -42,8 +46,19 @@ export type DetectionState = 'ok' | 'breach' | 'insufficient';
 export interface NoiseModel {
   /** Per-step variance of the true rate that is independent from step to step (averages out over a window). */
   tau2: number;
-  /** Variance of the part that persists across a whole window (does not average out). */
+  /**
+   * Variance of the slow part. With `slowMinutes` it is an AR(1) with that time constant (correlation
+   * e^{−Δt/slowMinutes} between steps Δt apart); without, it persists across a whole window (conservative).
+   */
   tau2Slow?: number;
+  /** Time constant of the slow part in minutes (AR(1)); absent = fully persistent. */
+  slowMinutes?: number;
+  /**
+   * Variance of the part constant across any window (added to the baseline's own variance). Default 0.
+   * `estimateNoiseProfile` measures it on residuals against the baseline, net of the baseline's stated
+   * variance when the residuals carry it.
+   */
+  tau2Persistent?: number;
 }
 
 /** Per-step columns, oldest first, most recent last. */
@@ -74,6 +89,11 @@ export interface DetectInput {
   windows?: readonly number[];
   /** Starts a window needs before it is scored. Default 1. */
   minVolume?: number;
+  /**
+   * The rule's `resolve_after` in minutes: pages closer together than this are one page, which the threshold
+   * calibration counts as one against the budget. Default 10 (the rules' default).
+   */
+  resolveAfterMinutes?: number;
 }
 
 export interface Detection {
@@ -114,8 +134,10 @@ export interface WindowSums {
   nullVariance: number;
   /** Σ (S·g)² — multiplies τ². */
   fastWeight: number;
-  /** (Σ S·g)² — multiplies τ²_slow. */
+  /** (Σ S·g)² — multiplies τ²_persistent (and τ²_slow without a time constant). */
   slowWeight: number;
+  /** Σ_ij a_i a_j ρ^|i−j| with a = S·g — multiplies an AR(1) τ²_slow. Defaults to `slowWeight` (ρ = 1). */
+  arWeight?: number;
   /** Σ S·p0 (expected completions once every cohort is mature); defaults to `expected`. */
   expectedMature?: number;
 }
@@ -140,14 +162,25 @@ function asNoise(noise: NoiseModel | number | undefined): NoiseModel {
   return typeof noise === 'number' ? { tau2: noise, tau2Slow: 0 } : noise;
 }
 
-/** One window's one-sided z and its variance decomposition. */
-export function windowZ(s: WindowSums, o: Omit<ScanOptions, 'thresholds' | 'minVolume'>): number {
-  const { noise } = o;
-  const variance =
+/**
+ * Variance of a window's observed count under the null: binomial + white wobble + AR(1) wobble (persistent
+ * without a time constant) + persistent wobble + the baseline's error (constant across the window).
+ */
+export function windowVariance(s: WindowSums, noise: NoiseModel, baselineRelVariance: number): number {
+  const slowW = noise.slowMinutes === undefined ? s.slowWeight : (s.arWeight ?? s.slowWeight);
+  return (
     s.nullVariance +
     noise.tau2 * s.fastWeight +
-    (noise.tau2Slow ?? 0) * s.slowWeight +
-    o.baselineRelVariance * s.expected * s.expected;
+    (noise.tau2Slow ?? 0) * slowW +
+    (noise.tau2Persistent ?? 0) * s.slowWeight +
+    baselineRelVariance * s.expected * s.expected
+  );
+}
+
+/** One window's one-sided z. */
+export function windowZ(s: WindowSums, o: Omit<ScanOptions, 'thresholds' | 'minVolume'>): number {
+  const { noise } = o;
+  const variance = windowVariance(s, noise, o.baselineRelVariance);
   if (!(s.nullVariance > 0) || !(variance > 0)) return 0;
   const phi = variance / s.nullVariance;
   const r = signedRootDeviance(o.family, s.observed, s.expected, s.trials);
@@ -189,7 +222,7 @@ export function scanSums(sums: readonly WindowSums[], o: ScanOptions): ScanResul
   const k = t.windows.indexOf(s.steps);
   const c = k >= 0 ? t.thresholds[k]! : t.thresholds[t.thresholds.length - 1]!;
   // Chance rate: the union bound the thresholds were built from, evaluated at the observed statistic.
-  const chance = Math.min(1, t.windows.length * upcrossingRate(s.steps, Math.max(bestZ, 0))) * t.looksPerWeek;
+  const chance = Math.min(1, (t.windows.length * upcrossingRate(s.steps, Math.max(bestZ, 0))) / t.calibration) * t.looksPerWeek;
   const stepMinutes = 10_080 / t.looksPerWeek;
   const rel = o.direction === 'drop' ? (s.expected - s.observed) / s.expected : (s.observed - s.expected) / s.expected;
   return {
@@ -217,13 +250,14 @@ function at(v: ArrayLike<number> | number | undefined, i: number, dflt: number):
 
 /**
  * Window sums over the newest `windows` steps of a series, in one backward pass. Steps with a missing or
- * non-positive expected rate count as no data.
+ * non-positive expected rate count as no data. `slowRho` is the AR(1) lag-one correlation of the slow wobble
+ * (1 = persistent); its weight Σ_ij a_i a_j ρ^|i−j| is accumulated as Q += a² + 2a·ρ·R, R ← ρ·R + a.
  */
-export function seriesWindowSums(series: DetectorSeries, windows: readonly number[]): WindowSums[] {
+export function seriesWindowSums(series: DetectorSeries, windows: readonly number[], slowRho = 1): WindowSums[] {
   const n = series.starts.length;
   const sorted = [...windows].sort((a, b) => a - b).filter((w) => w <= n);
   const out: WindowSums[] = [];
-  let trials = 0, observed = 0, expected = 0, mature = 0, nullVar = 0, fast = 0, sg = 0;
+  let trials = 0, observed = 0, expected = 0, mature = 0, nullVar = 0, fast = 0, sg = 0, arR = 0, arQ = 0;
   let wi = 0;
   for (let j = 1; j <= n && wi < sorted.length; j++) {
     const i = n - j;
@@ -239,9 +273,14 @@ export function seriesWindowSums(series: DetectorSeries, windows: readonly numbe
       nullVar += s * pi * (1 - pi);
       fast += (s * g) ** 2;
       sg += s * g;
-    }
+      arQ += s * g * (s * g + 2 * slowRho * arR);
+      arR = slowRho * arR + s * g;
+    } else arR *= slowRho;
     if (j === sorted[wi]) {
-      out.push({ steps: j, trials, observed, expected, nullVariance: nullVar, fastWeight: fast, slowWeight: sg * sg, expectedMature: mature });
+      out.push({
+        steps: j, trials, observed, expected, nullVariance: nullVar, fastWeight: fast, slowWeight: sg * sg, arWeight: arQ,
+        expectedMature: mature,
+      });
       wi++;
     }
   }
@@ -282,11 +321,13 @@ export function detectChange(input: DetectInput): Detection {
     falseAlarmsPerWeek: input.falseAlarmsPerWeek ?? 1,
     stepMinutes: input.stepMinutes ?? 1,
     windows,
+    ...(input.resolveAfterMinutes !== undefined ? { resolveAfterMinutes: input.resolveAfterMinutes } : {}),
   });
   const direction = input.direction ?? 'drop';
   const noise = asNoise(input.noise);
   if (!(input.drop > 0 && input.drop < 1)) throw new RangeError(`detectChange: drop must be in (0, 1), got ${input.drop}`);
-  const sums = seriesWindowSums(input.series, windows);
+  const rho = noise.slowMinutes !== undefined && noise.slowMinutes > 0 ? Math.exp(-(input.stepMinutes ?? 1) / noise.slowMinutes) : 1;
+  const sums = seriesWindowSums(input.series, windows, rho);
   const r = scanSums(sums, {
     drop: input.drop,
     direction,
@@ -299,7 +340,10 @@ export function detectChange(input: DetectInput): Detection {
   const { windowIndex: _w, ...rest } = r;
   if (r.state !== 'breach') return { ...rest, onsetIndex: null, onsetStepsAgo: null };
   const maxSteps = windows.reduce((m, w) => Math.max(m, w), 0);
-  const onset = estimateOnset(input.series, input.drop, direction, noise, maxSteps);
+  // Plug-in size: the CUSUM tuned to the drop the alarming window actually shows (never below `drop`). A
+  // 5 %-tuned CUSUM drifts down only slowly before an outage and puts its onset minutes early.
+  const size = Math.min(0.99, Math.max(input.drop, r.relativeChange));
+  const onset = estimateOnset(input.series, size, direction, noise, maxSteps);
   const n = input.series.starts.length;
   return { ...rest, onsetIndex: onset, onsetStepsAgo: onset === null ? null : n - onset };
 }

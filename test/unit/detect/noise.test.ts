@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { estimateCompleteness } from '../../../src/detect/lag.js';
-import { estimateNoiseProfile, estimateTau2 } from '../../../src/detect/noise.js';
+import { ar1BlockFactor, estimateNoiseProfile, estimateTau2 } from '../../../src/detect/noise.js';
 
 // Deterministic pseudo-normal draws (no Math.random in tests either).
 function lcgNormals(n: number, seed: number): number[] {
@@ -53,5 +53,58 @@ describe('estimateCompleteness', () => {
       { observedByAge: [30, 50, 110, 100], final: 100 },
     ], 3);
     expect(g).toEqual([0.2, 0.5, 0.95, 1]);
+  });
+});
+
+describe('AR(1) slow wobble', () => {
+  it('ar1BlockFactor: 1 for one step, 1/m for white, (1+ρ)/2 for two steps, 1 when persistent', () => {
+    expect(ar1BlockFactor(1, 0.9)).toBe(1);
+    expect(ar1BlockFactor(10, 0)).toBeCloseTo(0.1, 12);
+    expect(ar1BlockFactor(2, 0.6)).toBeCloseTo(0.8, 12);
+    expect(ar1BlockFactor(50, 1)).toBe(1);
+    // Brute force for m = 7, ρ = 0.8.
+    let s = 0;
+    for (let i = 0; i < 7; i++) for (let j = 0; j < 7; j++) s += 0.8 ** Math.abs(i - j);
+    expect(ar1BlockFactor(7, 0.8)).toBeCloseTo(s / 49, 12);
+  });
+
+  it('recovers a white 0.8 pp + AR(1) 0.5 pp (30-minute time constant) wobble at 1,000/min', () => {
+    const n = 40_000;
+    const z = lcgNormals(3 * n, 21);
+    const rho = Math.exp(-1 / 30);
+    let ar = 0;
+    const res = [];
+    for (let i = 0; i < n; i++) {
+      ar = rho * ar + 0.005 * Math.sqrt(1 - rho * rho) * z[i]!;
+      const p = 0.6 + 0.008 * z[n + i]! + ar;
+      res.push({ starts: 1000, conversions: Math.round(1000 * p + z[2 * n + i]! * Math.sqrt(1000 * p * (1 - p))), expectedRate: 0.6 });
+    }
+    const m = estimateNoiseProfile(res);
+    expect(Math.sqrt(m.tau2)).toBeGreaterThan(0.007);
+    expect(Math.sqrt(m.tau2)).toBeLessThan(0.009);
+    const slowTotal = (m.tau2Slow ?? 0) + (m.tau2Persistent ?? 0);
+    expect(Math.sqrt(slowTotal)).toBeGreaterThan(0.0038);
+    expect(Math.sqrt(slowTotal)).toBeLessThan(0.0065);
+    expect(m.slowMinutes).toBeGreaterThanOrEqual(16);
+    expect(m.slowMinutes).toBeLessThanOrEqual(64);
+  });
+
+  it('the baseline error the residuals declare is not counted again', () => {
+    const n = 30_000;
+    const z = lcgNormals(3 * n, 5);
+    const res = [];
+    for (let i = 0; i < n; i++) {
+      // Baseline off by a constant per 2-hour slot, σ = 0.4 pp, and it says so.
+      const base = 0.6 + 0.004 * z[Math.floor(i / 120)]!;
+      const p = 0.6 + 0.008 * z[n + i]!;
+      res.push({ starts: 1000, conversions: Math.round(1000 * p + z[2 * n + i]! * Math.sqrt(240)), expectedRate: base, baselineVariance: 0.004 ** 2 });
+    }
+    const net = estimateNoiseProfile(res);
+    const gross = estimateNoiseProfile(res.map(({ baselineVariance: _b, ...r }) => r));
+    const slow = (m: typeof net) => (m.tau2Slow ?? 0) + (m.tau2Persistent ?? 0);
+    expect(slow(gross)).toBeGreaterThan(1e-5);
+    expect(slow(net)).toBeLessThan(4e-6);
+    expect(Math.sqrt(net.tau2)).toBeGreaterThan(0.007);
+    expect(Math.sqrt(net.tau2)).toBeLessThan(0.009);
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { binomialDeviance, signedRootDeviance } from '../../../src/detect/likelihood.js';
-import { detectChange, detectDrop, seriesWindowSums } from '../../../src/detect/scan-detector.js';
+import { detectChange, detectDrop, seriesWindowSums, windowVariance } from '../../../src/detect/scan-detector.js';
 import { detectVolumeChange } from '../../../src/detect/volume-detector.js';
 
 const flat = (n: number, starts: number, conversions: number) => ({
@@ -164,5 +164,38 @@ describe('detectVolumeChange', () => {
     expect(detectVolumeChange({ observed, expected, direction: 'increase', change: 0.3 }).state).toBe('ok');
     const up = observed.map((_, i) => (i >= 230 ? 1400 : 1000));
     expect(detectVolumeChange({ observed: up, expected, direction: 'increase', change: 0.3, noise: 0.05 ** 2 }).state).toBe('breach');
+  });
+});
+
+describe('AR(1) slow wobble in the window variance', () => {
+  it('accumulates Σ_ij a_i a_j ρ^|i−j| (a = starts × completeness)', () => {
+    const series = { starts: [100, 200, 100], conversions: [60, 120, 60], expectedRate: 0.6, completeness: [1, 1, 0.5] };
+    const [w1, w2, w3] = seriesWindowSums(series, [1, 2, 3], 0.5);
+    // a = [100, 200, 50] oldest first.
+    expect(w1!.arWeight).toBeCloseTo(50 * 50, 9);
+    expect(w2!.arWeight).toBeCloseTo(50 * 50 + 200 * 200 + 2 * 0.5 * 50 * 200, 9);
+    expect(w3!.arWeight).toBeCloseTo(50 ** 2 + 200 ** 2 + 100 ** 2 + 2 * (0.5 * 50 * 200 + 0.5 * 200 * 100 + 0.25 * 50 * 100), 9);
+    // ρ = 1 is the fully persistent (Σa)².
+    expect(seriesWindowSums(series, [3], 1)[0]!.arWeight).toBeCloseTo(350 * 350, 9);
+  });
+
+  it('a slow part with a time constant weighs a long window less than a persistent one', () => {
+    const s = seriesWindowSums({ ...flat(240, 1000, 600), expectedRate: 0.6 }, [240], Math.exp(-1 / 30))[0]!;
+    const persistent = windowVariance(s, { tau2: 0, tau2Slow: 1.6e-5 }, 0);
+    const ar = windowVariance(s, { tau2: 0, tau2Slow: 1.6e-5, slowMinutes: 30 }, 0);
+    expect(persistent).toBeCloseTo(240 * 1000 * 0.24 + 1.6e-5 * 240_000 ** 2, 3);
+    expect(ar).toBeLessThan(persistent);
+    expect(ar).toBeGreaterThan(240 * 1000 * 0.24);
+    // Persistent part and the baseline's variance add.
+    const both = windowVariance(s, { tau2: 0, tau2Persistent: 1e-5 }, 1e-5 / 0.36);
+    expect(both).toBeCloseTo(240 * 1000 * 0.24 + 2e-5 * 240_000 ** 2, 3);
+  });
+
+  it('the default (no slowMinutes) keeps the old persistent model', () => {
+    const s = flat(240, 1000, 600);
+    for (let i = 228; i < 240; i++) s.conversions[i] = 575;
+    const old = detectDrop({ series: { ...s, expectedRate: 0.6 }, drop: 0.05, noise: { tau2: 5e-5, tau2Slow: 1e-5 } });
+    const ar = detectDrop({ series: { ...s, expectedRate: 0.6 }, drop: 0.05, noise: { tau2: 5e-5, tau2Slow: 1e-5, slowMinutes: 5 } });
+    expect(ar.statistic).toBeGreaterThanOrEqual(old.statistic);
   });
 });
