@@ -182,13 +182,17 @@ export function ruleSeries(rule: AlertRuleDef, reader: SeriesReader, maxValues =
 export function evaluateRule(look: RuleLook): SeriesResult[] {
   const { rule, reader } = look;
   const series = ruleSeries(rule, reader, look.maxValuesPerDimension, look.extraSegments);
-  // The rule's budget split over its series, rounded down to a power of √2: thresholds are computed once per
-  // distinct budget (detect/thresholds.ts calibrates them), so the number of segment values drifting by one must
-  // not create a new budget every minute. Rounding down keeps the rule within its budget.
-  const budget = quantizeBudget(rule.falseAlarmsPerWeek / series.length);
+  // The rule's page budget covers all its series: half to the funnel-wide series (the drop that matters most),
+  // half split over the segment values (Bonferroni). Each share is rounded down to a power of √2: thresholds are
+  // computed once per distinct budget (detect/thresholds.ts calibrates them), so the number of segment values
+  // drifting by one must not create a new budget every minute. Rounding down keeps the rule within its budget.
+  const segCount = series.length - 1;
+  const overallBudget = quantizeBudget(segCount > 0 ? rule.falseAlarmsPerWeek / 2 : rule.falseAlarmsPerWeek);
+  const segBudget = segCount > 0 ? quantizeBudget(rule.falseAlarmsPerWeek / 2 / segCount) : overallBudget;
+  const budget = segBudget;
   look.memory.prune(look.evalTo - WEEK * (rule.baseline.kind === 'seasonal' ? rule.baseline.weeks + 1 : 1));
-  if (rule.metric.kind === 'step_volume') return series.map((seg) => evaluateVolume(look, seg, budget));
-  if (rule.metric.kind === 'step_duration') return series.map((seg) => evaluateDuration(look, seg, budget));
+  if (rule.metric.kind === 'step_volume') return series.map((seg) => evaluateVolume(look, seg, seg ? budget : overallBudget));
+  if (rule.metric.kind === 'step_duration') return series.map((seg) => evaluateDuration(look, seg, seg ? budget : overallBudget));
   const ex = extractor(rule, look.funnel)!;
   // Baselines of the segment values first: the funnel-wide series may need them for the mix-shift adjustment.
   const perSeg = new Map<string, SegSeries>();
@@ -203,7 +207,7 @@ export function evaluateRule(look: RuleLook): SeriesResult[] {
     const dim = rule.segments[0]!;
     mix = { segs: series.filter((s): s is SegmentRef => s !== null && s.dimension === dim), series: perSeg };
   }
-  results.unshift(evaluateBinomial(look, null, budget, ex, mix).result);
+  results.unshift(evaluateBinomial(look, null, overallBudget, ex, mix).result);
   return results;
 }
 
@@ -293,6 +297,7 @@ function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget: number
     falseAlarmsPerWeek: budget,
     stepMinutes: b / MINUTE,
     minVolume: rule.minVolume,
+    resolveAfterMinutes: rule.resolveAfterMs / MINUTE,
   });
   if (!Number.isFinite(base.newest.rate)) {
     detection.state = 'insufficient';
@@ -434,7 +439,11 @@ function levelInputs(look: RuleLook, seg: SegmentRef | null, ex: Extractor, end:
   return out;
 }
 
-/** τ² (fast and slow) from the last day's mature buckets against hourly baselines; refreshed hourly. */
+/**
+ * τ² (fast and slow) from the last 12 hours of mature buckets, as residuals against the rule's own baseline
+ * (seasonal: each block's slot rate × the level factor; trailing: the two hours before each hour), so the noise the
+ * detector allows for is the noise around the expectation it actually uses. Refreshed hourly.
+ */
 function noiseFor(look: RuleLook, seg: SegmentRef | null, ex: Extractor, key: string): NoiseModel {
   const hit = look.memory.noise.get(key);
   if (hit && look.evalTo - hit.at < NOISE_REFRESH_MS) return hit.model;
@@ -442,10 +451,15 @@ function noiseFor(look: RuleLook, seg: SegmentRef | null, ex: Extractor, key: st
   const b = funnel.bucketMs;
   const end = Math.floor((evalTo - b * matureAgeBuckets(funnel)) / HOUR) * HOUR;
   const residuals: Residual[] = [];
-  // Hour by hour: the baseline of an hour is the ratio of sums over the two hours before it, a local level that
-  // follows the daily curve; the residuals' spread beyond binomial is the wobble the detector must expect.
+  const seasonal = look.rule.baseline.kind === 'seasonal';
+  let level = 1;
+  if (seasonal) {
+    const li = levelInputs(look, seg, ex, evalTo - LEVEL_GAP_MS);
+    level = (li.observed + 200) / (li.expected + 200);
+  }
   const hourly: { s: number; c: number }[] = [];
-  for (let h = end - NOISE_SPAN_MS - 2 * HOUR; h < end; h += HOUR) {
+  const first = end - NOISE_SPAN_MS - 2 * HOUR;
+  for (let h = first; h < end; h += HOUR) {
     let s = 0, c = 0;
     for (let t = h; t < h + HOUR; t += b) {
       const v = reader.fine(t, seg);
@@ -453,14 +467,27 @@ function noiseFor(look: RuleLook, seg: SegmentRef | null, ex: Extractor, key: st
     }
     hourly.push({ s, c });
   }
+  let seasonalOk = seasonal;
   for (let k = 2; k < hourly.length; k++) {
-    const s = hourly[k - 1]!.s + hourly[k - 2]!.s;
-    const p = s > 0 ? (hourly[k - 1]!.c + hourly[k - 2]!.c) / s : NaN;
-    if (!(p > 0 && p < 1)) continue;
-    const h = end - NOISE_SPAN_MS - 2 * HOUR + k * HOUR;
+    const h = first + k * HOUR;
+    let p = NaN, pVar = 0;
+    const local = hourly[k - 1]!.s + hourly[k - 2]!.s;
+    const localRate = local > 0 ? (hourly[k - 1]!.c + hourly[k - 2]!.c) / local : NaN;
     for (let t = h; t < h + HOUR; t += b) {
+      if (seasonalOk && (t - h) % look.reader.rollupMs === 0) {
+        const slot = slotEstimate(look, seg, ex, Math.floor(t / look.reader.rollupMs) * look.reader.rollupMs);
+        const est = seasonalBaseline({ weeks: slot.weeks, weeksWanted: slot.weeks.length });
+        p = est.rate * level;
+        pVar = est.variance * level * level;
+        if (!(p > 0)) seasonalOk = false; // too little history for this series: fall back to the local rate
+      }
+      const rate = seasonalOk ? p : localRate;
+      if (!(rate > 0 && rate < 1)) continue;
       const v = reader.fine(t, seg);
-      if (v && ex.trials(v) > 0) residuals.push({ starts: ex.trials(v), conversions: ex.successes(v), expectedRate: p });
+      // The baseline's own variance goes with each residual, so the fit does not count baseline error as noise
+      // (the detector adds it separately).
+      const baselineVariance = seasonalOk ? pVar : (localRate * (1 - localRate)) / local;
+      if (v && ex.trials(v) > 0) residuals.push({ starts: ex.trials(v), conversions: ex.successes(v), expectedRate: rate, baselineVariance });
     }
   }
   const model = residuals.length >= 120 ? estimateNoiseProfile(residuals) : { tau2: 0, tau2Slow: 0 };

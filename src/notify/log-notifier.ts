@@ -7,6 +7,7 @@
  * It is the only receiver until Slack and PagerDuty delivery land, and stays useful after: the demo prints its
  * lines, and the log keeps a record of what was notified.
  */
+import { isPagingTransition } from '../engine/alert-state.js';
 import type { AlertTransition } from '../engine/alert-store.js';
 import type { Evidence } from '../engine/alert-state.js';
 import type { Logger } from '../obs/logger.js';
@@ -135,9 +136,12 @@ export class LogNotifier implements Notifier {
       },
     };
     const msg = `alert ${t.kind}: ${t.rule}${t.segment ? ` [${t.segment.dimension}=${t.segment.value}]` : ''}`;
+    // Only pages are news: thousands of segment series move in and out of 'insufficient' at night, and that
+    // belongs in debug logs, not in the on-call's console.
     if (t.kind === 'firing') this.log.warn(fields, msg);
-    else this.log.info(fields, msg);
-    this.o.write?.(formatTransitionLine(t));
+    else if (isPagingTransition(t.kind)) this.log.info(fields, msg);
+    else this.log.debug(fields, msg);
+    if (isPagingTransition(t.kind)) this.o.write?.(formatTransitionLine(t));
   }
 
   async close(): Promise<void> {}

@@ -108,9 +108,20 @@ describe('LogNotifier', () => {
 
   it('prints nothing without a write function', async () => {
     const { lines, logger } = capture();
-    await new LogNotifier({ logger }).notify(transition({ kind: 'pending' }));
+    await new LogNotifier({ logger }).notify(transition({ kind: 'resolved' }));
     await new Promise((r) => setImmediate(r));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 'info', kind: 'pending' });
+    expect(lines[0]).toMatchObject({ level: 'info', kind: 'resolved' });
+  });
+
+  it('keeps non-paging transitions (pending, insufficient) out of the console and the info log', async () => {
+    const { lines, logger } = capture();
+    const printed: string[] = [];
+    const n = new LogNotifier({ logger, write: (l) => printed.push(l) });
+    await n.notify(transition({ kind: 'pending' }));
+    await n.notify(transition({ kind: 'insufficient' }));
+    await new Promise((r) => setImmediate(r));
+    expect(printed).toEqual([]);
+    expect(lines).toEqual([]); // logged at debug, below this logger's level
   });
 });

@@ -1,0 +1,293 @@
+/**
+ * Detection quality of funnelwatch itself: the simulated stream (stream.ts) fed to the daemon's real Evaluator
+ * (src/engine/evaluator.ts: rule → series per segment value → baselines, noise, learned completeness → scan
+ * detector → alert state machine), one tick per simulated minute, at the level the window store holds.
+ *
+ * The only parts replaced are the edges the Evaluator takes as ports: the funnel data (a StreamSource reading the
+ * stream's per-minute cohort counts as they would have arrived by each tick, instead of Redis), the alert-state
+ * store (in memory), the lease (always held) and the notifier (collects transitions). Pages are 'firing'
+ * transitions of any series of the rule: the rule's budget covers its segment values too.
+ *
+ * Accounting (as harness.ts, so the figures compare with its reference rules and limits):
+ * - a tick at minute boundary T (plus lookDelaySec) sees cohorts up to T−1 with the completions arrived by then;
+ * - false alarms: pages outside labelled incidents (+2 h) over the evaluation weeks;
+ * - delay: T_page + lookDelay − τ for drops injected at τ (completions of affected cohorts thinned from τ on);
+ *   episodes where the rule was already firing at τ are excluded (pre-alarmed); none within the horizon is a miss.
+ */
+import type { FunnelDef } from '../../src/funnels/funnel.js';
+import type { AlertRuleDef } from '../../src/rules/rule.js';
+import type { RuleSet } from '../../src/rules/rule-set.js';
+import { Evaluator, type AlertStatePort } from '../../src/engine/evaluator.js';
+import type { AlertState } from '../../src/engine/alert-state.js';
+import type { AlertTransition } from '../../src/engine/alert-store.js';
+import type { CompletenessState } from '../../src/engine/completeness.js';
+import type { FunnelNeeds, FunnelSource } from '../../src/engine/funnel-data.js';
+import type { BucketView, SegmentRef, SeriesReader } from '../../src/engine/series.js';
+import { createLogger } from '../../src/obs/logger.js';
+import { cusumDelayLimit } from '../../src/detect/index.js';
+import { Rng } from './prng.js';
+import { cohortArrivals, MINUTES_PER_WEEK, type Stream } from './stream.js';
+
+const MIN = 60_000;
+/** Epoch of stream minute 0: a Monday 00:00 UTC, so minute-of-week lines up with the stream's weeks. */
+const T0 = Date.UTC(2026, 0, 5, 0, 0, 0);
+
+export interface EvaluatorQualityOptions {
+  stream: Stream;
+  warmupWeeks: number;
+  evalWeeks: number;
+  episodesPerSize: number;
+  dropSizes: number[];
+  segmentDrop: { segment: string; size: number };
+  onsetTraffic: [number, number];
+  rule: AlertRuleDef;
+  log?: (line: string) => void;
+}
+
+export interface EvalDelayStats {
+  n: number;
+  detected: number;
+  pre_alarmed: number;
+  mean: number;
+  p90: number;
+  limit: number;
+}
+
+export interface EvaluatorQualityReport {
+  fa_per_week: number;
+  fa_count: number;
+  delays: Record<string, EvalDelayStats>;
+  delay_ratio: Record<string, number>;
+  segment_drop: EvalDelayStats;
+  segment_named: number;
+  ticks: number;
+  elapsed_ms: number;
+}
+
+export const FUNNEL: FunnelDef = {
+  name: 'checkout', entityField: 'entity',
+  steps: [{ name: 'started', event: 'checkout_started' }, { name: 'completed', event: 'order_completed' }],
+  conversionWindowMs: 30 * MIN, bucketMs: MIN, allowedLatenessMs: MIN,
+  dimensions: [{ name: 'platform', maxValues: 10 }], services: ['payments-service'],
+  retention: { fineMs: 3 * 86_400_000, rollupBucketMs: 15 * MIN, rollupMs: 35 * 86_400_000 },
+};
+
+/** Per-minute cohort counts of the stream as the window store would hold them at the current tick. */
+class StreamSource implements FunnelSource {
+  /** Current tick: cohorts < T are complete. */
+  T = 0;
+  private readonly A: number;
+  /** Arrivals by age per segment: cum[j][s*A + k]. */
+  private readonly cum: Int32Array[];
+  /** Episode: segment → cohort → cumulative arrivals replacing the stream's. */
+  override: Map<number, Map<number, Int32Array>> | null = null;
+  private readonly segIndex: Map<string, number>;
+
+  constructor(private readonly stream: Stream) {
+    this.A = stream.maxAge + 1;
+    this.segIndex = new Map(stream.segments.map((s, j) => [s, j]));
+    const tmp = new Int32Array(this.A);
+    this.cum = stream.segments.map((_, j) => {
+      const c = new Int32Array(stream.minutes * this.A);
+      for (let s = 0; s < stream.minutes; s++) {
+        cohortArrivals(stream, s, j, stream.finals[j]![s]!, 0, tmp);
+        c.set(tmp, s * this.A);
+      }
+      return c;
+    });
+  }
+
+  async watermark(): Promise<number | undefined> {
+    return T0 + this.T * MIN;
+  }
+
+  /** Completions of cohort s in segment j arrived by the tick at T. */
+  arrived(j: number, s: number): number {
+    const k = Math.min(this.T - 1 - s, this.A - 1);
+    const ov = this.override?.get(j)?.get(s);
+    if (ov) return ov[k]!;
+    return this.cum[j]![s * this.A + k]!;
+  }
+
+  async reader(_f: FunnelDef, _evalTo: number, _needs: FunnelNeeds): Promise<SeriesReader> {
+    const src = this;
+    const st = this.stream;
+    const nSeg = st.segments.length;
+    const view = (s: number, seg: SegmentRef | null): BucketView | undefined => {
+      if (s < 0 || s >= src.T) return undefined;
+      if (seg) {
+        const j = src.segIndex.get(seg.value);
+        if (j === undefined) return undefined;
+        const n = st.starts[j]![s]!;
+        return { volume: [n, 0], cohort: [n, src.arrived(j, s)] };
+      }
+      let n = 0, c = 0;
+      for (let j = 0; j < nSeg; j++) { n += st.starts[j]![s]!; c += src.arrived(j, s); }
+      return { volume: [n, 0], cohort: [n, c] };
+    };
+    return {
+      bucketMs: MIN,
+      rollupMs: 15 * MIN,
+      fine: (start, seg) => view((start - T0) / MIN, seg),
+      rollup: (start, seg) => {
+        const s0 = (start - T0) / MIN;
+        if (s0 < 0 || s0 + 15 > src.T - this.A) return undefined; // only compacted (mature) history
+        let n = 0, c = 0;
+        for (let s = s0; s < s0 + 15; s++) {
+          for (let j = 0; j < nSeg; j++) {
+            if (seg && st.segments[j] !== seg.value) continue;
+            n += st.starts[j]![s]!;
+            c += st.finals[j]![s]!;
+          }
+        }
+        return { volume: [n, 0], cohort: [n, c] };
+      },
+      durations: () => undefined,
+      values: () => st.segments,
+    };
+  }
+}
+
+class MemoryAlerts implements AlertStatePort {
+  states = new Map<string, AlertState>();
+  async load(): Promise<Map<string, AlertState>> {
+    return new Map(this.states);
+  }
+  async commit(_token: number, states: AlertState[], _t: AlertTransition[], opts?: { deleteKeys?: string[] }): Promise<'ok'> {
+    for (const s of states) this.states.set(s.segment ? `${s.rule}|${s.segment.dimension}=${s.segment.value}` : s.rule, s);
+    for (const k of opts?.deleteKeys ?? []) this.states.delete(k);
+    return 'ok';
+  }
+}
+
+function makeEvaluator(source: StreamSource, rule: AlertRuleDef, completeness?: Record<string, CompletenessState>) {
+  const got: AlertTransition[] = [];
+  const ruleSet: RuleSet = { funnels: [FUNNEL], rules: [rule], version: 'bench', files: [] };
+  const ev = new Evaluator({
+    store: source, rules: () => ruleSet, alerts: new MemoryAlerts(), lease: { isLeader: () => true, token: () => 1 },
+    notifier: { notify: async (t) => { got.push(t); } }, clock: { now: () => T0 + source.T * MIN },
+    logger: createLogger({ level: 'silent', pretty: false }), staleAfterMs: 5 * MIN,
+    ...(completeness ? { completeness } : {}),
+  });
+  return { ev, got };
+}
+
+export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<EvaluatorQualityReport> {
+  const t0 = performance.now();
+  const log = o.log ?? (() => {});
+  const st = o.stream;
+  const source = new StreamSource(st);
+  log(`evaluator pass: arrivals ready at ${(performance.now() - t0).toFixed(0)} ms`);
+  const lookDelay = st.config.lookDelaySec / 60;
+  const inIncident = new Uint8Array(st.minutes);
+  for (const i of st.incidents) for (let t = Math.max(0, i.start - 60); t < Math.min(st.minutes, i.end + 120); t++) inIncident[t] = 1;
+
+  // ---- False alarms: one tick per minute over the evaluation weeks (plus a day to warm up) ----
+  const evalStart = o.warmupWeeks * MINUTES_PER_WEEK;
+  const { ev, got } = makeEvaluator(source, o.rule);
+  let ticks = 0;
+  let fa = 0;
+  for (let T = evalStart - 1440; T < st.minutes; T++) {
+    source.T = T;
+    const before = got.length;
+    await ev.tick(T0 + T * MIN);
+    ticks++;
+    if (T < evalStart) continue;
+    for (let i = before; i < got.length; i++) {
+      if (got[i]!.kind === 'firing' && !inIncident[T]) fa++;
+    }
+    if (T % MINUTES_PER_WEEK === 0) log(`week ${T / MINUTES_PER_WEEK}: ${fa} false alarms so far (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  }
+  const completeness = ev.completenessSnapshot();
+
+  // ---- Injected drops ----
+  const rng = new Rng(st.config.seed, 0xe916);
+  const [lo, hi] = o.onsetTraffic;
+  const candidates: number[] = [];
+  for (let t = evalStart + 300; t < st.minutes - 300; t++) {
+    if (st.expectedStarts[t]! >= lo && st.expectedStarts[t]! <= hi && !inIncident[t]) candidates.push(t);
+  }
+  const A = st.maxAge + 1;
+  const kinds = [
+    ...o.dropSizes.map((d) => ({ label: `${Math.round(d * 100)}%`, size: d, segs: st.segments.map((_, j) => j), horizon: d <= 0.05 ? 120 : 60 })),
+    { label: 'segment', size: o.segmentDrop.size, segs: [st.segments.indexOf(o.segmentDrop.segment)], horizon: 60 },
+  ];
+  const delays: Record<string, EvalDelayStats> = {};
+  let named = 0, namedN = 0;
+  let epId = 0;
+  for (const kind of kinds) {
+    const ds: number[] = [];
+    const limits: number[] = [];
+    let pre = 0, missed = 0;
+    for (let e = 0; e < o.episodesPerSize; e++) {
+      epId++;
+      const tau = candidates[Math.floor(rng.next() * candidates.length)]!;
+      const erng = new Rng(st.config.seed, epId, 0x7418);
+      const ov = new Map<number, Map<number, Int32Array>>();
+      for (const j of kind.segs) {
+        const m = new Map<number, Int32Array>();
+        for (let s = tau; s <= tau + kind.horizon + 1; s++) {
+          const thinned = erng.binomial(st.finals[j]![s]!, 1 - kind.size);
+          m.set(s, cohortArrivals(st, s, j, thinned, 1000 + epId, new Int32Array(A)));
+        }
+        ov.set(j, m);
+      }
+      let nn = 0, pp = 0, ps = 0;
+      for (let s = tau; s < tau + 30; s++) for (let j = 0; j < st.segments.length; j++) {
+        nn += st.starts[j]![s]!;
+        pp += st.starts[j]![s]! * st.trueRate[j]![s]!;
+        if (kind.segs.includes(j)) ps += st.starts[j]![s]! * st.trueRate[j]![s]!;
+      }
+      const p0 = pp / nn;
+      limits.push(cusumDelayLimit({ n: nn / 30, p0, p1: Math.max(0, p0 - (kind.size * ps) / nn), falseAlarmsPerWeek: o.rule.falseAlarmsPerWeek, stepMinutes: 1 }).delayMinutes);
+      // A fresh evaluator (the learned completeness carried over), warmed up on the hour before the drop.
+      const run = makeEvaluator(source, o.rule, completeness);
+      source.override = null;
+      let firingAtTau = false;
+      let delay: number | null = null;
+      for (let T = tau - 60; T <= tau + kind.horizon; T++) {
+        source.T = T;
+        if (T === tau + 1) source.override = ov; // cohort τ is first seen at the tick T = τ + 1
+        const before = run.got.length;
+        await run.ev.tick(T0 + T * MIN);
+        ticks++;
+        if (T === tau) firingAtTau = [...run.ev.currentStates().values()].some((s) => s.status === 'firing');
+        if (T > tau && !firingAtTau) {
+          const f = run.got.slice(before).find((t) => t.kind === 'firing');
+          if (f) {
+            delay = T - tau + lookDelay;
+            if (kind.label === 'segment') {
+              namedN++;
+              if (f.segment?.value === o.segmentDrop.segment) named++;
+            }
+            break;
+          }
+        }
+      }
+      source.override = null;
+      if (firingAtTau) pre++;
+      else if (delay === null) missed++;
+      else ds.push(delay);
+    }
+    const sorted = [...ds].sort((a, b) => a - b);
+    const mean = ds.length ? ds.reduce((a, b) => a + b, 0) / ds.length : NaN;
+    delays[kind.label] = {
+      n: o.episodesPerSize, detected: ds.length, pre_alarmed: pre, mean: round(mean),
+      p90: sorted.length ? round(sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)]!) : NaN,
+      limit: round(limits.reduce((a, b) => a + b, 0) / limits.length),
+    };
+    log(`episodes ${kind.label}: mean ${delays[kind.label]!.mean} min, detected ${ds.length}/${o.episodesPerSize - pre}, missed ${missed} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  }
+  const seg = delays.segment!;
+  delete delays.segment;
+  const ratio: Record<string, number> = {};
+  for (const [k, d] of Object.entries(delays)) ratio[k] = round(d.mean / d.limit);
+  return {
+    fa_per_week: round(fa / o.evalWeeks), fa_count: fa, delays, delay_ratio: ratio, segment_drop: seg,
+    segment_named: namedN ? round(named / namedN) : 0, ticks, elapsed_ms: Math.round(performance.now() - t0),
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
