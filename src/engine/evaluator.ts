@@ -93,6 +93,7 @@ export class Evaluator {
   private readonly source: FunnelSource;
   private readonly completeness = new Map<string, CompletenessTracker>();
   private readonly lastEvalTo = new Map<string, number>();
+  private readonly lastVersion = new Map<string, string>();
   /** When each state was last committed (quiet states are written only now and then). */
   private readonly written = new Map<string, number>();
   private ruleSetVersion = '';
@@ -213,11 +214,13 @@ export class Evaluator {
     const guards = evaluateGuards({ now, watermark, bucketMs: b, entries, staleAfterMs: this.o.staleAfterMs });
     out.guards = { data_stale: guards.data_stale.active, no_traffic: guards.no_traffic.active };
     this.stepGuards(funnel, rules, guards, now, evalTo, changed, transitions);
-    if (previous !== undefined && evalTo <= previous) {
+    // Nothing new since the last look, unless the rules changed: an edited rule is looked at the next tick.
+    if (previous !== undefined && evalTo <= previous && this.lastVersion.get(funnel.name) === this.ruleSetVersion) {
       out.skipped = 'watermark has not moved';
       return out;
     }
     this.lastEvalTo.set(funnel.name, evalTo);
+    this.lastVersion.set(funnel.name, this.ruleSetVersion);
     this.observeCompleteness(funnel, rules, reader, evalTo);
     for (const rule of rules) {
       const results = this.evaluateOne(funnel, rule, reader, evalTo);
