@@ -18,7 +18,7 @@ import type { FunnelDef } from '../../src/funnels/funnel.js';
 import type { AlertRuleDef } from '../../src/rules/rule.js';
 import type { RuleSet } from '../../src/rules/rule-set.js';
 import { Evaluator, type AlertStatePort } from '../../src/engine/evaluator.js';
-import type { AlertState } from '../../src/engine/alert-state.js';
+import { alertKey, type AlertState } from '../../src/engine/alert-state.js';
 import type { AlertTransition } from '../../src/engine/alert-store.js';
 import type { CompletenessState } from '../../src/engine/completeness.js';
 import type { FunnelNeeds, FunnelSource } from '../../src/engine/funnel-data.js';
@@ -154,7 +154,7 @@ class MemoryAlerts implements AlertStatePort {
     return new Map(this.states);
   }
   async commit(_token: number, states: AlertState[], _t: AlertTransition[], opts?: { deleteKeys?: string[] }): Promise<'ok'> {
-    for (const s of states) this.states.set(s.segment ? `${s.rule}|${s.segment.dimension}=${s.segment.value}` : s.rule, s);
+    for (const s of states) this.states.set(alertKey(s.rule, s.segment), s);
     for (const k of opts?.deleteKeys ?? []) this.states.delete(k);
     return 'ok';
   }

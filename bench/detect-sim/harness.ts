@@ -157,7 +157,6 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   const pS = stream.starts.map(prefix);
   const pC = stream.finals.map(prefix);
   const pSTot = prefix(sTot);
-  const pCTot = prefix(cTot);
 
   // Cohort arrivals (totals) and arrivals by look time for the reference rules.
   const cum = new Int32Array(minutes * A);

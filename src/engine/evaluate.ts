@@ -124,11 +124,6 @@ interface SlotEstimate {
   volumes: (number | null)[];
 }
 
-/** The alert key of a series (alert-state.ts): what frozen baselines and caches are keyed by. */
-export function seriesKeyString(rule: string, seg: SegmentRef | null): string {
-  return alertKey(rule, seg);
-}
-
 /** Which counts a binomial metric reads from a bucket. */
 interface Extractor {
   trials(b: BucketView): number;
@@ -188,8 +183,7 @@ export function evaluateRule(look: RuleLook): SeriesResult[] {
   // drifting by one must not create a new budget every minute. Rounding down keeps the rule within its budget.
   const segCount = series.length - 1;
   const overallBudget = quantizeBudget(segCount > 0 ? rule.falseAlarmsPerWeek / 2 : rule.falseAlarmsPerWeek);
-  const segBudget = segCount > 0 ? quantizeBudget(rule.falseAlarmsPerWeek / 2 / segCount) : overallBudget;
-  const budget = segBudget;
+  const budget = segCount > 0 ? quantizeBudget(rule.falseAlarmsPerWeek / 2 / segCount) : overallBudget;
   look.memory.prune(look.evalTo - WEEK * (rule.baseline.kind === 'seasonal' ? rule.baseline.weeks + 1 : 1));
   if (rule.metric.kind === 'step_volume') return series.map((seg) => evaluateVolume(look, seg, seg ? budget : overallBudget));
   if (rule.metric.kind === 'step_duration') return series.map((seg) => evaluateDuration(look, seg, seg ? budget : overallBudget));
@@ -199,7 +193,7 @@ export function evaluateRule(look: RuleLook): SeriesResult[] {
   const results: SeriesResult[] = [];
   for (const seg of series.slice(1)) {
     const r = evaluateBinomial(look, seg, budget, ex, null);
-    perSeg.set(seriesKeyString(rule.name, seg), { rates: r.rates, starts: r.starts });
+    perSeg.set(alertKey(rule.name, seg), { rates: r.rates, starts: r.starts });
     results.push(r.result);
   }
   let mix: MixAdjust | null = null;
@@ -241,7 +235,7 @@ function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget: number
   const b = funnel.bucketMs;
   const n = SCAN_BUCKETS;
   const first = evalTo - n * b;
-  const key = seriesKeyString(rule.name, seg);
+  const key = alertKey(rule.name, seg);
   const frozen = look.frozenBefore?.get(key);
   const starts = new Float64Array(n);
   const conv = new Float64Array(n);
@@ -269,7 +263,7 @@ function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget: number
   if (mix) {
     // Risk adjustment: what the funnel would convert at if every segment value converted at its own baseline.
     expected = new Float64Array(n);
-    const segs = mix.segs.map((sg) => mix.series.get(seriesKeyString(rule.name, sg))).filter((x): x is SegSeries => x !== undefined);
+    const segs = mix.segs.map((sg) => mix.series.get(alertKey(rule.name, sg))).filter((x): x is SegSeries => x !== undefined);
     for (let i = 0; i < n; i++) {
       let s = 0, e = 0;
       for (const sg of segs) {
@@ -380,7 +374,7 @@ function trailing(look: RuleLook, seg: SegmentRef | null, ex: Extractor, end: nu
 
 /** The same-slot counts of each past week for the 15-minute block starting at `block` (cached: history is final). */
 function slotEstimate(look: RuleLook, seg: SegmentRef | null, ex: Extractor, block: number): SlotEstimate {
-  const ck = `${seriesKeyString('', seg)}@${block}`;
+  const ck = `${alertKey('', seg)}@${block}`;
   const hit = look.memory.slots.get(ck);
   if (hit) return hit;
   const r = look.reader.rollupMs;
@@ -412,7 +406,7 @@ function levelInputs(look: RuleLook, seg: SegmentRef | null, ex: Extractor, end:
   const { funnel, reader } = look;
   const b = funnel.bucketMs;
   const alignedEnd = Math.floor(end / reader.rollupMs) * reader.rollupMs;
-  const key = seriesKeyString('', seg);
+  const key = alertKey('', seg);
   const hit = look.memory.levels.get(key);
   if (hit && hit.key === alignedEnd) return hit;
   let observed = 0, expected = 0;
@@ -508,7 +502,7 @@ function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: number):
   const ex: Extractor = { trials: (v) => v.volume[step] ?? 0, successes: () => 0, cohort: false };
   for (let i = 0; i < n; i++) observed[i] = reader.fine(first + i * b, seg)?.volume[step] ?? 0;
   let label: SeriesResult['baseline'] = { kind: 'trailing' };
-  const gapEnd = Math.min(look.frozenBefore?.get(seriesKeyString(rule.name, seg)) ?? Infinity, evalTo - HOUR);
+  const gapEnd = Math.min(look.frozenBefore?.get(alertKey(rule.name, seg)) ?? Infinity, evalTo - HOUR);
   const trailingMean = (spanMs: number): number => {
     let sum = 0, k = 0;
     for (let t = Math.floor(gapEnd / b) * b - spanMs; t < Math.floor(gapEnd / b) * b; t += b) {
@@ -594,7 +588,7 @@ function evaluateDuration(look: RuleLook, seg: SegmentRef | null, budget: number
   });
   if (to !== from + 1) return empty('durations are recorded between adjacent steps only');
   const spanMs = rule.baseline.kind === 'trailing' ? rule.baseline.windowMs : FALLBACK_TRAILING_MS;
-  const end = Math.min(look.frozenBefore?.get(seriesKeyString(rule.name, seg)) ?? Infinity, evalTo - HOUR);
+  const end = Math.min(look.frozenBefore?.get(alertKey(rule.name, seg)) ?? Infinity, evalTo - HOUR);
   const base = new Map<number, number>();
   let total = 0;
   for (let t = Math.floor(end / b) * b - spanMs; t < Math.floor(end / b) * b; t += b) {

@@ -8,11 +8,9 @@
  * store holds instead of event by event.
  */
 import type { BucketCounts } from '../windows/window-store.js';
+import type { SegmentRef } from './alert-state.js';
 
-export interface SegmentRef {
-  dimension: string;
-  value: string;
-}
+export type { SegmentRef };
 
 /** One bucket of one series: per-step volume and cohort reached (cohort[0] = entered). */
 export interface BucketView {
