@@ -73,7 +73,7 @@ export class Daemon {
       maxBytes: config.FW_EVENT_MAX_BYTES,
     };
     this.redis = createRedis(config.FW_REDIS_URL, logger);
-    this.rules = new RuleStore({ dir: config.FW_RULES_DIR, logger: logger.child({ component: 'rules' }) });
+    this.rules = new RuleStore({ dir: config.FW_RULES_DIR, logger: logger.child({ component: 'rules' }), loadOptions: { requireReceivers: true } });
     this.windows = new RedisWindowStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
     this.rules.onReload((o) => {
       this.metrics.ruleReloads.inc({ outcome: o.ok ? 'ok' : 'failed' });

@@ -162,7 +162,7 @@ class MemoryAlerts implements AlertStatePort {
 
 function makeEvaluator(source: StreamSource, rule: AlertRuleDef, completeness?: Record<string, CompletenessState>) {
   const got: AlertTransition[] = [];
-  const ruleSet: RuleSet = { funnels: [FUNNEL], rules: [rule], version: 'bench', files: [] };
+  const ruleSet: RuleSet = { funnels: [FUNNEL], rules: [rule], version: 'bench', files: [], receivers: [] };
   const ev = new Evaluator({
     store: source, rules: () => ruleSet, alerts: new MemoryAlerts(), lease: { isLeader: () => true, token: () => 1 },
     notifier: { notify: async (t) => { got.push(t); } }, clock: { now: () => T0 + source.T * MIN },

@@ -16,6 +16,7 @@
  */
 import type { Logger } from '../obs/logger.js';
 import { FwError } from '../errors.js';
+import type { AlertContext } from './alert-context.js';
 import { alertKey, type AlertState, type AlertStatus, type AlertTransitionKind, type Evidence, type SegmentRef } from './alert-state.js';
 import { alertsKeys, callEngineCommand, defineEngineCommands, engineRedisFailure, type RedisLike } from './lease.js';
 
@@ -40,6 +41,8 @@ export interface AlertTransition {
   /** What the rule watches (for wording in messages); absent means a conversion. */
   metric?: 'cohort_conversion' | 'ratio_conversion' | 'step_volume' | 'step_duration';
   ruleSetVersion: string;
+  /** Likely cause: deploys near the onset and the drill-down (alert-context.ts); absent until that work fills it. */
+  context?: AlertContext;
 }
 
 /** The id of the transition a step emitted: the incident's id once there is one, else the alert key; then seq. */

@@ -14,7 +14,8 @@ import { toAlertRuleDef, toFunnelDef } from './normalize.js';
 import { compareProblems, type Problem } from './problem.js';
 import type { AlertRuleDef } from './rule.js';
 import type { LoadResult, RuleSet } from './rule-set.js';
-import { funnelSchema, ruleFileSchema, ruleSchema, type FunnelParsed, type RuleParsed } from './schema.js';
+import { funnelSchema, receiverSchema, ruleFileSchema, ruleSchema, type FunnelParsed, type ReceiverParsed, type RuleParsed } from './schema.js';
+import { BUILTIN_CONSOLE, type ReceiverDef } from '../notify/receiver-def.js';
 import { schemaProblems } from './schema-problems.js';
 import { checkFunnel, checkRule, type RuleCheckOptions } from './semantics.js';
 import { parseYamlSource, type Position, type YamlSource } from './yaml-source.js';
@@ -25,7 +26,15 @@ export interface RuleSource {
   text: string;
 }
 
-export type LoadOptions = RuleCheckOptions;
+export interface LoadOptions extends RuleCheckOptions {
+  /**
+   * Check every `notify` name against the receivers the files define (plus the built-in `console`) even when no
+   * file defines any. The daemon sets it: a rule that notifies a receiver nobody defined is a page that would go
+   * nowhere. `funnelwatch validate` on single files leaves it off (the receivers may live in a file not given);
+   * as soon as the checked files define receivers, names are checked anyway.
+   */
+  requireReceivers?: boolean;
+}
 
 /** What one file contributed, as far as it could be understood. */
 interface FileUnit {
@@ -40,6 +49,12 @@ interface FileUnit {
   rules: { index: number; parsed: RuleParsed }[];
   /** Every rule name written, valid rule or not, for the duplicate check. */
   ruleNames: { index: number; name: string }[];
+  /** Receivers that passed the schema, with their index in `receivers:`. */
+  receivers: { index: number; parsed: ReceiverParsed }[];
+  /** Every receiver name written, for the duplicate check and for `notify` (a broken receiver is still "known"). */
+  receiverNames: { index: number; name: string }[];
+  /** The file has a `receivers:` list. */
+  hasReceivers: boolean;
 }
 
 export function checkRuleSources(sources: readonly RuleSource[], options: LoadOptions = {}): LoadResult {
@@ -86,6 +101,37 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
     }
   }
 
+  // Receivers: names unique across files; `console` is built in. A receiver with problems still counts as known
+  // for `notify`, so one typo in receivers.yaml is reported once, not again at every rule that uses it.
+  const receivers: ReceiverDef[] = [];
+  const receiverNamesSeen = new Map<string, { unit: FileUnit; index: number }>();
+  let anyReceivers = false;
+  for (const unit of units) {
+    anyReceivers ||= unit.hasReceivers;
+    const valid = new Map(unit.receivers.map((r) => [r.index, r.parsed]));
+    for (const { index, name } of unit.receiverNames) {
+      const at = ['receivers', index, 'name'];
+      const first = receiverNamesSeen.get(name);
+      if (name === BUILTIN_CONSOLE.name) {
+        problems.push(unit.src.problemAt(at, 'duplicate_receiver', `"console" is a built-in receiver (one line per notification on stdout); give this receiver another name`));
+        continue;
+      }
+      if (first) {
+        problems.push(unit.src.problemAt(at, 'duplicate_receiver', `receiver name "${name}" is already used at ${where(first.unit.src, ['receivers', first.index, 'name'])}; receiver names must be unique`));
+        continue;
+      }
+      receiverNamesSeen.set(name, { unit, index });
+      const parsed = valid.get(index);
+      if (!parsed) continue;
+      const def = toReceiverDef(parsed, unit.src, index, problems);
+      if (def) receivers.push(def);
+    }
+  }
+  const ruleOptions: RuleCheckOptions = { ...options };
+  if (options.knownReceivers || options.requireReceivers || anyReceivers) {
+    ruleOptions.knownReceivers = new Set([BUILTIN_CONSOLE.name, ...receiverNamesSeen.keys(), ...(options.knownReceivers ?? [])]);
+  }
+
   const rules: AlertRuleDef[] = [];
   const knownFunnels = [...funnelNamesSeen.keys()];
   for (const unit of units) {
@@ -105,7 +151,7 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
     if (!funnel) continue;
     for (const { index, parsed } of unit.rules) {
       const at = ['rules', index] as const;
-      const found = checkRule(parsed, funnel, unit.src, at, options);
+      const found = checkRule(parsed, funnel, unit.src, at, ruleOptions);
       problems.push(...found);
       if (found.length === 0 && !duplicateRules.has(`${unit.src.file}#${index}`)) {
         rules.push(toAlertRuleDef(parsed, funnel.name, unit.src.file, unit.src.locate(at)));
@@ -117,6 +163,7 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
   const ruleSet: RuleSet = deepFreeze({
     funnels: [...funnels.values()].map((f) => f.def),
     rules,
+    receivers,
     version: versionOf(ordered),
     files: ordered.map((s) => s.path),
   });
@@ -133,10 +180,26 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
   if (!whole.ok) problems.push(...whole.problems);
   const value = src.value;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const { funnel: rawFunnel, rules: rawRules } = value as { funnel?: unknown; rules?: unknown };
+  const { funnel: rawFunnel, rules: rawRules, receivers: rawReceivers } = value as { funnel?: unknown; rules?: unknown; receivers?: unknown };
 
-  const unit: FileUnit = { src, funnelBroken: false, rules: [], ruleNames: [] };
-  if (typeof rawFunnel === 'string') {
+  const unit: FileUnit = { src, funnelBroken: false, rules: [], ruleNames: [], receivers: [], receiverNames: [], hasReceivers: rawReceivers !== undefined };
+  if (Array.isArray(rawReceivers)) {
+    rawReceivers.forEach((raw, index) => {
+      const name = (raw as { name?: unknown } | null)?.name;
+      if (typeof name === 'string') unit.receiverNames.push({ index, name });
+      const parsed = receiverSchema.safeParse(raw);
+      if (parsed.success) unit.receivers.push({ index, parsed: parsed.data as ReceiverParsed });
+    });
+  }
+  if (rawFunnel === undefined) {
+    // A file of receivers only. Without receivers either, say what a rule file needs rather than "missing funnel".
+    unit.funnelBroken = true;
+    if (!unit.hasReceivers || (Array.isArray(rawRules) && rawRules.length > 0)) {
+      problems.push(src.problemAt([], 'missing_funnel', unit.hasReceivers
+        ? 'rules need a funnel: add `funnel: <name>` to this file, or move the rules to the funnel\'s file'
+        : 'a rule file defines a funnel (`funnel:` with its `rules:`) or receivers (`receivers:`); this one has neither'));
+    }
+  } else if (typeof rawFunnel === 'string') {
     unit.funnelRef = rawFunnel;
   } else {
     const parsed = funnelSchema.safeParse(rawFunnel);
@@ -264,4 +327,24 @@ export async function loadRulePaths(
 export async function loadRuleDir(dir: string, options: LoadOptions = {}): Promise<LoadResult> {
   const { filesChecked: _, ...result } = await loadRulePaths([dir], options);
   return result;
+}
+
+/** Exactly one kind per receiver; the defaults filled in. Problems go to `problems`. */
+function toReceiverDef(r: ReceiverParsed, src: YamlSource, index: number, problems: Problem[]): ReceiverDef | undefined {
+  const at = ['receivers', index];
+  const kinds = (['slack', 'pagerduty', 'webhook', 'console'] as const).filter((k) => r[k] !== undefined);
+  if (kinds.length !== 1) {
+    problems.push(src.problemAt(kinds.length === 0 ? at : [...at, kinds[1]!], 'invalid_receiver', kinds.length === 0
+      ? `receiver "${r.name}" needs one of slack, pagerduty, webhook or console`
+      : `receiver "${r.name}" has both ${kinds.join(' and ')}; define one receiver per destination (rules can notify several)`, kinds.length === 0 ? 'value' : 'key'));
+    return undefined;
+  }
+  const pos = src.locate(at);
+  const source = { file: src.file, line: pos.line, col: pos.col };
+  if (r.slack) return { name: r.name, kind: 'slack', channel: r.slack.channel, token: r.slack.token ?? { env: 'SLACK_BOT_TOKEN' }, source };
+  if (r.pagerduty) {
+    return { name: r.name, kind: 'pagerduty', routingKey: r.pagerduty.routing_key, ...(r.pagerduty.dashboard_url ? { dashboardUrl: r.pagerduty.dashboard_url } : {}), source };
+  }
+  if (r.webhook) return { name: r.name, kind: 'webhook', url: r.webhook.url, ...(r.webhook.secret ? { secret: r.webhook.secret } : {}), source };
+  return { name: r.name, kind: 'console', source };
 }

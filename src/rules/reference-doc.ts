@@ -36,6 +36,19 @@ rules:
     labels: { team: payments }
 `;
 
+/** A receivers file for the reference; a unit test checks that it validates. */
+export const RECEIVERS_EXAMPLE = `# yaml-language-server: $schema=./schema.json
+receivers:
+  - name: slack-payments
+    slack: { channel: C0PAYMENTS1, token: { env: SLACK_BOT_TOKEN } }
+  - name: pagerduty-checkout
+    pagerduty:
+      routing_key: { file: /run/secrets/pagerduty-checkout }
+      dashboard_url: https://grafana.example.com/d/funnels?var-funnel={funnel}
+  - name: ops-webhook
+    webhook: { url: https://hooks.example.com/funnelwatch, secret: { env: FUNNELWATCH_WEBHOOK_SECRET } }
+`;
+
 export function renderRuleReference(schema: JsonSchema = ruleFileJsonSchema()): string {
   const out: string[] = [];
   out.push(
@@ -78,6 +91,23 @@ export function renderRuleReference(schema: JsonSchema = ruleFileJsonSchema()): 
   if (funnelObject) section(out, '## `funnel`', 'funnel', funnelObject);
   const rule = objectIn(props.rules);
   if (rule) section(out, '## `rules[]`', 'rules[]', rule);
+  const receiver = objectIn(props.receivers);
+  if (receiver) {
+    out.push(
+      '## `receivers[]`',
+      '',
+      'Receivers are where notifications go; rules name them in `notify`. They usually live in one file of their own',
+      '(`rules/receivers.yaml`, with no `funnel:`), so the people who own the rules can see them, while the secrets',
+      'stay in the environment or in secret files. The daemon refuses a rule set whose `notify` names a receiver that',
+      'no file defines (a page that would go nowhere); `console` (one line on stdout) always exists.',
+      '',
+      '```yaml',
+      RECEIVERS_EXAMPLE.trimEnd(),
+      '```',
+      '',
+    );
+    section(out, '### `receivers[]` fields', 'receivers[]', receiver);
+  }
 
   out.push(
     '## How the rule fields fit together',

@@ -5,10 +5,13 @@
 import type { FunnelDef } from '../funnels/funnel.js';
 import type { AlertRuleDef } from './rule.js';
 import type { Problem } from './problem.js';
+import type { ReceiverDef } from '../notify/receiver-def.js';
 
 export interface RuleSet {
   funnels: readonly FunnelDef[];
   rules: readonly AlertRuleDef[];
+  /** Receivers the files define (the built-in `console` is not listed). */
+  receivers: readonly ReceiverDef[];
   /** Content hash of the files (names and bytes), e.g. `r-3f9a0c12b4d5e6f7`: equal files give equal versions, so a
    *  reload that changed nothing is recognisable, and logs and alerts can say which rule set they came from. */
   version: string;

@@ -104,9 +104,11 @@ function flattenUnions(issues: readonly Issue[]): Issue[] {
         ),
       ),
     ];
+    // A union that carries its own error (e.g. secrets: "say where the secret is …") adds it as the hint.
+    const hint = issue.message && issue.message !== 'Invalid input' ? `: ${issue.message}` : '';
     const message =
       expected.length > 0
-        ? `expected ${expected.join(' or ')}, got ${describeInput(issue.input)}`
+        ? `expected ${expected.join(' or ')}, got ${describeInput(issue.input)}${hint}`
         : (meant[0]?.[0]?.message ?? 'invalid value');
     out.push({ code: 'custom', path: issue.path, message, input: issue.input } as Issue);
   }

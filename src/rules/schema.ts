@@ -338,6 +338,66 @@ export const ruleSchema = z
   })
   .meta({ description: 'An alert rule on the funnel.' });
 
+const SECRET_HINT = 'say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; secrets are never written in rule files';
+
+function secretRef(description: string, example: Record<string, string>) {
+  return z
+    .union([
+      z.strictObject({
+        env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an environment variable name` })
+          .meta({ description: 'Environment variable holding the secret.' }),
+      }),
+      z.strictObject({ file: z.string().min(1).meta({ description: 'File holding the secret (e.g. a Kubernetes secret volume).' }) }),
+    ], { error: () => SECRET_HINT })
+    .meta({ description, examples: [example] });
+}
+
+export const SLACK_CHANNEL_PATTERN = '^(?:#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,20})$';
+
+export const receiverSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(new RegExp(RECEIVER_PATTERN), {
+        error: (iss) => `${JSON.stringify(iss.input)} is not a receiver name: use letters, digits, -, _ and .`,
+      })
+      .meta({ description: 'The name rules use in `notify`.', examples: ['slack-payments'] }),
+    slack: z
+      .strictObject({
+        channel: z
+          .string()
+          .regex(new RegExp(SLACK_CHANNEL_PATTERN), {
+            error: (iss) => `${JSON.stringify(iss.input)} is not a Slack channel: write its id (C0123ABCD, safest) or #name`,
+          })
+          .meta({ description: 'Channel id (C0123ABCD; survives renames) or #name. Invite the bot to it.', examples: ['C0PAYMENTS1'] }),
+        token: secretRef('Bot token (xoxb-…) with the chat:write scope. Default: the environment variable SLACK_BOT_TOKEN.', { env: 'SLACK_BOT_TOKEN' }).optional(),
+      })
+      .optional()
+      .meta({ description: 'Post to a Slack channel: one message per incident, updated in place, replies in its thread.' }),
+    pagerduty: z
+      .strictObject({
+        routing_key: secretRef('The 32-character Events API v2 integration key of the PagerDuty service.', { env: 'PAGERDUTY_CHECKOUT_KEY' }),
+        dashboard_url: z
+          .url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL` })
+          .optional()
+          .meta({ description: 'A link added to every incident; `{funnel}`, `{rule}` and `{segment}` are filled in.', examples: ['https://grafana.example.com/d/funnels?var-funnel={funnel}'] }),
+      })
+      .optional()
+      .meta({ description: 'Trigger and resolve PagerDuty incidents (Events API v2), one per rule and segment.' }),
+    webhook: z
+      .strictObject({
+        url: z.url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL` }).meta({ description: 'Where each notification is POSTed as JSON.', examples: ['https://hooks.example.com/funnelwatch'] }),
+        secret: secretRef('Key for the `x-funnelwatch-signature` HMAC-SHA256 header. No signature when absent.', { env: 'FUNNELWATCH_WEBHOOK_SECRET' }).optional(),
+      })
+      .optional()
+      .meta({ description: 'POST every notification as JSON to a URL.' }),
+    console: z
+      .strictObject({})
+      .optional()
+      .meta({ description: 'Print one line per notification on the daemon\'s stdout (trials, the demo). A receiver named `console` always exists.' }),
+  })
+  .meta({ description: 'Where notifications go. Exactly one of `slack`, `pagerduty`, `webhook`, `console`.' });
+
 export const ruleFileSchema = z
   .strictObject({
     funnel: z
@@ -345,17 +405,20 @@ export const ruleFileSchema = z
         name('funnel', 'Name of a funnel defined in another rule file, to add rules to it.', ['checkout']),
         funnelSchema,
       ])
+      .optional()
       .meta({
-        description: 'The funnel this file defines, or the name of a funnel defined in another file.',
+        description: 'The funnel this file defines, or the name of a funnel defined in another file. Every file has one, except a file of receivers only.',
       }),
     rules: z.array(ruleSchema).default([]).meta({ description: 'Alert rules on the funnel.' }),
+    receivers: z.array(receiverSchema).optional().meta({ description: 'Receivers the rules of every file can notify. Usually kept in one file of their own, `receivers.yaml`.' }),
   })
   .meta({
     title: 'funnelwatch rule file',
-    description: 'One funnel and the alert rules on it. Reference: docs/rule-reference.md',
+    description: 'One funnel and the alert rules on it, or receivers. Reference: docs/rule-reference.md',
   });
 
 export type RuleFileInput = z.input<typeof ruleFileSchema>;
 export type RuleFileParsed = z.output<typeof ruleFileSchema>;
 export type FunnelParsed = z.output<typeof funnelSchema>;
 export type RuleParsed = z.output<typeof ruleSchema>;
+export type ReceiverParsed = z.output<typeof receiverSchema>;

@@ -3,6 +3,7 @@
  * pull request. The files given are checked together as one rule set (duplicate names across files, rules that add
  * to a funnel defined in another file), exactly as the daemon would load them.
  */
+import { stat } from 'node:fs/promises';
 import { loadRulePaths, type LoadOptions } from './loader.js';
 import { formatProblem, type Problem } from './problem.js';
 
@@ -27,7 +28,9 @@ export async function runValidateCommand(
   options: LoadOptions = {},
 ): Promise<number> {
   const given = paths.length > 0 ? paths : [...DEFAULT_RULE_PATHS];
-  const result = await loadRulePaths(given, options);
+  // A whole directory is what the daemon loads, so its notify names must resolve exactly as the daemon requires.
+  const dirs = await Promise.all(given.map((p) => stat(p).then((st) => st.isDirectory(), () => false)));
+  const result = await loadRulePaths(given, { requireReceivers: dirs.some(Boolean), ...options });
   const files = `${result.filesChecked} file${result.filesChecked === 1 ? '' : 's'}`;
   if (!result.ok) {
     for (const p of result.problems) out(formatProblem(p));

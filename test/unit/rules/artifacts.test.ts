@@ -3,7 +3,7 @@ import { describe, it, expect } from 'vitest';
 import { ruleArtifacts } from '../../../src/rules/artifacts.js';
 import { checkRuleSources } from '../../../src/rules/loader.js';
 import { formatProblem } from '../../../src/rules/problem.js';
-import { REFERENCE_EXAMPLE, renderRuleReference } from '../../../src/rules/reference-doc.js';
+import { RECEIVERS_EXAMPLE, REFERENCE_EXAMPLE, renderRuleReference } from '../../../src/rules/reference-doc.js';
 import { ruleFileJsonSchema } from '../../../src/rules/json-schema.js';
 
 describe('generated rule artifacts', () => {
@@ -25,6 +25,17 @@ describe('generated rule artifacts', () => {
   it('the reference example is a valid rule file', () => {
     const r = checkRuleSources([{ path: 'example.yaml', text: REFERENCE_EXAMPLE }]);
     expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([]);
+  });
+
+  it('the reference example with the receivers example is a valid rule set whose notify names resolve', () => {
+    const r = checkRuleSources([{ path: 'example.yaml', text: REFERENCE_EXAMPLE }, { path: 'receivers.yaml', text: RECEIVERS_EXAMPLE }]);
+    expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([]);
+    expect(r.ok && r.ruleSet.receivers.map((x) => `${x.name}:${x.kind}`)).toEqual(['slack-payments:slack', 'pagerduty-checkout:pagerduty', 'ops-webhook:webhook']);
+  });
+
+  it('the reference documents the receiver fields', () => {
+    const doc = renderRuleReference();
+    for (const field of ['slack', 'pagerduty', 'webhook', 'routing_key', 'channel', 'dashboard_url']) expect(doc).toContain(`| \`${field}\` |`);
   });
 
   it('the reference documents every rule field with its default', () => {

@@ -329,8 +329,84 @@ describe('semantic checks', () => {
       knownReceivers: new Set(['slack-payments', 'pagerduty-checkout']),
     });
     expect(r.ok ? [] : r.problems.map((p) => p.message)).toEqual([
-      'unknown receiver "slack-payment" (did you mean "slack-payments"?); configured receivers: slack-payments, pagerduty-checkout',
+      'unknown receiver "slack-payment" (did you mean "slack-payments"?); configured receivers: console, slack-payments, pagerduty-checkout',
     ]);
+  });
+});
+
+describe('receivers', () => {
+  const RECEIVERS = `receivers:
+  - name: slack-payments
+    slack: { channel: C0PAYMENTS1 }
+  - name: pagerduty-checkout
+    pagerduty: { routing_key: { env: PD_KEY }, dashboard_url: "https://g.example.com/d?f={funnel}" }
+  - name: hook
+    webhook: { url: https://hooks.example.com/x, secret: { file: /run/secrets/hook } }
+  - name: stdout
+    console: {}
+`;
+
+  it('are read from a file of their own, with defaults, and resolve notify names across files', () => {
+    const set = ok([
+      { path: 'rules/checkout.yaml', text: file(`${OK_RULE}    notify: [slack-payments, pagerduty-checkout, console]\n`) },
+      { path: 'rules/receivers.yaml', text: RECEIVERS },
+    ]);
+    expect(set.receivers).toEqual([
+      { name: 'slack-payments', kind: 'slack', channel: 'C0PAYMENTS1', token: { env: 'SLACK_BOT_TOKEN' }, source: { file: 'rules/receivers.yaml', line: 2, col: 5 } },
+      { name: 'pagerduty-checkout', kind: 'pagerduty', routingKey: { env: 'PD_KEY' }, dashboardUrl: 'https://g.example.com/d?f={funnel}', source: { file: 'rules/receivers.yaml', line: 4, col: 5 } },
+      { name: 'hook', kind: 'webhook', url: 'https://hooks.example.com/x', secret: { file: '/run/secrets/hook' }, source: { file: 'rules/receivers.yaml', line: 6, col: 5 } },
+      { name: 'stdout', kind: 'console', source: { file: 'rules/receivers.yaml', line: 8, col: 5 } },
+    ]);
+  });
+
+  it('once any file defines receivers, every notify name must be one of them (or console)', () => {
+    const r = checkRuleSources([
+      { path: 'rules/checkout.yaml', text: file(`${OK_RULE}    notify: [slack-paymnets]\n`) },
+      { path: 'rules/receivers.yaml', text: RECEIVERS },
+    ]);
+    expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([
+      'rules/checkout.yaml:14:14: unknown receiver "slack-paymnets" (did you mean "slack-payments"?); configured receivers: console, slack-payments, pagerduty-checkout, hook, stdout',
+    ]);
+  });
+
+  it('requireReceivers checks notify names even when no file defines receivers', () => {
+    const text = file(`${OK_RULE}    notify: [pagerduty-checkout]\n`);
+    expect(checkRuleSources([{ path: 'a.yaml', text }]).ok).toBe(true);
+    const r = checkRuleSources([{ path: 'a.yaml', text }], { requireReceivers: true });
+    expect(r.ok ? [] : r.problems.map((p) => p.message)).toEqual(['unknown receiver "pagerduty-checkout"; configured receivers: console']);
+  });
+
+  it('refuse a secret written in the file, two kinds in one receiver, none, duplicates and the built-in name', () => {
+    const bad = `receivers:
+  - name: pd
+    pagerduty: { routing_key: 0123456789abcdef0123456789abcdef }
+  - name: both
+    slack: { channel: C0PAYMENTS1 }
+    webhook: { url: https://x.example.com }
+  - name: nothing
+  - name: pd
+    console: {}
+  - name: console
+    console: {}
+  - name: chan
+    slack: { channel: payments }
+`;
+    const r = checkRuleSources([{ path: 'receivers.yaml', text: bad }]);
+    expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([
+      'receivers.yaml:3:31: receivers[0].pagerduty.routing_key: expected a mapping (key: value), got the text "0123456789abcdef0123456789abcdef": say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; secrets are never written in rule files',
+      'receivers.yaml:6:5: receiver "both" has both slack and webhook; define one receiver per destination (rules can notify several)',
+      'receivers.yaml:7:5: receiver "nothing" needs one of slack, pagerduty, webhook or console',
+      'receivers.yaml:8:11: receiver name "pd" is already used at receivers.yaml:2:11; receiver names must be unique',
+      'receivers.yaml:10:11: "console" is a built-in receiver (one line per notification on stdout); give this receiver another name',
+      'receivers.yaml:13:23: receivers[5].slack.channel: "payments" is not a Slack channel: write its id (C0123ABCD, safest) or #name',
+    ]);
+  });
+
+  it('a file with rules but no funnel, or with neither funnel nor receivers, says what it needs', () => {
+    const r1 = checkRuleSources([{ path: 'x.yaml', text: `receivers: []\nrules:\n${OK_RULE}` }]);
+    expect(r1.ok ? [] : r1.problems.map((p) => p.message)).toContain("rules need a funnel: add `funnel: <name>` to this file, or move the rules to the funnel's file");
+    const r2 = checkRuleSources([{ path: 'y.yaml', text: 'rules: []\n' }]);
+    expect(r2.ok ? [] : r2.problems.map((p) => p.message)).toEqual(['a rule file defines a funnel (`funnel:` with its `rules:`) or receivers (`receivers:`); this one has neither']);
   });
 });
 

@@ -1,0 +1,105 @@
+/**
+ * The delivery port: what the outbox hands a receiver (a DeliveryJob), what the receiver answers (a
+ * DeliveryOutcome), and what the outbox remembers between the jobs of one incident for that receiver (a
+ * DeliveryRecord: the Slack channel and ts to update, the PagerDuty dedup key and which routing key opened it).
+ *
+ * Receivers do one HTTP exchange per job and never retry themselves: the outbox (outbox.ts) is the one retry
+ * mechanism, durable in Redis, with backoff and jitter, honouring `retryAfterMs`. So a receiver classifies:
+ *   - ok                          delivered; `record` holds what later jobs of the incident need
+ *   - retriable (network, 429, 5xx, Slack `ratelimited`/`internal_error`)   tried again later
+ *   - permanent (PagerDuty 400, Slack `invalid_auth`/`channel_not_found`/`not_in_channel`, webhook 4xx)
+ *                                 not retried: logged with the reason, counted, self-alerted on the other receivers
+ * A receiver that throws is treated as retriable with code DELIVERY_UNEXPECTED (a bug must not lose a page).
+ *
+ * Ordering is the outbox's job too: a job other than `firing` / `delivery_failed` is only handed over once the
+ * incident's `firing` job was delivered to the same receiver (its record exists), so a resolve can never overtake
+ * its trigger, and a resolve for a trigger that was muted or failed is never sent.
+ */
+import type { AlertTransition } from '../engine/alert-store.js';
+
+/**
+ * What a job announces:
+ *   firing           an incident opened (Slack: a new message; PagerDuty: trigger)
+ *   worsened         the drop grew materially while firing (Slack: message updated and a thread reply; PagerDuty:
+ *                    trigger again with the same dedup key, which updates the open alert without a new page)
+ *   reminder         still firing after the reminder interval (Slack: thread reply; PagerDuty: nothing)
+ *   resolved         the incident ended (Slack: message updated and a thread reply; PagerDuty: resolve)
+ *   delivery_failed  a self-alert: another receiver permanently refused a job (a page may be missing)
+ */
+export type DeliveryEvent = 'firing' | 'worsened' | 'reminder' | 'resolved' | 'delivery_failed';
+
+export interface DeliveryFailure {
+  /** The receiver that refused. */
+  receiver: string;
+  /** The job it refused. */
+  jobId: string;
+  event: DeliveryEvent;
+  code: string;
+  reason: string;
+}
+
+export interface DeliveryJob {
+  /** Stable: `${transition id}/${event}/${receiver}` (a reminder adds its time), so a replayed job is recognisable. */
+  id: string;
+  receiver: string;
+  event: DeliveryEvent;
+  /** The alert as it stood when the job was made: rule, funnel, segment, severity, evidence, incidentId, context. */
+  alert: AlertTransition;
+  /** When the job was made (ms). */
+  createdAt: number;
+  /** Attempts already made (0 on the first). */
+  attempt: number;
+  /** For `delivery_failed`: what failed. */
+  failure?: DeliveryFailure;
+}
+
+/** Slack's handle on the incident's message. */
+export interface SlackRecord {
+  channel: string;
+  ts: string;
+}
+
+/** PagerDuty's handle on the incident: the dedup key and a fingerprint of the routing key that opened it. */
+export interface PagerDutyRecord {
+  dedupKey: string;
+  /** sha256 of the routing key, first 16 hex digits: a resolve must go through the same key as the trigger. */
+  routingKeyId: string;
+}
+
+/** What the outbox keeps per (receiver, incident) once the incident's `firing` job was delivered. */
+export interface DeliveryRecord {
+  receiver: string;
+  /** `alert.incidentId`. */
+  incident: string;
+  /** When the firing job was delivered. */
+  openedAt: number;
+  /** The last event delivered, and when. */
+  lastEvent: DeliveryEvent;
+  lastAt: number;
+  slack?: SlackRecord;
+  pagerduty?: PagerDutyRecord;
+}
+
+export type DeliveryOutcome =
+  | { ok: true; /** Merged into the incident's DeliveryRecord. */ record?: { slack?: SlackRecord; pagerduty?: PagerDutyRecord } }
+  | { ok: false; retriable: true; code: string; reason: string; /** The server said when (Retry-After). */ retryAfterMs?: number }
+  | { ok: false; retriable: false; code: string; reason: string };
+
+export type ReceiverKind = 'slack' | 'pagerduty' | 'webhook' | 'console';
+
+export interface Receiver {
+  readonly name: string;
+  readonly kind: ReceiverKind;
+  /**
+   * One attempt at delivering `job`. `prior` is the incident's record for this receiver (undefined for `firing`
+   * and `delivery_failed` jobs, and for a `firing` job retried after the crash of a worker that delivered it but
+   * could not record it). Must not throw for an answer it understands; must not retry.
+   */
+  deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome>;
+  /** A start-up check of the configuration (Slack `auth.test`, a secret that can be read); problems as text. */
+  check?(): Promise<string[]>;
+  close?(): Promise<void>;
+}
+
+/** Where a secret comes from: never the rule files themselves. */
+export type SecretRef = { env: string } | { file: string };

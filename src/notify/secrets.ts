@@ -1,0 +1,29 @@
+/**
+ * Reads a secret from where a receiver definition says it is: an environment variable or a file (Kubernetes and
+ * Docker secrets are files). Read when a delivery needs it, not once at start, so a rotated secret file is picked
+ * up without a restart. The value never appears in errors or logs; only where it was looked for.
+ */
+import { readFileSync } from 'node:fs';
+import { FwError } from '../errors.js';
+import type { SecretRef } from './receiver.js';
+
+export function describeSecret(ref: SecretRef): string {
+  return 'env' in ref ? `environment variable ${ref.env}` : `file ${ref.file}`;
+}
+
+/** The secret's value, trimmed; throws FwError SECRET_MISSING (not retriable: configuration) when absent or empty. */
+export function readSecret(ref: SecretRef, env: Record<string, string | undefined> = process.env): string {
+  let value: string | undefined;
+  if ('env' in ref) value = env[ref.env];
+  else {
+    try {
+      value = readFileSync(ref.file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new FwError('SECRET_MISSING', `cannot read the secret from ${describeSecret(ref)} (${code})`, false);
+    }
+  }
+  const v = value?.trim() ?? '';
+  if (v === '') throw new FwError('SECRET_MISSING', `the secret is missing: ${describeSecret(ref)} is not set or empty`, false);
+  return v;
+}
