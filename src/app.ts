@@ -31,6 +31,10 @@ import { RedisAlertStore } from './engine/alert-store.js';
 import { RedisCompletenessStore } from './engine/completeness-store.js';
 import { LogNotifier } from './notify/log-notifier.js';
 import type { Notifier } from './notify/notifier.js';
+import { DeliveryOutbox } from './notify/outbox.js';
+import { receiverFactory, ReceiverRegistry, type ReceiverFactory } from './notify/receivers.js';
+import { RedisSilenceStore } from './notify/silence-store.js';
+import { silenceRoutes } from './http/silence-routes.js';
 import { VERSION } from './version.js';
 import { takeEarlySignal } from './early-signals.js';
 import { errorMessage } from './errors.js';
@@ -39,8 +43,10 @@ export interface DaemonOptions {
   config: Config;
   logger: Logger;
   clock?: Clock;
-  /** Where alert transitions go; default: the log (and nothing else) until receivers exist. */
+  /** Sees every committed alert transition (default: the log). Pages go through the receivers, not here. */
   notifier?: Notifier;
+  /** Builds a receiver from its definition; default the real ones (the demo prints every receiver on the console). */
+  receiverFactory?: ReceiverFactory;
 }
 
 export class Daemon {
@@ -54,6 +60,11 @@ export class Daemon {
   readonly lease: LeaderLease;
   readonly alerts: RedisAlertStore;
   readonly evaluator: Evaluator;
+  readonly receivers: ReceiverRegistry;
+  readonly outbox: DeliveryOutbox;
+  readonly silences: RedisSilenceStore;
+  /** The last permanent delivery failure per receiver, until its next success (shown on /readyz). */
+  private readonly receiverFailures = new Map<string, string>();
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly parseOptions: Omit<ParseOptions, 'now'>;
@@ -83,8 +94,9 @@ export class Daemon {
     this.ticker = new MinuteTicker({ clock: this.clock, logger, metrics: this.metrics, expression: config.FW_TICK_SCHEDULE });
     const instance = config.FW_INSTANCE_ID || hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
     // The owner id is unique per process: two replicas configured with the same instance id must not share a lease.
+    const owner = `${instance}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     this.lease = new LeaderLease({
-      redis: this.redis, prefix: config.FW_REDIS_PREFIX, owner: `${instance}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+      redis: this.redis, prefix: config.FW_REDIS_PREFIX, owner,
       ttlMs: config.FW_LEASE_TTL_MS, clock: this.clock, logger: logger.child({ component: 'lease' }),
       onChange: (leader, token) => {
         this.metrics.evalLeader.set(leader ? 1 : 0);
@@ -92,6 +104,34 @@ export class Daemon {
       },
     });
     this.alerts = new RedisAlertStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
+    this.silences = new RedisSilenceStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, clock: () => this.clock.now(), logger: logger.child({ component: 'silences' }) });
+    this.receivers = new ReceiverRegistry(opts.receiverFactory ?? receiverFactory({
+      logger: logger.child({ component: 'notify' }), clock: this.clock, slackApiUrl: config.FW_SLACK_API_URL,
+      pagerDutyUrl: config.FW_PAGERDUTY_URL, timeoutMs: config.FW_DELIVERY_TIMEOUT_MS,
+    }), logger);
+    this.rules.onReload((o) => {
+      if (o.ok && this.rules.current) this.checkReceivers(this.receivers.update(this.rules.current.receivers));
+    });
+    this.outbox = new DeliveryOutbox({
+      redis: this.redis, prefix: config.FW_REDIS_PREFIX, consumer: owner, receivers: () => this.receivers.get(), clock: this.clock,
+      logger: logger.child({ component: 'delivery' }), metrics: this.metrics, claimIdleMs: config.FW_DELIVERY_CLAIM_IDLE_MS,
+      giveUpMs: config.FW_DELIVERY_GIVE_UP_MS, backoffBaseMs: config.FW_DELIVERY_BACKOFF_MS, backoffMaxMs: config.FW_DELIVERY_BACKOFF_MAX_MS,
+      onPermanentFailure: (receiver, code, reason) => {
+        this.receiverFailures.set(receiver, `${code}: ${reason}`);
+        this.metrics.receiverUp.set({ receiver }, 0);
+      },
+      onDelivered: (receiver) => {
+        this.receiverFailures.delete(receiver);
+        this.metrics.receiverUp.set({ receiver }, 1);
+      },
+    });
+    this.readiness.add({
+      name: 'delivery',
+      check: () => null,
+      // A receiver that refuses (bad token, unknown channel) is a missing page: loud, but the replica still serves.
+      warning: () => (this.receiverFailures.size === 0 ? null
+        : [...this.receiverFailures].map(([r, why]) => `receiver ${r} failed permanently: ${why}`).join('; ')),
+    });
     this.evaluator = new Evaluator({
       store: this.windows, alerts: this.alerts, lease: this.lease, clock: this.clock, metrics: this.metrics,
       logger: logger.child({ component: 'evaluator' }),
@@ -104,6 +144,8 @@ export class Daemon {
       staleAfterMs: config.FW_STALE_AFTER_MS,
       completenessStore: new RedisCompletenessStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX }),
       maxValuesPerDimension: config.FW_EVAL_MAX_SEGMENT_VALUES,
+      silences: this.silences,
+      remindEveryMs: config.FW_REMIND_EVERY_MS,
     });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
     // makes it idempotent, so concurrent runs move each bucket once.
@@ -162,7 +204,10 @@ export class Daemon {
     }
     this.http = buildHttpServer({
       logger, metrics: this.metrics, readiness: this.readiness, version: VERSION, bodyLimitBytes: config.FW_INGEST_MAX_BYTES,
-      routes: [httpIngestRoutes({ target, token: config.FW_INGEST_TOKEN, parse: this.parseOptions, clock: this.clock, metrics: this.metrics })],
+      routes: [
+        httpIngestRoutes({ target, token: config.FW_INGEST_TOKEN, parse: this.parseOptions, clock: this.clock, metrics: this.metrics }),
+        silenceRoutes({ store: this.silences, token: config.FW_INGEST_TOKEN, clock: this.clock, logger: logger.child({ component: 'silences' }) }),
+      ],
     });
   }
 
@@ -176,6 +221,16 @@ export class Daemon {
       clock: this.clock,
       parse: this.parseOptions,
     });
+  }
+
+  /** Start-up checks of new or changed receivers (Slack auth.test, readable secrets), reported but not fatal. */
+  private checkReceivers(fresh: readonly { name: string; check?: () => Promise<string[]> }[]): void {
+    for (const r of fresh) {
+      r.check?.().then((problems) => {
+        for (const p of problems) this.log.warn({ receiver: r.name, problem: p }, 'receiver check: deliveries to it will fail until this is fixed');
+        if (problems.length > 0) this.receiverFailures.set(r.name, `check: ${problems.join('; ')}`);
+      }, (err: unknown) => this.log.warn({ receiver: r.name, err: errorMessage(err) }, 'receiver check could not run'));
+    }
   }
 
   /** Address the HTTP server listens on (after start). */
@@ -213,6 +268,8 @@ export class Daemon {
     }
     this.lease.start();
     this.ticker.start();
+    // Every replica delivers, leader or not: a standby takes over the jobs of a leader that died mid-delivery.
+    this.outbox.start();
   }
 
   /** Reverse of start; safe to call twice. */
@@ -229,6 +286,8 @@ export class Daemon {
     await step('minute ticker', () => this.ticker.stop());
     // Released right after the last tick, so another replica takes over evaluation at once instead of after the TTL.
     await step('evaluation lease', () => this.lease.stop());
+    await step('delivery worker', () => this.outbox.stop());
+    await step('receivers', () => this.receivers.closeAll());
     await step('kafka consumer', () => this.source?.stop());
     await step('kafka producer', () => this.producer?.disconnect());
     await step('http server', () => this.http.close());

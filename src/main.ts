@@ -6,7 +6,7 @@
  * Exit codes: 0 fine, 1 a problem the command found (validation errors, runtime failure), 2 bad configuration or usage.
  */
 import { takeEarlySignal } from './early-signals.js'; // first: latches signals while the rest loads
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from './version.js';
 import { loadConfig, ConfigError, configMarkdown, CONFIG_SPEC } from './config/config.js';
 import { createLogger } from './obs/logger.js';
@@ -74,6 +74,58 @@ program
     const config = configOrExit();
     const shown = Object.fromEntries(Object.keys(CONFIG_SPEC).map((k) => [k, (config as Record<string, unknown>)[k]]));
     process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+  });
+
+const silence = program
+  .command('silence')
+  .description("mute alert notifications for a while (add, list, expire), through a running daemon's HTTP API");
+
+/** The daemon's address and token, on every silence subcommand so they can follow it anywhere on the line. */
+function withDaemonOptions(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', `the daemon's HTTP address (default: FUNNELWATCH_URL, else http://127.0.0.1:8080)`)
+    .option('--token <token>', 'bearer token for the API (default: FUNNELWATCH_TOKEN; prefer the variable, arguments show in ps)');
+}
+
+async function silenceClient(flags: { url?: string; token?: string }) {
+  const cmd = await import('./notify/silence-command.js');
+  const target = cmd.clientTarget(flags, process.env);
+  const opts = { ...target, out: (l: string) => process.stdout.write(`${l}\n`), err: (l: string) => process.stderr.write(`${l}\n`) };
+  return { cmd, opts };
+}
+
+withDaemonOptions(silence
+  .command('add')
+  .description('create a silence; prints its id. Matchers: name=value, name!=value, name=~regex, name!~regex ' +
+    '(labels: funnel, rule, severity, segment, the segment dimension, the rule\'s labels)')
+  .argument('<matchers...>', 'e.g. funnel=checkout segment=~"payment_provider=(stripe|adyen)"')
+  .option('--duration <duration>', 'how long from the start, e.g. 2h, 1h30m, 3d')
+  .option('--end <time>', 'when it ends, ISO 8601 with a zone, e.g. 2025-01-06T18:00:00Z')
+  .option('--start <time>', 'when it starts (default: now)')
+  .option('--author <name>', 'who is silencing (default: $USER)')
+  .option('--comment <text>', 'why: a ticket, a maintenance, a known cause'))
+  .action(async (matchers: string[], flags: { duration?: string; end?: string; start?: string; author?: string; comment?: string; url?: string; token?: string }) => {
+    const { cmd, opts } = await silenceClient(flags);
+    process.exitCode = await cmd.runSilenceAdd(opts, { ...flags, matchers, author: flags.author ?? process.env.USER });
+  });
+
+withDaemonOptions(silence
+  .command('list')
+  .description('list silences, newest first')
+  .addOption(new Option('--state <state>', 'which ones').choices(['active', 'pending', 'expired', 'all']).default('all'))
+  .option('--json', 'print the API answer as JSON'))
+  .action(async (flags: { state: string; json?: boolean; url?: string; token?: string }) => {
+    const { cmd, opts } = await silenceClient(flags);
+    process.exitCode = await cmd.runSilenceList(opts, flags);
+  });
+
+withDaemonOptions(silence
+  .command('expire')
+  .description('end a silence now (it stays listed as expired for 7 days)')
+  .argument('<id>', 'the id printed by silence add or shown by silence list'))
+  .action(async (id: string, flags: { url?: string; token?: string }) => {
+    const { cmd, opts } = await silenceClient(flags);
+    process.exitCode = await cmd.runSilenceExpire(opts, { id });
   });
 
 // Every command but `run` handles signals the ordinary way; `run` takes over the latch itself.

@@ -12,7 +12,7 @@ import { startMockKafka, type MockKafkaHandle } from '../devenv/mock-kafka.js';
 import { loadConfig } from '../config/config.js';
 import { createLogger } from '../obs/logger.js';
 import { Daemon } from '../app.js';
-import { LogNotifier } from '../notify/log-notifier.js';
+import { ConsoleReceiver } from '../notify/console-receiver.js';
 import { Shop } from './shop.js';
 import { errorMessage } from '../errors.js';
 import { renderCounts } from './live-view.js';
@@ -67,8 +67,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       FW_HTTP_HOST: '127.0.0.1',
     });
     const logger = createLogger({ level: process.env.FW_LOG_LEVEL ?? 'warn', pretty: 'auto' });
-    // Alerts print on the console (the console receiver) between the count views.
-    daemon = new Daemon({ config, logger, notifier: new LogNotifier({ logger, write: (line) => out(`\n${line}\n`) }) });
+    // The demo has no Slack or PagerDuty: every receiver the rules name is a console receiver here, so each page
+    // prints once per receiver it would reach, through the real outbox, between the count views.
+    daemon = new Daemon({
+      config, logger,
+      receiverFactory: (def) => new ConsoleReceiver({ def: { name: def.name, kind: 'console' }, write: (line) => out(`\n[${def.name}] ${line}\n`) }),
+    });
     await daemon.start();
     if (interrupted) return (await stopAll(), 130);
     out(`daemon up: ${daemon.httpUrl}/readyz  ${daemon.httpUrl}/metrics\n`);

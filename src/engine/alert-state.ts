@@ -38,7 +38,8 @@
  * for deduplication. `since` is when the current status was entered. `peak` is the evidence at the largest
  * relativeChange seen on a breach while firing: the detectors sign it positive in the rule's bad direction
  * ((expected − observed)/expected for drops, the reverse for increases), so larger is worse for both. An
- * incident's fields (incidentId, firedAt, resolvedAt, peak) live from firing until the state leaves resolved.
+ * incident's fields (incidentId, firedAt, resolvedAt, peak, notices, announced) live from firing until the state
+ * leaves resolved; `notices` and `announced` are written by the delivery planner (notify/plan.ts), not here.
  */
 
 export type AlertStatus = 'inactive' | 'insufficient' | 'pending' | 'firing' | 'resolved';
@@ -90,7 +91,19 @@ export interface AlertState {
   evidence?: Evidence;
   /** Evidence at the worst relativeChange while firing. */
   peak?: Evidence;
+  /**
+   * How the open incident was announced, per receiver (notify/plan.ts): `at` when its firing job was queued, or
+   * `muted` (a silence id) when a silence held it back. A resolve goes only where a firing job went.
+   */
+  notices?: Record<string, Notice>;
+  /** The last announcement of the open incident (firing, worsened, reminder): when, and the change it reported. */
+  announced?: { at: number; change: number };
   lastEvaluated: number;
+}
+
+export interface Notice {
+  at: number;
+  muted?: string;
 }
 
 export interface Observation {
@@ -146,7 +159,7 @@ export function parseAlertKey(key: string): { rule: string; segment: SegmentRef 
 }
 
 /** The fields of an incident, dropped when a state leaves resolved or a pending alert is cancelled. */
-const INCIDENT_FIELDS = ['pendingSince', 'okSince', 'incidentId', 'firedAt', 'resolvedAt', 'peak'] as const;
+const INCIDENT_FIELDS = ['pendingSince', 'okSince', 'incidentId', 'firedAt', 'resolvedAt', 'peak', 'notices', 'announced'] as const;
 
 /** How bad a look was, for `peak`; a missing or non-finite change (JSON turns Infinity into null) ranks lowest. */
 function badness(e: Evidence | undefined): number {
@@ -176,7 +189,7 @@ export function stepAlert(prev: AlertState | undefined, rule: string, segment: S
   };
   const fire = (pendingSince: number): Step => go('firing', 'firing', {
     pendingSince, okSince: undefined, incidentId: `${alertKey(rule, segment)}@${now}`, firedAt: now,
-    resolvedAt: undefined, peak: obs.evidence,
+    resolvedAt: undefined, peak: obs.evidence, notices: undefined, announced: undefined,
   });
   // A new pending period; the previous incident's fields go (fire() replaces all of them). With forMs = 0 the
   // pending period is already long enough on its first look, so it fires at once.

@@ -2,13 +2,13 @@
  * Alert states and the record of their transitions, in Redis. One hash `<prefix>:{alerts}:state` (alertKey →
  * AlertState JSON) holds where every (rule, segment) stands, so a new leader continues exactly where the last one
  * stopped; one stream `<prefix>:{alerts}:transitions` holds the recent transitions, newest last (capped at about
- * 10,000 entries with XADD MAXLEN ~), for GET /v1/alerts and, later, as the delivery outbox read by a consumer
- * group.
+ * 10,000 entries with XADD MAXLEN ~), for GET /v1/alerts and the logs.
  *
- * Every write is one Lua call (lua/alert-commit-1.lua) fenced by the leader lease's token: states, deletions and
- * transitions land together or not at all, and only while the caller still holds the lease. A commit that Redis
- * applied but whose answer was lost may be retried and then appends its transitions twice; their ids
- * (`${incidentId ?? alertKey}#${seq}`) are stable, so the delivery side deduplicates them.
+ * Every write is one Lua call (lua/alert-commit-2.lua) fenced by the leader lease's token: states, deletions,
+ * transitions and the delivery jobs the planner made (notify/plan.ts) land together or not at all, and only while
+ * the caller still holds the lease. A commit that Redis applied but whose answer was lost may be retried and then
+ * appends its transitions and jobs twice; job ids are stable per incident, receiver and event, and the outbox
+ * settles a job whose effect is already recorded without delivering it again (notify/outbox.ts).
  *
  * Neither key expires: a firing alert must survive any quiet period, and the state hash holds one small entry per
  * (rule, segment), removed when its rule goes (`deleteKeys`). JSON has no NaN or Infinity: such numbers in
@@ -18,6 +18,7 @@ import type { Logger } from '../obs/logger.js';
 import { FwError } from '../errors.js';
 import type { AlertContext } from './alert-context.js';
 import { alertKey, type AlertState, type AlertStatus, type AlertTransitionKind, type Evidence, type SegmentRef } from './alert-state.js';
+import type { DeliveryJob } from '../notify/receiver.js';
 import { alertsKeys, callEngineCommand, defineEngineCommands, engineRedisFailure, type RedisLike } from './lease.js';
 
 export interface AlertTransition {
@@ -43,6 +44,11 @@ export interface AlertTransition {
   ruleSetVersion: string;
   /** Likely cause: deploys near the onset and the drill-down (alert-context.ts); absent until that work fills it. */
   context?: AlertContext;
+}
+
+/** The field of a (receiver, incident) in the delivery hash (`…:{alerts}:delivery`). */
+export function deliveryField(receiver: string, incident: string): string {
+  return `${receiver}|${incident}`;
 }
 
 /** The id of the transition a step emitted: the incident's id once there is one, else the alert key; then seq. */
@@ -92,17 +98,24 @@ export class RedisAlertStore {
    * Writes the states (keyed by their alertKey), removes `deleteKeys` and appends the transitions, in one step,
    * if `token` is the current lease's; 'fenced' (nothing written) otherwise.
    */
-  async commit(token: number, states: AlertState[], transitions: AlertTransition[], opts: { deleteKeys?: string[] } = {}): Promise<'ok' | 'fenced'> {
+  async commit(token: number, states: AlertState[], transitions: AlertTransition[],
+    opts: { deleteKeys?: string[]; jobs?: DeliveryJob[] } = {}): Promise<'ok' | 'fenced'> {
     if (!Number.isSafeInteger(token) || token < 0) {
       throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the fencing token must be a whole number, got ${token}`, false);
     }
     const del = opts.deleteKeys ?? [];
+    const jobs = opts.jobs ?? [];
     const argv: (string | number)[] = [String(token), this.maxTransitions, states.length];
     for (const s of states) argv.push(alertKey(s.rule, s.segment), JSON.stringify(s));
     argv.push(del.length, ...del);
+    argv.push(jobs.length);
+    for (const j of jobs) {
+      const pending = j.event === 'firing' ? deliveryField(j.receiver, j.alert.incidentId ?? j.id) : '';
+      argv.push(pending, pending ? JSON.stringify({ state: 'pending', at: j.createdAt, job: j.id }) : '', JSON.stringify(j));
+    }
     for (const t of transitions) argv.push(t.id, JSON.stringify(t));
     const reply = await callEngineCommand(this.o.redis, 'alertCommit', 'ALERT', [this.keys.state], argv,
-      `committing ${states.length} alert states and ${transitions.length} transitions`);
+      `committing ${states.length} alert states, ${transitions.length} transitions and ${jobs.length} delivery jobs`);
     if (Array.isArray(reply) && reply.length === 2) {
       const code = Number(reply[0]);
       if (code === 1) return 'ok';

@@ -9,10 +9,11 @@
  * end at or before it. A funnel whose watermark did not move since the last look is not looked at again (nothing
  * new), but its data_stale guard is, since that is exactly what a stopped watermark may mean.
  *
- * Why states are committed before notifying: a notification of a transition the store refused (a replica that
- * lost its lease mid-tick) would be a page nobody can resolve; the commit also appends the transition to the
- * stream the delivery outbox reads. Until that outbox exists (issue 5) the notifier is called here, after the
- * commit; a notifier failure is logged and counted, the state stays committed.
+ * Pages leave through the delivery outbox: the planner (notify/plan.ts) turns the tick's transitions and the
+ * still-firing alerts into delivery jobs (firing, worsened, reminder, resolved; silences applied), and the jobs are
+ * committed with the states in one fenced step (alert-store.ts), so a page is queued exactly when its state is
+ * committed; the workers of every replica deliver them (notify/outbox.ts). The notifier port then sees every
+ * committed transition (the log receiver records them); its failure is logged and counted, nothing is undone.
  */
 import type { Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
@@ -22,6 +23,10 @@ import type { Metrics } from '../obs/metrics.js';
 import type { AlertRuleDef } from '../rules/rule.js';
 import type { RuleSet } from '../rules/rule-set.js';
 import type { Notifier } from '../notify/notifier.js';
+import { planDeliveries } from '../notify/plan.js';
+import type { DeliveryJob } from '../notify/receiver.js';
+import type { Silence } from '../notify/silences.js';
+import { BUILTIN_CONSOLE } from '../notify/receiver-def.js';
 import type { WindowStore } from '../windows/window-store.js';
 import { alertKey, parseAlertKey, stepAlert, type AlertState, type Evidence, type Observation } from './alert-state.js';
 import type { AlertTransition } from './alert-store.js';
@@ -40,7 +45,7 @@ export interface LeaseView {
 
 export interface AlertStatePort {
   load(): Promise<Map<string, AlertState>>;
-  commit(token: number, states: AlertState[], transitions: AlertTransition[], opts?: { deleteKeys?: string[] }): Promise<'ok' | 'fenced'>;
+  commit(token: number, states: AlertState[], transitions: AlertTransition[], opts?: { deleteKeys?: string[]; jobs?: DeliveryJob[] }): Promise<'ok' | 'fenced'>;
 }
 
 export interface EvaluatorOptions {
@@ -60,6 +65,10 @@ export interface EvaluatorOptions {
   completeness?: Record<string, CompletenessState>;
   /** Where curves are kept for the next leader (loaded on becoming leader, saved every few ticks). */
   completenessStore?: CompletenessPersistence;
+  /** Active silences (read once per tick); none when absent. */
+  silences?: { active(now: number): Promise<Silence[]> };
+  /** Re-announce a still-firing alert this often (Slack thread reply); 0 = never. Default 4 h. */
+  remindEveryMs?: number;
 }
 
 export interface TickReport {
@@ -69,6 +78,8 @@ export interface TickReport {
   funnels: { funnel: string; evalTo: number | null; guards: Record<GuardName, boolean>; skipped?: string }[];
   series: number;
   transitions: AlertTransition[];
+  /** Delivery jobs committed this tick. */
+  jobs?: DeliveryJob[];
 }
 
 const GUARD_RULES = { forMs: 0, resolveAfterMs: 2 * 60_000 };
@@ -141,15 +152,17 @@ export class Evaluator {
         report.funnels.push(await this.evaluateFunnel(funnel, rules, now, changed, transitions, report));
       }
       const deleteKeys = this.retireRemovedRules(ruleSet, now, changed, transitions);
+      const jobs = await this.planJobs(ruleSet, now, changed, transitions, deleteKeys);
+      report.jobs = jobs;
       report.written = changed.size;
       if (changed.size > 0 || deleteKeys.length > 0) {
-        const res = await this.o.alerts.commit(token, [...changed.values()], transitions, { deleteKeys });
+        const res = await this.o.alerts.commit(token, [...changed.values()], transitions, { deleteKeys, jobs });
         if (res === 'fenced') {
           // Another replica holds the lease now: what this tick computed is void, nothing was written.
           this.loadedFor = undefined;
           m?.evalTicks.inc({ outcome: 'fenced' });
           this.o.logger.warn({ token }, 'evaluation fenced: the lease moved to another replica during the tick; nothing written');
-          return { ...report, outcome: 'fenced', transitions: [] };
+          return { ...report, outcome: 'fenced', transitions: [], jobs: [] };
         }
         for (const [k, s] of changed) {
           this.states.set(k, s);
@@ -335,20 +348,51 @@ export class Evaluator {
       };
       const step = stepAlert(prev, ruleName, null, { condition: g.active ? 'breach' : 'ok', evidence }, now, GUARD_RULES);
       changed.set(key, step.next);
-      if (step.transition) {
-        const pseudo: AlertRuleDef = {
-          name: ruleName, funnel: funnel.name, description: name === 'data_stale'
-            ? 'The funnel\'s data stopped arriving; its rules are on hold until it is back.'
-            : 'Entry traffic collapsed; conversion rules are on hold until it is back.',
-          metric: { kind: 'step_volume', step: funnel.steps[0]!.name }, direction: 'drop', minChange: 0.9,
-          baseline: { kind: 'trailing', windowMs: 2 * 3_600_000 }, falseAlarmsPerWeek: 1, minVolume: 0, forMs: 0,
-          resolveAfterMs: GUARD_RULES.resolveAfterMs, severity: 'warning', segments: [],
-          notify: [...new Set(rules.flatMap((r) => r.notify))], labels: { guard: name }, mixShift: 'ignore',
-          source: rules[0]!.source,
-        };
-        transitions.push(this.transition(pseudo, funnel, prev, step.next, step.transition, now));
-      }
+      if (step.transition) transitions.push(this.transition(guardRule(funnel, rules, name), funnel, prev, step.next, step.transition, now));
     }
+  }
+
+  /**
+   * The delivery jobs of this tick (notify/plan.ts), with the bookkeeping states they change added to `changed`.
+   * Runs over every state, not only the funnels looked at this tick: reminders and the end of a silence must not
+   * wait for a funnel's watermark to move.
+   */
+  private async planJobs(ruleSet: RuleSet, now: number, changed: Map<string, AlertState>, transitions: AlertTransition[],
+    deleteKeys: readonly string[]): Promise<DeliveryJob[]> {
+    const firing = [...this.states.values()].some((s) => s.status === 'firing') || [...changed.values()].some((s) => s.status === 'firing');
+    if (!firing && !transitions.some((t) => t.kind === 'resolved' || t.kind === 'firing')) return [];
+    const view = new Map(this.states);
+    for (const [k, s] of changed) view.set(k, s);
+    const silences = this.o.silences ? await this.o.silences.active(now) : [];
+    const removed = new Set(deleteKeys);
+    const plan = planDeliveries({
+      now, states: view, transitions, silences, remindEveryMs: this.o.remindEveryMs ?? 4 * 3_600_000,
+      receivers: new Set([BUILTIN_CONSOLE.name, ...ruleSet.receivers.map((r) => r.name)]),
+      describe: (key, state) => (removed.has(key) ? undefined : this.describe(ruleSet, key, state, now)),
+    });
+    for (const [k, s] of plan.states) if (!removed.has(k)) changed.set(k, s);
+    for (const n of plan.notes) {
+      if (n.kind === 'unknown_receiver') this.o.logger.error({ alert: n.key, receiver: n.receiver }, 'alert names a receiver that is not configured; nothing is sent there');
+      else this.o.logger.info({ alert: n.key, receiver: n.receiver, silence: n.silence }, n.kind === 'muted' ? 'page muted by a silence' : 'silence over while the alert still fires: paging now');
+    }
+    return plan.jobs;
+  }
+
+  /** A still-firing alert as a notification carries it, from its rule (or its funnel's guard); undefined if gone. */
+  private describe(ruleSet: RuleSet, key: string, state: AlertState, now: number): AlertTransition | undefined {
+    const parsed = parseAlertKey(key);
+    if (!parsed) return undefined;
+    let rule = ruleSet.rules.find((r) => r.name === parsed.rule);
+    let funnel = rule && ruleSet.funnels.find((f) => f.name === rule!.funnel);
+    if (!rule) {
+      const m = /^(.*)\/(data_stale|no_traffic)$/.exec(parsed.rule);
+      funnel = m ? ruleSet.funnels.find((f) => f.name === m[1]) : undefined;
+      const rules = funnel ? ruleSet.rules.filter((r) => r.funnel === funnel!.name) : [];
+      if (!m || !funnel || rules.length === 0) return undefined;
+      rule = guardRule(funnel, rules, m[2] as GuardName);
+    }
+    if (!funnel) return undefined;
+    return { ...this.transition(rule, funnel, state, state, 'firing', now), id: `${state.incidentId ?? key}#${state.seq}` };
   }
 
   /** Alert states of rules that no longer exist are deleted; an open incident among them is resolved first. */
@@ -407,4 +451,18 @@ export class Evaluator {
     for (const s of this.states.values()) by[s.status] = (by[s.status] ?? 0) + 1;
     for (const [status, n] of Object.entries(by)) m.alertsByStatus.set({ status }, n);
   }
+}
+
+/** A funnel's data guard as a rule of its own, notifying every receiver of the funnel's rules. */
+function guardRule(funnel: FunnelDef, rules: readonly AlertRuleDef[], name: GuardName): AlertRuleDef {
+  return {
+    name: `${funnel.name}/${name}`, funnel: funnel.name, description: name === 'data_stale'
+      ? 'The funnel\'s data stopped arriving; its rules are on hold until it is back.'
+      : 'Entry traffic collapsed; conversion rules are on hold until it is back.',
+    metric: { kind: 'step_volume', step: funnel.steps[0]!.name }, direction: 'drop', minChange: 0.9,
+    baseline: { kind: 'trailing', windowMs: 2 * 3_600_000 }, falseAlarmsPerWeek: 1, minVolume: 0, forMs: 0,
+    resolveAfterMs: GUARD_RULES.resolveAfterMs, severity: 'warning', segments: [],
+    notify: [...new Set(rules.flatMap((r) => r.notify))], labels: { guard: name }, mixShift: 'ignore',
+    source: rules[0]!.source,
+  };
 }

@@ -23,9 +23,15 @@ import { locateLua, redisFailure, type RedisLike } from '../windows/lua-scripts.
 export type { RedisLike };
 
 /** The keys of the alert engine, one hash tag for all (the lease fences the state and transition writes). */
-export function alertsKeys(prefix: string): { lease: string; leaseToken: string; state: string; transitions: string } {
+export function alertsKeys(prefix: string): {
+  lease: string; leaseToken: string; state: string; transitions: string; outbox: string; delayed: string; delivery: string; silences: string;
+} {
   const base = `${prefix}:{alerts}:`;
-  return { lease: `${base}lease`, leaseToken: `${base}lease-token`, state: `${base}state`, transitions: `${base}transitions` };
+  return {
+    lease: `${base}lease`, leaseToken: `${base}lease-token`, state: `${base}state`, transitions: `${base}transitions`,
+    // Delivery (notify/outbox.ts): jobs, jobs waiting for their retry time, and per (receiver, incident) records.
+    outbox: `${base}outbox`, delayed: `${base}outbox-delayed`, delivery: `${base}delivery`, silences: `${base}silences`,
+  };
 }
 
 /**
@@ -35,7 +41,7 @@ export function alertsKeys(prefix: string): { lease: string; leaseToken: string;
 export const ENGINE_COMMANDS = {
   leaseAcquire: { name: 'fwLeaseAcquireV1', file: 'lease-1.lua', keys: 1 },
   leaseRelease: { name: 'fwLeaseReleaseV1', file: 'lease-release-1.lua', keys: 1 },
-  alertCommit: { name: 'fwAlertCommitV1', file: 'alert-commit-1.lua', keys: 1 },
+  alertCommit: { name: 'fwAlertCommitV2', file: 'alert-commit-2.lua', keys: 1 },
 } as const;
 
 export type EngineCommand = keyof typeof ENGINE_COMMANDS;

@@ -37,7 +37,8 @@ export async function runValidateCommand(
     out(`${result.problems.length} problem${result.problems.length === 1 ? '' : 's'} in ${files}`);
     return 1;
   }
-  const { funnels, rules } = result.ruleSet;
-  out(`ok: ${files}, ${funnels.length} funnel${funnels.length === 1 ? '' : 's'}, ${rules.length} rule${rules.length === 1 ? '' : 's'}`);
+  const { funnels, rules, receivers } = result.ruleSet;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  out(`ok: ${files}, ${plural(funnels.length, 'funnel')}, ${plural(rules.length, 'rule')}${receivers.length ? `, ${plural(receivers.length, 'receiver')}` : ''}`);
   return 0;
 }

@@ -1,0 +1,388 @@
+/**
+ * The delivery outbox: jobs in a Redis Stream (`<prefix>:{alerts}:outbox`), written by the evaluator's fenced
+ * commit (alert-store.ts), read by a worker in every replica through one consumer group, delivered by the
+ * receivers (slack.ts, pagerduty.ts, webhook.ts, console-receiver.ts) and settled in one Lua step
+ * (lua/outbox-settle-1.lua): record what the delivery changed, acknowledge and delete the entry.
+ *
+ * Retries are this module's alone (receivers make one attempt each): network errors, 429 and 5xx come back as
+ * retriable outcomes and the job goes to a delayed set (`…:outbox-delayed`, score = when) with exponential
+ * backoff and jitter, never sooner than the server's Retry-After; any replica moves due jobs back into the stream
+ * (lua/outbox-promote-1.lua). A job still failing `giveUpMs` after it was made is given up. Permanent errors
+ * (PagerDuty 400, Slack invalid_auth / channel_not_found / not_in_channel, a missing secret) are not retried: the
+ * error is logged with its reason, counted, and announced as a `delivery_failed` self-alert on the alert's other
+ * receivers (console when it has none).
+ *
+ * Order within an incident: a job other than `firing` is delivered to a receiver only after the incident's
+ * `firing` job was (the delivery record `receiver|incident` says `open`). While the trigger is still pending
+ * (queued or retrying) the later job waits; when the trigger was muted or failed, or the incident is closed, the
+ * later job is dropped (no resolve for a page nobody got, no "got worse" after the resolve).
+ *
+ * Crashes: a job read but never settled stays pending in the group; after `claimIdleMs` another worker (or the
+ * same replica restarted, under a new consumer name) takes it over with XAUTOCLAIM and delivers it. A `firing` job
+ * whose record already says `open` was delivered before the crash and is only acknowledged: a second trigger is
+ * never sent for an open incident. Delivery is at least once in the narrow window between the receiver's answer
+ * and the settle step; PagerDuty's dedup_key makes a repeated trigger or resolve harmless there, and a Slack
+ * message could in that window be posted twice.
+ */
+import type { Redis } from 'ioredis';
+import type { Clock } from '../clock.js';
+import { errorMessage, FwError } from '../errors.js';
+import { alertsKeys } from '../engine/lease.js';
+import { deliveryField } from '../engine/alert-store.js';
+import { locateLua } from '../windows/lua-scripts.js';
+import { readFileSync } from 'node:fs';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
+import { BUILTIN_CONSOLE } from './receiver-def.js';
+
+/** What the delivery hash holds per (receiver, incident). */
+export interface StoredDelivery {
+  state: 'pending' | 'open' | 'failed' | 'closed';
+  at: number;
+  /** The job that wrote it. */
+  job?: string;
+  record?: DeliveryRecord;
+  failure?: { code: string; reason: string };
+}
+
+export type SettleOutcome = 'delivered' | 'retried' | 'failed' | 'skipped' | 'duplicate' | 'waiting' | 'lost';
+
+export interface OutboxOptions {
+  redis: Redis;
+  prefix: string;
+  /** This worker's name in the consumer group; unique per process. */
+  consumer: string;
+  receivers: () => ReadonlyMap<string, Receiver>;
+  clock: Clock;
+  logger: Logger;
+  metrics?: Metrics;
+  /** A job pending this long without being settled belongs to a dead worker and is taken over. Default 60 s. */
+  claimIdleMs?: number;
+  /** Retries stop this long after the job was made; the job then counts as failed. Default 6 h. */
+  giveUpMs?: number;
+  /** First retry delay; doubles per attempt up to backoffMaxMs, with jitter. Defaults 5 s and 5 min. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** How long a job waits before looking again for its incident's trigger to be delivered. Default 2 s. */
+  orderWaitMs?: number;
+  /** Longest a blocking read waits for new jobs. Default 2 s. */
+  blockMs?: number;
+  /** Jobs read at once. Default 32. */
+  batch?: number;
+  /** Jitter source, in [0, 1). Default Math.random. */
+  random?: () => number;
+  /** Called after every permanent failure (readiness shows the last one per receiver). */
+  onPermanentFailure?: (receiver: string, code: string, reason: string) => void;
+  /** Called after every successful delivery. */
+  onDelivered?: (receiver: string) => void;
+}
+
+const GROUP = 'delivery';
+const COMMANDS = {
+  settle: { name: 'fwOutboxSettleV1', file: 'outbox-settle-1.lua', keys: 3 },
+  promote: { name: 'fwOutboxPromoteV1', file: 'outbox-promote-1.lua', keys: 2 },
+} as const;
+
+type Cmd = (...args: (string | number)[]) => Promise<unknown>;
+
+export class DeliveryOutbox {
+  private readonly keys: ReturnType<typeof alertsKeys>;
+  private readonly claimIdleMs: number;
+  private readonly giveUpMs: number;
+  private readonly backoffBaseMs: number;
+  private readonly backoffMaxMs: number;
+  private readonly orderWaitMs: number;
+  private readonly blockMs: number;
+  private readonly batch: number;
+  private readonly random: () => number;
+  private reader: Redis | null = null;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private groupReady = false;
+  private lastClaim = 0;
+  private lastGauges = 0;
+
+  constructor(private readonly o: OutboxOptions) {
+    this.keys = alertsKeys(o.prefix);
+    this.claimIdleMs = o.claimIdleMs ?? 60_000;
+    this.giveUpMs = o.giveUpMs ?? 6 * 3_600_000;
+    this.backoffBaseMs = o.backoffBaseMs ?? 5_000;
+    this.backoffMaxMs = o.backoffMaxMs ?? 300_000;
+    this.orderWaitMs = o.orderWaitMs ?? 2_000;
+    this.blockMs = o.blockMs ?? 2_000;
+    this.batch = o.batch ?? 32;
+    this.random = o.random ?? Math.random;
+    for (const c of Object.values(COMMANDS)) {
+      o.redis.defineCommand(c.name, { lua: readFileSync(locateLua(c.file, 'notify'), 'utf8'), numberOfKeys: c.keys });
+    }
+  }
+
+  /** Starts the background loop (reads with a blocking XREADGROUP on a connection of its own). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.reader = this.o.redis.duplicate();
+    this.reader.on('error', () => {}); // reported by the loop's own failures
+    this.loop = this.run();
+  }
+
+  /** Stops reading and waits for the jobs in hand to settle; unsettled ones are taken over later by another worker. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    // Disconnecting ends a blocking read at once instead of after blockMs.
+    this.reader?.disconnect();
+    await this.loop;
+    this.reader = null;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      try {
+        await this.runOnce(true);
+        failures = 0;
+      } catch (err) {
+        if (!this.running) break;
+        failures++;
+        const wait = Math.min(30_000, 250 * 2 ** Math.min(failures, 7));
+        this.o.logger.warn({ err: errorMessage(err), retryInMs: wait }, 'delivery worker: Redis call failed; retrying');
+        await sleep(wait);
+      }
+    }
+  }
+
+  /**
+   * One pass: move due retries back, take over jobs of dead workers (every claimIdleMs/2), read new jobs (blocking
+   * up to blockMs when `block`), deliver and settle them. Returns how many jobs it handled. Tests call it directly.
+   */
+  async runOnce(block = false): Promise<number> {
+    await this.ensureGroup();
+    const now = this.o.clock.now();
+    await this.cmd('promote')(this.keys.outbox, this.keys.delayed, now, 100);
+    const entries: [string, string[]][] = [];
+    if (now - this.lastClaim >= this.claimIdleMs / 2) {
+      this.lastClaim = now;
+      const claimed = await this.o.redis.xautoclaim(this.keys.outbox, GROUP, this.o.consumer, this.claimIdleMs, '0-0', 'COUNT', this.batch) as unknown as [string, [string, string[]][] | null];
+      for (const e of claimed[1] ?? []) if (e && e[1]) entries.push(e);
+      if (entries.length > 0) this.o.logger.info({ jobs: entries.length }, 'delivery worker: took over jobs a stopped worker left unfinished');
+    }
+    if (entries.length === 0) {
+      const client = block && this.reader ? this.reader : this.o.redis;
+      const args: (string | number)[] = ['GROUP', GROUP, this.o.consumer, 'COUNT', this.batch];
+      if (block) args.push('BLOCK', this.blockMs);
+      args.push('STREAMS', this.keys.outbox, '>');
+      const res = await (client as unknown as { xreadgroup: Cmd }).xreadgroup(...args) as [string, [string, string[]][]][] | null;
+      for (const [, es] of res ?? []) entries.push(...es);
+    }
+    if (entries.length > 0) await this.handleAll(entries);
+    if (now - this.lastGauges >= 10_000) {
+      this.lastGauges = now;
+      await this.exportGauges().catch(() => {});
+    }
+    return entries.length;
+  }
+
+  /** Jobs waiting: in the stream (new or in hand) and in the delayed set (waiting for their retry time). */
+  async backlog(): Promise<{ queued: number; delayed: number }> {
+    const [queued, delayed] = await Promise.all([this.o.redis.xlen(this.keys.outbox), this.o.redis.zcard(this.keys.delayed)]);
+    return { queued, delayed };
+  }
+
+  /** The delivery record of (receiver, incident), for the API and tests. */
+  async record(receiver: string, incident: string): Promise<StoredDelivery | undefined> {
+    return parseStored(await this.o.redis.hget(this.keys.delivery, deliveryField(receiver, incident)));
+  }
+
+  private async exportGauges(): Promise<void> {
+    const b = await this.backlog();
+    this.o.metrics?.outboxJobs.set({ state: 'queued' }, b.queued);
+    this.o.metrics?.outboxJobs.set({ state: 'delayed' }, b.delayed);
+  }
+
+  private async ensureGroup(): Promise<void> {
+    if (this.groupReady) return;
+    try {
+      await this.o.redis.xgroup('CREATE', this.keys.outbox, GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!/BUSYGROUP/.test(errorMessage(err))) throw err;
+    }
+    this.groupReady = true;
+  }
+
+  /** Receivers in parallel, each receiver's jobs in order (a slow Slack must not hold PagerDuty pages back). */
+  private async handleAll(entries: [string, string[]][]): Promise<void> {
+    const byReceiver = new Map<string, { entry: string; job: DeliveryJob | undefined; raw: string }[]>();
+    for (const [entry, fields] of entries) {
+      const raw = fieldOf(fields, 'j') ?? '';
+      const job = parseJob(raw);
+      const key = job?.receiver ?? '';
+      const list = byReceiver.get(key) ?? [];
+      list.push({ entry, job, raw });
+      byReceiver.set(key, list);
+    }
+    await Promise.all([...byReceiver.values()].map(async (list) => {
+      for (const { entry, job, raw } of list) {
+        try {
+          await this.handle(entry, job, raw);
+        } catch (err) {
+          // Redis failed while settling: the entry stays pending and is taken over after claimIdleMs.
+          this.o.logger.warn({ entry, job: job?.id, err: errorMessage(err) }, 'delivery worker: could not settle a job; it will be taken over later');
+        }
+      }
+    }));
+  }
+
+  private async handle(entry: string, job: DeliveryJob | undefined, raw: string): Promise<SettleOutcome> {
+    if (!job) {
+      this.o.logger.error({ entry, raw: raw.slice(0, 500) }, 'delivery worker: unreadable job dropped');
+      return this.settle(entry, 'skipped', undefined, {});
+    }
+    const now = this.o.clock.now();
+    const log = this.o.logger.child({ job: job.id, receiver: job.receiver, event: job.event, attempt: job.attempt });
+    const receiver = this.o.receivers().get(job.receiver);
+    const field = job.event === 'delivery_failed' ? '' : deliveryField(job.receiver, incidentOf(job));
+    const stored = field ? parseStored(await this.o.redis.hget(this.keys.delivery, field)) : undefined;
+
+    if (job.event === 'firing') {
+      if (stored && (stored.state === 'open' || stored.state === 'closed')) {
+        log.info('trigger already delivered for this incident (a replayed job): not sent again');
+        return this.settle(entry, 'duplicate', job, {});
+      }
+    } else if (job.event !== 'delivery_failed') {
+      if (!stored || stored.state === 'failed' || stored.state === 'closed') {
+        log.debug({ state: stored?.state ?? 'none' }, 'nothing open at this receiver for the incident (muted, failed or closed): not sent');
+        return this.settle(entry, 'skipped', job, {});
+      }
+      if (stored.state === 'pending') {
+        if (now - job.createdAt > this.giveUpMs) return this.fail(entry, job, log, 'DELIVERY_TRIGGER_NEVER_DELIVERED', 'the incident\'s trigger was never delivered');
+        return this.settle(entry, 'waiting', job, { retryAt: now + this.orderWaitMs, retryJob: job });
+      }
+      if (stored.record && stored.job === job.id) return this.settle(entry, 'duplicate', job, {});
+    }
+
+    if (!receiver) {
+      return this.fail(entry, job, log, 'RECEIVER_UNKNOWN', `receiver "${job.receiver}" is not configured (removed from the rule files?)`);
+    }
+    const timer = this.o.metrics?.deliveryRequestSeconds.startTimer({ receiver: job.receiver });
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = await receiver.deliver(job, stored?.record);
+    } catch (err) {
+      // A receiver bug must not lose a page: retried like a network error, and loud in the log.
+      log.error({ err: errorMessage(err) }, 'receiver threw instead of answering; retrying');
+      outcome = { ok: false, retriable: true, code: 'DELIVERY_UNEXPECTED', reason: errorMessage(err) };
+    } finally {
+      timer?.();
+    }
+
+    if (outcome.ok) {
+      const done = this.o.clock.now();
+      const record: DeliveryRecord = {
+        ...(stored?.record ?? { receiver: job.receiver, incident: incidentOf(job), openedAt: done }),
+        ...(outcome.record ?? {}), lastEvent: job.event, lastAt: done,
+      };
+      const state: StoredDelivery['state'] = job.event === 'resolved' ? 'closed' : 'open';
+      // From the moment the evaluator decided to the receiver's answer: queueing, retries and the request itself.
+      this.o.metrics?.deliveryLatency.observe({ receiver: job.receiver, event: job.event }, Math.max(0, done - job.createdAt) / 1000);
+      this.o.onDelivered?.(job.receiver);
+      log.info({ latencyMs: done - job.createdAt }, 'delivered');
+      return this.settle(entry, 'delivered', job, field ? { field, value: { state, at: done, job: job.id, record } } : {});
+    }
+    if (outcome.retriable) {
+      if (now - job.createdAt > this.giveUpMs) {
+        return this.fail(entry, job, log, 'DELIVERY_GAVE_UP', `still failing after ${Math.round((now - job.createdAt) / 60_000)} min (${job.attempt + 1} attempts); last: ${outcome.code}: ${outcome.reason}`);
+      }
+      const delay = this.retryDelay(job.attempt, outcome.retryAfterMs);
+      log.warn({ code: outcome.code, reason: outcome.reason, retryInMs: delay }, 'delivery failed; will retry');
+      return this.settle(entry, 'retried', job, { retryAt: now + delay, retryJob: { ...job, attempt: job.attempt + 1 } });
+    }
+    return this.fail(entry, job, log, outcome.code, outcome.reason);
+  }
+
+  /** Exponential backoff with jitter (half fixed, half random), capped; never sooner than the server asked. */
+  retryDelay(attempt: number, retryAfterMs?: number): number {
+    const exp = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** Math.min(attempt, 30));
+    const jittered = exp / 2 + (this.random() * exp) / 2;
+    return Math.max(retryAfterMs ?? 0, Math.round(jittered));
+  }
+
+  /** A permanent failure: recorded (so later jobs of the incident are not sent), counted, logged, self-alerted. */
+  private async fail(entry: string, job: DeliveryJob, log: Logger, code: string, reason: string): Promise<SettleOutcome> {
+    log.error({ code, reason }, job.event === 'firing' || job.event === 'worsened'
+      ? 'delivery failed permanently: a page may be missing; announcing it on the other receivers'
+      : 'delivery failed permanently');
+    this.o.onPermanentFailure?.(job.receiver, code, reason);
+    const now = this.o.clock.now();
+    const field = job.event === 'firing' ? deliveryField(job.receiver, incidentOf(job)) : '';
+    const selfAlerts = job.event === 'delivery_failed' ? [] : this.selfAlerts(job, code, reason, now);
+    return this.settle(entry, 'failed', job, {
+      ...(field ? { field, value: { state: 'failed' as const, at: now, job: job.id, failure: { code, reason } } } : {}),
+      extraJobs: selfAlerts,
+    });
+  }
+
+  /** The alert's other receivers (console when there are none) hear that this one refused. */
+  private selfAlerts(job: DeliveryJob, code: string, reason: string, now: number): DeliveryJob[] {
+    const known = this.o.receivers();
+    let targets = job.alert.notify.filter((r) => r !== job.receiver && known.has(r));
+    if (targets.length === 0 && job.receiver !== BUILTIN_CONSOLE.name && known.has(BUILTIN_CONSOLE.name)) targets = [BUILTIN_CONSOLE.name];
+    return targets.map((r) => ({
+      id: `${job.id}/delivery_failed/${r}`, receiver: r, event: 'delivery_failed' as const, alert: job.alert, createdAt: now, attempt: 0,
+      failure: { receiver: job.receiver, jobId: job.id, event: job.event, code, reason },
+    }));
+  }
+
+  private async settle(entry: string, outcome: SettleOutcome, job: DeliveryJob | undefined,
+    o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob; extraJobs?: DeliveryJob[] }): Promise<SettleOutcome> {
+    const res = await this.cmd('settle')(this.keys.outbox, this.keys.delayed, this.keys.delivery, GROUP, this.o.consumer, entry,
+      o.field ?? '', o.value ? JSON.stringify(o.value) : '', o.retryAt !== undefined ? Math.round(o.retryAt) : '',
+      o.retryJob ? JSON.stringify(o.retryJob) : '', ...(o.extraJobs ?? []).map((j) => JSON.stringify(j)));
+    const final: SettleOutcome = Number(res) === 1 ? outcome : 'lost';
+    if (final === 'lost') this.o.logger.warn({ entry, job: job?.id }, 'delivery worker: another worker took this job over meanwhile; its result is theirs');
+    if (job) this.o.metrics?.deliveries.inc({ receiver: job.receiver, event: job.event, outcome: final });
+    return final;
+  }
+
+  private cmd(name: keyof typeof COMMANDS): Cmd {
+    const fn = (this.o.redis as unknown as Record<string, Cmd>)[COMMANDS[name].name];
+    if (typeof fn !== 'function') throw new FwError('OUTBOX_NOT_DEFINED', `${COMMANDS[name].name} is not defined`, false);
+    return fn.bind(this.o.redis);
+  }
+}
+
+function incidentOf(job: DeliveryJob): string {
+  return job.alert.incidentId ?? job.id;
+}
+
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+function parseJob(raw: string): DeliveryJob | undefined {
+  try {
+    const j = JSON.parse(raw) as Partial<DeliveryJob> | null;
+    if (j && typeof j.id === 'string' && typeof j.receiver === 'string' && typeof j.event === 'string' && j.alert && typeof j.createdAt === 'number') {
+      return { ...j, attempt: typeof j.attempt === 'number' ? j.attempt : 0 } as DeliveryJob;
+    }
+  } catch {
+    // unreadable: reported by the caller
+  }
+  return undefined;
+}
+
+function parseStored(raw: string | null): StoredDelivery | undefined {
+  if (!raw) return undefined;
+  try {
+    const s = JSON.parse(raw) as StoredDelivery;
+    return s && typeof s.state === 'string' ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,420 @@
+/**
+ * PagerDuty, Events API v2 (`POST {baseUrl}/v2/enqueue`): one alert per (rule, segment), opened by `firing`,
+ * updated by `worsened`, closed by `resolved`.
+ *
+ * Why the event looks the way it does (research: ../shared/research/alerting.md §1, §4):
+ *   - `dedup_key` is `funnelwatch/<alertKey(rule, segment)>` and nothing else: a key that carried severity, values
+ *     or a time would open a second incident on every change and make the resolve miss its trigger. Keys over 255
+ *     characters keep a prefix and end in a hash of the whole, so they stay unique and stable.
+ *   - `worsened` is a `trigger` with the same key: PagerDuty appends it to the open alert (a trigger log entry, new
+ *     details) and does not page again. `reminder` sends nothing: reminders are Slack thread replies, not pages.
+ *   - `resolve` carries the full payload: PagerDuty event rules once routed minimal resolves nowhere and incidents
+ *     stayed open (prometheus/alertmanager#1440).
+ *   - `summary` is cut to 1024 code points and the event kept under 512,000 bytes by dropping the largest
+ *     `custom_details` parts: over either limit PagerDuty answers 400 and the page is lost (alertmanager#1700,
+ *     #2178). Both cuts are reported as warnings and logged.
+ *   - A resolve only closes an alert opened through the same routing key, so each delivery records which key it
+ *     used (sha256, 16 hex digits: the key itself never leaves the secret store, logs included).
+ *
+ * Answers (§1.4): 2xx (202) ok; 400 permanent (the same event is refused again) with PagerDuty's `errors[]` in the
+ * reason; 429 retriable after Retry-After or 30 s (PagerDuty asks for a backoff, and a burst of retries would
+ * only extend the throttle); 5xx, timeouts and network errors retriable; other 4xx (401/403/404/413) permanent.
+ * A 202 means "accepted for processing", not "someone was paged".
+ */
+import { createHash } from 'node:crypto';
+import { Agent, request, type Dispatcher } from 'undici';
+import { alertKey } from '../engine/alert-state.js';
+import type { AlertTransition } from '../engine/alert-store.js';
+import { systemClock, type Clock } from '../clock.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../obs/logger.js';
+import { codePointLength, formatSignedChange, formatWindow, headline, isoOrNull, observedChange, segmentText,
+  truncateCodePoints } from './format.js';
+import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
+import type { PagerDutyReceiverDef } from './receiver-def.js';
+import { describeSecret, readSecret } from './secrets.js';
+import { parseRetryAfter, readAnswer, snippet, transportFailure } from './webhook.js';
+
+export const PAGERDUTY_MAX_EVENT_BYTES = 512_000;
+export const PAGERDUTY_MAX_SUMMARY = 1024;
+export const PAGERDUTY_MAX_DEDUP_KEY = 255;
+export const PAGERDUTY_DEFAULT_URL = 'https://events.pagerduty.com';
+/** When a 429 says nothing: PagerDuty suggests retrying about 30 s apart (05-Rate-Limits.md). */
+export const PAGERDUTY_429_DEFAULT_MS = 30_000;
+
+export type PagerDutySeverity = 'critical' | 'error' | 'warning' | 'info';
+
+export interface PagerDutyLink {
+  href: string;
+  text: string;
+}
+
+/** An Events API v2 alert event as funnelwatch sends it. */
+export interface PagerDutyEventBody {
+  routing_key: string;
+  event_action: 'trigger' | 'resolve';
+  dedup_key: string;
+  payload: {
+    summary: string;
+    source: string;
+    severity: PagerDutySeverity;
+    timestamp?: string;
+    component: string;
+    group: string;
+    class: string;
+    custom_details: Record<string, unknown>;
+  };
+  client: string;
+  client_url?: string;
+  links?: PagerDutyLink[];
+}
+
+export interface PagerDutyEventOptions {
+  /** `payload.source`; default `funnelwatch`. */
+  source?: string;
+  /** Dashboard link template; `{funnel}`, `{rule}`, `{segment}` are filled in, URL-encoded. */
+  dashboardUrl?: string;
+  /** The key the incident was opened with (its DeliveryRecord), so a later job addresses that same alert. */
+  dedupKey?: string;
+}
+
+const SEVERITY: Record<AlertTransition['severity'], PagerDutySeverity> = { critical: 'critical', warning: 'warning', info: 'info' };
+
+/**
+ * `key` made to fit PagerDuty's 255-character limit. Measured in UTF-8 bytes, the strictest reading of
+ * "characters", so a segment value in any script fits whatever PagerDuty counts. A longer key keeps a prefix (cut
+ * on a code point) and ends in `#` + 32 hex digits of its sha256: still deterministic, still unique.
+ */
+export function fitDedupKey(key: string): string {
+  if (Buffer.byteLength(key, 'utf8') <= PAGERDUTY_MAX_DEDUP_KEY) return key;
+  const tail = `#${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+  const room = PAGERDUTY_MAX_DEDUP_KEY - tail.length;
+  let prefix = '';
+  let bytes = 0;
+  for (const cp of key) {
+    const b = Buffer.byteLength(cp, 'utf8');
+    if (bytes + b > room) break;
+    prefix += cp;
+    bytes += b;
+  }
+  return prefix + tail;
+}
+
+/** The dedup key of a (rule, segment): stable across evidence, severity and time, at most 255 bytes. */
+export function pagerDutyDedupKey(rule: string, segment: AlertTransition['segment']): string {
+  return fitDedupKey(`funnelwatch/${alertKey(rule, segment)}`);
+}
+
+/** One open self-alert per failing receiver: repeated refusals update it instead of paging again. */
+export function deliveryFailedDedupKey(receiver: string): string {
+  return fitDedupKey(`funnelwatch/delivery-failed/${receiver}`);
+}
+
+/** The routing key's fingerprint kept in DeliveryRecords: sha256, first 16 hex digits. */
+export function routingKeyId(routingKey: string): string {
+  return createHash('sha256').update(routingKey).digest('hex').slice(0, 16);
+}
+
+/** `template` with `{funnel}`, `{rule}` and `{segment}` (`dimension=value`, empty for the whole funnel) URL-encoded. */
+export function fillLinkTemplate(template: string, alert: Pick<AlertTransition, 'funnel' | 'rule' | 'segment'>): string {
+  const values: Record<string, string> = { funnel: alert.funnel, rule: alert.rule, segment: segmentText(alert.segment) };
+  return template.replace(/\{(funnel|rule|segment)\}/g, (_m, k: string) => encodeURIComponent(values[k] ?? ''));
+}
+
+function httpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'https:' || u.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n\t]+/g, ' ');
+}
+
+/** The alert's evidence and context as PagerDuty custom details: flat parts, so trimming can drop one at a time. */
+function alertDetails(job: DeliveryJob): Record<string, unknown> {
+  const a = job.alert;
+  const d: Record<string, unknown> = {
+    event: job.event,
+    rule: a.rule,
+    funnel: a.funnel,
+    segment: segmentText(a.segment) || 'whole funnel',
+    severity: a.severity,
+  };
+  if (a.owner) d.owner = a.owner;
+  if (a.description) d.description = a.description;
+  if (a.incidentId) d.incident_id = a.incidentId;
+  d.transition_id = a.id;
+  d.rule_set_version = a.ruleSetVersion;
+  if (a.labels && Object.keys(a.labels).length > 0) d.labels = a.labels;
+  const e = a.evidence;
+  if (e) {
+    const ev: Record<string, unknown> = {
+      observed: e.observed, expected: e.expected, observed_rate: e.observedRate, expected_rate: e.expectedRate,
+      change: formatSignedChange(observedChange(e)) || null, relative_change: e.relativeChange, volume: e.volume,
+      window: formatWindow(e.windowMinutes) || null, window_minutes: e.windowMinutes, p_value: e.pValue,
+      statistic: e.statistic, threshold: e.threshold, chance_rate_per_week: e.chanceRatePerWeek,
+      onset: isoOrNull(e.onset), evaluated_up_to: isoOrNull(e.evaluatedUpTo), baseline: e.baseline,
+    };
+    if (e.noise) ev.noise = e.noise;
+    if (e.recentChange !== undefined) ev.recent_change = e.recentChange;
+    if (e.recentMinutes !== undefined) ev.recent_minutes = e.recentMinutes;
+    if (e.guard) ev.guard = e.guard;
+    if (e.reason) ev.reason = e.reason;
+    d.evidence = ev;
+  }
+  const ctx = a.context;
+  if (ctx?.deploys) {
+    d.likely_deploys = ctx.deploys.slice(0, 5).map((x) => ({
+      service: x.service, version: x.version, environment: x.environment, deployed_at: isoOrNull(x.ts), commit: x.commit,
+      author: x.author, url: x.url, score: x.score, why: x.why,
+    }));
+  }
+  if (ctx?.drilldown) d.drilldown = ctx.drilldown;
+  return d;
+}
+
+/** Byte size of the JSON of each custom_details part, largest first. */
+function partsBySize(details: Record<string, unknown>): [string, number][] {
+  return Object.entries(details)
+    .map(([k, v]): [string, number] => [k, Buffer.byteLength(JSON.stringify({ [k]: v }) ?? '', 'utf8')])
+    .sort((x, y) => y[1] - x[1]);
+}
+
+const TRIM_NOTE = 'funnelwatch_note';
+
+/**
+ * The Events API v2 event for a job. Pure: the same job, key and options give the same body. `warnings` lists
+ * what was cut to fit PagerDuty's limits (the receiver logs them); an empty list means nothing was.
+ */
+export function pagerDutyEvent(job: DeliveryJob, routingKey: string, opts: PagerDutyEventOptions = {}): { body: PagerDutyEventBody; warnings: string[] } {
+  const a = job.alert;
+  const warnings: string[] = [];
+  const failed = job.event === 'delivery_failed';
+
+  let severity: PagerDutySeverity = SEVERITY[a.severity] ?? 'error';
+  if (!(a.severity in SEVERITY)) {
+    // A severity this version does not know (hand-edited state, a newer release): a page with a guessed severity
+    // beats a 400 that loses it.
+    warnings.push(`unknown severity ${JSON.stringify(a.severity)} sent as "error"`);
+  }
+  let text: string;
+  let details: Record<string, unknown>;
+  let dedupKey: string;
+  if (failed) {
+    const f = job.failure;
+    // A missing firing means someone was not told about an incident: that pages. A lost resolve, update or
+    // reminder leaves things noisier but nobody uninformed.
+    severity = f?.event === 'firing' ? 'critical' : 'warning';
+    text = f
+      ? `funnelwatch: receiver ${f.receiver} refused the ${f.event} of ${headline(a)}: ${f.reason} (${f.code})`
+      : `funnelwatch: a delivery failed for ${headline(a)}`;
+    dedupKey = deliveryFailedDedupKey(f?.receiver ?? job.receiver);
+    details = { failure: f ?? null, ...alertDetails(job) };
+  } else {
+    text = headline(a);
+    dedupKey = opts.dedupKey ?? pagerDutyDedupKey(a.rule, a.segment);
+    details = alertDetails(job);
+  }
+  const summary = truncateCodePoints(oneLine(text), PAGERDUTY_MAX_SUMMARY);
+  if (summary.truncated) warnings.push(`summary cut from ${codePointLength(text)} to ${PAGERDUTY_MAX_SUMMARY} characters`);
+  if (codePointLength(summary.text) === 0) summary.text = `funnelwatch alert ${a.rule || '(unnamed rule)'}`;
+
+  const links: PagerDutyLink[] = [];
+  if (a.runbook) {
+    if (httpUrl(a.runbook)) links.push({ href: a.runbook, text: 'Runbook' });
+    else details.runbook = a.runbook; // not a link PagerDuty would accept; kept where a person still sees it
+  }
+  let clientUrl: string | undefined;
+  if (opts.dashboardUrl) {
+    const href = fillLinkTemplate(opts.dashboardUrl, a);
+    if (httpUrl(href)) {
+      links.push({ href, text: `Dashboard: ${a.funnel}` });
+      clientUrl = href;
+    } else warnings.push('the dashboard link template does not give an http(s) URL; link left out');
+  }
+
+  const timestamp = isoOrNull(a.at) ?? isoOrNull(job.createdAt) ?? undefined;
+  const body: PagerDutyEventBody = {
+    routing_key: routingKey,
+    event_action: job.event === 'resolved' ? 'resolve' : 'trigger',
+    dedup_key: dedupKey,
+    payload: {
+      summary: summary.text,
+      source: opts.source || 'funnelwatch',
+      severity,
+      ...(timestamp ? { timestamp } : {}),
+      component: a.funnel,
+      group: failed ? 'funnelwatch-delivery' : 'funnels',
+      class: failed ? 'delivery_failed' : a.metric ?? 'conversion',
+      custom_details: details,
+    },
+    client: 'funnelwatch',
+    ...(clientUrl ? { client_url: clientUrl } : {}),
+    ...(links.length > 0 ? { links } : {}),
+  };
+
+  // Alertmanager's rule: a page with fewer details beats a 400 and no page. Drop the largest detail first, so the
+  // rule, funnel, segment and numbers survive a runaway drill-down or description.
+  const size = (): number => Buffer.byteLength(JSON.stringify(body), 'utf8');
+  let bytes = size();
+  if (bytes > PAGERDUTY_MAX_EVENT_BYTES) {
+    const dropped: string[] = [];
+    const d = body.payload.custom_details;
+    while (bytes > PAGERDUTY_MAX_EVENT_BYTES) {
+      const biggest = partsBySize(d).find(([k]) => k !== TRIM_NOTE);
+      if (!biggest) break;
+      delete d[biggest[0]];
+      dropped.push(`${biggest[0]} (${biggest[1]} bytes)`);
+      d[TRIM_NOTE] = `details dropped to fit PagerDuty's 512 KB event limit: ${dropped.join(', ')}; see funnelwatch's API or logs`;
+      bytes = size();
+    }
+    warnings.push(`event over ${PAGERDUTY_MAX_EVENT_BYTES} bytes: dropped custom_details ${dropped.join(', ')}`);
+    if (bytes > PAGERDUTY_MAX_EVENT_BYTES && body.links) {
+      delete body.links;
+      delete body.client_url;
+      warnings.push('links dropped to fit the event limit');
+      bytes = size();
+    }
+    if (bytes > PAGERDUTY_MAX_EVENT_BYTES) warnings.push(`event still ${bytes} bytes after trimming; PagerDuty will refuse it`);
+  }
+  return { body, warnings };
+}
+
+export interface PagerDutyReceiverOptions {
+  def: PagerDutyReceiverDef;
+  /** Default https://events.pagerduty.com; events go to `${baseUrl}/v2/enqueue`. */
+  baseUrl?: string;
+  /** Per attempt: connect, wait for the answer's headers, and between body chunks. Default 10,000 ms. */
+  timeoutMs?: number;
+  logger: Logger;
+  /** Where `{ env }` secret refs are read; process.env by default. */
+  env?: Record<string, string | undefined>;
+  /** `payload.source`; default `funnelwatch`. */
+  source?: string;
+  /** For Retry-After dates. */
+  clock?: Clock;
+}
+
+/** PagerDuty's 400/4xx body: `{status, message, errors[]}`; "message: error; error" or the raw text. */
+function explain(text: string): string {
+  try {
+    const j = JSON.parse(text) as { message?: unknown; errors?: unknown };
+    const errors = Array.isArray(j.errors) ? j.errors.map(String).join('; ') : '';
+    const message = typeof j.message === 'string' ? j.message : '';
+    const both = [message, errors].filter(Boolean).join(': ');
+    if (both) return snippet(both, 500);
+  } catch {
+    // not JSON: a proxy's page
+  }
+  return snippet(text);
+}
+
+export class PagerDutyReceiver implements Receiver {
+  readonly kind = 'pagerduty' as const;
+  readonly name: string;
+  private readonly log: Logger;
+  private readonly url: string;
+  private readonly timeoutMs: number;
+  private readonly clock: Clock;
+  private agent: Agent | undefined;
+
+  constructor(private readonly o: PagerDutyReceiverOptions) {
+    this.name = o.def.name;
+    this.url = `${(o.baseUrl ?? PAGERDUTY_DEFAULT_URL).replace(/\/+$/, '')}/v2/enqueue`;
+    this.timeoutMs = o.timeoutMs ?? 10_000;
+    this.clock = o.clock ?? systemClock;
+    this.log = o.logger.child({ component: 'notify', receiver: o.def.name, kind: 'pagerduty' });
+  }
+
+  // Its own pool: its timeouts hold for every connection and close() releases exactly its sockets.
+  private dispatcher(): Agent {
+    this.agent ??= new Agent({ headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, connect: { timeout: this.timeoutMs } });
+    return this.agent;
+  }
+
+  async deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome> {
+    if (job.event === 'reminder') return { ok: true };
+
+    let key: string;
+    try {
+      // Read per delivery, so a rotated key file is used without a restart.
+      key = readSecret(this.o.def.routingKey, this.o.env);
+    } catch (err) {
+      return { ok: false, retriable: false, code: 'SECRET_MISSING', reason: `receiver ${this.name}: ${errorMessage(err)}` };
+    }
+    const keyId = routingKeyId(key);
+    const opened = job.event === 'delivery_failed' ? undefined : prior?.pagerduty;
+    if (opened && opened.routingKeyId !== keyId) {
+      this.log.warn({ job: job.id, event: job.event, dedupKey: opened.dedupKey, openedWith: opened.routingKeyId, now: keyId },
+        'the routing key changed since this incident was opened: PagerDuty applies events only through the key that opened it, so the open incident may need resolving by hand');
+    }
+    const { body, warnings } = pagerDutyEvent(job, key, { source: this.o.source, dashboardUrl: this.o.def.dashboardUrl, dedupKey: opened?.dedupKey });
+    if (warnings.length > 0) this.log.warn({ job: job.id, event: job.event, dedupKey: body.dedup_key, warnings }, 'PagerDuty event trimmed to fit the API limits');
+
+    const fail = (retriable: boolean, code: string, reason: string, retryAfterMs?: number): DeliveryOutcome => {
+      // PagerDuty's errors may quote what it was sent; the routing key must not travel on into logs or self-alerts.
+      const clean = reason.split(key).join('[routing key]');
+      if (!retriable) return { ok: false, retriable: false, code, reason: clean };
+      return retryAfterMs === undefined ? { ok: false, retriable: true, code, reason: clean } : { ok: false, retriable: true, code, reason: clean, retryAfterMs };
+    };
+
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        dispatcher: this.dispatcher(),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+    } catch (err) {
+      const out = transportFailure('PAGERDUTY', err, this.timeoutMs);
+      return out.ok ? out : fail(out.retriable, out.code, `PagerDuty not reached: ${out.reason}`);
+    }
+    const answer = await readAnswer(res.body);
+    const status = res.statusCode;
+    if (status >= 200 && status < 300) {
+      this.log.debug({ job: job.id, event: job.event, action: body.event_action, dedupKey: body.dedup_key, status }, 'PagerDuty accepted the event');
+      return { ok: true, record: { pagerduty: { dedupKey: body.dedup_key, routingKeyId: keyId } } };
+    }
+    const said = explain(answer.text);
+    if (status === 400) return fail(false, 'PAGERDUTY_400', `PagerDuty refused the event (400): ${said || 'no details'}`);
+    if (status === 429) {
+      const after = parseRetryAfter(res.headers['retry-after'], this.clock.now()) ?? PAGERDUTY_429_DEFAULT_MS;
+      return fail(true, 'PAGERDUTY_429', `PagerDuty rate limit (429)${said ? `: ${said}` : ''}`, after);
+    }
+    if (status >= 500) {
+      return fail(true, `PAGERDUTY_HTTP_${status}`, `PagerDuty server error (${status})${said ? `: ${said}` : ''}`,
+        parseRetryAfter(res.headers['retry-after'], this.clock.now()));
+    }
+    const hint = status === 404 ? ' (check the base URL)' : status === 401 || status === 403 ? ' (check the routing key and the integration)'
+      : status === 413 ? ' (event too large)' : '';
+    return fail(false, `PAGERDUTY_HTTP_${status}`, `PagerDuty answered ${status}${hint}${said ? `: ${said}` : ''}`);
+  }
+
+  async check(): Promise<string[]> {
+    let key: string;
+    try {
+      key = readSecret(this.o.def.routingKey, this.o.env);
+    } catch (err) {
+      return [`receiver ${this.name}: ${errorMessage(err)}`];
+    }
+    const n = codePointLength(key);
+    if (n !== 32) {
+      return [`receiver ${this.name}: the routing key in ${describeSecret(this.o.def.routingKey)} is ${n} characters; ` +
+        'a PagerDuty Events API v2 integration key has 32 (Service → Integrations → Events API v2 → Integration Key)'];
+    }
+    return [];
+  }
+
+  async close(): Promise<void> {
+    const a = this.agent;
+    this.agent = undefined;
+    await a?.close();
+  }
+}

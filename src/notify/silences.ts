@@ -1,0 +1,403 @@
+/**
+ * Silences, as in Alertmanager: a set of label matchers and a time span during which notifications (triggers,
+ * reminders, "got worse" updates) for alerts matching every matcher are not sent. A silence never holds back the
+ * resolve of an incident that was already opened: an incident muted after it paged would otherwise stay open in
+ * PagerDuty forever (prometheus/alertmanager#3664). The delivery planner enforces that; this module only says
+ * whether an alert matches.
+ *
+ * Pure: no I/O and no clock of its own; every function that depends on time takes `now`.
+ *
+ * Matching follows Alertmanager: regular expressions are anchored at both ends (`=~stripe` does not match
+ * `stripe-eu`), and a label the alert does not have compares as the empty string, so `team!=payments` matches
+ * an alert without a team and `team=""` selects exactly those.
+ */
+import { z } from 'zod';
+import { FwError } from '../errors.js';
+import type { AlertTransition } from '../engine/alert-store.js';
+import { DURATION_PATTERN, explainDuration, parseDuration } from '../rules/units.js';
+
+export type MatchOp = '=' | '!=' | '=~' | '!~';
+
+export interface Matcher {
+  name: string;
+  value: string;
+  op: MatchOp;
+}
+
+export interface Silence {
+  id: string;
+  matchers: Matcher[];
+  /** Milliseconds since the epoch. */
+  startsAt: number;
+  /** Milliseconds since the epoch; the silence mutes nothing from this instant on. */
+  endsAt: number;
+  createdBy: string;
+  comment: string;
+  createdAt: number;
+  /** Set when the silence was changed after creation (expired early). */
+  updatedAt?: number;
+}
+
+export type SilenceState = 'pending' | 'active' | 'expired';
+
+/** What a new silence is made of, once validated; the store adds id and createdAt. */
+export interface SilenceInput {
+  matchers: Matcher[];
+  startsAt: number;
+  endsAt: number;
+  createdBy: string;
+  comment: string;
+}
+
+export const MATCH_OPS: readonly MatchOp[] = ['=', '!=', '=~', '!~'];
+
+/** Label names as rule files allow for segment dimensions (ATTRIBUTE_PATTERN without its length cap). */
+export const MATCHER_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_.-]*$';
+const NAME_RE = new RegExp(MATCHER_NAME_PATTERN);
+
+/**
+ * Limits on what one silence may hold. Generous for people, small enough that a script gone wrong cannot make the
+ * once-a-minute match (every alert × every active silence) or the Redis hash expensive.
+ */
+export const SILENCE_LIMITS = { matchers: 100, nameChars: 128, valueChars: 1024, createdByChars: 200, commentChars: 2000 } as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Matchers
+
+const MATCHER_HELP = 'write name=value, name!=value, name=~regex or name!~regex, e.g. funnel=checkout or segment=~"platform=(ios|android)"';
+
+/** Parses one matcher as people type it on the command line; throws FwError('BAD_MATCHER') saying what is wrong. */
+export function parseMatcher(text: string): Matcher {
+  const r = tryParseMatcher(text);
+  if (!r.ok) throw new FwError('BAD_MATCHER', r.message, false);
+  return r.matcher;
+}
+
+/** `parseMatcher` without the throw, for validators that collect problems. */
+export function tryParseMatcher(text: string): { ok: true; matcher: Matcher } | { ok: false; message: string } {
+  const m = /^\s*([^\s=!~"']*)\s*(=~|!~|!=|=)\s*(.*?)\s*$/s.exec(text);
+  if (!m) return { ok: false, message: `"${text}" is not a matcher: ${MATCHER_HELP}` };
+  const [, name, op, rawValue] = m as unknown as [string, string, MatchOp, string];
+  if (!name) return { ok: false, message: `"${text}" has no label name before "${op}": ${MATCHER_HELP}` };
+  const nameProblem = explainMatcherName(name);
+  if (nameProblem) return { ok: false, message: `matcher ${text.trim()}: ${nameProblem}` };
+  const value = unquote(rawValue);
+  if (typeof value !== 'string') return { ok: false, message: `matcher ${text.trim()}: ${value.problem}` };
+  const matcher: Matcher = { name, op, value };
+  const valueProblem = explainMatcherValue(matcher);
+  if (valueProblem) return { ok: false, message: `matcher ${text.trim()}: ${valueProblem}` };
+  return { ok: true, matcher };
+}
+
+/**
+ * Quotes are optional and exist so a shell or a value with spaces survives. Inside double quotes only `\"` and
+ * `\\` are escapes; any other backslash is kept as typed, so a regex such as `"step\d+"` means what it says.
+ * Single quotes take everything literally.
+ */
+function unquote(raw: string): string | { problem: string } {
+  const q = raw[0];
+  if (q !== '"' && q !== "'") return raw;
+  if (raw.length < 2 || raw[raw.length - 1] !== q || (q === '"' && endsEscaped(raw))) {
+    return { problem: `the value has no closing ${q}` };
+  }
+  const inner = raw.slice(1, -1);
+  if (q === "'") return inner;
+  let out = '';
+  for (let i = 0; i < inner.length; i++) {
+    const c = inner[i]!;
+    if (c === '\\' && (inner[i + 1] === '"' || inner[i + 1] === '\\')) {
+      out += inner[i + 1];
+      i++;
+    } else if (c === '"') {
+      return { problem: 'the value has a " inside; write it as \\"' };
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/** Whether the closing quote of `"…"` is itself escaped (an odd run of backslashes before it). */
+function endsEscaped(raw: string): boolean {
+  let n = 0;
+  for (let i = raw.length - 2; i >= 1 && raw[i] === '\\'; i--) n++;
+  return n % 2 === 1;
+}
+
+/** The matcher as `parseMatcher` reads it back: the value quoted when it holds anything beyond plain word characters. */
+export function formatMatcher(m: Matcher): string {
+  const plain = /^[A-Za-z0-9_.:/@+-]+$/.test(m.value);
+  return `${m.name}${m.op}${plain ? m.value : `"${m.value.replace(/[\\"]/g, (c) => `\\${c}`)}"`}`;
+}
+
+export function formatMatchers(ms: readonly Matcher[]): string {
+  return ms.map(formatMatcher).join(',');
+}
+
+function explainMatcherName(name: string): string | undefined {
+  if (!NAME_RE.test(name)) return `the label name "${name}" must start with a letter or _ and hold only letters, digits, _, . and -`;
+  if (name.length > SILENCE_LIMITS.nameChars) return `the label name is longer than ${SILENCE_LIMITS.nameChars} characters`;
+  return undefined;
+}
+
+function explainMatcherValue(m: Matcher): string | undefined {
+  if (m.value.length > SILENCE_LIMITS.valueChars) return `the value is longer than ${SILENCE_LIMITS.valueChars} characters`;
+  if (m.op === '=~' || m.op === '!~') {
+    const why = regexProblem(m.value);
+    if (why) return `invalid regular expression ${JSON.stringify(m.value)}: ${why}`;
+  }
+  return undefined;
+}
+
+function regexProblem(source: string): string | undefined {
+  try {
+    // Compiled alone first: `a)|(b` is invalid alone but compiles once wrapped as `^(?:a)|(b)$`, and would then
+    // match anything starting with "a" instead of being anchored.
+    new RegExp(source);
+    return undefined;
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    // V8 says "Invalid regular expression: /<source>/: <reason>"; the source is already in our message.
+    return msg.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+  }
+}
+
+// Compiled once per matcher object: the store hands out fresh objects on every read, so a tick's comparisons of
+// many alerts against the same silences share one compile, and nothing outlives the objects.
+const compiled = new WeakMap<Matcher, RegExp>();
+
+function anchored(m: Matcher): RegExp {
+  let re = compiled.get(m);
+  if (!re) {
+    re = new RegExp(`^(?:${m.value})$`);
+    compiled.set(m, re);
+  }
+  return re;
+}
+
+/** Whether `value` (the empty string for a label the alert lacks) satisfies the matcher. */
+export function matcherMatches(m: Matcher, value: string): boolean {
+  switch (m.op) {
+    case '=':
+      return value === m.value;
+    case '!=':
+      return value !== m.value;
+    case '=~':
+      return anchored(m).test(value);
+    case '!~':
+      return !anchored(m).test(value);
+  }
+}
+
+export function matchesAll(matchers: readonly Matcher[], labels: Readonly<Record<string, string>>): boolean {
+  for (const m of matchers) {
+    const v = Object.hasOwn(labels, m.name) ? labels[m.name]! : '';
+    if (!matcherMatches(m, v)) return false;
+  }
+  return true;
+}
+
+// Strings a matcher that "selects something" must not match all of: if it does, it matches any value a label
+// could plausibly hold (`=~.+`, `!=""`). A heuristic for the obvious cases, not a proof about the regex.
+const ANY_VALUE_PROBES = ['a', '0', 'checkout-conversion', 'Z9_.-=|/ x', 'é中'];
+
+/**
+ * Whether the matcher narrows the alerts down: it does not match the empty string (Alertmanager's rule: the label
+ * must be there) and does not match any value.
+ */
+export function isSelective(m: Matcher): boolean {
+  return !matcherMatches(m, '') && !ANY_VALUE_PROBES.every((p) => matcherMatches(m, p));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Labels and matching
+
+/**
+ * The labels a matcher sees for an alert:
+ * - `funnel`, `rule`, `severity`;
+ * - `segment`: `dimension=value` for a segment's alert, "" for the funnel-wide one (so `segment=""` selects
+ *   funnel-wide alerts only);
+ * - the segment's dimension under its own name (`payment_provider: stripe`), so `payment_provider=stripe` mutes
+ *   that provider across every rule that segments by it;
+ * - the rule's own `labels` (team, env, …).
+ * On a name clash the built-in names win, then the segment's dimension, then the rule's labels: a rule cannot
+ * make `funnel=checkout` miss its alerts by declaring a label `funnel`, and the segment value is a fact about the
+ * data while a rule label is a static note.
+ */
+export function alertLabels(alert: AlertTransition): Record<string, string> {
+  // No prototype: label names are user-chosen, and `__proto__` or `constructor` must be plain keys.
+  const out = Object.create(null) as Record<string, string>;
+  for (const [k, v] of Object.entries(alert.labels ?? {})) if (typeof v === 'string') out[k] = v;
+  if (alert.segment) out[alert.segment.dimension] = alert.segment.value;
+  out.funnel = alert.funnel;
+  out.rule = alert.rule;
+  out.severity = alert.severity;
+  out.segment = alert.segment ? `${alert.segment.dimension}=${alert.segment.value}` : '';
+  return out;
+}
+
+export function silenceState(s: Pick<Silence, 'startsAt' | 'endsAt'>, now: number): SilenceState {
+  if (now < s.startsAt) return 'pending';
+  if (now >= s.endsAt) return 'expired';
+  return 'active';
+}
+
+/**
+ * The active silence that mutes an alert with these labels, or undefined. When several match, the one that ends
+ * last, so a message saying "muted until …" names the time the alert really becomes audible again.
+ */
+export function matchingSilence(labels: Record<string, string>, silences: readonly Silence[], now: number): Silence | undefined {
+  let best: Silence | undefined;
+  for (const s of silences) {
+    if (silenceState(s, now) !== 'active') continue;
+    if (best && s.endsAt <= best.endsAt) continue;
+    if (matchesAll(s.matchers, labels)) best = s;
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Times
+
+const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+const TIME_HELP = 'write an ISO 8601 time with a zone, e.g. 2025-01-06T14:00:00Z or 2025-01-06T15:00+01:00, or milliseconds since the epoch';
+
+/**
+ * A time as the API and CLI accept it: an ISO 8601 string with a zone (a time without one would mean the daemon's
+ * zone, which is rarely the writer's) or whole milliseconds since the epoch.
+ */
+export function parseTime(value: unknown): { ok: true; ms: number } | { ok: false; message: string } {
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) && value >= 0) return { ok: true, ms: value };
+    return { ok: false, message: `${value} is not a time: ${TIME_HELP}` };
+  }
+  if (typeof value !== 'string') return { ok: false, message: `expected a time: ${TIME_HELP}` };
+  const m = ISO_RE.exec(value.trim());
+  const ms = m ? Date.parse(value.trim().replace(' ', 'T')) : NaN;
+  if (!m || !Number.isFinite(ms)) return { ok: false, message: `"${value}" is not a time: ${TIME_HELP}` };
+  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
+  // Date.parse rolls 2025-02-30 over to March 2nd rather than refusing it.
+  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || s > 59) {
+    return { ok: false, message: `"${value}" is not a calendar time: ${TIME_HELP}` };
+  }
+  return { ok: true, ms };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation of a new silence (POST /v1/silences)
+
+const requiredString = (what: string) =>
+  z.string({ error: (iss) => (iss.input === undefined ? 'required' : `must be a string (${what})`) });
+
+const matcherObject = z
+  .strictObject(
+    {
+      name: requiredString('a label name such as funnel, rule, severity, segment or a segment dimension').refine(
+        (n) => explainMatcherName(n) === undefined,
+        { error: (iss) => explainMatcherName(String(iss.input)) },
+      ),
+      op: z.enum(MATCH_OPS as [MatchOp, ...MatchOp[]], { error: () => 'must be one of "=", "!=", "=~", "!~"' }).default('='),
+      value: requiredString('"" matches alerts without the label'),
+    },
+    { error: () => `must be a matcher: an object {name, op, value} or a string; ${MATCHER_HELP}` },
+  )
+  .superRefine((m, ctx) => {
+    const why = explainMatcherValue(m);
+    if (why) ctx.addIssue({ code: 'custom', path: ['value'], message: why });
+  });
+
+// A matcher may also be written as on the command line (`"funnel=checkout"`), which is handier from curl.
+const matcherItem = z.preprocess((v, ctx) => {
+  if (typeof v !== 'string') return v;
+  const r = tryParseMatcher(v);
+  if (r.ok) return r.matcher;
+  ctx.addIssue({ code: 'custom', message: r.message, input: v });
+  return z.NEVER;
+}, matcherObject);
+
+const timeField = z.unknown().transform((v, ctx) => {
+  const r = parseTime(v);
+  if (r.ok) return r.ms;
+  ctx.addIssue({ code: 'custom', message: r.message, input: v });
+  return z.NEVER;
+}).optional();
+
+const durationField = z
+  .string({ error: (iss) => explainDuration(iss.input) })
+  .regex(new RegExp(DURATION_PATTERN), { error: (iss) => explainDuration(iss.input), abort: true })
+  .transform(parseDuration)
+  .optional();
+
+const nonEmpty = (what: string, max: number) =>
+  requiredString(what).trim().min(1, { error: () => `must not be empty (${what})` }).max(max, { error: () => `is longer than ${max} characters` });
+
+const SILENCE_BODY = z.strictObject(
+  {
+    matchers: z
+      .array(matcherItem, { error: (iss) => (iss.input === undefined ? 'required: at least one matcher, e.g. {"name": "funnel", "value": "checkout"}' : 'must be an array of matchers') })
+      .min(1, { error: () => 'needs at least one matcher, e.g. {"name": "funnel", "value": "checkout"}' })
+      .max(SILENCE_LIMITS.matchers, { error: () => `holds more than ${SILENCE_LIMITS.matchers} matchers` }),
+    startsAt: timeField,
+    endsAt: timeField,
+    duration: durationField,
+    createdBy: nonEmpty('who is silencing', SILENCE_LIMITS.createdByChars),
+    comment: nonEmpty('why: a ticket, a maintenance, a known cause', SILENCE_LIMITS.commentChars),
+  },
+  { error: () => 'the body must be a JSON object with matchers, endsAt or duration, createdBy and comment' },
+);
+
+export type SilenceValidation = { ok: true; value: SilenceInput } | { ok: false; problems: string[] };
+
+/**
+ * Checks a request body for a new silence. Every problem names its field (`matchers[1].value: …`), so one answer
+ * tells the writer everything to fix. `startsAt` defaults to now; one in the past becomes now, because a silence
+ * cannot have muted anything before it existed and its record should not claim otherwise. The end is `endsAt` or
+ * `duration` (from the start), not both.
+ */
+export function validateSilenceInput(body: unknown, now: number): SilenceValidation {
+  const parsed = SILENCE_BODY.safeParse(body);
+  if (!parsed.success) return { ok: false, problems: parsed.error.issues.flatMap(issueProblems) };
+  const b = parsed.data;
+  const problems: string[] = [];
+
+  const startsAt = Math.max(b.startsAt ?? now, now);
+  let endsAt: number | undefined;
+  if (b.endsAt !== undefined && b.duration !== undefined) {
+    problems.push('duration: give endsAt or duration, not both');
+  } else if (b.duration !== undefined) {
+    if (b.duration <= 0) problems.push('duration: must be longer than 0s');
+    else endsAt = startsAt + b.duration;
+  } else if (b.endsAt !== undefined) {
+    endsAt = b.endsAt;
+    if (endsAt <= now) problems.push(`endsAt: must be in the future (it is ${new Date(endsAt).toISOString()}, now is ${new Date(now).toISOString()})`);
+    else if (endsAt <= startsAt) problems.push(`endsAt: must be after startsAt (${new Date(startsAt).toISOString()})`);
+  } else {
+    problems.push('endsAt: required: give endsAt (a time) or duration (e.g. "2h")');
+  }
+
+  if (!b.matchers.some(isSelective)) {
+    problems.push('matchers: at least one matcher must select something: each of these also matches alerts that lack the label or have any value, ' +
+      'so the silence would mute nearly every alert; add one such as funnel=checkout or rule=checkout-conversion');
+  }
+
+  if (problems.length > 0 || endsAt === undefined) return { ok: false, problems };
+  return { ok: true, value: { matchers: b.matchers, startsAt, endsAt, createdBy: b.createdBy, comment: b.comment } };
+}
+
+type Issue = z.core.$ZodIssue;
+
+function issueProblems(issue: Issue): string[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => `${pathText([...issue.path, k])}: unknown field`);
+  }
+  const where = pathText(issue.path);
+  return [where ? `${where}: ${issue.message}` : issue.message];
+}
+
+/** `['matchers', 1, 'value']` → `matchers[1].value`. */
+function pathText(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : `${out ? '.' : ''}${String(p)}`;
+  return out;
+}

@@ -1,0 +1,329 @@
+/**
+ * The Slack receiver: one message per incident, kept current. `firing` posts it; `worsened` and `resolved` edit it
+ * (chat.update) and add a thread reply; `reminder` only replies in the thread; `delivery_failed` (a self-alert)
+ * posts a message of its own. The outbox keeps the message's channel id and ts in the incident's DeliveryRecord.
+ *
+ * The outbox is the one retry mechanism (durable, with backoff, honouring Retry-After), so the WebClient is built
+ * to never retry or sleep: `retries: 0` and `rejectRateLimitedCalls` (its default would block a delivery for up to
+ * ~30 minutes and pause every call on the client during a 429). This receiver only classifies what Slack
+ * answered into ok / retriable / permanent, with an actionable reason for configuration errors.
+ *
+ * When the incident's message cannot be edited or replied to (deleted, edit window closed, thread locked), the
+ * news is posted as a new top-level message and, when it replaces the parent, its handle is returned as the new
+ * record, so later updates go to the message people can see.
+ */
+import {
+  LogLevel, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebAPIRequestError, WebClient,
+  type ChatPostMessageArguments, type ChatUpdateArguments, type Logger as SlackLogger,
+} from '@slack/web-api';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../obs/logger.js';
+import type { SlackReceiverDef } from './receiver-def.js';
+import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver, SlackRecord } from './receiver.js';
+import { describeSecret, readSecret } from './secrets.js';
+import { slackMessage, slackThreadReply, type SlackMessage, type SlackMessageOptions } from './slack-message.js';
+
+export interface SlackReceiverOptions {
+  def: SlackReceiverDef;
+  /** Slack Web API base; tests point it at a loopback fake. Default https://slack.com/api/. */
+  apiUrl?: string;
+  /** Per-request timeout; default 10,000 ms. */
+  timeoutMs?: number;
+  logger: Logger;
+  /** Where `{ env: … }` secrets are read; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Dashboard link template for the message; `{funnel}`, `{rule}`, `{segment}` are filled in. */
+  dashboardUrl?: string;
+  /** Minimum spacing of posts to one channel (Slack allows about 1 per second); default 1000 ms. */
+  postIntervalMs?: number;
+}
+
+type Platform = { error: string; needed?: string; errors?: string[]; response_metadata?: { retryAfter?: number } };
+
+/** Platform errors that say "try again later". */
+const RETRIABLE_PLATFORM = new Set([
+  'ratelimited', 'rate_limited', 'message_limit_exceeded', 'internal_error', 'fatal_error', 'service_unavailable',
+  'request_timeout',
+]);
+
+/** chat.update errors that mean the message cannot be edited any more: post a new one instead. */
+const UPDATE_GONE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed', 'is_inactive']);
+
+/** Thread-reply errors that mean the thread cannot take replies: post top-level instead. */
+const THREAD_CLOSED = new Set([
+  'cannot_reply_to_message', 'restricted_action_thread_locked', 'restricted_action_non_threadable_channel',
+  'thread_not_found', 'message_not_found',
+]);
+
+/** The most a post waits for its channel's turn: pacing, not queueing (the outbox does the waiting). */
+const MAX_GATE_WAIT_MS = 1000;
+
+/** What to do about a permanent platform error, for the operator reading the self-alert. */
+function permanentReason(error: string, d: Platform, channel: string, secret: string): string {
+  switch (error) {
+    case 'invalid_auth':
+      return `Slack rejected the bot token (invalid_auth): check the token in ${secret}`;
+    case 'not_authed':
+      return `no bot token reached Slack (not_authed): set ${secret}`;
+    case 'token_revoked':
+    case 'token_expired':
+      return `the bot token was ${error === 'token_revoked' ? 'revoked' : 'expired'}: reinstall the Slack app and put the new xoxb- token in ${secret}`;
+    case 'account_inactive':
+      return `the token belongs to a deactivated user or app (account_inactive): reinstall the app and update ${secret}`;
+    case 'missing_scope':
+      return `the token lacks a scope${d.needed ? ` (needs ${d.needed})` : ''}: add chat:write in the app's OAuth settings and reinstall it`;
+    case 'channel_not_found':
+      return `channel ${channel} not found: use the channel id (e.g. C0123ABCD); for a private channel invite the bot with /invite @yourbot`;
+    case 'not_in_channel':
+      return `the bot is not in ${channel}: invite the bot with /invite @yourbot or add the chat:write.public scope`;
+    case 'is_archived':
+      return `channel ${channel} is archived: unarchive it or point the receiver at another channel`;
+    case 'restricted_action':
+    case 'restricted_action_read_only_channel':
+      return `workspace settings do not let the bot post in ${channel} (${error}): ask a Slack admin or use another channel`;
+    case 'invalid_blocks':
+    case 'invalid_blocks_format':
+    case 'msg_too_long':
+    case 'msg_blocks_too_long':
+    case 'no_text':
+    case 'invalid_arguments':
+      return `Slack refused the message layout (${error}${d.errors?.length ? `: ${d.errors.join('; ')}` : ''}): a funnelwatch bug, please report it`;
+    default:
+      return `Slack refused the call (${error})`;
+  }
+}
+
+/**
+ * One Slack failure as an outcome. Pure, so the mapping is testable without a server: the SDK's error classes say
+ * whether HTTP, the network, a 429 or Slack itself answered.
+ */
+export function classifySlackError(err: unknown, ctx: { method: string; channel: string; secret: string; timeoutMs: number }): DeliveryOutcome {
+  if (err instanceof WebAPIRateLimitedError) {
+    return { ok: false, retriable: true, code: 'SLACK_RATE_LIMITED', reason: `${ctx.method}: rate limited, retry after ${err.retryAfter} s`, retryAfterMs: err.retryAfter * 1000 };
+  }
+  if (err instanceof WebAPIHTTPError) {
+    return { ok: false, retriable: true, code: `SLACK_HTTP_${err.statusCode}`, reason: `${ctx.method}: HTTP ${err.statusCode} ${err.statusMessage}`.trim() };
+  }
+  if (err instanceof WebAPIRequestError) {
+    const name = err.original?.name;
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      return { ok: false, retriable: true, code: 'SLACK_TIMEOUT', reason: `${ctx.method}: no answer from Slack within ${ctx.timeoutMs} ms` };
+    }
+    const cause = (err.original as { cause?: unknown } | undefined)?.cause;
+    const detail = cause instanceof Error ? `${err.original.message}: ${cause.message}` : errorMessage(err.original);
+    return { ok: false, retriable: true, code: 'SLACK_NETWORK', reason: `${ctx.method}: ${detail}` };
+  }
+  if (err instanceof WebAPIPlatformError) {
+    const d = err.data as Platform;
+    const error = typeof d.error === 'string' && d.error !== '' ? d.error : 'unknown_error';
+    const code = `SLACK_${error.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+    if (RETRIABLE_PLATFORM.has(error)) {
+      const after = d.response_metadata?.retryAfter;
+      return {
+        ok: false, retriable: true, code, reason: `${ctx.method}: Slack answered ${error}`,
+        ...(typeof after === 'number' && after > 0 ? { retryAfterMs: after * 1000 } : {}),
+      };
+    }
+    return { ok: false, retriable: false, code, reason: permanentReason(error, d, ctx.channel, ctx.secret) };
+  }
+  // A 429 without a usable Retry-After reaches us as a plain Error (the SDK aborts without a class of its own).
+  if (err instanceof Error && /rate limit|Retry header/i.test(err.message)) {
+    return { ok: false, retriable: true, code: 'SLACK_RATE_LIMITED', reason: `${ctx.method}: ${err.message}` };
+  }
+  return { ok: false, retriable: true, code: 'SLACK_UNEXPECTED', reason: `${ctx.method}: ${errorMessage(err)}` };
+}
+
+function platformError(err: unknown): string | undefined {
+  return err instanceof WebAPIPlatformError ? (err.data as Platform).error : undefined;
+}
+
+/** The SDK's logger interface onto pino, so it never prints to the console on its own. */
+function slackLogger(log: Logger): SlackLogger {
+  const text = (msg: unknown[]): string => msg.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))).join(' ');
+  return {
+    debug: (...msg: unknown[]) => log.debug(text(msg)),
+    info: (...msg: unknown[]) => log.info(text(msg)),
+    warn: (...msg: unknown[]) => log.warn(text(msg)),
+    error: (...msg: unknown[]) => log.error(text(msg)),
+    // pino's level is the one setting; the SDK's calls to change it are ignored.
+    setLevel: () => {},
+    getLevel: () => {
+      const l = log.level;
+      return l === 'debug' || l === 'trace' ? LogLevel.DEBUG : l === 'info' ? LogLevel.INFO : l === 'warn' ? LogLevel.WARN : LogLevel.ERROR;
+    },
+    setName: () => {},
+  };
+}
+
+/** Thrown inside deliver to leave through one classification point with the method that failed. */
+class CallFailed {
+  constructor(readonly method: string, readonly err: unknown) {}
+}
+
+export class SlackReceiver implements Receiver {
+  readonly name: string;
+  readonly kind = 'slack' as const;
+  private readonly log: Logger;
+  private readonly apiUrl: string;
+  private readonly timeoutMs: number;
+  private readonly postIntervalMs: number;
+  private readonly msgOpts: SlackMessageOptions;
+  /** One client per token value: a rotated secret gets a fresh client, and the old one is dropped. */
+  private client: { token: string; web: WebClient } | undefined;
+  /** Per channel: the earliest time the next post may go. */
+  private readonly nextPostAt = new Map<string, number>();
+  /** The configured channel (maybe a #name) → the id Slack answered with, so pacing keys one channel once. */
+  private readonly channelIds = new Map<string, string>();
+
+  constructor(private readonly o: SlackReceiverOptions) {
+    this.name = o.def.name;
+    this.log = o.logger.child({ component: 'notify', receiver: o.def.name, kind: 'slack' });
+    this.apiUrl = o.apiUrl ?? 'https://slack.com/api/';
+    this.timeoutMs = o.timeoutMs ?? 10_000;
+    this.postIntervalMs = o.postIntervalMs ?? 1000;
+    this.msgOpts = o.dashboardUrl ? { dashboardUrl: o.dashboardUrl } : {};
+  }
+
+  async deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome> {
+    let web: WebClient;
+    try {
+      web = this.webClient(readSecret(this.o.def.token, this.o.env));
+    } catch (err) {
+      return { ok: false, retriable: false, code: 'SECRET_MISSING', reason: errorMessage(err) };
+    }
+    const opts: SlackMessageOptions = prior ? { ...this.msgOpts, firedAt: prior.openedAt } : this.msgOpts;
+    try {
+      return await this.run(web, job, prior?.slack, opts);
+    } catch (err) {
+      const failed = err instanceof CallFailed ? err : new CallFailed('slack', err);
+      const outcome = classifySlackError(failed.err, {
+        method: failed.method, channel: this.o.def.channel, secret: describeSecret(this.o.def.token), timeoutMs: this.timeoutMs,
+      });
+      this.log.debug({ job: job.id, event: job.event, outcome }, 'slack delivery failed');
+      return outcome;
+    }
+  }
+
+  /** Start-up check: the token can be read and Slack accepts it. */
+  async check(): Promise<string[]> {
+    let token: string;
+    try {
+      token = readSecret(this.o.def.token, this.o.env);
+    } catch (err) {
+      return [`slack receiver ${this.name}: ${errorMessage(err)}`];
+    }
+    try {
+      await this.webClient(token).auth.test();
+      return [];
+    } catch (err) {
+      const outcome = classifySlackError(err, {
+        method: 'auth.test', channel: this.o.def.channel, secret: describeSecret(this.o.def.token), timeoutMs: this.timeoutMs,
+      });
+      return outcome.ok ? [] : [`slack receiver ${this.name}: ${outcome.reason}`];
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client = undefined;
+  }
+
+  private async run(web: WebClient, job: DeliveryJob, parent: SlackRecord | undefined, opts: SlackMessageOptions): Promise<DeliveryOutcome> {
+    if (job.event === 'delivery_failed') {
+      await this.post(web, this.o.def.channel, this.message(job, slackMessage(job, opts)));
+      return { ok: true };
+    }
+    const full = (): SlackMessage => this.message(job, slackMessage(job, opts));
+    // Without the incident's message (or for a firing job), the parent message is the whole news.
+    if (!parent) return { ok: true, record: { slack: await this.post(web, this.o.def.channel, full()) } };
+    if (job.event === 'firing') {
+      // A retried firing job whose post was already recorded: refresh it rather than post twice.
+      return { ok: true, record: { slack: (await this.updateOrRepost(web, parent, full())).record } };
+    }
+    if (job.event === 'reminder') {
+      await this.replyOrPost(web, parent, this.message(job, slackThreadReply(job, opts)), false);
+      return { ok: true, record: { slack: parent } };
+    }
+    // worsened / resolved: the parent shows the new state; the thread says what happened.
+    const { record, reposted } = await this.updateOrRepost(web, parent, full());
+    if (!reposted) await this.replyOrPost(web, record, this.message(job, slackThreadReply(job, opts)), job.event === 'resolved');
+    return { ok: true, record: { slack: record } };
+  }
+
+  /** Logs every cut the builder made, so a shortened page is never silent. */
+  private message(job: DeliveryJob, m: SlackMessage): SlackMessage {
+    if (m.truncated.length > 0) {
+      this.log.warn({ job: job.id, event: job.event, rule: job.alert.rule, truncated: m.truncated }, 'slack message truncated to fit Slack limits');
+    }
+    return m;
+  }
+
+  private async post(web: WebClient, channel: string, m: SlackMessage, thread?: { ts: string; broadcast: boolean }): Promise<SlackRecord> {
+    await this.gate(channel);
+    let res;
+    try {
+      // The SDK's argument type is a union keyed on which of text/blocks/attachments is set; ours always has both.
+      res = await web.chat.postMessage({
+        channel, text: m.text, blocks: m.blocks, unfurl_links: false, unfurl_media: false,
+        ...(thread ? { thread_ts: thread.ts, reply_broadcast: thread.broadcast } : {}),
+      } as ChatPostMessageArguments);
+    } catch (err) {
+      throw new CallFailed('chat.postMessage', err);
+    }
+    const id = typeof res.channel === 'string' && res.channel !== '' ? res.channel : channel;
+    this.channelIds.set(channel, id);
+    return { channel: id, ts: String(res.ts ?? '') };
+  }
+
+  private async updateOrRepost(web: WebClient, parent: SlackRecord, m: SlackMessage): Promise<{ record: SlackRecord; reposted: boolean }> {
+    try {
+      await web.chat.update({ channel: parent.channel, ts: parent.ts, text: m.text, blocks: m.blocks } as ChatUpdateArguments);
+      return { record: parent, reposted: false };
+    } catch (err) {
+      const error = platformError(err);
+      if (error === undefined || !UPDATE_GONE.has(error)) throw new CallFailed('chat.update', err);
+      this.log.info({ channel: parent.channel, ts: parent.ts, error }, 'slack message cannot be edited; posting a new one');
+      return { record: await this.post(web, parent.channel, m), reposted: true };
+    }
+  }
+
+  private async replyOrPost(web: WebClient, parent: SlackRecord, m: SlackMessage, broadcast: boolean): Promise<void> {
+    try {
+      await this.post(web, parent.channel, m, { ts: parent.ts, broadcast });
+    } catch (err) {
+      const error = err instanceof CallFailed ? platformError(err.err) : undefined;
+      if (error === undefined || !THREAD_CLOSED.has(error)) throw err;
+      this.log.info({ channel: parent.channel, ts: parent.ts, error }, 'slack thread cannot take replies; posting top-level');
+      await this.post(web, parent.channel, m);
+    }
+  }
+
+  /**
+   * Slack allows about one post per second per channel. Posts to one channel are spaced by reserving slots, but
+   * none waits more than ~1 s: a burst beyond that goes out and, if Slack answers 429, the outbox retries later.
+   */
+  private async gate(channel: string): Promise<void> {
+    if (this.postIntervalMs <= 0) return;
+    const key = this.channelIds.get(channel) ?? channel;
+    const now = Date.now();
+    const at = Math.max(now, this.nextPostAt.get(key) ?? 0);
+    this.nextPostAt.set(key, Math.min(at, now + MAX_GATE_WAIT_MS) + this.postIntervalMs);
+    const wait = Math.min(at - now, MAX_GATE_WAIT_MS);
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+
+  private webClient(token: string): WebClient {
+    if (this.client?.token !== token) {
+      this.client = {
+        token,
+        web: new WebClient(token, {
+          slackApiUrl: this.apiUrl,
+          retryConfig: { retries: 0 },
+          rejectRateLimitedCalls: true,
+          timeout: this.timeoutMs,
+          logger: slackLogger(this.log.child({ sdk: '@slack/web-api' })),
+        }),
+      };
+    }
+    return this.client.web;
+  }
+}
