@@ -1,0 +1,64 @@
+/**
+ * What the receivers send, rendered by the receivers' own code from one sample alert: the README's "what a page
+ * looks like" section is generated from here (`npm run docs`) and a test keeps it in step, so the documentation
+ * cannot drift from what Slack and PagerDuty really receive.
+ */
+import type { AlertTransition } from '../engine/alert-store.js';
+import { consoleLines } from './console-receiver.js';
+import { pagerDutyEvent } from './pagerduty.js';
+import type { DeliveryJob } from './receiver.js';
+import { slackMessage, slackThreadReply } from './slack-message.js';
+
+const AT = Date.UTC(2026, 10, 23, 14, 7);
+const MIN = 60_000;
+
+export function sampleAlert(): AlertTransition {
+  return {
+    id: `checkout-completion-drop|payment_provider=stripe@${AT}#1`, kind: 'firing', at: AT, rule: 'checkout-completion-drop',
+    funnel: 'checkout', segment: { dimension: 'payment_provider', value: 'stripe' }, severity: 'critical',
+    notify: ['pagerduty-checkout', 'slack-payments'], owner: 'payments-team', runbook: 'https://example.com/runbooks/checkout-completion',
+    labels: { team: 'payments' }, description: 'Fewer started checkouts end in a paid order.',
+    incidentId: `checkout-completion-drop|payment_provider=stripe@${AT}`, from: 'pending', to: 'firing', metric: 'cohort_conversion',
+    ruleSetVersion: 'r-3f9a0c12b4d5e6f7',
+    evidence: {
+      observed: 212, expected: 371.4, observedRate: 0.3473, expectedRate: 0.6088, relativeChange: 0.4292, volume: 610, windowMinutes: 15,
+      statistic: 9.7, threshold: 4.1, pValue: 2.1e-9, chanceRatePerWeek: 0.5, onset: AT - 9 * MIN, evaluatedUpTo: AT - MIN,
+      baseline: { kind: 'seasonal', weeksUsed: 4, level: 1.02 }, noise: { tau2: 0.0004, tau2Slow: 0.0001 }, recentChange: 0.47, recentMinutes: 5,
+    },
+  };
+}
+
+function job(event: DeliveryJob['event'], receiver: string, alert = sampleAlert()): DeliveryJob {
+  return { id: `${alert.incidentId}/${event}/${receiver}`, receiver, event, alert, createdAt: alert.at, attempt: 0 };
+}
+
+/** The README section: console line, Slack message (blocks), Slack resolve reply, PagerDuty trigger. */
+export function deliverySamplesMarkdown(): string {
+  const firing = job('firing', 'slack-payments');
+  const slack = slackMessage(firing);
+  const resolvedAlert: AlertTransition = { ...sampleAlert(), kind: 'resolved', from: 'firing', to: 'resolved', at: AT + 38 * MIN, id: `${sampleAlert().incidentId}#2` };
+  const reply = slackThreadReply(job('resolved', 'slack-payments', resolvedAlert));
+  const pd = pagerDutyEvent(job('firing', 'pagerduty-checkout'), '<routing key from PAGERDUTY_CHECKOUT_KEY>').body;
+  return [
+    'The console receiver (and the demo) prints:',
+    '',
+    '```',
+    ...consoleLines(job('firing', 'console')),
+    '```',
+    '',
+    `Slack gets one message per incident (fallback text: "${slack.text}"), with these blocks; it is updated in place`,
+    'when the drop gets worse and when it resolves, and the thread gets the details:',
+    '',
+    '```json',
+    JSON.stringify(slack.blocks, null, 2),
+    '```',
+    '',
+    `On resolve, the thread reply (broadcast to the channel) reads: "${reply.text}"`,
+    '',
+    'PagerDuty gets this Events API v2 trigger; the resolve carries the same `dedup_key` and routing key:',
+    '',
+    '```json',
+    JSON.stringify(pd, null, 2),
+    '```',
+  ].join('\n');
+}
