@@ -35,6 +35,12 @@ import { DeliveryOutbox } from './notify/outbox.js';
 import { receiverFactory, ReceiverRegistry, type ReceiverFactory } from './notify/receivers.js';
 import { RedisSilenceStore } from './notify/silence-store.js';
 import { silenceRoutes } from './http/silence-routes.js';
+import { alertRoutes } from './http/alert-routes.js';
+import { deployRoutes } from './http/deploy-routes.js';
+import { RedisDeployStore } from './deploys/deploy-store.js';
+import { DeployConsumer } from './deploys/deploy-consumer.js';
+import { PagerDutyChangeEvents } from './deploys/change-events.js';
+import type { Deploy } from './deploys/deploy.js';
 import { VERSION } from './version.js';
 import { takeEarlySignal } from './early-signals.js';
 import { errorMessage } from './errors.js';
@@ -63,6 +69,9 @@ export class Daemon {
   readonly receivers: ReceiverRegistry;
   readonly outbox: DeliveryOutbox;
   readonly silences: RedisSilenceStore;
+  readonly deploys: RedisDeployStore;
+  private readonly changeEvents: PagerDutyChangeEvents | null = null;
+  private deployConsumer: DeployConsumer | null = null;
   /** The last permanent delivery failure per receiver, until its next success (shown on /readyz). */
   private readonly receiverFailures = new Map<string, string>();
   private readonly clock: Clock;
@@ -105,6 +114,10 @@ export class Daemon {
     });
     this.alerts = new RedisAlertStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
     this.silences = new RedisSilenceStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, clock: () => this.clock.now(), logger: logger.child({ component: 'silences' }) });
+    this.deploys = new RedisDeployStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, retentionMs: config.FW_DEPLOY_RETENTION_MS, clock: () => this.clock.now(), logger: logger.child({ component: 'deploys' }) });
+    if (config.FW_PAGERDUTY_CHANGE_KEY_FILE) {
+      this.changeEvents = new PagerDutyChangeEvents({ routingKey: { file: config.FW_PAGERDUTY_CHANGE_KEY_FILE }, baseUrl: config.FW_PAGERDUTY_URL, logger, timeoutMs: config.FW_DELIVERY_TIMEOUT_MS });
+    }
     this.receivers = new ReceiverRegistry(opts.receiverFactory ?? receiverFactory({
       logger: logger.child({ component: 'notify' }), clock: this.clock, slackApiUrl: config.FW_SLACK_API_URL,
       pagerDutyUrl: config.FW_PAGERDUTY_URL, timeoutMs: config.FW_DELIVERY_TIMEOUT_MS,
@@ -146,6 +159,8 @@ export class Daemon {
       maxValuesPerDimension: config.FW_EVAL_MAX_SEGMENT_VALUES,
       silences: this.silences,
       remindEveryMs: config.FW_REMIND_EVERY_MS,
+      deploys: this.deploys,
+      deployLookbackMs: config.FW_DEPLOY_LOOKBACK_MS,
     });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
     // makes it idempotent, so concurrent runs move each bucket once.
@@ -207,6 +222,8 @@ export class Daemon {
       routes: [
         httpIngestRoutes({ target, token: config.FW_INGEST_TOKEN, parse: this.parseOptions, clock: this.clock, metrics: this.metrics }),
         silenceRoutes({ store: this.silences, token: config.FW_INGEST_TOKEN, clock: this.clock, logger: logger.child({ component: 'silences' }) }),
+        alertRoutes({ alerts: this.alerts, rules: () => this.rules.current ?? undefined, token: config.FW_INGEST_TOKEN }),
+        deployRoutes({ store: this.deploys, token: config.FW_INGEST_TOKEN, clock: this.clock, logger, onDeploy: (d) => this.onDeploy(d) }),
       ],
     });
   }
@@ -221,6 +238,11 @@ export class Daemon {
       clock: this.clock,
       parse: this.parseOptions,
     });
+  }
+
+  /** A new deploy marker (API or topic): forwarded to PagerDuty as a change event when configured. */
+  private onDeploy(d: Deploy): void {
+    void this.changeEvents?.send(d).catch(() => undefined);
   }
 
   /** Start-up checks of new or changed receivers (Slack auth.test, readable secrets), reported but not fatal. */
@@ -266,6 +288,17 @@ export class Daemon {
       await this.source.start(this.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)));
       this.log.info({ topics: config.FW_KAFKA_TOPICS, group: config.FW_KAFKA_GROUP }, 'kafka consumer started');
     }
+    if (config.FW_KAFKA_BROKERS.length > 0 && config.FW_KAFKA_DEPLOY_TOPIC) {
+      this.deployConsumer = new DeployConsumer({
+        brokers: config.FW_KAFKA_BROKERS, topic: config.FW_KAFKA_DEPLOY_TOPIC, groupId: `${config.FW_KAFKA_GROUP}-deploys`,
+        clientId: config.FW_KAFKA_CLIENT_ID, store: this.deploys, logger: this.log, clock: this.clock, onDeploy: (d) => this.onDeploy(d),
+        // A fixed set of reasons keeps the label's cardinality bounded; the full reason is in the log.
+        onRejected: (reason) => this.metrics.deploysRejected.inc({
+          reason: reason.startsWith('empty') ? 'empty' : reason.startsWith('message of') ? 'too_large' : reason.startsWith('not JSON') ? 'not_json' : 'invalid',
+        }),
+      });
+      await this.deployConsumer.start();
+    }
     this.lease.start();
     this.ticker.start();
     // Every replica delivers, leader or not: a standby takes over the jobs of a leader that died mid-delivery.
@@ -289,6 +322,7 @@ export class Daemon {
     await step('delivery worker', () => this.outbox.stop());
     await step('receivers', () => this.receivers.closeAll());
     await step('kafka consumer', () => this.source?.stop());
+    await step('deploy consumer', () => this.deployConsumer?.stop());
     await step('kafka producer', () => this.producer?.disconnect());
     await step('http server', () => this.http.close());
     await step('rule watcher', () => this.rules.close());

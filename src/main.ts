@@ -30,6 +30,8 @@ program
   .description('Watches business funnels and pages people when conversion drops while the servers still look healthy.')
   .version(VERSION, '-v, --version')
   .showHelpAfterError()
+  // Root options only before the subcommand: `funnelwatch deploy --version v2.3.1` is the deploy's version, not ours.
+  .enablePositionalOptions()
   .exitOverride();
 
 program
@@ -126,6 +128,55 @@ withDaemonOptions(silence
   .action(async (id: string, flags: { url?: string; token?: string }) => {
     const { cmd, opts } = await silenceClient(flags);
     process.exitCode = await cmd.runSilenceExpire(opts, { id });
+  });
+
+/** The daemon's address and token for deploy commands: `--api`, because `--url` is the deploy's own link. */
+function withDeployApiOptions(cmd: Command): Command {
+  return cmd
+    .option('--api <url>', `the daemon's HTTP address (default: FUNNELWATCH_URL, else http://127.0.0.1:8080)`)
+    .option('--token <token>', 'bearer token for the API (default: FUNNELWATCH_TOKEN; prefer the variable, arguments show in ps)');
+}
+
+async function deployClient(flags: { api?: string; token?: string }) {
+  const cmd = await import('./deploys/deploy-command.js');
+  const target = cmd.deployClientTarget(flags, process.env);
+  const opts = { ...target, out: (l: string) => process.stdout.write(`${l}\n`), err: (l: string) => process.stderr.write(`${l}\n`) };
+  return { cmd, opts };
+}
+
+withDeployApiOptions(program
+  .command('deploy')
+  .description('record a deploy marker (for CI/CD scripts); prints its id. Alerts name the deploys near the onset of a drop')
+  .option('--service <name>', 'the deployed service, e.g. payments-service')
+  .option('--version <version>', 'the version deployed, e.g. v2.3.1')
+  .option('--environment <env>', 'where it was deployed (default: production)')
+  .option('--ts <time>', 'when, ISO 8601 with a zone or ms since the epoch (default: now on the daemon); give it to make retries safe')
+  .option('--commit <sha>', 'the commit deployed')
+  .option('--author <name>', 'who deployed')
+  .option('--url <url>', 'a link to the build, release or change')
+  .option('--attr <key=value>', 'a label, repeatable; name a funnel dimension to tie the deploy to a segment, e.g. --attr platform=android',
+    (v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
+  .action(async (flags: { service?: string; version?: string; environment?: string; ts?: string; commit?: string; author?: string; url?: string;
+    attr?: string[]; api?: string; token?: string }) => {
+    const { cmd, opts } = await deployClient(flags);
+    process.exitCode = await cmd.runDeployAdd(opts, { ...flags, attrs: flags.attr });
+  });
+
+const deploys = program
+  .command('deploys')
+  .description("deploy markers recorded by the daemon, through its HTTP API");
+
+withDeployApiOptions(deploys
+  .command('list')
+  .description('list deploy markers, newest first')
+  .option('--since <when>', 'a duration back from now (24h, 7d), an ISO time or ms', '24h')
+  .option('--service <name>', 'only this service')
+  .option('--environment <env>', 'only this environment')
+  .option('--limit <n>', 'at most this many (1..1000, default 100)')
+  .option('--json', 'print the API answer as JSON'))
+  .action(async (flags: { since: string; service?: string; environment?: string; limit?: string; json?: boolean; api?: string; token?: string }) => {
+    const { cmd, opts } = await deployClient(flags);
+    process.exitCode = await cmd.runDeployList(opts, flags);
   });
 
 // Every command but `run` handles signals the ordinary way; `run` takes over the latch itself.

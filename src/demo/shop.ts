@@ -3,8 +3,9 @@
  * about 60% checkout completion, with realistic delays between steps. Deterministic for a given seed; time is
  * passed in, so the demo runs it on the wall clock and benchmarks on virtual time.
  *
- * `tick(now)` returns the events whose event time has come. Incidents are knobs: `setProviderFailure('adyen', 0.9)`
- * makes that provider's payments fail (the demo's story).
+ * `tick(now)` returns the events whose event time has come. Incidents are knobs: `setProviderFailure('adyen', 0.9,
+ * at)` makes that provider's payments submitted from `at` on fail (the demo's story); journeys already under way are
+ * affected too, as payments are with a real provider outage.
  */
 import type { FwEvent } from '../events/event.js';
 import { mulberry32 } from '../prng.js';
@@ -21,7 +22,10 @@ const REGIONS = [['eu', 0.45], ['us', 0.4], ['apac', 0.15]] as const;
 const PROVIDERS = [['adyen', 0.45], ['stripe', 0.4], ['paypal', 0.15]] as const;
 const APP_VERSIONS = [['5.2.0', 0.6], ['5.1.3', 0.3], ['5.0.9', 0.1]] as const;
 
-interface Pending { at: number; event: FwEvent }
+/** A completion that happens only if the provider was not failing when the payment was submitted. */
+interface Pending { at: number; event: FwEvent; payment?: { provider: string; at: number; roll: number } }
+
+interface FailureSpan { rate: number; from: number; to: number }
 
 export class Shop {
   private readonly rnd: () => number;
@@ -29,7 +33,7 @@ export class Shop {
   private lastTick: number;
   private seq = 0;
   private carry = 0;
-  private readonly providerFailure = new Map<string, number>();
+  private readonly failures = new Map<string, FailureSpan[]>();
   /** Count of events emitted per type, for the demo's live view. */
   readonly emitted = new Map<string, number>();
 
@@ -38,9 +42,17 @@ export class Shop {
     this.lastTick = opts.startTime;
   }
 
-  setProviderFailure(provider: string, failureRate: number): void {
-    if (failureRate <= 0) this.providerFailure.delete(provider);
-    else this.providerFailure.set(provider, failureRate);
+  /** From `at` on, this share of the provider's payments fail (0 ends a failure). */
+  setProviderFailure(provider: string, failureRate: number, at: number): void {
+    const spans = this.failures.get(provider) ?? [];
+    const open = spans[spans.length - 1];
+    if (open && open.to === Infinity) open.to = at;
+    if (failureRate > 0) spans.push({ rate: failureRate, from: at, to: Infinity });
+    this.failures.set(provider, spans);
+  }
+
+  private failureAt(provider: string, at: number): number {
+    return this.failures.get(provider)?.find((f) => at >= f.from && at < f.to)?.rate ?? 0;
   }
 
   /** Advances to `now` and returns the events due, in event-time order. */
@@ -58,7 +70,9 @@ export class Shop {
     this.queue.sort((a, b) => a.at - b.at);
     let k = 0;
     while (k < this.queue.length && this.queue[k]!.at <= now) k++;
-    const due = this.queue.splice(0, k).map((p) => p.event);
+    const due = this.queue.splice(0, k)
+      .filter((p) => !p.payment || p.payment.roll >= this.failureAt(p.payment.provider, p.payment.at))
+      .map((p) => p.event);
     for (const e of due) this.emitted.set(e.type, (this.emitted.get(e.type) ?? 0) + 1);
     return due;
   }
@@ -78,8 +92,8 @@ export class Shop {
     return Math.round(medianMs * Math.exp(0.8 * z));
   }
 
-  private push(at: number, type: string, entity: string, attrs: Record<string, string>): void {
-    this.queue.push({ at, event: { id: `evt_${(this.seq++).toString(36)}`, type, ts: Math.round(at), entity, attrs } });
+  private push(at: number, type: string, entity: string, attrs: Record<string, string>, payment?: Pending['payment']): void {
+    this.queue.push({ at, event: { id: `evt_${(this.seq++).toString(36)}`, type, ts: Math.round(at), entity, attrs }, ...(payment ? { payment } : {}) });
   }
 
   private startCheckout(t0: number): void {
@@ -94,9 +108,10 @@ export class Shop {
     if (this.rnd() > 0.8) return; // abandoned before paying
     const t1 = t0 + this.delay(45_000);
     this.push(t1, 'payment_submitted', entity, attrs);
-    const failure = this.providerFailure.get(attrs.payment_provider) ?? 0;
-    if (this.rnd() > 0.75 || this.rnd() < failure) return; // declined or provider broken: 0.8 × 0.75 = 60% complete
-    this.push(t1 + this.delay(8_000), 'order_completed', entity, { ...attrs, status: 'paid' });
+    if (this.rnd() > 0.75) return; // declined: 0.8 × 0.75 = 60% complete
+    // Whether the provider is failing is decided when the completion falls due, against the payment's time.
+    const payment = { provider: attrs.payment_provider, at: t1, roll: this.rnd() };
+    this.push(t1 + this.delay(8_000), 'order_completed', entity, { ...attrs, status: 'paid' }, payment);
   }
 
   private startSignup(t0: number): void {

@@ -42,6 +42,8 @@
  * leaves resolved; `notices` and `announced` are written by the delivery planner (notify/plan.ts), not here.
  */
 
+import type { AlertContext } from './alert-context.js';
+
 export type AlertStatus = 'inactive' | 'insufficient' | 'pending' | 'firing' | 'resolved';
 
 /** What one evaluation concluded for one (rule, segment). 'inhibited' = a data-quality guard (data_stale / no_traffic) holds the funnel. */
@@ -98,6 +100,8 @@ export interface AlertState {
   notices?: Record<string, Notice>;
   /** The last announcement of the open incident (firing, worsened, reminder): when, and the change it reported. */
   announced?: { at: number; change: number };
+  /** Likely cause, worked out when the incident fired: deploys near the onset and the drill-down. */
+  context?: AlertContext;
   lastEvaluated: number;
 }
 
@@ -159,7 +163,7 @@ export function parseAlertKey(key: string): { rule: string; segment: SegmentRef 
 }
 
 /** The fields of an incident, dropped when a state leaves resolved or a pending alert is cancelled. */
-const INCIDENT_FIELDS = ['pendingSince', 'okSince', 'incidentId', 'firedAt', 'resolvedAt', 'peak', 'notices', 'announced'] as const;
+const INCIDENT_FIELDS = ['pendingSince', 'okSince', 'incidentId', 'firedAt', 'resolvedAt', 'peak', 'notices', 'announced', 'context'] as const;
 
 /** How bad a look was, for `peak`; a missing or non-finite change (JSON turns Infinity into null) ranks lowest. */
 function badness(e: Evidence | undefined): number {
@@ -189,7 +193,7 @@ export function stepAlert(prev: AlertState | undefined, rule: string, segment: S
   };
   const fire = (pendingSince: number): Step => go('firing', 'firing', {
     pendingSince, okSince: undefined, incidentId: `${alertKey(rule, segment)}@${now}`, firedAt: now,
-    resolvedAt: undefined, peak: obs.evidence, notices: undefined, announced: undefined,
+    resolvedAt: undefined, peak: obs.evidence, notices: undefined, announced: undefined, context: undefined,
   });
   // A new pending period; the previous incident's fields go (fire() replaces all of them). With forMs = 0 the
   // pending period is already long enough on its first look, so it fires at once.

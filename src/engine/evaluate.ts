@@ -24,6 +24,8 @@ import type { FunnelDef } from '../funnels/funnel.js';
 import type { AlertRuleDef } from '../rules/rule.js';
 import { bucketValue } from '../windows/histogram.js';
 import { alertKey } from './alert-state.js';
+import type { DrilldownSummary } from './alert-context.js';
+import { drilldown, type DrilldownResult, type SegmentInput } from '../detect/drilldown.js';
 import type { BucketView, SegmentRef, SeriesReader } from './series.js';
 
 export const SCAN_BUCKETS = 240;
@@ -632,4 +634,104 @@ function evaluateDuration(look: RuleLook, seg: SegmentRef | null, budget: number
     onset: detection.onsetIndex === null ? null : first + detection.onsetIndex * b, unlearnedYoung: 0,
     recent: recentChange(succ, Float64Array.from(trials, (t) => t * q0), 'increase'),
   };
+}
+
+/**
+ * The drill-down of a conversion alert (issue: deploys and drill-down): for each dimension, each value's completions
+ * over the incident's span [from, evalTo) against its *own* baseline rate times its current starts, its share of
+ * the deficit, and whether its rate moved or only its share of traffic (detect/drilldown.ts). Computed on the
+ * funnel-wide marginals the window store keeps per dimension (it keeps no cross-dimension counts), so a drop in
+ * android shows as "platform: android carries 91% of the deficit" whatever series fired. The span's traffic is
+ * compared with the same length just before it for the mix analysis. Undefined for volume and duration rules.
+ */
+export function drilldownFor(look: RuleLook, from: number, dimensions: readonly string[]): DrilldownSummary | undefined {
+  const { rule, funnel, reader, evalTo } = look;
+  const ex = extractor(rule, funnel);
+  if (!ex) return undefined;
+  const b = funnel.bucketMs;
+  const n = SCAN_BUCKETS;
+  const first = evalTo - n * b;
+  const start = Math.max(first, Math.floor(from / b) * b);
+  if (start >= evalTo) return undefined;
+  const span = Math.max(evalTo - start, 30 * MINUTE);
+  const mature = matureAgeBuckets(funnel);
+  const results: DrilldownResult[] = [];
+  for (const dimension of dimensions) {
+    const segments: SegmentInput[] = [];
+    for (const value of reader.values(dimension).slice(0, look.maxValuesPerDimension ?? 40)) {
+      const seg: SegmentRef = { dimension, value };
+      // The value's own baseline, frozen before the span like the alert's.
+      const rates = baselineRates(look, seg, ex, start).rates;
+      let s = 0, c = 0, sg = 0, e = 0;
+      for (let t = start; t < evalTo; t += b) {
+        const v = reader.fine(t, seg);
+        if (!v) continue;
+        const i = (t - first) / b;
+        const age = n - 1 - i;
+        let g = 1;
+        if (ex.cohort && age < mature) {
+          const learned = look.completeness?.[age];
+          if (learned === undefined || !(learned > 0)) continue; // as in the detector: young and unlearned is left out
+          g = learned;
+        }
+        const trials = ex.trials(v);
+        const r = rates[i] ?? NaN;
+        if (!(r > 0)) continue;
+        s += trials;
+        c += ex.successes(v);
+        sg += trials * g;
+        e += trials * r * g;
+      }
+      if (!(s > 0) || !(sg > 0)) continue;
+      let baseStarts = 0;
+      for (let t = start - span; t < start; t += b) {
+        const v = reader.fine(t, seg);
+        if (v) baseStarts += ex.trials(v);
+      }
+      segments.push({ value, current: { starts: s, conversions: c }, baselineRate: e / sg, completeness: sg / s, baselineStarts: baseStarts });
+    }
+    if (segments.length > 0) results.push(drilldown({ dimension, segments, drop: rule.minChange }));
+  }
+  return summarizeDrilldown(results);
+}
+
+/** Many dimensions' drill-downs as one statement: the dimension that localises the deficit best speaks first. */
+export function summarizeDrilldown(results: readonly DrilldownResult[]): DrilldownSummary | undefined {
+  if (results.length === 0) return undefined;
+  const localised = results.filter((r) => r.classification === 'localised')
+    .sort((a, b) => (b.top[0]?.deficitShare ?? 0) - (a.top[0]?.deficitShare ?? 0));
+  const ordered = [...localised, ...results.filter((r) => r.classification !== 'localised')];
+  const classification: DrilldownSummary['classification'] = localised.length > 0 ? 'localised'
+    : results.some((r) => r.classification === 'global') ? 'global'
+      : results.some((r) => r.classification === 'mix-shift') ? 'mix-shift' : 'no-deficit';
+  const pct = (x: number) => `${Math.round(100 * x)}%`;
+  let summary: string;
+  if (classification === 'localised') {
+    const best = localised[0]!;
+    // A share above 100% means the other values did slightly better than their baselines: "all of it" reads right.
+    summary = best.top.map((f) => `${best.dimension}=${f.value} carries ${pct(Math.min(1, f.deficitShare))} of the deficit (its rate ${f.relativeDrop >= 0 ? 'fell' : 'rose'} ${pct(Math.abs(f.relativeDrop))})`).join('; ');
+  } else if (classification === 'global') {
+    summary = `no single segment explains it: the drop is spread across the values of ${results.map((r) => r.dimension).join(', ')}`;
+  } else if (classification === 'mix-shift') {
+    summary = `mix shift: ${results.find((r) => r.classification === 'mix-shift')!.summary.replace(/^[^:]+: mix shift — /, '')}`;
+  } else {
+    summary = 'no value converts worse than its own baseline';
+  }
+  return {
+    classification, summary,
+    dimensions: ordered.map((r) => ({
+      dimension: r.dimension,
+      top: (r.top.length > 0 ? r.top : r.segments.slice(0, 3)).map((f) => ({
+        value: f.value, expected: round1(f.expected), observed: f.observed, deficitShare: round3(f.deficitShare), rateChanged: f.rateChanged,
+      })),
+    })),
+  };
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
 }

@@ -31,7 +31,9 @@ import type { WindowStore } from '../windows/window-store.js';
 import { alertKey, parseAlertKey, stepAlert, type AlertState, type Evidence, type Observation } from './alert-state.js';
 import type { AlertTransition } from './alert-store.js';
 import { CompletenessTracker } from './completeness.js';
-import { evaluateRule, matureAgeBuckets, RuleMemory, SCAN_BUCKETS, type SeriesResult } from './evaluate.js';
+import { drilldownFor, evaluateRule, matureAgeBuckets, RuleMemory, SCAN_BUCKETS, type RuleLook, type SeriesResult } from './evaluate.js';
+import { rankDeploys } from '../deploys/correlate.js';
+import type { Deploy } from '../deploys/deploy.js';
 import { StoreFunnelSource, type FunnelNeeds, type FunnelSource } from './funnel-data.js';
 import type { CompletenessState } from './completeness.js';
 import type { CompletenessPersistence } from './completeness-store.js';
@@ -69,6 +71,10 @@ export interface EvaluatorOptions {
   silences?: { active(now: number): Promise<Silence[]> };
   /** Re-announce a still-firing alert this often (Slack thread reply); 0 = never. Default 4 h. */
   remindEveryMs?: number;
+  /** Deploy markers, to name the deploys near a new incident's onset; none when absent. */
+  deploys?: { between(from: number, to: number): Promise<Deploy[]> };
+  /** How far before the onset a deploy may be the cause. Default 2 h. */
+  deployLookbackMs?: number;
 }
 
 export interface TickReport {
@@ -152,6 +158,7 @@ export class Evaluator {
         report.funnels.push(await this.evaluateFunnel(funnel, rules, now, changed, transitions, report));
       }
       const deleteKeys = this.retireRemovedRules(ruleSet, now, changed, transitions);
+      await this.attachDeploys(ruleSet, changed, transitions);
       const jobs = await this.planJobs(ruleSet, now, changed, transitions, deleteKeys);
       report.jobs = jobs;
       report.written = changed.size;
@@ -197,6 +204,8 @@ export class Evaluator {
     const dims = new Set<string>();
     const dur = new Set<number>();
     let weeks = 0;
+    // Every dimension, not only the rules' segments: a new incident's drill-down looks at all of them.
+    funnel.dimensions.forEach((d) => dims.add(d.name));
     for (const r of rules) {
       r.segments.forEach((d) => dims.add(d));
       if (r.metric.kind === 'step_duration') {
@@ -236,7 +245,7 @@ export class Evaluator {
     this.lastVersion.set(funnel.name, this.ruleSetVersion);
     this.observeCompleteness(funnel, rules, reader, evalTo);
     for (const rule of rules) {
-      const results = this.evaluateOne(funnel, rule, reader, evalTo);
+      const { results, look } = this.evaluateOne(funnel, rule, reader, evalTo);
       report.series += results.length;
       const counts = { breach: 0, ok: 0, insufficient: 0, inhibited: 0 };
       for (const r of results) {
@@ -245,6 +254,12 @@ export class Evaluator {
         const obs = this.observation(funnel, rule, r, guards, evalTo, prev);
         counts[obs.condition]++;
         const step = stepAlert(prev, rule.name, r.segment, obs, now, { forMs: rule.forMs, resolveAfterMs: rule.resolveAfterMs });
+        if (step.transition === 'firing') {
+          // Worked out once, when the incident opens: where the deficit is (deploys are added after the loop).
+          const from = step.next.evidence?.onset ?? step.next.pendingSince ?? now;
+          const dd = drilldownFor(look, from, funnel.dimensions.map((d) => d.name));
+          if (dd) step.next.context = { ...step.next.context, drilldown: dd };
+        }
         if (worthWriting(prev, step.next, step.transition !== null, now, this.written.get(key))) changed.set(key, step.next);
         else this.states.set(key, step.next);
         if (step.transition) transitions.push(this.transition(rule, funnel, this.states.get(key), step.next, step.transition, now));
@@ -254,7 +269,7 @@ export class Evaluator {
     return out;
   }
 
-  private evaluateOne(funnel: FunnelDef, rule: AlertRuleDef, reader: SeriesReader, evalTo: number): SeriesResult[] {
+  private evaluateOne(funnel: FunnelDef, rule: AlertRuleDef, reader: SeriesReader, evalTo: number): { results: SeriesResult[]; look: RuleLook } {
     let memory = this.memories.get(rule.name);
     if (!memory) {
       memory = new RuleMemory();
@@ -271,11 +286,12 @@ export class Evaluator {
     }
     const m = rule.metric;
     const tracker = m.kind === 'cohort_conversion' ? this.completeness.get(`${funnel.name}|${m.from}|${m.to}`) : undefined;
-    return evaluateRule({
+    const look: RuleLook = {
       rule, funnel, reader, evalTo, memory, frozenBefore, extraSegments,
       completeness: tracker?.curve(),
       maxValuesPerDimension: this.o.maxValuesPerDimension,
-    });
+    };
+    return { results: evaluateRule(look), look };
   }
 
   /** Feeds each cohort metric's tracker with the funnel-wide counts of the young buckets (completeness.ts). */
@@ -349,6 +365,32 @@ export class Evaluator {
       const step = stepAlert(prev, ruleName, null, { condition: g.active ? 'breach' : 'ok', evidence }, now, GUARD_RULES);
       changed.set(key, step.next);
       if (step.transition) transitions.push(this.transition(guardRule(funnel, rules, name), funnel, prev, step.next, step.transition, now));
+    }
+  }
+
+  /**
+   * Deploys near the onset of each incident that opened this tick, ranked (deploys/correlate.ts), into the state
+   * and the transition. A failure to read them costs the alert its "likely cause", never the alert.
+   */
+  private async attachDeploys(ruleSet: RuleSet, changed: Map<string, AlertState>, transitions: AlertTransition[]): Promise<void> {
+    const store = this.o.deploys;
+    if (!store) return;
+    const lookback = this.o.deployLookbackMs ?? 2 * 3_600_000;
+    for (const t of transitions) {
+      if (t.kind !== 'firing' || t.evidence?.guard) continue;
+      const key = alertKey(t.rule, t.segment);
+      const state = changed.get(key);
+      const funnel = ruleSet.funnels.find((f) => f.name === t.funnel);
+      if (!state || !funnel) continue;
+      const onset = t.evidence?.onset ?? state.pendingSince ?? t.at;
+      try {
+        const found = await store.between(onset - lookback, Math.max(onset, t.at));
+        const deploys = rankDeploys(found, { funnel: funnel.name, services: funnel.services, segment: t.segment, onset }, { lookbackMs: lookback });
+        state.context = { ...state.context, deploys };
+        t.context = state.context;
+      } catch (err) {
+        this.o.logger.warn({ alert: key, err: errorMessage(err) }, 'could not read deploy markers; the alert goes out without them');
+      }
     }
   }
 
@@ -429,6 +471,8 @@ export class Evaluator {
     if (rule.owner !== undefined) t.owner = rule.owner;
     if (rule.runbook !== undefined) t.runbook = rule.runbook;
     if (rule.description !== undefined) t.description = rule.description;
+    if (next.context !== undefined) t.context = next.context;
+    if (rule.metric.kind !== 'cohort_conversion') t.metric = rule.metric.kind;
     return t;
   }
 

@@ -1,5 +1,6 @@
 /**
- * What the receivers send, rendered by the receivers' own code from one sample alert: the README's "what a page
+ * What the receivers send, rendered by the receivers' own code from one sample alert (its deploys and drill-down
+ * written by hand in the shape the evaluator fills): the README's "what a page
  * looks like" section is generated from here (`npm run docs`) and a test keeps it in step, so the documentation
  * cannot drift from what Slack and PagerDuty really receive.
  */
@@ -25,6 +26,21 @@ export function sampleAlert(): AlertTransition {
       statistic: 9.7, threshold: 4.1, pValue: 2.1e-9, chanceRatePerWeek: 0.5, onset: AT - 9 * MIN, evaluatedUpTo: AT - MIN,
       baseline: { kind: 'seasonal', weeksUsed: 4, level: 1.02 }, noise: { tau2: 0.0004, tau2Slow: 0.0001 }, recentChange: 0.47, recentMinutes: 5,
     },
+    context: {
+      deploys: [
+        { service: 'payments-service', version: '2.4.0', environment: 'production', ts: AT - 17 * MIN, commit: '9c41d2e', author: 'sam',
+          url: 'https://ci.example.com/payments-service/builds/812', score: 0.91, why: '8 min before the onset; payments-service is a service of checkout' },
+        { service: 'checkout-web', version: '1.8.2', environment: 'production', ts: AT - 71 * MIN, author: 'lee', score: 0.2,
+          why: '62 min before the onset; checkout-web is a service of checkout' },
+      ],
+      drilldown: {
+        classification: 'localised', summary: 'payment_provider=stripe carries 94% of the deficit (its rate fell 43%)',
+        dimensions: [
+          { dimension: 'payment_provider', top: [{ value: 'stripe', expected: 371.4, observed: 212, deficitShare: 0.94, rateChanged: true }] },
+          { dimension: 'platform', top: [{ value: 'ios', expected: 160.2, observed: 101, deficitShare: 0.36, rateChanged: true }] },
+        ],
+      },
+    },
   };
 }
 
@@ -45,6 +61,8 @@ export function deliverySamplesMarkdown(): string {
     '```',
     ...consoleLines(job('firing', 'console')),
     '```',
+    '',
+    '(The deploys and drill-down in this sample are written by hand, in the shape the evaluator produces.)',
     '',
     `Slack gets one message per incident (fallback text: "${slack.text}"), with these blocks; it is updated in place`,
     'when the drop gets worse and when it resolves, and the thread gets the details:',

@@ -35,6 +35,7 @@ export class Metrics {
   readonly deliveryRequestSeconds = new Histogram({ name: 'fw_delivery_request_seconds', help: 'One delivery attempt (the HTTP exchange with Slack, PagerDuty or a webhook)', labelNames: ['receiver'] as const, buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });
   readonly outboxJobs = new Gauge({ name: 'fw_outbox_jobs', help: 'Delivery jobs waiting: queued (in the stream, new or in hand) and delayed (waiting for a retry time)', labelNames: ['state'] as const, registers: [this.registry] });
   readonly receiverUp = new Gauge({ name: 'fw_receiver_up', help: '0 after a receiver refused a job permanently (bad token, unknown channel, 400), 1 again after its next success', labelNames: ['receiver'] as const, registers: [this.registry] });
+  readonly deploysRejected = new Counter({ name: 'fw_deploys_rejected_total', help: 'Deploy markers on the deploy topic skipped as invalid, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly ruleReloads = new Counter({ name: 'fw_rule_reloads_total', help: 'Rule directory reloads by outcome (a failed one keeps the previous rules)', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly ruleProblems = new Gauge({ name: 'fw_rule_problems', help: 'Problems found by the last rule reload (0 when it was valid)', registers: [this.registry] });
   readonly ready = new Gauge({ name: 'fw_ready', help: '1 when /readyz answers 200', registers: [this.registry] });

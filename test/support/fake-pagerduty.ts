@@ -46,6 +46,11 @@
  *   FakeIncident: { routingKey, dedupKey, status: 'open'|'acknowledged'|'resolved', triggers (trigger events
  *     applied, the opening one included), updates (triggers − 1), openedAt, resolvedAt?, summary, severity,
  *     payload (the newest trigger's), resolvePayload? (what the resolve carried) }
+ *
+ *   Change events (research §1.8), POST /v2/change/enqueue: routing_key a 32-character string; payload.summary
+ *   1..1024 characters; payload.timestamp, when given, a time; links need href. Invalid → 400 as above; valid → 202
+ *   {status:'success', message:'Change event processed'}. They open nothing.
+ *   changes              the accepted change events, in order: { request, routingKey, payload, links }
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -270,9 +275,17 @@ export interface FakeEvent {
   effect: 'opened' | 'updated' | 'resolved' | 'acknowledged' | 'dropped';
 }
 
+export interface FakeChangeEvent {
+  request: RecordedRequest;
+  routingKey: string;
+  payload: Record<string, unknown>;
+  links: unknown[];
+}
+
 export interface FakePagerDuty extends RecordingServer {
   incidents: FakeIncident[];
   events: FakeEvent[];
+  changes: FakeChangeEvent[];
   incident(dedupKey: string, routingKey?: string): FakeIncident | undefined;
   open(): FakeIncident[];
 }
@@ -325,6 +338,27 @@ function validate(ev: Record<string, unknown>): string[] {
   return errors;
 }
 
+/** The errors PagerDuty would list for this change event; empty when valid. */
+function validateChange(ev: Record<string, unknown>): string[] {
+  const errors: string[] = [];
+  const rk = ev.routing_key;
+  if (typeof rk !== 'string' || rk === '') errors.push("'routing_key' is missing or blank");
+  else if (chars(rk) !== 32) errors.push('Service key is the wrong length (should be 32 characters)');
+  const p = ev.payload;
+  if (!p || typeof p !== 'object' || Array.isArray(p)) errors.push("'payload' is missing or invalid");
+  else {
+    const pl = p as Record<string, unknown>;
+    if (typeof pl.summary !== 'string' || pl.summary.trim() === '') errors.push("'summary' is missing or blank");
+    else if (chars(pl.summary) > 1024) errors.push("'summary' is too long (maximum is 1024 characters)");
+    if (pl.timestamp !== undefined && (typeof pl.timestamp !== 'string' || !Number.isFinite(Date.parse(pl.timestamp)))) errors.push("'timestamp' is invalid");
+  }
+  if (ev.links !== undefined) {
+    if (!Array.isArray(ev.links)) errors.push("'links' must be an array");
+    else for (const l of ev.links) if (!l || typeof (l as { href?: unknown }).href !== 'string' || (l as { href: string }).href === '') errors.push("'link href' is missing or blank");
+  }
+  return errors;
+}
+
 /** A fake PagerDuty Events API v2 (see the module header). */
 export async function startFakePagerDuty(): Promise<FakePagerDuty> {
   const incidents: FakeIncident[] = [];
@@ -337,7 +371,18 @@ export async function startFakePagerDuty(): Promise<FakePagerDuty> {
     return undefined;
   };
 
+  const changes: FakeChangeEvent[] = [];
   const handler: Handler = (req) => {
+    if (req.path === '/v2/change/enqueue' && req.method === 'POST') {
+      if (req.json === undefined || typeof req.json !== 'object' || req.json === null || Array.isArray(req.json)) {
+        return { status: 400, body: { status: 'Unrecognized object', message: 'Event object format is unrecognized', errors: ['JSON parse error'] } };
+      }
+      const ev = req.json as Record<string, unknown>;
+      const errors = validateChange(ev);
+      if (errors.length > 0) return invalid(errors);
+      changes.push({ request: req, routingKey: ev.routing_key as string, payload: ev.payload as Record<string, unknown>, links: (ev.links as unknown[] | undefined) ?? [] });
+      return { status: 202, body: { status: 'success', message: 'Change event processed' } };
+    }
     if (req.path !== '/v2/enqueue') return { status: 404, body: { status: 'not found', message: 'Not Found' } };
     if (req.method !== 'POST') return { status: 405, body: { status: 'method not allowed', message: 'Method Not Allowed' } };
     if (Buffer.byteLength(req.raw, 'utf8') > MAX_BYTES) return { status: 413, body: { status: 'invalid event', message: 'Request entity too large' } };
@@ -387,6 +432,7 @@ export async function startFakePagerDuty(): Promise<FakePagerDuty> {
   return Object.assign(base, {
     incidents,
     events,
+    changes,
     incident: find,
     open: () => incidents.filter((x) => x.status !== 'resolved'),
   });

@@ -12,11 +12,14 @@ import type { AlertRuleDef } from '../../../src/rules/rule.js';
 import type { RuleSet } from '../../../src/rules/rule-set.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { Evaluator } from '../../../src/engine/evaluator.js';
-import { LeaderLease } from '../../../src/engine/lease.js';
+import { LeaderLease, alertsKeys } from '../../../src/engine/lease.js';
 import { RedisAlertStore, type AlertTransition } from '../../../src/engine/alert-store.js';
 import { alertKey } from '../../../src/engine/alert-state.js';
+import { RedisDeployStore } from '../../../src/deploys/deploy-store.js';
+import { deployId } from '../../../src/deploys/deploy.js';
 import { RedisCompletenessStore } from '../../../src/engine/completeness-store.js';
 import type { Notifier } from '../../../src/notify/notifier.js';
+import type { DeliveryJob } from '../../../src/notify/receiver.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { mulberry32 } from '../../../src/prng.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';
@@ -47,14 +50,15 @@ class Shop {
   private readonly rnd = mulberry32(7);
   private readonly queue = new Map<number, FwEvent[]>();
   private n = 0;
-  constructor(private readonly rate: (platform: string, minute: number) => number) {}
+  constructor(private readonly rate: (platform: string, minute: number) => number,
+    private readonly volume: (platform: string, minute: number) => number = (p) => (p === 'web' ? 90 : 60)) {}
 
   /** Events whose time falls in minute k (starts of minute k, conversions scheduled into it), in time order. */
   minute(k: number): FwEvent[] {
     const out = this.queue.get(k) ?? [];
     this.queue.delete(k);
-    for (const [platform, perMin] of [['web', 90], ['android', 60]] as const) {
-      for (let i = 0; i < perMin; i++) {
+    for (const platform of ['web', 'android'] as const) {
+      for (let i = 0; i < this.volume(platform, k); i++) {
         const id = `c${++this.n}`;
         const ts = T0 + k * MIN + Math.floor(this.rnd() * MIN);
         out.push({ id: `${id}-s`, type: 'checkout_started', ts, entity: id, attrs: { platform } });
@@ -89,8 +93,10 @@ function setup(rules: AlertRuleDef[]) {
   const logger = createLogger({ level: 'silent', pretty: false });
   // As in the daemon: learned completeness curves are kept in Redis for the next leader (or a restart).
   const completenessStore = new RedisCompletenessStore({ redis, prefix });
+  // Deploy markers in the real store: an incident names the deploys near its onset.
+  const deploys = new RedisDeployStore({ redis, prefix, clock: () => clock.now() });
   const make = (notifier: Notifier) => new Evaluator({
-    store, rules: () => ruleSet, alerts, lease, notifier, clock, logger, staleAfterMs: 5 * MIN, completenessStore,
+    store, rules: () => ruleSet, alerts, lease, notifier, clock, logger, staleAfterMs: 5 * MIN, completenessStore, deploys,
   });
   let offset = 0;
   /** Applies minute k's events, compacts, and ticks 5 s after the minute ends. */
@@ -105,7 +111,9 @@ function setup(rules: AlertRuleDef[]) {
     await lease.tryAcquire();
     return ev.tick(clock.now());
   };
-  return { redis, prefix, clock, store, alerts, lease, make, minute };
+  const deploy = (service: string, version: string, ts: number) =>
+    deploys.add({ id: deployId(service, version, 'production', ts), service, version, environment: 'production', ts, receivedAt: ts });
+  return { redis, prefix, clock, store, alerts, lease, make, minute, deploy };
 }
 
 describe('evaluator on a real Redis', () => {
@@ -115,6 +123,10 @@ describe('evaluator on a real Redis', () => {
     const s = setup([rule()]);
     const notes = new Collect();
     let ev = s.make(notes);
+    // Three deploys: the failing service 8 min before the drop, another service 90 min before, and one after it.
+    await s.deploy('payments-service', '2.4.0', T0 + (DROP_AT - 8) * MIN);
+    await s.deploy('search-service', '7.1.0', T0 + (DROP_AT - 90) * MIN);
+    await s.deploy('payments-service', '2.4.1', T0 + (DROP_AT + 1) * MIN + 30_000);
     for (let k = 0; k < DROP_AT; k++) await s.minute(shop, k, ev);
     // Nothing fires on a steady shop (trailing baseline, learned completeness, noise estimate).
     expect(notes.got.filter((t) => t.kind === 'firing')).toEqual([]);
@@ -131,6 +143,17 @@ describe('evaluator on a real Redis', () => {
     expect(Math.abs(firing.evidence!.onset! - (T0 + DROP_AT * MIN))).toBeLessThanOrEqual(5 * MIN);
     expect(firing.evidence!.baseline.kind).toBe('trailing');
     expect(firing.notify).toEqual(['console']);
+    // The deploy 8 minutes before the onset, on one of the funnel's services, is named first, with why.
+    const suspects = firing.context?.deploys ?? [];
+    expect(suspects.map((d) => `${d.service} ${d.version}`)[0]).toBe('payments-service 2.4.0');
+    expect(suspects[0]!.why).toMatch(/before the onset/);
+    expect(suspects.findIndex((d) => d.version === '7.1.0')).not.toBe(0);
+    // The drill-down names where the deficit is: android, whose own rate fell.
+    const dd = firing.context?.drilldown;
+    expect(dd?.classification).toBe('localised');
+    expect(dd?.summary).toMatch(/^platform=android carries \d+% of the deficit \(its rate fell \d+%\)/);
+    expect(dd?.dimensions[0]?.top[0]).toMatchObject({ value: 'android', rateChanged: true });
+    expect(dd!.dimensions[0]!.top[0]!.deficitShare).toBeGreaterThan(0.8);
     // web did not fire: its rate never changed.
     expect(notes.got.filter((t) => t.kind === 'firing' && t.segment?.value === 'web')).toEqual([]);
     // Stored in Redis with its evidence.
@@ -152,6 +175,33 @@ describe('evaluator on a real Redis', () => {
     expect(resolvedAt, 'android resolved after recovery').toBeGreaterThan(RECOVER_AT);
     const resolved = notes.got.find((t) => t.kind === 'resolved' && t.segment?.value === 'android')!;
     expect(resolved.incidentId).toBe(firing.incidentId);
+    // The outbox got exactly one firing and one resolved job for the incident, across the restart, committed with
+    // the states (no worker runs here, so every job the evaluators queued is still in the stream).
+    const entries = await s.redis.xrange(alertsKeys(s.prefix).outbox, '-', '+');
+    const jobs = entries.map(([, f]) => JSON.parse(f[f.indexOf('j') + 1]!) as DeliveryJob).filter((j) => j.alert.incidentId === firing.incidentId);
+    expect(jobs.map((j) => `${j.event}→${j.receiver}`)).toEqual(['firing→console', 'resolved→console']);
+  }, 240_000);
+
+  it('a mix shift alone (each platform converts as before, android\'s share of traffic grows) is not paged by default, and is described as a mix shift when a rule asks to page it', async () => {
+    const SHIFT_AT = 100;
+    // android converts at half web's rate throughout; from SHIFT_AT it brings four times the traffic.
+    const shop = () => new Shop((p) => (p === 'web' ? 0.7 : 0.35), (p, k) => (p === 'web' ? 90 : k >= SHIFT_AT ? 240 : 60));
+    const run = async (mixShift: 'ignore' | 'page') => {
+      const s = setup([rule({ name: `mix-${mixShift}`, mixShift, forMs: 0 })]);
+      const notes = new Collect();
+      const ev = s.make(notes);
+      const sh = shop();
+      for (let k = 0; k < SHIFT_AT + 25; k++) await s.minute(sh, k, ev);
+      return notes.got.filter((t) => t.kind === 'firing');
+    };
+    // A fresh, identically seeded shop per run: both runs see the same events.
+    expect(await run('ignore')).toEqual([]);
+    const paged = await run('page');
+    const wide = paged.find((t) => t.segment === null);
+    expect(wide, 'the funnel-wide rate fell by mix alone and mix_shift: page pages it').toBeDefined();
+    expect(paged.filter((t) => t.segment !== null)).toEqual([]); // no platform's own rate moved
+    expect(wide!.context?.drilldown?.classification).toBe('mix-shift');
+    expect(wide!.context?.drilldown?.summary).toMatch(/^mix shift: rates steady within every value, traffic share moved \(.*android/);
   }, 240_000);
 
   it('a seasonal rule without weeks of history falls back to a trailing baseline and says so', async () => {

@@ -1,0 +1,190 @@
+/**
+ * Deploy markers forwarded to PagerDuty as change events (`POST <base>/v2/change/enqueue`, research
+ * ../shared/research/alerting.md §1.8), so the on-call person sees "Deploy payments-service v2.3.1 to production"
+ * on the service's timeline next to the incident. Change events create no incident and page nobody.
+ *
+ * Best effort, by design: the marker is already stored and funnelwatch's own alerts name it, so a lost change
+ * event costs context in PagerDuty, nothing more. Hence one attempt and a couple of quick retries (429, 5xx,
+ * timeouts, network errors), no outbox; failures are logged and reported through `onResult` (for a metric), and
+ * `send` never throws.
+ *
+ * The routing key is read at every send (a rotated key file is picked up without a restart) and never appears in
+ * logs or results: PagerDuty error texts may quote it, so it is scrubbed from them.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../obs/logger.js';
+import { truncateCodePoints } from '../notify/format.js';
+import type { SecretRef } from '../notify/receiver.js';
+import { readSecret } from '../notify/secrets.js';
+import { PAGERDUTY_DEFAULT_URL, PAGERDUTY_MAX_SUMMARY } from '../notify/pagerduty.js';
+import { parseRetryAfter, readAnswer, snippet, transportFailure } from '../notify/webhook.js';
+import type { Deploy } from './deploy.js';
+
+export interface ChangeEventBody {
+  routing_key: string;
+  payload: {
+    summary: string;
+    timestamp: string;
+    source: string;
+    custom_details: Record<string, unknown>;
+  };
+  links?: { href: string; text: string }[];
+}
+
+/** The change event for a deploy. Pure. */
+export function changeEventBody(deploy: Deploy, routingKey: string, opts: { source?: string } = {}): ChangeEventBody {
+  const details: Record<string, unknown> = {
+    service: deploy.service,
+    version: deploy.version,
+    environment: deploy.environment,
+    deployed_at: new Date(deploy.ts).toISOString(),
+    ...(deploy.commit !== undefined ? { commit: deploy.commit } : {}),
+    ...(deploy.author !== undefined ? { author: deploy.author } : {}),
+    ...(deploy.attrs !== undefined ? { attrs: deploy.attrs } : {}),
+    funnelwatch_deploy_id: deploy.id,
+  };
+  return {
+    routing_key: routingKey,
+    payload: {
+      summary: truncateCodePoints(`Deploy ${deploy.service} ${deploy.version} to ${deploy.environment}`, PAGERDUTY_MAX_SUMMARY).text,
+      timestamp: new Date(deploy.ts).toISOString(),
+      source: opts.source || 'funnelwatch',
+      custom_details: details,
+    },
+    ...(deploy.url !== undefined ? { links: [{ href: deploy.url, text: `${deploy.service} ${deploy.version}` }] } : {}),
+  };
+}
+
+export type ChangeEventResult =
+  | { ok: true; deployId: string; attempts: number }
+  | { ok: false; deployId: string; attempts: number; code: string; reason: string };
+
+export interface PagerDutyChangeEventsOptions {
+  /** Where the Events API v2 integration key is (the same kind of key alert events use). */
+  routingKey: SecretRef;
+  /** Default https://events.pagerduty.com; events go to `${baseUrl}/v2/change/enqueue`. */
+  baseUrl?: string;
+  logger: Logger;
+  /** Where `{ env }` secret refs are read; process.env by default. */
+  env?: Record<string, string | undefined>;
+  /** `payload.source`; default `funnelwatch`. */
+  source?: string;
+  /** Per attempt; default 5,000 ms. */
+  timeoutMs?: number;
+  /** Retries after the first attempt; default 2. */
+  retries?: number;
+  /** Wait before the first retry, doubled for each next one; default 1,000 ms. */
+  retryDelayMs?: number;
+  /** Every send's outcome, e.g. for a counter by `ok`/`code`. */
+  onResult?: (result: ChangeEventResult) => void;
+}
+
+/** Longest Retry-After honoured; a longer one means "not now", and best effort gives up. */
+const MAX_RETRY_AFTER_MS = 10_000;
+
+type Attempt = { ok: true } | { ok: false; retriable: boolean; code: string; reason: string; retryAfterMs?: number };
+
+export class PagerDutyChangeEvents {
+  private readonly url: string;
+  private readonly timeoutMs: number;
+  private readonly log: Logger;
+  private agent: Agent | undefined;
+
+  constructor(private readonly o: PagerDutyChangeEventsOptions) {
+    this.url = `${(o.baseUrl ?? PAGERDUTY_DEFAULT_URL).replace(/\/+$/, '')}/v2/change/enqueue`;
+    this.timeoutMs = o.timeoutMs ?? 5_000;
+    this.log = o.logger.child({ component: 'pagerduty-change-events' });
+  }
+
+  private dispatcher(): Agent {
+    this.agent ??= new Agent({ headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, connect: { timeout: this.timeoutMs } });
+    return this.agent;
+  }
+
+  /** Sends the change event for `deploy`; resolves with the outcome, never rejects. */
+  async send(deploy: Deploy): Promise<ChangeEventResult> {
+    const result = await this.attemptAll(deploy);
+    if (result.ok) {
+      this.log.debug({ deploy: deploy.id, attempts: result.attempts }, 'PagerDuty change event sent');
+    } else {
+      this.log.warn({ deploy: deploy.id, service: deploy.service, version: deploy.version, attempts: result.attempts, code: result.code, reason: result.reason },
+        'PagerDuty change event not sent (the deploy marker itself is stored)');
+    }
+    try {
+      this.o.onResult?.(result);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'onResult failed');
+    }
+    return result;
+  }
+
+  private async attemptAll(deploy: Deploy): Promise<ChangeEventResult> {
+    let key: string;
+    try {
+      key = readSecret(this.o.routingKey, this.o.env);
+    } catch (err) {
+      return { ok: false, deployId: deploy.id, attempts: 0, code: 'SECRET_MISSING', reason: errorMessage(err) };
+    }
+    const body = JSON.stringify(changeEventBody(deploy, key, { source: this.o.source }));
+    const retries = this.o.retries ?? 2;
+    let delay = this.o.retryDelayMs ?? 1_000;
+    for (let attempt = 1; ; attempt++) {
+      const a = await this.attempt(body);
+      if (a.ok) return { ok: true, deployId: deploy.id, attempts: attempt };
+      const reason = a.reason.split(key).join('[routing key]');
+      const tooLong = a.retryAfterMs !== undefined && a.retryAfterMs > MAX_RETRY_AFTER_MS;
+      if (!a.retriable || attempt > retries || tooLong) return { ok: false, deployId: deploy.id, attempts: attempt, code: a.code, reason };
+      await new Promise((r) => setTimeout(r, Math.max(delay, a.retryAfterMs ?? 0)));
+      delay *= 2;
+    }
+  }
+
+  private async attempt(body: string): Promise<Attempt> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        dispatcher: this.dispatcher(),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+    } catch (err) {
+      const out = transportFailure('PAGERDUTY', err, this.timeoutMs);
+      return out.ok ? { ok: true } : { ok: false, retriable: out.retriable, code: out.code, reason: `PagerDuty not reached: ${out.reason}` };
+    }
+    // Always read: undici keeps the connection busy until the body is consumed.
+    const answer = await readAnswer(res.body);
+    const status = res.statusCode;
+    if (status >= 200 && status < 300) return { ok: true };
+    const said = explain(answer.text);
+    const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
+    const withAfter = retryAfterMs !== undefined ? { retryAfterMs } : {};
+    if (status === 429) return { ok: false, retriable: true, code: 'PAGERDUTY_429', reason: `PagerDuty rate limit (429)${said ? `: ${said}` : ''}`, ...withAfter };
+    if (status >= 500) return { ok: false, retriable: true, code: `PAGERDUTY_HTTP_${status}`, reason: `PagerDuty server error (${status})${said ? `: ${said}` : ''}`, ...withAfter };
+    const hint = status === 400 ? '' : status === 404 ? ' (check the base URL)' : status === 401 || status === 403 ? ' (check the routing key)' : '';
+    return { ok: false, retriable: false, code: status === 400 ? 'PAGERDUTY_400' : `PAGERDUTY_HTTP_${status}`,
+      reason: `PagerDuty refused the change event (${status})${hint}${said ? `: ${said}` : ''}` };
+  }
+
+  async close(): Promise<void> {
+    const a = this.agent;
+    this.agent = undefined;
+    await a?.close();
+  }
+}
+
+/** PagerDuty's error body `{status, message, errors[]}` as "message: error; error", or the raw text. */
+function explain(text: string): string {
+  try {
+    const j = JSON.parse(text) as { message?: unknown; errors?: unknown };
+    const errors = Array.isArray(j.errors) ? j.errors.map(String).join('; ') : '';
+    const both = [typeof j.message === 'string' ? j.message : '', errors].filter(Boolean).join(': ');
+    if (both) return snippet(both, 500);
+  } catch {
+    // not JSON: a proxy's page
+  }
+  return snippet(text);
+}
