@@ -22,6 +22,7 @@ import type { SlackReceiverDef } from './receiver-def.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver, SlackRecord } from './receiver.js';
 import { describeSecret, readSecret } from './secrets.js';
 import { slackMessage, slackThreadReply, type SlackMessage, type SlackMessageOptions } from './slack-message.js';
+import { truncateCodePoints } from './format.js';
 
 export interface SlackReceiverOptions {
   def: SlackReceiverDef;
@@ -45,6 +46,9 @@ const RETRIABLE_PLATFORM = new Set([
   'ratelimited', 'rate_limited', 'message_limit_exceeded', 'internal_error', 'fatal_error', 'service_unavailable',
   'request_timeout',
 ]);
+
+/** Errors about the message's shape: retried once as plain text. */
+const BAD_SHAPE = new Set(['invalid_blocks', 'invalid_blocks_format', 'msg_too_long', 'msg_blocks_too_long', 'too_many_attachments']);
 
 /** chat.update errors that mean the message cannot be edited any more: post a new one instead. */
 const UPDATE_GONE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed', 'is_inactive']);
@@ -260,14 +264,23 @@ export class SlackReceiver implements Receiver {
   private async post(web: WebClient, channel: string, m: SlackMessage, thread?: { ts: string; broadcast: boolean }): Promise<SlackRecord> {
     await this.gate(channel);
     let res;
+    const send = (blocks: SlackMessage['blocks'] | undefined, text: string) => web.chat.postMessage({
+      // The SDK's argument type is a union keyed on which of text/blocks/attachments is set.
+      channel, text, ...(blocks ? { blocks } : {}), unfurl_links: false, unfurl_media: false,
+      ...(thread ? { thread_ts: thread.ts, reply_broadcast: thread.broadcast } : {}),
+    } as ChatPostMessageArguments);
     try {
-      // The SDK's argument type is a union keyed on which of text/blocks/attachments is set; ours always has both.
-      res = await web.chat.postMessage({
-        channel, text: m.text, blocks: m.blocks, unfurl_links: false, unfurl_media: false,
-        ...(thread ? { thread_ts: thread.ts, reply_broadcast: thread.broadcast } : {}),
-      } as ChatPostMessageArguments);
+      res = await send(m.blocks, m.text);
     } catch (err) {
-      throw new CallFailed('chat.postMessage', err);
+      // Slack refused the message's shape (a limit it enforces that the builder missed): a page must still go out,
+      // so once more as plain text, and loudly in the log, rather than losing it as a permanent failure.
+      if (!BAD_SHAPE.has(platformError(err) ?? '')) throw new CallFailed('chat.postMessage', err);
+      this.log.error({ channel, error: platformError(err) }, 'slack refused the message blocks; posting it as plain text');
+      try {
+        res = await send(undefined, truncateCodePoints(m.text, 3_000).text);
+      } catch (err2) {
+        throw new CallFailed('chat.postMessage', err2);
+      }
     }
     const id = typeof res.channel === 'string' && res.channel !== '' ? res.channel : channel;
     this.channelIds.set(channel, id);
@@ -280,6 +293,16 @@ export class SlackReceiver implements Receiver {
       return { record: parent, reposted: false };
     } catch (err) {
       const error = platformError(err);
+      if (error !== undefined && BAD_SHAPE.has(error)) {
+        // As in post(): the state change must show, as plain text if the blocks are refused.
+        this.log.error({ channel: parent.channel, error }, 'slack refused the message blocks; updating it as plain text');
+        try {
+          await web.chat.update({ channel: parent.channel, ts: parent.ts, text: truncateCodePoints(m.text, 3_000).text, blocks: [] } as ChatUpdateArguments);
+          return { record: parent, reposted: false };
+        } catch (err2) {
+          throw new CallFailed('chat.update', err2);
+        }
+      }
       if (error === undefined || !UPDATE_GONE.has(error)) throw new CallFailed('chat.update', err);
       this.log.info({ channel: parent.channel, ts: parent.ts, error }, 'slack message cannot be edited; posting a new one');
       return { record: await this.post(web, parent.channel, m), reposted: true };

@@ -232,6 +232,24 @@ describe('SlackReceiver: failures', () => {
     expect(!notIn.ok && notIn.reason).toContain('invite the bot with /invite @yourbot or add the chat:write.public scope');
   });
 
+  it('blocks Slack refuses (invalid_blocks) are sent once more as plain text, posted and updated, and the page goes out', async () => {
+    const { slack, receiver, lines } = await setup();
+    slack.fail('chat.postMessage', 1, { ok: false, error: 'invalid_blocks' });
+    const rec = okRecord(await receiver.deliver(job('firing'), undefined));
+    const posts = slack.requests.filter((q) => q.method === 'chat.postMessage');
+    expect(posts.map((q) => q.response && (q.response as { ok: boolean }).ok)).toEqual([false, true]);
+    expect(posts[1]!.blocks).toBeUndefined();
+    const [msg] = slack.topLevel(CHANNEL);
+    expect(msg!.ts).toBe(rec.ts);
+    expect(msg!.text).toContain('FIRING: checkout-completion-drop');
+    expect(lines.some((l) => /as plain text/.test(String(l.msg)))).toBe(true);
+
+    slack.fail('chat.update', 1, { ok: false, error: 'invalid_blocks' });
+    const resolved = await receiver.deliver(job('resolved', { kind: 'resolved', to: 'resolved' }), prior(rec));
+    expect(resolved.ok).toBe(true);
+    expect(slack.topLevel(CHANNEL)[0]!.text).toMatch(/RESOLVED/);
+  });
+
   it('a missing token secret is permanent SECRET_MISSING, and nothing is sent', async () => {
     const { slack, receiver, env } = await setup();
     delete env.SLACK_BOT_TOKEN;
