@@ -70,6 +70,8 @@ export interface OutboxOptions {
   blockMs?: number;
   /** Jobs read at once. Default 32. */
   batch?: number;
+  /** A consumer name with nothing pending and idle this long is removed from the group. Default 1 h. */
+  pruneIdleMs?: number;
   /** Jitter source, in [0, 1). Default Math.random. */
   random?: () => number;
   /** Called after every permanent failure (readiness shows the last one per receiver). */
@@ -102,6 +104,7 @@ export class DeliveryOutbox {
   private groupReady = false;
   private lastClaim = 0;
   private lastGauges = 0;
+  private lastPrune = 0;
 
   constructor(private readonly o: OutboxOptions) {
     this.keys = alertsKeys(o.prefix);
@@ -181,6 +184,10 @@ export class DeliveryOutbox {
       this.lastGauges = now;
       await this.exportGauges().catch(() => {});
     }
+    if (now - this.lastPrune >= Math.min(10 * 60_000, this.o.pruneIdleMs ?? Infinity)) {
+      this.lastPrune = now;
+      await this.pruneConsumers().catch(() => {});
+    }
     return entries.length;
   }
 
@@ -193,6 +200,22 @@ export class DeliveryOutbox {
   /** The delivery record of (receiver, incident), for the API and tests. */
   async record(receiver: string, incident: string): Promise<StoredDelivery | undefined> {
     return parseStored(await this.o.redis.hget(this.keys.delivery, deliveryField(receiver, incident)));
+  }
+
+  /**
+   * Every process joins the group under a new consumer name, so restarts leave names behind; a name with nothing
+   * pending and idle for an hour belongs to a process that is gone, and is removed (its jobs, if any, were
+   * taken over already, since it has none pending).
+   */
+  private async pruneConsumers(): Promise<void> {
+    const raw = await this.o.redis.xinfo('CONSUMERS', this.keys.outbox, GROUP) as unknown as (string | number)[][];
+    for (const fields of raw) {
+      const get = (k: string) => fields[fields.indexOf(k) + 1];
+      const name = String(get('name'));
+      if (name !== this.o.consumer && Number(get('pending')) === 0 && Number(get('idle')) > (this.o.pruneIdleMs ?? 3_600_000)) {
+        await this.o.redis.xgroup('DELCONSUMER', this.keys.outbox, GROUP, name);
+      }
+    }
   }
 
   private async exportGauges(): Promise<void> {

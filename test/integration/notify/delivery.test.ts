@@ -61,7 +61,7 @@ interface Rig {
   redis: ReturnType<typeof redisClient>;
 }
 
-async function rig(opts: { env?: Record<string, string>; claimIdleMs?: number; consumer?: string } = {}): Promise<Rig> {
+async function rig(opts: { env?: Record<string, string>; claimIdleMs?: number; consumer?: string; pruneIdleMs?: number } = {}): Promise<Rig> {
   const slack = await startFakeSlack();
   const pd = await startFakePagerDuty();
   closers.push(() => slack.close(), () => pd.close());
@@ -77,6 +77,7 @@ async function rig(opts: { env?: Record<string, string>; claimIdleMs?: number; c
   const outbox = new DeliveryOutbox({
     redis, prefix, consumer: opts.consumer ?? 'worker-1', receivers: () => registry.get(), clock: systemClock, logger, metrics,
     backoffBaseMs: 50, backoffMaxMs: 200, orderWaitMs: 50, claimIdleMs: opts.claimIdleMs ?? 60_000,
+    ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}),
   });
   const lease = new LeaderLease({ redis, prefix, owner: 'test-leader', ttlMs: 60_000, clock: systemClock, logger });
   await lease.tryAcquire();
@@ -278,5 +279,20 @@ describe('delivery through the outbox', () => {
     expect(r.pd.requests).toHaveLength(1);
     expect(r.slack.topLevel()).toHaveLength(1);
   });
-});
 
+  it('consumer names left by stopped processes (nothing pending, long idle) are removed from the group; busy ones stay', async () => {
+    const r = await rig({ pruneIdleMs: 300 });
+    const keys = alertsKeys(r.prefix);
+    await r.redis.xgroup('CREATE', keys.outbox, 'delivery', '0', 'MKSTREAM');
+    await r.redis.xgroup('CREATECONSUMER', keys.outbox, 'delivery', 'gone-worker');
+    await r.look('breach');
+    // A dead worker holding jobs must stay until they are taken over.
+    await r.redis.xreadgroup('GROUP', 'delivery', 'dead-holding', 'COUNT', 1, 'STREAMS', keys.outbox, '>');
+    await new Promise((res) => setTimeout(res, 400));
+    await r.outbox.runOnce(false);
+    const names = ((await r.redis.xinfo('CONSUMERS', keys.outbox, 'delivery')) as (string | number)[][]).map((f) => String(f[f.indexOf('name') + 1]));
+    expect(names).not.toContain('gone-worker');
+    expect(names).toContain('dead-holding');
+    expect(names).toContain('worker-1');
+  });
+});
