@@ -64,6 +64,36 @@ program
     process.exitCode = await runDemo({ checkoutsPerMinute: Number(opts.rate), durationSec: opts.duration ? Number(opts.duration) : undefined });
   });
 
+const stdio = { out: (l: string) => process.stdout.write(`${l}\n`), err: (l: string) => process.stderr.write(`${l}\n`) };
+
+program
+  .command('replay')
+  .description('run recorded events (NDJSON, .gz too) through the real pipeline on a virtual clock; one JSON line per alert transition')
+  .requiredOption('--events <files...>', 'event files in time order: native, Segment or CloudEvents envelopes')
+  .option('--rules <dir>', 'rule directory (default: FW_RULES_DIR, else ./rules)')
+  .option('--from <time>', 'apply only events at or after this time (ISO 8601 with a zone, or ms)')
+  .option('--to <time>', 'apply only events before this time')
+  .option('--deploys <file>', 'deploy markers, NDJSON ({service, version, ts, …}), for deploy correlation')
+  .option('--out <file>', 'write the transitions here (default: stdout)')
+  .option('--redis <url>', 'use this Redis under a private key prefix, removed at the end (default: FW_REDIS_URL if set, else a redis-server started for the run)')
+  .action(async (flags: { events: string[]; rules?: string; from?: string; to?: string; deploys?: string; out?: string; redis?: string }) => {
+    const { runReplayCommand } = await import('./replay/command.js');
+    process.exitCode = await runReplayCommand(flags, stdio);
+  });
+
+program
+  .command('backtest')
+  .description('evaluate one rule over the history in Redis (read-only): when it would have fired and resolved, pages per week')
+  .requiredOption('--rule <name>', 'the rule to try')
+  .option('--rule-file <file>', 'an edited version of the rule (its rules replace the live ones of the same name)')
+  .option('--since <duration>', 'how far back, e.g. 14d (bounded by the funnel\'s fine retention)', '14d')
+  .option('--rules <dir>', 'rule directory (default: FW_RULES_DIR)')
+  .action(async (flags: { rule: string; ruleFile?: string; since: string; rules?: string }) => {
+    const config = configOrExit();
+    const { runBacktestCommand } = await import('./replay/command.js');
+    process.exitCode = await runBacktestCommand(flags, { redisUrl: config.FW_REDIS_URL, prefix: config.FW_REDIS_PREFIX, rulesDir: config.FW_RULES_DIR }, stdio);
+  });
+
 program
   .command('config')
   .description('print the effective configuration (secrets hidden), or the reference table with --markdown')

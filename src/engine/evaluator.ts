@@ -415,7 +415,12 @@ export class Evaluator {
     for (const [k, s] of plan.states) if (!removed.has(k)) changed.set(k, s);
     for (const n of plan.notes) {
       if (n.kind === 'unknown_receiver') this.o.logger.error({ alert: n.key, receiver: n.receiver }, 'alert names a receiver that is not configured; nothing is sent there');
-      else this.o.logger.info({ alert: n.key, receiver: n.receiver, silence: n.silence }, n.kind === 'muted' ? 'page muted by a silence' : 'silence over while the alert still fires: paging now');
+      else {
+        const msg = n.kind === 'muted' ? 'page muted by a silence'
+          : n.kind === 'inhibited' ? `page held back: the drill-down places the cause in ${n.silence ?? 'another dimension'}, which pages on its own`
+            : 'silence over while the alert still fires: paging now';
+        this.o.logger.info({ alert: n.key, receiver: n.receiver, silence: n.silence }, msg);
+      }
     }
     return plan.jobs;
   }

@@ -15,6 +15,10 @@
  *   - resolved transition: a `resolved` job to every receiver that got the `firing` job, silenced or not: a
  *     silence never keeps an open incident open, and a receiver that never heard of the incident (muted, added
  *     later) gets no resolve for it.
+ * Inhibition by the drill-down: a segment alert (platform=ios) that fires while the drill-down localises the
+ * deficit in another dimension (payment_provider=adyen carries it) is a side effect of that cause, not news: its
+ * receivers are marked muted by `inhibited:<dimension>=<value>` and get nothing for this incident, so one provider's
+ * outage pages for the provider (and the funnel), not once per platform and app version as well.
  * Job ids are stable per incident, receiver and event (and time, for repeats), so the outbox recognises a replay.
  */
 import { alertKey, type AlertState, type Notice } from '../engine/alert-state.js';
@@ -41,7 +45,7 @@ export interface PlanInput {
 }
 
 export interface PlanNote {
-  kind: 'muted' | 'unmuted' | 'unknown_receiver';
+  kind: 'muted' | 'unmuted' | 'unknown_receiver' | 'inhibited';
   key: string;
   receiver: string;
   silence?: string;
@@ -87,8 +91,14 @@ export function planDeliveries(input: PlanInput): Plan {
     if (t.kind === 'firing') {
       const silenced = silenceFor(t);
       const notices: Record<string, Notice> = {};
+      const cause = explainedElsewhere(t);
       for (const r of t.notify) {
         if (!known(key, r)) continue;
+        if (cause) {
+          notices[r] = { at: now, muted: `${INHIBITED}${cause}` };
+          plan.notes.push({ kind: 'inhibited', key, receiver: r, silence: cause });
+          continue;
+        }
         const s = silenced(r);
         if (s) {
           notices[r] = { at: now, muted: s.id };
@@ -119,7 +129,7 @@ export function planDeliveries(input: PlanInput): Plan {
     for (const r of alert.notify) {
       if (!input.receivers.has(r)) continue; // reported when the incident fired
       const n = notices[r];
-      if (n && n.muted === undefined) continue;
+      if (n && (n.muted === undefined || n.muted.startsWith(INHIBITED))) continue;
       const s = silenced(r);
       if (s) {
         if (!n) { notices[r] = { at: now, muted: s.id }; changed = true; }
@@ -147,6 +157,17 @@ export function planDeliveries(input: PlanInput): Plan {
     if (changed || event || !state.announced) plan.states.set(key, { ...state, notices, ...(nextAnnounced ? { announced: nextAnnounced } : { announced }) });
   }
   return plan;
+}
+
+const INHIBITED = 'inhibited:';
+
+/** The segment that carries the deficit when the drill-down places it in another dimension than this alert's. */
+function explainedElsewhere(t: AlertTransition): string | undefined {
+  const dd = t.context?.drilldown;
+  const top = dd?.dimensions[0];
+  if (!t.segment || dd?.classification !== 'localised' || !top || top.dimension === t.segment.dimension) return undefined;
+  const value = top.top[0]?.value;
+  return value === undefined ? undefined : `${top.dimension}=${value}`;
 }
 
 /** The change an announcement reports, signed so larger is worse (the detectors sign it so); 0 when unknown. */
