@@ -282,6 +282,7 @@ export class Daemon {
         clientId: config.FW_KAFKA_CLIENT_ID,
         fromBeginning: config.FW_KAFKA_FROM_BEGINNING,
         sessionTimeoutMs: config.FW_KAFKA_SESSION_TIMEOUT_MS,
+        maxWaitTimeMs: config.FW_KAFKA_MAX_WAIT_MS,
         logger: this.log,
         metrics: this.metrics,
       });

@@ -46,6 +46,7 @@ export const CONFIG_SPEC = {
   FW_KAFKA_DLQ_TOPIC: { schema: z.string().min(1), default: 'funnel-events.dlq', doc: 'Dead-letter topic for events that cannot be parsed or validated.' },
   FW_KAFKA_FROM_BEGINNING: { schema: bool, default: 'false', doc: 'A new consumer group starts at the oldest retained offset instead of the newest.' },
   FW_KAFKA_SESSION_TIMEOUT_MS: { schema: durationMs, default: '30000', doc: 'Consumer group session timeout: how long a replica that died without leaving keeps its partitions.' },
+  FW_KAFKA_MAX_WAIT_MS: { schema: durationMs, default: '500', doc: 'Longest a fetch waits at the broker for new data when the partitions are caught up (Kafka\'s fetch.max.wait.ms; kafkajs defaults to 5 s). A real broker answers as soon as data arrives; a broker that holds an empty fetch for the whole wait (librdkafka\'s mock cluster, used by the tests and the demo) delays the first new data after a quiet spell by up to this much.' },
   FW_RULES_DIR: { schema: z.string().min(1), default: './rules', doc: 'Directory of funnel and rule YAML files (hot-reloaded).' },
   FW_HTTP_HOST: { schema: z.string().min(1), default: '0.0.0.0', doc: 'Address the HTTP server binds to.' },
   FW_HTTP_PORT: { schema: port, default: '8080', doc: 'Port of the HTTP server (health, metrics, ingest, API). 0 picks a free port.' },

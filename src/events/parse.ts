@@ -74,14 +74,14 @@ export function normalizeEvent(doc: unknown, opts: ParseOptions): ParseResult {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return reject('not_an_object', 'an event must be a JSON object');
   const o = doc as Record<string, unknown>;
   if (typeof o.specversion === 'string' && 'type' in o) {
-    return build('cloudevents', { id: o.id, type: o.type, ts: o.time, entity: pickEntityFromCloudEvent(o), attrs: o.data }, ['id', 'type', 'time', 'subject|data.entity', 'data'], opts);
+    return build('cloudevents', o.id, o.type, o.time, pickEntityFromCloudEvent(o), o.data, CLOUDEVENT_NAMES, opts);
   }
   if (o.type === 'track' && 'event' in o) {
-    return build('segment', { id: o.messageId, type: o.event, ts: o.timestamp ?? o.originalTimestamp, entity: o.userId ?? o.anonymousId, attrs: o.properties }, ['messageId', 'event', 'timestamp', 'userId|anonymousId', 'properties'], opts);
+    return build('segment', o.messageId, o.event, o.timestamp ?? o.originalTimestamp, o.userId ?? o.anonymousId, o.properties, SEGMENT_NAMES, opts);
   }
   const f = opts.fields;
   if (f.type in o || f.ts in o) {
-    return build('native', { id: o[f.id], type: o[f.type], ts: o[f.ts], entity: o[f.entity], attrs: o[f.attrs] }, [f.id, f.type, f.ts, f.entity, f.attrs], opts);
+    return build('native', o[f.id], o[f.type], o[f.ts], o[f.entity], o[f.attrs], f, opts);
   }
   return reject('unknown_envelope', `not a native event (needs "${f.type}" and "${f.ts}"), a Segment track call or a CloudEvent`);
 }
@@ -96,48 +96,60 @@ function pickEntityFromCloudEvent(o: Record<string, unknown>): unknown {
   return undefined;
 }
 
-interface Picked { id: unknown; type: unknown; ts: unknown; entity: unknown; attrs: unknown }
+/** The field names an envelope's values were read from, for the messages (the native names come from FieldMap). */
+const CLOUDEVENT_NAMES: FieldMap = { id: 'id', type: 'type', ts: 'time', entity: 'subject|data.entity', attrs: 'data' };
+const SEGMENT_NAMES: FieldMap = { id: 'messageId', type: 'event', ts: 'timestamp', entity: 'userId|anonymousId', attrs: 'properties' };
+const NO_ATTRS: Record<string, unknown> = Object.freeze({});
 
-function build(envelope: 'native' | 'segment' | 'cloudevents', p: Picked, names: string[], opts: ParseOptions): ParseResult {
-  const [idN, typeN, tsN, entityN, attrsN] = names as [string, string, string, string, string];
-  if (p.type === undefined || p.type === null || p.type === '') return reject('missing_field', `${envelope} event has no "${typeN}"`);
-  if (typeof p.type !== 'string') return reject('wrong_type', `"${typeN}" must be a string, got ${typeName(p.type)}`);
-  if (p.ts === undefined || p.ts === null) return reject('missing_field', `${envelope} event has no "${tsN}"`);
-  const ts = parseTimestamp(p.ts);
-  if (ts === null) return reject('invalid_timestamp', `"${tsN}" must be an ISO-8601 time or epoch milliseconds, got ${preview(p.ts)}`);
-  if (ts > opts.now + opts.maxFutureMs) return reject('future_timestamp', `"${tsN}" ${new Date(ts).toISOString()} is more than ${Math.round(opts.maxFutureMs / 1000)} s in the future`);
-  const id = p.id === undefined || p.id === null ? '' : p.id;
-  if (typeof id !== 'string' && typeof id !== 'number') return reject('wrong_type', `"${idN}" must be a string, got ${typeName(id)}`);
-  let entity = p.entity === undefined || p.entity === null ? '' : p.entity;
+// Runs for every consumed event: plain arguments and no temporary objects, so the garbage collector has less to do.
+function build(envelope: 'native' | 'segment' | 'cloudevents', idIn: unknown, type: unknown, tsIn: unknown, entityIn: unknown,
+  attrsRaw: unknown, names: FieldMap, opts: ParseOptions): ParseResult {
+  if (type === undefined || type === null || type === '') return reject('missing_field', `${envelope} event has no "${names.type}"`);
+  if (typeof type !== 'string') return reject('wrong_type', `"${names.type}" must be a string, got ${typeName(type)}`);
+  if (tsIn === undefined || tsIn === null) return reject('missing_field', `${envelope} event has no "${names.ts}"`);
+  const ts = parseTimestamp(tsIn);
+  if (ts === null) return reject('invalid_timestamp', `"${names.ts}" must be an ISO-8601 time or epoch milliseconds, got ${preview(tsIn)}`);
+  if (ts > opts.now + opts.maxFutureMs) return reject('future_timestamp', `"${names.ts}" ${new Date(ts).toISOString()} is more than ${Math.round(opts.maxFutureMs / 1000)} s in the future`);
+  const id = idIn === undefined || idIn === null ? '' : idIn;
+  if (typeof id !== 'string' && typeof id !== 'number') return reject('wrong_type', `"${names.id}" must be a string, got ${typeName(id)}`);
+  let entity = entityIn === undefined || entityIn === null ? '' : entityIn;
   if (typeof entity === 'number') entity = String(entity);
-  if (typeof entity !== 'string') return reject('wrong_type', `"${entityN}" must be a string, got ${typeName(entity)}`);
-  const attrsIn = p.attrs === undefined || p.attrs === null ? {} : p.attrs;
-  if (typeof attrsIn !== 'object' || Array.isArray(attrsIn)) return reject('wrong_type', `"${attrsN}" must be an object, got ${typeName(attrsIn)}`);
+  if (typeof entity !== 'string') return reject('wrong_type', `"${names.entity}" must be a string, got ${typeName(entity)}`);
+  const attrsIn = attrsRaw === undefined || attrsRaw === null ? NO_ATTRS : attrsRaw;
+  if (typeof attrsIn !== 'object' || Array.isArray(attrsIn)) return reject('wrong_type', `"${names.attrs}" must be an object, got ${typeName(attrsIn)}`);
   const attrs: Record<string, string> = {};
-  const tooLong = flatten(attrsIn as Record<string, unknown>, '', attrs, opts, 0);
+  const counter = { n: 0 };
+  const tooLong = flatten(attrsIn as Record<string, unknown>, '', attrs, opts, 0, counter);
   if (tooLong) return reject('field_too_long', tooLong);
-  for (const [name, v] of [[typeN, p.type], [idN, String(id)], [entityN, entity]] as const) {
-    if (v.length > opts.maxFieldLength) return reject('field_too_long', `"${name}" is ${v.length} characters; the limit is ${opts.maxFieldLength}`);
-  }
-  return { ok: true, envelope, event: { id: String(id), type: p.type, ts, entity, attrs } };
+  const idStr = String(id);
+  const max = opts.maxFieldLength;
+  if (type.length > max) return reject('field_too_long', `"${names.type}" is ${type.length} characters; the limit is ${max}`);
+  if (idStr.length > max) return reject('field_too_long', `"${names.id}" is ${idStr.length} characters; the limit is ${max}`);
+  if (entity.length > max) return reject('field_too_long', `"${names.entity}" is ${entity.length} characters; the limit is ${max}`);
+  return { ok: true, envelope, event: { id: idStr, type, ts, entity, attrs } };
 }
 
 /** Flattens nested objects with dots; keeps scalars as strings. Returns a message when a limit is exceeded. */
-function flatten(o: Record<string, unknown>, prefix: string, out: Record<string, string>, opts: ParseOptions, depth: number): string | null {
-  for (const [k, v] of Object.entries(o)) {
-    const key = prefix + k;
+function flatten(o: Record<string, unknown>, prefix: string, out: Record<string, string>, opts: ParseOptions, depth: number,
+  kept: { n: number }): string | null {
+  for (const k in o) {
+    if (!Object.prototype.hasOwnProperty.call(o, k)) continue;
+    const v = o[k];
+    const key = prefix === '' ? k : prefix + k;
     if (v === null || v === undefined) continue;
-    if (typeof v === 'object' && !Array.isArray(v)) {
-      if (depth >= 3) continue; // deeper structure is never a funnel dimension; skip rather than reject
-      const r = flatten(v as Record<string, unknown>, `${key}.`, out, opts, depth + 1);
+    if (typeof v === 'object') {
+      if (Array.isArray(v) || depth >= 3) continue; // arrays and deeper structure are never a funnel dimension
+      const r = flatten(v as Record<string, unknown>, `${key}.`, out, opts, depth + 1, kept);
       if (r) return r;
       continue;
     }
-    if (Array.isArray(v)) continue;
-    const s = String(v);
+    const s = typeof v === 'string' ? v : String(v);
     if (key.length > opts.maxFieldLength) return `attribute name "${key.slice(0, 40)}…" is ${key.length} characters; the limit is ${opts.maxFieldLength}`;
     if (s.length > opts.maxFieldLength) return `attribute "${key}" is ${s.length} characters; the limit is ${opts.maxFieldLength}`;
-    if (Object.keys(out).length >= opts.maxAttrs) return `more than ${opts.maxAttrs} attributes`;
+    if (!(key in out)) {
+      if (kept.n >= opts.maxAttrs) return `more than ${opts.maxAttrs} attributes`;
+      kept.n++;
+    }
     out[key] = s;
   }
   return null;

@@ -31,6 +31,11 @@ export interface KafkaSourceOptions {
   /** Max bytes fetched per partition per request; bounds batch size and memory. */
   maxBytesPerPartition?: number;
   sessionTimeoutMs?: number;
+  /** Longest a fetch waits at the broker when there is nothing new (default 500 ms, Kafka's own client default).
+   *  kafkajs' 5 s default is harmless on a real broker, which answers as soon as data arrives, but a broker that
+   *  holds an empty fetch for the whole wait (librdkafka's mock cluster does) then stalls a consumer that has just
+   *  caught up for up to 5 s when new data comes. */
+  maxWaitTimeMs?: number;
   /** How often applied offsets are committed to Kafka (default 1 s). */
   commitIntervalMs?: number;
   /** Partitions whose batches are handled at the same time (default 4). */
@@ -102,6 +107,7 @@ export class KafkaSource implements EventSource {
       sessionTimeout: this.opts.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.min(3_000, Math.floor((this.opts.sessionTimeoutMs ?? 30_000) / 3)),
       maxBytesPerPartition: this.opts.maxBytesPerPartition ?? 1024 * 1024,
+      maxWaitTimeInMs: this.opts.maxWaitTimeMs ?? 500,
       allowAutoTopicCreation: true,
       // Bad input never reaches here (it goes to the dead-letter topic), so a crash is a broker or Redis outage or a
       // bug; a daemon that silently stops consuming is worse than one that restarts (with kafkajs' backoff) and
@@ -255,14 +261,20 @@ export class KafkaSource implements EventSource {
   }
 }
 
+/** Shared by every message without headers (nearly all of them): nothing reads RawMessage headers but the
+ *  dead-letter sink, which copies them. */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 function headersToStrings(h: Record<string, unknown> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!h) return out;
-  for (const [k, v] of Object.entries(h)) {
+  if (!h) return NO_HEADERS;
+  let out: Record<string, string> | undefined;
+  for (const k in h) {
+    const v = h[k];
+    out ??= {};
     if (v === undefined) continue;
     out[k] = Array.isArray(v) ? v.map((x) => String(x)).join(',') : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
   }
-  return out;
+  return out ?? NO_HEADERS;
 }
 
 async function sleepWhile(ms: number, active: () => boolean, heartbeat: () => Promise<void>): Promise<void> {

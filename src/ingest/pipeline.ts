@@ -32,9 +32,12 @@ export interface PipelineDeps {
   parse: Omit<ParseOptions, 'now'>;
 }
 
-interface Parsed {
-  offset: number;
-  event: FwEvent;
+/** Event types per funnel definition; a reload brings new definition objects, so this never goes stale. */
+const typesOf = new WeakMap<FunnelDef, Set<string>>();
+function funnelTypes(f: FunnelDef): Set<string> {
+  let t = typesOf.get(f);
+  if (!t) typesOf.set(f, (t = new Set(f.steps.map((s) => s.event))));
+  return t;
 }
 
 /** Store failures that are not already classified (e.g. a raw client error while reading offsets) are treated as
@@ -64,12 +67,16 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     const started = process.hrtime.bigint();
     const now = deps.clock.now();
     const parseOpts: ParseOptions = { ...deps.parse, now };
-    const good: Parsed[] = [];
+    // Parallel arrays, not an object per event: this runs for every consumed message.
+    const goodOffsets: number[] = [];
+    const goodEvents: FwEvent[] = [];
     const bad: DeadLetter[] = [];
     for (const m of batch.messages) {
       const r = parseEvent(m.value, parseOpts);
-      if (r.ok) good.push({ offset: Number(m.offset), event: r.event });
-      else bad.push({ raw: m, reason: r.reason, detail: r.detail });
+      if (r.ok) {
+        goodOffsets.push(Number(m.offset));
+        goodEvents.push(r.event);
+      } else bad.push({ raw: m, reason: r.reason, detail: r.detail });
     }
     if (bad.length > 0) {
       await deps.deadLetters.send(bad, now);
@@ -78,9 +85,9 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     }
 
     const funnels = deps.funnels();
-    const usedTypes = new Set(funnels.flatMap((f) => f.steps.map((s) => s.event)));
+    const typeSets = funnels.map(funnelTypes);
     let ignored = 0;
-    for (const p of good) if (!usedTypes.has(p.event.type)) ignored++;
+    for (const ev of goodEvents) if (!typeSets.some((t) => t.has(ev.type))) ignored++;
     if (ignored) deps.metrics.eventsIgnored.inc(ignored);
 
     const partition = batch.partitionId ?? String(batch.partition);
@@ -95,12 +102,15 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     deps.metrics.batchApplySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
 
     async function applyFunnel(funnel: FunnelDef): Promise<void> {
-      const types = new Set(funnel.steps.map((s) => s.event));
+      const types = funnelTypes(funnel);
       const key = `${funnel.name}\u0000${partition}`;
       for (let attempt = 0; ; attempt++) {
         const after = await storedOffset(funnel, partition);
         if (after >= lastOffset) return; // all of it was applied before (replay after a crash or rebalance)
-        const events = good.filter((p) => p.offset > after && types.has(p.event.type)).map((p) => p.event);
+        const events: FwEvent[] = [];
+        for (let i = 0; i < goodEvents.length; i++) {
+          if (goodOffsets[i]! > after && types.has(goodEvents[i]!.type)) events.push(goodEvents[i]!);
+        }
         const res = await deps.store.applyBatch({ funnel, partition, firstOffset: Math.max(firstBatchOffset, after + 1), lastOffset, events, now });
         if (res.status === 'applied') {
           stored.set(key, lastOffset);
