@@ -19,7 +19,8 @@ export type RedisLike = Redis | Cluster;
 export const WINDOW_COMMANDS = {
   // V3: commits a batch computed by the daemon (apply-plan.ts) if the meta's offset and sealedUpTo are still the
   // ones it was computed from (conflict otherwise); V2 ran the state machine per event in Lua.
-  applyBatch: { name: 'fwWindowsApplyBatchV3', file: 'applyBatch-1.lua', keys: 1 },
+  // V4: the same commit with its arguments packed into one JSON array (the per-argument client cost dominated).
+  applyBatch: { name: 'fwWindowsApplyBatchV4', file: 'applyBatch-2.lua', keys: 1 },
   registerDimValues: { name: 'fwWindowsRegisterDimValuesV1', file: 'registerDimValues-1.lua', keys: 1 },
   sealPartition: { name: 'fwWindowsSealPartitionV1', file: 'sealPartition-1.lua', keys: 1 },
   beginSeal: { name: 'fwWindowsBeginSealV1', file: 'beginSeal-2.lua', keys: 2 },
@@ -103,7 +104,7 @@ export type ApplyReply =
   | { status: 'conflict'; storedOffset: string; sealedUpTo: string }
   | { status: 'applied' };
 
-/** The one mapping of applyBatch-1.lua's return codes. */
+/** The one mapping of applyBatch-2.lua's return codes. */
 export function interpretApplyReply(reply: unknown, context: string): ApplyReply {
   if (!Array.isArray(reply) || reply.length < 1) {
     throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);

@@ -2,7 +2,7 @@
  * WindowStore on Redis (standalone or Cluster). Writes: match events in memory, give dimension values their codes,
  * read the partition's meta and the batch's entity states in one pipelined round trip, run the cohort/entity state
  * machine here (apply-plan.ts), then ONE Lua call per (funnel, partition, batch) writes all counter deltas, entity
- * states, watermark and the offset atomically (lua/applyBatch-1.lua), into the partition's HOT fine buckets, and only
+ * states, watermark and the offset atomically (lua/applyBatch-2.lua), into the partition's HOT fine buckets, and only
  * if the offset and sealedUpTo are still those the batch was computed from (else: read and compute again). `compact()` seals buckets the funnel's
  * event time has left behind and moves them, summed over partitions, into funnel-level HISTORY (fine + rollups),
  * exactly once. Reads: HGETALL of the buckets a window needs, from history below compactedUpTo and from every
@@ -54,6 +54,14 @@ export interface RedisWindowStoreOptions {
   redis: RedisLike;
   /** Key prefix; default 'fw'. */
   prefix?: string;
+}
+
+/** Entity ids are stored as UTF-8, where a lone UTF-16 surrogate (possible through a JSON "\\ud800" escape) has
+ *  no encoding: replaced by U+FFFD, as the Redis client's UTF-8 encoding always did, so that the JSON the commit
+ *  script decodes is valid and such an id cannot make its batch fail forever. */
+function wellFormed(s: string): string {
+  const w = s as string & { isWellFormed(): boolean; toWellFormed(): string };
+  return w.isWellFormed() ? s : w.toWellFormed();
 }
 
 const HOUR = 3_600_000;
@@ -138,7 +146,7 @@ export class RedisWindowStore implements WindowStore {
   }
 
   /**
-   * Optimistic concurrency (apply-plan.ts, lua/applyBatch-1.lua): read the partition's meta and the stored states
+   * Optimistic concurrency (apply-plan.ts, lua/applyBatch-2.lua): read the partition's meta and the stored states
    * of the batch's entities in one pipelined round trip, run the state machine here, and commit the result in one
    * Lua call that writes only if the meta's offset and sealedUpTo are unchanged. A conflict (another writer or a
    * seal in between) reads and computes again; a batch at or below the stored offset is refused as before.
@@ -168,7 +176,7 @@ export class RedisWindowStore implements WindowStore {
       const ev = events[i]!;
       const step = stepOf(ev);
       if (step < 0) { unmatched++; continue; }
-      const entity = readEntity(ev);
+      const entity = wellFormed(readEntity(ev));
       if (entity === '') { noEntity++; continue; }
       if (!Number.isFinite(ev.ts)) {
         throw new FwError('WINDOW_BAD_EVENT', `${where}: event ${ev.id} has no valid ts (${String(ev.ts)})`, false);
@@ -212,7 +220,7 @@ export class RedisWindowStore implements WindowStore {
         hotKeepMs: fc.planParams.hotKeepMs, shardTtlMs: 4 * W + def.allowedLatenessMs + DAY,
         metaTtlMs: this.funnelKeyTtl(def), unmatched, noEntity,
       }, plan, read.entities);
-      const reply = interpretApplyReply(await callWindowCommand(this.redis, 'applyBatch', [metaKey], argv, where), where);
+      const reply = interpretApplyReply(await callWindowCommand(this.redis, 'applyBatch', [metaKey], [JSON.stringify(argv)], where), where);
       if (reply.status === 'duplicate') return reply;
       if (reply.status === 'applied') {
         const c = plan.counts;

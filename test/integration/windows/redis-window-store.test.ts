@@ -87,6 +87,19 @@ describe.each([
     expect((await store.counters(funnel)).unmatched).toBe(2);
   });
 
+
+  it('applies entity ids with lone surrogates and other odd Unicode (the packed commit must not choke on them)', async () => {
+    const { store, funnel } = setup();
+    const odd = ['\ud800', 'x\udfffy', '😀\u0000', 'ünï\u2028cödé', '"\\'];
+    const batch = odd.flatMap((e, i) => [ev(0, e, T0 + 1000 + i), ev(1, e, T0 + MIN + i)]);
+    const res = await store.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: batch.length - 1, events: batch, now: T0 });
+    expect(res).toMatchObject({ status: 'applied', counts: { entries: 5, steps: 5, noEntry: 0 } });
+    // The step of each id found its entry: the stored state is keyed by the same (UTF-8) id the lookup used.
+    const later = odd.map((e, i) => ev(2, e, T0 + 2 * MIN + i));
+    expect(await store.applyBatch({ funnel, partition: '0', firstOffset: batch.length, lastOffset: batch.length + 4, events: later, now: T0 }))
+      .toMatchObject({ status: 'applied', counts: { steps: 5, noEntry: 0, duplicates: 0 } });
+    expect((await store.stepTotals({ funnel, from: T0, to: T0 + 3 * MIN })).volume).toEqual([5, 5, 5]);
+  });
   it('aggregates volumes, ratio and cohort conversion across partitions', async () => {
     const { store, funnel } = setup();
     // Partition 0: a converts fully, b pays only. Partition http: c converts fully, d only enters.
