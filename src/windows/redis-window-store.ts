@@ -43,7 +43,7 @@ import {
 } from './key-layout.js';
 import {
   callWindowCommand, defineWindowCommands, interpretApplyReply, interpretBeginSealReply, interpretCompactReply,
-  interpretRegisterReply, interpretSealReply, redisFailure, type RedisLike,
+  interpretReadStateReply, interpretRegisterReply, interpretSealReply, redisFailure, type RedisLike,
 } from './lua-scripts.js';
 import type {
   ApplyBatchInput, ApplyResult, BucketCounts, BucketSeries, CohortConversion, CohortCounts, CompactOptions, CompactResult, DimensionVolume,
@@ -203,7 +203,7 @@ export class RedisWindowStore implements WindowStore {
 
     for (let attempt = 1; ; attempt++) {
       const read = planStateRead(batch, W);
-      const meta = await this.readState(base, metaKey, read, W, where);
+      const meta = await this.readState(metaKey, read, W, where);
       // A redelivered batch must leave no trace, not even in the value registry (the cap order would change).
       if (meta.o !== null && Number(meta.o) >= firstOffset) return { status: 'duplicate', storedOffset: Number(meta.o) };
       if (fixAt) {
@@ -244,35 +244,25 @@ export class RedisWindowStore implements WindowStore {
   }
 
   /**
-   * One pipelined round trip in the partition's slot: the meta's offset, watermark and sealedUpTo, and the stored
-   * state of every (shard, entity) pair the batch may look up (one HMGET per shard), added to `read.entities`.
+   * One call in the partition's slot (lua/readState-1.lua): the meta's offset, watermark and sealedUpTo, and the
+   * stored state of every (shard, entity) pair the batch may look up, added to `read.entities`.
    */
-  private async readState(base: string, metaKey: string, read: StateReadPlan, W: number, where: string):
+  private async readState(metaKey: string, read: StateReadPlan, W: number, where: string):
     Promise<{ o: string | null; w: string | null; s: string | null }> {
-    const pipe = this.redis.pipeline();
-    pipe.hmget(metaKey, 'o', 'w', 's');
-    const shards = [...read.shards];
-    for (const [k, ents] of shards) pipe.hmget(`${base}e:${k}`, ...ents);
-    let res: [Error | null, unknown][] | null;
-    try {
-      res = await pipe.exec();
-    } catch (err) {
-      throw redisFailure(err, where);
-    }
-    if (!res || res.length !== shards.length + 1) {
-      throw new FwError('WINDOW_BAD_REPLY', `${where}: the state read returned ${res?.length ?? 0} replies`, true);
-    }
-    for (const [err] of res) if (err) throw redisFailure(err, where);
-    const m = res[0]![1] as (string | null)[];
+    const shards = [...read.shards].filter(([, ents]) => ents.length > 0);
+    const ask: (number | string[])[] = [];
+    for (const [k, ents] of shards) ask.push(k, ents);
+    const reply = interpretReadStateReply(
+      await callWindowCommand(this.redis, 'readState', [metaKey], [JSON.stringify(ask)], where), shards.length, where);
     for (let j = 0; j < shards.length; j++) {
       const [k, ents] = shards[j]!;
-      const vals = res[j + 1]![1] as (string | null)[];
+      const vals = reply.states[j]!;
       for (let x = 0; x < ents.length; x++) {
         const v = vals[x];
         if (v !== null && v !== undefined) addStoredState(read.entities.get(ents[x]!)!, k, v, W);
       }
     }
-    return { o: m[0] ?? null, w: m[1] ?? null, s: m[2] ?? null };
+    return { o: reply.o, w: reply.w, s: reply.s };
   }
 
   /**

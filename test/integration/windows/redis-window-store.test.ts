@@ -7,9 +7,9 @@
 import { describe, it, expect } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
-import type { RedisLike } from '../../../src/windows/lua-scripts.js';
+import { callWindowCommand, interpretReadStateReply, type RedisLike } from '../../../src/windows/lua-scripts.js';
 import { exactPercentile, DURATION_RELATIVE_ERROR } from '../../../src/windows/histogram.js';
-import { hotKeepMs } from '../../../src/windows/key-layout.js';
+import { hotKeepMs, KeyLayout } from '../../../src/windows/key-layout.js';
 import { FwError } from '../../../src/errors.js';
 import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 import { checkoutFunnel, ev, MIN, T0 } from './fixtures.js';
@@ -314,7 +314,7 @@ describe.each([
   });
 
   it('refuses malformed input with typed, non-retriable errors', async () => {
-    const { store, funnel } = setup();
+    const { redis, store, funnel } = setup();
     const err = await store.applyBatch({ funnel, partition: '0', firstOffset: 5, lastOffset: 4, events: [], now: T0 }).catch((e) => e);
     expect(err).toBeInstanceOf(FwError);
     expect(err).toMatchObject({ code: 'WINDOW_BAD_BATCH', retriable: false });
@@ -326,5 +326,13 @@ describe.each([
     expect(await store.getOffsets(funnel, ['0'])).toEqual(new Map([['0', 7]]));
     await expect(store.compact(funnel, { maxBuckets: 0 })).rejects.toMatchObject({ code: 'WINDOW_BAD_ARGUMENTS', retriable: false });
     expect(await store.compact(checkoutFunnel({ name: 'empty' }))).toEqual({ compactedUpTo: undefined, buckets: 0, sealedUpTo: undefined });
+    // The batch's state read (one script, one JSON argument) refuses what is not shard, entities pairs.
+    const meta = new KeyLayout(setupPrefix(store)).meta(funnel.name, '0');
+    for (const bad of ['', 'not json', '[1]', '[1, ["e"], 2]', '["x", ["e"]]', '[1, "e"]']) {
+      const reply = await callWindowCommand(redis, 'readState', [meta], [bad], 'test');
+      expect(() => interpretReadStateReply(reply, 1, 'test'), bad).toThrow(expect.objectContaining({ code: 'WINDOW_BAD_ARGUMENTS', retriable: false }));
+    }
+    const ok = interpretReadStateReply(await callWindowCommand(redis, 'readState', [meta], ['[3, ["nobody"]]'], 'test'), 1, 'test');
+    expect(ok).toEqual({ o: '7', w: null, s: null, states: [[null]] });
   });
 });
