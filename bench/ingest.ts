@@ -295,6 +295,12 @@ async function main() {
     console.log(`daemon (parse, match 3 funnels, cohorts, exactly-once apply, commit): ${measured.counted.toLocaleString('en')} of ${measured.produced.toLocaleString('en')} events timed in ${measured.seconds.toFixed(1)} s = ${Math.round(eventsPerS).toLocaleString('en')} events/s`);
     console.log(`  ${(eventsPerS / ceilingRate).toFixed(2)} of the ceiling; ${batches} batches, p99 batch apply ${p99.toFixed(1)} ms; peak RSS ${rss} MB`);
     console.log(`  Redis per 1,000 events: ${((scripts / measured.produced) * 1000).toFixed(1)} script calls, ${(((all - scripts) / measured.produced) * 1000).toFixed(1)} other round trips and commands inside scripts (${((all / measured.produced) * 1000).toFixed(0)} in all)`);
+    // Where Redis spends its time, per command (a script's usec include the commands it runs).
+    const usec = (st: string) => new Map([...st.matchAll(/^cmdstat_([a-z|_]+):calls=(\d+),usec=(\d+)/gm)].map((m) => [m[1]!, { calls: Number(m[2]), usec: Number(m[3]) }]));
+    const u0 = usec(stats0);
+    const byCmd = [...usec(stats1)].map(([c, v]) => ({ c, calls: v.calls - (u0.get(c)?.calls ?? 0), usec: v.usec - (u0.get(c)?.usec ?? 0) }))
+      .filter((x) => x.calls > 0).sort((a, b) => b.usec - a.usec).slice(0, 6);
+    console.log(`  Redis time per event by command: ${byCmd.map((x) => `${x.c} ${(x.usec / measured.produced).toFixed(2)} µs (${((x.calls / measured.produced) * 1000).toFixed(1)}/1k events)`).join(', ')}`);
     console.log(`  CPU per event: redis-server ${((redisCpuS / measured.produced) * 1e6).toFixed(1)} µs, daemon ${((daemonCpuS / measured.produced) * 1e6).toFixed(1)} µs (over ${measured.seconds.toFixed(1)} s of drain time)`);
     console.log(`  counts in Redis equal the produced counts for every step of the 3 funnels (avg event ${measured.avgBytes} bytes)`);
     console.log(JSON.stringify({

@@ -32,12 +32,20 @@ export interface PipelineDeps {
   parse: Omit<ParseOptions, 'now'>;
 }
 
-/** Event types per funnel definition; a reload brings new definition objects, so this never goes stale. */
-const typesOf = new WeakMap<FunnelDef, Set<string>>();
-function funnelTypes(f: FunnelDef): Set<string> {
-  let t = typesOf.get(f);
-  if (!t) typesOf.set(f, (t = new Set(f.steps.map((s) => s.event))));
-  return t;
+/**
+ * Event type → bit mask of the funnels (by index in the rule set's list) that have a step on it. A reload brings a
+ * new list, so this never goes stale. One lookup per event says which funnels want it, and whether any does.
+ */
+const funnelMasks = new WeakMap<readonly FunnelDef[], Map<string, number>>();
+function funnelMaskOf(funnels: readonly FunnelDef[]): Map<string, number> {
+  let m = funnelMasks.get(funnels);
+  if (!m) {
+    m = new Map();
+    // Past 31 funnels the bits run out: those share the top bit and filter by type themselves (see applyFunnel).
+    funnels.forEach((f, i) => { for (const s of f.steps) m!.set(s.event, (m!.get(s.event) ?? 0) | (1 << Math.min(i, 30))); });
+    funnelMasks.set(funnels, m);
+  }
+  return m;
 }
 
 /** Store failures that are not already classified (e.g. a raw client error while reading offsets) are treated as
@@ -67,15 +75,23 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     const started = process.hrtime.bigint();
     const now = deps.clock.now();
     const parseOpts: ParseOptions = { ...deps.parse, now };
-    // Parallel arrays, not an object per event: this runs for every consumed message.
+    const funnels = deps.funnels();
+    const maskOf = funnelMaskOf(funnels);
+    // Parallel arrays, not an object per event: this runs for every consumed message. Events no funnel uses are
+    // counted and not kept: the batch holds what it keeps until Redis has it.
     const goodOffsets: number[] = [];
     const goodEvents: FwEvent[] = [];
+    const goodMasks: number[] = [];
     const bad: DeadLetter[] = [];
+    let ignored = 0;
     for (const m of batch.messages) {
       const r = parseEvent(m.value, parseOpts);
       if (r.ok) {
+        const mask = maskOf.get(r.event.type);
+        if (mask === undefined) { ignored++; continue; }
         goodOffsets.push(Number(m.offset));
         goodEvents.push(r.event);
+        goodMasks.push(mask);
       } else bad.push({ raw: m, reason: r.reason, detail: r.detail });
     }
     if (bad.length > 0) {
@@ -84,32 +100,29 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
       log.warn({ topic: batch.topic, partition: batch.partition, rejected: bad.length, first: { offset: bad[0]!.raw.offset, reason: bad[0]!.reason, detail: bad[0]!.detail } }, 'events rejected to the dead-letter topic');
     }
 
-    const funnels = deps.funnels();
-    const typeSets = funnels.map(funnelTypes);
-    let ignored = 0;
-    for (const ev of goodEvents) if (!typeSets.some((t) => t.has(ev.type))) ignored++;
     if (ignored) deps.metrics.eventsIgnored.inc(ignored);
 
     const partition = batch.partitionId ?? String(batch.partition);
     const lastOffset = Number(batch.messages[batch.messages.length - 1]!.offset);
     const firstBatchOffset = Number(batch.messages[0]!.offset);
     // Funnels are independent key spaces: apply them concurrently (ioredis pipelines the calls on one connection).
-    await Promise.all(funnels.map(async (funnel) => applyFunnel(funnel))).catch((err) => {
+    await Promise.all(funnels.map(async (funnel, i) => applyFunnel(funnel, 1 << Math.min(i, 30)))).catch((err) => {
       throw asStoreError(err);
     });
     await batch.heartbeat();
     deps.metrics.batchesApplied.inc({ outcome: 'applied' });
     deps.metrics.batchApplySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
 
-    async function applyFunnel(funnel: FunnelDef): Promise<void> {
-      const types = funnelTypes(funnel);
+    async function applyFunnel(funnel: FunnelDef, bit: number): Promise<void> {
+      // A shared top bit (funnels past the 31st) is not specific enough: those check the type too.
+      const types = bit === 1 << 30 ? new Set(funnel.steps.map((st) => st.event)) : undefined;
       const key = `${funnel.name}\u0000${partition}`;
       for (let attempt = 0; ; attempt++) {
         const after = await storedOffset(funnel, partition);
         if (after >= lastOffset) return; // all of it was applied before (replay after a crash or rebalance)
         const events: FwEvent[] = [];
         for (let i = 0; i < goodEvents.length; i++) {
-          if (goodOffsets[i]! > after && types.has(goodEvents[i]!.type)) events.push(goodEvents[i]!);
+          if ((goodMasks[i]! & bit) !== 0 && goodOffsets[i]! > after && (!types || types.has(goodEvents[i]!.type))) events.push(goodEvents[i]!);
         }
         const res = await deps.store.applyBatch({ funnel, partition, firstOffset: Math.max(firstBatchOffset, after + 1), lastOffset, events, now });
         if (res.status === 'applied') {
