@@ -7,9 +7,11 @@
  * only the newest ~5 MB per partition, so a 1,000,000-event backlog cannot be produced up front. Each consumer is
  * measured on backlogs instead: in every round the consumer process is frozen (SIGSTOP), ROUND events are produced
  * (well under the truncation limit), the consumer is resumed (SIGCONT) and timed until it has handled all of
- * them: for the ceiling, its own count of parsed messages; for the daemon, the offsets Redis recorded as applied. Throughput = events / summed drain time. The consumer therefore never waits
- * for a producer (which would measure the producer), and never shares the CPU with one while it is timed. At the
- * end the run checks that every produced event was consumed and, for the daemon, counted in Redis: a truncated log
+ * them: for the ceiling, its own count of parsed messages; for the daemon, the offsets Redis recorded as applied.
+ * Throughput = events / summed drain time. The consumer therefore never waits for a producer (which would measure
+ * the producer), and never shares the CPU with one while it is timed. The ceiling's and the daemon's rounds
+ * alternate (each frozen while the other runs), so slow drifts of the machine's speed hit both alike. At the end
+ * the run checks that every produced event was consumed and, for the daemon, counted in Redis: a truncated log
  * cannot flatter the figures.
  *
  * Run: npm run bench:ingest   (EVENTS=1000000, ROUND=80000 by default)
@@ -142,59 +144,77 @@ function histogramQuantile(metrics: string, name: string, q: number): number {
 
 interface Measured { seconds: number; produced: number; counted: number; perType: Record<string, number>; avgBytes: number }
 
-/** Produces EVENTS events in rounds; before each round the consumer is frozen, after it resumed and timed until
- *  `progress()` (events fully handled by the consumer under test) reaches what was produced. */
-async function measureDrain(producer: Producer, consumer: ChildProcess, topic: string, startTime: number, progress: () => Promise<number> | number): Promise<Measured> {
-  const perType: Record<string, number> = {};
-  let produced = 0;
-  let bytes = 0;
-  let seconds = 0;
+/**
+ * One consumer under test, measured on backlogs round by round. Each round freezes it, produces ROUND events to its
+ * topic, resumes it and times it until `progress()` (events fully handled by it) reaches what was produced; then it
+ * is frozen again, so it takes no CPU while the other consumer is timed.
+ */
+class Drain {
+  private readonly perType: Record<string, number> = {};
+  private produced = 0;
+  private bytes = 0;
+  private seconds = 0;
   /** Events handled inside the timed spans (each round's first observed progress is before its clock starts). */
-  let counted = 0;
-  const gen = generate(EVENTS, startTime);
-  let carry: FwEvent[] = [];
-  while (produced < EVENTS) {
+  private counted = 0;
+  private readonly gen: Generator<FwEvent[]>;
+  private carry: FwEvent[] = [];
+
+  constructor(private readonly producer: Producer, private readonly consumer: ChildProcess, private readonly topic: string,
+    startTime: number, private readonly progress: () => Promise<number> | number) {
+    this.gen = generate(EVENTS, startTime);
+  }
+
+  get done(): boolean { return this.produced >= EVENTS; }
+
+  async round(): Promise<void> {
+    const { consumer, topic } = this;
     consumer.kill('SIGSTOP');
     let round = 0;
-    const target = Math.min(ROUND, EVENTS - produced);
+    const target = Math.min(ROUND, EVENTS - this.produced);
     while (round < target) {
       const want = Math.min(CHUNK, target - round);
-      while (carry.length < want) {
-        const next = gen.next();
+      while (this.carry.length < want) {
+        const next = this.gen.next();
         if (next.done) break;
-        carry = carry.concat(next.value);
+        this.carry = this.carry.concat(next.value);
       }
-      if (carry.length === 0) break;
-      const take = carry.splice(0, want);
-      await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: take.map((e) => {
+      if (this.carry.length === 0) break;
+      const take = this.carry.splice(0, want);
+      await this.producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: take.map((e) => {
         const value = JSON.stringify(e);
-        bytes += value.length;
-        perType[e.type] = (perType[e.type] ?? 0) + 1;
+        this.bytes += value.length;
+        this.perType[e.type] = (this.perType[e.type] ?? 0) + 1;
         return { key: e.entity, value };
       }) });
       round += take.length;
     }
-    produced += round;
+    this.produced += round;
     // The clock starts at the first progress seen after the resume, and only what is handled after it counts: the
     // fetch the consumer had outstanding when it was frozen is held by the mock broker for up to its wait time
     // (a real broker answers as soon as data arrives), which is an artefact of the method, not throughput.
     consumer.kill('SIGCONT');
-    let base = await progress();
-    while (base <= produced - round) {
+    let base = await this.progress();
+    while (base <= this.produced - round) {
       await new Promise((r) => setTimeout(r, 1));
-      base = await progress();
+      base = await this.progress();
     }
     const t0 = performance.now();
-    while ((await progress()) < produced) await new Promise((r) => setTimeout(r, 5));
-    seconds += (performance.now() - t0) / 1000;
-    counted += produced - base;
+    while ((await this.progress()) < this.produced) await new Promise((r) => setTimeout(r, 5));
+    this.seconds += (performance.now() - t0) / 1000;
+    this.counted += this.produced - base;
     // Let the consumer finish the batch whose commit was just seen (metrics, heartbeat) before it is frozen again:
     // a batch frozen mid-way would show the freeze as its apply time.
     await new Promise((r) => setTimeout(r, 250));
-    process.stderr.write(`  ${produced.toLocaleString('en')} events, ${Math.round(counted / seconds).toLocaleString('en')} events/s so far\r`);
+    consumer.kill('SIGSTOP');
   }
-  process.stderr.write('\n');
-  return { seconds, produced, counted, perType, avgBytes: Math.round(bytes / produced) };
+
+  resume(): void { this.consumer.kill('SIGCONT'); }
+
+  result(): Measured {
+    return { seconds: this.seconds, produced: this.produced, counted: this.counted, perType: this.perType, avgBytes: Math.round(this.bytes / this.produced) };
+  }
+
+  rate(): number { return this.counted / Math.max(this.seconds, 1e-9); }
 }
 
 async function waitFor(probe: () => Promise<boolean> | boolean, what: string, ms = 60_000) {
@@ -214,7 +234,9 @@ async function main() {
   const producer = k.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
   await producer.connect();
   try {
-    // Phase 1: the ceiling.
+    // Both consumers run side by side, each frozen while the other is timed, and their rounds alternate: the
+    // machine's speed drifts by tens of percent over minutes here (a shared host), and the ratio should compare
+    // the two under the same conditions.
     const c1 = runChild([SELF, 'ceiling', brokers, 'ceiling-events', 'ceiling']);
     // The child prints `joined` once and `n <count>` after every batch; keep the highest count seen.
     let c1out = '';
@@ -225,17 +247,7 @@ async function main() {
     });
     await producer.send({ topic: 'ceiling-events', messages: [] }).catch(() => undefined);
     await waitFor(() => /^joined$/m.test(c1out), 'the ceiling consumer to join');
-    const ceilCpu0 = cpuSeconds(c1.proc.pid!);
-    const ceil = await measureDrain(producer, c1.proc, 'ceiling-events', startTime, () => ceilSeen);
-    const ceilCpuUs = ((cpuSeconds(c1.proc.pid!) - ceilCpu0) / ceil.produced) * 1e6;
-    if (ceilSeen !== ceil.produced) throw new Error(`the ceiling consumer parsed ${ceilSeen} of ${ceil.produced} events: the broker truncated the log`);
-    const ceilRss = peakRssMb(c1.proc.pid!);
-    c1.proc.kill('SIGTERM');
-    await c1.done;
-    const ceilingRate = ceil.counted / ceil.seconds;
-    console.log(`ceiling (bare kafkajs consumer, JSON.parse only): ${ceil.counted.toLocaleString('en')} of ${ceil.produced.toLocaleString('en')} events timed in ${ceil.seconds.toFixed(1)} s = ${Math.round(ceilingRate).toLocaleString('en')} events/s, ${ceilCpuUs.toFixed(1)} µs CPU per event, peak RSS ${ceilRss} MB`);
 
-    // Phase 2: the daemon.
     const rulesDir = mkdtempSync(join(tmpdir(), 'fw-bench-rules-'));
     cpSync(join(ROOT, 'rules'), rulesDir, { recursive: true });
     writeFileSync(join(rulesDir, 'browse.yaml'), BROWSE_FUNNEL);
@@ -250,18 +262,40 @@ async function main() {
     });
     await producer.send({ topic: 'daemon-events', messages: [] }).catch(() => undefined);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, 'the daemon to be ready');
+
     const stats0 = await r.info('commandstats');
     const cpu = async () => { const i = await r.info('cpu'); return Number(i.match(/used_cpu_user:([\d.]+)/)![1]) + Number(i.match(/used_cpu_sys:([\d.]+)/)![1]); };
     const cpu0 = await cpu();
     const daemonCpu0 = cpuSeconds(daemon.proc.pid!);
+    const ceilCpu0 = cpuSeconds(c1.proc.pid!);
     // The daemon is timed by what Redis has applied: the stored offsets of one funnel (every batch records its
     // offset for every funnel), i.e. events counted, not merely read.
     const progressStore = new RedisWindowStore({ redis: r });
     const first = loaded.ruleSet.funnels[0]!;
-    const measured = await measureDrain(producer, daemon.proc, 'daemon-events', startTime, async () => {
+    const ceilDrain = new Drain(producer, c1.proc, 'ceiling-events', startTime, () => ceilSeen);
+    const daemonDrain = new Drain(producer, daemon.proc, 'daemon-events', startTime, async () => {
       const parts = await progressStore.partitions(first);
       return [...(await progressStore.getOffsets(first, parts)).values()].reduce((a: number, b) => a + (b === undefined ? 0 : b + 1), 0);
     });
+    for (let i = 1; !ceilDrain.done || !daemonDrain.done; i++) {
+      if (!ceilDrain.done) await ceilDrain.round();
+      if (!daemonDrain.done) await daemonDrain.round();
+      process.stderr.write(`  round ${i}: ceiling ${Math.round(ceilDrain.rate()).toLocaleString('en')} events/s, daemon ${Math.round(daemonDrain.rate()).toLocaleString('en')} events/s so far\r`);
+    }
+    process.stderr.write('\n');
+    ceilDrain.resume();
+    daemonDrain.resume();
+    const ceil = ceilDrain.result();
+    const measured = daemonDrain.result();
+
+    const ceilCpuUs = ((cpuSeconds(c1.proc.pid!) - ceilCpu0) / ceil.produced) * 1e6;
+    if (ceilSeen !== ceil.produced) throw new Error(`the ceiling consumer parsed ${ceilSeen} of ${ceil.produced} events: the broker truncated the log`);
+    const ceilRss = peakRssMb(c1.proc.pid!);
+    c1.proc.kill('SIGTERM');
+    await c1.done;
+    const ceilingRate = ceil.counted / ceil.seconds;
+    console.log(`ceiling (bare kafkajs consumer, JSON.parse only): ${ceil.counted.toLocaleString('en')} of ${ceil.produced.toLocaleString('en')} events timed in ${ceil.seconds.toFixed(1)} s = ${Math.round(ceilingRate).toLocaleString('en')} events/s, ${ceilCpuUs.toFixed(1)} µs CPU per event, peak RSS ${ceilRss} MB`);
+
     const stats1 = await r.info('commandstats');
     const redisCpuS = (await cpu()) - cpu0;
     const daemonCpuS = cpuSeconds(daemon.proc.pid!) - daemonCpu0;
