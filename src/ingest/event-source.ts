@@ -6,6 +6,23 @@
  * only after the handler's promise resolves (the handler resolves once the batch is durably applied). A handler
  * that throws a retriable error gets the same batch again after a backoff, with nothing committed in between.
  */
+/**
+ * One message of a batch as the pipeline reads it. kafkajs' own message objects have this shape, so the Kafka
+ * source hands them through without a copy per message; the full `RawMessage` is built (`rawMessage`) only for
+ * the few that go to the dead-letter topic.
+ */
+export interface SourceMessage {
+  /** Kafka offset as a decimal string (int64); increasing within a batch. */
+  offset: string;
+  key?: Buffer | null;
+  value: Buffer | null;
+  /** As the transport delivers them (kafkajs: Buffers, or arrays of them for repeated keys). */
+  headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+  /** Broker/producer timestamp, epoch ms as a string. Not the event time. */
+  timestamp: string;
+}
+
+/** A message with where it came from and its headers as text: what the dead-letter topic keeps. */
 export interface RawMessage {
   topic: string;
   partition: number;
@@ -24,7 +41,7 @@ export interface SourceBatch {
   /** Name under which the window store records this stream's progress; defaults to the partition number.
    *  Direct HTTP ingest (no Kafka) uses `http-<instance>`. */
   partitionId?: string;
-  messages: RawMessage[];
+  messages: readonly SourceMessage[];
   /** Offset of the next message the broker would write: lag = highWatermark − (last offset + 1). */
   highWatermark: string;
   /** Keeps the group membership alive during long work; cheap to call often. */
@@ -47,4 +64,21 @@ export interface EventSource {
   /** Stops fetching, lets the batch in flight finish and commit, then disconnects. */
   stop(): Promise<void>;
   status(): SourceStatus;
+}
+
+/** Shared by every message without headers (nearly all of them). */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/** The full message of `m` in `batch`: topic, partition, and headers as UTF-8 text (repeated keys comma-joined). */
+export function rawMessage(batch: Pick<SourceBatch, 'topic' | 'partition'>, m: SourceMessage): RawMessage {
+  let headers: Record<string, string> | undefined;
+  const h = m.headers;
+  if (h) {
+    for (const k in h) {
+      const v = h[k];
+      if (v === undefined) continue;
+      (headers ??= {})[k] = Array.isArray(v) ? v.map((x) => x.toString()).join(',') : v.toString();
+    }
+  }
+  return { topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key ?? null, value: m.value, headers: headers ?? NO_HEADERS, timestamp: m.timestamp };
 }

@@ -14,7 +14,7 @@ import { normalizeEvent, parseEvent, type ParseOptions, type ParseResult } from 
 import type { Metrics } from '../obs/metrics.js';
 import type { FunnelDef } from '../funnels/funnel.js';
 import { bearerAuth } from '../http/auth.js';
-import type { BatchHandler, RawMessage } from './event-source.js';
+import type { BatchHandler, SourceMessage } from './event-source.js';
 import type { ApplyPort } from './pipeline.js';
 import { FwError, errorMessage } from '../errors.js';
 
@@ -62,8 +62,8 @@ export class DirectIngestTarget implements IngestTarget {
       this.next = max + 1;
     }
     const first = this.next;
-    const messages: RawMessage[] = items.map((it, i) => ({
-      topic: 'http', partition: 0, offset: String(first + i), key: Buffer.from(it.entity), value: Buffer.from(it.json), headers: {}, timestamp: '0',
+    const messages: SourceMessage[] = items.map((it, i) => ({
+      offset: String(first + i), key: Buffer.from(it.entity), value: Buffer.from(it.json), timestamp: '0',
     }));
     await this.handler({ topic: 'http', partition: 0, partitionId: this.streamId, messages, highWatermark: String(first + items.length), heartbeat: async () => {}, isActive: () => true });
     this.next = first + items.length;

@@ -14,7 +14,7 @@ import type { FunnelDef } from '../funnels/funnel.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
-import type { BatchHandler, SourceBatch } from './event-source.js';
+import { rawMessage, type BatchHandler, type SourceBatch } from './event-source.js';
 import type { WindowStore } from '../windows/window-store.js';
 import { FwError, errorMessage } from '../errors.js';
 
@@ -79,20 +79,23 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     const maskOf = funnelMaskOf(funnels);
     // Parallel arrays, not an object per event: this runs for every consumed message. Events no funnel uses are
     // counted and not kept: the batch holds what it keeps until Redis has it.
-    const goodOffsets: number[] = [];
+    // goodAt: the event's index in the batch (offsets increase along it, so "offset > x" is "index >= i").
+    const messages = batch.messages;
+    const goodAt: number[] = [];
     const goodEvents: FwEvent[] = [];
     const goodMasks: number[] = [];
     const bad: DeadLetter[] = [];
     let ignored = 0;
-    for (const m of batch.messages) {
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
       const r = parseEvent(m.value, parseOpts);
       if (r.ok) {
         const mask = maskOf.get(r.event.type);
         if (mask === undefined) { ignored++; continue; }
-        goodOffsets.push(Number(m.offset));
+        goodAt.push(i);
         goodEvents.push(r.event);
         goodMasks.push(mask);
-      } else bad.push({ raw: m, reason: r.reason, detail: r.detail });
+      } else bad.push({ raw: rawMessage(batch, m), reason: r.reason, detail: r.detail });
     }
     if (bad.length > 0) {
       await deps.deadLetters.send(bad, now);
@@ -103,8 +106,19 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     if (ignored) deps.metrics.eventsIgnored.inc(ignored);
 
     const partition = batch.partitionId ?? String(batch.partition);
-    const lastOffset = Number(batch.messages[batch.messages.length - 1]!.offset);
-    const firstBatchOffset = Number(batch.messages[0]!.offset);
+    const lastOffset = Number(messages[messages.length - 1]!.offset);
+    const firstBatchOffset = Number(messages[0]!.offset);
+    /** Index of the first message past `offset` (binary search: offsets increase along the batch). */
+    const firstAfter = (offset: number): number => {
+      let lo = 0;
+      let hi = messages.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (Number(messages[mid]!.offset) > offset) hi = mid;
+        else lo = mid + 1;
+      }
+      return lo;
+    };
     // Funnels are independent key spaces: apply them concurrently (ioredis pipelines the calls on one connection).
     await Promise.all(funnels.map(async (funnel, i) => applyFunnel(funnel, 1 << Math.min(i, 30)))).catch((err) => {
       throw asStoreError(err);
@@ -120,9 +134,10 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
       for (let attempt = 0; ; attempt++) {
         const after = await storedOffset(funnel, partition);
         if (after >= lastOffset) return; // all of it was applied before (replay after a crash or rebalance)
+        const from = after < firstBatchOffset ? 0 : firstAfter(after);
         const events: FwEvent[] = [];
         for (let i = 0; i < goodEvents.length; i++) {
-          if ((goodMasks[i]! & bit) !== 0 && goodOffsets[i]! > after && (!types || types.has(goodEvents[i]!.type))) events.push(goodEvents[i]!);
+          if ((goodMasks[i]! & bit) !== 0 && goodAt[i]! >= from && (!types || types.has(goodEvents[i]!.type))) events.push(goodEvents[i]!);
         }
         const res = await deps.store.applyBatch({ funnel, partition, firstOffset: Math.max(firstBatchOffset, after + 1), lastOffset, events, now });
         if (res.status === 'applied') {
