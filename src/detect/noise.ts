@@ -195,3 +195,37 @@ function blockExcess(residuals: readonly Residual[], m: number): { excess: numbe
   const first = weighted(0);
   return weighted(Math.max(0, first.excess));
 }
+
+/**
+ * One step's residual of a funnel-wide series whose expectation is risk-adjusted by segment (mix shift ignored):
+ * the expectation the detector uses is Σ S_v·p_v / S (each value at its own baseline rate), so the noise must be
+ * measured around that, not around the funnel-wide baseline. Against the funnel-wide baseline, a campaign's
+ * low-converting traffic reads as a 10 % "wobble" lasting hours; fitted as slow or persistent noise, it blinds
+ * the detector to real drops for the half day the fit remembers it.
+ *
+ * `total` is the funnel-wide step (its starts, conversions and own baseline rate); `parts` the same step of each
+ * segment value with that value's baseline rate. Starts not covered by a value with a usable rate (new values,
+ * values beyond the cap) keep the funnel-wide rate, as the detector's adjustment does. The baseline variances
+ * combine as independent estimates weighted by starts. Null when the step has no usable expectation.
+ */
+export function riskAdjustedResidual(total: Residual, parts: readonly (Residual | null)[]): Residual | null {
+  const S = total.starts;
+  if (!(S > 0)) return null;
+  let covered = 0, e = 0, v = 0;
+  for (const p of parts) {
+    if (!p || !(p.starts > 0) || !(p.expectedRate > 0 && p.expectedRate < 1)) continue;
+    covered += p.starts;
+    e += p.starts * p.expectedRate;
+    v += p.starts * p.starts * (p.baselineVariance ?? 0);
+  }
+  const rest = Math.max(0, S - covered);
+  if (rest > 0) {
+    if (!(total.expectedRate > 0 && total.expectedRate < 1)) return null;
+    e += rest * total.expectedRate;
+    v += rest * rest * (total.baselineVariance ?? 0);
+  }
+  const denom = Math.max(S, covered);
+  const rate = e / denom;
+  if (!(rate > 0 && rate < 1)) return null;
+  return { starts: S, conversions: total.conversions, expectedRate: rate, baselineVariance: v / (denom * denom) };
+}

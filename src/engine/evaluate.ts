@@ -12,12 +12,14 @@
  *    an alert is pending or firing its baseline is frozen at the onset, so a long incident does not become normal.
  * 3. Mix shift: with `mix_shift: ignore`, the funnel-wide expectation is risk-adjusted by the first segment
  *    dimension (Σ starts_v · p0_v): a campaign of low-intent traffic moves the expectation, not the alarm.
- * 4. Noise: extra-binomial τ² estimated hourly from the last day's residuals against the same baseline.
+ * 4. Noise: extra-binomial τ² estimated hourly from the last 12 hours' residuals against the expectation the
+ *    detector uses (for a risk-adjusted funnel-wide series, the segment-weighted one: a campaign must not read
+ *    as noise).
  * 5. The scan detector (detect/scan-detector.ts) at the rule's budget divided over the series it evaluates
  *    (Bonferroni), so `false_alarms: 1/week` is the rule's budget, not each segment value's.
  */
 import {
-  detectChange, detectVolumeChange, estimateNoiseProfile, seasonalBaseline, trailingBaseline, type BaselineEstimate,
+  detectChange, detectVolumeChange, estimateNoiseProfile, riskAdjustedResidual, seasonalBaseline, trailingBaseline, type BaselineEstimate,
   type Counts, type Detection, type NoiseModel, type Residual,
 } from '../detect/index.js';
 import type { FunnelDef } from '../funnels/funnel.js';
@@ -193,8 +195,9 @@ export function evaluateRule(look: RuleLook): SeriesResult[] {
   // Baselines of the segment values first: the funnel-wide series may need them for the mix-shift adjustment.
   const perSeg = new Map<string, SegSeries>();
   const results: SeriesResult[] = [];
+  const scratch = new Map<string, NoiseRows>();
   for (const seg of series.slice(1)) {
-    const r = evaluateBinomial(look, seg, budget, ex, null);
+    const r = evaluateBinomial(look, seg, budget, ex, null, scratch);
     perSeg.set(alertKey(rule.name, seg), { rates: r.rates, starts: r.starts });
     results.push(r.result);
   }
@@ -203,7 +206,7 @@ export function evaluateRule(look: RuleLook): SeriesResult[] {
     const dim = rule.segments[0]!;
     mix = { segs: series.filter((s): s is SegmentRef => s !== null && s.dimension === dim), series: perSeg };
   }
-  results.unshift(evaluateBinomial(look, null, overallBudget, ex, mix).result);
+  results.unshift(evaluateBinomial(look, null, overallBudget, ex, mix, scratch).result);
   return results;
 }
 
@@ -231,7 +234,8 @@ interface Rates {
   label: SeriesResult['baseline'];
 }
 
-function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget: number, ex: Extractor, mix: MixAdjust | null):
+function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget: number, ex: Extractor, mix: MixAdjust | null,
+  scratch: Map<string, NoiseRows>):
   { result: SeriesResult; rates: Float64Array; starts: Float64Array } {
   const { rule, funnel, reader, evalTo } = look;
   const b = funnel.bucketMs;
@@ -280,7 +284,7 @@ function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget: number
       expected[i] = total > 0 && s > 0 ? (e + Math.max(0, total - s) * (rates[i]! || e / s)) / Math.max(total, s) : rates[i]!;
     }
   }
-  const noise = noiseFor(look, seg, ex, key);
+  const noise = noiseFor(look, seg, ex, key, mix, scratch);
   const expConv = new Float64Array(n);
   for (let i = 0; i < n; i++) expConv[i] = starts[i]! * (expected[i]! || 0) * comp[i]!;
   const recent = recentChange(conv, expConv, rule.direction);
@@ -438,15 +442,41 @@ function levelInputs(look: RuleLook, seg: SegmentRef | null, ex: Extractor, end:
 /**
  * τ² (fast and slow) from the last 12 hours of mature buckets, as residuals against the rule's own baseline
  * (seasonal: each block's slot rate × the level factor; trailing: the two hours before each hour), so the noise the
- * detector allows for is the noise around the expectation it actually uses. Refreshed hourly.
+ * detector allows for is the noise around the expectation it actually uses. With the mix-shift adjustment that
+ * expectation is Σ starts_v·p_v over the first segment dimension, and so is the residual's (riskAdjustedResidual):
+ * measured against the funnel-wide slot rate, a campaign surge's low-converting traffic was fitted as hours of
+ * slow and persistent noise (3× the wobble's variance for the 12 hours after each surge, measured on bench:detect),
+ * which made the next half day's real drops look like noise. Refreshed hourly.
  */
-function noiseFor(look: RuleLook, seg: SegmentRef | null, ex: Extractor, key: string): NoiseModel {
+function noiseFor(look: RuleLook, seg: SegmentRef | null, ex: Extractor, key: string, mix: MixAdjust | null, scratch: Map<string, NoiseRows>): NoiseModel {
   const hit = look.memory.noise.get(key);
   if (hit && look.evalTo - hit.at < NOISE_REFRESH_MS) return hit.model;
+  const own = noiseRows(look, seg, ex, scratch);
+  let rows = own;
+  if (mix) {
+    // The funnel-wide expectation is risk-adjusted by segment: measure the noise around that expectation.
+    const parts = mix.segs.map((sg) => noiseRows(look, sg, ex, scratch));
+    rows = own.map((r, i) => (r ? riskAdjustedResidual(r, parts.map((p) => p[i] ?? null)) : null));
+  }
+  const residuals = rows.filter((r): r is Residual => r !== null && r.expectedRate > 0 && r.expectedRate < 1);
+  const model = residuals.length >= 120 ? estimateNoiseProfile(residuals) : { tau2: 0, tau2Slow: 0 };
+  look.memory.noise.set(key, { at: look.evalTo, model });
+  return model;
+}
+
+/**
+ * One row per bucket of the noise span (the last NOISE_SPAN_MS of mature buckets, ending on an hour): the counts
+ * and the baseline rate the series would have used (NaN if none), null where the bucket has no trials. Kept in
+ * `scratch` for the tick, so the funnel-wide fit reuses the rows its segment values just read.
+ */
+function noiseRows(look: RuleLook, seg: SegmentRef | null, ex: Extractor, scratch: Map<string, NoiseRows>): NoiseRows {
   const { funnel, reader, evalTo } = look;
   const b = funnel.bucketMs;
   const end = Math.floor((evalTo - b * matureAgeBuckets(funnel)) / HOUR) * HOUR;
-  const residuals: Residual[] = [];
+  const ck = `${alertKey('', seg)}@${end}`;
+  const cached = scratch.get(ck);
+  if (cached) return cached;
+  const rows: NoiseRows = [];
   const seasonal = look.rule.baseline.kind === 'seasonal';
   let level = 1;
   if (seasonal) {
@@ -478,18 +508,18 @@ function noiseFor(look: RuleLook, seg: SegmentRef | null, ex: Extractor, key: st
         if (!(p > 0)) seasonalOk = false; // too little history for this series: fall back to the local rate
       }
       const rate = seasonalOk ? p : localRate;
-      if (!(rate > 0 && rate < 1)) continue;
       const v = reader.fine(t, seg);
       // The baseline's own variance goes with each residual, so the fit does not count baseline error as noise
       // (the detector adds it separately).
       const baselineVariance = seasonalOk ? pVar : (localRate * (1 - localRate)) / local;
-      if (v && ex.trials(v) > 0) residuals.push({ starts: ex.trials(v), conversions: ex.successes(v), expectedRate: rate, baselineVariance });
+      rows.push(v && ex.trials(v) > 0 ? { starts: ex.trials(v), conversions: ex.successes(v), expectedRate: rate, baselineVariance } : null);
     }
   }
-  const model = residuals.length >= 120 ? estimateNoiseProfile(residuals) : { tau2: 0, tau2Slow: 0 };
-  look.memory.noise.set(key, { at: evalTo, model });
-  return model;
+  scratch.set(ck, rows);
+  return rows;
 }
+
+type NoiseRows = (Residual | null)[];
 
 /** step_volume: counts against the seasonal (or trailing) volume of the same bucket, Poisson family. */
 function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: number): SeriesResult {

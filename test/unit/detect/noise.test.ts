@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { estimateCompleteness } from '../../../src/detect/lag.js';
-import { ar1BlockFactor, estimateNoiseProfile, estimateTau2 } from '../../../src/detect/noise.js';
+import { ar1BlockFactor, estimateNoiseProfile, estimateTau2, riskAdjustedResidual } from '../../../src/detect/noise.js';
 
 // Deterministic pseudo-normal draws (no Math.random in tests either).
 function lcgNormals(n: number, seed: number): number[] {
@@ -106,5 +106,54 @@ describe('AR(1) slow wobble', () => {
     expect(slow(net)).toBeLessThan(4e-6);
     expect(Math.sqrt(net.tau2)).toBeGreaterThan(0.007);
     expect(Math.sqrt(net.tau2)).toBeLessThan(0.009);
+  });
+});
+
+describe('riskAdjustedResidual', () => {
+  const total = { starts: 1000, conversions: 560, expectedRate: 0.6, baselineVariance: 1e-6 };
+
+  it('expects each value at its own rate, and combines their baseline variances by starts', () => {
+    const r = riskAdjustedResidual(total, [
+      { starts: 700, conversions: 430, expectedRate: 0.62, baselineVariance: 4e-6 },
+      { starts: 300, conversions: 130, expectedRate: 0.3, baselineVariance: 9e-6 },
+    ])!;
+    expect(r.starts).toBe(1000);
+    expect(r.conversions).toBe(560);
+    expect(r.expectedRate).toBeCloseTo(0.524, 12); // (700·0.62 + 300·0.3) / 1000
+    expect(r.baselineVariance).toBeCloseTo(2.77e-6, 15); // (700²·4e-6 + 300²·9e-6) / 1000²
+  });
+
+  it('keeps the funnel-wide rate for starts no value with a baseline covers', () => {
+    const r = riskAdjustedResidual(total, [{ starts: 700, conversions: 430, expectedRate: 0.62, baselineVariance: 4e-6 }, { starts: 200, conversions: 90, expectedRate: NaN }, null])!;
+    expect(r.expectedRate).toBeCloseTo((700 * 0.62 + 300 * 0.6) / 1000, 12);
+    expect(r.baselineVariance).toBeCloseTo((700 ** 2 * 4e-6 + 300 ** 2 * 1e-6) / 1000 ** 2, 15);
+  });
+
+  it('is null without starts, or when uncovered starts have no funnel-wide rate', () => {
+    expect(riskAdjustedResidual({ ...total, starts: 0 }, [])).toBeNull();
+    expect(riskAdjustedResidual({ ...total, expectedRate: NaN }, [{ starts: 600, conversions: 360, expectedRate: 0.6 }])).toBeNull();
+    expect(riskAdjustedResidual({ ...total, expectedRate: NaN }, [{ starts: 1000, conversions: 600, expectedRate: 0.6 }])?.expectedRate).toBeCloseTo(0.6, 12);
+  });
+
+  it('a campaign of half-converting traffic is not fitted as slow noise', () => {
+    // 12 hours at 1,000 starts/min, 0.9 pp white wobble; for 2 hours a campaign brings +35 % traffic at half the rate.
+    const n = 720;
+    const z = lcgNormals(3 * n, 31);
+    const raw = [], adjusted = [];
+    for (let i = 0; i < n; i++) {
+      const campaign = i >= 300 && i < 420 ? 350 : 20;
+      const wobble = 0.009 * z[i]!;
+      const regular = { starts: 1000, conversions: Math.round(1000 * (0.6 + wobble) + z[n + i]! * Math.sqrt(240)), expectedRate: 0.6, baselineVariance: 0 };
+      const camp = { starts: campaign, conversions: Math.round(campaign * (0.3 + wobble / 2) + z[2 * n + i]! * Math.sqrt(campaign * 0.21)), expectedRate: 0.3, baselineVariance: 0 };
+      const all = { starts: regular.starts + camp.starts, conversions: regular.conversions + camp.conversions, expectedRate: (1000 * 0.6 + 20 * 0.3) / 1020, baselineVariance: 0 };
+      raw.push(all);
+      adjusted.push(riskAdjustedResidual(all, [regular, camp])!);
+    }
+    const slow = (m: ReturnType<typeof estimateNoiseProfile>) => (m.tau2Slow ?? 0) + (m.tau2Persistent ?? 0);
+    expect(slow(estimateNoiseProfile(raw))).toBeGreaterThan(1e-4);
+    const fit = estimateNoiseProfile(adjusted);
+    expect(slow(fit)).toBeLessThan(1e-5);
+    expect(Math.sqrt(fit.tau2)).toBeGreaterThan(0.006);
+    expect(Math.sqrt(fit.tau2)).toBeLessThan(0.012);
   });
 });
