@@ -14,10 +14,8 @@
  * (per drop size, default 100), --seed N, --skip-timing.
  */
 import { runDetectionQuality } from './detect-sim/harness.js';
-import { FUNNEL, runEvaluatorQuality } from './detect-sim/evaluator-quality.js';
+import { runBenchRule } from './detect-sim/evaluator-quality.js';
 import { measureEvalTick } from './detect-sim/eval-timing.js';
-import { generateStream } from './detect-sim/stream.js';
-import type { AlertRuleDef } from '../src/rules/rule.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,23 +29,10 @@ const warmup = 5;
 const sizes = [0.05, 0.1, 0.2, 0.5, 1];
 const log = (l: string) => console.error(`[bench:detect] ${l}`);
 
-/** The rule under test, as a product person would write it in rules/checkout.yaml. */
-const rule: AlertRuleDef = {
-  name: 'checkout-completion-drop', funnel: FUNNEL.name,
-  metric: { kind: 'cohort_conversion', from: 'started', to: 'completed' },
-  direction: 'drop', minChange: 0.05, baseline: { kind: 'seasonal', weeks: 4 }, falseAlarmsPerWeek: 1, minVolume: 100,
-  forMs: 0, resolveAfterMs: 10 * 60_000, severity: 'critical', segments: ['platform'], notify: ['console'], labels: {},
-  mixShift: 'ignore', source: { file: 'bench/detect.ts', line: 1, col: 1 },
-};
-
 log(`references and detector-only pass (${weeks} weeks, ${episodes} episodes per size, seed ${seed})`);
 const ref = runDetectionQuality({ evalWeeks: weeks, episodesPerSize: episodes, stream: { seed }, log });
 log('funnelwatch through the real evaluator');
-const stream = generateStream({ seed, weeks: warmup + weeks });
-const fw = await runEvaluatorQuality({
-  stream, warmupWeeks: warmup, evalWeeks: weeks, episodesPerSize: episodes, dropSizes: sizes,
-  segmentDrop: { segment: 'android', size: 0.5 }, onsetTraffic: [900, 1100], rule, log,
-});
+const fw = await runBenchRule({ seed, warmupWeeks: warmup, evalWeeks: weeks, episodesPerSize: episodes, dropSizes: sizes, log });
 const timing = process.argv.includes('--skip-timing') ? null : await measureEvalTick({ log });
 
 const labels = sizes.map((d) => `${Math.round(d * 100)}%`);

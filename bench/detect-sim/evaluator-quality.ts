@@ -26,7 +26,7 @@ import type { BucketView, SegmentRef, SeriesReader } from '../../src/engine/seri
 import { createLogger } from '../../src/obs/logger.js';
 import { cusumDelayLimit } from '../../src/detect/index.js';
 import { Rng } from './prng.js';
-import { cohortArrivals, MINUTES_PER_WEEK, type Stream } from './stream.js';
+import { cohortArrivals, generateStream, MINUTES_PER_WEEK, type Stream } from './stream.js';
 
 const MIN = 60_000;
 /** Epoch of stream minute 0: a Monday 00:00 UTC, so minute-of-week lines up with the stream's weeks. */
@@ -290,4 +290,24 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
+}
+
+/** The rule bench:detect puts through the evaluator, as a product person would write it in rules/checkout.yaml. */
+export const BENCH_RULE: AlertRuleDef = {
+  name: 'checkout-completion-drop', funnel: FUNNEL.name,
+  metric: { kind: 'cohort_conversion', from: 'started', to: 'completed' },
+  direction: 'drop', minChange: 0.05, baseline: { kind: 'seasonal', weeks: 4 }, falseAlarmsPerWeek: 1, minVolume: 100,
+  forMs: 0, resolveAfterMs: 10 * 60_000, severity: 'critical', segments: ['platform'], notify: ['console'], labels: {},
+  mixShift: 'ignore', source: { file: 'bench/detect.ts', line: 1, col: 1 },
+};
+
+/** BENCH_RULE through the evaluator on a fresh stream of `warmupWeeks + evalWeeks`, with bench:detect's episodes
+ *  (the drops, a 50 % android drop, onsets at 900–1,100 starts a minute). */
+export async function runBenchRule(o: { seed: number; warmupWeeks: number; evalWeeks: number; episodesPerSize: number;
+  dropSizes: number[]; log?: (line: string) => void }): Promise<EvaluatorQualityReport> {
+  const stream = generateStream({ seed: o.seed, weeks: o.warmupWeeks + o.evalWeeks });
+  return runEvaluatorQuality({
+    stream, warmupWeeks: o.warmupWeeks, evalWeeks: o.evalWeeks, episodesPerSize: o.episodesPerSize, dropSizes: o.dropSizes,
+    segmentDrop: { segment: 'android', size: 0.5 }, onsetTraffic: [900, 1100], rule: BENCH_RULE, ...(o.log ? { log: o.log } : {}),
+  });
 }

@@ -159,7 +159,6 @@ export class RedisWindowStore implements WindowStore {
     }
     const fc = this.funnel(def);
     const metaKey = this.keys.meta(def.name, partition);
-    const base = this.keys.partitionBase(def.name, partition);
 
     // Match, with dimension codes from the cache; values not cached yet get -1 and are fixed after registering.
     const nDims = def.dimensions.length;
