@@ -25,6 +25,7 @@ import { DEFAULT_PARSE_OPTIONS, DEFAULT_FIELDS, type ParseOptions } from './even
 import { RuleStore } from './rules/rule-store.js';
 import { RedisWindowStore } from './windows/redis-window-store.js';
 import { MinuteTicker } from './engine/minute-tick.js';
+import { warmDetectors } from './engine/evaluate.js';
 import { Evaluator } from './engine/evaluator.js';
 import { LeaderLease } from './engine/lease.js';
 import { RedisAlertStore } from './engine/alert-store.js';
@@ -98,6 +99,8 @@ export class Daemon {
     this.rules.onReload((o) => {
       this.metrics.ruleReloads.inc({ outcome: o.ok ? 'ok' : 'failed' });
       this.metrics.ruleProblems.set(o.ok ? 0 : o.problems.length);
+      // Before the first reload resolves, so start-up finishes (and /readyz turns ready) after the calibration.
+      if (o.ok && o.changed) warmDetectors(o.ruleSet.funnels, o.ruleSet.rules);
     });
     this.readiness.add(redisReadiness(this.redis));
     this.ticker = new MinuteTicker({ clock: this.clock, logger, metrics: this.metrics, expression: config.FW_TICK_SCHEDULE });

@@ -229,6 +229,11 @@ function calibrationScale(windows: readonly number[], resolveSteps: number): num
   return scale;
 }
 
+/** How many window sets have been calibrated (simulated) in this process: lets tests see that warming worked. */
+export function calibrationsDone(): number {
+  return scaleCache.size;
+}
+
 /** The s at which the simulated rate crosses the budget, log-linear between grid points, clamped to the grid. */
 function interpolateScale(rates: readonly number[], budget: number): number {
   if (!(rates[0]! < budget)) return SCALES[0]!;

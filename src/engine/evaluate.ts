@@ -19,7 +19,8 @@
  *    (Bonferroni), so `false_alarms: 1/week` is the rule's budget, not each segment value's.
  */
 import {
-  detectChange, detectVolumeChange, estimateNoiseProfile, riskAdjustedResidual, seasonalBaseline, trailingBaseline, type BaselineEstimate,
+  detectChange, detectVolumeChange, estimateNoiseProfile, riskAdjustedResidual, scanThresholds, seasonalBaseline, trailingBaseline,
+  type BaselineEstimate,
   type Counts, type Detection, type NoiseModel, type Residual,
 } from '../detect/index.js';
 import type { FunnelDef } from '../funnels/funnel.js';
@@ -214,6 +215,24 @@ export function evaluateRule(look: RuleLook): SeriesResult[] {
 export function quantizeBudget(b: number): number {
   const k = Math.floor(Math.log(b) / Math.log(Math.SQRT2) + 1e-9);
   return Math.pow(Math.SQRT2, k);
+}
+
+/**
+ * Calibrates, for every (bucket width, resolve_after) pair the rule set's detectors will ask for, the scan
+ * thresholds (detect/thresholds.ts: about a second of simulation per pair, then cached for the process). Called
+ * when a rule set is loaded, so the cost lands at start-up (before readiness) or at the reload, instead of on the
+ * first evaluation tick a minute later, where it made that tick overrun and stalled ingest on the same thread.
+ * The budget does not matter here: the simulated calibration depends only on the windows and resolve_after.
+ */
+export function warmDetectors(funnels: readonly FunnelDef[], rules: readonly AlertRuleDef[]): void {
+  const bucketOf = new Map(funnels.map((f) => [f.name, f.bucketMs]));
+  for (const rule of rules) {
+    const b = bucketOf.get(rule.funnel);
+    if (b === undefined) continue;
+    // Ratio and cohort rules pass their resolve_after; the volume and duration detectors use the default.
+    scanThresholds({ falseAlarmsPerWeek: 1, stepMinutes: b / MINUTE, resolveAfterMinutes: rule.resolveAfterMs / MINUTE });
+    scanThresholds({ falseAlarmsPerWeek: 1, stepMinutes: b / MINUTE });
+  }
 }
 
 interface SegSeries {
