@@ -57,65 +57,76 @@ export interface EntitySlot {
   dirty: boolean;
 }
 
-/** One entity of the batch: the shard range its events can look up, and the states found there. */
+/** One entity of the batch: the shard range its events can look up (lo - 2 .. hi + 1), and the states found there. */
 export interface EntityRec {
   lo: number;
   hi: number;
   slots: EntitySlot[];
 }
 
-/** Entities of a batch and, per entity shard, which entities a read must ask it for. */
+/**
+ * The batch's distinct entities (first-appearance order) and, per event, the index of its entity: the state
+ * machine and the state read address entities by index, so an entity id is hashed once per batch, not once per
+ * event and shard.
+ */
 export interface StateReadPlan {
-  entities: Map<string, EntityRec>;
-  /** Shard k → entities to HMGET there (shards ascending). */
-  shards: Map<number, string[]>;
+  names: string[];
+  recs: EntityRec[];
+  /** Event i's entity is names[entityOf[i]]. */
+  entityOf: Int32Array;
 }
 
-/** Which (shard, entity) pairs can matter to the batch: every shard any of the entity's events may look up. */
+/** Shards an event at entity shard k0 may find its entity's state in: k0 + 1 down to k0 - 2 (newest first). */
+export const LOOKUP_BELOW = 2;
+export const LOOKUP_ABOVE = 1;
+
+/** Which entities the batch touches, and over which shard range each one's events look up states. */
 export function planStateRead(ev: BatchEvents, conversionWindowMs: number): StateReadPlan {
   const W = conversionWindowMs;
-  const entities = new Map<string, EntityRec>();
+  const index = new Map<string, number>();
+  const names: string[] = [];
+  const recs: EntityRec[] = [];
+  const entityOf = new Int32Array(ev.n);
   for (let i = 0; i < ev.n; i++) {
     const k0 = Math.floor(ev.ts[i]! / W);
     const ent = ev.entities[i]!;
-    const rec = entities.get(ent);
-    if (!rec) entities.set(ent, { lo: k0, hi: k0, slots: [] });
-    else if (k0 < rec.lo) rec.lo = k0;
-    else if (k0 > rec.hi) rec.hi = k0;
-  }
-  let min = Infinity;
-  let max = -Infinity;
-  for (const r of entities.values()) {
-    if (r.lo - 2 < min) min = r.lo - 2;
-    if (r.hi + 1 > max) max = r.hi + 1;
-  }
-  const shards = new Map<number, string[]>();
-  if (max - min <= 16) {
-    for (let k = min; k <= max; k++) shards.set(k, []);
-    for (const [ent, r] of entities) for (let k = r.lo - 2; k <= r.hi + 1; k++) shards.get(k)!.push(ent);
-  } else {
-    // A batch spanning many conversion windows: only the shards some entity can reach.
-    for (const [ent, r] of entities) {
-      for (let k = r.lo - 2; k <= r.hi + 1; k++) {
-        let list = shards.get(k);
-        if (!list) shards.set(k, (list = []));
-        list.push(ent);
-      }
+    let j = index.get(ent);
+    if (j === undefined) {
+      j = names.length;
+      index.set(ent, j);
+      names.push(ent);
+      recs.push({ lo: k0, hi: k0, slots: [] });
+    } else {
+      const rec = recs[j]!;
+      if (k0 < rec.lo) rec.lo = k0;
+      else if (k0 > rec.hi) rec.hi = k0;
     }
+    entityOf[i] = j;
   }
-  for (const [k, list] of shards) if (list.length === 0) shards.delete(k);
-  return { entities, shards };
+  return { names, recs, entityOf };
 }
 
-const STATE_RE = /^(-?\d+):(-?\d+):(\d+):(.*)$/s;
+/** Parses a stored state "entryOffset:lastDelta:stepMask:dimCodes" (apply-plan's encodeState) without a regex:
+ *  this runs for every state a batch finds. Undefined when malformed. */
+function parseState(value: string): { e: number; l: number; m: number; d: string } | undefined {
+  const a = value.indexOf(':');
+  const b = a < 0 ? -1 : value.indexOf(':', a + 1);
+  const c = b < 0 ? -1 : value.indexOf(':', b + 1);
+  if (c < 0) return undefined;
+  const e = Number(value.slice(0, a));
+  const l = Number(value.slice(a + 1, b));
+  const m = Number(value.slice(b + 1, c));
+  if (!Number.isInteger(e) || !Number.isInteger(l) || !Number.isInteger(m) || m < 0 || a === 0 || b === a + 1 || c === b + 1) return undefined;
+  return { e, l, m, d: value.slice(c + 1) };
+}
 
-/** Adds one stored state (the HMGET value of `entity` in shard k) to the entity's record; null = none. */
+/** Adds one stored state (the value of the entity in shard k) to the entity's record; null = none. */
 export function addStoredState(rec: EntityRec, k: number, value: string | null, conversionWindowMs: number): void {
   if (value === null) return;
-  const m = STATE_RE.exec(value);
-  if (!m) return;
-  const e = k * conversionWindowMs + Number(m[1]);
-  rec.slots.push({ k, e, l: e + Number(m[2]), m: Number(m[3]), d: m[4]!, codes: undefined, dirty: false });
+  const p = parseState(value);
+  if (!p) return;
+  const e = k * conversionWindowMs + p.e;
+  rec.slots.push({ k, e, l: e + p.l, m: p.m, d: p.d, codes: undefined, dirty: false });
 }
 
 export function encodeState(s: EntitySlot, conversionWindowMs: number): string {
@@ -125,8 +136,16 @@ export function encodeState(s: EntitySlot, conversionWindowMs: number): string {
 
 function slotCodes(s: EntitySlot): number[] {
   if (s.codes) return s.codes;
+  // "3.12.127" → [3, 12, 127], digit by digit (no split: this runs for every cohort step of a stored entity).
   const out: number[] = [];
-  for (const part of s.d!.split('.')) if (part !== '') out.push(Number(part));
+  const d = s.d!;
+  let v = -1;
+  for (let i = 0; i < d.length; i++) {
+    const c = d.charCodeAt(i) - 48;
+    if (c >= 0 && c <= 9) v = (v < 0 ? 0 : v * 10) + c;
+    else if (v >= 0) { out.push(v); v = -1; }
+  }
+  if (v >= 0) out.push(v);
   s.codes = out;
   return out;
 }
@@ -154,12 +173,13 @@ export function groupName(g: number): string {
 }
 
 /**
- * Runs the batch through the state machine against the states in `entities` (planStateRead + addStoredState),
+ * Runs the batch through the state machine against the states in `read` (planStateRead + addStoredState),
  * mutating those states in place (changed ones are marked dirty). `sealed` is the effective sealedUpTo: the
  * stored one raised to the partition's seal floor.
  */
 export function planBatch(p: PlanParams, watermark: number | undefined, sealed: number | undefined, ev: BatchEvents,
-  entities: Map<string, EntityRec>): BatchPlan {
+  read: StateReadPlan): BatchPlan {
+  const { recs, entityOf } = read;
   const W = p.conversionWindowMs;
   const L = p.allowedLatenessMs;
   const B = p.bucketMs;
@@ -200,11 +220,11 @@ export function planBatch(p: PlanParams, watermark: number | undefined, sealed: 
       continue;
     }
     if (wm === undefined || t > wm) wm = t;
-    const rec = entities.get(ev.entities[i]!)!;
+    const rec = recs[entityOf[i]!]!;
     const k0 = Math.floor(t / W);
     let st: EntitySlot | undefined;
     for (const slot of rec.slots) {
-      if (slot.k <= k0 + 1 && slot.k >= k0 - 2 && (!st || slot.k > st.k)) st = slot;
+      if (slot.k <= k0 + LOOKUP_ABOVE && slot.k >= k0 - LOOKUP_BELOW && (!st || slot.k > st.k)) st = slot;
     }
     const c0 = i * nDims;
     if (s === 0) {
@@ -277,7 +297,7 @@ export interface CommitInput {
 }
 
 /** ARGV of lua/applyBatch-2.lua (its header documents the layout). */
-export function encodeCommit(c: CommitInput, plan: BatchPlan, entities: Map<string, EntityRec>): (string | number)[] {
+export function encodeCommit(c: CommitInput, plan: BatchPlan, read: StateReadPlan): (string | number)[] {
   const W = c.conversionWindowMs;
   const wm = plan.watermark;
   const k = plan.counts;
@@ -309,12 +329,12 @@ export function encodeCommit(c: CommitInput, plan: BatchPlan, entities: Map<stri
     }
   }
   const byShard = new Map<number, (string | number)[]>();
-  for (const [ent, rec] of entities) {
-    for (const s of rec.slots) {
+  for (let j = 0; j < read.recs.length; j++) {
+    for (const s of read.recs[j]!.slots) {
       if (!s.dirty) continue;
       let list = byShard.get(s.k);
       if (!list) byShard.set(s.k, (list = []));
-      list.push(ent, encodeState(s, W));
+      list.push(read.names[j]!, encodeState(s, W));
     }
   }
   for (const [shard, list] of byShard) {

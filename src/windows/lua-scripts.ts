@@ -21,7 +21,7 @@ export const WINDOW_COMMANDS = {
   // ones it was computed from (conflict otherwise); V2 ran the state machine per event in Lua.
   // V4: the same commit with its arguments packed into one JSON array (the per-argument client cost dominated).
   applyBatch: { name: 'fwWindowsApplyBatchV4', file: 'applyBatch-2.lua', keys: 1 },
-  readState: { name: 'fwWindowsReadStateV1', file: 'readState-1.lua', keys: 1 },
+  readState: { name: 'fwWindowsReadStateV2', file: 'readState-2.lua', keys: 1 },
   registerDimValues: { name: 'fwWindowsRegisterDimValuesV1', file: 'registerDimValues-1.lua', keys: 1 },
   sealPartition: { name: 'fwWindowsSealPartitionV1', file: 'sealPartition-1.lua', keys: 1 },
   beginSeal: { name: 'fwWindowsBeginSealV1', file: 'beginSeal-2.lua', keys: 2 },
@@ -105,24 +105,28 @@ export type ApplyReply =
   | { status: 'conflict'; storedOffset: string; sealedUpTo: string }
   | { status: 'applied' };
 
-/** The one mapping of readState-1.lua's reply: the meta's fields (null when absent) and, per shard asked, the
- *  stored states in the order asked (null where none). */
-export function interpretReadStateReply(reply: unknown, shards: number, context: string):
-  { o: string | null; w: string | null; s: string | null; states: (string | null)[][] } {
+/** The one mapping of readState-2.lua's reply: the meta's fields (null when absent) and the states found, as flat
+ *  (entity index, shard k, state) triples; every index is checked against the `entities` asked for. */
+export function interpretReadStateReply(reply: unknown, entities: number, context: string):
+  { o: string | null; w: string | null; s: string | null; found: (number | string)[] } {
   if (!Array.isArray(reply) || reply.length < 2) throw malformed('readState', reply, context);
   if (Number(reply[0]) === -2 && reply.length === 2) throw refusedArguments('readState', reply, context);
   if (reply.length !== 4 || typeof reply[3] !== 'string') throw malformed('readState', reply, context);
-  let parsed: unknown;
+  let found: unknown;
   try {
-    parsed = JSON.parse(reply[3]);
+    found = JSON.parse(reply[3]);
   } catch {
     throw malformed('readState', reply, context);
   }
-  // cjson encodes an empty array as {}: only possible when no shard was asked for.
-  const states = Array.isArray(parsed) ? parsed : shards === 0 ? [] : null;
-  if (!states || states.length !== shards) throw malformed('readState', reply, context);
+  if (!Array.isArray(found) || found.length % 3 !== 0) throw malformed('readState', reply, context);
+  for (let i = 0; i < found.length; i += 3) {
+    const j = found[i] as unknown;
+    if (typeof j !== 'number' || !Number.isInteger(j) || j < 0 || j >= entities || typeof found[i + 1] !== 'number' || typeof found[i + 2] !== 'string') {
+      throw malformed('readState', reply, context);
+    }
+  }
   const f = (v: unknown) => (v === '' || v === null || v === undefined ? null : String(v));
-  return { o: f(reply[0]), w: f(reply[1]), s: f(reply[2]), states: states.map((vs: unknown) => (Array.isArray(vs) ? vs.map((v) => (typeof v === 'string' ? v : null)) : [])) };
+  return { o: f(reply[0]), w: f(reply[1]), s: f(reply[2]), found: found as (number | string)[] };
 }
 
 /** The one mapping of applyBatch-2.lua's return codes. */

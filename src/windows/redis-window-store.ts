@@ -35,7 +35,8 @@ import {
 } from './aggregate.js';
 import { histogramPercentile, type DurationHistogram } from './histogram.js';
 import {
-  addStoredState, encodeCommit, planBatch, planStateRead, type BatchEvents, type PlanParams, type StateReadPlan,
+  addStoredState, encodeCommit, LOOKUP_ABOVE, LOOKUP_BELOW, planBatch, planStateRead, type BatchEvents, type PlanParams,
+  type StateReadPlan,
 } from './apply-plan.js';
 import {
   bucketGroups, checkFunnelShape, fineStarts, hotKeepMs, KeyLayout, MISSING_CODE, OTHER_CODE, planWindow,
@@ -212,13 +213,13 @@ export class RedisWindowStore implements WindowStore {
       const sealFloor = await this.registerPartition(fc, partition, now, where);
       const stored = meta.s === null ? undefined : Number(meta.s);
       const sealed = sealFloor !== undefined && (stored === undefined || sealFloor > stored) ? sealFloor : stored;
-      const plan = planBatch(fc.planParams, meta.w === null ? undefined : Number(meta.w), sealed, batch, read.entities);
+      const plan = planBatch(fc.planParams, meta.w === null ? undefined : Number(meta.w), sealed, batch, read);
       const argv = encodeCommit({
         firstOffset, lastOffset, readOffset: meta.o ?? '', readSealed: meta.s ?? '', sealFloor,
         conversionWindowMs: W, allowedLatenessMs: def.allowedLatenessMs, bucketMs: def.bucketMs,
         hotKeepMs: fc.planParams.hotKeepMs, shardTtlMs: 4 * W + def.allowedLatenessMs + DAY,
         metaTtlMs: this.funnelKeyTtl(def), unmatched, noEntity,
-      }, plan, read.entities);
+      }, plan, read);
       const reply = interpretApplyReply(await callWindowCommand(this.redis, 'applyBatch', [metaKey], [JSON.stringify(argv)], where), where);
       if (reply.status === 'duplicate') return reply;
       if (reply.status === 'applied') {
@@ -243,23 +244,23 @@ export class RedisWindowStore implements WindowStore {
   }
 
   /**
-   * One call in the partition's slot (lua/readState-1.lua): the meta's offset, watermark and sealedUpTo, and the
-   * stored state of every (shard, entity) pair the batch may look up, added to `read.entities`.
+   * One call in the partition's slot (lua/readState-2.lua): the meta's offset, watermark and sealedUpTo, and the
+   * stored state of each of the batch's entities in every shard its events may look up, added to `read.recs`.
    */
   private async readState(metaKey: string, read: StateReadPlan, W: number, where: string):
     Promise<{ o: string | null; w: string | null; s: string | null }> {
-    const shards = [...read.shards].filter(([, ents]) => ents.length > 0);
-    const ask: (number | string[])[] = [];
-    for (const [k, ents] of shards) ask.push(k, ents);
+    const ask: (string | number)[] = new Array(3 * read.names.length);
+    for (let j = 0; j < read.names.length; j++) {
+      const r = read.recs[j]!;
+      ask[3 * j] = read.names[j]!;
+      ask[3 * j + 1] = r.lo - LOOKUP_BELOW;
+      ask[3 * j + 2] = r.hi + LOOKUP_ABOVE;
+    }
     const reply = interpretReadStateReply(
-      await callWindowCommand(this.redis, 'readState', [metaKey], [JSON.stringify(ask)], where), shards.length, where);
-    for (let j = 0; j < shards.length; j++) {
-      const [k, ents] = shards[j]!;
-      const vals = reply.states[j]!;
-      for (let x = 0; x < ents.length; x++) {
-        const v = vals[x];
-        if (v !== null && v !== undefined) addStoredState(read.entities.get(ents[x]!)!, k, v, W);
-      }
+      await callWindowCommand(this.redis, 'readState', [metaKey], [JSON.stringify(ask)], where), read.names.length, where);
+    const found = reply.found;
+    for (let i = 0; i < found.length; i += 3) {
+      addStoredState(read.recs[found[i] as number]!, found[i + 1] as number, found[i + 2] as string, W);
     }
     return { o: reply.o, w: reply.w, s: reply.s };
   }

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import {
-  addStoredState, encodeCommit, encodeState, groupName, planBatch, planStateRead, type BatchEvents, type PlanParams,
+  addStoredState, encodeCommit, encodeState, groupName, LOOKUP_ABOVE, LOOKUP_BELOW, planBatch, planStateRead, type BatchEvents,
+  type PlanParams,
 } from '../../../src/windows/apply-plan.js';
 import { durationBucket } from '../../../src/windows/histogram.js';
 import { MAX_STEPS } from '../../../src/windows/key-layout.js';
@@ -22,8 +23,10 @@ function batch(rows: [step: number, ts: number, entity: string, c0?: number, c1?
 /** Plans a batch against stored states given as shard → entity → encoded state. */
 function run(ev: BatchEvents, stored: Record<number, Record<string, string>> = {}, wm?: number, sealed?: number) {
   const read = planStateRead(ev, W);
-  for (const [k, ents] of read.shards) for (const e of ents) addStoredState(read.entities.get(e)!, k, stored[k]?.[e] ?? null, W);
-  const plan = planBatch(P, wm, sealed, ev, read.entities);
+  read.recs.forEach((rec, j) => {
+    for (let k = rec.lo - LOOKUP_BELOW; k <= rec.hi + LOOKUP_ABOVE; k++) addStoredState(rec, k, stored[k]?.[read.names[j]!] ?? null, W);
+  });
+  const plan = planBatch(P, wm, sealed, ev, read);
   const field = (start: number, group: string, f: number) => {
     const m = plan.buckets.get(start);
     if (!m) return 0;
@@ -31,16 +34,17 @@ function run(ev: BatchEvents, stored: Record<number, Record<string, string>> = {
     return 0;
   };
   const states = new Map<string, string>();
-  for (const [e, rec] of read.entities) for (const s of rec.slots) if (s.dirty) states.set(`${s.k}/${e}`, encodeState(s, W));
+  read.recs.forEach((rec, j) => { for (const s of rec.slots) if (s.dirty) states.set(`${s.k}/${read.names[j]}`, encodeState(s, W)); });
   return { read, plan, field, states };
 }
 
 describe('apply plan (the applyBatch state machine)', () => {
   it('reads every shard an event may look up: floor(ts/W)+1 down to floor(ts/W)-2, per entity', () => {
-    const { shards } = planStateRead(batch([[0, T + 10, 'a'], [1, T + W + 5, 'a'], [0, T + 20, 'b']]), W);
-    expect([...shards.keys()]).toEqual([998, 999, 1000, 1001, 1002]);
-    expect(shards.get(1002)).toEqual(['a']);
-    expect(shards.get(998)).toEqual(['a', 'b']);
+    const { names, recs, entityOf } = planStateRead(batch([[0, T + 10, 'a'], [1, T + W + 5, 'a'], [0, T + 20, 'b']]), W);
+    expect(names).toEqual(['a', 'b']);
+    expect([...entityOf]).toEqual([0, 0, 1]);
+    // a's events are in shards 1000 and 1001: it is looked up in 998..1002; b in 998..1001.
+    expect(recs.map((r) => [r.lo - LOOKUP_BELOW, r.hi + LOOKUP_ABOVE])).toEqual([[998, 1002], [998, 1001]]);
   });
 
   it('entry, in-order step with duration, cohort at the entry bucket with the entry dimensions', () => {
@@ -107,10 +111,10 @@ describe('apply plan (the applyBatch state machine)', () => {
   it('encodes the commit: counters, bucket keys with TTL from the watermark, shard states', () => {
     const ev = batch([[0, T + 1500, 'a', 3, 4]]);
     const read = planStateRead(ev, W);
-    const plan = planBatch(P, undefined, undefined, ev, read.entities);
+    const plan = planBatch(P, undefined, undefined, ev, read);
     const argv = encodeCommit({ firstOffset: 5, lastOffset: 9, readOffset: '4', readSealed: '', sealFloor: undefined,
       conversionWindowMs: W, allowedLatenessMs: 5000, bucketMs: 1000, hotKeepMs: 10_000, shardTtlMs: 77, metaTtlMs: 88,
-      unmatched: 2, noEntity: 1 }, plan, read.entities);
+      unmatched: 2, noEntity: 1 }, plan, read);
     expect(argv.slice(0, 21)).toEqual([5, 9, '4', '', '', T + 1500, W, 5000, 77, 88, T + 1000, 0, 2, 1, 0, 0, 0, 0, 0, 3, 1]);
     const ttl = T + 1000 + 1000 + 10_000 - (T + 1500);
     expect(argv.slice(21)).toEqual([
