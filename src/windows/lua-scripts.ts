@@ -106,8 +106,9 @@ export type ApplyReply =
   | { status: 'applied' };
 
 /** The one mapping of readState-2.lua's reply: the meta's fields (null when absent) and the states found, as flat
- *  (entity index, shard k, state) triples; every index is checked against the `entities` asked for. */
-export function interpretReadStateReply(reply: unknown, entities: number, context: string):
+ *  (pair, position, state) triples; each pair and position is checked against `lists`, the lengths of the
+ *  entity lists asked for, per pair. */
+export function interpretReadStateReply(reply: unknown, lists: ArrayLike<number>, context: string):
   { o: string | null; w: string | null; s: string | null; found: (number | string)[] } {
   if (!Array.isArray(reply) || reply.length < 2) throw malformed('readState', reply, context);
   if (Number(reply[0]) === -2 && reply.length === 2) throw refusedArguments('readState', reply, context);
@@ -120,8 +121,10 @@ export function interpretReadStateReply(reply: unknown, entities: number, contex
   }
   if (!Array.isArray(found) || found.length % 3 !== 0) throw malformed('readState', reply, context);
   for (let i = 0; i < found.length; i += 3) {
-    const j = found[i] as unknown;
-    if (typeof j !== 'number' || !Number.isInteger(j) || j < 0 || j >= entities || typeof found[i + 1] !== 'number' || typeof found[i + 2] !== 'string') {
+    const p = found[i] as unknown;
+    const x = found[i + 1] as unknown;
+    if (typeof p !== 'number' || !(p >= 0 && p < lists.length) || typeof x !== 'number' || !(x >= 0 && x < lists[p | 0]!)
+      || typeof found[i + 2] !== 'string') {
       throw malformed('readState', reply, context);
     }
   }

@@ -249,18 +249,30 @@ export class RedisWindowStore implements WindowStore {
    */
   private async readState(metaKey: string, read: StateReadPlan, W: number, where: string):
     Promise<{ o: string | null; w: string | null; s: string | null }> {
-    const ask: (string | number)[] = new Array(3 * read.names.length);
-    for (let j = 0; j < read.names.length; j++) {
+    // Per shard, the entities (by index) to look up there; shards in order of first need.
+    const byShard = new Map<number, number[]>();
+    for (let j = 0; j < read.recs.length; j++) {
       const r = read.recs[j]!;
-      ask[3 * j] = read.names[j]!;
-      ask[3 * j + 1] = r.lo - LOOKUP_BELOW;
-      ask[3 * j + 2] = r.hi + LOOKUP_ABOVE;
+      for (let k = r.lo - LOOKUP_BELOW; k <= r.hi + LOOKUP_ABOVE; k++) {
+        let list = byShard.get(k);
+        if (!list) byShard.set(k, (list = []));
+        list.push(j);
+      }
+    }
+    const lists: number[][] = [];
+    const ask: (number | string[])[] = [];
+    for (const [k, list] of byShard) {
+      lists.push(list);
+      const names = new Array<string>(list.length);
+      for (let x = 0; x < list.length; x++) names[x] = read.names[list[x]!]!;
+      ask.push(k, names);
     }
     const reply = interpretReadStateReply(
-      await callWindowCommand(this.redis, 'readState', [metaKey], [JSON.stringify(ask)], where), read.names.length, where);
+      await callWindowCommand(this.redis, 'readState', [metaKey], [JSON.stringify(ask)], where), lists.map((l) => l.length), where);
     const found = reply.found;
     for (let i = 0; i < found.length; i += 3) {
-      addStoredState(read.recs[found[i] as number]!, found[i + 1] as number, found[i + 2] as string, W);
+      const p = found[i] as number;
+      addStoredState(read.recs[lists[p]![found[i + 1] as number]!]!, ask[2 * p] as number, found[i + 2] as string, W);
     }
     return { o: reply.o, w: reply.w, s: reply.s };
   }

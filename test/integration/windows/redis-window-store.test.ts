@@ -326,22 +326,25 @@ describe.each([
     expect(await store.getOffsets(funnel, ['0'])).toEqual(new Map([['0', 7]]));
     await expect(store.compact(funnel, { maxBuckets: 0 })).rejects.toMatchObject({ code: 'WINDOW_BAD_ARGUMENTS', retriable: false });
     expect(await store.compact(checkoutFunnel({ name: 'empty' }))).toEqual({ compactedUpTo: undefined, buckets: 0, sealedUpTo: undefined });
-    // The batch's state read (one script, one JSON argument) refuses what is not entity, from, to triples.
+    // The batch's state read (one script, one JSON argument) refuses what is not shard, entities pairs.
     const meta = new KeyLayout(setupPrefix(store)).meta(funnel.name, '0');
-    for (const bad of ['', 'not json', '"e"', '["e", 1]', '[1, 2, 3]', '["e", "1", 2]', '["e", 5, 3]', '["e", 1, 2, "f"]']) {
+    for (const bad of ['', 'not json', '"e"', '[1]', '[1, ["e"], 2]', '["x", ["e"]]', '[1, "e"]']) {
       const reply = await callWindowCommand(redis, 'readState', [meta], [bad], 'test');
-      expect(() => interpretReadStateReply(reply, 1, 'test'), bad).toThrow(expect.objectContaining({ code: 'WINDOW_BAD_ARGUMENTS', retriable: false }));
+      expect(() => interpretReadStateReply(reply, [1], 'test'), bad).toThrow(expect.objectContaining({ code: 'WINDOW_BAD_ARGUMENTS', retriable: false }));
     }
-    const none = interpretReadStateReply(await callWindowCommand(redis, 'readState', [meta], ['["nobody", 3, 6]'], 'test'), 1, 'test');
+    const none = interpretReadStateReply(await callWindowCommand(redis, 'readState', [meta], ['[3, ["nobody"]]'], 'test'), [1], 'test');
     expect(none).toEqual({ o: '7', w: null, s: null, found: [] });
-    // Only what exists comes back: (entity index, shard, state), the index counted in the order asked.
+    // Only what exists comes back: (pair, position, state), both counted from 0 in the order asked.
     const W = funnel.conversionWindowMs;
     expect(await store.applyBatch({ funnel, partition: '0', firstOffset: 8, lastOffset: 8, events: [ev(0, 'u1', T0 + 1500)], now: T0 }))
       .toMatchObject({ status: 'applied' });
     const k = Math.floor((T0 + 1500) / W);
     const found = interpretReadStateReply(await callWindowCommand(redis, 'readState', [meta],
-      [JSON.stringify(['nobody', k - 2, k + 1, 'u1', k - 2, k + 1, 'u1', k + 1, k + 3])], 'test'), 3, 'test');
+      [JSON.stringify([k - 1, ['u1', 'nobody'], k, ['nobody', 'u1'], k + 1, ['u1']])], 'test'), [2, 2, 1], 'test');
     expect(found.o).toBe('8');
-    expect(found.found).toEqual([1, k, `${T0 + 1500 - k * W}:0:1:127.127`]);
+    expect(found.found).toEqual([1, 1, `${T0 + 1500 - k * W}:0:1:127.127`]);
+    // A reply that points outside what was asked is refused, not followed.
+    expect(() => interpretReadStateReply(['8', '', '', '[2, 0, "x"]'], [2, 2], 'test')).toThrow(expect.objectContaining({ code: 'WINDOW_BAD_REPLY' }));
+    expect(() => interpretReadStateReply(['8', '', '', '[0, 2, "x"]'], [2, 2], 'test')).toThrow(expect.objectContaining({ code: 'WINDOW_BAD_REPLY' }));
   });
 });
