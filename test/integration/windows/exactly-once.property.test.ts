@@ -180,9 +180,12 @@ async function expectModel(store: RedisWindowStore, model: ReferenceModel, seen:
   }
 }
 
+// Runs per client: every case in `Seen` must occur. The rarest, a late cohort increment, never occurred in 1 of 13
+// repeats of this file with 40 Cluster runs (2026-11-23): a red CI run with nothing wrong. That rate means it comes
+// up in roughly 6 % of scenarios, so 120 runs miss it about once in 2,000 repeats.
 describe.each([
   ['standalone Redis', () => redisClient() as RedisLike, 150],
-  ['Redis Cluster', () => redisClusterClient() as RedisLike, 40],
+  ['Redis Cluster', () => redisClusterClient() as RedisLike, 120],
 ] as const)('window store exactly-once property on %s', (_label, client, runs) => {
   it('random batch splits with replays give exactly the counts of the stream', async () => {
     const redis = client();
