@@ -41,6 +41,9 @@ export interface AlertTransition {
   evidence?: Evidence;
   /** What the rule watches (for wording in messages); absent means a conversion. */
   metric?: 'cohort_conversion' | 'ratio_conversion' | 'step_volume' | 'step_duration';
+  /** A conversion rule measured from a later step than the funnel's entry: that step's name. Its evidence volume
+   *  counts arrivals at that step ("1,234 reached payment"), not the funnel's entries ("1,234 checkouts"). */
+  countedFrom?: string;
   ruleSetVersion: string;
   /** Likely cause: deploys near the onset and the drill-down (alert-context.ts); absent until that work fills it. */
   context?: AlertContext;

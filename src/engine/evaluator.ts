@@ -103,6 +103,14 @@ function worthWriting(prev: AlertState | undefined, next: AlertState, transition
   return lastWritten === undefined || now - lastWritten >= QUIET_WRITE_MS;
 }
 
+/** For a transition's wording: the step a conversion rule counts from when that is not the funnel's entry step
+ *  (its evidence volume then counts arrivals at that step), else undefined. */
+export function countedFromStep(rule: AlertRuleDef, funnel: FunnelDef): string | undefined {
+  if (rule.metric.kind !== 'cohort_conversion' && rule.metric.kind !== 'ratio_conversion') return undefined;
+  const from = rule.metric.from;
+  return funnel.steps.findIndex((s) => s.name === from) > 0 ? from : undefined;
+}
+
 export class Evaluator {
   private states = new Map<string, AlertState>();
   private loadedFor: number | undefined;
@@ -478,6 +486,8 @@ export class Evaluator {
     if (rule.description !== undefined) t.description = rule.description;
     if (next.context !== undefined) t.context = next.context;
     if (rule.metric.kind !== 'cohort_conversion') t.metric = rule.metric.kind;
+    const counted = countedFromStep(rule, funnel);
+    if (counted !== undefined) t.countedFrom = counted;
     return t;
   }
 

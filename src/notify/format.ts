@@ -120,8 +120,12 @@ export function segmentText(segment: SegmentRef | null | undefined): string {
   return segment ? `${segment.dimension}=${segment.value}` : '';
 }
 
-/** What was counted, as a noun: funnel names are nouns by convention (checkout → "1,234 checkouts"). */
-export function formatUnits(n: number | null | undefined, funnel: string): string {
+/**
+ * What was counted: the funnel's entries as a noun (funnel names are nouns by convention: checkout → "1,234
+ * checkouts"), or, for a rule measured from a later step, the arrivals there ("1,234 reached payment").
+ */
+export function formatUnits(n: number | null | undefined, funnel: string, countedFrom?: string): string {
+  if (countedFrom) return `${formatCount(n)} reached ${countedFrom}`;
   const noun = funnel === '' ? 'events' : /s$/.test(funnel) ? funnel : `${funnel}s`;
   return `${formatCount(n)} ${noun}`;
 }

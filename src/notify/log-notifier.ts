@@ -12,6 +12,7 @@ import type { AlertTransition } from '../engine/alert-store.js';
 import type { Evidence } from '../engine/alert-state.js';
 import type { Logger } from '../obs/logger.js';
 import type { Notifier } from './notifier.js';
+import { formatUnits } from './format.js';
 
 const LABEL: Record<AlertTransition['kind'], string> = {
   firing: 'FIRING',
@@ -60,12 +61,6 @@ function clock(ms: number, ref: number): string {
   return iso.slice(0, 10) === isoOrNull(ref)?.slice(0, 10) ? hm : `${iso.slice(0, 10)} ${hm}`;
 }
 
-/** What was counted, as a noun: the funnel's name (funnel names are nouns by convention: checkout, signup). */
-function units(n: number, funnel: string): string {
-  const noun = funnel === '' ? 'events' : /s$/.test(funnel) ? funnel : `${funnel}s`;
-  return `${int(n)} ${noun}`;
-}
-
 /** The change, observed against expected, for the rule's metric; "" when the evidence has no usable numbers. */
 function comparison(t: AlertTransition, e: Evidence): string {
   const byRate = Number.isFinite(e.observedRate) && Number.isFinite(e.expectedRate) && e.expectedRate > 0;
@@ -93,7 +88,7 @@ export function formatTransitionLine(t: AlertTransition): string {
   if (e) {
     const cmp = comparison(t, e);
     const span = duration(e.windowMinutes);
-    const vol = t.metric === 'step_volume' || !(e.volume > 0) ? '' : units(e.volume, t.funnel);
+    const vol = t.metric === 'step_volume' || !(e.volume > 0) ? '' : formatUnits(e.volume, t.funnel, t.countedFrom);
     const amount = [vol, span && `in ${span}`].filter(Boolean).join(' ');
     // "volume 812 vs expected 1,190 (−32%) in 1 h": a bare window reads as part of the comparison.
     if (cmp && !vol && span && !e.guard) parts.push(`${cmp} ${amount}`);

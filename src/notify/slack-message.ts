@@ -211,7 +211,7 @@ function volumeText(alert: AlertTransition): string {
   const e = alert.evidence;
   if (!e) return '?';
   const span = formatWindow(e.windowMinutes);
-  const amount = alert.metric === 'step_volume' || !(finite(e.volume) && e.volume > 0) ? '' : formatUnits(e.volume, alert.funnel);
+  const amount = alert.metric === 'step_volume' || !(finite(e.volume) && e.volume > 0) ? '' : formatUnits(e.volume, alert.funnel, alert.countedFrom);
   return [amount, span && `in ${span}`].filter(Boolean).join(' ') || '?';
 }
 

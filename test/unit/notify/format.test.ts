@@ -50,6 +50,11 @@ describe('formatTransitionLine', () => {
       .toBe('DATA OK checkout-conversion [platform=android] — info → #payments');
   });
 
+  it('a conversion measured from a later step counts arrivals there, not the funnel\'s entries', () => {
+    expect(formatTransitionLine(transition({ metric: 'ratio_conversion', countedFrom: 'payment', segment: null })))
+      .toBe('FIRING  checkout-conversion  conversion 41.2% vs expected 60.1% (−31%), 1,234 reached payment in 15 min, since 12:03 UTC — critical → #payments');
+  });
+
   it('volume and duration rules speak of counts and of the share of slow steps', () => {
     const vol = evidence({ observed: 812, expected: 1190, observedRate: 54.1, expectedRate: 79.3, volume: 812, windowMinutes: 60 });
     expect(formatTransitionLine(transition({ metric: 'step_volume', evidence: vol, segment: null, notify: ['#growth', 'pagerduty-web'] })))

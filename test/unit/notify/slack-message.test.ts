@@ -253,6 +253,13 @@ describe('slackMessage: the incident message', () => {
 });
 
 describe('slackThreadReply', () => {
+  it('a conversion measured from a later step names the arrivals it counted', () => {
+    const r = slackThreadReply(job('worsened', { metric: 'ratio_conversion', countedFrom: 'payment', evidence: evidence({ observedRate: 0.3 }) }));
+    expect(r.text).toContain('(−50%), 1,234 reached payment in 15 min');
+    const m = slackMessage(job('firing', { metric: 'ratio_conversion', countedFrom: 'payment' }));
+    expect(allText(m)).toContain('*Volume*\n1,234 reached payment in 15 min');
+  });
+
   it('worsened: how much worse now', () => {
     const r = slackThreadReply(job('worsened', { evidence: evidence({ observedRate: 0.3 }) }));
     expect(r.text).toBe(':rotating_light: *checkout-completion-drop [payment_provider=stripe]* got worse at 13:08 UTC: ' +
