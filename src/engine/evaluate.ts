@@ -221,7 +221,7 @@ export function quantizeBudget(b: number): number {
  * Calibrates, for every (bucket width, resolve_after) pair the rule set's detectors will ask for, the scan
  * thresholds (detect/thresholds.ts: about a second of simulation per pair, then cached for the process). Called
  * when a rule set is loaded, so the cost lands at start-up (before readiness) or at the reload, instead of on the
- * first evaluation tick a minute later, where it made that tick overrun and stalled ingest on the same thread.
+ * first evaluation tick a minute later, where it held up that tick and ingest (same thread) for about a second.
  * The budget does not matter here: the simulated calibration depends only on the windows and resolve_after.
  */
 export function warmDetectors(funnels: readonly FunnelDef[], rules: readonly AlertRuleDef[]): void {

@@ -123,8 +123,8 @@ export function interpretReadStateReply(reply: unknown, lists: ArrayLike<number>
   for (let i = 0; i < found.length; i += 3) {
     const p = found[i] as unknown;
     const x = found[i + 1] as unknown;
-    if (typeof p !== 'number' || !(p >= 0 && p < lists.length) || typeof x !== 'number' || !(x >= 0 && x < lists[p | 0]!)
-      || typeof found[i + 2] !== 'string') {
+    if (!Number.isInteger(p) || !((p as number) >= 0 && (p as number) < lists.length) || !Number.isInteger(x)
+      || !((x as number) >= 0 && (x as number) < lists[p as number]!) || typeof found[i + 2] !== 'string') {
       throw malformed('readState', reply, context);
     }
   }

@@ -345,6 +345,8 @@ describe.each([
     expect(found.found).toEqual([1, 1, `${T0 + 1500 - k * W}:0:1:127.127`]);
     // A reply that points outside what was asked is refused, not followed.
     expect(() => interpretReadStateReply(['8', '', '', '[2, 0, "x"]'], [2, 2], 'test')).toThrow(expect.objectContaining({ code: 'WINDOW_BAD_REPLY' }));
-    expect(() => interpretReadStateReply(['8', '', '', '[0, 2, "x"]'], [2, 2], 'test')).toThrow(expect.objectContaining({ code: 'WINDOW_BAD_REPLY' }));
+    for (const bad of ['[0, 2, "x"]', '[0.5, 0, "x"]', '[0, 1.5, "x"]', '[0, 0, 7]', '[0, 0]', '{}']) {
+      expect(() => interpretReadStateReply(['8', '', '', bad], [2, 2], 'test'), bad).toThrow(expect.objectContaining({ code: 'WINDOW_BAD_REPLY' }));
+    }
   });
 });
