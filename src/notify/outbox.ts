@@ -70,6 +70,8 @@ export interface OutboxOptions {
   blockMs?: number;
   /** Jobs read at once. Default 32. */
   batch?: number;
+  /** First wait after a failed Redis call of the worker loop; doubles per failure up to 30 s. Default 250 ms. */
+  redisRetryBaseMs?: number;
   /** A consumer name with nothing pending and idle this long is removed from the group. Default 1 h. */
   pruneIdleMs?: number;
   /** Jitter source, in [0, 1). Default Math.random. */
@@ -98,8 +100,11 @@ export class DeliveryOutbox {
   private readonly blockMs: number;
   private readonly batch: number;
   private readonly random: () => number;
+  private readonly redisRetryBaseMs: number;
   private reader: Redis | null = null;
   private running = false;
+  /** Ends the loop's current backoff wait early (stop). */
+  private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private groupReady = false;
   private lastClaim = 0;
@@ -115,6 +120,7 @@ export class DeliveryOutbox {
     this.orderWaitMs = o.orderWaitMs ?? 2_000;
     this.blockMs = o.blockMs ?? 2_000;
     this.batch = o.batch ?? 32;
+    this.redisRetryBaseMs = o.redisRetryBaseMs ?? 250;
     this.random = o.random ?? Math.random;
     for (const c of Object.values(COMMANDS)) {
       o.redis.defineCommand(c.name, { lua: readFileSync(locateLua(c.file, 'notify'), 'utf8'), numberOfKeys: c.keys });
@@ -134,6 +140,8 @@ export class DeliveryOutbox {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    // A loop backing off after a Redis outage would otherwise finish its wait (up to 30 s) before stopping.
+    this.wake?.();
     // Disconnecting ends a blocking read at once instead of after blockMs.
     this.reader?.disconnect();
     await this.loop;
@@ -149,9 +157,13 @@ export class DeliveryOutbox {
       } catch (err) {
         if (!this.running) break;
         failures++;
-        const wait = Math.min(30_000, 250 * 2 ** Math.min(failures, 7));
+        const wait = Math.min(30_000, this.redisRetryBaseMs * 2 ** Math.min(failures, 7));
         this.o.logger.warn({ err: errorMessage(err), retryInMs: wait }, 'delivery worker: Redis call failed; retrying');
-        await sleep(wait);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, wait);
+          this.wake = () => { clearTimeout(t); resolve(); };
+        });
+        this.wake = null;
       }
     }
   }
@@ -406,6 +418,3 @@ function parseStored(raw: string | null): StoredDelivery | undefined {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
