@@ -70,7 +70,7 @@ export interface OutboxOptions {
   blockMs?: number;
   /** Jobs read at once. Default 32. */
   batch?: number;
-  /** First wait after a failed Redis call of the worker loop; doubles per failure up to 30 s. Default 250 ms. */
+  /** The worker loop waits base × 2^failures (at most 30 s) after consecutive failed Redis calls. Default 250 ms. */
   redisRetryBaseMs?: number;
   /** A consumer name with nothing pending and idle this long is removed from the group. Default 1 h. */
   pruneIdleMs?: number;
