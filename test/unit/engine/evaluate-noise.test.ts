@@ -1,28 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateRule, RuleMemory } from '../../../src/engine/evaluate.js';
 import type { BucketView, SegmentRef, SeriesReader } from '../../../src/engine/series.js';
-import type { FunnelDef } from '../../../src/funnels/funnel.js';
 import type { AlertRuleDef } from '../../../src/rules/rule.js';
+import { testFunnel, testRule } from '../../support/engine-fixtures.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const EVAL_TO = 1_000 * HOUR;
 
-const funnel: FunnelDef = {
-  name: 'checkout', entityField: 'entity',
+const funnel = testFunnel({
   steps: [{ name: 'started', event: 'checkout_started' }, { name: 'completed', event: 'order_completed' }],
-  conversionWindowMs: 30 * MIN, bucketMs: MIN, allowedLatenessMs: MIN,
-  dimensions: [{ name: 'source', maxValues: 10 }], services: [],
-  retention: { fineMs: 3 * 86_400_000, rollupBucketMs: 15 * MIN, rollupMs: 35 * 86_400_000 },
-};
+  dimensions: [{ name: 'source', maxValues: 10 }],
+});
 
 function rule(mixShift: 'ignore' | 'page'): AlertRuleDef {
-  return {
-    name: `r-${mixShift}`, funnel: 'checkout', metric: { kind: 'ratio_conversion', from: 'started', to: 'completed' },
-    direction: 'drop', minChange: 0.05, baseline: { kind: 'trailing', windowMs: 2 * HOUR }, falseAlarmsPerWeek: 1,
-    minVolume: 100, forMs: 0, resolveAfterMs: 10 * MIN, severity: 'critical', segments: ['source'], notify: ['console'],
-    labels: {}, mixShift, source: { file: 'test', line: 1, col: 1 },
-  };
+  return testRule({ name: `r-${mixShift}`, minChange: 0.05, minVolume: 100, severity: 'critical', segments: ['source'], mixShift });
 }
 
 /** Deterministic standard normals by bucket (i ≤ 0) and salt, from one sequential generator. */

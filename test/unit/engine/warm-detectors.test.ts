@@ -2,28 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { calibrationsDone } from '../../../src/detect/thresholds.js';
 import { evaluateRule, RuleMemory, warmDetectors } from '../../../src/engine/evaluate.js';
 import type { SeriesReader } from '../../../src/engine/series.js';
-import type { FunnelDef } from '../../../src/funnels/funnel.js';
 import type { AlertRuleDef, MetricDef } from '../../../src/rules/rule.js';
+import { testFunnel, testRule } from '../../support/engine-fixtures.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const EVAL_TO = 1_000 * HOUR;
 
-const funnel: FunnelDef = {
-  name: 'signup', entityField: 'entity',
-  steps: [{ name: 'started', event: 'signup_started' }, { name: 'verified', event: 'email_verified' }],
+const funnel = testFunnel({
+  name: 'signup', steps: [{ name: 'started', event: 'signup_started' }, { name: 'verified', event: 'email_verified' }],
   // A bucket width no other test uses, so this file's calibrations are its own (the cache is per process).
-  conversionWindowMs: 30 * MIN, bucketMs: 3 * MIN, allowedLatenessMs: MIN,
-  dimensions: [], services: [],
-  retention: { fineMs: 3 * 86_400_000, rollupBucketMs: 15 * MIN, rollupMs: 35 * 86_400_000 },
-};
+  bucketMs: 3 * MIN,
+});
 
 function rule(name: string, metric: MetricDef, resolveAfterMs: number): AlertRuleDef {
-  return {
-    name, funnel: 'signup', metric, direction: metric.kind === 'step_duration' ? 'increase' : 'drop', minChange: 0.1,
-    baseline: { kind: 'trailing', windowMs: 2 * HOUR }, falseAlarmsPerWeek: 1, minVolume: 10, forMs: 0, resolveAfterMs,
-    severity: 'warning', segments: [], notify: ['console'], labels: {}, mixShift: 'page', source: { file: 'test', line: 1, col: 1 },
-  };
+  return testRule({ name, funnel: 'signup', metric, resolveAfterMs });
 }
 
 /** A steady funnel: 300 starts and 180 verifications per bucket. */
