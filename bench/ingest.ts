@@ -14,6 +14,9 @@
  * the run checks that every produced event was consumed and, for the daemon, counted in Redis: a truncated log
  * cannot flatter the figures.
  *
+ * Both consumers run with the daemon's node flags (src/node-flags.ts: the Docker image and the `funnelwatch` command
+ * pass them), so neither gets a runtime setting the other lacks.
+ *
  * Run: npm run bench:ingest   (EVENTS=1000000, ROUND=80000 by default)
  * Last line: one JSON object with events_per_s, ceiling_events_per_s, ratio_to_ceiling, redis_cmds_per_1k_events,
  * p99_batch_apply_ms, rss_mb.
@@ -33,6 +36,7 @@ import { mulberry32 } from '../src/prng.js';
 import type { FwEvent } from '../src/events/event.js';
 import { loadRuleDir } from '../src/rules/loader.js';
 import { RedisWindowStore } from '../src/windows/redis-window-store.js';
+import { DAEMON_NODE_FLAGS } from '../src/node-flags.js';
 
 const EVENTS = Number(process.env.EVENTS ?? 1_000_000);
 /** Events per round: 4 partitions × ~5 MB of ~170-byte events is ~120k before the broker truncates. */
@@ -104,8 +108,8 @@ async function ceilingRole(brokers: string[], topic: string, group: string) {
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+function cpuSeconds(pid: number, tid?: number): number {
+  const f = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
@@ -227,6 +231,7 @@ async function waitFor(probe: () => Promise<boolean> | boolean, what: string, ms
 
 async function main() {
   console.log(`ingest benchmark: ${EVENTS.toLocaleString('en')} events per consumer, 3 funnels, rounds of ${ROUND.toLocaleString('en')}, on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
+  console.log(`  the daemon and the bare consumer both run with the daemon's node flags: ${DAEMON_NODE_FLAGS.join(' ')}`);
   const [redis, kafka] = await Promise.all([startRedisServer(), startMockKafka(3)]);
   const brokers = kafka.brokers.join(',');
   const startTime = Date.now() - 3 * 3_600_000;
@@ -237,7 +242,7 @@ async function main() {
     // Both consumers run side by side, each frozen while the other is timed, and their rounds alternate: the
     // machine's speed drifts by tens of percent over minutes here (a shared host), and the ratio should compare
     // the two under the same conditions.
-    const c1 = runChild([SELF, 'ceiling', brokers, 'ceiling-events', 'ceiling']);
+    const c1 = runChild([...DAEMON_NODE_FLAGS, SELF, 'ceiling', brokers, 'ceiling-events', 'ceiling']);
     // The child prints `joined` once and `n <count>` after every batch; keep the highest count seen.
     let c1out = '';
     let ceilSeen = 0;
@@ -256,7 +261,7 @@ async function main() {
     const port = await freePort();
     const r = new Redis(redis.url);
     // DAEMON_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the daemon without touching the ceiling.
-    const daemon = runChild([...(process.env.DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(ROOT, 'dist/main.js'), 'run'], {
+    const daemon = runChild([...DAEMON_NODE_FLAGS, ...(process.env.DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(ROOT, 'dist/main.js'), 'run'], {
       FW_REDIS_URL: redis.url, FW_KAFKA_BROKERS: brokers, FW_KAFKA_TOPICS: 'daemon-events', FW_KAFKA_GROUP: 'funnelwatch',
       FW_KAFKA_FROM_BEGINNING: 'true', FW_RULES_DIR: rulesDir, FW_HTTP_PORT: String(port), FW_HTTP_HOST: '127.0.0.1', FW_LOG_LEVEL: 'warn', FW_LOG_PRETTY: 'false',
     });
@@ -267,6 +272,7 @@ async function main() {
     const cpu = async () => { const i = await r.info('cpu'); return Number(i.match(/used_cpu_user:([\d.]+)/)![1]) + Number(i.match(/used_cpu_sys:([\d.]+)/)![1]); };
     const cpu0 = await cpu();
     const daemonCpu0 = cpuSeconds(daemon.proc.pid!);
+    const daemonMain0 = cpuSeconds(daemon.proc.pid!, daemon.proc.pid!);
     const ceilCpu0 = cpuSeconds(c1.proc.pid!);
     // The daemon is timed by what Redis has applied: the stored offsets of one funnel (every batch records its
     // offset for every funnel), i.e. events counted, not merely read.
@@ -299,6 +305,7 @@ async function main() {
     const stats1 = await r.info('commandstats');
     const redisCpuS = (await cpu()) - cpu0;
     const daemonCpuS = cpuSeconds(daemon.proc.pid!) - daemonCpu0;
+    const daemonMainS = cpuSeconds(daemon.proc.pid!, daemon.proc.pid!) - daemonMain0;
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const rss = peakRssMb(daemon.proc.pid!);
     daemon.proc.kill('SIGTERM');
@@ -335,12 +342,12 @@ async function main() {
     const byCmd = [...usec(stats1)].map(([c, v]) => ({ c, calls: v.calls - (u0.get(c)?.calls ?? 0), usec: v.usec - (u0.get(c)?.usec ?? 0) }))
       .filter((x) => x.calls > 0).sort((a, b) => b.usec - a.usec).slice(0, 6);
     console.log(`  Redis time per event by command: ${byCmd.map((x) => `${x.c} ${(x.usec / measured.produced).toFixed(2)} µs (${((x.calls / measured.produced) * 1000).toFixed(1)}/1k events)`).join(', ')}`);
-    console.log(`  CPU per event: redis-server ${((redisCpuS / measured.produced) * 1e6).toFixed(1)} µs, daemon ${((daemonCpuS / measured.produced) * 1e6).toFixed(1)} µs (over ${measured.seconds.toFixed(1)} s of drain time)`);
+    console.log(`  CPU per event: redis-server ${((redisCpuS / measured.produced) * 1e6).toFixed(1)} µs, daemon ${((daemonCpuS / measured.produced) * 1e6).toFixed(1)} µs of which its main thread ${((daemonMainS / measured.produced) * 1e6).toFixed(1)} µs (over ${measured.seconds.toFixed(1)} s of drain time: the main thread was busy ${Math.round((100 * daemonMainS) / measured.seconds)} % of it)`);
     console.log(`  counts in Redis equal the produced counts for every step of the 3 funnels (avg event ${measured.avgBytes} bytes)`);
     console.log(JSON.stringify({
       events: measured.produced, events_per_s: Math.round(eventsPerS), ceiling_events_per_s: Math.round(ceilingRate), ratio_to_ceiling: Number((eventsPerS / ceilingRate).toFixed(3)),
       redis_cmds_per_1k_events: Number(((all / measured.produced) * 1000).toFixed(1)), redis_script_calls_per_1k_events: Number(((scripts / measured.produced) * 1000).toFixed(2)),
-      p99_batch_apply_ms: Number(p99.toFixed(2)), redis_cpu_us_per_event: Number(((redisCpuS / measured.produced) * 1e6).toFixed(1)), daemon_cpu_us_per_event: Number(((daemonCpuS / measured.produced) * 1e6).toFixed(1)), rss_mb: rss, ceiling_rss_mb: ceilRss, batches, avg_event_bytes: measured.avgBytes, cores: cpus().length, node: process.version,
+      p99_batch_apply_ms: Number(p99.toFixed(2)), redis_cpu_us_per_event: Number(((redisCpuS / measured.produced) * 1e6).toFixed(1)), daemon_cpu_us_per_event: Number(((daemonCpuS / measured.produced) * 1e6).toFixed(1)), daemon_main_thread_cpu_us_per_event: Number(((daemonMainS / measured.produced) * 1e6).toFixed(1)), rss_mb: rss, ceiling_rss_mb: ceilRss, batches, avg_event_bytes: measured.avgBytes, cores: cpus().length, node: process.version,
     }));
   } finally {
     await producer.disconnect().catch(() => undefined);
