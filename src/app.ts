@@ -313,11 +313,22 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // A step still running after 5 s says so (and again when it ends), so a stop that hangs names the part that hangs.
     const step = async (what: string, fn: () => Promise<unknown> | unknown) => {
+      const t0 = performance.now();
+      let slow = false;
+      const timer = setTimeout(() => {
+        slow = true;
+        this.log.warn({ step: what }, `still stopping ${what} after 5 s`);
+      }, 5_000);
+      timer.unref();
       try {
         await fn();
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, `error while stopping ${what}`);
+      } finally {
+        clearTimeout(timer);
+        if (slow) this.log.warn({ step: what, ms: Math.round(performance.now() - t0) }, `stopping ${what} took ${Math.round(performance.now() - t0)} ms`);
       }
     };
     await step('minute ticker', () => this.ticker.stop());
