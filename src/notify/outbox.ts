@@ -177,11 +177,13 @@ export class DeliveryOutbox {
     const now = this.o.clock.now();
     await this.cmd('promote')(this.keys.outbox, this.keys.delayed, now, 100);
     const entries: [string, string[]][] = [];
+    let claimedAny = false;
     if (now - this.lastClaim >= this.claimIdleMs / 2) {
       this.lastClaim = now;
       const claimed = await this.o.redis.xautoclaim(this.keys.outbox, GROUP, this.o.consumer, this.claimIdleMs, '0-0', 'COUNT', this.batch) as unknown as [string, [string, string[]][] | null];
       for (const e of claimed[1] ?? []) if (e && e[1]) entries.push(e);
-      if (entries.length > 0) this.o.logger.info({ jobs: entries.length }, 'delivery worker: took over jobs a stopped worker left unfinished');
+      claimedAny = entries.length > 0;
+      if (claimedAny) this.o.logger.info({ jobs: entries.length }, 'delivery worker: took over jobs a stopped worker left unfinished');
     }
     if (entries.length === 0) {
       const client = block && this.reader ? this.reader : this.o.redis;
@@ -191,7 +193,8 @@ export class DeliveryOutbox {
       const res = await (client as unknown as { xreadgroup: Cmd }).xreadgroup(...args) as [string, [string, string[]][]][] | null;
       for (const [, es] of res ?? []) entries.push(...es);
     }
-    if (entries.length > 0) await this.handleAll(entries);
+    // Entries taken over from a dead worker may have reached their receiver already (it died before settling).
+    if (entries.length > 0) await this.handleAll(entries, claimedAny);
     if (now - this.lastGauges >= 10_000) {
       this.lastGauges = now;
       await this.exportGauges().catch(() => {});
@@ -247,11 +250,12 @@ export class DeliveryOutbox {
   }
 
   /** Receivers in parallel, each receiver's jobs in order (a slow Slack must not hold PagerDuty pages back). */
-  private async handleAll(entries: [string, string[]][]): Promise<void> {
+  private async handleAll(entries: [string, string[]][], takenOver: boolean): Promise<void> {
     const byReceiver = new Map<string, { entry: string; job: DeliveryJob | undefined; raw: string }[]>();
     for (const [entry, fields] of entries) {
       const raw = fieldOf(fields, 'j') ?? '';
       const job = parseJob(raw);
+      if (job && takenOver) job.takenOver = true;
       const key = job?.receiver ?? '';
       const list = byReceiver.get(key) ?? [];
       list.push({ entry, job, raw });

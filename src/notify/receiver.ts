@@ -49,6 +49,9 @@ export interface DeliveryJob {
   createdAt: number;
   /** Attempts already made (0 on the first). */
   attempt: number;
+  /** Set when the job was taken over from a worker that died holding it: that worker may have delivered it
+   *  without settling, so a receiver with no idempotency of its own (Slack) checks before sending again. */
+  takenOver?: boolean;
   /** For `delivery_failed`: what failed. */
   failure?: DeliveryFailure;
 }

@@ -11,6 +11,15 @@
  * When the incident's message cannot be edited or replied to (deleted, edit window closed, thread locked), the
  * news is posted as a new top-level message and, when it replaces the parent, its handle is returned as the new
  * record, so later updates go to the message people can see.
+ *
+ * No second post after a lost answer. chat.postMessage has no idempotency key: when a post reached Slack but its
+ * answer did not reach us (a timeout, a dropped connection, a 5xx from a proxy), the outbox retries the job and a
+ * plain retry would post it twice. So every post carries the job's id in its message metadata, and a retried job
+ * (attempt > 0) first looks for a message with that id (conversations.history, or conversations.replies for a
+ * thread reply) and takes it instead of posting; so does a job taken over from a worker that died before settling
+ * it (`takenOver`). The lookup needs the channel's id (configure the channel by id,
+ * or it is learnt from the first answered post) and the channels:history scope (groups:history for a private
+ * channel); without them the retry posts, a duplicate is possible, and the receiver warns once saying what to add.
  */
 import {
   LogLevel, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebAPIRequestError, WebClient,
@@ -58,6 +67,18 @@ const THREAD_CLOSED = new Set([
   'cannot_reply_to_message', 'restricted_action_thread_locked', 'restricted_action_non_threadable_channel',
   'thread_not_found', 'message_not_found',
 ]);
+
+/** Message metadata event type that carries the id of the delivery job that posted a message. */
+export const SLACK_METADATA_EVENT = 'funnelwatch_delivery';
+
+/** A Slack conversation id (public or private channel, DM, group DM), as opposed to a #name. */
+const CHANNEL_ID = /^[CGD][A-Z0-9]{6,}$/;
+
+/** Messages a retried job's lookup reads: one page, the newest first. A busier channel could hide the message. */
+const LOOKUP_LIMIT = 200;
+
+/** Slack's clock and ours may differ: the lookup starts this long before the job was made. */
+const LOOKUP_SLACK_MS = 60_000;
 
 /** The most a post waits for its channel's turn: pacing, not queueing (the outbox does the waiting). */
 const MAX_GATE_WAIT_MS = 1000;
@@ -176,6 +197,8 @@ export class SlackReceiver implements Receiver {
   private client: { token: string; web: WebClient } | undefined;
   /** Per channel: the earliest time the next post may go. */
   private readonly nextPostAt = new Map<string, number>();
+  /** The reason a retried job could not look for its earlier post was logged (once per reason). */
+  private readonly lookupWarned = new Set<string>();
   /** The configured channel (maybe a #name) → the id Slack answered with, so pacing keys one channel once. */
   private readonly channelIds = new Map<string, string>();
 
@@ -233,24 +256,77 @@ export class SlackReceiver implements Receiver {
 
   private async run(web: WebClient, job: DeliveryJob, parent: SlackRecord | undefined, opts: SlackMessageOptions): Promise<DeliveryOutcome> {
     if (job.event === 'delivery_failed') {
-      await this.post(web, this.o.def.channel, this.message(job, slackMessage(job, opts)));
+      await this.postOnce(web, job, this.o.def.channel, this.message(job, slackMessage(job, opts)));
       return { ok: true };
     }
     const full = (): SlackMessage => this.message(job, slackMessage(job, opts));
     // Without the incident's message (or for a firing job), the parent message is the whole news.
-    if (!parent) return { ok: true, record: { slack: await this.post(web, this.o.def.channel, full()) } };
+    if (!parent) return { ok: true, record: { slack: await this.postOnce(web, job, this.o.def.channel, full()) } };
     if (job.event === 'firing') {
       // A retried firing job whose post was already recorded: refresh it rather than post twice.
-      return { ok: true, record: { slack: (await this.updateOrRepost(web, parent, full())).record } };
+      return { ok: true, record: { slack: (await this.updateOrRepost(web, job, parent, full())).record } };
     }
     if (job.event === 'reminder') {
-      await this.replyOrPost(web, parent, this.message(job, slackThreadReply(job, opts)), false);
+      await this.replyOrPost(web, job, parent, this.message(job, slackThreadReply(job, opts)), false);
       return { ok: true, record: { slack: parent } };
     }
     // worsened / resolved: the parent shows the new state; the thread says what happened.
-    const { record, reposted } = await this.updateOrRepost(web, parent, full());
-    if (!reposted) await this.replyOrPost(web, record, this.message(job, slackThreadReply(job, opts)), job.event === 'resolved');
+    const { record, reposted } = await this.updateOrRepost(web, job, parent, full());
+    if (!reposted) await this.replyOrPost(web, job, record, this.message(job, slackThreadReply(job, opts)), job.event === 'resolved');
     return { ok: true, record: { slack: record } };
+  }
+
+  /**
+   * post() for a job, except that a retried job first looks for the message an earlier attempt may have posted
+   * (see the module comment) and returns that one instead of posting again.
+   */
+  private async postOnce(web: WebClient, job: DeliveryJob, channel: string, m: SlackMessage, thread?: { ts: string; broadcast: boolean }): Promise<SlackRecord> {
+    if (job.attempt > 0 || job.takenOver) {
+      const found = await this.findPosted(web, job, channel, thread?.ts);
+      if (found) {
+        this.log.info({ job: job.id, event: job.event, channel: found.channel, ts: found.ts, thread: thread?.ts }, 'an earlier attempt of this job did post (its answer was lost); not posting again');
+        return found;
+      }
+    }
+    return this.post(web, channel, m, thread, job.id);
+  }
+
+  /**
+   * The message carrying `job`'s id in its metadata, in the channel (or in the thread of `threadTs`), posted since
+   * shortly before the job was made; undefined when there is none or it cannot be looked for. Slack answering
+   * "later" (429, 5xx, network) fails the attempt, so the outbox retries it then: posting without knowing could
+   * duplicate the message.
+   */
+  private async findPosted(web: WebClient, job: DeliveryJob, channel: string, threadTs?: string): Promise<SlackRecord | undefined> {
+    const id = this.channelIds.get(channel) ?? (CHANNEL_ID.test(channel) ? channel : undefined);
+    if (!id) {
+      this.warnNoLookup('name', { channel }, `cannot check whether an earlier attempt already posted: channel ${channel} is configured by name and its id is not known yet; a retried job may post twice (configure the channel by id, e.g. C0123ABCD)`);
+      return undefined;
+    }
+    const oldest = ((job.createdAt - LOOKUP_SLACK_MS) / 1000).toFixed(6);
+    const method = threadTs ? 'conversations.replies' : 'conversations.history';
+    let messages: { ts?: string; metadata?: { event_type?: string; event_payload?: unknown } }[] | undefined;
+    try {
+      const res = threadTs
+        ? await web.conversations.replies({ channel: id, ts: threadTs, oldest, include_all_metadata: true, limit: LOOKUP_LIMIT })
+        : await web.conversations.history({ channel: id, oldest, include_all_metadata: true, limit: LOOKUP_LIMIT });
+      messages = res.messages;
+    } catch (err) {
+      const outcome = classifySlackError(err, { method, channel, secret: describeSecret(this.o.def.token), timeoutMs: this.timeoutMs });
+      if (outcome.ok || outcome.retriable) throw new CallFailed(method, err);
+      const error = platformError(err) ?? outcome.code;
+      const needed = error === 'missing_scope' ? ` (needs ${((err as WebAPIPlatformError).data as Platform).needed ?? 'channels:history or groups:history'})` : '';
+      this.warnNoLookup(error, { channel, error }, `cannot check whether an earlier attempt already posted: ${method} failed with ${error}${needed}; a retried job may post twice (add channels:history, or groups:history for a private channel, to the Slack app)`);
+      return undefined;
+    }
+    const hit = messages?.find((x) => x.metadata?.event_type === SLACK_METADATA_EVENT && (x.metadata.event_payload as { job?: unknown } | undefined)?.job === job.id);
+    return hit?.ts ? { channel: id, ts: hit.ts } : undefined;
+  }
+
+  private warnNoLookup(reason: string, fields: Record<string, unknown>, msg: string): void {
+    if (this.lookupWarned.has(reason)) return;
+    this.lookupWarned.add(reason);
+    this.log.warn(fields, msg);
   }
 
   /** Logs every cut the builder made, so a shortened page is never silent. */
@@ -261,13 +337,14 @@ export class SlackReceiver implements Receiver {
     return m;
   }
 
-  private async post(web: WebClient, channel: string, m: SlackMessage, thread?: { ts: string; broadcast: boolean }): Promise<SlackRecord> {
+  private async post(web: WebClient, channel: string, m: SlackMessage, thread: { ts: string; broadcast: boolean } | undefined, jobId: string): Promise<SlackRecord> {
     await this.gate(channel);
     let res;
     const send = (blocks: SlackMessage['blocks'] | undefined, text: string) => web.chat.postMessage({
       // The SDK's argument type is a union keyed on which of text/blocks/attachments is set.
       channel, text, ...(blocks ? { blocks } : {}), unfurl_links: false, unfurl_media: false,
       ...(thread ? { thread_ts: thread.ts, reply_broadcast: thread.broadcast } : {}),
+      metadata: { event_type: SLACK_METADATA_EVENT, event_payload: { job: jobId } },
     } as ChatPostMessageArguments);
     try {
       res = await send(m.blocks, m.text);
@@ -287,7 +364,7 @@ export class SlackReceiver implements Receiver {
     return { channel: id, ts: String(res.ts ?? '') };
   }
 
-  private async updateOrRepost(web: WebClient, parent: SlackRecord, m: SlackMessage): Promise<{ record: SlackRecord; reposted: boolean }> {
+  private async updateOrRepost(web: WebClient, job: DeliveryJob, parent: SlackRecord, m: SlackMessage): Promise<{ record: SlackRecord; reposted: boolean }> {
     try {
       await web.chat.update({ channel: parent.channel, ts: parent.ts, text: m.text, blocks: m.blocks } as ChatUpdateArguments);
       return { record: parent, reposted: false };
@@ -305,18 +382,18 @@ export class SlackReceiver implements Receiver {
       }
       if (error === undefined || !UPDATE_GONE.has(error)) throw new CallFailed('chat.update', err);
       this.log.info({ channel: parent.channel, ts: parent.ts, error }, 'slack message cannot be edited; posting a new one');
-      return { record: await this.post(web, parent.channel, m), reposted: true };
+      return { record: await this.postOnce(web, job, parent.channel, m), reposted: true };
     }
   }
 
-  private async replyOrPost(web: WebClient, parent: SlackRecord, m: SlackMessage, broadcast: boolean): Promise<void> {
+  private async replyOrPost(web: WebClient, job: DeliveryJob, parent: SlackRecord, m: SlackMessage, broadcast: boolean): Promise<void> {
     try {
-      await this.post(web, parent.channel, m, { ts: parent.ts, broadcast });
+      await this.postOnce(web, job, parent.channel, m, { ts: parent.ts, broadcast });
     } catch (err) {
       const error = err instanceof CallFailed ? platformError(err.err) : undefined;
       if (error === undefined || !THREAD_CLOSED.has(error)) throw err;
       this.log.info({ channel: parent.channel, ts: parent.ts, error }, 'slack thread cannot take replies; posting top-level');
-      await this.post(web, parent.channel, m);
+      await this.postOnce(web, job, parent.channel, m);
     }
   }
 

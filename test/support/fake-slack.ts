@@ -12,7 +12,9 @@
  *
  * API
  *   startFakeSlack(opts?)  opts.token (the one valid bot token), opts.channels (id → name; default
- *                          { C0ALERTS: 'alerts' }). Resolves once listening on 127.0.0.1, port 0.
+ *                          { C0ALERTS: 'alerts' }), opts.historyScope (default true; false: the token lacks
+ *                          channels:history, so conversations.history/replies answer missing_scope). Resolves once
+ *                          listening on 127.0.0.1, port 0.
  *   url                    ends in `/api/`: pass it as the WebClient's `slackApiUrl`.
  *   token                  the valid token.
  *   requests               every request in arrival order: method, form fields, parsed blocks, token, time,
@@ -22,12 +24,14 @@
  *   replies(ts)            non-deleted replies in the thread of `ts`.
  *   deleteMessage(ts)      marks a message deleted, as a person deleting it in Slack: updates then fail.
  *   fail(method, times, response)
- *                          the next `times` calls of `method` ('chat.postMessage', 'chat.update', 'auth.test' or
- *                          '*') answer `response` instead, before any other check:
+ *                          the next `times` calls of `method` (a method below, or '*') answer `response`
+ *                          instead, before any other check:
  *                            { status: 429, retryAfter: 1 }      HTTP 429, Retry-After header, body ratelimited
  *                            { status: 500 } (any status, body?) that HTTP status
  *                            { ok: false, error: 'not_in_channel' } HTTP 200 with that body (a platform error)
  *                            { hang: true }                       no answer at all (for client timeouts)
+ *                            { lose: true }                       the call takes effect (a post is stored) but
+ *                                                                 no answer comes: a response lost on the way
  *                          Scripts queue in order; `times` may be Infinity.
  *   close()                drops hanging connections and stops the server.
  *
@@ -35,7 +39,12 @@
  *   POST /api/chat.postMessage  channel (id, name or #name; unknown → channel_not_found), text, blocks,
  *                               thread_ts (an unknown or deleted parent → cannot_reply_to_message), reply_broadcast
  *                               → { ok, channel: <id>, ts: "<seq>.000100", message }.
+ *                               `metadata` ({event_type, event_payload}, JSON in a form field) is kept.
  *   POST /api/chat.update       channel, ts (unknown or deleted → message_not_found), text, blocks.
+ *   POST /api/conversations.history   channel (an id; else channel_not_found), oldest, limit, include_all_metadata
+ *                               → top-level messages after `oldest`, newest first, with metadata when asked.
+ *   POST /api/conversations.replies   channel, ts (unknown → thread_not_found), oldest, limit, include_all_metadata
+ *                               → the parent, then its replies after `oldest`, oldest first.
  *   POST /api/auth.test         → { ok, team, user, user_id, bot_id, team_id, url }.
  *   Anything else               → { ok: false, error: 'unknown_method' }.
  * Bodies are application/x-www-form-urlencoded (what the SDK sends; `blocks` JSON-encoded in a field) or JSON.
@@ -47,12 +56,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FakeSlackMethod = 'chat.postMessage' | 'chat.update' | 'auth.test' | '*';
+export type FakeSlackMethod = 'chat.postMessage' | 'chat.update' | 'auth.test' | 'conversations.history' | 'conversations.replies' | '*';
 
 export type FakeSlackFailure =
   | { status: number; retryAfter?: number; body?: unknown }
   | { ok: false; error: string; [field: string]: unknown }
-  | { hang: true };
+  | { hang: true }
+  | { lose: true };
 
 export interface FakeSlackRequest {
   method: string;
@@ -77,6 +87,8 @@ export interface FakeSlackMessage {
   replyBroadcast: boolean;
   /** chat.update calls applied. */
   edits: number;
+  /** The post's `metadata`, parsed. */
+  metadata?: { event_type?: string; event_payload?: Record<string, unknown> };
   deleted: boolean;
 }
 
@@ -84,6 +96,8 @@ export interface FakeSlackOptions {
   token?: string;
   /** Channel id → name. */
   channels?: Record<string, string>;
+  /** Whether the token may read channels (conversations.history / replies); default true. */
+  historyScope?: boolean;
 }
 
 export interface FakeSlack {
@@ -98,7 +112,7 @@ export interface FakeSlack {
   close(): Promise<void>;
 }
 
-type Answer = { status: number; body: unknown; headers?: Record<string, string> } | 'hang';
+type Answer = { status: number; body: unknown; headers?: Record<string, string> } | 'hang' | 'lose';
 
 const MAX = { blocks: 50, header: 150, section: 3000, fields: 10, field: 2000, context: 10, postText: 40_000, updateText: 4000 };
 
@@ -175,6 +189,7 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     s.remaining--;
     const r = s.response;
     if ('hang' in r) return 'hang';
+    if ('lose' in r) return 'lose';
     if ('error' in r && r.ok === false) return { status: 200, body: r };
     const h = r as { status: number; retryAfter?: number; body?: unknown };
     const headers: Record<string, string> = h.retryAfter !== undefined ? { 'retry-after': String(h.retryAfter) } : {};
@@ -195,9 +210,16 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       if (!parent || parent.channel !== channel) return platformError('cannot_reply_to_message');
       threadTs = parent.threadTs ?? parent.ts; // a reply to a reply joins the parent's thread, as in Slack
     }
-    const ts = `${++seq}.000100`;
+    // Real ts values are epoch seconds with microseconds; the sequence keeps them unique and ordered.
+    const ts = `${Math.floor(Date.now() / 1000) + ++seq}.000100`;
+    let metadata: FakeSlackMessage['metadata'];
+    try {
+      metadata = form.metadata === undefined ? undefined : (JSON.parse(form.metadata) as FakeSlackMessage['metadata']);
+    } catch {
+      return platformError('invalid_metadata_format');
+    }
     const msg: FakeSlackMessage = {
-      channel, ts, text: form.text ?? '', blocks, threadTs, replyBroadcast: form.reply_broadcast === 'true', edits: 0, deleted: false,
+      channel, ts, text: form.text ?? '', blocks, threadTs, replyBroadcast: form.reply_broadcast === 'true', edits: 0, deleted: false, metadata,
     };
     messages.push(msg);
     return { status: 200, body: { ok: true, channel, ts, message: { type: 'message', text: msg.text, ts, thread_ts: threadTs, bot_id: 'B0FAKE' } } };
@@ -218,9 +240,39 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     return { status: 200, body: { ok: true, channel, ts: msg.ts, text: msg.text } };
   };
 
+  const view = (m: FakeSlackMessage, withMetadata: boolean) => ({
+    type: 'message', text: m.text, ts: m.ts, ...(m.threadTs ? { thread_ts: m.threadTs } : {}), bot_id: 'B0FAKE',
+    ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
+  });
+  const read = (method: string, form: Record<string, string>): Answer => {
+    if (opts.historyScope === false) return platformError('missing_scope', { needed: 'channels:history', provided: 'chat:write' });
+    const channel = form.channel !== undefined && form.channel in channels ? form.channel : undefined;
+    if (!channel) return platformError('channel_not_found');
+    const oldest = Number(form.oldest ?? 0);
+    const limit = Number(form.limit ?? 100);
+    const withMetadata = form.include_all_metadata === 'true';
+    if (method === 'conversations.history') {
+      const found = messages.filter((m) => !m.deleted && m.channel === channel && m.threadTs === undefined && Number(m.ts) > oldest).reverse();
+      return { status: 200, body: { ok: true, messages: found.slice(0, limit).map((m) => view(m, withMetadata)), has_more: found.length > limit } };
+    }
+    const parent = find(form.ts);
+    if (!parent || parent.channel !== channel) return platformError('thread_not_found');
+    const replies = messages.filter((m) => !m.deleted && m.threadTs === parent.ts && Number(m.ts) > oldest);
+    return { status: 200, body: { ok: true, messages: [parent, ...replies].slice(0, limit).map((m) => view(m, withMetadata)), has_more: replies.length + 1 > limit } };
+  };
+
   const answer = (method: string, form: Record<string, string>, blocks: unknown[] | undefined, sent: string | undefined): Answer => {
     const s = scripted(method);
+    if (s === 'lose') {
+      // The call takes effect; only its answer goes missing.
+      const real = answerUnscripted(method, form, blocks, sent);
+      return real === 'hang' || real === 'lose' ? real : 'lose';
+    }
     if (s) return s;
+    return answerUnscripted(method, form, blocks, sent);
+  };
+
+  const answerUnscripted = (method: string, form: Record<string, string>, blocks: unknown[] | undefined, sent: string | undefined): Answer => {
     if (!sent) return platformError('not_authed');
     if (sent !== token) return platformError('invalid_auth');
     switch (method) {
@@ -228,6 +280,9 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
         return postMessage(form, blocks);
       case 'chat.update':
         return update(form, blocks);
+      case 'conversations.history':
+      case 'conversations.replies':
+        return read(method, form);
       case 'auth.test':
         return { status: 200, body: { ok: true, url: 'https://fake.slack.test/', team: 'Fake', user: 'funnelwatch', team_id: 'T0FAKE', user_id: 'U0FAKE', bot_id: 'B0FAKE' } };
       default:
@@ -256,7 +311,7 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     const record: FakeSlackRequest = { method, form, blocks, token: auth, time };
     requests.push(record);
     const a = answer(method, form, blocks, auth);
-    if (a === 'hang') return; // the socket stays open until the client gives up or close() drops it
+    if (a === 'hang' || a === 'lose') return; // the socket stays open until the client gives up or close() drops it
     record.status = a.status;
     record.response = a.body;
     const body = typeof a.body === 'string' ? a.body : JSON.stringify(a.body);

@@ -18,6 +18,9 @@ import { DeliveryOutbox } from '../../../src/notify/outbox.js';
 import { receiverFactory, ReceiverRegistry } from '../../../src/notify/receivers.js';
 import type { ReceiverDef } from '../../../src/notify/receiver-def.js';
 import { RedisSilenceStore } from '../../../src/notify/silence-store.js';
+import { SlackReceiver } from '../../../src/notify/slack.js';
+import type { DeliveryJob } from '../../../src/notify/receiver.js';
+import type { SlackReceiverDef } from '../../../src/notify/receiver-def.js';
 import { startFakeSlack, type FakeSlack } from '../../support/fake-slack.js';
 import { startFakePagerDuty, type FakePagerDuty } from '../../support/fake-pagerduty.js';
 import { eventually, redisClient, uniquePrefix } from '../../support/env.js';
@@ -278,6 +281,32 @@ describe('delivery through the outbox', () => {
     expect(r.pd.incidents).toHaveLength(1);
     expect(r.pd.requests).toHaveLength(1);
     expect(r.slack.topLevel()).toHaveLength(1);
+  });
+
+  it('a Slack post the dead worker made before dying is found when its job is taken over, not posted again', async () => {
+    const r = await rig({ claimIdleMs: 300, consumer: 'worker-2' });
+    await r.look('breach');
+    const keys = alertsKeys(r.prefix);
+    await r.redis.xgroup('CREATE', keys.outbox, 'delivery', '0', 'MKSTREAM');
+    const taken = await r.redis.xreadgroup('GROUP', 'delivery', 'dead-worker', 'COUNT', 10, 'STREAMS', keys.outbox, '>') as [string, [string, string[]][]][];
+    const jobs = taken[0]![1].map(([, fields]) => JSON.parse(fields[fields.indexOf('j') + 1]!) as DeliveryJob);
+    const slackJob = jobs.find((j) => j.receiver === 'slack-payments')!;
+    // The dead worker's Slack post went out (Slack has it), then the worker died before settling the job.
+    const dying = new SlackReceiver({ def: RECEIVERS[0] as SlackReceiverDef, apiUrl: r.slack.url, env: { SLACK_BOT_TOKEN: r.slack.token }, logger, postIntervalMs: 0 });
+    expect((await dying.deliver(slackJob, undefined)).ok).toBe(true);
+    expect(r.slack.topLevel()).toHaveLength(1);
+    await new Promise((res) => setTimeout(res, 400));
+    await r.drain();
+    expect(r.slack.topLevel()).toHaveLength(1);
+    expect(r.slack.requests.map((q) => q.method)).toEqual(['chat.postMessage', 'conversations.history']);
+    expect(r.pd.incidents).toHaveLength(1);
+    // The incident's record points at the message the dead worker posted, so the resolve edits that one.
+    await r.look('ok');
+    expect(await r.look('ok', 0, 2 * MIN)).toEqual(['resolved→slack-payments', 'resolved→pagerduty-checkout']);
+    await r.drain();
+    expect(r.slack.topLevel()).toHaveLength(1);
+    expect(JSON.stringify(r.slack.topLevel()[0]!.blocks)).toMatch(/RESOLVED/i);
+    expect(r.slack.replies(r.slack.topLevel()[0]!.ts)).toHaveLength(1);
   });
 
   it('consumer names left by stopped processes (nothing pending, long idle) are removed from the group; busy ones stay', async () => {

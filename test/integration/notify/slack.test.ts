@@ -283,6 +283,83 @@ describe('SlackReceiver: failures', () => {
   });
 });
 
+describe('SlackReceiver: a retry after a lost answer does not post twice', () => {
+  it('firing: the post took effect but its answer was lost; the retry finds it by the job id and returns it', async () => {
+    const { slack, receiver } = await setup({ timeoutMs: 300 });
+    slack.fail('chat.postMessage', 1, { lose: true });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true, code: 'SLACK_TIMEOUT' });
+    expect(slack.topLevel(CHANNEL)).toHaveLength(1);
+    const rec = okRecord(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined));
+    expect(rec).toEqual({ channel: CHANNEL, ts: slack.messages[0]!.ts });
+    expect(slack.topLevel(CHANNEL)).toHaveLength(1);
+    expect(slack.messages[0]!.metadata).toEqual({ event_type: 'funnelwatch_delivery', event_payload: { job: 't#2/firing/slack' } });
+    expect(slack.requests.map((r) => r.method)).toEqual(['chat.postMessage', 'conversations.history']);
+  });
+
+  it('resolved: the thread reply whose answer was lost is found in the thread; the retry updates again and does not reply twice', async () => {
+    const { slack, receiver } = await setup({ timeoutMs: 300 });
+    const rec = okRecord(await receiver.deliver(job('firing'), undefined));
+    // Another job's reply in the same thread must not be taken for this one.
+    okRecord(await receiver.deliver(job('reminder', {}, { id: 't#2/reminder/slack@1' }), prior(rec)));
+    slack.fail('chat.postMessage', 1, { lose: true });
+    expect(await receiver.deliver(job('resolved'), prior(rec))).toMatchObject({ ok: false, retriable: true, code: 'SLACK_TIMEOUT' });
+    okRecord(await receiver.deliver(job('resolved', {}, { attempt: 1 }), prior(rec)));
+    expect(slack.replies(rec.ts)).toHaveLength(2);
+    expect(slack.replies(rec.ts).map((m) => m.metadata?.event_payload?.job)).toEqual(['t#2/reminder/slack@1', 't#2/resolved/slack']);
+    expect(slack.messages[0]!.edits).toBe(2);
+  });
+
+  it('a retry whose earlier attempt never reached Slack looks, finds nothing, and posts once', async () => {
+    const { slack, receiver } = await setup();
+    const other = okRecord(await receiver.deliver(job('firing', {}, { id: 'other/firing/slack' }), undefined));
+    slack.fail('chat.postMessage', 1, { status: 500 });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true });
+    const rec = okRecord(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined));
+    expect(rec.ts).not.toBe(other.ts);
+    expect(slack.topLevel(CHANNEL)).toHaveLength(2);
+  });
+
+  it('a lookup Slack answers with 429 fails the attempt as retriable and posts nothing', async () => {
+    const { slack, receiver } = await setup();
+    slack.fail('conversations.history', 1, { status: 429, retryAfter: 2 });
+    expect(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined)).toMatchObject({ ok: false, retriable: true, code: 'SLACK_RATE_LIMITED', retryAfterMs: 2000 });
+    expect(slack.messages).toHaveLength(0);
+  });
+
+  it('without channels:history the retry posts (a duplicate is possible) and says once what to add', async () => {
+    const slack = await startFakeSlack({ historyScope: false });
+    open.push(slack);
+    const { lines, logger } = capture();
+    const receiver = new SlackReceiver({
+      def: { name: 'slack', kind: 'slack', channel: CHANNEL, token: { env: 'SLACK_BOT_TOKEN' } },
+      apiUrl: slack.url, logger, env: { SLACK_BOT_TOKEN: slack.token }, postIntervalMs: 0, timeoutMs: 300,
+    });
+    slack.fail('chat.postMessage', 1, { lose: true });
+    expect((await receiver.deliver(job('firing'), undefined)).ok).toBe(false);
+    okRecord(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined));
+    okRecord(await receiver.deliver(job('firing', {}, { id: 'next/firing/slack', attempt: 1 }), undefined));
+    expect(slack.topLevel(CHANNEL)).toHaveLength(3);
+    const warns = lines.filter((l) => l.level === 'warn' && String(l.msg).includes('may post twice'));
+    expect(warns).toHaveLength(1);
+    expect(String(warns[0]!.msg)).toContain('missing_scope (needs channels:history)');
+  });
+
+  it('a channel configured by name is looked up once a post has told its id', async () => {
+    const { slack, receiver, lines } = await setup({ timeoutMs: 300 }, '#alerts');
+    slack.fail('chat.postMessage', 1, { lose: true });
+    expect((await receiver.deliver(job('firing'), undefined)).ok).toBe(false);
+    // No answered post yet: the id is unknown, so the retry cannot look and posts.
+    okRecord(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined));
+    expect(slack.topLevel(CHANNEL)).toHaveLength(2);
+    expect(lines.some((l) => l.level === 'warn' && String(l.msg).includes('configured by name'))).toBe(true);
+    // Now the id is known (C0ALERTS): a lost post of another job is found.
+    slack.fail('chat.postMessage', 1, { lose: true });
+    expect((await receiver.deliver(job('firing', {}, { id: 'next/firing/slack' }), undefined)).ok).toBe(false);
+    okRecord(await receiver.deliver(job('firing', {}, { id: 'next/firing/slack', attempt: 1 }), undefined));
+    expect(slack.topLevel(CHANNEL)).toHaveLength(3);
+  });
+});
+
 describe('SlackReceiver: limits, pacing, check', () => {
   it('a message cut to fit is delivered and the cut is warn-logged', async () => {
     const { slack, receiver, lines } = await setup();
