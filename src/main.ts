@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
+#!/usr/bin/env -S node --max-semi-space-size=128
 /**
  * The `funnelwatch` command. Each subcommand is a thin shell over a function elsewhere, so tests call the function
  * and this file only parses arguments, maps errors to exit codes and wires signals.

@@ -6,10 +6,10 @@ import { DAEMON_NODE_FLAGS, missingNodeFlags } from '../../src/node-flags.js';
 describe('the daemon\'s node flags', () => {
   it('counts a flag as given whatever its spelling or value, on the command line or in NODE_OPTIONS', () => {
     expect(missingNodeFlags([], undefined)).toEqual([...DAEMON_NODE_FLAGS]);
-    expect(missingNodeFlags(['--max-semi-space-size=64'], undefined)).toEqual([]);
+    expect(missingNodeFlags(['--max-semi-space-size=128'], undefined)).toEqual([]);
     expect(missingNodeFlags(['--max_semi_space_size=32'], undefined)).toEqual([]);
     expect(missingNodeFlags(['--enable-source-maps'], '--inspect  --max-semi-space-size=128')).toEqual([]);
-    expect(missingNodeFlags(['--max-old-space-size=512'], '--max-old-space-size=1024')).toEqual(['--max-semi-space-size=64']);
+    expect(missingNodeFlags(['--max-old-space-size=512'], '--max-old-space-size=1024')).toEqual(['--max-semi-space-size=128']);
   });
 
   it('are passed by the Docker image\'s ENTRYPOINT and the funnelwatch command\'s shebang', () => {
