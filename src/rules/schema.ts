@@ -369,8 +369,8 @@ export const receiverSchema = z
           .regex(new RegExp(SLACK_CHANNEL_PATTERN), {
             error: (iss) => `${JSON.stringify(iss.input)} is not a Slack channel: write its id (C0123ABCD, safest) or #name`,
           })
-          .meta({ description: 'Channel id (C0123ABCD; survives renames) or #name. Invite the bot to it.', examples: ['C0PAYMENTS1'] }),
-        token: secretRef('Bot token (xoxb-…) with the chat:write scope. Default: the environment variable SLACK_BOT_TOKEN.', { env: 'SLACK_BOT_TOKEN' }).optional(),
+          .meta({ description: 'Channel id (C0123ABCD; survives renames, and lets a retried post check whether it already went out) or #name. Invite the bot to it.', examples: ['C0PAYMENTS1'] }),
+        token: secretRef('Bot token (xoxb-…) with the chat:write scope, and channels:history (groups:history for a private channel) so that a retried post can check whether it already went out. Default: the environment variable SLACK_BOT_TOKEN.', { env: 'SLACK_BOT_TOKEN' }).optional(),
       })
       .optional()
       .meta({ description: 'Post to a Slack channel: one message per incident, updated in place, replies in its thread.' }),
