@@ -164,6 +164,7 @@ export class Daemon {
       remindEveryMs: config.FW_REMIND_EVERY_MS,
       deploys: this.deploys,
       deployLookbackMs: config.FW_DEPLOY_LOOKBACK_MS,
+      ...(config.FW_ENVIRONMENT ? { environment: config.FW_ENVIRONMENT } : {}),
     });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
     // makes it idempotent, so concurrent runs move each bucket once.

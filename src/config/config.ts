@@ -81,6 +81,11 @@ export const CONFIG_SPEC = {
   FW_REMIND_EVERY_MS: { schema: durationMs, default: '14400000', doc: 'A still-firing alert is re-announced in its Slack thread this often (not a new page); 0 turns reminders off.' },
   FW_KAFKA_DEPLOY_TOPIC: { schema: z.string(), default: '', doc: 'Kafka topic of deploy markers (JSON like POST /v1/deploys), read by the consumer group `<FW_KAFKA_GROUP>-deploys`. Empty: markers come only through the API and `funnelwatch deploy`.' },
   FW_DEPLOY_RETENTION_MS: { schema: durationMs, default: '2592000000', doc: 'How long deploy markers are kept (default 30 days).' },
+  FW_ENVIRONMENT: {
+    schema: z.string().regex(/^$|^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'an environment name: letters, digits, ., _ and -, e.g. production'),
+    default: 'production',
+    doc: 'The environment whose traffic this daemon watches, as deploy markers name it (a marker without `environment` is `production`). Deploys to other environments weigh a tenth when naming a drop\'s likely cause, and say so. Empty: every environment weighs the same.',
+  },
   FW_DEPLOY_LOOKBACK_MS: { schema: durationMs, default: '7200000', doc: 'How far before a drop\'s onset a deploy is considered as its likely cause (default 2 h).' },
   FW_PAGERDUTY_CHANGE_KEY_FILE: { schema: z.string(), default: '', doc: 'File holding a PagerDuty Events API v2 integration key: when set, every new deploy marker is also sent to PagerDuty as a change event (shown next to incidents). Empty: not sent.' },
   FW_LOG_LEVEL: { schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), default: 'info', doc: 'pino log level.' },

@@ -75,6 +75,8 @@ export interface EvaluatorOptions {
   deploys?: { between(from: number, to: number): Promise<Deploy[]> };
   /** How far before the onset a deploy may be the cause. Default 2 h. */
   deployLookbackMs?: number;
+  /** The environment this daemon watches: deploys to others rank lower (deploys/correlate.ts). Absent: all alike. */
+  environment?: string;
 }
 
 export interface TickReport {
@@ -393,7 +395,8 @@ export class Evaluator {
       const onset = t.evidence?.onset ?? state.pendingSince ?? t.at;
       try {
         const found = await store.between(onset - lookback, Math.max(onset, t.at));
-        const deploys = rankDeploys(found, { funnel: funnel.name, services: funnel.services, segment: t.segment, onset }, { lookbackMs: lookback });
+        const env = this.o.environment ? { environment: this.o.environment } : {};
+        const deploys = rankDeploys(found, { funnel: funnel.name, services: funnel.services, segment: t.segment, onset, ...env }, { lookbackMs: lookback });
         state.context = { ...state.context, deploys };
         t.context = state.context;
       } catch (err) {

@@ -49,6 +49,8 @@ export interface BacktestOptions {
   ruleFile?: string;
   /** How far back from now to start (ms). */
   sinceMs: number;
+  /** The environment the live daemon watches (FW_ENVIRONMENT): deploys to others rank lower. */
+  environment?: string;
   now?: number;
   /** Human-readable lines (fired, resolved, the totals). */
   out: (line: string) => void;
@@ -174,6 +176,7 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
       notifier: { notify: async () => {} },
       completenessStore: new RedisCompletenessStore({ redis, prefix: priv }),
       deploys: { between: (a, b) => liveDeploys.between(a, b) },
+      ...(opts.environment ? { environment: opts.environment } : {}),
     });
     opts.out(`backtest of ${rule.name} (${funnel.name}) from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}`);
     if (from > wanted) {

@@ -92,6 +92,8 @@ export interface LiveTarget {
   redisUrl: string;
   prefix: string;
   rulesDir: string;
+  /** FW_ENVIRONMENT: deploys to other environments rank lower, as in the daemon. */
+  environment?: string;
 }
 
 export async function runBacktestCommand(flags: BacktestFlags, live: LiveTarget, io: CommandIo): Promise<number> {
@@ -105,6 +107,7 @@ export async function runBacktestCommand(flags: BacktestFlags, live: LiveTarget,
       prefix: live.prefix,
       rulesDir: flags.rules ?? live.rulesDir,
       rule: flags.rule, ruleFile: flags.ruleFile, sinceMs: parseDuration(since),
+      ...(live.environment ? { environment: live.environment } : {}),
       out: io.out,
       progress: (p) => io.err(`backtest: ${new Date(p.virtualAt).toISOString()}  ${p.minutes}/${p.totalMinutes} min`),
     });

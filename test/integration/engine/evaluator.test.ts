@@ -97,6 +97,7 @@ function setup(rules: AlertRuleDef[]) {
   const deploys = new RedisDeployStore({ redis, prefix, clock: () => clock.now() });
   const make = (notifier: Notifier) => new Evaluator({
     store, rules: () => ruleSet, alerts, lease, notifier, clock, logger, staleAfterMs: 5 * MIN, completenessStore, deploys,
+    environment: 'production', // the daemon's default FW_ENVIRONMENT
   });
   let offset = 0;
   /** Applies minute k's events, compacts, and ticks 5 s after the minute ends. */
@@ -111,8 +112,8 @@ function setup(rules: AlertRuleDef[]) {
     await lease.tryAcquire();
     return ev.tick(clock.now());
   };
-  const deploy = (service: string, version: string, ts: number) =>
-    deploys.add({ id: deployId(service, version, 'production', ts), service, version, environment: 'production', ts, receivedAt: ts });
+  const deploy = (service: string, version: string, ts: number, environment = 'production') =>
+    deploys.add({ id: deployId(service, version, environment, ts), service, version, environment, ts, receivedAt: ts });
   return { redis, prefix, clock, store, alerts, lease, make, minute, deploy };
 }
 
@@ -127,6 +128,8 @@ describe('evaluator on a real Redis', () => {
     await s.deploy('payments-service', '2.4.0', T0 + (DROP_AT - 8) * MIN);
     await s.deploy('search-service', '7.1.0', T0 + (DROP_AT - 90) * MIN);
     await s.deploy('payments-service', '2.4.1', T0 + (DROP_AT + 1) * MIN + 30_000);
+    // The same service to staging, closer to the onset: not the cause of a production drop.
+    await s.deploy('payments-service', '2.5.0-rc1', T0 + (DROP_AT - 3) * MIN, 'staging');
     for (let k = 0; k < DROP_AT; k++) await s.minute(shop, k, ev);
     // Nothing fires on a steady shop (trailing baseline, learned completeness, noise estimate).
     expect(notes.got.filter((t) => t.kind === 'firing')).toEqual([]);
@@ -148,6 +151,8 @@ describe('evaluator on a real Redis', () => {
     expect(suspects.map((d) => `${d.service} ${d.version}`)[0]).toBe('payments-service 2.4.0');
     expect(suspects[0]!.why).toMatch(/before the onset/);
     expect(suspects.findIndex((d) => d.version === '7.1.0')).not.toBe(0);
+    const staging = suspects.find((d) => d.version === '2.5.0-rc1');
+    expect(staging?.why).toMatch(/deployed to staging, not production/);
     // The drill-down names where the deficit is: android, whose own rate fell.
     const dd = firing.context?.drilldown;
     expect(dd?.classification).toBe('localised');

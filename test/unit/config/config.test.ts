@@ -36,6 +36,13 @@ describe('configuration from FW_* variables', () => {
     expect(p[0]).toMatch(/^FW_REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL.*got "nonsense"$/);
   });
 
+  it('takes the watched environment (default production, empty for none) and refuses a name with spaces', () => {
+    expect(loadConfig({}).FW_ENVIRONMENT).toBe('production');
+    expect(loadConfig({ FW_ENVIRONMENT: 'eu-prod.2' }).FW_ENVIRONMENT).toBe('eu-prod.2');
+    expect(loadConfig({ FW_ENVIRONMENT: '' }).FW_ENVIRONMENT).toBe('');
+    expect(problems({ FW_ENVIRONMENT: 'prod eu' })).toEqual([expect.stringMatching(/^FW_ENVIRONMENT: expected an environment name.*got "prod eu"$/)]);
+  });
+
   it('reports every wrong value at once', () => {
     const p = problems({ FW_HTTP_PORT: '99999', FW_KAFKA_BROKERS: 'no-port', FW_LOG_LEVEL: 'loud' });
     expect(p.map((x) => x.split(':')[0]).sort()).toEqual(['FW_HTTP_PORT', 'FW_KAFKA_BROKERS', 'FW_LOG_LEVEL']);
