@@ -21,7 +21,7 @@
  * Last line: one JSON object with events_per_s, ceiling_events_per_s, ratio_to_ceiling, redis_cmds_per_1k_events,
  * p99_batch_apply_ms, rss_mb.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, cpSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ import { Redis } from 'ioredis';
 import { startRedisServer } from '../src/devenv/redis-server.js';
 import { startMockKafka } from '../src/devenv/mock-kafka.js';
 import { freePort } from '../src/devenv/free-port.js';
+import { spawnManaged } from '../src/devenv/child.js';
 import { Shop } from '../src/demo/shop.js';
 import { mulberry32 } from '../src/prng.js';
 import type { FwEvent } from '../src/events/event.js';
@@ -118,8 +119,9 @@ function peakRssMb(pid: number): number {
   return m ? Math.round(Number(m[1]) / 1024) : 0;
 }
 
+/** The consumer under test or the ceiling, as a managed child: killed with this process even if it dies abruptly. */
 function runChild(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; done: Promise<string> } {
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const { proc } = spawnManaged(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   const done = new Promise<string>((resolve, reject) =>
@@ -357,4 +359,9 @@ async function main() {
 
 const [role, ...args] = process.argv.slice(2);
 if (role === 'ceiling') await ceilingRole(args[0]!.split(','), args[1]!, args[2]!);
-else await main();
+else {
+  // A signal ends the run through process.exit, so the managed children (daemon, ceiling, redis-server, broker)
+  // are killed by their exit hook instead of outliving the benchmark (a default signal death runs no hooks).
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) process.once(sig, () => process.exit(code));
+  await main();
+}
