@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { Writable } from 'node:stream';
 import { Daemon } from '../../../src/app.js';
 import { loadConfig } from '../../../src/config/config.js';
 import { startRedisServer } from '../../../src/devenv/redis-server.js';
@@ -21,7 +22,15 @@ describe('health endpoints of a running daemon', () => {
     const rulesDir = mkdtempSync(join(tmpdir(), 'fw-rules-'));
     cpSync('rules', rulesDir, { recursive: true });
     const config = loadConfig({ FW_REDIS_URL: redis.url, FW_REDIS_PREFIX: uniquePrefix(), FW_HTTP_PORT: '0', FW_HTTP_HOST: '127.0.0.1', FW_RULES_DIR: rulesDir });
-    const daemon = new Daemon({ config, logger: pino({ level: 'silent' }) });
+    // Silent except for the stop steps that take longer than 5 s: once in CI this daemon's stop() outlasted the
+    // 60 s hook timeout with Redis down, and those lines name the step that hangs.
+    const stopSteps = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const line of chunk.toString().split('\n')) if (line.includes('"step"')) process.stderr.write(`readyz daemon: ${line}\n`);
+        cb();
+      },
+    });
+    const daemon = new Daemon({ config, logger: pino({ level: 'warn' }, stopSteps) });
     onTestFinished(() => daemon.stop());
     await daemon.start();
     const base = daemon.httpUrl;
