@@ -43,7 +43,7 @@ program
     const logger = createLogger({ level: config.FW_LOG_LEVEL, pretty: config.FW_LOG_PRETTY });
     const missing = missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS);
     if (missing.length > 0) {
-      logger.info({ missing }, `node runs without ${missing.join(' ')}: expect ~10 % more CPU per event under heavy ingest (README, Operations)`);
+      logger.info({ missing }, `node runs without ${missing.join(' ')}: expect ~15 % lower ingest throughput under heavy load (README, Operations)`);
     }
     const { runDaemonUntilSignal } = await import('./app.js');
     process.exitCode = await runDaemonUntilSignal(config, logger);

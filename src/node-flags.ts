@@ -11,7 +11,7 @@
  *   while the live set stays the same, so each copies about as much but there are fewer of them. Measured with
  *   `npm run bench:ingest` (2 cores; `--trace-gc` for the scavenges): 500,000 events took ~41 scavenges of ~20 ms
  *   at 64 MB, 28 at 128 MB, 23 at 256 MB; the ingest ratio to the bare consumer (1,000,000 events) was
- *   0.49 ± 0.01 with the default, 0.50–0.52 at 64 MB, 0.57–0.58 at 128 MB; the daemon's peak RSS under that load
+ *   0.49 ± 0.01 with the default, 0.50–0.52 at 64 MB, 0.55–0.58 at 128 MB; the daemon's peak RSS under that load
  *   goes from ~370 MB to ~540 MB (700+ MB at 256 MB, for no clear gain). The young generation grows only under
  *   allocation pressure, so a quiet daemon does not pay it. The bare consumer's CPU per event did not change with it.
  */

@@ -69,7 +69,7 @@ const THREAD_CLOSED = new Set([
 ]);
 
 /** Message metadata event type that carries the id of the delivery job that posted a message. */
-export const SLACK_METADATA_EVENT = 'funnelwatch_delivery';
+const SLACK_METADATA_EVENT = 'funnelwatch_delivery';
 
 /** A Slack conversation id (public or private channel, DM, group DM), as opposed to a #name. */
 const CHANNEL_ID = /^[CGD][A-Z0-9]{6,}$/;
@@ -315,6 +315,8 @@ export class SlackReceiver implements Receiver {
       const outcome = classifySlackError(err, { method, channel, secret: describeSecret(this.o.def.token), timeoutMs: this.timeoutMs });
       if (outcome.ok || outcome.retriable) throw new CallFailed(method, err);
       const error = platformError(err) ?? outcome.code;
+      // A thread that is gone holds no earlier reply; posting into it fails too and replyOrPost goes top-level.
+      if (threadTs && THREAD_CLOSED.has(error)) return undefined;
       const needed = error === 'missing_scope' ? ` (needs ${((err as WebAPIPlatformError).data as Platform).needed ?? 'channels:history or groups:history'})` : '';
       this.warnNoLookup(error, { channel, error }, `cannot check whether an earlier attempt already posted: ${method} failed with ${error}${needed}; a retried job may post twice (add channels:history, or groups:history for a private channel, to the Slack app)`);
       return undefined;

@@ -344,6 +344,16 @@ describe('SlackReceiver: a retry after a lost answer does not post twice', () =>
     expect(String(warns[0]!.msg)).toContain('missing_scope (needs channels:history)');
   });
 
+  it('a retried reply into a thread that is gone goes top-level once, without a scope warning', async () => {
+    const { slack, receiver, lines } = await setup({ timeoutMs: 300 });
+    const rec = okRecord(await receiver.deliver(job('firing'), undefined));
+    slack.deleteMessage(rec.ts);
+    okRecord(await receiver.deliver(job('reminder', {}, { attempt: 1 }), prior(rec)));
+    expect(slack.topLevel(CHANNEL)).toHaveLength(1);
+    expect(slack.topLevel(CHANNEL)[0]!.metadata?.event_payload?.job).toBe('t#2/reminder/slack');
+    expect(lines.some((l) => l.level === 'warn' && String(l.msg).includes('may post twice'))).toBe(false);
+  });
+
   it('a channel configured by name is looked up once a post has told its id', async () => {
     const { slack, receiver, lines } = await setup({ timeoutMs: 300 }, '#alerts');
     slack.fail('chat.postMessage', 1, { lose: true });
