@@ -25,7 +25,7 @@ import { DEFAULT_PARSE_OPTIONS, DEFAULT_FIELDS, type ParseOptions } from './even
 import { RuleStore } from './rules/rule-store.js';
 import { RedisWindowStore } from './windows/redis-window-store.js';
 import { MinuteTicker } from './engine/minute-tick.js';
-import { warmDetectors } from './engine/evaluate.js';
+import { warmDetectors } from './detect/warm-detectors.js';
 import { Evaluator } from './engine/evaluator.js';
 import { LeaderLease } from './engine/lease.js';
 import { RedisAlertStore } from './engine/alert-store.js';

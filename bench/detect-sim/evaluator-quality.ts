@@ -22,7 +22,7 @@ import { alertKey, type AlertState } from '../../src/engine/alert-state.js';
 import type { AlertTransition } from '../../src/engine/alert-store.js';
 import type { CompletenessState } from '../../src/engine/completeness.js';
 import type { FunnelNeeds, FunnelSource } from '../../src/engine/funnel-data.js';
-import type { BucketView, SegmentRef, SeriesReader } from '../../src/engine/series.js';
+import type { BucketView, SegmentRef, SeriesReader } from '../../src/detect/series-reader.js';
 import { createLogger } from '../../src/obs/logger.js';
 import { cusumDelayLimit } from '../../src/detect/index.js';
 import { Rng } from './prng.js';

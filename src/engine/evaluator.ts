@@ -31,14 +31,17 @@ import type { WindowStore } from '../windows/window-store.js';
 import { alertKey, parseAlertKey, stepAlert, type AlertState, type Evidence, type Observation } from './alert-state.js';
 import type { AlertTransition } from './alert-store.js';
 import { CompletenessTracker } from './completeness.js';
-import { drilldownFor, evaluateRule, matureAgeBuckets, RuleMemory, SCAN_BUCKETS, type RuleLook, type SeriesResult } from './evaluate.js';
+import { evaluateRule } from '../detect/evaluate-rule.js';
+import { drilldownFor } from '../detect/incident-drilldown.js';
+import { matureAgeBuckets, RuleMemory, SCAN_BUCKETS, type RuleLook, type SeriesResult } from '../detect/rule-look.js';
+import { summarizeDrilldown } from './drilldown-summary.js';
 import { rankDeploys } from '../deploys/correlate.js';
 import type { Deploy } from '../deploys/deploy.js';
 import { StoreFunnelSource, type FunnelNeeds, type FunnelSource } from './funnel-data.js';
 import type { CompletenessState } from './completeness.js';
 import type { CompletenessPersistence } from './completeness-store.js';
 import { evaluateGuards, type GuardName, type GuardResults } from './guards.js';
-import type { SeriesReader } from './series.js';
+import { segmentKey, type SeriesReader } from '../detect/series-reader.js';
 
 export interface LeaseView {
   isLeader(): boolean;
@@ -267,7 +270,7 @@ export class Evaluator {
         if (step.transition === 'firing') {
           // Worked out once, when the incident opens: where the deficit is (deploys are added after the loop).
           const from = step.next.evidence?.onset ?? step.next.pendingSince ?? now;
-          const dd = drilldownFor(look, from, funnel.dimensions.map((d) => d.name));
+          const dd = summarizeDrilldown(drilldownFor(look, from, funnel.dimensions.map((d) => d.name)));
           if (dd) step.next.context = { ...step.next.context, drilldown: dd };
         }
         if (worthWriting(prev, step.next, step.transition !== null, now, this.written.get(key))) changed.set(key, step.next);
@@ -287,12 +290,12 @@ export class Evaluator {
     }
     const frozenBefore = new Map<string, number>();
     const extraSegments = [];
-    for (const [k, s] of this.states) {
+    for (const s of this.states.values()) {
       if (s.rule !== rule.name || (s.status !== 'pending' && s.status !== 'firing')) continue;
       if (s.segment) extraSegments.push(s.segment);
       // The span under test started at the onset (or when it went pending): the baseline ends before it.
       const onset = s.evidence?.onset ?? s.pendingSince ?? s.since;
-      frozenBefore.set(k, Math.min(onset, s.pendingSince ?? onset));
+      frozenBefore.set(segmentKey(s.segment), Math.min(onset, s.pendingSince ?? onset));
     }
     const m = rule.metric;
     const tracker = m.kind === 'cohort_conversion' ? this.completeness.get(`${funnel.name}|${m.from}|${m.to}`) : undefined;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateGuards } from '../../../src/engine/guards.js';
 import { CompletenessTracker } from '../../../src/engine/completeness.js';
-import { recentChange } from '../../../src/engine/evaluate.js';
+import { recentChange } from '../../../src/detect/recent-change.js';
 
 const MIN = 60_000;
 

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { calibrationsDone } from '../../../src/detect/thresholds.js';
-import { evaluateRule, RuleMemory, warmDetectors } from '../../../src/engine/evaluate.js';
-import type { SeriesReader } from '../../../src/engine/series.js';
+import { evaluateRule } from '../../../src/detect/evaluate-rule.js';
+import { RuleMemory } from '../../../src/detect/rule-look.js';
+import type { SeriesReader } from '../../../src/detect/series-reader.js';
+import { warmDetectors } from '../../../src/detect/warm-detectors.js';
 import type { AlertRuleDef, MetricDef } from '../../../src/rules/rule.js';
 import { testFunnel, testRule } from '../../support/engine-fixtures.js';
 

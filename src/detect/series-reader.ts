@@ -2,15 +2,29 @@
  * What the evaluator reads: one funnel's per-bucket counts, funnel-wide and per segment value, at the two
  * resolutions the window store keeps (fine buckets for the scan, rollups for seasonal baselines).
  *
- * A port, not the store itself: the daemon backs it with buckets loaded from Redis (funnel-data.ts, which caches
- * what compaction made immutable), the detection benchmark with simulated per-minute counts. Both drive the same
- * evaluation code (evaluate.ts), which is what lets the benchmark measure the real rules at the level the window
- * store holds instead of event by event.
+ * A port, not the store itself: the daemon backs it with buckets loaded from Redis (engine/funnel-data.ts, which
+ * caches what compaction made immutable), the detection benchmark with simulated per-minute counts. Both drive the
+ * same evaluation code (evaluate-rule.ts), which is what lets the benchmark measure the real rules at the level the
+ * window store holds instead of event by event.
  */
 import type { BucketCounts } from '../windows/window-store.js';
-import type { SegmentRef } from './alert-state.js';
 
-export type { SegmentRef };
+/**
+ * One value of one segment dimension. The same shape as the alert model's segment (engine/alert-state.ts), declared
+ * here because detection sits below the alert model's users and must not import them.
+ */
+export interface SegmentRef {
+  dimension: string;
+  value: string;
+}
+
+/**
+ * A string naming one series of a rule ('' for the funnel-wide one), for caches and lookups within a rule. The
+ * dimension's length goes first so that no two (dimension, value) pairs share a key, whatever the values hold.
+ */
+export function segmentKey(seg: SegmentRef | null): string {
+  return seg === null ? '' : `${seg.dimension.length}:${seg.dimension}=${seg.value}`;
+}
 
 /** One bucket of one series: per-step volume and cohort reached (cohort[0] = entered). */
 export interface BucketView {

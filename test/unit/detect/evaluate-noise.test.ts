@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateRule, RuleMemory } from '../../../src/engine/evaluate.js';
-import type { BucketView, SegmentRef, SeriesReader } from '../../../src/engine/series.js';
+import { evaluateRule } from '../../../src/detect/evaluate-rule.js';
+import { RuleMemory } from '../../../src/detect/rule-look.js';
+import type { BucketView, SegmentRef, SeriesReader } from '../../../src/detect/series-reader.js';
 import type { AlertRuleDef } from '../../../src/rules/rule.js';
 import { testFunnel, testRule } from '../../support/engine-fixtures.js';
 

@@ -1,0 +1,76 @@
+import { detectChange } from './scan-detector.js';
+import { recentChange } from './recent-change.js';
+import { HOUR, MINUTE, SCAN_BUCKETS, stepIndex, type RuleLook, type SeriesResult } from './rule-look.js';
+import { FALLBACK_TRAILING_MS } from './series-baseline.js';
+import { segmentKey, type SegmentRef } from './series-reader.js';
+import { bucketValue } from '../windows/histogram.js';
+
+/**
+ * step_duration: "p95 got 30 % slower" as a binomial test on the share of durations above the baseline's
+ * percentile D. If every duration grew by the factor 1 + c, the share above D would become the baseline share
+ * above D/(1 + c); that share's relative increase is the change the scan looks for.
+ */
+export function evaluateDuration(look: RuleLook, seg: SegmentRef | null, budget: number): SeriesResult {
+  const { rule, funnel, reader, evalTo } = look;
+  if (rule.metric.kind !== 'step_duration') throw new Error('not a duration rule');
+  const from = stepIndex(funnel, rule.metric.from);
+  const to = stepIndex(funnel, rule.metric.to);
+  const pct = rule.metric.percentile;
+  const b = funnel.bucketMs;
+  const n = SCAN_BUCKETS;
+  const first = evalTo - n * b;
+  const empty = (reason: string): SeriesResult => ({
+    rule: rule.name, segment: seg, baseline: { kind: 'trailing' }, noise: { tau2: 0, tau2Slow: 0 }, onset: null, unlearnedYoung: 0,
+    recent: { relativeChange: 0, buckets: 0, expected: 0 },
+    detection: {
+      state: 'insufficient', statistic: 0, threshold: NaN, pValue: 1, chanceRatePerWeek: Infinity, observedRate: NaN,
+      expectedRate: NaN, relativeChange: 0, observed: 0, expected: 0, volume: 0, windowMinutes: 0, onsetIndex: null, onsetStepsAgo: null, reason,
+    },
+  });
+  if (to !== from + 1) return empty('durations are recorded between adjacent steps only');
+  const spanMs = rule.baseline.kind === 'trailing' ? rule.baseline.windowMs : FALLBACK_TRAILING_MS;
+  const end = Math.min(look.frozenBefore?.get(segmentKey(seg)) ?? Infinity, evalTo - HOUR);
+  const base = new Map<number, number>();
+  let total = 0;
+  for (let t = Math.floor(end / b) * b - spanMs; t < Math.floor(end / b) * b; t += b) {
+    for (const [k, c] of Object.entries(reader.durations(t, to) ?? {})) {
+      base.set(Number(k), (base.get(Number(k)) ?? 0) + c);
+      total += c;
+    }
+  }
+  if (total < rule.minVolume) return empty(`fewer than min_volume (${rule.minVolume}) durations in the baseline span`);
+  const sorted = [...base.entries()].sort((a, b2) => a[0] - b2[0]);
+  // D: the bucket holding the percentile; "above D" = strictly higher buckets.
+  let acc = 0, dIdx = sorted[sorted.length - 1]![0];
+  for (const [k, c] of sorted) { acc += c; if (acc >= pct * total) { dIdx = k; break; } }
+  const above = (h: ReadonlyMap<number, number> | Readonly<Record<number, number>>, thr: number): number => {
+    let s = 0;
+    for (const [k, c] of h instanceof Map ? h.entries() : Object.entries(h)) if (Number(k) > thr) s += Number(c);
+    return s;
+  };
+  const q0 = above(base, dIdx) / total;
+  const shifted = bucketValue(dIdx) / (1 + rule.minChange);
+  let shiftedIdx = 0;
+  for (const [k] of sorted) if (bucketValue(k) <= shifted) shiftedIdx = k;
+  const q1 = above(base, shiftedIdx) / total;
+  if (!(q0 > 0 && q0 < 1)) return empty('baseline durations have no spread above the percentile');
+  const change = Math.min(0.99, Math.max(0.05, q1 / q0 - 1));
+  const trials = new Float64Array(n), succ = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const h = reader.durations(first + i * b, to);
+    if (!h) continue;
+    let c = 0;
+    for (const x of Object.values(h)) c += x;
+    trials[i] = c;
+    succ[i] = above(h, dIdx);
+  }
+  const detection = detectChange({
+    series: { starts: trials, conversions: succ, expectedRate: q0 }, drop: change, direction: 'increase',
+    falseAlarmsPerWeek: budget, stepMinutes: b / MINUTE, minVolume: rule.minVolume, noise: { tau2: 0, tau2Slow: 0 },
+  });
+  return {
+    rule: rule.name, segment: seg, detection, baseline: { kind: 'trailing' }, noise: { tau2: 0, tau2Slow: 0 },
+    onset: detection.onsetIndex === null ? null : first + detection.onsetIndex * b, unlearnedYoung: 0,
+    recent: recentChange(succ, Float64Array.from(trials, (t) => t * q0), 'increase'),
+  };
+}
