@@ -1,9 +1,9 @@
 /**
  * Pure read-side math of the window store: summing bucket hashes over partitions and buckets, decoding field codes
- * (key-layout.ts) into per-step counts, and cohort maturity. Kept free of Redis so it is unit tested on its own.
+ * (key-layout.ts) into per-step counts. Kept free of Redis so it is unit tested on its own.
  */
 import { decodeDimField, MISSING_CODE, MISSING_VALUE, OTHER_CODE, OTHER_VALUE } from './key-layout.js';
-import type { CohortCounts, StepCounts } from './window-store.js';
+import type { StepCounts } from './window-store.js';
 
 /** Field code → count. */
 export type FieldCounts = Map<number, number>;
@@ -77,35 +77,4 @@ export function decodeDimension(fields: FieldCounts, nSteps: number, names: Map<
     if (vol[0]! > 0) row(out.cohort, value)[0] = vol[0]!;
   }
   return out;
-}
-
-/** One entry bucket's cohort: who entered in [start, start + widthMs) and how far they got. */
-export interface CohortBucket {
-  start: number;
-  widthMs: number;
-  reached: StepCounts;
-}
-
-/**
- * Sums entry buckets into cohort counts. A bucket is mature at `asOf` when its last possible entrant's window
- * (entry ≤ start + width, plus conversionWindowMs) had closed; everyone else in it is still `young`.
- */
-export function cohortCounts(buckets: readonly CohortBucket[], nSteps: number, conversionWindowMs: number, asOf: number): CohortCounts {
-  const out: CohortCounts = { entered: 0, reached: zeros(nSteps), young: 0, matureEntered: 0, matureReached: zeros(nSteps) };
-  for (const b of buckets) {
-    const entered = b.reached[0] ?? 0;
-    out.entered += entered;
-    for (let s = 0; s < nSteps; s++) out.reached[s]! += b.reached[s] ?? 0;
-    if (b.start + b.widthMs + conversionWindowMs <= asOf) {
-      out.matureEntered += entered;
-      for (let s = 0; s < nSteps; s++) out.matureReached[s]! += b.reached[s] ?? 0;
-    } else {
-      out.young += entered;
-    }
-  }
-  return out;
-}
-
-export function ratio(numerator: number, denominator: number): number | undefined {
-  return denominator > 0 ? numerator / denominator : undefined;
 }

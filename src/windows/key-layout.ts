@@ -69,6 +69,11 @@ export function sealHorizon(funnel: Pick<FunnelDef, 'conversionWindowMs' | 'allo
   return Math.floor((eventTime - sealDelayMs(funnel)) / funnel.bucketMs) * funnel.bucketMs;
 }
 
+/** TTL of the funnel-level keys (partition set, dimension registry, compaction marker): they outlive every bucket. */
+export function funnelKeyTtl(funnel: Pick<FunnelDef, 'retention'>): number {
+  return funnel.retention.rollupMs + funnel.retention.rollupBucketMs + 24 * HOUR;
+}
+
 /** Groups a bucket can hold: totals, one per dimension, one duration histogram per later step. */
 export function bucketGroups(funnel: Pick<FunnelDef, 'steps' | 'dimensions'>): string[] {
   const g = ['t'];

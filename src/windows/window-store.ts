@@ -92,80 +92,12 @@ export interface CoveredWindow {
 /** Per-step counts; index = step index. */
 export type StepCounts = number[];
 
-export interface VolumeBucket {
-  start: number;
-  steps: StepCounts;
-}
-
-export interface VolumeSeries extends CoveredWindow {
-  bucketMs: number;
-  buckets: VolumeBucket[];
-}
-
 export interface StepTotals extends CoveredWindow {
   volume: StepCounts;
   duplicates: StepCounts;
   outOfOrder: StepCounts;
   noEntry: StepCounts;
   expired: StepCounts;
-}
-
-export interface DimensionVolume extends CoveredWindow {
-  dimension: string;
-  /** Value (or 'other', or '(none)' for a missing attribute) → per-step volume. */
-  values: Record<string, StepCounts>;
-}
-
-export interface RatioConversion extends CoveredWindow {
-  fromStep: number;
-  toStep: number;
-  denominator: number;
-  numerator: number;
-  /** numerator / denominator; undefined when the denominator is 0. */
-  ratio: number | undefined;
-  /** Present when a dimension was asked for. */
-  byValue?: Record<string, { denominator: number; numerator: number; ratio: number | undefined }>;
-}
-
-export interface CohortCounts {
-  /** Entities that entered in the window. */
-  entered: number;
-  /** Of those, how many reached each step within the conversion window (index 0 = entered). */
-  reached: StepCounts;
-  /** Entities of the window whose conversion window was still open at `asOf` (their counts can still grow). */
-  young: number;
-  /** Entered/reached restricted to entry buckets whose window had fully closed at `asOf`. */
-  matureEntered: number;
-  matureReached: StepCounts;
-}
-
-export interface CohortConversion extends CoveredWindow, CohortCounts {
-  asOf: number;
-  byValue?: Record<string, CohortCounts>;
-}
-
-export interface DurationStats extends CoveredWindow {
-  step: number;
-  count: number;
-  p50: number | undefined;
-  p90: number | undefined;
-  p95: number | undefined;
-  p99: number | undefined;
-  /** Log-scale histogram: bucket index → count (histogram.ts explains the buckets). */
-  histogram: Record<number, number>;
-}
-
-/** Cumulative per-partition counters since the partition's state was created. */
-export interface PartitionCounters {
-  lateDropped: number;
-  unmatched: number;
-  noEntity: number;
-  duplicates: number;
-  outOfOrder: number;
-  noEntry: number;
-  expired: number;
-  /** Cohort increments into sealed entry buckets, not applied (the steps themselves counted). */
-  lateCohort: number;
 }
 
 /** One bucket's raw counts, as the evaluator reads them (windows sum these). */
@@ -213,21 +145,9 @@ export interface WindowStore {
   getWatermarks(funnel: FunnelDef): Promise<Map<string, number>>;
   /** Partitions (sources) that have written state for the funnel. */
   partitions(funnel: FunnelDef): Promise<string[]>;
-  /** Cumulative counters summed over partitions, including late drops. */
-  counters(funnel: FunnelDef): Promise<PartitionCounters>;
 
-  /** Volume per step per fine bucket (empty buckets included). Fine buckets only: use totals() for long windows. */
-  stepVolume(q: WindowQuery): Promise<VolumeSeries>;
   /** Volume and anomaly counts summed over a window of any length (fine and rollup buckets). */
   stepTotals(q: WindowQuery): Promise<StepTotals>;
-  /** Per-value volume of one dimension (marginal), summed over the window. */
-  dimensionVolume(q: WindowQuery & { dimension: string }): Promise<DimensionVolume>;
-  /** volume[toStep] / volume[fromStep] over the window, optionally per value of one dimension. */
-  ratioConversion(q: WindowQuery & { fromStep: number; toStep: number; dimension?: string }): Promise<RatioConversion>;
-  /** Cohort conversion of the entities that entered in the window, as of event time `asOf`. */
-  cohortConversion(q: WindowQuery & { asOf: number; dimension?: string }): Promise<CohortConversion>;
-  /** Durations into `step` (from the previous step) reached in the window. */
-  durations(q: WindowQuery & { step: number }): Promise<DurationStats>;
   /**
    * Raw per-bucket counts over [from, to) at one resolution, funnel-wide plus the asked dimensions and duration
    * steps: what the evaluator builds its per-minute series and baselines from (it caches what is compacted).

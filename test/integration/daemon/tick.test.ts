@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { Daemon } from '../../../src/app.js';
 import { loadConfig } from '../../../src/config/config.js';
 import { redisUrl, uniquePrefix } from '../../support/env.js';
+import { windowQueries } from '../../support/window-queries.js';
 
 describe('the once-a-minute tick', () => {
   it('compacts sealed window buckets into funnel history without changing what queries answer', async () => {
@@ -18,7 +19,7 @@ describe('the once-a-minute tick', () => {
     const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
     const q = { funnel: checkout, from: t0 - 60_000, to: t0 + 121 * 60_000 };
     const before = await d.windows.stepTotals(q);
-    const beforeDim = await d.windows.dimensionVolume({ ...q, dimension: 'platform' });
+    const beforeDim = await windowQueries(d.windows).dimensionVolume({ ...q, dimension: 'platform' });
 
     await d.ticker.runOnce();
 
@@ -26,7 +27,7 @@ describe('the once-a-minute tick', () => {
     const moved = Number(metrics.match(/^fw_compacted_buckets_total\{funnel="checkout"\} (\d+)/m)?.[1] ?? 0);
     expect(moved).toBeGreaterThan(60);
     expect(await d.windows.stepTotals(q)).toEqual(before);
-    expect(await d.windows.dimensionVolume({ ...q, dimension: 'platform' })).toEqual(beforeDim);
+    expect(await windowQueries(d.windows).dimensionVolume({ ...q, dimension: 'platform' })).toEqual(beforeDim);
     expect(before.volume[0]).toBe(120);
     expect(metrics).toMatch(/^fw_tick_task_seconds_count\{task="compact"\} 1$/m);
   });

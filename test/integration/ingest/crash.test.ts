@@ -13,6 +13,7 @@ import type { FwEvent } from '../../../src/events/event.js';
 import { redisUrl, kafkaBrokers, producer, uniqueName, uniquePrefix, eventually, redisClient } from '../../support/env.js';
 import { spawnDaemon, type DaemonChild } from '../../support/daemon.js';
 import { expectedStepVolume, expectedDimensionVolume } from '../../support/stream.js';
+import { windowQueries } from '../../support/window-queries.js';
 
 async function setup(n: number, seed: number) {
   const loaded = await loadRuleDir('rules');
@@ -44,7 +45,7 @@ async function verify(s: Awaited<ReturnType<typeof setup>>) {
     const totals = await s.store.stepTotals({ funnel: f, from: s.start - 3_600_000, to: Date.now() + 3_600_000 });
     expect(totals.volume, `${f.name} step volume`).toEqual(expectedStepVolume(f, mine));
     const dim = f.dimensions[0]!.name;
-    const byValue = await s.store.dimensionVolume({ funnel: f, from: s.start - 3_600_000, to: Date.now() + 3_600_000, dimension: dim });
+    const byValue = await windowQueries(s.store).dimensionVolume({ funnel: f, from: s.start - 3_600_000, to: Date.now() + 3_600_000, dimension: dim });
     expect(byValue.values, `${f.name} by ${dim}`).toEqual(expectedDimensionVolume(f, mine, dim));
   }
 }

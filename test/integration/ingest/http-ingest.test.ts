@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { Daemon } from '../../../src/app.js';
 import { loadConfig } from '../../../src/config/config.js';
 import { redisUrl, kafkaBrokers, kafka, uniquePrefix, uniqueName, eventually } from '../../support/env.js';
+import { windowQueries } from '../../support/window-queries.js';
 
 const TOKEN = 's3cret-token';
 
@@ -90,7 +91,7 @@ describe('POST /v1/events without Kafka (applied directly to the windows)', () =
     expect(body.accepted).toBe(1);
     expect(body.errors.map((e) => e.reason)).toEqual(['unknown_envelope']);
     const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
-    const byPlatform = await d.windows.dimensionVolume({ funnel: checkout, from: now - 3_600_000, to: now + 60_000, dimension: 'platform' });
+    const byPlatform = await windowQueries(d.windows).dimensionVolume({ funnel: checkout, from: now - 3_600_000, to: now + 60_000, dimension: 'platform' });
     expect(byPlatform.values.web?.[0]).toBe(1);
   });
 

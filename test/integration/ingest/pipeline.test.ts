@@ -15,6 +15,7 @@ import { ManualClock } from '../../../src/clock.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';
 import { checkoutFunnel, MIN, T0 } from '../windows/fixtures.js';
+import { windowQueries } from '../../support/window-queries.js';
 
 /** Funnel i: entry `start_<i>`, then `done_<i>`; the last one also enters on funnel 0's `start_0`. */
 function funnels(n: number): FunnelDef[] {
@@ -74,7 +75,7 @@ describe('ingest pipeline', () => {
     const again = await store.stepTotals({ funnel: defs[5]!, from: T0 - MIN, to: T0 + 60 * MIN });
     expect(again.volume).toEqual([6, 6]);
     // The dimension values came through both attribute paths (flat objects kept, nested ones flattened).
-    const dims = await store.dimensionVolume({ funnel: defs[5]!, dimension: 'platform', from: T0 - MIN, to: T0 + 60 * MIN });
+    const dims = await windowQueries(store).dimensionVolume({ funnel: defs[5]!, dimension: 'platform', from: T0 - MIN, to: T0 + 60 * MIN });
     expect(dims.values).toEqual({ ios: [3, 6], web: [3, 0] });
   });
 });

@@ -13,6 +13,7 @@ import type { RedisLike } from '../../../src/windows/lua-scripts.js';
 import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 import { ReferenceModel } from './reference-model.js';
 import { checkoutFunnel, T0 } from './fixtures.js';
+import { windowQueries } from '../../support/window-queries.js';
 
 const funnel = checkoutFunnel({
   name: 'prop',
@@ -157,14 +158,14 @@ async function expectModel(store: RedisWindowStore, model: ReferenceModel, seen:
   const totals = await store.stepTotals(q);
   expect({ volume: totals.volume, duplicates: totals.duplicates, outOfOrder: totals.outOfOrder, noEntry: totals.noEntry, expired: totals.expired })
     .toEqual({ volume: c.volume, duplicates: c.duplicates, outOfOrder: c.outOfOrder, noEntry: c.noEntry, expired: c.expired });
-  const cohort = await store.cohortConversion({ ...q, asOf: T0 + 400_000, dimension: 'platform' });
+  const cohort = await windowQueries(store).cohortConversion({ ...q, asOf: T0 + 400_000, dimension: 'platform' });
   expect(cohort.reached).toEqual(c.cohort);
-  const counters = await store.counters(funnel);
+  const counters = await windowQueries(store).counters(funnel);
   expect(counters.lateDropped).toBe(c.late);
   expect(counters.lateCohort).toBe(c.lateCohort);
   expect(counters.unmatched).toBe(c.unmatched);
   for (const d of funnel.dimensions) {
-    const dv = await store.dimensionVolume({ ...q, dimension: d.name });
+    const dv = await windowQueries(store).dimensionVolume({ ...q, dimension: d.name });
     const expected: Record<string, number[]> = {};
     for (const [k, row] of c.dimVolume) if (k.startsWith(`${d.name}=`)) expected[k.slice(d.name.length + 1)] = row;
     expect(dv.values).toEqual(expected);
@@ -175,7 +176,7 @@ async function expectModel(store: RedisWindowStore, model: ReferenceModel, seen:
   for (const [v, cc] of Object.entries(cohort.byValue ?? {})) gotCohort[v] = cc.reached;
   expect(gotCohort).toEqual(expectedCohort);
   for (const step of [1, 2]) {
-    const d = await store.durations({ ...q, step });
+    const d = await windowQueries(store).durations({ ...q, step });
     expect(new Map(Object.entries(d.histogram).map(([k, v]) => [Number(k), v]))).toEqual(c.durations.get(step) ?? new Map());
   }
 }

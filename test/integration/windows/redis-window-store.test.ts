@@ -13,6 +13,7 @@ import { hotKeepMs, KeyLayout } from '../../../src/windows/key-layout.js';
 import { FwError } from '../../../src/errors.js';
 import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 import { checkoutFunnel, ev, MIN, T0 } from './fixtures.js';
+import { windowQueries } from '../../support/window-queries.js';
 
 /** Every key under a prefix, on every master (a Cluster spreads partitions over nodes). */
 async function keysUnder(redis: RedisLike, prefix: string): Promise<string[]> {
@@ -75,7 +76,7 @@ describe.each([
     expect(await store.applyBatch({ funnel, partition: '3', firstOffset: 15, lastOffset: 16, events: [ev(0, 'c', T0)], now: T0 }))
       .toEqual({ status: 'duplicate', storedOffset: 15 });
 
-    const series = await store.stepVolume({ funnel, from: T0, to: T0 + 3 * MIN });
+    const series = await windowQueries(store).stepVolume({ funnel, from: T0, to: T0 + 3 * MIN });
     expect(series.buckets).toEqual([
       { start: T0, steps: [2, 0, 0] },
       { start: T0 + MIN, steps: [0, 1, 0] },
@@ -84,7 +85,7 @@ describe.each([
     expect(await store.getOffsets(funnel, ['3', '4'])).toEqual(new Map([['3', 15], ['4', undefined]]));
     expect(await store.getWatermarks(funnel)).toEqual(new Map([['3', T0 + 2 * MIN]]));
     expect(await store.partitions(funnel)).toEqual(['3']);
-    expect((await store.counters(funnel)).unmatched).toBe(2);
+    expect((await windowQueries(store).counters(funnel)).unmatched).toBe(2);
   });
 
 
@@ -110,12 +111,12 @@ describe.each([
 
     const totals = await store.stepTotals({ funnel, from: T0, to: T0 + 60 * MIN });
     expect(totals.volume).toEqual([4, 3, 2]);
-    const r = await store.ratioConversion({ funnel, from: T0, to: T0 + 60 * MIN, fromStep: 1, toStep: 2 });
+    const r = await windowQueries(store).ratioConversion({ funnel, from: T0, to: T0 + 60 * MIN, fromStep: 1, toStep: 2 });
     expect(r).toMatchObject({ denominator: 3, numerator: 2 });
     expect(r.ratio).toBeCloseTo(2 / 3);
 
     // As of T0+40m the first cohort minute (entries a, b) has closed its 30 m window; c and d are still young.
-    const cohort = await store.cohortConversion({ funnel, from: T0, to: T0 + 30 * MIN, asOf: T0 + 40 * MIN });
+    const cohort = await windowQueries(store).cohortConversion({ funnel, from: T0, to: T0 + 30 * MIN, asOf: T0 + 40 * MIN });
     expect(cohort).toMatchObject({ entered: 4, reached: [4, 3, 2], young: 2, matureEntered: 2, matureReached: [2, 2, 1] });
   });
 
@@ -134,9 +135,9 @@ describe.each([
       matched: 10, entries: 3, steps: 2, duplicates: 2, outOfOrder: 1, noEntry: 1, expired: 1, lateDropped: 1 } });
     const totals = await store.stepTotals({ funnel, from: T0, to: T0 + 60 * MIN });
     expect(totals).toMatchObject({ volume: [3, 3, 1], duplicates: [1, 1, 0], outOfOrder: [0, 1, 0], noEntry: [0, 1, 0], expired: [0, 1, 0] });
-    const cohort = await store.cohortConversion({ funnel, from: T0, to: T0 + 60 * MIN, asOf: T0 + 60 * MIN });
+    const cohort = await windowQueries(store).cohortConversion({ funnel, from: T0, to: T0 + 60 * MIN, asOf: T0 + 60 * MIN });
     expect(cohort.reached).toEqual([3, 1, 1]);
-    expect(await store.counters(funnel)).toMatchObject({ lateDropped: 1, duplicates: 2, outOfOrder: 1, noEntry: 1, expired: 1 });
+    expect(await windowQueries(store).counters(funnel)).toMatchObject({ lateDropped: 1, duplicates: 2, outOfOrder: 1, noEntry: 1, expired: 1 });
     // A later batch can still complete 'ok' but never the dropped 'late' entity's entry.
     await store.applyBatch({ funnel, partition: '1', firstOffset: 10, lastOffset: 10, now: T0, events: [ev(1, 'late', T0 + 41 * MIN)] });
     expect((await store.stepTotals({ funnel, from: T0, to: T0 + 60 * MIN })).noEntry).toEqual([0, 2, 0]);
@@ -148,16 +149,16 @@ describe.each([
     await store.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: 2, now: T0, events: [p('ios', 0), p('web', 1), p('android', 2)] });
     await store.applyBatch({ funnel, partition: '1', firstOffset: 0, lastOffset: 3, now: T0, events: [p('android', 3), p('ios', 4), p('tv', 5), p(undefined, 6)] });
     await store.applyBatch({ funnel, partition: '1', firstOffset: 4, lastOffset: 5, now: T0, events: [ev(1, 'u4', T0 + MIN, { platform: 'web' }), ev(1, 'u0', T0 + MIN)] });
-    const dv = await store.dimensionVolume({ funnel, from: T0, to: T0 + 10 * MIN, dimension: 'platform' });
+    const dv = await windowQueries(store).dimensionVolume({ funnel, from: T0, to: T0 + 10 * MIN, dimension: 'platform' });
     expect(dv.values).toEqual({ ios: [2, 0, 0], web: [1, 1, 0], other: [3, 0, 0], '(none)': [1, 1, 0] });
-    const r = await store.ratioConversion({ funnel, from: T0, to: T0 + 10 * MIN, fromStep: 0, toStep: 1, dimension: 'platform' });
+    const r = await windowQueries(store).ratioConversion({ funnel, from: T0, to: T0 + 10 * MIN, fromStep: 0, toStep: 1, dimension: 'platform' });
     expect(r.byValue!.web).toEqual({ denominator: 1, numerator: 1, ratio: 1 });
     // Cohort by dimension uses the ENTRY value: u4 entered on ios and paid (its payment event said web).
-    const cohort = await store.cohortConversion({ funnel, from: T0, to: T0 + 10 * MIN, asOf: T0, dimension: 'platform' });
+    const cohort = await windowQueries(store).cohortConversion({ funnel, from: T0, to: T0 + 10 * MIN, asOf: T0, dimension: 'platform' });
     expect(cohort.byValue!.ios!.reached).toEqual([2, 1, 0]);
     expect(cohort.byValue!.web!.reached).toEqual([1, 0, 0]);
     expect(cohort.byValue!.ios!.young).toBe(2);
-    await expect(store.dimensionVolume({ funnel, from: T0, to: T0 + MIN, dimension: 'nope' })).rejects.toMatchObject({ code: 'WINDOW_UNKNOWN_DIMENSION', retriable: false });
+    await expect(windowQueries(store).dimensionVolume({ funnel, from: T0, to: T0 + MIN, dimension: 'nope' })).rejects.toMatchObject({ code: 'WINDOW_UNKNOWN_DIMENSION', retriable: false });
   });
 
   it('gives step durations whose percentiles are within 5% of the exact ones', async () => {
@@ -175,7 +176,7 @@ describe.each([
     }
     events.sort((a, b) => a.ts - b.ts);
     await store.applyBatch({ funnel: { ...funnel, allowedLatenessMs: 60 * MIN }, partition: '0', firstOffset: 0, lastOffset: events.length - 1, events, now: T0 });
-    const stats = await store.durations({ funnel, from: T0, to: T0 + 60 * MIN, step: 1 });
+    const stats = await windowQueries(store).durations({ funnel, from: T0, to: T0 + 60 * MIN, step: 1 });
     expect(stats.count).toBe(400);
     for (const [q, got] of [[0.5, stats.p50], [0.9, stats.p90], [0.95, stats.p95], [0.99, stats.p99]] as const) {
       const exact = exactPercentile(durations, q)!;
@@ -243,12 +244,12 @@ describe.each([
       ev(1, 'd', T0 + 86 * MIN), // d's entry bucket is open: a normal conversion
     ] });
     expect(res).toMatchObject({ status: 'applied', counts: { matched: 4, lateDropped: 1, entries: 1, steps: 2, lateCohort: 1 } });
-    expect(await store.counters(funnel)).toMatchObject({ lateDropped: 1, lateCohort: 1 });
+    expect(await windowQueries(store).counters(funnel)).toMatchObject({ lateDropped: 1, lateCohort: 1 });
     const all = { funnel, from: T0, to: T0 + 121 * MIN };
     expect((await store.stepTotals(all)).volume).toEqual([4, 2, 0]);
-    const cohort = await store.cohortConversion({ ...all, asOf: T0 + 200 * MIN });
+    const cohort = await windowQueries(store).cohortConversion({ ...all, asOf: T0 + 200 * MIN });
     expect(cohort).toMatchObject({ entered: 4, reached: [4, 1, 0] });
-    expect((await store.durations({ ...all, step: 1 })).count).toBe(2);
+    expect((await windowQueries(store).durations({ ...all, step: 1 })).count).toBe(2);
 
     // A partition that first writes after the compaction gets the sealing horizon as its floor.
     const joined = await store.applyBatch({ funnel, partition: 'http', firstOffset: 0, lastOffset: 1, now: T0, events: [
@@ -287,11 +288,11 @@ describe.each([
       const q = { funnel, from, to };
       return {
         totals: await store.stepTotals(q),
-        series: await store.stepVolume(q),
-        dims: await store.dimensionVolume({ ...q, dimension: 'platform' }),
-        ratio: await store.ratioConversion({ ...q, fromStep: 0, toStep: 2, dimension: 'region' }),
-        cohort: await store.cohortConversion({ ...q, asOf: T0 + 100 * MIN, dimension: 'platform' }),
-        durations: [await store.durations({ ...q, step: 1 }), await store.durations({ ...q, step: 2 })],
+        series: await windowQueries(store).stepVolume(q),
+        dims: await windowQueries(store).dimensionVolume({ ...q, dimension: 'platform' }),
+        ratio: await windowQueries(store).ratioConversion({ ...q, fromStep: 0, toStep: 2, dimension: 'region' }),
+        cohort: await windowQueries(store).cohortConversion({ ...q, asOf: T0 + 100 * MIN, dimension: 'platform' }),
+        durations: [await windowQueries(store).durations({ ...q, step: 1 }), await windowQueries(store).durations({ ...q, step: 2 })],
       };
     }));
     const before = await answers();
@@ -310,7 +311,7 @@ describe.each([
     expect(a.buckets + b.buckets).toBe((horizon - (T0 + 50 * MIN)) / MIN);
     expect(await store.compact(funnel)).toEqual({ compactedUpTo: horizon, buckets: 0, sealedUpTo: horizon });
     expect(await answers()).toEqual(before);
-    expect(await other.counters(funnel)).toMatchObject({ lateDropped: 0, lateCohort: 0 });
+    expect(await windowQueries(other).counters(funnel)).toMatchObject({ lateDropped: 0, lateCohort: 0 });
   });
 
   it('refuses malformed input with typed, non-retriable errors', async () => {
@@ -320,7 +321,7 @@ describe.each([
     expect(err).toMatchObject({ code: 'WINDOW_BAD_BATCH', retriable: false });
     await expect(store.applyBatch({ funnel, partition: 'a}b', firstOffset: 0, lastOffset: 0, events: [], now: T0 }))
       .rejects.toMatchObject({ code: 'WINDOW_BAD_NAME' });
-    await expect(store.durations({ funnel, from: T0, to: T0 + MIN, step: 9 })).rejects.toMatchObject({ code: 'WINDOW_UNKNOWN_STEP' });
+    await expect(windowQueries(store).durations({ funnel, from: T0, to: T0 + MIN, step: 9 })).rejects.toMatchObject({ code: 'WINDOW_UNKNOWN_STEP' });
     // An empty batch still records its offset, so the consumer does not re-read it.
     expect(await store.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: 7, events: [], now: T0 })).toMatchObject({ status: 'applied', storedOffset: 7 });
     expect(await store.getOffsets(funnel, ['0'])).toEqual(new Map([['0', 7]]));

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { addHash, codeNames, cohortCounts, decodeDimension, decodeTotals, ratio } from '../../../src/windows/aggregate.js';
+import { addHash, codeNames, decodeDimension, decodeTotals } from '../../../src/windows/aggregate.js';
+import { cohortCounts, ratio } from '../../support/window-queries.js';
 import { dimCohortField, dimVolumeField, MISSING_CODE, OTHER_CODE } from '../../../src/windows/key-layout.js';
 
 describe('window aggregation', () => {
