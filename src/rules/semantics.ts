@@ -73,6 +73,11 @@ export interface RuleCheckOptions {
   knownReceivers?: ReadonlySet<string>;
 }
 
+/** How a check reports a problem: the path below the rule, code and message, and whether key or value is at fault. */
+type Report = (path: PathSegment[], code: Problem['code'], message: string, target?: 'key' | 'value') => void;
+
+type MetricKind = (typeof METRIC_KEYS)[number];
+
 export function checkRule(
   r: RuleParsed,
   funnel: FunnelDef,
@@ -81,11 +86,21 @@ export function checkRule(
   options: RuleCheckOptions = {},
 ): Problem[] {
   const problems: Problem[] = [];
-  const p = (path: PathSegment[], code: Problem['code'], message: string, target?: 'key' | 'value') =>
+  const p: Report = (path, code, message, target) => {
     problems.push(src.problemAt([...at, ...path], code, message, target));
-  const stepNames = funnel.steps.map((s) => s.name);
+  };
+  const kind = checkMetric(r, funnel, p);
+  checkChange(r, kind, p);
+  const trailingMs = checkBaseline(r, funnel, p);
+  checkTiming(r, trailingMs, p);
+  checkSegments(r, funnel, p);
+  checkReceivers(r, options, p);
+  return problems;
+}
 
-  // --- metric: exactly one, steps that exist, in funnel order ---
+/** Metric: exactly one, steps that exist, in funnel order. Returns the metric's kind when exactly one was named. */
+function checkMetric(r: RuleParsed, funnel: FunnelDef, p: Report): MetricKind | undefined {
+  const stepNames = funnel.steps.map((s) => s.name);
   const chosen = METRIC_KEYS.filter((k) => r.metric[k] !== undefined);
   if (chosen.length === 0) {
     p(['metric'], 'invalid_metric', `metric: choose one of ${METRIC_KEYS.join(', ')}`);
@@ -111,8 +126,11 @@ export function checkRule(
       else if (from > to) p(['metric', k, 'from'], 'step_order', `"${m.from}" comes after "${m.to}" in funnel "${funnel.name}"; swap from and to`);
     }
   }
+  return kind;
+}
 
-  // --- change: drop or increase, the one that fits the metric ---
+/** Change: drop or increase, the one that fits the metric. */
+function checkChange(r: RuleParsed, kind: MetricKind | undefined, p: Report): void {
   if (r.drop === undefined && r.increase === undefined) {
     p([], 'invalid_change', `rule "${r.name}": say how big a change matters, e.g. drop: 5% (or increase: 30% for durations)`);
   } else if (r.drop !== undefined && r.increase !== undefined) {
@@ -128,8 +146,13 @@ export function checkRule(
       p(['increase'], 'invalid_change', 'a conversion rule alerts on drops: write drop: instead of increase:', 'key');
     }
   }
+}
 
-  // --- baseline: exactly one, and history the funnel keeps ---
+/**
+ * Baseline: exactly one, and history the funnel keeps. Returns the trailing span when the rule names one (the
+ * timing checks compare `for` with it).
+ */
+function checkBaseline(r: RuleParsed, funnel: FunnelDef, p: Report): number | undefined {
   const retention = funnel.retention;
   if (r.baseline.seasonal !== undefined && r.baseline.trailing !== undefined) {
     p(['baseline', 'trailing'], 'invalid_baseline', 'baseline: choose seasonal or trailing, not both', 'key');
@@ -149,8 +172,11 @@ export function checkRule(
       p(['baseline', 'trailing'], 'invalid_baseline', `trailing ${r.baseline.trailing} is longer than funnel "${funnel.name}" keeps fine buckets (${formatDuration(retention.fineMs)}, retention.fine)`);
     }
   }
+  return trailingMs;
+}
 
-  // --- timing: whole evaluation ticks, not absurdly long, firing before the baseline absorbs the drop ---
+/** Timing: whole evaluation ticks, not absurdly long, firing before the baseline absorbs the drop. */
+function checkTiming(r: RuleParsed, trailingMs: number | undefined, p: Report): void {
   const forMs = parseDuration(r.for);
   const resolveMs = parseDuration(r.resolve_after);
   const tick = formatDuration(EVALUATION_INTERVAL_MS);
@@ -168,8 +194,10 @@ export function checkRule(
   } else if (resolveMs > MAX_HOLD_MS) {
     p(['resolve_after'], 'invalid_timing', `resolve_after: ${r.resolve_after} is more than a day; use at most 1d`);
   }
+}
 
-  // --- segments and receivers ---
+/** Segments: dimensions of the funnel, each once. */
+function checkSegments(r: RuleParsed, funnel: FunnelDef, p: Report): void {
   const dims = funnel.dimensions.map((d) => d.name);
   for (const [i, seg] of r.segments.entries()) {
     if (!dims.includes(seg)) {
@@ -177,6 +205,10 @@ export function checkRule(
     }
   }
   duplicates(r.segments).forEach((i) => p(['segments', i], 'duplicate_name', `segment "${r.segments[i]}" is listed twice`));
+}
+
+/** Receivers: configured ones (when the caller knows them), each once. */
+function checkReceivers(r: RuleParsed, options: RuleCheckOptions, p: Report): void {
   if (options.knownReceivers) {
     const known = [...options.knownReceivers];
     for (const [i, rc] of r.notify.entries()) {
@@ -186,7 +218,6 @@ export function checkRule(
     }
   }
   duplicates(r.notify).forEach((i) => p(['notify', i], 'duplicate_name', `receiver "${r.notify[i]}" is listed twice`));
-  return problems;
 }
 
 /** Indexes of the entries that repeat an earlier one. */
