@@ -1,5 +1,5 @@
 --[[
-  alert-commit-2.lua (command fwAlertCommitV2): commit one evaluation's alert states, transitions and delivery
+  alert-commit-1.lua: commit one evaluation's alert states, transitions and delivery
   jobs, only while the caller's fencing token is the current leader lease's, all in one atomic step in the
   `{alerts}` slot.
 
