@@ -19,7 +19,7 @@
 
   KEYS[1]  state hash `<prefix>:{alerts}:state` (alertKey → AlertState JSON). The lease `…:lease`, the transition
            stream `…:transitions`, the outbox stream `…:outbox` and the delivery hash `…:delivery` are built from
-           KEYS[1] minus its final "state" (same hash tag, same slot).
+           this key minus its final "state" (same hash tag, same slot).
   ARGV[1]  the caller's fencing token (decimal)
   ARGV[2]  approximate cap on the transition stream's length
   ARGV[3]  nStates, then nStates pairs: alertKey, state JSON
