@@ -25,7 +25,7 @@
  * message could in that window be posted twice.
  */
 import type { Clock } from '../clock.js';
-import { errorMessage, FwError } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import type { RedisLike } from '../redis/client.js';
 import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';

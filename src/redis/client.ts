@@ -57,7 +57,8 @@ export function parseRedisUrls(value: string, variable = 'FW_REDIS_URL'): URL[] 
     try {
       u = new URL(s);
     } catch {
-      throw new FwError('REDIS_BAD_URL', `${variable}: "${s}" is not a URL; expected e.g. redis://127.0.0.1:6379`, false);
+      throw new FwError('REDIS_BAD_URL', `${variable}: "${s}" is not a URL; expected e.g. redis://127.0.0.1:6379`,
+        false);
     }
     if ((u.protocol !== 'redis:' && u.protocol !== 'rediss:') || u.hostname === '') {
       throw new FwError('REDIS_BAD_URL', `${variable}: "${s}" is not a redis:// or rediss:// URL with a host`, false);
@@ -77,8 +78,8 @@ export function parseClusterTarget(value: string, variable = 'FW_REDIS_URL'): Cl
   for (const u of urls) {
     const db = u.pathname.replace(/^\//, '');
     if (db !== '' && db !== '0') {
-      throw new FwError('REDIS_BAD_URL', `${variable}: "${u.host}" names database ${db}, but a Redis Cluster has only ` +
-        'database 0; remove the path from the URL', false);
+      throw new FwError('REDIS_BAD_URL', `${variable}: "${u.host}" names database ${db}, but a Redis Cluster has ` +
+        'only database 0; remove the path from the URL', false);
     }
     if (auth(u) !== auth(first)) {
       throw new FwError('REDIS_BAD_URL', `${variable}: the cluster node URLs disagree on the scheme or credentials ` +
@@ -86,7 +87,8 @@ export function parseClusterTarget(value: string, variable = 'FW_REDIS_URL'): Cl
     }
   }
   return {
-    nodes: urls.map((u) => ({ host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port === '' ? 6379 : Number(u.port) })),
+    // IPv6 hosts come bracketed from URL; ioredis wants them bare.
+    nodes: urls.map((u) => ({ host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || 6379) })),
     ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
     ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
     tls: first.protocol === 'rediss:',
@@ -122,7 +124,8 @@ export function createRedisClient(o: RedisClientOptions): RedisLike {
   } else {
     const urls = parseRedisUrls(o.url, variable);
     if (urls.length > 1) {
-      throw new FwError('REDIS_BAD_URL', `${variable} names ${urls.length} nodes; a node list needs FW_REDIS_CLUSTER=true`, false);
+      throw new FwError('REDIS_BAD_URL', `${variable} names ${urls.length} nodes; a node list needs ` +
+        'FW_REDIS_CLUSTER=true', false);
     }
     client = new Redis(o.url.trim(), {
       lazyConnect: true,
@@ -174,8 +177,8 @@ export function redisReadiness(redis: RedisLike): { name: string; check: () => P
  * Every key matching `pattern`, page by page: SCAN runs per node, so on a Cluster it runs on every primary (each
  * holds only its own slots). `visit` gets each page with the client that holds it.
  */
-export async function scanKeys(redis: RedisLike, pattern: string, visit: (node: Redis, keys: string[]) => Promise<void>):
-  Promise<void> {
+export async function scanKeys(redis: RedisLike, pattern: string,
+  visit: (node: Redis, keys: string[]) => Promise<void>): Promise<void> {
   const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
   for (const node of nodes) {
     let cursor = '0';

@@ -42,19 +42,21 @@ export function parseLuaScript(file: string, lua: string): LuaScript {
   const numberOfKeys = Number(m[2]);
   const header = /^--\[\[([\s\S]*?)\]\]/.exec(lua.replace(/^\uFEFF/, ''));
   if (!header) {
-    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: must start with a --[[ ... ]] header listing KEYS, ` +
-      'ARGV and the return values', false);
+    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: must start with a --[[ ... ]] header listing ` +
+      'KEYS, ARGV and the return values', false);
   }
   const listed = [...header[1]!.matchAll(/^\s*KEYS\[(\d+)\]/gm)].map((k) => Number(k[1]));
   const expected = Array.from({ length: numberOfKeys }, (_, i) => i + 1);
   if (listed.length !== numberOfKeys || listed.some((k, i) => k !== expected[i])) {
-    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: the name says ${numberOfKeys} key(s), but the header ` +
-      `lists ${listed.length ? listed.map((k) => `KEYS[${k}]`).join(', ') : 'none'}; rename the file or fix the header`, false);
+    const shown = listed.length ? listed.map((k) => `KEYS[${k}]`).join(', ') : 'none';
+    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: the name says ${numberOfKeys} key(s), but the ` +
+      `header lists ${shown}; rename the file or fix the header`, false);
   }
   const used = [...lua.slice(header[0].length).matchAll(/KEYS\[(\d+)\]/g)].map((k) => Number(k[1]));
   const beyond = used.find((k) => k > numberOfKeys);
   if (beyond !== undefined) {
-    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: uses KEYS[${beyond}] but takes ${numberOfKeys} key(s)`, false);
+    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: uses KEYS[${beyond}] but takes ${numberOfKeys} ` +
+      'key(s)', false);
   }
   const version = createHash('sha1').update(lua).digest('hex').slice(0, 8);
   return { name, file, numberOfKeys, command: `fw_${name.replace(/[^A-Za-z0-9]/g, '_')}_${version}`, lua };
