@@ -8,14 +8,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
-import type { Redis } from 'ioredis';
 import type { Config } from './config/config.js';
 import type { Logger } from './obs/logger.js';
 import { Metrics } from './obs/metrics.js';
 import { systemClock, type Clock } from './clock.js';
 import { Readiness } from './http/readiness.js';
 import { buildHttpServer } from './http/server.js';
-import { createRedis, redisReadiness } from './redis.js';
+import { createRedisClient, redisReadiness, type RedisLike } from './redis/client.js';
 import { KafkaSource, kafkaLogCreator } from './ingest/kafka-source.js';
 import { KafkaDeadLetterSink, type DeadLetterSink } from './ingest/dead-letter.js';
 import { createIngestHandler } from './ingest/pipeline.js';
@@ -59,7 +58,7 @@ export interface DaemonOptions {
 export class Daemon {
   readonly metrics = new Metrics();
   readonly readiness = new Readiness();
-  readonly redis: Redis;
+  readonly redis: RedisLike;
   readonly rules: RuleStore;
   readonly windows: RedisWindowStore;
   readonly http: FastifyInstance;
@@ -93,7 +92,7 @@ export class Daemon {
       maxFutureMs: config.FW_EVENT_MAX_FUTURE_MS,
       maxBytes: config.FW_EVENT_MAX_BYTES,
     };
-    this.redis = createRedis(config.FW_REDIS_URL, logger);
+    this.redis = createRedisClient({ url: config.FW_REDIS_URL, cluster: config.FW_REDIS_CLUSTER, logger });
     this.rules = new RuleStore({ dir: config.FW_RULES_DIR, logger: logger.child({ component: 'rules' }), loadOptions: { requireReceivers: true } });
     this.windows = new RedisWindowStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
     this.rules.onReload((o) => {

@@ -96,7 +96,7 @@ program
   .action(async (flags: { rule: string; ruleFile?: string; since: string; rules?: string }) => {
     const config = configOrExit();
     const { runBacktestCommand } = await import('./replay/command.js');
-    process.exitCode = await runBacktestCommand(flags, { redisUrl: config.FW_REDIS_URL, prefix: config.FW_REDIS_PREFIX, rulesDir: config.FW_RULES_DIR, environment: config.FW_ENVIRONMENT }, stdio);
+    process.exitCode = await runBacktestCommand(flags, { redisUrl: config.FW_REDIS_URL, redisCluster: config.FW_REDIS_CLUSTER, prefix: config.FW_REDIS_PREFIX, rulesDir: config.FW_RULES_DIR, environment: config.FW_ENVIRONMENT }, stdio);
   });
 
 program

@@ -23,14 +23,20 @@ const durationMs = z.string().regex(/^\d+$/, 'a whole number of milliseconds').t
 const port = z.string().regex(/^\d+$/, 'a port number').transform(Number).refine((n) => n >= 0 && n <= 65535, 'a port number 0..65535');
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
-const redisUrl = z.string().refine((s) => {
+const isRedisUrl = (s: string): boolean => {
   try {
     const u = new URL(s);
     return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
   } catch {
     return false;
   }
-}, 'a redis:// or rediss:// URL such as redis://127.0.0.1:6379/0');
+};
+// One URL, or (Redis Cluster) a comma-separated list of node URLs; each is checked. Only FW_REDIS_CLUSTER=true
+// accepts a list: loadConfig checks the pair.
+const redisUrl = z.string().refine((s) => {
+  const xs = s.split(',').map((x) => x.trim());
+  return xs.length > 0 && xs.every(isRedisUrl);
+}, 'a redis:// or rediss:// URL such as redis://127.0.0.1:6379/0 (a Redis Cluster: any node, or node URLs separated by commas)');
 const hostPortList = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).refine(
   (xs) => xs.every((x) => /^[A-Za-z0-9._-]+:\d+$/.test(x) || /^\[[0-9a-fA-F:]+\]:\d+$/.test(x)),
   'a comma-separated list of host:port (e.g. kafka-1:9092,kafka-2:9092), or empty for no Kafka',
@@ -38,6 +44,7 @@ const hostPortList = z.string().transform((s) => s.split(',').map((x) => x.trim(
 
 export const CONFIG_SPEC = {
   FW_REDIS_URL: { schema: redisUrl, default: 'redis://127.0.0.1:6379', doc: 'Redis holding windows, alert state, outbox and leases.' },
+  FW_REDIS_CLUSTER: { schema: bool, default: 'false', doc: 'Redis is a Redis Cluster: FW_REDIS_URL names any of its nodes, or several separated by commas (same credentials; no database number).' },
   FW_REDIS_PREFIX: { schema: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - (no braces: hash tags are added per funnel)'), default: 'fw', doc: 'Prefix of every Redis key.' },
   FW_KAFKA_BROKERS: { schema: hostPortList, default: '', doc: 'Kafka bootstrap brokers, comma-separated. Empty: no Kafka; HTTP ingest applies events directly to Redis.' },
   FW_KAFKA_TOPICS: { schema: list.refine((xs) => xs.length > 0, 'at least one topic'), default: 'funnel-events', doc: 'Topics to consume events from, comma-separated.' },
@@ -154,6 +161,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if (name.startsWith('FW_') && name !== 'FW_CONFIG_FILE' && !(name in CONFIG_SPEC)) {
       problems.push(`${name}: unknown variable${suggest(name)}`);
     }
+  }
+  if (typeof out.FW_REDIS_URL === 'string' && out.FW_REDIS_CLUSTER === false && out.FW_REDIS_URL.includes(',')) {
+    problems.push('FW_REDIS_URL: a comma-separated list of nodes needs FW_REDIS_CLUSTER=true; give one URL otherwise');
   }
   if (problems.length) throw new ConfigError(problems);
   return { ...(out as Config), ...(env.FW_CONFIG_FILE ? { configFile: env.FW_CONFIG_FILE } : {}) };

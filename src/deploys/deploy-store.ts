@@ -3,7 +3,7 @@
  *   `<prefix>:{deploys}:by-time`  sorted set, member = deploy id, score = deploy time (ms)
  *   `<prefix>:{deploys}:data`     hash, deploy id → Deploy JSON
  *
- * `add` is one Lua call (lua/deploy-add-1.lua) that trims markers older than the retention, then stores the marker
+ * `add` is one Lua call (lua/deploy-add-2.lua) that trims markers older than the retention, then stores the marker
  * unless its id is already there. The id is a hash of (service, version, environment, ts), so "already there" is
  * exactly "the same marker sent again" (an HTTP retry, a Kafka redelivery, two replicas reading one message during
  * a rebalance), and the answer says which one was kept: the first.
@@ -15,8 +15,8 @@
  * the Kafka consumer retries the message).
  */
 import { FwError, errorMessage } from '../errors.js';
-import { readFileSync } from 'node:fs';
-import { locateLua, type RedisLike } from '../windows/lua-scripts.js';
+import type { RedisLike } from '../redis/client.js';
+import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
 import type { Logger } from '../obs/logger.js';
 import { parseStoredDeploy, type Deploy } from './deploy.js';
 
@@ -71,14 +71,14 @@ export interface RedisDeployStoreOptions {
   logger?: Logger;
 }
 
-/** lua/deploy-add-1.lua: trim, check for the id, store; KEYS and ARGV are documented in the file. */
-const ADD_SCRIPT = readFileSync(locateLua('deploy-add-1.lua', 'deploys'), 'utf8');
-/** Versioned: a release that changes the script's arguments or keys must not call an older one under this name. */
-const ADD_COMMAND = 'fwDeployAddV1';
+/** lua/deploy-add-2.lua: trim, check for the id, store; KEYS and ARGV are documented in the file. */
+let scripts: { add: LuaScript } | undefined;
+function deployScripts(): { add: LuaScript } {
+  scripts ??= loadScripts(import.meta.url, { add: 'deploy-add-2.lua' });
+  return scripts;
+}
 const TRIM_PER_CALL = 500;
 const PAGE = 500;
-
-type AddFn = (byTime: string, data: string, id: string, ts: number, json: string, cutoff: number, max: number) => Promise<unknown>;
 
 export class RedisDeployStore implements DeployStore {
   readonly keys: { byTime: string; data: string };
@@ -93,15 +93,14 @@ export class RedisDeployStore implements DeployStore {
       throw new FwError('DEPLOY_BAD_OPTIONS', `deploy retention must be a positive number of ms, got ${o.retentionMs}`, false);
     }
     this.clock = o.clock ?? Date.now;
-    // Through defineCommand, ioredis sends EVALSHA and falls back to EVAL after a script cache flush or failover.
-    o.redis.defineCommand(ADD_COMMAND, { lua: ADD_SCRIPT, numberOfKeys: 2 });
+    defineScripts(o.redis, deployScripts());
   }
 
   async add(deploy: Deploy): Promise<{ deploy: Deploy; duplicate: boolean }> {
     const cutoff = this.clock() - this.retentionMs;
-    const fn = (this.o.redis as unknown as Record<string, AddFn>)[ADD_COMMAND]!;
-    const reply = await this.call(() => fn.call(this.o.redis, this.keys.byTime, this.keys.data, deploy.id, deploy.ts, JSON.stringify(deploy), cutoff, TRIM_PER_CALL),
-      `storing deploy ${deploy.id} (${deploy.service} ${deploy.version})`);
+    const context = `storing deploy ${deploy.id} (${deploy.service} ${deploy.version})`;
+    const reply = await this.call(() => runScript(this.o.redis, deployScripts().add, [this.keys.byTime, this.keys.data],
+      [deploy.id, deploy.ts, JSON.stringify(deploy), cutoff, TRIM_PER_CALL], 'DEPLOY', context), context);
     const [code, json] = Array.isArray(reply) ? [Number(reply[0]), String(reply[1])] : [NaN, ''];
     if (code === 1) return { deploy, duplicate: false };
     if (code === 0) {

@@ -4,7 +4,7 @@
  * stopped; one stream `<prefix>:{alerts}:transitions` holds the recent transitions, newest last (capped at about
  * 10,000 entries with XADD MAXLEN ~), for GET /v1/alerts and the logs.
  *
- * Every write is one Lua call (lua/alert-commit-2.lua) fenced by the leader lease's token: states, deletions,
+ * Every write is one Lua call (lua/alert-commit-1.lua) fenced by the leader lease's token: states, deletions,
  * transitions and the delivery jobs the planner made (notify/plan.ts) land together or not at all, and only while
  * the caller still holds the lease. A commit that Redis applied but whose answer was lost may be retried and then
  * appends its transitions and jobs twice; job ids are stable per incident, receiver and event, and the outbox
@@ -19,7 +19,8 @@ import { FwError } from '../errors.js';
 import type { AlertContext } from './alert-context.js';
 import { alertKey, type AlertState, type AlertStatus, type AlertTransitionKind, type Evidence, type SegmentRef } from './alert-state.js';
 import type { DeliveryJob } from '../notify/receiver.js';
-import { alertsKeys, callEngineCommand, defineEngineCommands, engineRedisFailure, type RedisLike } from './lease.js';
+import { alertsKeys } from '../redis/alert-keys.js';
+import { callEngineCommand, defineEngineCommands, engineRedisFailure, type RedisLike } from './lease.js';
 
 export interface AlertTransition {
   /** `${incidentId ?? alertKey}#${seq}`: stable, for deduplication by the delivery side. */

@@ -14,77 +14,47 @@
  *
  * All keys share the hash tag `{alerts}`, so the lease and every fenced write land in one Redis Cluster slot.
  */
-import { readFileSync } from 'node:fs';
 import type { Clock } from '../clock.js';
 import { FwError, errorMessage } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
-import { locateLua, redisFailure, type RedisLike } from '../windows/lua-scripts.js';
+import { alertsKeys } from '../redis/alert-keys.js';
+import type { RedisLike } from '../redis/client.js';
+import { redisFailure } from '../redis/failure.js';
+import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
 
 export type { RedisLike };
 
-/** The keys of the alert engine, one hash tag for all (the lease fences the state and transition writes). */
-export function alertsKeys(prefix: string): {
-  lease: string; leaseToken: string; state: string; transitions: string; outbox: string; delayed: string; delivery: string; silences: string;
-} {
-  const base = `${prefix}:{alerts}:`;
-  return {
-    lease: `${base}lease`, leaseToken: `${base}lease-token`, state: `${base}state`, transitions: `${base}transitions`,
-    // Delivery (notify/outbox.ts): jobs, jobs waiting for their retry time, and per (receiver, incident) records.
-    outbox: `${base}outbox`, delayed: `${base}outbox-delayed`, delivery: `${base}delivery`, silences: `${base}silences`,
-  };
-}
-
-/**
- * The engine's Lua commands. The version in the name changes whenever a script's arguments or the key layout
- * change, so two releases running side by side never call each other's script under one name.
- */
-export const ENGINE_COMMANDS = {
-  leaseAcquire: { name: 'fwLeaseAcquireV1', file: 'lease-1.lua', keys: 1 },
-  leaseRelease: { name: 'fwLeaseReleaseV1', file: 'lease-release-1.lua', keys: 1 },
-  alertCommit: { name: 'fwAlertCommitV2', file: 'alert-commit-2.lua', keys: 1 },
+const ENGINE_SCRIPT_FILES = {
+  leaseAcquire: 'lease-1.lua',
+  leaseRelease: 'lease-release-1.lua',
+  alertCommit: 'alert-commit-1.lua',
 } as const;
 
-export type EngineCommand = keyof typeof ENGINE_COMMANDS;
+export type EngineCommand = keyof typeof ENGINE_SCRIPT_FILES;
 
-const sources = new Map<string, string>();
+let scripts: Record<EngineCommand, LuaScript> | undefined;
+function engineScripts(): Record<EngineCommand, LuaScript> {
+  scripts ??= loadScripts(import.meta.url, ENGINE_SCRIPT_FILES);
+  return scripts;
+}
 
 /** Defines the engine's commands on a client (idempotent; defining again replaces the same script). */
 export function defineEngineCommands(redis: RedisLike): void {
-  for (const c of Object.values(ENGINE_COMMANDS)) {
-    let src = sources.get(c.file);
-    if (src === undefined) {
-      src = readFileSync(locateLua(c.file, 'engine'), 'utf8');
-      sources.set(c.file, src);
-    }
-    redis.defineCommand(c.name, { lua: src, numberOfKeys: c.keys });
-  }
+  defineScripts(redis, engineScripts());
 }
 
 /**
  * Redis failures as FwErrors with the engine's codes: `<area>_REDIS_UNAVAILABLE` (retriable: connection loss,
- * timeouts, failover) or `<area>_REDIS_REPLY` (Redis refused the command: a bug, not worth retrying). The
- * classification itself is the window store's `redisFailure`, so both agree on what is retriable.
+ * timeouts, failover) or `<area>_REDIS_REPLY` (Redis refused the command: a bug, not worth retrying).
  */
 export function engineRedisFailure(err: unknown, area: 'LEASE' | 'ALERT', context: string): FwError {
-  const e = redisFailure(err, context);
-  if (e.code === 'WINDOW_REDIS_UNAVAILABLE' || e.code === 'WINDOW_REDIS_REPLY') {
-    return new FwError(`${area}_REDIS_${e.retriable ? 'UNAVAILABLE' : 'REPLY'}`, e.message, e.retriable, { cause: err });
-  }
-  return e;
+  return redisFailure(err, area, context);
 }
 
 /** Runs a defined engine command; failures come back as FwErrors of `area`. */
 export async function callEngineCommand(redis: RedisLike, cmd: EngineCommand, area: 'LEASE' | 'ALERT', keys: string[],
   argv: (string | number)[], context: string): Promise<unknown> {
-  const fn = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[ENGINE_COMMANDS[cmd].name];
-  if (typeof fn !== 'function') {
-    throw new FwError(`${area}_NOT_DEFINED`, `${ENGINE_COMMANDS[cmd].name} is not defined on this client; call defineEngineCommands first`, false);
-  }
-  try {
-    return await fn.call(redis, ...keys, ...argv);
-  } catch (err) {
-    throw engineRedisFailure(err, area, context);
-  }
+  return runScript(redis, engineScripts()[cmd], keys, argv, area, context);
 }
 
 export interface LeaseOptions {

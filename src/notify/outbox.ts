@@ -2,12 +2,12 @@
  * The delivery outbox: jobs in a Redis Stream (`<prefix>:{alerts}:outbox`), written by the evaluator's fenced
  * commit (alert-store.ts), read by a worker in every replica through one consumer group, delivered by the
  * receivers (slack.ts, pagerduty.ts, webhook.ts, console-receiver.ts) and settled in one Lua step
- * (lua/outbox-settle-1.lua): record what the delivery changed, acknowledge and delete the entry.
+ * (lua/outbox-settle-3.lua): record what the delivery changed, acknowledge and delete the entry.
  *
  * Retries are this module's alone (receivers make one attempt each): network errors, 429 and 5xx come back as
  * retriable outcomes and the job goes to a delayed set (`…:outbox-delayed`, score = when) with exponential
  * backoff and jitter, never sooner than the server's Retry-After; any replica moves due jobs back into the stream
- * (lua/outbox-promote-1.lua). A job still failing `giveUpMs` after it was made is given up. Permanent errors
+ * (lua/outbox-promote-2.lua). A job still failing `giveUpMs` after it was made is given up. Permanent errors
  * (PagerDuty 400, Slack invalid_auth / channel_not_found / not_in_channel, a missing secret) are not retried: the
  * error is logged with its reason, counted, and announced as a `delivery_failed` self-alert on the alert's other
  * receivers (console when it has none).
@@ -24,13 +24,12 @@
  * and the settle step; PagerDuty's dedup_key makes a repeated trigger or resolve harmless there, and a Slack
  * message could in that window be posted twice.
  */
-import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
-import { errorMessage, FwError } from '../errors.js';
-import { alertsKeys } from '../engine/lease.js';
+import { errorMessage } from '../errors.js';
+import { alertsKeys } from '../redis/alert-keys.js';
+import type { RedisLike } from '../redis/client.js';
+import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
 import { deliveryField } from '../engine/alert-store.js';
-import { locateLua } from '../windows/lua-scripts.js';
-import { readFileSync } from 'node:fs';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
@@ -49,7 +48,7 @@ export interface StoredDelivery {
 export type SettleOutcome = 'delivered' | 'retried' | 'failed' | 'skipped' | 'duplicate' | 'waiting' | 'lost';
 
 export interface OutboxOptions {
-  redis: Redis;
+  redis: RedisLike;
   prefix: string;
   /** This worker's name in the consumer group; unique per process. */
   consumer: string;
@@ -83,10 +82,12 @@ export interface OutboxOptions {
 }
 
 const GROUP = 'delivery';
-const COMMANDS = {
-  settle: { name: 'fwOutboxSettleV1', file: 'outbox-settle-1.lua', keys: 3 },
-  promote: { name: 'fwOutboxPromoteV1', file: 'outbox-promote-1.lua', keys: 2 },
-} as const;
+const SCRIPT_FILES = { settle: 'outbox-settle-3.lua', promote: 'outbox-promote-2.lua' } as const;
+let scripts: Record<keyof typeof SCRIPT_FILES, LuaScript> | undefined;
+function outboxScripts(): Record<keyof typeof SCRIPT_FILES, LuaScript> {
+  scripts ??= loadScripts(import.meta.url, SCRIPT_FILES);
+  return scripts;
+}
 
 type Cmd = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -101,7 +102,7 @@ export class DeliveryOutbox {
   private readonly batch: number;
   private readonly random: () => number;
   private readonly redisRetryBaseMs: number;
-  private reader: Redis | null = null;
+  private reader: RedisLike | null = null;
   private running = false;
   /** Ends the loop's current backoff wait early (stop). */
   private wake: (() => void) | null = null;
@@ -122,17 +123,18 @@ export class DeliveryOutbox {
     this.batch = o.batch ?? 32;
     this.redisRetryBaseMs = o.redisRetryBaseMs ?? 250;
     this.random = o.random ?? Math.random;
-    for (const c of Object.values(COMMANDS)) {
-      o.redis.defineCommand(c.name, { lua: readFileSync(locateLua(c.file, 'notify'), 'utf8'), numberOfKeys: c.keys });
-    }
+    defineScripts(o.redis, outboxScripts());
   }
 
   /** Starts the background loop (reads with a blocking XREADGROUP on a connection of its own). */
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.reader = this.o.redis.duplicate();
-    this.reader.on('error', () => {}); // reported by the loop's own failures
+    const reader = this.o.redis.duplicate();
+    reader.on('error', () => {}); // reported by the loop's own failures
+    // Connect now: a Cluster client refuses commands until it is ready instead of queueing them (redis/client.ts).
+    reader.connect().catch(() => {});
+    this.reader = reader;
     this.loop = this.run();
   }
 
@@ -175,7 +177,8 @@ export class DeliveryOutbox {
   async runOnce(block = false): Promise<number> {
     await this.ensureGroup();
     const now = this.o.clock.now();
-    await this.cmd('promote')(this.keys.outbox, this.keys.delayed, now, 100);
+    await runScript(this.o.redis, outboxScripts().promote, [this.keys.outbox, this.keys.delayed], [now, 100], 'OUTBOX',
+      'delivery worker: promoting due retries');
     const entries: [string, string[]][] = [];
     let claimedAny = false;
     if (now - this.lastClaim >= this.claimIdleMs / 2) {
@@ -375,19 +378,14 @@ export class DeliveryOutbox {
 
   private async settle(entry: string, outcome: SettleOutcome, job: DeliveryJob | undefined,
     o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob; extraJobs?: DeliveryJob[] }): Promise<SettleOutcome> {
-    const res = await this.cmd('settle')(this.keys.outbox, this.keys.delayed, this.keys.delivery, GROUP, this.o.consumer, entry,
-      o.field ?? '', o.value ? JSON.stringify(o.value) : '', o.retryAt !== undefined ? Math.round(o.retryAt) : '',
-      o.retryJob ? JSON.stringify(o.retryJob) : '', ...(o.extraJobs ?? []).map((j) => JSON.stringify(j)));
+    const res = await runScript(this.o.redis, outboxScripts().settle, [this.keys.outbox, this.keys.delayed, this.keys.delivery],
+      [GROUP, this.o.consumer, entry, o.field ?? '', o.value ? JSON.stringify(o.value) : '',
+        o.retryAt !== undefined ? Math.round(o.retryAt) : '', o.retryJob ? JSON.stringify(o.retryJob) : '',
+        ...(o.extraJobs ?? []).map((j) => JSON.stringify(j))], 'OUTBOX', `delivery worker: settling ${entry}`);
     const final: SettleOutcome = Number(res) === 1 ? outcome : 'lost';
     if (final === 'lost') this.o.logger.warn({ entry, job: job?.id }, 'delivery worker: another worker took this job over meanwhile; its result is theirs');
     if (job) this.o.metrics?.deliveries.inc({ receiver: job.receiver, event: job.event, outcome: final });
     return final;
-  }
-
-  private cmd(name: keyof typeof COMMANDS): Cmd {
-    const fn = (this.o.redis as unknown as Record<string, Cmd>)[COMMANDS[name].name];
-    if (typeof fn !== 'function') throw new FwError('OUTBOX_NOT_DEFINED', `${COMMANDS[name].name} is not defined`, false);
-    return fn.bind(this.o.redis);
   }
 }
 

@@ -12,7 +12,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FwError, errorMessage } from '../errors.js';
-import { alertsKeys, type RedisLike } from '../engine/lease.js';
+import { alertsKeys } from '../redis/alert-keys.js';
+import type { RedisLike } from '../redis/client.js';
 import type { Logger } from '../obs/logger.js';
 import { MATCH_OPS, silenceState, type Silence, type SilenceInput } from './silences.js';
 

@@ -18,7 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseDocument, isMap, isSeq } from 'yaml';
-import { Redis } from 'ioredis';
+import { createRedisClient } from '../redis/client.js';
 import { ManualClock } from '../clock.js';
 import { FwError, errorMessage } from '../errors.js';
 import type { FunnelDef } from '../funnels/funnel.js';
@@ -41,6 +41,8 @@ const WEEK = 7 * 86_400_000;
 
 export interface BacktestOptions {
   redisUrl: string;
+  /** `redisUrl` is a Redis Cluster (FW_REDIS_CLUSTER). */
+  redisCluster?: boolean;
   /** The live prefix (FW_REDIS_PREFIX): read, never written. */
   prefix: string;
   rulesDir: string;
@@ -148,7 +150,7 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
   const logger = opts.logger ?? createLogger({ level: 'warn', pretty: false, destination: process.stderr });
   const now = opts.now ?? Date.now();
 
-  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
+  const redis = createRedisClient({ url: opts.redisUrl, cluster: opts.redisCluster === true, maxRetriesPerRequest: 3 });
   await redis.connect().catch((err: unknown) => {
     redis.disconnect();
     throw new FwError('BACKTEST_REDIS', `cannot connect to Redis at ${opts.redisUrl}: ${errorMessage(err)}`, false, { cause: err });

@@ -60,6 +60,8 @@ export async function runReplayCommand(flags: ReplayFlags, io: CommandIo, env: N
     const summary = await runReplay({
       events: flags.events, rulesDir: flags.rules ?? env.FW_RULES_DIR ?? './rules', from, to, deploysFile: flags.deploys,
       redisUrl: flags.redis ?? env.FW_REDIS_URL,
+      // FW_REDIS_CLUSTER describes FW_REDIS_URL, not a --redis given on the command line.
+      redisCluster: flags.redis === undefined && /^(true|1|yes)$/.test(env.FW_REDIS_CLUSTER ?? ''),
       out: sink ? (l) => {
         if (!sink.write(`${l}\n`)) return once(sink, 'drain').then(() => undefined);
       } : (l) => io.out(l),
@@ -90,6 +92,8 @@ export interface BacktestFlags {
 /** Where the live data is: the daemon's configuration (FW_REDIS_URL, FW_REDIS_PREFIX, FW_RULES_DIR). */
 export interface LiveTarget {
   redisUrl: string;
+  /** FW_REDIS_CLUSTER. */
+  redisCluster?: boolean;
   prefix: string;
   rulesDir: string;
   /** FW_ENVIRONMENT: deploys to other environments rank lower, as in the daemon. */
@@ -104,6 +108,7 @@ export async function runBacktestCommand(flags: BacktestFlags, live: LiveTarget,
     if (why !== undefined) throw new UsageError(`--since: ${why}`);
     await runBacktest({
       redisUrl: live.redisUrl,
+      redisCluster: live.redisCluster === true,
       prefix: live.prefix,
       rulesDir: flags.rules ?? live.rulesDir,
       rule: flags.rule, ruleFile: flags.ruleFile, sinceMs: parseDuration(since),

@@ -24,7 +24,7 @@ import { access, open, readFile, constants as fsConstants } from 'node:fs/promis
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { createRedisClient, deleteByPrefix, type RedisLike } from '../redis/client.js';
 import { ManualClock } from '../clock.js';
 import { FwError, errorMessage } from '../errors.js';
 import { DEFAULT_PARSE_OPTIONS, parseEvent, type ParseOptions } from '../events/parse.js';
@@ -74,6 +74,8 @@ export interface ReplayOptions {
   deploysFile?: string;
   /** An existing Redis; a private random prefix is used and removed. Absent: a redis-server is started. */
   redisUrl?: string;
+  /** `redisUrl` is a Redis Cluster (any node, or node URLs separated by commas). */
+  redisCluster?: boolean;
   /** Receives each JSONL line (without the newline). */
   out: (line: string) => void | Promise<void>;
   progress?: (p: ReplayProgress) => void;
@@ -144,15 +146,8 @@ export function transitionLine(t: AlertTransition, notified: readonly string[] =
 }
 
 /** Deletes every key under `prefix:` (hash-tagged ones included), in SCAN pages. */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let n = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) n += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return n;
+export async function deletePrefix(redis: RedisLike, prefix: string): Promise<number> {
+  return deleteByPrefix(redis, prefix);
 }
 
 export async function assertReadable(path: string, what: string): Promise<void> {
@@ -236,11 +231,12 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplaySummary> {
   const logger = opts.logger ?? createLogger({ level: 'warn', pretty: false, destination: process.stderr });
 
   let server: RedisServerHandle | null = null;
-  let redis: Redis | null = null;
+  let redis: RedisLike | null = null;
   const prefix = `fw-replay-${randomBytes(5).toString('hex')}`;
   try {
     if (!opts.redisUrl) server = await startRedisServer();
-    redis = new Redis(opts.redisUrl ?? server!.url, { maxRetriesPerRequest: 3, lazyConnect: true });
+    redis = createRedisClient({ url: opts.redisUrl ?? server!.url, cluster: opts.redisUrl !== undefined && opts.redisCluster === true,
+      maxRetriesPerRequest: 3 });
     await redis.connect().catch((err: unknown) => {
       throw new FwError('REPLAY_REDIS', `cannot connect to Redis at ${opts.redisUrl ?? server!.url}: ${errorMessage(err)}`, false, { cause: err });
     });
@@ -254,7 +250,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplaySummary> {
   }
 }
 
-async function drive(redis: Redis, prefix: string, ruleSet: RuleSet, markers: Deploy[], reorderMs: number,
+async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers: Deploy[], reorderMs: number,
   logger: Logger, opts: ReplayOptions, wallStart: number): Promise<ReplaySummary> {
   const funnels: readonly FunnelDef[] = ruleSet.funnels;
   const clock = new ManualClock(0);

@@ -3,7 +3,7 @@
  * sealedUpTo) and the stored states of the batch's entities, as read from Redis in one round trip, it computes
  * everything the batch changes: per-event outcomes (late, entry, step, duplicate, out of order, no entry, expired,
  * late cohort), the aggregated counter deltas per (hot bucket, group, field), the new entity states, the new
- * watermark and the oldest bucket written. `encodeCommit` turns that into the ARGV of lua/applyBatch-2.lua, which
+ * watermark and the oldest bucket written. `encodeCommit` turns that into the ARGV of lua/applyBatch-1.lua, which
  * writes it only if the meta's offset and sealedUpTo are still the ones the plan was computed from (optimistic
  * concurrency: state and counts move only together with the offset, and only from the state they were computed
  * from). Redis then does one HINCRBY per distinct field and one HSET per entity shard, instead of running the
@@ -296,7 +296,7 @@ export interface CommitInput {
   noEntity: number;
 }
 
-/** ARGV of lua/applyBatch-2.lua (its header documents the layout). */
+/** ARGV of lua/applyBatch-1.lua (its header documents the layout). */
 export function encodeCommit(c: CommitInput, plan: BatchPlan, read: StateReadPlan): (string | number)[] {
   const W = c.conversionWindowMs;
   const wm = plan.watermark;

@@ -1,7 +1,7 @@
 /**
  * Redis key names and hash field codes of the window store, and the plan of which buckets a query window reads.
  * Pure: the Lua scripts build the same names (they derive them from the key they are given), so any change here
- * must be mirrored in lua/*.lua and comes with new command versions (lua-scripts.ts).
+ * must be mirrored in lua/*.lua and changes the scripts, whose command names follow their content (redis/scripts.ts).
  *
  * Two tiers, like an LSM tree (window-store.ts explains the life of a bucket: hot → sealed → compacted):
  *

@@ -1,102 +1,47 @@
 /**
- * The window store's Lua commands: loading the `.lua` files, registering them with ioredis `defineCommand` under
- * versioned names, and the ONE place where their replies (including negative return codes) and Redis failures
- * become typed results or FwErrors.
- *
- * Registration through defineCommand means ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT, so a script
- * cache lost on failover or restart costs one round trip, never an error. The version in the command name changes
- * whenever a script's arguments or the key layout change, so two releases running side by side during a rollout
- * never call each other's script under the same name.
+ * The window store's Lua commands (lua/*.lua, loaded and versioned by redis/scripts.ts), and the ONE place where
+ * their replies (including negative return codes) become typed results or FwErrors. Redis failures map through
+ * redis/failure.ts with the `WINDOW` codes.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Cluster, Redis } from 'ioredis';
-import { FwError, errorMessage } from '../errors.js';
+import { FwError } from '../errors.js';
+import type { RedisLike } from '../redis/client.js';
+import { redisFailure as mapRedisFailure } from '../redis/failure.js';
+import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
 
-export type RedisLike = Redis | Cluster;
+export type { RedisLike };
 
-export const WINDOW_COMMANDS = {
-  // V3: commits a batch computed by the daemon (apply-plan.ts) if the meta's offset and sealedUpTo are still the
-  // ones it was computed from (conflict otherwise); V2 ran the state machine per event in Lua.
-  // V4: the same commit with its arguments packed into one JSON array (the per-argument client cost dominated).
-  applyBatch: { name: 'fwWindowsApplyBatchV4', file: 'applyBatch-2.lua', keys: 1 },
-  readState: { name: 'fwWindowsReadStateV2', file: 'readState-2.lua', keys: 1 },
-  registerDimValues: { name: 'fwWindowsRegisterDimValuesV1', file: 'registerDimValues-1.lua', keys: 1 },
-  sealPartition: { name: 'fwWindowsSealPartitionV1', file: 'sealPartition-1.lua', keys: 1 },
-  beginSeal: { name: 'fwWindowsBeginSealV1', file: 'beginSeal-2.lua', keys: 2 },
-  compact: { name: 'fwWindowsCompactV1', file: 'compact-1.lua', keys: 1 },
+const WINDOW_SCRIPT_FILES = {
+  applyBatch: 'applyBatch-1.lua',
+  readState: 'readState-1.lua',
+  registerDimValues: 'registerDimValues-1.lua',
+  sealPartition: 'sealPartition-1.lua',
+  beginSeal: 'beginSeal-2.lua',
+  compact: 'compact-1.lua',
 } as const;
 
-export type WindowCommand = keyof typeof WINDOW_COMMANDS;
+export type WindowCommand = keyof typeof WINDOW_SCRIPT_FILES;
 
-/**
- * Finds a script of the module folder `sub` (default `windows`): `<sub>/lua/<file>` beside this module's folder
- * (`src/<sub>/lua` under vitest, `dist/<sub>/lua` after `npm run build`, which copies the .lua files), else in
- * `src/<sub>/lua` of the nearest ancestor directory, which covers code compiled to any other out dir inside the
- * repository (the memory benchmark) without a copy step.
- */
-export function locateLua(file: string, sub = 'windows'): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(dirname(here), sub, 'lua', file)];
-  for (let dir = here, i = 0; i < 8; i++) {
-    candidates.push(join(dir, 'src', sub, 'lua', file));
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) {
-    throw new FwError('WINDOW_LUA_MISSING', `Lua script ${file} not found (looked in ${candidates.join(', ')}); ` +
-      `a build must copy src/${sub}/lua/*.lua next to the compiled ${sub} modules`, false);
-  }
-  return found;
-}
-
-const sources = new Map<string, string>();
-function luaSource(file: string): string {
-  let src = sources.get(file);
-  if (src === undefined) {
-    src = readFileSync(locateLua(file), 'utf8');
-    sources.set(file, src);
-  }
-  return src;
+let scripts: Record<WindowCommand, LuaScript> | undefined;
+/** Read and checked at first use (the store's constructor), so a missing or malformed script fails at start. */
+function windowScripts(): Record<WindowCommand, LuaScript> {
+  scripts ??= loadScripts(import.meta.url, WINDOW_SCRIPT_FILES);
+  return scripts;
 }
 
 /** Defines the window commands on a client (idempotent; defining again replaces the same script). */
 export function defineWindowCommands(redis: RedisLike): void {
-  for (const c of Object.values(WINDOW_COMMANDS)) {
-    redis.defineCommand(c.name, { lua: luaSource(c.file), numberOfKeys: c.keys });
-  }
+  defineScripts(redis, windowScripts());
 }
 
 /** Runs a defined window command; Redis failures come back as FwErrors (see `redisFailure`). */
 export async function callWindowCommand(redis: RedisLike, cmd: WindowCommand, keys: string[], argv: (string | number)[],
   context: string): Promise<unknown> {
-  const fn = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[WINDOW_COMMANDS[cmd].name];
-  if (typeof fn !== 'function') {
-    throw new FwError('WINDOW_NOT_DEFINED', `${WINDOW_COMMANDS[cmd].name} is not defined on this client; construct the store first`, false);
-  }
-  try {
-    return await fn.call(redis, ...keys, ...argv);
-  } catch (err) {
-    throw redisFailure(err, context);
-  }
+  return runScript(redis, windowScripts()[cmd], keys, argv, 'WINDOW', context);
 }
 
-/** Redis replies that mean "try again" (the server or cluster is busy or moving), as opposed to a bug. */
-const RETRIABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MOVED|ASK|MASTERDOWN|READONLY|OOM|NOREPLICAS)\b/;
-
-/** Wraps any failure of a Redis call into an FwError that says whether retrying can help. */
+/** Wraps any failure of a Redis call into an FwError of the window store (WINDOW_REDIS_UNAVAILABLE / _REPLY). */
 export function redisFailure(err: unknown, context: string): FwError {
-  if (err instanceof FwError) return err;
-  const msg = errorMessage(err);
-  const isReply = err instanceof Error && err.name === 'ReplyError';
-  if (isReply && !RETRIABLE_REPLY.test(msg)) {
-    return new FwError('WINDOW_REDIS_REPLY', `${context}: Redis refused the command: ${msg}`, false, { cause: err });
-  }
-  // Connection loss, timeouts, "max retries per request", busy/failover replies: the same call can succeed later.
-  return new FwError('WINDOW_REDIS_UNAVAILABLE', `${context}: ${msg}`, true, { cause: err });
+  return mapRedisFailure(err, 'WINDOW', context);
 }
 
 export type ApplyReply =
@@ -105,7 +50,7 @@ export type ApplyReply =
   | { status: 'conflict'; storedOffset: string; sealedUpTo: string }
   | { status: 'applied' };
 
-/** The one mapping of readState-2.lua's reply: the meta's fields (null when absent) and the states found, as flat
+/** The one mapping of readState-1.lua's reply: the meta's fields (null when absent) and the states found, as flat
  *  (pair, position, state) triples; each pair and position is checked against `lists`, the lengths of the
  *  entity lists asked for, per pair. */
 export function interpretReadStateReply(reply: unknown, lists: ArrayLike<number>, context: string):
@@ -132,7 +77,7 @@ export function interpretReadStateReply(reply: unknown, lists: ArrayLike<number>
   return { o: f(reply[0]), w: f(reply[1]), s: f(reply[2]), found: found as (number | string)[] };
 }
 
-/** The one mapping of applyBatch-2.lua's return codes. */
+/** The one mapping of applyBatch-1.lua's return codes. */
 export function interpretApplyReply(reply: unknown, context: string): ApplyReply {
   if (!Array.isArray(reply) || reply.length < 1) {
     throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);

@@ -1,5 +1,5 @@
 --[[
-  lease-1.lua (command fwLeaseAcquireV1): acquire or renew the leader lease, in one atomic step.
+  lease-1.lua: acquire or renew the leader lease, in one atomic step.
 
   The lease key holds "<token>:<owner>" with a PX expiry. The token comes from a counter that only grows and never
   expires, so every new holder gets a larger token than any holder before it; writers fence on it (the alert

@@ -1,5 +1,5 @@
 --[[
-  lease-release-1.lua (command fwLeaseReleaseV1): give the leader lease up, only if it is still ours, so another
+  lease-release-1.lua: give the leader lease up, only if it is still ours, so another
   replica takes over at its next try instead of waiting out the ttl. A lease that already expired and went to
   someone else is left alone (compare-and-delete in one atomic step).
 

@@ -1,5 +1,5 @@
 --[[
-  beginSeal-2.lua (command fwWindowsBeginSealV1): first step of a compaction, in the funnel's slot: raise the
+  beginSeal-2.lua: first step of a compaction, in the funnel's slot: raise the
   funnel's sealing horizon and, in the same atomic step, read the partition list to seal.
 
   Why both at once: a partition that registers (SADD to the list, then reads the horizon, both in this slot) either

@@ -1,5 +1,5 @@
 --[[
-  compact-1.lua (command fwWindowsCompactV1): move the sums of a contiguous run of SEALED fine buckets
+  compact-1.lua: move the sums of a contiguous run of SEALED fine buckets
   [from, to) into the funnel's history, exactly once: write them as history fine buckets, add them into the
   history rollup buckets, and advance compactedUpTo, all in one atomic step in the funnel's slot.
 

@@ -1,5 +1,5 @@
 --[[
-  sealPartition-1.lua (command fwWindowsSealPartitionV1): raise one partition's sealedUpTo, so that from now on
+  sealPartition-1.lua: raise one partition's sealedUpTo, so that from now on
   applyBatch treats every write into a bucket starting before it as late. Runs in the partition's slot, so it is
   atomic with respect to that partition's batches: once it returns, the partition's hot buckets below the horizon
   never change again and compaction may read them. Monotonic and idempotent (several replicas may call it).

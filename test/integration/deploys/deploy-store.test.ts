@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { Redis } from 'ioredis';
 import { DEPLOY_RETENTION_MS, RedisDeployStore, deploysKeys } from '../../../src/deploys/deploy-store.js';
 import { validateDeployInput, type Deploy } from '../../../src/deploys/deploy.js';
-import type { RedisLike } from '../../../src/windows/lua-scripts.js';
+import type { RedisLike } from '../../../src/redis/client.js';
 import { FwError } from '../../../src/errors.js';
 import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 

@@ -8,7 +8,8 @@ import { describe, it, expect } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisAlertStore, transitionId, type AlertTransition } from '../../../src/engine/alert-store.js';
 import { alertKey, stepAlert, type AlertState, type Evidence, type SegmentRef } from '../../../src/engine/alert-state.js';
-import { LeaderLease, alertsKeys, type RedisLike } from '../../../src/engine/lease.js';
+import { LeaderLease, type RedisLike } from '../../../src/engine/lease.js';
+import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import { ManualClock } from '../../../src/clock.js';
 import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 

@@ -5,7 +5,8 @@
  * fencing: a write with the old token is refused and makes the ex-leader forget its leadership.
  */
 import { describe, it, expect } from 'vitest';
-import { LeaderLease, fencedWrite, alertsKeys, type LeaseOptions, type RedisLike } from '../../../src/engine/lease.js';
+import { LeaderLease, fencedWrite, type LeaseOptions, type RedisLike } from '../../../src/engine/lease.js';
+import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import { RedisAlertStore } from '../../../src/engine/alert-store.js';
 import type { AlertState } from '../../../src/engine/alert-state.js';
 import { ManualClock, systemClock } from '../../../src/clock.js';

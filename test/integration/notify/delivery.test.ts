@@ -9,7 +9,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { alertKey, stepAlert, type AlertState, type Evidence } from '../../../src/engine/alert-state.js';
 import { RedisAlertStore, transitionId, type AlertTransition } from '../../../src/engine/alert-store.js';
-import { LeaderLease, alertsKeys } from '../../../src/engine/lease.js';
+import { LeaderLease } from '../../../src/engine/lease.js';
+import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import { systemClock } from '../../../src/clock.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { Metrics } from '../../../src/obs/metrics.js';

@@ -36,6 +36,17 @@ describe('configuration from FW_* variables', () => {
     expect(p[0]).toMatch(/^FW_REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL.*got "nonsense"$/);
   });
 
+  it('takes a Redis Cluster node list only with FW_REDIS_CLUSTER=true, and checks every node URL', () => {
+    expect(loadConfig({}).FW_REDIS_CLUSTER).toBe(false);
+    const c = loadConfig({ FW_REDIS_CLUSTER: 'true', FW_REDIS_URL: 'redis://n1:7000,redis://n2:7001' });
+    expect(c.FW_REDIS_CLUSTER).toBe(true);
+    expect(c.FW_REDIS_URL).toBe('redis://n1:7000,redis://n2:7001');
+    expect(problems({ FW_REDIS_URL: 'redis://n1:7000,redis://n2:7001' }))
+      .toEqual([expect.stringMatching(/^FW_REDIS_URL: a comma-separated list of nodes needs FW_REDIS_CLUSTER=true/)]);
+    expect(problems({ FW_REDIS_CLUSTER: 'true', FW_REDIS_URL: 'redis://n1:7000,n2:7001' }))
+      .toEqual([expect.stringMatching(/^FW_REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL.*got "redis:\/\/n1:7000,n2:7001"$/)]);
+  });
+
   it('takes the watched environment (default production, empty for none) and refuses a name with spaces', () => {
     expect(loadConfig({}).FW_ENVIRONMENT).toBe('production');
     expect(loadConfig({ FW_ENVIRONMENT: 'eu-prod.2' }).FW_ENVIRONMENT).toBe('eu-prod.2');

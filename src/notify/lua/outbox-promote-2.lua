@@ -1,5 +1,5 @@
 --[[
-  outbox-promote-1.lua (command fwOutboxPromoteV1): move jobs whose retry time has come from the delayed set back
+  outbox-promote-2.lua: move jobs whose retry time has come from the delayed set back
   into the outbox stream, atomically (a job is in exactly one of the two at any time, so none is lost or doubled
   however many replicas promote at once).
 

@@ -1,5 +1,5 @@
 --[[
-  alert-commit-2.lua (command fwAlertCommitV2): commit one evaluation's alert states, transitions and delivery
+  alert-commit-1.lua: commit one evaluation's alert states, transitions and delivery
   jobs, only while the caller's fencing token is the current leader lease's, all in one atomic step in the
   `{alerts}` slot.
 
@@ -19,7 +19,7 @@
 
   KEYS[1]  state hash `<prefix>:{alerts}:state` (alertKey → AlertState JSON). The lease `…:lease`, the transition
            stream `…:transitions`, the outbox stream `…:outbox` and the delivery hash `…:delivery` are built from
-           KEYS[1] minus its final "state" (same hash tag, same slot).
+           this key minus its final "state" (same hash tag, same slot).
   ARGV[1]  the caller's fencing token (decimal)
   ARGV[2]  approximate cap on the transition stream's length
   ARGV[3]  nStates, then nStates pairs: alertKey, state JSON

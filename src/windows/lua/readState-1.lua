@@ -1,5 +1,5 @@
 --[[
-  readState-2.lua (command fwWindowsReadStateV2): the read half of applyBatch's optimistic concurrency, in one call:
+  readState-1.lua: the read half of applyBatch's optimistic concurrency, in one call:
   the partition meta's offset, watermark and sealedUpTo, and the stored states of the batch's entities in every
   entity shard their events may look up. Read-only. One script instead of a pipeline of HMGETs because a batch
   names thousands of entities, and the client's per-argument encoding and per-element reply decoding cost more CPU

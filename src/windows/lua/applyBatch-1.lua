@@ -1,5 +1,5 @@
 --[[
-  applyBatch-2.lua (command fwWindowsApplyBatchV4): commit one batch of ONE (funnel, partition), atomically with the
+  applyBatch-1.lua: commit one batch of ONE (funnel, partition), atomically with the
   batch's offset, so a redelivered batch can never be counted twice. The daemon computed the batch (apply-plan.ts:
   the cohort/entity state machine, aggregated counter deltas, new entity states, watermark) from the partition's
   meta and entity states it read in one round trip; this script writes that result ONLY IF the meta's offset `o`

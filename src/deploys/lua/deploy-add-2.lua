@@ -1,5 +1,5 @@
 --[[
-  deploy-add-1.lua (command fwDeployAddV1): store one deploy marker, once, and trim the expired ones, atomically.
+  deploy-add-2.lua: store one deploy marker, once, and trim the expired ones, atomically.
 
   Why one script: the same marker arrives twice in normal operation (an HTTP retry from CI, a Kafka redelivery);
   checking for it and storing it in one step means two replicas receiving it at once still store it once, and the

@@ -1,5 +1,5 @@
 --[[
-  outbox-settle-1.lua (command fwOutboxSettleV1): finish one delivery job in one atomic step: record what the
+  outbox-settle-3.lua: finish one delivery job in one atomic step: record what the
   delivery changed, schedule its retry, queue self-alerts, and acknowledge and delete the stream entry.
 
   Why one script: a worker that recorded "trigger delivered" but died before acknowledging would have the job

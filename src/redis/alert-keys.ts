@@ -1,0 +1,24 @@
+/**
+ * The `{alerts}` key family: the leader lease, alert states and transitions, the delivery outbox and its records,
+ * and silences. One hash tag for all of them, so the lease fences the state, transition and outbox writes in one
+ * Lua call, and every key lives in one Redis Cluster slot.
+ */
+export interface AlertsKeys {
+  lease: string;
+  leaseToken: string;
+  state: string;
+  transitions: string;
+  outbox: string;
+  delayed: string;
+  delivery: string;
+  silences: string;
+}
+
+export function alertsKeys(prefix: string): AlertsKeys {
+  const base = `${prefix}:{alerts}:`;
+  return {
+    lease: `${base}lease`, leaseToken: `${base}lease-token`, state: `${base}state`, transitions: `${base}transitions`,
+    // Delivery (notify/outbox.ts): jobs, jobs waiting for their retry time, and per (receiver, incident) records.
+    outbox: `${base}outbox`, delayed: `${base}outbox-delayed`, delivery: `${base}delivery`, silences: `${base}silences`,
+  };
+}
