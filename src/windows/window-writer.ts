@@ -2,7 +2,7 @@
  * The write side of the Redis window store: match events in memory, give dimension values their codes, read the
  * partition's meta and the batch's entity states in one pipelined round trip, run the cohort/entity state machine
  * here (apply-plan.ts), then ONE Lua call per (funnel, partition, batch) writes all counter deltas, entity states,
- * watermark and the offset atomically (lua/applyBatch-2.lua), into the partition's HOT fine buckets, and only if
+ * watermark and the offset atomically (lua/applyBatch-1.lua), into the partition's HOT fine buckets, and only if
  * the offset and sealedUpTo are still those the batch was computed from (else: read and compute again).
  *
  * Why the partitions of a funnel are registered in a funnel-level set (`p:{F}:parts`) rather than passed in by the
@@ -91,7 +91,7 @@ export class RedisWindowWriter {
   }
 
   /**
-   * Optimistic concurrency (apply-plan.ts, lua/applyBatch-2.lua): read the partition's meta and the stored states
+   * Optimistic concurrency (apply-plan.ts, lua/applyBatch-1.lua): read the partition's meta and the stored states
    * of the batch's entities in one pipelined round trip, run the state machine here, and commit the result in one
    * Lua call that writes only if the meta's offset and sealedUpTo are unchanged. A conflict (another writer or a
    * seal in between) reads and computes again; a batch at or below the stored offset is refused as before.
@@ -188,7 +188,7 @@ export class RedisWindowWriter {
   }
 
   /**
-   * One call in the partition's slot (lua/readState-2.lua): the meta's offset, watermark and sealedUpTo, and the
+   * One call in the partition's slot (lua/readState-1.lua): the meta's offset, watermark and sealedUpTo, and the
    * stored state of each of the batch's entities in every shard its events may look up, added to `read.recs`.
    */
   private async readState(metaKey: string, read: StateReadPlan, W: number, where: string):
