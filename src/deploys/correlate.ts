@@ -36,7 +36,7 @@
  * always gives the same list.
  */
 import { FwError } from '../errors.js';
-import type { DeploySuspect } from '../engine/alert-context.js';
+import type { DeploySuspect } from '../model/alert-context.js';
 import { formatDuration } from '../notify/format.js';
 import type { Deploy } from './deploy.js';
 

@@ -16,47 +16,15 @@
  */
 import type { Logger } from '../obs/logger.js';
 import { FwError } from '../errors.js';
-import type { AlertContext } from './alert-context.js';
-import { alertKey, type AlertState, type AlertStatus, type AlertTransitionKind, type Evidence, type SegmentRef } from './alert-state.js';
+import { alertKey } from '../model/alert-key.js';
+import { ALERT_STATUSES, type AlertState } from '../model/alert-state.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 import type { DeliveryJob } from '../notify/receiver.js';
 import { alertsKeys, callEngineCommand, defineEngineCommands, engineRedisFailure, type RedisLike } from './lease.js';
-
-export interface AlertTransition {
-  /** `${incidentId ?? alertKey}#${seq}`: stable, for deduplication by the delivery side. */
-  id: string;
-  kind: AlertTransitionKind;
-  at: number;
-  rule: string;
-  funnel: string;
-  segment: SegmentRef | null;
-  severity: 'critical' | 'warning' | 'info';
-  notify: string[];
-  owner?: string;
-  runbook?: string;
-  labels: Record<string, string>;
-  description?: string;
-  incidentId?: string;
-  from: AlertStatus;
-  to: AlertStatus;
-  evidence?: Evidence;
-  /** What the rule watches (for wording in messages); absent means a conversion. */
-  metric?: 'cohort_conversion' | 'ratio_conversion' | 'step_volume' | 'step_duration';
-  /** A conversion rule measured from a later step than the funnel's entry: that step's name. Its evidence volume
-   *  counts arrivals at that step ("1,234 reached payment"), not the funnel's entries ("1,234 checkouts"). */
-  countedFrom?: string;
-  ruleSetVersion: string;
-  /** Likely cause: deploys near the onset and the drill-down (alert-context.ts); absent until that work fills it. */
-  context?: AlertContext;
-}
 
 /** The field of a (receiver, incident) in the delivery hash (`…:{alerts}:delivery`). */
 export function deliveryField(receiver: string, incident: string): string {
   return `${receiver}|${incident}`;
-}
-
-/** The id of the transition a step emitted: the incident's id once there is one, else the alert key; then seq. */
-export function transitionId(state: AlertState): string {
-  return `${state.incidentId ?? alertKey(state.rule, state.segment)}#${state.seq}`;
 }
 
 export interface RedisAlertStoreOptions {
@@ -68,7 +36,7 @@ export interface RedisAlertStoreOptions {
   logger?: Logger;
 }
 
-const STATUSES: ReadonlySet<string> = new Set<AlertStatus>(['inactive', 'insufficient', 'pending', 'firing', 'resolved']);
+const STATUSES: ReadonlySet<string> = new Set(ALERT_STATUSES);
 
 export class RedisAlertStore {
   private readonly keys: ReturnType<typeof alertsKeys>;

@@ -26,8 +26,8 @@ import {
 import type { FunnelDef } from '../funnels/funnel.js';
 import type { AlertRuleDef } from '../rules/rule.js';
 import { bucketValue } from '../windows/histogram.js';
-import { alertKey } from './alert-state.js';
-import type { DrilldownSummary } from './alert-context.js';
+import { alertKey } from '../model/alert-key.js';
+import type { DrilldownSummary } from '../model/alert-context.js';
 import { drilldown, type DrilldownResult, type SegmentInput } from '../detect/drilldown.js';
 import type { BucketView, SegmentRef, SeriesReader } from './series.js';
 

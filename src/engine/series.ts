@@ -8,7 +8,7 @@
  * store holds instead of event by event.
  */
 import type { BucketCounts } from '../windows/window-store.js';
-import type { SegmentRef } from './alert-state.js';
+import type { SegmentRef } from '../model/segment.js';
 
 export type { SegmentRef };
 

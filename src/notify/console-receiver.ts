@@ -12,7 +12,7 @@
  *
  * It never fails: a console that cannot be written to is no reason to retry a job or raise a self-alert.
  */
-import type { AlertTransition } from '../engine/alert-store.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 import { formatTransitionLine } from './log-notifier.js';
 import { formatClock, segmentText } from './format.js';
 import type { DeliveryJob, DeliveryOutcome, Receiver } from './receiver.js';

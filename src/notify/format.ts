@@ -4,8 +4,9 @@
  * comes from JSON (NaN and Infinity arrive as null) and from older releases, and a formatter that throws would lose
  * a page, so odd input yields "?" or an omitted part, never an exception.
  */
-import type { AlertTransition } from '../engine/alert-store.js';
-import type { Evidence, SegmentRef } from '../engine/alert-state.js';
+import type { AlertTransition } from '../model/alert-transition.js';
+import type { Evidence } from '../model/evidence.js';
+import type { SegmentRef } from '../model/segment.js';
 
 const ELLIPSIS = '…';
 

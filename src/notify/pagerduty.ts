@@ -23,8 +23,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Agent, request, type Dispatcher } from 'undici';
-import { alertKey } from '../engine/alert-state.js';
-import type { AlertTransition } from '../engine/alert-store.js';
+import { alertKey } from '../model/alert-key.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 import { systemClock, type Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../obs/logger.js';

@@ -21,8 +21,10 @@
  * outage pages for the provider (and the funnel), not once per platform and app version as well.
  * Job ids are stable per incident, receiver and event (and time, for repeats), so the outbox recognises a replay.
  */
-import { alertKey, type AlertState, type Notice } from '../engine/alert-state.js';
-import type { AlertTransition } from '../engine/alert-store.js';
+import { alertKey } from '../model/alert-key.js';
+import type { AlertState } from '../model/alert-state.js';
+import type { Notice } from '../model/incident.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 import type { DeliveryEvent, DeliveryJob } from './receiver.js';
 import { alertLabels, matchingSilence, type Silence } from './silences.js';
 

@@ -15,7 +15,7 @@
  * incident's `firing` job was delivered to the same receiver (its record exists), so a resolve can never overtake
  * its trigger, and a resolve for a trigger that was muted or failed is never sent.
  */
-import type { AlertTransition } from '../engine/alert-store.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 
 /**
  * What a job announces:

@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { FwError } from '../errors.js';
-import type { AlertTransition } from '../engine/alert-store.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 import { DURATION_PATTERN, explainDuration, parseDuration } from '../rules/units.js';
 
 export type MatchOp = '=' | '!=' | '=~' | '!~';

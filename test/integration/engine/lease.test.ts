@@ -7,7 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import { LeaderLease, fencedWrite, alertsKeys, type LeaseOptions, type RedisLike } from '../../../src/engine/lease.js';
 import { RedisAlertStore } from '../../../src/engine/alert-store.js';
-import type { AlertState } from '../../../src/engine/alert-state.js';
+import type { AlertState } from '../../../src/model/alert-state.js';
 import { ManualClock, systemClock } from '../../../src/clock.js';
 import { FwError } from '../../../src/errors.js';
 import { eventually, redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';

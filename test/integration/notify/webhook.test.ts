@@ -9,7 +9,7 @@ import { WebhookReceiver, parseRetryAfter, verifyWebhookSignature } from '../../
 import { createLogger } from '../../../src/obs/logger.js';
 import { ManualClock } from '../../../src/clock.js';
 import { VERSION } from '../../../src/version.js';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import type { DeliveryJob } from '../../../src/notify/receiver.js';
 
 const AT = Date.UTC(2025, 0, 6, 12, 8);

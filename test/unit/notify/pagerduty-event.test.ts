@@ -7,8 +7,8 @@ import {
   deliveryFailedDedupKey, fillLinkTemplate, pagerDutyDedupKey, pagerDutyEvent, routingKeyId, PAGERDUTY_MAX_EVENT_BYTES,
   type PagerDutyEventBody,
 } from '../../../src/notify/pagerduty.js';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
-import type { Evidence } from '../../../src/engine/alert-state.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
+import type { Evidence } from '../../../src/model/evidence.js';
 import type { DeliveryJob } from '../../../src/notify/receiver.js';
 
 const KEY = 'e93facc04764012d7bfb002500d5d1a6';

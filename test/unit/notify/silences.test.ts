@@ -6,7 +6,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import { FwError } from '../../../src/errors.js';
 import {
   alertLabels, formatMatcher, isSelective, matchingSilence, parseMatcher, parseTime, silenceState, validateSilenceInput,

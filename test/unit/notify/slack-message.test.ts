@@ -5,9 +5,9 @@
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
-import type { Evidence } from '../../../src/engine/alert-state.js';
-import type { AlertContext } from '../../../src/engine/alert-context.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
+import type { Evidence } from '../../../src/model/evidence.js';
+import type { AlertContext } from '../../../src/model/alert-context.js';
 import type { DeliveryEvent, DeliveryJob } from '../../../src/notify/receiver.js';
 import { fillDashboardUrl, headline, incidentStart, truncateCodePoints, truncateUtf16 } from '../../../src/notify/format.js';
 import {
