@@ -26,7 +26,7 @@ import type { Notifier } from '../notify/notifier.js';
 import { planDeliveries } from '../notify/plan.js';
 import type { DeliveryJob } from '../notify/receiver.js';
 import type { Silence } from '../notify/silences.js';
-import { BUILTIN_CONSOLE } from '../notify/receiver-def.js';
+import { BUILTIN_CONSOLE } from '../rules/receiver-def.js';
 import type { WindowStore } from '../windows/window-store.js';
 import { stepAlert, type Observation } from './alert-state.js';
 import { alertKey, parseAlertKey } from '../model/alert-key.js';

@@ -13,7 +13,7 @@ import { parseAlertKey } from '../model/alert-key.js';
 import type { AlertState, AlertStatus } from '../model/alert-state.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import type { RuleSet } from '../rules/rule-set.js';
-import { bearerAuth } from './auth.js';
+import { bearerAuth } from '../core/bearer-auth.js';
 
 export interface AlertRoutesOptions {
   alerts: { load(): Promise<Map<string, AlertState>>; recentTransitions(limit: number): Promise<AlertTransition[]> };

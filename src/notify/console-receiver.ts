@@ -16,7 +16,7 @@ import type { AlertTransition } from '../model/alert-transition.js';
 import { formatTransitionLine } from './log-notifier.js';
 import { formatClock, segmentText } from './format.js';
 import type { DeliveryJob, DeliveryOutcome, Receiver } from './receiver.js';
-import type { ConsoleReceiverDef } from './receiver-def.js';
+import type { ConsoleReceiverDef } from '../rules/receiver-def.js';
 
 /**
  * Control characters out: segment values, labels and reasons are free text from events and other systems, and an

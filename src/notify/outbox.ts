@@ -34,7 +34,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
-import { BUILTIN_CONSOLE } from './receiver-def.js';
+import { BUILTIN_CONSOLE } from '../rules/receiver-def.js';
 
 /** What the delivery hash holds per (receiver, incident). */
 export interface StoredDelivery {

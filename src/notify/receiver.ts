@@ -103,6 +103,3 @@ export interface Receiver {
   check?(): Promise<string[]>;
   close?(): Promise<void>;
 }
-
-/** Where a secret comes from: never the rule files themselves. */
-export type SecretRef = { env: string } | { file: string };
