@@ -5,8 +5,8 @@
  * 10,000 entries with XADD MAXLEN ~), for GET /v1/alerts and the logs.
  *
  * Every write is one Lua call (lua/alert-commit-2.lua) fenced by the leader lease's token: states, deletions,
- * transitions and the delivery jobs the planner made (notify/plan.ts) land together or not at all, and only while
- * the caller still holds the lease. A commit that Redis applied but whose answer was lost may be retried and then
+ * transitions and the delivery jobs the planner made (notify/plan.ts, serialised by notify/delivery-log.ts) land
+ * together or not at all, and only while the caller still holds the lease. A commit that Redis applied but whose answer was lost may be retried and then
  * appends its transitions and jobs twice; job ids are stable per incident, receiver and event, and the outbox
  * settles a job whose effect is already recorded without delivering it again (notify/outbox.ts).
  *
@@ -19,13 +19,8 @@ import { FwError } from '../errors.js';
 import { alertKey } from '../model/alert-key.js';
 import { ALERT_STATUSES, type AlertState } from '../model/alert-state.js';
 import type { AlertTransition } from '../model/alert-transition.js';
-import type { DeliveryJob } from '../notify/receiver.js';
+import type { OutboxWrite } from '../notify/delivery-log.js';
 import { alertsKeys, callEngineCommand, defineEngineCommands, engineRedisFailure, type RedisLike } from './lease.js';
-
-/** The field of a (receiver, incident) in the delivery hash (`…:{alerts}:delivery`). */
-export function deliveryField(receiver: string, incident: string): string {
-  return `${receiver}|${incident}`;
-}
 
 export interface RedisAlertStoreOptions {
   redis: RedisLike;
@@ -66,24 +61,22 @@ export class RedisAlertStore {
   }
 
   /**
-   * Writes the states (keyed by their alertKey), removes `deleteKeys` and appends the transitions, in one step,
-   * if `token` is the current lease's; 'fenced' (nothing written) otherwise.
+   * Writes the states (keyed by their alertKey), removes `deleteKeys`, queues the delivery jobs (`outbox`, as the
+   * delivery log serialised them: notify/delivery-log.ts) and appends the transitions, in one step, if `token` is
+   * the current lease's; 'fenced' (nothing written) otherwise.
    */
   async commit(token: number, states: AlertState[], transitions: AlertTransition[],
-    opts: { deleteKeys?: string[]; jobs?: DeliveryJob[] } = {}): Promise<'ok' | 'fenced'> {
+    opts: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[] } = {}): Promise<'ok' | 'fenced'> {
     if (!Number.isSafeInteger(token) || token < 0) {
       throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the fencing token must be a whole number, got ${token}`, false);
     }
     const del = opts.deleteKeys ?? [];
-    const jobs = opts.jobs ?? [];
+    const jobs = opts.outbox ?? [];
     const argv: (string | number)[] = [String(token), this.maxTransitions, states.length];
     for (const s of states) argv.push(alertKey(s.rule, s.segment), JSON.stringify(s));
     argv.push(del.length, ...del);
     argv.push(jobs.length);
-    for (const j of jobs) {
-      const pending = j.event === 'firing' ? deliveryField(j.receiver, j.alert.incidentId ?? j.id) : '';
-      argv.push(pending, pending ? JSON.stringify({ state: 'pending', at: j.createdAt, job: j.id }) : '', JSON.stringify(j));
-    }
+    for (const j of jobs) argv.push(j.mark, j.marker, j.job);
     for (const t of transitions) argv.push(t.id, JSON.stringify(t));
     const reply = await callEngineCommand(this.o.redis, 'alertCommit', 'ALERT', [this.keys.state], argv,
       `committing ${states.length} alert states, ${transitions.length} transitions and ${jobs.length} delivery jobs`);

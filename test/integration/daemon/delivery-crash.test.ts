@@ -67,7 +67,7 @@ describe('delivery across SIGKILL', () => {
           describe: () => undefined,
         });
         state = plan.states.get(alertKey(RULE, null)) ?? step.next;
-        expect(await store.commit(lease.token()!, [state], transitions, { jobs: plan.jobs })).toBe('ok');
+        expect(await store.commit(lease.token()!, [state], transitions, { outbox: plan.outbox })).toBe('ok');
         return plan.jobs.length;
       };
       const start = async (): Promise<DaemonChild> => {

@@ -114,7 +114,7 @@ async function rig(opts: { env?: Record<string, string>; claimIdleMs?: number; c
         receivers: new Set(['console', ...notify]), remindEveryMs: 60 * MIN, describe: (_k, s) => alertOf(s, 'firing'),
       });
       state = plan.states.get(key) ?? step.next;
-      expect(await store.commit(token, [state], transitions, { jobs: plan.jobs })).toBe('ok');
+      expect(await store.commit(token, [state], transitions, { outbox: plan.outbox })).toBe('ok');
       return plan.jobs.map((j) => `${j.event}→${j.receiver}`);
     },
     async drain(timeoutMs = 15_000) {
