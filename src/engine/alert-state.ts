@@ -32,8 +32,8 @@
  * observation to fire. An inhibited look leaves inactive/resolved/insufficient alone because the guard is reported
  * on its own (one "data stale" message, not one per rule).
  *
- * Only 'firing' and 'resolved' transitions page people (`isPagingTransition`, model/alert-transition.ts); 'pending', 'insufficient' and
- * 'recovered_data' are for logs, the API and the UI.
+ * Only 'firing' and 'resolved' transitions page people (`isPagingTransition`, model/alert-transition.ts);
+ * 'pending', 'insufficient' and 'recovered_data' are for logs, the API and the UI.
  *
  * `seq` counts the transitions emitted for the key, so `${incidentId ?? alertKey}#${seq}` identifies a notification
  * for deduplication. `since` is when the current status was entered. `peak` is the evidence at the largest

@@ -6,8 +6,8 @@
  *
  * Every write is one Lua call (lua/alert-commit-2.lua) fenced by the leader lease's token: states, deletions,
  * transitions and the delivery jobs the planner made (notify/plan.ts, serialised by notify/delivery-log.ts) land
- * together or not at all, and only while the caller still holds the lease. A commit that Redis applied but whose answer was lost may be retried and then
- * appends its transitions and jobs twice; job ids are stable per incident, receiver and event, and the outbox
+ * together or not at all, and only while the caller still holds the lease. A commit that Redis applied but whose
+ * answer was lost may be retried and then appends its transitions and jobs twice; job ids are stable per incident, receiver and event, and the outbox
  * settles a job whose effect is already recorded without delivering it again (notify/outbox.ts).
  *
  * Neither key expires: a firing alert must survive any quiet period, and the state hash holds one small entry per

@@ -178,7 +178,8 @@ export class Evaluator {
       report.jobs = deliveries.jobs;
       report.written = changed.size;
       if (changed.size > 0 || deleteKeys.length > 0) {
-        const res = await this.o.alerts.commit(token, [...changed.values()], transitions, { deleteKeys, outbox: deliveries.outbox });
+        const res = await this.o.alerts.commit(token, [...changed.values()], transitions,
+          { deleteKeys, outbox: deliveries.outbox });
         if (res === 'fenced') {
           // Another replica holds the lease now: what this tick computed is void, nothing was written.
           this.loadedFor = undefined;
@@ -415,10 +416,11 @@ export class Evaluator {
    * bookkeeping states they change are added to `changed`. Runs over every state, not only the funnels looked at
    * this tick: reminders and the end of a silence must not wait for a funnel's watermark to move.
    */
-  private async planDeliveries(ruleSet: RuleSet, now: number, changed: Map<string, AlertState>, transitions: AlertTransition[],
-    deleteKeys: readonly string[]): Promise<Pick<Plan, 'jobs' | 'outbox'>> {
+  private async planDeliveries(ruleSet: RuleSet, now: number, changed: Map<string, AlertState>,
+    transitions: AlertTransition[], deleteKeys: readonly string[]): Promise<Pick<Plan, 'jobs' | 'outbox'>> {
     const firing = [...this.states.values()].some((s) => s.status === 'firing') || [...changed.values()].some((s) => s.status === 'firing');
-    if (!firing && !transitions.some((t) => t.kind === 'resolved' || t.kind === 'firing')) return { jobs: [], outbox: [] };
+    const paging = transitions.some((t) => t.kind === 'resolved' || t.kind === 'firing');
+    if (!firing && !paging) return { jobs: [], outbox: [] };
     const view = new Map(this.states);
     for (const [k, s] of changed) view.set(k, s);
     const silences = this.o.silences ? await this.o.silences.active(now) : [];

@@ -1,8 +1,8 @@
 /**
  * Pure text helpers shared by the receivers (Slack, PagerDuty, webhooks): the one-line headline of an alert, numbers
- * with fixed en-US grouping, UTC times and windows (durations and truncation on code points: core/text.ts). Every function is total: evidence
- * comes from JSON (NaN and Infinity arrive as null) and from older releases, and a formatter that throws would lose
- * a page, so odd input yields "?" or an omitted part, never an exception.
+ * with fixed en-US grouping, UTC times and windows (durations and truncation on code points: core/text.ts). Every
+ * function is total: evidence comes from JSON (NaN and Infinity arrive as null) and from older releases, and a
+ * formatter that throws would lose a page, so odd input yields "?" or an omitted part, never an exception.
  */
 import type { AlertTransition } from '../model/alert-transition.js';
 import type { Evidence } from '../model/evidence.js';

@@ -83,7 +83,8 @@ export function silenceLookup(alert: AlertTransition, silences: readonly Silence
 }
 
 /** A job with an id stable per incident, event and receiver; a repeat (worsened, reminder) adds its time. */
-export function jobFor(alert: AlertTransition, event: DeliveryEvent, receiver: string, now: number, repeat: boolean): DeliveryJob {
+export function jobFor(alert: AlertTransition, event: DeliveryEvent, receiver: string, now: number,
+  repeat: boolean): DeliveryJob {
   return {
     id: `${alert.incidentId ?? alertKey(alert.rule, alert.segment)}/${event}${repeat ? `@${now}` : ''}/${receiver}`,
     receiver, event, alert, createdAt: now, attempt: 0,
@@ -94,7 +95,8 @@ export function jobFor(alert: AlertTransition, event: DeliveryEvent, receiver: s
 export function explainedElsewhere(t: AlertTransition): string | undefined {
   const dd = t.context?.drilldown;
   const top = dd?.dimensions[0];
-  if (!t.segment || dd?.classification !== 'localised' || !top || top.dimension === t.segment.dimension) return undefined;
+  if (!t.segment || dd?.classification !== 'localised' || !top) return undefined;
+  if (top.dimension === t.segment.dimension) return undefined;
   const value = top.top[0]?.value;
   return value === undefined ? undefined : `${top.dimension}=${value}`;
 }
@@ -183,9 +185,8 @@ export function catchUp(notify: readonly string[], prior: Readonly<Record<string
 export function repeatEvent(alert: AlertTransition, announced: Announcement, now: number, remindEveryMs: number):
   'worsened' | 'reminder' | null {
   const change = changeOf(alert);
-  if (!alert.evidence?.guard && change >= announced.change * WORSE_FACTOR && change - announced.change >= WORSE_MIN_STEP) {
-    return 'worsened';
-  }
+  const worse = change >= announced.change * WORSE_FACTOR && change - announced.change >= WORSE_MIN_STEP;
+  if (!alert.evidence?.guard && worse) return 'worsened';
   if (remindEveryMs > 0 && now - announced.at >= remindEveryMs) return 'reminder';
   return null;
 }
@@ -241,7 +242,8 @@ export function planDeliveries(input: PlanInput): Plan {
       nextAnnounced = { at: now, change: event === 'worsened' ? changeOf(alert) : announced.change };
     }
     if (c.changed || event || !state.announced) {
-      states.set(key, { ...state, notices: c.notices, ...(nextAnnounced ? { announced: nextAnnounced } : { announced }) });
+      const a = nextAnnounced ? { announced: nextAnnounced } : { announced };
+      states.set(key, { ...state, notices: c.notices, ...a });
     }
   }
   return { jobs, outbox: outboxWrites(jobs), states, notes };
@@ -253,7 +255,8 @@ export function noteMessage(n: PlanNote): { level: 'error' | 'info'; message: st
     return { level: 'error', message: 'alert names a receiver that is not configured; nothing is sent there' };
   }
   const message = n.kind === 'muted' ? 'page muted by a silence'
-    : n.kind === 'inhibited' ? `page held back: the drill-down places the cause in ${n.silence ?? 'another dimension'}, which pages on its own`
+    : n.kind === 'inhibited'
+      ? `page held back: the drill-down places the cause in ${n.silence ?? 'another dimension'}, which pages on its own`
       : 'silence over while the alert still fires: paging now';
   return { level: 'info', message };
 }

@@ -18,7 +18,8 @@ import type { AlertTransition } from '../model/alert-transition.js';
 import type { DeploySuspect, DrilldownSummary } from '../model/alert-context.js';
 import type { Evidence } from '../model/evidence.js';
 import type { DeliveryEvent, DeliveryJob } from './receiver.js';
-import { comparisonText, fillDashboardUrl, formatClock, formatCount, formatPercent, formatSignedChange, formatUnits, formatUtc, formatWindow, headline, incidentStart, observedChange, segmentText } from './format.js';
+import { comparisonText, fillDashboardUrl, formatClock, formatCount, formatPercent, formatSignedChange, formatUnits,
+  formatUtc, formatWindow, headline, incidentStart, observedChange, segmentText } from './format.js';
 import { formatDuration, truncateUtf16 } from '../core/text.js';
 
 export const SLACK_LIMITS = {

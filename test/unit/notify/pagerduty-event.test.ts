@@ -3,7 +3,8 @@
  * points, severity, links, the 512 KB limit, resolves with payload, and the delivery-failed self-alert.
  */
 import { describe, it, expect } from 'vitest';
-import { deliveryFailedDedupKey, fillLinkTemplate, pagerDutyDedupKey, pagerDutyEvent, routingKeyId, type PagerDutyEventBody } from '../../../src/notify/pagerduty.js';
+import { deliveryFailedDedupKey, fillLinkTemplate, pagerDutyDedupKey, pagerDutyEvent, routingKeyId,
+  type PagerDutyEventBody } from '../../../src/notify/pagerduty.js';
 import { PAGERDUTY_MAX_EVENT_BYTES } from '../../../src/core/pagerduty-api.js';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import type { Evidence } from '../../../src/model/evidence.js';

@@ -8,7 +8,8 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import { FwError } from '../../../src/errors.js';
-import { alertLabels, formatMatcher, isSelective, matchingSilence, parseMatcher, silenceState, validateSilenceInput, type Matcher, type Silence } from '../../../src/notify/silences.js';
+import { alertLabels, formatMatcher, isSelective, matchingSilence, parseMatcher, silenceState, validateSilenceInput,
+  type Matcher, type Silence } from '../../../src/notify/silences.js';
 import { parseTime } from '../../../src/core/time-parse.js';
 
 const NOW = Date.UTC(2025, 0, 6, 12, 0);
