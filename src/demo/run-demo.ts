@@ -19,7 +19,7 @@ import { createLogger } from '../obs/logger.js';
 import { Daemon } from '../app.js';
 import { consoleLines } from '../notify/console-receiver.js';
 import type { Receiver } from '../notify/receiver.js';
-import { alertKey } from '../engine/alert-state.js';
+import { alertKey } from '../model/alert-key.js';
 import { Shop } from './shop.js';
 import { errorMessage } from '../errors.js';
 import { renderCounts } from './live-view.js';

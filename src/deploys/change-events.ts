@@ -14,11 +14,11 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
-import { truncateCodePoints } from '../notify/format.js';
-import type { SecretRef } from '../notify/receiver.js';
-import { readSecret } from '../notify/secrets.js';
-import { PAGERDUTY_DEFAULT_URL, PAGERDUTY_MAX_SUMMARY } from '../notify/pagerduty.js';
-import { parseRetryAfter, readAnswer, snippet, transportFailure } from '../notify/webhook.js';
+import { truncateCodePoints } from '../core/text.js';
+import type { SecretRef } from '../core/secrets.js';
+import { readSecret } from '../core/secrets.js';
+import { PAGERDUTY_DEFAULT_URL, PAGERDUTY_MAX_SUMMARY } from '../core/pagerduty-api.js';
+import { parseRetryAfter, readAnswer, snippet, transportFailure } from '../core/outbound-http.js';
 import type { Deploy } from './deploy.js';
 
 export interface ChangeEventBody {

@@ -36,8 +36,8 @@
  * always gives the same list.
  */
 import { FwError } from '../errors.js';
-import type { DeploySuspect } from '../engine/alert-context.js';
-import { formatDuration } from '../notify/format.js';
+import type { DeploySuspect } from '../model/alert-context.js';
+import { formatDuration } from '../core/text.js';
 import type { Deploy } from './deploy.js';
 
 export const DEFAULT_LOOKBACK_MS = 2 * 3_600_000;

@@ -10,7 +10,7 @@
  * here with the daemon's own validation before anything is sent, so a typo never reaches the daemon).
  */
 import { errorMessage } from '../errors.js';
-import { DEFAULT_DAEMON_URL } from '../notify/silence-command.js';
+import { DEFAULT_DAEMON_URL } from '../core/cli-defaults.js';
 import { DURATION_PATTERN } from '../rules/units.js';
 import { DEPLOY_LIST_MAX_LIMIT } from './deploy-store.js';
 import { parseWhen, validateDeployInput, type Deploy } from './deploy.js';

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { parseTime } from '../notify/silences.js';
+import { parseTime } from '../core/time-parse.js';
 import { didYouMeanSuffix } from '../rules/did-you-mean.js';
 import { DURATION_PATTERN, explainDuration, parseDuration } from '../rules/units.js';
 

@@ -8,15 +8,9 @@
  * window store holds instead of event by event.
  */
 import type { BucketCounts } from '../windows/window-store.js';
+import type { SegmentRef } from '../model/segment.js';
 
-/**
- * One value of one segment dimension. The same shape as the alert model's segment (engine/alert-state.ts), declared
- * here because detection sits below the alert model's users and must not import them.
- */
-export interface SegmentRef {
-  dimension: string;
-  value: string;
-}
+export type { SegmentRef };
 
 /**
  * A string naming one series of a rule ('' for the funnel-wide one), for caches and lookups within a rule. The

@@ -1,6 +1,7 @@
 /**
  * The alert state machine of one (rule, segment), as a pure function: the previous state, what one evaluation
- * concluded, and the time in; the next state and the transition it made out. No I/O and no clock: the evaluator
+ * concluded, and the time in; the next state and the transition it made out (the records themselves are shared
+ * with notify, the API and replay, in src/model/). No I/O and no clock: the evaluator
  * passes `now`, the store persists the states, the notifier delivers the transitions. Keeping it pure is what makes
  * a restart continue exactly where the last leader stopped (the state is plain JSON) and what lets replay and
  * backtest drive it on virtual time.
@@ -31,8 +32,8 @@
  * observation to fire. An inhibited look leaves inactive/resolved/insufficient alone because the guard is reported
  * on its own (one "data stale" message, not one per rule).
  *
- * Only 'firing' and 'resolved' transitions page people (`isPagingTransition`); 'pending', 'insufficient' and
- * 'recovered_data' are for logs, the API and the UI.
+ * Only 'firing' and 'resolved' transitions page people (`isPagingTransition`, model/alert-transition.ts);
+ * 'pending', 'insufficient' and 'recovered_data' are for logs, the API and the UI.
  *
  * `seq` counts the transitions emitted for the key, so `${incidentId ?? alertKey}#${seq}` identifies a notification
  * for deduplication. `since` is when the current status was entered. `peak` is the evidence at the largest
@@ -42,73 +43,14 @@
  * leaves resolved; `notices` and `announced` are written by the delivery planner (notify/plan.ts), not here.
  */
 
-import type { AlertContext } from './alert-context.js';
-
-export type AlertStatus = 'inactive' | 'insufficient' | 'pending' | 'firing' | 'resolved';
+import { alertKey } from '../model/alert-key.js';
+import type { AlertState, AlertStatus } from '../model/alert-state.js';
+import type { AlertTransitionKind } from '../model/alert-transition.js';
+import type { Evidence } from '../model/evidence.js';
+import type { SegmentRef } from '../model/segment.js';
 
 /** What one evaluation concluded for one (rule, segment). 'inhibited' = a data-quality guard (data_stale / no_traffic) holds the funnel. */
 export type Condition = 'breach' | 'ok' | 'insufficient' | 'inhibited';
-
-export interface Evidence {
-  observed: number;
-  expected: number;
-  observedRate: number;
-  expectedRate: number;
-  relativeChange: number;
-  volume: number;
-  windowMinutes: number;
-  statistic: number;
-  threshold: number;
-  pValue: number;
-  chanceRatePerWeek: number;
-  onset: number | null;
-  evaluatedUpTo: number;
-  baseline: { kind: 'trailing' | 'seasonal'; fallback?: string; weeksUsed?: number; level?: number };
-  noise?: { tau2: number; tau2Slow: number };
-  guard?: 'data_stale' | 'no_traffic';
-  reason?: string;
-  /** Relative change over the newest minutes only (evaluate.ts `recentChange`): what "still off now" is judged on. */
-  recentChange?: number;
-  recentMinutes?: number;
-}
-
-export interface SegmentRef {
-  dimension: string;
-  value: string;
-}
-
-export interface AlertState {
-  rule: string;
-  segment: SegmentRef | null;
-  status: AlertStatus;
-  /** When `status` was entered. */
-  since: number;
-  pendingSince?: number;
-  okSince?: number;
-  incidentId?: string;
-  firedAt?: number;
-  resolvedAt?: number;
-  /** Transitions emitted so far for this key. */
-  seq: number;
-  evidence?: Evidence;
-  /** Evidence at the worst relativeChange while firing. */
-  peak?: Evidence;
-  /**
-   * How the open incident was announced, per receiver (notify/plan.ts): `at` when its firing job was queued, or
-   * `muted` (a silence id) when a silence held it back. A resolve goes only where a firing job went.
-   */
-  notices?: Record<string, Notice>;
-  /** The last announcement of the open incident (firing, worsened, reminder): when, and the change it reported. */
-  announced?: { at: number; change: number };
-  /** Likely cause, worked out when the incident fired: deploys near the onset and the drill-down. */
-  context?: AlertContext;
-  lastEvaluated: number;
-}
-
-export interface Notice {
-  at: number;
-  muted?: string;
-}
 
 export interface Observation {
   condition: Condition;
@@ -120,46 +62,9 @@ export interface StateRules {
   resolveAfterMs: number;
 }
 
-export type AlertTransitionKind = 'pending' | 'firing' | 'resolved' | 'insufficient' | 'recovered_data';
-
 export interface Step {
   next: AlertState;
   transition: AlertTransitionKind | null;
-}
-
-/** The transitions that page people; the others are recorded and logged only. */
-export function isPagingTransition(kind: AlertTransitionKind): boolean {
-  return kind === 'firing' || kind === 'resolved';
-}
-
-/** `%`, `|` and `=` are the key's separators and escape char; each part escapes them so the key is unambiguous. */
-function escapePart(s: string): string {
-  return s.replace(/[%|=]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
-}
-
-function unescapePart(s: string): string {
-  return s.replace(/%(25|7C|3D)/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
-}
-
-/**
- * The key of one (rule, segment): `rule` for the whole funnel, `rule|dimension=value` for a segment. In each part
- * `%`, `|` and `=` are written `%25`, `%7C` and `%3D` (dimension values are free text from events), so two
- * different (rule, segment) pairs never share a key and `parseAlertKey` inverts it.
- */
-export function alertKey(rule: string, segment: SegmentRef | null): string {
-  const r = escapePart(rule);
-  return segment ? `${r}|${escapePart(segment.dimension)}=${escapePart(segment.value)}` : r;
-}
-
-/** The inverse of `alertKey`; undefined for a string `alertKey` cannot produce. */
-export function parseAlertKey(key: string): { rule: string; segment: SegmentRef | null } | undefined {
-  const parts = key.split('|');
-  if (parts.length > 2 || parts[0] === undefined || parts[0].includes('=')) return undefined;
-  const rule = unescapePart(parts[0]);
-  if (parts.length === 1) return { rule, segment: null };
-  const seg = (parts[1] ?? '').split('=');
-  if (seg.length !== 2) return undefined;
-  return { rule, segment: { dimension: unescapePart(seg[0] ?? ''), value: unescapePart(seg[1] ?? '') } };
 }
 
 /** The fields of an incident, dropped when a state leaves resolved or a pending alert is cancelled. */

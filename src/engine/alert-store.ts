@@ -5,9 +5,9 @@
  * 10,000 entries with XADD MAXLEN ~), for GET /v1/alerts and the logs.
  *
  * Every write is one Lua call (lua/alert-commit-1.lua) fenced by the leader lease's token: states, deletions,
- * transitions and the delivery jobs the planner made (notify/plan.ts) land together or not at all, and only while
- * the caller still holds the lease. A commit that Redis applied but whose answer was lost may be retried and then
- * appends its transitions and jobs twice; job ids are stable per incident, receiver and event, and the outbox
+ * transitions and the delivery jobs the planner made (notify/plan.ts, serialised by notify/delivery-log.ts) land
+ * together or not at all, and only while the caller still holds the lease. A commit that Redis applied but whose
+ * answer was lost may be retried and then appends its transitions and jobs twice; job ids are stable per incident, receiver and event, and the outbox
  * settles a job whose effect is already recorded without delivering it again (notify/outbox.ts).
  *
  * Neither key expires: a firing alert must survive any quiet period, and the state hash holds one small entry per
@@ -16,49 +16,12 @@
  */
 import type { Logger } from '../obs/logger.js';
 import { FwError } from '../errors.js';
-import type { AlertContext } from './alert-context.js';
-import { alertKey, type AlertState, type AlertStatus, type AlertTransitionKind, type Evidence, type SegmentRef } from './alert-state.js';
-import type { DeliveryJob } from '../notify/receiver.js';
+import { alertKey } from '../model/alert-key.js';
+import { ALERT_STATUSES, type AlertState } from '../model/alert-state.js';
+import type { AlertTransition } from '../model/alert-transition.js';
+import type { OutboxWrite } from '../notify/delivery-log.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import { callEngineCommand, defineEngineCommands, engineRedisFailure, type RedisLike } from './lease.js';
-
-export interface AlertTransition {
-  /** `${incidentId ?? alertKey}#${seq}`: stable, for deduplication by the delivery side. */
-  id: string;
-  kind: AlertTransitionKind;
-  at: number;
-  rule: string;
-  funnel: string;
-  segment: SegmentRef | null;
-  severity: 'critical' | 'warning' | 'info';
-  notify: string[];
-  owner?: string;
-  runbook?: string;
-  labels: Record<string, string>;
-  description?: string;
-  incidentId?: string;
-  from: AlertStatus;
-  to: AlertStatus;
-  evidence?: Evidence;
-  /** What the rule watches (for wording in messages); absent means a conversion. */
-  metric?: 'cohort_conversion' | 'ratio_conversion' | 'step_volume' | 'step_duration';
-  /** A conversion rule measured from a later step than the funnel's entry: that step's name. Its evidence volume
-   *  counts arrivals at that step ("1,234 reached payment"), not the funnel's entries ("1,234 checkouts"). */
-  countedFrom?: string;
-  ruleSetVersion: string;
-  /** Likely cause: deploys near the onset and the drill-down (alert-context.ts); absent until that work fills it. */
-  context?: AlertContext;
-}
-
-/** The field of a (receiver, incident) in the delivery hash (`…:{alerts}:delivery`). */
-export function deliveryField(receiver: string, incident: string): string {
-  return `${receiver}|${incident}`;
-}
-
-/** The id of the transition a step emitted: the incident's id once there is one, else the alert key; then seq. */
-export function transitionId(state: AlertState): string {
-  return `${state.incidentId ?? alertKey(state.rule, state.segment)}#${state.seq}`;
-}
 
 export interface RedisAlertStoreOptions {
   redis: RedisLike;
@@ -69,7 +32,7 @@ export interface RedisAlertStoreOptions {
   logger?: Logger;
 }
 
-const STATUSES: ReadonlySet<string> = new Set<AlertStatus>(['inactive', 'insufficient', 'pending', 'firing', 'resolved']);
+const STATUSES: ReadonlySet<string> = new Set(ALERT_STATUSES);
 
 export class RedisAlertStore {
   private readonly keys: ReturnType<typeof alertsKeys>;
@@ -99,24 +62,22 @@ export class RedisAlertStore {
   }
 
   /**
-   * Writes the states (keyed by their alertKey), removes `deleteKeys` and appends the transitions, in one step,
-   * if `token` is the current lease's; 'fenced' (nothing written) otherwise.
+   * Writes the states (keyed by their alertKey), removes `deleteKeys`, queues the delivery jobs (`outbox`, as the
+   * delivery log serialised them: notify/delivery-log.ts) and appends the transitions, in one step, if `token` is
+   * the current lease's; 'fenced' (nothing written) otherwise.
    */
   async commit(token: number, states: AlertState[], transitions: AlertTransition[],
-    opts: { deleteKeys?: string[]; jobs?: DeliveryJob[] } = {}): Promise<'ok' | 'fenced'> {
+    opts: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[] } = {}): Promise<'ok' | 'fenced'> {
     if (!Number.isSafeInteger(token) || token < 0) {
       throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the fencing token must be a whole number, got ${token}`, false);
     }
     const del = opts.deleteKeys ?? [];
-    const jobs = opts.jobs ?? [];
+    const jobs = opts.outbox ?? [];
     const argv: (string | number)[] = [String(token), this.maxTransitions, states.length];
     for (const s of states) argv.push(alertKey(s.rule, s.segment), JSON.stringify(s));
     argv.push(del.length, ...del);
     argv.push(jobs.length);
-    for (const j of jobs) {
-      const pending = j.event === 'firing' ? deliveryField(j.receiver, j.alert.incidentId ?? j.id) : '';
-      argv.push(pending, pending ? JSON.stringify({ state: 'pending', at: j.createdAt, job: j.id }) : '', JSON.stringify(j));
-    }
+    for (const j of jobs) argv.push(j.mark, j.marker, j.job);
     for (const t of transitions) argv.push(t.id, JSON.stringify(t));
     const reply = await callEngineCommand(this.o.redis, 'alertCommit', 'ALERT', [this.keys.state], argv,
       `committing ${states.length} alert states, ${transitions.length} transitions and ${jobs.length} delivery jobs`);

@@ -1,5 +1,5 @@
 import type { DrilldownResult } from '../detect/drilldown.js';
-import type { DrilldownSummary } from './alert-context.js';
+import type { DrilldownSummary } from '../model/alert-context.js';
 
 /** Many dimensions' drill-downs as one statement: the dimension that localises the deficit best speaks first. */
 export function summarizeDrilldown(results: readonly DrilldownResult[]): DrilldownSummary | undefined {

@@ -23,13 +23,17 @@ import type { Metrics } from '../obs/metrics.js';
 import type { AlertRuleDef } from '../rules/rule.js';
 import type { RuleSet } from '../rules/rule-set.js';
 import type { Notifier } from '../notify/notifier.js';
-import { planDeliveries } from '../notify/plan.js';
+import type { OutboxWrite } from '../notify/delivery-log.js';
+import { noteMessage, planDeliveries, type Plan } from '../notify/plan.js';
 import type { DeliveryJob } from '../notify/receiver.js';
 import type { Silence } from '../notify/silences.js';
-import { BUILTIN_CONSOLE } from '../notify/receiver-def.js';
+import { BUILTIN_CONSOLE } from '../rules/receiver-def.js';
 import type { WindowStore } from '../windows/window-store.js';
-import { alertKey, parseAlertKey, stepAlert, type AlertState, type Evidence, type Observation } from './alert-state.js';
-import type { AlertTransition } from './alert-store.js';
+import { stepAlert, type Observation } from './alert-state.js';
+import { alertKey, parseAlertKey } from '../model/alert-key.js';
+import type { AlertState } from '../model/alert-state.js';
+import type { Evidence } from '../model/evidence.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 import { CompletenessTracker } from './completeness.js';
 import { evaluateRule } from '../detect/evaluate-rule.js';
 import { drilldownFor } from '../detect/incident-drilldown.js';
@@ -50,7 +54,8 @@ export interface LeaseView {
 
 export interface AlertStatePort {
   load(): Promise<Map<string, AlertState>>;
-  commit(token: number, states: AlertState[], transitions: AlertTransition[], opts?: { deleteKeys?: string[]; jobs?: DeliveryJob[] }): Promise<'ok' | 'fenced'>;
+  commit(token: number, states: AlertState[], transitions: AlertTransition[],
+    opts?: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[] }): Promise<'ok' | 'fenced'>;
 }
 
 export interface EvaluatorOptions {
@@ -172,11 +177,12 @@ export class Evaluator {
       }
       const deleteKeys = this.retireRemovedRules(ruleSet, now, changed, transitions);
       await this.attachDeploys(ruleSet, changed, transitions);
-      const jobs = await this.planJobs(ruleSet, now, changed, transitions, deleteKeys);
-      report.jobs = jobs;
+      const deliveries = await this.planDeliveries(ruleSet, now, changed, transitions, deleteKeys);
+      report.jobs = deliveries.jobs;
       report.written = changed.size;
       if (changed.size > 0 || deleteKeys.length > 0) {
-        const res = await this.o.alerts.commit(token, [...changed.values()], transitions, { deleteKeys, jobs });
+        const res = await this.o.alerts.commit(token, [...changed.values()], transitions,
+          { deleteKeys, outbox: deliveries.outbox });
         if (res === 'fenced') {
           // Another replica holds the lease now: what this tick computed is void, nothing was written.
           this.loadedFor = undefined;
@@ -409,14 +415,15 @@ export class Evaluator {
   }
 
   /**
-   * The delivery jobs of this tick (notify/plan.ts), with the bookkeeping states they change added to `changed`.
-   * Runs over every state, not only the funnels looked at this tick: reminders and the end of a silence must not
-   * wait for a funnel's watermark to move.
+   * The deliveries of this tick (notify/plan.ts): the jobs, and the outbox writes to commit with them; the
+   * bookkeeping states they change are added to `changed`. Runs over every state, not only the funnels looked at
+   * this tick: reminders and the end of a silence must not wait for a funnel's watermark to move.
    */
-  private async planJobs(ruleSet: RuleSet, now: number, changed: Map<string, AlertState>, transitions: AlertTransition[],
-    deleteKeys: readonly string[]): Promise<DeliveryJob[]> {
+  private async planDeliveries(ruleSet: RuleSet, now: number, changed: Map<string, AlertState>,
+    transitions: AlertTransition[], deleteKeys: readonly string[]): Promise<Pick<Plan, 'jobs' | 'outbox'>> {
     const firing = [...this.states.values()].some((s) => s.status === 'firing') || [...changed.values()].some((s) => s.status === 'firing');
-    if (!firing && !transitions.some((t) => t.kind === 'resolved' || t.kind === 'firing')) return [];
+    const paging = transitions.some((t) => t.kind === 'resolved' || t.kind === 'firing');
+    if (!firing && !paging) return { jobs: [], outbox: [] };
     const view = new Map(this.states);
     for (const [k, s] of changed) view.set(k, s);
     const silences = this.o.silences ? await this.o.silences.active(now) : [];
@@ -428,15 +435,13 @@ export class Evaluator {
     });
     for (const [k, s] of plan.states) if (!removed.has(k)) changed.set(k, s);
     for (const n of plan.notes) {
-      if (n.kind === 'unknown_receiver') this.o.logger.error({ alert: n.key, receiver: n.receiver }, 'alert names a receiver that is not configured; nothing is sent there');
-      else {
-        const msg = n.kind === 'muted' ? 'page muted by a silence'
-          : n.kind === 'inhibited' ? `page held back: the drill-down places the cause in ${n.silence ?? 'another dimension'}, which pages on its own`
-            : 'silence over while the alert still fires: paging now';
-        this.o.logger.info({ alert: n.key, receiver: n.receiver, silence: n.silence }, msg);
-      }
+      const { level, message } = noteMessage(n);
+      const fields = n.kind === 'unknown_receiver'
+        ? { alert: n.key, receiver: n.receiver }
+        : { alert: n.key, receiver: n.receiver, silence: n.silence };
+      this.o.logger[level](fields, message);
     }
-    return plan.jobs;
+    return plan;
   }
 
   /** A still-firing alert as a notification carries it, from its rule (or its funnel's guard); undefined if gone. */

@@ -9,10 +9,11 @@
  *   GET /v1/alerts/transitions?limit=100   (newest last, at most 1,000)
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { parseAlertKey, type AlertState, type AlertStatus } from '../engine/alert-state.js';
-import type { AlertTransition } from '../engine/alert-store.js';
+import { parseAlertKey } from '../model/alert-key.js';
+import type { AlertState, AlertStatus } from '../model/alert-state.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 import type { RuleSet } from '../rules/rule-set.js';
-import { bearerAuth } from './auth.js';
+import { bearerAuth } from '../core/bearer-auth.js';
 
 export interface AlertRoutesOptions {
   alerts: { load(): Promise<Map<string, AlertState>>; recentTransitions(limit: number): Promise<AlertTransition[]> };

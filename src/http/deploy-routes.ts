@@ -19,7 +19,7 @@ import type { Logger } from '../obs/logger.js';
 import { errorMessage } from '../errors.js';
 import { parseWhen, validateDeployInput, type Deploy } from '../deploys/deploy.js';
 import { DEPLOY_LIST_MAX_LIMIT, type DeployStore } from '../deploys/deploy-store.js';
-import { bearerAuth } from './auth.js';
+import { bearerAuth } from '../core/bearer-auth.js';
 
 export interface DeployRoutesOptions {
   store: DeployStore;

@@ -15,7 +15,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../obs/logger.js';
 import type { SilenceStore } from '../notify/silence-store.js';
 import { formatMatchers, silenceState, validateSilenceInput, type Silence, type SilenceState } from '../notify/silences.js';
-import { bearerAuth } from './auth.js';
+import { bearerAuth } from '../core/bearer-auth.js';
 
 export interface SilenceRoutesOptions {
   store: SilenceStore;

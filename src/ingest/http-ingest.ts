@@ -13,7 +13,7 @@ import type { Clock } from '../clock.js';
 import { normalizeEvent, parseEvent, type ParseOptions, type ParseResult } from '../events/parse.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { FunnelDef } from '../funnels/funnel.js';
-import { bearerAuth } from '../http/auth.js';
+import { bearerAuth } from '../core/bearer-auth.js';
 import type { BatchHandler, SourceMessage } from './event-source.js';
 import type { ApplyPort } from './pipeline.js';
 import { FwError, errorMessage } from '../errors.js';

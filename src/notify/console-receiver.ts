@@ -12,11 +12,11 @@
  *
  * It never fails: a console that cannot be written to is no reason to retry a job or raise a self-alert.
  */
-import type { AlertTransition } from '../engine/alert-store.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 import { formatTransitionLine } from './log-notifier.js';
 import { formatClock, segmentText } from './format.js';
 import type { DeliveryJob, DeliveryOutcome, Receiver } from './receiver.js';
-import type { ConsoleReceiverDef } from './receiver-def.js';
+import type { ConsoleReceiverDef } from '../rules/receiver-def.js';
 
 /**
  * Control characters out: segment values, labels and reasons are free text from events and other systems, and an

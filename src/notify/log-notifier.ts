@@ -7,9 +7,9 @@
  * It is the only receiver until Slack and PagerDuty delivery land, and stays useful after: the demo prints its
  * lines, and the log keeps a record of what was notified.
  */
-import { isPagingTransition } from '../engine/alert-state.js';
-import type { AlertTransition } from '../engine/alert-store.js';
-import type { Evidence } from '../engine/alert-state.js';
+import { isPagingTransition } from '../model/alert-transition.js';
+import type { AlertTransition } from '../model/alert-transition.js';
+import type { Evidence } from '../model/evidence.js';
 import type { Logger } from '../obs/logger.js';
 import type { Notifier } from './notifier.js';
 import { formatUnits } from './format.js';

@@ -5,7 +5,7 @@
  * failure and the alert state is not rolled back. Deduplication and retries belong to the delivery stages, keyed
  * by `AlertTransition.id`.
  */
-import type { AlertTransition } from '../engine/alert-store.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 
 export type { AlertTransition };
 

@@ -13,7 +13,7 @@
  * receivers (console when it has none).
  *
  * Order within an incident: a job other than `firing` is delivered to a receiver only after the incident's
- * `firing` job was (the delivery record `receiver|incident` says `open`). While the trigger is still pending
+ * `firing` job was (its entry in the delivery log, delivery-log.ts, says `open`). While the trigger is still pending
  * (queued or retrying) the later job waits; when the trigger was muted or failed, or the incident is closed, the
  * later job is dropped (no resolve for a page nobody got, no "got worse" after the resolve).
  *
@@ -29,21 +29,11 @@ import { errorMessage } from '../errors.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import type { RedisLike } from '../redis/client.js';
 import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
-import { deliveryField } from '../engine/alert-store.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
-import { BUILTIN_CONSOLE } from './receiver-def.js';
-
-/** What the delivery hash holds per (receiver, incident). */
-export interface StoredDelivery {
-  state: 'pending' | 'open' | 'failed' | 'closed';
-  at: number;
-  /** The job that wrote it. */
-  job?: string;
-  record?: DeliveryRecord;
-  failure?: { code: string; reason: string };
-}
+import { BUILTIN_CONSOLE } from '../rules/receiver-def.js';
+import { DeliveryLog, deliveryField, incidentOf, type StoredDelivery } from './delivery-log.js';
 
 export type SettleOutcome = 'delivered' | 'retried' | 'failed' | 'skipped' | 'duplicate' | 'waiting' | 'lost';
 
@@ -93,6 +83,7 @@ type Cmd = (...args: (string | number)[]) => Promise<unknown>;
 
 export class DeliveryOutbox {
   private readonly keys: ReturnType<typeof alertsKeys>;
+  private readonly log: DeliveryLog;
   private readonly claimIdleMs: number;
   private readonly giveUpMs: number;
   private readonly backoffBaseMs: number;
@@ -114,6 +105,7 @@ export class DeliveryOutbox {
 
   constructor(private readonly o: OutboxOptions) {
     this.keys = alertsKeys(o.prefix);
+    this.log = new DeliveryLog(o.redis, this.keys.delivery);
     this.claimIdleMs = o.claimIdleMs ?? 60_000;
     this.giveUpMs = o.giveUpMs ?? 6 * 3_600_000;
     this.backoffBaseMs = o.backoffBaseMs ?? 5_000;
@@ -217,7 +209,7 @@ export class DeliveryOutbox {
 
   /** The delivery record of (receiver, incident), for the API and tests. */
   async record(receiver: string, incident: string): Promise<StoredDelivery | undefined> {
-    return parseStored(await this.o.redis.hget(this.keys.delivery, deliveryField(receiver, incident)));
+    return this.log.read(receiver, incident);
   }
 
   /**
@@ -285,7 +277,7 @@ export class DeliveryOutbox {
     const log = this.o.logger.child({ job: job.id, receiver: job.receiver, event: job.event, attempt: job.attempt });
     const receiver = this.o.receivers().get(job.receiver);
     const field = job.event === 'delivery_failed' ? '' : deliveryField(job.receiver, incidentOf(job));
-    const stored = field ? parseStored(await this.o.redis.hget(this.keys.delivery, field)) : undefined;
+    const stored = field ? await this.log.read(job.receiver, incidentOf(job)) : undefined;
 
     if (job.event === 'firing') {
       if (stored && (stored.state === 'open' || stored.state === 'closed')) {
@@ -389,10 +381,6 @@ export class DeliveryOutbox {
   }
 }
 
-function incidentOf(job: DeliveryJob): string {
-  return job.alert.incidentId ?? job.id;
-}
-
 function fieldOf(fields: string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
@@ -409,14 +397,3 @@ function parseJob(raw: string): DeliveryJob | undefined {
   }
   return undefined;
 }
-
-function parseStored(raw: string | null): StoredDelivery | undefined {
-  if (!raw) return undefined;
-  try {
-    const s = JSON.parse(raw) as StoredDelivery;
-    return s && typeof s.state === 'string' ? s : undefined;
-  } catch {
-    return undefined;
-  }
-}
-

@@ -23,24 +23,19 @@
  */
 import { createHash } from 'node:crypto';
 import { Agent, request, type Dispatcher } from 'undici';
-import { alertKey } from '../engine/alert-state.js';
-import type { AlertTransition } from '../engine/alert-store.js';
+import { alertKey } from '../model/alert-key.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 import { systemClock, type Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
+import { PAGERDUTY_429_DEFAULT_MS, PAGERDUTY_DEFAULT_URL, PAGERDUTY_MAX_DEDUP_KEY, PAGERDUTY_MAX_EVENT_BYTES,
+  PAGERDUTY_MAX_SUMMARY } from '../core/pagerduty-api.js';
 import type { Logger } from '../obs/logger.js';
-import { codePointLength, formatSignedChange, formatWindow, headline, isoOrNull, observedChange, segmentText,
-  truncateCodePoints } from './format.js';
+import { formatSignedChange, formatWindow, headline, isoOrNull, observedChange, segmentText } from './format.js';
+import { codePointLength, truncateCodePoints } from '../core/text.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
-import type { PagerDutyReceiverDef } from './receiver-def.js';
-import { describeSecret, readSecret } from './secrets.js';
-import { parseRetryAfter, readAnswer, snippet, transportFailure } from './webhook.js';
-
-export const PAGERDUTY_MAX_EVENT_BYTES = 512_000;
-export const PAGERDUTY_MAX_SUMMARY = 1024;
-export const PAGERDUTY_MAX_DEDUP_KEY = 255;
-export const PAGERDUTY_DEFAULT_URL = 'https://events.pagerduty.com';
-/** When a 429 says nothing: PagerDuty suggests retrying about 30 s apart (05-Rate-Limits.md). */
-export const PAGERDUTY_429_DEFAULT_MS = 30_000;
+import type { PagerDutyReceiverDef } from '../rules/receiver-def.js';
+import { describeSecret, readSecret } from '../core/secrets.js';
+import { parseRetryAfter, readAnswer, snippet, transportFailure } from '../core/outbound-http.js';
 
 export type PagerDutySeverity = 'critical' | 'error' | 'warning' | 'info';
 

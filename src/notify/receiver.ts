@@ -15,7 +15,7 @@
  * incident's `firing` job was delivered to the same receiver (its record exists), so a resolve can never overtake
  * its trigger, and a resolve for a trigger that was muted or failed is never sent.
  */
-import type { AlertTransition } from '../engine/alert-store.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 
 /**
  * What a job announces:
@@ -103,6 +103,3 @@ export interface Receiver {
   check?(): Promise<string[]>;
   close?(): Promise<void>;
 }
-
-/** Where a secret comes from: never the rule files themselves. */
-export type SecretRef = { env: string } | { file: string };

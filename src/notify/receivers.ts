@@ -10,7 +10,7 @@ import { errorMessage } from '../errors.js';
 import { ConsoleReceiver } from './console-receiver.js';
 import { PagerDutyReceiver } from './pagerduty.js';
 import type { Receiver } from './receiver.js';
-import { BUILTIN_CONSOLE, type ReceiverDef } from './receiver-def.js';
+import { BUILTIN_CONSOLE, type ReceiverDef } from '../rules/receiver-def.js';
 import { SlackReceiver } from './slack.js';
 import { WebhookReceiver } from './webhook.js';
 

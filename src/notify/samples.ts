@@ -4,7 +4,7 @@
  * looks like" section is generated from here (`npm run docs`) and a test keeps it in step, so the documentation
  * cannot drift from what Slack and PagerDuty really receive.
  */
-import type { AlertTransition } from '../engine/alert-store.js';
+import type { AlertTransition } from '../model/alert-transition.js';
 import { consoleLines } from './console-receiver.js';
 import { pagerDutyEvent } from './pagerduty.js';
 import type { DeliveryJob } from './receiver.js';

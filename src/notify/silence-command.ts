@@ -7,10 +7,10 @@
  * here before anything is sent, so a typo in a matcher never reaches the daemon).
  */
 import { errorMessage } from '../errors.js';
+import { DEFAULT_DAEMON_URL } from '../core/cli-defaults.js';
 import { explainDuration } from '../rules/units.js';
-import { formatMatchers, parseTime, tryParseMatcher, type Matcher, type SilenceState } from './silences.js';
-
-export const DEFAULT_DAEMON_URL = 'http://127.0.0.1:8080';
+import { formatMatchers, tryParseMatcher, type Matcher, type SilenceState } from './silences.js';
+import { parseTime } from '../core/time-parse.js';
 
 export interface SilenceClientOptions {
   /** Daemon base URL (`--url`, else FUNNELWATCH_URL, else DEFAULT_DAEMON_URL). */

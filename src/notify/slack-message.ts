@@ -14,14 +14,13 @@
  * they are escaped (&, <, >) before they enter mrkdwn: a segment value of `<!channel>` must not ping a channel.
  * Header text is plain_text, which Slack shows literally, so it is not escaped.
  */
-import type { AlertTransition } from '../engine/alert-store.js';
-import type { DeploySuspect, DrilldownSummary } from '../engine/alert-context.js';
-import type { Evidence } from '../engine/alert-state.js';
+import type { AlertTransition } from '../model/alert-transition.js';
+import type { DeploySuspect, DrilldownSummary } from '../model/alert-context.js';
+import type { Evidence } from '../model/evidence.js';
 import type { DeliveryEvent, DeliveryJob } from './receiver.js';
-import {
-  comparisonText, fillDashboardUrl, formatClock, formatCount, formatDuration, formatPercent, formatSignedChange,
-  formatUnits, formatUtc, formatWindow, headline, incidentStart, observedChange, segmentText, truncateUtf16,
-} from './format.js';
+import { comparisonText, fillDashboardUrl, formatClock, formatCount, formatPercent, formatSignedChange, formatUnits,
+  formatUtc, formatWindow, headline, incidentStart, observedChange, segmentText } from './format.js';
+import { formatDuration, truncateUtf16 } from '../core/text.js';
 
 export const SLACK_LIMITS = {
   headerText: 150,

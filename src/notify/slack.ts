@@ -27,11 +27,11 @@ import {
 } from '@slack/web-api';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
-import type { SlackReceiverDef } from './receiver-def.js';
+import type { SlackReceiverDef } from '../rules/receiver-def.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver, SlackRecord } from './receiver.js';
-import { describeSecret, readSecret } from './secrets.js';
+import { describeSecret, readSecret } from '../core/secrets.js';
 import { slackMessage, slackThreadReply, type SlackMessage, type SlackMessageOptions } from './slack-message.js';
-import { truncateCodePoints } from './format.js';
+import { truncateCodePoints } from '../core/text.js';
 
 export interface SlackReceiverOptions {
   def: SlackReceiverDef;

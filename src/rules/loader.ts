@@ -15,7 +15,7 @@ import { compareProblems, type Problem } from './problem.js';
 import type { AlertRuleDef } from './rule.js';
 import type { LoadResult, RuleSet } from './rule-set.js';
 import { funnelSchema, receiverSchema, ruleFileSchema, ruleSchema, type FunnelParsed, type ReceiverParsed, type RuleParsed } from './schema.js';
-import { BUILTIN_CONSOLE, type ReceiverDef } from '../notify/receiver-def.js';
+import { BUILTIN_CONSOLE, type ReceiverDef } from './receiver-def.js';
 import { schemaProblems } from './schema-problems.js';
 import { checkFunnel, checkRule, type RuleCheckOptions } from './semantics.js';
 import { parseYamlSource, type Position, type YamlSource } from './yaml-source.js';

@@ -5,7 +5,7 @@
 import type { FunnelDef } from '../funnels/funnel.js';
 import type { AlertRuleDef } from './rule.js';
 import type { Problem } from './problem.js';
-import type { ReceiverDef } from '../notify/receiver-def.js';
+import type { ReceiverDef } from './receiver-def.js';
 
 export interface RuleSet {
   funnels: readonly FunnelDef[];

@@ -7,8 +7,12 @@
  * (the fakes apply an event only when they answer it).
  */
 import { describe, expect, it } from 'vitest';
-import { alertKey, stepAlert, type AlertState, type Evidence } from '../../../src/engine/alert-state.js';
-import { RedisAlertStore, transitionId, type AlertTransition } from '../../../src/engine/alert-store.js';
+import { stepAlert } from '../../../src/engine/alert-state.js';
+import { alertKey } from '../../../src/model/alert-key.js';
+import type { AlertState } from '../../../src/model/alert-state.js';
+import type { Evidence } from '../../../src/model/evidence.js';
+import { RedisAlertStore } from '../../../src/engine/alert-store.js';
+import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
 import { LeaderLease } from '../../../src/engine/lease.js';
 import { systemClock } from '../../../src/clock.js';
 import { createLogger } from '../../../src/obs/logger.js';
@@ -63,7 +67,7 @@ describe('delivery across SIGKILL', () => {
           describe: () => undefined,
         });
         state = plan.states.get(alertKey(RULE, null)) ?? step.next;
-        expect(await store.commit(lease.token()!, [state], transitions, { jobs: plan.jobs })).toBe('ok');
+        expect(await store.commit(lease.token()!, [state], transitions, { outbox: plan.outbox })).toBe('ok');
         return plan.jobs.length;
       };
       const start = async (): Promise<DaemonChild> => {

@@ -6,8 +6,13 @@
  */
 import { describe, it, expect } from 'vitest';
 import { Redis } from 'ioredis';
-import { RedisAlertStore, transitionId, type AlertTransition } from '../../../src/engine/alert-store.js';
-import { alertKey, stepAlert, type AlertState, type Evidence, type SegmentRef } from '../../../src/engine/alert-state.js';
+import { RedisAlertStore } from '../../../src/engine/alert-store.js';
+import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
+import { stepAlert } from '../../../src/engine/alert-state.js';
+import { alertKey } from '../../../src/model/alert-key.js';
+import type { AlertState } from '../../../src/model/alert-state.js';
+import type { Evidence } from '../../../src/model/evidence.js';
+import type { SegmentRef } from '../../../src/model/segment.js';
 import { LeaderLease, type RedisLike } from '../../../src/engine/lease.js';
 import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import { ManualClock } from '../../../src/clock.js';

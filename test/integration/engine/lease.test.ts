@@ -8,7 +8,7 @@ import { describe, it, expect } from 'vitest';
 import { LeaderLease, fencedWrite, type LeaseOptions, type RedisLike } from '../../../src/engine/lease.js';
 import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import { RedisAlertStore } from '../../../src/engine/alert-store.js';
-import type { AlertState } from '../../../src/engine/alert-state.js';
+import type { AlertState } from '../../../src/model/alert-state.js';
 import { ManualClock, systemClock } from '../../../src/clock.js';
 import { FwError } from '../../../src/errors.js';
 import { eventually, redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';

@@ -7,8 +7,12 @@
  * never a resolve; a resolve waiting for its trigger's retries; jobs of a dead worker taken over.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { alertKey, stepAlert, type AlertState, type Evidence } from '../../../src/engine/alert-state.js';
-import { RedisAlertStore, transitionId, type AlertTransition } from '../../../src/engine/alert-store.js';
+import { stepAlert } from '../../../src/engine/alert-state.js';
+import { alertKey } from '../../../src/model/alert-key.js';
+import type { AlertState } from '../../../src/model/alert-state.js';
+import type { Evidence } from '../../../src/model/evidence.js';
+import { RedisAlertStore } from '../../../src/engine/alert-store.js';
+import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
 import { LeaderLease } from '../../../src/engine/lease.js';
 import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import { systemClock } from '../../../src/clock.js';
@@ -17,11 +21,11 @@ import { Metrics } from '../../../src/obs/metrics.js';
 import { planDeliveries } from '../../../src/notify/plan.js';
 import { DeliveryOutbox } from '../../../src/notify/outbox.js';
 import { receiverFactory, ReceiverRegistry } from '../../../src/notify/receivers.js';
-import type { ReceiverDef } from '../../../src/notify/receiver-def.js';
+import type { ReceiverDef } from '../../../src/rules/receiver-def.js';
 import { RedisSilenceStore } from '../../../src/notify/silence-store.js';
 import { SlackReceiver } from '../../../src/notify/slack.js';
 import type { DeliveryJob } from '../../../src/notify/receiver.js';
-import type { SlackReceiverDef } from '../../../src/notify/receiver-def.js';
+import type { SlackReceiverDef } from '../../../src/rules/receiver-def.js';
 import { startFakeSlack, type FakeSlack } from '../../support/fake-slack.js';
 import { startFakePagerDuty, type FakePagerDuty } from '../../support/fake-pagerduty.js';
 import { eventually, redisClient, uniquePrefix } from '../../support/env.js';
@@ -111,7 +115,7 @@ async function rig(opts: { env?: Record<string, string>; claimIdleMs?: number; c
         receivers: new Set(['console', ...notify]), remindEveryMs: 60 * MIN, describe: (_k, s) => alertOf(s, 'firing'),
       });
       state = plan.states.get(key) ?? step.next;
-      expect(await store.commit(token, [state], transitions, { jobs: plan.jobs })).toBe('ok');
+      expect(await store.commit(token, [state], transitions, { outbox: plan.outbox })).toBe('ok');
       return plan.jobs.map((j) => `${j.event}→${j.receiver}`);
     },
     async drain(timeoutMs = 15_000) {

@@ -9,8 +9,8 @@ import { request } from 'undici';
 import { startFakePagerDuty, type FakePagerDuty } from '../../support/fake-pagerduty.js';
 import { PagerDutyReceiver, routingKeyId, pagerDutyDedupKey } from '../../../src/notify/pagerduty.js';
 import { createLogger } from '../../../src/obs/logger.js';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
-import type { Evidence } from '../../../src/engine/alert-state.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
+import type { Evidence } from '../../../src/model/evidence.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord } from '../../../src/notify/receiver.js';
 
 const KEY = 'e93facc04764012d7bfb002500d5d1a6';

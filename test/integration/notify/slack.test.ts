@@ -7,7 +7,7 @@ import { describe, it, expect, afterEach, vi } from 'vitest';
 import { Writable } from 'node:stream';
 import { SlackReceiver, type SlackReceiverOptions } from '../../../src/notify/slack.js';
 import type { DeliveryEvent, DeliveryJob, DeliveryOutcome, DeliveryRecord, SlackRecord } from '../../../src/notify/receiver.js';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { startFakeSlack, type FakeSlack } from '../../support/fake-slack.js';
 

@@ -5,11 +5,12 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { createHmac } from 'node:crypto';
 import { startRecordingServer, type Handler, type RecordingServer } from '../../support/fake-pagerduty.js';
-import { WebhookReceiver, parseRetryAfter, verifyWebhookSignature } from '../../../src/notify/webhook.js';
+import { WebhookReceiver, verifyWebhookSignature } from '../../../src/notify/webhook.js';
+import { parseRetryAfter } from '../../../src/core/outbound-http.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { ManualClock } from '../../../src/clock.js';
 import { VERSION } from '../../../src/version.js';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import type { DeliveryJob } from '../../../src/notify/receiver.js';
 
 const AT = Date.UTC(2025, 0, 6, 12, 8);

@@ -4,10 +4,12 @@
  * (a state that went through JSON gives the same next step).
  */
 import { describe, it, expect } from 'vitest';
-import {
-  alertKey, isPagingTransition, parseAlertKey, stepAlert,
-  type AlertState, type AlertStatus, type Condition, type Evidence, type Observation, type SegmentRef, type StateRules, type Step,
-} from '../../../src/engine/alert-state.js';
+import { stepAlert, type Condition, type Observation, type StateRules, type Step } from '../../../src/engine/alert-state.js';
+import { alertKey, parseAlertKey } from '../../../src/model/alert-key.js';
+import { isPagingTransition } from '../../../src/model/alert-transition.js';
+import type { AlertState, AlertStatus } from '../../../src/model/alert-state.js';
+import type { Evidence } from '../../../src/model/evidence.js';
+import type { SegmentRef } from '../../../src/model/segment.js';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2025, 0, 6, 12, 0);

@@ -3,8 +3,8 @@
  */
 import { describe, it, expect } from 'vitest';
 import { ConsoleReceiver, consoleLines } from '../../../src/notify/console-receiver.js';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
-import type { Evidence } from '../../../src/engine/alert-state.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
+import type { Evidence } from '../../../src/model/evidence.js';
 import type { DeliveryJob } from '../../../src/notify/receiver.js';
 
 const AT = Date.UTC(2025, 0, 6, 12, 8);

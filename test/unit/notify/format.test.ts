@@ -5,8 +5,8 @@
 import { describe, it, expect } from 'vitest';
 import { Writable } from 'node:stream';
 import { formatTransitionLine, LogNotifier } from '../../../src/notify/log-notifier.js';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
-import type { Evidence } from '../../../src/engine/alert-state.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
+import type { Evidence } from '../../../src/model/evidence.js';
 import { createLogger } from '../../../src/obs/logger.js';
 
 const AT = Date.UTC(2025, 0, 6, 12, 8);

@@ -3,12 +3,11 @@
  * points, severity, links, the 512 KB limit, resolves with payload, and the delivery-failed self-alert.
  */
 import { describe, it, expect } from 'vitest';
-import {
-  deliveryFailedDedupKey, fillLinkTemplate, pagerDutyDedupKey, pagerDutyEvent, routingKeyId, PAGERDUTY_MAX_EVENT_BYTES,
-  type PagerDutyEventBody,
-} from '../../../src/notify/pagerduty.js';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
-import type { Evidence } from '../../../src/engine/alert-state.js';
+import { deliveryFailedDedupKey, fillLinkTemplate, pagerDutyDedupKey, pagerDutyEvent, routingKeyId,
+  type PagerDutyEventBody } from '../../../src/notify/pagerduty.js';
+import { PAGERDUTY_MAX_EVENT_BYTES } from '../../../src/core/pagerduty-api.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
+import type { Evidence } from '../../../src/model/evidence.js';
 import type { DeliveryJob } from '../../../src/notify/receiver.js';
 
 const KEY = 'e93facc04764012d7bfb002500d5d1a6';

@@ -5,8 +5,11 @@
  * commits.
  */
 import { describe, expect, it } from 'vitest';
-import { alertKey, stepAlert, type AlertState, type Evidence } from '../../../src/engine/alert-state.js';
-import { transitionId, type AlertTransition } from '../../../src/engine/alert-store.js';
+import { stepAlert } from '../../../src/engine/alert-state.js';
+import { alertKey } from '../../../src/model/alert-key.js';
+import type { AlertState } from '../../../src/model/alert-state.js';
+import type { Evidence } from '../../../src/model/evidence.js';
+import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
 import { planDeliveries, type PlanInput } from '../../../src/notify/plan.js';
 import type { Silence } from '../../../src/notify/silences.js';
 

@@ -6,12 +6,11 @@
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import { FwError } from '../../../src/errors.js';
-import {
-  alertLabels, formatMatcher, isSelective, matchingSilence, parseMatcher, parseTime, silenceState, validateSilenceInput,
-  type Matcher, type Silence,
-} from '../../../src/notify/silences.js';
+import { alertLabels, formatMatcher, isSelective, matchingSilence, parseMatcher, silenceState, validateSilenceInput,
+  type Matcher, type Silence } from '../../../src/notify/silences.js';
+import { parseTime } from '../../../src/core/time-parse.js';
 
 const NOW = Date.UTC(2025, 0, 6, 12, 0);
 const H = 3_600_000;

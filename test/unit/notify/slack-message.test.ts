@@ -5,11 +5,12 @@
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import type { AlertTransition } from '../../../src/engine/alert-store.js';
-import type { Evidence } from '../../../src/engine/alert-state.js';
-import type { AlertContext } from '../../../src/engine/alert-context.js';
+import type { AlertTransition } from '../../../src/model/alert-transition.js';
+import type { Evidence } from '../../../src/model/evidence.js';
+import type { AlertContext } from '../../../src/model/alert-context.js';
 import type { DeliveryEvent, DeliveryJob } from '../../../src/notify/receiver.js';
-import { fillDashboardUrl, headline, incidentStart, truncateCodePoints, truncateUtf16 } from '../../../src/notify/format.js';
+import { fillDashboardUrl, headline, incidentStart } from '../../../src/notify/format.js';
+import { truncateCodePoints, truncateUtf16 } from '../../../src/core/text.js';
 import {
   BlockKitBuilder, SLACK_LIMITS, escapeMrkdwn, fitMrkdwn, slackMessage, slackThreadReply, type SlackBlock, type SlackMessage,
 } from '../../../src/notify/slack-message.js';

@@ -1,9 +1,9 @@
 /**
  * Receivers as the rule directory defines them (`receivers:` in a rule file, see src/rules/schema.ts), after
  * validation: plain data, no secrets (only where to read them), so a RuleSet stays safe to log and to hash.
- * `buildReceivers` (receivers.ts) turns these into live Receivers.
+ * `buildReceivers` (notify/receivers.ts) turns these into live Receivers.
  */
-import type { SecretRef } from './receiver.js';
+import type { SecretRef } from '../core/secrets.js';
 
 interface Common {
   name: string;

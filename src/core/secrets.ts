@@ -1,11 +1,13 @@
 /**
- * Reads a secret from where a receiver definition says it is: an environment variable or a file (Kubernetes and
+ * Reads a secret from where a receiver (or deploy-marker) definition says it is: an environment variable or a file (Kubernetes and
  * Docker secrets are files). Read when a delivery needs it, not once at start, so a rotated secret file is picked
  * up without a restart. The value never appears in errors or logs; only where it was looked for.
  */
 import { readFileSync } from 'node:fs';
 import { FwError } from '../errors.js';
-import type { SecretRef } from './receiver.js';
+
+/** Where a secret comes from: never the rule files themselves. */
+export type SecretRef = { env: string } | { file: string };
 
 export function describeSecret(ref: SecretRef): string {
   return 'env' in ref ? `environment variable ${ref.env}` : `file ${ref.file}`;
