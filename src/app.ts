@@ -7,7 +7,7 @@
  * batch in flight) → producer → HTTP → rule watcher → Redis. The whole stop is bounded by FW_SHUTDOWN_TIMEOUT_MS.
  */
 import type { FastifyInstance } from 'fastify';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/config.js';
 import type { Logger } from './obs/logger.js';
@@ -16,7 +16,8 @@ import { systemClock, type Clock } from './clock.js';
 import { Readiness } from './http/readiness.js';
 import { buildHttpServer } from './http/server.js';
 import { createRedis, redisReadiness } from './redis.js';
-import { KafkaSource, kafkaLogCreator } from './ingest/kafka-source.js';
+import { KafkaSource } from './ingest/kafka-source.js';
+import { createKafkaClient, KAFKA_PRODUCER_RETRY } from './ingest/kafka-client.js';
 import { KafkaDeadLetterSink, type DeadLetterSink } from './ingest/dead-letter.js';
 import { createIngestHandler } from './ingest/pipeline.js';
 import { httpIngestRoutes, KafkaIngestTarget, DirectIngestTarget, type IngestTarget } from './ingest/http-ingest.js';
@@ -39,7 +40,7 @@ import { silenceRoutes } from './http/silence-routes.js';
 import { alertRoutes } from './http/alert-routes.js';
 import { deployRoutes } from './http/deploy-routes.js';
 import { RedisDeployStore } from './deploys/deploy-store.js';
-import { DeployConsumer } from './deploys/deploy-consumer.js';
+import { createDeployMarkerHandler, deployRejectLabel } from './deploys/deploy-marker-handler.js';
 import { PagerDutyChangeEvents } from './deploys/change-events.js';
 import type { Deploy } from './deploys/deploy.js';
 import { VERSION } from './version.js';
@@ -72,7 +73,7 @@ export class Daemon {
   readonly silences: RedisSilenceStore;
   readonly deploys: RedisDeployStore;
   private readonly changeEvents: PagerDutyChangeEvents | null = null;
-  private deployConsumer: DeployConsumer | null = null;
+  private deploySource: KafkaSource | null = null;
   /** The last permanent delivery failure per receiver, until its next success (shown on /readyz). */
   private readonly receiverFailures = new Map<string, string>();
   private readonly clock: Clock;
@@ -212,8 +213,9 @@ export class Daemon {
     }
     let target: IngestTarget;
     if (config.FW_KAFKA_BROKERS.length > 0) {
-      this.kafka = new Kafka({ clientId: config.FW_KAFKA_CLIENT_ID, brokers: config.FW_KAFKA_BROKERS, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(logger) });
-      this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+      // One client for the producer and both consumers (events, deploy markers).
+      this.kafka = createKafkaClient({ brokers: config.FW_KAFKA_BROKERS, clientId: config.FW_KAFKA_CLIENT_ID, logger });
+      this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true, retry: { ...KAFKA_PRODUCER_RETRY } });
       target = new KafkaIngestTarget(this.producer, config.FW_KAFKA_TOPICS[0]!);
     } else {
       // No Kafka: HTTP events go straight into the windows through the same handler the consumer uses. Nothing
@@ -278,12 +280,11 @@ export class Daemon {
     await this.http.listen({ host: config.FW_HTTP_HOST, port: config.FW_HTTP_PORT });
     this.log.info({ url: `http://${config.FW_HTTP_HOST}:${(this.http.server.address() as { port: number }).port}`, version: VERSION }, 'http server listening');
 
-    if (this.producer) {
+    if (this.kafka && this.producer) {
       this.source = new KafkaSource({
-        brokers: config.FW_KAFKA_BROKERS,
+        kafka: this.kafka,
         topics: config.FW_KAFKA_TOPICS,
         groupId: config.FW_KAFKA_GROUP,
-        clientId: config.FW_KAFKA_CLIENT_ID,
         fromBeginning: config.FW_KAFKA_FROM_BEGINNING,
         sessionTimeoutMs: config.FW_KAFKA_SESSION_TIMEOUT_MS,
         maxWaitTimeMs: config.FW_KAFKA_MAX_WAIT_MS,
@@ -293,16 +294,18 @@ export class Daemon {
       await this.source.start(this.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)));
       this.log.info({ topics: config.FW_KAFKA_TOPICS, group: config.FW_KAFKA_GROUP }, 'kafka consumer started');
     }
-    if (config.FW_KAFKA_BROKERS.length > 0 && config.FW_KAFKA_DEPLOY_TOPIC) {
-      this.deployConsumer = new DeployConsumer({
-        brokers: config.FW_KAFKA_BROKERS, topic: config.FW_KAFKA_DEPLOY_TOPIC, groupId: `${config.FW_KAFKA_GROUP}-deploys`,
-        clientId: config.FW_KAFKA_CLIENT_ID, store: this.deploys, logger: this.log, clock: this.clock, onDeploy: (d) => this.onDeploy(d),
-        // A fixed set of reasons keeps the label's cardinality bounded; the full reason is in the log.
-        onRejected: (reason) => this.metrics.deploysRejected.inc({
-          reason: reason.startsWith('empty') ? 'empty' : reason.startsWith('message of') ? 'too_large' : reason.startsWith('not JSON') ? 'not_json' : 'invalid',
-        }),
+    if (this.kafka && config.FW_KAFKA_DEPLOY_TOPIC) {
+      // The same managed consumer as the events, in a group of its own, with the deploy-marker handler plugged in.
+      this.deploySource = new KafkaSource({
+        kafka: this.kafka, topics: [config.FW_KAFKA_DEPLOY_TOPIC], groupId: `${config.FW_KAFKA_GROUP}-deploys`,
+        fromBeginning: false, sessionTimeoutMs: config.FW_KAFKA_SESSION_TIMEOUT_MS, maxWaitTimeMs: config.FW_KAFKA_MAX_WAIT_MS,
+        partitionsConcurrency: 1, logger: this.log,
+        component: 'deploy-consumer',
       });
-      await this.deployConsumer.start();
+      await this.deploySource.start(createDeployMarkerHandler({
+        store: this.deploys, logger: this.log, clock: this.clock, onDeploy: (d) => this.onDeploy(d),
+        onRejected: (reason) => this.metrics.deploysRejected.inc({ reason: deployRejectLabel(reason) }),
+      }));
     }
     this.lease.start();
     this.ticker.start();
@@ -338,7 +341,7 @@ export class Daemon {
     await step('delivery worker', () => this.outbox.stop());
     await step('receivers', () => this.receivers.closeAll());
     await step('kafka consumer', () => this.source?.stop());
-    await step('deploy consumer', () => this.deployConsumer?.stop());
+    await step('deploy consumer', () => this.deploySource?.stop());
     await step('kafka producer', () => this.producer?.disconnect());
     await step('http server', () => this.http.close());
     await step('rule watcher', () => this.rules.close());
