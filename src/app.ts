@@ -19,18 +19,16 @@ import { createRedis, redisReadiness } from './redis.js';
 import { KafkaSource } from './ingest/kafka-source.js';
 import { createKafkaClient, KAFKA_PRODUCER_RETRY } from './ingest/kafka-client.js';
 import { KafkaDeadLetterSink, type DeadLetterSink } from './ingest/dead-letter.js';
-import { createIngestHandler } from './ingest/pipeline.js';
 import { httpIngestRoutes, KafkaIngestTarget, DirectIngestTarget, type IngestTarget } from './ingest/http-ingest.js';
 import { hostname } from 'node:os';
-import { DEFAULT_PARSE_OPTIONS, DEFAULT_FIELDS, type ParseOptions } from './events/parse.js';
+import type { ParseOptions } from './events/parse.js';
 import { RuleStore } from './rules/rule-store.js';
 import { RedisWindowStore } from './windows/redis-window-store.js';
 import { MinuteTicker } from './engine/minute-tick.js';
 import { warmDetectors } from './engine/evaluate.js';
-import { Evaluator } from './engine/evaluator.js';
-import { LeaderLease } from './engine/lease.js';
-import { RedisAlertStore } from './engine/alert-store.js';
-import { RedisCompletenessStore } from './engine/completeness-store.js';
+import type { Evaluator } from './engine/evaluator.js';
+import type { LeaderLease } from './engine/lease.js';
+import type { RedisAlertStore } from './engine/alert-store.js';
 import { LogNotifier } from './notify/log-notifier.js';
 import type { Notifier } from './notify/notifier.js';
 import { DeliveryOutbox } from './notify/outbox.js';
@@ -39,13 +37,14 @@ import { RedisSilenceStore } from './notify/silence-store.js';
 import { silenceRoutes } from './http/silence-routes.js';
 import { alertRoutes } from './http/alert-routes.js';
 import { deployRoutes } from './http/deploy-routes.js';
-import { RedisDeployStore } from './deploys/deploy-store.js';
+import type { RedisDeployStore } from './deploys/deploy-store.js';
 import { createDeployMarkerHandler, deployRejectLabel } from './deploys/deploy-marker-handler.js';
 import { PagerDutyChangeEvents } from './deploys/change-events.js';
 import type { Deploy } from './deploys/deploy.js';
 import { VERSION } from './version.js';
 import { takeEarlySignal } from './early-signals.js';
 import { errorMessage } from './errors.js';
+import { buildCore, type Core } from './app/core.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -78,6 +77,7 @@ export class Daemon {
   private readonly receiverFailures = new Map<string, string>();
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly core: Core;
   private readonly parseOptions: Omit<ParseOptions, 'now'>;
   private readonly kafka: Kafka | null = null;
   private readonly producer: Producer | null = null;
@@ -88,15 +88,8 @@ export class Daemon {
     const { config, logger } = opts;
     this.clock = opts.clock ?? systemClock;
     this.log = logger;
-    this.parseOptions = {
-      ...DEFAULT_PARSE_OPTIONS,
-      fields: { ...DEFAULT_FIELDS, ...config.FW_EVENT_FIELDS },
-      maxFutureMs: config.FW_EVENT_MAX_FUTURE_MS,
-      maxBytes: config.FW_EVENT_MAX_BYTES,
-    };
     this.redis = createRedis(config.FW_REDIS_URL, logger);
     this.rules = new RuleStore({ dir: config.FW_RULES_DIR, logger: logger.child({ component: 'rules' }), loadOptions: { requireReceivers: true } });
-    this.windows = new RedisWindowStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
     this.rules.onReload((o) => {
       this.metrics.ruleReloads.inc({ outcome: o.ok ? 'ok' : 'failed' });
       this.metrics.ruleProblems.set(o.ok ? 0 : o.problems.length);
@@ -108,17 +101,32 @@ export class Daemon {
     const instance = config.FW_INSTANCE_ID || hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
     // The owner id is unique per process: two replicas configured with the same instance id must not share a lease.
     const owner = `${instance}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    this.lease = new LeaderLease({
-      redis: this.redis, prefix: config.FW_REDIS_PREFIX, owner,
-      ttlMs: config.FW_LEASE_TTL_MS, clock: this.clock, logger: logger.child({ component: 'lease' }),
-      onChange: (leader, token) => {
-        this.metrics.evalLeader.set(leader ? 1 : 0);
-        logger.info({ leader, token }, leader ? 'evaluation lease acquired: this replica evaluates' : 'evaluation lease not held: standby');
+    this.silences = new RedisSilenceStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, clock: () => this.clock.now(), logger: logger.child({ component: 'silences' }) });
+    // Window, alert and deploy stores, lease, evaluator and ingest handler: built as replay and backtest build them.
+    this.core = buildCore({
+      redis: this.redis, prefix: config.FW_REDIS_PREFIX, settings: config, clock: this.clock, logger, metrics: this.metrics,
+      rules: () => {
+        const rs = this.rules.current;
+        if (!rs) throw new Error('no valid rule set loaded');
+        return rs;
+      },
+      funnels: () => this.rules.current?.funnels ?? [],
+      notifier: opts.notifier ?? new LogNotifier({ logger: logger.child({ component: 'notify' }) }),
+      silences: this.silences,
+      lease: {
+        owner, ttlMs: config.FW_LEASE_TTL_MS,
+        onChange: (leader, token) => {
+          this.metrics.evalLeader.set(leader ? 1 : 0);
+          logger.info({ leader, token }, leader ? 'evaluation lease acquired: this replica evaluates' : 'evaluation lease not held: standby');
+        },
       },
     });
-    this.alerts = new RedisAlertStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
-    this.silences = new RedisSilenceStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, clock: () => this.clock.now(), logger: logger.child({ component: 'silences' }) });
-    this.deploys = new RedisDeployStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, retentionMs: config.FW_DEPLOY_RETENTION_MS, clock: () => this.clock.now(), logger: logger.child({ component: 'deploys' }) });
+    this.windows = this.core.windows;
+    this.lease = this.core.lease;
+    this.alerts = this.core.alerts;
+    this.deploys = this.core.deploys;
+    this.evaluator = this.core.evaluator;
+    this.parseOptions = this.core.parse;
     if (config.FW_PAGERDUTY_CHANGE_KEY_FILE) {
       this.changeEvents = new PagerDutyChangeEvents({ routingKey: { file: config.FW_PAGERDUTY_CHANGE_KEY_FILE }, baseUrl: config.FW_PAGERDUTY_URL, logger, timeoutMs: config.FW_DELIVERY_TIMEOUT_MS });
     }
@@ -148,24 +156,6 @@ export class Daemon {
       // A receiver that refuses (bad token, unknown channel) is a missing page: loud, but the replica still serves.
       warning: () => (this.receiverFailures.size === 0 ? null
         : [...this.receiverFailures].map(([r, why]) => `receiver ${r} failed permanently: ${why}`).join('; ')),
-    });
-    this.evaluator = new Evaluator({
-      store: this.windows, alerts: this.alerts, lease: this.lease, clock: this.clock, metrics: this.metrics,
-      logger: logger.child({ component: 'evaluator' }),
-      notifier: opts.notifier ?? new LogNotifier({ logger: logger.child({ component: 'notify' }) }),
-      rules: () => {
-        const rs = this.rules.current;
-        if (!rs) throw new Error('no valid rule set loaded');
-        return rs;
-      },
-      staleAfterMs: config.FW_STALE_AFTER_MS,
-      completenessStore: new RedisCompletenessStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX }),
-      maxValuesPerDimension: config.FW_EVAL_MAX_SEGMENT_VALUES,
-      silences: this.silences,
-      remindEveryMs: config.FW_REMIND_EVERY_MS,
-      deploys: this.deploys,
-      deployLookbackMs: config.FW_DEPLOY_LOOKBACK_MS,
-      ...(config.FW_ENVIRONMENT ? { environment: config.FW_ENVIRONMENT } : {}),
     });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
     // makes it idempotent, so concurrent runs move each bucket once.
@@ -221,7 +211,7 @@ export class Daemon {
       // No Kafka: HTTP events go straight into the windows through the same handler the consumer uses. Nothing
       // invalid reaches it (the route rejects those to the caller), so its dead-letter sink only logs.
       const logOnly: DeadLetterSink = { send: async (items) => logger.error({ count: items.length, reason: items[0]?.reason }, 'unexpected rejects in direct ingest') };
-      target = new DirectIngestTarget(this.ingestHandler(logOnly), this.windows, () => this.rules.current?.funnels ?? [], `http-${instance}`);
+      target = new DirectIngestTarget(this.core.ingestHandler(logOnly), this.windows, () => this.rules.current?.funnels ?? [], `http-${instance}`);
     }
     this.http = buildHttpServer({
       logger, metrics: this.metrics, readiness: this.readiness, version: VERSION, bodyLimitBytes: config.FW_INGEST_MAX_BYTES,
@@ -231,18 +221,6 @@ export class Daemon {
         alertRoutes({ alerts: this.alerts, rules: () => this.rules.current ?? undefined, token: config.FW_INGEST_TOKEN }),
         deployRoutes({ store: this.deploys, token: config.FW_INGEST_TOKEN, clock: this.clock, logger, onDeploy: (d) => this.onDeploy(d) }),
       ],
-    });
-  }
-
-  private ingestHandler(deadLetters: DeadLetterSink) {
-    return createIngestHandler({
-      funnels: () => this.rules.current?.funnels ?? [],
-      store: this.windows,
-      deadLetters,
-      metrics: this.metrics,
-      logger: this.log,
-      clock: this.clock,
-      parse: this.parseOptions,
     });
   }
 
@@ -291,7 +269,7 @@ export class Daemon {
         logger: this.log,
         metrics: this.metrics,
       });
-      await this.source.start(this.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)));
+      await this.source.start(this.core.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)));
       this.log.info({ topics: config.FW_KAFKA_TOPICS, group: config.FW_KAFKA_GROUP }, 'kafka consumer started');
     }
     if (this.kafka && config.FW_KAFKA_DEPLOY_TOPIC) {
