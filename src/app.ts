@@ -104,7 +104,8 @@ export class Daemon {
     this.silences = new RedisSilenceStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, clock: () => this.clock.now(), logger: logger.child({ component: 'silences' }) });
     // Window, alert and deploy stores, lease, evaluator and ingest handler: built as replay and backtest build them.
     this.core = buildCore({
-      redis: this.redis, prefix: config.FW_REDIS_PREFIX, settings: config, clock: this.clock, logger, metrics: this.metrics,
+      redis: this.redis, prefix: config.FW_REDIS_PREFIX, settings: config, clock: this.clock, logger,
+      metrics: this.metrics,
       rules: () => {
         const rs = this.rules.current;
         if (!rs) throw new Error('no valid rule set loaded');
@@ -205,13 +206,16 @@ export class Daemon {
     if (config.FW_KAFKA_BROKERS.length > 0) {
       // One client for the producer and both consumers (events, deploy markers).
       this.kafka = createKafkaClient({ brokers: config.FW_KAFKA_BROKERS, clientId: config.FW_KAFKA_CLIENT_ID, logger });
-      this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true, retry: { ...KAFKA_PRODUCER_RETRY } });
+      this.producer = this.kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true, retry: { ...KAFKA_PRODUCER_RETRY },
+      });
       target = new KafkaIngestTarget(this.producer, config.FW_KAFKA_TOPICS[0]!);
     } else {
       // No Kafka: HTTP events go straight into the windows through the same handler the consumer uses. Nothing
       // invalid reaches it (the route rejects those to the caller), so its dead-letter sink only logs.
       const logOnly: DeadLetterSink = { send: async (items) => logger.error({ count: items.length, reason: items[0]?.reason }, 'unexpected rejects in direct ingest') };
-      target = new DirectIngestTarget(this.core.ingestHandler(logOnly), this.windows, () => this.rules.current?.funnels ?? [], `http-${instance}`);
+      target = new DirectIngestTarget(this.core.ingestHandler(logOnly), this.windows, () => this.rules.current?.funnels ?? [],
+        `http-${instance}`);
     }
     this.http = buildHttpServer({
       logger, metrics: this.metrics, readiness: this.readiness, version: VERSION, bodyLimitBytes: config.FW_INGEST_MAX_BYTES,
@@ -276,9 +280,8 @@ export class Daemon {
       // The same managed consumer as the events, in a group of its own, with the deploy-marker handler plugged in.
       this.deploySource = new KafkaSource({
         kafka: this.kafka, topics: [config.FW_KAFKA_DEPLOY_TOPIC], groupId: `${config.FW_KAFKA_GROUP}-deploys`,
-        fromBeginning: false, sessionTimeoutMs: config.FW_KAFKA_SESSION_TIMEOUT_MS, maxWaitTimeMs: config.FW_KAFKA_MAX_WAIT_MS,
-        partitionsConcurrency: 1, logger: this.log,
-        component: 'deploy-consumer',
+        fromBeginning: false, sessionTimeoutMs: config.FW_KAFKA_SESSION_TIMEOUT_MS,
+        maxWaitTimeMs: config.FW_KAFKA_MAX_WAIT_MS, partitionsConcurrency: 1, logger: this.log, component: 'deploy-consumer',
       });
       await this.deploySource.start(createDeployMarkerHandler({
         store: this.deploys, logger: this.log, clock: this.clock, onDeploy: (d) => this.onDeploy(d),

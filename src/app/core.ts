@@ -27,20 +27,17 @@ import { RedisAlertStore } from '../engine/alert-store.js';
 import { RedisCompletenessStore } from '../engine/completeness-store.js';
 
 /** The configuration the core reads. The daemon passes its Config; replay and backtest the defaults (below). */
-export type CoreSettings = Pick<Config,
-  | 'FW_EVENT_FIELDS' | 'FW_EVENT_MAX_FUTURE_MS' | 'FW_EVENT_MAX_BYTES'
-  | 'FW_STALE_AFTER_MS' | 'FW_EVAL_MAX_SEGMENT_VALUES' | 'FW_REMIND_EVERY_MS'
-  | 'FW_DEPLOY_RETENTION_MS' | 'FW_DEPLOY_LOOKBACK_MS' | 'FW_ENVIRONMENT'>;
+const CORE_SETTINGS = [
+  'FW_EVENT_FIELDS', 'FW_EVENT_MAX_FUTURE_MS', 'FW_EVENT_MAX_BYTES',
+  'FW_STALE_AFTER_MS', 'FW_EVAL_MAX_SEGMENT_VALUES', 'FW_REMIND_EVERY_MS',
+  'FW_DEPLOY_RETENTION_MS', 'FW_DEPLOY_LOOKBACK_MS', 'FW_ENVIRONMENT',
+] as const satisfies readonly (keyof Config)[];
+export type CoreSettings = Pick<Config, (typeof CORE_SETTINGS)[number]>;
 
 /** A daemon's defaults with `overrides`: replay and backtest judge as a daemon left at its defaults would. */
 export function defaultCoreSettings(overrides: Partial<CoreSettings> = {}): CoreSettings {
   const d = loadConfig({});
-  return {
-    FW_EVENT_FIELDS: d.FW_EVENT_FIELDS, FW_EVENT_MAX_FUTURE_MS: d.FW_EVENT_MAX_FUTURE_MS, FW_EVENT_MAX_BYTES: d.FW_EVENT_MAX_BYTES,
-    FW_STALE_AFTER_MS: d.FW_STALE_AFTER_MS, FW_EVAL_MAX_SEGMENT_VALUES: d.FW_EVAL_MAX_SEGMENT_VALUES, FW_REMIND_EVERY_MS: d.FW_REMIND_EVERY_MS,
-    FW_DEPLOY_RETENTION_MS: d.FW_DEPLOY_RETENTION_MS, FW_DEPLOY_LOOKBACK_MS: d.FW_DEPLOY_LOOKBACK_MS, FW_ENVIRONMENT: d.FW_ENVIRONMENT,
-    ...overrides,
-  };
+  return { ...(Object.fromEntries(CORE_SETTINGS.map((k) => [k, d[k]])) as CoreSettings), ...overrides };
 }
 
 /** How events are parsed (all but `now`), for the ingest handler and HTTP ingest alike. */
@@ -83,7 +80,7 @@ export interface Core {
   lease: LeaderLease;
   evaluator: Evaluator;
   parse: Omit<ParseOptions, 'now'>;
-  /** The batch handler of the ingest pipeline (Kafka consumer, direct HTTP ingest, replay), rejects to `deadLetters`. */
+  /** The ingest pipeline's batch handler (Kafka consumer, direct HTTP ingest, replay); rejects to `deadLetters`. */
   ingestHandler(deadLetters: DeadLetterSink): BatchHandler;
 }
 
@@ -93,7 +90,8 @@ export function buildCore(o: CoreOptions): Core {
   const windows = new RedisWindowStore({ redis, prefix });
   const alerts = new RedisAlertStore({ redis, prefix });
   const deploys = new RedisDeployStore({
-    redis, prefix, retentionMs: s.FW_DEPLOY_RETENTION_MS, clock: () => clock.now(), logger: logger.child({ component: 'deploys' }),
+    redis, prefix, retentionMs: s.FW_DEPLOY_RETENTION_MS, clock: () => clock.now(),
+    logger: logger.child({ component: 'deploys' }),
   });
   const lease = new LeaderLease({
     redis, prefix, owner: o.lease.owner, ttlMs: o.lease.ttlMs, clock, logger: logger.child({ component: 'lease' }),
@@ -114,6 +112,7 @@ export function buildCore(o: CoreOptions): Core {
   });
   return {
     windows, alerts, deploys, lease, evaluator, parse,
-    ingestHandler: (deadLetters) => createIngestHandler({ funnels: o.funnels, store: windows, deadLetters, metrics, logger, clock, parse }),
+    ingestHandler: (deadLetters) =>
+      createIngestHandler({ funnels: o.funnels, store: windows, deadLetters, metrics, logger, clock, parse }),
   };
 }

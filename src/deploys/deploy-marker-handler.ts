@@ -134,5 +134,7 @@ export function parseDeployMessage(value: Buffer | null): { ok: true; body: unkn
 
 /** A rejection reason as a metric label: a fixed set keeps the label's cardinality bounded (the log has the rest). */
 export function deployRejectLabel(reason: string): 'empty' | 'too_large' | 'not_json' | 'invalid' {
-  return reason.startsWith('empty') ? 'empty' : reason.startsWith('message of') ? 'too_large' : reason.startsWith('not JSON') ? 'not_json' : 'invalid';
+  if (reason.startsWith('empty')) return 'empty';
+  if (reason.startsWith('message of')) return 'too_large';
+  return reason.startsWith('not JSON') ? 'not_json' : 'invalid';
 }

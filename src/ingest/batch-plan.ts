@@ -45,12 +45,12 @@ export interface ClassifiedBatch {
   /** The kept event's funnel mask (funnelMasks). */
   goodMasks: number[];
   bad: DeadLetter[];
-  /** Valid events that no funnel has a step on: counted, not kept (the batch holds what it keeps until Redis has it). */
+  /** Valid events no funnel has a step on: counted, not kept (the batch holds what it keeps until Redis has it). */
   ignored: number;
 }
 
-export function classifyMessages(batch: Pick<SourceBatch, 'topic' | 'partition' | 'messages'>, masks: ReadonlyMap<string, number>,
-  parse: ParseOptions): ClassifiedBatch {
+export function classifyMessages(batch: Pick<SourceBatch, 'topic' | 'partition' | 'messages'>,
+  masks: ReadonlyMap<string, number>, parse: ParseOptions): ClassifiedBatch {
   const messages = batch.messages;
   const out: ClassifiedBatch = { goodAt: [], goodEvents: [], goodMasks: [], bad: [], ignored: 0 };
   for (let i = 0; i < messages.length; i++) {

@@ -73,7 +73,8 @@ export class KafkaSource implements EventSource {
 
   constructor(private readonly opts: KafkaSourceOptions) {
     if (opts.topics.length === 0 || opts.topics.some((t) => !t)) {
-      throw new FwError('KAFKA_BAD_OPTIONS', `a kafka consumer needs at least one topic and no empty one, got ${JSON.stringify(opts.topics)}`, false);
+      const got = JSON.stringify(opts.topics);
+      throw new FwError('KAFKA_BAD_OPTIONS', `a kafka consumer needs at least one topic and no empty one, got ${got}`, false);
     }
     if (!opts.groupId) throw new FwError('KAFKA_BAD_OPTIONS', 'the kafka consumer group must not be empty', false);
     this.log = opts.logger.child({ component: opts.component ?? 'kafka-source' });
@@ -115,7 +116,8 @@ export class KafkaSource implements EventSource {
       this.relaunches = 0;
       const assignment = e.payload.memberAssignment as Record<string, number[]>;
       this.assigned = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
-      this.log.info({ assigned: assignment, memberId: e.payload.memberId, groupId: this.opts.groupId }, 'joined consumer group');
+      const groupId = this.opts.groupId;
+      this.log.info({ assigned: assignment, memberId: e.payload.memberId, groupId }, 'joined consumer group');
     });
     consumer.on(CRASH, (e) => {
       this.connected = false;
@@ -181,7 +183,8 @@ export class KafkaSource implements EventSource {
     let last: string | null = messages[messages.length - 1]!.offset;
     for (let attempt = 0; ; attempt++) {
       try {
-        const progress = await handler({ topic: batch.topic, partition: batch.partition, messages, highWatermark: batch.highWatermark, heartbeat, isActive });
+        const { topic, partition, highWatermark } = batch;
+        const progress = await handler({ topic, partition, messages, highWatermark, heartbeat, isActive });
         if (progress) last = progress.doneThrough;
         break;
       } catch (err) {

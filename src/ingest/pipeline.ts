@@ -17,7 +17,9 @@ import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
 import type { BatchHandler, SourceBatch } from './event-source.js';
 import type { ApplyCounts, WindowStore } from '../windows/window-store.js';
 import { FwError } from '../errors.js';
-import { applyRange, asStoreError, classifyMessages, funnelBit, funnelEvents, funnelMasks, type ClassifiedBatch } from './batch-plan.js';
+import {
+  applyRange, asStoreError, classifyMessages, funnelBit, funnelEvents, funnelMasks, type ClassifiedBatch,
+} from './batch-plan.js';
 
 /** What ingest needs from the window store. */
 export type ApplyPort = Pick<WindowStore, 'applyBatch' | 'getOffsets'>;
@@ -70,14 +72,16 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
   }
 
   /** Applies the part of the batch `funnel` does not have yet; the store's offset fence decides what that is. */
-  async function applyFunnel(batch: SourceBatch, c: ClassifiedBatch, funnel: FunnelDef, bit: number, now: number): Promise<void> {
+  async function applyFunnel(batch: SourceBatch, c: ClassifiedBatch, funnel: FunnelDef, bit: number,
+    now: number): Promise<void> {
     const partition = batch.partitionId ?? String(batch.partition);
     const key = `${funnel.name}\u0000${partition}`;
     for (let attempt = 0; ; attempt++) {
       const range = applyRange(batch.messages, await storedOffset(funnel, partition));
       if (!range) return; // all of it was applied before (replay after a crash or rebalance)
       const events = funnelEvents(c, funnel, bit, range.fromIndex);
-      const res = await deps.store.applyBatch({ funnel, partition, firstOffset: range.firstOffset, lastOffset: range.lastOffset, events, now });
+      const { firstOffset, lastOffset } = range;
+      const res = await deps.store.applyBatch({ funnel, partition, firstOffset, lastOffset, events, now });
       if (res.status === 'applied') {
         stored.set(key, range.lastOffset);
         recordApplied(funnel, res.counts, res.watermark, now);
@@ -97,7 +101,8 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     await deadLetter(batch, classified.bad, now);
     if (classified.ignored) deps.metrics.eventsIgnored.inc(classified.ignored);
     // Funnels are independent key spaces: apply them concurrently (ioredis pipelines the calls on one connection).
-    await Promise.all(funnels.map(async (funnel, i) => applyFunnel(batch, classified, funnel, funnelBit(i), now))).catch((err) => {
+    const applies = funnels.map(async (funnel, i) => applyFunnel(batch, classified, funnel, funnelBit(i), now));
+    await Promise.all(applies).catch((err) => {
       throw asStoreError(err);
     });
     await batch.heartbeat();

@@ -173,7 +173,8 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
     // The daemon's core with its default settings; its own state (alerts, jobs, lease, curves) under the private
     // prefix, the live windows and deploy markers only read.
     const { lease, evaluator } = buildCore({
-      redis, prefix: priv, settings: defaultCoreSettings(opts.environment !== undefined ? { FW_ENVIRONMENT: opts.environment } : {}),
+      redis, prefix: priv,
+      settings: defaultCoreSettings(opts.environment !== undefined ? { FW_ENVIRONMENT: opts.environment } : {}),
       clock, logger, metrics: new Metrics({ defaultMetrics: false }), rules: () => one, funnels: () => one.funnels,
       notifier: { notify: async () => {} }, lease: { owner: 'backtest', ttlMs: 10 * MIN },
       funnelSource: source,
