@@ -7,7 +7,7 @@
  * batch in flight) → producer → HTTP → rule watcher → Redis. The whole stop is bounded by FW_SHUTDOWN_TIMEOUT_MS.
  */
 import type { FastifyInstance } from 'fastify';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { Config } from './config/config.js';
 import type { Logger } from './obs/logger.js';
 import { Metrics } from './obs/metrics.js';
@@ -15,20 +15,19 @@ import { systemClock, type Clock } from './clock.js';
 import { Readiness } from './http/readiness.js';
 import { buildHttpServer } from './http/server.js';
 import { createRedisClient, redisReadiness, type RedisLike } from './redis/client.js';
-import { KafkaSource, kafkaLogCreator } from './ingest/kafka-source.js';
+import { KafkaSource } from './ingest/kafka-source.js';
+import { createKafkaClient, KAFKA_PRODUCER_RETRY } from './ingest/kafka-client.js';
 import { KafkaDeadLetterSink, type DeadLetterSink } from './ingest/dead-letter.js';
-import { createIngestHandler } from './ingest/pipeline.js';
 import { httpIngestRoutes, KafkaIngestTarget, DirectIngestTarget, type IngestTarget } from './ingest/http-ingest.js';
 import { hostname } from 'node:os';
-import { DEFAULT_PARSE_OPTIONS, DEFAULT_FIELDS, type ParseOptions } from './events/parse.js';
+import type { ParseOptions } from './events/parse.js';
 import { RuleStore } from './rules/rule-store.js';
 import { RedisWindowStore } from './windows/redis-window-store.js';
 import { MinuteTicker } from './engine/minute-tick.js';
 import { warmDetectors } from './detect/warm-detectors.js';
-import { Evaluator } from './engine/evaluator.js';
-import { LeaderLease } from './engine/lease.js';
-import { RedisAlertStore } from './engine/alert-store.js';
-import { RedisCompletenessStore } from './engine/completeness-store.js';
+import type { Evaluator } from './engine/evaluator.js';
+import type { LeaderLease } from './engine/lease.js';
+import type { RedisAlertStore } from './engine/alert-store.js';
 import { LogNotifier } from './notify/log-notifier.js';
 import type { Notifier } from './notify/notifier.js';
 import { DeliveryOutbox } from './notify/outbox.js';
@@ -37,13 +36,14 @@ import { RedisSilenceStore } from './notify/silence-store.js';
 import { silenceRoutes } from './http/silence-routes.js';
 import { alertRoutes } from './http/alert-routes.js';
 import { deployRoutes } from './http/deploy-routes.js';
-import { RedisDeployStore } from './deploys/deploy-store.js';
-import { DeployConsumer } from './deploys/deploy-consumer.js';
+import type { RedisDeployStore } from './deploys/deploy-store.js';
+import { createDeployMarkerHandler, deployRejectLabel } from './deploys/deploy-marker-handler.js';
 import { PagerDutyChangeEvents } from './deploys/change-events.js';
 import type { Deploy } from './deploys/deploy.js';
 import { VERSION } from './version.js';
 import { takeEarlySignal } from './early-signals.js';
 import { errorMessage } from './errors.js';
+import { buildCore, type Core } from './app/core.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -71,11 +71,12 @@ export class Daemon {
   readonly silences: RedisSilenceStore;
   readonly deploys: RedisDeployStore;
   private readonly changeEvents: PagerDutyChangeEvents | null = null;
-  private deployConsumer: DeployConsumer | null = null;
+  private deploySource: KafkaSource | null = null;
   /** The last permanent delivery failure per receiver, until its next success (shown on /readyz). */
   private readonly receiverFailures = new Map<string, string>();
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly core: Core;
   private readonly parseOptions: Omit<ParseOptions, 'now'>;
   private readonly kafka: Kafka | null = null;
   private readonly producer: Producer | null = null;
@@ -86,15 +87,8 @@ export class Daemon {
     const { config, logger } = opts;
     this.clock = opts.clock ?? systemClock;
     this.log = logger;
-    this.parseOptions = {
-      ...DEFAULT_PARSE_OPTIONS,
-      fields: { ...DEFAULT_FIELDS, ...config.FW_EVENT_FIELDS },
-      maxFutureMs: config.FW_EVENT_MAX_FUTURE_MS,
-      maxBytes: config.FW_EVENT_MAX_BYTES,
-    };
     this.redis = createRedisClient({ url: config.FW_REDIS_URL, cluster: config.FW_REDIS_CLUSTER, logger });
     this.rules = new RuleStore({ dir: config.FW_RULES_DIR, logger: logger.child({ component: 'rules' }), loadOptions: { requireReceivers: true } });
-    this.windows = new RedisWindowStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
     this.rules.onReload((o) => {
       this.metrics.ruleReloads.inc({ outcome: o.ok ? 'ok' : 'failed' });
       this.metrics.ruleProblems.set(o.ok ? 0 : o.problems.length);
@@ -106,17 +100,33 @@ export class Daemon {
     const instance = config.FW_INSTANCE_ID || hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
     // The owner id is unique per process: two replicas configured with the same instance id must not share a lease.
     const owner = `${instance}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    this.lease = new LeaderLease({
-      redis: this.redis, prefix: config.FW_REDIS_PREFIX, owner,
-      ttlMs: config.FW_LEASE_TTL_MS, clock: this.clock, logger: logger.child({ component: 'lease' }),
-      onChange: (leader, token) => {
-        this.metrics.evalLeader.set(leader ? 1 : 0);
-        logger.info({ leader, token }, leader ? 'evaluation lease acquired: this replica evaluates' : 'evaluation lease not held: standby');
+    this.silences = new RedisSilenceStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, clock: () => this.clock.now(), logger: logger.child({ component: 'silences' }) });
+    // Window, alert and deploy stores, lease, evaluator and ingest handler: built as replay and backtest build them.
+    this.core = buildCore({
+      redis: this.redis, prefix: config.FW_REDIS_PREFIX, settings: config, clock: this.clock, logger,
+      metrics: this.metrics,
+      rules: () => {
+        const rs = this.rules.current;
+        if (!rs) throw new Error('no valid rule set loaded');
+        return rs;
+      },
+      funnels: () => this.rules.current?.funnels ?? [],
+      notifier: opts.notifier ?? new LogNotifier({ logger: logger.child({ component: 'notify' }) }),
+      silences: this.silences,
+      lease: {
+        owner, ttlMs: config.FW_LEASE_TTL_MS,
+        onChange: (leader, token) => {
+          this.metrics.evalLeader.set(leader ? 1 : 0);
+          logger.info({ leader, token }, leader ? 'evaluation lease acquired: this replica evaluates' : 'evaluation lease not held: standby');
+        },
       },
     });
-    this.alerts = new RedisAlertStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX });
-    this.silences = new RedisSilenceStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, clock: () => this.clock.now(), logger: logger.child({ component: 'silences' }) });
-    this.deploys = new RedisDeployStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, retentionMs: config.FW_DEPLOY_RETENTION_MS, clock: () => this.clock.now(), logger: logger.child({ component: 'deploys' }) });
+    this.windows = this.core.windows;
+    this.lease = this.core.lease;
+    this.alerts = this.core.alerts;
+    this.deploys = this.core.deploys;
+    this.evaluator = this.core.evaluator;
+    this.parseOptions = this.core.parse;
     if (config.FW_PAGERDUTY_CHANGE_KEY_FILE) {
       this.changeEvents = new PagerDutyChangeEvents({ routingKey: { file: config.FW_PAGERDUTY_CHANGE_KEY_FILE }, baseUrl: config.FW_PAGERDUTY_URL, logger, timeoutMs: config.FW_DELIVERY_TIMEOUT_MS });
     }
@@ -146,24 +156,6 @@ export class Daemon {
       // A receiver that refuses (bad token, unknown channel) is a missing page: loud, but the replica still serves.
       warning: () => (this.receiverFailures.size === 0 ? null
         : [...this.receiverFailures].map(([r, why]) => `receiver ${r} failed permanently: ${why}`).join('; ')),
-    });
-    this.evaluator = new Evaluator({
-      store: this.windows, alerts: this.alerts, lease: this.lease, clock: this.clock, metrics: this.metrics,
-      logger: logger.child({ component: 'evaluator' }),
-      notifier: opts.notifier ?? new LogNotifier({ logger: logger.child({ component: 'notify' }) }),
-      rules: () => {
-        const rs = this.rules.current;
-        if (!rs) throw new Error('no valid rule set loaded');
-        return rs;
-      },
-      staleAfterMs: config.FW_STALE_AFTER_MS,
-      completenessStore: new RedisCompletenessStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX }),
-      maxValuesPerDimension: config.FW_EVAL_MAX_SEGMENT_VALUES,
-      silences: this.silences,
-      remindEveryMs: config.FW_REMIND_EVERY_MS,
-      deploys: this.deploys,
-      deployLookbackMs: config.FW_DEPLOY_LOOKBACK_MS,
-      ...(config.FW_ENVIRONMENT ? { environment: config.FW_ENVIRONMENT } : {}),
     });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
     // makes it idempotent, so concurrent runs move each bucket once.
@@ -211,14 +203,18 @@ export class Daemon {
     }
     let target: IngestTarget;
     if (config.FW_KAFKA_BROKERS.length > 0) {
-      this.kafka = new Kafka({ clientId: config.FW_KAFKA_CLIENT_ID, brokers: config.FW_KAFKA_BROKERS, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(logger) });
-      this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+      // One client for the producer and both consumers (events, deploy markers).
+      this.kafka = createKafkaClient({ brokers: config.FW_KAFKA_BROKERS, clientId: config.FW_KAFKA_CLIENT_ID, logger });
+      this.producer = this.kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true, retry: { ...KAFKA_PRODUCER_RETRY },
+      });
       target = new KafkaIngestTarget(this.producer, config.FW_KAFKA_TOPICS[0]!);
     } else {
       // No Kafka: HTTP events go straight into the windows through the same handler the consumer uses. Nothing
       // invalid reaches it (the route rejects those to the caller), so its dead-letter sink only logs.
       const logOnly: DeadLetterSink = { send: async (items) => logger.error({ count: items.length, reason: items[0]?.reason }, 'unexpected rejects in direct ingest') };
-      target = new DirectIngestTarget(this.ingestHandler(logOnly), this.windows, () => this.rules.current?.funnels ?? [], `http-${instance}`);
+      target = new DirectIngestTarget(this.core.ingestHandler(logOnly), this.windows, () => this.rules.current?.funnels ?? [],
+        `http-${instance}`);
     }
     this.http = buildHttpServer({
       logger, metrics: this.metrics, readiness: this.readiness, version: VERSION, bodyLimitBytes: config.FW_INGEST_MAX_BYTES,
@@ -228,18 +224,6 @@ export class Daemon {
         alertRoutes({ alerts: this.alerts, rules: () => this.rules.current ?? undefined, token: config.FW_INGEST_TOKEN }),
         deployRoutes({ store: this.deploys, token: config.FW_INGEST_TOKEN, clock: this.clock, logger, onDeploy: (d) => this.onDeploy(d) }),
       ],
-    });
-  }
-
-  private ingestHandler(deadLetters: DeadLetterSink) {
-    return createIngestHandler({
-      funnels: () => this.rules.current?.funnels ?? [],
-      store: this.windows,
-      deadLetters,
-      metrics: this.metrics,
-      logger: this.log,
-      clock: this.clock,
-      parse: this.parseOptions,
     });
   }
 
@@ -277,31 +261,31 @@ export class Daemon {
     await this.http.listen({ host: config.FW_HTTP_HOST, port: config.FW_HTTP_PORT });
     this.log.info({ url: `http://${config.FW_HTTP_HOST}:${(this.http.server.address() as { port: number }).port}`, version: VERSION }, 'http server listening');
 
-    if (this.producer) {
+    if (this.kafka && this.producer) {
       this.source = new KafkaSource({
-        brokers: config.FW_KAFKA_BROKERS,
+        kafka: this.kafka,
         topics: config.FW_KAFKA_TOPICS,
         groupId: config.FW_KAFKA_GROUP,
-        clientId: config.FW_KAFKA_CLIENT_ID,
         fromBeginning: config.FW_KAFKA_FROM_BEGINNING,
         sessionTimeoutMs: config.FW_KAFKA_SESSION_TIMEOUT_MS,
         maxWaitTimeMs: config.FW_KAFKA_MAX_WAIT_MS,
         logger: this.log,
         metrics: this.metrics,
       });
-      await this.source.start(this.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)));
+      await this.source.start(this.core.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)));
       this.log.info({ topics: config.FW_KAFKA_TOPICS, group: config.FW_KAFKA_GROUP }, 'kafka consumer started');
     }
-    if (config.FW_KAFKA_BROKERS.length > 0 && config.FW_KAFKA_DEPLOY_TOPIC) {
-      this.deployConsumer = new DeployConsumer({
-        brokers: config.FW_KAFKA_BROKERS, topic: config.FW_KAFKA_DEPLOY_TOPIC, groupId: `${config.FW_KAFKA_GROUP}-deploys`,
-        clientId: config.FW_KAFKA_CLIENT_ID, store: this.deploys, logger: this.log, clock: this.clock, onDeploy: (d) => this.onDeploy(d),
-        // A fixed set of reasons keeps the label's cardinality bounded; the full reason is in the log.
-        onRejected: (reason) => this.metrics.deploysRejected.inc({
-          reason: reason.startsWith('empty') ? 'empty' : reason.startsWith('message of') ? 'too_large' : reason.startsWith('not JSON') ? 'not_json' : 'invalid',
-        }),
+    if (this.kafka && config.FW_KAFKA_DEPLOY_TOPIC) {
+      // The same managed consumer as the events, in a group of its own, with the deploy-marker handler plugged in.
+      this.deploySource = new KafkaSource({
+        kafka: this.kafka, topics: [config.FW_KAFKA_DEPLOY_TOPIC], groupId: `${config.FW_KAFKA_GROUP}-deploys`,
+        fromBeginning: false, sessionTimeoutMs: config.FW_KAFKA_SESSION_TIMEOUT_MS,
+        maxWaitTimeMs: config.FW_KAFKA_MAX_WAIT_MS, partitionsConcurrency: 1, logger: this.log, component: 'deploy-consumer',
       });
-      await this.deployConsumer.start();
+      await this.deploySource.start(createDeployMarkerHandler({
+        store: this.deploys, logger: this.log, clock: this.clock, onDeploy: (d) => this.onDeploy(d),
+        onRejected: (reason) => this.metrics.deploysRejected.inc({ reason: deployRejectLabel(reason) }),
+      }));
     }
     this.lease.start();
     this.ticker.start();
@@ -337,7 +321,7 @@ export class Daemon {
     await step('delivery worker', () => this.outbox.stop());
     await step('receivers', () => this.receivers.closeAll());
     await step('kafka consumer', () => this.source?.stop());
-    await step('deploy consumer', () => this.deployConsumer?.stop());
+    await step('deploy consumer', () => this.deploySource?.stop());
     await step('kafka producer', () => this.producer?.disconnect());
     await step('http server', () => this.http.close());
     await step('rule watcher', () => this.rules.close());

@@ -5,6 +5,8 @@
  * Contract: the source hands the handler one batch of one partition at a time; the batch's offsets are committed
  * only after the handler's promise resolves (the handler resolves once the batch is durably applied). A handler
  * that throws a retriable error gets the same batch again after a backoff, with nothing committed in between.
+ * A handler that stops part-way (isActive() turned false during its own retry) resolves with how far it got, and
+ * only that much is committed: whoever reads the partition next starts after it.
  */
 /**
  * One message of a batch as the pipeline reads it. kafkajs' own message objects have this shape, so the Kafka
@@ -50,7 +52,14 @@ export interface SourceBatch {
   isActive(): boolean;
 }
 
-export type BatchHandler = (batch: SourceBatch) => Promise<void>;
+/** What a handler that stopped part-way finished: the batch is committed through `doneThrough` only. */
+export interface BatchProgress {
+  /** Offset of the last message handled (all before it handled too); null: none of the batch. */
+  doneThrough: string | null;
+}
+
+/** Resolves (without a value) once the whole batch is durably applied, or with the part that is. */
+export type BatchHandler = (batch: SourceBatch) => Promise<void | BatchProgress>;
 
 export interface SourceStatus {
   /** Connected and a member of its group. */

@@ -1,33 +1,40 @@
 /**
- * kafkajs consumer-group adapter for the EventSource port.
+ * kafkajs consumer-group adapter for the EventSource port: the one managed consumer loop of the daemon. The events
+ * topics (ingest pipeline) and the deploy marker topic (deploys/deploy-marker-handler.ts) each run one, with their
+ * own group, from the daemon's one Kafka client (kafka-client.ts).
  *
  * - `eachBatch` with auto-resolve and auto-commit off: offsets move only after the handler resolved. Redis, not
- *   Kafka, records what was applied (the window store's offset fence), so the Kafka commit only bounds how much a
- *   restart re-reads (and skips): it is sent at most every `commitIntervalMs`, not once per batch, which would
- *   cost a round trip per batch, and always before a graceful stop.
+ *   Kafka, records what was applied (the window store's offset fence, the deploy store's ids), so the Kafka commit
+ *   only bounds how much a restart re-reads (and skips): it is sent at most every `commitIntervalMs`, not once per
+ *   batch, which would cost a round trip per batch, and always before a graceful stop.
  * - Batches of up to `partitionsConcurrency` partitions are handled at once; partitions are independent.
  * - A retriable handler failure (Redis down) is retried in place with backoff while heartbeating: that partition
  *   is effectively paused, nothing is committed, nothing is lost; a rebalance or stop ends the retry loop.
+ * - A crash kafkajs does not recover from itself (a non-retriable error) rebuilds the consumer with backoff.
  * - `stop()` first waits for the batch in flight to be applied AND committed, and only then calls kafkajs
  *   `consumer.stop()`: kafkajs' own stop leaves the group without waiting for eachBatch, so a commit issued after
  *   it is lost (the batch would be applied in Redis but replayed by the next owner; harmless thanks to the offset
  *   fence, but a graceful stop should leave nothing to replay). Batches fetched after stop began are not touched.
  */
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
-import { isRetriable, errorMessage } from '../errors.js';
+import { isRetriable, errorMessage, FwError } from '../errors.js';
 import { backoffMs } from './retry.js';
+import { sleepWhile } from './sleep-while.js';
 import type { BatchHandler, EventSource, SourceStatus } from './event-source.js';
 
 export interface KafkaSourceOptions {
-  brokers: string[];
+  /** The daemon's one client (kafka-client.ts). */
+  kafka: Kafka;
   topics: string[];
   groupId: string;
-  clientId: string;
   fromBeginning: boolean;
   logger: Logger;
-  metrics: Metrics;
+  /** Consumption, retry and lag metrics (the events source); absent: none are recorded (deploy markers). */
+  metrics?: Metrics;
+  /** The `component` of this consumer's log lines (default `kafka-source`). */
+  component?: string;
   /** Max bytes fetched per partition per request; bounds batch size and memory. */
   maxBytesPerPartition?: number;
   sessionTimeoutMs?: number;
@@ -47,18 +54,7 @@ export interface KafkaSourceOptions {
   retryCapMs?: number;
 }
 
-export function kafkaLogCreator(logger: Logger) {
-  const log = logger.child({ component: 'kafkajs' });
-  return () => ({ level, log: entry }: LogEntry) => {
-    const { message, ...rest } = entry;
-    if (level === logLevel.ERROR) log.error(rest, message);
-    else if (level === logLevel.WARN) log.warn(rest, message);
-    else if (level === logLevel.INFO) log.debug(rest, message);
-  };
-}
-
 export class KafkaSource implements EventSource {
-  private readonly kafka: Kafka;
   private consumer: Consumer | null = null;
   private connected = false;
   private lastError: string | undefined;
@@ -76,14 +72,12 @@ export class KafkaSource implements EventSource {
   private readonly log: Logger;
 
   constructor(private readonly opts: KafkaSourceOptions) {
-    this.log = opts.logger.child({ component: 'kafka-source' });
-    this.kafka = new Kafka({
-      clientId: opts.clientId,
-      brokers: opts.brokers,
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(opts.logger),
-      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10_000 },
-    });
+    if (opts.topics.length === 0 || opts.topics.some((t) => !t)) {
+      const got = JSON.stringify(opts.topics);
+      throw new FwError('KAFKA_BAD_OPTIONS', `a kafka consumer needs at least one topic and no empty one, got ${got}`, false);
+    }
+    if (!opts.groupId) throw new FwError('KAFKA_BAD_OPTIONS', 'the kafka consumer group must not be empty', false);
+    this.log = opts.logger.child({ component: opts.component ?? 'kafka-source' });
   }
 
   status(): SourceStatus {
@@ -102,7 +96,7 @@ export class KafkaSource implements EventSource {
   /** Creates, connects and runs a consumer. Called again after a crash kafkajs will not recover from itself. */
   private async launch(): Promise<void> {
     const handler = this.handler!;
-    const consumer = this.kafka.consumer({
+    const consumer = this.opts.kafka.consumer({
       groupId: this.opts.groupId,
       sessionTimeout: this.opts.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.min(3_000, Math.floor((this.opts.sessionTimeoutMs ?? 30_000) / 3)),
@@ -122,7 +116,8 @@ export class KafkaSource implements EventSource {
       this.relaunches = 0;
       const assignment = e.payload.memberAssignment as Record<string, number[]>;
       this.assigned = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
-      this.log.info({ assigned: assignment, memberId: e.payload.memberId }, 'joined consumer group');
+      const groupId = this.opts.groupId;
+      this.log.info({ assigned: assignment, memberId: e.payload.memberId, groupId }, 'joined consumer group');
     });
     consumer.on(CRASH, (e) => {
       this.connected = false;
@@ -172,6 +167,8 @@ export class KafkaSource implements EventSource {
         if (this.consumer && !this.stopping) this.scheduleRelaunch(this.consumer);
       });
     }, wait);
+    // A pending restart must not keep a process alive that is otherwise done (stop() clears it anyway).
+    this.relaunchTimer.unref();
   }
 
   private async onBatch(payload: EachBatchPayload, handler: BatchHandler): Promise<void> {
@@ -179,29 +176,33 @@ export class KafkaSource implements EventSource {
     if (batch.messages.length === 0) return;
     // kafkajs' message objects as they are (SourceMessage): no copy per message.
     const messages = batch.messages;
-    this.opts.metrics.eventsConsumed.inc({ topic: batch.topic }, messages.length);
+    const metrics = this.opts.metrics;
+    metrics?.eventsConsumed.inc({ topic: batch.topic }, messages.length);
     const isActive = () => isRunning() && !isStale() && !this.stopping;
 
+    let last: string | null = messages[messages.length - 1]!.offset;
     for (let attempt = 0; ; attempt++) {
       try {
-        await handler({ topic: batch.topic, partition: batch.partition, messages, highWatermark: batch.highWatermark, heartbeat, isActive });
+        const { topic, partition, highWatermark } = batch;
+        const progress = await handler({ topic, partition, messages, highWatermark, heartbeat, isActive });
+        if (progress) last = progress.doneThrough;
         break;
       } catch (err) {
         if (!isRetriable(err) || !isActive()) throw err;
         const wait = backoffMs(attempt, this.opts.retryBaseMs ?? 200, this.opts.retryCapMs ?? 5_000);
-        this.opts.metrics.batchesApplied.inc({ outcome: 'retry' });
+        metrics?.batchesApplied.inc({ outcome: 'retry' });
         this.log.warn({ err: errorMessage(err), topic: batch.topic, partition: batch.partition, attempt, waitMs: wait }, 'batch not applied; retrying (nothing committed)');
         await sleepWhile(wait, isActive, heartbeat);
         if (!isActive()) return; // stop or rebalance: leave the batch uncommitted for the next owner
       }
     }
 
-    const last = batch.messages[batch.messages.length - 1]!.offset;
+    if (last === null) return; // the handler finished none of it: nothing to commit
     resolveOffset(last);
     const next = (BigInt(last) + 1n).toString();
     this.pendingCommits.set(`${batch.topic}\u0000${batch.partition}`, { topic: batch.topic, partition: batch.partition, offset: next });
     const lag = BigInt(batch.highWatermark) - BigInt(next);
-    this.opts.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag < 0n ? 0n : lag));
+    metrics?.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag < 0n ? 0n : lag));
     if (Date.now() - this.lastCommitAt >= (this.opts.commitIntervalMs ?? 1_000)) await this.flushCommits();
   }
 
@@ -254,14 +255,3 @@ export class KafkaSource implements EventSource {
   }
 }
 
-async function sleepWhile(ms: number, active: () => boolean, heartbeat: () => Promise<void>): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until && active()) {
-    await new Promise((r) => setTimeout(r, Math.min(500, until - Date.now())));
-    try {
-      await heartbeat();
-    } catch {
-      return; // rebalance in progress: the caller sees isActive() false or kafkajs takes over
-    }
-  }
-}

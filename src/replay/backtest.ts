@@ -28,13 +28,11 @@ import { formatProblem, compareProblems } from '../rules/problem.js';
 import type { RuleSet } from '../rules/rule-set.js';
 import { didYouMeanSuffix } from '../rules/did-you-mean.js';
 import { RedisWindowStore } from '../windows/redis-window-store.js';
-import { Evaluator } from '../engine/evaluator.js';
 import { StoreFunnelSource, type FunnelNeeds, type FunnelSource } from '../engine/funnel-data.js';
-import { LeaderLease } from '../engine/lease.js';
-import { RedisAlertStore } from '../engine/alert-store.js';
 import type { AlertTransition } from '../model/alert-transition.js';
-import { RedisCompletenessStore } from '../engine/completeness-store.js';
 import { RedisDeployStore } from '../deploys/deploy-store.js';
+import { Metrics } from '../obs/metrics.js';
+import { buildCore, defaultCoreSettings } from '../app/core.js';
 import { deletePrefix, TICK_DELAY_MS, transitionLine } from './replay.js';
 
 const MIN = 60_000;
@@ -52,7 +50,8 @@ export interface BacktestOptions {
   ruleFile?: string;
   /** How far back from now to start (ms). */
   sinceMs: number;
-  /** The environment the live daemon watches (FW_ENVIRONMENT): deploys to others rank lower. */
+  /** The environment the live daemon watches (FW_ENVIRONMENT; default production, '' every one alike): deploys to
+   *  others rank lower. */
   environment?: string;
   now?: number;
   /** Human-readable lines (fired, resolved, the totals). */
@@ -173,13 +172,15 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
     const clock = new ManualClock(from);
     const source = new AsOfSource(live, liveWm);
     const liveDeploys = new RedisDeployStore({ redis, prefix: opts.prefix, clock: () => clock.now(), logger });
-    const lease = new LeaderLease({ redis, prefix: priv, owner: 'backtest', ttlMs: 10 * MIN, clock });
-    const evaluator = new Evaluator({
-      store: source, rules: () => one, alerts: new RedisAlertStore({ redis, prefix: priv }), lease, clock, logger, staleAfterMs: 5 * MIN,
-      notifier: { notify: async () => {} },
-      completenessStore: new RedisCompletenessStore({ redis, prefix: priv }),
-      deploys: { between: (a, b) => liveDeploys.between(a, b) },
-      ...(opts.environment ? { environment: opts.environment } : {}),
+    // The daemon's core with its default settings; its own state (alerts, jobs, lease, curves) under the private
+    // prefix, the live windows and deploy markers only read.
+    const { lease, evaluator } = buildCore({
+      redis, prefix: priv,
+      settings: defaultCoreSettings(opts.environment !== undefined ? { FW_ENVIRONMENT: opts.environment } : {}),
+      clock, logger, metrics: new Metrics({ defaultMetrics: false }), rules: () => one, funnels: () => one.funnels,
+      notifier: { notify: async () => {} }, lease: { owner: 'backtest', ttlMs: 10 * MIN },
+      funnelSource: source,
+      deployMarkers: { between: (a, b) => liveDeploys.between(a, b) },
     });
     opts.out(`backtest of ${rule.name} (${funnel.name}) from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}`);
     if (from > wanted) {

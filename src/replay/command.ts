@@ -62,6 +62,8 @@ export async function runReplayCommand(flags: ReplayFlags, io: CommandIo, env: N
       redisUrl: flags.redis ?? env.FW_REDIS_URL,
       // FW_REDIS_CLUSTER describes FW_REDIS_URL, not a --redis given on the command line.
       redisCluster: flags.redis === undefined && /^(true|1|yes)$/.test(env.FW_REDIS_CLUSTER ?? ''),
+      // As the daemon and backtest: deploys to other environments rank lower.
+      ...(env.FW_ENVIRONMENT !== undefined ? { environment: env.FW_ENVIRONMENT } : {}),
       out: sink ? (l) => {
         if (!sink.write(`${l}\n`)) return once(sink, 'drain').then(() => undefined);
       } : (l) => io.out(l),
@@ -112,7 +114,7 @@ export async function runBacktestCommand(flags: BacktestFlags, live: LiveTarget,
       prefix: live.prefix,
       rulesDir: flags.rules ?? live.rulesDir,
       rule: flags.rule, ruleFile: flags.ruleFile, sinceMs: parseDuration(since),
-      ...(live.environment ? { environment: live.environment } : {}),
+      ...(live.environment !== undefined ? { environment: live.environment } : {}),
       out: io.out,
       progress: (p) => io.err(`backtest: ${new Date(p.virtualAt).toISOString()}  ${p.minutes}/${p.totalMinutes} min`),
     });

@@ -27,24 +27,19 @@ import { randomBytes } from 'node:crypto';
 import { createRedisClient, deleteByPrefix, type RedisLike } from '../redis/client.js';
 import { ManualClock } from '../clock.js';
 import { FwError, errorMessage } from '../errors.js';
-import { DEFAULT_PARSE_OPTIONS, parseEvent, type ParseOptions } from '../events/parse.js';
+import { parseEvent, type ParseOptions } from '../events/parse.js';
 import type { FunnelDef } from '../funnels/funnel.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { Metrics } from '../obs/metrics.js';
 import { loadRuleDir } from '../rules/loader.js';
 import { formatProblem } from '../rules/problem.js';
 import type { RuleSet } from '../rules/rule-set.js';
-import { RedisWindowStore } from '../windows/redis-window-store.js';
-import { createIngestHandler } from '../ingest/pipeline.js';
 import { DirectIngestTarget } from '../ingest/http-ingest.js';
 import type { DeadLetterSink } from '../ingest/dead-letter.js';
-import { Evaluator, type TickReport } from '../engine/evaluator.js';
-import { LeaderLease } from '../engine/lease.js';
-import { RedisAlertStore } from '../engine/alert-store.js';
+import type { TickReport } from '../engine/evaluator.js';
 import type { AlertTransition } from '../model/alert-transition.js';
-import { RedisCompletenessStore } from '../engine/completeness-store.js';
-import { RedisDeployStore } from '../deploys/deploy-store.js';
 import { validateDeployInput, type Deploy } from '../deploys/deploy.js';
+import { buildCore, defaultCoreSettings } from '../app/core.js';
 import { startRedisServer, type RedisServerHandle } from '../devenv/redis-server.js';
 
 const MIN = 60_000;
@@ -54,8 +49,6 @@ export const TICK_DELAY_MS = 5_000;
 const APPLY_CHUNK = 5_000;
 /** Long enough that no deploy marker of any replayed history is trimmed as too old. */
 const DEPLOY_RETENTION_MS = 100 * 365 * 86_400_000;
-/** The daemon's default (FW_STALE_AFTER_MS): data_stale behaves as it would live. */
-const STALE_AFTER_MS = 5 * MIN;
 
 export interface ReplayProgress {
   eventsRead: number;
@@ -83,6 +76,9 @@ export interface ReplayOptions {
   progressEveryMs?: number;
   /** See the module comment; default max(allowed lateness of the funnels, 10 min). */
   reorderMs?: number;
+  /** The environment the daemon watches (FW_ENVIRONMENT; default production, '' every one alike): deploys to
+   *  others rank lower, as in the daemon. */
+  environment?: string;
   logger?: Logger;
 }
 
@@ -256,16 +252,17 @@ async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers
   const funnels: readonly FunnelDef[] = ruleSet.funnels;
   const clock = new ManualClock(0);
   const metrics = new Metrics({ defaultMetrics: false });
-  const windows = new RedisWindowStore({ redis, prefix });
-  const alerts = new RedisAlertStore({ redis, prefix });
-  const lease = new LeaderLease({ redis, prefix, owner: 'replay', ttlMs: 10 * MIN, clock });
-  const deployStore = new RedisDeployStore({ redis, prefix, retentionMs: DEPLOY_RETENTION_MS, clock: () => clock.now(), logger });
-  const evaluator = new Evaluator({
-    store: windows, rules: () => ruleSet, alerts, lease, clock, logger, metrics, staleAfterMs: STALE_AFTER_MS,
-    notifier: { notify: async () => {} },
-    completenessStore: new RedisCompletenessStore({ redis, prefix }),
-    deploys: deployStore,
+  // The daemon's core with its default settings (data_stale, segments, deploy correlation behave as they would
+  // live), everything under the private prefix; no silences, and the transitions become JSON lines (below).
+  const settings = defaultCoreSettings({
+    FW_DEPLOY_RETENTION_MS: DEPLOY_RETENTION_MS,
+    ...(opts.environment !== undefined ? { FW_ENVIRONMENT: opts.environment } : {}),
   });
+  const core = buildCore({
+    redis, prefix, settings, clock, logger, metrics, rules: () => ruleSet, funnels: () => funnels,
+    notifier: { notify: async () => {} }, lease: { owner: 'replay', ttlMs: 10 * MIN },
+  });
+  const { windows, lease, evaluator, deploys: deployStore } = core;
   const rejected: Record<string, number> = {};
   const count = (reason: string) => {
     rejected[reason] = (rejected[reason] ?? 0) + 1;
@@ -273,9 +270,8 @@ async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers
   // Everything invalid is caught before ingest (below); the handler re-parses with the same options, so this sink
   // only sees what the two passes disagree on, counted like the rest.
   const deadLetters: DeadLetterSink = { send: async (items) => items.forEach((d) => count(d.reason)) };
-  const parse: Omit<ParseOptions, 'now'> = DEFAULT_PARSE_OPTIONS;
-  const handler = createIngestHandler({ funnels: () => funnels, store: windows, deadLetters, metrics, logger, clock, parse });
-  const target = new DirectIngestTarget(handler, windows, () => funnels, 'replay');
+  const parse = core.parse;
+  const target = new DirectIngestTarget(core.ingestHandler(deadLetters), windows, () => funnels, 'replay');
 
   clock.set(markers.length ? Math.min(...markers.map((d) => d.ts)) : 0);
   for (const d of markers) await deployStore.add(d);

@@ -1,5 +1,6 @@
 /**
- * The deploy topic consumer against the real Kafka-protocol broker and the real Redis: valid markers stored once
+ * The deploy topic consumer (the deploy-marker handler in a KafkaSource) against the real Kafka-protocol broker
+ * and the real Redis: valid markers stored once
  * (a resent message and a whole re-read by another group are duplicates, a marker without ts takes the message's
  * timestamp so its id survives redelivery), invalid messages rejected with their reasons while the consumer keeps
  * going, a Redis failure retried in place instead of dropping the marker, and a clean stop.
@@ -7,7 +8,9 @@
 import { describe, it, expect, onTestFinished } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { DeployConsumer, type DeployMessageRef } from '../../../src/deploys/deploy-consumer.js';
+import { createDeployMarkerHandler, type DeployMessageRef } from '../../../src/deploys/deploy-marker-handler.js';
+import { KafkaSource } from '../../../src/ingest/kafka-source.js';
+import { createKafkaClient } from '../../../src/ingest/kafka-client.js';
 import { RedisDeployStore, type DeployStore } from '../../../src/deploys/deploy-store.js';
 import type { Deploy } from '../../../src/deploys/deploy.js';
 import { FwError } from '../../../src/errors.js';
@@ -26,12 +29,17 @@ function startConsumer(topic: string, store: DeployStore, groupId = uniqueName('
   const { lines, logger } = logSink();
   const rejected: { reason: string; where: DeployMessageRef }[] = [];
   const forwarded: Deploy[] = [];
-  const consumer = new DeployConsumer({
-    brokers: kafkaBrokers(), topic, groupId, clientId: 'test', store, logger, clock: systemClock, fromBeginning: true, sessionTimeoutMs: 6_000,
-    retryBaseMs: 50, retryCapMs: 200,
+  const kafka = createKafkaClient({ brokers: kafkaBrokers(), clientId: 'test', logger });
+  const consumer = new KafkaSource({
+    kafka, topics: [topic], groupId, logger, fromBeginning: true, sessionTimeoutMs: 6_000, partitionsConcurrency: 1,
+    component: 'deploy-consumer',
+  });
+  const handler = createDeployMarkerHandler({
+    store, logger, clock: systemClock, retryBaseMs: 50, retryCapMs: 200,
     onRejected: (reason, where) => rejected.push({ reason, where }),
     onDeploy: (d) => void forwarded.push(d),
   });
+  const start = () => consumer.start(handler);
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -39,10 +47,10 @@ function startConsumer(topic: string, store: DeployStore, groupId = uniqueName('
     await consumer.stop();
   };
   onTestFinished(stop);
-  return { consumer, rejected, forwarded, lines, stop };
+  return { consumer, start, rejected, forwarded, lines, stop };
 }
 
-describe('DeployConsumer', () => {
+describe('deploy marker consumer', () => {
   it('stores valid markers once, rejects invalid ones with reasons, keeps consuming', async () => {
     const topic = uniqueName('deploys');
     const store = new RedisDeployStore({ redis: redisClient(), prefix: uniquePrefix() });
@@ -73,7 +81,7 @@ describe('DeployConsumer', () => {
     ] });
 
     const c = startConsumer(topic, store);
-    await c.consumer.start();
+    await c.start();
     await eventually(async () => ((await store.list()).length === 4 && c.rejected.length === invalid.length ? true : undefined), 45_000, 'markers stored and rejected');
 
     const stored = await store.list({ limit: 10 });
@@ -92,12 +100,12 @@ describe('DeployConsumer', () => {
     // Still consuming after the bad ones.
     await p.send({ topic, messages: [{ key: 'late', value: JSON.stringify({ service: 'late-service', version: 'v1', ts: now - MIN }) }] });
     await eventually(async () => ((await store.list()).length === 5 ? true : undefined), 30_000, 'the later marker');
-    expect(c.consumer.status()).toEqual({ connected: true });
+    expect(c.consumer.status()).toMatchObject({ connected: true });
     await c.stop();
 
     // Another group reads the whole topic again (a replay, a new deployment): every marker is a duplicate.
     const again = startConsumer(topic, store);
-    await again.consumer.start();
+    await again.start();
     const duplicates = () => again.lines.filter((l) => l.msg === 'deploy marker already recorded').length;
     await eventually(() => (again.rejected.length === invalid.length && duplicates() === 7 ? true : undefined), 45_000, 'the re-read');
     expect((await store.list({ limit: 10 })).map((d) => d.service).sort()).toEqual(['checkout-api', 'late-service', 'mobile-bff', 'payments-service', 'search-service']);
@@ -119,7 +127,7 @@ describe('DeployConsumer', () => {
     const p = await producer();
     await p.send({ topic, messages: [{ key: 's', value: JSON.stringify({ service: 's', version: 'v1', ts: Date.now() - MIN }) }] });
     const c = startConsumer(topic, flaky);
-    await c.consumer.start();
+    await c.start();
     await eventually(async () => ((await real.list()).length === 1 ? true : undefined), 45_000, 'the marker after the outage');
     expect(c.rejected).toEqual([]);
     expect(c.lines.filter((l) => l.msg === 'deploy marker not stored; retrying')).toHaveLength(3);
@@ -135,7 +143,7 @@ describe('DeployConsumer', () => {
       { key: 'new', value: JSON.stringify({ service: 'new', version: 'v1' }) },
     ] });
     const c = startConsumer(topic, store);
-    await c.consumer.start();
+    await c.start();
     await eventually(async () => ((await store.list()).length === 1 && c.rejected.length === 1 ? true : undefined), 45_000, 'one stored, one rejected');
     expect(c.rejected[0]!.reason).toMatch(/older than the deploy retention/);
     expect((await store.list())[0]!.service).toBe('new');

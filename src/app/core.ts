@@ -1,0 +1,118 @@
+/**
+ * The core every composition root builds the same way: the daemon (app.ts), replay and backtest (replay/). From
+ * one set of settings it makes the window store, the alert, completeness and deploy stores, the evaluation lease,
+ * the evaluator with all of its options, and the ingest handler with its parse options. The roots differ only in
+ * what they pass in (prefix, clock, rules, notifier, lease owner) and in what they do around the core (the daemon
+ * serves HTTP and Kafka and runs a ticker; replay and backtest drive a virtual clock), so an option added here
+ * reaches all three: none can evaluate with settings the others lack.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type { Clock } from '../clock.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { DEFAULT_FIELDS, DEFAULT_PARSE_OPTIONS, type ParseOptions } from '../events/parse.js';
+import type { FunnelDef } from '../funnels/funnel.js';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+import type { RuleSet } from '../rules/rule-set.js';
+import { RedisWindowStore } from '../windows/redis-window-store.js';
+import { createIngestHandler } from '../ingest/pipeline.js';
+import type { DeadLetterSink } from '../ingest/dead-letter.js';
+import type { BatchHandler } from '../ingest/event-source.js';
+import { RedisDeployStore } from '../deploys/deploy-store.js';
+import type { Notifier } from '../notify/notifier.js';
+import { Evaluator, type EvaluatorOptions } from '../engine/evaluator.js';
+import type { FunnelSource } from '../engine/funnel-data.js';
+import { LeaderLease } from '../engine/lease.js';
+import { RedisAlertStore } from '../engine/alert-store.js';
+import { RedisCompletenessStore } from '../engine/completeness-store.js';
+
+/** The configuration the core reads. The daemon passes its Config; replay and backtest the defaults (below). */
+const CORE_SETTINGS = [
+  'FW_EVENT_FIELDS', 'FW_EVENT_MAX_FUTURE_MS', 'FW_EVENT_MAX_BYTES',
+  'FW_STALE_AFTER_MS', 'FW_EVAL_MAX_SEGMENT_VALUES', 'FW_REMIND_EVERY_MS',
+  'FW_DEPLOY_RETENTION_MS', 'FW_DEPLOY_LOOKBACK_MS', 'FW_ENVIRONMENT',
+] as const satisfies readonly (keyof Config)[];
+export type CoreSettings = Pick<Config, (typeof CORE_SETTINGS)[number]>;
+
+/** A daemon's defaults with `overrides`: replay and backtest judge as a daemon left at its defaults would. */
+export function defaultCoreSettings(overrides: Partial<CoreSettings> = {}): CoreSettings {
+  const d = loadConfig({});
+  return { ...(Object.fromEntries(CORE_SETTINGS.map((k) => [k, d[k]])) as CoreSettings), ...overrides };
+}
+
+/** How events are parsed (all but `now`), for the ingest handler and HTTP ingest alike. */
+export function parseOptionsOf(s: CoreSettings): Omit<ParseOptions, 'now'> {
+  return {
+    ...DEFAULT_PARSE_OPTIONS,
+    fields: { ...DEFAULT_FIELDS, ...s.FW_EVENT_FIELDS },
+    maxFutureMs: s.FW_EVENT_MAX_FUTURE_MS,
+    maxBytes: s.FW_EVENT_MAX_BYTES,
+  };
+}
+
+export interface CoreOptions {
+  redis: Redis | Cluster;
+  /** Key prefix of everything the core writes (alerts, lease, completeness, windows, deploys). */
+  prefix: string;
+  settings: CoreSettings;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  /** The rule set to evaluate (throws when none is loaded). */
+  rules: () => RuleSet;
+  /** The funnels events are applied to (empty while no rule set is loaded). */
+  funnels: () => readonly FunnelDef[];
+  /** Sees every committed alert transition. */
+  notifier: Notifier;
+  lease: { owner: string; ttlMs: number; onChange?: (leader: boolean, token: number | undefined) => void };
+  /** Active silences (the daemon's store); absent: nothing is silenced. */
+  silences?: EvaluatorOptions['silences'];
+  /** Where the evaluator reads funnel data; default the core's window store (backtest: live windows as of a minute). */
+  funnelSource?: FunnelSource;
+  /** Deploy markers the evaluator correlates; default the core's deploy store (backtest: the live ones, read only). */
+  deployMarkers?: EvaluatorOptions['deploys'];
+}
+
+export interface Core {
+  windows: RedisWindowStore;
+  alerts: RedisAlertStore;
+  deploys: RedisDeployStore;
+  lease: LeaderLease;
+  evaluator: Evaluator;
+  parse: Omit<ParseOptions, 'now'>;
+  /** The ingest pipeline's batch handler (Kafka consumer, direct HTTP ingest, replay); rejects to `deadLetters`. */
+  ingestHandler(deadLetters: DeadLetterSink): BatchHandler;
+}
+
+export function buildCore(o: CoreOptions): Core {
+  const { redis, prefix, settings: s, clock, logger, metrics } = o;
+  const parse = parseOptionsOf(s);
+  const windows = new RedisWindowStore({ redis, prefix });
+  const alerts = new RedisAlertStore({ redis, prefix });
+  const deploys = new RedisDeployStore({
+    redis, prefix, retentionMs: s.FW_DEPLOY_RETENTION_MS, clock: () => clock.now(),
+    logger: logger.child({ component: 'deploys' }),
+  });
+  const lease = new LeaderLease({
+    redis, prefix, owner: o.lease.owner, ttlMs: o.lease.ttlMs, clock, logger: logger.child({ component: 'lease' }),
+    ...(o.lease.onChange ? { onChange: o.lease.onChange } : {}),
+  });
+  const evaluator = new Evaluator({
+    store: o.funnelSource ?? windows, alerts, lease, clock, metrics, logger: logger.child({ component: 'evaluator' }),
+    notifier: o.notifier,
+    rules: o.rules,
+    staleAfterMs: s.FW_STALE_AFTER_MS,
+    completenessStore: new RedisCompletenessStore({ redis, prefix }),
+    maxValuesPerDimension: s.FW_EVAL_MAX_SEGMENT_VALUES,
+    ...(o.silences ? { silences: o.silences } : {}),
+    remindEveryMs: s.FW_REMIND_EVERY_MS,
+    deploys: o.deployMarkers ?? deploys,
+    deployLookbackMs: s.FW_DEPLOY_LOOKBACK_MS,
+    ...(s.FW_ENVIRONMENT ? { environment: s.FW_ENVIRONMENT } : {}),
+  });
+  return {
+    windows, alerts, deploys, lease, evaluator, parse,
+    ingestHandler: (deadLetters) =>
+      createIngestHandler({ funnels: o.funnels, store: windows, deadLetters, metrics, logger, clock, parse }),
+  };
+}
