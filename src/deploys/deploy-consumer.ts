@@ -67,8 +67,8 @@ export class DeployConsumer {
   private relaunchTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: DeployConsumerOptions) {
-    if (!o.topic) throw new FwError('DEPLOY_BAD_OPTIONS', 'the deploy topic must not be empty', false);
-    if (!o.groupId) throw new FwError('DEPLOY_BAD_OPTIONS', 'the deploy consumer group must not be empty', false);
+    if (!o.topic) throw new FwError('DEPLOY_BAD_OPTIONS', 'the deploy topic must not be empty');
+    if (!o.groupId) throw new FwError('DEPLOY_BAD_OPTIONS', 'the deploy consumer group must not be empty');
     this.log = o.logger.child({ component: 'deploy-consumer', topic: o.topic });
     this.kafka = new Kafka({
       clientId: o.clientId,

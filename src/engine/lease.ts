@@ -68,7 +68,7 @@ export function defineEngineCommands(redis: RedisLike): void {
 export function engineRedisFailure(err: unknown, area: 'LEASE' | 'ALERT', context: string): FwError {
   const e = redisFailure(err, context);
   if (e.code === 'WINDOW_REDIS_UNAVAILABLE' || e.code === 'WINDOW_REDIS_REPLY') {
-    return new FwError(`${area}_REDIS_${e.retriable ? 'UNAVAILABLE' : 'REPLY'}`, e.message, e.retriable, { cause: err });
+    return new FwError(e.retriable ? `${area}_REDIS_UNAVAILABLE` : `${area}_REDIS_REPLY`, e.message, { cause: err });
   }
   return e;
 }
@@ -78,7 +78,7 @@ export async function callEngineCommand(redis: RedisLike, cmd: EngineCommand, ar
   argv: (string | number)[], context: string): Promise<unknown> {
   const fn = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[ENGINE_COMMANDS[cmd].name];
   if (typeof fn !== 'function') {
-    throw new FwError(`${area}_NOT_DEFINED`, `${ENGINE_COMMANDS[cmd].name} is not defined on this client; call defineEngineCommands first`, false);
+    throw new FwError(`${area}_NOT_DEFINED`, `${ENGINE_COMMANDS[cmd].name} is not defined on this client; call defineEngineCommands first`);
   }
   try {
     return await fn.call(redis, ...keys, ...argv);
@@ -127,15 +127,15 @@ export class LeaderLease {
 
   constructor(private readonly o: LeaseOptions) {
     if (!Number.isInteger(o.ttlMs) || o.ttlMs <= 0) {
-      throw new FwError('LEASE_BAD_OPTIONS', `lease ttlMs must be a positive whole number of ms, got ${o.ttlMs}`, false);
+      throw new FwError('LEASE_BAD_OPTIONS', `lease ttlMs must be a positive whole number of ms, got ${o.ttlMs}`);
     }
-    if (!o.owner) throw new FwError('LEASE_BAD_OPTIONS', 'lease owner (instance id) must not be empty', false);
+    if (!o.owner) throw new FwError('LEASE_BAD_OPTIONS', 'lease owner (instance id) must not be empty');
     this.marginMs = o.safetyMarginMs ?? Math.ceil(o.ttlMs / 10);
     this.renewEveryMs = o.renewEveryMs ?? Math.floor(o.ttlMs / 3);
     if (this.marginMs < 0 || this.renewEveryMs <= 0 || this.renewEveryMs >= o.ttlMs - this.marginMs) {
       // Renewing no more often than the local validity lasts would make leadership flap between renewals.
       throw new FwError('LEASE_BAD_OPTIONS', `lease renewEveryMs (${this.renewEveryMs}) must be positive and below ttlMs − ` +
-        `safetyMarginMs (${o.ttlMs} − ${this.marginMs})`, false);
+        `safetyMarginMs (${o.ttlMs} − ${this.marginMs})`);
     }
     this.keys = alertsKeys(o.prefix);
     defineEngineCommands(o.redis);
@@ -144,7 +144,7 @@ export class LeaderLease {
   /** Acquires the lease if it is free, renews it if it is ours; one Redis call. Concurrent calls share it. */
   tryAcquire(): Promise<LeaseStatus> {
     if (this.stopped) {
-      return Promise.reject(new FwError('LEASE_STOPPED', `the lease of ${this.o.owner} was stopped; make a new LeaderLease`, false));
+      return Promise.reject(new FwError('LEASE_STOPPED', `the lease of ${this.o.owner} was stopped; make a new LeaderLease`));
     }
     this.inFlight ??= this.attempt().finally(() => {
       this.inFlight = null;
@@ -171,9 +171,9 @@ export class LeaderLease {
   private interpret(reply: unknown, started: number): LeaseStatus {
     if (!Array.isArray(reply) || reply.length !== 3) {
       if (Array.isArray(reply) && Number(reply[0]) === -2) {
-        throw new FwError('LEASE_BAD_ARGUMENTS', `leader lease: the script refused its arguments: ${String(reply[1])}`, false);
+        throw new FwError('LEASE_BAD_ARGUMENTS', `leader lease: the script refused its arguments: ${String(reply[1])}`);
       }
-      throw new FwError('LEASE_BAD_REPLY', `leader lease: unexpected reply ${JSON.stringify(reply)}`, false);
+      throw new FwError('LEASE_BAD_REPLY', `leader lease: unexpected reply ${JSON.stringify(reply)}`);
     }
     if (Number(reply[0]) === 1) {
       const token = Number(reply[1]);

@@ -16,7 +16,7 @@ import type { Metrics } from '../obs/metrics.js';
 import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
 import { rawMessage, type BatchHandler, type SourceBatch } from './event-source.js';
 import type { WindowStore } from '../windows/window-store.js';
-import { FwError, errorMessage } from '../errors.js';
+import { FwError } from '../errors.js';
 
 /** What ingest needs from the window store. */
 export type ApplyPort = Pick<WindowStore, 'applyBatch' | 'getOffsets'>;
@@ -46,15 +46,6 @@ function funnelMaskOf(funnels: readonly FunnelDef[]): Map<string, number> {
     funnelMasks.set(funnels, m);
   }
   return m;
-}
-
-/** Store failures that are not already classified (e.g. a raw client error while reading offsets) are treated as
- *  an unavailable Redis: retriable, so the consumer holds the batch and retries instead of crashing. Errors that
- *  can only be bugs (TypeError and the like) are not: retrying them forever would hide them. */
-function asStoreError(err: unknown): unknown {
-  if (err instanceof FwError) return err;
-  if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError) return err;
-  return new FwError('WINDOW_STORE_FAILED', `window store: ${errorMessage(err)}`, true, { cause: err });
 }
 
 export function createIngestHandler(deps: PipelineDeps): BatchHandler {
@@ -120,9 +111,8 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
       return lo;
     };
     // Funnels are independent key spaces: apply them concurrently (ioredis pipelines the calls on one connection).
-    await Promise.all(funnels.map(async (funnel, i) => applyFunnel(funnel, 1 << Math.min(i, 30)))).catch((err) => {
-      throw asStoreError(err);
-    });
+    // Store failures come back classified (FwError); anything else meets the consumer's one rule (isRetriable).
+    await Promise.all(funnels.map(async (funnel, i) => applyFunnel(funnel, 1 << Math.min(i, 30))));
     await batch.heartbeat();
     deps.metrics.batchesApplied.inc({ outcome: 'applied' });
     deps.metrics.batchApplySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -154,7 +144,7 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
           return;
         }
         stored.set(key, res.storedOffset);
-        if (attempt > 3) throw new FwError('WINDOW_REFUSED', `window store keeps refusing ${funnel.name}/${partition} at offset ${res.storedOffset}`, true);
+        if (attempt > 3) throw new FwError('WINDOW_REFUSED', `window store keeps refusing ${funnel.name}/${partition} at offset ${res.storedOffset}`);
       }
     }
   };

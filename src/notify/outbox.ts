@@ -386,7 +386,7 @@ export class DeliveryOutbox {
 
   private cmd(name: keyof typeof COMMANDS): Cmd {
     const fn = (this.o.redis as unknown as Record<string, Cmd>)[COMMANDS[name].name];
-    if (typeof fn !== 'function') throw new FwError('OUTBOX_NOT_DEFINED', `${COMMANDS[name].name} is not defined`, false);
+    if (typeof fn !== 'function') throw new FwError('OUTBOX_NOT_DEFINED', `${COMMANDS[name].name} is not defined`);
     return fn.bind(this.o.redis);
   }
 }

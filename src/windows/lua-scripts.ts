@@ -48,7 +48,7 @@ export function locateLua(file: string, sub = 'windows'): string {
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     throw new FwError('WINDOW_LUA_MISSING', `Lua script ${file} not found (looked in ${candidates.join(', ')}); ` +
-      `a build must copy src/${sub}/lua/*.lua next to the compiled ${sub} modules`, false);
+      `a build must copy src/${sub}/lua/*.lua next to the compiled ${sub} modules`);
   }
   return found;
 }
@@ -75,7 +75,7 @@ export async function callWindowCommand(redis: RedisLike, cmd: WindowCommand, ke
   context: string): Promise<unknown> {
   const fn = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[WINDOW_COMMANDS[cmd].name];
   if (typeof fn !== 'function') {
-    throw new FwError('WINDOW_NOT_DEFINED', `${WINDOW_COMMANDS[cmd].name} is not defined on this client; construct the store first`, false);
+    throw new FwError('WINDOW_NOT_DEFINED', `${WINDOW_COMMANDS[cmd].name} is not defined on this client; construct the store first`);
   }
   try {
     return await fn.call(redis, ...keys, ...argv);
@@ -93,10 +93,10 @@ export function redisFailure(err: unknown, context: string): FwError {
   const msg = errorMessage(err);
   const isReply = err instanceof Error && err.name === 'ReplyError';
   if (isReply && !RETRIABLE_REPLY.test(msg)) {
-    return new FwError('WINDOW_REDIS_REPLY', `${context}: Redis refused the command: ${msg}`, false, { cause: err });
+    return new FwError('WINDOW_REDIS_REPLY', `${context}: Redis refused the command: ${msg}`, { cause: err });
   }
   // Connection loss, timeouts, "max retries per request", busy/failover replies: the same call can succeed later.
-  return new FwError('WINDOW_REDIS_UNAVAILABLE', `${context}: ${msg}`, true, { cause: err });
+  return new FwError('WINDOW_REDIS_UNAVAILABLE', `${context}: ${msg}`, { cause: err });
 }
 
 export type ApplyReply =
@@ -135,24 +135,24 @@ export function interpretReadStateReply(reply: unknown, lists: ArrayLike<number>
 /** The one mapping of applyBatch-2.lua's return codes. */
 export function interpretApplyReply(reply: unknown, context: string): ApplyReply {
   if (!Array.isArray(reply) || reply.length < 1) {
-    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);
+    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`);
   }
   const code = Number(reply[0]);
   if (code === 1) return { status: 'applied' };
   if (code === -1 && reply.length >= 2) return { status: 'duplicate', storedOffset: Number(reply[1]) };
   if (code === -3 && reply.length >= 3) return { status: 'conflict', storedOffset: String(reply[1]), sealedUpTo: String(reply[2]) };
   if (code === -2) {
-    throw new FwError('WINDOW_BAD_ARGUMENTS', `${context}: applyBatch refused its arguments: ${String(reply[1])}`, false);
+    throw new FwError('WINDOW_BAD_ARGUMENTS', `${context}: applyBatch refused its arguments: ${String(reply[1])}`);
   }
-  throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);
+  throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`);
 }
 
 function malformed(name: string, reply: unknown, context: string): FwError {
-  return new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from ${name}: ${JSON.stringify(reply)}`, false);
+  return new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from ${name}: ${JSON.stringify(reply)}`);
 }
 
 function refusedArguments(name: string, reply: unknown[], context: string): FwError {
-  return new FwError('WINDOW_BAD_ARGUMENTS', `${context}: ${name} refused its arguments: ${String(reply[1])}`, false);
+  return new FwError('WINDOW_BAD_ARGUMENTS', `${context}: ${name} refused its arguments: ${String(reply[1])}`);
 }
 
 /** The one mapping of sealPartition-1.lua's reply. */
@@ -186,7 +186,7 @@ export function interpretCompactReply(reply: unknown, context: string): { status
 /** The one mapping of registerDimValues-1.lua's reply: per requested value its code and the dimension's count. */
 export function interpretRegisterReply(reply: unknown, expected: number, context: string): { code: number; given: number }[] {
   if (!Array.isArray(reply) || reply.length !== expected * 2) {
-    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from registerDimValues: ${JSON.stringify(reply)}`, false);
+    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from registerDimValues: ${JSON.stringify(reply)}`);
   }
   const out: { code: number; given: number }[] = [];
   for (let i = 0; i < reply.length; i += 2) out.push({ code: Number(reply[i]), given: Number(reply[i + 1]) });

@@ -156,7 +156,7 @@ export class RedisWindowStore implements WindowStore {
     const { funnel: def, partition, firstOffset, lastOffset, events, now } = input;
     const where = `funnel ${def.name} partition ${partition} offsets ${firstOffset}..${lastOffset}`;
     if (!Number.isSafeInteger(firstOffset) || !Number.isSafeInteger(lastOffset) || firstOffset > lastOffset) {
-      throw new FwError('WINDOW_BAD_BATCH', `${where}: offsets must be integers with firstOffset <= lastOffset`, false);
+      throw new FwError('WINDOW_BAD_BATCH', `${where}: offsets must be integers with firstOffset <= lastOffset`);
     }
     const fc = this.funnel(def);
     const metaKey = this.keys.meta(def.name, partition);
@@ -179,7 +179,7 @@ export class RedisWindowStore implements WindowStore {
       const entity = wellFormed(readEntity(ev));
       if (entity === '') { noEntity++; continue; }
       if (!Number.isFinite(ev.ts)) {
-        throw new FwError('WINDOW_BAD_EVENT', `${where}: event ${ev.id} has no valid ts (${String(ev.ts)})`, false);
+        throw new FwError('WINDOW_BAD_EVENT', `${where}: event ${ev.id} has no valid ts (${String(ev.ts)})`);
       }
       steps.push(step);
       ts.push(Math.floor(ev.ts));
@@ -238,7 +238,7 @@ export class RedisWindowStore implements WindowStore {
       if (attempt >= APPLY_ATTEMPTS) {
         throw new FwError('WINDOW_APPLY_CONFLICT', `${where}: the partition's state kept changing between read and ` +
           `commit (${attempt} attempts; stored offset now ${reply.storedOffset || 'none'}); is another writer applying ` +
-          'this partition?', true);
+          'this partition?');
       }
     }
   }
@@ -520,7 +520,7 @@ export class RedisWindowStore implements WindowStore {
     const i = def.dimensions.findIndex((d) => d.name === dimension);
     if (i < 0) {
       throw new FwError('WINDOW_UNKNOWN_DIMENSION',
-        `funnel ${def.name} has no dimension "${dimension}" (it has: ${def.dimensions.map((d) => d.name).join(', ') || 'none'})`, false);
+        `funnel ${def.name} has no dimension "${dimension}" (it has: ${def.dimensions.map((d) => d.name).join(', ') || 'none'})`);
     }
     return i;
   }
@@ -676,7 +676,7 @@ export class RedisWindowStore implements WindowStore {
     const where = `funnel ${def.name}: compact`;
     const maxBuckets = opts.maxBuckets ?? DEFAULT_COMPACT_MAX_BUCKETS;
     if (!(Number.isInteger(maxBuckets) && maxBuckets >= 1)) {
-      throw new FwError('WINDOW_BAD_ARGUMENTS', `${where}: maxBuckets must be a positive integer, got ${maxBuckets}`, false);
+      throw new FwError('WINDOW_BAD_ARGUMENTS', `${where}: maxBuckets must be a positive integer, got ${maxBuckets}`);
     }
     const f = def.bucketMs;
     const wms = [...(await this.getWatermarks(def)).values()];
@@ -764,7 +764,7 @@ export class RedisWindowStore implements WindowStore {
 
   private checkStep(def: FunnelDef, step: number): void {
     if (!Number.isInteger(step) || step < 0 || step >= def.steps.length) {
-      throw new FwError('WINDOW_UNKNOWN_STEP', `funnel ${def.name} has steps 0..${def.steps.length - 1}, not ${step}`, false);
+      throw new FwError('WINDOW_UNKNOWN_STEP', `funnel ${def.name} has steps 0..${def.steps.length - 1}, not ${step}`);
     }
   }
 }
