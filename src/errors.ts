@@ -21,7 +21,8 @@ export type ErrorSpec =
 
 const unavailable = (description: string) => ({ retriable: true, status: 503, description }) as const;
 const internal = (description: string) => ({ retriable: false, status: 500, description }) as const;
-const caller = <S extends ClientStatus>(status: S, description: string) => ({ retriable: false, status, description }) as const;
+const caller = <S extends ClientStatus>(status: S, description: string) =>
+  ({ retriable: false, status, description }) as const;
 
 /**
  * Every code, grouped by area. Upper-case codes are funnelwatch's; the lower-case ones are shared with the rule
@@ -29,12 +30,12 @@ const caller = <S extends ClientStatus>(status: S, description: string) => ({ re
  */
 export const ERROR_CATALOG = {
   // Generic answers of the HTTP API, and the one rule for errors funnelwatch did not raise (asFwError).
-  BAD_REQUEST: caller(400, 'The request is malformed: a query parameter, the body or its JSON is not what the route takes.'),
+  BAD_REQUEST: caller(400, 'The request is malformed: a query parameter, the body or its JSON is not what it takes.'),
   PAYLOAD_TOO_LARGE: caller(413, 'The request body is larger than the route accepts (FW_INGEST_MAX_BYTES for ingest).'),
   UNSUPPORTED_MEDIA_TYPE: caller(415, 'The request body has a Content-Type the route does not read.'),
   UNAUTHORIZED: caller(401, 'The bearer token is missing or wrong (FW_INGEST_TOKEN).'),
   NOT_FOUND: caller(404, 'No such route.'),
-  UNAVAILABLE: unavailable('A dependency failed with a transient network error (connection reset, refused, timed out).'),
+  UNAVAILABLE: unavailable('A dependency failed with a transient network error (connection reset, refused, timeout).'),
   INTERNAL: internal('An unexpected error inside funnelwatch (a bug); the daemon log has the details.'),
 
   // Configuration and secrets.
@@ -65,7 +66,7 @@ export const ERROR_CATALOG = {
   WINDOW_BAD_REPLY: internal('A window script answered something unexpected (a script/code version mismatch).'),
   WINDOW_UNKNOWN_DIMENSION: caller(400, 'A window query names a dimension the funnel does not have.'),
   WINDOW_UNKNOWN_STEP: caller(400, 'A window query names a step the funnel does not have.'),
-  WINDOW_APPLY_CONFLICT: unavailable('A partition kept changing between read and commit; another writer may be applying it.'),
+  WINDOW_APPLY_CONFLICT: unavailable('A partition kept changing between read and commit (another writer?).'),
   WINDOW_REFUSED: unavailable('The window store keeps refusing a batch at the stored offset; retried later.'),
   WINDOW_LUA_MISSING: internal('A Lua script file is missing from the build.'),
   WINDOW_NOT_DEFINED: internal('A window script is not defined on the Redis client (construction order bug).'),
@@ -83,7 +84,7 @@ export const ERROR_CATALOG = {
   ALERT_BAD_ARGUMENTS: internal('An alert commit had invalid arguments, or its script refused them (a bug).'),
   ALERT_BAD_REPLY: internal('The alert commit script answered something unexpected (a script/code version mismatch).'),
   ALERT_NOT_DEFINED: internal('The alert scripts are not defined on the Redis client (construction order bug).'),
-  ALERT_REDIS_UNAVAILABLE: unavailable('Redis did not answer an alert-state command (connection loss, timeout, failover).'),
+  ALERT_REDIS_UNAVAILABLE: unavailable('Redis did not answer an alert-state command (connection loss, timeout).'),
   ALERT_REDIS_REPLY: internal('Redis refused an alert-state command with an error reply (a bug).'),
 
   // Deploy markers.

@@ -26,7 +26,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
-import { errorMessage, FwError } from '../errors.js';
+import { errorMessage, FwError, isRetriable } from '../errors.js';
 import { alertsKeys } from '../engine/lease.js';
 import { deliveryField } from '../engine/alert-store.js';
 import { locateLua } from '../windows/lua-scripts.js';
@@ -309,9 +309,14 @@ export class DeliveryOutbox {
     try {
       outcome = await receiver.deliver(job, stored?.record);
     } catch (err) {
-      // A receiver bug must not lose a page: retried like a network error, and loud in the log.
-      log.error({ err: errorMessage(err) }, 'receiver threw instead of answering; retrying');
-      outcome = { ok: false, retriable: true, code: 'DELIVERY_UNEXPECTED', reason: errorMessage(err) };
+      // Receivers answer outcomes; a throw meets the one rule for foreign errors (isRetriable): a transient network
+      // failure is retried, anything else is a bug that fails the delivery now, so the alert's other receivers hear
+      // of it at once instead of after giveUpMs of retries.
+      const reason = errorMessage(err);
+      const retriable = isRetriable(err);
+      log.error({ err: reason, retriable }, 'receiver threw instead of answering');
+      outcome = retriable ? { ok: false, retriable, code: 'DELIVERY_UNEXPECTED', reason }
+        : { ok: false, retriable, code: 'DELIVERY_UNEXPECTED', reason };
     } finally {
       timer?.();
     }
