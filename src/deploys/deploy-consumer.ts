@@ -16,9 +16,12 @@ import type { Clock } from '../clock.js';
 import { errorMessage, isRetriable, FwError } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
 import { kafkaLogCreator } from '../ingest/kafka-source.js';
-import { backoffMs } from '../ingest/retry.js';
+import { backoffMs, type BackoffPolicy } from '../core/backoff.js';
 import { validateDeployInput, type Deploy } from './deploy.js';
 import type { DeployStore } from './deploy-store.js';
+
+/** Between rebuilds of a consumer that kafkajs does not restart itself. */
+const RELAUNCH_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 30_000, jitter: 'equal' };
 
 /** As POST /v1/deploys: a marker is far smaller; a bigger message is not one. */
 export const DEPLOY_MESSAGE_MAX_BYTES = 64 * 1024;
@@ -140,7 +143,7 @@ export class DeployConsumer {
   }
 
   private scheduleRelaunch(dead: Consumer): void {
-    const wait = backoffMs(this.relaunches++, 1_000, 30_000);
+    const wait = backoffMs(this.relaunches++, RELAUNCH_BACKOFF, Math.random);
     this.log.warn({ waitMs: wait, attempt: this.relaunches }, 'restarting the deploy consumer');
     this.relaunchTimer = setTimeout(async () => {
       if (this.stopping) return;
@@ -203,7 +206,8 @@ export class DeployConsumer {
           return true;
         }
         if (!active()) return false;
-        const wait = backoffMs(attempt, this.o.retryBaseMs ?? 200, this.o.retryCapMs ?? 5_000);
+        const retry = { baseMs: this.o.retryBaseMs ?? 200, capMs: this.o.retryCapMs ?? 5_000 };
+        const wait = backoffMs(attempt, { ...retry, jitter: 'equal' }, Math.random);
         this.log.warn({ err: errorMessage(err), ...where, attempt, waitMs: wait }, 'deploy marker not stored; retrying');
         await sleepWhile(wait, active, heartbeat);
         if (!active()) return false;

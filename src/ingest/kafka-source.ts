@@ -17,8 +17,11 @@ import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry } 
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { isRetriable, errorMessage } from '../errors.js';
-import { backoffMs } from './retry.js';
+import { backoffMs, type BackoffPolicy } from '../core/backoff.js';
 import type { BatchHandler, EventSource, SourceStatus } from './event-source.js';
+
+/** Between rebuilds of a consumer that kafkajs does not restart itself. */
+const RELAUNCH_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 30_000, jitter: 'equal' };
 
 export interface KafkaSourceOptions {
   brokers: string[];
@@ -161,7 +164,7 @@ export class KafkaSource implements EventSource {
   }
 
   private scheduleRelaunch(dead: Consumer): void {
-    const wait = backoffMs(this.relaunches++, 1_000, 30_000);
+    const wait = backoffMs(this.relaunches++, RELAUNCH_BACKOFF, Math.random);
     this.log.warn({ waitMs: wait, attempt: this.relaunches }, 'restarting the kafka consumer');
     this.relaunchTimer = setTimeout(async () => {
       if (this.stopping) return;
@@ -188,7 +191,8 @@ export class KafkaSource implements EventSource {
         break;
       } catch (err) {
         if (!isRetriable(err) || !isActive()) throw err;
-        const wait = backoffMs(attempt, this.opts.retryBaseMs ?? 200, this.opts.retryCapMs ?? 5_000);
+        const retry = { baseMs: this.opts.retryBaseMs ?? 200, capMs: this.opts.retryCapMs ?? 5_000 };
+        const wait = backoffMs(attempt, { ...retry, jitter: 'equal' }, Math.random);
         this.opts.metrics.batchesApplied.inc({ outcome: 'retry' });
         this.log.warn({ err: errorMessage(err), topic: batch.topic, partition: batch.partition, attempt, waitMs: wait }, 'batch not applied; retrying (nothing committed)');
         await sleepWhile(wait, isActive, heartbeat);

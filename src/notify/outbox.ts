@@ -27,6 +27,7 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { errorMessage, FwError, isRetriable } from '../errors.js';
+import { backoffMs } from '../core/backoff.js';
 import { alertsKeys } from '../engine/lease.js';
 import { deliveryField } from '../engine/alert-store.js';
 import { locateLua } from '../windows/lua-scripts.js';
@@ -157,7 +158,9 @@ export class DeliveryOutbox {
       } catch (err) {
         if (!this.running) break;
         failures++;
-        const wait = Math.min(30_000, this.redisRetryBaseMs * 2 ** Math.min(failures, 7));
+        // Jittered: after a Redis restart, the replicas' workers do not all come back in the same instant.
+        const policy = { baseMs: this.redisRetryBaseMs, capMs: 30_000, jitter: 'equal' } as const;
+        const wait = backoffMs(failures, policy, this.random);
         this.o.logger.warn({ err: errorMessage(err), retryInMs: wait }, 'delivery worker: Redis call failed; retrying');
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, wait);
@@ -345,11 +348,10 @@ export class DeliveryOutbox {
     return this.fail(entry, job, log, outcome.code, outcome.reason);
   }
 
-  /** Exponential backoff with jitter (half fixed, half random), capped; never sooner than the server asked. */
+  /** Exponential backoff with equal jitter, capped; never sooner than the server asked. */
   retryDelay(attempt: number, retryAfterMs?: number): number {
-    const exp = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** Math.min(attempt, 30));
-    const jittered = exp / 2 + (this.random() * exp) / 2;
-    return Math.max(retryAfterMs ?? 0, Math.round(jittered));
+    const policy = { baseMs: this.backoffBaseMs, capMs: this.backoffMaxMs, jitter: 'equal' } as const;
+    return Math.max(retryAfterMs ?? 0, backoffMs(attempt, policy, this.random));
   }
 
   /** A permanent failure: recorded (so later jobs of the incident are not sent), counted, logged, self-alerted. */
