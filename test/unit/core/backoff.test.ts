@@ -6,11 +6,14 @@ const fixed = (v: number) => () => v;
 
 describe('backoffCeilingMs', () => {
   it('doubles from the base per attempt and stops at the cap', () => {
-    expect([0, 1, 2, 3, 4, 5, 6, 7].map((n) => backoffCeilingMs(n, 100, 5_000))).toEqual([100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map((n) => backoffCeilingMs(n, 100, 5_000)))
+      .toEqual([100, 200, 400, 800, 1600, 3200, 5000, 5000]);
   });
 
   it('stays finite and capped for huge attempts, and treats negative, fractional or NaN attempts sensibly', () => {
-    for (const n of [60, 61, 1_000, 1e9, Number.MAX_SAFE_INTEGER, Infinity]) expect(backoffCeilingMs(n, 100, 5_000)).toBe(5_000);
+    for (const n of [60, 61, 1_000, 1e9, Number.MAX_SAFE_INTEGER, Infinity]) {
+      expect(backoffCeilingMs(n, 100, 5_000)).toBe(5_000);
+    }
     expect(backoffCeilingMs(1_000, 1, Number.MAX_VALUE)).toBe(2 ** 60);
     expect(backoffCeilingMs(-3, 100, 5_000)).toBe(100);
     expect(backoffCeilingMs(NaN, 100, 5_000)).toBe(100);
