@@ -105,7 +105,7 @@ export type Config = { [K in keyof Spec]: z.output<Spec[K]['schema']> } & { conf
 
 export class ConfigError extends FwError {
   constructor(readonly problems: string[]) {
-    super('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`, false);
+    super('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);
     this.name = 'ConfigError';
   }
 }

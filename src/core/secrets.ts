@@ -22,10 +22,10 @@ export function readSecret(ref: SecretRef, env: Record<string, string | undefine
       value = readFileSync(ref.file, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      throw new FwError('SECRET_MISSING', `cannot read the secret from ${describeSecret(ref)} (${code})`, false);
+      throw new FwError('SECRET_MISSING', `cannot read the secret from ${describeSecret(ref)} (${code})`);
     }
   }
   const v = value?.trim() ?? '';
-  if (v === '') throw new FwError('SECRET_MISSING', `the secret is missing: ${describeSecret(ref)} is not set or empty`, false);
+  if (v === '') throw new FwError('SECRET_MISSING', `the secret is missing: ${describeSecret(ref)} is not set or empty`);
   return v;
 }

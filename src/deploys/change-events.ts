@@ -13,6 +13,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { errorMessage } from '../errors.js';
+import { backoffMs } from '../core/backoff.js';
 import type { Logger } from '../obs/logger.js';
 import { truncateCodePoints } from '../core/text.js';
 import type { SecretRef } from '../core/secrets.js';
@@ -74,8 +75,10 @@ export interface PagerDutyChangeEventsOptions {
   timeoutMs?: number;
   /** Retries after the first attempt; default 2. */
   retries?: number;
-  /** Wait before the first retry, doubled for each next one; default 1,000 ms. */
+  /** Longest wait before the first retry, doubled for each next one (equal jitter: at least half); default 1,000 ms. */
   retryDelayMs?: number;
+  /** Jitter source, in [0, 1). Default Math.random. */
+  random?: () => number;
   /** Every send's outcome, e.g. for a counter by `ok`/`code`. */
   onResult?: (result: ChangeEventResult) => void;
 }
@@ -128,15 +131,15 @@ export class PagerDutyChangeEvents {
     }
     const body = JSON.stringify(changeEventBody(deploy, key, { source: this.o.source }));
     const retries = this.o.retries ?? 2;
-    let delay = this.o.retryDelayMs ?? 1_000;
+    const backoff = { baseMs: this.o.retryDelayMs ?? 1_000, capMs: MAX_RETRY_AFTER_MS, jitter: 'equal' } as const;
     for (let attempt = 1; ; attempt++) {
       const a = await this.attempt(body);
       if (a.ok) return { ok: true, deployId: deploy.id, attempts: attempt };
       const reason = a.reason.split(key).join('[routing key]');
       const tooLong = a.retryAfterMs !== undefined && a.retryAfterMs > MAX_RETRY_AFTER_MS;
       if (!a.retriable || attempt > retries || tooLong) return { ok: false, deployId: deploy.id, attempts: attempt, code: a.code, reason };
+      const delay = backoffMs(attempt - 1, backoff, this.o.random ?? Math.random);
       await new Promise((r) => setTimeout(r, Math.max(delay, a.retryAfterMs ?? 0)));
-      delay *= 2;
     }
   }
 

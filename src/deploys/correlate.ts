@@ -166,8 +166,8 @@ function checkedOptions(opts: CorrelationOptions): { lookbackMs: number; graceMs
   const graceMs = opts.graceAfterOnsetMs ?? DEFAULT_GRACE_AFTER_ONSET_MS;
   const limit = opts.limit ?? DEFAULT_SUSPECT_LIMIT;
   for (const [name, v] of [['lookbackMs', lookbackMs], ['graceAfterOnsetMs', graceMs]] as const) {
-    if (!Number.isFinite(v) || v < 0) throw new FwError('DEPLOY_BAD_OPTIONS', `deploy correlation: ${name} must be a finite number of ms ≥ 0, got ${v}`, false);
+    if (!Number.isFinite(v) || v < 0) throw new FwError('DEPLOY_BAD_OPTIONS', `deploy correlation: ${name} must be a finite number of ms ≥ 0, got ${v}`);
   }
-  if (!Number.isInteger(limit) || limit < 0) throw new FwError('DEPLOY_BAD_OPTIONS', `deploy correlation: limit must be a whole number ≥ 0, got ${limit}`, false);
+  if (!Number.isInteger(limit) || limit < 0) throw new FwError('DEPLOY_BAD_OPTIONS', `deploy correlation: limit must be a whole number ≥ 0, got ${limit}`);
   return { lookbackMs, graceMs, limit };
 }

@@ -17,7 +17,7 @@ import type { Clock } from '../clock.js';
 import { errorMessage, isRetriable } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
 import type { BatchHandler, SourceBatch, SourceMessage } from '../ingest/event-source.js';
-import { backoffMs } from '../ingest/retry.js';
+import { backoffMs } from '../core/backoff.js';
 import { sleepWhile } from '../ingest/sleep-while.js';
 import { validateDeployInput, type Deploy } from './deploy.js';
 import type { DeployStore } from './deploy-store.js';
@@ -99,7 +99,7 @@ export function createDeployMarkerHandler(o: DeployMarkerHandlerOptions): BatchH
           return true;
         }
         if (!batch.isActive()) return false;
-        const wait = backoffMs(attempt, o.retryBaseMs ?? 200, o.retryCapMs ?? 5_000);
+        const wait = backoffMs(attempt, { baseMs: o.retryBaseMs ?? 200, capMs: o.retryCapMs ?? 5_000, jitter: 'equal' }, Math.random);
         log.warn({ err: errorMessage(err), ...where, attempt, waitMs: wait }, 'deploy marker not stored; retrying');
         await sleepWhile(wait, batch.isActive, batch.heartbeat);
         if (!batch.isActive()) return false;

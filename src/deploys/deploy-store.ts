@@ -90,7 +90,7 @@ export class RedisDeployStore implements DeployStore {
     this.keys = deploysKeys(o.prefix);
     this.retentionMs = o.retentionMs ?? DEPLOY_RETENTION_MS;
     if (!Number.isFinite(this.retentionMs) || this.retentionMs <= 0) {
-      throw new FwError('DEPLOY_BAD_OPTIONS', `deploy retention must be a positive number of ms, got ${o.retentionMs}`, false);
+      throw new FwError('DEPLOY_BAD_OPTIONS', `deploy retention must be a positive number of ms, got ${o.retentionMs}`);
     }
     this.clock = o.clock ?? Date.now;
     defineScripts(o.redis, deployScripts());
@@ -109,9 +109,9 @@ export class RedisDeployStore implements DeployStore {
     }
     if (code === -1) {
       throw new FwError('DEPLOY_TOO_OLD', `deploy ${deploy.service} ${deploy.version} at ${new Date(deploy.ts).toISOString()} is older than the ` +
-        `deploy retention (${this.retentionMs} ms) and was not stored`, false);
+        `deploy retention (${this.retentionMs} ms) and was not stored`);
     }
-    throw new FwError('DEPLOY_REDIS', `storing deploy ${deploy.id}: unexpected reply ${JSON.stringify(reply)}`, false);
+    throw new FwError('DEPLOY_BAD_REPLY', `storing deploy ${deploy.id}: unexpected reply ${JSON.stringify(reply)}`);
   }
 
   async list(q: DeployQuery = {}): Promise<Deploy[]> {
@@ -188,7 +188,8 @@ export class RedisDeployStore implements DeployStore {
     try {
       return await fn();
     } catch (err) {
-      throw new FwError('DEPLOY_REDIS', `${context}: ${errorMessage(err)}`, true, { cause: err });
+      if (err instanceof FwError) throw err; // a script's failure, already mapped (redis/failure.ts)
+      throw new FwError('DEPLOY_REDIS', `${context}: ${errorMessage(err)}`, { cause: err });
     }
   }
 }

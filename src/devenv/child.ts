@@ -56,7 +56,7 @@ export function waitForOutput(
   return new Promise((resolve, reject) => {
     let buf = '';
     const src = proc[stream];
-    if (!src) return reject(new FwError('DEVENV_NO_OUTPUT', `${what}: no ${stream} to read`, false));
+    if (!src) return reject(new FwError('DEVENV_NO_OUTPUT', `${what}: no ${stream} to read`));
     const onData = (chunk: Buffer) => {
       buf += chunk.toString('utf8');
       const m = buf.match(pattern);
@@ -69,11 +69,11 @@ export function waitForOutput(
     };
     const onExit = (code: number | null) => {
       cleanup();
-      reject(new FwError('DEVENV_EXITED', `${what} exited (code ${code}) before it was ready: ${buf.slice(-2000)}`, false));
+      reject(new FwError('DEVENV_EXITED', `${what} exited (code ${code}) before it was ready: ${buf.slice(-2000)}`));
     };
     const timer = setTimeout(() => {
       cleanup();
-      reject(new FwError('DEVENV_TIMEOUT', `${what} was not ready after ${timeoutMs} ms: ${buf.slice(-2000)}`, true));
+      reject(new FwError('DEVENV_TIMEOUT', `${what} was not ready after ${timeoutMs} ms: ${buf.slice(-2000)}`));
     }, timeoutMs);
     function cleanup() {
       clearTimeout(timer);

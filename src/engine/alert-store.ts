@@ -69,7 +69,7 @@ export class RedisAlertStore {
   async commit(token: number, states: AlertState[], transitions: AlertTransition[],
     opts: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[] } = {}): Promise<'ok' | 'fenced'> {
     if (!Number.isSafeInteger(token) || token < 0) {
-      throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the fencing token must be a whole number, got ${token}`, false);
+      throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the fencing token must be a whole number, got ${token}`);
     }
     const del = opts.deleteKeys ?? [];
     const jobs = opts.outbox ?? [];
@@ -85,9 +85,9 @@ export class RedisAlertStore {
       const code = Number(reply[0]);
       if (code === 1) return 'ok';
       if (code === -1) return 'fenced';
-      if (code === -2) throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the script refused its arguments: ${String(reply[1])}`, false);
+      if (code === -2) throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the script refused its arguments: ${String(reply[1])}`);
     }
-    throw new FwError('ALERT_BAD_REPLY', `alert commit: unexpected reply ${JSON.stringify(reply)}`, false);
+    throw new FwError('ALERT_BAD_REPLY', `alert commit: unexpected reply ${JSON.stringify(reply)}`);
   }
 
   /** The last `limit` transitions, oldest first (newest last). */

@@ -25,7 +25,7 @@ export class RedisCompletenessStore implements CompletenessPersistence {
     try {
       raw = await this.o.redis.get(this.key);
     } catch (err) {
-      throw new FwError('ALERT_REDIS_UNAVAILABLE', `completeness curves: ${errorMessage(err)}`, true, { cause: err });
+      throw new FwError('ALERT_REDIS_UNAVAILABLE', `completeness curves: ${errorMessage(err)}`, { cause: err });
     }
     if (!raw) return {};
     try {
@@ -40,7 +40,7 @@ export class RedisCompletenessStore implements CompletenessPersistence {
       // Kept a week: long enough for any failover, short enough that a removed funnel's curve goes away.
       await this.o.redis.set(this.key, JSON.stringify(snapshot), 'PX', 7 * 86_400_000);
     } catch (err) {
-      throw new FwError('ALERT_REDIS_UNAVAILABLE', `completeness curves: ${errorMessage(err)}`, true, { cause: err });
+      throw new FwError('ALERT_REDIS_UNAVAILABLE', `completeness curves: ${errorMessage(err)}`, { cause: err });
     }
   }
 }

@@ -97,15 +97,15 @@ export class LeaderLease {
 
   constructor(private readonly o: LeaseOptions) {
     if (!Number.isInteger(o.ttlMs) || o.ttlMs <= 0) {
-      throw new FwError('LEASE_BAD_OPTIONS', `lease ttlMs must be a positive whole number of ms, got ${o.ttlMs}`, false);
+      throw new FwError('LEASE_BAD_OPTIONS', `lease ttlMs must be a positive whole number of ms, got ${o.ttlMs}`);
     }
-    if (!o.owner) throw new FwError('LEASE_BAD_OPTIONS', 'lease owner (instance id) must not be empty', false);
+    if (!o.owner) throw new FwError('LEASE_BAD_OPTIONS', 'lease owner (instance id) must not be empty');
     this.marginMs = o.safetyMarginMs ?? Math.ceil(o.ttlMs / 10);
     this.renewEveryMs = o.renewEveryMs ?? Math.floor(o.ttlMs / 3);
     if (this.marginMs < 0 || this.renewEveryMs <= 0 || this.renewEveryMs >= o.ttlMs - this.marginMs) {
       // Renewing no more often than the local validity lasts would make leadership flap between renewals.
       throw new FwError('LEASE_BAD_OPTIONS', `lease renewEveryMs (${this.renewEveryMs}) must be positive and below ttlMs − ` +
-        `safetyMarginMs (${o.ttlMs} − ${this.marginMs})`, false);
+        `safetyMarginMs (${o.ttlMs} − ${this.marginMs})`);
     }
     this.keys = alertsKeys(o.prefix);
     defineEngineCommands(o.redis);
@@ -114,7 +114,7 @@ export class LeaderLease {
   /** Acquires the lease if it is free, renews it if it is ours; one Redis call. Concurrent calls share it. */
   tryAcquire(): Promise<LeaseStatus> {
     if (this.stopped) {
-      return Promise.reject(new FwError('LEASE_STOPPED', `the lease of ${this.o.owner} was stopped; make a new LeaderLease`, false));
+      return Promise.reject(new FwError('LEASE_STOPPED', `the lease of ${this.o.owner} was stopped; make a new LeaderLease`));
     }
     this.inFlight ??= this.attempt().finally(() => {
       this.inFlight = null;
@@ -141,9 +141,9 @@ export class LeaderLease {
   private interpret(reply: unknown, started: number): LeaseStatus {
     if (!Array.isArray(reply) || reply.length !== 3) {
       if (Array.isArray(reply) && Number(reply[0]) === -2) {
-        throw new FwError('LEASE_BAD_ARGUMENTS', `leader lease: the script refused its arguments: ${String(reply[1])}`, false);
+        throw new FwError('LEASE_BAD_ARGUMENTS', `leader lease: the script refused its arguments: ${String(reply[1])}`);
       }
-      throw new FwError('LEASE_BAD_REPLY', `leader lease: unexpected reply ${JSON.stringify(reply)}`, false);
+      throw new FwError('LEASE_BAD_REPLY', `leader lease: unexpected reply ${JSON.stringify(reply)}`);
     }
     if (Number(reply[0]) === 1) {
       const token = Number(reply[1]);

@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { Readiness } from './readiness.js';
-import { FwError } from '../errors.js';
+import { errorAnswer } from './error-answer.js';
 
 export interface HttpServerDeps {
   logger: Logger;
@@ -25,12 +25,11 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
     bodyLimit: deps.bodyLimitBytes ?? 5 * 1024 * 1024,
   });
 
-  // Every error answer has the same shape: a stable code and a message a person can act on.
+  // Every error answer has the same shape: a stable code from the catalog and a message a person can act on.
   app.setErrorHandler((err, req, reply) => {
-    const e = err as Error & { statusCode?: number; code?: string };
-    const status = e instanceof FwError ? (e.retriable ? 503 : 400) : e.statusCode && e.statusCode >= 400 ? e.statusCode : 500;
-    if (status >= 500) req.log.error({ err }, 'request failed');
-    reply.code(status).send({ error: e.code ?? 'INTERNAL', message: e.message });
+    const answer = errorAnswer(err, req.id);
+    if (answer.serverSide) req.log.error({ err, code: answer.body.error }, 'request failed');
+    reply.code(answer.status).send(answer.body);
   });
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` });

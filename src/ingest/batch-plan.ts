@@ -111,11 +111,3 @@ export function funnelEvents(c: ClassifiedBatch, funnel: FunnelDef, bit: number,
   return events;
 }
 
-/** Store failures that are not already classified (e.g. a raw client error while reading offsets) are treated as
- *  an unavailable Redis: retriable, so the consumer holds the batch and retries instead of crashing. Errors that
- *  can only be bugs (TypeError and the like) are not: retrying them forever would hide them. */
-export function asStoreError(err: unknown): unknown {
-  if (err instanceof FwError) return err;
-  if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError) return err;
-  return new FwError('WINDOW_STORE_FAILED', `window store: ${errorMessage(err)}`, true, { cause: err });
-}

@@ -52,7 +52,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
         })),
       });
     } catch (err) {
-      throw new FwError('DLQ_SEND_FAILED', `could not write ${items.length} rejected events to ${this.topic}: ${(err as Error).message}`, true, { cause: err });
+      throw new FwError('DLQ_SEND_FAILED', `could not write ${items.length} rejected events to ${this.topic}: ${(err as Error).message}`, { cause: err });
     }
   }
 }

@@ -31,7 +31,7 @@ export class KafkaIngestTarget implements IngestTarget {
       await this.producer.send({ topic: this.topic, acks: -1, messages: items.map((i) => ({ key: i.entity || null, value: i.json })) });
     } catch (err) {
       // 503: nothing was accepted for certain; the caller should send the batch again.
-      throw new FwError('INGEST_KAFKA_UNAVAILABLE', `could not produce to ${this.topic}: ${errorMessage(err)}; send the batch again`, true, { cause: err });
+      throw new FwError('INGEST_KAFKA_UNAVAILABLE', `could not produce to ${this.topic}: ${errorMessage(err)}; send the batch again`, { cause: err });
     }
   }
 }

@@ -20,9 +20,12 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { isRetriable, errorMessage, FwError } from '../errors.js';
-import { backoffMs } from './retry.js';
+import { backoffMs, type BackoffPolicy } from '../core/backoff.js';
 import { sleepWhile } from './sleep-while.js';
 import type { BatchHandler, EventSource, SourceStatus } from './event-source.js';
+
+/** Between rebuilds of a consumer that kafkajs does not restart itself. */
+const RELAUNCH_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 30_000, jitter: 'equal' };
 
 export interface KafkaSourceOptions {
   /** The daemon's one client (kafka-client.ts). */
@@ -74,9 +77,9 @@ export class KafkaSource implements EventSource {
   constructor(private readonly opts: KafkaSourceOptions) {
     if (opts.topics.length === 0 || opts.topics.some((t) => !t)) {
       const got = JSON.stringify(opts.topics);
-      throw new FwError('KAFKA_BAD_OPTIONS', `a kafka consumer needs at least one topic and no empty one, got ${got}`, false);
+      throw new FwError('KAFKA_BAD_OPTIONS', `a kafka consumer needs at least one topic and no empty one, got ${got}`);
     }
-    if (!opts.groupId) throw new FwError('KAFKA_BAD_OPTIONS', 'the kafka consumer group must not be empty', false);
+    if (!opts.groupId) throw new FwError('KAFKA_BAD_OPTIONS', 'the kafka consumer group must not be empty');
     this.log = opts.logger.child({ component: opts.component ?? 'kafka-source' });
   }
 
@@ -156,7 +159,7 @@ export class KafkaSource implements EventSource {
   }
 
   private scheduleRelaunch(dead: Consumer): void {
-    const wait = backoffMs(this.relaunches++, 1_000, 30_000);
+    const wait = backoffMs(this.relaunches++, RELAUNCH_BACKOFF, Math.random);
     this.log.warn({ waitMs: wait, attempt: this.relaunches }, 'restarting the kafka consumer');
     this.relaunchTimer = setTimeout(async () => {
       if (this.stopping) return;
@@ -189,7 +192,8 @@ export class KafkaSource implements EventSource {
         break;
       } catch (err) {
         if (!isRetriable(err) || !isActive()) throw err;
-        const wait = backoffMs(attempt, this.opts.retryBaseMs ?? 200, this.opts.retryCapMs ?? 5_000);
+        const retry = { baseMs: this.opts.retryBaseMs ?? 200, capMs: this.opts.retryCapMs ?? 5_000 };
+        const wait = backoffMs(attempt, { ...retry, jitter: 'equal' }, Math.random);
         metrics?.batchesApplied.inc({ outcome: 'retry' });
         this.log.warn({ err: errorMessage(err), topic: batch.topic, partition: batch.partition, attempt, waitMs: wait }, 'batch not applied; retrying (nothing committed)');
         await sleepWhile(wait, isActive, heartbeat);

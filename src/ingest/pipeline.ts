@@ -18,7 +18,7 @@ import type { BatchHandler, SourceBatch } from './event-source.js';
 import type { ApplyCounts, WindowStore } from '../windows/window-store.js';
 import { FwError } from '../errors.js';
 import {
-  applyRange, asStoreError, classifyMessages, funnelBit, funnelEvents, funnelMasks, type ClassifiedBatch,
+  applyRange, classifyMessages, funnelBit, funnelEvents, funnelMasks, type ClassifiedBatch,
 } from './batch-plan.js';
 
 /** What ingest needs from the window store. */
@@ -89,7 +89,7 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
       }
       // Refused as a duplicate: another replica applied past our view; refilter from the offset it reports.
       stored.set(key, res.storedOffset);
-      if (attempt > 3) throw new FwError('WINDOW_REFUSED', `window store keeps refusing ${funnel.name}/${partition} at offset ${res.storedOffset}`, true);
+      if (attempt > 3) throw new FwError('WINDOW_REFUSED', `window store keeps refusing ${funnel.name}/${partition} at offset ${res.storedOffset}`);
     }
   }
 
@@ -101,10 +101,8 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     await deadLetter(batch, classified.bad, now);
     if (classified.ignored) deps.metrics.eventsIgnored.inc(classified.ignored);
     // Funnels are independent key spaces: apply them concurrently (ioredis pipelines the calls on one connection).
-    const applies = funnels.map(async (funnel, i) => applyFunnel(batch, classified, funnel, funnelBit(i), now));
-    await Promise.all(applies).catch((err) => {
-      throw asStoreError(err);
-    });
+    // Store failures come back classified (FwError); anything else meets the consumer's one rule (isRetriable).
+    await Promise.all(funnels.map(async (funnel, i) => applyFunnel(batch, classified, funnel, funnelBit(i), now)));
     await batch.heartbeat();
     deps.metrics.batchesApplied.inc({ outcome: 'applied' });
     deps.metrics.batchApplySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);

@@ -25,7 +25,8 @@
  * message could in that window be posted twice.
  */
 import type { Clock } from '../clock.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, isRetriable } from '../errors.js';
+import { backoffMs } from '../core/backoff.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import type { RedisLike } from '../redis/client.js';
 import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
@@ -151,7 +152,9 @@ export class DeliveryOutbox {
       } catch (err) {
         if (!this.running) break;
         failures++;
-        const wait = Math.min(30_000, this.redisRetryBaseMs * 2 ** Math.min(failures, 7));
+        // Jittered: after a Redis restart, the replicas' workers do not all come back in the same instant.
+        const policy = { baseMs: this.redisRetryBaseMs, capMs: 30_000, jitter: 'equal' } as const;
+        const wait = backoffMs(failures, policy, this.random);
         this.o.logger.warn({ err: errorMessage(err), retryInMs: wait }, 'delivery worker: Redis call failed; retrying');
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, wait);
@@ -304,9 +307,14 @@ export class DeliveryOutbox {
     try {
       outcome = await receiver.deliver(job, stored?.record);
     } catch (err) {
-      // A receiver bug must not lose a page: retried like a network error, and loud in the log.
-      log.error({ err: errorMessage(err) }, 'receiver threw instead of answering; retrying');
-      outcome = { ok: false, retriable: true, code: 'DELIVERY_UNEXPECTED', reason: errorMessage(err) };
+      // Receivers answer outcomes; a throw meets the one rule for foreign errors (isRetriable): a transient network
+      // failure is retried, anything else is a bug that fails the delivery now, so the alert's other receivers hear
+      // of it at once instead of after giveUpMs of retries.
+      const reason = errorMessage(err);
+      const retriable = isRetriable(err);
+      log.error({ err: reason, retriable }, 'receiver threw instead of answering');
+      outcome = retriable ? { ok: false, retriable, code: 'DELIVERY_UNEXPECTED', reason }
+        : { ok: false, retriable, code: 'DELIVERY_UNEXPECTED', reason };
     } finally {
       timer?.();
     }
@@ -335,11 +343,10 @@ export class DeliveryOutbox {
     return this.fail(entry, job, log, outcome.code, outcome.reason);
   }
 
-  /** Exponential backoff with jitter (half fixed, half random), capped; never sooner than the server asked. */
+  /** Exponential backoff with equal jitter, capped; never sooner than the server asked. */
   retryDelay(attempt: number, retryAfterMs?: number): number {
-    const exp = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** Math.min(attempt, 30));
-    const jittered = exp / 2 + (this.random() * exp) / 2;
-    return Math.max(retryAfterMs ?? 0, Math.round(jittered));
+    const policy = { baseMs: this.backoffBaseMs, capMs: this.backoffMaxMs, jitter: 'equal' } as const;
+    return Math.max(retryAfterMs ?? 0, backoffMs(attempt, policy, this.random));
   }
 
   /** A permanent failure: recorded (so later jobs of the incident are not sent), counted, logged, self-alerted. */

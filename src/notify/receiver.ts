@@ -9,7 +9,8 @@
  *   - retriable (network, 429, 5xx, Slack `ratelimited`/`internal_error`)   tried again later
  *   - permanent (PagerDuty 400, Slack `invalid_auth`/`channel_not_found`/`not_in_channel`, webhook 4xx)
  *                                 not retried: logged with the reason, counted, self-alerted on the other receivers
- * A receiver that throws is treated as retriable with code DELIVERY_UNEXPECTED (a bug must not lose a page).
+ * A receiver that throws gets code DELIVERY_UNEXPECTED, retriable only by the one rule for foreign errors
+ * (errors.ts isRetriable: transient network failures); anything else is a bug and fails the delivery.
  *
  * Ordering is the outbox's job too: a job other than `firing` / `delivery_failed` is only handed over once the
  * incident's `firing` job was delivered to the same receiver (its record exists), so a resolve can never overtake

@@ -143,7 +143,7 @@ export class RedisSilenceStore implements SilenceStore {
     try {
       return await fn();
     } catch (err) {
-      throw new FwError('SILENCE_REDIS', `${context}: ${errorMessage(err)}`, true, { cause: err });
+      throw new FwError('SILENCE_REDIS', `${context}: ${errorMessage(err)}`, { cause: err });
     }
   }
 }

@@ -70,7 +70,7 @@ const MATCHER_HELP = 'write name=value, name!=value, name=~regex or name!~regex,
 /** Parses one matcher as people type it on the command line; throws FwError('BAD_MATCHER') saying what is wrong. */
 export function parseMatcher(text: string): Matcher {
   const r = tryParseMatcher(text);
-  if (!r.ok) throw new FwError('BAD_MATCHER', r.message, false);
+  if (!r.ok) throw new FwError('BAD_MATCHER', r.message);
   return r.matcher;
 }
 

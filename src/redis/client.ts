@@ -13,6 +13,7 @@
  *   see scripts.ts' `redisFailure`) instead of looping while slots move.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { backoffMs, type BackoffPolicy } from '../core/backoff.js';
 import { FwError } from '../errors.js';
 import type { Logger } from '../obs/logger.js';
 
@@ -46,22 +47,23 @@ export interface RedisClientOptions {
 /** Bound on redirections (MOVED/ASK) and busy-cluster retries (TRYAGAIN/CLUSTERDOWN) of one command. */
 export const CLUSTER_MAX_REDIRECTIONS = 16;
 
-const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times, 6), 5_000);
+/** Reconnection delays (ioredis counts attempts from 1): 100 ms doubling to 5 s, equal jitter so replicas spread. */
+const RECONNECT: BackoffPolicy = { baseMs: 100, capMs: 5_000, jitter: 'equal' };
+const backoff = (times: number): number => backoffMs(times - 1, RECONNECT, Math.random);
 
 /** Splits and checks FW_REDIS_URL: each entry a redis:// or rediss:// URL with a host. */
 export function parseRedisUrls(value: string, variable = 'FW_REDIS_URL'): URL[] {
   const entries = value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (entries.length === 0) throw new FwError('REDIS_BAD_URL', `${variable} is empty; expected a redis:// URL`, false);
+  if (entries.length === 0) throw new FwError('REDIS_BAD_URL', `${variable} is empty; expected a redis:// URL`);
   return entries.map((s) => {
     let u: URL;
     try {
       u = new URL(s);
     } catch {
-      throw new FwError('REDIS_BAD_URL', `${variable}: "${s}" is not a URL; expected e.g. redis://127.0.0.1:6379`,
-        false);
+      throw new FwError('REDIS_BAD_URL', `${variable}: "${s}" is not a URL; expected e.g. redis://127.0.0.1:6379`);
     }
     if ((u.protocol !== 'redis:' && u.protocol !== 'rediss:') || u.hostname === '') {
-      throw new FwError('REDIS_BAD_URL', `${variable}: "${s}" is not a redis:// or rediss:// URL with a host`, false);
+      throw new FwError('REDIS_BAD_URL', `${variable}: "${s}" is not a redis:// or rediss:// URL with a host`);
     }
     return u;
   });
@@ -79,11 +81,11 @@ export function parseClusterTarget(value: string, variable = 'FW_REDIS_URL'): Cl
     const db = u.pathname.replace(/^\//, '');
     if (db !== '' && db !== '0') {
       throw new FwError('REDIS_BAD_URL', `${variable}: "${u.host}" names database ${db}, but a Redis Cluster has ` +
-        'only database 0; remove the path from the URL', false);
+        'only database 0; remove the path from the URL');
     }
     if (auth(u) !== auth(first)) {
       throw new FwError('REDIS_BAD_URL', `${variable}: the cluster node URLs disagree on the scheme or credentials ` +
-        `(${first.host} and ${u.host}); give every node the same`, false);
+        `(${first.host} and ${u.host}); give every node the same`);
     }
   }
   return {
@@ -125,7 +127,7 @@ export function createRedisClient(o: RedisClientOptions): RedisLike {
     const urls = parseRedisUrls(o.url, variable);
     if (urls.length > 1) {
       throw new FwError('REDIS_BAD_URL', `${variable} names ${urls.length} nodes; a node list needs ` +
-        'FW_REDIS_CLUSTER=true', false);
+        'FW_REDIS_CLUSTER=true');
     }
     client = new Redis(o.url.trim(), {
       lazyConnect: true,

@@ -10,14 +10,17 @@ import { FwError, errorMessage } from '../errors.js';
 const RETRIABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MOVED|ASK|MASTERDOWN|READONLY|OOM|NOREPLICAS)\b/;
 
 /** Wraps any failure of a Redis call; an FwError (already mapped, or raised by our reply checks) passes through. */
-export function redisFailure(err: unknown, area: string, context: string): FwError {
+/** The areas whose Redis failures have codes of their own in the catalog (`<area>_REDIS_UNAVAILABLE`, …). */
+export type RedisArea = 'WINDOW' | 'LEASE' | 'ALERT' | 'OUTBOX' | 'DEPLOY';
+
+export function redisFailure(err: unknown, area: RedisArea, context: string): FwError {
   if (err instanceof FwError) return err;
   const msg = errorMessage(err);
   const isReply = err instanceof Error && err.name === 'ReplyError';
   if (isReply && !RETRIABLE_REPLY.test(msg)) {
-    return new FwError(`${area}_REDIS_REPLY`, `${context}: Redis refused the command: ${msg}`, false, { cause: err });
+    return new FwError(`${area}_REDIS_REPLY`, `${context}: Redis refused the command: ${msg}`, { cause: err });
   }
   // Connection loss, timeouts, "max retries per request", "Too many Cluster redirections" (ioredis gave up on
   // MOVED/ASK/TRYAGAIN/CLUSTERDOWN after maxRedirections), busy/failover replies: the same call can succeed later.
-  return new FwError(`${area}_REDIS_UNAVAILABLE`, `${context}: ${msg}`, true, { cause: err });
+  return new FwError(`${area}_REDIS_UNAVAILABLE`, `${context}: ${msg}`, { cause: err });
 }

@@ -18,7 +18,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FwError } from '../errors.js';
 import type { RedisLike } from './client.js';
-import { redisFailure } from './failure.js';
+import { redisFailure, type RedisArea } from './failure.js';
 
 export interface LuaScript {
   /** `<name>` of `<name>-<numkeys>.lua`. */
@@ -36,27 +36,27 @@ const FILE_NAME = /^([A-Za-z][A-Za-z0-9_-]*?)-(\d+)\.lua$/;
 export function parseLuaScript(file: string, lua: string): LuaScript {
   const m = FILE_NAME.exec(file);
   if (!m) {
-    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: the name must be <name>-<numkeys>.lua`, false);
+    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: the name must be <name>-<numkeys>.lua`);
   }
   const name = m[1]!;
   const numberOfKeys = Number(m[2]);
   const header = /^--\[\[([\s\S]*?)\]\]/.exec(lua.replace(/^\uFEFF/, ''));
   if (!header) {
     throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: must start with a --[[ ... ]] header listing ` +
-      'KEYS, ARGV and the return values', false);
+      'KEYS, ARGV and the return values');
   }
   const listed = [...header[1]!.matchAll(/^\s*KEYS\[(\d+)\]/gm)].map((k) => Number(k[1]));
   const expected = Array.from({ length: numberOfKeys }, (_, i) => i + 1);
   if (listed.length !== numberOfKeys || listed.some((k, i) => k !== expected[i])) {
     const shown = listed.length ? listed.map((k) => `KEYS[${k}]`).join(', ') : 'none';
     throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: the name says ${numberOfKeys} key(s), but the ` +
-      `header lists ${shown}; rename the file or fix the header`, false);
+      `header lists ${shown}; rename the file or fix the header`);
   }
   const used = [...lua.slice(header[0].length).matchAll(/KEYS\[(\d+)\]/g)].map((k) => Number(k[1]));
   const beyond = used.find((k) => k > numberOfKeys);
   if (beyond !== undefined) {
     throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: uses KEYS[${beyond}] but takes ${numberOfKeys} ` +
-      'key(s)', false);
+      'key(s)');
   }
   const version = createHash('sha1').update(lua).digest('hex').slice(0, 8);
   return { name, file, numberOfKeys, command: `fw_${name.replace(/[^A-Za-z0-9]/g, '_')}_${version}`, lua };
@@ -80,7 +80,7 @@ export function luaDir(moduleUrl: string, file: string): string {
   const found = candidates.find((d) => existsSync(join(d, file)));
   if (!found) {
     throw new FwError('REDIS_SCRIPT_MISSING', `Lua script ${file} not found (looked in ${candidates.join(', ')}); ` +
-      `a build must copy src/${area}/lua/*.lua next to the compiled ${area} modules`, false);
+      `a build must copy src/${area}/lua/*.lua next to the compiled ${area} modules`);
   }
   return found;
 }
@@ -109,15 +109,15 @@ type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
  * client, or called with another number of keys than it takes, is a bug (`<area>_NOT_DEFINED`, `REDIS_SCRIPT_KEYS`).
  */
 export async function runScript(redis: RedisLike, script: LuaScript, keys: readonly string[],
-  argv: readonly (string | number)[], area: string, context: string): Promise<unknown> {
+  argv: readonly (string | number)[], area: RedisArea, context: string): Promise<unknown> {
   const fn = (redis as unknown as Record<string, ScriptFn>)[script.command];
   if (typeof fn !== 'function') {
     throw new FwError(`${area}_NOT_DEFINED`, `${script.command} (${script.file}) is not defined on this client; ` +
-      'construct the store first', false);
+      'construct the store first');
   }
   if (keys.length !== script.numberOfKeys) {
     throw new FwError('REDIS_SCRIPT_KEYS', `${context}: ${script.file} takes ${script.numberOfKeys} key(s), ` +
-      `got ${keys.length}`, false);
+      `got ${keys.length}`);
   }
   try {
     return await fn.call(redis, ...keys, ...argv);

@@ -120,7 +120,7 @@ export async function loadWithOverride(dir: string, overrideFile: string | undef
 }
 
 function rulesError(lines: string[]): FwError {
-  return new FwError('RULES_INVALID', `the rules are invalid:\n${lines.map((l) => `  ${l}`).join('\n')}`, false);
+  return new FwError('RULES_INVALID', `the rules are invalid:\n${lines.map((l) => `  ${l}`).join('\n')}`);
 }
 
 /** The live windows as seen at a virtual minute: the watermark held back to it, the reads unchanged. */
@@ -143,7 +143,7 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
   const rule = ruleSet.rules.find((r) => r.name === opts.rule);
   if (!rule) {
     throw new FwError('UNKNOWN_RULE', `no rule "${opts.rule}" in ${opts.rulesDir}${opts.ruleFile ? ` or ${opts.ruleFile}` : ''}` +
-      `${didYouMeanSuffix(opts.rule, ruleSet.rules.map((r) => r.name))}; rules: ${ruleSet.rules.map((r) => r.name).join(', ') || '(none)'}`, false);
+      `${didYouMeanSuffix(opts.rule, ruleSet.rules.map((r) => r.name))}; rules: ${ruleSet.rules.map((r) => r.name).join(', ') || '(none)'}`);
   }
   const funnel = ruleSet.funnels.find((f) => f.name === rule.funnel)!;
   const one: RuleSet = { ...ruleSet, funnels: [funnel], rules: [rule] };
@@ -153,20 +153,20 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
   const redis = createRedisClient({ url: opts.redisUrl, cluster: opts.redisCluster === true, maxRetriesPerRequest: 3 });
   await redis.connect().catch((err: unknown) => {
     redis.disconnect();
-    throw new FwError('BACKTEST_REDIS', `cannot connect to Redis at ${opts.redisUrl}: ${errorMessage(err)}`, false, { cause: err });
+    throw new FwError('BACKTEST_REDIS', `cannot connect to Redis at ${opts.redisUrl}: ${errorMessage(err)}`, { cause: err });
   });
   const priv = `fw-backtest-${randomBytes(5).toString('hex')}`;
   try {
     const live = new RedisWindowStore({ redis, prefix: opts.prefix });
     const wms = [...(await live.getWatermarks(funnel)).values()];
-    if (wms.length === 0) throw new FwError('BACKTEST_NO_DATA', `no data for funnel ${funnel.name} under prefix "${opts.prefix}" at ${opts.redisUrl}: is FW_REDIS_PREFIX right?`, false);
+    if (wms.length === 0) throw new FwError('BACKTEST_NO_DATA', `no data for funnel ${funnel.name} under prefix "${opts.prefix}" at ${opts.redisUrl}: is FW_REDIS_PREFIX right?`);
     const liveWm = Math.max(...wms);
     const wanted = Math.floor((now - opts.sinceMs) / MIN) * MIN;
     const kept = Math.floor((liveWm - funnel.retention.fineMs) / MIN) * MIN;
     const from = Math.max(wanted, kept);
     const to = Math.floor(Math.min(now, liveWm) / MIN) * MIN + MIN;
     if (from >= to) {
-      throw new FwError('BACKTEST_NO_DATA', `no history of ${funnel.name} since ${new Date(wanted).toISOString()} (newest event ${new Date(liveWm).toISOString()})`, false);
+      throw new FwError('BACKTEST_NO_DATA', `no history of ${funnel.name} since ${new Date(wanted).toISOString()} (newest event ${new Date(liveWm).toISOString()})`);
     }
 
     const clock = new ManualClock(from);
@@ -199,7 +199,7 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
       clock.set(m + MIN + TICK_DELAY_MS);
       await lease.tryAcquire();
       const report = await evaluator.tick(clock.now());
-      if (report.outcome !== 'evaluated') throw new FwError('BACKTEST_LEASE', `the backtest's own lease was not held (${report.outcome})`, false);
+      if (report.outcome !== 'evaluated') throw new FwError('BACKTEST_LEASE', `the backtest's own lease was not held (${report.outcome})`);
       for (const t of report.transitions) {
         // A firing the delivery planner held back (drill-down inhibition) is not a page.
         const paged = t.kind !== 'firing' || (report.jobs ?? []).some((j) => j.event === 'firing' && j.alert.incidentId === t.incidentId && j.alert.rule === t.rule);

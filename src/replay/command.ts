@@ -53,7 +53,7 @@ export async function runReplayCommand(flags: ReplayFlags, io: CommandIo, env: N
     if (flags.out) {
       file = createWriteStream(flags.out);
       await once(file, 'open').catch((err: unknown) => {
-        throw new FwError('REPLAY_UNWRITABLE', `cannot write ${flags.out}: ${errorMessage(err)}`, false);
+        throw new FwError('REPLAY_UNWRITABLE', `cannot write ${flags.out}: ${errorMessage(err)}`);
       });
     }
     const sink = file;

@@ -152,14 +152,14 @@ export async function assertReadable(path: string, what: string): Promise<void> 
     await access(path, fsConstants.R_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new FwError('REPLAY_UNREADABLE', `${what} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err)}`, false);
+    throw new FwError('REPLAY_UNREADABLE', `${what} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err)}`);
   }
 }
 
 export async function loadRulesOrThrow(dir: string): Promise<RuleSet> {
   const res = await loadRuleDir(dir, { requireReceivers: false });
   if (!res.ok) {
-    throw new FwError('RULES_INVALID', `the rules in ${dir} are invalid:\n${res.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`, false);
+    throw new FwError('RULES_INVALID', `the rules in ${dir} are invalid:\n${res.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`);
   }
   return res.ruleSet;
 }
@@ -175,7 +175,7 @@ async function* fileLines(path: string): AsyncGenerator<string> {
       await fh.close();
     }
   } catch (err) {
-    throw new FwError('REPLAY_UNREADABLE', `events file ${path}: ${errorMessage(err)}`, false, { cause: err });
+    throw new FwError('REPLAY_UNREADABLE', `events file ${path}: ${errorMessage(err)}`, { cause: err });
   }
   const raw = createReadStream(path);
   const stream = magic[0] === 0x1f && magic[1] === 0x8b ? raw.pipe(createGunzip()) : raw;
@@ -184,7 +184,7 @@ async function* fileLines(path: string): AsyncGenerator<string> {
   try {
     for await (const line of rl) yield line;
   } catch (err) {
-    throw new FwError('REPLAY_UNREADABLE', `events file ${path}: ${errorMessage(err)}`, false, { cause: err });
+    throw new FwError('REPLAY_UNREADABLE', `events file ${path}: ${errorMessage(err)}`, { cause: err });
   }
 }
 
@@ -210,7 +210,7 @@ async function readDeploys(path: string): Promise<{ deploys: Deploy[] }> {
     if (!v.ok) problems.push(...v.problems.map((p) => `${path}:${i + 1}: ${p}`));
     else deploys.push({ ...v.value, receivedAt: v.value.ts });
   });
-  if (problems.length > 0) throw new FwError('REPLAY_BAD_DEPLOYS', `invalid deploy markers:\n${problems.map((p) => `  ${p}`).join('\n')}`, false);
+  if (problems.length > 0) throw new FwError('REPLAY_BAD_DEPLOYS', `invalid deploy markers:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   return { deploys };
 }
 
@@ -218,7 +218,7 @@ interface Pending { ts: number; seq: number; entity: string; json: string }
 
 export async function runReplay(opts: ReplayOptions): Promise<ReplaySummary> {
   const wallStart = Date.now();
-  if (opts.events.length === 0) throw new FwError('REPLAY_USAGE', 'give at least one events file', false);
+  if (opts.events.length === 0) throw new FwError('REPLAY_USAGE', 'give at least one events file');
   for (const f of opts.events) await assertReadable(f, 'events file');
   if (opts.deploysFile) await assertReadable(opts.deploysFile, 'deploys file');
   const ruleSet = await loadRulesOrThrow(opts.rulesDir);
@@ -235,7 +235,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplaySummary> {
     redis = createRedisClient({ url: opts.redisUrl ?? server!.url, cluster: opts.redisUrl !== undefined && opts.redisCluster === true,
       maxRetriesPerRequest: 3 });
     await redis.connect().catch((err: unknown) => {
-      throw new FwError('REPLAY_REDIS', `cannot connect to Redis at ${opts.redisUrl ?? server!.url}: ${errorMessage(err)}`, false, { cause: err });
+      throw new FwError('REPLAY_REDIS', `cannot connect to Redis at ${opts.redisUrl ?? server!.url}: ${errorMessage(err)}`, { cause: err });
     });
     return await drive(redis, prefix, ruleSet, markers, reorderMs, logger, opts, wallStart);
   } finally {
@@ -306,7 +306,7 @@ async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers
     await lease.tryAcquire();
     const report: TickReport = await evaluator.tick(clock.now());
     if (report.outcome !== 'evaluated') {
-      throw new FwError('REPLAY_LEASE', `the replay's own lease was not held at ${new Date(clock.now()).toISOString()} (${report.outcome}); is another process using prefix ${prefix}?`, false);
+      throw new FwError('REPLAY_LEASE', `the replay's own lease was not held at ${new Date(clock.now()).toISOString()} (${report.outcome}); is another process using prefix ${prefix}?`);
     }
     for (const t of report.transitions) {
       const event = t.kind === 'firing' ? 'firing' : t.kind === 'resolved' ? 'resolved' : null;
@@ -364,7 +364,7 @@ async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers
   if (s.eventsAccepted === 0 || cursor === null) {
     const range = opts.from !== undefined || opts.to !== undefined
       ? ` between ${opts.from !== undefined ? new Date(opts.from).toISOString() : 'the start'} and ${opts.to !== undefined ? new Date(opts.to).toISOString() : 'the end'}` : '';
-    throw new FwError('REPLAY_NO_DATA', `no valid events${range}: read ${s.eventsRead}, rejected ${Object.values(rejected).reduce((a, b) => a + b, 0)}, outside the range ${s.outsideRange}`, false);
+    throw new FwError('REPLAY_NO_DATA', `no valid events${range}: read ${s.eventsRead}, rejected ${Object.values(rejected).reduce((a, b) => a + b, 0)}, outside the range ${s.outsideRange}`);
   }
   // Drain up to the last event's minute, not on to `to`: minutes without data after the end would read as a stopped
   // feed (data_stale), which says nothing about the recorded history.

@@ -148,7 +148,7 @@ export class RuleStore {
 
   /** Re-reads the directory and swaps the set in if it is valid. Never rejects on bad rules; see the outcome. */
   reload(trigger: ReloadTrigger = 'manual'): Promise<ReloadOutcome> {
-    if (this.closed) return Promise.reject(new FwError('rule_store_closed', 'the rule store is closed', false));
+    if (this.closed) return Promise.reject(new FwError('rule_store_closed', 'the rule store is closed'));
     // A reload that has not started yet will read the newest files: later requests can share it.
     if (this.queued) return this.queued;
     const next = this.chain.then(() => {

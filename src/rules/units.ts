@@ -80,7 +80,7 @@ function suggestDuration(text: string): string | undefined {
 /** Milliseconds of a valid duration; throws `FwError('invalid_duration')` otherwise (callers validate first). */
 export function parseDuration(text: string): number {
   const why = explainDuration(text);
-  if (why !== undefined) throw new FwError('invalid_duration', why, false);
+  if (why !== undefined) throw new FwError('invalid_duration', why);
   let ms = 0;
   for (const m of text.matchAll(/(\d+)([wdhms])/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
   return ms;
@@ -89,7 +89,7 @@ export function parseDuration(text: string): number {
 /** The shortest spelling of a whole number of seconds, largest unit first: 90_000 → `1m30s`, 0 → `0s`. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0 || ms % SECOND !== 0) {
-    throw new FwError('invalid_duration', `cannot write ${ms} ms as a rule duration (whole seconds only)`, false);
+    throw new FwError('invalid_duration', `cannot write ${ms} ms as a rule duration (whole seconds only)`);
   }
   if (ms === 0) return '0s';
   let rest = ms;
@@ -118,7 +118,7 @@ export function explainPercent(text: unknown): string | undefined {
 /** `5%` → 0.05. */
 export function parsePercent(text: string): number {
   const why = explainPercent(text);
-  if (why !== undefined) throw new FwError('invalid_percent', why, false);
+  if (why !== undefined) throw new FwError('invalid_percent', why);
   // Divide the decimal string rather than the float so `0.3%` gives 0.003, not 0.0030000000000000005.
   return Number((Number(text.slice(0, -1)) / 100).toPrecision(12));
 }
@@ -141,7 +141,7 @@ export function explainRate(text: unknown): string | undefined {
 /** `2/month` → alarms per week. */
 export function parseRatePerWeek(text: string): number {
   const why = explainRate(text);
-  if (why !== undefined) throw new FwError('invalid_rate', why, false);
+  if (why !== undefined) throw new FwError('invalid_rate', why);
   const [count, period] = text.split('/') as [string, string];
   return Number(count) * PER_WEEK[period]!;
 }
@@ -158,7 +158,7 @@ export function explainPercentile(text: unknown): string | undefined {
 /** `p95` → 0.95. */
 export function parsePercentile(text: string): number {
   const why = explainPercentile(text);
-  if (why !== undefined) throw new FwError('invalid_percentile', why, false);
+  if (why !== undefined) throw new FwError('invalid_percentile', why);
   return Number((Number(text.slice(1)) / 100).toPrecision(12));
 }
 

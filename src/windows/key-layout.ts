@@ -107,14 +107,14 @@ export function decodeDimField(field: number): { kind: 'volume' | 'cohort'; step
 /** Funnel names and partition ids end up inside a hash tag, so braces would move the tag and break the slot. */
 function checkTagPart(what: string, v: string): void {
   if (v.length === 0 || /[{}]/.test(v)) {
-    throw new FwError('WINDOW_BAD_NAME', `${what} "${v}" must be non-empty and contain no '{' or '}' (it is part of a Redis hash tag)`, false);
+    throw new FwError('WINDOW_BAD_NAME', `${what} "${v}" must be non-empty and contain no '{' or '}' (it is part of a Redis hash tag)`);
   }
 }
 
 export class KeyLayout {
   constructor(readonly prefix: string) {
     if (prefix.length === 0 || /[{}]/.test(prefix)) {
-      throw new FwError('WINDOW_BAD_PREFIX', `key prefix "${prefix}" must be non-empty and contain no braces`, false);
+      throw new FwError('WINDOW_BAD_PREFIX', `key prefix "${prefix}" must be non-empty and contain no braces`);
     }
   }
 
@@ -165,7 +165,7 @@ export class KeyLayout {
 
 /** Refuses funnel shapes the key layout and field codes cannot represent, before anything is written. */
 export function checkFunnelShape(funnel: FunnelDef): void {
-  const bad = (msg: string) => new FwError('WINDOW_UNSUPPORTED_FUNNEL', `funnel "${funnel.name}": ${msg}`, false);
+  const bad = (msg: string) => new FwError('WINDOW_UNSUPPORTED_FUNNEL', `funnel "${funnel.name}": ${msg}`);
   if (funnel.steps.length < 1 || funnel.steps.length > MAX_STEPS) throw bad(`needs 1..${MAX_STEPS} steps, has ${funnel.steps.length}`);
   for (const d of funnel.dimensions) {
     if (!(d.maxValues >= 1 && d.maxValues <= MAX_DIMENSION_VALUES)) throw bad(`dimension ${d.name}: maxValues must be 1..${MAX_DIMENSION_VALUES}`);

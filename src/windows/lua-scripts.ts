@@ -80,24 +80,24 @@ export function interpretReadStateReply(reply: unknown, lists: ArrayLike<number>
 /** The one mapping of applyBatch-1.lua's return codes. */
 export function interpretApplyReply(reply: unknown, context: string): ApplyReply {
   if (!Array.isArray(reply) || reply.length < 1) {
-    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);
+    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`);
   }
   const code = Number(reply[0]);
   if (code === 1) return { status: 'applied' };
   if (code === -1 && reply.length >= 2) return { status: 'duplicate', storedOffset: Number(reply[1]) };
   if (code === -3 && reply.length >= 3) return { status: 'conflict', storedOffset: String(reply[1]), sealedUpTo: String(reply[2]) };
   if (code === -2) {
-    throw new FwError('WINDOW_BAD_ARGUMENTS', `${context}: applyBatch refused its arguments: ${String(reply[1])}`, false);
+    throw new FwError('WINDOW_BAD_ARGUMENTS', `${context}: applyBatch refused its arguments: ${String(reply[1])}`);
   }
-  throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`, false);
+  throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from applyBatch: ${JSON.stringify(reply)}`);
 }
 
 function malformed(name: string, reply: unknown, context: string): FwError {
-  return new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from ${name}: ${JSON.stringify(reply)}`, false);
+  return new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from ${name}: ${JSON.stringify(reply)}`);
 }
 
 function refusedArguments(name: string, reply: unknown[], context: string): FwError {
-  return new FwError('WINDOW_BAD_ARGUMENTS', `${context}: ${name} refused its arguments: ${String(reply[1])}`, false);
+  return new FwError('WINDOW_BAD_ARGUMENTS', `${context}: ${name} refused its arguments: ${String(reply[1])}`);
 }
 
 /** The one mapping of sealPartition-1.lua's reply. */
@@ -131,7 +131,7 @@ export function interpretCompactReply(reply: unknown, context: string): { status
 /** The one mapping of registerDimValues-1.lua's reply: per requested value its code and the dimension's count. */
 export function interpretRegisterReply(reply: unknown, expected: number, context: string): { code: number; given: number }[] {
   if (!Array.isArray(reply) || reply.length !== expected * 2) {
-    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from registerDimValues: ${JSON.stringify(reply)}`, false);
+    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from registerDimValues: ${JSON.stringify(reply)}`);
   }
   const out: { code: number; given: number }[] = [];
   for (let i = 0; i < reply.length; i += 2) out.push({ code: Number(reply[i]), given: Number(reply[i + 1]) });

@@ -45,7 +45,7 @@ export class RedisWindowCompactor {
     const where = `funnel ${def.name}: compact`;
     const maxBuckets = opts.maxBuckets ?? DEFAULT_COMPACT_MAX_BUCKETS;
     if (!(Number.isInteger(maxBuckets) && maxBuckets >= 1)) {
-      throw new FwError('WINDOW_BAD_ARGUMENTS', `${where}: maxBuckets must be a positive integer, got ${maxBuckets}`, false);
+      throw new FwError('WINDOW_BAD_ARGUMENTS', `${where}: maxBuckets must be a positive integer, got ${maxBuckets}`);
     }
     const f = def.bucketMs;
     const wms = [...(await this.watermarks(def)).values()];

@@ -191,7 +191,7 @@ export class RedisWindowReader {
     const i = def.dimensions.findIndex((d) => d.name === dimension);
     if (i < 0) {
       throw new FwError('WINDOW_UNKNOWN_DIMENSION',
-        `funnel ${def.name} has no dimension "${dimension}" (it has: ${def.dimensions.map((d) => d.name).join(', ') || 'none'})`, false);
+        `funnel ${def.name} has no dimension "${dimension}" (it has: ${def.dimensions.map((d) => d.name).join(', ') || 'none'})`);
     }
     return i;
   }
@@ -247,7 +247,7 @@ export class RedisWindowReader {
 
   checkStep(def: FunnelDef, step: number): void {
     if (!Number.isInteger(step) || step < 0 || step >= def.steps.length) {
-      throw new FwError('WINDOW_UNKNOWN_STEP', `funnel ${def.name} has steps 0..${def.steps.length - 1}, not ${step}`, false);
+      throw new FwError('WINDOW_UNKNOWN_STEP', `funnel ${def.name} has steps 0..${def.steps.length - 1}, not ${step}`);
     }
   }
 }

@@ -100,7 +100,7 @@ export class RedisWindowWriter {
     const { funnel: def, partition, firstOffset, lastOffset, events, now } = input;
     const where = `funnel ${def.name} partition ${partition} offsets ${firstOffset}..${lastOffset}`;
     if (!Number.isSafeInteger(firstOffset) || !Number.isSafeInteger(lastOffset) || firstOffset > lastOffset) {
-      throw new FwError('WINDOW_BAD_BATCH', `${where}: offsets must be integers with firstOffset <= lastOffset`, false);
+      throw new FwError('WINDOW_BAD_BATCH', `${where}: offsets must be integers with firstOffset <= lastOffset`);
     }
     const fc = this.funnel(def);
     const metaKey = this.keys.meta(def.name, partition);
@@ -123,7 +123,7 @@ export class RedisWindowWriter {
       const entity = wellFormed(readEntity(ev));
       if (entity === '') { noEntity++; continue; }
       if (!Number.isFinite(ev.ts)) {
-        throw new FwError('WINDOW_BAD_EVENT', `${where}: event ${ev.id} has no valid ts (${String(ev.ts)})`, false);
+        throw new FwError('WINDOW_BAD_EVENT', `${where}: event ${ev.id} has no valid ts (${String(ev.ts)})`);
       }
       steps.push(step);
       ts.push(Math.floor(ev.ts));
@@ -182,7 +182,7 @@ export class RedisWindowWriter {
       if (attempt >= APPLY_ATTEMPTS) {
         throw new FwError('WINDOW_APPLY_CONFLICT', `${where}: the partition's state kept changing between read and ` +
           `commit (${attempt} attempts; stored offset now ${reply.storedOffset || 'none'}); is another writer applying ` +
-          'this partition?', true);
+          'this partition?');
       }
     }
   }

@@ -119,7 +119,7 @@ describe('deploy marker consumer', () => {
     // Our own store interface with the first calls failing as a Redis outage would (retriable DEPLOY_REDIS).
     const flaky: DeployStore = {
       retentionMs: real.retentionMs,
-      add: (d) => (failures-- > 0 ? Promise.reject(new FwError('DEPLOY_REDIS', 'storing deploy: Connection is closed.', true)) : real.add(d)),
+      add: (d) => (failures-- > 0 ? Promise.reject(new FwError('DEPLOY_REDIS', 'storing deploy: Connection is closed.')) : real.add(d)),
       list: (q) => real.list(q),
       between: (a, b) => real.between(a, b),
       get: (id) => real.get(id),

@@ -44,7 +44,7 @@ describe('deploy-marker handler', () => {
       add: (d) => {
         if (d.service !== 'second') return real.add(d);
         active = false; // the stop arrives while Redis is failing
-        return Promise.reject(new FwError('DEPLOY_REDIS', 'storing deploy: Connection is closed.', true));
+        return Promise.reject(new FwError('DEPLOY_REDIS', 'storing deploy: Connection is closed.'));
       },
       list: (q) => real.list(q),
       between: (a, b) => real.between(a, b),

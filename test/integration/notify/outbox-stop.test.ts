@@ -24,13 +24,14 @@ describe('delivery worker stop', () => {
     // A backoff of minutes after the first failure: a stop that waits it out outlives this test's timeout.
     const outbox = new DeliveryOutbox({
       redis, prefix: uniquePrefix(), consumer: 'w1', receivers: () => new Map(), clock: systemClock, logger, blockMs: 200,
-      redisRetryBaseMs: 60_000,
+      redisRetryBaseMs: 60_000, random: () => 0.5,
     });
     outbox.start();
     await new Promise((r) => setTimeout(r, 300));
     await server.stop();
     const backoff = await eventually(() => lines.find((l) => l.msg === 'delivery worker: Redis call failed; retrying'), 15_000, 'a failed worker call');
-    expect(backoff.retryInMs).toBe(30_000);
+    // The 30 s cap with equal jitter at random 0.5: halfway between 15 and 30 s.
+    expect(backoff.retryInMs).toBe(22_500);
     await outbox.stop();
     expect(lines.filter((l) => l.msg === 'delivery worker: Redis call failed; retrying')).toHaveLength(1);
   }, 25_000);

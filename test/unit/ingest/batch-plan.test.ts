@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import {
-  applyRange, asStoreError, classifyMessages, firstIndexAfter, funnelBit, funnelEvents, funnelMasks, SHARED_FUNNEL_BIT,
+  applyRange, classifyMessages, firstIndexAfter, funnelBit, funnelEvents, funnelMasks, SHARED_FUNNEL_BIT,
 } from '../../../src/ingest/batch-plan.js';
 import type { SourceMessage } from '../../../src/ingest/event-source.js';
 import { DEFAULT_PARSE_OPTIONS } from '../../../src/events/parse.js';
@@ -83,18 +83,5 @@ describe('funnelEvents', () => {
     expect(funnelEvents(c, fs[30]!, funnelBit(30), 0).map((e) => e.type)).toEqual(['start_30']);
     expect(funnelEvents(c, fs[31]!, funnelBit(31), 0).map((e) => e.type)).toEqual(['start_31']);
     expect(funnelEvents(c, fs[5]!, funnelBit(5), 0)).toEqual([]);
-  });
-});
-
-describe('asStoreError', () => {
-  it('keeps classified errors and bugs, makes the rest a retriable store failure', () => {
-    const fw = new FwError('X', 'x', false);
-    expect(asStoreError(fw)).toBe(fw);
-    const bug = new TypeError('undefined is not a function');
-    expect(asStoreError(bug)).toBe(bug);
-    const wrapped = asStoreError(new Error('Connection is closed.'));
-    expect(wrapped).toBeInstanceOf(FwError);
-    expect((wrapped as FwError).code).toBe('WINDOW_STORE_FAILED');
-    expect(isRetriable(wrapped)).toBe(true);
   });
 });
