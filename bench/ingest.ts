@@ -14,7 +14,7 @@
  * the run checks that every produced event was consumed and, for the daemon, counted in Redis: a truncated log
  * cannot flatter the figures.
  *
- * Both consumers run with the daemon's node flags (src/node-flags.ts: the Docker image and the `funnelwatch` command
+ * Both consumers run with the daemon's node flags (src/app/node-flags.ts: the Docker image and the `funnelwatch` command
  * pass them), so neither gets a runtime setting the other lacks.
  *
  * Run: npm run bench:ingest   (EVENTS=1000000, ROUND=80000 by default)
@@ -33,11 +33,11 @@ import { startMockKafka } from '../src/devenv/mock-kafka.js';
 import { freePort } from '../src/devenv/free-port.js';
 import { spawnManaged } from '../src/devenv/child.js';
 import { Shop } from '../src/demo/shop.js';
-import { mulberry32 } from '../src/prng.js';
+import { mulberry32 } from '../src/core/prng.js';
 import type { FwEvent } from '../src/events/event.js';
 import { loadRuleDir } from '../src/rules/loader.js';
 import { RedisWindowStore } from '../src/windows/redis-window-store.js';
-import { DAEMON_NODE_FLAGS } from '../src/node-flags.js';
+import { DAEMON_NODE_FLAGS } from '../src/app/node-flags.js';
 
 const EVENTS = Number(process.env.EVENTS ?? 1_000_000);
 /** Events per round: 4 partitions × ~5 MB of ~170-byte events is ~120k before the broker truncates. */

@@ -29,7 +29,7 @@ import {
   dimCohortField, dimVolumeField, hotKeepMs, KeyLayout, sealDelayMs, totalField, TotalKind,
 } from '../src/windows/key-layout.js';
 import { RedisWindowStore } from '../src/windows/redis-window-store.js';
-import { mulberry32 } from '../src/prng.js';
+import { mulberry32 } from '../src/core/prng.js';
 
 const PARTITIONS = Number(process.env.PARTITIONS ?? 4);
 /** Partition counts whose hot tail is measured too, to show history per funnel does not grow with partitions. */

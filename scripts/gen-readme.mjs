@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Rewrites the generated parts of README.md from the code: the configuration table (src/config/config.ts) and the
 // samples of what receivers send (src/notify/samples.ts); and docs/error-codes.md from the error catalog
-// (src/errors.ts).
+// (src/core/errors.ts).
 // Needs dist/ (npm run build). Unit tests fail when the committed README or error codes differ from what this writes.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { configMarkdown } from '../dist/config/config.js';
 import { deliverySamplesMarkdown } from '../dist/notify/samples.js';
-import { errorCatalogMarkdown } from '../dist/errors.js';
+import { errorCatalogMarkdown } from '../dist/core/errors.js';
 
 function replaceSection(text, start, end, body) {
   const a = text.indexOf(start);

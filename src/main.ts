@@ -5,13 +5,13 @@
  *
  * Exit codes: 0 fine, 1 a problem the command found (validation errors, runtime failure), 2 bad configuration or usage.
  */
-import { takeEarlySignal } from './early-signals.js'; // first: latches signals while the rest loads
+import { takeEarlySignal } from './app/early-signals.js'; // first: latches signals while the rest loads
 import { Command, CommanderError, Option } from 'commander';
-import { VERSION } from './version.js';
+import { VERSION } from './core/version.js';
 import { loadConfig, ConfigError, configMarkdown, CONFIG_SPEC } from './config/config.js';
 import { createLogger } from './obs/logger.js';
-import { errorMessage } from './errors.js';
-import { missingNodeFlags } from './node-flags.js';
+import { errorMessage } from './core/errors.js';
+import { missingNodeFlags } from './app/node-flags.js';
 
 function configOrExit(): ReturnType<typeof loadConfig> {
   try {
@@ -45,7 +45,7 @@ program
     if (missing.length > 0) {
       logger.info({ missing }, `node runs without ${missing.join(' ')}: expect ~15 % lower ingest throughput under heavy load (README, Operations)`);
     }
-    const { runDaemonUntilSignal } = await import('./app.js');
+    const { runDaemonUntilSignal } = await import('./app/daemon.js');
     process.exitCode = await runDaemonUntilSignal(config, logger);
   });
 

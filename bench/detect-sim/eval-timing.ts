@@ -10,7 +10,7 @@
  * one more minute of data and a compaction, as in production. `eval_ms_per_tick` is the median steady tick.
  */
 import { Redis } from 'ioredis';
-import { ManualClock } from '../../src/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { startRedisServer } from '../../src/devenv/redis-server.js';
 import type { FwEvent } from '../../src/events/event.js';
 import { FUNNEL_DEFAULTS, type FunnelDef } from '../../src/funnels/funnel.js';
@@ -18,7 +18,7 @@ import { RedisAlertStore } from '../../src/engine/alert-store.js';
 import { Evaluator } from '../../src/engine/evaluator.js';
 import { LeaderLease } from '../../src/engine/lease.js';
 import { createLogger } from '../../src/obs/logger.js';
-import { mulberry32 } from '../../src/prng.js';
+import { mulberry32 } from '../../src/core/prng.js';
 import type { AlertRuleDef, MetricDef } from '../../src/rules/rule.js';
 import type { RuleSet } from '../../src/rules/rule-set.js';
 import { RedisWindowStore } from '../../src/windows/redis-window-store.js';

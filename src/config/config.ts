@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 
 interface VarSpec {
   schema: z.ZodType;

@@ -4,7 +4,7 @@
  * of transport errors, and log-safe renderings of URLs and answers.
  */
 import type { Dispatcher } from 'undici';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from './errors.js';
 
 /** A request that got no HTTP answer, classified: the caller's retry machinery reads only `retriable`. */
 export type TransportFailure =

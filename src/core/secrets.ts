@@ -4,7 +4,7 @@
  * up without a restart. The value never appears in errors or logs; only where it was looked for.
  */
 import { readFileSync } from 'node:fs';
-import { FwError } from '../errors.js';
+import { FwError } from './errors.js';
 
 /** Where a secret comes from: never the rule files themselves. */
 export type SecretRef = { env: string } | { file: string };

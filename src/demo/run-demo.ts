@@ -16,12 +16,12 @@ import { startRedisServer, type RedisServerHandle } from '../devenv/redis-server
 import { startMockKafka, type MockKafkaHandle } from '../devenv/mock-kafka.js';
 import { loadConfig } from '../config/config.js';
 import { createLogger } from '../obs/logger.js';
-import { Daemon } from '../app.js';
+import { Daemon } from '../app/daemon.js';
 import { consoleLines } from '../notify/console-receiver.js';
 import type { Receiver } from '../notify/receiver.js';
 import { alertKey } from '../model/alert-key.js';
 import { Shop } from './shop.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 import { renderCounts } from './live-view.js';
 
 export interface DemoOptions {

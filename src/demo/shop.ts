@@ -8,7 +8,7 @@
  * affected too, as payments are with a real provider outage.
  */
 import type { FwEvent } from '../events/event.js';
-import { mulberry32 } from '../prng.js';
+import { mulberry32 } from '../core/prng.js';
 
 export interface ShopOptions {
   seed: number;

@@ -12,7 +12,7 @@
  * logs or results: PagerDuty error texts may quote it, so it is scrubbed from them.
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 import { backoffMs } from '../core/backoff.js';
 import type { Logger } from '../obs/logger.js';
 import { truncateCodePoints } from '../core/text.js';

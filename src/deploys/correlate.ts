@@ -35,7 +35,7 @@
  * Order: score, then the later deploy first (nearer the onset for the ones before it), then id; the same input
  * always gives the same list.
  */
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import type { DeploySuspect } from '../model/alert-context.js';
 import { formatDuration } from '../core/text.js';
 import type { Deploy } from './deploy.js';

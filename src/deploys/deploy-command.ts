@@ -9,7 +9,7 @@
  * Each function returns the exit code: 0 done, 1 the daemon refused or could not be reached, 2 bad usage (checked
  * here with the daemon's own validation before anything is sent, so a typo never reaches the daemon).
  */
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 import { DEFAULT_DAEMON_URL } from '../core/cli-defaults.js';
 import { DURATION_PATTERN } from '../rules/units.js';
 import { DEPLOY_LIST_MAX_LIMIT } from './deploy-store.js';

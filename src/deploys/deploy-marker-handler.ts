@@ -13,8 +13,8 @@
  * (so a rejection is reported once, not again with every retry of the batch), and the batch is committed only
  * through the messages that were stored or rejected.
  */
-import type { Clock } from '../clock.js';
-import { errorMessage, isRetriable } from '../errors.js';
+import type { Clock } from '../core/clock.js';
+import { errorMessage, isRetriable } from '../core/errors.js';
 import type { Logger } from '../obs/logger.js';
 import type { BatchHandler, SourceBatch, SourceMessage } from '../ingest/event-source.js';
 import { backoffMs } from '../core/backoff.js';

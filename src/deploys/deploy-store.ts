@@ -14,7 +14,7 @@
  * Redis failures are FwError `DEPLOY_REDIS`, retriable: never the caller's fault (the HTTP layer answers 503 and
  * the Kafka consumer retries the message).
  */
-import { FwError, errorMessage } from '../errors.js';
+import { FwError, errorMessage } from '../core/errors.js';
 import type { RedisLike } from '../redis/client.js';
 import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
 import type { Logger } from '../obs/logger.js';

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 
 /** A child process we started and must stop: the dev environment (tests, demo, benchmarks) never leaves one behind. */
 export interface ManagedChild {

@@ -15,7 +15,7 @@
  * evidence come back as null.
  */
 import type { Logger } from '../obs/logger.js';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import { alertKey } from '../model/alert-key.js';
 import { ALERT_STATUSES, type AlertState } from '../model/alert-state.js';
 import type { AlertTransition } from '../model/alert-transition.js';

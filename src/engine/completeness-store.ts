@@ -5,7 +5,7 @@
  * fenced, because a stale curve is harmless (it is an estimate that the next leader keeps refining).
  */
 import type { Cluster, Redis } from 'ioredis';
-import { FwError, errorMessage } from '../errors.js';
+import { FwError, errorMessage } from '../core/errors.js';
 import type { CompletenessState } from './completeness.js';
 
 export interface CompletenessPersistence {

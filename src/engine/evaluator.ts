@@ -15,8 +15,8 @@
  * committed; the workers of every replica deliver them (notify/outbox.ts). The notifier port then sees every
  * committed transition (the log receiver records them); its failure is logged and counted, nothing is undone.
  */
-import type { Clock } from '../clock.js';
-import { errorMessage } from '../errors.js';
+import type { Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
 import type { FunnelDef } from '../funnels/funnel.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';

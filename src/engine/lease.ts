@@ -14,8 +14,8 @@
  *
  * All keys share the hash tag `{alerts}`, so the lease and every fenced write land in one Redis Cluster slot.
  */
-import type { Clock } from '../clock.js';
-import { FwError, errorMessage } from '../errors.js';
+import type { Clock } from '../core/clock.js';
+import { FwError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../obs/logger.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import type { RedisLike } from '../redis/client.js';

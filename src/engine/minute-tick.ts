@@ -5,10 +5,10 @@
  * task is logged and does not stop the others or the next tick.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 export interface TickTask {
   name: string;

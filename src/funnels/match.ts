@@ -5,7 +5,7 @@
  * per-event work is a map lookup by event type plus the step's attribute filter. No Redis, no clock: the window
  * store decides what a match means for the entity (duplicate, out of order, expired …).
  */
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import type { FwEvent } from '../events/event.js';
 import type { FunnelDef, StepDef } from './funnel.js';
 

@@ -14,9 +14,9 @@
  * hold up, or fail, the CI step that sent it.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 import { parseWhen, validateDeployInput, type Deploy } from '../deploys/deploy.js';
 import { DEPLOY_LIST_MAX_LIMIT, type DeployStore } from '../deploys/deploy-store.js';
 import { bearerAuth } from '../core/bearer-auth.js';

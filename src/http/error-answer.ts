@@ -5,7 +5,7 @@
  * network failure is 503 UNAVAILABLE, the rest 500 INTERNAL. A 500 never shows its message, which may hold
  * internals (Redis replies, stack-ish text): the log has it, and the answer names the request to find it by.
  */
-import { asFwError, errorMessage, type ErrorCode } from '../errors.js';
+import { asFwError, errorMessage, type ErrorCode } from '../core/errors.js';
 
 export interface ErrorAnswer {
   status: number;

@@ -11,7 +11,7 @@
  * field, so a person fixes everything in one go.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
 import type { SilenceStore } from '../notify/silence-store.js';
 import { formatMatchers, silenceState, validateSilenceInput, type Silence, type SilenceState } from '../notify/silences.js';

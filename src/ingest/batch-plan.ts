@@ -9,7 +9,7 @@
 import type { FwEvent } from '../events/event.js';
 import { parseEvent, type ParseOptions } from '../events/parse.js';
 import type { FunnelDef } from '../funnels/funnel.js';
-import { FwError, errorMessage } from '../errors.js';
+import { FwError, errorMessage } from '../core/errors.js';
 import type { DeadLetter } from './dead-letter.js';
 import { rawMessage, type SourceBatch, type SourceMessage } from './event-source.js';
 

@@ -5,7 +5,7 @@
  * two, the dead-letter topic may hold the same rejection twice (at-least-once), never zero times.
  */
 import type { Producer } from 'kafkajs';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import type { RawMessage } from './event-source.js';
 
 export interface DeadLetter {

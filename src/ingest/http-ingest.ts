@@ -9,14 +9,14 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Producer } from 'kafkajs';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../core/clock.js';
 import { normalizeEvent, parseEvent, type ParseOptions, type ParseResult } from '../events/parse.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { FunnelDef } from '../funnels/funnel.js';
 import { bearerAuth } from '../core/bearer-auth.js';
 import type { BatchHandler, SourceMessage } from './event-source.js';
 import type { ApplyPort } from './pipeline.js';
-import { FwError, errorMessage } from '../errors.js';
+import { FwError, errorMessage } from '../core/errors.js';
 
 export interface IngestTarget {
   /** Takes validated events, each with the JSON text to forward. Resolves when they are durable. */

@@ -19,7 +19,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
-import { isRetriable, errorMessage, FwError } from '../errors.js';
+import { isRetriable, errorMessage, FwError } from '../core/errors.js';
 import { backoffMs, type BackoffPolicy } from '../core/backoff.js';
 import { sleepWhile } from './sleep-while.js';
 import type { BatchHandler, EventSource, SourceStatus } from './event-source.js';

@@ -8,7 +8,7 @@
  * counts. Messages at or below it are skipped here; should this replica's view be stale (another replica applied
  * after a rebalance), the store refuses the batch as a duplicate and we refilter from the offset it reports.
  */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../core/clock.js';
 import type { ParseOptions } from '../events/parse.js';
 import type { FunnelDef } from '../funnels/funnel.js';
 import type { Logger } from '../obs/logger.js';
@@ -16,7 +16,7 @@ import type { Metrics } from '../obs/metrics.js';
 import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
 import type { BatchHandler, SourceBatch } from './event-source.js';
 import type { ApplyCounts, WindowStore } from '../windows/window-store.js';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import {
   applyRange, classifyMessages, funnelBit, funnelEvents, funnelMasks, type ClassifiedBatch,
 } from './batch-plan.js';

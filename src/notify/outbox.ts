@@ -24,8 +24,8 @@
  * and the settle step; PagerDuty's dedup_key makes a repeated trigger or resolve harmless there, and a Slack
  * message could in that window be posted twice.
  */
-import type { Clock } from '../clock.js';
-import { errorMessage, isRetriable } from '../errors.js';
+import type { Clock } from '../core/clock.js';
+import { errorMessage, isRetriable } from '../core/errors.js';
 import { backoffMs } from '../core/backoff.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import type { RedisLike } from '../redis/client.js';

@@ -25,8 +25,8 @@ import { createHash } from 'node:crypto';
 import { Agent, request, type Dispatcher } from 'undici';
 import { alertKey } from '../model/alert-key.js';
 import type { AlertTransition } from '../model/alert-transition.js';
-import { systemClock, type Clock } from '../clock.js';
-import { errorMessage } from '../errors.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
 import { PAGERDUTY_429_DEFAULT_MS, PAGERDUTY_DEFAULT_URL, PAGERDUTY_MAX_DEDUP_KEY, PAGERDUTY_MAX_EVENT_BYTES,
   PAGERDUTY_MAX_SUMMARY } from '../core/pagerduty-api.js';
 import type { Logger } from '../obs/logger.js';

@@ -4,9 +4,9 @@
  * Slack pacing survive), a changed one is replaced and the old one closed, a removed one closed. The built-in
  * `console` always exists.
  */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 import { ConsoleReceiver } from './console-receiver.js';
 import { PagerDutyReceiver } from './pagerduty.js';
 import type { Receiver } from './receiver.js';

@@ -6,7 +6,7 @@
  * Each function returns the exit code: 0 done, 1 the daemon refused or could not be reached, 2 bad usage (checked
  * here before anything is sent, so a typo in a matcher never reaches the daemon).
  */
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 import { DEFAULT_DAEMON_URL } from '../core/cli-defaults.js';
 import { explainDuration } from '../rules/units.js';
 import { formatMatchers, tryParseMatcher, type Matcher, type SilenceState } from './silences.js';

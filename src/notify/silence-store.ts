@@ -11,7 +11,7 @@
  * `SILENCE_REDIS`, retriable: they are never the caller's fault, and the HTTP layer answers 503 for them.
  */
 import { randomUUID } from 'node:crypto';
-import { FwError, errorMessage } from '../errors.js';
+import { FwError, errorMessage } from '../core/errors.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import type { RedisLike } from '../redis/client.js';
 import type { Logger } from '../obs/logger.js';

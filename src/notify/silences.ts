@@ -12,7 +12,7 @@
  * an alert without a team and `team=""` selects exactly those.
  */
 import { z } from 'zod';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import { parseTime } from '../core/time-parse.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import { DURATION_PATTERN, explainDuration, parseDuration } from '../rules/units.js';

@@ -25,7 +25,7 @@ import {
   LogLevel, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebAPIRequestError, WebClient,
   type ChatPostMessageArguments, type ChatUpdateArguments, type Logger as SlackLogger,
 } from '@slack/web-api';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../obs/logger.js';
 import type { SlackReceiverDef } from '../rules/receiver-def.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver, SlackRecord } from './receiver.js';

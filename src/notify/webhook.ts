@@ -28,11 +28,11 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent, request, type Dispatcher } from 'undici';
-import { systemClock, type Clock } from '../clock.js';
-import { errorMessage } from '../errors.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
 import { parseRetryAfter, readAnswer, safeOrigin, snippet, transportFailure } from '../core/outbound-http.js';
 import type { Logger } from '../obs/logger.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../core/version.js';
 import type { DeliveryJob, DeliveryOutcome, Receiver } from './receiver.js';
 import type { WebhookReceiverDef } from '../rules/receiver-def.js';
 import { readSecret } from '../core/secrets.js';

@@ -14,7 +14,7 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { backoffMs, type BackoffPolicy } from '../core/backoff.js';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import type { Logger } from '../obs/logger.js';
 
 export type RedisLike = Redis | Cluster;

@@ -4,7 +4,7 @@
  * connection loss, timeouts, failover, a busy or resharding cluster, redirections exhausted) or `<AREA>_REDIS_REPLY`
  * (Redis refused the command: a script error, a wrong type, CROSSSLOT; a bug, not worth retrying).
  */
-import { FwError, errorMessage } from '../errors.js';
+import { FwError, errorMessage } from '../core/errors.js';
 
 /** Redis replies that mean "try again" (the server or cluster is busy or moving), as opposed to a bug. */
 const RETRIABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MOVED|ASK|MASTERDOWN|READONLY|OOM|NOREPLICAS)\b/;

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import type { RedisLike } from './client.js';
 import { redisFailure, type RedisArea } from './failure.js';
 

@@ -19,8 +19,8 @@
 import { randomBytes } from 'node:crypto';
 import { parseDocument, isMap, isSeq } from 'yaml';
 import { createRedisClient } from '../redis/client.js';
-import { ManualClock } from '../clock.js';
-import { FwError, errorMessage } from '../errors.js';
+import { ManualClock } from '../core/clock.js';
+import { FwError, errorMessage } from '../core/errors.js';
 import type { FunnelDef } from '../funnels/funnel.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { checkRuleSources, readRuleSources, type RuleSource } from '../rules/loader.js';
@@ -32,7 +32,7 @@ import { StoreFunnelSource, type FunnelNeeds, type FunnelSource } from '../engin
 import type { AlertTransition } from '../model/alert-transition.js';
 import { RedisDeployStore } from '../deploys/deploy-store.js';
 import { Metrics } from '../obs/metrics.js';
-import { buildCore, defaultCoreSettings } from '../app/core.js';
+import { buildCore, defaultCoreSettings } from '../app/build-core.js';
 import { deletePrefix, TICK_DELAY_MS, transitionLine } from './replay.js';
 
 const MIN = 60_000;

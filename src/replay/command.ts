@@ -4,7 +4,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { FwError, errorMessage } from '../errors.js';
+import { FwError, errorMessage } from '../core/errors.js';
 import { parseWhen } from '../deploys/deploy.js';
 import { explainDuration, parseDuration } from '../rules/units.js';
 import { formatReplaySummary, runReplay } from './replay.js';

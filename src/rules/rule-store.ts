@@ -10,8 +10,8 @@
  * the directory counts, not only those naming a *.yaml file.
  */
 import { watch as fsWatch } from 'node:fs';
-import { systemClock, type Clock } from '../clock.js';
-import { FwError, errorMessage } from '../errors.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { FwError, errorMessage } from '../core/errors.js';
 import { loadRuleDir, type LoadOptions } from './loader.js';
 import { formatProblem, type Problem } from './problem.js';
 import type { LoadResult, RuleSet } from './rule-set.js';

@@ -5,7 +5,7 @@
  * (milliseconds, fractions, alarms per week), and an explanation for a value that does not parse, written for the
  * person who typed it.
  */
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;

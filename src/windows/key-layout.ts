@@ -30,7 +30,7 @@
  *       3 bytes a field; codes therefore stop at 127, which is far above any useful cap)
  *   h:  duration bucket index (histogram.ts)
  */
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import type { FunnelDef } from '../funnels/funnel.js';
 
 /** Dimension value codes 0..maxValues-1 are registered values; these two are reserved. */

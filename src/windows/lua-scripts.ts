@@ -3,7 +3,7 @@
  * their replies (including negative return codes) become typed results or FwErrors. Redis failures map through
  * redis/failure.ts with the `WINDOW` codes.
  */
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import type { RedisLike } from '../redis/client.js';
 import { redisFailure as mapRedisFailure } from '../redis/failure.js';
 import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';

@@ -4,7 +4,7 @@
  * life of a bucket; beginSeal-2.lua and compact-1.lua the ordering).
  */
 import type { FunnelDef } from '../funnels/funnel.js';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import { addHash, type FieldCounts } from './aggregate.js';
 import { bucketGroups, checkFunnelShape, funnelKeyTtl, hotKeepMs, KeyLayout, sealHorizon } from './key-layout.js';
 import {

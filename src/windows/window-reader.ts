@@ -10,7 +10,7 @@
  * reading, the read is done again (compaction advances about once a minute, so this is rare).
  */
 import type { FunnelDef } from '../funnels/funnel.js';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import { addHash, codeNames, decodeDimension, decodeTotals, type FieldCounts } from './aggregate.js';
 import {
   checkFunnelShape, KeyLayout, planWindow, planWindowPreferFine, splitAtCompacted, type WindowPlan,

@@ -20,7 +20,7 @@
 import type { FwEvent } from '../events/event.js';
 import type { FunnelDef } from '../funnels/funnel.js';
 import { compileStepMatcher, entityReader } from '../funnels/match.js';
-import { FwError } from '../errors.js';
+import { FwError } from '../core/errors.js';
 import {
   addStoredState, encodeCommit, LOOKUP_ABOVE, LOOKUP_BELOW, planBatch, planStateRead, type BatchEvents, type PlanParams,
   type StateReadPlan,

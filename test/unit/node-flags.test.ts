@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { DAEMON_NODE_FLAGS, missingNodeFlags } from '../../src/node-flags.js';
+import { DAEMON_NODE_FLAGS, missingNodeFlags } from '../../src/app/node-flags.js';
 
 describe('the daemon\'s node flags', () => {
   it('counts a flag as given whatever its spelling or value, on the command line or in NODE_OPTIONS', () => {

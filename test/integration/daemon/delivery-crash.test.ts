@@ -14,7 +14,7 @@ import type { Evidence } from '../../../src/model/evidence.js';
 import { RedisAlertStore } from '../../../src/engine/alert-store.js';
 import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
 import { LeaderLease } from '../../../src/engine/lease.js';
-import { systemClock } from '../../../src/clock.js';
+import { systemClock } from '../../../src/core/clock.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { planDeliveries } from '../../../src/notify/plan.js';
 import { spawnDaemon, type DaemonChild } from '../../support/daemon.js';

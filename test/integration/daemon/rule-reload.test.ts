@@ -3,7 +3,7 @@ import { mkdtempSync, cpSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { Daemon } from '../../../src/app.js';
+import { Daemon } from '../../../src/app/daemon.js';
 import { loadConfig } from '../../../src/config/config.js';
 import { redisUrl, uniquePrefix } from '../../support/env.js';
 

@@ -1,6 +1,6 @@
 import { describe, it, expect, onTestFinished } from 'vitest';
 import { pino } from 'pino';
-import { Daemon } from '../../../src/app.js';
+import { Daemon } from '../../../src/app/daemon.js';
 import { loadConfig } from '../../../src/config/config.js';
 import { redisUrl, uniquePrefix } from '../../support/env.js';
 import { windowQueries } from '../../support/window-queries.js';

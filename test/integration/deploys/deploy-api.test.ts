@@ -15,7 +15,7 @@ import { buildHttpServer } from '../../../src/http/server.js';
 import { deployRoutes, type DeployAnswer } from '../../../src/http/deploy-routes.js';
 import { RedisDeployStore } from '../../../src/deploys/deploy-store.js';
 import type { Deploy } from '../../../src/deploys/deploy.js';
-import { ManualClock, systemClock, type Clock } from '../../../src/clock.js';
+import { ManualClock, systemClock, type Clock } from '../../../src/core/clock.js';
 import { Metrics } from '../../../src/obs/metrics.js';
 import { Readiness } from '../../../src/http/readiness.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';

@@ -13,8 +13,8 @@ import { KafkaSource } from '../../../src/ingest/kafka-source.js';
 import { createKafkaClient } from '../../../src/ingest/kafka-client.js';
 import { RedisDeployStore, type DeployStore } from '../../../src/deploys/deploy-store.js';
 import type { Deploy } from '../../../src/deploys/deploy.js';
-import { FwError } from '../../../src/errors.js';
-import { systemClock } from '../../../src/clock.js';
+import { FwError } from '../../../src/core/errors.js';
+import { systemClock } from '../../../src/core/clock.js';
 import { eventually, kafkaBrokers, producer, redisClient, uniqueName, uniquePrefix } from '../../support/env.js';
 
 const MIN = 60_000;

@@ -7,8 +7,8 @@ import { pino } from 'pino';
 import { createDeployMarkerHandler, deployRejectLabel, parseDeployMessage } from '../../../src/deploys/deploy-marker-handler.js';
 import { RedisDeployStore, type DeployStore } from '../../../src/deploys/deploy-store.js';
 import type { SourceBatch, SourceMessage } from '../../../src/ingest/event-source.js';
-import { FwError } from '../../../src/errors.js';
-import { systemClock } from '../../../src/clock.js';
+import { FwError } from '../../../src/core/errors.js';
+import { systemClock } from '../../../src/core/clock.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';
 
 const MIN = 60_000;

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { DEPLOY_RETENTION_MS, RedisDeployStore, deploysKeys } from '../../../src/deploys/deploy-store.js';
 import { validateDeployInput, type Deploy } from '../../../src/deploys/deploy.js';
 import type { RedisLike } from '../../../src/redis/client.js';
-import { FwError } from '../../../src/errors.js';
+import { FwError } from '../../../src/core/errors.js';
 import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 
 const T0 = Date.UTC(2025, 0, 6, 12, 0);

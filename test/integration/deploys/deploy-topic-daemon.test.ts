@@ -4,7 +4,7 @@
  */
 import { describe, it, expect, onTestFinished } from 'vitest';
 import { pino } from 'pino';
-import { Daemon } from '../../../src/app.js';
+import { Daemon } from '../../../src/app/daemon.js';
 import { loadConfig } from '../../../src/config/config.js';
 import { eventually, kafkaBrokers, producer, redisUrl, uniqueName, uniquePrefix } from '../../support/env.js';
 

@@ -15,7 +15,7 @@ import type { Evidence } from '../../../src/model/evidence.js';
 import type { SegmentRef } from '../../../src/model/segment.js';
 import { LeaderLease, type RedisLike } from '../../../src/engine/lease.js';
 import { alertsKeys } from '../../../src/redis/alert-keys.js';
-import { ManualClock } from '../../../src/clock.js';
+import { ManualClock } from '../../../src/core/clock.js';
 import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 
 const T0 = Date.UTC(2025, 0, 6, 12, 0);

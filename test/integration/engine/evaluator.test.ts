@@ -5,7 +5,7 @@
  * trigger, recovery must resolve it, and a silent feed must raise data_stale and hold the conversion rules.
  */
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../../src/clock.js';
+import { ManualClock } from '../../../src/core/clock.js';
 import { FUNNEL_DEFAULTS, type FunnelDef } from '../../../src/funnels/funnel.js';
 import type { FwEvent } from '../../../src/events/event.js';
 import type { AlertRuleDef } from '../../../src/rules/rule.js';
@@ -23,7 +23,7 @@ import { RedisCompletenessStore } from '../../../src/engine/completeness-store.j
 import type { Notifier } from '../../../src/notify/notifier.js';
 import type { DeliveryJob } from '../../../src/notify/receiver.js';
 import { createLogger } from '../../../src/obs/logger.js';
-import { mulberry32 } from '../../../src/prng.js';
+import { mulberry32 } from '../../../src/core/prng.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';
 
 const MIN = 60_000;

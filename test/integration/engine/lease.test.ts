@@ -9,8 +9,8 @@ import { LeaderLease, fencedWrite, type LeaseOptions, type RedisLike } from '../
 import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import { RedisAlertStore } from '../../../src/engine/alert-store.js';
 import type { AlertState } from '../../../src/model/alert-state.js';
-import { ManualClock, systemClock } from '../../../src/clock.js';
-import { FwError } from '../../../src/errors.js';
+import { ManualClock, systemClock } from '../../../src/core/clock.js';
+import { FwError } from '../../../src/core/errors.js';
 import { eventually, redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 
 const TTL = 600;

@@ -14,7 +14,7 @@ import { deployRoutes } from '../../../src/http/deploy-routes.js';
 import { RedisAlertStore } from '../../../src/engine/alert-store.js';
 import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import { RedisDeployStore } from '../../../src/deploys/deploy-store.js';
-import { ManualClock } from '../../../src/clock.js';
+import { ManualClock } from '../../../src/core/clock.js';
 import { Metrics } from '../../../src/obs/metrics.js';
 import { Readiness } from '../../../src/http/readiness.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';

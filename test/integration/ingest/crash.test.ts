@@ -5,7 +5,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { Shop } from '../../../src/demo/shop.js';
-import { mulberry32 } from '../../../src/prng.js';
+import { mulberry32 } from '../../../src/core/prng.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { loadRuleDir } from '../../../src/rules/loader.js';
 import type { FunnelDef } from '../../../src/funnels/funnel.js';

@@ -6,9 +6,9 @@
  */
 import { describe, it, expect, onTestFinished } from 'vitest';
 import { pino } from 'pino';
-import { Daemon } from '../../../src/app.js';
+import { Daemon } from '../../../src/app/daemon.js';
 import { loadConfig } from '../../../src/config/config.js';
-import { mulberry32 } from '../../../src/prng.js';
+import { mulberry32 } from '../../../src/core/prng.js';
 import { DLQ_HEADERS } from '../../../src/ingest/dead-letter.js';
 import { redisUrl, kafkaBrokers, kafka, producer, uniquePrefix, uniqueName, eventually } from '../../support/env.js';
 

@@ -11,7 +11,7 @@ import type { RawMessage, SourceBatch } from '../../../src/ingest/event-source.j
 import { DEFAULT_PARSE_OPTIONS } from '../../../src/events/parse.js';
 import type { FunnelDef } from '../../../src/funnels/funnel.js';
 import { Metrics } from '../../../src/obs/metrics.js';
-import { ManualClock } from '../../../src/clock.js';
+import { ManualClock } from '../../../src/core/clock.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';
 import { checkoutFunnel, MIN, T0 } from '../windows/fixtures.js';

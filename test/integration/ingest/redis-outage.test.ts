@@ -5,7 +5,7 @@
  */
 import { describe, it, expect, onTestFinished } from 'vitest';
 import { pino } from 'pino';
-import { Daemon } from '../../../src/app.js';
+import { Daemon } from '../../../src/app/daemon.js';
 import { loadConfig } from '../../../src/config/config.js';
 import { startRedisServer } from '../../../src/devenv/redis-server.js';
 import { kafkaBrokers, producer, uniqueName, eventually } from '../../support/env.js';

@@ -13,7 +13,7 @@ import { stepAlert } from '../../../src/engine/alert-state.js';
 import type { AlertState } from '../../../src/model/alert-state.js';
 import type { Evidence } from '../../../src/model/evidence.js';
 import { LeaderLease } from '../../../src/engine/lease.js';
-import { ManualClock } from '../../../src/clock.js';
+import { ManualClock } from '../../../src/core/clock.js';
 import { Metrics } from '../../../src/obs/metrics.js';
 import { Readiness } from '../../../src/http/readiness.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';

@@ -15,7 +15,7 @@ import { RedisAlertStore } from '../../../src/engine/alert-store.js';
 import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
 import { LeaderLease } from '../../../src/engine/lease.js';
 import { alertsKeys } from '../../../src/redis/alert-keys.js';
-import { systemClock } from '../../../src/clock.js';
+import { systemClock } from '../../../src/core/clock.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { Metrics } from '../../../src/obs/metrics.js';
 import { planDeliveries } from '../../../src/notify/plan.js';

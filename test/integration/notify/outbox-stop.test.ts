@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { DeliveryOutbox } from '../../../src/notify/outbox.js';
 import { startRedisServer } from '../../../src/devenv/redis-server.js';
-import { systemClock } from '../../../src/clock.js';
+import { systemClock } from '../../../src/core/clock.js';
 import { eventually, uniquePrefix } from '../../support/env.js';
 
 describe('delivery worker stop', () => {

@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { buildHttpServer } from '../../../src/http/server.js';
 import { silenceRoutes, type SilenceView } from '../../../src/http/silence-routes.js';
 import { RedisSilenceStore } from '../../../src/notify/silence-store.js';
-import { ManualClock, systemClock, type Clock } from '../../../src/clock.js';
+import { ManualClock, systemClock, type Clock } from '../../../src/core/clock.js';
 import { Metrics } from '../../../src/obs/metrics.js';
 import { Readiness } from '../../../src/http/readiness.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';

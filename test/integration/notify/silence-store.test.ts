@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { RedisSilenceStore, SILENCE_RETENTION_MS, silencesKey } from '../../../src/notify/silence-store.js';
 import { parseMatcher, type SilenceInput } from '../../../src/notify/silences.js';
 import type { RedisLike } from '../../../src/engine/lease.js';
-import { FwError } from '../../../src/errors.js';
+import { FwError } from '../../../src/core/errors.js';
 import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 
 const T0 = Date.UTC(2025, 0, 6, 12, 0);

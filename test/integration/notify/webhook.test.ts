@@ -8,8 +8,8 @@ import { startRecordingServer, type Handler, type RecordingServer } from '../../
 import { WebhookReceiver, verifyWebhookSignature } from '../../../src/notify/webhook.js';
 import { parseRetryAfter } from '../../../src/core/outbound-http.js';
 import { createLogger } from '../../../src/obs/logger.js';
-import { ManualClock } from '../../../src/clock.js';
-import { VERSION } from '../../../src/version.js';
+import { ManualClock } from '../../../src/core/clock.js';
+import { VERSION } from '../../../src/core/version.js';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import type { DeliveryJob } from '../../../src/notify/receiver.js';
 

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ManualClock } from '../../../src/clock.js';
+import { ManualClock } from '../../../src/core/clock.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { LeaderLease } from '../../../src/engine/lease.js';
 import { loadRuleDir } from '../../../src/rules/loader.js';

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ManualClock } from '../../../src/clock.js';
+import { ManualClock } from '../../../src/core/clock.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { Evaluator } from '../../../src/engine/evaluator.js';
 import { LeaderLease } from '../../../src/engine/lease.js';

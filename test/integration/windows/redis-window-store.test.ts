@@ -10,7 +10,7 @@ import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { callWindowCommand, interpretReadStateReply, type RedisLike } from '../../../src/windows/lua-scripts.js';
 import { exactPercentile, DURATION_RELATIVE_ERROR } from '../../../src/windows/histogram.js';
 import { hotKeepMs, KeyLayout } from '../../../src/windows/key-layout.js';
-import { FwError } from '../../../src/errors.js';
+import { FwError } from '../../../src/core/errors.js';
 import { redisClient, redisClusterClient, uniquePrefix } from '../../support/env.js';
 import { checkoutFunnel, ev, MIN, T0 } from './fixtures.js';
 import { windowQueries } from '../../support/window-queries.js';

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import kafkajs from 'kafkajs';
-import { ERROR_CATALOG, FwError, asFwError, isErrorCode, isRetriable, type ErrorCode } from '../../../src/errors.js';
+import { ERROR_CATALOG, FwError, asFwError, isErrorCode, isRetriable, type ErrorCode } from '../../../src/core/errors.js';
 
 const { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError } = kafkajs;
 

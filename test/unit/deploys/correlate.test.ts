@@ -10,7 +10,7 @@ import {
   correlationWindow, rankDeploys, scoreDeploy, type CorrelationAlert,
 } from '../../../src/deploys/correlate.js';
 import { deployId, type Deploy } from '../../../src/deploys/deploy.js';
-import { FwError } from '../../../src/errors.js';
+import { FwError } from '../../../src/core/errors.js';
 
 const ONSET = Date.UTC(2025, 0, 6, 12, 0);
 const MIN = 60_000;

@@ -6,7 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ERROR_CATALOG, errorCatalogMarkdown, isErrorCode } from '../../../src/errors.js';
+import { ERROR_CATALOG, errorCatalogMarkdown, isErrorCode } from '../../../src/core/errors.js';
 
 function sources(dir: string): { path: string; text: string }[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { errorCodes } from 'fastify';
 import { errorAnswer } from '../../../src/http/error-answer.js';
-import { FwError } from '../../../src/errors.js';
+import { FwError } from '../../../src/core/errors.js';
 
 describe('errorAnswer', () => {
   it('answers an FwError with its catalog status, code and message', () => {

@@ -5,7 +5,7 @@ import {
 import type { SourceMessage } from '../../../src/ingest/event-source.js';
 import { DEFAULT_PARSE_OPTIONS } from '../../../src/events/parse.js';
 import type { FunnelDef } from '../../../src/funnels/funnel.js';
-import { FwError, isRetriable } from '../../../src/errors.js';
+import { FwError, isRetriable } from '../../../src/core/errors.js';
 
 const T0 = Date.UTC(2024, 0, 1);
 

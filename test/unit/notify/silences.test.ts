@@ -7,7 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
-import { FwError } from '../../../src/errors.js';
+import { FwError } from '../../../src/core/errors.js';
 import { alertLabels, formatMatcher, isSelective, matchingSilence, parseMatcher, silenceState, validateSilenceInput,
   type Matcher, type Silence } from '../../../src/notify/silences.js';
 import { parseTime } from '../../../src/core/time-parse.js';

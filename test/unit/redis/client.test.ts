@@ -1,7 +1,7 @@
 /** FW_REDIS_URL as one URL or, for a Redis Cluster, a list of nodes: what is accepted and what is refused, by name. */
 import { describe, expect, it } from 'vitest';
 import { Cluster, Redis } from 'ioredis';
-import { FwError } from '../../../src/errors.js';
+import { FwError } from '../../../src/core/errors.js';
 import { createRedisClient, parseClusterTarget, parseRedisUrls } from '../../../src/redis/client.js';
 
 function message(fn: () => unknown): string {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { FwError } from '../../../src/errors.js';
+import { FwError } from '../../../src/core/errors.js';
 import { parseLuaScript } from '../../../src/redis/scripts.js';
 
 const header = (keys: string[]) => `--[[\n  x: does a thing.\n\n${keys.map((k) => `  ${k}  a key\n`).join('')}  ARGV[1]  a value\n\n  Returns 1.\n]]\n`;

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { RuleStore, type DirWatcher, type RuleStoreLogger, type ReloadOutcome } from '../../../src/rules/rule-store.js';
 import { checkRuleSources } from '../../../src/rules/loader.js';
 import type { LoadResult } from '../../../src/rules/rule-set.js';
-import { ManualClock } from '../../../src/clock.js';
+import { ManualClock } from '../../../src/core/clock.js';
 
 const text = (rule: string) => `funnel:
   name: checkout

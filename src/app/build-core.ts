@@ -7,7 +7,7 @@
  * reaches all three: none can evaluate with settings the others lack.
  */
 import type { Cluster, Redis } from 'ioredis';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../core/clock.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { DEFAULT_FIELDS, DEFAULT_PARSE_OPTIONS, type ParseOptions } from '../events/parse.js';
 import type { FunnelDef } from '../funnels/funnel.js';
