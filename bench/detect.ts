@@ -32,41 +32,94 @@ const log = (l: string) => console.error(`[bench:detect] ${l}`);
 log(`references and detector-only pass (${weeks} weeks, ${episodes} episodes per size, seed ${seed})`);
 const ref = runDetectionQuality({ evalWeeks: weeks, episodesPerSize: episodes, stream: { seed }, log });
 log('funnelwatch through the real evaluator');
-const fw = await runBenchRule({ seed, warmupWeeks: warmup, evalWeeks: weeks, episodesPerSize: episodes, dropSizes: sizes, log });
+const fw = await runBenchRule({
+  seed,
+  warmupWeeks: warmup,
+  evalWeeks: weeks,
+  episodesPerSize: episodes,
+  dropSizes: sizes,
+  log,
+});
 const timing = process.argv.includes('--skip-timing') ? null : await measureEvalTick({ log });
 
 const labels = sizes.map((d) => `${Math.round(d * 100)}%`);
 const rows: string[][] = [['detector', 'FA/week', ...labels.map((l) => `${l} mean (p90)`), 'segment 50%']];
 const cell = (d: { mean: number; p90: number; detected: number; n: number; pre_alarmed: number } | undefined) =>
   d ? `${d.mean} (${d.p90}) ${d.detected}/${d.n - d.pre_alarmed}` : '';
-rows.push(['funnelwatch (evaluator)', String(fw.fa_per_week), ...labels.map((l) => cell(fw.delays[l])), cell(fw.segment_drop)]);
-rows.push(['detector alone (harness)', String(ref.scan.fa_per_week), ...labels.map((l) => cell(ref.scan.delays[l])), cell(ref.scan.segment_drop)]);
-rows.push(['prometheus 10m<0.95×1w for 5m', String(ref.ref_prometheus.fa_per_week), ...labels.map((l) => cell(ref.ref_prometheus.delays[l])), cell(ref.ref_prometheus.segment_drop)]);
-rows.push(['2 SD (2h) for 5m', String(ref.ref_2sd.fa_per_week), ...labels.map((l) => cell(ref.ref_2sd.delays[l])), cell(ref.ref_2sd.segment_drop)]);
+rows.push([
+  'funnelwatch (evaluator)',
+  String(fw.fa_per_week),
+  ...labels.map((l) => cell(fw.delays[l])),
+  cell(fw.segment_drop),
+]);
+rows.push([
+  'detector alone (harness)',
+  String(ref.scan.fa_per_week),
+  ...labels.map((l) => cell(ref.scan.delays[l])),
+  cell(ref.scan.segment_drop),
+]);
+rows.push([
+  'prometheus 10m<0.95×1w for 5m',
+  String(ref.ref_prometheus.fa_per_week),
+  ...labels.map((l) => cell(ref.ref_prometheus.delays[l])),
+  cell(ref.ref_prometheus.segment_drop),
+]);
+rows.push([
+  '2 SD (2h) for 5m',
+  String(ref.ref_2sd.fa_per_week),
+  ...labels.map((l) => cell(ref.ref_2sd.delays[l])),
+  cell(ref.ref_2sd.segment_drop),
+]);
 rows.push(['CUSUM limit', '1', ...labels.map((l) => String(fw.delays[l]?.limit ?? '')), String(fw.segment_drop.limit)]);
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-console.log('\nDelays in minutes from the first affected minute to the page (tick delay included); n = detected/episodes not already firing.');
+console.log(
+  '\nDelays in minutes from the first affected minute to the page (tick delay included); n = detected/episodes not already firing.',
+);
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
-console.log(`\nfunnelwatch delay ÷ CUSUM limit: ${JSON.stringify(fw.delay_ratio)}; segment drop named the segment in ${fw.segment_named * 100}% of pages`);
-if (timing) console.log(`evaluation tick, ${timing.rules} rules × ${timing.segment_values} segment values (${timing.series} series) on a real Redis: ${timing.eval_ms_per_tick} ms median steady tick (max ${timing.max_steady_tick_ms}), ${timing.cold_tick_ms} ms cold (a new leader filling its caches)`);
+console.log(
+  `\nfunnelwatch delay ÷ CUSUM limit: ${JSON.stringify(fw.delay_ratio)}; segment drop named the segment in ${fw.segment_named * 100}% of pages`,
+);
+if (timing)
+  console.log(
+    `evaluation tick, ${timing.rules} rules × ${timing.segment_values} segment values (${timing.series} series) on a real Redis: ${timing.eval_ms_per_tick} ms median steady tick (max ${timing.max_steady_tick_ms}), ${timing.cold_tick_ms} ms cold (a new leader filling its caches)`,
+  );
 
-const mean = (r: typeof ref.ref_prometheus) => Object.fromEntries(Object.entries(r.delays).map(([k, v]) => [k, v.mean]));
-console.log(JSON.stringify({
-  fa_per_week: fw.fa_per_week,
-  delay_ratio: fw.delay_ratio,
-  mean_delay_min: Object.fromEntries(Object.entries(fw.delays).map(([k, v]) => [k, v.mean])),
-  p90_delay_min_5pct: fw.delays['5%']?.p90,
-  segment_drop_detected: round(fw.segment_drop.detected / Math.max(1, fw.segment_drop.n - fw.segment_drop.pre_alarmed)),
-  segment_named: fw.segment_named,
-  limit_min: Object.fromEntries(Object.entries(fw.delays).map(([k, v]) => [k, v.limit])),
-  ref_prometheus: { fa_per_week: ref.ref_prometheus.fa_per_week, delay_ratio: ref.ref_prometheus.delay_ratio, mean_delay_min: mean(ref.ref_prometheus) },
-  ref_2sd: { fa_per_week: ref.ref_2sd.fa_per_week, delay_ratio: ref.ref_2sd.delay_ratio, mean_delay_min: mean(ref.ref_2sd) },
-  detector_alone: { fa_per_week: ref.scan.fa_per_week, delay_ratio: ref.scan.delay_ratio, mean_delay_min: mean(ref.scan) },
-  eval_ms_per_tick: timing?.eval_ms_per_tick ?? null,
-  eval_cold_tick_ms: timing?.cold_tick_ms ?? null,
-  eval_series: timing?.series ?? null,
-  weeks, episodes_per_size: episodes, seed,
-}));
+const mean = (r: typeof ref.ref_prometheus) =>
+  Object.fromEntries(Object.entries(r.delays).map(([k, v]) => [k, v.mean]));
+console.log(
+  JSON.stringify({
+    fa_per_week: fw.fa_per_week,
+    delay_ratio: fw.delay_ratio,
+    mean_delay_min: Object.fromEntries(Object.entries(fw.delays).map(([k, v]) => [k, v.mean])),
+    p90_delay_min_5pct: fw.delays['5%']?.p90,
+    segment_drop_detected: round(
+      fw.segment_drop.detected / Math.max(1, fw.segment_drop.n - fw.segment_drop.pre_alarmed),
+    ),
+    segment_named: fw.segment_named,
+    limit_min: Object.fromEntries(Object.entries(fw.delays).map(([k, v]) => [k, v.limit])),
+    ref_prometheus: {
+      fa_per_week: ref.ref_prometheus.fa_per_week,
+      delay_ratio: ref.ref_prometheus.delay_ratio,
+      mean_delay_min: mean(ref.ref_prometheus),
+    },
+    ref_2sd: {
+      fa_per_week: ref.ref_2sd.fa_per_week,
+      delay_ratio: ref.ref_2sd.delay_ratio,
+      mean_delay_min: mean(ref.ref_2sd),
+    },
+    detector_alone: {
+      fa_per_week: ref.scan.fa_per_week,
+      delay_ratio: ref.scan.delay_ratio,
+      mean_delay_min: mean(ref.scan),
+    },
+    eval_ms_per_tick: timing?.eval_ms_per_tick ?? null,
+    eval_cold_tick_ms: timing?.cold_tick_ms ?? null,
+    eval_series: timing?.series ?? null,
+    weeks,
+    episodes_per_size: episodes,
+    seed,
+  }),
+);
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;

@@ -14,8 +14,8 @@
  * the run checks that every produced event was consumed and, for the daemon, counted in Redis: a truncated log
  * cannot flatter the figures.
  *
- * Both consumers run with the daemon's node flags (src/app/node-flags.ts: the Docker image and the `funnelwatch` command
- * pass them), so neither gets a runtime setting the other lacks.
+ * Both consumers run with the daemon's node flags (src/app/node-flags.ts: the Docker image and the `funnelwatch`
+ * command pass them), so neither gets a runtime setting the other lacks.
  *
  * Run: npm run bench:ingest   (EVENTS=1000000, ROUND=80000 by default)
  * Last line: one JSON object with events_per_s, ceiling_events_per_s, ratio_to_ceiling, redis_cmds_per_1k_events,
@@ -74,7 +74,12 @@ function* generate(total: number, startTime: number): Generator<FwEvent[]> {
     const batch = shop.tick(t);
     for (let i = 0; i < 120; i++) {
       const entity = `brw_${(seq++).toString(36)}`;
-      const attrs = { platform: pick(['ios', 'android', 'web']), region: pick(['eu', 'us', 'apac']), app_version: pick(['5.2.0', '5.1.3', '5.0.9']), category: pick(['shoes', 'books', 'toys', 'garden', 'tools']) };
+      const attrs = {
+        platform: pick(['ios', 'android', 'web']),
+        region: pick(['eu', 'us', 'apac']),
+        app_version: pick(['5.2.0', '5.1.3', '5.0.9']),
+        category: pick(['shoes', 'books', 'toys', 'garden', 'tools']),
+      };
       const t0 = t - 1000 + rnd() * 1000;
       batch.push({ id: `b${seq}a`, type: 'search_performed', ts: Math.round(t0), entity, attrs });
       if (rnd() < 0.7) batch.push({ id: `b${seq}b`, type: 'product_viewed', ts: Math.round(t0 + 200), entity, attrs });
@@ -110,7 +115,9 @@ async function ceilingRole(brokers: string[], topic: string, group: string) {
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSeconds(pid: number, tid?: number): number {
-  const f = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const f = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')
+    .split(') ')[1]!
+    .split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
@@ -121,18 +128,25 @@ function peakRssMb(pid: number): number {
 
 /** The consumer under test or the ceiling, as a managed child: killed with this process even if it dies abruptly. */
 function runChild(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; done: Promise<string> } {
-  const { proc } = spawnManaged(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const { proc } = spawnManaged(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   const done = new Promise<string>((resolve, reject) =>
-    proc.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')} exited ${code}: ${out.slice(-2000)}`)))),
+    proc.once('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')} exited ${code}: ${out.slice(-2000)}`)),
+    ),
   );
   return { proc, done };
 }
 
-
 function histogramQuantile(metrics: string, name: string, q: number): number {
-  const rows = [...metrics.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))].map((m) => ({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), n: Number(m[2]) }));
+  const rows = [...metrics.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))].map((m) => ({
+    le: m[1] === '+Inf' ? Infinity : Number(m[1]),
+    n: Number(m[2]),
+  }));
   const total = rows[rows.length - 1]?.n ?? 0;
   const target = q * total;
   let prevLe = 0;
@@ -148,7 +162,13 @@ function histogramQuantile(metrics: string, name: string, q: number): number {
   return prevLe;
 }
 
-interface Measured { seconds: number; produced: number; counted: number; perType: Record<string, number>; avgBytes: number }
+interface Measured {
+  seconds: number;
+  produced: number;
+  counted: number;
+  perType: Record<string, number>;
+  avgBytes: number;
+}
 
 /**
  * One consumer under test, measured on backlogs round by round. Each round freezes it, produces ROUND events to its
@@ -165,12 +185,19 @@ class Drain {
   private readonly gen: Generator<FwEvent[]>;
   private carry: FwEvent[] = [];
 
-  constructor(private readonly producer: Producer, private readonly consumer: ChildProcess, private readonly topic: string,
-    startTime: number, private readonly progress: () => Promise<number> | number) {
+  constructor(
+    private readonly producer: Producer,
+    private readonly consumer: ChildProcess,
+    private readonly topic: string,
+    startTime: number,
+    private readonly progress: () => Promise<number> | number,
+  ) {
     this.gen = generate(EVENTS, startTime);
   }
 
-  get done(): boolean { return this.produced >= EVENTS; }
+  get done(): boolean {
+    return this.produced >= EVENTS;
+  }
 
   async round(): Promise<void> {
     const { consumer, topic } = this;
@@ -186,12 +213,17 @@ class Drain {
       }
       if (this.carry.length === 0) break;
       const take = this.carry.splice(0, want);
-      await this.producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: take.map((e) => {
-        const value = JSON.stringify(e);
-        this.bytes += value.length;
-        this.perType[e.type] = (this.perType[e.type] ?? 0) + 1;
-        return { key: e.entity, value };
-      }) });
+      await this.producer.send({
+        topic,
+        acks: -1,
+        compression: CompressionTypes.None,
+        messages: take.map((e) => {
+          const value = JSON.stringify(e);
+          this.bytes += value.length;
+          this.perType[e.type] = (this.perType[e.type] ?? 0) + 1;
+          return { key: e.entity, value };
+        }),
+      });
       round += take.length;
     }
     this.produced += round;
@@ -214,13 +246,23 @@ class Drain {
     consumer.kill('SIGSTOP');
   }
 
-  resume(): void { this.consumer.kill('SIGCONT'); }
-
-  result(): Measured {
-    return { seconds: this.seconds, produced: this.produced, counted: this.counted, perType: this.perType, avgBytes: Math.round(this.bytes / this.produced) };
+  resume(): void {
+    this.consumer.kill('SIGCONT');
   }
 
-  rate(): number { return this.counted / Math.max(this.seconds, 1e-9); }
+  result(): Measured {
+    return {
+      seconds: this.seconds,
+      produced: this.produced,
+      counted: this.counted,
+      perType: this.perType,
+      avgBytes: Math.round(this.bytes / this.produced),
+    };
+  }
+
+  rate(): number {
+    return this.counted / Math.max(this.seconds, 1e-9);
+  }
 }
 
 async function waitFor(probe: () => Promise<boolean> | boolean, what: string, ms = 60_000) {
@@ -232,8 +274,12 @@ async function waitFor(probe: () => Promise<boolean> | boolean, what: string, ms
 }
 
 async function main() {
-  console.log(`ingest benchmark: ${EVENTS.toLocaleString('en')} events per consumer, 3 funnels, rounds of ${ROUND.toLocaleString('en')}, on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
-  console.log(`  the daemon and the bare consumer both run with the daemon's node flags: ${DAEMON_NODE_FLAGS.join(' ')}`);
+  console.log(
+    `ingest benchmark: ${EVENTS.toLocaleString('en')} events per consumer, 3 funnels, rounds of ${ROUND.toLocaleString('en')}, on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}`,
+  );
+  console.log(
+    `  the daemon and the bare consumer both run with the daemon's node flags: ${DAEMON_NODE_FLAGS.join(' ')}`,
+  );
   const [redis, kafka] = await Promise.all([startRedisServer(), startMockKafka(3)]);
   const brokers = kafka.brokers.join(',');
   const startTime = Date.now() - 3 * 3_600_000;
@@ -263,15 +309,37 @@ async function main() {
     const port = await freePort();
     const r = new Redis(redis.url);
     // DAEMON_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the daemon without touching the ceiling.
-    const daemon = runChild([...DAEMON_NODE_FLAGS, ...(process.env.DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(ROOT, 'dist/main.js'), 'run'], {
-      FW_REDIS_URL: redis.url, FW_KAFKA_BROKERS: brokers, FW_KAFKA_TOPICS: 'daemon-events', FW_KAFKA_GROUP: 'funnelwatch',
-      FW_KAFKA_FROM_BEGINNING: 'true', FW_RULES_DIR: rulesDir, FW_HTTP_PORT: String(port), FW_HTTP_HOST: '127.0.0.1', FW_LOG_LEVEL: 'warn', FW_LOG_PRETTY: 'false',
-    });
+    const daemon = runChild(
+      [
+        ...DAEMON_NODE_FLAGS,
+        ...(process.env.DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+        join(ROOT, 'dist/main.js'),
+        'run',
+      ],
+      {
+        FW_REDIS_URL: redis.url,
+        FW_KAFKA_BROKERS: brokers,
+        FW_KAFKA_TOPICS: 'daemon-events',
+        FW_KAFKA_GROUP: 'funnelwatch',
+        FW_KAFKA_FROM_BEGINNING: 'true',
+        FW_RULES_DIR: rulesDir,
+        FW_HTTP_PORT: String(port),
+        FW_HTTP_HOST: '127.0.0.1',
+        FW_LOG_LEVEL: 'warn',
+        FW_LOG_PRETTY: 'false',
+      },
+    );
     await producer.send({ topic: 'daemon-events', messages: [] }).catch(() => undefined);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, 'the daemon to be ready');
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200,
+      'the daemon to be ready',
+    );
 
     const stats0 = await r.info('commandstats');
-    const cpu = async () => { const i = await r.info('cpu'); return Number(i.match(/used_cpu_user:([\d.]+)/)![1]) + Number(i.match(/used_cpu_sys:([\d.]+)/)![1]); };
+    const cpu = async () => {
+      const i = await r.info('cpu');
+      return Number(i.match(/used_cpu_user:([\d.]+)/)![1]) + Number(i.match(/used_cpu_sys:([\d.]+)/)![1]);
+    };
     const cpu0 = await cpu();
     const daemonCpu0 = cpuSeconds(daemon.proc.pid!);
     const daemonMain0 = cpuSeconds(daemon.proc.pid!, daemon.proc.pid!);
@@ -283,12 +351,17 @@ async function main() {
     const ceilDrain = new Drain(producer, c1.proc, 'ceiling-events', startTime, () => ceilSeen);
     const daemonDrain = new Drain(producer, daemon.proc, 'daemon-events', startTime, async () => {
       const parts = await progressStore.partitions(first);
-      return [...(await progressStore.getOffsets(first, parts)).values()].reduce((a: number, b) => a + (b === undefined ? 0 : b + 1), 0);
+      return [...(await progressStore.getOffsets(first, parts)).values()].reduce(
+        (a: number, b) => a + (b === undefined ? 0 : b + 1),
+        0,
+      );
     });
     for (let i = 1; !ceilDrain.done || !daemonDrain.done; i++) {
       if (!ceilDrain.done) await ceilDrain.round();
       if (!daemonDrain.done) await daemonDrain.round();
-      process.stderr.write(`  round ${i}: ceiling ${Math.round(ceilDrain.rate()).toLocaleString('en')} events/s, daemon ${Math.round(daemonDrain.rate()).toLocaleString('en')} events/s so far\r`);
+      process.stderr.write(
+        `  round ${i}: ceiling ${Math.round(ceilDrain.rate()).toLocaleString('en')} events/s, daemon ${Math.round(daemonDrain.rate()).toLocaleString('en')} events/s so far\r`,
+      );
     }
     process.stderr.write('\n');
     ceilDrain.resume();
@@ -297,12 +370,17 @@ async function main() {
     const measured = daemonDrain.result();
 
     const ceilCpuUs = ((cpuSeconds(c1.proc.pid!) - ceilCpu0) / ceil.produced) * 1e6;
-    if (ceilSeen !== ceil.produced) throw new Error(`the ceiling consumer parsed ${ceilSeen} of ${ceil.produced} events: the broker truncated the log`);
+    if (ceilSeen !== ceil.produced)
+      throw new Error(
+        `the ceiling consumer parsed ${ceilSeen} of ${ceil.produced} events: the broker truncated the log`,
+      );
     const ceilRss = peakRssMb(c1.proc.pid!);
     c1.proc.kill('SIGTERM');
     await c1.done;
     const ceilingRate = ceil.counted / ceil.seconds;
-    console.log(`ceiling (bare kafkajs consumer, JSON.parse only): ${ceil.counted.toLocaleString('en')} of ${ceil.produced.toLocaleString('en')} events timed in ${ceil.seconds.toFixed(1)} s = ${Math.round(ceilingRate).toLocaleString('en')} events/s, ${ceilCpuUs.toFixed(1)} µs CPU per event, peak RSS ${ceilRss} MB`);
+    console.log(
+      `ceiling (bare kafkajs consumer, JSON.parse only): ${ceil.counted.toLocaleString('en')} of ${ceil.produced.toLocaleString('en')} events timed in ${ceil.seconds.toFixed(1)} s = ${Math.round(ceilingRate).toLocaleString('en')} events/s, ${ceilCpuUs.toFixed(1)} µs CPU per event, peak RSS ${ceilRss} MB`,
+    );
 
     const stats1 = await r.info('commandstats');
     const redisCpuS = (await cpu()) - cpu0;
@@ -327,7 +405,10 @@ async function main() {
 
     // Commands Redis executed per 1,000 events: round trips the daemon sent (script calls and plain commands) and
     // everything Redis ran, including the commands inside the Lua scripts.
-    const calls = (s: string, pick: (cmd: string) => boolean) => [...s.matchAll(/^cmdstat_([a-z|_]+):calls=(\d+)/gm)].filter((m) => pick(m[1]!)).reduce((a, m) => a + Number(m[2]), 0);
+    const calls = (s: string, pick: (cmd: string) => boolean) =>
+      [...s.matchAll(/^cmdstat_([a-z|_]+):calls=(\d+)/gm)]
+        .filter((m) => pick(m[1]!))
+        .reduce((a, m) => a + Number(m[2]), 0);
     const isScript = (c: string) => c === 'evalsha' || c === 'eval';
     const all = calls(stats1, () => true) - calls(stats0, () => true);
     const scripts = calls(stats1, isScript) - calls(stats0, isScript);
@@ -335,22 +416,58 @@ async function main() {
     const p99 = histogramQuantile(metrics, 'fw_batch_apply_seconds', 0.99) * 1000;
     const batches = Number(metrics.match(/^fw_batch_apply_seconds_count (\d+)/m)?.[1] ?? 0);
     r.disconnect();
-    console.log(`daemon (parse, match 3 funnels, cohorts, exactly-once apply, commit): ${measured.counted.toLocaleString('en')} of ${measured.produced.toLocaleString('en')} events timed in ${measured.seconds.toFixed(1)} s = ${Math.round(eventsPerS).toLocaleString('en')} events/s`);
-    console.log(`  ${(eventsPerS / ceilingRate).toFixed(2)} of the ceiling; ${batches} batches, p99 batch apply ${p99.toFixed(1)} ms; peak RSS ${rss} MB`);
-    console.log(`  Redis per 1,000 events: ${((scripts / measured.produced) * 1000).toFixed(1)} script calls, ${(((all - scripts) / measured.produced) * 1000).toFixed(1)} other round trips and commands inside scripts (${((all / measured.produced) * 1000).toFixed(0)} in all)`);
+    console.log(
+      `daemon (parse, match 3 funnels, cohorts, exactly-once apply, commit): ${measured.counted.toLocaleString('en')} of ${measured.produced.toLocaleString('en')} events timed in ${measured.seconds.toFixed(1)} s = ${Math.round(eventsPerS).toLocaleString('en')} events/s`,
+    );
+    console.log(
+      `  ${(eventsPerS / ceilingRate).toFixed(2)} of the ceiling; ${batches} batches, p99 batch apply ${p99.toFixed(1)} ms; peak RSS ${rss} MB`,
+    );
+    console.log(
+      `  Redis per 1,000 events: ${((scripts / measured.produced) * 1000).toFixed(1)} script calls, ${(((all - scripts) / measured.produced) * 1000).toFixed(1)} other round trips and commands inside scripts (${((all / measured.produced) * 1000).toFixed(0)} in all)`,
+    );
     // Where Redis spends its time, per command (a script's usec include the commands it runs).
-    const usec = (st: string) => new Map([...st.matchAll(/^cmdstat_([a-z|_]+):calls=(\d+),usec=(\d+)/gm)].map((m) => [m[1]!, { calls: Number(m[2]), usec: Number(m[3]) }]));
+    const usec = (st: string) =>
+      new Map(
+        [...st.matchAll(/^cmdstat_([a-z|_]+):calls=(\d+),usec=(\d+)/gm)].map((m) => [
+          m[1]!,
+          { calls: Number(m[2]), usec: Number(m[3]) },
+        ]),
+      );
     const u0 = usec(stats0);
-    const byCmd = [...usec(stats1)].map(([c, v]) => ({ c, calls: v.calls - (u0.get(c)?.calls ?? 0), usec: v.usec - (u0.get(c)?.usec ?? 0) }))
-      .filter((x) => x.calls > 0).sort((a, b) => b.usec - a.usec).slice(0, 6);
-    console.log(`  Redis time per event by command: ${byCmd.map((x) => `${x.c} ${(x.usec / measured.produced).toFixed(2)} µs (${((x.calls / measured.produced) * 1000).toFixed(1)}/1k events)`).join(', ')}`);
-    console.log(`  CPU per event: redis-server ${((redisCpuS / measured.produced) * 1e6).toFixed(1)} µs, daemon ${((daemonCpuS / measured.produced) * 1e6).toFixed(1)} µs of which its main thread ${((daemonMainS / measured.produced) * 1e6).toFixed(1)} µs (over ${measured.seconds.toFixed(1)} s of drain time)`);
-    console.log(`  counts in Redis equal the produced counts for every step of the 3 funnels (avg event ${measured.avgBytes} bytes)`);
-    console.log(JSON.stringify({
-      events: measured.produced, events_per_s: Math.round(eventsPerS), ceiling_events_per_s: Math.round(ceilingRate), ratio_to_ceiling: Number((eventsPerS / ceilingRate).toFixed(3)),
-      redis_cmds_per_1k_events: Number(((all / measured.produced) * 1000).toFixed(1)), redis_script_calls_per_1k_events: Number(((scripts / measured.produced) * 1000).toFixed(2)),
-      p99_batch_apply_ms: Number(p99.toFixed(2)), redis_cpu_us_per_event: Number(((redisCpuS / measured.produced) * 1e6).toFixed(1)), daemon_cpu_us_per_event: Number(((daemonCpuS / measured.produced) * 1e6).toFixed(1)), daemon_main_thread_cpu_us_per_event: Number(((daemonMainS / measured.produced) * 1e6).toFixed(1)), rss_mb: rss, ceiling_rss_mb: ceilRss, batches, avg_event_bytes: measured.avgBytes, cores: cpus().length, node: process.version,
-    }));
+    const byCmd = [...usec(stats1)]
+      .map(([c, v]) => ({ c, calls: v.calls - (u0.get(c)?.calls ?? 0), usec: v.usec - (u0.get(c)?.usec ?? 0) }))
+      .filter((x) => x.calls > 0)
+      .sort((a, b) => b.usec - a.usec)
+      .slice(0, 6);
+    console.log(
+      `  Redis time per event by command: ${byCmd.map((x) => `${x.c} ${(x.usec / measured.produced).toFixed(2)} µs (${((x.calls / measured.produced) * 1000).toFixed(1)}/1k events)`).join(', ')}`,
+    );
+    console.log(
+      `  CPU per event: redis-server ${((redisCpuS / measured.produced) * 1e6).toFixed(1)} µs, daemon ${((daemonCpuS / measured.produced) * 1e6).toFixed(1)} µs of which its main thread ${((daemonMainS / measured.produced) * 1e6).toFixed(1)} µs (over ${measured.seconds.toFixed(1)} s of drain time)`,
+    );
+    console.log(
+      `  counts in Redis equal the produced counts for every step of the 3 funnels (avg event ${measured.avgBytes} bytes)`,
+    );
+    console.log(
+      JSON.stringify({
+        events: measured.produced,
+        events_per_s: Math.round(eventsPerS),
+        ceiling_events_per_s: Math.round(ceilingRate),
+        ratio_to_ceiling: Number((eventsPerS / ceilingRate).toFixed(3)),
+        redis_cmds_per_1k_events: Number(((all / measured.produced) * 1000).toFixed(1)),
+        redis_script_calls_per_1k_events: Number(((scripts / measured.produced) * 1000).toFixed(2)),
+        p99_batch_apply_ms: Number(p99.toFixed(2)),
+        redis_cpu_us_per_event: Number(((redisCpuS / measured.produced) * 1e6).toFixed(1)),
+        daemon_cpu_us_per_event: Number(((daemonCpuS / measured.produced) * 1e6).toFixed(1)),
+        daemon_main_thread_cpu_us_per_event: Number(((daemonMainS / measured.produced) * 1e6).toFixed(1)),
+        rss_mb: rss,
+        ceiling_rss_mb: ceilRss,
+        batches,
+        avg_event_bytes: measured.avgBytes,
+        cores: cpus().length,
+        node: process.version,
+      }),
+    );
   } finally {
     await producer.disconnect().catch(() => undefined);
     await Promise.all([redis.stop(), kafka.stop()]);
@@ -362,6 +479,11 @@ if (role === 'ceiling') await ceilingRole(args[0]!.split(','), args[1]!, args[2]
 else {
   // A signal ends the run through process.exit, so the managed children (daemon, ceiling, redis-server, broker)
   // are killed by their exit hook instead of outliving the benchmark (a default signal death runs no hooks).
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) process.once(sig, () => process.exit(code));
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const)
+    process.once(sig, () => process.exit(code));
   await main();
 }

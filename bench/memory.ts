@@ -26,7 +26,13 @@ import type { FwEvent } from '../src/events/event.js';
 import { FUNNEL_DEFAULTS, type FunnelDef } from '../src/funnels/funnel.js';
 import { durationBucket } from '../src/windows/histogram.js';
 import {
-  dimCohortField, dimVolumeField, hotKeepMs, KeyLayout, sealDelayMs, totalField, TotalKind,
+  dimCohortField,
+  dimVolumeField,
+  hotKeepMs,
+  KeyLayout,
+  sealDelayMs,
+  totalField,
+  TotalKind,
 } from '../src/windows/key-layout.js';
 import { RedisWindowStore } from '../src/windows/redis-window-store.js';
 import { mulberry32 } from '../src/core/prng.js';
@@ -116,8 +122,10 @@ async function usedMemory(redis: Redis): Promise<number> {
 }
 
 /** Writes `buckets` as HSET + PEXPIRE through a pipeline; returns hashes and fields written. */
-async function putBuckets(redis: Redis, items: { key: (group: string) => string; bucket: Map<string, Map<number, number>>; ttl: number }[]):
-  Promise<{ keys: number; fields: number }> {
+async function putBuckets(
+  redis: Redis,
+  items: { key: (group: string) => string; bucket: Map<string, Map<number, number>>; ttl: number }[],
+): Promise<{ keys: number; fields: number }> {
   let nKeys = 0;
   let nFields = 0;
   let pipe = redis.pipeline();
@@ -156,13 +164,19 @@ async function writeHistory(redis: Redis, keys: KeyLayout, end: number): Promise
   let i = 0;
   for (let t = end - funnel.retention.fineMs; t < end; t += funnel.bucketMs) {
     const start = t;
-    items.push({ key: (g) => keys.historyBucket(funnel.name, 'f', start, g), bucket: finePool[i++ % POOL]!,
-      ttl: t + funnel.bucketMs + funnel.retention.fineMs - end });
+    items.push({
+      key: (g) => keys.historyBucket(funnel.name, 'f', start, g),
+      bucket: finePool[i++ % POOL]!,
+      ttl: t + funnel.bucketMs + funnel.retention.fineMs - end,
+    });
   }
   for (let t = end - funnel.retention.rollupMs; t < end; t += R) {
     const start = t;
-    items.push({ key: (g) => keys.historyBucket(funnel.name, 'r', start, g), bucket: rollPool[i++ % POOL]!,
-      ttl: t + R + funnel.retention.rollupMs - end });
+    items.push({
+      key: (g) => keys.historyBucket(funnel.name, 'r', start, g),
+      bucket: rollPool[i++ % POOL]!,
+      ttl: t + R + funnel.retention.rollupMs - end,
+    });
   }
   return putBuckets(redis, items);
 }
@@ -175,7 +189,13 @@ const HOT_TAIL_BUCKETS = Math.ceil(sealDelayMs(funnel) / funnel.bucketMs) + 1;
  * older ones), each holding that partition's share of the load. Written under its own funnel name per partition
  * count so the figures do not mix.
  */
-async function writeHotTail(redis: Redis, keys: KeyLayout, name: string, partitions: number, end: number): Promise<{ keys: number; fields: number }> {
+async function writeHotTail(
+  redis: Redis,
+  keys: KeyLayout,
+  name: string,
+  partitions: number,
+  end: number,
+): Promise<{ keys: number; fields: number }> {
   const POOL = 24;
   const pool = Array.from({ length: POOL }, () => simulateBucket(Math.round(ENTRIES_PER_MIN / partitions)));
   const items: Parameters<typeof putBuckets>[1] = [];
@@ -183,7 +203,11 @@ async function writeHotTail(redis: Redis, keys: KeyLayout, name: string, partiti
   for (let p = 0; p < partitions; p++) {
     for (let b = 0; b < HOT_TAIL_BUCKETS; b++) {
       const start = end - (b + 1) * funnel.bucketMs;
-      items.push({ key: (g) => keys.bucket(name, String(p), 'f', start, g), bucket: pool[i++ % POOL]!, ttl: hotKeepMs(funnel) });
+      items.push({
+        key: (g) => keys.bucket(name, String(p), 'f', start, g),
+        bucket: pool[i++ % POOL]!,
+        ttl: hotKeepMs(funnel),
+      });
     }
   }
   return putBuckets(redis, items);
@@ -258,7 +282,14 @@ async function main(): Promise<void> {
     for (const [part, list] of liveEvents(end)) {
       for (let i = 0; i < list.length; i += 2000) {
         const batch = list.slice(i, i + 2000);
-        const res = await store.applyBatch({ funnel, partition: part, firstOffset: i, lastOffset: i + batch.length - 1, events: batch, now: end });
+        const res = await store.applyBatch({
+          funnel,
+          partition: part,
+          firstOffset: i,
+          lastOffset: i + batch.length - 1,
+          events: batch,
+          now: end,
+        });
         if (res.status !== 'applied') throw new Error(`batch ${part}@${i} was refused`);
         events += batch.length;
         entries += res.counts.entries;
@@ -276,7 +307,8 @@ async function main(): Promise<void> {
     const totalsAfter = await store.stepTotals({ funnel, from: end - 2 * 60 * MIN, to: end + 60 * MIN });
     if (JSON.stringify(totalsBefore) !== JSON.stringify(totalsAfter)) throw new Error('compaction changed the totals');
     let liveHotLeft = 0;
-    for (let p = 0; p < PARTITIONS; p++) liveHotLeft += (await redis.keys(`${keys.partitionBase(funnel.name, String(p))}f:*`)).length;
+    for (let p = 0; p < PARTITIONS; p++)
+      liveHotLeft += (await redis.keys(`${keys.partitionBase(funnel.name, String(p))}f:*`)).length;
 
     // Exact size of the entity shards (SAMPLES 0 walks every field).
     let shardBytes = 0;
@@ -299,50 +331,74 @@ async function main(): Promise<void> {
     const hotPerBucketPartition = hotMain.bytes / (PARTITIONS * HOT_TAIL_BUCKETS);
 
     console.log('funnelwatch window store: memory benchmark');
-    console.log(`  funnel: ${funnel.steps.length} steps, ${funnel.dimensions.length} dimensions × ${VALUES} values, ` +
-      `${ENTRIES_PER_MIN} entries/min over ${PARTITIONS} partitions`);
-    console.log(`  retention: fine ${funnel.bucketMs / 1000}s buckets × ${funnel.retention.fineMs / DAY} days, ` +
-      `rollups ${funnel.retention.rollupBucketMs / MIN} min × ${funnel.retention.rollupMs / DAY} days`);
-    console.log(`  funnel-level history (compacted, any partition count): ${hist.keys} bucket hashes, ${hist.fields} fields, ` +
-      `written in ${tHist.toFixed(1)} s`);
-    console.log(`    used_memory delta ${mb(historyBytes)} MB, ${(historyBytes / hist.keys).toFixed(0)} B per hash, ` +
-      `${(historyBytes / hist.fields).toFixed(1)} B per field`);
+    console.log(
+      `  funnel: ${funnel.steps.length} steps, ${funnel.dimensions.length} dimensions × ${VALUES} values, ` +
+        `${ENTRIES_PER_MIN} entries/min over ${PARTITIONS} partitions`,
+    );
+    console.log(
+      `  retention: fine ${funnel.bucketMs / 1000}s buckets × ${funnel.retention.fineMs / DAY} days, ` +
+        `rollups ${funnel.retention.rollupBucketMs / MIN} min × ${funnel.retention.rollupMs / DAY} days`,
+    );
+    console.log(
+      `  funnel-level history (compacted, any partition count): ${hist.keys} bucket hashes, ${hist.fields} fields, ` +
+        `written in ${tHist.toFixed(1)} s`,
+    );
+    console.log(
+      `    used_memory delta ${mb(historyBytes)} MB, ${(historyBytes / hist.keys).toFixed(0)} B per hash, ` +
+        `${(historyBytes / hist.fields).toFixed(1)} B per field`,
+    );
     console.log(`  hot tail (last ${HOT_TAIL_BUCKETS} fine buckets per partition, not compacted yet):`);
     for (const [n, h] of hot) {
-      console.log(`    ${String(n).padStart(2)} partitions: ${mb(h.bytes)} MB hot (${h.keys} hashes) → ` +
-        `${mb(historyBytes + h.bytes)} MB history per funnel`);
+      console.log(
+        `    ${String(n).padStart(2)} partitions: ${mb(h.bytes)} MB hot (${h.keys} hashes) → ` +
+          `${mb(historyBytes + h.bytes)} MB history per funnel`,
+      );
     }
-    console.log(`    if compaction stopped, hot buckets live ${hotKeepMs(funnel) / 3_600_000} h: at most ` +
-      `${mb(hotPerBucketPartition * PARTITIONS * (hotKeepMs(funnel) / funnel.bucketMs))} MB more at ${PARTITIONS} partitions`);
-    console.log(`  live entities: ${entries} entries (${events} events) through applyBatch in ${tLive.toFixed(1)} s ` +
-      `(${Math.round(events / tLive)} events/s; redis-server CPU ${redisCpuPerEvent.toFixed(1)} µs/event, ` +
-      `this process ${clientCpuPerEvent.toFixed(1)} µs/event)`);
-    console.log(`    entity shards: ${shardKeys} hashes holding ${shardEntities} entities, ${mb(shardBytes)} MB (MEMORY USAGE) ` +
-      `= ${bytesPerEntity.toFixed(1)} B per live entity`);
-    console.log(`    used_memory delta of the live load (shards + the hour of hot counters it wrote): ${mb(liveDelta)} MB = ` +
-      `${(liveDelta / shardEntities).toFixed(1)} B per entity`);
-    console.log(`    compact() of that hour: ${compacted.buckets} buckets into history in ${tCompact.toFixed(2)} s, ` +
-      `${liveHotLeft} hot hashes left (the unsealed tail); totals identical before and after`);
+    console.log(
+      `    if compaction stopped, hot buckets live ${hotKeepMs(funnel) / 3_600_000} h: at most ` +
+        `${mb(hotPerBucketPartition * PARTITIONS * (hotKeepMs(funnel) / funnel.bucketMs))} MB more at ${PARTITIONS} partitions`,
+    );
+    console.log(
+      `  live entities: ${entries} entries (${events} events) through applyBatch in ${tLive.toFixed(1)} s ` +
+        `(${Math.round(events / tLive)} events/s; redis-server CPU ${redisCpuPerEvent.toFixed(1)} µs/event, ` +
+        `this process ${clientCpuPerEvent.toFixed(1)} µs/event)`,
+    );
+    console.log(
+      `    entity shards: ${shardKeys} hashes holding ${shardEntities} entities, ${mb(shardBytes)} MB (MEMORY USAGE) ` +
+        `= ${bytesPerEntity.toFixed(1)} B per live entity`,
+    );
+    console.log(
+      `    used_memory delta of the live load (shards + the hour of hot counters it wrote): ${mb(liveDelta)} MB = ` +
+        `${(liveDelta / shardEntities).toFixed(1)} B per entity`,
+    );
+    console.log(
+      `    compact() of that hour: ${compacted.buckets} buckets into history in ${tCompact.toFixed(2)} s, ` +
+        `${liveHotLeft} hot hashes left (the unsealed tail); totals identical before and after`,
+    );
     console.log(`  total: used_memory ${mb(await usedMemory(redis))} MB, ${dbsize} keys`);
-    console.log(`  targets: <= 200 B per live entity: ${bytesPerEntity <= 200 ? 'met' : 'MISSED'}; ` +
-      `<= 100 MB history per funnel: ${mbHistory <= 100 ? 'met' : 'MISSED'}`);
-    console.log(JSON.stringify({
-      bytes_per_live_entity: Math.round(bytesPerEntity * 10) / 10,
-      mb_per_funnel_history: Math.round(mbHistory * 10) / 10,
-      partitions: PARTITIONS,
-      mb_history_funnel_level: mbOf(historyBytes),
-      mb_hot_tail: mbOf(hotMain.bytes),
-      mb_per_funnel_history_by_partitions: perPartitions,
-      live_entities: shardEntities,
-      history_hashes: hist.keys,
-      history_fields: hist.fields,
-      live_load_bytes_per_entity_used_memory: Math.round((liveDelta / shardEntities) * 10) / 10,
-      apply_events_per_s: Math.round(events / tLive),
-      apply_redis_cpu_us_per_event: Math.round(redisCpuPerEvent * 10) / 10,
-      apply_client_cpu_us_per_event: Math.round(clientCpuPerEvent * 10) / 10,
-      compact_buckets: compacted.buckets,
-      compact_s: Math.round(tCompact * 100) / 100,
-    }));
+    console.log(
+      `  targets: <= 200 B per live entity: ${bytesPerEntity <= 200 ? 'met' : 'MISSED'}; ` +
+        `<= 100 MB history per funnel: ${mbHistory <= 100 ? 'met' : 'MISSED'}`,
+    );
+    console.log(
+      JSON.stringify({
+        bytes_per_live_entity: Math.round(bytesPerEntity * 10) / 10,
+        mb_per_funnel_history: Math.round(mbHistory * 10) / 10,
+        partitions: PARTITIONS,
+        mb_history_funnel_level: mbOf(historyBytes),
+        mb_hot_tail: mbOf(hotMain.bytes),
+        mb_per_funnel_history_by_partitions: perPartitions,
+        live_entities: shardEntities,
+        history_hashes: hist.keys,
+        history_fields: hist.fields,
+        live_load_bytes_per_entity_used_memory: Math.round((liveDelta / shardEntities) * 10) / 10,
+        apply_events_per_s: Math.round(events / tLive),
+        apply_redis_cpu_us_per_event: Math.round(redisCpuPerEvent * 10) / 10,
+        apply_client_cpu_us_per_event: Math.round(clientCpuPerEvent * 10) / 10,
+        compact_buckets: compacted.buckets,
+        compact_s: Math.round(tCompact * 100) / 100,
+      }),
+    );
   } finally {
     redis.disconnect();
     await server.stop();

@@ -38,30 +38,47 @@ try {
   let events = 0;
   const genStart = Date.now();
   for (let k = 0; k < minutes; k++) {
-    const chunk = shop.tick(start + (k + 1) * MIN - 1).map((e) => `${JSON.stringify(e)}\n`).join('');
+    const chunk = shop
+      .tick(start + (k + 1) * MIN - 1)
+      .map((e) => `${JSON.stringify(e)}\n`)
+      .join('');
     events += chunk.length ? chunk.split('\n').length - 1 : 0;
     if (!out.write(chunk)) await once(out, 'drain');
   }
   out.end();
   await once(out, 'finish');
-  log(`generated ${hours} h, ${events} events (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((Date.now() - genStart) / 1000).toFixed(1)} s`);
+  log(
+    `generated ${hours} h, ${events} events (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((Date.now() - genStart) / 1000).toFixed(1)} s`,
+  );
 
   let transitions = 0;
   const summary = await runReplay({
-    events: [file], rulesDir: RULES, out: () => {
+    events: [file],
+    rulesDir: RULES,
+    out: () => {
       transitions++;
     },
-    progress: (p) => log(`${new Date(p.virtualAt).toISOString()}  ${p.eventsRead} events, ${Math.round(p.minutes / (p.wallMs / MIN))}× real time`),
+    progress: (p) =>
+      log(
+        `${new Date(p.virtualAt).toISOString()}  ${p.eventsRead} events, ${Math.round(p.minutes / (p.wallMs / MIN))}× real time`,
+      ),
   });
   console.log(formatReplaySummary(summary));
   const wallSeconds = summary.wallMs / 1000;
   const speedup = (summary.virtualMinutes * MIN) / summary.wallMs;
-  console.log(`\n${hours} h of 1,000 checkout starts a minute replayed in ${wallSeconds.toFixed(1)} s: ${speedup.toFixed(0)}× real time ` +
-    `(${Math.round(summary.eventsRead / wallSeconds)} events/s; ${transitions} transitions)`);
-  console.log(JSON.stringify({
-    virtual_minutes: summary.virtualMinutes, wall_seconds: Number(wallSeconds.toFixed(2)), speedup: Number(speedup.toFixed(1)),
-    events: summary.eventsRead, events_per_s: Math.round(summary.eventsRead / wallSeconds),
-  }));
+  console.log(
+    `\n${hours} h of 1,000 checkout starts a minute replayed in ${wallSeconds.toFixed(1)} s: ${speedup.toFixed(0)}× real time ` +
+      `(${Math.round(summary.eventsRead / wallSeconds)} events/s; ${transitions} transitions)`,
+  );
+  console.log(
+    JSON.stringify({
+      virtual_minutes: summary.virtualMinutes,
+      wall_seconds: Number(wallSeconds.toFixed(2)),
+      speedup: Number(speedup.toFixed(1)),
+      events: summary.eventsRead,
+      events_per_s: Math.round(summary.eventsRead / wallSeconds),
+    }),
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

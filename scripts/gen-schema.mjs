@@ -20,9 +20,26 @@ mkdirSync(out, { recursive: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(
   process.execPath,
-  [tsc, join(root, 'src/rules/artifacts.ts'), '--outDir', out, '--rootDir', join(root, 'src'), '--module', 'nodenext',
-    '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--strict', '--sourceMap', 'false',
-    '--declaration', 'false'],
+  [
+    tsc,
+    join(root, 'src/rules/artifacts.ts'),
+    '--outDir',
+    out,
+    '--rootDir',
+    join(root, 'src'),
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+    '--target',
+    'es2022',
+    '--skipLibCheck',
+    '--strict',
+    '--sourceMap',
+    'false',
+    '--declaration',
+    'false',
+  ],
   { stdio: 'inherit', cwd: root },
 );
 // node_modules ends a package scope, so the compiled ES modules need their own "type": "module".

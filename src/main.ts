@@ -43,7 +43,10 @@ program
     const logger = createLogger({ level: config.FW_LOG_LEVEL, pretty: config.FW_LOG_PRETTY });
     const missing = missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS);
     if (missing.length > 0) {
-      logger.info({ missing }, `node runs without ${missing.join(' ')}: expect ~15 % lower ingest throughput under heavy load (README, Operations)`);
+      logger.info(
+        { missing },
+        `node runs without ${missing.join(' ')}: expect ~15 % lower ingest throughput under heavy load (README, Operations)`,
+      );
     }
     const { runDaemonUntilSignal } = await import('./app/daemon.js');
     process.exitCode = await runDaemonUntilSignal(config, logger);
@@ -66,37 +69,70 @@ program
   .option('--duration <seconds>', 'stop by itself after this many seconds (default: run until Ctrl-C)')
   .action(async (opts: { rate: string; duration?: string }) => {
     const { runDemo } = await import('./demo/run-demo.js');
-    process.exitCode = await runDemo({ checkoutsPerMinute: Number(opts.rate), durationSec: opts.duration ? Number(opts.duration) : undefined });
+    process.exitCode = await runDemo({
+      checkoutsPerMinute: Number(opts.rate),
+      durationSec: opts.duration ? Number(opts.duration) : undefined,
+    });
   });
 
-const stdio = { out: (l: string) => process.stdout.write(`${l}\n`), err: (l: string) => process.stderr.write(`${l}\n`) };
+const stdio = {
+  out: (l: string) => process.stdout.write(`${l}\n`),
+  err: (l: string) => process.stderr.write(`${l}\n`),
+};
 
 program
   .command('replay')
-  .description('run recorded events (NDJSON, .gz too) through the real pipeline on a virtual clock; one JSON line per alert transition')
+  .description(
+    'run recorded events (NDJSON, .gz too) through the real pipeline on a virtual clock; one JSON line per alert transition',
+  )
   .requiredOption('--events <files...>', 'event files in time order: native, Segment or CloudEvents envelopes')
   .option('--rules <dir>', 'rule directory (default: FW_RULES_DIR, else ./rules)')
   .option('--from <time>', 'apply only events at or after this time (ISO 8601 with a zone, or ms)')
   .option('--to <time>', 'apply only events before this time')
   .option('--deploys <file>', 'deploy markers, NDJSON ({service, version, ts, …}), for deploy correlation')
   .option('--out <file>', 'write the transitions here (default: stdout)')
-  .option('--redis <url>', 'use this Redis under a private key prefix, removed at the end (default: FW_REDIS_URL if set, else a redis-server started for the run)')
-  .action(async (flags: { events: string[]; rules?: string; from?: string; to?: string; deploys?: string; out?: string; redis?: string }) => {
-    const { runReplayCommand } = await import('./replay/command.js');
-    process.exitCode = await runReplayCommand(flags, stdio);
-  });
+  .option(
+    '--redis <url>',
+    'use this Redis under a private key prefix, removed at the end (default: FW_REDIS_URL if set, else a redis-server started for the run)',
+  )
+  .action(
+    async (flags: {
+      events: string[];
+      rules?: string;
+      from?: string;
+      to?: string;
+      deploys?: string;
+      out?: string;
+      redis?: string;
+    }) => {
+      const { runReplayCommand } = await import('./replay/command.js');
+      process.exitCode = await runReplayCommand(flags, stdio);
+    },
+  );
 
 program
   .command('backtest')
-  .description('evaluate one rule over the history in Redis (read-only): when it would have fired and resolved, pages per week')
+  .description(
+    'evaluate one rule over the history in Redis (read-only): when it would have fired and resolved, pages per week',
+  )
   .requiredOption('--rule <name>', 'the rule to try')
   .option('--rule-file <file>', 'an edited version of the rule (its rules replace the live ones of the same name)')
-  .option('--since <duration>', 'how far back, e.g. 14d (bounded by the funnel\'s fine retention)', '14d')
+  .option('--since <duration>', "how far back, e.g. 14d (bounded by the funnel's fine retention)", '14d')
   .option('--rules <dir>', 'rule directory (default: FW_RULES_DIR)')
   .action(async (flags: { rule: string; ruleFile?: string; since: string; rules?: string }) => {
     const config = configOrExit();
     const { runBacktestCommand } = await import('./replay/command.js');
-    process.exitCode = await runBacktestCommand(flags, { redisUrl: config.FW_REDIS_URL, redisCluster: config.FW_REDIS_CLUSTER, prefix: config.FW_REDIS_PREFIX, rulesDir: config.FW_RULES_DIR, environment: config.FW_ENVIRONMENT }, stdio);
+    process.exitCode = await runBacktestCommand(
+      flags,
+      {
+        redisUrl: config.FW_REDIS_URL,
+        redisCluster: config.FW_REDIS_CLUSTER,
+        prefix: config.FW_REDIS_PREFIX,
+        rulesDir: config.FW_RULES_DIR,
+        environment: config.FW_ENVIRONMENT,
+      },
+      stdio,
+    );
   });
 
 program
@@ -121,98 +157,162 @@ const silence = program
 function withDaemonOptions(cmd: Command): Command {
   return cmd
     .option('--url <url>', `the daemon's HTTP address (default: FUNNELWATCH_URL, else http://127.0.0.1:8080)`)
-    .option('--token <token>', 'bearer token for the API (default: FUNNELWATCH_TOKEN; prefer the variable, arguments show in ps)');
+    .option(
+      '--token <token>',
+      'bearer token for the API (default: FUNNELWATCH_TOKEN; prefer the variable, arguments show in ps)',
+    );
 }
 
 async function silenceClient(flags: { url?: string; token?: string }) {
   const cmd = await import('./notify/silence-command.js');
   const target = cmd.clientTarget(flags, process.env);
-  const opts = { ...target, out: (l: string) => process.stdout.write(`${l}\n`), err: (l: string) => process.stderr.write(`${l}\n`) };
+  const opts = {
+    ...target,
+    out: (l: string) => process.stdout.write(`${l}\n`),
+    err: (l: string) => process.stderr.write(`${l}\n`),
+  };
   return { cmd, opts };
 }
 
-withDaemonOptions(silence
-  .command('add')
-  .description('create a silence; prints its id. Matchers: name=value, name!=value, name=~regex, name!~regex ' +
-    '(labels: funnel, rule, severity, segment, the segment dimension, the rule\'s labels)')
-  .argument('<matchers...>', 'e.g. funnel=checkout segment=~"payment_provider=(stripe|adyen)"')
-  .option('--duration <duration>', 'how long from the start, e.g. 2h, 1h30m, 3d')
-  .option('--end <time>', 'when it ends, ISO 8601 with a zone, e.g. 2025-01-06T18:00:00Z')
-  .option('--start <time>', 'when it starts (default: now)')
-  .option('--author <name>', 'who is silencing (default: $USER)')
-  .option('--comment <text>', 'why: a ticket, a maintenance, a known cause'))
-  .action(async (matchers: string[], flags: { duration?: string; end?: string; start?: string; author?: string; comment?: string; url?: string; token?: string }) => {
+withDaemonOptions(
+  silence
+    .command('add')
+    .description(
+      'create a silence; prints its id. Matchers: name=value, name!=value, name=~regex, name!~regex ' +
+        "(labels: funnel, rule, severity, segment, the segment dimension, the rule's labels)",
+    )
+    .argument('<matchers...>', 'e.g. funnel=checkout segment=~"payment_provider=(stripe|adyen)"')
+    .option('--duration <duration>', 'how long from the start, e.g. 2h, 1h30m, 3d')
+    .option('--end <time>', 'when it ends, ISO 8601 with a zone, e.g. 2025-01-06T18:00:00Z')
+    .option('--start <time>', 'when it starts (default: now)')
+    .option('--author <name>', 'who is silencing (default: $USER)')
+    .option('--comment <text>', 'why: a ticket, a maintenance, a known cause'),
+).action(
+  async (
+    matchers: string[],
+    flags: {
+      duration?: string;
+      end?: string;
+      start?: string;
+      author?: string;
+      comment?: string;
+      url?: string;
+      token?: string;
+    },
+  ) => {
     const { cmd, opts } = await silenceClient(flags);
     process.exitCode = await cmd.runSilenceAdd(opts, { ...flags, matchers, author: flags.author ?? process.env.USER });
-  });
+  },
+);
 
-withDaemonOptions(silence
-  .command('list')
-  .description('list silences, newest first')
-  .addOption(new Option('--state <state>', 'which ones').choices(['active', 'pending', 'expired', 'all']).default('all'))
-  .option('--json', 'print the API answer as JSON'))
-  .action(async (flags: { state: string; json?: boolean; url?: string; token?: string }) => {
-    const { cmd, opts } = await silenceClient(flags);
-    process.exitCode = await cmd.runSilenceList(opts, flags);
-  });
+withDaemonOptions(
+  silence
+    .command('list')
+    .description('list silences, newest first')
+    .addOption(
+      new Option('--state <state>', 'which ones').choices(['active', 'pending', 'expired', 'all']).default('all'),
+    )
+    .option('--json', 'print the API answer as JSON'),
+).action(async (flags: { state: string; json?: boolean; url?: string; token?: string }) => {
+  const { cmd, opts } = await silenceClient(flags);
+  process.exitCode = await cmd.runSilenceList(opts, flags);
+});
 
-withDaemonOptions(silence
-  .command('expire')
-  .description('end a silence now (it stays listed as expired for 7 days)')
-  .argument('<id>', 'the id printed by silence add or shown by silence list'))
-  .action(async (id: string, flags: { url?: string; token?: string }) => {
-    const { cmd, opts } = await silenceClient(flags);
-    process.exitCode = await cmd.runSilenceExpire(opts, { id });
-  });
+withDaemonOptions(
+  silence
+    .command('expire')
+    .description('end a silence now (it stays listed as expired for 7 days)')
+    .argument('<id>', 'the id printed by silence add or shown by silence list'),
+).action(async (id: string, flags: { url?: string; token?: string }) => {
+  const { cmd, opts } = await silenceClient(flags);
+  process.exitCode = await cmd.runSilenceExpire(opts, { id });
+});
 
 /** The daemon's address and token for deploy commands: `--api`, because `--url` is the deploy's own link. */
 function withDeployApiOptions(cmd: Command): Command {
   return cmd
     .option('--api <url>', `the daemon's HTTP address (default: FUNNELWATCH_URL, else http://127.0.0.1:8080)`)
-    .option('--token <token>', 'bearer token for the API (default: FUNNELWATCH_TOKEN; prefer the variable, arguments show in ps)');
+    .option(
+      '--token <token>',
+      'bearer token for the API (default: FUNNELWATCH_TOKEN; prefer the variable, arguments show in ps)',
+    );
 }
 
 async function deployClient(flags: { api?: string; token?: string }) {
   const cmd = await import('./deploys/deploy-command.js');
   const target = cmd.deployClientTarget(flags, process.env);
-  const opts = { ...target, out: (l: string) => process.stdout.write(`${l}\n`), err: (l: string) => process.stderr.write(`${l}\n`) };
+  const opts = {
+    ...target,
+    out: (l: string) => process.stdout.write(`${l}\n`),
+    err: (l: string) => process.stderr.write(`${l}\n`),
+  };
   return { cmd, opts };
 }
 
-withDeployApiOptions(program
-  .command('deploy')
-  .description('record a deploy marker (for CI/CD scripts); prints its id. Alerts name the deploys near the onset of a drop')
-  .option('--service <name>', 'the deployed service, e.g. payments-service')
-  .option('--version <version>', 'the version deployed, e.g. v2.3.1')
-  .option('--environment <env>', 'where it was deployed (default: production)')
-  .option('--ts <time>', 'when, ISO 8601 with a zone or ms since the epoch (default: now on the daemon); give it to make retries safe')
-  .option('--commit <sha>', 'the commit deployed')
-  .option('--author <name>', 'who deployed')
-  .option('--url <url>', 'a link to the build, release or change')
-  .option('--attr <key=value>', 'a label, repeatable; name a funnel dimension to tie the deploy to a segment, e.g. --attr platform=android',
-    (v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
-  .action(async (flags: { service?: string; version?: string; environment?: string; ts?: string; commit?: string; author?: string; url?: string;
-    attr?: string[]; api?: string; token?: string }) => {
+withDeployApiOptions(
+  program
+    .command('deploy')
+    .description(
+      'record a deploy marker (for CI/CD scripts); prints its id. Alerts name the deploys near the onset of a drop',
+    )
+    .option('--service <name>', 'the deployed service, e.g. payments-service')
+    .option('--version <version>', 'the version deployed, e.g. v2.3.1')
+    .option('--environment <env>', 'where it was deployed (default: production)')
+    .option(
+      '--ts <time>',
+      'when, ISO 8601 with a zone or ms since the epoch (default: now on the daemon); give it to make retries safe',
+    )
+    .option('--commit <sha>', 'the commit deployed')
+    .option('--author <name>', 'who deployed')
+    .option('--url <url>', 'a link to the build, release or change')
+    .option(
+      '--attr <key=value>',
+      'a label, repeatable; name a funnel dimension to tie the deploy to a segment, e.g. --attr platform=android',
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    ),
+).action(
+  async (flags: {
+    service?: string;
+    version?: string;
+    environment?: string;
+    ts?: string;
+    commit?: string;
+    author?: string;
+    url?: string;
+    attr?: string[];
+    api?: string;
+    token?: string;
+  }) => {
     const { cmd, opts } = await deployClient(flags);
     process.exitCode = await cmd.runDeployAdd(opts, { ...flags, attrs: flags.attr });
-  });
+  },
+);
 
-const deploys = program
-  .command('deploys')
-  .description("deploy markers recorded by the daemon, through its HTTP API");
+const deploys = program.command('deploys').description('deploy markers recorded by the daemon, through its HTTP API');
 
-withDeployApiOptions(deploys
-  .command('list')
-  .description('list deploy markers, newest first')
-  .option('--since <when>', 'a duration back from now (24h, 7d), an ISO time or ms', '24h')
-  .option('--service <name>', 'only this service')
-  .option('--environment <env>', 'only this environment')
-  .option('--limit <n>', 'at most this many (1..1000, default 100)')
-  .option('--json', 'print the API answer as JSON'))
-  .action(async (flags: { since: string; service?: string; environment?: string; limit?: string; json?: boolean; api?: string; token?: string }) => {
+withDeployApiOptions(
+  deploys
+    .command('list')
+    .description('list deploy markers, newest first')
+    .option('--since <when>', 'a duration back from now (24h, 7d), an ISO time or ms', '24h')
+    .option('--service <name>', 'only this service')
+    .option('--environment <env>', 'only this environment')
+    .option('--limit <n>', 'at most this many (1..1000, default 100)')
+    .option('--json', 'print the API answer as JSON'),
+).action(
+  async (flags: {
+    since: string;
+    service?: string;
+    environment?: string;
+    limit?: string;
+    json?: boolean;
+    api?: string;
+    token?: string;
+  }) => {
     const { cmd, opts } = await deployClient(flags);
     process.exitCode = await cmd.runDeployList(opts, flags);
-  });
+  },
+);
 
 // Every command but `run` handles signals the ordinary way; `run` takes over the latch itself.
 if (process.argv[2] !== 'run' && takeEarlySignal()) process.exit(130);

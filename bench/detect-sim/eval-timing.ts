@@ -57,10 +57,19 @@ export async function measureEvalTick(o: EvalTimingOptions = {}): Promise<EvalTi
   const redis = new Redis(server.url, { maxRetriesPerRequest: 3 });
   try {
     const funnel: FunnelDef = {
-      name: 'checkout', entityField: 'entity',
-      steps: [{ name: 'started', event: 'checkout_started' }, { name: 'payment', event: 'payment_submitted' }, { name: 'completed', event: 'order_completed' }],
-      conversionWindowMs: 30 * MIN, bucketMs: MIN, allowedLatenessMs: 5 * MIN,
-      dimensions: [{ name: 'segment', maxValues: nValues }], services: [], retention: { ...FUNNEL_DEFAULTS.retention },
+      name: 'checkout',
+      entityField: 'entity',
+      steps: [
+        { name: 'started', event: 'checkout_started' },
+        { name: 'payment', event: 'payment_submitted' },
+        { name: 'completed', event: 'order_completed' },
+      ],
+      conversionWindowMs: 30 * MIN,
+      bucketMs: MIN,
+      allowedLatenessMs: 5 * MIN,
+      dimensions: [{ name: 'segment', maxValues: nValues }],
+      services: [],
+      retention: { ...FUNNEL_DEFAULTS.retention },
     };
     const metrics: MetricDef[] = [
       { kind: 'cohort_conversion', from: 'started', to: 'completed' },
@@ -70,10 +79,22 @@ export async function measureEvalTick(o: EvalTimingOptions = {}): Promise<EvalTi
       { kind: 'step_volume', step: 'started' },
     ];
     const rules: AlertRuleDef[] = Array.from({ length: nRules }, (_, i) => ({
-      name: `rule-${i}`, funnel: 'checkout', metric: metrics[i % metrics.length]!, direction: 'drop', minChange: 0.05 + (i % 3) * 0.05,
-      baseline: i % 2 ? { kind: 'trailing', windowMs: 2 * HOUR } : { kind: 'seasonal', weeks: 4 }, falseAlarmsPerWeek: 1,
-      minVolume: 50, forMs: 0, resolveAfterMs: 10 * MIN, severity: 'warning', segments: ['segment'], notify: ['console'],
-      labels: {}, mixShift: 'ignore', source: { file: 'bench', line: 1, col: 1 },
+      name: `rule-${i}`,
+      funnel: 'checkout',
+      metric: metrics[i % metrics.length]!,
+      direction: 'drop',
+      minChange: 0.05 + (i % 3) * 0.05,
+      baseline: i % 2 ? { kind: 'trailing', windowMs: 2 * HOUR } : { kind: 'seasonal', weeks: 4 },
+      falseAlarmsPerWeek: 1,
+      minVolume: 50,
+      forMs: 0,
+      resolveAfterMs: 10 * MIN,
+      severity: 'warning',
+      segments: ['segment'],
+      notify: ['console'],
+      labels: {},
+      mixShift: 'ignore',
+      source: { file: 'bench', line: 1, col: 1 },
     }));
     const ruleSet: RuleSet = { funnels: [funnel], rules, version: 'bench', files: [], receivers: [] };
     const store = new RedisWindowStore({ redis, prefix: 'fw' });
@@ -95,7 +116,10 @@ export async function measureEvalTick(o: EvalTimingOptions = {}): Promise<EvalTi
         if (rnd() < 0.7) {
           const pay = ts + Math.floor(rnd() * 3 * MIN);
           const done = pay + Math.floor(rnd() * MIN);
-          for (const [type, t] of [['payment_submitted', pay], ...(rnd() < 0.85 ? [['order_completed', done]] : [])] as [string, number][]) {
+          for (const [type, t] of [
+            ['payment_submitted', pay],
+            ...(rnd() < 0.85 ? [['order_completed', done]] : []),
+          ] as [string, number][]) {
             const k = Math.floor(t / MIN) * MIN;
             const e: FwEvent = { id: `${id}${type[0]}`, type, ts: t, entity: id, attrs: { segment } };
             if (k === start) events.push(e);
@@ -105,16 +129,26 @@ export async function measureEvalTick(o: EvalTimingOptions = {}): Promise<EvalTi
       }
       events.sort((a, b) => a.ts - b.ts);
       if (events.length === 0) return;
-      await store.applyBatch({ funnel, partition: '0', firstOffset: offset, lastOffset: offset + events.length - 1, events, now: start + MIN });
+      await store.applyBatch({
+        funnel,
+        partition: '0',
+        firstOffset: offset,
+        lastOffset: offset + events.length - 1,
+        events,
+        now: start + MIN,
+      });
       offset += events.length;
       written += events.length;
     };
     const compactAll = async () => {
-      while ((await store.compact(funnel)).buckets > 0) { /* until nothing sealed is left */ }
+      while ((await store.compact(funnel)).buckets > 0) {
+        /* until nothing sealed is left */
+      }
     };
     for (let w = 4; w >= 1; w--) {
       log(`writing week −${w} around the same time of week`);
-      for (let t = now0 - w * WEEK - 16 * HOUR; t < now0 - w * WEEK + 2 * HOUR; t += MIN) await writeMinute(t, Math.round(perMin / 5));
+      for (let t = now0 - w * WEEK - 16 * HOUR; t < now0 - w * WEEK + 2 * HOUR; t += MIN)
+        await writeMinute(t, Math.round(perMin / 5));
       pending.clear();
       await compactAll();
     }
@@ -126,9 +160,15 @@ export async function measureEvalTick(o: EvalTimingOptions = {}): Promise<EvalTi
     clock.set(now0 + 5_000);
     const lease = new LeaderLease({ redis, prefix: 'fw', owner: 'bench', ttlMs: 10 * MIN, clock });
     const evaluator = new Evaluator({
-      store, rules: () => ruleSet, alerts: new RedisAlertStore({ redis, prefix: 'fw' }), lease, clock,
-      notifier: { notify: async () => {} }, logger: createLogger({ level: 'silent', pretty: false }),
-      staleAfterMs: 5 * MIN, maxValuesPerDimension: nValues,
+      store,
+      rules: () => ruleSet,
+      alerts: new RedisAlertStore({ redis, prefix: 'fw' }),
+      lease,
+      clock,
+      notifier: { notify: async () => {} },
+      logger: createLogger({ level: 'silent', pretty: false }),
+      staleAfterMs: 5 * MIN,
+      maxValuesPerDimension: nValues,
     });
     await lease.tryAcquire();
     let t = performance.now();
@@ -144,13 +184,20 @@ export async function measureEvalTick(o: EvalTimingOptions = {}): Promise<EvalTi
       t = performance.now();
       const r = await evaluator.tick(clock.now());
       steady.push(performance.now() - t);
-      log(`steady tick ${i}: ${steady[steady.length - 1]!.toFixed(0)} ms, ${r.series} series, ${r.written ?? 0} states written, ${r.transitions.length} transitions`);
+      log(
+        `steady tick ${i}: ${steady[steady.length - 1]!.toFixed(0)} ms, ${r.series} series, ${r.written ?? 0} states written, ${r.transitions.length} transitions`,
+      );
     }
     steady.sort((a, b) => a - b);
     return {
-      rules: nRules, segment_values: nValues, series: cold.series,
-      cold_tick_ms: Math.round(coldMs), eval_ms_per_tick: Math.round(steady[Math.floor(steady.length / 2)]!),
-      max_steady_tick_ms: Math.round(steady[steady.length - 1]!), events_written: written, setup_s: Math.round(setupS),
+      rules: nRules,
+      segment_values: nValues,
+      series: cold.series,
+      cold_tick_ms: Math.round(coldMs),
+      eval_ms_per_tick: Math.round(steady[Math.floor(steady.length / 2)]!),
+      max_steady_tick_ms: Math.round(steady[steady.length - 1]!),
+      events_written: written,
+      setup_s: Math.round(setupS),
     };
   } finally {
     redis.disconnect();

@@ -66,10 +66,17 @@ export interface EvaluatorQualityReport {
 }
 
 export const FUNNEL: FunnelDef = {
-  name: 'checkout', entityField: 'entity',
-  steps: [{ name: 'started', event: 'checkout_started' }, { name: 'completed', event: 'order_completed' }],
-  conversionWindowMs: 30 * MIN, bucketMs: MIN, allowedLatenessMs: MIN,
-  dimensions: [{ name: 'platform', maxValues: 10 }], services: ['payments-service'],
+  name: 'checkout',
+  entityField: 'entity',
+  steps: [
+    { name: 'started', event: 'checkout_started' },
+    { name: 'completed', event: 'order_completed' },
+  ],
+  conversionWindowMs: 30 * MIN,
+  bucketMs: MIN,
+  allowedLatenessMs: MIN,
+  dimensions: [{ name: 'platform', maxValues: 10 }],
+  services: ['payments-service'],
   retention: { fineMs: 3 * 86_400_000, rollupBucketMs: 15 * MIN, rollupMs: 35 * 86_400_000 },
 };
 
@@ -111,6 +118,7 @@ class StreamSource implements FunnelSource {
   }
 
   async reader(_f: FunnelDef, _evalTo: number, _needs: FunnelNeeds): Promise<SeriesReader> {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the closures below read the stream's arrays
     const src = this;
     const st = this.stream;
     const nSeg = st.segments.length;
@@ -122,8 +130,12 @@ class StreamSource implements FunnelSource {
         const n = st.starts[j]![s]!;
         return { volume: [n, 0], cohort: [n, src.arrived(j, s)] };
       }
-      let n = 0, c = 0;
-      for (let j = 0; j < nSeg; j++) { n += st.starts[j]![s]!; c += src.arrived(j, s); }
+      let n = 0,
+        c = 0;
+      for (let j = 0; j < nSeg; j++) {
+        n += st.starts[j]![s]!;
+        c += src.arrived(j, s);
+      }
       return { volume: [n, 0], cohort: [n, c] };
     };
     return {
@@ -133,7 +145,8 @@ class StreamSource implements FunnelSource {
       rollup: (start, seg) => {
         const s0 = (start - T0) / MIN;
         if (s0 < 0 || s0 + 15 > src.T - this.A) return undefined; // only compacted (mature) history
-        let n = 0, c = 0;
+        let n = 0,
+          c = 0;
         for (let s = s0; s < s0 + 15; s++) {
           for (let j = 0; j < nSeg; j++) {
             if (seg && st.segments[j] !== seg.value) continue;
@@ -154,7 +167,12 @@ class MemoryAlerts implements AlertStatePort {
   async load(): Promise<Map<string, AlertState>> {
     return new Map(this.states);
   }
-  async commit(_token: number, states: AlertState[], _t: AlertTransition[], opts?: { deleteKeys?: string[] }): Promise<'ok'> {
+  async commit(
+    _token: number,
+    states: AlertState[],
+    _t: AlertTransition[],
+    opts?: { deleteKeys?: string[] },
+  ): Promise<'ok'> {
     for (const s of states) this.states.set(alertKey(s.rule, s.segment), s);
     for (const k of opts?.deleteKeys ?? []) this.states.delete(k);
     return 'ok';
@@ -165,9 +183,18 @@ function makeEvaluator(source: StreamSource, rule: AlertRuleDef, completeness?: 
   const got: AlertTransition[] = [];
   const ruleSet: RuleSet = { funnels: [FUNNEL], rules: [rule], version: 'bench', files: [], receivers: [] };
   const ev = new Evaluator({
-    store: source, rules: () => ruleSet, alerts: new MemoryAlerts(), lease: { isLeader: () => true, token: () => 1 },
-    notifier: { notify: async (t) => { got.push(t); } }, clock: { now: () => T0 + source.T * MIN },
-    logger: createLogger({ level: 'silent', pretty: false }), staleAfterMs: 5 * MIN,
+    store: source,
+    rules: () => ruleSet,
+    alerts: new MemoryAlerts(),
+    lease: { isLeader: () => true, token: () => 1 },
+    notifier: {
+      notify: async (t) => {
+        got.push(t);
+      },
+    },
+    clock: { now: () => T0 + source.T * MIN },
+    logger: createLogger({ level: 'silent', pretty: false }),
+    staleAfterMs: 5 * MIN,
     ...(completeness ? { completeness } : {}),
   });
   return { ev, got };
@@ -181,7 +208,8 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
   log(`evaluator pass: arrivals ready at ${(performance.now() - t0).toFixed(0)} ms`);
   const lookDelay = st.config.lookDelaySec / 60;
   const inIncident = new Uint8Array(st.minutes);
-  for (const i of st.incidents) for (let t = Math.max(0, i.start - 60); t < Math.min(st.minutes, i.end + 120); t++) inIncident[t] = 1;
+  for (const i of st.incidents)
+    for (let t = Math.max(0, i.start - 60); t < Math.min(st.minutes, i.end + 120); t++) inIncident[t] = 1;
 
   // ---- False alarms: one tick per minute over the evaluation weeks (plus a day to warm up) ----
   const evalStart = o.warmupWeeks * MINUTES_PER_WEEK;
@@ -197,7 +225,10 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
     for (let i = before; i < got.length; i++) {
       if (got[i]!.kind === 'firing' && !inIncident[T]) fa++;
     }
-    if (T % MINUTES_PER_WEEK === 0) log(`week ${T / MINUTES_PER_WEEK}: ${fa} false alarms so far (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    if (T % MINUTES_PER_WEEK === 0)
+      log(
+        `week ${T / MINUTES_PER_WEEK}: ${fa} false alarms so far (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      );
   }
   const completeness = ev.completenessSnapshot();
 
@@ -210,16 +241,23 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
   }
   const A = st.maxAge + 1;
   const kinds = [
-    ...o.dropSizes.map((d) => ({ label: `${Math.round(d * 100)}%`, size: d, segs: st.segments.map((_, j) => j), horizon: d <= 0.05 ? 120 : 60 })),
+    ...o.dropSizes.map((d) => ({
+      label: `${Math.round(d * 100)}%`,
+      size: d,
+      segs: st.segments.map((_, j) => j),
+      horizon: d <= 0.05 ? 120 : 60,
+    })),
     { label: 'segment', size: o.segmentDrop.size, segs: [st.segments.indexOf(o.segmentDrop.segment)], horizon: 60 },
   ];
   const delays: Record<string, EvalDelayStats> = {};
-  let named = 0, namedN = 0;
+  let named = 0,
+    namedN = 0;
   let epId = 0;
   for (const kind of kinds) {
     const ds: number[] = [];
     const limits: number[] = [];
-    let pre = 0, missed = 0;
+    let pre = 0,
+      missed = 0;
     for (let e = 0; e < o.episodesPerSize; e++) {
       epId++;
       const tau = candidates[Math.floor(rng.next() * candidates.length)]!;
@@ -233,14 +271,25 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
         }
         ov.set(j, m);
       }
-      let nn = 0, pp = 0, ps = 0;
-      for (let s = tau; s < tau + 30; s++) for (let j = 0; j < st.segments.length; j++) {
-        nn += st.starts[j]![s]!;
-        pp += st.starts[j]![s]! * st.trueRate[j]![s]!;
-        if (kind.segs.includes(j)) ps += st.starts[j]![s]! * st.trueRate[j]![s]!;
-      }
+      let nn = 0,
+        pp = 0,
+        ps = 0;
+      for (let s = tau; s < tau + 30; s++)
+        for (let j = 0; j < st.segments.length; j++) {
+          nn += st.starts[j]![s]!;
+          pp += st.starts[j]![s]! * st.trueRate[j]![s]!;
+          if (kind.segs.includes(j)) ps += st.starts[j]![s]! * st.trueRate[j]![s]!;
+        }
       const p0 = pp / nn;
-      limits.push(cusumDelayLimit({ n: nn / 30, p0, p1: Math.max(0, p0 - (kind.size * ps) / nn), falseAlarmsPerWeek: o.rule.falseAlarmsPerWeek, stepMinutes: 1 }).delayMinutes);
+      limits.push(
+        cusumDelayLimit({
+          n: nn / 30,
+          p0,
+          p1: Math.max(0, p0 - (kind.size * ps) / nn),
+          falseAlarmsPerWeek: o.rule.falseAlarmsPerWeek,
+          stepMinutes: 1,
+        }).delayMinutes,
+      );
       // A fresh evaluator (the learned completeness carried over), warmed up on the hour before the drop.
       const run = makeEvaluator(source, o.rule, completeness);
       source.override = null;
@@ -273,19 +322,30 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
     const sorted = [...ds].sort((a, b) => a - b);
     const mean = ds.length ? ds.reduce((a, b) => a + b, 0) / ds.length : NaN;
     delays[kind.label] = {
-      n: o.episodesPerSize, detected: ds.length, pre_alarmed: pre, mean: round(mean),
+      n: o.episodesPerSize,
+      detected: ds.length,
+      pre_alarmed: pre,
+      mean: round(mean),
       p90: sorted.length ? round(sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)]!) : NaN,
       limit: round(limits.reduce((a, b) => a + b, 0) / limits.length),
     };
-    log(`episodes ${kind.label}: mean ${delays[kind.label]!.mean} min, detected ${ds.length}/${o.episodesPerSize - pre}, missed ${missed} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    log(
+      `episodes ${kind.label}: mean ${delays[kind.label]!.mean} min, detected ${ds.length}/${o.episodesPerSize - pre}, missed ${missed} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+    );
   }
   const seg = delays.segment!;
   delete delays.segment;
   const ratio: Record<string, number> = {};
   for (const [k, d] of Object.entries(delays)) ratio[k] = round(d.mean / d.limit);
   return {
-    fa_per_week: round(fa / o.evalWeeks), fa_count: fa, delays, delay_ratio: ratio, segment_drop: seg,
-    segment_named: namedN ? round(named / namedN) : 0, ticks, elapsed_ms: Math.round(performance.now() - t0),
+    fa_per_week: round(fa / o.evalWeeks),
+    fa_count: fa,
+    delays,
+    delay_ratio: ratio,
+    segment_drop: seg,
+    segment_named: namedN ? round(named / namedN) : 0,
+    ticks,
+    elapsed_ms: Math.round(performance.now() - t0),
   };
 }
 
@@ -295,20 +355,44 @@ function round(x: number): number {
 
 /** The rule bench:detect puts through the evaluator, as a product person would write it in rules/checkout.yaml. */
 export const BENCH_RULE: AlertRuleDef = {
-  name: 'checkout-completion-drop', funnel: FUNNEL.name,
+  name: 'checkout-completion-drop',
+  funnel: FUNNEL.name,
   metric: { kind: 'cohort_conversion', from: 'started', to: 'completed' },
-  direction: 'drop', minChange: 0.05, baseline: { kind: 'seasonal', weeks: 4 }, falseAlarmsPerWeek: 1, minVolume: 100,
-  forMs: 0, resolveAfterMs: 10 * 60_000, severity: 'critical', segments: ['platform'], notify: ['console'], labels: {},
-  mixShift: 'ignore', source: { file: 'bench/detect.ts', line: 1, col: 1 },
+  direction: 'drop',
+  minChange: 0.05,
+  baseline: { kind: 'seasonal', weeks: 4 },
+  falseAlarmsPerWeek: 1,
+  minVolume: 100,
+  forMs: 0,
+  resolveAfterMs: 10 * 60_000,
+  severity: 'critical',
+  segments: ['platform'],
+  notify: ['console'],
+  labels: {},
+  mixShift: 'ignore',
+  source: { file: 'bench/detect.ts', line: 1, col: 1 },
 };
 
 /** BENCH_RULE through the evaluator on a fresh stream of `warmupWeeks + evalWeeks`, with bench:detect's episodes
  *  (the drops, a 50 % android drop, onsets at 900–1,100 starts a minute). */
-export async function runBenchRule(o: { seed: number; warmupWeeks: number; evalWeeks: number; episodesPerSize: number;
-  dropSizes: number[]; log?: (line: string) => void }): Promise<EvaluatorQualityReport> {
+export async function runBenchRule(o: {
+  seed: number;
+  warmupWeeks: number;
+  evalWeeks: number;
+  episodesPerSize: number;
+  dropSizes: number[];
+  log?: (line: string) => void;
+}): Promise<EvaluatorQualityReport> {
   const stream = generateStream({ seed: o.seed, weeks: o.warmupWeeks + o.evalWeeks });
   return runEvaluatorQuality({
-    stream, warmupWeeks: o.warmupWeeks, evalWeeks: o.evalWeeks, episodesPerSize: o.episodesPerSize, dropSizes: o.dropSizes,
-    segmentDrop: { segment: 'android', size: 0.5 }, onsetTraffic: [900, 1100], rule: BENCH_RULE, ...(o.log ? { log: o.log } : {}),
+    stream,
+    warmupWeeks: o.warmupWeeks,
+    evalWeeks: o.evalWeeks,
+    episodesPerSize: o.episodesPerSize,
+    dropSizes: o.dropSizes,
+    segmentDrop: { segment: 'android', size: 0.5 },
+    onsetTraffic: [900, 1100],
+    rule: BENCH_RULE,
+    ...(o.log ? { log: o.log } : {}),
   });
 }

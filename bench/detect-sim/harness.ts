@@ -27,8 +27,18 @@
  *   reach for 10–20 % drops; `delay_ratio_lag_model` adds the fast wobble to that.
  */
 import {
-  cusumDelayLimit, cusumDelayLimitLagged, detectChange, drilldown, estimateCompleteness, estimateNoiseProfile, prometheusRatioCondition,
-  seasonalBaseline, twoSigmaCondition, type Counts, type NoiseModel, type Residual,
+  cusumDelayLimit,
+  cusumDelayLimitLagged,
+  detectChange,
+  drilldown,
+  estimateCompleteness,
+  estimateNoiseProfile,
+  prometheusRatioCondition,
+  seasonalBaseline,
+  twoSigmaCondition,
+  type Counts,
+  type NoiseModel,
+  type Residual,
 } from '../../src/detect/index.js';
 import { Rng } from './prng.js';
 import { cohortArrivals, generateStream, MINUTES_PER_WEEK, type StreamConfig } from './stream.js';
@@ -105,7 +115,10 @@ class Pager {
   firing = false;
   private since = -1;
   private clear = 0;
-  constructor(private readonly forSteps: number, private readonly resolveSteps: number) {}
+  constructor(
+    private readonly forSteps: number,
+    private readonly resolveSteps: number,
+  ) {}
   /** Returns true when this look starts a page. */
   step(cond: boolean | null, t: number, holdOnNull: boolean): boolean {
     if (cond === null && holdOnNull) return false;
@@ -152,8 +165,16 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   // Totals and prefix sums.
   const sTot = new Float64Array(minutes);
   const cTot = new Float64Array(minutes);
-  for (let j = 0; j < nSeg; j++) for (let t = 0; t < minutes; t++) { sTot[t]! += stream.starts[j]![t]!; cTot[t]! += stream.finals[j]![t]!; }
-  const prefix = (a: ArrayLike<number>) => { const p = new Float64Array(a.length + 1); for (let i = 0; i < a.length; i++) p[i + 1] = p[i]! + a[i]!; return p; };
+  for (let j = 0; j < nSeg; j++)
+    for (let t = 0; t < minutes; t++) {
+      sTot[t]! += stream.starts[j]![t]!;
+      cTot[t]! += stream.finals[j]![t]!;
+    }
+  const prefix = (a: ArrayLike<number>) => {
+    const p = new Float64Array(a.length + 1);
+    for (let i = 0; i < a.length; i++) p[i + 1] = p[i]! + a[i]!;
+    return p;
+  };
   const pS = stream.starts.map(prefix);
   const pC = stream.finals.map(prefix);
   const pSTot = prefix(sTot);
@@ -166,7 +187,11 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     for (let j = 0; j < nSeg; j++) {
       cohortArrivals(stream, s, j, stream.finals[j]![s]!, 0, tmp);
       let prev = 0;
-      for (let k = 0; k < A; k++) { cum[s * A + k]! += tmp[k]!; arr[s + k + 1]! += tmp[k]! - prev; prev = tmp[k]!; }
+      for (let k = 0; k < A; k++) {
+        cum[s * A + k]! += tmp[k]!;
+        arr[s + k + 1]! += tmp[k]! - prev;
+        prev = tmp[k]!;
+      }
     }
   }
   const pArr = prefix(arr);
@@ -182,10 +207,15 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     for (let j = 0; j < nSeg; j++) {
       for (let w = 1; w <= K; w++) {
         const c = s - w * MINUTES_PER_WEEK;
-        const lo = c - half, hi = c + half + 1;
+        const lo = c - half,
+          hi = c + half + 1;
         weeksBuf[w - 1] = lo < 0 ? null : { starts: pS[j]![hi]! - pS[j]![lo]!, conversions: pC[j]![hi]! - pC[j]![lo]! };
       }
-      const b = seasonalBaseline({ weeks: weeksBuf, weeksWanted: K, relVarianceFloor: opts.baselineRelVarianceFloor ?? 0 });
+      const b = seasonalBaseline({
+        weeks: weeksBuf,
+        weeksWanted: K,
+        relVarianceFloor: opts.baselineRelVarianceFloor ?? 0,
+      });
       slot[j]![s] = b.rate;
       slotRel[j]![s] = b.relVariance;
     }
@@ -193,13 +223,17 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   // Labelled incidents (+ margins): the daemon knows when a rule was firing and keeps those minutes out of the
   // level factor; otherwise a 45-minute 30 % outage lowers the level by ~4 % for the next 6 hours.
   const inIncident = new Uint8Array(minutes);
-  for (const i of stream.incidents) for (let t = Math.max(0, i.start - 60); t < Math.min(minutes, i.end + 120); t++) inIncident[t] = 1;
+  for (const i of stream.incidents)
+    for (let t = Math.max(0, i.start - 60); t < Math.min(minutes, i.end + 120); t++) inIncident[t] = 1;
   const eSlot = new Float64Array(minutes);
   const cLevel = new Float64Array(minutes);
   for (let s = 0; s < minutes; s++) {
     if (inIncident[s]) continue;
     let e = 0;
-    for (let j = 0; j < nSeg; j++) { const r = slot[j]![s]!; if (r > 0) e += stream.starts[j]![s]! * r; }
+    for (let j = 0; j < nSeg; j++) {
+      const r = slot[j]![s]!;
+      if (r > 0) e += stream.starts[j]![s]! * r;
+    }
     eSlot[s] = e;
     cLevel[s] = cTot[s]!;
   }
@@ -210,15 +244,20 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   const p0Seg = stream.segments.map(() => new Float64Array(minutes).fill(NaN));
   const LEVEL_PRIOR = 200;
   for (let s = firstBase; s < minutes; s++) {
-    const hi = s - wmax, lo = hi - levelMin;
+    const hi = s - wmax,
+      lo = hi - levelMin;
     const eL = pE[hi]! - pE[lo]!;
     const level = (pCLevel[hi]! - pCLevel[lo]! + LEVEL_PRIOR) / (eL + LEVEL_PRIOR);
-    let e = 0, v = 0;
+    let e = 0,
+      v = 0;
     for (let j = 0; j < nSeg; j++) {
       const r = slot[j]![s]! * level;
       p0Seg[j]![s] = r;
       const ej = stream.starts[j]![s]! * r;
-      if (ej > 0) { e += ej; v += ej * ej * slotRel[j]![s]!; }
+      if (ej > 0) {
+        e += ej;
+        v += ej * ej * slotRel[j]![s]!;
+      }
     }
     p0[s] = sTot[s]! > 0 ? e / sTot[s]! : NaN;
     relVar[s] = (e > 0 ? v / (e * e) : 0) + 1 / (eL + LEVEL_PRIOR);
@@ -239,7 +278,12 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     const res: Residual[] = [];
     for (let s = (week - 1) * MINUTES_PER_WEEK; s < week * MINUTES_PER_WEEK; s++) {
       if (inIncident[s] || !(p0[s]! > 0)) continue;
-      res.push({ starts: sTot[s]!, conversions: cTot[s]!, expectedRate: p0[s]!, baselineVariance: relVar[s]! * p0[s]! ** 2 });
+      res.push({
+        starts: sTot[s]!,
+        conversions: cTot[s]!,
+        expectedRate: p0[s]!,
+        baselineVariance: relVar[s]! * p0[s]! ** 2,
+      });
     }
     return estimateNoiseProfile(res, opts.noiseMaxBlock ? { maxBlockSteps: opts.noiseMaxBlock } : {});
   };
@@ -251,7 +295,10 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   };
 
   // Detector input buffers.
-  const bS = new Float64Array(wmax), bC = new Float64Array(wmax), bP = new Float64Array(wmax), bG = new Float64Array(wmax);
+  const bS = new Float64Array(wmax),
+    bC = new Float64Array(wmax),
+    bP = new Float64Array(wmax),
+    bG = new Float64Array(wmax);
   let noise: NoiseModel = noiseOfWeek(warmup);
   const firstNoise = noise;
   const scanAt = (T: number, conv: (s: number, k: number) => number) => {
@@ -266,8 +313,12 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     return detectChange({
       series: { starts: bS, conversions: bC, expectedRate: bP, completeness: bG },
       // The noise profile was fitted net of the baseline's stated variance, which the detector adds here.
-      drop, noise, baselineRelVariance: relVar[T - 1]!,
-      falseAlarmsPerWeek: fapw, minVolume, resolveAfterMinutes: resolveAfter,
+      drop,
+      noise,
+      baselineRelVariance: relVar[T - 1]!,
+      falseAlarmsPerWeek: fapw,
+      minVolume,
+      resolveAfterMinutes: resolveAfter,
       ...(windows ? { windows } : {}),
     });
   };
@@ -276,7 +327,10 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   const promAt = (T: number, ar: (a: number, b: number) => number) =>
     prometheusRatioCondition(
       { starts: win(pSTot, T - 10, T), conversions: ar(T - 9, T + 1) },
-      { starts: win(pSTot, T - 10 - MINUTES_PER_WEEK, T - MINUTES_PER_WEEK), conversions: win(pArr, T - 9 - MINUTES_PER_WEEK, T + 1 - MINUTES_PER_WEEK) },
+      {
+        starts: win(pSTot, T - 10 - MINUTES_PER_WEEK, T - MINUTES_PER_WEEK),
+        conversions: win(pArr, T - 9 - MINUTES_PER_WEEK, T + 1 - MINUTES_PER_WEEK),
+      },
     );
   const hist: Counts[] = new Array(24);
   const sdAt = (T: number, ar: (a: number, b: number) => number) => {
@@ -310,7 +364,9 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
       }
     }
   }
-  log(`false-alarm pass done at ${(performance.now() - t0).toFixed(0)} ms (scan ${fa.scan}, prometheus ${fa.prom}, 2sd ${fa.sd})`);
+  log(
+    `false-alarm pass done at ${(performance.now() - t0).toFixed(0)} ms (scan ${fa.scan}, prometheus ${fa.prom}, 2sd ${fa.sd})`,
+  );
 
   // ---- Injected-drop episodes ----
   const rng = new Rng(stream.config.seed, 0xe915);
@@ -329,19 +385,51 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
 
   type EpKind = { label: string; size: number; segs: number[]; horizon: number };
   const kinds: EpKind[] = [
-    ...sizes.map((d) => ({ label: `${Math.round(d * 100)}%`, size: d, segs: stream.segments.map((_, j) => j), horizon: d <= 0.05 ? 120 : 60 })),
+    ...sizes.map((d) => ({
+      label: `${Math.round(d * 100)}%`,
+      size: d,
+      segs: stream.segments.map((_, j) => j),
+      horizon: d <= 0.05 ? 120 : 60,
+    })),
     { label: 'segment', size: segSpec.size, segs: [segIdx], horizon: 60 },
     { label: 'below_half', size: belowHalf, segs: stream.segments.map((_, j) => j), horizon: 240 },
   ];
-  const results = new Map<string, { scan: number[]; prom: number[]; sd: number[]; pre: { scan: number; prom: number; sd: number }; limits: number[]; limitsModel: number[]; limitsLag: number[]; limitsLagModel: number[]; missed: { scan: number; prom: number; sd: number } }>();
-  let named = 0, namedN = 0, onsetErr = 0, onsetN = 0;
+  const results = new Map<
+    string,
+    {
+      scan: number[];
+      prom: number[];
+      sd: number[];
+      pre: { scan: number; prom: number; sd: number };
+      limits: number[];
+      limitsModel: number[];
+      limitsLag: number[];
+      limitsLagModel: number[];
+      missed: { scan: number; prom: number; sd: number };
+    }
+  >();
+  let named = 0,
+    namedN = 0,
+    onsetErr = 0,
+    onsetN = 0;
   const onsetByKind: Record<string, number[]> = {};
   const lookDelay = stream.config.lookDelaySec / 60;
   const vis = Array.from(stream.visibility);
-  const orig = new Int32Array(A), neu = new Int32Array(A);
+  const orig = new Int32Array(A),
+    neu = new Int32Array(A);
   let epId = 0;
   for (const kind of kinds) {
-    const r = { scan: [] as number[], prom: [] as number[], sd: [] as number[], pre: { scan: 0, prom: 0, sd: 0 }, limits: [] as number[], limitsModel: [] as number[], limitsLag: [] as number[], limitsLagModel: [] as number[], missed: { scan: 0, prom: 0, sd: 0 } };
+    const r = {
+      scan: [] as number[],
+      prom: [] as number[],
+      sd: [] as number[],
+      pre: { scan: 0, prom: 0, sd: 0 },
+      limits: [] as number[],
+      limitsModel: [] as number[],
+      limitsLag: [] as number[],
+      limitsLagModel: [] as number[],
+      missed: { scan: 0, prom: 0, sd: 0 },
+    };
     results.set(kind.label, r);
     for (let e = 0; e < nEp; e++) {
       epId++;
@@ -364,7 +452,8 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
             const thinned = erng.binomial(stream.finals[j]![s]!, 1 - kind.size);
             cohortArrivals(stream, s, j, thinned, 1000 + epId, neu);
           } else neu.set(orig);
-          let pv = 0, po = 0;
+          let pv = 0,
+            po = 0;
           for (let k = 0; k < A; k++) {
             epCum[i * A + k]! += neu[k]! - orig[k]!;
             epSegCum[j]![i * A + k] = neu[k]!;
@@ -375,27 +464,50 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
         }
       }
       const pEp = prefix(epArr);
-      const epConv = (s: number, k: number) => (s >= tau && s - tau < n ? epCum[(s - tau) * A + Math.min(k, maxAge)]! : baseConv(s, k));
+      const epConv = (s: number, k: number) =>
+        s >= tau && s - tau < n ? epCum[(s - tau) * A + Math.min(k, maxAge)]! : baseConv(s, k);
       // Arrivals at look times [a, b): base plus the episode's change (epArr index m − τ).
       const epAr = (a: number, b: number) => {
         let v = win(pArr, a, b);
-        const ea = Math.max(0, Math.min(pEp.length - 1, a - tau)), eb = Math.max(0, Math.min(pEp.length - 1, b - tau));
+        const ea = Math.max(0, Math.min(pEp.length - 1, a - tau)),
+          eb = Math.max(0, Math.min(pEp.length - 1, b - tau));
         v += pEp[eb]! - pEp[ea]!;
         return v;
       };
       // Limit for this episode.
-      let nn = 0, pp = 0, ps = 0;
-      for (let s = tau; s < tau + 30; s++) for (let j = 0; j < nSeg; j++) {
-        nn += stream.starts[j]![s]!;
-        pp += stream.starts[j]![s]! * stream.trueRate[j]![s]!;
-        if (kind.segs.includes(j)) ps += stream.starts[j]![s]! * stream.trueRate[j]![s]!;
-      }
+      let nn = 0,
+        pp = 0,
+        ps = 0;
+      for (let s = tau; s < tau + 30; s++)
+        for (let j = 0; j < nSeg; j++) {
+          nn += stream.starts[j]![s]!;
+          pp += stream.starts[j]![s]! * stream.trueRate[j]![s]!;
+          if (kind.segs.includes(j)) ps += stream.starts[j]![s]! * stream.trueRate[j]![s]!;
+        }
       const pre = pp / nn;
       const p1 = Math.max(0, pre - (kind.size * ps) / nn);
-      r.limits.push(cusumDelayLimit({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1 }).delayMinutes);
-      r.limitsModel.push(cusumDelayLimit({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1, tau2: wobbleTau2 }).delayMinutes);
-      r.limitsLag.push(cusumDelayLimitLagged({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1, completeness: vis }).delayMinutes);
-      r.limitsLagModel.push(cusumDelayLimitLagged({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1, tau2: wobbleTau2, completeness: vis }).delayMinutes);
+      r.limits.push(
+        cusumDelayLimit({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1 }).delayMinutes,
+      );
+      r.limitsModel.push(
+        cusumDelayLimit({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1, tau2: wobbleTau2 })
+          .delayMinutes,
+      );
+      r.limitsLag.push(
+        cusumDelayLimitLagged({ n: nn / 30, p0: pre, p1, falseAlarmsPerWeek: fapw, stepMinutes: 1, completeness: vis })
+          .delayMinutes,
+      );
+      r.limitsLagModel.push(
+        cusumDelayLimitLagged({
+          n: nn / 30,
+          p0: pre,
+          p1,
+          falseAlarmsPerWeek: fapw,
+          stepMinutes: 1,
+          tau2: wobbleTau2,
+          completeness: vis,
+        }).delayMinutes,
+      );
 
       const pg = { scan: new Pager(0, resolveAfter), prom: new Pager(5, resolveAfter), sd: new Pager(5, resolveAfter) };
       const done = { scan: false, prom: false, sd: false };
@@ -416,18 +528,24 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
             if (key === 'scan') {
               if (d.onsetIndex !== null) {
                 const err = T - wmax + d.onsetIndex - tau;
-                onsetErr += Math.abs(err); onsetN++;
+                onsetErr += Math.abs(err);
+                onsetN++;
                 (onsetByKind[kind.label] ??= []).push(err);
               }
               if (kind.label === 'segment') {
                 namedN++;
                 const w = Math.max(1, Math.round(d.windowMinutes));
                 const segsIn = stream.segments.map((name, j) => {
-                  let st = 0, ob = 0, ex = 0;
+                  let st = 0,
+                    ob = 0,
+                    ex = 0;
                   for (let s = T - w; s <= T - 1; s++) {
                     const k = Math.min(T - 1 - s, maxAge);
                     st += stream.starts[j]![s]!;
-                    ob += s >= tau ? epSegCum[j]![(s - tau) * A + k]! : (cohortArrivals(stream, s, j, stream.finals[j]![s]!, 0, orig), orig[k]!);
+                    ob +=
+                      s >= tau
+                        ? epSegCum[j]![(s - tau) * A + k]!
+                        : (cohortArrivals(stream, s, j, stream.finals[j]![s]!, 0, orig), orig[k]!);
                     ex += stream.starts[j]![s]! * p0Seg[j]![s]! * G[k]!;
                   }
                   return { value: name, current: { starts: st, conversions: ob }, baselineRate: st > 0 ? ex / st : 0 };
@@ -447,14 +565,33 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     log(`episodes ${kind.label} done at ${(performance.now() - t0).toFixed(0)} ms`);
   }
 
-  const stats = (xs: number[], res: { pre: Record<string, number>; missed: Record<string, number>; limits: number[]; limitsModel: number[]; limitsLag: number[]; limitsLagModel: number[] }, key: 'scan' | 'prom' | 'sd'): DelayStats => {
+  const stats = (
+    xs: number[],
+    res: {
+      pre: Record<string, number>;
+      missed: Record<string, number>;
+      limits: number[];
+      limitsModel: number[];
+      limitsLag: number[];
+      limitsLagModel: number[];
+    },
+    key: 'scan' | 'prom' | 'sd',
+  ): DelayStats => {
     const sorted = [...xs].sort((a, b) => a - b);
-    const q = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]! : NaN);
+    const q = (p: number) =>
+      sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]! : NaN;
     const mean = (a: number[]) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : NaN);
     return {
-      n: xs.length + res.pre[key]! + res.missed[key]!, detected: xs.length, pre_alarmed: res.pre[key]!,
-      mean: round(mean(xs)), median: q(0.5), p90: q(0.9), limit: round(mean(res.limits)), limit_model: round(mean(res.limitsModel)),
-      limit_lag: round(mean(res.limitsLag)), limit_lag_model: round(mean(res.limitsLagModel)),
+      n: xs.length + res.pre[key]! + res.missed[key]!,
+      detected: xs.length,
+      pre_alarmed: res.pre[key]!,
+      mean: round(mean(xs)),
+      median: q(0.5),
+      p90: q(0.9),
+      limit: round(mean(res.limits)),
+      limit_model: round(mean(res.limitsModel)),
+      limit_lag: round(mean(res.limitsLag)),
+      limit_lag_model: round(mean(res.limitsLagModel)),
     };
   };
   const weeks = evalWeeks;
@@ -470,8 +607,13 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     const seg = results.get('segment')!;
     const bh = results.get('below_half')!;
     return {
-      fa_per_week: round(fa[key] / weeks), fa_count: fa[key], fa_during_surges: faSurge[key], delays, delay_ratio: ratio,
-      segment_drop: stats(seg[key], seg, key), below_half_paged: round(bh[key].length / Math.max(1, bh[key].length + bh.missed[key])),
+      fa_per_week: round(fa[key] / weeks),
+      fa_count: fa[key],
+      fa_during_surges: faSurge[key],
+      delays,
+      delay_ratio: ratio,
+      segment_drop: stats(seg[key], seg, key),
+      below_half_paged: round(bh[key].length / Math.max(1, bh[key].length + bh.missed[key])),
     };
   };
   const scan = report('scan');
@@ -485,14 +627,23 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
   }
   const onsetByKindOut: Record<string, { abs: number; bias: number }> = {};
   for (const [k, xs] of Object.entries(onsetByKind)) {
-    onsetByKindOut[k] = { abs: round(xs.reduce((a, x) => a + Math.abs(x), 0) / xs.length), bias: round(xs.reduce((a, x) => a + x, 0) / xs.length) };
+    onsetByKindOut[k] = {
+      abs: round(xs.reduce((a, x) => a + Math.abs(x), 0) / xs.length),
+      bias: round(xs.reduce((a, x) => a + x, 0) / xs.length),
+    };
   }
   return {
     weeks,
     starts_per_min_at_onset: round((lo + hi) / 2),
     scan: {
-      ...scan, delay_ratio_model: ratioModel, delay_ratio_lag: ratioLag, delay_ratio_lag_model: ratioLagModel,
-      onset_err_by_kind: onsetByKindOut, segment_named: round(named / Math.max(1, namedN)), onset_abs_err_min: round(onsetErr / Math.max(1, onsetN)) },
+      ...scan,
+      delay_ratio_model: ratioModel,
+      delay_ratio_lag: ratioLag,
+      delay_ratio_lag_model: ratioLagModel,
+      onset_err_by_kind: onsetByKindOut,
+      segment_named: round(named / Math.max(1, namedN)),
+      onset_abs_err_min: round(onsetErr / Math.max(1, onsetN)),
+    },
     ref_prometheus: report('prom'),
     ref_2sd: report('sd'),
     tau2: firstNoise,

@@ -21,11 +21,11 @@ export class Rng {
       return (z ^ (z >>> 16)) >>> 0;
     };
     let h = 0x9e3779b9;
-    for (const s of seeds) h = fmix((h ^ (s | 0)) + 0x9e3779b9 | 0);
+    for (const s of seeds) h = fmix(((h ^ (s | 0)) + 0x9e3779b9) | 0);
     this.a = fmix((h + 0x6a09e667) | 0);
-    this.b = fmix((this.a ^ 0xbb67ae85) + h | 0);
-    this.c = fmix((this.b ^ 0x3c6ef372) + h | 0);
-    this.d = fmix((this.c ^ 0xa54ff53a) + h | 0);
+    this.b = fmix(((this.a ^ 0xbb67ae85) + h) | 0);
+    this.c = fmix(((this.b ^ 0x3c6ef372) + h) | 0);
+    this.d = fmix(((this.c ^ 0xa54ff53a) + h) | 0);
     for (let i = 0; i < 12; i++) this.uint32();
   }
 

@@ -39,7 +39,14 @@ export interface StreamConfig {
   nightFloor: number;
   baseRate: number;
   segments: SegmentSpec[];
-  campaign: { share: number; rateFactor: number; surgesPerWeek: number; surgeShare: number; minMinutes: number; maxMinutes: number };
+  campaign: {
+    share: number;
+    rateFactor: number;
+    surgesPerWeek: number;
+    surgeShare: number;
+    minMinutes: number;
+    maxMinutes: number;
+  };
   wobble: { fastSd: number; slowSd: number; slowMinutes: number };
   levelDriftPerWeek: number;
   lag: { meanMinutes: number; maxMinutes: number };
@@ -148,7 +155,8 @@ export function generateStream(partial: Partial<StreamConfig> = {}): Stream {
   const surges: Interval[] = [];
   for (let w = 0; w < cfg.weeks; w++) {
     for (let i = 0; i < cfg.campaign.surgesPerWeek; i++) {
-      const len = cfg.campaign.minMinutes + Math.floor(rng.next() * (cfg.campaign.maxMinutes - cfg.campaign.minMinutes));
+      const len =
+        cfg.campaign.minMinutes + Math.floor(rng.next() * (cfg.campaign.maxMinutes - cfg.campaign.minMinutes));
       // Campaign mails go out in the daytime (08:00–20:00).
       const day = Math.floor(rng.next() * 7);
       const start = w * MINUTES_PER_WEEK + day * 1440 + 480 + Math.floor(rng.next() * 720);
@@ -183,7 +191,8 @@ export function generateStream(partial: Partial<StreamConfig> = {}): Stream {
     const wk = Math.floor(t / MINUTES_PER_WEEK);
     const frac = (t % MINUTES_PER_WEEK) / MINUTES_PER_WEEK;
     const level = anchors[wk]! + (anchors[wk + 1]! - anchors[wk]!) * frac;
-    const traffic = cfg.peakStartsPerMinute * trafficShape(mod, cfg.nightFloor) * (dow >= 5 ? 0.9 : 1) * (1 + 0.03 * rng.normal());
+    const traffic =
+      cfg.peakStartsPerMinute * trafficShape(mod, cfg.nightFloor) * (dow >= 5 ? 0.9 : 1) * (1 + 0.03 * rng.normal());
     const seasonal = rateSeasonality(mod, dow) * level;
     slow = slowPhi * slow + slowInnov * rng.normal();
     const wobble = cfg.wobble.fastSd * rng.normal() + slow;
@@ -207,8 +216,17 @@ export function generateStream(partial: Partial<StreamConfig> = {}): Stream {
   }
   const maxAge = cfg.lag.maxMinutes + 2;
   return {
-    config: cfg, minutes, segments: segs, starts, finals, trueRate, expectedStarts, incidents, surges,
-    visibility: visibilityCurve(cfg, maxAge), maxAge,
+    config: cfg,
+    minutes,
+    segments: segs,
+    starts,
+    finals,
+    trueRate,
+    expectedStarts,
+    incidents,
+    surges,
+    visibility: visibilityCurve(cfg, maxAge),
+    maxAge,
   };
 }
 
@@ -216,7 +234,14 @@ export function generateStream(partial: Partial<StreamConfig> = {}): Stream {
  * Cumulative arrivals of a cohort's `total` completions by age 0..maxAge (out[k] = arrived by the evaluation
  * after minute s + k). Deterministic in (seed, cohort, segment, salt).
  */
-export function cohortArrivals(stream: Stream, cohort: number, segment: number, total: number, salt: number, out: Int32Array): Int32Array {
+export function cohortArrivals(
+  stream: Stream,
+  cohort: number,
+  segment: number,
+  total: number,
+  salt: number,
+  out: Int32Array,
+): Int32Array {
   const vis = stream.visibility;
   const rng = new Rng(stream.config.seed, cohort, segment, salt);
   let remaining = total;

@@ -28,9 +28,15 @@ import { RedisCompletenessStore } from '../engine/completeness-store.js';
 
 /** The configuration the core reads. The daemon passes its Config; replay and backtest the defaults (below). */
 const CORE_SETTINGS = [
-  'FW_EVENT_FIELDS', 'FW_EVENT_MAX_FUTURE_MS', 'FW_EVENT_MAX_BYTES',
-  'FW_STALE_AFTER_MS', 'FW_EVAL_MAX_SEGMENT_VALUES', 'FW_REMIND_EVERY_MS',
-  'FW_DEPLOY_RETENTION_MS', 'FW_DEPLOY_LOOKBACK_MS', 'FW_ENVIRONMENT',
+  'FW_EVENT_FIELDS',
+  'FW_EVENT_MAX_FUTURE_MS',
+  'FW_EVENT_MAX_BYTES',
+  'FW_STALE_AFTER_MS',
+  'FW_EVAL_MAX_SEGMENT_VALUES',
+  'FW_REMIND_EVERY_MS',
+  'FW_DEPLOY_RETENTION_MS',
+  'FW_DEPLOY_LOOKBACK_MS',
+  'FW_ENVIRONMENT',
 ] as const satisfies readonly (keyof Config)[];
 export type CoreSettings = Pick<Config, (typeof CORE_SETTINGS)[number]>;
 
@@ -90,15 +96,28 @@ export function buildCore(o: CoreOptions): Core {
   const windows = new RedisWindowStore({ redis, prefix });
   const alerts = new RedisAlertStore({ redis, prefix });
   const deploys = new RedisDeployStore({
-    redis, prefix, retentionMs: s.FW_DEPLOY_RETENTION_MS, clock: () => clock.now(),
+    redis,
+    prefix,
+    retentionMs: s.FW_DEPLOY_RETENTION_MS,
+    clock: () => clock.now(),
     logger: logger.child({ component: 'deploys' }),
   });
   const lease = new LeaderLease({
-    redis, prefix, owner: o.lease.owner, ttlMs: o.lease.ttlMs, clock, logger: logger.child({ component: 'lease' }),
+    redis,
+    prefix,
+    owner: o.lease.owner,
+    ttlMs: o.lease.ttlMs,
+    clock,
+    logger: logger.child({ component: 'lease' }),
     ...(o.lease.onChange ? { onChange: o.lease.onChange } : {}),
   });
   const evaluator = new Evaluator({
-    store: o.funnelSource ?? windows, alerts, lease, clock, metrics, logger: logger.child({ component: 'evaluator' }),
+    store: o.funnelSource ?? windows,
+    alerts,
+    lease,
+    clock,
+    metrics,
+    logger: logger.child({ component: 'evaluator' }),
     notifier: o.notifier,
     rules: o.rules,
     staleAfterMs: s.FW_STALE_AFTER_MS,
@@ -111,7 +130,12 @@ export function buildCore(o: CoreOptions): Core {
     ...(s.FW_ENVIRONMENT ? { environment: s.FW_ENVIRONMENT } : {}),
   });
   return {
-    windows, alerts, deploys, lease, evaluator, parse,
+    windows,
+    alerts,
+    deploys,
+    lease,
+    evaluator,
+    parse,
     ingestHandler: (deadLetters) =>
       createIngestHandler({ funnels: o.funnels, store: windows, deadLetters, metrics, logger, clock, parse }),
   };

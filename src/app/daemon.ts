@@ -3,8 +3,9 @@
  * No singletons: a test can run several daemons in one process, each with its own registry, clients and ports.
  *
  * Start order: rules → Redis → Kafka producer → HTTP (health and ingest) → consumer → lease → minute ticker.
- * Stop order (SIGTERM/SIGINT): minute ticker (waits for a run in progress) → lease (released) → consumer (finishes and commits the
- * batch in flight) → producer → HTTP → rule watcher → Redis. The whole stop is bounded by FW_SHUTDOWN_TIMEOUT_MS.
+ * Stop order (SIGTERM/SIGINT): minute ticker (waits for a run in progress) → lease (released) → consumer (finishes and
+ * commits the batch in flight) → producer → HTTP → rule watcher → Redis. The whole stop is bounded by
+ * FW_SHUTDOWN_TIMEOUT_MS.
  */
 import type { FastifyInstance } from 'fastify';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
@@ -22,7 +23,7 @@ import { httpIngestRoutes, KafkaIngestTarget, DirectIngestTarget, type IngestTar
 import { hostname } from 'node:os';
 import type { ParseOptions } from '../events/parse.js';
 import { RuleStore } from '../rules/rule-store.js';
-import { RedisWindowStore } from '../windows/redis-window-store.js';
+import { type RedisWindowStore } from '../windows/redis-window-store.js';
 import { MinuteTicker } from '../engine/minute-tick.js';
 import { warmDetectors } from '../detect/warm-detectors.js';
 import type { Evaluator } from '../engine/evaluator.js';
@@ -88,7 +89,11 @@ export class Daemon {
     this.clock = opts.clock ?? systemClock;
     this.log = logger;
     this.redis = createRedisClient({ url: config.FW_REDIS_URL, cluster: config.FW_REDIS_CLUSTER, logger });
-    this.rules = new RuleStore({ dir: config.FW_RULES_DIR, logger: logger.child({ component: 'rules' }), loadOptions: { requireReceivers: true } });
+    this.rules = new RuleStore({
+      dir: config.FW_RULES_DIR,
+      logger: logger.child({ component: 'rules' }),
+      loadOptions: { requireReceivers: true },
+    });
     this.rules.onReload((o) => {
       this.metrics.ruleReloads.inc({ outcome: o.ok ? 'ok' : 'failed' });
       this.metrics.ruleProblems.set(o.ok ? 0 : o.problems.length);
@@ -96,14 +101,32 @@ export class Daemon {
       if (o.ok && o.changed) warmDetectors(o.ruleSet.funnels, o.ruleSet.rules);
     });
     this.readiness.add(redisReadiness(this.redis));
-    this.ticker = new MinuteTicker({ clock: this.clock, logger, metrics: this.metrics, expression: config.FW_TICK_SCHEDULE });
-    const instance = config.FW_INSTANCE_ID || hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+    this.ticker = new MinuteTicker({
+      clock: this.clock,
+      logger,
+      metrics: this.metrics,
+      expression: config.FW_TICK_SCHEDULE,
+    });
+    const instance =
+      config.FW_INSTANCE_ID ||
+      hostname()
+        .replace(/[^A-Za-z0-9_.-]/g, '_')
+        .slice(0, 64);
     // The owner id is unique per process: two replicas configured with the same instance id must not share a lease.
     const owner = `${instance}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    this.silences = new RedisSilenceStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX, clock: () => this.clock.now(), logger: logger.child({ component: 'silences' }) });
+    this.silences = new RedisSilenceStore({
+      redis: this.redis,
+      prefix: config.FW_REDIS_PREFIX,
+      clock: () => this.clock.now(),
+      logger: logger.child({ component: 'silences' }),
+    });
     // Window, alert and deploy stores, lease, evaluator and ingest handler: built as replay and backtest build them.
     this.core = buildCore({
-      redis: this.redis, prefix: config.FW_REDIS_PREFIX, settings: config, clock: this.clock, logger,
+      redis: this.redis,
+      prefix: config.FW_REDIS_PREFIX,
+      settings: config,
+      clock: this.clock,
+      logger,
       metrics: this.metrics,
       rules: () => {
         const rs = this.rules.current;
@@ -114,10 +137,14 @@ export class Daemon {
       notifier: opts.notifier ?? new LogNotifier({ logger: logger.child({ component: 'notify' }) }),
       silences: this.silences,
       lease: {
-        owner, ttlMs: config.FW_LEASE_TTL_MS,
+        owner,
+        ttlMs: config.FW_LEASE_TTL_MS,
         onChange: (leader, token) => {
           this.metrics.evalLeader.set(leader ? 1 : 0);
-          logger.info({ leader, token }, leader ? 'evaluation lease acquired: this replica evaluates' : 'evaluation lease not held: standby');
+          logger.info(
+            { leader, token },
+            leader ? 'evaluation lease acquired: this replica evaluates' : 'evaluation lease not held: standby',
+          );
         },
       },
     });
@@ -128,19 +155,39 @@ export class Daemon {
     this.evaluator = this.core.evaluator;
     this.parseOptions = this.core.parse;
     if (config.FW_PAGERDUTY_CHANGE_KEY_FILE) {
-      this.changeEvents = new PagerDutyChangeEvents({ routingKey: { file: config.FW_PAGERDUTY_CHANGE_KEY_FILE }, baseUrl: config.FW_PAGERDUTY_URL, logger, timeoutMs: config.FW_DELIVERY_TIMEOUT_MS });
+      this.changeEvents = new PagerDutyChangeEvents({
+        routingKey: { file: config.FW_PAGERDUTY_CHANGE_KEY_FILE },
+        baseUrl: config.FW_PAGERDUTY_URL,
+        logger,
+        timeoutMs: config.FW_DELIVERY_TIMEOUT_MS,
+      });
     }
-    this.receivers = new ReceiverRegistry(opts.receiverFactory ?? receiverFactory({
-      logger: logger.child({ component: 'notify' }), clock: this.clock, slackApiUrl: config.FW_SLACK_API_URL,
-      pagerDutyUrl: config.FW_PAGERDUTY_URL, timeoutMs: config.FW_DELIVERY_TIMEOUT_MS,
-    }), logger);
+    this.receivers = new ReceiverRegistry(
+      opts.receiverFactory ??
+        receiverFactory({
+          logger: logger.child({ component: 'notify' }),
+          clock: this.clock,
+          slackApiUrl: config.FW_SLACK_API_URL,
+          pagerDutyUrl: config.FW_PAGERDUTY_URL,
+          timeoutMs: config.FW_DELIVERY_TIMEOUT_MS,
+        }),
+      logger,
+    );
     this.rules.onReload((o) => {
       if (o.ok && this.rules.current) this.checkReceivers(this.receivers.update(this.rules.current.receivers));
     });
     this.outbox = new DeliveryOutbox({
-      redis: this.redis, prefix: config.FW_REDIS_PREFIX, consumer: owner, receivers: () => this.receivers.get(), clock: this.clock,
-      logger: logger.child({ component: 'delivery' }), metrics: this.metrics, claimIdleMs: config.FW_DELIVERY_CLAIM_IDLE_MS,
-      giveUpMs: config.FW_DELIVERY_GIVE_UP_MS, backoffBaseMs: config.FW_DELIVERY_BACKOFF_MS, backoffMaxMs: config.FW_DELIVERY_BACKOFF_MAX_MS,
+      redis: this.redis,
+      prefix: config.FW_REDIS_PREFIX,
+      consumer: owner,
+      receivers: () => this.receivers.get(),
+      clock: this.clock,
+      logger: logger.child({ component: 'delivery' }),
+      metrics: this.metrics,
+      claimIdleMs: config.FW_DELIVERY_CLAIM_IDLE_MS,
+      giveUpMs: config.FW_DELIVERY_GIVE_UP_MS,
+      backoffBaseMs: config.FW_DELIVERY_BACKOFF_MS,
+      backoffMaxMs: config.FW_DELIVERY_BACKOFF_MAX_MS,
       onPermanentFailure: (receiver, code, reason) => {
         this.receiverFailures.set(receiver, `${code}: ${reason}`);
         this.metrics.receiverUp.set({ receiver }, 0);
@@ -154,8 +201,10 @@ export class Daemon {
       name: 'delivery',
       check: () => null,
       // A receiver that refuses (bad token, unknown channel) is a missing page: loud, but the replica still serves.
-      warning: () => (this.receiverFailures.size === 0 ? null
-        : [...this.receiverFailures].map(([r, why]) => `receiver ${r} failed permanently: ${why}`).join('; ')),
+      warning: () =>
+        this.receiverFailures.size === 0
+          ? null
+          : [...this.receiverFailures].map(([r, why]) => `receiver ${r} failed permanently: ${why}`).join('; '),
     });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
     // makes it idempotent, so concurrent runs move each bucket once.
@@ -188,7 +237,9 @@ export class Daemon {
       // the operator must see it (and it is in the log and fw_rule_problems).
       warning: () => {
         const st = this.rules.status();
-        return st.ready && st.errors.length ? `last reload rejected, rules ${st.version} still active: ${st.errors.slice(0, 5).join('; ')}` : null;
+        return st.ready && st.errors.length
+          ? `last reload rejected, rules ${st.version} still active: ${st.errors.slice(0, 5).join('; ')}`
+          : null;
       },
     });
     if (config.FW_KAFKA_BROKERS.length > 0) {
@@ -206,23 +257,57 @@ export class Daemon {
       // One client for the producer and both consumers (events, deploy markers).
       this.kafka = createKafkaClient({ brokers: config.FW_KAFKA_BROKERS, clientId: config.FW_KAFKA_CLIENT_ID, logger });
       this.producer = this.kafka.producer({
-        createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true, retry: { ...KAFKA_PRODUCER_RETRY },
+        createPartitioner: Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: true,
+        retry: { ...KAFKA_PRODUCER_RETRY },
       });
       target = new KafkaIngestTarget(this.producer, config.FW_KAFKA_TOPICS[0]!);
     } else {
       // No Kafka: HTTP events go straight into the windows through the same handler the consumer uses. Nothing
       // invalid reaches it (the route rejects those to the caller), so its dead-letter sink only logs.
-      const logOnly: DeadLetterSink = { send: async (items) => logger.error({ count: items.length, reason: items[0]?.reason }, 'unexpected rejects in direct ingest') };
-      target = new DirectIngestTarget(this.core.ingestHandler(logOnly), this.windows, () => this.rules.current?.funnels ?? [],
-        `http-${instance}`);
+      const logOnly: DeadLetterSink = {
+        send: async (items) =>
+          logger.error({ count: items.length, reason: items[0]?.reason }, 'unexpected rejects in direct ingest'),
+      };
+      target = new DirectIngestTarget(
+        this.core.ingestHandler(logOnly),
+        this.windows,
+        () => this.rules.current?.funnels ?? [],
+        `http-${instance}`,
+      );
     }
     this.http = buildHttpServer({
-      logger, metrics: this.metrics, readiness: this.readiness, version: VERSION, bodyLimitBytes: config.FW_INGEST_MAX_BYTES,
+      logger,
+      metrics: this.metrics,
+      readiness: this.readiness,
+      version: VERSION,
+      bodyLimitBytes: config.FW_INGEST_MAX_BYTES,
       routes: [
-        httpIngestRoutes({ target, token: config.FW_INGEST_TOKEN, parse: this.parseOptions, clock: this.clock, metrics: this.metrics }),
-        silenceRoutes({ store: this.silences, token: config.FW_INGEST_TOKEN, clock: this.clock, logger: logger.child({ component: 'silences' }) }),
-        alertRoutes({ alerts: this.alerts, rules: () => this.rules.current ?? undefined, token: config.FW_INGEST_TOKEN }),
-        deployRoutes({ store: this.deploys, token: config.FW_INGEST_TOKEN, clock: this.clock, logger, onDeploy: (d) => this.onDeploy(d) }),
+        httpIngestRoutes({
+          target,
+          token: config.FW_INGEST_TOKEN,
+          parse: this.parseOptions,
+          clock: this.clock,
+          metrics: this.metrics,
+        }),
+        silenceRoutes({
+          store: this.silences,
+          token: config.FW_INGEST_TOKEN,
+          clock: this.clock,
+          logger: logger.child({ component: 'silences' }),
+        }),
+        alertRoutes({
+          alerts: this.alerts,
+          rules: () => this.rules.current ?? undefined,
+          token: config.FW_INGEST_TOKEN,
+        }),
+        deployRoutes({
+          store: this.deploys,
+          token: config.FW_INGEST_TOKEN,
+          clock: this.clock,
+          logger,
+          onDeploy: (d) => this.onDeploy(d),
+        }),
       ],
     });
   }
@@ -235,10 +320,17 @@ export class Daemon {
   /** Start-up checks of new or changed receivers (Slack auth.test, readable secrets), reported but not fatal. */
   private checkReceivers(fresh: readonly { name: string; check?: () => Promise<string[]> }[]): void {
     for (const r of fresh) {
-      r.check?.().then((problems) => {
-        for (const p of problems) this.log.warn({ receiver: r.name, problem: p }, 'receiver check: deliveries to it will fail until this is fixed');
-        if (problems.length > 0) this.receiverFailures.set(r.name, `check: ${problems.join('; ')}`);
-      }, (err: unknown) => this.log.warn({ receiver: r.name, err: errorMessage(err) }, 'receiver check could not run'));
+      r.check?.().then(
+        (problems) => {
+          for (const p of problems)
+            this.log.warn(
+              { receiver: r.name, problem: p },
+              'receiver check: deliveries to it will fail until this is fixed',
+            );
+          if (problems.length > 0) this.receiverFailures.set(r.name, `check: ${problems.join('; ')}`);
+        },
+        (err: unknown) => this.log.warn({ receiver: r.name, err: errorMessage(err) }, 'receiver check could not run'),
+      );
     }
   }
 
@@ -254,12 +346,20 @@ export class Daemon {
     await this.rules.reload();
     this.rules.watch();
     // Redis may be down at start: the daemon still starts (readiness says why) and ioredis keeps reconnecting.
-    await this.redis.connect().catch((err) => this.log.warn({ err: errorMessage(err) }, 'redis not reachable at start; will keep trying'));
+    await this.redis
+      .connect()
+      .catch((err) => this.log.warn({ err: errorMessage(err) }, 'redis not reachable at start; will keep trying'));
 
     // The producer before HTTP: ingest requests forward through it.
     await this.producer?.connect();
     await this.http.listen({ host: config.FW_HTTP_HOST, port: config.FW_HTTP_PORT });
-    this.log.info({ url: `http://${config.FW_HTTP_HOST}:${(this.http.server.address() as { port: number }).port}`, version: VERSION }, 'http server listening');
+    this.log.info(
+      {
+        url: `http://${config.FW_HTTP_HOST}:${(this.http.server.address() as { port: number }).port}`,
+        version: VERSION,
+      },
+      'http server listening',
+    );
 
     if (this.kafka && this.producer) {
       this.source = new KafkaSource({
@@ -272,20 +372,33 @@ export class Daemon {
         logger: this.log,
         metrics: this.metrics,
       });
-      await this.source.start(this.core.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)));
+      await this.source.start(
+        this.core.ingestHandler(new KafkaDeadLetterSink(this.producer, config.FW_KAFKA_DLQ_TOPIC)),
+      );
       this.log.info({ topics: config.FW_KAFKA_TOPICS, group: config.FW_KAFKA_GROUP }, 'kafka consumer started');
     }
     if (this.kafka && config.FW_KAFKA_DEPLOY_TOPIC) {
       // The same managed consumer as the events, in a group of its own, with the deploy-marker handler plugged in.
       this.deploySource = new KafkaSource({
-        kafka: this.kafka, topics: [config.FW_KAFKA_DEPLOY_TOPIC], groupId: `${config.FW_KAFKA_GROUP}-deploys`,
-        fromBeginning: false, sessionTimeoutMs: config.FW_KAFKA_SESSION_TIMEOUT_MS,
-        maxWaitTimeMs: config.FW_KAFKA_MAX_WAIT_MS, partitionsConcurrency: 1, logger: this.log, component: 'deploy-consumer',
+        kafka: this.kafka,
+        topics: [config.FW_KAFKA_DEPLOY_TOPIC],
+        groupId: `${config.FW_KAFKA_GROUP}-deploys`,
+        fromBeginning: false,
+        sessionTimeoutMs: config.FW_KAFKA_SESSION_TIMEOUT_MS,
+        maxWaitTimeMs: config.FW_KAFKA_MAX_WAIT_MS,
+        partitionsConcurrency: 1,
+        logger: this.log,
+        component: 'deploy-consumer',
       });
-      await this.deploySource.start(createDeployMarkerHandler({
-        store: this.deploys, logger: this.log, clock: this.clock, onDeploy: (d) => this.onDeploy(d),
-        onRejected: (reason) => this.metrics.deploysRejected.inc({ reason: deployRejectLabel(reason) }),
-      }));
+      await this.deploySource.start(
+        createDeployMarkerHandler({
+          store: this.deploys,
+          logger: this.log,
+          clock: this.clock,
+          onDeploy: (d) => this.onDeploy(d),
+          onRejected: (reason) => this.metrics.deploysRejected.inc({ reason: deployRejectLabel(reason) }),
+        }),
+      );
     }
     this.lease.start();
     this.ticker.start();
@@ -312,7 +425,11 @@ export class Daemon {
         this.log.warn({ err: errorMessage(err) }, `error while stopping ${what}`);
       } finally {
         clearTimeout(timer);
-        if (slow) this.log.warn({ step: what, ms: Math.round(performance.now() - t0) }, `stopping ${what} took ${Math.round(performance.now() - t0)} ms`);
+        if (slow)
+          this.log.warn(
+            { step: what, ms: Math.round(performance.now() - t0) },
+            `stopping ${what} took ${Math.round(performance.now() - t0)} ms`,
+          );
       }
     };
     await step('minute ticker', () => this.ticker.stop());

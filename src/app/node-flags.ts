@@ -28,6 +28,8 @@ function flagName(arg: string): string {
  * variable.
  */
 export function missingNodeFlags(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const given = new Set([...execArgv, ...(nodeOptions ?? '').split(/\s+/)].filter((a) => a.startsWith('--')).map(flagName));
+  const given = new Set(
+    [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].filter((a) => a.startsWith('--')).map(flagName),
+  );
   return DAEMON_NODE_FLAGS.filter((f) => !given.has(flagName(f)));
 }

@@ -20,9 +20,20 @@ interface VarSpec {
 }
 
 const durationMs = z.string().regex(/^\d+$/, 'a whole number of milliseconds').transform(Number);
-const port = z.string().regex(/^\d+$/, 'a port number').transform(Number).refine((n) => n >= 0 && n <= 65535, 'a port number 0..65535');
-const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
-const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const port = z
+  .string()
+  .regex(/^\d+$/, 'a port number')
+  .transform(Number)
+  .refine((n) => n >= 0 && n <= 65535, 'a port number 0..65535');
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 const isRedisUrl = (s: string): boolean => {
   try {
     const u = new URL(s);
@@ -37,67 +48,236 @@ const redisUrl = z.string().refine((s) => {
   const xs = s.split(',').map((x) => x.trim());
   return xs.length > 0 && xs.every(isRedisUrl);
 }, 'a redis:// or rediss:// URL such as redis://127.0.0.1:6379/0 (a Redis Cluster: any node, or node URLs separated by commas)');
-const hostPortList = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).refine(
-  (xs) => xs.every((x) => /^[A-Za-z0-9._-]+:\d+$/.test(x) || /^\[[0-9a-fA-F:]+\]:\d+$/.test(x)),
-  'a comma-separated list of host:port (e.g. kafka-1:9092,kafka-2:9092), or empty for no Kafka',
-);
+const hostPortList = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
+  .refine(
+    (xs) => xs.every((x) => /^[A-Za-z0-9._-]+:\d+$/.test(x) || /^\[[0-9a-fA-F:]+\]:\d+$/.test(x)),
+    'a comma-separated list of host:port (e.g. kafka-1:9092,kafka-2:9092), or empty for no Kafka',
+  );
 
 export const CONFIG_SPEC = {
-  FW_REDIS_URL: { schema: redisUrl, default: 'redis://127.0.0.1:6379', doc: 'Redis holding windows, alert state, outbox and leases.' },
-  FW_REDIS_CLUSTER: { schema: bool, default: 'false', doc: 'Redis is a Redis Cluster: FW_REDIS_URL names any of its nodes, or several separated by commas (same credentials; no database number).' },
-  FW_REDIS_PREFIX: { schema: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - (no braces: hash tags are added per funnel)'), default: 'fw', doc: 'Prefix of every Redis key.' },
-  FW_KAFKA_BROKERS: { schema: hostPortList, default: '', doc: 'Kafka bootstrap brokers, comma-separated. Empty: no Kafka; HTTP ingest applies events directly to Redis.' },
-  FW_KAFKA_TOPICS: { schema: list.refine((xs) => xs.length > 0, 'at least one topic'), default: 'funnel-events', doc: 'Topics to consume events from, comma-separated.' },
-  FW_KAFKA_GROUP: { schema: z.string().min(1), default: 'funnelwatch', doc: 'Kafka consumer group id shared by all replicas.' },
-  FW_KAFKA_CLIENT_ID: { schema: z.string().min(1), default: 'funnelwatch', doc: 'Kafka client id (shows in broker logs and quotas).' },
-  FW_KAFKA_DLQ_TOPIC: { schema: z.string().min(1), default: 'funnel-events.dlq', doc: 'Dead-letter topic for events that cannot be parsed or validated.' },
-  FW_KAFKA_FROM_BEGINNING: { schema: bool, default: 'false', doc: 'A new consumer group starts at the oldest retained offset instead of the newest.' },
-  FW_KAFKA_SESSION_TIMEOUT_MS: { schema: durationMs, default: '30000', doc: 'Consumer group session timeout: how long a replica that died without leaving keeps its partitions.' },
-  FW_KAFKA_MAX_WAIT_MS: { schema: durationMs, default: '500', doc: 'Longest a fetch waits at the broker for new data when the partitions are caught up (Kafka\'s fetch.max.wait.ms; kafkajs defaults to 5 s). A real broker answers as soon as data arrives; a broker that holds an empty fetch for the whole wait (librdkafka\'s mock cluster, used by the tests and the demo) delays the first new data after a quiet spell by up to this much.' },
-  FW_RULES_DIR: { schema: z.string().min(1), default: './rules', doc: 'Directory of funnel and rule YAML files (hot-reloaded).' },
-  FW_HTTP_HOST: { schema: z.string().min(1), default: '0.0.0.0', doc: 'Address the HTTP server binds to.' },
-  FW_HTTP_PORT: { schema: port, default: '8080', doc: 'Port of the HTTP server (health, metrics, ingest, API). 0 picks a free port.' },
-  FW_EVENT_FIELDS: { schema: z.string().transform((s, ctx) => {
-    const out: Record<string, string> = {};
-    for (const pair of s.split(',').map((x) => x.trim()).filter(Boolean)) {
-      const m = /^(id|type|ts|entity|attrs)=([A-Za-z0-9_.$@-]+)$/.exec(pair);
-      if (!m) {
-        ctx.addIssue({ code: 'custom', message: `pairs like type=event_name,ts=occurred_at (fields: id, type, ts, entity, attrs); "${pair}" is not one` });
-        return z.NEVER;
-      }
-      out[m[1]!] = m[2]!;
-    }
-    return out;
-  }), default: '', doc: 'Field names of the native event envelope when your producers use other names, e.g. `type=event_name,ts=occurred_at,entity=checkout_id,attrs=properties`. Segment and CloudEvents envelopes are recognised as they are.' },
-  FW_EVENT_MAX_FUTURE_MS: { schema: durationMs, default: '300000', doc: 'Events whose time is further ahead of the clock than this are dead-lettered (`future_timestamp`).' },
-  FW_EVENT_MAX_BYTES: { schema: z.string().regex(/^\d+$/, 'a number of bytes').transform(Number), default: '65536', doc: 'Largest event accepted; larger ones are dead-lettered (`oversized`).' },
-  FW_INGEST_TOKEN: { schema: z.string(), default: '', doc: 'Bearer token required by POST /v1/events (and the other write APIs). Empty: no token required.', secret: true },
-  FW_INGEST_MAX_BYTES: { schema: z.string().regex(/^\d+$/, 'a number of bytes').transform(Number), default: '5242880', doc: 'Largest HTTP request body accepted; larger ones get 413.' },
-  FW_INSTANCE_ID: { schema: z.string().regex(/^[A-Za-z0-9_.-]{0,64}$/, 'up to 64 letters, digits, _ . -'), default: '', doc: 'Name of this replica (default: the host name). Direct HTTP ingest without Kafka records its progress under it.' },
-  FW_TICK_SCHEDULE: { schema: z.string().min(1), default: '5 * * * * *', doc: 'When the once-a-minute tasks (compaction, evaluation) run, as a node-cron expression with seconds; the default runs 5 s past each minute so the minute that just ended has arrived.' },
-  FW_LEASE_TTL_MS: { schema: durationMs, default: '30000', doc: 'Evaluation lease: one replica evaluates; if it dies, another takes over within this time (renewed every third of it).' },
-  FW_STALE_AFTER_MS: { schema: durationMs, default: '300000', doc: 'A funnel whose newest event time stood still this long while traffic was expected is `data_stale`; its rules are held.' },
-  FW_EVAL_MAX_SEGMENT_VALUES: { schema: z.string().regex(/^\d+$/, 'a whole number').transform(Number), default: '40', doc: 'Values evaluated per segment dimension of a rule (the ones with most traffic).' },
-  FW_SLACK_API_URL: { schema: z.url({ error: 'a URL such as https://slack.com/api/' }), default: 'https://slack.com/api/', doc: 'Slack Web API base URL (a proxy, or a fake in tests).' },
-  FW_PAGERDUTY_URL: { schema: z.url({ error: 'a URL such as https://events.pagerduty.com' }), default: 'https://events.pagerduty.com', doc: 'PagerDuty Events API v2 base URL (events go to `<url>/v2/enqueue`; use https://events.eu.pagerduty.com for EU accounts).' },
-  FW_DELIVERY_TIMEOUT_MS: { schema: durationMs, default: '10000', doc: 'Longest one delivery attempt (Slack, PagerDuty, webhook request) may take; a timeout is retried.' },
-  FW_DELIVERY_BACKOFF_MS: { schema: durationMs, default: '5000', doc: 'First retry delay of a failed delivery; it doubles per attempt (with jitter) up to FW_DELIVERY_BACKOFF_MAX_MS, and is never shorter than the Retry-After the receiver asked for.' },
-  FW_DELIVERY_BACKOFF_MAX_MS: { schema: durationMs, default: '300000', doc: 'Longest delay between two attempts of a delivery.' },
-  FW_DELIVERY_GIVE_UP_MS: { schema: durationMs, default: '21600000', doc: 'A delivery still failing this long after the alert decided it is given up: logged, counted and announced on the alert\'s other receivers.' },
-  FW_DELIVERY_CLAIM_IDLE_MS: { schema: durationMs, default: '60000', doc: 'A delivery job held this long by a replica that stopped (crash, kill) is taken over by another; keep it above FW_DELIVERY_TIMEOUT_MS.' },
-  FW_REMIND_EVERY_MS: { schema: durationMs, default: '14400000', doc: 'A still-firing alert is re-announced in its Slack thread this often (not a new page); 0 turns reminders off.' },
-  FW_KAFKA_DEPLOY_TOPIC: { schema: z.string(), default: '', doc: 'Kafka topic of deploy markers (JSON like POST /v1/deploys), read by the consumer group `<FW_KAFKA_GROUP>-deploys`. Empty: markers come only through the API and `funnelwatch deploy`.' },
-  FW_DEPLOY_RETENTION_MS: { schema: durationMs, default: '2592000000', doc: 'How long deploy markers are kept (default 30 days).' },
-  FW_ENVIRONMENT: {
-    schema: z.string().regex(/^$|^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'an environment name: letters, digits, ., _ and -, e.g. production'),
-    default: 'production',
-    doc: 'The environment whose traffic this daemon watches, as deploy markers name it (a marker without `environment` is `production`). Deploys to other environments weigh a tenth when naming a drop\'s likely cause, and say so. Empty: every environment weighs the same.',
+  FW_REDIS_URL: {
+    schema: redisUrl,
+    default: 'redis://127.0.0.1:6379',
+    doc: 'Redis holding windows, alert state, outbox and leases.',
   },
-  FW_DEPLOY_LOOKBACK_MS: { schema: durationMs, default: '7200000', doc: 'How far before a drop\'s onset a deploy is considered as its likely cause (default 2 h).' },
-  FW_PAGERDUTY_CHANGE_KEY_FILE: { schema: z.string(), default: '', doc: 'File holding a PagerDuty Events API v2 integration key: when set, every new deploy marker is also sent to PagerDuty as a change event (shown next to incidents). Empty: not sent.' },
-  FW_LOG_LEVEL: { schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), default: 'info', doc: 'pino log level.' },
-  FW_LOG_PRETTY: { schema: z.enum(['auto', 'true', 'false']), default: 'auto', doc: 'Human-readable logs; `auto` means when stdout is a terminal.' },
-  FW_SHUTDOWN_TIMEOUT_MS: { schema: durationMs, default: '10000', doc: 'Longest a graceful shutdown may take before the process exits anyway.' },
+  FW_REDIS_CLUSTER: {
+    schema: bool,
+    default: 'false',
+    doc: 'Redis is a Redis Cluster: FW_REDIS_URL names any of its nodes, or several separated by commas (same credentials; no database number).',
+  },
+  FW_REDIS_PREFIX: {
+    schema: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - (no braces: hash tags are added per funnel)'),
+    default: 'fw',
+    doc: 'Prefix of every Redis key.',
+  },
+  FW_KAFKA_BROKERS: {
+    schema: hostPortList,
+    default: '',
+    doc: 'Kafka bootstrap brokers, comma-separated. Empty: no Kafka; HTTP ingest applies events directly to Redis.',
+  },
+  FW_KAFKA_TOPICS: {
+    schema: list.refine((xs) => xs.length > 0, 'at least one topic'),
+    default: 'funnel-events',
+    doc: 'Topics to consume events from, comma-separated.',
+  },
+  FW_KAFKA_GROUP: {
+    schema: z.string().min(1),
+    default: 'funnelwatch',
+    doc: 'Kafka consumer group id shared by all replicas.',
+  },
+  FW_KAFKA_CLIENT_ID: {
+    schema: z.string().min(1),
+    default: 'funnelwatch',
+    doc: 'Kafka client id (shows in broker logs and quotas).',
+  },
+  FW_KAFKA_DLQ_TOPIC: {
+    schema: z.string().min(1),
+    default: 'funnel-events.dlq',
+    doc: 'Dead-letter topic for events that cannot be parsed or validated.',
+  },
+  FW_KAFKA_FROM_BEGINNING: {
+    schema: bool,
+    default: 'false',
+    doc: 'A new consumer group starts at the oldest retained offset instead of the newest.',
+  },
+  FW_KAFKA_SESSION_TIMEOUT_MS: {
+    schema: durationMs,
+    default: '30000',
+    doc: 'Consumer group session timeout: how long a replica that died without leaving keeps its partitions.',
+  },
+  FW_KAFKA_MAX_WAIT_MS: {
+    schema: durationMs,
+    default: '500',
+    doc: "Longest a fetch waits at the broker for new data when the partitions are caught up (Kafka's fetch.max.wait.ms; kafkajs defaults to 5 s). A real broker answers as soon as data arrives; a broker that holds an empty fetch for the whole wait (librdkafka's mock cluster, used by the tests and the demo) delays the first new data after a quiet spell by up to this much.",
+  },
+  FW_RULES_DIR: {
+    schema: z.string().min(1),
+    default: './rules',
+    doc: 'Directory of funnel and rule YAML files (hot-reloaded).',
+  },
+  FW_HTTP_HOST: { schema: z.string().min(1), default: '0.0.0.0', doc: 'Address the HTTP server binds to.' },
+  FW_HTTP_PORT: {
+    schema: port,
+    default: '8080',
+    doc: 'Port of the HTTP server (health, metrics, ingest, API). 0 picks a free port.',
+  },
+  FW_EVENT_FIELDS: {
+    schema: z.string().transform((s, ctx) => {
+      const out: Record<string, string> = {};
+      for (const pair of s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)) {
+        const m = /^(id|type|ts|entity|attrs)=([A-Za-z0-9_.$@-]+)$/.exec(pair);
+        if (!m) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `pairs like type=event_name,ts=occurred_at (fields: id, type, ts, entity, attrs); "${pair}" is not one`,
+          });
+          return z.NEVER;
+        }
+        out[m[1]!] = m[2]!;
+      }
+      return out;
+    }),
+    default: '',
+    doc: 'Field names of the native event envelope when your producers use other names, e.g. `type=event_name,ts=occurred_at,entity=checkout_id,attrs=properties`. Segment and CloudEvents envelopes are recognised as they are.',
+  },
+  FW_EVENT_MAX_FUTURE_MS: {
+    schema: durationMs,
+    default: '300000',
+    doc: 'Events whose time is further ahead of the clock than this are dead-lettered (`future_timestamp`).',
+  },
+  FW_EVENT_MAX_BYTES: {
+    schema: z.string().regex(/^\d+$/, 'a number of bytes').transform(Number),
+    default: '65536',
+    doc: 'Largest event accepted; larger ones are dead-lettered (`oversized`).',
+  },
+  FW_INGEST_TOKEN: {
+    schema: z.string(),
+    default: '',
+    doc: 'Bearer token required by POST /v1/events (and the other write APIs). Empty: no token required.',
+    secret: true,
+  },
+  FW_INGEST_MAX_BYTES: {
+    schema: z.string().regex(/^\d+$/, 'a number of bytes').transform(Number),
+    default: '5242880',
+    doc: 'Largest HTTP request body accepted; larger ones get 413.',
+  },
+  FW_INSTANCE_ID: {
+    schema: z.string().regex(/^[A-Za-z0-9_.-]{0,64}$/, 'up to 64 letters, digits, _ . -'),
+    default: '',
+    doc: 'Name of this replica (default: the host name). Direct HTTP ingest without Kafka records its progress under it.',
+  },
+  FW_TICK_SCHEDULE: {
+    schema: z.string().min(1),
+    default: '5 * * * * *',
+    doc: 'When the once-a-minute tasks (compaction, evaluation) run, as a node-cron expression with seconds; the default runs 5 s past each minute so the minute that just ended has arrived.',
+  },
+  FW_LEASE_TTL_MS: {
+    schema: durationMs,
+    default: '30000',
+    doc: 'Evaluation lease: one replica evaluates; if it dies, another takes over within this time (renewed every third of it).',
+  },
+  FW_STALE_AFTER_MS: {
+    schema: durationMs,
+    default: '300000',
+    doc: 'A funnel whose newest event time stood still this long while traffic was expected is `data_stale`; its rules are held.',
+  },
+  FW_EVAL_MAX_SEGMENT_VALUES: {
+    schema: z.string().regex(/^\d+$/, 'a whole number').transform(Number),
+    default: '40',
+    doc: 'Values evaluated per segment dimension of a rule (the ones with most traffic).',
+  },
+  FW_SLACK_API_URL: {
+    schema: z.url({ error: 'a URL such as https://slack.com/api/' }),
+    default: 'https://slack.com/api/',
+    doc: 'Slack Web API base URL (a proxy, or a fake in tests).',
+  },
+  FW_PAGERDUTY_URL: {
+    schema: z.url({ error: 'a URL such as https://events.pagerduty.com' }),
+    default: 'https://events.pagerduty.com',
+    doc: 'PagerDuty Events API v2 base URL (events go to `<url>/v2/enqueue`; use https://events.eu.pagerduty.com for EU accounts).',
+  },
+  FW_DELIVERY_TIMEOUT_MS: {
+    schema: durationMs,
+    default: '10000',
+    doc: 'Longest one delivery attempt (Slack, PagerDuty, webhook request) may take; a timeout is retried.',
+  },
+  FW_DELIVERY_BACKOFF_MS: {
+    schema: durationMs,
+    default: '5000',
+    doc: 'First retry delay of a failed delivery; it doubles per attempt (with jitter) up to FW_DELIVERY_BACKOFF_MAX_MS, and is never shorter than the Retry-After the receiver asked for.',
+  },
+  FW_DELIVERY_BACKOFF_MAX_MS: {
+    schema: durationMs,
+    default: '300000',
+    doc: 'Longest delay between two attempts of a delivery.',
+  },
+  FW_DELIVERY_GIVE_UP_MS: {
+    schema: durationMs,
+    default: '21600000',
+    doc: "A delivery still failing this long after the alert decided it is given up: logged, counted and announced on the alert's other receivers.",
+  },
+  FW_DELIVERY_CLAIM_IDLE_MS: {
+    schema: durationMs,
+    default: '60000',
+    doc: 'A delivery job held this long by a replica that stopped (crash, kill) is taken over by another; keep it above FW_DELIVERY_TIMEOUT_MS.',
+  },
+  FW_REMIND_EVERY_MS: {
+    schema: durationMs,
+    default: '14400000',
+    doc: 'A still-firing alert is re-announced in its Slack thread this often (not a new page); 0 turns reminders off.',
+  },
+  FW_KAFKA_DEPLOY_TOPIC: {
+    schema: z.string(),
+    default: '',
+    doc: 'Kafka topic of deploy markers (JSON like POST /v1/deploys), read by the consumer group `<FW_KAFKA_GROUP>-deploys`. Empty: markers come only through the API and `funnelwatch deploy`.',
+  },
+  FW_DEPLOY_RETENTION_MS: {
+    schema: durationMs,
+    default: '2592000000',
+    doc: 'How long deploy markers are kept (default 30 days).',
+  },
+  FW_ENVIRONMENT: {
+    schema: z
+      .string()
+      .regex(/^$|^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'an environment name: letters, digits, ., _ and -, e.g. production'),
+    default: 'production',
+    doc: "The environment whose traffic this daemon watches, as deploy markers name it (a marker without `environment` is `production`). Deploys to other environments weigh a tenth when naming a drop's likely cause, and say so. Empty: every environment weighs the same.",
+  },
+  FW_DEPLOY_LOOKBACK_MS: {
+    schema: durationMs,
+    default: '7200000',
+    doc: "How far before a drop's onset a deploy is considered as its likely cause (default 2 h).",
+  },
+  FW_PAGERDUTY_CHANGE_KEY_FILE: {
+    schema: z.string(),
+    default: '',
+    doc: 'File holding a PagerDuty Events API v2 integration key: when set, every new deploy marker is also sent to PagerDuty as a change event (shown next to incidents). Empty: not sent.',
+  },
+  FW_LOG_LEVEL: {
+    schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    default: 'info',
+    doc: 'pino log level.',
+  },
+  FW_LOG_PRETTY: {
+    schema: z.enum(['auto', 'true', 'false']),
+    default: 'auto',
+    doc: 'Human-readable logs; `auto` means when stdout is a terminal.',
+  },
+  FW_SHUTDOWN_TIMEOUT_MS: {
+    schema: durationMs,
+    default: '10000',
+    doc: 'Longest a graceful shutdown may take before the process exits anyway.',
+  },
 } satisfies Record<string, VarSpec>;
 
 type Spec = typeof CONFIG_SPEC;
@@ -124,7 +304,8 @@ function readConfigFile(path: string): Record<string, string> {
     throw new ConfigError([`FW_CONFIG_FILE: ${path} is not valid YAML/JSON: ${(err as Error).message}`]);
   }
   if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError([`FW_CONFIG_FILE: ${path} must be a mapping of settings`]);
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new ConfigError([`FW_CONFIG_FILE: ${path} must be a mapping of settings`]);
   const out: Record<string, string> = {};
   const problems: string[] = [];
   for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
@@ -199,7 +380,13 @@ function editDistance(a: string, b: string): number {
 /** The README's configuration table, generated from the spec. */
 export function configMarkdown(): string {
   const rows = Object.entries(CONFIG_SPEC as Record<string, VarSpec>).map(
-    ([name, s]) => `| \`${name}\` | ${s.default === undefined ? '(required)' : s.default === '' ? '(empty)' : `\`${s.default}\``} | ${s.doc} |`,
+    ([name, s]) =>
+      `| \`${name}\` | ${s.default === undefined ? '(required)' : s.default === '' ? '(empty)' : `\`${s.default}\``} | ${s.doc} |`,
   );
-  return ['| variable | default | meaning |', '|---|---|---|', '| `FW_CONFIG_FILE` | (none) | Optional YAML/JSON file with any of these settings (`redis_url: …` or `FW_REDIS_URL: …`); the environment wins. |', ...rows].join('\n');
+  return [
+    '| variable | default | meaning |',
+    '|---|---|---|',
+    '| `FW_CONFIG_FILE` | (none) | Optional YAML/JSON file with any of these settings (`redis_url: …` or `FW_REDIS_URL: …`); the environment wins. |',
+    ...rows,
+  ].join('\n');
 }

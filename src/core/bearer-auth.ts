@@ -12,11 +12,17 @@ export function bearerAuth(token: string) {
     const h = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(h);
     if (!m) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'UNAUTHORIZED', message: 'this endpoint needs an "Authorization: Bearer <token>" header (FW_INGEST_TOKEN)' });
+      return reply.code(401).header('www-authenticate', 'Bearer').send({
+        error: 'UNAUTHORIZED',
+        message: 'this endpoint needs an "Authorization: Bearer <token>" header (FW_INGEST_TOKEN)',
+      });
     }
     const got = createHash('sha256').update(m[1]!.trim()).digest();
     if (!timingSafeEqual(got, want)) {
-      return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'UNAUTHORIZED', message: 'the bearer token is not valid' });
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer error="invalid_token"')
+        .send({ error: 'UNAUTHORIZED', message: 'the bearer token is not valid' });
     }
   };
 }

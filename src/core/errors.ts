@@ -40,7 +40,7 @@ export const ERROR_CATALOG = {
 
   // Configuration and secrets.
   CONFIG_INVALID: internal('The configuration (FW_* variables or FW_CONFIG_FILE) is invalid.'),
-  SECRET_MISSING: internal('A receiver\'s secret (token, routing key) is not set, empty or unreadable.'),
+  SECRET_MISSING: internal("A receiver's secret (token, routing key) is not set, empty or unreadable."),
 
   // Rules and funnel definitions.
   RULES_INVALID: caller(400, 'The rule files do not validate; the message lists each problem.'),
@@ -60,7 +60,7 @@ export const ERROR_CATALOG = {
   // The Redis layer (src/redis/): client configuration and Lua scripts.
   REDIS_BAD_URL: internal('FW_REDIS_URL is not a redis:// URL, or not a node list that FW_REDIS_CLUSTER allows.'),
   REDIS_SCRIPT_MISSING: internal('A Lua script file is missing from the build (npm run build copies lua/ folders).'),
-  REDIS_SCRIPT_INVALID: internal('A Lua script\'s name or KEYS header does not match its body (a bug in a script).'),
+  REDIS_SCRIPT_INVALID: internal("A Lua script's name or KEYS header does not match its body (a bug in a script)."),
   REDIS_SCRIPT_KEYS: internal('A script was called with another number of keys than it takes (a bug).'),
 
   // Funnel windows in Redis.
@@ -157,8 +157,19 @@ export class FwError extends Error {
  * host name stays wrong) nor TLS/certificate errors (configuration).
  */
 const TRANSIENT_CODES: ReadonlySet<string> = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN',
-  'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
 ]);
 
 /** How deep `cause` chains are followed: undici wraps the socket error once, kafkajs at most a few times. */
@@ -197,8 +208,10 @@ export function errorMessage(err: unknown): string {
 
 /** The catalog as a Markdown table, for docs/error-codes.md (`npm run docs`; a unit test keeps it current). */
 export function errorCatalogMarkdown(): string {
-  const rows = Object.entries(ERROR_CATALOG).map(([code, s]) =>
-    `| \`${code}\` | ${s.retriable ? 'yes' : 'no'} | ${s.status} | ${s.description.replace(/\|/g, '\\|')} |`);
+  const rows = Object.entries(ERROR_CATALOG).map(
+    ([code, s]) =>
+      `| \`${code}\` | ${s.retriable ? 'yes' : 'no'} | ${s.status} | ${s.description.replace(/\|/g, '\\|')} |`,
+  );
   return [
     '# Error codes',
     '',

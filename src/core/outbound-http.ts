@@ -35,7 +35,10 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
  * not free a connection whose body is neither consumed nor destroyed (no GC rescue as in fetch), so a skipped body
  * leaks a socket per delivery. Never throws: a body that fails mid-way yields what arrived and the error.
  */
-export async function readAnswer(body: Dispatcher.ResponseData['body'], limit = MAX_ANSWER_BYTES): Promise<{ text: string; error?: unknown }> {
+export async function readAnswer(
+  body: Dispatcher.ResponseData['body'],
+  limit = MAX_ANSWER_BYTES,
+): Promise<{ text: string; error?: unknown }> {
   const chunks: Buffer[] = [];
   let n = 0;
   try {
@@ -52,7 +55,12 @@ export async function readAnswer(body: Dispatcher.ResponseData['body'], limit = 
   }
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ETIMEDOUT',
+]);
 
 /**
  * The outcome of a request that produced no HTTP status: timeouts and network errors are retriable (the server
@@ -62,12 +70,27 @@ export function transportFailure(prefix: string, err: unknown, timeoutMs: number
   const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : undefined;
   const name = (err as { name?: unknown })?.name;
   if ((code && TIMEOUT_CODES.has(code)) || name === 'TimeoutError') {
-    return { ok: false, retriable: true, code: `${prefix}_TIMEOUT`, reason: `no answer within ${timeoutMs} ms (${code ?? name})` };
+    return {
+      ok: false,
+      retriable: true,
+      code: `${prefix}_TIMEOUT`,
+      reason: `no answer within ${timeoutMs} ms (${code ?? name})`,
+    };
   }
   if (code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_URL') {
-    return { ok: false, retriable: false, code: `${prefix}_BAD_REQUEST`, reason: `the request could not be made: ${errorMessage(err)}` };
+    return {
+      ok: false,
+      retriable: false,
+      code: `${prefix}_BAD_REQUEST`,
+      reason: `the request could not be made: ${errorMessage(err)}`,
+    };
   }
-  return { ok: false, retriable: true, code: `${prefix}_NETWORK`, reason: `${errorMessage(err)}${code ? ` (${code})` : ''}` };
+  return {
+    ok: false,
+    retriable: true,
+    code: `${prefix}_NETWORK`,
+    reason: `${errorMessage(err)}${code ? ` (${code})` : ''}`,
+  };
 }
 
 /**

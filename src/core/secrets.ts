@@ -1,7 +1,7 @@
 /**
- * Reads a secret from where a receiver (or deploy-marker) definition says it is: an environment variable or a file (Kubernetes and
- * Docker secrets are files). Read when a delivery needs it, not once at start, so a rotated secret file is picked
- * up without a restart. The value never appears in errors or logs; only where it was looked for.
+ * Reads a secret from where a receiver (or deploy-marker) definition says it is: an environment variable or a file
+ * (Kubernetes and Docker secrets are files). Read when a delivery needs it, not once at start, so a rotated secret file
+ * is picked up without a restart. The value never appears in errors or logs; only where it was looked for.
  */
 import { readFileSync } from 'node:fs';
 import { FwError } from './errors.js';
@@ -26,6 +26,7 @@ export function readSecret(ref: SecretRef, env: Record<string, string | undefine
     }
   }
   const v = value?.trim() ?? '';
-  if (v === '') throw new FwError('SECRET_MISSING', `the secret is missing: ${describeSecret(ref)} is not set or empty`);
+  if (v === '')
+    throw new FwError('SECRET_MISSING', `the secret is missing: ${describeSecret(ref)} is not set or empty`);
   return v;
 }

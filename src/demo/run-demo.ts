@@ -81,9 +81,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     // real outbox. A page goes to several receivers; only the alert's first one prints, so each page shows once
     // (its line names them all).
     const receiverFactory = (def: { name: string }): Receiver => ({
-      name: def.name, kind: 'console',
+      name: def.name,
+      kind: 'console',
       deliver: async (job) => {
-        if (job.event === 'delivery_failed' || job.alert.notify.find((r) => r !== 'console') === def.name || job.alert.notify.length === 0) {
+        if (
+          job.event === 'delivery_failed' ||
+          job.alert.notify.find((r) => r !== 'console') === def.name ||
+          job.alert.notify.length === 0
+        ) {
           out(`\n${consoleLines(job).join('\n')}\n\n`);
         }
         return { ok: true };
@@ -94,26 +99,48 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     if (interrupted) return (await stopAll(), 130);
     out(`daemon up: ${daemon.httpUrl}/readyz  ${daemon.httpUrl}/metrics\n`);
 
-    const producer = new Kafka({ clientId: 'demo-shop', brokers: kafka.brokers, logLevel: logLevel.NOTHING })
-      .producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+    const producer = new Kafka({ clientId: 'demo-shop', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: true,
+    });
     await producer.connect();
     const d = daemon;
     const send = async (events: ReturnType<Shop['tick']>) => {
       for (let i = 0; i < events.length; i += 5_000) {
-        await producer.send({ topic: 'funnel-events', messages: events.slice(i, i + 5_000).map((e) => ({ key: e.entity, value: JSON.stringify(e) })) });
+        await producer.send({
+          topic: 'funnel-events',
+          messages: events.slice(i, i + 5_000).map((e) => ({ key: e.entity, value: JSON.stringify(e) })),
+        });
       }
     };
     const deploy = async (marker: Record<string, unknown>) => {
-      const r = await fetch(`${d.httpUrl}/v1/deploys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(marker) });
+      const r = await fetch(`${d.httpUrl}/v1/deploys`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(marker),
+      });
       if (!r.ok) throw new Error(`deploy marker refused: ${r.status} ${await r.text()}`);
     };
     let started = Date.now();
     // History first: the rules' baselines need it. Played in minute by minute, waiting for the daemon to keep up
     // (the mock broker keeps only the newest few MB per partition).
-    const shop = new Shop({ seed: 42, checkoutsPerMinute: opts.checkoutsPerMinute, startTime: started - HISTORY_MIN * 60_000 });
-    out(`simulated shop: ${opts.checkoutsPerMinute} checkouts/min across ios/android/web, eu/us/apac, adyen/stripe/paypal\n`);
+    const shop = new Shop({
+      seed: 42,
+      checkoutsPerMinute: opts.checkoutsPerMinute,
+      startTime: started - HISTORY_MIN * 60_000,
+    });
+    out(
+      `simulated shop: ${opts.checkoutsPerMinute} checkouts/min across ios/android/web, eu/us/apac, adyen/stripe/paypal\n`,
+    );
     out(`playing in ${HISTORY_MIN} minutes of history …`);
-    await deploy({ service: 'checkout-web', version: '1.8.2', environment: 'production', ts: new Date(started - 62 * 60_000).toISOString(), author: 'lee', commit: '4be1f0c' });
+    await deploy({
+      service: 'checkout-web',
+      version: '1.8.2',
+      environment: 'production',
+      ts: new Date(started - 62 * 60_000).toISOString(),
+      author: 'lee',
+      commit: '4be1f0c',
+    });
     const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
     let produced = 0;
     const consumed = async () => (await d.metrics.eventsConsumed.get()).values.reduce((a, v) => a + v.value, 0);
@@ -126,12 +153,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       await waitFor(async () => produced - (await consumed()) < 16_000, 60_000);
       if (m % 10 === 0) out(' .');
     }
-    await waitFor(async () => Math.min(...(await d.windows.getWatermarks(checkout)).values()) >= started - 90_000, 60_000);
+    await waitFor(
+      async () => Math.min(...(await d.windows.getWatermarks(checkout)).values()) >= started - 90_000,
+      60_000,
+    );
     out(' done\n\n');
     started = Date.now();
     const story = new Story(started);
 
-    
     let tick = 0;
     let sending = false;
     await new Promise<void>((resolve) => {
@@ -199,7 +228,15 @@ class Story {
     switch (this.phase) {
       case 'steady':
         if (t < 3) return;
-        await d.deploy({ service: 'payments-service', version: '2.4.0', environment: 'production', ts: new Date(now).toISOString(), author: 'sam', commit: '9c41d2e', url: 'https://ci.example.com/payments-service/builds/812' });
+        await d.deploy({
+          service: 'payments-service',
+          version: '2.4.0',
+          environment: 'production',
+          ts: new Date(now).toISOString(),
+          author: 'sam',
+          commit: '9c41d2e',
+          url: 'https://ci.example.com/payments-service/builds/812',
+        });
         d.out(`\n${stamp} deploy marker: payments-service 2.4.0 (POST /v1/deploys, as a CI job would)\n\n`);
         this.phase = 'deployed';
         return;
@@ -216,14 +253,25 @@ class Story {
         return;
       case 'fired':
         if (now - this.firedAt < 60_000) return;
-        await d.deploy({ service: 'payments-service', version: '2.3.9', environment: 'production', ts: new Date(now).toISOString(), author: 'sam', attrs: { rollback: 'true' } });
+        await d.deploy({
+          service: 'payments-service',
+          version: '2.3.9',
+          environment: 'production',
+          ts: new Date(now).toISOString(),
+          author: 'sam',
+          attrs: { rollback: 'true' },
+        });
         d.shop.setProviderFailure('stripe', 0, now);
-        d.out(`\n${stamp} rollback: payments-service 2.3.9 deployed (marker posted); stripe payments succeed again\n\n`);
+        d.out(
+          `\n${stamp} rollback: payments-service 2.3.9 deployed (marker posted); stripe payments succeed again\n\n`,
+        );
         this.phase = 'rolled_back';
         return;
       case 'rolled_back':
         if ((await d.alerts()).get(STRIPE_ALERT)?.status === 'firing') return;
-        d.out(`\n${stamp} the story is complete: deploy, drop, page naming stripe and the deploy, rollback, resolve. Ctrl-C stops the demo.\n\n`);
+        d.out(
+          `\n${stamp} the story is complete: deploy, drop, page naming stripe and the deploy, rollback, resolve. Ctrl-C stops the demo.\n\n`,
+        );
         this.phase = 'done';
         return;
       case 'done':

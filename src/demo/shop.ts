@@ -17,15 +17,39 @@ export interface ShopOptions {
   startTime: number;
 }
 
-const PLATFORMS = [['ios', 0.4], ['android', 0.35], ['web', 0.25]] as const;
-const REGIONS = [['eu', 0.45], ['us', 0.4], ['apac', 0.15]] as const;
-const PROVIDERS = [['adyen', 0.45], ['stripe', 0.4], ['paypal', 0.15]] as const;
-const APP_VERSIONS = [['5.2.0', 0.6], ['5.1.3', 0.3], ['5.0.9', 0.1]] as const;
+const PLATFORMS = [
+  ['ios', 0.4],
+  ['android', 0.35],
+  ['web', 0.25],
+] as const;
+const REGIONS = [
+  ['eu', 0.45],
+  ['us', 0.4],
+  ['apac', 0.15],
+] as const;
+const PROVIDERS = [
+  ['adyen', 0.45],
+  ['stripe', 0.4],
+  ['paypal', 0.15],
+] as const;
+const APP_VERSIONS = [
+  ['5.2.0', 0.6],
+  ['5.1.3', 0.3],
+  ['5.0.9', 0.1],
+] as const;
 
 /** A completion that happens only if the provider was not failing when the payment was submitted. */
-interface Pending { at: number; event: FwEvent; payment?: { provider: string; at: number; roll: number } }
+interface Pending {
+  at: number;
+  event: FwEvent;
+  payment?: { provider: string; at: number; roll: number };
+}
 
-interface FailureSpan { rate: number; from: number; to: number }
+interface FailureSpan {
+  rate: number;
+  from: number;
+  to: number;
+}
 
 export class Shop {
   private readonly rnd: () => number;
@@ -70,7 +94,8 @@ export class Shop {
     this.queue.sort((a, b) => a.at - b.at);
     let k = 0;
     while (k < this.queue.length && this.queue[k]!.at <= now) k++;
-    const due = this.queue.splice(0, k)
+    const due = this.queue
+      .splice(0, k)
       .filter((p) => !p.payment || p.payment.roll >= this.failureAt(p.payment.provider, p.payment.at))
       .map((p) => p.event);
     for (const e of due) this.emitted.set(e.type, (this.emitted.get(e.type) ?? 0) + 1);
@@ -92,8 +117,18 @@ export class Shop {
     return Math.round(medianMs * Math.exp(0.8 * z));
   }
 
-  private push(at: number, type: string, entity: string, attrs: Record<string, string>, payment?: Pending['payment']): void {
-    this.queue.push({ at, event: { id: `evt_${(this.seq++).toString(36)}`, type, ts: Math.round(at), entity, attrs }, ...(payment ? { payment } : {}) });
+  private push(
+    at: number,
+    type: string,
+    entity: string,
+    attrs: Record<string, string>,
+    payment?: Pending['payment'],
+  ): void {
+    this.queue.push({
+      at,
+      event: { id: `evt_${(this.seq++).toString(36)}`, type, ts: Math.round(at), entity, attrs },
+      ...(payment ? { payment } : {}),
+    });
   }
 
   private startCheckout(t0: number): void {

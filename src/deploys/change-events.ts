@@ -48,7 +48,10 @@ export function changeEventBody(deploy: Deploy, routingKey: string, opts: { sour
   return {
     routing_key: routingKey,
     payload: {
-      summary: truncateCodePoints(`Deploy ${deploy.service} ${deploy.version} to ${deploy.environment}`, PAGERDUTY_MAX_SUMMARY).text,
+      summary: truncateCodePoints(
+        `Deploy ${deploy.service} ${deploy.version} to ${deploy.environment}`,
+        PAGERDUTY_MAX_SUMMARY,
+      ).text,
       timestamp: new Date(deploy.ts).toISOString(),
       source: opts.source || 'funnelwatch',
       custom_details: details,
@@ -101,7 +104,11 @@ export class PagerDutyChangeEvents {
   }
 
   private dispatcher(): Agent {
-    this.agent ??= new Agent({ headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, connect: { timeout: this.timeoutMs } });
+    this.agent ??= new Agent({
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      connect: { timeout: this.timeoutMs },
+    });
     return this.agent;
   }
 
@@ -111,8 +118,17 @@ export class PagerDutyChangeEvents {
     if (result.ok) {
       this.log.debug({ deploy: deploy.id, attempts: result.attempts }, 'PagerDuty change event sent');
     } else {
-      this.log.warn({ deploy: deploy.id, service: deploy.service, version: deploy.version, attempts: result.attempts, code: result.code, reason: result.reason },
-        'PagerDuty change event not sent (the deploy marker itself is stored)');
+      this.log.warn(
+        {
+          deploy: deploy.id,
+          service: deploy.service,
+          version: deploy.version,
+          attempts: result.attempts,
+          code: result.code,
+          reason: result.reason,
+        },
+        'PagerDuty change event not sent (the deploy marker itself is stored)',
+      );
     }
     try {
       this.o.onResult?.(result);
@@ -137,7 +153,8 @@ export class PagerDutyChangeEvents {
       if (a.ok) return { ok: true, deployId: deploy.id, attempts: attempt };
       const reason = a.reason.split(key).join('[routing key]');
       const tooLong = a.retryAfterMs !== undefined && a.retryAfterMs > MAX_RETRY_AFTER_MS;
-      if (!a.retriable || attempt > retries || tooLong) return { ok: false, deployId: deploy.id, attempts: attempt, code: a.code, reason };
+      if (!a.retriable || attempt > retries || tooLong)
+        return { ok: false, deployId: deploy.id, attempts: attempt, code: a.code, reason };
       const delay = backoffMs(attempt - 1, backoff, this.o.random ?? Math.random);
       await new Promise((r) => setTimeout(r, Math.max(delay, a.retryAfterMs ?? 0)));
     }
@@ -156,7 +173,9 @@ export class PagerDutyChangeEvents {
       });
     } catch (err) {
       const out = transportFailure('PAGERDUTY', err, this.timeoutMs);
-      return out.ok ? { ok: true } : { ok: false, retriable: out.retriable, code: out.code, reason: `PagerDuty not reached: ${out.reason}` };
+      return out.ok
+        ? { ok: true }
+        : { ok: false, retriable: out.retriable, code: out.code, reason: `PagerDuty not reached: ${out.reason}` };
     }
     // Always read: undici keeps the connection busy until the body is consumed.
     const answer = await readAnswer(res.body);
@@ -165,11 +184,36 @@ export class PagerDutyChangeEvents {
     const said = explain(answer.text);
     const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
     const withAfter = retryAfterMs !== undefined ? { retryAfterMs } : {};
-    if (status === 429) return { ok: false, retriable: true, code: 'PAGERDUTY_429', reason: `PagerDuty rate limit (429)${said ? `: ${said}` : ''}`, ...withAfter };
-    if (status >= 500) return { ok: false, retriable: true, code: `PAGERDUTY_HTTP_${status}`, reason: `PagerDuty server error (${status})${said ? `: ${said}` : ''}`, ...withAfter };
-    const hint = status === 400 ? '' : status === 404 ? ' (check the base URL)' : status === 401 || status === 403 ? ' (check the routing key)' : '';
-    return { ok: false, retriable: false, code: status === 400 ? 'PAGERDUTY_400' : `PAGERDUTY_HTTP_${status}`,
-      reason: `PagerDuty refused the change event (${status})${hint}${said ? `: ${said}` : ''}` };
+    if (status === 429)
+      return {
+        ok: false,
+        retriable: true,
+        code: 'PAGERDUTY_429',
+        reason: `PagerDuty rate limit (429)${said ? `: ${said}` : ''}`,
+        ...withAfter,
+      };
+    if (status >= 500)
+      return {
+        ok: false,
+        retriable: true,
+        code: `PAGERDUTY_HTTP_${status}`,
+        reason: `PagerDuty server error (${status})${said ? `: ${said}` : ''}`,
+        ...withAfter,
+      };
+    const hint =
+      status === 400
+        ? ''
+        : status === 404
+          ? ' (check the base URL)'
+          : status === 401 || status === 403
+            ? ' (check the routing key)'
+            : '';
+    return {
+      ok: false,
+      retriable: false,
+      code: status === 400 ? 'PAGERDUTY_400' : `PAGERDUTY_HTTP_${status}`,
+      reason: `PagerDuty refused the change event (${status})${hint}${said ? `: ${said}` : ''}`,
+    };
   }
 
   async close(): Promise<void> {

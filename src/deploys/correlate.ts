@@ -81,7 +81,11 @@ export function correlationWindow(onset: number, opts: CorrelationOptions = {}):
 }
 
 /** The deploys most likely to have caused the drop, best first, at most `limit`. */
-export function rankDeploys(deploys: readonly Deploy[], alert: CorrelationAlert, opts: CorrelationOptions = {}): DeploySuspect[] {
+export function rankDeploys(
+  deploys: readonly Deploy[],
+  alert: CorrelationAlert,
+  opts: CorrelationOptions = {},
+): DeploySuspect[] {
   const { lookbackMs, graceMs, limit } = checkedOptions(opts);
   const from = alert.onset - lookbackMs;
   const to = alert.onset + graceMs;
@@ -165,9 +169,17 @@ function checkedOptions(opts: CorrelationOptions): { lookbackMs: number; graceMs
   const lookbackMs = opts.lookbackMs ?? DEFAULT_LOOKBACK_MS;
   const graceMs = opts.graceAfterOnsetMs ?? DEFAULT_GRACE_AFTER_ONSET_MS;
   const limit = opts.limit ?? DEFAULT_SUSPECT_LIMIT;
-  for (const [name, v] of [['lookbackMs', lookbackMs], ['graceAfterOnsetMs', graceMs]] as const) {
-    if (!Number.isFinite(v) || v < 0) throw new FwError('DEPLOY_BAD_OPTIONS', `deploy correlation: ${name} must be a finite number of ms ≥ 0, got ${v}`);
+  for (const [name, v] of [
+    ['lookbackMs', lookbackMs],
+    ['graceAfterOnsetMs', graceMs],
+  ] as const) {
+    if (!Number.isFinite(v) || v < 0)
+      throw new FwError(
+        'DEPLOY_BAD_OPTIONS',
+        `deploy correlation: ${name} must be a finite number of ms ≥ 0, got ${v}`,
+      );
   }
-  if (!Number.isInteger(limit) || limit < 0) throw new FwError('DEPLOY_BAD_OPTIONS', `deploy correlation: limit must be a whole number ≥ 0, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 0)
+    throw new FwError('DEPLOY_BAD_OPTIONS', `deploy correlation: limit must be a whole number ≥ 0, got ${limit}`);
   return { lookbackMs, graceMs, limit };
 }

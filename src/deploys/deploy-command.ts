@@ -27,7 +27,10 @@ export interface DeployClientOptions {
 }
 
 /** Daemon URL and token from flags, then the environment, then the default. */
-export function deployClientTarget(flags: { api?: string; token?: string }, env: NodeJS.ProcessEnv): { url: string; token?: string } {
+export function deployClientTarget(
+  flags: { api?: string; token?: string },
+  env: NodeJS.ProcessEnv,
+): { url: string; token?: string } {
   const url = flags.api ?? env.FUNNELWATCH_URL ?? DEFAULT_DAEMON_URL;
   const token = flags.token ?? env.FUNNELWATCH_TOKEN;
   return token ? { url, token } : { url };
@@ -48,7 +51,9 @@ export interface DeployAddArgs {
 
 /** Validation problems name body fields; on the command line the flags are what the user typed. */
 function asFlag(problem: string): string {
-  return problem.replace(/^attrs\.([^:]+):/, '--attr $1:').replace(/^(service|version|environment|ts|commit|author|url|attrs):/, '--$1:')
+  return problem
+    .replace(/^attrs\.([^:]+):/, '--attr $1:')
+    .replace(/^(service|version|environment|ts|commit|author|url|attrs):/, '--$1:')
     .replace(/^--attrs:/, '--attr:');
 }
 
@@ -90,8 +95,10 @@ export async function runDeployAdd(o: DeployClientOptions, a: DeployAddArgs): Pr
   const d = r.body as Partial<Deploy> & { duplicate?: boolean };
   o.out(String(d.id));
   if (d.duplicate) {
-    o.err(`funnelwatch deploy: already recorded (same service, version, environment and time: ${d.service} ${d.version} to ${d.environment} at ` +
-      `${typeof d.ts === 'number' ? shortTime(d.ts) : '?'}); nothing changed`);
+    o.err(
+      `funnelwatch deploy: already recorded (same service, version, environment and time: ${d.service} ${d.version} to ${d.environment} at ` +
+        `${typeof d.ts === 'number' ? shortTime(d.ts) : '?'}); nothing changed`,
+    );
   }
   return 0;
 }
@@ -112,7 +119,10 @@ export async function runDeployList(o: DeployClientOptions, a: DeployListArgs): 
     o.err(`funnelwatch deploys list: --since: ${t.message}`);
     return 2;
   }
-  if (a.limit !== undefined && !(/^\d+$/.test(a.limit) && Number(a.limit) >= 1 && Number(a.limit) <= DEPLOY_LIST_MAX_LIMIT)) {
+  if (
+    a.limit !== undefined &&
+    !(/^\d+$/.test(a.limit) && Number(a.limit) >= 1 && Number(a.limit) <= DEPLOY_LIST_MAX_LIMIT)
+  ) {
     o.err(`funnelwatch deploys list: --limit: give a whole number from 1 to ${DEPLOY_LIST_MAX_LIMIT}`);
     return 2;
   }
@@ -130,7 +140,9 @@ export async function runDeployList(o: DeployClientOptions, a: DeployListArgs): 
   }
   if (deploys.length === 0) {
     const when = new RegExp(DURATION_PATTERN).test(since.trim()) ? `in the last ${since.trim()}` : `since ${since}`;
-    o.out(`no deploys${a.service !== undefined ? ` of ${a.service}` : ''}${a.environment !== undefined ? ` to ${a.environment}` : ''} ${when}`);
+    o.out(
+      `no deploys${a.service !== undefined ? ` of ${a.service}` : ''}${a.environment !== undefined ? ` to ${a.environment}` : ''} ${when}`,
+    );
     return 0;
   }
   for (const line of deployTable(deploys)) o.out(line);
@@ -141,11 +153,26 @@ export async function runDeployList(o: DeployClientOptions, a: DeployListArgs): 
 export function deployTable(deploys: readonly Deploy[]): string[] {
   const rows = [
     ['TIME', 'SERVICE', 'VERSION', 'ENVIRONMENT', 'COMMIT', 'AUTHOR', 'ID', 'ATTRS'],
-    ...deploys.map((d) => [shortTime(d.ts), d.service, d.version, d.environment, d.commit ?? '-', d.author ?? '-', d.id,
-      Object.entries(d.attrs ?? {}).map(([k, v]) => `${k}=${v}`).join(',')]),
+    ...deploys.map((d) => [
+      shortTime(d.ts),
+      d.service,
+      d.version,
+      d.environment,
+      d.commit ?? '-',
+      d.author ?? '-',
+      d.id,
+      Object.entries(d.attrs ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    ]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 function shortTime(ms: number): string {
@@ -161,7 +188,9 @@ async function call(o: DeployClientOptions, method: string, path: string, body?:
     base = new URL(o.url);
     if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
-    o.err(`funnelwatch: ${JSON.stringify(o.url)} is not an http(s) URL; set --api or FUNNELWATCH_URL, e.g. ${DEFAULT_DAEMON_URL}`);
+    o.err(
+      `funnelwatch: ${JSON.stringify(o.url)} is not an http(s) URL; set --api or FUNNELWATCH_URL, e.g. ${DEFAULT_DAEMON_URL}`,
+    );
     return { ok: false };
   }
   // Appended, not resolved: a daemon behind a proxy at https://host/funnelwatch keeps its path prefix.
@@ -172,9 +201,16 @@ async function call(o: DeployClientOptions, method: string, path: string, body?:
 
   let res: Response;
   try {
-    res = await fetch(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
+    res = await fetch(url, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
+    });
   } catch (err) {
-    o.err(`funnelwatch: cannot reach the daemon at ${o.url} (${networkReason(err)}); is it running? Point --api or FUNNELWATCH_URL at its HTTP address`);
+    o.err(
+      `funnelwatch: cannot reach the daemon at ${o.url} (${networkReason(err)}); is it running? Point --api or FUNNELWATCH_URL at its HTTP address`,
+    );
     return { ok: false };
   }
   const text = await res.text().catch(() => '');
@@ -196,7 +232,9 @@ async function call(o: DeployClientOptions, method: string, path: string, body?:
     }
     if (res.status === 401) o.err('  (set the token with --token or FUNNELWATCH_TOKEN)');
   } else {
-    o.err(`funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; is ${base.origin} the funnelwatch daemon?`);
+    o.err(
+      `funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; is ${base.origin} the funnelwatch daemon?`,
+    );
   }
   return { ok: false };
 }

@@ -59,7 +59,9 @@ export function createDeployMarkerHandler(o: DeployMarkerHandlerOptions): BatchH
   const forward = (d: Deploy): void => {
     if (!o.onDeploy) return;
     try {
-      Promise.resolve(o.onDeploy(d)).catch((err: unknown) => log.warn({ deploy: d.id, err: errorMessage(err) }, 'onDeploy failed'));
+      Promise.resolve(o.onDeploy(d)).catch((err: unknown) =>
+        log.warn({ deploy: d.id, err: errorMessage(err) }, 'onDeploy failed'),
+      );
     } catch (err) {
       log.warn({ deploy: d.id, err: errorMessage(err) }, 'onDeploy failed');
     }
@@ -88,8 +90,17 @@ export function createDeployMarkerHandler(o: DeployMarkerHandlerOptions): BatchH
         if (duplicate) {
           log.debug({ deploy: deploy.id, ...where }, 'deploy marker already recorded');
         } else {
-          log.info({ deploy: deploy.id, service: deploy.service, version: deploy.version, environment: deploy.environment,
-            ts: new Date(deploy.ts).toISOString(), ...where }, 'deploy marker recorded');
+          log.info(
+            {
+              deploy: deploy.id,
+              service: deploy.service,
+              version: deploy.version,
+              environment: deploy.environment,
+              ts: new Date(deploy.ts).toISOString(),
+              ...where,
+            },
+            'deploy marker recorded',
+          );
           forward(deploy);
         }
         return true;
@@ -99,7 +110,11 @@ export function createDeployMarkerHandler(o: DeployMarkerHandlerOptions): BatchH
           return true;
         }
         if (!batch.isActive()) return false;
-        const wait = backoffMs(attempt, { baseMs: o.retryBaseMs ?? 200, capMs: o.retryCapMs ?? 5_000, jitter: 'equal' }, Math.random);
+        const wait = backoffMs(
+          attempt,
+          { baseMs: o.retryBaseMs ?? 200, capMs: o.retryCapMs ?? 5_000, jitter: 'equal' },
+          Math.random,
+        );
         log.warn({ err: errorMessage(err), ...where, attempt, waitMs: wait }, 'deploy marker not stored; retrying');
         await sleepWhile(wait, batch.isActive, batch.heartbeat);
         if (!batch.isActive()) return false;
@@ -123,8 +138,13 @@ export function createDeployMarkerHandler(o: DeployMarkerHandlerOptions): BatchH
 
 /** The JSON body of a deploy message, or why it is not one. */
 export function parseDeployMessage(value: Buffer | null): { ok: true; body: unknown } | { ok: false; reason: string } {
-  if (value === null || value.length === 0) return { ok: false, reason: 'empty message (a tombstone?); expected a JSON deploy marker' };
-  if (value.length > DEPLOY_MESSAGE_MAX_BYTES) return { ok: false, reason: `message of ${value.length} bytes; a deploy marker is at most ${DEPLOY_MESSAGE_MAX_BYTES}` };
+  if (value === null || value.length === 0)
+    return { ok: false, reason: 'empty message (a tombstone?); expected a JSON deploy marker' };
+  if (value.length > DEPLOY_MESSAGE_MAX_BYTES)
+    return {
+      ok: false,
+      reason: `message of ${value.length} bytes; a deploy marker is at most ${DEPLOY_MESSAGE_MAX_BYTES}`,
+    };
   try {
     return { ok: true, body: JSON.parse(value.toString('utf8')) };
   } catch (err) {

@@ -99,8 +99,18 @@ export class RedisDeployStore implements DeployStore {
   async add(deploy: Deploy): Promise<{ deploy: Deploy; duplicate: boolean }> {
     const cutoff = this.clock() - this.retentionMs;
     const context = `storing deploy ${deploy.id} (${deploy.service} ${deploy.version})`;
-    const reply = await this.call(() => runScript(this.o.redis, deployScripts().add, [this.keys.byTime, this.keys.data],
-      [deploy.id, deploy.ts, JSON.stringify(deploy), cutoff, TRIM_PER_CALL], 'DEPLOY', context), context);
+    const reply = await this.call(
+      () =>
+        runScript(
+          this.o.redis,
+          deployScripts().add,
+          [this.keys.byTime, this.keys.data],
+          [deploy.id, deploy.ts, JSON.stringify(deploy), cutoff, TRIM_PER_CALL],
+          'DEPLOY',
+          context,
+        ),
+      context,
+    );
     const [code, json] = Array.isArray(reply) ? [Number(reply[0]), String(reply[1])] : [NaN, ''];
     if (code === 1) return { deploy, duplicate: false };
     if (code === 0) {
@@ -108,8 +118,11 @@ export class RedisDeployStore implements DeployStore {
       return { deploy: parseStoredDeploy(json) ?? deploy, duplicate: true };
     }
     if (code === -1) {
-      throw new FwError('DEPLOY_TOO_OLD', `deploy ${deploy.service} ${deploy.version} at ${new Date(deploy.ts).toISOString()} is older than the ` +
-        `deploy retention (${this.retentionMs} ms) and was not stored`);
+      throw new FwError(
+        'DEPLOY_TOO_OLD',
+        `deploy ${deploy.service} ${deploy.version} at ${new Date(deploy.ts).toISOString()} is older than the ` +
+          `deploy retention (${this.retentionMs} ms) and was not stored`,
+      );
     }
     throw new FwError('DEPLOY_BAD_REPLY', `storing deploy ${deploy.id}: unexpected reply ${JSON.stringify(reply)}`);
   }
@@ -129,7 +142,10 @@ export class RedisDeployStore implements DeployStore {
     // marker is added meanwhile; `seen` drops what a shifted page shows twice.
     const page = filtered ? PAGE : Math.min(limit, PAGE);
     for (let offset = 0; out.length < limit; offset += page) {
-      const ids = await this.call(() => this.o.redis.zrevrangebyscore(this.keys.byTime, bound(until), bound(since), 'LIMIT', offset, page), 'listing deploys');
+      const ids = await this.call(
+        () => this.o.redis.zrevrangebyscore(this.keys.byTime, bound(until), bound(since), 'LIMIT', offset, page),
+        'listing deploys',
+      );
       for (const d of await this.load(ids)) {
         if (seen.has(d.id)) continue;
         seen.add(d.id);
@@ -145,11 +161,15 @@ export class RedisDeployStore implements DeployStore {
 
   async between(from: number, to: number): Promise<Deploy[]> {
     if (to < from) return [];
-    const ids = await this.call(() => this.o.redis.zrangebyscore(this.keys.byTime, bound(from), bound(to), 'LIMIT', 0, DEPLOY_BETWEEN_MAX),
-      'reading deploys for correlation');
+    const ids = await this.call(
+      () => this.o.redis.zrangebyscore(this.keys.byTime, bound(from), bound(to), 'LIMIT', 0, DEPLOY_BETWEEN_MAX),
+      'reading deploys for correlation',
+    );
     if (ids.length === DEPLOY_BETWEEN_MAX) {
-      this.o.logger?.warn({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), max: DEPLOY_BETWEEN_MAX },
-        'more deploy markers in the correlation window than are read; only the oldest are ranked');
+      this.o.logger?.warn(
+        { from: new Date(from).toISOString(), to: new Date(to).toISOString(), max: DEPLOY_BETWEEN_MAX },
+        'more deploy markers in the correlation window than are read; only the oldest are ranked',
+      );
     }
     return this.load(ids);
   }
@@ -179,7 +199,10 @@ export class RedisDeployStore implements DeployStore {
     if (d && d.id === id) return d;
     if (!this.warned.has(id)) {
       this.warned.add(id);
-      this.o.logger?.warn({ key: this.keys.data, field: id }, 'unreadable deploy marker skipped; it is removed when it passes the retention');
+      this.o.logger?.warn(
+        { key: this.keys.data, field: id },
+        'unreadable deploy marker skipped; it is removed when it passes the retention',
+      );
     }
     return undefined;
   }

@@ -47,8 +47,15 @@ export const DEPLOY_FUTURE_TOLERANCE_MS = 5 * 60_000;
  * the once-per-alert correlation read slow.
  */
 export const DEPLOY_LIMITS = {
-  serviceChars: 128, versionChars: 128, environmentChars: 64, commitChars: 128, authorChars: 200, urlChars: 2048,
-  attrs: 32, attrNameChars: 128, attrValueChars: 256,
+  serviceChars: 128,
+  versionChars: 128,
+  environmentChars: 64,
+  commitChars: 128,
+  authorChars: 200,
+  urlChars: 2048,
+  attrs: 32,
+  attrNameChars: 128,
+  attrValueChars: 256,
 } as const;
 
 export const SERVICE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._/-]*$';
@@ -58,23 +65,29 @@ export const ATTR_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_.-]*$';
 const SERVICE_RE = new RegExp(SERVICE_PATTERN);
 const ENVIRONMENT_RE = new RegExp(ENVIRONMENT_PATTERN);
 const ATTR_NAME_RE = new RegExp(ATTR_NAME_PATTERN);
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
 /** The marker's identity: the same four values give the same id on every replica and in every release. */
 export function deployId(service: string, version: string, environment: string, ts: number): string {
-  return createHash('sha256').update(JSON.stringify([service, version, environment, ts])).digest('hex').slice(0, 24);
+  return createHash('sha256')
+    .update(JSON.stringify([service, version, environment, ts]))
+    .digest('hex')
+    .slice(0, 24);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Validation (POST /v1/deploys, the Kafka topic, the CLI)
 
 /** "" and null are "not given" for optional fields (see the module header). */
-const blankToUndefined = (v: unknown): unknown => (v === null || (typeof v === 'string' && v.trim() === '') ? undefined : v);
+const blankToUndefined = (v: unknown): unknown =>
+  v === null || (typeof v === 'string' && v.trim() === '') ? undefined : v;
 
 const text = (what: string, max: number) =>
   z.preprocess(
     (v, ctx) => {
-      // Checked first: zod's length checks would otherwise also judge an array and add "required" to "must be a string".
+      // Checked first: zod's length checks would otherwise also judge an array and add "required" to "must be a
+      // string".
       if (v === undefined || typeof v === 'string') return v;
       ctx.addIssue({ code: 'custom', message: `must be a string (${what})`, input: v });
       return z.NEVER;
@@ -84,18 +97,29 @@ const text = (what: string, max: number) =>
       .trim()
       .min(1, { error: () => `required: ${what}`, abort: true })
       .max(max, { error: () => `is longer than ${max} characters`, abort: true })
-      .refine((s) => !CONTROL_RE.test(s), { error: () => 'must not contain control characters (line breaks, tabs)', abort: true }),
+      .refine((s) => !CONTROL_RE.test(s), {
+        error: () => 'must not contain control characters (line breaks, tabs)',
+        abort: true,
+      }),
   );
 
-const serviceField = text('the deployed service, e.g. payments-service', DEPLOY_LIMITS.serviceChars).refine((s) => SERVICE_RE.test(s), {
-  error: (iss) => `"${String(iss.input)}" is not a service name: letters, digits, ., _, - and /, starting with a letter or digit`,
-});
+const serviceField = text('the deployed service, e.g. payments-service', DEPLOY_LIMITS.serviceChars).refine(
+  (s) => SERVICE_RE.test(s),
+  {
+    error: (iss) =>
+      `"${String(iss.input)}" is not a service name: letters, digits, ., _, - and /, starting with a letter or digit`,
+  },
+);
 
 const versionField = z.preprocess(
   (v, ctx) => {
     // 2.10 sent as a JSON number arrives as 2.1; refusing it beats recording the wrong version.
     if (typeof v === 'number') {
-      ctx.addIssue({ code: 'custom', message: `must be a string: quote it ("${v}"); as a number, 2.10 would read 2.1`, input: v });
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a string: quote it ("${v}"); as a number, 2.10 would read 2.1`,
+        input: v,
+      });
       return z.NEVER;
     }
     return v;
@@ -107,7 +131,8 @@ const environmentField = z.preprocess(
   blankToUndefined,
   text('e.g. production', DEPLOY_LIMITS.environmentChars)
     .refine((s) => ENVIRONMENT_RE.test(s), {
-      error: (iss) => `"${String(iss.input)}" is not an environment name: letters, digits, ., _ and -, e.g. production or staging`,
+      error: (iss) =>
+        `"${String(iss.input)}" is not an environment name: letters, digits, ., _ and -, e.g. production or staging`,
     })
     .optional(),
 );
@@ -116,7 +141,9 @@ const optionalText = (what: string, max: number) => z.preprocess(blankToUndefine
 
 const commitField = z.preprocess(
   blankToUndefined,
-  text('e.g. a git sha', DEPLOY_LIMITS.commitChars).refine((s) => !/\s/.test(s), { error: () => 'must not contain spaces (a commit id such as 3f9c2ab)' }).optional(),
+  text('e.g. a git sha', DEPLOY_LIMITS.commitChars)
+    .refine((s) => !/\s/.test(s), { error: () => 'must not contain spaces (a commit id such as 3f9c2ab)' })
+    .optional(),
 );
 
 const URL_HELP = 'give an http(s) link, e.g. https://ci.example.com/builds/220';
@@ -142,63 +169,91 @@ function isHttpUrl(s: string): boolean {
 const TIME_HINT = 'ISO 8601 with a zone, e.g. 2025-01-06T14:00:00Z, or milliseconds since the epoch';
 
 /** A time as ISO text with a zone or whole ms, ms also as a digit string (shell scripts and Kafka producers send those). */
-const tsField = z.unknown().transform((input, ctx): number | undefined => {
-  const v = blankToUndefined(input);
-  if (v === undefined) return undefined;
-  const raw = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v.trim()) : v;
-  if (typeof raw === 'number' && raw >= 1e9 && raw < 1e11) {
-    // 1e9..1e11 ms is January 1970; as seconds it is 2001..5138: almost certainly `date +%s`.
-    ctx.addIssue({ code: 'custom', message: `not a time: ${raw} looks like seconds since the epoch; send milliseconds (${raw * 1000}) or ${TIME_HINT}`, input: v });
-    return z.NEVER;
-  }
-  const r = parseTime(raw);
-  if (!r.ok) {
-    ctx.addIssue({ code: 'custom', message: `not a time (${TIME_HINT}): got ${JSON.stringify(v)}`, input: v });
-    return z.NEVER;
-  }
-  return r.ms;
-}).optional();
+const tsField = z
+  .unknown()
+  .transform((input, ctx): number | undefined => {
+    const v = blankToUndefined(input);
+    if (v === undefined) return undefined;
+    const raw = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v.trim()) : v;
+    if (typeof raw === 'number' && raw >= 1e9 && raw < 1e11) {
+      // 1e9..1e11 ms is January 1970; as seconds it is 2001..5138: almost certainly `date +%s`.
+      ctx.addIssue({
+        code: 'custom',
+        message: `not a time: ${raw} looks like seconds since the epoch; send milliseconds (${raw * 1000}) or ${TIME_HINT}`,
+        input: v,
+      });
+      return z.NEVER;
+    }
+    const r = parseTime(raw);
+    if (!r.ok) {
+      ctx.addIssue({ code: 'custom', message: `not a time (${TIME_HINT}): got ${JSON.stringify(v)}`, input: v });
+      return z.NEVER;
+    }
+    return r.ms;
+  })
+  .optional();
 
 const ATTRS_HELP = 'must be an object of name → value, e.g. {"platform": "android"}';
 
 /** Every problem of every attribute at once, each under its own path (`attrs.platform`). */
-const attrsField = z.unknown().transform((v, ctx): Record<string, string> | undefined => {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v)) {
-    ctx.addIssue({ code: 'custom', message: ATTRS_HELP, input: v });
-    return z.NEVER;
-  }
-  const entries = Object.entries(v as Record<string, unknown>);
-  let bad = false;
-  const problem = (message: string, path: string[] = []) => {
-    ctx.addIssue({ code: 'custom', message, path, input: v });
-    bad = true;
-  };
-  if (entries.length > DEPLOY_LIMITS.attrs) problem(`holds ${entries.length} attributes; at most ${DEPLOY_LIMITS.attrs}`);
-  const out: Record<string, string> = {};
-  for (const [name, raw] of entries) {
-    if (!ATTR_NAME_RE.test(name) || name.length > DEPLOY_LIMITS.attrNameChars) {
-      problem(`"${name}" is not an attribute name: start with a letter or _, then letters, digits, _, . and - (at most ${DEPLOY_LIMITS.attrNameChars})`, [name]);
-      continue;
+const attrsField = z
+  .unknown()
+  .transform((v, ctx): Record<string, string> | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      ctx.addIssue({ code: 'custom', message: ATTRS_HELP, input: v });
+      return z.NEVER;
     }
-    if (typeof raw !== 'string' && typeof raw !== 'boolean' && !(typeof raw === 'number' && Number.isFinite(raw))) {
-      problem('must be a string, number or boolean', [name]);
-      continue;
+    const entries = Object.entries(v as Record<string, unknown>);
+    let bad = false;
+    const problem = (message: string, path: string[] = []) => {
+      ctx.addIssue({ code: 'custom', message, path, input: v });
+      bad = true;
+    };
+    if (entries.length > DEPLOY_LIMITS.attrs)
+      problem(`holds ${entries.length} attributes; at most ${DEPLOY_LIMITS.attrs}`);
+    const out: Record<string, string> = {};
+    for (const [name, raw] of entries) {
+      if (!ATTR_NAME_RE.test(name) || name.length > DEPLOY_LIMITS.attrNameChars) {
+        problem(
+          `"${name}" is not an attribute name: start with a letter or _, then letters, digits, _, . and - (at most ${DEPLOY_LIMITS.attrNameChars})`,
+          [name],
+        );
+        continue;
+      }
+      if (typeof raw !== 'string' && typeof raw !== 'boolean' && !(typeof raw === 'number' && Number.isFinite(raw))) {
+        problem('must be a string, number or boolean', [name]);
+        continue;
+      }
+      const value = String(raw).trim();
+      if (value.length > DEPLOY_LIMITS.attrValueChars)
+        problem(`is longer than ${DEPLOY_LIMITS.attrValueChars} characters`, [name]);
+      else if (CONTROL_RE.test(value)) problem('must not contain control characters (line breaks, tabs)', [name]);
+      else out[name] = value;
     }
-    const value = String(raw).trim();
-    if (value.length > DEPLOY_LIMITS.attrValueChars) problem(`is longer than ${DEPLOY_LIMITS.attrValueChars} characters`, [name]);
-    else if (CONTROL_RE.test(value)) problem('must not contain control characters (line breaks, tabs)', [name]);
-    else out[name] = value;
-  }
-  return bad ? z.NEVER : out;
-}).optional();
+    return bad ? z.NEVER : out;
+  })
+  .optional();
 
 export const DEPLOY_FIELDS = ['service', 'version', 'environment', 'ts', 'commit', 'author', 'url', 'attrs'] as const;
 
 /** Names senders reach for that mean one of ours. */
 const ALIASES: Record<string, string> = {
-  timestamp: 'ts', time: 'ts', deployed_at: 'ts', deployedAt: 'ts', env: 'environment', sha: 'commit', revision: 'commit',
-  link: 'url', href: 'url', labels: 'attrs', tags: 'attrs', attributes: 'attrs', user: 'author', app: 'service', application: 'service',
+  timestamp: 'ts',
+  time: 'ts',
+  deployed_at: 'ts',
+  deployedAt: 'ts',
+  env: 'environment',
+  sha: 'commit',
+  revision: 'commit',
+  link: 'url',
+  href: 'url',
+  labels: 'attrs',
+  tags: 'attrs',
+  attributes: 'attrs',
+  user: 'author',
+  app: 'service',
+  application: 'service',
 };
 
 const DEPLOY_BODY = z.strictObject(
@@ -212,7 +267,10 @@ const DEPLOY_BODY = z.strictObject(
     url: urlField,
     attrs: attrsField,
   },
-  { error: () => 'the body must be a JSON object with service and version, and optionally environment, ts, commit, author, url and attrs' },
+  {
+    error: () =>
+      'the body must be a JSON object with service and version, and optionally environment, ts, commit, author, url and attrs',
+  },
 );
 
 export type DeployValidation = { ok: true; value: Deploy } | { ok: false; problems: string[] };
@@ -235,19 +293,27 @@ export function validateDeployInput(body: unknown, now: number, opts: DeployVali
   const ts = b.ts ?? opts.defaultTs ?? now;
   const problems: string[] = [];
   if (ts > now + DEPLOY_FUTURE_TOLERANCE_MS) {
-    problems.push(`ts: more than 5 minutes in the future (${new Date(ts).toISOString()}; the daemon's time is ${new Date(now).toISOString()}): ` +
-      "check the sender's clock and time zone");
+    problems.push(
+      `ts: more than 5 minutes in the future (${new Date(ts).toISOString()}; the daemon's time is ${new Date(now).toISOString()}): ` +
+        "check the sender's clock and time zone",
+    );
   }
   if (opts.maxAgeMs !== undefined && ts < now - opts.maxAgeMs) {
-    problems.push(`ts: ${new Date(ts).toISOString()} is older than the deploy retention (${Math.round((opts.maxAgeMs / 86_400_000) * 10) / 10} days): ` +
-      'it would be dropped at once');
+    problems.push(
+      `ts: ${new Date(ts).toISOString()} is older than the deploy retention (${Math.round((opts.maxAgeMs / 86_400_000) * 10) / 10} days): ` +
+        'it would be dropped at once',
+    );
   }
   if (problems.length > 0) return { ok: false, problems };
 
   const environment = b.environment ?? DEFAULT_ENVIRONMENT;
   const attrs = b.attrs !== undefined && Object.keys(b.attrs).length > 0 ? sortedRecord(b.attrs) : undefined;
   const deploy: Deploy = {
-    id: deployId(b.service, b.version, environment, ts), service: b.service, version: b.version, environment, ts,
+    id: deployId(b.service, b.version, environment, ts),
+    service: b.service,
+    version: b.version,
+    environment,
+    ts,
     ...(b.commit !== undefined ? { commit: b.commit } : {}),
     ...(b.author !== undefined ? { author: b.author } : {}),
     ...(b.url !== undefined ? { url: b.url } : {}),
@@ -290,7 +356,8 @@ function pathText(path: readonly PropertyKey[]): string {
 // Query times (GET /v1/deploys, funnelwatch deploys list)
 
 const DURATION_RE = new RegExp(DURATION_PATTERN);
-const WHEN_HELP = 'give an ISO 8601 time with a zone (2025-01-06T14:00:00Z), milliseconds since the epoch, or a duration back from now (24h, 7d)';
+const WHEN_HELP =
+  'give an ISO 8601 time with a zone (2025-01-06T14:00:00Z), milliseconds since the epoch, or a duration back from now (24h, 7d)';
 
 /**
  * A query time as people type it: a duration back from `now` (`24h`), whole ms, or ISO 8601 with a zone. Shared
@@ -325,7 +392,8 @@ export function parseStoredDeploy(json: string): Deploy | undefined {
   const d = v as Record<string, unknown>;
   const str = (x: unknown): x is string => typeof x === 'string' && x !== '';
   const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-  if (!str(d.id) || !str(d.service) || !str(d.version) || !str(d.environment) || !num(d.ts) || !num(d.receivedAt)) return undefined;
+  if (!str(d.id) || !str(d.service) || !str(d.version) || !str(d.environment) || !num(d.ts) || !num(d.receivedAt))
+    return undefined;
   const opt: Partial<Pick<Deploy, 'commit' | 'author' | 'url' | 'attrs'>> = {};
   for (const k of ['commit', 'author', 'url'] as const) {
     const x = d[k];
@@ -342,5 +410,13 @@ export function parseStoredDeploy(json: string): Deploy | undefined {
     }
     opt.attrs = attrs;
   }
-  return { id: d.id, service: d.service, version: d.version, environment: d.environment, ts: d.ts, ...opt, receivedAt: d.receivedAt };
+  return {
+    id: d.id,
+    service: d.service,
+    version: d.version,
+    environment: d.environment,
+    ts: d.ts,
+    ...opt,
+    receivedAt: d.receivedAt,
+  };
 }

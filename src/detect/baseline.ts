@@ -54,19 +54,29 @@ export interface TrailingInput {
 export function trailingBaseline(input: TrailingInput): BaselineEstimate {
   const end = input.history.length - (input.excludeRecentSteps ?? 0);
   const start = Math.max(0, end - input.windowSteps);
-  let s = 0, c = 0, s2 = 0;
+  let s = 0,
+    c = 0,
+    s2 = 0;
   for (let i = start; i < end; i++) {
     const h = input.history[i]!;
     s += h.starts;
     c += h.conversions;
     s2 += h.starts * h.starts;
   }
-  if (s <= 0) return { kind: 'trailing', rate: NaN, variance: Infinity, relVariance: Infinity, starts: 0, conversions: 0 };
+  if (s <= 0)
+    return { kind: 'trailing', rate: NaN, variance: Infinity, relVariance: Infinity, starts: 0, conversions: 0 };
   const rate = c / s;
   // Never report zero variance at a rate of 0 or 1: use the binomial variance of the rule of three.
   const pq = Math.max(rate * (1 - rate), 1 / (s + 1));
   const variance = pq / s + (input.tau2 ?? 0) * (s2 / (s * s)) + (input.driftRelVariance ?? 0) * rate * rate;
-  return { kind: 'trailing', rate, variance, relVariance: rate > 0 ? variance / (rate * rate) : Infinity, starts: s, conversions: c };
+  return {
+    kind: 'trailing',
+    rate,
+    variance,
+    relVariance: rate > 0 ? variance / (rate * rate) : Infinity,
+    starts: s,
+    conversions: c,
+  };
 }
 
 export interface SeasonalInput {
@@ -93,7 +103,16 @@ export function seasonalBaseline(input: SeasonalInput): BaselineEstimate {
   input.weeks.slice(0, input.weeksWanted).forEach((c, i) => {
     if (c && c.starts > 0) avail.push({ week: i + 1, c, rate: c.conversions / c.starts });
   });
-  if (avail.length === 0) return { kind: 'seasonal', rate: NaN, variance: Infinity, relVariance: Infinity, starts: 0, conversions: 0, weeksUsed: 0 };
+  if (avail.length === 0)
+    return {
+      kind: 'seasonal',
+      rate: NaN,
+      variance: Infinity,
+      relVariance: Infinity,
+      starts: 0,
+      conversions: 0,
+      weeksUsed: 0,
+    };
   let trimmedWeek: number | null = null;
   let used = avail;
   if (avail.length >= 3) {
@@ -113,7 +132,8 @@ export function seasonalBaseline(input: SeasonalInput): BaselineEstimate {
     trimmedWeek = avail[worst]!.week;
     used = avail.filter((_, i) => i !== worst);
   }
-  let s = 0, c = 0;
+  let s = 0,
+    c = 0;
   for (const u of used) {
     s += u.c.starts;
     c += u.c.conversions;
@@ -124,7 +144,8 @@ export function seasonalBaseline(input: SeasonalInput): BaselineEstimate {
   // over the pooled starts plus that spread divided by the number of weeks pooled.
   let between = 0;
   if (used.length >= 2) {
-    let ss = 0, binom = 0;
+    let ss = 0,
+      binom = 0;
     for (const u of used) {
       ss += (u.rate - slot) ** 2;
       binom += pq / u.c.starts;
@@ -144,8 +165,15 @@ export function seasonalBaseline(input: SeasonalInput): BaselineEstimate {
   const rate = slot * level;
   const relVariance = slotRel + levelRel;
   return {
-    kind: 'seasonal', rate, variance: relVariance * rate * rate, relVariance, starts: s, conversions: c,
-    weeksUsed: used.length, trimmedWeek, level,
+    kind: 'seasonal',
+    rate,
+    variance: relVariance * rate * rate,
+    relVariance,
+    starts: s,
+    conversions: c,
+    weeksUsed: used.length,
+    trimmedWeek,
+    level,
   };
 }
 

@@ -5,15 +5,27 @@
 import { detectChange } from './scan-detector.js';
 import { recentChange } from './recent-change.js';
 import {
-  MINUTE, matureAgeBuckets, SCAN_BUCKETS, type Extractor, type MixAdjust, type RuleLook, type SegSeries, type SeriesResult,
+  MINUTE,
+  matureAgeBuckets,
+  SCAN_BUCKETS,
+  type Extractor,
+  type MixAdjust,
+  type RuleLook,
+  type SegSeries,
+  type SeriesResult,
 } from './rule-look.js';
 import { baselineRates } from './series-baseline.js';
 import { noiseFor, type NoiseRows } from './series-noise.js';
 import { segmentKey, type SegmentRef } from './series-reader.js';
 
-export function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget: number, ex: Extractor, mix: MixAdjust | null,
-  scratch: Map<string, NoiseRows>):
-  { result: SeriesResult; rates: Float64Array; starts: Float64Array } {
+export function evaluateBinomial(
+  look: RuleLook,
+  seg: SegmentRef | null,
+  budget: number,
+  ex: Extractor,
+  mix: MixAdjust | null,
+  scratch: Map<string, NoiseRows>,
+): { result: SeriesResult; rates: Float64Array; starts: Float64Array } {
   const { rule, funnel, reader, evalTo } = look;
   const b = funnel.bucketMs;
   const n = SCAN_BUCKETS;
@@ -48,7 +60,8 @@ export function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget:
     expected = new Float64Array(n);
     const segs = mix.segs.map((sg) => mix.series.get(segmentKey(sg))).filter((x): x is SegSeries => x !== undefined);
     for (let i = 0; i < n; i++) {
-      let s = 0, e = 0;
+      let s = 0,
+        e = 0;
       for (const sg of segs) {
         const r = sg.rates[i]!;
         if (!(r > 0)) continue;
@@ -58,7 +71,8 @@ export function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget:
       }
       const total = starts[i]! > 0 ? starts[i]! : 0;
       // Values without a baseline (new ones) keep the funnel-wide rate for their share.
-      expected[i] = total > 0 && s > 0 ? (e + Math.max(0, total - s) * (rates[i]! || e / s)) / Math.max(total, s) : rates[i]!;
+      expected[i] =
+        total > 0 && s > 0 ? (e + Math.max(0, total - s) * (rates[i]! || e / s)) / Math.max(total, s) : rates[i]!;
     }
   }
   const noise = noiseFor(look, seg, ex, key, mix, scratch);
@@ -82,10 +96,16 @@ export function evaluateBinomial(look: RuleLook, seg: SegmentRef | null, budget:
   }
   return {
     result: {
-      rule: rule.name, segment: seg, detection, baseline: base.label, noise,
+      rule: rule.name,
+      segment: seg,
+      detection,
+      baseline: base.label,
+      noise,
       onset: detection.onsetIndex === null ? null : first + detection.onsetIndex * b,
-      unlearnedYoung: unlearned, recent,
+      unlearnedYoung: unlearned,
+      recent,
     },
-    rates, starts,
+    rates,
+    starts,
   };
 }

@@ -50,8 +50,7 @@ export function cusumDelayLimit(input: CusumLimitInput): CusumLimit {
     throw new RangeError(`cusumDelayLimit: invalid input ${JSON.stringify(input)}`);
   }
   const tau2 = input.tau2 ?? 0;
-  const perMinute =
-    tau2 > 0 ? ((p0 - p1) ** 2) / (2 * (p0 * (1 - p0) / n + tau2)) : n * klBernoulli(p1, p0);
+  const perMinute = tau2 > 0 ? (p0 - p1) ** 2 / (2 * ((p0 * (1 - p0)) / n + tau2)) : n * klBernoulli(p1, p0);
   const arl0Minutes = MINUTES_PER_WEEK / falseAlarmsPerWeek;
   const iStep = perMinute * stepMinutes;
   const gammaSteps = arl0Minutes / stepMinutes;
@@ -90,15 +89,16 @@ export function cusumDelayLimitLagged(input: LaggedLimitInput): LaggedLimit {
   const info = (g: number): number => {
     if (!(g > 0)) return 0;
     const gg = Math.min(1, g);
-    const perMinute = tau2 > 0
-      ? ((p0 - p1) * gg) ** 2 / (2 * ((p0 * gg * (1 - p0 * gg)) / n + tau2 * gg * gg))
-      : n * klBernoulli(p1 * gg, p0 * gg);
+    const perMinute =
+      tau2 > 0
+        ? ((p0 - p1) * gg) ** 2 / (2 * ((p0 * gg * (1 - p0 * gg)) / n + tau2 * gg * gg))
+        : n * klBernoulli(p1 * gg, p0 * gg);
     return perMinute * stepMinutes;
   };
   const iStep = iid.informationPerMinute * stepMinutes;
   const need = Math.max(0, Math.log((iid.arl0Minutes / stepMinutes) * iStep) - 1);
   let j = 0;
-  let d = 0;
+  let d: number;
   for (let k = 0; ; k++) {
     const g = k < input.completeness.length ? input.completeness[k]! : 1;
     const add = info(g);
@@ -107,7 +107,10 @@ export function cusumDelayLimitLagged(input: LaggedLimitInput): LaggedLimit {
       break;
     }
     j += add;
-    if (k > 1e6) { d = Infinity; break; }
+    if (k > 1e6) {
+      d = Infinity;
+      break;
+    }
   }
   return { ...iid, delayMinutes: Math.max(1, d) * stepMinutes, iidDelayMinutes: iid.delayMinutes };
 }

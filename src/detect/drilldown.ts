@@ -91,7 +91,9 @@ export function drilldown(input: DrilldownInput): DrilldownResult {
   const haveShares = segs.length > 0 && segs.every((s) => s.baselineStarts !== undefined);
   const baseStarts = haveShares ? segs.reduce((a, s) => a + (s.baselineStarts ?? 0), 0) : 0;
 
-  let totalE = 0, totalO = 0, totalV = 0;
+  let totalE = 0,
+    totalO = 0,
+    totalV = 0;
   const rows = segs.map((s) => {
     const g = s.completeness ?? 1;
     const p = s.baselineRate * g;
@@ -149,11 +151,11 @@ export function drilldown(input: DrilldownInput): DrilldownResult {
     for (const { s, e } of rows) {
       const g = s.completeness ?? 1;
       const p0 = s.baselineRate;
-      const p1 = e > 0 ? (s.current.conversions / (s.current.starts * g)) : p0;
+      const p1 = e > 0 ? s.current.conversions / (s.current.starts * g) : p0;
       const w0 = (s.baselineStarts ?? 0) / baseStarts;
       const w1 = s.current.starts / totalStarts;
-      mixEffect += (w1 - w0) * (p0 + p1) / 2;
-      rateEffect += (p1 - p0) * (w0 + w1) / 2;
+      mixEffect += ((w1 - w0) * (p0 + p1)) / 2;
+      rateEffect += ((p1 - p0) * (w0 + w1)) / 2;
     }
   }
 
@@ -181,19 +183,34 @@ export function drilldown(input: DrilldownInput): DrilldownResult {
       summary = `${input.dimension}: no single segment explains it — the drop (${pct(rBar)} of expected orders) is spread across values`;
     } else {
       classification = 'localised';
-      summary = `${input.dimension}: ` + top.map((f) => `${f.value} (${pct(f.deficitShare)} of the deficit, rate ${pct(-f.relativeDrop)})`).join(', ');
+      summary =
+        `${input.dimension}: ` +
+        top.map((f) => `${f.value} (${pct(f.deficitShare)} of the deficit, rate ${pct(-f.relativeDrop)})`).join(', ');
     }
   } else if (mixEffect !== null && mixEffect < 0 && findings.some((f) => f.shareMoved) && !anyRateChanged) {
     classification = 'mix-shift';
-    const moved = findings.filter((f) => f.shareMoved).map((f) => `${f.value} ${pct(f.baselineTrafficShare ?? 0)}→${pct(f.trafficShare)}`);
+    const moved = findings
+      .filter((f) => f.shareMoved)
+      .map((f) => `${f.value} ${pct(f.baselineTrafficShare ?? 0)}→${pct(f.trafficShare)}`);
     summary = `${input.dimension}: mix shift — rates steady within every value, traffic share moved (${moved.join(', ')}); overall rate ${(100 * mixEffect).toFixed(2)} pp from mix`;
   } else {
     classification = 'no-deficit';
     summary = `${input.dimension}: no significant deficit against the values' own baselines`;
   }
   return {
-    dimension: input.dimension, classification, summary, totalExpected: totalE, totalObserved: totalO, totalDeficit, z,
-    top: classification === 'localised' ? top : [], noSingleSegment, homogeneityPValue, mixEffect, rateEffect, segments: sorted,
+    dimension: input.dimension,
+    classification,
+    summary,
+    totalExpected: totalE,
+    totalObserved: totalO,
+    totalDeficit,
+    z,
+    top: classification === 'localised' ? top : [],
+    noSingleSegment,
+    homogeneityPValue,
+    mixEffect,
+    rateEffect,
+    segments: sorted,
   };
 }
 

@@ -20,11 +20,29 @@ export function evaluateDuration(look: RuleLook, seg: SegmentRef | null, budget:
   const n = SCAN_BUCKETS;
   const first = evalTo - n * b;
   const empty = (reason: string): SeriesResult => ({
-    rule: rule.name, segment: seg, baseline: { kind: 'trailing' }, noise: { tau2: 0, tau2Slow: 0 }, onset: null, unlearnedYoung: 0,
+    rule: rule.name,
+    segment: seg,
+    baseline: { kind: 'trailing' },
+    noise: { tau2: 0, tau2Slow: 0 },
+    onset: null,
+    unlearnedYoung: 0,
     recent: { relativeChange: 0, buckets: 0, expected: 0 },
     detection: {
-      state: 'insufficient', statistic: 0, threshold: NaN, pValue: 1, chanceRatePerWeek: Infinity, observedRate: NaN,
-      expectedRate: NaN, relativeChange: 0, observed: 0, expected: 0, volume: 0, windowMinutes: 0, onsetIndex: null, onsetStepsAgo: null, reason,
+      state: 'insufficient',
+      statistic: 0,
+      threshold: NaN,
+      pValue: 1,
+      chanceRatePerWeek: Infinity,
+      observedRate: NaN,
+      expectedRate: NaN,
+      relativeChange: 0,
+      observed: 0,
+      expected: 0,
+      volume: 0,
+      windowMinutes: 0,
+      onsetIndex: null,
+      onsetStepsAgo: null,
+      reason,
     },
   });
   if (to !== from + 1) return empty('durations are recorded between adjacent steps only');
@@ -41,8 +59,15 @@ export function evaluateDuration(look: RuleLook, seg: SegmentRef | null, budget:
   if (total < rule.minVolume) return empty(`fewer than min_volume (${rule.minVolume}) durations in the baseline span`);
   const sorted = [...base.entries()].sort((a, b2) => a[0] - b2[0]);
   // D: the bucket holding the percentile; "above D" = strictly higher buckets.
-  let acc = 0, dIdx = sorted[sorted.length - 1]![0];
-  for (const [k, c] of sorted) { acc += c; if (acc >= pct * total) { dIdx = k; break; } }
+  let acc = 0,
+    dIdx = sorted[sorted.length - 1]![0];
+  for (const [k, c] of sorted) {
+    acc += c;
+    if (acc >= pct * total) {
+      dIdx = k;
+      break;
+    }
+  }
   const above = (h: ReadonlyMap<number, number> | Readonly<Record<number, number>>, thr: number): number => {
     let s = 0;
     for (const [k, c] of h instanceof Map ? h.entries() : Object.entries(h)) if (Number(k) > thr) s += Number(c);
@@ -55,7 +80,8 @@ export function evaluateDuration(look: RuleLook, seg: SegmentRef | null, budget:
   const q1 = above(base, shiftedIdx) / total;
   if (!(q0 > 0 && q0 < 1)) return empty('baseline durations have no spread above the percentile');
   const change = Math.min(0.99, Math.max(0.05, q1 / q0 - 1));
-  const trials = new Float64Array(n), succ = new Float64Array(n);
+  const trials = new Float64Array(n),
+    succ = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const h = reader.durations(first + i * b, to);
     if (!h) continue;
@@ -65,12 +91,26 @@ export function evaluateDuration(look: RuleLook, seg: SegmentRef | null, budget:
     succ[i] = above(h, dIdx);
   }
   const detection = detectChange({
-    series: { starts: trials, conversions: succ, expectedRate: q0 }, drop: change, direction: 'increase',
-    falseAlarmsPerWeek: budget, stepMinutes: b / MINUTE, minVolume: rule.minVolume, noise: { tau2: 0, tau2Slow: 0 },
+    series: { starts: trials, conversions: succ, expectedRate: q0 },
+    drop: change,
+    direction: 'increase',
+    falseAlarmsPerWeek: budget,
+    stepMinutes: b / MINUTE,
+    minVolume: rule.minVolume,
+    noise: { tau2: 0, tau2Slow: 0 },
   });
   return {
-    rule: rule.name, segment: seg, detection, baseline: { kind: 'trailing' }, noise: { tau2: 0, tau2Slow: 0 },
-    onset: detection.onsetIndex === null ? null : first + detection.onsetIndex * b, unlearnedYoung: 0,
-    recent: recentChange(succ, Float64Array.from(trials, (t) => t * q0), 'increase'),
+    rule: rule.name,
+    segment: seg,
+    detection,
+    baseline: { kind: 'trailing' },
+    noise: { tau2: 0, tau2Slow: 0 },
+    onset: detection.onsetIndex === null ? null : first + detection.onsetIndex * b,
+    unlearnedYoung: 0,
+    recent: recentChange(
+      succ,
+      Float64Array.from(trials, (t) => t * q0),
+      'increase',
+    ),
   };
 }

@@ -27,7 +27,12 @@ import { segmentKey, type SegmentRef, type SeriesReader } from './series-reader.
 import { evaluateVolume } from './volume-series.js';
 
 /** The series the rule evaluates: the funnel, then each value of each segment dimension. */
-export function ruleSeries(rule: AlertRuleDef, reader: SeriesReader, maxValues = 40, extra: readonly SegmentRef[] = []): (SegmentRef | null)[] {
+export function ruleSeries(
+  rule: AlertRuleDef,
+  reader: SeriesReader,
+  maxValues = 40,
+  extra: readonly SegmentRef[] = [],
+): (SegmentRef | null)[] {
   const out: (SegmentRef | null)[] = [null];
   if (rule.metric.kind === 'step_duration') return out; // durations are recorded funnel-wide only
   const seen = new Set<string>();
@@ -54,8 +59,10 @@ export function evaluateRule(look: RuleLook): SeriesResult[] {
   const overallBudget = quantizeBudget(segCount > 0 ? rule.falseAlarmsPerWeek / 2 : rule.falseAlarmsPerWeek);
   const budget = segCount > 0 ? quantizeBudget(rule.falseAlarmsPerWeek / 2 / segCount) : overallBudget;
   look.memory.prune(look.evalTo - WEEK * (rule.baseline.kind === 'seasonal' ? rule.baseline.weeks + 1 : 1));
-  if (rule.metric.kind === 'step_volume') return series.map((seg) => evaluateVolume(look, seg, seg ? budget : overallBudget));
-  if (rule.metric.kind === 'step_duration') return series.map((seg) => evaluateDuration(look, seg, seg ? budget : overallBudget));
+  if (rule.metric.kind === 'step_volume')
+    return series.map((seg) => evaluateVolume(look, seg, seg ? budget : overallBudget));
+  if (rule.metric.kind === 'step_duration')
+    return series.map((seg) => evaluateDuration(look, seg, seg ? budget : overallBudget));
   const ex = extractor(rule, look.funnel)!;
   // Baselines of the segment values first: the funnel-wide series may need them for the mix-shift adjustment.
   const perSeg = new Map<string, SegSeries>();

@@ -30,7 +30,10 @@ export function drilldownFor(look: RuleLook, from: number, dimensions: readonly 
       const seg: SegmentRef = { dimension, value };
       // The value's own baseline, frozen before the span like the alert's.
       const rates = baselineRates(look, seg, ex, start).rates;
-      let s = 0, c = 0, sg = 0, e = 0;
+      let s = 0,
+        c = 0,
+        sg = 0,
+        e = 0;
       for (let t = start; t < evalTo; t += b) {
         const v = reader.fine(t, seg);
         if (!v) continue;
@@ -56,7 +59,13 @@ export function drilldownFor(look: RuleLook, from: number, dimensions: readonly 
         const v = reader.fine(t, seg);
         if (v) baseStarts += ex.trials(v);
       }
-      segments.push({ value, current: { starts: s, conversions: c }, baselineRate: e / sg, completeness: sg / s, baselineStarts: baseStarts });
+      segments.push({
+        value,
+        current: { starts: s, conversions: c },
+        baselineRate: e / sg,
+        completeness: sg / s,
+        baselineStarts: baseStarts,
+      });
     }
     if (segments.length > 0) results.push(drilldown({ dimension, segments, drop: rule.minChange }));
   }

@@ -48,7 +48,8 @@ export function signedRootDeviance(
   expected: number,
   trials: number,
 ): number {
-  const dev = family === 'binomial' ? binomialDeviance(observed, expected, trials) : poissonDeviance(observed, expected);
+  const dev =
+    family === 'binomial' ? binomialDeviance(observed, expected, trials) : poissonDeviance(observed, expected);
   const r = Math.sqrt(dev);
   return observed < expected ? r : -r;
 }

@@ -45,7 +45,8 @@ export function estimateTau2(residuals: readonly Residual[]): number {
     sum += (r.conversions / r.starts - p) ** 2 - (p * (1 - p)) / r.starts;
   }
   const first = Math.max(0, sum / ok.length);
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (const r of ok) {
     const p = r.expectedRate;
     const b = (p * (1 - p)) / r.starts;
@@ -62,7 +63,7 @@ export function ar1BlockFactor(m: number, rho: number): number {
   if (rho >= 1 - 1e-12) return 1;
   if (rho <= 0) return 1 / m;
   const q = 1 - rho;
-  return (m * (1 + rho) / q - (2 * rho * (1 - Math.pow(rho, m))) / (q * q)) / (m * m);
+  return ((m * (1 + rho)) / q - (2 * rho * (1 - Math.pow(rho, m))) / (q * q)) / (m * m);
 }
 
 export interface NoiseProfileOptions {
@@ -80,7 +81,10 @@ const TIME_CONSTANTS = [1.5, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45, 64, 90, 128, 180
  * mature cohorts against the baseline, oldest first, one per step. A number as second argument is the largest
  * block (backward compatible).
  */
-export function estimateNoiseProfile(residuals: readonly Residual[], options: NoiseProfileOptions | number = {}): NoiseModel {
+export function estimateNoiseProfile(
+  residuals: readonly Residual[],
+  options: NoiseProfileOptions | number = {},
+): NoiseModel {
   const o = typeof options === 'number' ? { maxBlockSteps: options } : options;
   const maxBlock = Math.max(2, o.maxBlockSteps ?? 60);
   const stepMinutes = o.stepMinutes ?? 1;
@@ -96,7 +100,11 @@ export function estimateNoiseProfile(residuals: readonly Residual[], options: No
   for (const T of TIME_CONSTANTS) {
     const rho = Math.exp(-1 / T);
     const rows = pts.map((p) => [1 / p.m, ar1BlockFactor(p.m, rho), 1]);
-    const fit = nnls3(rows, pts.map((p) => p.e), pts.map((p) => p.w));
+    const fit = nnls3(
+      rows,
+      pts.map((p) => p.e),
+      pts.map((p) => p.w),
+    );
     if (fit.sse < best.sse - 1e-15) best = { sse: fit.sse, coef: fit.coef, T };
   }
   const [fast, slow, persistent] = best.coef as [number, number, number];
@@ -164,7 +172,11 @@ function solve(A: number[][], b: number[]): number[] | null {
 function blockExcess(residuals: readonly Residual[], m: number): { excess: number; variance: number } | null {
   const blocks: { excess: number; binom: number }[] = [];
   for (let i = 0; i + m <= residuals.length; i += m) {
-    let s = 0, c = 0, e = 0, bv = 0, sd = 0;
+    let s = 0,
+      c = 0,
+      e = 0,
+      bv = 0,
+      sd = 0;
     for (let j = i; j < i + m; j++) {
       const r = residuals[j]!;
       if (!(r.starts > 0 && r.expectedRate > 0 && r.expectedRate < 1)) continue;
@@ -182,7 +194,9 @@ function blockExcess(residuals: readonly Residual[], m: number): { excess: numbe
   if (blocks.length < 2) return null;
   // A squared Gaussian residual has variance 2·(its variance)²: weight by the inverse of that.
   const weighted = (ex: number) => {
-    let num = 0, den = 0, den2 = 0;
+    let num = 0,
+      den = 0,
+      den2 = 0;
     for (const b of blocks) {
       const v = b.binom + ex;
       const w = 1 / (v * v);
@@ -211,7 +225,9 @@ function blockExcess(residuals: readonly Residual[], m: number): { excess: numbe
 export function riskAdjustedResidual(total: Residual, parts: readonly (Residual | null)[]): Residual | null {
   const S = total.starts;
   if (!(S > 0)) return null;
-  let covered = 0, e = 0, v = 0;
+  let covered = 0,
+    e = 0,
+    v = 0;
   for (const p of parts) {
     if (!p || !(p.starts > 0) || !(p.expectedRate > 0 && p.expectedRate < 1)) continue;
     covered += p.starts;

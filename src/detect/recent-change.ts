@@ -14,8 +14,14 @@ const RECENT_MIN_EXPECTED = 400;
 const RECENT_MIN_BUCKETS = 5;
 const RECENT_MAX_BUCKETS = 60;
 
-export function recentChange(observed: ArrayLike<number>, expected: ArrayLike<number>, direction: 'drop' | 'increase'): RecentChange {
-  let o = 0, e = 0, k = 0;
+export function recentChange(
+  observed: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  direction: 'drop' | 'increase',
+): RecentChange {
+  let o = 0,
+    e = 0,
+    k = 0;
   for (let i = observed.length - 1; i >= 0 && k < RECENT_MAX_BUCKETS; i--) {
     k++;
     const ei = expected[i]!;

@@ -85,17 +85,26 @@ export function stepIndex(funnel: FunnelDef, name: string): number {
 export function extractor(rule: AlertRuleDef, funnel: FunnelDef): Extractor | null {
   const m = rule.metric;
   if (m.kind === 'cohort_conversion') {
-    const f = stepIndex(funnel, m.from), t = stepIndex(funnel, m.to);
-    return { trials: (b) => b.cohort[f] ?? 0, successes: (b) => Math.min(b.cohort[t] ?? 0, b.cohort[f] ?? 0), cohort: true };
+    const f = stepIndex(funnel, m.from),
+      t = stepIndex(funnel, m.to);
+    return {
+      trials: (b) => b.cohort[f] ?? 0,
+      successes: (b) => Math.min(b.cohort[t] ?? 0, b.cohort[f] ?? 0),
+      cohort: true,
+    };
   }
   if (m.kind === 'ratio_conversion') {
-    const f = stepIndex(funnel, m.from), t = stepIndex(funnel, m.to);
+    const f = stepIndex(funnel, m.from),
+      t = stepIndex(funnel, m.to);
     // Same-window ratio: more completions than starts in a minute happens (lag); clamp so the likelihood is defined.
-    return { trials: (b) => b.volume[f] ?? 0, successes: (b) => Math.min(b.volume[t] ?? 0, b.volume[f] ?? 0), cohort: false };
+    return {
+      trials: (b) => b.volume[f] ?? 0,
+      successes: (b) => Math.min(b.volume[t] ?? 0, b.volume[f] ?? 0),
+      cohort: false,
+    };
   }
   return null;
 }
-
 
 /** Buckets a cohort needs before it is final: conversion window + lateness + the bucket itself. */
 export function matureAgeBuckets(funnel: FunnelDef): number {

@@ -201,7 +201,8 @@ export function scanSums(sums: readonly WindowSums[], o: ScanOptions): ScanResul
     const k = t.windows.indexOf(s.steps);
     const c = k >= 0 ? t.thresholds[k]! : t.thresholds[t.thresholds.length - 1]!;
     const z = windowZ(s, o);
-    const change = o.direction === 'drop' ? (s.expected - s.observed) / s.expected : (s.observed - s.expected) / s.expected;
+    const change =
+      o.direction === 'drop' ? (s.expected - s.observed) / s.expected : (s.observed - s.expected) / s.expected;
     const fires = z >= c && change >= o.drop / 2;
     const margin = z - c;
     if ((fires && !breach) || (fires === breach && margin > bestMargin)) {
@@ -213,16 +214,28 @@ export function scanSums(sums: readonly WindowSums[], o: ScanOptions): ScanResul
   }
   if (best < 0) {
     return {
-      state: 'insufficient', statistic: 0, threshold: NaN, pValue: 1, chanceRatePerWeek: Infinity, observedRate: NaN,
-      expectedRate: NaN, relativeChange: 0, observed: 0, expected: 0, volume: sums.reduce((m, s) => Math.max(m, s.trials), 0),
-      windowMinutes: 0, windowIndex: -1, reason: 'no window has min_volume starts',
+      state: 'insufficient',
+      statistic: 0,
+      threshold: NaN,
+      pValue: 1,
+      chanceRatePerWeek: Infinity,
+      observedRate: NaN,
+      expectedRate: NaN,
+      relativeChange: 0,
+      observed: 0,
+      expected: 0,
+      volume: sums.reduce((m, s) => Math.max(m, s.trials), 0),
+      windowMinutes: 0,
+      windowIndex: -1,
+      reason: 'no window has min_volume starts',
     };
   }
   const s = sums[best]!;
   const k = t.windows.indexOf(s.steps);
   const c = k >= 0 ? t.thresholds[k]! : t.thresholds[t.thresholds.length - 1]!;
   // Chance rate: the union bound the thresholds were built from, evaluated at the observed statistic.
-  const chance = Math.min(1, (t.windows.length * upcrossingRate(s.steps, Math.max(bestZ, 0))) / t.calibration) * t.looksPerWeek;
+  const chance =
+    Math.min(1, (t.windows.length * upcrossingRate(s.steps, Math.max(bestZ, 0))) / t.calibration) * t.looksPerWeek;
   const stepMinutes = 10_080 / t.looksPerWeek;
   const rel = o.direction === 'drop' ? (s.expected - s.observed) / s.expected : (s.observed - s.expected) / s.expected;
   return {
@@ -257,7 +270,15 @@ export function seriesWindowSums(series: DetectorSeries, windows: readonly numbe
   const n = series.starts.length;
   const sorted = [...windows].sort((a, b) => a - b).filter((w) => w <= n);
   const out: WindowSums[] = [];
-  let trials = 0, observed = 0, expected = 0, mature = 0, nullVar = 0, fast = 0, sg = 0, arR = 0, arQ = 0;
+  let trials = 0,
+    observed = 0,
+    expected = 0,
+    mature = 0,
+    nullVar = 0,
+    fast = 0,
+    sg = 0,
+    arR = 0,
+    arQ = 0;
   let wi = 0;
   for (let j = 1; j <= n && wi < sorted.length; j++) {
     const i = n - j;
@@ -278,7 +299,14 @@ export function seriesWindowSums(series: DetectorSeries, windows: readonly numbe
     } else arR *= slowRho;
     if (j === sorted[wi]) {
       out.push({
-        steps: j, trials, observed, expected, nullVariance: nullVar, fastWeight: fast, slowWeight: sg * sg, arWeight: arQ,
+        steps: j,
+        trials,
+        observed,
+        expected,
+        nullVariance: nullVar,
+        fastWeight: fast,
+        slowWeight: sg * sg,
+        arWeight: arQ,
         expectedMature: mature,
       });
       wi++;
@@ -291,7 +319,13 @@ export function seriesWindowSums(series: DetectorSeries, windows: readonly numbe
  * CUSUM change-point estimate: index of the step where the post-change segment most likely began, or null if
  * the evidence for a `drop`-sized shift is nowhere positive.
  */
-export function estimateOnset(series: DetectorSeries, drop: number, direction: Direction, noise: NoiseModel, maxSteps: number): number | null {
+export function estimateOnset(
+  series: DetectorSeries,
+  drop: number,
+  direction: Direction,
+  noise: NoiseModel,
+  maxSteps: number,
+): number | null {
   const n = series.starts.length;
   let sum = 0;
   let bestSum = 0;
@@ -325,8 +359,12 @@ export function detectChange(input: DetectInput): Detection {
   });
   const direction = input.direction ?? 'drop';
   const noise = asNoise(input.noise);
-  if (!(input.drop > 0 && input.drop < 1)) throw new RangeError(`detectChange: drop must be in (0, 1), got ${input.drop}`);
-  const rho = noise.slowMinutes !== undefined && noise.slowMinutes > 0 ? Math.exp(-(input.stepMinutes ?? 1) / noise.slowMinutes) : 1;
+  if (!(input.drop > 0 && input.drop < 1))
+    throw new RangeError(`detectChange: drop must be in (0, 1), got ${input.drop}`);
+  const rho =
+    noise.slowMinutes !== undefined && noise.slowMinutes > 0
+      ? Math.exp(-(input.stepMinutes ?? 1) / noise.slowMinutes)
+      : 1;
   const sums = seriesWindowSums(input.series, windows, rho);
   const r = scanSums(sums, {
     drop: input.drop,

@@ -7,7 +7,15 @@
 import { seasonalBaseline, trailingBaseline, type BaselineEstimate } from './baseline.js';
 import type { Counts } from './counts.js';
 import {
-  HOUR, isMature, matureAgeBuckets, SCAN_BUCKETS, WEEK, type Extractor, type RuleLook, type SeriesResult, type SlotEstimate,
+  HOUR,
+  isMature,
+  matureAgeBuckets,
+  SCAN_BUCKETS,
+  WEEK,
+  type Extractor,
+  type RuleLook,
+  type SeriesResult,
+  type SlotEstimate,
 } from './rule-look.js';
 import { segmentKey, type SegmentRef } from './series-reader.js';
 
@@ -34,7 +42,12 @@ export interface Rates {
  * slot counts of each past week (trimmed and pooled in detect/baseline.ts) times the level factor; with fewer weeks
  * than asked, the trailing fallback.
  */
-export function baselineRates(look: RuleLook, seg: SegmentRef | null, ex: Extractor, frozen: number | undefined): Rates {
+export function baselineRates(
+  look: RuleLook,
+  seg: SegmentRef | null,
+  ex: Extractor,
+  frozen: number | undefined,
+): Rates {
   const { rule, funnel, evalTo } = look;
   const n = SCAN_BUCKETS;
   const b = funnel.bucketMs;
@@ -54,8 +67,12 @@ export function baselineRates(look: RuleLook, seg: SegmentRef | null, ex: Extrac
     const est = trailing(look, seg, ex, end, FALLBACK_TRAILING_MS, FALLBACK_DRIFT_REL_VAR);
     rates.fill(est.rate);
     return {
-      rates, newest: est,
-      label: { kind: 'trailing', fallback: `seasonal baseline needs ${weeks} week(s) of history, ${have} available: using a ${FALLBACK_TRAILING_MS / HOUR}h trailing baseline with wider uncertainty` },
+      rates,
+      newest: est,
+      label: {
+        kind: 'trailing',
+        fallback: `seasonal baseline needs ${weeks} week(s) of history, ${have} available: using a ${FALLBACK_TRAILING_MS / HOUR}h trailing baseline with wider uncertainty`,
+      },
     };
   }
   const levelEnd = Math.min(frozen ?? Infinity, evalTo - LEVEL_GAP_MS);
@@ -76,7 +93,14 @@ export function baselineRates(look: RuleLook, seg: SegmentRef | null, ex: Extrac
   return { rates, newest: newest!, label: { kind: 'seasonal', weeksUsed: newest!.weeksUsed, level: newest!.level } };
 }
 
-function trailing(look: RuleLook, seg: SegmentRef | null, ex: Extractor, end: number, spanMs: number, drift: number): BaselineEstimate {
+function trailing(
+  look: RuleLook,
+  seg: SegmentRef | null,
+  ex: Extractor,
+  end: number,
+  spanMs: number,
+  drift: number,
+): BaselineEstimate {
   const b = look.funnel.bucketMs;
   const history: Counts[] = [];
   const alignedEnd = Math.floor(end / b) * b;
@@ -98,7 +122,10 @@ export function slotEstimate(look: RuleLook, seg: SegmentRef | null, ex: Extract
   const weeks: (Counts | null)[] = [];
   const volumes: (number | null)[] = [];
   for (let w = 1; w <= weeksWanted; w++) {
-    let s = 0, c = 0, vol = 0, seen = 0;
+    let s = 0,
+      c = 0,
+      vol = 0,
+      seen = 0;
     const from = block - w * WEEK - SLOT_HALF_WIDTH_MS;
     const to = block - w * WEEK + r + SLOT_HALF_WIDTH_MS;
     for (let t = Math.ceil(from / r) * r; t < to; t += r) {
@@ -118,14 +145,20 @@ export function slotEstimate(look: RuleLook, seg: SegmentRef | null, ex: Extract
 }
 
 /** Observed vs seasonal-expected conversions over the level span (recomputed once per 15-minute block). */
-export function levelInputs(look: RuleLook, seg: SegmentRef | null, ex: Extractor, end: number): { observed: number; expected: number } {
+export function levelInputs(
+  look: RuleLook,
+  seg: SegmentRef | null,
+  ex: Extractor,
+  end: number,
+): { observed: number; expected: number } {
   const { funnel, reader } = look;
   const b = funnel.bucketMs;
   const alignedEnd = Math.floor(end / reader.rollupMs) * reader.rollupMs;
   const key = segmentKey(seg);
   const hit = look.memory.levels.get(key);
   if (hit && hit.key === alignedEnd) return hit;
-  let observed = 0, expected = 0;
+  let observed = 0,
+    expected = 0;
   let lastBlock = NaN;
   let rate = NaN;
   for (let t = alignedEnd - LEVEL_SPAN_MS; t < alignedEnd; t += b) {
@@ -135,8 +168,13 @@ export function levelInputs(look: RuleLook, seg: SegmentRef | null, ex: Extracto
     const block = Math.floor(t / reader.rollupMs) * reader.rollupMs;
     if (block !== lastBlock) {
       const slot = slotEstimate(look, seg, ex, block);
-      let s = 0, c = 0;
-      for (const w of slot.weeks) if (w) { s += w.starts; c += w.conversions; }
+      let s = 0,
+        c = 0;
+      for (const w of slot.weeks)
+        if (w) {
+          s += w.starts;
+          c += w.conversions;
+        }
       rate = s > 0 ? c / s : NaN;
       lastBlock = block;
     }

@@ -20,7 +20,14 @@ const NOISE_SPAN_MS = 12 * HOUR;
  * slow and persistent noise (3× the wobble's variance for the 12 hours after each surge, measured on bench:detect),
  * which made the next half day's real drops look like noise. Refreshed hourly.
  */
-export function noiseFor(look: RuleLook, seg: SegmentRef | null, ex: Extractor, key: string, mix: MixAdjust | null, scratch: Map<string, NoiseRows>): NoiseModel {
+export function noiseFor(
+  look: RuleLook,
+  seg: SegmentRef | null,
+  ex: Extractor,
+  key: string,
+  mix: MixAdjust | null,
+  scratch: Map<string, NoiseRows>,
+): NoiseModel {
   const hit = look.memory.noise.get(key);
   if (hit && look.evalTo - hit.at < NOISE_REFRESH_MS) return hit.model;
   const own = noiseRows(look, seg, ex, scratch);
@@ -28,7 +35,14 @@ export function noiseFor(look: RuleLook, seg: SegmentRef | null, ex: Extractor, 
   if (mix) {
     // The funnel-wide expectation is risk-adjusted by segment: measure the noise around that expectation.
     const parts = mix.segs.map((sg) => noiseRows(look, sg, ex, scratch));
-    rows = own.map((r, i) => (r ? riskAdjustedResidual(r, parts.map((p) => p[i] ?? null)) : null));
+    rows = own.map((r, i) =>
+      r
+        ? riskAdjustedResidual(
+            r,
+            parts.map((p) => p[i] ?? null),
+          )
+        : null,
+    );
   }
   const residuals = rows.filter((r): r is Residual => r !== null && r.expectedRate > 0 && r.expectedRate < 1);
   const model = residuals.length >= 120 ? estimateNoiseProfile(residuals) : { tau2: 0, tau2Slow: 0 };
@@ -58,17 +72,22 @@ function noiseRows(look: RuleLook, seg: SegmentRef | null, ex: Extractor, scratc
   const hourly: { s: number; c: number }[] = [];
   const first = end - NOISE_SPAN_MS - 2 * HOUR;
   for (let h = first; h < end; h += HOUR) {
-    let s = 0, c = 0;
+    let s = 0,
+      c = 0;
     for (let t = h; t < h + HOUR; t += b) {
       const v = reader.fine(t, seg);
-      if (v) { s += ex.trials(v); c += ex.successes(v); }
+      if (v) {
+        s += ex.trials(v);
+        c += ex.successes(v);
+      }
     }
     hourly.push({ s, c });
   }
   let seasonalOk = seasonal;
   for (let k = 2; k < hourly.length; k++) {
     const h = first + k * HOUR;
-    let p = NaN, pVar = 0;
+    let p = NaN,
+      pVar = 0;
     const local = hourly[k - 1]!.s + hourly[k - 2]!.s;
     const localRate = local > 0 ? (hourly[k - 1]!.c + hourly[k - 2]!.c) / local : NaN;
     for (let t = h; t < h + HOUR; t += b) {
@@ -84,7 +103,11 @@ function noiseRows(look: RuleLook, seg: SegmentRef | null, ex: Extractor, scratc
       // The baseline's own variance goes with each residual, so the fit does not count baseline error as noise
       // (the detector adds it separately).
       const baselineVariance = seasonalOk ? pVar : (localRate * (1 - localRate)) / local;
-      rows.push(v && ex.trials(v) > 0 ? { starts: ex.trials(v), conversions: ex.successes(v), expectedRate: rate, baselineVariance } : null);
+      rows.push(
+        v && ex.trials(v) > 0
+          ? { starts: ex.trials(v), conversions: ex.successes(v), expectedRate: rate, baselineVariance }
+          : null,
+      );
     }
   }
   scratch.set(ck, rows);

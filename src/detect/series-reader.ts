@@ -84,7 +84,10 @@ export class MapSeriesReader implements SeriesReader {
       if (!d) continue;
       for (const [v, steps] of Object.entries(d.volume)) vol.set(v, (vol.get(v) ?? 0) + (steps[0] ?? 0));
     }
-    const out = [...vol.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([v]) => v);
+    const out = [...vol.entries()]
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([v]) => v);
     this.valuesMemo.set(dimension, out);
     return out;
   }

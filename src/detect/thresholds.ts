@@ -59,7 +59,10 @@ export function thresholdForRate(windowSteps: number, rate: number): number {
  * are a pure function of (budget, step, windows, resolve gap), identical on every start of the daemon.
  */
 function sfc32(seed: number): () => number {
-  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = seed | 0;
+  let a = 0x9e3779b9,
+    b = 0x243f6a88,
+    c = 0xb7e15162,
+    d = seed | 0;
   const next = (): number => {
     const t = (((a + b) | 0) + d) | 0;
     d = (d + 1) | 0;
@@ -182,7 +185,12 @@ const SCALES = Array.from({ length: 29 }, (_, i) => Math.pow(2, (i - 4) / 8)); /
  */
 export function scanThresholds(input: ScanThresholdsInput): ScanThresholds {
   const windows = input.windows ?? DEFAULT_WINDOWS;
-  if (!(input.falseAlarmsPerWeek > 0) || !(input.stepMinutes > 0) || windows.length === 0 || windows.some((w) => !(w >= 1))) {
+  if (
+    !(input.falseAlarmsPerWeek > 0) ||
+    !(input.stepMinutes > 0) ||
+    windows.length === 0 ||
+    windows.some((w) => !(w >= 1))
+  ) {
     throw new RangeError(`scanThresholds: invalid input ${JSON.stringify(input)}`);
   }
   const resolveSteps = Math.max(0, Math.ceil((input.resolveAfterMinutes ?? 10) / input.stepMinutes));
@@ -239,7 +247,8 @@ function interpolateScale(rates: readonly number[], budget: number): number {
   if (!(rates[0]! < budget)) return SCALES[0]!;
   for (let i = 1; i < rates.length; i++) {
     if (rates[i]! >= budget) {
-      const r0 = Math.max(rates[i - 1]!, 1e-300), r1 = rates[i]!;
+      const r0 = Math.max(rates[i - 1]!, 1e-300),
+        r1 = rates[i]!;
       const f = r1 > r0 ? Math.log(budget / r0) / Math.log(r1 / r0) : 0;
       return Math.exp(Math.log(SCALES[i - 1]!) + f * (Math.log(SCALES[i]!) - Math.log(SCALES[i - 1]!)));
     }

@@ -35,7 +35,10 @@ export function detectVolumeChange(input: VolumeInput): Detection {
   const n = input.observed.length;
   const sorted = [...windows].sort((a, b) => a - b).filter((w) => w <= n);
   const sums: WindowSums[] = [];
-  let obs = 0, exp = 0, fast = 0, wi = 0;
+  let obs = 0,
+    exp = 0,
+    fast = 0,
+    wi = 0;
   for (let j = 1; j <= n && wi < sorted.length; j++) {
     const mu = input.expected[n - j] ?? 0;
     if (mu > 0) {
@@ -44,11 +47,20 @@ export function detectVolumeChange(input: VolumeInput): Detection {
       fast += mu * mu;
     }
     if (j === sorted[wi]) {
-      sums.push({ steps: j, trials: exp, observed: obs, expected: exp, nullVariance: exp, fastWeight: fast, slowWeight: exp * exp });
+      sums.push({
+        steps: j,
+        trials: exp,
+        observed: obs,
+        expected: exp,
+        nullVariance: exp,
+        fastWeight: fast,
+        slowWeight: exp * exp,
+      });
       wi++;
     }
   }
-  const noise = input.noise === undefined ? { tau2: 0 } : typeof input.noise === 'number' ? { tau2: input.noise } : input.noise;
+  const noise =
+    input.noise === undefined ? { tau2: 0 } : typeof input.noise === 'number' ? { tau2: input.noise } : input.noise;
   const { windowIndex: _w, ...r } = scanSums(sums, {
     drop: input.change,
     direction: input.direction,

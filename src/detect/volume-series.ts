@@ -1,6 +1,14 @@
 import { detectVolumeChange } from './volume-detector.js';
 import { recentChange } from './recent-change.js';
-import { HOUR, MINUTE, SCAN_BUCKETS, stepIndex, type Extractor, type RuleLook, type SeriesResult } from './rule-look.js';
+import {
+  HOUR,
+  MINUTE,
+  SCAN_BUCKETS,
+  stepIndex,
+  type Extractor,
+  type RuleLook,
+  type SeriesResult,
+} from './rule-look.js';
 import { FALLBACK_TRAILING_MS, slotEstimate, trimmedMean } from './series-baseline.js';
 import { segmentKey, type SegmentRef } from './series-reader.js';
 
@@ -19,7 +27,8 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
   let label: SeriesResult['baseline'] = { kind: 'trailing' };
   const gapEnd = Math.min(look.frozenBefore?.get(segmentKey(seg)) ?? Infinity, evalTo - HOUR);
   const trailingMean = (spanMs: number): number => {
-    let sum = 0, k = 0;
+    let sum = 0,
+      k = 0;
     for (let t = Math.floor(gapEnd / b) * b - spanMs; t < Math.floor(gapEnd / b) * b; t += b) {
       sum += reader.fine(t, seg)?.volume[step] ?? 0;
       k++;
@@ -30,9 +39,12 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
   if (rule.baseline.kind === 'seasonal') {
     const weeks = rule.baseline.weeks;
     const blockNow = Math.floor((evalTo - b) / reader.rollupMs) * reader.rollupMs;
-    const have = slotEstimate(look, seg, { ...ex, trials: (v) => v.volume[step] ?? 0 }, blockNow).volumes.filter((x) => x !== null).length;
+    const have = slotEstimate(look, seg, { ...ex, trials: (v) => v.volume[step] ?? 0 }, blockNow).volumes.filter(
+      (x) => x !== null,
+    ).length;
     if (have >= weeks) {
-      let lastBlock = NaN, mu = NaN;
+      let lastBlock = NaN,
+        mu = NaN;
       for (let i = 0; i < n; i++) {
         const block = Math.floor((first + i * b) / reader.rollupMs) * reader.rollupMs;
         if (block !== lastBlock) {
@@ -45,24 +57,39 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
       relVar = 0.05 ** 2 / Math.max(1, have - 1);
     } else {
       expected.fill(trailingMean(FALLBACK_TRAILING_MS));
-      label = { kind: 'trailing', fallback: `seasonal baseline needs ${weeks} week(s) of history, ${have} available: using a ${FALLBACK_TRAILING_MS / HOUR}h trailing baseline with wider uncertainty` };
+      label = {
+        kind: 'trailing',
+        fallback: `seasonal baseline needs ${weeks} week(s) of history, ${have} available: using a ${FALLBACK_TRAILING_MS / HOUR}h trailing baseline with wider uncertainty`,
+      };
       relVar = 0.1 ** 2;
     }
   } else {
     expected.fill(trailingMean(rule.baseline.windowMs));
   }
   const detection = detectVolumeChange({
-    observed, expected, direction: rule.direction, change: rule.minChange,
+    observed,
+    expected,
+    direction: rule.direction,
+    change: rule.minChange,
     // Traffic wobbles far beyond Poisson; 10 % relative per bucket is a conservative default until estimated.
-    noise: { tau2: 0.1 ** 2, tau2Slow: 0.05 ** 2 }, baselineRelVariance: relVar,
-    falseAlarmsPerWeek: budget, stepMinutes: b / MINUTE, minVolume: rule.minVolume,
+    noise: { tau2: 0.1 ** 2, tau2Slow: 0.05 ** 2 },
+    baselineRelVariance: relVar,
+    falseAlarmsPerWeek: budget,
+    stepMinutes: b / MINUTE,
+    minVolume: rule.minVolume,
   });
   if (!(expected[n - 1]! > 0)) {
     detection.state = 'insufficient';
     detection.reason = 'no baseline volume yet';
   }
   return {
-    rule: rule.name, segment: seg, detection, baseline: label, noise: { tau2: 0.01, tau2Slow: 0.0025 }, onset: null, unlearnedYoung: 0,
+    rule: rule.name,
+    segment: seg,
+    detection,
+    baseline: label,
+    noise: { tau2: 0.01, tau2Slow: 0.0025 },
+    onset: null,
+    unlearnedYoung: 0,
     recent: recentChange(observed, expected, rule.direction),
   };
 }

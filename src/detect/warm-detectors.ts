@@ -16,7 +16,11 @@ export function warmDetectors(funnels: readonly FunnelDef[], rules: readonly Ale
     const b = bucketOf.get(rule.funnel);
     if (b === undefined) continue;
     // Ratio and cohort rules pass their resolve_after; the volume and duration detectors use the default.
-    scanThresholds({ falseAlarmsPerWeek: 1, stepMinutes: b / MINUTE, resolveAfterMinutes: rule.resolveAfterMs / MINUTE });
+    scanThresholds({
+      falseAlarmsPerWeek: 1,
+      stepMinutes: b / MINUTE,
+      resolveAfterMinutes: rule.resolveAfterMs / MINUTE,
+    });
     scanThresholds({ falseAlarmsPerWeek: 1, stepMinutes: b / MINUTE });
   }
 }

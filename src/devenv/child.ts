@@ -16,7 +16,11 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const p of live) {
-      try { p.kill('SIGKILL'); } catch { /* already gone */ }
+      try {
+        p.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
   });
 }

@@ -16,10 +16,22 @@ export interface MockKafkaHandle {
 
 export async function startMockKafka(numBrokers = 3): Promise<MockKafkaHandle> {
   const child = spawnManaged('kcat', [
-    '-b', 'unused:9092', '-C', '-t', '__fw_keepalive', '-q',
-    '-X', `test.mock.num.brokers=${numBrokers}`,
+    '-b',
+    'unused:9092',
+    '-C',
+    '-t',
+    '__fw_keepalive',
+    '-q',
+    '-X',
+    `test.mock.num.brokers=${numBrokers}`,
   ]);
-  const m = await waitForOutput(child.proc, 'stderr', /Mock cluster enabled: .* replaced with (\S+)/, 10_000, 'kcat mock cluster');
+  const m = await waitForOutput(
+    child.proc,
+    'stderr',
+    /Mock cluster enabled: .* replaced with (\S+)/,
+    10_000,
+    'kcat mock cluster',
+  );
   const brokers = m[1]!.split(',');
   // Keep draining stderr: kcat logs mock activity there, and a full pipe would block it.
   child.proc.stderr?.resume();

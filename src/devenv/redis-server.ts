@@ -31,19 +31,30 @@ export interface RedisClusterHandle {
   stop(): Promise<void>;
 }
 
-async function spawnRedis(extraArgs: string[], label: string, fixed?: { port: number; dir: string }): Promise<{ child: ManagedChild; port: number; dir: string }> {
+async function spawnRedis(
+  extraArgs: string[],
+  label: string,
+  fixed?: { port: number; dir: string },
+): Promise<{ child: ManagedChild; port: number; dir: string }> {
   let lastErr: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = fixed?.port ?? (await freePort());
     const dir = fixed?.dir ?? mkdtempSync(join(tmpdir(), 'fw-redis-'));
     const child = spawnManaged('redis-server', [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--dir', dir,
-      '--save', '',
-      '--appendonly', 'no',
-      '--protected-mode', 'no',
-      '--daemonize', 'no',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'no',
+      '--daemonize',
+      'no',
       ...extraArgs,
     ]);
     try {
@@ -90,8 +101,12 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle
   };
   try {
     for (let i = 0; i < masters; i++) {
-      started.push(await spawnRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
-        '--cluster-node-timeout', '5000'], 'redis cluster node'));
+      started.push(
+        await spawnRedis(
+          ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'],
+          'redis cluster node',
+        ),
+      );
     }
     const addrs = started.map((s) => `127.0.0.1:${s.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes']);

@@ -68,7 +68,17 @@ export interface Step {
 }
 
 /** The fields of an incident, dropped when a state leaves resolved or a pending alert is cancelled. */
-const INCIDENT_FIELDS = ['pendingSince', 'okSince', 'incidentId', 'firedAt', 'resolvedAt', 'peak', 'notices', 'announced', 'context'] as const;
+const INCIDENT_FIELDS = [
+  'pendingSince',
+  'okSince',
+  'incidentId',
+  'firedAt',
+  'resolvedAt',
+  'peak',
+  'notices',
+  'announced',
+  'context',
+] as const;
 
 /** How bad a look was, for `peak`; a missing or non-finite change (JSON turns Infinity into null) ranks lowest. */
 function badness(e: Evidence | undefined): number {
@@ -80,26 +90,44 @@ function badness(e: Evidence | undefined): number {
  * One evaluation of one (rule, segment): the arrows in the module header. `prev` undefined is a key never seen
  * (an inactive state entered now).
  */
-export function stepAlert(prev: AlertState | undefined, rule: string, segment: SegmentRef | null, obs: Observation,
-  now: number, r: StateRules): Step {
+export function stepAlert(
+  prev: AlertState | undefined,
+  rule: string,
+  segment: SegmentRef | null,
+  obs: Observation,
+  now: number,
+  r: StateRules,
+): Step {
   const cur: AlertState = prev ?? { rule, segment, status: 'inactive', since: now, seq: 0, lastEvaluated: now };
   const base: AlertState = { ...cur, rule, segment, lastEvaluated: now };
   if (obs.evidence) base.evidence = obs.evidence;
   const c = obs.condition;
 
   const stay = (patch: Partial<AlertState> = {}): Step => ({ next: tidy({ ...base, ...patch }), transition: null });
-  const go = (status: AlertStatus, transition: AlertTransitionKind | null, patch: Partial<AlertState> = {},
-    clearIncident = false): Step => {
+  const go = (
+    status: AlertStatus,
+    transition: AlertTransitionKind | null,
+    patch: Partial<AlertState> = {},
+    clearIncident = false,
+  ): Step => {
     const next: AlertState = { ...base, status, since: status === cur.status ? cur.since : now };
     if (clearIncident) for (const f of INCIDENT_FIELDS) delete next[f];
     Object.assign(next, patch);
     if (transition) next.seq = cur.seq + 1;
     return { next: tidy(next), transition };
   };
-  const fire = (pendingSince: number): Step => go('firing', 'firing', {
-    pendingSince, okSince: undefined, incidentId: `${alertKey(rule, segment)}@${now}`, firedAt: now,
-    resolvedAt: undefined, peak: obs.evidence, notices: undefined, announced: undefined, context: undefined,
-  });
+  const fire = (pendingSince: number): Step =>
+    go('firing', 'firing', {
+      pendingSince,
+      okSince: undefined,
+      incidentId: `${alertKey(rule, segment)}@${now}`,
+      firedAt: now,
+      resolvedAt: undefined,
+      peak: obs.evidence,
+      notices: undefined,
+      announced: undefined,
+      context: undefined,
+    });
   // A new pending period; the previous incident's fields go (fire() replaces all of them). With forMs = 0 the
   // pending period is already long enough on its first look, so it fires at once.
   const startPending = (): Step => (r.forMs <= 0 ? fire(now) : go('pending', 'pending', { pendingSince: now }, true));
@@ -127,12 +155,14 @@ export function stepAlert(prev: AlertState | undefined, rule: string, segment: S
     }
     case 'firing': {
       if (c === 'breach') {
-        const peak = cur.peak === undefined || badness(obs.evidence) > badness(cur.peak) ? obs.evidence ?? cur.peak : cur.peak;
+        const peak =
+          cur.peak === undefined || badness(obs.evidence) > badness(cur.peak) ? (obs.evidence ?? cur.peak) : cur.peak;
         return stay({ okSince: undefined, peak });
       }
       if (c === 'ok') {
         const okSince = cur.okSince ?? now;
-        if (now - okSince >= r.resolveAfterMs) return go('resolved', 'resolved', { okSince: undefined, resolvedAt: now });
+        if (now - okSince >= r.resolveAfterMs)
+          return go('resolved', 'resolved', { okSince: undefined, resolvedAt: now });
         return stay({ okSince });
       }
       return stay({ okSince: undefined }); // no data is not a recovery: the resolve countdown restarts later

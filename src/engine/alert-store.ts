@@ -7,8 +7,9 @@
  * Every write is one Lua call (lua/alert-commit-1.lua) fenced by the leader lease's token: states, deletions,
  * transitions and the delivery jobs the planner made (notify/plan.ts, serialised by notify/delivery-log.ts) land
  * together or not at all, and only while the caller still holds the lease. A commit that Redis applied but whose
- * answer was lost may be retried and then appends its transitions and jobs twice; job ids are stable per incident, receiver and event, and the outbox
- * settles a job whose effect is already recorded without delivering it again (notify/outbox.ts).
+ * answer was lost may be retried and then appends its transitions and jobs twice; job ids are stable per incident,
+ * receiver and event, and the outbox settles a job whose effect is already recorded without delivering it again
+ * (notify/outbox.ts).
  *
  * Neither key expires: a firing alert must survive any quiet period, and the state hash holds one small entry per
  * (rule, segment), removed when its rule goes (`deleteKeys`). JSON has no NaN or Infinity: such numbers in
@@ -56,7 +57,11 @@ export class RedisAlertStore {
     for (const [key, json] of Object.entries(raw)) {
       const state = parseState(json);
       if (state) out.set(key, state);
-      else this.o.logger?.warn({ key: this.keys.state, field: key }, 'unreadable alert state skipped; that alert starts over as inactive');
+      else
+        this.o.logger?.warn(
+          { key: this.keys.state, field: key },
+          'unreadable alert state skipped; that alert starts over as inactive',
+        );
     }
     return out;
   }
@@ -66,8 +71,12 @@ export class RedisAlertStore {
    * delivery log serialised them: notify/delivery-log.ts) and appends the transitions, in one step, if `token` is
    * the current lease's; 'fenced' (nothing written) otherwise.
    */
-  async commit(token: number, states: AlertState[], transitions: AlertTransition[],
-    opts: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[] } = {}): Promise<'ok' | 'fenced'> {
+  async commit(
+    token: number,
+    states: AlertState[],
+    transitions: AlertTransition[],
+    opts: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[] } = {},
+  ): Promise<'ok' | 'fenced'> {
     if (!Number.isSafeInteger(token) || token < 0) {
       throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the fencing token must be a whole number, got ${token}`);
     }
@@ -79,13 +88,20 @@ export class RedisAlertStore {
     argv.push(jobs.length);
     for (const j of jobs) argv.push(j.mark, j.marker, j.job);
     for (const t of transitions) argv.push(t.id, JSON.stringify(t));
-    const reply = await callEngineCommand(this.o.redis, 'alertCommit', 'ALERT', [this.keys.state], argv,
-      `committing ${states.length} alert states, ${transitions.length} transitions and ${jobs.length} delivery jobs`);
+    const reply = await callEngineCommand(
+      this.o.redis,
+      'alertCommit',
+      'ALERT',
+      [this.keys.state],
+      argv,
+      `committing ${states.length} alert states, ${transitions.length} transitions and ${jobs.length} delivery jobs`,
+    );
     if (Array.isArray(reply) && reply.length === 2) {
       const code = Number(reply[0]);
       if (code === 1) return 'ok';
       if (code === -1) return 'fenced';
-      if (code === -2) throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the script refused its arguments: ${String(reply[1])}`);
+      if (code === -2)
+        throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the script refused its arguments: ${String(reply[1])}`);
     }
     throw new FwError('ALERT_BAD_REPLY', `alert commit: unexpected reply ${JSON.stringify(reply)}`);
   }
@@ -118,8 +134,15 @@ export class RedisAlertStore {
 function parseState(json: string): AlertState | undefined {
   try {
     const s = JSON.parse(json) as Partial<AlertState> | null;
-    if (s && typeof s === 'object' && typeof s.rule === 'string' && typeof s.status === 'string' && STATUSES.has(s.status) &&
-      typeof s.seq === 'number' && typeof s.since === 'number') {
+    if (
+      s &&
+      typeof s === 'object' &&
+      typeof s.rule === 'string' &&
+      typeof s.status === 'string' &&
+      STATUSES.has(s.status) &&
+      typeof s.seq === 'number' &&
+      typeof s.since === 'number'
+    ) {
       return s as AlertState;
     }
   } catch {

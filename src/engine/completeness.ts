@@ -45,7 +45,10 @@ export class CompletenessTracker {
   private readonly minFinal: number;
   private cachedCurve: (number | undefined)[] | null = null;
 
-  constructor(private readonly o: CompletenessOptions, state?: CompletenessState) {
+  constructor(
+    private readonly o: CompletenessOptions,
+    state?: CompletenessState,
+  ) {
     this.decay = Math.pow(0.5, 1 / (o.halfLifeBuckets ?? 720));
     this.minFinal = o.minFinal ?? 200;
     this.sums = Array.from({ length: o.maxAge + 1 }, (_, a) => {
@@ -117,7 +120,7 @@ export class CompletenessTracker {
         continue;
       }
       // Monotone and within (0, 1]: completions only accumulate with age.
-      const g = Math.min(1, Math.max(prev, (ca! / sa!) / (cf! / sf!)));
+      const g = Math.min(1, Math.max(prev, ca! / sa! / (cf! / sf!)));
       out.push(g);
       prev = g;
     }

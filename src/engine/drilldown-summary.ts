@@ -4,18 +4,29 @@ import type { DrilldownSummary } from '../model/alert-context.js';
 /** Many dimensions' drill-downs as one statement: the dimension that localises the deficit best speaks first. */
 export function summarizeDrilldown(results: readonly DrilldownResult[]): DrilldownSummary | undefined {
   if (results.length === 0) return undefined;
-  const localised = results.filter((r) => r.classification === 'localised')
+  const localised = results
+    .filter((r) => r.classification === 'localised')
     .sort((a, b) => (b.top[0]?.deficitShare ?? 0) - (a.top[0]?.deficitShare ?? 0));
   const ordered = [...localised, ...results.filter((r) => r.classification !== 'localised')];
-  const classification: DrilldownSummary['classification'] = localised.length > 0 ? 'localised'
-    : results.some((r) => r.classification === 'global') ? 'global'
-      : results.some((r) => r.classification === 'mix-shift') ? 'mix-shift' : 'no-deficit';
+  const classification: DrilldownSummary['classification'] =
+    localised.length > 0
+      ? 'localised'
+      : results.some((r) => r.classification === 'global')
+        ? 'global'
+        : results.some((r) => r.classification === 'mix-shift')
+          ? 'mix-shift'
+          : 'no-deficit';
   const pct = (x: number) => `${Math.round(100 * x)}%`;
   let summary: string;
   if (classification === 'localised') {
     const best = localised[0]!;
     // A share above 100% means the other values did slightly better than their baselines: "all of it" reads right.
-    summary = best.top.map((f) => `${best.dimension}=${f.value} carries ${pct(Math.min(1, f.deficitShare))} of the deficit (its rate ${f.relativeDrop >= 0 ? 'fell' : 'rose'} ${pct(Math.abs(f.relativeDrop))})`).join('; ');
+    summary = best.top
+      .map(
+        (f) =>
+          `${best.dimension}=${f.value} carries ${pct(Math.min(1, f.deficitShare))} of the deficit (its rate ${f.relativeDrop >= 0 ? 'fell' : 'rose'} ${pct(Math.abs(f.relativeDrop))})`,
+      )
+      .join('; ');
   } else if (classification === 'global') {
     summary = `no single segment explains it: the drop is spread across the values of ${results.map((r) => r.dimension).join(', ')}`;
   } else if (classification === 'mix-shift') {
@@ -24,11 +35,16 @@ export function summarizeDrilldown(results: readonly DrilldownResult[]): Drilldo
     summary = 'no value converts worse than its own baseline';
   }
   return {
-    classification, summary,
+    classification,
+    summary,
     dimensions: ordered.map((r) => ({
       dimension: r.dimension,
       top: (r.top.length > 0 ? r.top : r.segments.slice(0, 3)).map((f) => ({
-        value: f.value, expected: round1(f.expected), observed: f.observed, deficitShare: round3(f.deficitShare), rateChanged: f.rateChanged,
+        value: f.value,
+        expected: round1(f.expected),
+        observed: f.observed,
+        deficitShare: round3(f.deficitShare),
+        rateChanged: f.rateChanged,
       })),
     })),
   };

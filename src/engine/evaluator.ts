@@ -54,8 +54,12 @@ export interface LeaseView {
 
 export interface AlertStatePort {
   load(): Promise<Map<string, AlertState>>;
-  commit(token: number, states: AlertState[], transitions: AlertTransition[],
-    opts?: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[] }): Promise<'ok' | 'fenced'>;
+  commit(
+    token: number,
+    states: AlertState[],
+    transitions: AlertTransition[],
+    opts?: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[] },
+  ): Promise<'ok' | 'fenced'>;
 }
 
 export interface EvaluatorOptions {
@@ -107,7 +111,13 @@ const QUIET_WRITE_MS = 15 * 60_000;
  * firing (the evidence and the for/resolve countdowns are what a restarted or new leader continues from); quiet
  * states only every QUIET_WRITE_MS, which is all a restart needs from them.
  */
-function worthWriting(prev: AlertState | undefined, next: AlertState, transition: boolean, now: number, lastWritten: number | undefined): boolean {
+function worthWriting(
+  prev: AlertState | undefined,
+  next: AlertState,
+  transition: boolean,
+  now: number,
+  lastWritten: number | undefined,
+): boolean {
   if (!prev || transition || prev.status !== next.status) return true;
   if (next.status === 'pending' || next.status === 'firing' || next.okSince !== prev.okSince) return true;
   return lastWritten === undefined || now - lastWritten >= QUIET_WRITE_MS;
@@ -162,7 +172,8 @@ export class Evaluator {
       if (this.loadedFor !== token) {
         this.states = await this.o.alerts.load();
         this.written.clear();
-        if (this.o.completenessStore && this.completeness.size === 0) this.seed = { ...(await this.o.completenessStore.load()), ...this.seed };
+        if (this.o.completenessStore && this.completeness.size === 0)
+          this.seed = { ...(await this.o.completenessStore.load()), ...this.seed };
         this.loadedFor = token;
       }
       const ruleSet = this.o.rules();
@@ -181,13 +192,18 @@ export class Evaluator {
       report.jobs = deliveries.jobs;
       report.written = changed.size;
       if (changed.size > 0 || deleteKeys.length > 0) {
-        const res = await this.o.alerts.commit(token, [...changed.values()], transitions,
-          { deleteKeys, outbox: deliveries.outbox });
+        const res = await this.o.alerts.commit(token, [...changed.values()], transitions, {
+          deleteKeys,
+          outbox: deliveries.outbox,
+        });
         if (res === 'fenced') {
           // Another replica holds the lease now: what this tick computed is void, nothing was written.
           this.loadedFor = undefined;
           m?.evalTicks.inc({ outcome: 'fenced' });
-          this.o.logger.warn({ token }, 'evaluation fenced: the lease moved to another replica during the tick; nothing written');
+          this.o.logger.warn(
+            { token },
+            'evaluation fenced: the lease moved to another replica during the tick; nothing written',
+          );
           return { ...report, outcome: 'fenced', transitions: [], jobs: [] };
         }
         for (const [k, s] of changed) {
@@ -200,8 +216,11 @@ export class Evaluator {
       this.exportStates();
       if (this.o.completenessStore && ++this.ticksSinceSave >= 10) {
         this.ticksSinceSave = 0;
-        await this.o.completenessStore.save(this.completenessSnapshot()).catch((err: unknown) =>
-          this.o.logger.warn({ err: errorMessage(err) }, 'could not save completeness curves; will retry'));
+        await this.o.completenessStore
+          .save(this.completenessSnapshot())
+          .catch((err: unknown) =>
+            this.o.logger.warn({ err: errorMessage(err) }, 'could not save completeness curves; will retry'),
+          );
       }
       m?.evalTicks.inc({ outcome: 'evaluated' });
       return report;
@@ -236,14 +255,27 @@ export class Evaluator {
     return { dimensions: [...dims].sort(), durationSteps: [...dur].sort(), seasonalWeeks: weeks };
   }
 
-  private async evaluateFunnel(funnel: FunnelDef, rules: readonly AlertRuleDef[], now: number, changed: Map<string, AlertState>,
-    transitions: AlertTransition[], report: TickReport): Promise<TickReport['funnels'][number]> {
+  private async evaluateFunnel(
+    funnel: FunnelDef,
+    rules: readonly AlertRuleDef[],
+    now: number,
+    changed: Map<string, AlertState>,
+    transitions: AlertTransition[],
+    report: TickReport,
+  ): Promise<TickReport['funnels'][number]> {
     const b = funnel.bucketMs;
     const watermark = await this.source.watermark(funnel);
     // Never past the wall clock: an event stamped in the (allowed) future must not close buckets early.
     const evalTo = watermark === undefined ? null : Math.floor(Math.min(watermark, now) / b) * b;
-    this.o.metrics?.evalWatermarkLag.set({ funnel: funnel.name }, evalTo === null ? 0 : Math.max(0, (now - evalTo) / 1000));
-    const out: TickReport['funnels'][number] = { funnel: funnel.name, evalTo, guards: { data_stale: false, no_traffic: false } };
+    this.o.metrics?.evalWatermarkLag.set(
+      { funnel: funnel.name },
+      evalTo === null ? 0 : Math.max(0, (now - evalTo) / 1000),
+    );
+    const out: TickReport['funnels'][number] = {
+      funnel: funnel.name,
+      evalTo,
+      guards: { data_stale: false, no_traffic: false },
+    };
     if (evalTo === null) {
       out.skipped = 'no data yet';
       return out;
@@ -272,23 +304,39 @@ export class Evaluator {
         const prev = this.states.get(key);
         const obs = this.observation(funnel, rule, r, guards, evalTo, prev);
         counts[obs.condition]++;
-        const step = stepAlert(prev, rule.name, r.segment, obs, now, { forMs: rule.forMs, resolveAfterMs: rule.resolveAfterMs });
+        const step = stepAlert(prev, rule.name, r.segment, obs, now, {
+          forMs: rule.forMs,
+          resolveAfterMs: rule.resolveAfterMs,
+        });
         if (step.transition === 'firing') {
           // Worked out once, when the incident opens: where the deficit is (deploys are added after the loop).
           const from = step.next.evidence?.onset ?? step.next.pendingSince ?? now;
-          const dd = summarizeDrilldown(drilldownFor(look, from, funnel.dimensions.map((d) => d.name)));
+          const dd = summarizeDrilldown(
+            drilldownFor(
+              look,
+              from,
+              funnel.dimensions.map((d) => d.name),
+            ),
+          );
           if (dd) step.next.context = { ...step.next.context, drilldown: dd };
         }
-        if (worthWriting(prev, step.next, step.transition !== null, now, this.written.get(key))) changed.set(key, step.next);
+        if (worthWriting(prev, step.next, step.transition !== null, now, this.written.get(key)))
+          changed.set(key, step.next);
         else this.states.set(key, step.next);
-        if (step.transition) transitions.push(this.transition(rule, funnel, this.states.get(key), step.next, step.transition, now));
+        if (step.transition)
+          transitions.push(this.transition(rule, funnel, this.states.get(key), step.next, step.transition, now));
       }
       for (const [result, n] of Object.entries(counts)) this.o.metrics?.evalSeries.set({ rule: rule.name, result }, n);
     }
     return out;
   }
 
-  private evaluateOne(funnel: FunnelDef, rule: AlertRuleDef, reader: SeriesReader, evalTo: number): { results: SeriesResult[]; look: RuleLook } {
+  private evaluateOne(
+    funnel: FunnelDef,
+    rule: AlertRuleDef,
+    reader: SeriesReader,
+    evalTo: number,
+  ): { results: SeriesResult[]; look: RuleLook } {
     let memory = this.memories.get(rule.name);
     if (!memory) {
       memory = new RuleMemory();
@@ -304,9 +352,16 @@ export class Evaluator {
       frozenBefore.set(segmentKey(s.segment), Math.min(onset, s.pendingSince ?? onset));
     }
     const m = rule.metric;
-    const tracker = m.kind === 'cohort_conversion' ? this.completeness.get(`${funnel.name}|${m.from}|${m.to}`) : undefined;
+    const tracker =
+      m.kind === 'cohort_conversion' ? this.completeness.get(`${funnel.name}|${m.from}|${m.to}`) : undefined;
     const look: RuleLook = {
-      rule, funnel, reader, evalTo, memory, frozenBefore, extraSegments,
+      rule,
+      funnel,
+      reader,
+      evalTo,
+      memory,
+      frozenBefore,
+      extraSegments,
       completeness: tracker?.curve(),
       maxValuesPerDimension: this.o.maxValuesPerDimension,
     };
@@ -314,7 +369,12 @@ export class Evaluator {
   }
 
   /** Feeds each cohort metric's tracker with the funnel-wide counts of the young buckets (completeness.ts). */
-  private observeCompleteness(funnel: FunnelDef, rules: readonly AlertRuleDef[], reader: SeriesReader, evalTo: number): void {
+  private observeCompleteness(
+    funnel: FunnelDef,
+    rules: readonly AlertRuleDef[],
+    reader: SeriesReader,
+    evalTo: number,
+  ): void {
     const b = funnel.bucketMs;
     const mature = matureAgeBuckets(funnel);
     for (const rule of rules) {
@@ -337,37 +397,76 @@ export class Evaluator {
     }
   }
 
-  private observation(funnel: FunnelDef, rule: AlertRuleDef, r: SeriesResult, guards: GuardResults, evalTo: number, prev: AlertState | undefined): Observation {
+  private observation(
+    funnel: FunnelDef,
+    rule: AlertRuleDef,
+    r: SeriesResult,
+    guards: GuardResults,
+    evalTo: number,
+    prev: AlertState | undefined,
+  ): Observation {
     const d = r.detection;
     const evidence: Evidence = {
-      observed: d.observed, expected: d.expected, observedRate: d.observedRate, expectedRate: d.expectedRate,
-      relativeChange: d.relativeChange, volume: d.volume, windowMinutes: d.windowMinutes, statistic: d.statistic,
-      threshold: d.threshold, pValue: d.pValue, chanceRatePerWeek: d.chanceRatePerWeek, onset: r.onset,
-      evaluatedUpTo: evalTo, baseline: r.baseline, noise: { tau2: r.noise.tau2, tau2Slow: r.noise.tau2Slow ?? 0 },
-      recentChange: r.recent.relativeChange, recentMinutes: (r.recent.buckets * funnel.bucketMs) / 60_000,
+      observed: d.observed,
+      expected: d.expected,
+      observedRate: d.observedRate,
+      expectedRate: d.expectedRate,
+      relativeChange: d.relativeChange,
+      volume: d.volume,
+      windowMinutes: d.windowMinutes,
+      statistic: d.statistic,
+      threshold: d.threshold,
+      pValue: d.pValue,
+      chanceRatePerWeek: d.chanceRatePerWeek,
+      onset: r.onset,
+      evaluatedUpTo: evalTo,
+      baseline: r.baseline,
+      noise: { tau2: r.noise.tau2, tau2Slow: r.noise.tau2Slow ?? 0 },
+      recentChange: r.recent.relativeChange,
+      recentMinutes: (r.recent.buckets * funnel.bucketMs) / 60_000,
     };
     if (d.reason) evidence.reason = d.reason;
-    if (r.unlearnedYoung > 0 && !evidence.reason) evidence.reason = `${r.unlearnedYoung} young cohort bucket(s) waiting for maturity (completeness still being learned)`;
+    if (r.unlearnedYoung > 0 && !evidence.reason)
+      evidence.reason = `${r.unlearnedYoung} young cohort bucket(s) waiting for maturity (completeness still being learned)`;
     const volumeRule = rule.metric.kind === 'step_volume';
-    const guard: GuardName | null = guards.data_stale.active ? 'data_stale' : guards.no_traffic.active && !volumeRule ? 'no_traffic' : null;
+    const guard: GuardName | null = guards.data_stale.active
+      ? 'data_stale'
+      : guards.no_traffic.active && !volumeRule
+        ? 'no_traffic'
+        : null;
     if (guard) return { condition: 'inhibited', evidence: { ...evidence, guard } };
     // Paging needs both: the scan's evidence (calibrated to the budget) and the newest data still off by at least
     // half the rule's change. Staying firing needs only the latter: the scan's long windows keep seeing an
     // incident for hours after it ended, and must neither hold its resolve nor page it a second time.
     const stillOff = r.recent.relativeChange >= rule.minChange / 2;
     const active = prev?.status === 'firing';
-    let condition: Observation['condition'] = d.state === 'insufficient' ? 'insufficient'
-      : active ? (stillOff ? 'breach' : 'ok')
-      : d.state === 'breach' && stillOff ? 'breach' : 'ok';
+    let condition: Observation['condition'] =
+      d.state === 'insufficient'
+        ? 'insufficient'
+        : active
+          ? stillOff
+            ? 'breach'
+            : 'ok'
+          : d.state === 'breach' && stillOff
+            ? 'breach'
+            : 'ok';
     // Young cohorts left out (completeness not learned yet, e.g. right after a failover without a saved curve)
     // hide exactly the newest data: "no drop" is then not evidence of recovery, so an open alert holds.
-    if (condition === 'ok' && r.unlearnedYoung > 0 && (prev?.status === 'firing' || prev?.status === 'pending')) condition = 'insufficient';
+    if (condition === 'ok' && r.unlearnedYoung > 0 && (prev?.status === 'firing' || prev?.status === 'pending'))
+      condition = 'insufficient';
     return { condition, evidence };
   }
 
   /** The guards as alerts of their own (`<funnel>/data_stale`), notified to every receiver of the funnel's rules. */
-  private stepGuards(funnel: FunnelDef, rules: readonly AlertRuleDef[], guards: GuardResults, now: number, evalTo: number,
-    changed: Map<string, AlertState>, transitions: AlertTransition[]): void {
+  private stepGuards(
+    funnel: FunnelDef,
+    rules: readonly AlertRuleDef[],
+    guards: GuardResults,
+    now: number,
+    evalTo: number,
+    changed: Map<string, AlertState>,
+    transitions: AlertTransition[],
+  ): void {
     for (const name of ['data_stale', 'no_traffic'] as const) {
       const g = guards[name];
       this.o.metrics?.dataGuard.set({ funnel: funnel.name, guard: name }, g.active ? 1 : 0);
@@ -376,14 +475,36 @@ export class Evaluator {
       const prev = this.states.get(key);
       if (!g.active && (!prev || prev.status === 'inactive')) continue; // nothing to record for a quiet guard
       const evidence: Evidence = {
-        observed: g.observed, expected: g.expected, observedRate: NaN, expectedRate: NaN,
-        relativeChange: g.expected > 0 ? (g.expected - g.observed) / g.expected : 0, volume: g.observed, windowMinutes: 0,
-        statistic: 0, threshold: 0, pValue: 1, chanceRatePerWeek: 0, onset: null, evaluatedUpTo: evalTo,
-        baseline: { kind: 'trailing' }, guard: name, reason: g.detail,
+        observed: g.observed,
+        expected: g.expected,
+        observedRate: NaN,
+        expectedRate: NaN,
+        relativeChange: g.expected > 0 ? (g.expected - g.observed) / g.expected : 0,
+        volume: g.observed,
+        windowMinutes: 0,
+        statistic: 0,
+        threshold: 0,
+        pValue: 1,
+        chanceRatePerWeek: 0,
+        onset: null,
+        evaluatedUpTo: evalTo,
+        baseline: { kind: 'trailing' },
+        guard: name,
+        reason: g.detail,
       };
-      const step = stepAlert(prev, ruleName, null, { condition: g.active ? 'breach' : 'ok', evidence }, now, GUARD_RULES);
+      const step = stepAlert(
+        prev,
+        ruleName,
+        null,
+        { condition: g.active ? 'breach' : 'ok', evidence },
+        now,
+        GUARD_RULES,
+      );
       changed.set(key, step.next);
-      if (step.transition) transitions.push(this.transition(guardRule(funnel, rules, name), funnel, prev, step.next, step.transition, now));
+      if (step.transition)
+        transitions.push(
+          this.transition(guardRule(funnel, rules, name), funnel, prev, step.next, step.transition, now),
+        );
     }
   }
 
@@ -391,7 +512,11 @@ export class Evaluator {
    * Deploys near the onset of each incident that opened this tick, ranked (deploys/correlate.ts), into the state
    * and the transition. A failure to read them costs the alert its "likely cause", never the alert.
    */
-  private async attachDeploys(ruleSet: RuleSet, changed: Map<string, AlertState>, transitions: AlertTransition[]): Promise<void> {
+  private async attachDeploys(
+    ruleSet: RuleSet,
+    changed: Map<string, AlertState>,
+    transitions: AlertTransition[],
+  ): Promise<void> {
     const store = this.o.deploys;
     if (!store) return;
     const lookback = this.o.deployLookbackMs ?? 2 * 3_600_000;
@@ -405,11 +530,18 @@ export class Evaluator {
       try {
         const found = await store.between(onset - lookback, Math.max(onset, t.at));
         const env = this.o.environment ? { environment: this.o.environment } : {};
-        const deploys = rankDeploys(found, { funnel: funnel.name, services: funnel.services, segment: t.segment, onset, ...env }, { lookbackMs: lookback });
+        const deploys = rankDeploys(
+          found,
+          { funnel: funnel.name, services: funnel.services, segment: t.segment, onset, ...env },
+          { lookbackMs: lookback },
+        );
         state.context = { ...state.context, deploys };
         t.context = state.context;
       } catch (err) {
-        this.o.logger.warn({ alert: key, err: errorMessage(err) }, 'could not read deploy markers; the alert goes out without them');
+        this.o.logger.warn(
+          { alert: key, err: errorMessage(err) },
+          'could not read deploy markers; the alert goes out without them',
+        );
       }
     }
   }
@@ -419,9 +551,16 @@ export class Evaluator {
    * bookkeeping states they change are added to `changed`. Runs over every state, not only the funnels looked at
    * this tick: reminders and the end of a silence must not wait for a funnel's watermark to move.
    */
-  private async planDeliveries(ruleSet: RuleSet, now: number, changed: Map<string, AlertState>,
-    transitions: AlertTransition[], deleteKeys: readonly string[]): Promise<Pick<Plan, 'jobs' | 'outbox'>> {
-    const firing = [...this.states.values()].some((s) => s.status === 'firing') || [...changed.values()].some((s) => s.status === 'firing');
+  private async planDeliveries(
+    ruleSet: RuleSet,
+    now: number,
+    changed: Map<string, AlertState>,
+    transitions: AlertTransition[],
+    deleteKeys: readonly string[],
+  ): Promise<Pick<Plan, 'jobs' | 'outbox'>> {
+    const firing =
+      [...this.states.values()].some((s) => s.status === 'firing') ||
+      [...changed.values()].some((s) => s.status === 'firing');
     const paging = transitions.some((t) => t.kind === 'resolved' || t.kind === 'firing');
     if (!firing && !paging) return { jobs: [], outbox: [] };
     const view = new Map(this.states);
@@ -429,16 +568,21 @@ export class Evaluator {
     const silences = this.o.silences ? await this.o.silences.active(now) : [];
     const removed = new Set(deleteKeys);
     const plan = planDeliveries({
-      now, states: view, transitions, silences, remindEveryMs: this.o.remindEveryMs ?? 4 * 3_600_000,
+      now,
+      states: view,
+      transitions,
+      silences,
+      remindEveryMs: this.o.remindEveryMs ?? 4 * 3_600_000,
       receivers: new Set([BUILTIN_CONSOLE.name, ...ruleSet.receivers.map((r) => r.name)]),
       describe: (key, state) => (removed.has(key) ? undefined : this.describe(ruleSet, key, state, now)),
     });
     for (const [k, s] of plan.states) if (!removed.has(k)) changed.set(k, s);
     for (const n of plan.notes) {
       const { level, message } = noteMessage(n);
-      const fields = n.kind === 'unknown_receiver'
-        ? { alert: n.key, receiver: n.receiver }
-        : { alert: n.key, receiver: n.receiver, silence: n.silence };
+      const fields =
+        n.kind === 'unknown_receiver'
+          ? { alert: n.key, receiver: n.receiver }
+          : { alert: n.key, receiver: n.receiver, silence: n.silence };
       this.o.logger[level](fields, message);
     }
     return plan;
@@ -458,13 +602,24 @@ export class Evaluator {
       rule = guardRule(funnel, rules, m[2] as GuardName);
     }
     if (!funnel) return undefined;
-    return { ...this.transition(rule, funnel, state, state, 'firing', now), id: `${state.incidentId ?? key}#${state.seq}` };
+    return {
+      ...this.transition(rule, funnel, state, state, 'firing', now),
+      id: `${state.incidentId ?? key}#${state.seq}`,
+    };
   }
 
   /** Alert states of rules that no longer exist are deleted; an open incident among them is resolved first. */
-  private retireRemovedRules(ruleSet: RuleSet, now: number, changed: Map<string, AlertState>, transitions: AlertTransition[]): string[] {
+  private retireRemovedRules(
+    ruleSet: RuleSet,
+    now: number,
+    changed: Map<string, AlertState>,
+    transitions: AlertTransition[],
+  ): string[] {
     const live = new Set(ruleSet.rules.map((r) => r.name));
-    for (const f of ruleSet.funnels) { live.add(`${f.name}/data_stale`); live.add(`${f.name}/no_traffic`); }
+    for (const f of ruleSet.funnels) {
+      live.add(`${f.name}/data_stale`);
+      live.add(`${f.name}/no_traffic`);
+    }
     const remove: string[] = [];
     for (const [k, s] of this.states) {
       const parsed = parseAlertKey(k);
@@ -472,11 +627,29 @@ export class Evaluator {
       remove.push(k);
       changed.delete(k);
       if (s.status === 'firing') {
-        const next: AlertState = { ...s, status: 'resolved', since: now, resolvedAt: now, seq: s.seq + 1, lastEvaluated: now };
+        const next: AlertState = {
+          ...s,
+          status: 'resolved',
+          since: now,
+          resolvedAt: now,
+          seq: s.seq + 1,
+          lastEvaluated: now,
+        };
         if (next.evidence) next.evidence = { ...next.evidence, reason: 'the rule was removed from the rule files' };
         transitions.push({
-          id: `${s.incidentId ?? k}#${next.seq}`, kind: 'resolved', at: now, rule: s.rule, funnel: '', segment: s.segment,
-          severity: 'info', notify: [], labels: {}, incidentId: s.incidentId, from: 'firing', to: 'resolved', evidence: next.evidence,
+          id: `${s.incidentId ?? k}#${next.seq}`,
+          kind: 'resolved',
+          at: now,
+          rule: s.rule,
+          funnel: '',
+          segment: s.segment,
+          severity: 'info',
+          notify: [],
+          labels: {},
+          incidentId: s.incidentId,
+          from: 'firing',
+          to: 'resolved',
+          evidence: next.evidence,
           ruleSetVersion: ruleSet.version,
         });
       }
@@ -484,12 +657,28 @@ export class Evaluator {
     return remove;
   }
 
-  private transition(rule: AlertRuleDef, funnel: FunnelDef, prev: AlertState | undefined, next: AlertState,
-    kind: AlertTransition['kind'], now: number): AlertTransition {
+  private transition(
+    rule: AlertRuleDef,
+    funnel: FunnelDef,
+    prev: AlertState | undefined,
+    next: AlertState,
+    kind: AlertTransition['kind'],
+    now: number,
+  ): AlertTransition {
     const t: AlertTransition = {
-      id: `${next.incidentId ?? alertKey(rule.name, next.segment)}#${next.seq}`, kind, at: now, rule: rule.name, funnel: funnel.name,
-      segment: next.segment, severity: rule.severity, notify: rule.notify, labels: rule.labels,
-      incidentId: next.incidentId, from: prev?.status ?? 'inactive', to: next.status, evidence: next.evidence,
+      id: `${next.incidentId ?? alertKey(rule.name, next.segment)}#${next.seq}`,
+      kind,
+      at: now,
+      rule: rule.name,
+      funnel: funnel.name,
+      segment: next.segment,
+      severity: rule.severity,
+      notify: rule.notify,
+      labels: rule.labels,
+      incidentId: next.incidentId,
+      from: prev?.status ?? 'inactive',
+      to: next.status,
+      evidence: next.evidence,
       ruleSetVersion: this.ruleSetVersion,
     };
     if (rule.owner !== undefined) t.owner = rule.owner;
@@ -509,7 +698,10 @@ export class Evaluator {
         await this.o.notifier.notify(t);
       } catch (err) {
         this.o.metrics?.notifyFailures.inc();
-        this.o.logger.error({ transition: t.id, err: errorMessage(err) }, 'notifier failed; the transition is committed in the alert stream');
+        this.o.logger.error(
+          { transition: t.id, err: errorMessage(err) },
+          'notifier failed; the transition is committed in the alert stream',
+        );
       }
     }
   }
@@ -526,13 +718,25 @@ export class Evaluator {
 /** A funnel's data guard as a rule of its own, notifying every receiver of the funnel's rules. */
 function guardRule(funnel: FunnelDef, rules: readonly AlertRuleDef[], name: GuardName): AlertRuleDef {
   return {
-    name: `${funnel.name}/${name}`, funnel: funnel.name, description: name === 'data_stale'
-      ? 'The funnel\'s data stopped arriving; its rules are on hold until it is back.'
-      : 'Entry traffic collapsed; conversion rules are on hold until it is back.',
-    metric: { kind: 'step_volume', step: funnel.steps[0]!.name }, direction: 'drop', minChange: 0.9,
-    baseline: { kind: 'trailing', windowMs: 2 * 3_600_000 }, falseAlarmsPerWeek: 1, minVolume: 0, forMs: 0,
-    resolveAfterMs: GUARD_RULES.resolveAfterMs, severity: 'warning', segments: [],
-    notify: [...new Set(rules.flatMap((r) => r.notify))], labels: { guard: name }, mixShift: 'ignore',
+    name: `${funnel.name}/${name}`,
+    funnel: funnel.name,
+    description:
+      name === 'data_stale'
+        ? "The funnel's data stopped arriving; its rules are on hold until it is back."
+        : 'Entry traffic collapsed; conversion rules are on hold until it is back.',
+    metric: { kind: 'step_volume', step: funnel.steps[0]!.name },
+    direction: 'drop',
+    minChange: 0.9,
+    baseline: { kind: 'trailing', windowMs: 2 * 3_600_000 },
+    falseAlarmsPerWeek: 1,
+    minVolume: 0,
+    forMs: 0,
+    resolveAfterMs: GUARD_RULES.resolveAfterMs,
+    severity: 'warning',
+    segments: [],
+    notify: [...new Set(rules.flatMap((r) => r.notify))],
+    labels: { guard: name },
+    mixShift: 'ignore',
     source: rules[0]!.source,
   };
 }

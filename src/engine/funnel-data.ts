@@ -36,7 +36,10 @@ export class FunnelData {
   /** Buckets read by the last refresh (for metrics and the benchmark). */
   lastReadBuckets = 0;
 
-  constructor(private readonly store: WindowStore, private funnel: FunnelDef) {}
+  constructor(
+    private readonly store: WindowStore,
+    private funnel: FunnelDef,
+  ) {}
 
   /** Brings the cache up to `evalTo` and returns a reader over it. */
   async refresh(funnel: FunnelDef, evalTo: number, needs: FunnelNeeds): Promise<SeriesReader> {
@@ -56,16 +59,31 @@ export class FunnelData {
     read += await this.fill('fine', range(fineFrom, evalTo, b), this.fine, needs);
     const wanted = new Set<number>();
     for (let w = 1; w <= needs.seasonalWeeks; w++) {
-      for (const t of range(Math.floor((evalTo - w * WEEK - ROLLUP_BEFORE_MS) / r) * r, evalTo - w * WEEK + ROLLUP_AFTER_MS, r)) wanted.add(t);
+      for (const t of range(
+        Math.floor((evalTo - w * WEEK - ROLLUP_BEFORE_MS) / r) * r,
+        evalTo - w * WEEK + ROLLUP_AFTER_MS,
+        r,
+      ))
+        wanted.add(t);
     }
     for (const k of this.rollups.keys()) if (!wanted.has(k)) this.rollups.delete(k);
-    read += await this.fill('rollup', [...wanted].sort((x, y) => x - y), this.rollups, needs);
+    read += await this.fill(
+      'rollup',
+      [...wanted].sort((x, y) => x - y),
+      this.rollups,
+      needs,
+    );
     this.lastReadBuckets = read;
     return new MapSeriesReader(b, r, this.fine, this.rollups);
   }
 
   /** Reads the buckets that are missing or not yet final, in contiguous runs. */
-  private async fill(resolution: 'fine' | 'rollup', starts: number[], into: Map<number, BucketCounts>, needs: FunnelNeeds): Promise<number> {
+  private async fill(
+    resolution: 'fine' | 'rollup',
+    starts: number[],
+    into: Map<number, BucketCounts>,
+    needs: FunnelNeeds,
+  ): Promise<number> {
     const width = resolution === 'fine' ? this.funnel.bucketMs : this.funnel.retention.rollupBucketMs;
     const todo = starts.filter((s) => !into.has(s) || !(into.get(s) as CachedBucket).final);
     const runs: [number, number][] = [];
@@ -74,15 +92,22 @@ export class FunnelData {
       if (last && last[1] === s && (last[1] - last[0]) / width < READ_CHUNK) last[1] = s + width;
       else runs.push([s, s + width]);
     }
-    await Promise.all(runs.map(async ([from, to]) => {
-      const res = await this.store.bucketCounts({
-        funnel: this.funnel, from, to, resolution, dimensions: needs.dimensions, durationSteps: needs.durationSteps,
-      });
-      for (const bc of res.buckets) {
-        (bc as CachedBucket).final = bc.start + bc.widthMs <= res.compactedTo;
-        into.set(bc.start, bc);
-      }
-    }));
+    await Promise.all(
+      runs.map(async ([from, to]) => {
+        const res = await this.store.bucketCounts({
+          funnel: this.funnel,
+          from,
+          to,
+          resolution,
+          dimensions: needs.dimensions,
+          durationSteps: needs.durationSteps,
+        });
+        for (const bc of res.buckets) {
+          (bc as CachedBucket).final = bc.start + bc.widthMs <= res.compactedTo;
+          into.set(bc.start, bc);
+        }
+      }),
+    );
     return todo.length;
   }
 }

@@ -49,7 +49,9 @@ export function evaluateGuards(g: GuardInput): GuardResults {
     const expected = (ratePerBucket * silentMs) / g.bucketMs;
     const active = silentMs > g.staleAfterMs && expected >= minExpected;
     stale = {
-      active, observed: 0, expected,
+      active,
+      observed: 0,
+      expected,
       detail: active
         ? `no event applied for ${Math.round(silentMs / 1000)} s (watermark ${new Date(g.watermark).toISOString()}); about ${Math.round(expected)} entries were expected in that time`
         : `watermark ${Math.round(silentMs / 1000)} s behind`,
@@ -59,7 +61,9 @@ export function evaluateGuards(g: GuardInput): GuardResults {
   const expected = ratePerBucket * Math.min(recent, n);
   const collapsed = expected >= minExpected && observed < ratio * expected;
   const noTraffic: GuardState = {
-    active: collapsed, observed, expected,
+    active: collapsed,
+    observed,
+    expected,
     detail: collapsed
       ? `${observed} entries in the last ${recent} buckets against about ${Math.round(expected)} expected from the two hours before`
       : `${observed} entries in the last ${recent} buckets (about ${Math.round(expected)} expected)`,

@@ -52,8 +52,14 @@ export function engineRedisFailure(err: unknown, area: 'LEASE' | 'ALERT', contex
 }
 
 /** Runs a defined engine command; failures come back as FwErrors of `area`. */
-export async function callEngineCommand(redis: RedisLike, cmd: EngineCommand, area: 'LEASE' | 'ALERT', keys: string[],
-  argv: (string | number)[], context: string): Promise<unknown> {
+export async function callEngineCommand(
+  redis: RedisLike,
+  cmd: EngineCommand,
+  area: 'LEASE' | 'ALERT',
+  keys: string[],
+  argv: (string | number)[],
+  context: string,
+): Promise<unknown> {
   return runScript(redis, engineScripts()[cmd], keys, argv, area, context);
 }
 
@@ -104,8 +110,11 @@ export class LeaderLease {
     this.renewEveryMs = o.renewEveryMs ?? Math.floor(o.ttlMs / 3);
     if (this.marginMs < 0 || this.renewEveryMs <= 0 || this.renewEveryMs >= o.ttlMs - this.marginMs) {
       // Renewing no more often than the local validity lasts would make leadership flap between renewals.
-      throw new FwError('LEASE_BAD_OPTIONS', `lease renewEveryMs (${this.renewEveryMs}) must be positive and below ttlMs − ` +
-        `safetyMarginMs (${o.ttlMs} − ${this.marginMs})`);
+      throw new FwError(
+        'LEASE_BAD_OPTIONS',
+        `lease renewEveryMs (${this.renewEveryMs}) must be positive and below ttlMs − ` +
+          `safetyMarginMs (${o.ttlMs} − ${this.marginMs})`,
+      );
     }
     this.keys = alertsKeys(o.prefix);
     defineEngineCommands(o.redis);
@@ -114,7 +123,9 @@ export class LeaderLease {
   /** Acquires the lease if it is free, renews it if it is ours; one Redis call. Concurrent calls share it. */
   tryAcquire(): Promise<LeaseStatus> {
     if (this.stopped) {
-      return Promise.reject(new FwError('LEASE_STOPPED', `the lease of ${this.o.owner} was stopped; make a new LeaderLease`));
+      return Promise.reject(
+        new FwError('LEASE_STOPPED', `the lease of ${this.o.owner} was stopped; make a new LeaderLease`),
+      );
     }
     this.inFlight ??= this.attempt().finally(() => {
       this.inFlight = null;
@@ -126,8 +137,14 @@ export class LeaderLease {
     const started = this.o.clock.now();
     let reply: unknown;
     try {
-      reply = await callEngineCommand(this.o.redis, 'leaseAcquire', 'LEASE', [this.keys.lease],
-        [this.o.owner, this.o.ttlMs, this.held ? String(this.held.token) : ''], `leader lease of ${this.o.owner}`);
+      reply = await callEngineCommand(
+        this.o.redis,
+        'leaseAcquire',
+        'LEASE',
+        [this.keys.lease],
+        [this.o.owner, this.o.ttlMs, this.held ? String(this.held.token) : ''],
+        `leader lease of ${this.o.owner}`,
+      );
     } catch (err) {
       // The lease may still be ours in Redis; we keep counting ourselves leader until the local validity ends.
       this.report();
@@ -153,7 +170,12 @@ export class LeaderLease {
     this.held = undefined;
     const value = String(reply[1]);
     const colon = value.indexOf(':');
-    return { leader: false, token: undefined, holder: colon >= 0 ? value.slice(colon + 1) : value, expiresInMs: Number(reply[2]) };
+    return {
+      leader: false,
+      token: undefined,
+      holder: colon >= 0 ? value.slice(colon + 1) : value,
+      expiresInMs: Number(reply[2]),
+    };
   }
 
   /** Renews every renewEveryMs (an unref'd timer: it never keeps the process alive) and tries once right away. */
@@ -167,16 +189,19 @@ export class LeaderLease {
   private tick(): void {
     // Report first: a renewal that hangs must not hide that the local validity ran out.
     this.report();
-    this.tryAcquire().then(() => {
-      if (this.failing) this.o.logger?.info({ owner: this.o.owner }, 'leader lease: Redis answers again');
-      this.failing = false;
-    }, (err: unknown) => {
-      // Logged once per outage, not at every renewal.
-      if (!this.failing && !this.stopped) {
-        this.o.logger?.warn({ owner: this.o.owner, err: errorMessage(err) }, 'leader lease: renewal failed');
-      }
-      this.failing = true;
-    });
+    this.tryAcquire().then(
+      () => {
+        if (this.failing) this.o.logger?.info({ owner: this.o.owner }, 'leader lease: Redis answers again');
+        this.failing = false;
+      },
+      (err: unknown) => {
+        // Logged once per outage, not at every renewal.
+        if (!this.failing && !this.stopped) {
+          this.o.logger?.warn({ owner: this.o.owner, err: errorMessage(err) }, 'leader lease: renewal failed');
+        }
+        this.failing = true;
+      },
+    );
   }
 
   /** True only while the last successful renewal started less than ttl − safety margin ago (injected clock). */
@@ -209,11 +234,20 @@ export class LeaderLease {
     this.held = undefined;
     if (held) {
       try {
-        await callEngineCommand(this.o.redis, 'leaseRelease', 'LEASE', [this.keys.lease], [`${held.token}:${this.o.owner}`],
-          `releasing the leader lease of ${this.o.owner}`);
+        await callEngineCommand(
+          this.o.redis,
+          'leaseRelease',
+          'LEASE',
+          [this.keys.lease],
+          [`${held.token}:${this.o.owner}`],
+          `releasing the leader lease of ${this.o.owner}`,
+        );
       } catch (err) {
         // Shutdown goes on: the lease then simply expires after its ttl.
-        this.o.logger?.warn({ owner: this.o.owner, err: errorMessage(err) }, 'leader lease: release failed; it expires on its own');
+        this.o.logger?.warn(
+          { owner: this.o.owner, err: errorMessage(err) },
+          'leader lease: release failed; it expires on its own',
+        );
       }
     }
     this.report();
@@ -235,7 +269,10 @@ export class LeaderLease {
  * `write` receives the token to pass to a fenced store call (RedisAlertStore.commit) and answers 'fenced' when the
  * store refused it.
  */
-export async function fencedWrite<T>(lease: LeaderLease, write: (token: number) => Promise<T | 'fenced'>): Promise<T | 'fenced' | 'not_leader'> {
+export async function fencedWrite<T>(
+  lease: LeaderLease,
+  write: (token: number) => Promise<T | 'fenced'>,
+): Promise<T | 'fenced' | 'not_leader'> {
   const token = lease.token();
   if (token === undefined) return 'not_leader';
   const result = await write(token);

@@ -27,7 +27,11 @@ export class MinuteTicker {
   }
 
   start(): void {
-    this.job = cron.schedule(this.deps.expression ?? '* * * * *', () => this.runOnce(), { noOverlap: true, name: 'funnelwatch-tick', timezone: 'UTC' });
+    this.job = cron.schedule(this.deps.expression ?? '* * * * *', () => this.runOnce(), {
+      noOverlap: true,
+      name: 'funnelwatch-tick',
+      timezone: 'UTC',
+    });
     this.job.on('execution:overlap', () => this.deps.metrics.tickSkipped.inc());
   }
 

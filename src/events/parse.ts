@@ -21,7 +21,9 @@ export type RejectReason =
   | 'future_timestamp'
   | 'field_too_long';
 
-export type ParseResult = { ok: true; event: FwEvent; envelope: 'native' | 'segment' | 'cloudevents' } | { ok: false; reason: RejectReason; detail: string };
+export type ParseResult =
+  | { ok: true; event: FwEvent; envelope: 'native' | 'segment' | 'cloudevents' }
+  | { ok: false; reason: RejectReason; detail: string };
 
 /** Names of the native envelope's fields, for producers whose events use other names. */
 export interface FieldMap {
@@ -71,19 +73,32 @@ export function parseEvent(raw: Buffer | string | null, opts: ParseOptions): Par
 
 /** Validates an already-decoded JSON value (HTTP ingest decodes the batch once). */
 export function normalizeEvent(doc: unknown, opts: ParseOptions): ParseResult {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return reject('not_an_object', 'an event must be a JSON object');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    return reject('not_an_object', 'an event must be a JSON object');
   const o = doc as Record<string, unknown>;
   if (typeof o.specversion === 'string' && 'type' in o) {
     return build('cloudevents', o.id, o.type, o.time, pickEntityFromCloudEvent(o), o.data, CLOUDEVENT_NAMES, opts);
   }
   if (o.type === 'track' && 'event' in o) {
-    return build('segment', o.messageId, o.event, o.timestamp ?? o.originalTimestamp, o.userId ?? o.anonymousId, o.properties, SEGMENT_NAMES, opts);
+    return build(
+      'segment',
+      o.messageId,
+      o.event,
+      o.timestamp ?? o.originalTimestamp,
+      o.userId ?? o.anonymousId,
+      o.properties,
+      SEGMENT_NAMES,
+      opts,
+    );
   }
   const f = opts.fields;
   if (f.type in o || f.ts in o) {
     return build('native', o[f.id], o[f.type], o[f.ts], o[f.entity], o[f.attrs], f, opts);
   }
-  return reject('unknown_envelope', `not a native event (needs "${f.type}" and "${f.ts}"), a Segment track call or a CloudEvent`);
+  return reject(
+    'unknown_envelope',
+    `not a native event (needs "${f.type}" and "${f.ts}"), a Segment track call or a CloudEvent`,
+  );
 }
 
 function pickEntityFromCloudEvent(o: Record<string, unknown>): unknown {
@@ -98,25 +113,51 @@ function pickEntityFromCloudEvent(o: Record<string, unknown>): unknown {
 
 /** The field names an envelope's values were read from, for the messages (the native names come from FieldMap). */
 const CLOUDEVENT_NAMES: FieldMap = { id: 'id', type: 'type', ts: 'time', entity: 'subject|data.entity', attrs: 'data' };
-const SEGMENT_NAMES: FieldMap = { id: 'messageId', type: 'event', ts: 'timestamp', entity: 'userId|anonymousId', attrs: 'properties' };
+const SEGMENT_NAMES: FieldMap = {
+  id: 'messageId',
+  type: 'event',
+  ts: 'timestamp',
+  entity: 'userId|anonymousId',
+  attrs: 'properties',
+};
 const NO_ATTRS: Record<string, unknown> = Object.freeze({});
 
 // Runs for every consumed event: plain arguments and no temporary objects, so the garbage collector has less to do.
-function build(envelope: 'native' | 'segment' | 'cloudevents', idIn: unknown, type: unknown, tsIn: unknown, entityIn: unknown,
-  attrsRaw: unknown, names: FieldMap, opts: ParseOptions): ParseResult {
-  if (type === undefined || type === null || type === '') return reject('missing_field', `${envelope} event has no "${names.type}"`);
+function build(
+  envelope: 'native' | 'segment' | 'cloudevents',
+  idIn: unknown,
+  type: unknown,
+  tsIn: unknown,
+  entityIn: unknown,
+  attrsRaw: unknown,
+  names: FieldMap,
+  opts: ParseOptions,
+): ParseResult {
+  if (type === undefined || type === null || type === '')
+    return reject('missing_field', `${envelope} event has no "${names.type}"`);
   if (typeof type !== 'string') return reject('wrong_type', `"${names.type}" must be a string, got ${typeName(type)}`);
   if (tsIn === undefined || tsIn === null) return reject('missing_field', `${envelope} event has no "${names.ts}"`);
   const ts = parseTimestamp(tsIn);
-  if (ts === null) return reject('invalid_timestamp', `"${names.ts}" must be an ISO-8601 time or epoch milliseconds, got ${preview(tsIn)}`);
-  if (ts > opts.now + opts.maxFutureMs) return reject('future_timestamp', `"${names.ts}" ${new Date(ts).toISOString()} is more than ${Math.round(opts.maxFutureMs / 1000)} s in the future`);
+  if (ts === null)
+    return reject(
+      'invalid_timestamp',
+      `"${names.ts}" must be an ISO-8601 time or epoch milliseconds, got ${preview(tsIn)}`,
+    );
+  if (ts > opts.now + opts.maxFutureMs)
+    return reject(
+      'future_timestamp',
+      `"${names.ts}" ${new Date(ts).toISOString()} is more than ${Math.round(opts.maxFutureMs / 1000)} s in the future`,
+    );
   const id = idIn === undefined || idIn === null ? '' : idIn;
-  if (typeof id !== 'string' && typeof id !== 'number') return reject('wrong_type', `"${names.id}" must be a string, got ${typeName(id)}`);
+  if (typeof id !== 'string' && typeof id !== 'number')
+    return reject('wrong_type', `"${names.id}" must be a string, got ${typeName(id)}`);
   let entity = entityIn === undefined || entityIn === null ? '' : entityIn;
   if (typeof entity === 'number') entity = String(entity);
-  if (typeof entity !== 'string') return reject('wrong_type', `"${names.entity}" must be a string, got ${typeName(entity)}`);
+  if (typeof entity !== 'string')
+    return reject('wrong_type', `"${names.entity}" must be a string, got ${typeName(entity)}`);
   const attrsIn = attrsRaw === undefined || attrsRaw === null ? NO_ATTRS : attrsRaw;
-  if (typeof attrsIn !== 'object' || Array.isArray(attrsIn)) return reject('wrong_type', `"${names.attrs}" must be an object, got ${typeName(attrsIn)}`);
+  if (typeof attrsIn !== 'object' || Array.isArray(attrsIn))
+    return reject('wrong_type', `"${names.attrs}" must be an object, got ${typeName(attrsIn)}`);
   let attrs: Record<string, string>;
   if (usableAsIs(attrsIn as Record<string, unknown>, opts)) attrs = attrsIn as Record<string, string>;
   else {
@@ -126,9 +167,12 @@ function build(envelope: 'native' | 'segment' | 'cloudevents', idIn: unknown, ty
   }
   const idStr = String(id);
   const max = opts.maxFieldLength;
-  if (type.length > max) return reject('field_too_long', `"${names.type}" is ${type.length} characters; the limit is ${max}`);
-  if (idStr.length > max) return reject('field_too_long', `"${names.id}" is ${idStr.length} characters; the limit is ${max}`);
-  if (entity.length > max) return reject('field_too_long', `"${names.entity}" is ${entity.length} characters; the limit is ${max}`);
+  if (type.length > max)
+    return reject('field_too_long', `"${names.type}" is ${type.length} characters; the limit is ${max}`);
+  if (idStr.length > max)
+    return reject('field_too_long', `"${names.id}" is ${idStr.length} characters; the limit is ${max}`);
+  if (entity.length > max)
+    return reject('field_too_long', `"${names.entity}" is ${entity.length} characters; the limit is ${max}`);
   return { ok: true, envelope, event: { id: idStr, type, ts, entity, attrs } };
 }
 
@@ -149,8 +193,14 @@ function usableAsIs(o: Record<string, unknown>, opts: ParseOptions): boolean {
 }
 
 /** Flattens nested objects with dots; keeps scalars as strings. Returns a message when a limit is exceeded. */
-function flatten(o: Record<string, unknown>, prefix: string, out: Record<string, string>, opts: ParseOptions, depth: number,
-  kept: { n: number }): string | null {
+function flatten(
+  o: Record<string, unknown>,
+  prefix: string,
+  out: Record<string, string>,
+  opts: ParseOptions,
+  depth: number,
+  kept: { n: number },
+): string | null {
   for (const k in o) {
     if (!Object.prototype.hasOwnProperty.call(o, k)) continue;
     const v = o[k];
@@ -163,8 +213,10 @@ function flatten(o: Record<string, unknown>, prefix: string, out: Record<string,
       continue;
     }
     const s = typeof v === 'string' ? v : String(v);
-    if (key.length > opts.maxFieldLength) return `attribute name "${key.slice(0, 40)}…" is ${key.length} characters; the limit is ${opts.maxFieldLength}`;
-    if (s.length > opts.maxFieldLength) return `attribute "${key}" is ${s.length} characters; the limit is ${opts.maxFieldLength}`;
+    if (key.length > opts.maxFieldLength)
+      return `attribute name "${key.slice(0, 40)}…" is ${key.length} characters; the limit is ${opts.maxFieldLength}`;
+    if (s.length > opts.maxFieldLength)
+      return `attribute "${key}" is ${s.length} characters; the limit is ${opts.maxFieldLength}`;
     if (!(key in out)) {
       if (kept.n >= opts.maxAttrs) return `more than ${opts.maxAttrs} attributes`;
       kept.n++;

@@ -32,9 +32,13 @@ export function alertRoutes(o: AlertRoutesOptions): FastifyPluginAsync {
       const q = req.query as Record<string, string | undefined>;
       const status = (q.status ?? 'active') as Filter;
       if (!FILTERS.includes(status)) {
-        return reply.code(400).send({ error: 'BAD_REQUEST', message: `status: one of ${FILTERS.join(', ')}; got ${JSON.stringify(q.status)}` });
+        return reply.code(400).send({
+          error: 'BAD_REQUEST',
+          message: `status: one of ${FILTERS.join(', ')}; got ${JSON.stringify(q.status)}`,
+        });
       }
-      const wanted = (s: AlertStatus) => status === 'all' || (status === 'active' ? s === 'firing' || s === 'pending' : s === status);
+      const wanted = (s: AlertStatus) =>
+        status === 'all' || (status === 'active' ? s === 'firing' || s === 'pending' : s === status);
       const rules = o.rules();
       const funnelOf = new Map((rules?.rules ?? []).map((r) => [r.name, r.funnel]));
       const out = [];
@@ -44,16 +48,32 @@ export function alertRoutes(o: AlertRoutesOptions): FastifyPluginAsync {
         if (q.rule !== undefined && s.rule !== q.rule) continue;
         if (q.funnel !== undefined && funnel !== q.funnel) continue;
         out.push({
-          key, rule: s.rule, funnel, segment: s.segment ?? parseAlertKey(key)?.segment ?? null, status: s.status,
-          since: iso(s.since), incidentId: s.incidentId ?? null, firedAt: iso(s.firedAt), resolvedAt: iso(s.resolvedAt),
-          onset: iso(s.evidence?.onset ?? undefined), evidence: s.evidence ?? null, peak: s.peak ?? null,
-          deploys: s.context?.deploys ?? [], drilldown: s.context?.drilldown ?? null,
-          notified: s.notices ?? {}, lastEvaluated: iso(s.lastEvaluated),
+          key,
+          rule: s.rule,
+          funnel,
+          segment: s.segment ?? parseAlertKey(key)?.segment ?? null,
+          status: s.status,
+          since: iso(s.since),
+          incidentId: s.incidentId ?? null,
+          firedAt: iso(s.firedAt),
+          resolvedAt: iso(s.resolvedAt),
+          onset: iso(s.evidence?.onset ?? undefined),
+          evidence: s.evidence ?? null,
+          peak: s.peak ?? null,
+          deploys: s.context?.deploys ?? [],
+          drilldown: s.context?.drilldown ?? null,
+          notified: s.notices ?? {},
+          lastEvaluated: iso(s.lastEvaluated),
         });
       }
       // Worst first: firing before pending, then by how far off.
       const rank: Record<string, number> = { firing: 0, pending: 1, insufficient: 2, resolved: 3, inactive: 4 };
-      out.sort((a, b) => (rank[a.status] ?? 9) - (rank[b.status] ?? 9) || (b.evidence?.relativeChange ?? 0) - (a.evidence?.relativeChange ?? 0) || a.key.localeCompare(b.key));
+      out.sort(
+        (a, b) =>
+          (rank[a.status] ?? 9) - (rank[b.status] ?? 9) ||
+          (b.evidence?.relativeChange ?? 0) - (a.evidence?.relativeChange ?? 0) ||
+          a.key.localeCompare(b.key),
+      );
       return { alerts: out, ruleSetVersion: rules?.version ?? null };
     });
 
@@ -61,7 +81,9 @@ export function alertRoutes(o: AlertRoutesOptions): FastifyPluginAsync {
       const raw = (req.query as Record<string, string | undefined>).limit ?? '100';
       const limit = Number(raw);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-        return reply.code(400).send({ error: 'BAD_REQUEST', message: `limit: a whole number from 1 to 1000; got ${JSON.stringify(raw)}` });
+        return reply
+          .code(400)
+          .send({ error: 'BAD_REQUEST', message: `limit: a whole number from 1 to 1000; got ${JSON.stringify(raw)}` });
       }
       return { transitions: await o.alerts.recentTransitions(limit) };
     });

@@ -42,7 +42,9 @@ export function deployRoutes(opts: DeployRoutesOptions): FastifyPluginAsync {
   const forward = (d: Deploy): void => {
     if (!opts.onDeploy) return;
     try {
-      Promise.resolve(opts.onDeploy(d)).catch((err: unknown) => log?.warn({ deploy: d.id, err: errorMessage(err) }, 'onDeploy failed'));
+      Promise.resolve(opts.onDeploy(d)).catch((err: unknown) =>
+        log?.warn({ deploy: d.id, err: errorMessage(err) }, 'onDeploy failed'),
+      );
     } catch (err) {
       log?.warn({ deploy: d.id, err: errorMessage(err) }, 'onDeploy failed');
     }
@@ -55,15 +57,31 @@ export function deployRoutes(opts: DeployRoutesOptions): FastifyPluginAsync {
     app.post('/v1/deploys', { bodyLimit: BODY_LIMIT_BYTES }, async (req, reply) => {
       const checked = validateDeployInput(req.body, opts.clock.now(), { maxAgeMs: opts.store.retentionMs });
       if (!checked.ok) {
-        return reply.code(400).send({ error: 'BAD_DEPLOY', message: `the deploy marker was not recorded: ${checked.problems.join('; ')}`, problems: checked.problems });
+        return reply.code(400).send({
+          error: 'BAD_DEPLOY',
+          message: `the deploy marker was not recorded: ${checked.problems.join('; ')}`,
+          problems: checked.problems,
+        });
       }
       const { deploy, duplicate } = await opts.store.add(checked.value);
       if (duplicate) {
-        log?.debug({ deploy: deploy.id, service: deploy.service, version: deploy.version }, 'deploy marker already recorded');
+        log?.debug(
+          { deploy: deploy.id, service: deploy.service, version: deploy.version },
+          'deploy marker already recorded',
+        );
         return reply.code(200).send({ ...deploy, duplicate: true } satisfies DeployAnswer);
       }
-      log?.info({ deploy: deploy.id, service: deploy.service, version: deploy.version, environment: deploy.environment,
-        ts: new Date(deploy.ts).toISOString(), author: deploy.author }, 'deploy marker recorded');
+      log?.info(
+        {
+          deploy: deploy.id,
+          service: deploy.service,
+          version: deploy.version,
+          environment: deploy.environment,
+          ts: new Date(deploy.ts).toISOString(),
+          author: deploy.author,
+        },
+        'deploy marker recorded',
+      );
       forward(deploy);
       return reply.code(201).send({ ...deploy, duplicate: false } satisfies DeployAnswer);
     });
@@ -72,7 +90,8 @@ export function deployRoutes(opts: DeployRoutesOptions): FastifyPluginAsync {
       const q = (req.query ?? {}) as Record<string, unknown>;
       const bad = (message: string) => reply.code(400).send({ error: 'BAD_REQUEST', message });
       for (const k of Object.keys(q)) {
-        if (!(QUERY_PARAMS as readonly string[]).includes(k)) return bad(`unknown query parameter "${k}"; the known ones are ${QUERY_PARAMS.join(', ')}`);
+        if (!(QUERY_PARAMS as readonly string[]).includes(k))
+          return bad(`unknown query parameter "${k}"; the known ones are ${QUERY_PARAMS.join(', ')}`);
         if (typeof q[k] !== 'string') return bad(`give ${k} once`);
       }
       const s = q as Partial<Record<(typeof QUERY_PARAMS)[number], string>>;
@@ -88,9 +107,11 @@ export function deployRoutes(opts: DeployRoutesOptions): FastifyPluginAsync {
       let limit: number | undefined;
       if (s.limit !== undefined) {
         limit = /^\d+$/.test(s.limit.trim()) ? Number(s.limit.trim()) : NaN;
-        if (!(limit >= 1 && limit <= DEPLOY_LIST_MAX_LIMIT)) return bad(`limit: give a whole number from 1 to ${DEPLOY_LIST_MAX_LIMIT}; got "${s.limit}"`);
+        if (!(limit >= 1 && limit <= DEPLOY_LIST_MAX_LIMIT))
+          return bad(`limit: give a whole number from 1 to ${DEPLOY_LIST_MAX_LIMIT}; got "${s.limit}"`);
       }
-      for (const k of ['service', 'environment'] as const) if (s[k] !== undefined && s[k].trim() === '') return bad(`${k}: must not be empty`);
+      for (const k of ['service', 'environment'] as const)
+        if (s[k] !== undefined && s[k].trim() === '') return bad(`${k}: must not be empty`);
       const deploys = await opts.store.list({
         ...times,
         ...(s.service !== undefined ? { service: s.service.trim() } : {}),

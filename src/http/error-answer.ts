@@ -15,7 +15,9 @@ export interface ErrorAnswer {
 }
 
 const FASTIFY_CODES: Readonly<Record<number, ErrorCode>> = {
-  404: 'NOT_FOUND', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE',
+  404: 'NOT_FOUND',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
 };
 
 /** The 4xx status of an error fastify raised about the request itself (its FST_ codes, or schema validation). */

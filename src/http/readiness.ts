@@ -26,12 +26,19 @@ export class Readiness {
       this.checks.map(async (c) => {
         let reason: string | null;
         try {
-          reason = await withTimeout(Promise.resolve(c.check()), timeoutMs, `${c.name} check took longer than ${timeoutMs} ms`);
+          reason = await withTimeout(
+            Promise.resolve(c.check()),
+            timeoutMs,
+            `${c.name} check took longer than ${timeoutMs} ms`,
+          );
         } catch (err) {
           reason = err instanceof Error ? err.message : String(err);
         }
         const warning = c.warning?.() ?? null;
-        return [c.name, reason === null ? { ok: true, ...(warning ? { warning } : {}) } : { ok: false, reason }] as const;
+        return [
+          c.name,
+          reason === null ? { ok: true, ...(warning ? { warning } : {}) } : { ok: false, reason },
+        ] as const;
       }),
     );
     const checks = Object.fromEntries(entries);
@@ -43,8 +50,14 @@ function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> 
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(message)), ms);
     p.then(
-      (v) => { clearTimeout(t); resolve(v); },
-      (e) => { clearTimeout(t); reject(e); },
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
     );
   });
 }

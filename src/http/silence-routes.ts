@@ -14,7 +14,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
 import type { SilenceStore } from '../notify/silence-store.js';
-import { formatMatchers, silenceState, validateSilenceInput, type Silence, type SilenceState } from '../notify/silences.js';
+import {
+  formatMatchers,
+  silenceState,
+  validateSilenceInput,
+  type Silence,
+  type SilenceState,
+} from '../notify/silences.js';
 import { bearerAuth } from '../core/bearer-auth.js';
 
 export interface SilenceRoutesOptions {
@@ -32,7 +38,10 @@ type StateFilter = (typeof STATE_FILTERS)[number];
 
 export function silenceRoutes(opts: SilenceRoutesOptions): FastifyPluginAsync {
   const view = (s: Silence, now: number): SilenceView => ({ ...s, state: silenceState(s, now) });
-  const notFound = (id: string) => ({ error: 'SILENCE_NOT_FOUND', message: `no silence with id ${id} (it may have been garbage collected 7 days after it ended)` });
+  const notFound = (id: string) => ({
+    error: 'SILENCE_NOT_FOUND',
+    message: `no silence with id ${id} (it may have been garbage collected 7 days after it ended)`,
+  });
 
   return async (app) => {
     // onRequest, not preHandler: a request without the token is refused before its body is read and parsed.
@@ -42,11 +51,24 @@ export function silenceRoutes(opts: SilenceRoutesOptions): FastifyPluginAsync {
       const now = opts.clock.now();
       const checked = validateSilenceInput(req.body, now);
       if (!checked.ok) {
-        return reply.code(400).send({ error: 'BAD_SILENCE', message: `the silence was not created: ${checked.problems.join('; ')}`, problems: checked.problems });
+        return reply.code(400).send({
+          error: 'BAD_SILENCE',
+          message: `the silence was not created: ${checked.problems.join('; ')}`,
+          problems: checked.problems,
+        });
       }
       const s = await opts.store.create(checked.value);
-      opts.logger?.info({ silence: s.id, matchers: formatMatchers(s.matchers), startsAt: new Date(s.startsAt).toISOString(),
-        endsAt: new Date(s.endsAt).toISOString(), createdBy: s.createdBy, comment: s.comment }, 'silence created');
+      opts.logger?.info(
+        {
+          silence: s.id,
+          matchers: formatMatchers(s.matchers),
+          startsAt: new Date(s.startsAt).toISOString(),
+          endsAt: new Date(s.endsAt).toISOString(),
+          createdBy: s.createdBy,
+          comment: s.comment,
+        },
+        'silence created',
+      );
       return reply.code(201).send(view(s, now));
     });
 
@@ -54,11 +76,16 @@ export function silenceRoutes(opts: SilenceRoutesOptions): FastifyPluginAsync {
       const q = (req.query ?? {}) as Record<string, unknown>;
       const state = (q.state ?? 'all') as StateFilter;
       if (typeof state !== 'string' || !STATE_FILTERS.includes(state)) {
-        return reply.code(400).send({ error: 'BAD_REQUEST', message: `state must be one of ${STATE_FILTERS.join(', ')}; got ${JSON.stringify(q.state)}` });
+        return reply.code(400).send({
+          error: 'BAD_REQUEST',
+          message: `state must be one of ${STATE_FILTERS.join(', ')}; got ${JSON.stringify(q.state)}`,
+        });
       }
       const now = opts.clock.now();
       // The store lists newest first already; the filter keeps that order.
-      const silences = (await opts.store.list()).map((s) => view(s, now)).filter((s) => state === 'all' || s.state === state);
+      const silences = (await opts.store.list())
+        .map((s) => view(s, now))
+        .filter((s) => state === 'all' || s.state === state);
       return reply.code(200).send({ silences });
     });
 

@@ -9,7 +9,6 @@
 import type { FwEvent } from '../events/event.js';
 import { parseEvent, type ParseOptions } from '../events/parse.js';
 import type { FunnelDef } from '../funnels/funnel.js';
-import { FwError, errorMessage } from '../core/errors.js';
 import type { DeadLetter } from './dead-letter.js';
 import { rawMessage, type SourceBatch, type SourceMessage } from './event-source.js';
 
@@ -30,7 +29,9 @@ export function funnelMasks(funnels: readonly FunnelDef[]): ReadonlyMap<string, 
   let m = maskCache.get(funnels);
   if (!m) {
     m = new Map();
-    funnels.forEach((f, i) => { for (const s of f.steps) m!.set(s.event, (m!.get(s.event) ?? 0) | funnelBit(i)); });
+    funnels.forEach((f, i) => {
+      for (const s of f.steps) m!.set(s.event, (m!.get(s.event) ?? 0) | funnelBit(i));
+    });
     maskCache.set(funnels, m);
   }
   return m;
@@ -49,8 +50,11 @@ export interface ClassifiedBatch {
   ignored: number;
 }
 
-export function classifyMessages(batch: Pick<SourceBatch, 'topic' | 'partition' | 'messages'>,
-  masks: ReadonlyMap<string, number>, parse: ParseOptions): ClassifiedBatch {
+export function classifyMessages(
+  batch: Pick<SourceBatch, 'topic' | 'partition' | 'messages'>,
+  masks: ReadonlyMap<string, number>,
+  parse: ParseOptions,
+): ClassifiedBatch {
   const messages = batch.messages;
   const out: ClassifiedBatch = { goodAt: [], goodEvents: [], goodMasks: [], bad: [], ignored: 0 };
   for (let i = 0; i < messages.length; i++) {
@@ -58,7 +62,10 @@ export function classifyMessages(batch: Pick<SourceBatch, 'topic' | 'partition' 
     const r = parseEvent(m.value, parse);
     if (r.ok) {
       const mask = masks.get(r.event.type);
-      if (mask === undefined) { out.ignored++; continue; }
+      if (mask === undefined) {
+        out.ignored++;
+        continue;
+      }
       out.goodAt.push(i);
       out.goodEvents.push(r.event);
       out.goodMasks.push(mask);
@@ -106,8 +113,8 @@ export function funnelEvents(c: ClassifiedBatch, funnel: FunnelDef, bit: number,
   const types = bit === SHARED_FUNNEL_BIT ? new Set(funnel.steps.map((st) => st.event)) : undefined;
   const events: FwEvent[] = [];
   for (let i = 0; i < c.goodEvents.length; i++) {
-    if ((c.goodMasks[i]! & bit) !== 0 && c.goodAt[i]! >= fromIndex && (!types || types.has(c.goodEvents[i]!.type))) events.push(c.goodEvents[i]!);
+    if ((c.goodMasks[i]! & bit) !== 0 && c.goodAt[i]! >= fromIndex && (!types || types.has(c.goodEvents[i]!.type)))
+      events.push(c.goodEvents[i]!);
   }
   return events;
 }
-

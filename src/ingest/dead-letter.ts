@@ -28,7 +28,10 @@ export const DLQ_HEADERS = {
 } as const;
 
 export class KafkaDeadLetterSink implements DeadLetterSink {
-  constructor(private readonly producer: Producer, private readonly topic: string) {}
+  constructor(
+    private readonly producer: Producer,
+    private readonly topic: string,
+  ) {}
 
   async send(items: DeadLetter[], now: number): Promise<void> {
     if (items.length === 0) return;
@@ -52,7 +55,11 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
         })),
       });
     } catch (err) {
-      throw new FwError('DLQ_SEND_FAILED', `could not write ${items.length} rejected events to ${this.topic}: ${(err as Error).message}`, { cause: err });
+      throw new FwError(
+        'DLQ_SEND_FAILED',
+        `could not write ${items.length} rejected events to ${this.topic}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 }

@@ -89,5 +89,13 @@ export function rawMessage(batch: Pick<SourceBatch, 'topic' | 'partition'>, m: S
       (headers ??= {})[k] = Array.isArray(v) ? v.map((x) => x.toString()).join(',') : v.toString();
     }
   }
-  return { topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key ?? null, value: m.value, headers: headers ?? NO_HEADERS, timestamp: m.timestamp };
+  return {
+    topic: batch.topic,
+    partition: batch.partition,
+    offset: m.offset,
+    key: m.key ?? null,
+    value: m.value,
+    headers: headers ?? NO_HEADERS,
+    timestamp: m.timestamp,
+  };
 }

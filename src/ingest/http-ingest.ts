@@ -24,14 +24,25 @@ export interface IngestTarget {
 }
 
 export class KafkaIngestTarget implements IngestTarget {
-  constructor(private readonly producer: Producer, private readonly topic: string) {}
+  constructor(
+    private readonly producer: Producer,
+    private readonly topic: string,
+  ) {}
   async accept(items: { entity: string; json: string }[]): Promise<void> {
     if (items.length === 0) return;
     try {
-      await this.producer.send({ topic: this.topic, acks: -1, messages: items.map((i) => ({ key: i.entity || null, value: i.json })) });
+      await this.producer.send({
+        topic: this.topic,
+        acks: -1,
+        messages: items.map((i) => ({ key: i.entity || null, value: i.json })),
+      });
     } catch (err) {
       // 503: nothing was accepted for certain; the caller should send the batch again.
-      throw new FwError('INGEST_KAFKA_UNAVAILABLE', `could not produce to ${this.topic}: ${errorMessage(err)}; send the batch again`, { cause: err });
+      throw new FwError(
+        'INGEST_KAFKA_UNAVAILABLE',
+        `could not produce to ${this.topic}: ${errorMessage(err)}; send the batch again`,
+        { cause: err },
+      );
     }
   }
 }
@@ -58,14 +69,26 @@ export class DirectIngestTarget implements IngestTarget {
     if (items.length === 0) return;
     if (this.next === null) {
       let max = -1;
-      for (const f of this.funnels()) max = Math.max(max, (await this.store.getOffsets(f, [this.streamId])).get(this.streamId) ?? -1);
+      for (const f of this.funnels())
+        max = Math.max(max, (await this.store.getOffsets(f, [this.streamId])).get(this.streamId) ?? -1);
       this.next = max + 1;
     }
     const first = this.next;
     const messages: SourceMessage[] = items.map((it, i) => ({
-      offset: String(first + i), key: Buffer.from(it.entity), value: Buffer.from(it.json), timestamp: '0',
+      offset: String(first + i),
+      key: Buffer.from(it.entity),
+      value: Buffer.from(it.json),
+      timestamp: '0',
     }));
-    await this.handler({ topic: 'http', partition: 0, partitionId: this.streamId, messages, highWatermark: String(first + items.length), heartbeat: async () => {}, isActive: () => true });
+    await this.handler({
+      topic: 'http',
+      partition: 0,
+      partitionId: this.streamId,
+      messages,
+      highWatermark: String(first + items.length),
+      heartbeat: async () => {},
+      isActive: () => true,
+    });
     this.next = first + items.length;
   }
 }
@@ -82,7 +105,9 @@ const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application
 
 export function httpIngestRoutes(opts: HttpIngestOptions): FastifyPluginAsync {
   return async (app) => {
-    app.addContentTypeParser(NDJSON_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, { ndjson: body as string }));
+    app.addContentTypeParser(NDJSON_TYPES, { parseAs: 'string' }, (_req, body, done) =>
+      done(null, { ndjson: body as string }),
+    );
 
     app.post('/v1/events', { preHandler: bearerAuth(opts.token) }, async (req, reply) => {
       const now = opts.clock.now();
@@ -90,7 +115,12 @@ export function httpIngestRoutes(opts: HttpIngestOptions): FastifyPluginAsync {
       // The original JSON of each event is what travels on: the consumer parses it again with the same options.
       const results: { r: ParseResult; json: string }[] = [];
       const body = req.body as unknown;
-      if (body && typeof body === 'object' && 'ndjson' in (body as object) && typeof (body as { ndjson: unknown }).ndjson === 'string') {
+      if (
+        body &&
+        typeof body === 'object' &&
+        'ndjson' in (body as object) &&
+        typeof (body as { ndjson: unknown }).ndjson === 'string'
+      ) {
         for (const line of (body as { ndjson: string }).ndjson.split('\n')) {
           if (line.trim() === '') continue;
           results.push({ r: parseEvent(line, parseOpts), json: line });
@@ -100,9 +130,13 @@ export function httpIngestRoutes(opts: HttpIngestOptions): FastifyPluginAsync {
       } else if (body && typeof body === 'object') {
         results.push({ r: normalizeEvent(body, parseOpts), json: JSON.stringify(body) });
       } else {
-        return reply.code(400).send({ error: 'BAD_REQUEST', message: 'send a JSON array of events, one event object, or NDJSON (Content-Type: application/x-ndjson)' });
+        return reply.code(400).send({
+          error: 'BAD_REQUEST',
+          message: 'send a JSON array of events, one event object, or NDJSON (Content-Type: application/x-ndjson)',
+        });
       }
-      if (results.length === 0) return reply.code(400).send({ error: 'BAD_REQUEST', message: 'the request holds no events' });
+      if (results.length === 0)
+        return reply.code(400).send({ error: 'BAD_REQUEST', message: 'the request holds no events' });
 
       const accepted: { entity: string; json: string }[] = [];
       const errors: { index: number; reason: string; detail: string }[] = [];

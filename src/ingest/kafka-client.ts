@@ -30,10 +30,11 @@ export function createKafkaClient(o: KafkaClientOptions): Kafka {
 /** kafkajs log entries into our logger; its INFO chatter (joins, commits) goes to debug. */
 export function kafkaLogCreator(logger: Logger) {
   const log = logger.child({ component: 'kafkajs' });
-  return () => ({ level, log: entry }: LogEntry) => {
-    const { message, ...rest } = entry;
-    if (level === logLevel.ERROR) log.error(rest, message);
-    else if (level === logLevel.WARN) log.warn(rest, message);
-    else if (level === logLevel.INFO) log.debug(rest, message);
-  };
+  return () =>
+    ({ level, log: entry }: LogEntry) => {
+      const { message, ...rest } = entry;
+      if (level === logLevel.ERROR) log.error(rest, message);
+      else if (level === logLevel.WARN) log.warn(rest, message);
+      else if (level === logLevel.INFO) log.debug(rest, message);
+    };
 }

@@ -118,7 +118,9 @@ export class KafkaSource implements EventSource {
       this.lastError = undefined;
       this.relaunches = 0;
       const assignment = e.payload.memberAssignment as Record<string, number[]>;
-      this.assigned = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+      this.assigned = Object.entries(assignment).flatMap(([topic, ps]) =>
+        ps.map((partition) => ({ topic, partition })),
+      );
       const groupId = this.opts.groupId;
       this.log.info({ assigned: assignment, memberId: e.payload.memberId, groupId }, 'joined consumer group');
     });
@@ -195,7 +197,10 @@ export class KafkaSource implements EventSource {
         const retry = { baseMs: this.opts.retryBaseMs ?? 200, capMs: this.opts.retryCapMs ?? 5_000 };
         const wait = backoffMs(attempt, { ...retry, jitter: 'equal' }, Math.random);
         metrics?.batchesApplied.inc({ outcome: 'retry' });
-        this.log.warn({ err: errorMessage(err), topic: batch.topic, partition: batch.partition, attempt, waitMs: wait }, 'batch not applied; retrying (nothing committed)');
+        this.log.warn(
+          { err: errorMessage(err), topic: batch.topic, partition: batch.partition, attempt, waitMs: wait },
+          'batch not applied; retrying (nothing committed)',
+        );
         await sleepWhile(wait, isActive, heartbeat);
         if (!isActive()) return; // stop or rebalance: leave the batch uncommitted for the next owner
       }
@@ -204,7 +209,11 @@ export class KafkaSource implements EventSource {
     if (last === null) return; // the handler finished none of it: nothing to commit
     resolveOffset(last);
     const next = (BigInt(last) + 1n).toString();
-    this.pendingCommits.set(`${batch.topic}\u0000${batch.partition}`, { topic: batch.topic, partition: batch.partition, offset: next });
+    this.pendingCommits.set(`${batch.topic}\u0000${batch.partition}`, {
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: next,
+    });
     const lag = BigInt(batch.highWatermark) - BigInt(next);
     metrics?.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag < 0n ? 0n : lag));
     if (Date.now() - this.lastCommitAt >= (this.opts.commitIntervalMs ?? 1_000)) await this.flushCommits();
@@ -222,7 +231,10 @@ export class KafkaSource implements EventSource {
         await this.consumer.commitOffsets(batch);
       } catch (err) {
         // Typical cause: a rebalance began; whoever owns the partitions now skips what Redis already has.
-        this.log.warn({ err: errorMessage(err), offsets: batch }, 'offset commit failed; applied batches will be skipped on redelivery');
+        this.log.warn(
+          { err: errorMessage(err), offsets: batch },
+          'offset commit failed; applied batches will be skipped on redelivery',
+        );
       }
     })().finally(() => {
       this.committing = null;
@@ -248,9 +260,16 @@ export class KafkaSource implements EventSource {
       })();
       const budget = this.opts.stopBudgetMs ?? 5_000;
       let timer: NodeJS.Timeout | undefined;
-      const late = await Promise.race([drained.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), budget)))]);
+      const late = await Promise.race([
+        drained.then(() => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), budget))),
+      ]);
       clearTimeout(timer);
-      if (late) this.log.warn({ budgetMs: budget }, 'stopping without waiting longer for the last batch or commit; it will be skipped on redelivery');
+      if (late)
+        this.log.warn(
+          { budgetMs: budget },
+          'stopping without waiting longer for the last batch or commit; it will be skipped on redelivery',
+        );
       await c.stop();
     } finally {
       await c.disconnect();
@@ -258,4 +277,3 @@ export class KafkaSource implements EventSource {
     }
   }
 }
-

@@ -18,7 +18,12 @@ import type { BatchHandler, SourceBatch } from './event-source.js';
 import type { ApplyCounts, WindowStore } from '../windows/window-store.js';
 import { FwError } from '../core/errors.js';
 import {
-  applyRange, classifyMessages, funnelBit, funnelEvents, funnelMasks, type ClassifiedBatch,
+  applyRange,
+  classifyMessages,
+  funnelBit,
+  funnelEvents,
+  funnelMasks,
+  type ClassifiedBatch,
 } from './batch-plan.js';
 
 /** What ingest needs from the window store. */
@@ -36,8 +41,15 @@ export interface PipelineDeps {
 }
 
 /** Window outcome counters of one apply, by the `outcome` label of fw_window_outcomes_total. */
-const OUTCOMES = [['entry', 'entries'], ['step', 'steps'], ['duplicate', 'duplicates'], ['out_of_order', 'outOfOrder'],
-  ['no_entry', 'noEntry'], ['expired', 'expired'], ['late_cohort', 'lateCohort']] as const;
+const OUTCOMES = [
+  ['entry', 'entries'],
+  ['step', 'steps'],
+  ['duplicate', 'duplicates'],
+  ['out_of_order', 'outOfOrder'],
+  ['no_entry', 'noEntry'],
+  ['expired', 'expired'],
+  ['late_cohort', 'lateCohort'],
+] as const;
 
 export function createIngestHandler(deps: PipelineDeps): BatchHandler {
   const stored = new Map<string, number>(); // `${funnel}\u0000${partition}` → last applied offset
@@ -57,7 +69,15 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     if (bad.length === 0) return;
     await deps.deadLetters.send(bad, now);
     for (const b of bad) deps.metrics.eventsRejected.inc({ reason: b.reason });
-    log.warn({ topic: batch.topic, partition: batch.partition, rejected: bad.length, first: { offset: bad[0]!.raw.offset, reason: bad[0]!.reason, detail: bad[0]!.detail } }, 'events rejected to the dead-letter topic');
+    log.warn(
+      {
+        topic: batch.topic,
+        partition: batch.partition,
+        rejected: bad.length,
+        first: { offset: bad[0]!.raw.offset, reason: bad[0]!.reason, detail: bad[0]!.detail },
+      },
+      'events rejected to the dead-letter topic',
+    );
   }
 
   function recordApplied(funnel: FunnelDef, c: ApplyCounts, watermark: number | undefined, now: number): void {
@@ -68,12 +88,18 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
       if (n) deps.metrics.windowOutcomes.inc({ funnel: funnel.name, outcome }, n);
     }
     if (c.lateDropped) deps.metrics.eventsLate.inc({ funnel: funnel.name }, c.lateDropped);
-    if (watermark !== undefined) deps.metrics.watermarkAge.set({ funnel: funnel.name }, Math.max(0, (now - watermark) / 1000));
+    if (watermark !== undefined)
+      deps.metrics.watermarkAge.set({ funnel: funnel.name }, Math.max(0, (now - watermark) / 1000));
   }
 
   /** Applies the part of the batch `funnel` does not have yet; the store's offset fence decides what that is. */
-  async function applyFunnel(batch: SourceBatch, c: ClassifiedBatch, funnel: FunnelDef, bit: number,
-    now: number): Promise<void> {
+  async function applyFunnel(
+    batch: SourceBatch,
+    c: ClassifiedBatch,
+    funnel: FunnelDef,
+    bit: number,
+    now: number,
+  ): Promise<void> {
     const partition = batch.partitionId ?? String(batch.partition);
     const key = `${funnel.name}\u0000${partition}`;
     for (let attempt = 0; ; attempt++) {
@@ -89,7 +115,11 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
       }
       // Refused as a duplicate: another replica applied past our view; refilter from the offset it reports.
       stored.set(key, res.storedOffset);
-      if (attempt > 3) throw new FwError('WINDOW_REFUSED', `window store keeps refusing ${funnel.name}/${partition} at offset ${res.storedOffset}`);
+      if (attempt > 3)
+        throw new FwError(
+          'WINDOW_REFUSED',
+          `window store keeps refusing ${funnel.name}/${partition} at offset ${res.storedOffset}`,
+        );
     }
   }
 

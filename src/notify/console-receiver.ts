@@ -8,7 +8,7 @@
  *   WORSE   checkout-conversion …         (the drop grew while firing)
  *   STILL   checkout-conversion …         (a reminder)
  *   RESOLVED checkout-conversion …
- *   DELIVERY FAILED  receiver pd-checkout refused the firing of checkout-conversion [platform=android]: … (PAGERDUTY_400)
+ * DELIVERY FAILED receiver pd-checkout refused the firing of checkout-conversion [platform=android]: … (PAGERDUTY_400)
  *
  * It never fails: a console that cannot be written to is no reason to retry a job or raise a self-alert.
  */
@@ -43,7 +43,9 @@ function contextLines(alert: AlertTransition): string[] {
     if (top) {
       const env = top.environment ? ` (${top.environment})` : '';
       const more = ctx.deploys.length > 1 ? ` (+${ctx.deploys.length - 1} more)` : '';
-      out.push(`  likely cause: ${top.service} ${top.version}${env} deployed ${formatClock(top.ts, alert.at)}${top.why ? ` — ${top.why}` : ''}${more}`);
+      out.push(
+        `  likely cause: ${top.service} ${top.version}${env} deployed ${formatClock(top.ts, alert.at)}${top.why ? ` — ${top.why}` : ''}${more}`,
+      );
     } else {
       // An empty list means the deploy work looked and found nothing, which is itself worth saying.
       out.push('  likely cause: no deploy recorded near the onset');
@@ -75,9 +77,11 @@ export function consoleLines(job: DeliveryJob): string[] {
       const f = job.failure;
       const seg = segmentText(a.segment);
       const what = `${a.rule}${seg ? ` [${seg}]` : ''}`;
-      lines = [f
-        ? `DELIVERY FAILED  receiver ${f.receiver} refused the ${f.event} of ${what}: ${f.reason} (${f.code})`
-        : `DELIVERY FAILED  a delivery for ${what} failed`];
+      lines = [
+        f
+          ? `DELIVERY FAILED  receiver ${f.receiver} refused the ${f.event} of ${what}: ${f.reason} (${f.code})`
+          : `DELIVERY FAILED  a delivery for ${what} failed`,
+      ];
       break;
     }
     default:

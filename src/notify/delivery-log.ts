@@ -67,9 +67,11 @@ export function parseStoredDelivery(raw: string | null | undefined): StoredDeliv
 
 /** The reading side of the log (writes go through the two scripts above). */
 export class DeliveryLog {
-  constructor(private readonly redis: { hget(key: string, field: string): Promise<string | null> },
+  constructor(
+    private readonly redis: { hget(key: string, field: string): Promise<string | null> },
     /** `alertsKeys(prefix).delivery`. */
-    readonly key: string) {}
+    readonly key: string,
+  ) {}
 
   /** The entry of (receiver, incident); undefined when nothing was recorded. */
   async read(receiver: string, incident: string): Promise<StoredDelivery | undefined> {

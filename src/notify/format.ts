@@ -82,7 +82,8 @@ export function formatUnits(n: number | null | undefined, funnel: string, counte
  */
 export function observedChange(e: Evidence | undefined, metric?: AlertTransition['metric']): number {
   if (!e) return NaN;
-  const byRate = finite(e.observedRate) && finite(e.expectedRate) && e.expectedRate > 0 ? e.observedRate / e.expectedRate - 1 : NaN;
+  const byRate =
+    finite(e.observedRate) && finite(e.expectedRate) && e.expectedRate > 0 ? e.observedRate / e.expectedRate - 1 : NaN;
   const byCount = finite(e.observed) && finite(e.expected) && e.expected > 0 ? e.observed / e.expected - 1 : NaN;
   if (metric === 'step_volume') return Number.isFinite(byCount) ? byCount : byRate;
   return Number.isFinite(byRate) ? byRate : byCount;
@@ -102,9 +103,12 @@ export function comparisonText(metric: AlertTransition['metric'], e: Evidence | 
     case 'step_volume':
       return byCount ? `volume ${formatCount(e.observed)} vs expected ${formatCount(e.expected)}${paren}` : '';
     case 'step_duration':
-      return byRate ? `slow share ${formatPercent(e.observedRate)} vs expected ${formatPercent(e.expectedRate)}${paren}` : '';
+      return byRate
+        ? `slow share ${formatPercent(e.observedRate)} vs expected ${formatPercent(e.expectedRate)}${paren}`
+        : '';
     default:
-      if (byRate) return `conversion ${formatPercent(e.observedRate)} vs expected ${formatPercent(e.expectedRate)}${paren}`;
+      if (byRate)
+        return `conversion ${formatPercent(e.observedRate)} vs expected ${formatPercent(e.expectedRate)}${paren}`;
       return byCount ? `${formatCount(e.observed)} vs expected ${formatCount(e.expected)}${paren}` : '';
   }
 }
@@ -127,8 +131,15 @@ export function headline(alert: AlertTransition): string {
  * A dashboard link template with `{funnel}`, `{rule}` and `{segment}` filled in (URL-encoded; `{segment}` is
  * "dimension=value" or empty), the convention of the rule schema's `dashboard_url`.
  */
-export function fillDashboardUrl(template: string, alert: Pick<AlertTransition, 'funnel' | 'rule' | 'segment'>): string {
-  const values: Record<string, string> = { funnel: alert.funnel, rule: alert.rule, segment: segmentText(alert.segment) };
+export function fillDashboardUrl(
+  template: string,
+  alert: Pick<AlertTransition, 'funnel' | 'rule' | 'segment'>,
+): string {
+  const values: Record<string, string> = {
+    funnel: alert.funnel,
+    rule: alert.rule,
+    segment: segmentText(alert.segment),
+  };
   return template.replace(/\{(funnel|rule|segment)\}/g, (_m, k: string) => encodeURIComponent(values[k] ?? ''));
 }
 

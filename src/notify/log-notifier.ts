@@ -2,7 +2,8 @@
  * The log receiver: every alert transition as a structured log line (warn for firing, info otherwise), and, when
  * a `write` function is given, as one line a person reads on a console:
  *
- *   FIRING  checkout-conversion [platform=android]  conversion 41.2% vs expected 60.1% (−31%), 1,234 checkouts in 15 min, since 12:03 UTC — critical → #payments
+ * FIRING checkout-conversion [platform=android] conversion 41.2% vs expected 60.1% (−31%), 1,234 checkouts in 15 min,
+ * since 12:03 UTC — critical → #payments
  *
  * It is the only receiver until Slack and PagerDuty delivery land, and stays useful after: the demo prints its
  * lines, and the log keeps a record of what was notified.
@@ -120,14 +121,37 @@ export class LogNotifier implements Notifier {
   async notify(t: AlertTransition): Promise<void> {
     const e = t.evidence;
     const fields = {
-      transition: t.id, kind: t.kind, rule: t.rule, funnel: t.funnel, segment: t.segment, severity: t.severity,
-      notify: t.notify, incidentId: t.incidentId, from: t.from, to: t.to, at: isoOrNull(t.at),
-      ruleSetVersion: t.ruleSetVersion, owner: t.owner, runbook: t.runbook, labels: t.labels,
+      transition: t.id,
+      kind: t.kind,
+      rule: t.rule,
+      funnel: t.funnel,
+      segment: t.segment,
+      severity: t.severity,
+      notify: t.notify,
+      incidentId: t.incidentId,
+      from: t.from,
+      to: t.to,
+      at: isoOrNull(t.at),
+      ruleSetVersion: t.ruleSetVersion,
+      owner: t.owner,
+      runbook: t.runbook,
+      labels: t.labels,
       evidence: e && {
-        observed: e.observed, expected: e.expected, observedRate: e.observedRate, expectedRate: e.expectedRate,
-        relativeChange: e.relativeChange, volume: e.volume, windowMinutes: e.windowMinutes, statistic: e.statistic,
-        threshold: e.threshold, pValue: e.pValue, chanceRatePerWeek: e.chanceRatePerWeek,
-        onset: isoOrNull(e.onset), baseline: e.baseline, guard: e.guard, reason: e.reason,
+        observed: e.observed,
+        expected: e.expected,
+        observedRate: e.observedRate,
+        expectedRate: e.expectedRate,
+        relativeChange: e.relativeChange,
+        volume: e.volume,
+        windowMinutes: e.windowMinutes,
+        statistic: e.statistic,
+        threshold: e.threshold,
+        pValue: e.pValue,
+        chanceRatePerWeek: e.chanceRatePerWeek,
+        onset: isoOrNull(e.onset),
+        baseline: e.baseline,
+        guard: e.guard,
+        reason: e.reason,
       },
     };
     const msg = `alert ${t.kind}: ${t.rule}${t.segment ? ` [${t.segment.dimension}=${t.segment.value}]` : ''}`;

@@ -158,7 +158,10 @@ export class DeliveryOutbox {
         this.o.logger.warn({ err: errorMessage(err), retryInMs: wait }, 'delivery worker: Redis call failed; retrying');
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, wait);
-          this.wake = () => { clearTimeout(t); resolve(); };
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
         });
         this.wake = null;
       }
@@ -172,23 +175,42 @@ export class DeliveryOutbox {
   async runOnce(block = false): Promise<number> {
     await this.ensureGroup();
     const now = this.o.clock.now();
-    await runScript(this.o.redis, outboxScripts().promote, [this.keys.outbox, this.keys.delayed], [now, 100], 'OUTBOX',
-      'delivery worker: promoting due retries');
+    await runScript(
+      this.o.redis,
+      outboxScripts().promote,
+      [this.keys.outbox, this.keys.delayed],
+      [now, 100],
+      'OUTBOX',
+      'delivery worker: promoting due retries',
+    );
     const entries: [string, string[]][] = [];
     let claimedAny = false;
     if (now - this.lastClaim >= this.claimIdleMs / 2) {
       this.lastClaim = now;
-      const claimed = await this.o.redis.xautoclaim(this.keys.outbox, GROUP, this.o.consumer, this.claimIdleMs, '0-0', 'COUNT', this.batch) as unknown as [string, [string, string[]][] | null];
+      const claimed = (await this.o.redis.xautoclaim(
+        this.keys.outbox,
+        GROUP,
+        this.o.consumer,
+        this.claimIdleMs,
+        '0-0',
+        'COUNT',
+        this.batch,
+      )) as unknown as [string, [string, string[]][] | null];
       for (const e of claimed[1] ?? []) if (e && e[1]) entries.push(e);
       claimedAny = entries.length > 0;
-      if (claimedAny) this.o.logger.info({ jobs: entries.length }, 'delivery worker: took over jobs a stopped worker left unfinished');
+      if (claimedAny)
+        this.o.logger.info(
+          { jobs: entries.length },
+          'delivery worker: took over jobs a stopped worker left unfinished',
+        );
     }
     if (entries.length === 0) {
       const client = block && this.reader ? this.reader : this.o.redis;
       const args: (string | number)[] = ['GROUP', GROUP, this.o.consumer, 'COUNT', this.batch];
       if (block) args.push('BLOCK', this.blockMs);
       args.push('STREAMS', this.keys.outbox, '>');
-      const res = await (client as unknown as { xreadgroup: Cmd }).xreadgroup(...args) as [string, [string, string[]][]][] | null;
+      const res = (await (client as unknown as { xreadgroup: Cmd }).xreadgroup(...args)) as
+        [string, [string, string[]][]][] | null;
       for (const [, es] of res ?? []) entries.push(...es);
     }
     // Entries taken over from a dead worker may have reached their receiver already (it died before settling).
@@ -206,7 +228,10 @@ export class DeliveryOutbox {
 
   /** Jobs waiting: in the stream (new or in hand) and in the delayed set (waiting for their retry time). */
   async backlog(): Promise<{ queued: number; delayed: number }> {
-    const [queued, delayed] = await Promise.all([this.o.redis.xlen(this.keys.outbox), this.o.redis.zcard(this.keys.delayed)]);
+    const [queued, delayed] = await Promise.all([
+      this.o.redis.xlen(this.keys.outbox),
+      this.o.redis.zcard(this.keys.delayed),
+    ]);
     return { queued, delayed };
   }
 
@@ -221,11 +246,15 @@ export class DeliveryOutbox {
    * taken over already, since it has none pending).
    */
   private async pruneConsumers(): Promise<void> {
-    const raw = await this.o.redis.xinfo('CONSUMERS', this.keys.outbox, GROUP) as unknown as (string | number)[][];
+    const raw = (await this.o.redis.xinfo('CONSUMERS', this.keys.outbox, GROUP)) as unknown as (string | number)[][];
     for (const fields of raw) {
       const get = (k: string) => fields[fields.indexOf(k) + 1];
       const name = String(get('name'));
-      if (name !== this.o.consumer && Number(get('pending')) === 0 && Number(get('idle')) > (this.o.pruneIdleMs ?? 3_600_000)) {
+      if (
+        name !== this.o.consumer &&
+        Number(get('pending')) === 0 &&
+        Number(get('idle')) > (this.o.pruneIdleMs ?? 3_600_000)
+      ) {
         await this.o.redis.xgroup('DELCONSUMER', this.keys.outbox, GROUP, name);
       }
     }
@@ -259,16 +288,21 @@ export class DeliveryOutbox {
       list.push({ entry, job, raw });
       byReceiver.set(key, list);
     }
-    await Promise.all([...byReceiver.values()].map(async (list) => {
-      for (const { entry, job, raw } of list) {
-        try {
-          await this.handle(entry, job, raw);
-        } catch (err) {
-          // Redis failed while settling: the entry stays pending and is taken over after claimIdleMs.
-          this.o.logger.warn({ entry, job: job?.id, err: errorMessage(err) }, 'delivery worker: could not settle a job; it will be taken over later');
+    await Promise.all(
+      [...byReceiver.values()].map(async (list) => {
+        for (const { entry, job, raw } of list) {
+          try {
+            await this.handle(entry, job, raw);
+          } catch (err) {
+            // Redis failed while settling: the entry stays pending and is taken over after claimIdleMs.
+            this.o.logger.warn(
+              { entry, job: job?.id, err: errorMessage(err) },
+              'delivery worker: could not settle a job; it will be taken over later',
+            );
+          }
         }
-      }
-    }));
+      }),
+    );
   }
 
   private async handle(entry: string, job: DeliveryJob | undefined, raw: string): Promise<SettleOutcome> {
@@ -289,18 +323,34 @@ export class DeliveryOutbox {
       }
     } else if (job.event !== 'delivery_failed') {
       if (!stored || stored.state === 'failed' || stored.state === 'closed') {
-        log.debug({ state: stored?.state ?? 'none' }, 'nothing open at this receiver for the incident (muted, failed or closed): not sent');
+        log.debug(
+          { state: stored?.state ?? 'none' },
+          'nothing open at this receiver for the incident (muted, failed or closed): not sent',
+        );
         return this.settle(entry, 'skipped', job, {});
       }
       if (stored.state === 'pending') {
-        if (now - job.createdAt > this.giveUpMs) return this.fail(entry, job, log, 'DELIVERY_TRIGGER_NEVER_DELIVERED', 'the incident\'s trigger was never delivered');
+        if (now - job.createdAt > this.giveUpMs)
+          return this.fail(
+            entry,
+            job,
+            log,
+            'DELIVERY_TRIGGER_NEVER_DELIVERED',
+            "the incident's trigger was never delivered",
+          );
         return this.settle(entry, 'waiting', job, { retryAt: now + this.orderWaitMs, retryJob: job });
       }
       if (stored.record && stored.job === job.id) return this.settle(entry, 'duplicate', job, {});
     }
 
     if (!receiver) {
-      return this.fail(entry, job, log, 'RECEIVER_UNKNOWN', `receiver "${job.receiver}" is not configured (removed from the rule files?)`);
+      return this.fail(
+        entry,
+        job,
+        log,
+        'RECEIVER_UNKNOWN',
+        `receiver "${job.receiver}" is not configured (removed from the rule files?)`,
+      );
     }
     const timer = this.o.metrics?.deliveryRequestSeconds.startTimer({ receiver: job.receiver });
     let outcome: DeliveryOutcome;
@@ -313,7 +363,8 @@ export class DeliveryOutbox {
       const reason = errorMessage(err);
       const retriable = isRetriable(err);
       log.error({ err: reason, retriable }, 'receiver threw instead of answering');
-      outcome = retriable ? { ok: false, retriable, code: 'DELIVERY_UNEXPECTED', reason }
+      outcome = retriable
+        ? { ok: false, retriable, code: 'DELIVERY_UNEXPECTED', reason }
         : { ok: false, retriable, code: 'DELIVERY_UNEXPECTED', reason };
     } finally {
       timer?.();
@@ -323,22 +374,41 @@ export class DeliveryOutbox {
       const done = this.o.clock.now();
       const record: DeliveryRecord = {
         ...(stored?.record ?? { receiver: job.receiver, incident: incidentOf(job), openedAt: done }),
-        ...(outcome.record ?? {}), lastEvent: job.event, lastAt: done,
+        ...(outcome.record ?? {}),
+        lastEvent: job.event,
+        lastAt: done,
       };
       const state: StoredDelivery['state'] = job.event === 'resolved' ? 'closed' : 'open';
       // From the moment the evaluator decided to the receiver's answer: queueing, retries and the request itself.
-      this.o.metrics?.deliveryLatency.observe({ receiver: job.receiver, event: job.event }, Math.max(0, done - job.createdAt) / 1000);
+      this.o.metrics?.deliveryLatency.observe(
+        { receiver: job.receiver, event: job.event },
+        Math.max(0, done - job.createdAt) / 1000,
+      );
       this.o.onDelivered?.(job.receiver);
       log.info({ latencyMs: done - job.createdAt }, 'delivered');
-      return this.settle(entry, 'delivered', job, field ? { field, value: { state, at: done, job: job.id, record } } : {});
+      return this.settle(
+        entry,
+        'delivered',
+        job,
+        field ? { field, value: { state, at: done, job: job.id, record } } : {},
+      );
     }
     if (outcome.retriable) {
       if (now - job.createdAt > this.giveUpMs) {
-        return this.fail(entry, job, log, 'DELIVERY_GAVE_UP', `still failing after ${Math.round((now - job.createdAt) / 60_000)} min (${job.attempt + 1} attempts); last: ${outcome.code}: ${outcome.reason}`);
+        return this.fail(
+          entry,
+          job,
+          log,
+          'DELIVERY_GAVE_UP',
+          `still failing after ${Math.round((now - job.createdAt) / 60_000)} min (${job.attempt + 1} attempts); last: ${outcome.code}: ${outcome.reason}`,
+        );
       }
       const delay = this.retryDelay(job.attempt, outcome.retryAfterMs);
       log.warn({ code: outcome.code, reason: outcome.reason, retryInMs: delay }, 'delivery failed; will retry');
-      return this.settle(entry, 'retried', job, { retryAt: now + delay, retryJob: { ...job, attempt: job.attempt + 1 } });
+      return this.settle(entry, 'retried', job, {
+        retryAt: now + delay,
+        retryJob: { ...job, attempt: job.attempt + 1 },
+      });
     }
     return this.fail(entry, job, log, outcome.code, outcome.reason);
   }
@@ -350,10 +420,19 @@ export class DeliveryOutbox {
   }
 
   /** A permanent failure: recorded (so later jobs of the incident are not sent), counted, logged, self-alerted. */
-  private async fail(entry: string, job: DeliveryJob, log: Logger, code: string, reason: string): Promise<SettleOutcome> {
-    log.error({ code, reason }, job.event === 'firing' || job.event === 'worsened'
-      ? 'delivery failed permanently: a page may be missing; announcing it on the other receivers'
-      : 'delivery failed permanently');
+  private async fail(
+    entry: string,
+    job: DeliveryJob,
+    log: Logger,
+    code: string,
+    reason: string,
+  ): Promise<SettleOutcome> {
+    log.error(
+      { code, reason },
+      job.event === 'firing' || job.event === 'worsened'
+        ? 'delivery failed permanently: a page may be missing; announcing it on the other receivers'
+        : 'delivery failed permanently',
+    );
     this.o.onPermanentFailure?.(job.receiver, code, reason);
     const now = this.o.clock.now();
     const field = job.event === 'firing' ? deliveryField(job.receiver, incidentOf(job)) : '';
@@ -368,21 +447,48 @@ export class DeliveryOutbox {
   private selfAlerts(job: DeliveryJob, code: string, reason: string, now: number): DeliveryJob[] {
     const known = this.o.receivers();
     let targets = job.alert.notify.filter((r) => r !== job.receiver && known.has(r));
-    if (targets.length === 0 && job.receiver !== BUILTIN_CONSOLE.name && known.has(BUILTIN_CONSOLE.name)) targets = [BUILTIN_CONSOLE.name];
+    if (targets.length === 0 && job.receiver !== BUILTIN_CONSOLE.name && known.has(BUILTIN_CONSOLE.name))
+      targets = [BUILTIN_CONSOLE.name];
     return targets.map((r) => ({
-      id: `${job.id}/delivery_failed/${r}`, receiver: r, event: 'delivery_failed' as const, alert: job.alert, createdAt: now, attempt: 0,
+      id: `${job.id}/delivery_failed/${r}`,
+      receiver: r,
+      event: 'delivery_failed' as const,
+      alert: job.alert,
+      createdAt: now,
+      attempt: 0,
       failure: { receiver: job.receiver, jobId: job.id, event: job.event, code, reason },
     }));
   }
 
-  private async settle(entry: string, outcome: SettleOutcome, job: DeliveryJob | undefined,
-    o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob; extraJobs?: DeliveryJob[] }): Promise<SettleOutcome> {
-    const res = await runScript(this.o.redis, outboxScripts().settle, [this.keys.outbox, this.keys.delayed, this.keys.delivery],
-      [GROUP, this.o.consumer, entry, o.field ?? '', o.value ? JSON.stringify(o.value) : '',
-        o.retryAt !== undefined ? Math.round(o.retryAt) : '', o.retryJob ? JSON.stringify(o.retryJob) : '',
-        ...(o.extraJobs ?? []).map((j) => JSON.stringify(j))], 'OUTBOX', `delivery worker: settling ${entry}`);
+  private async settle(
+    entry: string,
+    outcome: SettleOutcome,
+    job: DeliveryJob | undefined,
+    o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob; extraJobs?: DeliveryJob[] },
+  ): Promise<SettleOutcome> {
+    const res = await runScript(
+      this.o.redis,
+      outboxScripts().settle,
+      [this.keys.outbox, this.keys.delayed, this.keys.delivery],
+      [
+        GROUP,
+        this.o.consumer,
+        entry,
+        o.field ?? '',
+        o.value ? JSON.stringify(o.value) : '',
+        o.retryAt !== undefined ? Math.round(o.retryAt) : '',
+        o.retryJob ? JSON.stringify(o.retryJob) : '',
+        ...(o.extraJobs ?? []).map((j) => JSON.stringify(j)),
+      ],
+      'OUTBOX',
+      `delivery worker: settling ${entry}`,
+    );
     const final: SettleOutcome = Number(res) === 1 ? outcome : 'lost';
-    if (final === 'lost') this.o.logger.warn({ entry, job: job?.id }, 'delivery worker: another worker took this job over meanwhile; its result is theirs');
+    if (final === 'lost')
+      this.o.logger.warn(
+        { entry, job: job?.id },
+        'delivery worker: another worker took this job over meanwhile; its result is theirs',
+      );
     if (job) this.o.metrics?.deliveries.inc({ receiver: job.receiver, event: job.event, outcome: final });
     return final;
   }
@@ -396,7 +502,14 @@ function fieldOf(fields: string[], name: string): string | undefined {
 function parseJob(raw: string): DeliveryJob | undefined {
   try {
     const j = JSON.parse(raw) as Partial<DeliveryJob> | null;
-    if (j && typeof j.id === 'string' && typeof j.receiver === 'string' && typeof j.event === 'string' && j.alert && typeof j.createdAt === 'number') {
+    if (
+      j &&
+      typeof j.id === 'string' &&
+      typeof j.receiver === 'string' &&
+      typeof j.event === 'string' &&
+      j.alert &&
+      typeof j.createdAt === 'number'
+    ) {
       return { ...j, attempt: typeof j.attempt === 'number' ? j.attempt : 0 } as DeliveryJob;
     }
   } catch {

@@ -27,8 +27,13 @@ import { alertKey } from '../model/alert-key.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
-import { PAGERDUTY_429_DEFAULT_MS, PAGERDUTY_DEFAULT_URL, PAGERDUTY_MAX_DEDUP_KEY, PAGERDUTY_MAX_EVENT_BYTES,
-  PAGERDUTY_MAX_SUMMARY } from '../core/pagerduty-api.js';
+import {
+  PAGERDUTY_429_DEFAULT_MS,
+  PAGERDUTY_DEFAULT_URL,
+  PAGERDUTY_MAX_DEDUP_KEY,
+  PAGERDUTY_MAX_EVENT_BYTES,
+  PAGERDUTY_MAX_SUMMARY,
+} from '../core/pagerduty-api.js';
 import type { Logger } from '../obs/logger.js';
 import { formatSignedChange, formatWindow, headline, isoOrNull, observedChange, segmentText } from './format.js';
 import { codePointLength, truncateCodePoints } from '../core/text.js';
@@ -73,7 +78,11 @@ export interface PagerDutyEventOptions {
   dedupKey?: string;
 }
 
-const SEVERITY: Record<AlertTransition['severity'], PagerDutySeverity> = { critical: 'critical', warning: 'warning', info: 'info' };
+const SEVERITY: Record<AlertTransition['severity'], PagerDutySeverity> = {
+  critical: 'critical',
+  warning: 'warning',
+  info: 'info',
+};
 
 /**
  * `key` made to fit PagerDuty's 255-character limit. Measured in UTF-8 bytes, the strictest reading of
@@ -111,8 +120,15 @@ export function routingKeyId(routingKey: string): string {
 }
 
 /** `template` with `{funnel}`, `{rule}` and `{segment}` (`dimension=value`, empty for the whole funnel) URL-encoded. */
-export function fillLinkTemplate(template: string, alert: Pick<AlertTransition, 'funnel' | 'rule' | 'segment'>): string {
-  const values: Record<string, string> = { funnel: alert.funnel, rule: alert.rule, segment: segmentText(alert.segment) };
+export function fillLinkTemplate(
+  template: string,
+  alert: Pick<AlertTransition, 'funnel' | 'rule' | 'segment'>,
+): string {
+  const values: Record<string, string> = {
+    funnel: alert.funnel,
+    rule: alert.rule,
+    segment: segmentText(alert.segment),
+  };
   return template.replace(/\{(funnel|rule|segment)\}/g, (_m, k: string) => encodeURIComponent(values[k] ?? ''));
 }
 
@@ -148,11 +164,22 @@ function alertDetails(job: DeliveryJob): Record<string, unknown> {
   const e = a.evidence;
   if (e) {
     const ev: Record<string, unknown> = {
-      observed: e.observed, expected: e.expected, observed_rate: e.observedRate, expected_rate: e.expectedRate,
-      change: formatSignedChange(observedChange(e)) || null, relative_change: e.relativeChange, volume: e.volume,
-      window: formatWindow(e.windowMinutes) || null, window_minutes: e.windowMinutes, p_value: e.pValue,
-      statistic: e.statistic, threshold: e.threshold, chance_rate_per_week: e.chanceRatePerWeek,
-      onset: isoOrNull(e.onset), evaluated_up_to: isoOrNull(e.evaluatedUpTo), baseline: e.baseline,
+      observed: e.observed,
+      expected: e.expected,
+      observed_rate: e.observedRate,
+      expected_rate: e.expectedRate,
+      change: formatSignedChange(observedChange(e)) || null,
+      relative_change: e.relativeChange,
+      volume: e.volume,
+      window: formatWindow(e.windowMinutes) || null,
+      window_minutes: e.windowMinutes,
+      p_value: e.pValue,
+      statistic: e.statistic,
+      threshold: e.threshold,
+      chance_rate_per_week: e.chanceRatePerWeek,
+      onset: isoOrNull(e.onset),
+      evaluated_up_to: isoOrNull(e.evaluatedUpTo),
+      baseline: e.baseline,
     };
     if (e.noise) ev.noise = e.noise;
     if (e.recentChange !== undefined) ev.recent_change = e.recentChange;
@@ -164,8 +191,15 @@ function alertDetails(job: DeliveryJob): Record<string, unknown> {
   const ctx = a.context;
   if (ctx?.deploys) {
     d.likely_deploys = ctx.deploys.slice(0, 5).map((x) => ({
-      service: x.service, version: x.version, environment: x.environment, deployed_at: isoOrNull(x.ts), commit: x.commit,
-      author: x.author, url: x.url, score: x.score, why: x.why,
+      service: x.service,
+      version: x.version,
+      environment: x.environment,
+      deployed_at: isoOrNull(x.ts),
+      commit: x.commit,
+      author: x.author,
+      url: x.url,
+      score: x.score,
+      why: x.why,
     }));
   }
   if (ctx?.drilldown) d.drilldown = ctx.drilldown;
@@ -185,7 +219,11 @@ const TRIM_NOTE = 'funnelwatch_note';
  * The Events API v2 event for a job. Pure: the same job, key and options give the same body. `warnings` lists
  * what was cut to fit PagerDuty's limits (the receiver logs them); an empty list means nothing was.
  */
-export function pagerDutyEvent(job: DeliveryJob, routingKey: string, opts: PagerDutyEventOptions = {}): { body: PagerDutyEventBody; warnings: string[] } {
+export function pagerDutyEvent(
+  job: DeliveryJob,
+  routingKey: string,
+  opts: PagerDutyEventOptions = {},
+): { body: PagerDutyEventBody; warnings: string[] } {
   const a = job.alert;
   const warnings: string[] = [];
   const failed = job.event === 'delivery_failed';
@@ -215,7 +253,8 @@ export function pagerDutyEvent(job: DeliveryJob, routingKey: string, opts: Pager
     details = alertDetails(job);
   }
   const summary = truncateCodePoints(oneLine(text), PAGERDUTY_MAX_SUMMARY);
-  if (summary.truncated) warnings.push(`summary cut from ${codePointLength(text)} to ${PAGERDUTY_MAX_SUMMARY} characters`);
+  if (summary.truncated)
+    warnings.push(`summary cut from ${codePointLength(text)} to ${PAGERDUTY_MAX_SUMMARY} characters`);
   if (codePointLength(summary.text) === 0) summary.text = `funnelwatch alert ${a.rule || '(unnamed rule)'}`;
 
   const links: PagerDutyLink[] = [];
@@ -244,7 +283,7 @@ export function pagerDutyEvent(job: DeliveryJob, routingKey: string, opts: Pager
       ...(timestamp ? { timestamp } : {}),
       component: a.funnel,
       group: failed ? 'funnelwatch-delivery' : 'funnels',
-      class: failed ? 'delivery_failed' : a.metric ?? 'conversion',
+      class: failed ? 'delivery_failed' : (a.metric ?? 'conversion'),
       custom_details: details,
     },
     client: 'funnelwatch',
@@ -264,7 +303,8 @@ export function pagerDutyEvent(job: DeliveryJob, routingKey: string, opts: Pager
       if (!biggest) break;
       delete d[biggest[0]];
       dropped.push(`${biggest[0]} (${biggest[1]} bytes)`);
-      d[TRIM_NOTE] = `details dropped to fit PagerDuty's 512 KB event limit: ${dropped.join(', ')}; see funnelwatch's API or logs`;
+      d[TRIM_NOTE] =
+        `details dropped to fit PagerDuty's 512 KB event limit: ${dropped.join(', ')}; see funnelwatch's API or logs`;
       bytes = size();
     }
     warnings.push(`event over ${PAGERDUTY_MAX_EVENT_BYTES} bytes: dropped custom_details ${dropped.join(', ')}`);
@@ -274,7 +314,8 @@ export function pagerDutyEvent(job: DeliveryJob, routingKey: string, opts: Pager
       warnings.push('links dropped to fit the event limit');
       bytes = size();
     }
-    if (bytes > PAGERDUTY_MAX_EVENT_BYTES) warnings.push(`event still ${bytes} bytes after trimming; PagerDuty will refuse it`);
+    if (bytes > PAGERDUTY_MAX_EVENT_BYTES)
+      warnings.push(`event still ${bytes} bytes after trimming; PagerDuty will refuse it`);
   }
   return { body, warnings };
 }
@@ -327,7 +368,11 @@ export class PagerDutyReceiver implements Receiver {
 
   // Its own pool: its timeouts hold for every connection and close() releases exactly its sockets.
   private dispatcher(): Agent {
-    this.agent ??= new Agent({ headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, connect: { timeout: this.timeoutMs } });
+    this.agent ??= new Agent({
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      connect: { timeout: this.timeoutMs },
+    });
     return this.agent;
   }
 
@@ -339,22 +384,39 @@ export class PagerDutyReceiver implements Receiver {
       // Read per delivery, so a rotated key file is used without a restart.
       key = readSecret(this.o.def.routingKey, this.o.env);
     } catch (err) {
-      return { ok: false, retriable: false, code: 'SECRET_MISSING', reason: `receiver ${this.name}: ${errorMessage(err)}` };
+      return {
+        ok: false,
+        retriable: false,
+        code: 'SECRET_MISSING',
+        reason: `receiver ${this.name}: ${errorMessage(err)}`,
+      };
     }
     const keyId = routingKeyId(key);
     const opened = job.event === 'delivery_failed' ? undefined : prior?.pagerduty;
     if (opened && opened.routingKeyId !== keyId) {
-      this.log.warn({ job: job.id, event: job.event, dedupKey: opened.dedupKey, openedWith: opened.routingKeyId, now: keyId },
-        'the routing key changed since this incident was opened: PagerDuty applies events only through the key that opened it, so the open incident may need resolving by hand');
+      this.log.warn(
+        { job: job.id, event: job.event, dedupKey: opened.dedupKey, openedWith: opened.routingKeyId, now: keyId },
+        'the routing key changed since this incident was opened: PagerDuty applies events only through the key that opened it, so the open incident may need resolving by hand',
+      );
     }
-    const { body, warnings } = pagerDutyEvent(job, key, { source: this.o.source, dashboardUrl: this.o.def.dashboardUrl, dedupKey: opened?.dedupKey });
-    if (warnings.length > 0) this.log.warn({ job: job.id, event: job.event, dedupKey: body.dedup_key, warnings }, 'PagerDuty event trimmed to fit the API limits');
+    const { body, warnings } = pagerDutyEvent(job, key, {
+      source: this.o.source,
+      dashboardUrl: this.o.def.dashboardUrl,
+      dedupKey: opened?.dedupKey,
+    });
+    if (warnings.length > 0)
+      this.log.warn(
+        { job: job.id, event: job.event, dedupKey: body.dedup_key, warnings },
+        'PagerDuty event trimmed to fit the API limits',
+      );
 
     const fail = (retriable: boolean, code: string, reason: string, retryAfterMs?: number): DeliveryOutcome => {
       // PagerDuty's errors may quote what it was sent; the routing key must not travel on into logs or self-alerts.
       const clean = reason.split(key).join('[routing key]');
       if (!retriable) return { ok: false, retriable: false, code, reason: clean };
-      return retryAfterMs === undefined ? { ok: false, retriable: true, code, reason: clean } : { ok: false, retriable: true, code, reason: clean, retryAfterMs };
+      return retryAfterMs === undefined
+        ? { ok: false, retriable: true, code, reason: clean }
+        : { ok: false, retriable: true, code, reason: clean, retryAfterMs };
     };
 
     let res: Dispatcher.ResponseData;
@@ -374,21 +436,35 @@ export class PagerDutyReceiver implements Receiver {
     const answer = await readAnswer(res.body);
     const status = res.statusCode;
     if (status >= 200 && status < 300) {
-      this.log.debug({ job: job.id, event: job.event, action: body.event_action, dedupKey: body.dedup_key, status }, 'PagerDuty accepted the event');
+      this.log.debug(
+        { job: job.id, event: job.event, action: body.event_action, dedupKey: body.dedup_key, status },
+        'PagerDuty accepted the event',
+      );
       return { ok: true, record: { pagerduty: { dedupKey: body.dedup_key, routingKeyId: keyId } } };
     }
     const said = explain(answer.text);
-    if (status === 400) return fail(false, 'PAGERDUTY_400', `PagerDuty refused the event (400): ${said || 'no details'}`);
+    if (status === 400)
+      return fail(false, 'PAGERDUTY_400', `PagerDuty refused the event (400): ${said || 'no details'}`);
     if (status === 429) {
       const after = parseRetryAfter(res.headers['retry-after'], this.clock.now()) ?? PAGERDUTY_429_DEFAULT_MS;
       return fail(true, 'PAGERDUTY_429', `PagerDuty rate limit (429)${said ? `: ${said}` : ''}`, after);
     }
     if (status >= 500) {
-      return fail(true, `PAGERDUTY_HTTP_${status}`, `PagerDuty server error (${status})${said ? `: ${said}` : ''}`,
-        parseRetryAfter(res.headers['retry-after'], this.clock.now()));
+      return fail(
+        true,
+        `PAGERDUTY_HTTP_${status}`,
+        `PagerDuty server error (${status})${said ? `: ${said}` : ''}`,
+        parseRetryAfter(res.headers['retry-after'], this.clock.now()),
+      );
     }
-    const hint = status === 404 ? ' (check the base URL)' : status === 401 || status === 403 ? ' (check the routing key and the integration)'
-      : status === 413 ? ' (event too large)' : '';
+    const hint =
+      status === 404
+        ? ' (check the base URL)'
+        : status === 401 || status === 403
+          ? ' (check the routing key and the integration)'
+          : status === 413
+            ? ' (event too large)'
+            : '';
     return fail(false, `PAGERDUTY_HTTP_${status}`, `PagerDuty answered ${status}${hint}${said ? `: ${said}` : ''}`);
   }
 
@@ -401,8 +477,10 @@ export class PagerDutyReceiver implements Receiver {
     }
     const n = codePointLength(key);
     if (n !== 32) {
-      return [`receiver ${this.name}: the routing key in ${describeSecret(this.o.def.routingKey)} is ${n} characters; ` +
-        'a PagerDuty Events API v2 integration key has 32 (Service → Integrations → Events API v2 → Integration Key)'];
+      return [
+        `receiver ${this.name}: the routing key in ${describeSecret(this.o.def.routingKey)} is ${n} characters; ` +
+          'a PagerDuty Events API v2 integration key has 32 (Service → Integrations → Events API v2 → Integration Key)',
+      ];
     }
     return [];
   }

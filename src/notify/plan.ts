@@ -83,11 +83,20 @@ export function silenceLookup(alert: AlertTransition, silences: readonly Silence
 }
 
 /** A job with an id stable per incident, event and receiver; a repeat (worsened, reminder) adds its time. */
-export function jobFor(alert: AlertTransition, event: DeliveryEvent, receiver: string, now: number,
-  repeat: boolean): DeliveryJob {
+export function jobFor(
+  alert: AlertTransition,
+  event: DeliveryEvent,
+  receiver: string,
+  now: number,
+  repeat: boolean,
+): DeliveryJob {
   return {
     id: `${alert.incidentId ?? alertKey(alert.rule, alert.segment)}/${event}${repeat ? `@${now}` : ''}/${receiver}`,
-    receiver, event, alert, createdAt: now, attempt: 0,
+    receiver,
+    event,
+    alert,
+    createdAt: now,
+    attempt: 0,
   };
 }
 
@@ -112,8 +121,13 @@ export function changeOf(t: AlertTransition): number {
  * drill-down, muted by a silence, or sent a firing job. Returns the incident's notices, the receivers to page and
  * the notes.
  */
-export function announceFiring(t: AlertTransition, key: string, receivers: ReadonlySet<string>, silenced: SilenceLookup,
-  now: number): { notices: Record<string, Notice>; send: string[]; notes: PlanNote[] } {
+export function announceFiring(
+  t: AlertTransition,
+  key: string,
+  receivers: ReadonlySet<string>,
+  silenced: SilenceLookup,
+  now: number,
+): { notices: Record<string, Notice>; send: string[]; notes: PlanNote[] } {
   const notices: Record<string, Notice> = {};
   const send: string[] = [];
   const notes: PlanNote[] = [];
@@ -146,7 +160,9 @@ export function announceFiring(t: AlertTransition, key: string, receivers: Reado
  */
 export function resolveTargets(state: AlertState, t: AlertTransition): string[] {
   return state.notices
-    ? Object.entries(state.notices).filter(([, n]) => n.muted === undefined).map(([r]) => r)
+    ? Object.entries(state.notices)
+        .filter(([, n]) => n.muted === undefined)
+        .map(([r]) => r)
     : t.notify;
 }
 
@@ -154,9 +170,14 @@ export function resolveTargets(state: AlertState, t: AlertTransition): string[] 
  * A still-firing incident, per receiver of the rule: one whose silence ended, or one added to the rule mid-incident,
  * gets its firing job now; one newly silenced is marked muted. Announced and inhibited receivers are left alone.
  */
-export function catchUp(notify: readonly string[], prior: Readonly<Record<string, Notice>> | undefined, key: string,
-  receivers: ReadonlySet<string>, silenced: SilenceLookup, now: number):
-  { notices: Record<string, Notice>; send: string[]; notes: PlanNote[]; changed: boolean } {
+export function catchUp(
+  notify: readonly string[],
+  prior: Readonly<Record<string, Notice>> | undefined,
+  key: string,
+  receivers: ReadonlySet<string>,
+  silenced: SilenceLookup,
+  now: number,
+): { notices: Record<string, Notice>; send: string[]; notes: PlanNote[]; changed: boolean } {
   const notices: Record<string, Notice> = { ...(prior ?? {}) };
   const send: string[] = [];
   const notes: PlanNote[] = [];
@@ -167,7 +188,10 @@ export function catchUp(notify: readonly string[], prior: Readonly<Record<string
     if (n && (n.muted === undefined || n.muted.startsWith(INHIBITED))) continue;
     const s = silenced(r);
     if (s) {
-      if (!n) { notices[r] = { at: now, muted: s.id }; changed = true; }
+      if (!n) {
+        notices[r] = { at: now, muted: s.id };
+        changed = true;
+      }
       continue;
     }
     notices[r] = { at: now };
@@ -182,8 +206,12 @@ export function catchUp(notify: readonly string[], prior: Readonly<Record<string
  * Whether a still-firing incident is announced again: `worsened` when the drop grew materially since the last
  * announcement (not on a data guard's evidence), else `reminder` once `remindEveryMs` passed (0: never), else null.
  */
-export function repeatEvent(alert: AlertTransition, announced: Announcement, now: number, remindEveryMs: number):
-  'worsened' | 'reminder' | null {
+export function repeatEvent(
+  alert: AlertTransition,
+  announced: Announcement,
+  now: number,
+  remindEveryMs: number,
+): 'worsened' | 'reminder' | null {
   const change = changeOf(alert);
   const worse = change >= announced.change * WORSE_FACTOR && change - announced.change >= WORSE_MIN_STEP;
   if (!alert.evidence?.guard && worse) return 'worsened';
@@ -192,8 +220,12 @@ export function repeatEvent(alert: AlertTransition, announced: Announcement, now
 }
 
 /** Who hears a repeat: receivers announced earlier (not this tick), not muted then and not silenced now. */
-export function repeatTargets(notices: Readonly<Record<string, Notice>>, receivers: ReadonlySet<string>,
-  silenced: SilenceLookup, now: number): string[] {
+export function repeatTargets(
+  notices: Readonly<Record<string, Notice>>,
+  receivers: ReadonlySet<string>,
+  silenced: SilenceLookup,
+  now: number,
+): string[] {
   return Object.entries(notices)
     .filter(([r, n]) => n.muted === undefined && n.at !== now && receivers.has(r) && !silenced(r))
     .map(([r]) => r);
@@ -254,9 +286,11 @@ export function noteMessage(n: PlanNote): { level: 'error' | 'info'; message: st
   if (n.kind === 'unknown_receiver') {
     return { level: 'error', message: 'alert names a receiver that is not configured; nothing is sent there' };
   }
-  const message = n.kind === 'muted' ? 'page muted by a silence'
-    : n.kind === 'inhibited'
-      ? `page held back: the drill-down places the cause in ${n.silence ?? 'another dimension'}, which pages on its own`
-      : 'silence over while the alert still fires: paging now';
+  const message =
+    n.kind === 'muted'
+      ? 'page muted by a silence'
+      : n.kind === 'inhibited'
+        ? `page held back: the drill-down places the cause in ${n.silence ?? 'another dimension'}, which pages on its own`
+        : 'silence over while the alert still fires: paging now';
   return { level: 'info', message };
 }

@@ -85,8 +85,17 @@ export interface DeliveryRecord {
 }
 
 export type DeliveryOutcome =
-  | { ok: true; /** Merged into the incident's DeliveryRecord. */ record?: { slack?: SlackRecord; pagerduty?: PagerDutyRecord } }
-  | { ok: false; retriable: true; code: string; reason: string; /** The server said when (Retry-After). */ retryAfterMs?: number }
+  | {
+      ok: true;
+      /** Merged into the incident's DeliveryRecord. */ record?: { slack?: SlackRecord; pagerduty?: PagerDutyRecord };
+    }
+  | {
+      ok: false;
+      retriable: true;
+      code: string;
+      reason: string;
+      /** The server said when (Retry-After). */ retryAfterMs?: number;
+    }
   | { ok: false; retriable: false; code: string; reason: string };
 
 export type ReceiverKind = 'slack' | 'pagerduty' | 'webhook' | 'console';

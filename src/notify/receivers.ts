@@ -32,13 +32,22 @@ export type ReceiverFactory = (def: ReceiverDef) => Receiver;
 
 export function receiverFactory(o: ReceiverFactoryOptions): ReceiverFactory {
   const write = o.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const common = { logger: o.logger, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}), ...(o.env ? { env: o.env } : {}) };
+  const common = {
+    logger: o.logger,
+    ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+    ...(o.env ? { env: o.env } : {}),
+  };
   return (def) => {
     switch (def.kind) {
       case 'slack':
         return new SlackReceiver({ def, ...common, ...(o.slackApiUrl ? { apiUrl: o.slackApiUrl } : {}) });
       case 'pagerduty':
-        return new PagerDutyReceiver({ def, ...common, ...(o.pagerDutyUrl ? { baseUrl: o.pagerDutyUrl } : {}), ...(o.clock ? { clock: o.clock } : {}) });
+        return new PagerDutyReceiver({
+          def,
+          ...common,
+          ...(o.pagerDutyUrl ? { baseUrl: o.pagerDutyUrl } : {}),
+          ...(o.clock ? { clock: o.clock } : {}),
+        });
       case 'webhook':
         return new WebhookReceiver({ def, ...common, ...(o.clock ? { clock: o.clock } : {}) });
       case 'console':
@@ -50,7 +59,10 @@ export function receiverFactory(o: ReceiverFactoryOptions): ReceiverFactory {
 export class ReceiverRegistry {
   private live = new Map<string, { sig: string; receiver: Receiver }>();
 
-  constructor(private readonly make: ReceiverFactory, private readonly logger: Logger) {
+  constructor(
+    private readonly make: ReceiverFactory,
+    private readonly logger: Logger,
+  ) {
     this.update([]);
   }
 

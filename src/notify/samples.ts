@@ -15,29 +15,77 @@ const MIN = 60_000;
 
 export function sampleAlert(): AlertTransition {
   return {
-    id: `checkout-completion-drop|payment_provider=stripe@${AT}#1`, kind: 'firing', at: AT, rule: 'checkout-completion-drop',
-    funnel: 'checkout', segment: { dimension: 'payment_provider', value: 'stripe' }, severity: 'critical',
-    notify: ['pagerduty-checkout', 'slack-payments'], owner: 'payments-team', runbook: 'https://example.com/runbooks/checkout-completion',
-    labels: { team: 'payments' }, description: 'Fewer started checkouts end in a paid order.',
-    incidentId: `checkout-completion-drop|payment_provider=stripe@${AT}`, from: 'pending', to: 'firing', metric: 'cohort_conversion',
+    id: `checkout-completion-drop|payment_provider=stripe@${AT}#1`,
+    kind: 'firing',
+    at: AT,
+    rule: 'checkout-completion-drop',
+    funnel: 'checkout',
+    segment: { dimension: 'payment_provider', value: 'stripe' },
+    severity: 'critical',
+    notify: ['pagerduty-checkout', 'slack-payments'],
+    owner: 'payments-team',
+    runbook: 'https://example.com/runbooks/checkout-completion',
+    labels: { team: 'payments' },
+    description: 'Fewer started checkouts end in a paid order.',
+    incidentId: `checkout-completion-drop|payment_provider=stripe@${AT}`,
+    from: 'pending',
+    to: 'firing',
+    metric: 'cohort_conversion',
     ruleSetVersion: 'r-3f9a0c12b4d5e6f7',
     evidence: {
-      observed: 212, expected: 371.4, observedRate: 0.3473, expectedRate: 0.6088, relativeChange: 0.4292, volume: 610, windowMinutes: 15,
-      statistic: 9.7, threshold: 4.1, pValue: 2.1e-9, chanceRatePerWeek: 0.5, onset: AT - 9 * MIN, evaluatedUpTo: AT - MIN,
-      baseline: { kind: 'seasonal', weeksUsed: 4, level: 1.02 }, noise: { tau2: 0.0004, tau2Slow: 0.0001 }, recentChange: 0.47, recentMinutes: 5,
+      observed: 212,
+      expected: 371.4,
+      observedRate: 0.3473,
+      expectedRate: 0.6088,
+      relativeChange: 0.4292,
+      volume: 610,
+      windowMinutes: 15,
+      statistic: 9.7,
+      threshold: 4.1,
+      pValue: 2.1e-9,
+      chanceRatePerWeek: 0.5,
+      onset: AT - 9 * MIN,
+      evaluatedUpTo: AT - MIN,
+      baseline: { kind: 'seasonal', weeksUsed: 4, level: 1.02 },
+      noise: { tau2: 0.0004, tau2Slow: 0.0001 },
+      recentChange: 0.47,
+      recentMinutes: 5,
     },
     context: {
       deploys: [
-        { service: 'payments-service', version: '2.4.0', environment: 'production', ts: AT - 17 * MIN, commit: '9c41d2e', author: 'sam',
-          url: 'https://ci.example.com/payments-service/builds/812', score: 0.91, why: '8 min before the onset; payments-service is a service of checkout' },
-        { service: 'checkout-web', version: '1.8.2', environment: 'production', ts: AT - 71 * MIN, author: 'lee', score: 0.2,
-          why: '62 min before the onset; checkout-web is a service of checkout' },
+        {
+          service: 'payments-service',
+          version: '2.4.0',
+          environment: 'production',
+          ts: AT - 17 * MIN,
+          commit: '9c41d2e',
+          author: 'sam',
+          url: 'https://ci.example.com/payments-service/builds/812',
+          score: 0.91,
+          why: '8 min before the onset; payments-service is a service of checkout',
+        },
+        {
+          service: 'checkout-web',
+          version: '1.8.2',
+          environment: 'production',
+          ts: AT - 71 * MIN,
+          author: 'lee',
+          score: 0.2,
+          why: '62 min before the onset; checkout-web is a service of checkout',
+        },
       ],
       drilldown: {
-        classification: 'localised', summary: 'payment_provider=stripe carries 94% of the deficit (its rate fell 43%)',
+        classification: 'localised',
+        summary: 'payment_provider=stripe carries 94% of the deficit (its rate fell 43%)',
         dimensions: [
-          { dimension: 'payment_provider', top: [{ value: 'stripe', expected: 371.4, observed: 212, deficitShare: 0.94, rateChanged: true }] },
-          { dimension: 'platform', top: [{ value: 'ios', expected: 160.2, observed: 101, deficitShare: 0.36, rateChanged: true }] },
+          {
+            dimension: 'payment_provider',
+            top: [{ value: 'stripe', expected: 371.4, observed: 212, deficitShare: 0.94, rateChanged: true }],
+          },
+          {
+            dimension: 'platform',
+            top: [{ value: 'ios', expected: 160.2, observed: 101, deficitShare: 0.36, rateChanged: true }],
+          },
         ],
       },
     },
@@ -52,7 +100,14 @@ function job(event: DeliveryJob['event'], receiver: string, alert = sampleAlert(
 export function deliverySamplesMarkdown(): string {
   const firing = job('firing', 'slack-payments');
   const slack = slackMessage(firing);
-  const resolvedAlert: AlertTransition = { ...sampleAlert(), kind: 'resolved', from: 'firing', to: 'resolved', at: AT + 38 * MIN, id: `${sampleAlert().incidentId}#2` };
+  const resolvedAlert: AlertTransition = {
+    ...sampleAlert(),
+    kind: 'resolved',
+    from: 'firing',
+    to: 'resolved',
+    at: AT + 38 * MIN,
+    id: `${sampleAlert().incidentId}#2`,
+  };
   const reply = slackThreadReply(job('resolved', 'slack-payments', resolvedAlert));
   const pd = pagerDutyEvent(job('firing', 'pagerduty-checkout'), '<routing key from PAGERDUTY_CHECKOUT_KEY>').body;
   return [

@@ -24,7 +24,10 @@ export interface SilenceClientOptions {
 }
 
 /** URL and token from flags, then the environment, then the default. */
-export function clientTarget(flags: { url?: string; token?: string }, env: NodeJS.ProcessEnv): { url: string; token?: string } {
+export function clientTarget(
+  flags: { url?: string; token?: string },
+  env: NodeJS.ProcessEnv,
+): { url: string; token?: string } {
   const url = flags.url ?? env.FUNNELWATCH_URL ?? DEFAULT_DAEMON_URL;
   const token = flags.token ?? env.FUNNELWATCH_TOKEN;
   return token ? { url, token } : { url };
@@ -51,12 +54,16 @@ export async function runSilenceAdd(o: SilenceClientOptions, a: SilenceAddArgs):
     if (!r.ok) return usage(r.message);
     matchers.push(r.matcher);
   }
-  if ((a.duration === undefined) === (a.end === undefined)) return usage('give either --duration (e.g. 2h) or --end (an ISO time), one of them');
+  if ((a.duration === undefined) === (a.end === undefined))
+    return usage('give either --duration (e.g. 2h) or --end (an ISO time), one of them');
   if (a.duration !== undefined) {
     const why = explainDuration(a.duration);
     if (why) return usage(`--duration: ${why}`);
   }
-  for (const [flag, v] of [['--end', a.end], ['--start', a.start]] as const) {
+  for (const [flag, v] of [
+    ['--end', a.end],
+    ['--start', a.start],
+  ] as const) {
     if (v === undefined) continue;
     const t = parseTime(v);
     if (!t.ok) return usage(`${flag}: ${t.message}`);
@@ -132,10 +139,23 @@ interface ListedSilence {
 export function silenceTable(silences: readonly ListedSilence[]): string[] {
   const rows = [
     ['ID', 'STATE', 'MATCHERS', 'STARTS', 'UNTIL', 'AUTHOR', 'COMMENT'],
-    ...silences.map((s) => [s.id, s.state, formatMatchers(s.matchers), shortTime(s.startsAt), shortTime(s.endsAt), s.createdBy, oneLine(s.comment)]),
+    ...silences.map((s) => [
+      s.id,
+      s.state,
+      formatMatchers(s.matchers),
+      shortTime(s.startsAt),
+      shortTime(s.endsAt),
+      s.createdBy,
+      oneLine(s.comment),
+    ]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 function shortTime(ms: number): string {
@@ -155,7 +175,9 @@ async function call(o: SilenceClientOptions, method: string, path: string, body?
     base = new URL(o.url);
     if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
-    o.err(`funnelwatch: ${JSON.stringify(o.url)} is not an http(s) URL; set --url or FUNNELWATCH_URL, e.g. ${DEFAULT_DAEMON_URL}`);
+    o.err(
+      `funnelwatch: ${JSON.stringify(o.url)} is not an http(s) URL; set --url or FUNNELWATCH_URL, e.g. ${DEFAULT_DAEMON_URL}`,
+    );
     return { ok: false };
   }
   // Appended, not resolved: a daemon behind a proxy at https://host/funnelwatch keeps its path prefix.
@@ -167,11 +189,16 @@ async function call(o: SilenceClientOptions, method: string, path: string, body?
   let res: Response;
   try {
     res = await fetch(url, {
-      method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
+      method,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
     });
   } catch (err) {
-    o.err(`funnelwatch: cannot reach the daemon at ${o.url} (${networkReason(err)}); ` +
-      'is it running? Point --url or FUNNELWATCH_URL at its HTTP address');
+    o.err(
+      `funnelwatch: cannot reach the daemon at ${o.url} (${networkReason(err)}); ` +
+        'is it running? Point --url or FUNNELWATCH_URL at its HTTP address',
+    );
     return { ok: false };
   }
   const text = await res.text().catch(() => '');
@@ -193,7 +220,9 @@ async function call(o: SilenceClientOptions, method: string, path: string, body?
     }
     if (res.status === 401) o.err('  (set the token with --token or FUNNELWATCH_TOKEN)');
   } else {
-    o.err(`funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; is ${base.origin} the funnelwatch daemon?`);
+    o.err(
+      `funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; is ${base.origin} the funnelwatch daemon?`,
+    );
   }
   return { ok: false };
 }

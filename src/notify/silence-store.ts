@@ -70,7 +70,10 @@ export class RedisSilenceStore implements SilenceStore {
       comment: input.comment,
       createdAt: this.clock(),
     };
-    await this.call(() => this.o.redis.hset(this.key, silence.id, JSON.stringify(silence)), `storing silence ${silence.id}`);
+    await this.call(
+      () => this.o.redis.hset(this.key, silence.id, JSON.stringify(silence)),
+      `storing silence ${silence.id}`,
+    );
     return silence;
   }
 
@@ -119,7 +122,10 @@ export class RedisSilenceStore implements SilenceStore {
     if (old.length > 0) {
       // Only silences that ended long ago are deleted, and nothing writes those any more, so deleting what this
       // read saw cannot drop a silence created or changed meanwhile.
-      await this.call(() => this.o.redis.hdel(this.key, ...old), `deleting ${old.length} silences that ended more than ${this.retentionMs} ms ago`);
+      await this.call(
+        () => this.o.redis.hdel(this.key, ...old),
+        `deleting ${old.length} silences that ended more than ${this.retentionMs} ms ago`,
+      );
       this.o.logger?.info({ key: this.key, ids: old }, 'old silences garbage collected');
     }
     out.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? -1 : 1));
@@ -132,7 +138,10 @@ export class RedisSilenceStore implements SilenceStore {
       // Once per entry and store: active() runs every minute, and one line says all there is to say.
       if (!this.warned.has(id)) {
         this.warned.add(id);
-        this.o.logger?.warn({ key: this.key, field: id }, 'unreadable silence skipped: it mutes nothing; create it again and remove the field with HDEL');
+        this.o.logger?.warn(
+          { key: this.key, field: id },
+          'unreadable silence skipped: it mutes nothing; create it again and remove the field with HDEL',
+        );
       }
       return undefined;
     }
@@ -161,13 +170,28 @@ function parseSilence(json: string): Silence | undefined {
   if (!v || typeof v !== 'object') return undefined;
   const s = v as Record<string, unknown>;
   const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
-  if (typeof s.id !== 'string' || !num(s.startsAt) || !num(s.endsAt) || !num(s.createdAt) ||
-    typeof s.createdBy !== 'string' || typeof s.comment !== 'string' || (s.updatedAt !== undefined && !num(s.updatedAt))) return undefined;
+  if (
+    typeof s.id !== 'string' ||
+    !num(s.startsAt) ||
+    !num(s.endsAt) ||
+    !num(s.createdAt) ||
+    typeof s.createdBy !== 'string' ||
+    typeof s.comment !== 'string' ||
+    (s.updatedAt !== undefined && !num(s.updatedAt))
+  )
+    return undefined;
   if (!Array.isArray(s.matchers) || s.matchers.length === 0) return undefined;
   const matchers: Silence['matchers'] = [];
   for (const m of s.matchers as unknown[]) {
     const mm = m as Record<string, unknown> | null;
-    if (!mm || typeof mm.name !== 'string' || typeof mm.value !== 'string' || typeof mm.op !== 'string' || !OPS.has(mm.op)) return undefined;
+    if (
+      !mm ||
+      typeof mm.name !== 'string' ||
+      typeof mm.value !== 'string' ||
+      typeof mm.op !== 'string' ||
+      !OPS.has(mm.op)
+    )
+      return undefined;
     if (mm.op === '=~' || mm.op === '!~') {
       // A regex that does not compile would throw in the middle of matching every alert.
       try {
@@ -179,7 +203,13 @@ function parseSilence(json: string): Silence | undefined {
     matchers.push({ name: mm.name, op: mm.op as Silence['matchers'][number]['op'], value: mm.value });
   }
   return {
-    id: s.id, matchers, startsAt: s.startsAt as number, endsAt: s.endsAt as number, createdBy: s.createdBy, comment: s.comment,
-    createdAt: s.createdAt as number, ...(s.updatedAt !== undefined ? { updatedAt: s.updatedAt as number } : {}),
+    id: s.id,
+    matchers,
+    startsAt: s.startsAt as number,
+    endsAt: s.endsAt as number,
+    createdBy: s.createdBy,
+    comment: s.comment,
+    createdAt: s.createdAt as number,
+    ...(s.updatedAt !== undefined ? { updatedAt: s.updatedAt as number } : {}),
   };
 }

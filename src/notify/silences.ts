@@ -60,12 +60,19 @@ const NAME_RE = new RegExp(MATCHER_NAME_PATTERN);
  * Limits on what one silence may hold. Generous for people, small enough that a script gone wrong cannot make the
  * once-a-minute match (every alert × every active silence) or the Redis hash expensive.
  */
-export const SILENCE_LIMITS = { matchers: 100, nameChars: 128, valueChars: 1024, createdByChars: 200, commentChars: 2000 } as const;
+export const SILENCE_LIMITS = {
+  matchers: 100,
+  nameChars: 128,
+  valueChars: 1024,
+  createdByChars: 200,
+  commentChars: 2000,
+} as const;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Matchers
 
-const MATCHER_HELP = 'write name=value, name!=value, name=~regex or name!~regex, e.g. funnel=checkout or segment=~"platform=(ios|android)"';
+const MATCHER_HELP =
+  'write name=value, name!=value, name=~regex or name!~regex, e.g. funnel=checkout or segment=~"platform=(ios|android)"';
 
 /** Parses one matcher as people type it on the command line; throws FwError('BAD_MATCHER') saying what is wrong. */
 export function parseMatcher(text: string): Matcher {
@@ -136,13 +143,16 @@ export function formatMatchers(ms: readonly Matcher[]): string {
 }
 
 function explainMatcherName(name: string): string | undefined {
-  if (!NAME_RE.test(name)) return `the label name "${name}" must start with a letter or _ and hold only letters, digits, _, . and -`;
-  if (name.length > SILENCE_LIMITS.nameChars) return `the label name is longer than ${SILENCE_LIMITS.nameChars} characters`;
+  if (!NAME_RE.test(name))
+    return `the label name "${name}" must start with a letter or _ and hold only letters, digits, _, . and -`;
+  if (name.length > SILENCE_LIMITS.nameChars)
+    return `the label name is longer than ${SILENCE_LIMITS.nameChars} characters`;
   return undefined;
 }
 
 function explainMatcherValue(m: Matcher): string | undefined {
-  if (m.value.length > SILENCE_LIMITS.valueChars) return `the value is longer than ${SILENCE_LIMITS.valueChars} characters`;
+  if (m.value.length > SILENCE_LIMITS.valueChars)
+    return `the value is longer than ${SILENCE_LIMITS.valueChars} characters`;
   if (m.op === '=~' || m.op === '!~') {
     const why = regexProblem(m.value);
     if (why) return `invalid regular expression ${JSON.stringify(m.value)}: ${why}`;
@@ -247,7 +257,11 @@ export function silenceState(s: Pick<Silence, 'startsAt' | 'endsAt'>, now: numbe
  * The active silence that mutes an alert with these labels, or undefined. When several match, the one that ends
  * last, so a message saying "muted until …" names the time the alert really becomes audible again.
  */
-export function matchingSilence(labels: Record<string, string>, silences: readonly Silence[], now: number): Silence | undefined {
+export function matchingSilence(
+  labels: Record<string, string>,
+  silences: readonly Silence[],
+  now: number,
+): Silence | undefined {
   let best: Silence | undefined;
   for (const s of silences) {
     if (silenceState(s, now) !== 'active') continue;
@@ -270,7 +284,9 @@ const matcherObject = z
         (n) => explainMatcherName(n) === undefined,
         { error: (iss) => explainMatcherName(String(iss.input)) },
       ),
-      op: z.enum(MATCH_OPS as [MatchOp, ...MatchOp[]], { error: () => 'must be one of "=", "!=", "=~", "!~"' }).default('='),
+      op: z
+        .enum(MATCH_OPS as [MatchOp, ...MatchOp[]], { error: () => 'must be one of "=", "!=", "=~", "!~"' })
+        .default('='),
       value: requiredString('"" matches alerts without the label'),
     },
     { error: () => `must be a matcher: an object {name, op, value} or a string; ${MATCHER_HELP}` },
@@ -289,12 +305,15 @@ const matcherItem = z.preprocess((v, ctx) => {
   return z.NEVER;
 }, matcherObject);
 
-const timeField = z.unknown().transform((v, ctx) => {
-  const r = parseTime(v);
-  if (r.ok) return r.ms;
-  ctx.addIssue({ code: 'custom', message: r.message, input: v });
-  return z.NEVER;
-}).optional();
+const timeField = z
+  .unknown()
+  .transform((v, ctx) => {
+    const r = parseTime(v);
+    if (r.ok) return r.ms;
+    ctx.addIssue({ code: 'custom', message: r.message, input: v });
+    return z.NEVER;
+  })
+  .optional();
 
 const durationField = z
   .string({ error: (iss) => explainDuration(iss.input) })
@@ -303,12 +322,20 @@ const durationField = z
   .optional();
 
 const nonEmpty = (what: string, max: number) =>
-  requiredString(what).trim().min(1, { error: () => `must not be empty (${what})` }).max(max, { error: () => `is longer than ${max} characters` });
+  requiredString(what)
+    .trim()
+    .min(1, { error: () => `must not be empty (${what})` })
+    .max(max, { error: () => `is longer than ${max} characters` });
 
 const SILENCE_BODY = z.strictObject(
   {
     matchers: z
-      .array(matcherItem, { error: (iss) => (iss.input === undefined ? 'required: at least one matcher, e.g. {"name": "funnel", "value": "checkout"}' : 'must be an array of matchers') })
+      .array(matcherItem, {
+        error: (iss) =>
+          iss.input === undefined
+            ? 'required: at least one matcher, e.g. {"name": "funnel", "value": "checkout"}'
+            : 'must be an array of matchers',
+      })
       .min(1, { error: () => 'needs at least one matcher, e.g. {"name": "funnel", "value": "checkout"}' })
       .max(SILENCE_LIMITS.matchers, { error: () => `holds more than ${SILENCE_LIMITS.matchers} matchers` }),
     startsAt: timeField,
@@ -343,15 +370,20 @@ export function validateSilenceInput(body: unknown, now: number): SilenceValidat
     else endsAt = startsAt + b.duration;
   } else if (b.endsAt !== undefined) {
     endsAt = b.endsAt;
-    if (endsAt <= now) problems.push(`endsAt: must be in the future (it is ${new Date(endsAt).toISOString()}, now is ${new Date(now).toISOString()})`);
+    if (endsAt <= now)
+      problems.push(
+        `endsAt: must be in the future (it is ${new Date(endsAt).toISOString()}, now is ${new Date(now).toISOString()})`,
+      );
     else if (endsAt <= startsAt) problems.push(`endsAt: must be after startsAt (${new Date(startsAt).toISOString()})`);
   } else {
     problems.push('endsAt: required: give endsAt (a time) or duration (e.g. "2h")');
   }
 
   if (!b.matchers.some(isSelective)) {
-    problems.push('matchers: at least one matcher must select something: each of these also matches alerts that lack the label or have any value, ' +
-      'so the silence would mute nearly every alert; add one such as funnel=checkout or rule=checkout-conversion');
+    problems.push(
+      'matchers: at least one matcher must select something: each of these also matches alerts that lack the label or have any value, ' +
+        'so the silence would mute nearly every alert; add one such as funnel=checkout or rule=checkout-conversion',
+    );
   }
 
   if (problems.length > 0 || endsAt === undefined) return { ok: false, problems };

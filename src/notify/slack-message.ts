@@ -18,8 +18,21 @@ import type { AlertTransition } from '../model/alert-transition.js';
 import type { DeploySuspect, DrilldownSummary } from '../model/alert-context.js';
 import type { Evidence } from '../model/evidence.js';
 import type { DeliveryEvent, DeliveryJob } from './receiver.js';
-import { comparisonText, fillDashboardUrl, formatClock, formatCount, formatPercent, formatSignedChange, formatUnits,
-  formatUtc, formatWindow, headline, incidentStart, observedChange, segmentText } from './format.js';
+import {
+  comparisonText,
+  fillDashboardUrl,
+  formatClock,
+  formatCount,
+  formatPercent,
+  formatSignedChange,
+  formatUnits,
+  formatUtc,
+  formatWindow,
+  headline,
+  incidentStart,
+  observedChange,
+  segmentText,
+} from './format.js';
 import { formatDuration, truncateUtf16 } from '../core/text.js';
 
 export const SLACK_LIMITS = {
@@ -118,12 +131,16 @@ export class BlockKitBuilder {
   /** A section of mrkdwn text and/or mrkdwn fields (shown two per row). */
   section(name: string, text: string, fields: string[] = []): this {
     const block: Extract<SlackBlock, { type: 'section' }> = { type: 'section' };
-    if (text.trim() !== '') block.text = { type: 'mrkdwn', text: this.fit(`${name}.text`, text, SLACK_LIMITS.sectionText) };
+    if (text.trim() !== '')
+      block.text = { type: 'mrkdwn', text: this.fit(`${name}.text`, text, SLACK_LIMITS.sectionText) };
     const kept = fields.filter((f) => f.trim() !== '');
     if (kept.length > SLACK_LIMITS.sectionFields) this.cuts.push(`${name}.fields`);
     const shown = kept.slice(0, SLACK_LIMITS.sectionFields);
     if (shown.length > 0) {
-      block.fields = shown.map((f, i) => ({ type: 'mrkdwn' as const, text: this.fit(`${name}.fields[${i}]`, f, SLACK_LIMITS.fieldText) }));
+      block.fields = shown.map((f, i) => ({
+        type: 'mrkdwn' as const,
+        text: this.fit(`${name}.fields[${i}]`, f, SLACK_LIMITS.fieldText),
+      }));
     }
     if (block.text || block.fields) this.blocks.push(block);
     return this;
@@ -136,7 +153,10 @@ export class BlockKitBuilder {
     if (shown.length > 0) {
       this.blocks.push({
         type: 'context',
-        elements: shown.map((e, i) => ({ type: 'mrkdwn' as const, text: this.fit(`${name}.elements[${i}]`, e, SLACK_LIMITS.contextText) })),
+        elements: shown.map((e, i) => ({
+          type: 'mrkdwn' as const,
+          text: this.fit(`${name}.elements[${i}]`, e, SLACK_LIMITS.contextText),
+        })),
       });
     }
     return this;
@@ -210,7 +230,10 @@ function volumeText(alert: AlertTransition): string {
   const e = alert.evidence;
   if (!e) return '?';
   const span = formatWindow(e.windowMinutes);
-  const amount = alert.metric === 'step_volume' || !(finite(e.volume) && e.volume > 0) ? '' : formatUnits(e.volume, alert.funnel, alert.countedFrom);
+  const amount =
+    alert.metric === 'step_volume' || !(finite(e.volume) && e.volume > 0)
+      ? ''
+      : formatUnits(e.volume, alert.funnel, alert.countedFrom);
   return [amount, span && `in ${span}`].filter(Boolean).join(' ') || '?';
 }
 
@@ -239,7 +262,9 @@ function baselineText(e: Evidence | undefined): string {
 function deployLine(d: DeploySuspect, ref: number): string {
   const version = d.url && isLinkable(d.url) ? mrkdwnLink(d.url, d.version) : escapeMrkdwn(d.version);
   const where = d.environment ? ` in ${escapeMrkdwn(d.environment)}` : '';
-  const who = [d.author && `by ${escapeMrkdwn(d.author)}`, d.commit && code(d.commit.slice(0, 12))].filter(Boolean).join(', ');
+  const who = [d.author && `by ${escapeMrkdwn(d.author)}`, d.commit && code(d.commit.slice(0, 12))]
+    .filter(Boolean)
+    .join(', ');
   const why = d.why ? `: ${escapeMrkdwn(oneLine(d.why))}` : '';
   return `• *${escapeMrkdwn(oneLine(d.service))}* ${version}${where}, ${formatClock(d.ts, ref)}${who ? ` (${who})` : ''}${why}`;
 }
@@ -283,12 +308,15 @@ function incidentFields(alert: AlertTransition, event: DeliveryEvent, opts: Slac
     `*Owner*\n${alert.owner ? escapeMrkdwn(alert.owner) : '—'}`,
     `*Runbook*\n${alert.runbook ? mrkdwnLink(alert.runbook, 'Open runbook') : '—'}`,
   ];
-  if (opts.dashboardUrl) fields.push(`*Dashboard*\n${mrkdwnLink(fillDashboardUrl(opts.dashboardUrl, alert), 'Open dashboard')}`);
+  if (opts.dashboardUrl)
+    fields.push(`*Dashboard*\n${mrkdwnLink(fillDashboardUrl(opts.dashboardUrl, alert), 'Open dashboard')}`);
   return fields;
 }
 
 function contextElements(alert: AlertTransition): string[] {
-  const labels = Object.entries(alert.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+  const labels = Object.entries(alert.labels ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
   const window = formatWindow(alert.evidence?.windowMinutes);
   return [
     `Rule: *${escapeMrkdwn(alert.rule)}*`,
@@ -344,7 +372,8 @@ export function slackThreadReply(job: DeliveryJob, opts: SlackMessageOptions = {
   let line: string;
   switch (job.event) {
     case 'worsened':
-      line = `:rotating_light: ${who} got worse at ${formatClock(now, now)}: ${what || 'no figures attached'}` +
+      line =
+        `:rotating_light: ${who} got worse at ${formatClock(now, now)}: ${what || 'no figures attached'}` +
         `${alert.evidence ? `, ${escapeMrkdwn(volumeText(alert))}` : ''}`;
       break;
     case 'reminder': {
@@ -367,7 +396,8 @@ function failureMessage(job: DeliveryJob): SlackMessage {
   const f = job.failure;
   const receiver = f?.receiver ?? 'unknown';
   const alert = job.alert;
-  const lead = `*The ${code(receiver)} receiver permanently refused a ${escapeMrkdwn(f?.event ?? 'notification')} ` +
+  const lead =
+    `*The ${code(receiver)} receiver permanently refused a ${escapeMrkdwn(f?.event ?? 'notification')} ` +
     `for ${escapeMrkdwn(ruleAndSegment(alert))}: a page may be missing.*`;
   return new BlockKitBuilder()
     .header('header', `:warning: DELIVERY FAILED: ${receiver}`)
@@ -380,6 +410,8 @@ function failureMessage(job: DeliveryJob): SlackMessage {
       `*Severity*\n${escapeMrkdwn(alert.severity)}`,
     ])
     .context('context', ['funnelwatch self-alert', `Self-alert job: ${code(job.id)}`])
-    .build(`DELIVERY FAILED: ${escapeMrkdwn(receiver)} refused ${escapeMrkdwn(f?.event ?? 'a job')} for ` +
-      `${escapeMrkdwn(ruleAndSegment(alert))} (${escapeMrkdwn(f?.code ?? '?')})`);
+    .build(
+      `DELIVERY FAILED: ${escapeMrkdwn(receiver)} refused ${escapeMrkdwn(f?.event ?? 'a job')} for ` +
+        `${escapeMrkdwn(ruleAndSegment(alert))} (${escapeMrkdwn(f?.code ?? '?')})`,
+    );
 }

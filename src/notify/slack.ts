@@ -22,8 +22,15 @@
  * channel); without them the retry posts, a duplicate is possible, and the receiver warns once saying what to add.
  */
 import {
-  LogLevel, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebAPIRequestError, WebClient,
-  type ChatPostMessageArguments, type ChatUpdateArguments, type Logger as SlackLogger,
+  LogLevel,
+  WebAPIHTTPError,
+  WebAPIPlatformError,
+  WebAPIRateLimitedError,
+  WebAPIRequestError,
+  WebClient,
+  type ChatPostMessageArguments,
+  type ChatUpdateArguments,
+  type Logger as SlackLogger,
 } from '@slack/web-api';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../obs/logger.js';
@@ -52,20 +59,34 @@ type Platform = { error: string; needed?: string; errors?: string[]; response_me
 
 /** Platform errors that say "try again later". */
 const RETRIABLE_PLATFORM = new Set([
-  'ratelimited', 'rate_limited', 'message_limit_exceeded', 'internal_error', 'fatal_error', 'service_unavailable',
+  'ratelimited',
+  'rate_limited',
+  'message_limit_exceeded',
+  'internal_error',
+  'fatal_error',
+  'service_unavailable',
   'request_timeout',
 ]);
 
 /** Errors about the message's shape: retried once as plain text. */
-const BAD_SHAPE = new Set(['invalid_blocks', 'invalid_blocks_format', 'msg_too_long', 'msg_blocks_too_long', 'too_many_attachments']);
+const BAD_SHAPE = new Set([
+  'invalid_blocks',
+  'invalid_blocks_format',
+  'msg_too_long',
+  'msg_blocks_too_long',
+  'too_many_attachments',
+]);
 
 /** chat.update errors that mean the message cannot be edited any more: post a new one instead. */
 const UPDATE_GONE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed', 'is_inactive']);
 
 /** Thread-reply errors that mean the thread cannot take replies: post top-level instead. */
 const THREAD_CLOSED = new Set([
-  'cannot_reply_to_message', 'restricted_action_thread_locked', 'restricted_action_non_threadable_channel',
-  'thread_not_found', 'message_not_found',
+  'cannot_reply_to_message',
+  'restricted_action_thread_locked',
+  'restricted_action_non_threadable_channel',
+  'thread_not_found',
+  'message_not_found',
 ]);
 
 /** Message metadata event type that carries the id of the delivery job that posted a message. */
@@ -122,17 +143,36 @@ function permanentReason(error: string, d: Platform, channel: string, secret: st
  * One Slack failure as an outcome. Pure, so the mapping is testable without a server: the SDK's error classes say
  * whether HTTP, the network, a 429 or Slack itself answered.
  */
-export function classifySlackError(err: unknown, ctx: { method: string; channel: string; secret: string; timeoutMs: number }): DeliveryOutcome {
+export function classifySlackError(
+  err: unknown,
+  ctx: { method: string; channel: string; secret: string; timeoutMs: number },
+): DeliveryOutcome {
   if (err instanceof WebAPIRateLimitedError) {
-    return { ok: false, retriable: true, code: 'SLACK_RATE_LIMITED', reason: `${ctx.method}: rate limited, retry after ${err.retryAfter} s`, retryAfterMs: err.retryAfter * 1000 };
+    return {
+      ok: false,
+      retriable: true,
+      code: 'SLACK_RATE_LIMITED',
+      reason: `${ctx.method}: rate limited, retry after ${err.retryAfter} s`,
+      retryAfterMs: err.retryAfter * 1000,
+    };
   }
   if (err instanceof WebAPIHTTPError) {
-    return { ok: false, retriable: true, code: `SLACK_HTTP_${err.statusCode}`, reason: `${ctx.method}: HTTP ${err.statusCode} ${err.statusMessage}`.trim() };
+    return {
+      ok: false,
+      retriable: true,
+      code: `SLACK_HTTP_${err.statusCode}`,
+      reason: `${ctx.method}: HTTP ${err.statusCode} ${err.statusMessage}`.trim(),
+    };
   }
   if (err instanceof WebAPIRequestError) {
     const name = err.original?.name;
     if (name === 'TimeoutError' || name === 'AbortError') {
-      return { ok: false, retriable: true, code: 'SLACK_TIMEOUT', reason: `${ctx.method}: no answer from Slack within ${ctx.timeoutMs} ms` };
+      return {
+        ok: false,
+        retriable: true,
+        code: 'SLACK_TIMEOUT',
+        reason: `${ctx.method}: no answer from Slack within ${ctx.timeoutMs} ms`,
+      };
     }
     const cause = (err.original as { cause?: unknown } | undefined)?.cause;
     const detail = cause instanceof Error ? `${err.original.message}: ${cause.message}` : errorMessage(err.original);
@@ -145,7 +185,10 @@ export function classifySlackError(err: unknown, ctx: { method: string; channel:
     if (RETRIABLE_PLATFORM.has(error)) {
       const after = d.response_metadata?.retryAfter;
       return {
-        ok: false, retriable: true, code, reason: `${ctx.method}: Slack answered ${error}`,
+        ok: false,
+        retriable: true,
+        code,
+        reason: `${ctx.method}: Slack answered ${error}`,
         ...(typeof after === 'number' && after > 0 ? { retryAfterMs: after * 1000 } : {}),
       };
     }
@@ -174,7 +217,13 @@ function slackLogger(log: Logger): SlackLogger {
     setLevel: () => {},
     getLevel: () => {
       const l = log.level;
-      return l === 'debug' || l === 'trace' ? LogLevel.DEBUG : l === 'info' ? LogLevel.INFO : l === 'warn' ? LogLevel.WARN : LogLevel.ERROR;
+      return l === 'debug' || l === 'trace'
+        ? LogLevel.DEBUG
+        : l === 'info'
+          ? LogLevel.INFO
+          : l === 'warn'
+            ? LogLevel.WARN
+            : LogLevel.ERROR;
     },
     setName: () => {},
   };
@@ -182,7 +231,10 @@ function slackLogger(log: Logger): SlackLogger {
 
 /** Thrown inside deliver to leave through one classification point with the method that failed. */
 class CallFailed {
-  constructor(readonly method: string, readonly err: unknown) {}
+  constructor(
+    readonly method: string,
+    readonly err: unknown,
+  ) {}
 }
 
 export class SlackReceiver implements Receiver {
@@ -224,7 +276,10 @@ export class SlackReceiver implements Receiver {
     } catch (err) {
       const failed = err instanceof CallFailed ? err : new CallFailed('slack', err);
       const outcome = classifySlackError(failed.err, {
-        method: failed.method, channel: this.o.def.channel, secret: describeSecret(this.o.def.token), timeoutMs: this.timeoutMs,
+        method: failed.method,
+        channel: this.o.def.channel,
+        secret: describeSecret(this.o.def.token),
+        timeoutMs: this.timeoutMs,
       });
       this.log.debug({ job: job.id, event: job.event, outcome }, 'slack delivery failed');
       return outcome;
@@ -244,7 +299,10 @@ export class SlackReceiver implements Receiver {
       return [];
     } catch (err) {
       const outcome = classifySlackError(err, {
-        method: 'auth.test', channel: this.o.def.channel, secret: describeSecret(this.o.def.token), timeoutMs: this.timeoutMs,
+        method: 'auth.test',
+        channel: this.o.def.channel,
+        secret: describeSecret(this.o.def.token),
+        timeoutMs: this.timeoutMs,
       });
       return outcome.ok ? [] : [`slack receiver ${this.name}: ${outcome.reason}`];
     }
@@ -254,7 +312,12 @@ export class SlackReceiver implements Receiver {
     this.client = undefined;
   }
 
-  private async run(web: WebClient, job: DeliveryJob, parent: SlackRecord | undefined, opts: SlackMessageOptions): Promise<DeliveryOutcome> {
+  private async run(
+    web: WebClient,
+    job: DeliveryJob,
+    parent: SlackRecord | undefined,
+    opts: SlackMessageOptions,
+  ): Promise<DeliveryOutcome> {
     if (job.event === 'delivery_failed') {
       await this.postOnce(web, job, this.o.def.channel, this.message(job, slackMessage(job, opts)));
       return { ok: true };
@@ -272,7 +335,14 @@ export class SlackReceiver implements Receiver {
     }
     // worsened / resolved: the parent shows the new state; the thread says what happened.
     const { record, reposted } = await this.updateOrRepost(web, job, parent, full());
-    if (!reposted) await this.replyOrPost(web, job, record, this.message(job, slackThreadReply(job, opts)), job.event === 'resolved');
+    if (!reposted)
+      await this.replyOrPost(
+        web,
+        job,
+        record,
+        this.message(job, slackThreadReply(job, opts)),
+        job.event === 'resolved',
+      );
     return { ok: true, record: { slack: record } };
   }
 
@@ -280,11 +350,20 @@ export class SlackReceiver implements Receiver {
    * post() for a job, except that a retried job first looks for the message an earlier attempt may have posted
    * (see the module comment) and returns that one instead of posting again.
    */
-  private async postOnce(web: WebClient, job: DeliveryJob, channel: string, m: SlackMessage, thread?: { ts: string; broadcast: boolean }): Promise<SlackRecord> {
+  private async postOnce(
+    web: WebClient,
+    job: DeliveryJob,
+    channel: string,
+    m: SlackMessage,
+    thread?: { ts: string; broadcast: boolean },
+  ): Promise<SlackRecord> {
     if (job.attempt > 0 || job.takenOver) {
       const found = await this.findPosted(web, job, channel, thread?.ts);
       if (found) {
-        this.log.info({ job: job.id, event: job.event, channel: found.channel, ts: found.ts, thread: thread?.ts }, 'an earlier attempt of this job did post (its answer was lost); not posting again');
+        this.log.info(
+          { job: job.id, event: job.event, channel: found.channel, ts: found.ts, thread: thread?.ts },
+          'an earlier attempt of this job did post (its answer was lost); not posting again',
+        );
         return found;
       }
     }
@@ -297,10 +376,19 @@ export class SlackReceiver implements Receiver {
    * "later" (429, 5xx, network) fails the attempt, so the outbox retries it then: posting without knowing could
    * duplicate the message.
    */
-  private async findPosted(web: WebClient, job: DeliveryJob, channel: string, threadTs?: string): Promise<SlackRecord | undefined> {
+  private async findPosted(
+    web: WebClient,
+    job: DeliveryJob,
+    channel: string,
+    threadTs?: string,
+  ): Promise<SlackRecord | undefined> {
     const id = this.channelIds.get(channel) ?? (CHANNEL_ID.test(channel) ? channel : undefined);
     if (!id) {
-      this.warnNoLookup('name', { channel }, `cannot check whether an earlier attempt already posted: channel ${channel} is configured by name and its id is not known yet; a retried job may post twice (configure the channel by id, e.g. C0123ABCD)`);
+      this.warnNoLookup(
+        'name',
+        { channel },
+        `cannot check whether an earlier attempt already posted: channel ${channel} is configured by name and its id is not known yet; a retried job may post twice (configure the channel by id, e.g. C0123ABCD)`,
+      );
       return undefined;
     }
     const oldest = ((job.createdAt - LOOKUP_SLACK_MS) / 1000).toFixed(6);
@@ -308,20 +396,42 @@ export class SlackReceiver implements Receiver {
     let messages: { ts?: string; metadata?: { event_type?: string; event_payload?: unknown } }[] | undefined;
     try {
       const res = threadTs
-        ? await web.conversations.replies({ channel: id, ts: threadTs, oldest, include_all_metadata: true, limit: LOOKUP_LIMIT })
+        ? await web.conversations.replies({
+            channel: id,
+            ts: threadTs,
+            oldest,
+            include_all_metadata: true,
+            limit: LOOKUP_LIMIT,
+          })
         : await web.conversations.history({ channel: id, oldest, include_all_metadata: true, limit: LOOKUP_LIMIT });
       messages = res.messages;
     } catch (err) {
-      const outcome = classifySlackError(err, { method, channel, secret: describeSecret(this.o.def.token), timeoutMs: this.timeoutMs });
+      const outcome = classifySlackError(err, {
+        method,
+        channel,
+        secret: describeSecret(this.o.def.token),
+        timeoutMs: this.timeoutMs,
+      });
       if (outcome.ok || outcome.retriable) throw new CallFailed(method, err);
       const error = platformError(err) ?? outcome.code;
       // A thread that is gone holds no earlier reply; posting into it fails too and replyOrPost goes top-level.
       if (threadTs && THREAD_CLOSED.has(error)) return undefined;
-      const needed = error === 'missing_scope' ? ` (needs ${((err as WebAPIPlatformError).data as Platform).needed ?? 'channels:history or groups:history'})` : '';
-      this.warnNoLookup(error, { channel, error }, `cannot check whether an earlier attempt already posted: ${method} failed with ${error}${needed}; a retried job may post twice (add channels:history, or groups:history for a private channel, to the Slack app)`);
+      const needed =
+        error === 'missing_scope'
+          ? ` (needs ${((err as WebAPIPlatformError).data as Platform).needed ?? 'channels:history or groups:history'})`
+          : '';
+      this.warnNoLookup(
+        error,
+        { channel, error },
+        `cannot check whether an earlier attempt already posted: ${method} failed with ${error}${needed}; a retried job may post twice (add channels:history, or groups:history for a private channel, to the Slack app)`,
+      );
       return undefined;
     }
-    const hit = messages?.find((x) => x.metadata?.event_type === SLACK_METADATA_EVENT && (x.metadata.event_payload as { job?: unknown } | undefined)?.job === job.id);
+    const hit = messages?.find(
+      (x) =>
+        x.metadata?.event_type === SLACK_METADATA_EVENT &&
+        (x.metadata.event_payload as { job?: unknown } | undefined)?.job === job.id,
+    );
     return hit?.ts ? { channel: id, ts: hit.ts } : undefined;
   }
 
@@ -334,27 +444,44 @@ export class SlackReceiver implements Receiver {
   /** Logs every cut the builder made, so a shortened page is never silent. */
   private message(job: DeliveryJob, m: SlackMessage): SlackMessage {
     if (m.truncated.length > 0) {
-      this.log.warn({ job: job.id, event: job.event, rule: job.alert.rule, truncated: m.truncated }, 'slack message truncated to fit Slack limits');
+      this.log.warn(
+        { job: job.id, event: job.event, rule: job.alert.rule, truncated: m.truncated },
+        'slack message truncated to fit Slack limits',
+      );
     }
     return m;
   }
 
-  private async post(web: WebClient, channel: string, m: SlackMessage, thread: { ts: string; broadcast: boolean } | undefined, jobId: string): Promise<SlackRecord> {
+  private async post(
+    web: WebClient,
+    channel: string,
+    m: SlackMessage,
+    thread: { ts: string; broadcast: boolean } | undefined,
+    jobId: string,
+  ): Promise<SlackRecord> {
     await this.gate(channel);
     let res;
-    const send = (blocks: SlackMessage['blocks'] | undefined, text: string) => web.chat.postMessage({
-      // The SDK's argument type is a union keyed on which of text/blocks/attachments is set.
-      channel, text, ...(blocks ? { blocks } : {}), unfurl_links: false, unfurl_media: false,
-      ...(thread ? { thread_ts: thread.ts, reply_broadcast: thread.broadcast } : {}),
-      metadata: { event_type: SLACK_METADATA_EVENT, event_payload: { job: jobId } },
-    } as ChatPostMessageArguments);
+    const send = (blocks: SlackMessage['blocks'] | undefined, text: string) =>
+      web.chat.postMessage({
+        // The SDK's argument type is a union keyed on which of text/blocks/attachments is set.
+        channel,
+        text,
+        ...(blocks ? { blocks } : {}),
+        unfurl_links: false,
+        unfurl_media: false,
+        ...(thread ? { thread_ts: thread.ts, reply_broadcast: thread.broadcast } : {}),
+        metadata: { event_type: SLACK_METADATA_EVENT, event_payload: { job: jobId } },
+      } as ChatPostMessageArguments);
     try {
       res = await send(m.blocks, m.text);
     } catch (err) {
       // Slack refused the message's shape (a limit it enforces that the builder missed): a page must still go out,
       // so once more as plain text, and loudly in the log, rather than losing it as a permanent failure.
       if (!BAD_SHAPE.has(platformError(err) ?? '')) throw new CallFailed('chat.postMessage', err);
-      this.log.error({ channel, error: platformError(err) }, 'slack refused the message blocks; posting it as plain text');
+      this.log.error(
+        { channel, error: platformError(err) },
+        'slack refused the message blocks; posting it as plain text',
+      );
       try {
         res = await send(undefined, truncateCodePoints(m.text, 3_000).text);
       } catch (err2) {
@@ -366,35 +493,65 @@ export class SlackReceiver implements Receiver {
     return { channel: id, ts: String(res.ts ?? '') };
   }
 
-  private async updateOrRepost(web: WebClient, job: DeliveryJob, parent: SlackRecord, m: SlackMessage): Promise<{ record: SlackRecord; reposted: boolean }> {
+  private async updateOrRepost(
+    web: WebClient,
+    job: DeliveryJob,
+    parent: SlackRecord,
+    m: SlackMessage,
+  ): Promise<{ record: SlackRecord; reposted: boolean }> {
     try {
-      await web.chat.update({ channel: parent.channel, ts: parent.ts, text: m.text, blocks: m.blocks } as ChatUpdateArguments);
+      await web.chat.update({
+        channel: parent.channel,
+        ts: parent.ts,
+        text: m.text,
+        blocks: m.blocks,
+      } as ChatUpdateArguments);
       return { record: parent, reposted: false };
     } catch (err) {
       const error = platformError(err);
       if (error !== undefined && BAD_SHAPE.has(error)) {
         // As in post(): the state change must show, as plain text if the blocks are refused.
-        this.log.error({ channel: parent.channel, error }, 'slack refused the message blocks; updating it as plain text');
+        this.log.error(
+          { channel: parent.channel, error },
+          'slack refused the message blocks; updating it as plain text',
+        );
         try {
-          await web.chat.update({ channel: parent.channel, ts: parent.ts, text: truncateCodePoints(m.text, 3_000).text, blocks: [] } as ChatUpdateArguments);
+          await web.chat.update({
+            channel: parent.channel,
+            ts: parent.ts,
+            text: truncateCodePoints(m.text, 3_000).text,
+            blocks: [],
+          } as ChatUpdateArguments);
           return { record: parent, reposted: false };
         } catch (err2) {
           throw new CallFailed('chat.update', err2);
         }
       }
       if (error === undefined || !UPDATE_GONE.has(error)) throw new CallFailed('chat.update', err);
-      this.log.info({ channel: parent.channel, ts: parent.ts, error }, 'slack message cannot be edited; posting a new one');
+      this.log.info(
+        { channel: parent.channel, ts: parent.ts, error },
+        'slack message cannot be edited; posting a new one',
+      );
       return { record: await this.postOnce(web, job, parent.channel, m), reposted: true };
     }
   }
 
-  private async replyOrPost(web: WebClient, job: DeliveryJob, parent: SlackRecord, m: SlackMessage, broadcast: boolean): Promise<void> {
+  private async replyOrPost(
+    web: WebClient,
+    job: DeliveryJob,
+    parent: SlackRecord,
+    m: SlackMessage,
+    broadcast: boolean,
+  ): Promise<void> {
     try {
       await this.postOnce(web, job, parent.channel, m, { ts: parent.ts, broadcast });
     } catch (err) {
       const error = err instanceof CallFailed ? platformError(err.err) : undefined;
       if (error === undefined || !THREAD_CLOSED.has(error)) throw err;
-      this.log.info({ channel: parent.channel, ts: parent.ts, error }, 'slack thread cannot take replies; posting top-level');
+      this.log.info(
+        { channel: parent.channel, ts: parent.ts, error },
+        'slack thread cannot take replies; posting top-level',
+      );
       await this.postOnce(web, job, parent.channel, m);
     }
   }

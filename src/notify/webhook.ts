@@ -46,8 +46,14 @@ export function signWebhookBody(secret: string, timestamp: number, body: string)
  * What a receiver does with the two headers (module header): true when `signature` is the HMAC of this exact body
  * and timestamp, and the timestamp is within `toleranceSec` of `nowMs`.
  */
-export function verifyWebhookSignature(o: { secret: string; body: string; timestamp: string; signature: string; nowMs: number;
-  toleranceSec?: number }): boolean {
+export function verifyWebhookSignature(o: {
+  secret: string;
+  body: string;
+  timestamp: string;
+  signature: string;
+  nowMs: number;
+  toleranceSec?: number;
+}): boolean {
   const ts = Number(o.timestamp);
   if (!/^\d+$/.test(o.timestamp) || Math.abs(o.nowMs / 1000 - ts) > (o.toleranceSec ?? 300)) return false;
   const want = Buffer.from(signWebhookBody(o.secret, ts, o.body));
@@ -100,7 +106,11 @@ export class WebhookReceiver implements Receiver {
   // A receiver's own connection pool: its timeouts apply to every connection, and close() releases exactly its
   // sockets without touching the process-wide dispatcher other code may use.
   private dispatcher(): Agent {
-    this.agent ??= new Agent({ headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, connect: { timeout: this.timeoutMs } });
+    this.agent ??= new Agent({
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      connect: { timeout: this.timeoutMs },
+    });
     return this.agent;
   }
 
@@ -111,10 +121,20 @@ export class WebhookReceiver implements Receiver {
     try {
       parsed = new URL(url);
     } catch {
-      return { ok: false, retriable: false, code: 'WEBHOOK_BAD_URL', reason: `receiver ${this.name}: the url is not a valid URL` };
+      return {
+        ok: false,
+        retriable: false,
+        code: 'WEBHOOK_BAD_URL',
+        reason: `receiver ${this.name}: the url is not a valid URL`,
+      };
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      return { ok: false, retriable: false, code: 'WEBHOOK_BAD_URL', reason: `receiver ${this.name}: the url must be http(s), got ${parsed.protocol}` };
+      return {
+        ok: false,
+        retriable: false,
+        code: 'WEBHOOK_BAD_URL',
+        reason: `receiver ${this.name}: the url must be http(s), got ${parsed.protocol}`,
+      };
     }
 
     const body = JSON.stringify(webhookBody(job));
@@ -128,7 +148,12 @@ export class WebhookReceiver implements Receiver {
       try {
         secret = readSecret(this.o.def.secret, this.o.env);
       } catch (err) {
-        return { ok: false, retriable: false, code: 'SECRET_MISSING', reason: `receiver ${this.name}: ${errorMessage(err)}` };
+        return {
+          ok: false,
+          retriable: false,
+          code: 'SECRET_MISSING',
+          reason: `receiver ${this.name}: ${errorMessage(err)}`,
+        };
       }
       // Per attempt, not per job: a retry an hour later must still pass the receiver's replay window.
       const ts = Math.floor(this.clock.now() / 1000);
@@ -139,12 +164,17 @@ export class WebhookReceiver implements Receiver {
     let res: Dispatcher.ResponseData;
     try {
       res = await request(parsed, {
-        method: 'POST', headers, body, dispatcher: this.dispatcher(),
-        headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs,
+        method: 'POST',
+        headers,
+        body,
+        dispatcher: this.dispatcher(),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
       });
     } catch (err) {
       const out = transportFailure('WEBHOOK', err, this.timeoutMs);
-      if (!out.ok) this.log.debug({ job: job.id, event: job.event, origin, code: out.code }, `webhook not reached: ${out.reason}`);
+      if (!out.ok)
+        this.log.debug({ job: job.id, event: job.event, origin, code: out.code }, `webhook not reached: ${out.reason}`);
       return out;
     }
     const answer = await readAnswer(res.body);
@@ -158,11 +188,18 @@ export class WebhookReceiver implements Receiver {
     const reason = `${origin} answered ${status}${said ? `: ${said}` : ''}`;
     if (status === 408 || status === 429 || status >= 500) {
       const retryAfterMs = parseRetryAfter(res.headers['retry-after'], this.clock.now());
-      return retryAfterMs === undefined ? { ok: false, retriable: true, code, reason } : { ok: false, retriable: true, code, reason, retryAfterMs };
+      return retryAfterMs === undefined
+        ? { ok: false, retriable: true, code, reason }
+        : { ok: false, retriable: true, code, reason, retryAfterMs };
     }
     if (status >= 300 && status < 400) {
       // Not followed: a POST redirect may turn into a GET, and a signed body should go where it was configured.
-      return { ok: false, retriable: false, code, reason: `${reason} (redirect${res.headers.location ? ` to ${safeOrigin(String(res.headers.location))}` : ''}: configure the final URL)` };
+      return {
+        ok: false,
+        retriable: false,
+        code,
+        reason: `${reason} (redirect${res.headers.location ? ` to ${safeOrigin(String(res.headers.location))}` : ''}: configure the final URL)`,
+      };
     }
     return { ok: false, retriable: false, code, reason };
   }
@@ -171,7 +208,8 @@ export class WebhookReceiver implements Receiver {
     const problems: string[] = [];
     try {
       const u = new URL(this.o.def.url);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push(`receiver ${this.name}: the url must be http(s), got ${u.protocol}`);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:')
+        problems.push(`receiver ${this.name}: the url must be http(s), got ${u.protocol}`);
     } catch {
       problems.push(`receiver ${this.name}: the url is not a valid URL`);
     }

@@ -8,8 +8,19 @@ import pretty from 'pino-pretty';
 
 export type { Logger };
 
-const SECRET_KEYS = ['token', 'authorization', 'routingKey', 'routing_key', 'password', 'secret', 'apiKey', 'api_key',
-  'FW_INGEST_TOKEN', 'FW_SLACK_TOKEN', 'FW_PAGERDUTY_ROUTING_KEY'];
+const SECRET_KEYS = [
+  'token',
+  'authorization',
+  'routingKey',
+  'routing_key',
+  'password',
+  'secret',
+  'apiKey',
+  'api_key',
+  'FW_INGEST_TOKEN',
+  'FW_SLACK_TOKEN',
+  'FW_PAGERDUTY_ROUTING_KEY',
+];
 
 export const REDACT_PATHS: string[] = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]).concat([
   'req.headers.authorization',
@@ -27,7 +38,8 @@ export interface LoggerOptions {
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
-  const wantPretty = opts.pretty === true || opts.pretty === 'true' || (opts.pretty === 'auto' && process.stdout.isTTY === true);
+  const wantPretty =
+    opts.pretty === true || opts.pretty === 'true' || (opts.pretty === 'auto' && process.stdout.isTTY === true);
   const base = {
     name: opts.name ?? 'funnelwatch',
     level: opts.level,

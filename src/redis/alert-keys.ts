@@ -17,8 +17,14 @@ export interface AlertsKeys {
 export function alertsKeys(prefix: string): AlertsKeys {
   const base = `${prefix}:{alerts}:`;
   return {
-    lease: `${base}lease`, leaseToken: `${base}lease-token`, state: `${base}state`, transitions: `${base}transitions`,
+    lease: `${base}lease`,
+    leaseToken: `${base}lease-token`,
+    state: `${base}state`,
+    transitions: `${base}transitions`,
     // Delivery (notify/outbox.ts): jobs, jobs waiting for their retry time, and per (receiver, incident) records.
-    outbox: `${base}outbox`, delayed: `${base}outbox-delayed`, delivery: `${base}delivery`, silences: `${base}silences`,
+    outbox: `${base}outbox`,
+    delayed: `${base}outbox-delayed`,
+    delivery: `${base}delivery`,
+    silences: `${base}silences`,
   };
 }

@@ -53,7 +53,10 @@ const backoff = (times: number): number => backoffMs(times - 1, RECONNECT, Math.
 
 /** Splits and checks FW_REDIS_URL: each entry a redis:// or rediss:// URL with a host. */
 export function parseRedisUrls(value: string, variable = 'FW_REDIS_URL'): URL[] {
-  const entries = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (entries.length === 0) throw new FwError('REDIS_BAD_URL', `${variable} is empty; expected a redis:// URL`);
   return entries.map((s) => {
     let u: URL;
@@ -80,12 +83,18 @@ export function parseClusterTarget(value: string, variable = 'FW_REDIS_URL'): Cl
   for (const u of urls) {
     const db = u.pathname.replace(/^\//, '');
     if (db !== '' && db !== '0') {
-      throw new FwError('REDIS_BAD_URL', `${variable}: "${u.host}" names database ${db}, but a Redis Cluster has ` +
-        'only database 0; remove the path from the URL');
+      throw new FwError(
+        'REDIS_BAD_URL',
+        `${variable}: "${u.host}" names database ${db}, but a Redis Cluster has ` +
+          'only database 0; remove the path from the URL',
+      );
     }
     if (auth(u) !== auth(first)) {
-      throw new FwError('REDIS_BAD_URL', `${variable}: the cluster node URLs disagree on the scheme or credentials ` +
-        `(${first.host} and ${u.host}); give every node the same`);
+      throw new FwError(
+        'REDIS_BAD_URL',
+        `${variable}: the cluster node URLs disagree on the scheme or credentials ` +
+          `(${first.host} and ${u.host}); give every node the same`,
+      );
     }
   }
   return {
@@ -126,8 +135,10 @@ export function createRedisClient(o: RedisClientOptions): RedisLike {
   } else {
     const urls = parseRedisUrls(o.url, variable);
     if (urls.length > 1) {
-      throw new FwError('REDIS_BAD_URL', `${variable} names ${urls.length} nodes; a node list needs ` +
-        'FW_REDIS_CLUSTER=true');
+      throw new FwError(
+        'REDIS_BAD_URL',
+        `${variable} names ${urls.length} nodes; a node list needs ` + 'FW_REDIS_CLUSTER=true',
+      );
     }
     client = new Redis(o.url.trim(), {
       lazyConnect: true,
@@ -179,8 +190,11 @@ export function redisReadiness(redis: RedisLike): { name: string; check: () => P
  * Every key matching `pattern`, page by page: SCAN runs per node, so on a Cluster it runs on every primary (each
  * holds only its own slots). `visit` gets each page with the client that holds it.
  */
-export async function scanKeys(redis: RedisLike, pattern: string,
-  visit: (node: Redis, keys: string[]) => Promise<void>): Promise<void> {
+export async function scanKeys(
+  redis: RedisLike,
+  pattern: string,
+  visit: (node: Redis, keys: string[]) => Promise<void>,
+): Promise<void> {
   const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
   for (const node of nodes) {
     let cursor = '0';

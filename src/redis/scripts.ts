@@ -42,21 +42,28 @@ export function parseLuaScript(file: string, lua: string): LuaScript {
   const numberOfKeys = Number(m[2]);
   const header = /^--\[\[([\s\S]*?)\]\]/.exec(lua.replace(/^\uFEFF/, ''));
   if (!header) {
-    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: must start with a --[[ ... ]] header listing ` +
-      'KEYS, ARGV and the return values');
+    throw new FwError(
+      'REDIS_SCRIPT_INVALID',
+      `Lua script ${file}: must start with a --[[ ... ]] header listing ` + 'KEYS, ARGV and the return values',
+    );
   }
   const listed = [...header[1]!.matchAll(/^\s*KEYS\[(\d+)\]/gm)].map((k) => Number(k[1]));
   const expected = Array.from({ length: numberOfKeys }, (_, i) => i + 1);
   if (listed.length !== numberOfKeys || listed.some((k, i) => k !== expected[i])) {
     const shown = listed.length ? listed.map((k) => `KEYS[${k}]`).join(', ') : 'none';
-    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: the name says ${numberOfKeys} key(s), but the ` +
-      `header lists ${shown}; rename the file or fix the header`);
+    throw new FwError(
+      'REDIS_SCRIPT_INVALID',
+      `Lua script ${file}: the name says ${numberOfKeys} key(s), but the ` +
+        `header lists ${shown}; rename the file or fix the header`,
+    );
   }
   const used = [...lua.slice(header[0].length).matchAll(/KEYS\[(\d+)\]/g)].map((k) => Number(k[1]));
   const beyond = used.find((k) => k > numberOfKeys);
   if (beyond !== undefined) {
-    throw new FwError('REDIS_SCRIPT_INVALID', `Lua script ${file}: uses KEYS[${beyond}] but takes ${numberOfKeys} ` +
-      'key(s)');
+    throw new FwError(
+      'REDIS_SCRIPT_INVALID',
+      `Lua script ${file}: uses KEYS[${beyond}] but takes ${numberOfKeys} ` + 'key(s)',
+    );
   }
   const version = createHash('sha1').update(lua).digest('hex').slice(0, 8);
   return { name, file, numberOfKeys, command: `fw_${name.replace(/[^A-Za-z0-9]/g, '_')}_${version}`, lua };
@@ -79,8 +86,11 @@ export function luaDir(moduleUrl: string, file: string): string {
   }
   const found = candidates.find((d) => existsSync(join(d, file)));
   if (!found) {
-    throw new FwError('REDIS_SCRIPT_MISSING', `Lua script ${file} not found (looked in ${candidates.join(', ')}); ` +
-      `a build must copy src/${area}/lua/*.lua next to the compiled ${area} modules`);
+    throw new FwError(
+      'REDIS_SCRIPT_MISSING',
+      `Lua script ${file} not found (looked in ${candidates.join(', ')}); ` +
+        `a build must copy src/${area}/lua/*.lua next to the compiled ${area} modules`,
+    );
   }
   return found;
 }
@@ -108,16 +118,26 @@ type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
  * Runs a defined script. Failures come back as FwErrors of `area` (see failure.ts); a script not defined on this
  * client, or called with another number of keys than it takes, is a bug (`<area>_NOT_DEFINED`, `REDIS_SCRIPT_KEYS`).
  */
-export async function runScript(redis: RedisLike, script: LuaScript, keys: readonly string[],
-  argv: readonly (string | number)[], area: RedisArea, context: string): Promise<unknown> {
+export async function runScript(
+  redis: RedisLike,
+  script: LuaScript,
+  keys: readonly string[],
+  argv: readonly (string | number)[],
+  area: RedisArea,
+  context: string,
+): Promise<unknown> {
   const fn = (redis as unknown as Record<string, ScriptFn>)[script.command];
   if (typeof fn !== 'function') {
-    throw new FwError(`${area}_NOT_DEFINED`, `${script.command} (${script.file}) is not defined on this client; ` +
-      'construct the store first');
+    throw new FwError(
+      `${area}_NOT_DEFINED`,
+      `${script.command} (${script.file}) is not defined on this client; ` + 'construct the store first',
+    );
   }
   if (keys.length !== script.numberOfKeys) {
-    throw new FwError('REDIS_SCRIPT_KEYS', `${context}: ${script.file} takes ${script.numberOfKeys} key(s), ` +
-      `got ${keys.length}`);
+    throw new FwError(
+      'REDIS_SCRIPT_KEYS',
+      `${context}: ${script.file} takes ${script.numberOfKeys} key(s), ` + `got ${keys.length}`,
+    );
   }
   try {
     return await fn.call(redis, ...keys, ...argv);

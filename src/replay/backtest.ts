@@ -93,9 +93,16 @@ export async function loadWithOverride(dir: string, overrideFile: string | undef
   if (ioProblems.length > 0) throw rulesError(ioProblems.sort(compareProblems).map(formatProblem));
   let sources: RuleSource[] = live.sources;
   if (over.sources.length > 0) {
-    const odoc = parseDocument(over.sources[0]!.text).toJS() as { funnel?: { name?: unknown }; rules?: { name?: unknown }[] } | null;
+    const odoc = parseDocument(over.sources[0]!.text).toJS() as {
+      funnel?: { name?: unknown };
+      rules?: { name?: unknown }[];
+    } | null;
     const funnelName = typeof odoc?.funnel?.name === 'string' ? odoc.funnel.name : undefined;
-    const names = new Set((Array.isArray(odoc?.rules) ? odoc.rules : []).map((r) => r?.name).filter((n): n is string => typeof n === 'string'));
+    const names = new Set(
+      (Array.isArray(odoc?.rules) ? odoc.rules : [])
+        .map((r) => r?.name)
+        .filter((n): n is string => typeof n === 'string'),
+    );
     sources = [];
     for (const src of live.sources) {
       const doc = parseDocument(src.text);
@@ -127,7 +134,10 @@ function rulesError(lines: string[]): FwError {
 class AsOfSource implements FunnelSource {
   asOf = 0;
   private readonly inner: StoreFunnelSource;
-  constructor(store: RedisWindowStore, private readonly liveWatermark: number) {
+  constructor(
+    store: RedisWindowStore,
+    private readonly liveWatermark: number,
+  ) {
     this.inner = new StoreFunnelSource(store);
   }
   async watermark(): Promise<number | undefined> {
@@ -142,8 +152,14 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
   const ruleSet = await loadWithOverride(opts.rulesDir, opts.ruleFile);
   const rule = ruleSet.rules.find((r) => r.name === opts.rule);
   if (!rule) {
-    throw new FwError('UNKNOWN_RULE', `no rule "${opts.rule}" in ${opts.rulesDir}${opts.ruleFile ? ` or ${opts.ruleFile}` : ''}` +
-      `${didYouMeanSuffix(opts.rule, ruleSet.rules.map((r) => r.name))}; rules: ${ruleSet.rules.map((r) => r.name).join(', ') || '(none)'}`);
+    throw new FwError(
+      'UNKNOWN_RULE',
+      `no rule "${opts.rule}" in ${opts.rulesDir}${opts.ruleFile ? ` or ${opts.ruleFile}` : ''}` +
+        `${didYouMeanSuffix(
+          opts.rule,
+          ruleSet.rules.map((r) => r.name),
+        )}; rules: ${ruleSet.rules.map((r) => r.name).join(', ') || '(none)'}`,
+    );
   }
   const funnel = ruleSet.funnels.find((f) => f.name === rule.funnel)!;
   const one: RuleSet = { ...ruleSet, funnels: [funnel], rules: [rule] };
@@ -153,20 +169,29 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
   const redis = createRedisClient({ url: opts.redisUrl, cluster: opts.redisCluster === true, maxRetriesPerRequest: 3 });
   await redis.connect().catch((err: unknown) => {
     redis.disconnect();
-    throw new FwError('BACKTEST_REDIS', `cannot connect to Redis at ${opts.redisUrl}: ${errorMessage(err)}`, { cause: err });
+    throw new FwError('BACKTEST_REDIS', `cannot connect to Redis at ${opts.redisUrl}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   });
   const priv = `fw-backtest-${randomBytes(5).toString('hex')}`;
   try {
     const live = new RedisWindowStore({ redis, prefix: opts.prefix });
     const wms = [...(await live.getWatermarks(funnel)).values()];
-    if (wms.length === 0) throw new FwError('BACKTEST_NO_DATA', `no data for funnel ${funnel.name} under prefix "${opts.prefix}" at ${opts.redisUrl}: is FW_REDIS_PREFIX right?`);
+    if (wms.length === 0)
+      throw new FwError(
+        'BACKTEST_NO_DATA',
+        `no data for funnel ${funnel.name} under prefix "${opts.prefix}" at ${opts.redisUrl}: is FW_REDIS_PREFIX right?`,
+      );
     const liveWm = Math.max(...wms);
     const wanted = Math.floor((now - opts.sinceMs) / MIN) * MIN;
     const kept = Math.floor((liveWm - funnel.retention.fineMs) / MIN) * MIN;
     const from = Math.max(wanted, kept);
     const to = Math.floor(Math.min(now, liveWm) / MIN) * MIN + MIN;
     if (from >= to) {
-      throw new FwError('BACKTEST_NO_DATA', `no history of ${funnel.name} since ${new Date(wanted).toISOString()} (newest event ${new Date(liveWm).toISOString()})`);
+      throw new FwError(
+        'BACKTEST_NO_DATA',
+        `no history of ${funnel.name} since ${new Date(wanted).toISOString()} (newest event ${new Date(liveWm).toISOString()})`,
+      );
     }
 
     const clock = new ManualClock(from);
@@ -175,17 +200,27 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
     // The daemon's core with its default settings; its own state (alerts, jobs, lease, curves) under the private
     // prefix, the live windows and deploy markers only read.
     const { lease, evaluator } = buildCore({
-      redis, prefix: priv,
+      redis,
+      prefix: priv,
       settings: defaultCoreSettings(opts.environment !== undefined ? { FW_ENVIRONMENT: opts.environment } : {}),
-      clock, logger, metrics: new Metrics({ defaultMetrics: false }), rules: () => one, funnels: () => one.funnels,
-      notifier: { notify: async () => {} }, lease: { owner: 'backtest', ttlMs: 10 * MIN },
+      clock,
+      logger,
+      metrics: new Metrics({ defaultMetrics: false }),
+      rules: () => one,
+      funnels: () => one.funnels,
+      notifier: { notify: async () => {} },
+      lease: { owner: 'backtest', ttlMs: 10 * MIN },
       funnelSource: source,
       deployMarkers: { between: (a, b) => liveDeploys.between(a, b) },
     });
-    opts.out(`backtest of ${rule.name} (${funnel.name}) from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}`);
+    opts.out(
+      `backtest of ${rule.name} (${funnel.name}) from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}`,
+    );
     if (from > wanted) {
-      opts.out(`  note: fine buckets are kept ${Math.round(funnel.retention.fineMs / 3_600_000)} h (retention.fine), so the backtest starts at ` +
-        `${new Date(from).toISOString()}; baselines fill in over its first hours`);
+      opts.out(
+        `  note: fine buckets are kept ${Math.round(funnel.retention.fineMs / 3_600_000)} h (retention.fine), so the backtest starts at ` +
+          `${new Date(from).toISOString()}; baselines fill in over its first hours`,
+      );
     }
 
     const open = new Map<string, BacktestIncident>();
@@ -199,10 +234,15 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
       clock.set(m + MIN + TICK_DELAY_MS);
       await lease.tryAcquire();
       const report = await evaluator.tick(clock.now());
-      if (report.outcome !== 'evaluated') throw new FwError('BACKTEST_LEASE', `the backtest's own lease was not held (${report.outcome})`);
+      if (report.outcome !== 'evaluated')
+        throw new FwError('BACKTEST_LEASE', `the backtest's own lease was not held (${report.outcome})`);
       for (const t of report.transitions) {
         // A firing the delivery planner held back (drill-down inhibition) is not a page.
-        const paged = t.kind !== 'firing' || (report.jobs ?? []).some((j) => j.event === 'firing' && j.alert.incidentId === t.incidentId && j.alert.rule === t.rule);
+        const paged =
+          t.kind !== 'firing' ||
+          (report.jobs ?? []).some(
+            (j) => j.event === 'firing' && j.alert.incidentId === t.incidentId && j.alert.rule === t.rule,
+          );
         record(t, paged);
       }
       minutes++;
@@ -221,32 +261,55 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
       const when = new Date(t.at).toISOString();
       const e = t.evidence;
       if (t.kind === 'firing') {
-        const inc: BacktestIncident = { segment: seg, firedAt: t.at, onset: e?.onset ?? null, resolvedAt: null, relativeChange: e?.relativeChange ?? null };
+        const inc: BacktestIncident = {
+          segment: seg,
+          firedAt: t.at,
+          onset: e?.onset ?? null,
+          resolvedAt: null,
+          relativeChange: e?.relativeChange ?? null,
+        };
         open.set(key, inc);
         if (paged) incidents.push(inc);
         const change = e && Number.isFinite(e.relativeChange) ? ` ${(e.relativeChange * 100).toFixed(0)}%` : '';
-        opts.out(`  fired     ${when}  ${seg ?? '(all)'}${change}` +
-          `${e ? `  observed ${fmt(e.observedRate)} expected ${fmt(e.expectedRate)} volume ${e.volume}` : ''}` +
-          `${e?.onset ? `  onset ${new Date(e.onset).toISOString()}` : ''}` +
-          `${paged ? '' : `  (no page: ${t.context?.drilldown?.summary ?? 'held back'})`}`);
+        opts.out(
+          `  fired     ${when}  ${seg ?? '(all)'}${change}` +
+            `${e ? `  observed ${fmt(e.observedRate)} expected ${fmt(e.expectedRate)} volume ${e.volume}` : ''}` +
+            `${e?.onset ? `  onset ${new Date(e.onset).toISOString()}` : ''}` +
+            `${paged ? '' : `  (no page: ${t.context?.drilldown?.summary ?? 'held back'})`}`,
+        );
       } else if (t.kind === 'resolved') {
         const inc = open.get(key);
         if (inc) {
           inc.resolvedAt = t.at;
           open.delete(key);
         }
-        opts.out(`  resolved  ${when}  ${seg ?? '(all)'}${inc ? `  after ${Math.round((t.at - inc.firedAt) / MIN)} min` : ''}`);
+        opts.out(
+          `  resolved  ${when}  ${seg ?? '(all)'}${inc ? `  after ${Math.round((t.at - inc.firedAt) / MIN)} min` : ''}`,
+        );
       }
     }
 
     const pages = incidents.length;
     const span = to - from;
     const pagesPerWeek = pages / (span / WEEK);
-    opts.out(`  ${pages} page${pages === 1 ? '' : 's'} in ${fmtSpan(span)}: ${pagesPerWeek.toFixed(1)} per week` +
-      `${open.size ? ` (${open.size} still firing at the end)` : ''}`);
-    return { rule: rule.name, from, to, minutes, ...(from > wanted ? { clampedFrom: from } : {}), incidents, pages, pagesPerWeek };
+    opts.out(
+      `  ${pages} page${pages === 1 ? '' : 's'} in ${fmtSpan(span)}: ${pagesPerWeek.toFixed(1)} per week` +
+        `${open.size ? ` (${open.size} still firing at the end)` : ''}`,
+    );
+    return {
+      rule: rule.name,
+      from,
+      to,
+      minutes,
+      ...(from > wanted ? { clampedFrom: from } : {}),
+      incidents,
+      pages,
+      pagesPerWeek,
+    };
   } finally {
-    await deletePrefix(redis, priv).catch((err: unknown) => logger.warn({ prefix: priv, err: errorMessage(err) }, 'could not delete the backtest keys'));
+    await deletePrefix(redis, priv).catch((err: unknown) =>
+      logger.warn({ prefix: priv, err: errorMessage(err) }, 'could not delete the backtest keys'),
+    );
     redis.disconnect();
   }
 }

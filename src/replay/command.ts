@@ -43,7 +43,11 @@ async function exitCodeOf(err: unknown, io: CommandIo, what: string): Promise<nu
   return 1;
 }
 
-export async function runReplayCommand(flags: ReplayFlags, io: CommandIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runReplayCommand(
+  flags: ReplayFlags,
+  io: CommandIo,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   let file: WriteStream | null = null;
   try {
     if (!flags.events || flags.events.length === 0) throw new UsageError('--events FILE... is required');
@@ -58,17 +62,26 @@ export async function runReplayCommand(flags: ReplayFlags, io: CommandIo, env: N
     }
     const sink = file;
     const summary = await runReplay({
-      events: flags.events, rulesDir: flags.rules ?? env.FW_RULES_DIR ?? './rules', from, to, deploysFile: flags.deploys,
+      events: flags.events,
+      rulesDir: flags.rules ?? env.FW_RULES_DIR ?? './rules',
+      from,
+      to,
+      deploysFile: flags.deploys,
       redisUrl: flags.redis ?? env.FW_REDIS_URL,
       // FW_REDIS_CLUSTER describes FW_REDIS_URL, not a --redis given on the command line.
       redisCluster: flags.redis === undefined && /^(true|1|yes)$/.test(env.FW_REDIS_CLUSTER ?? ''),
       // As the daemon and backtest: deploys to other environments rank lower.
       ...(env.FW_ENVIRONMENT !== undefined ? { environment: env.FW_ENVIRONMENT } : {}),
-      out: sink ? (l) => {
-        if (!sink.write(`${l}\n`)) return once(sink, 'drain').then(() => undefined);
-      } : (l) => io.out(l),
-      progress: (p) => io.err(`replay: ${new Date(p.virtualAt).toISOString()}  ${p.eventsRead} events, ${p.minutes} virtual min, ` +
-        `${p.transitions} transitions, ${Math.round(p.minutes / (p.wallMs / 60_000))}× real time`),
+      out: sink
+        ? (l) => {
+            if (!sink.write(`${l}\n`)) return once(sink, 'drain').then(() => undefined);
+          }
+        : (l) => io.out(l),
+      progress: (p) =>
+        io.err(
+          `replay: ${new Date(p.virtualAt).toISOString()}  ${p.eventsRead} events, ${p.minutes} virtual min, ` +
+            `${p.transitions} transitions, ${Math.round(p.minutes / (p.wallMs / 60_000))}× real time`,
+        ),
     });
     if (sink) {
       sink.end();
@@ -113,7 +126,9 @@ export async function runBacktestCommand(flags: BacktestFlags, live: LiveTarget,
       redisCluster: live.redisCluster === true,
       prefix: live.prefix,
       rulesDir: flags.rules ?? live.rulesDir,
-      rule: flags.rule, ruleFile: flags.ruleFile, sinceMs: parseDuration(since),
+      rule: flags.rule,
+      ruleFile: flags.ruleFile,
+      sinceMs: parseDuration(since),
       ...(live.environment !== undefined ? { environment: live.environment } : {}),
       out: io.out,
       progress: (p) => io.err(`backtest: ${new Date(p.virtualAt).toISOString()}  ${p.minutes}/${p.totalMinutes} min`),

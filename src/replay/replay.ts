@@ -112,7 +112,8 @@ export interface ReplaySummary {
 /** One JSONL line: what the daemon would have announced, in plain values. */
 export function transitionLine(t: AlertTransition, notified: readonly string[] = []): string {
   const e = t.evidence;
-  const iso = (ms: number | null | undefined) => (ms === null || ms === undefined || !Number.isFinite(ms) ? null : new Date(ms).toISOString());
+  const iso = (ms: number | null | undefined) =>
+    ms === null || ms === undefined || !Number.isFinite(ms) ? null : new Date(ms).toISOString();
   const line = {
     time: iso(t.at),
     rule: t.rule,
@@ -132,8 +133,12 @@ export function transitionLine(t: AlertTransition, notified: readonly string[] =
     onset: iso(e?.onset),
     ...(e?.guard ? { guard: e.guard } : {}),
     ...(e?.reason ? { reason: e.reason } : {}),
-    deploys: (t.context?.deploys ?? []).slice(0, 3).map((d) => ({ service: d.service, version: d.version, ts: iso(d.ts), score: d.score, why: d.why })),
-    drilldown: t.context?.drilldown ? { classification: t.context.drilldown.classification, summary: t.context.drilldown.summary } : null,
+    deploys: (t.context?.deploys ?? [])
+      .slice(0, 3)
+      .map((d) => ({ service: d.service, version: d.version, ts: iso(d.ts), score: d.score, why: d.why })),
+    drilldown: t.context?.drilldown
+      ? { classification: t.context.drilldown.classification, summary: t.context.drilldown.summary }
+      : null,
     // Where the daemon would have sent it (after silences and drill-down inhibition); empty for a state change
     // that pages nobody.
     notified,
@@ -152,14 +157,20 @@ export async function assertReadable(path: string, what: string): Promise<void> 
     await access(path, fsConstants.R_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new FwError('REPLAY_UNREADABLE', `${what} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err)}`);
+    throw new FwError(
+      'REPLAY_UNREADABLE',
+      `${what} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err)}`,
+    );
   }
 }
 
 export async function loadRulesOrThrow(dir: string): Promise<RuleSet> {
   const res = await loadRuleDir(dir, { requireReceivers: false });
   if (!res.ok) {
-    throw new FwError('RULES_INVALID', `the rules in ${dir} are invalid:\n${res.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`);
+    throw new FwError(
+      'RULES_INVALID',
+      `the rules in ${dir} are invalid:\n${res.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
+    );
   }
   return res.ruleSet;
 }
@@ -210,11 +221,17 @@ async function readDeploys(path: string): Promise<{ deploys: Deploy[] }> {
     if (!v.ok) problems.push(...v.problems.map((p) => `${path}:${i + 1}: ${p}`));
     else deploys.push({ ...v.value, receivedAt: v.value.ts });
   });
-  if (problems.length > 0) throw new FwError('REPLAY_BAD_DEPLOYS', `invalid deploy markers:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (problems.length > 0)
+    throw new FwError('REPLAY_BAD_DEPLOYS', `invalid deploy markers:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   return { deploys };
 }
 
-interface Pending { ts: number; seq: number; entity: string; json: string }
+interface Pending {
+  ts: number;
+  seq: number;
+  entity: string;
+  json: string;
+}
 
 export async function runReplay(opts: ReplayOptions): Promise<ReplaySummary> {
   const wallStart = Date.now();
@@ -232,23 +249,41 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplaySummary> {
   const prefix = `fw-replay-${randomBytes(5).toString('hex')}`;
   try {
     if (!opts.redisUrl) server = await startRedisServer();
-    redis = createRedisClient({ url: opts.redisUrl ?? server!.url, cluster: opts.redisUrl !== undefined && opts.redisCluster === true,
-      maxRetriesPerRequest: 3 });
+    redis = createRedisClient({
+      url: opts.redisUrl ?? server!.url,
+      cluster: opts.redisUrl !== undefined && opts.redisCluster === true,
+      maxRetriesPerRequest: 3,
+    });
     await redis.connect().catch((err: unknown) => {
-      throw new FwError('REPLAY_REDIS', `cannot connect to Redis at ${opts.redisUrl ?? server!.url}: ${errorMessage(err)}`, { cause: err });
+      throw new FwError(
+        'REPLAY_REDIS',
+        `cannot connect to Redis at ${opts.redisUrl ?? server!.url}: ${errorMessage(err)}`,
+        { cause: err },
+      );
     });
     return await drive(redis, prefix, ruleSet, markers, reorderMs, logger, opts, wallStart);
   } finally {
     if (redis) {
-      if (opts.redisUrl) await deletePrefix(redis, prefix).catch((err: unknown) => logger.warn({ prefix, err: errorMessage(err) }, 'could not delete the replay keys'));
+      if (opts.redisUrl)
+        await deletePrefix(redis, prefix).catch((err: unknown) =>
+          logger.warn({ prefix, err: errorMessage(err) }, 'could not delete the replay keys'),
+        );
       redis.disconnect();
     }
     await server?.stop();
   }
 }
 
-async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers: Deploy[], reorderMs: number,
-  logger: Logger, opts: ReplayOptions, wallStart: number): Promise<ReplaySummary> {
+async function drive(
+  redis: RedisLike,
+  prefix: string,
+  ruleSet: RuleSet,
+  markers: Deploy[],
+  reorderMs: number,
+  logger: Logger,
+  opts: ReplayOptions,
+  wallStart: number,
+): Promise<ReplaySummary> {
   const funnels: readonly FunnelDef[] = ruleSet.funnels;
   const clock = new ManualClock(0);
   const metrics = new Metrics({ defaultMetrics: false });
@@ -259,8 +294,16 @@ async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers
     ...(opts.environment !== undefined ? { FW_ENVIRONMENT: opts.environment } : {}),
   });
   const core = buildCore({
-    redis, prefix, settings, clock, logger, metrics, rules: () => ruleSet, funnels: () => funnels,
-    notifier: { notify: async () => {} }, lease: { owner: 'replay', ttlMs: 10 * MIN },
+    redis,
+    prefix,
+    settings,
+    clock,
+    logger,
+    metrics,
+    rules: () => ruleSet,
+    funnels: () => funnels,
+    notifier: { notify: async () => {} },
+    lease: { owner: 'replay', ttlMs: 10 * MIN },
   });
   const { windows, lease, evaluator, deploys: deployStore } = core;
   const rejected: Record<string, number> = {};
@@ -277,8 +320,23 @@ async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers
   for (const d of markers) await deployStore.add(d);
 
   const s: ReplaySummary = {
-    eventsRead: 0, eventsAccepted: 0, eventsApplied: 0, eventsIgnored: 0, rejected, outsideRange: 0, lateBeyondReorder: 0, lateDropped: 0,
-    deploys: markers.length, virtualFrom: null, virtualTo: null, virtualMinutes: 0, transitions: 0, pages: 0, alerts: {}, wallMs: 0, speed: 0,
+    eventsRead: 0,
+    eventsAccepted: 0,
+    eventsApplied: 0,
+    eventsIgnored: 0,
+    rejected,
+    outsideRange: 0,
+    lateBeyondReorder: 0,
+    lateDropped: 0,
+    deploys: markers.length,
+    virtualFrom: null,
+    virtualTo: null,
+    virtualMinutes: 0,
+    transitions: 0,
+    pages: 0,
+    alerts: {},
+    wallMs: 0,
+    speed: 0,
   };
   const byMinute = new Map<number, Pending[]>();
   // The virtual clock starts at the first event in range, not at `from`: minutes before any data say nothing.
@@ -306,13 +364,19 @@ async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers
     await lease.tryAcquire();
     const report: TickReport = await evaluator.tick(clock.now());
     if (report.outcome !== 'evaluated') {
-      throw new FwError('REPLAY_LEASE', `the replay's own lease was not held at ${new Date(clock.now()).toISOString()} (${report.outcome}); is another process using prefix ${prefix}?`);
+      throw new FwError(
+        'REPLAY_LEASE',
+        `the replay's own lease was not held at ${new Date(clock.now()).toISOString()} (${report.outcome}); is another process using prefix ${prefix}?`,
+      );
     }
     for (const t of report.transitions) {
       const event = t.kind === 'firing' ? 'firing' : t.kind === 'resolved' ? 'resolved' : null;
-      const notified = event === null ? [] : (report.jobs ?? [])
-        .filter((j) => j.event === event && j.alert.rule === t.rule && j.alert.incidentId === t.incidentId)
-        .map((j) => j.receiver);
+      const notified =
+        event === null
+          ? []
+          : (report.jobs ?? [])
+              .filter((j) => j.event === event && j.alert.rule === t.rule && j.alert.incidentId === t.incidentId)
+              .map((j) => j.receiver);
       if (event === 'firing' && notified.length > 0) s.pages++;
       await opts.out(transitionLine(t, notified));
       s.transitions++;
@@ -324,7 +388,13 @@ async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers
     s.virtualMinutes++;
     if (opts.progress && Date.now() - lastProgress >= everyMs) {
       lastProgress = Date.now();
-      opts.progress({ eventsRead: s.eventsRead, virtualAt: end, minutes: s.virtualMinutes, transitions: s.transitions, wallMs: Date.now() - wallStart });
+      opts.progress({
+        eventsRead: s.eventsRead,
+        virtualAt: end,
+        minutes: s.virtualMinutes,
+        transitions: s.transitions,
+        wallMs: Date.now() - wallStart,
+      });
     }
   };
 
@@ -362,9 +432,14 @@ async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers
     }
   }
   if (s.eventsAccepted === 0 || cursor === null) {
-    const range = opts.from !== undefined || opts.to !== undefined
-      ? ` between ${opts.from !== undefined ? new Date(opts.from).toISOString() : 'the start'} and ${opts.to !== undefined ? new Date(opts.to).toISOString() : 'the end'}` : '';
-    throw new FwError('REPLAY_NO_DATA', `no valid events${range}: read ${s.eventsRead}, rejected ${Object.values(rejected).reduce((a, b) => a + b, 0)}, outside the range ${s.outsideRange}`);
+    const range =
+      opts.from !== undefined || opts.to !== undefined
+        ? ` between ${opts.from !== undefined ? new Date(opts.from).toISOString() : 'the start'} and ${opts.to !== undefined ? new Date(opts.to).toISOString() : 'the end'}`
+        : '';
+    throw new FwError(
+      'REPLAY_NO_DATA',
+      `no valid events${range}: read ${s.eventsRead}, rejected ${Object.values(rejected).reduce((a, b) => a + b, 0)}, outside the range ${s.outsideRange}`,
+    );
   }
   // Drain up to the last event's minute, not on to `to`: minutes without data after the end would read as a stopped
   // feed (data_stale), which says nothing about the recorded history.
@@ -376,8 +451,10 @@ async function drive(redis: RedisLike, prefix: string, ruleSet: RuleSet, markers
   }
   await lease.stop().catch(() => undefined);
 
-  const sum = async (c: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }, pick?: (l: Record<string, unknown>) => boolean) =>
-    (await c.get()).values.filter((v) => !pick || pick(v.labels)).reduce((a, v) => a + v.value, 0);
+  const sum = async (
+    c: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> },
+    pick?: (l: Record<string, unknown>) => boolean,
+  ) => (await c.get()).values.filter((v) => !pick || pick(v.labels)).reduce((a, v) => a + v.value, 0);
   s.eventsApplied = await sum(metrics.eventsApplied);
   s.eventsIgnored = await sum(metrics.eventsIgnored);
   s.lateDropped = await sum(metrics.eventsLate);
@@ -396,12 +473,23 @@ export function formatReplaySummary(s: ReplaySummary): string {
     `  accepted         ${s.eventsAccepted} (window entries and steps applied ${s.eventsApplied}; of no funnel ${s.eventsIgnored})`,
     `  rejected         ${rej.reduce((a, [, n]) => a + n, 0)}${rej.length ? ` (${rej.map(([r, n]) => `${r} ${n}`).join(', ')})` : ''}`,
     ...(s.outsideRange ? [`  outside range    ${s.outsideRange}`] : []),
-    ...(s.lateBeyondReorder || s.lateDropped ? [`  late             ${s.lateBeyondReorder} beyond the reorder window, ${s.lateDropped} dropped by allowed lateness`] : []),
+    ...(s.lateBeyondReorder || s.lateDropped
+      ? [
+          `  late             ${s.lateBeyondReorder} beyond the reorder window, ${s.lateDropped} dropped by allowed lateness`,
+        ]
+      : []),
     ...(s.deploys ? [`  deploy markers   ${s.deploys}`] : []),
     `  virtual span     ${iso(s.virtualFrom)} → ${iso(s.virtualTo)} (${s.virtualMinutes} min)`,
     `  transitions      ${s.transitions} (pages sent: ${s.pages})`,
-    ...Object.entries(s.alerts).sort(([a], [b]) => a.localeCompare(b))
-      .map(([rule, kinds]) => `    ${rule}: ${Object.entries(kinds).sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(', ')}`),
+    ...Object.entries(s.alerts)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(
+        ([rule, kinds]) =>
+          `    ${rule}: ${Object.entries(kinds)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')}`,
+      ),
     `  wall time        ${(s.wallMs / 1000).toFixed(1)} s`,
     `  speed            ${Number.isFinite(s.speed) ? Math.round(s.speed) : '∞'} virtual minutes per wall minute`,
   ];

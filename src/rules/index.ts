@@ -2,7 +2,15 @@
 export type { AlertRuleDef, BaselineDef, MetricDef, MetricKind, Severity } from './rule.js';
 export type { RuleSet, LoadResult } from './rule-set.js';
 export { formatProblem, compareProblems, type Problem, type ProblemCode } from './problem.js';
-export { checkRuleSources, loadRuleDir, loadRulePaths, readRuleSources, isRuleFileName, type RuleSource, type LoadOptions } from './loader.js';
+export {
+  checkRuleSources,
+  loadRuleDir,
+  loadRulePaths,
+  readRuleSources,
+  isRuleFileName,
+  type RuleSource,
+  type LoadOptions,
+} from './loader.js';
 export { validatePaths, runValidateCommand, DEFAULT_RULE_PATHS } from './validate-command.js';
 export {
   RuleStore,

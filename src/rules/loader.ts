@@ -14,7 +14,15 @@ import { toAlertRuleDef, toFunnelDef } from './normalize.js';
 import { compareProblems, type Problem } from './problem.js';
 import type { AlertRuleDef } from './rule.js';
 import type { LoadResult, RuleSet } from './rule-set.js';
-import { funnelSchema, receiverSchema, ruleFileSchema, ruleSchema, type FunnelParsed, type ReceiverParsed, type RuleParsed } from './schema.js';
+import {
+  funnelSchema,
+  receiverSchema,
+  ruleFileSchema,
+  ruleSchema,
+  type FunnelParsed,
+  type ReceiverParsed,
+  type RuleParsed,
+} from './schema.js';
 import { BUILTIN_CONSOLE, type ReceiverDef } from './receiver-def.js';
 import { schemaProblems } from './schema-problems.js';
 import { checkFunnel, checkRule, type RuleCheckOptions } from './semantics.js';
@@ -76,7 +84,11 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
     const first = funnelNamesSeen.get(name);
     if (first) {
       problems.push(
-        unit.src.problemAt(['funnel', 'name'], 'duplicate_funnel', `funnel "${name}" is already defined at ${where(first.src, ['funnel', 'name'])}; funnel names must be unique across rule files`),
+        unit.src.problemAt(
+          ['funnel', 'name'],
+          'duplicate_funnel',
+          `funnel "${name}" is already defined at ${where(first.src, ['funnel', 'name'])}; funnel names must be unique across rule files`,
+        ),
       );
       continue;
     }
@@ -93,7 +105,11 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
       if (first) {
         duplicateRules.add(`${unit.src.file}#${index}`);
         problems.push(
-          unit.src.problemAt(['rules', index, 'name'], 'duplicate_rule', `rule name "${name}" is already used at ${where(first.unit.src, ['rules', first.index, 'name'])}; rule names must be unique across rule files`),
+          unit.src.problemAt(
+            ['rules', index, 'name'],
+            'duplicate_rule',
+            `rule name "${name}" is already used at ${where(first.unit.src, ['rules', first.index, 'name'])}; rule names must be unique across rule files`,
+          ),
         );
       } else {
         ruleNamesSeen.set(name, { unit, index });
@@ -113,11 +129,23 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
       const at = ['receivers', index, 'name'];
       const first = receiverNamesSeen.get(name);
       if (name === BUILTIN_CONSOLE.name) {
-        problems.push(unit.src.problemAt(at, 'duplicate_receiver', `"console" is a built-in receiver (one line per notification on stdout); give this receiver another name`));
+        problems.push(
+          unit.src.problemAt(
+            at,
+            'duplicate_receiver',
+            `"console" is a built-in receiver (one line per notification on stdout); give this receiver another name`,
+          ),
+        );
         continue;
       }
       if (first) {
-        problems.push(unit.src.problemAt(at, 'duplicate_receiver', `receiver name "${name}" is already used at ${where(first.unit.src, ['receivers', first.index, 'name'])}; receiver names must be unique`));
+        problems.push(
+          unit.src.problemAt(
+            at,
+            'duplicate_receiver',
+            `receiver name "${name}" is already used at ${where(first.unit.src, ['receivers', first.index, 'name'])}; receiver names must be unique`,
+          ),
+        );
         continue;
       }
       receiverNamesSeen.set(name, { unit, index });
@@ -129,7 +157,11 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
   }
   const ruleOptions: RuleCheckOptions = { ...options };
   if (options.knownReceivers || options.requireReceivers || anyReceivers) {
-    ruleOptions.knownReceivers = new Set([BUILTIN_CONSOLE.name, ...receiverNamesSeen.keys(), ...(options.knownReceivers ?? [])]);
+    ruleOptions.knownReceivers = new Set([
+      BUILTIN_CONSOLE.name,
+      ...receiverNamesSeen.keys(),
+      ...(options.knownReceivers ?? []),
+    ]);
   }
 
   const rules: AlertRuleDef[] = [];
@@ -142,7 +174,11 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
       if (!funnel) {
         if (!funnelNamesSeen.has(unit.funnelRef)) {
           problems.push(
-            unit.src.problemAt(['funnel'], 'unknown_funnel', `unknown funnel "${unit.funnelRef}"${didYouMeanSuffix(unit.funnelRef, knownFunnels)}; ${knownFunnels.length > 0 ? `funnels defined in the checked files: ${knownFunnels.join(', ')}` : 'no checked file defines a funnel'}`),
+            unit.src.problemAt(
+              ['funnel'],
+              'unknown_funnel',
+              `unknown funnel "${unit.funnelRef}"${didYouMeanSuffix(unit.funnelRef, knownFunnels)}; ${knownFunnels.length > 0 ? `funnels defined in the checked files: ${knownFunnels.join(', ')}` : 'no checked file defines a funnel'}`,
+            ),
           );
         }
         continue; // defined but broken: its own file reports why
@@ -180,9 +216,21 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
   if (!whole.ok) problems.push(...whole.problems);
   const value = src.value;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const { funnel: rawFunnel, rules: rawRules, receivers: rawReceivers } = value as { funnel?: unknown; rules?: unknown; receivers?: unknown };
+  const {
+    funnel: rawFunnel,
+    rules: rawRules,
+    receivers: rawReceivers,
+  } = value as { funnel?: unknown; rules?: unknown; receivers?: unknown };
 
-  const unit: FileUnit = { src, funnelBroken: false, rules: [], ruleNames: [], receivers: [], receiverNames: [], hasReceivers: rawReceivers !== undefined };
+  const unit: FileUnit = {
+    src,
+    funnelBroken: false,
+    rules: [],
+    ruleNames: [],
+    receivers: [],
+    receiverNames: [],
+    hasReceivers: rawReceivers !== undefined,
+  };
   if (Array.isArray(rawReceivers)) {
     rawReceivers.forEach((raw, index) => {
       const name = (raw as { name?: unknown } | null)?.name;
@@ -195,9 +243,15 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
     // A file of receivers only. Without receivers either, say what a rule file needs rather than "missing funnel".
     unit.funnelBroken = true;
     if (!unit.hasReceivers || (Array.isArray(rawRules) && rawRules.length > 0)) {
-      problems.push(src.problemAt([], 'missing_funnel', unit.hasReceivers
-        ? 'rules need a funnel: add `funnel: <name>` to this file, or move the rules to the funnel\'s file'
-        : 'a rule file defines a funnel (`funnel:` with its `rules:`) or receivers (`receivers:`); this one has neither'));
+      problems.push(
+        src.problemAt(
+          [],
+          'missing_funnel',
+          unit.hasReceivers
+            ? "rules need a funnel: add `funnel: <name>` to this file, or move the rules to the funnel's file"
+            : 'a rule file defines a funnel (`funnel:` with its `rules:`) or receivers (`receivers:`); this one has neither',
+        ),
+      );
     }
   } else if (typeof rawFunnel === 'string') {
     unit.funnelRef = rawFunnel;
@@ -262,7 +316,9 @@ export function isRuleFileName(name: string): boolean {
  * cannot be read. Directories are not searched recursively: rules/ is flat, and a subfolder of drafts or fixtures
  * should not go live by accident.
  */
-export async function readRuleSources(paths: readonly string[]): Promise<{ sources: RuleSource[]; problems: Problem[] }> {
+export async function readRuleSources(
+  paths: readonly string[],
+): Promise<{ sources: RuleSource[]; problems: Problem[] }> {
   const sources: RuleSource[] = [];
   const problems: Problem[] = [];
   for (const path of paths) {
@@ -289,7 +345,13 @@ export async function readRuleSources(paths: readonly string[]): Promise<{ sourc
         continue;
       }
       if (files.length === 0) {
-        problems.push({ file: path, line: 0, col: 0, code: 'no_rule_files', message: 'no rule files (*.yaml, *.yml) in this directory' });
+        problems.push({
+          file: path,
+          line: 0,
+          col: 0,
+          code: 'no_rule_files',
+          message: 'no rule files (*.yaml, *.yml) in this directory',
+        });
         continue;
       }
     }
@@ -307,7 +369,11 @@ export async function readRuleSources(paths: readonly string[]): Promise<{ sourc
 function ioProblem(file: string, err: unknown): Problem {
   const code = (err as NodeJS.ErrnoException)?.code;
   const message =
-    code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : `cannot read: ${(err as Error)?.message ?? String(err)}`;
+    code === 'ENOENT'
+      ? 'no such file or directory'
+      : code === 'EACCES'
+        ? 'permission denied'
+        : `cannot read: ${(err as Error)?.message ?? String(err)}`;
   return { file, line: 0, col: 0, code: 'io_error', message };
 }
 
@@ -330,21 +396,53 @@ export async function loadRuleDir(dir: string, options: LoadOptions = {}): Promi
 }
 
 /** Exactly one kind per receiver; the defaults filled in. Problems go to `problems`. */
-function toReceiverDef(r: ReceiverParsed, src: YamlSource, index: number, problems: Problem[]): ReceiverDef | undefined {
+function toReceiverDef(
+  r: ReceiverParsed,
+  src: YamlSource,
+  index: number,
+  problems: Problem[],
+): ReceiverDef | undefined {
   const at = ['receivers', index];
   const kinds = (['slack', 'pagerduty', 'webhook', 'console'] as const).filter((k) => r[k] !== undefined);
   if (kinds.length !== 1) {
-    problems.push(src.problemAt(kinds.length === 0 ? at : [...at, kinds[1]!], 'invalid_receiver', kinds.length === 0
-      ? `receiver "${r.name}" needs one of slack, pagerduty, webhook or console`
-      : `receiver "${r.name}" has both ${kinds.join(' and ')}; define one receiver per destination (rules can notify several)`, kinds.length === 0 ? 'value' : 'key'));
+    problems.push(
+      src.problemAt(
+        kinds.length === 0 ? at : [...at, kinds[1]!],
+        'invalid_receiver',
+        kinds.length === 0
+          ? `receiver "${r.name}" needs one of slack, pagerduty, webhook or console`
+          : `receiver "${r.name}" has both ${kinds.join(' and ')}; define one receiver per destination (rules can notify several)`,
+        kinds.length === 0 ? 'value' : 'key',
+      ),
+    );
     return undefined;
   }
   const pos = src.locate(at);
   const source = { file: src.file, line: pos.line, col: pos.col };
-  if (r.slack) return { name: r.name, kind: 'slack', channel: r.slack.channel, token: r.slack.token ?? { env: 'SLACK_BOT_TOKEN' }, source };
+  if (r.slack)
+    return {
+      name: r.name,
+      kind: 'slack',
+      channel: r.slack.channel,
+      token: r.slack.token ?? { env: 'SLACK_BOT_TOKEN' },
+      source,
+    };
   if (r.pagerduty) {
-    return { name: r.name, kind: 'pagerduty', routingKey: r.pagerduty.routing_key, ...(r.pagerduty.dashboard_url ? { dashboardUrl: r.pagerduty.dashboard_url } : {}), source };
+    return {
+      name: r.name,
+      kind: 'pagerduty',
+      routingKey: r.pagerduty.routing_key,
+      ...(r.pagerduty.dashboard_url ? { dashboardUrl: r.pagerduty.dashboard_url } : {}),
+      source,
+    };
   }
-  if (r.webhook) return { name: r.name, kind: 'webhook', url: r.webhook.url, ...(r.webhook.secret ? { secret: r.webhook.secret } : {}), source };
+  if (r.webhook)
+    return {
+      name: r.name,
+      kind: 'webhook',
+      url: r.webhook.url,
+      ...(r.webhook.secret ? { secret: r.webhook.secret } : {}),
+      source,
+    };
   return { name: r.name, kind: 'console', source };
 }

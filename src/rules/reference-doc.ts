@@ -127,7 +127,10 @@ export function renderRuleReference(schema: JsonSchema = ruleFileJsonSchema()): 
     '  with less history falls back to a trailing baseline and says so in the alert.',
     '',
   );
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }
 
 function section(out: string[], heading: string, path: string, schema: JsonSchema): void {

@@ -203,7 +203,10 @@ export class RuleStore {
     this.watchHandle?.close();
     this.watchHandle = undefined;
     if (this.closed) return;
-    this.logger.warn({ dir: this.dir, err: errorMessage(err), retryInMs: this.rewatchMs }, 'watching the rules directory failed; retrying');
+    this.logger.warn(
+      { dir: this.dir, err: errorMessage(err), retryInMs: this.rewatchMs },
+      'watching the rules directory failed; retrying',
+    );
     // The directory may have been replaced: reload now (keeps the old set if it is gone) and watch the new one.
     this.scheduleReload();
     this.rewatchTimer = setTimeout(() => {
@@ -220,7 +223,12 @@ export class RuleStore {
       result = await this.load(this.dir, this.loadOptions);
     } catch (err) {
       // The loader reports problems rather than throwing; this is the net under an unexpected failure.
-      result = { ok: false, problems: [{ file: this.dir, line: 0, col: 0, code: 'io_error', message: `cannot load rules: ${errorMessage(err)}` }] };
+      result = {
+        ok: false,
+        problems: [
+          { file: this.dir, line: 0, col: 0, code: 'io_error', message: `cannot load rules: ${errorMessage(err)}` },
+        ],
+      };
     }
     const at = this.clock.now();
     const durationMs = at - started;

@@ -91,7 +91,9 @@ function flattenUnions(issues: readonly Issue[]): Issue[] {
       out.push(issue);
       continue;
     }
-    const meant = issue.errors.filter((branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0));
+    const meant = issue.errors.filter(
+      (branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0),
+    );
     if (meant.length === 1) {
       const nested = meant[0]!.map((i) => ({ ...i, path: [...issue.path, ...i.path] }) as Issue);
       out.push(...flattenUnions(nested));
@@ -99,9 +101,9 @@ function flattenUnions(issues: readonly Issue[]): Issue[] {
     }
     const expected = [
       ...new Set(
-        issue.errors.flatMap((b) => b.filter((i) => i.code === 'invalid_type' && i.path.length === 0)).map((i) =>
-          expectedName((i as { expected: string }).expected),
-        ),
+        issue.errors
+          .flatMap((b) => b.filter((i) => i.code === 'invalid_type' && i.path.length === 0))
+          .map((i) => expectedName((i as { expected: string }).expected)),
       ),
     ];
     // A union that carries its own error (e.g. secrets: "say where the secret is …") adds it as the hint.
@@ -115,7 +117,12 @@ function flattenUnions(issues: readonly Issue[]): Issue[] {
   return out;
 }
 
-function toProblems(issues: readonly Issue[], root: Schema, source: YamlSource, prefix: readonly PathSegment[]): Problem[] {
+function toProblems(
+  issues: readonly Issue[],
+  root: Schema,
+  source: YamlSource,
+  prefix: readonly PathSegment[],
+): Problem[] {
   const problems: Problem[] = [];
   // A misspelt required key shows up twice, as unknown `resolve_afer` and missing `resolve_after`; report it once.
   const suggestedKeys = new Set<string>();
@@ -127,7 +134,10 @@ function toProblems(issues: readonly Issue[], root: Schema, source: YamlSource, 
       const suffix = didYouMeanSuffix(key, allowed);
       const m = /"(.*)"/.exec(suffix);
       if (m) suggestedKeys.add(pathText([...prefix, ...(issue.path as PathSegment[]), m[1]!]));
-      const where = issue.path.length > 0 || prefix.length > 0 ? ` in ${pathText([...prefix, ...(issue.path as PathSegment[])])}` : '';
+      const where =
+        issue.path.length > 0 || prefix.length > 0
+          ? ` in ${pathText([...prefix, ...(issue.path as PathSegment[])])}`
+          : '';
       const known = suffix === '' && allowed.length > 0 ? `; allowed here: ${allowed.join(', ')}` : '';
       problems.push(source.problemAt(path, 'unknown_field', `unknown field "${key}"${where}${suffix}${known}`, 'key'));
     }
@@ -144,17 +154,32 @@ function toProblems(issues: readonly Issue[], root: Schema, source: YamlSource, 
       const hint = choices ? ` (one of ${choices.join(', ')})` : '';
       // The field is absent, so point at the mapping that should hold it.
       problems.push(
-        source.problemAt(path.slice(0, -1), 'missing_field', `${pathText(path.slice(0, -1)) || 'the file'}: missing required field "${String(field)}"${hint}`),
+        source.problemAt(
+          path.slice(0, -1),
+          'missing_field',
+          `${pathText(path.slice(0, -1)) || 'the file'}: missing required field "${String(field)}"${hint}`,
+        ),
       );
       continue;
     }
     if (issue.code === 'invalid_type' && path.length === 0) {
       problems.push(
-        source.problemAt([], 'wrong_type', `a rule file is a mapping with "funnel:" and "rules:", but this file holds ${describeInput(issue.input)}`),
+        source.problemAt(
+          [],
+          'wrong_type',
+          `a rule file is a mapping with "funnel:" and "rules:", but this file holds ${describeInput(issue.input)}`,
+        ),
       );
       continue;
     }
-    problems.push(source.problemAt(path, codeOf(issue), `${pathText(path)}: ${issue.message}`, issue.code === 'invalid_key' ? 'key' : 'value'));
+    problems.push(
+      source.problemAt(
+        path,
+        codeOf(issue),
+        `${pathText(path)}: ${issue.message}`,
+        issue.code === 'invalid_key' ? 'key' : 'value',
+      ),
+    );
   }
   return problems;
 }

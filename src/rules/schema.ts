@@ -176,7 +176,10 @@ export const funnelSchema = z
   .meta({ description: 'The funnel: the steps entities go through and how its history is kept.' });
 
 const stepRef = (description: string, example: string) =>
-  z.string().min(1).meta({ description, examples: [example] });
+  z
+    .string()
+    .min(1)
+    .meta({ description, examples: [example] });
 
 const fromTo = (what: string) =>
   z
@@ -213,7 +216,8 @@ export const metricSchema = z
       .optional(),
   })
   .meta({
-    description: 'What the rule watches: exactly one of cohort_conversion, ratio_conversion, step_volume, step_duration.',
+    description:
+      'What the rule watches: exactly one of cohort_conversion, ratio_conversion, step_volume, step_duration.',
     examples: [{ cohort_conversion: { from: 'started', to: 'completed' } }],
     minProperties: 1,
     maxProperties: 1,
@@ -291,9 +295,9 @@ export const ruleSchema = z
     for: duration('How long the drop must last before the alert fires (pending until then).', ['3m']).default(
       RULE_DEFAULTS.for,
     ),
-    resolve_after: duration('How long the metric must be back to normal before the alert resolves.', [
-      '10m',
-    ]).default(RULE_DEFAULTS.resolveAfter),
+    resolve_after: duration('How long the metric must be back to normal before the alert resolves.', ['10m']).default(
+      RULE_DEFAULTS.resolveAfter,
+    ),
     severity: z
       .enum(['critical', 'warning', 'info'])
       .meta({ description: 'critical pages someone; warning and info only notify.', examples: ['critical'] }),
@@ -302,7 +306,7 @@ export const ruleSchema = z
       .default([])
       .meta({
         description:
-          "Dimensions of the funnel whose values are each evaluated too, e.g. a drop for one payment provider.",
+          'Dimensions of the funnel whose values are each evaluated too, e.g. a drop for one payment provider.',
         examples: [['payment_provider', 'platform']],
       }),
     notify: z
@@ -312,8 +316,15 @@ export const ruleSchema = z
         }),
       )
       .default([])
-      .meta({ description: 'Receivers (Slack channels, PagerDuty services) by name.', examples: [['pagerduty-checkout']] }),
-    owner: z.string().min(1).optional().meta({ description: 'Team that owns the rule.', examples: ['payments-team'] }),
+      .meta({
+        description: 'Receivers (Slack channels, PagerDuty services) by name.',
+        examples: [['pagerduty-checkout']],
+      }),
+    owner: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'Team that owns the rule.', examples: ['payments-team'] }),
     runbook: z
       .url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL (write it with https://)` })
       .optional()
@@ -338,17 +349,27 @@ export const ruleSchema = z
   })
   .meta({ description: 'An alert rule on the funnel.' });
 
-const SECRET_HINT = 'say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; secrets are never written in rule files';
+const SECRET_HINT =
+  'say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; secrets are never written in rule files';
 
 function secretRef(description: string, example: Record<string, string>) {
   return z
-    .union([
-      z.strictObject({
-        env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an environment variable name` })
-          .meta({ description: 'Environment variable holding the secret.' }),
-      }),
-      z.strictObject({ file: z.string().min(1).meta({ description: 'File holding the secret (e.g. a Kubernetes secret volume).' }) }),
-    ], { error: () => SECRET_HINT })
+    .union(
+      [
+        z.strictObject({
+          env: z
+            .string()
+            .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+              error: (iss) => `${JSON.stringify(iss.input)} is not an environment variable name`,
+            })
+            .meta({ description: 'Environment variable holding the secret.' }),
+        }),
+        z.strictObject({
+          file: z.string().min(1).meta({ description: 'File holding the secret (e.g. a Kubernetes secret volume).' }),
+        }),
+      ],
+      { error: () => SECRET_HINT },
+    )
     .meta({ description, examples: [example] });
 }
 
@@ -367,34 +388,54 @@ export const receiverSchema = z
         channel: z
           .string()
           .regex(new RegExp(SLACK_CHANNEL_PATTERN), {
-            error: (iss) => `${JSON.stringify(iss.input)} is not a Slack channel: write its id (C0123ABCD, safest) or #name`,
+            error: (iss) =>
+              `${JSON.stringify(iss.input)} is not a Slack channel: write its id (C0123ABCD, safest) or #name`,
           })
-          .meta({ description: 'Channel id (C0123ABCD; survives renames, and lets a retried post check whether it already went out) or #name. Invite the bot to it.', examples: ['C0PAYMENTS1'] }),
-        token: secretRef('Bot token (xoxb-…) with the chat:write scope, and channels:history (groups:history for a private channel) so that a retried post can check whether it already went out. Default: the environment variable SLACK_BOT_TOKEN.', { env: 'SLACK_BOT_TOKEN' }).optional(),
+          .meta({
+            description:
+              'Channel id (C0123ABCD; survives renames, and lets a retried post check whether it already went out) or #name. Invite the bot to it.',
+            examples: ['C0PAYMENTS1'],
+          }),
+        token: secretRef(
+          'Bot token (xoxb-…) with the chat:write scope, and channels:history (groups:history for a private channel) so that a retried post can check whether it already went out. Default: the environment variable SLACK_BOT_TOKEN.',
+          { env: 'SLACK_BOT_TOKEN' },
+        ).optional(),
       })
       .optional()
-      .meta({ description: 'Post to a Slack channel: one message per incident, updated in place, replies in its thread.' }),
+      .meta({
+        description: 'Post to a Slack channel: one message per incident, updated in place, replies in its thread.',
+      }),
     pagerduty: z
       .strictObject({
-        routing_key: secretRef('The 32-character Events API v2 integration key of the PagerDuty service.', { env: 'PAGERDUTY_CHECKOUT_KEY' }),
+        routing_key: secretRef('The 32-character Events API v2 integration key of the PagerDuty service.', {
+          env: 'PAGERDUTY_CHECKOUT_KEY',
+        }),
         dashboard_url: z
           .url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL` })
           .optional()
-          .meta({ description: 'A link added to every incident; `{funnel}`, `{rule}` and `{segment}` are filled in.', examples: ['https://grafana.example.com/d/funnels?var-funnel={funnel}'] }),
+          .meta({
+            description: 'A link added to every incident; `{funnel}`, `{rule}` and `{segment}` are filled in.',
+            examples: ['https://grafana.example.com/d/funnels?var-funnel={funnel}'],
+          }),
       })
       .optional()
       .meta({ description: 'Trigger and resolve PagerDuty incidents (Events API v2), one per rule and segment.' }),
     webhook: z
       .strictObject({
-        url: z.url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL` }).meta({ description: 'Where each notification is POSTed as JSON.', examples: ['https://hooks.example.com/funnelwatch'] }),
-        secret: secretRef('Key for the `x-funnelwatch-signature` HMAC-SHA256 header. No signature when absent.', { env: 'FUNNELWATCH_WEBHOOK_SECRET' }).optional(),
+        url: z.url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL` }).meta({
+          description: 'Where each notification is POSTed as JSON.',
+          examples: ['https://hooks.example.com/funnelwatch'],
+        }),
+        secret: secretRef('Key for the `x-funnelwatch-signature` HMAC-SHA256 header. No signature when absent.', {
+          env: 'FUNNELWATCH_WEBHOOK_SECRET',
+        }).optional(),
       })
       .optional()
       .meta({ description: 'POST every notification as JSON to a URL.' }),
-    console: z
-      .strictObject({})
-      .optional()
-      .meta({ description: 'Print one line per notification on the daemon\'s stdout (trials, the demo). A receiver named `console` always exists.' }),
+    console: z.strictObject({}).optional().meta({
+      description:
+        "Print one line per notification on the daemon's stdout (trials, the demo). A receiver named `console` always exists.",
+    }),
   })
   .meta({ description: 'Where notifications go. Exactly one of `slack`, `pagerduty`, `webhook`, `console`.' });
 
@@ -407,10 +448,14 @@ export const ruleFileSchema = z
       ])
       .optional()
       .meta({
-        description: 'The funnel this file defines, or the name of a funnel defined in another file. Every file has one, except a file of receivers only.',
+        description:
+          'The funnel this file defines, or the name of a funnel defined in another file. Every file has one, except a file of receivers only.',
       }),
     rules: z.array(ruleSchema).default([]).meta({ description: 'Alert rules on the funnel.' }),
-    receivers: z.array(receiverSchema).optional().meta({ description: 'Receivers the rules of every file can notify. Usually kept in one file of their own, `receivers.yaml`.' }),
+    receivers: z.array(receiverSchema).optional().meta({
+      description:
+        'Receivers the rules of every file can notify. Usually kept in one file of their own, `receivers.yaml`.',
+    }),
   })
   .meta({
     title: 'funnelwatch rule file',

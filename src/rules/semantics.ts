@@ -34,7 +34,8 @@ export function checkFunnel(f: FunnelParsed, src: YamlSource, at: readonly PathS
   );
   for (const [i, s] of f.steps.entries()) {
     const filterKeys = Object.keys(s.where ?? {});
-    if (s.where && filterKeys.length === 0) p(['steps', i, 'where'], 'invalid_value', 'where: {} filters nothing; remove it');
+    if (s.where && filterKeys.length === 0)
+      p(['steps', i, 'where'], 'invalid_value', 'where: {} filters nothing; remove it');
   }
 
   const windowMs = parseDuration(f.conversion_window);
@@ -44,10 +45,18 @@ export function checkFunnel(f: FunnelParsed, src: YamlSource, at: readonly PathS
     p(['bucket'], 'invalid_timing', 'bucket must be longer than 0s');
   } else {
     if (DURATIONS.WEEK % bucketMs !== 0) {
-      p(['bucket'], 'invalid_timing', `bucket ${f.bucket} does not divide a week evenly, so seasonal comparisons would not line up; use e.g. 1m or 5m`);
+      p(
+        ['bucket'],
+        'invalid_timing',
+        `bucket ${f.bucket} does not divide a week evenly, so seasonal comparisons would not line up; use e.g. 1m or 5m`,
+      );
     }
     if (windowMs > 0 && bucketMs > windowMs) {
-      p(['bucket'], 'invalid_timing', `bucket (${f.bucket}) is wider than conversion_window (${f.conversion_window}); use a bucket of at most the conversion window`);
+      p(
+        ['bucket'],
+        'invalid_timing',
+        `bucket (${f.bucket}) is wider than conversion_window (${f.conversion_window}); use a bucket of at most the conversion window`,
+      );
     }
   }
   if (f.retention) {
@@ -56,14 +65,24 @@ export function checkFunnel(f: FunnelParsed, src: YamlSource, at: readonly PathS
     const rollup = parseDuration(f.retention.rollup);
     const r = (k: string, message: string) => p(['retention', k], 'invalid_retention', message);
     if (rb === 0 || DURATIONS.WEEK % rb !== 0) {
-      r('rollup_bucket', `rollup_bucket ${f.retention.rollup_bucket} must divide a week evenly (e.g. 5m, 15m, 1h), so the same time of week lines up`);
+      r(
+        'rollup_bucket',
+        `rollup_bucket ${f.retention.rollup_bucket} must divide a week evenly (e.g. 5m, 15m, 1h), so the same time of week lines up`,
+      );
     } else if (bucketMs > 0 && rb % bucketMs !== 0) {
-      r('rollup_bucket', `rollup_bucket (${f.retention.rollup_bucket}) must be a whole multiple of bucket (${f.bucket})`);
+      r(
+        'rollup_bucket',
+        `rollup_bucket (${f.retention.rollup_bucket}) must be a whole multiple of bucket (${f.bucket})`,
+      );
     }
     if (fine < windowMs + parseDuration(f.allowed_lateness)) {
-      r('fine', `fine (${f.retention.fine}) must cover at least conversion_window + allowed_lateness (${formatDuration(windowMs + parseDuration(f.allowed_lateness))})`);
+      r(
+        'fine',
+        `fine (${f.retention.fine}) must cover at least conversion_window + allowed_lateness (${formatDuration(windowMs + parseDuration(f.allowed_lateness))})`,
+      );
     }
-    if (rollup < fine) r('rollup', `rollup (${f.retention.rollup}) must be at least as long as fine (${f.retention.fine})`);
+    if (rollup < fine)
+      r('rollup', `rollup (${f.retention.rollup}) must be at least as long as fine (${f.retention.fine})`);
   }
   return problems;
 }
@@ -105,7 +124,12 @@ function checkMetric(r: RuleParsed, funnel: FunnelDef, p: Report): MetricKind | 
   if (chosen.length === 0) {
     p(['metric'], 'invalid_metric', `metric: choose one of ${METRIC_KEYS.join(', ')}`);
   } else if (chosen.length > 1) {
-    p(['metric', chosen[1]!], 'invalid_metric', `metric names both ${chosen.join(' and ')}; a rule watches one metric, so split it into two rules`, 'key');
+    p(
+      ['metric', chosen[1]!],
+      'invalid_metric',
+      `metric names both ${chosen.join(' and ')}; a rule watches one metric, so split it into two rules`,
+      'key',
+    );
   }
   const kind = chosen.length === 1 ? chosen[0]! : undefined;
   for (const k of chosen) {
@@ -116,14 +140,23 @@ function checkMetric(r: RuleParsed, funnel: FunnelDef, p: Report): MetricKind | 
       const step = m[field]!;
       if (!stepNames.includes(step)) {
         ok = false;
-        p(['metric', k, field], 'unknown_step', `unknown step "${step}" in funnel "${funnel.name}"${didYouMeanSuffix(step, stepNames)}; its steps are ${stepNames.join(', ')}`);
+        p(
+          ['metric', k, field],
+          'unknown_step',
+          `unknown step "${step}" in funnel "${funnel.name}"${didYouMeanSuffix(step, stepNames)}; its steps are ${stepNames.join(', ')}`,
+        );
       }
     }
     if (ok && refs.length === 2) {
       const from = stepNames.indexOf(m.from!);
       const to = stepNames.indexOf(m.to!);
       if (from === to) p(['metric', k, 'to'], 'step_order', `from and to are both "${m.to}"; pick two different steps`);
-      else if (from > to) p(['metric', k, 'from'], 'step_order', `"${m.from}" comes after "${m.to}" in funnel "${funnel.name}"; swap from and to`);
+      else if (from > to)
+        p(
+          ['metric', k, 'from'],
+          'step_order',
+          `"${m.from}" comes after "${m.to}" in funnel "${funnel.name}"; swap from and to`,
+        );
     }
   }
   return kind;
@@ -132,14 +165,29 @@ function checkMetric(r: RuleParsed, funnel: FunnelDef, p: Report): MetricKind | 
 /** Change: drop or increase, the one that fits the metric. */
 function checkChange(r: RuleParsed, kind: MetricKind | undefined, p: Report): void {
   if (r.drop === undefined && r.increase === undefined) {
-    p([], 'invalid_change', `rule "${r.name}": say how big a change matters, e.g. drop: 5% (or increase: 30% for durations)`);
+    p(
+      [],
+      'invalid_change',
+      `rule "${r.name}": say how big a change matters, e.g. drop: 5% (or increase: 30% for durations)`,
+    );
   } else if (r.drop !== undefined && r.increase !== undefined) {
-    p(['increase'], 'invalid_change', 'use either drop or increase, not both; write two rules to watch both directions', 'key');
+    p(
+      ['increase'],
+      'invalid_change',
+      'use either drop or increase, not both; write two rules to watch both directions',
+      'key',
+    );
   } else if (r.drop !== undefined) {
     const v = parsePercent(r.drop);
     if (v <= 0) p(['drop'], 'invalid_change', 'drop must be more than 0%');
     else if (v > 1) p(['drop'], 'invalid_change', `drop: ${r.drop} is impossible: nothing drops by more than 100%`);
-    if (kind === 'step_duration') p(['drop'], 'invalid_change', 'a duration rule alerts when steps get slower: write increase: instead of drop:', 'key');
+    if (kind === 'step_duration')
+      p(
+        ['drop'],
+        'invalid_change',
+        'a duration rule alerts when steps get slower: write increase: instead of drop:',
+        'key',
+      );
   } else if (r.increase !== undefined) {
     if (parsePercent(r.increase) <= 0) p(['increase'], 'invalid_change', 'increase must be more than 0%');
     if (kind === 'cohort_conversion' || kind === 'ratio_conversion') {
@@ -161,15 +209,27 @@ function checkBaseline(r: RuleParsed, funnel: FunnelDef, p: Report): number | un
   } else if (r.baseline.seasonal !== undefined) {
     const weeks = r.baseline.seasonal.weeks;
     if (weeks * DURATIONS.WEEK > retention.rollupMs) {
-      p(['baseline', 'seasonal', 'weeks'], 'invalid_baseline', `a seasonal baseline over ${weeks} weeks needs ${weeks}w of history, but funnel "${funnel.name}" keeps only ${formatDuration(retention.rollupMs)} (retention.rollup); lower weeks or raise retention.rollup`);
+      p(
+        ['baseline', 'seasonal', 'weeks'],
+        'invalid_baseline',
+        `a seasonal baseline over ${weeks} weeks needs ${weeks}w of history, but funnel "${funnel.name}" keeps only ${formatDuration(retention.rollupMs)} (retention.rollup); lower weeks or raise retention.rollup`,
+      );
     }
   }
   const trailingMs = r.baseline.trailing !== undefined ? parseDuration(r.baseline.trailing) : undefined;
   if (trailingMs !== undefined && r.baseline.seasonal === undefined) {
     if (trailingMs < MIN_TRAILING_MS) {
-      p(['baseline', 'trailing'], 'invalid_baseline', `a trailing baseline of ${r.baseline.trailing} is too short to tell a drop from noise; use at least ${formatDuration(MIN_TRAILING_MS)}`);
+      p(
+        ['baseline', 'trailing'],
+        'invalid_baseline',
+        `a trailing baseline of ${r.baseline.trailing} is too short to tell a drop from noise; use at least ${formatDuration(MIN_TRAILING_MS)}`,
+      );
     } else if (trailingMs > retention.fineMs) {
-      p(['baseline', 'trailing'], 'invalid_baseline', `trailing ${r.baseline.trailing} is longer than funnel "${funnel.name}" keeps fine buckets (${formatDuration(retention.fineMs)}, retention.fine)`);
+      p(
+        ['baseline', 'trailing'],
+        'invalid_baseline',
+        `trailing ${r.baseline.trailing} is longer than funnel "${funnel.name}" keeps fine buckets (${formatDuration(retention.fineMs)}, retention.fine)`,
+      );
     }
   }
   return trailingMs;
@@ -181,16 +241,36 @@ function checkTiming(r: RuleParsed, trailingMs: number | undefined, p: Report): 
   const resolveMs = parseDuration(r.resolve_after);
   const tick = formatDuration(EVALUATION_INTERVAL_MS);
   if (forMs % EVALUATION_INTERVAL_MS !== 0) {
-    p(['for'], 'invalid_timing', `for: ${r.for} — rules are evaluated every ${tick}, so write whole minutes (e.g. ${formatDuration(Math.ceil(forMs / EVALUATION_INTERVAL_MS) * EVALUATION_INTERVAL_MS)})`);
+    p(
+      ['for'],
+      'invalid_timing',
+      `for: ${r.for} — rules are evaluated every ${tick}, so write whole minutes (e.g. ${formatDuration(Math.ceil(forMs / EVALUATION_INTERVAL_MS) * EVALUATION_INTERVAL_MS)})`,
+    );
   } else if (forMs > MAX_HOLD_MS) {
-    p(['for'], 'invalid_timing', `for: ${r.for} would hold a real drop back for more than a day before anyone hears of it; use at most 1d`);
+    p(
+      ['for'],
+      'invalid_timing',
+      `for: ${r.for} would hold a real drop back for more than a day before anyone hears of it; use at most 1d`,
+    );
   } else if (trailingMs !== undefined && r.baseline.seasonal === undefined && forMs >= trailingMs) {
-    p(['for'], 'invalid_timing', `for (${r.for}) is not shorter than the trailing baseline (${r.baseline.trailing}): by the time the alert could fire, the drop has become the baseline; shorten for or lengthen the baseline`);
+    p(
+      ['for'],
+      'invalid_timing',
+      `for (${r.for}) is not shorter than the trailing baseline (${r.baseline.trailing}): by the time the alert could fire, the drop has become the baseline; shorten for or lengthen the baseline`,
+    );
   }
   if (resolveMs < EVALUATION_INTERVAL_MS) {
-    p(['resolve_after'], 'invalid_timing', `resolve_after: ${r.resolve_after} would resolve on the first normal minute and page again on the next bad one; use at least ${tick}`);
+    p(
+      ['resolve_after'],
+      'invalid_timing',
+      `resolve_after: ${r.resolve_after} would resolve on the first normal minute and page again on the next bad one; use at least ${tick}`,
+    );
   } else if (resolveMs % EVALUATION_INTERVAL_MS !== 0) {
-    p(['resolve_after'], 'invalid_timing', `resolve_after: ${r.resolve_after} — rules are evaluated every ${tick}, so write whole minutes`);
+    p(
+      ['resolve_after'],
+      'invalid_timing',
+      `resolve_after: ${r.resolve_after} — rules are evaluated every ${tick}, so write whole minutes`,
+    );
   } else if (resolveMs > MAX_HOLD_MS) {
     p(['resolve_after'], 'invalid_timing', `resolve_after: ${r.resolve_after} is more than a day; use at most 1d`);
   }
@@ -201,10 +281,16 @@ function checkSegments(r: RuleParsed, funnel: FunnelDef, p: Report): void {
   const dims = funnel.dimensions.map((d) => d.name);
   for (const [i, seg] of r.segments.entries()) {
     if (!dims.includes(seg)) {
-      p(['segments', i], 'unknown_dimension', `"${seg}" is not a dimension of funnel "${funnel.name}"${didYouMeanSuffix(seg, dims)}; ${dims.length > 0 ? `its dimensions are ${dims.join(', ')}` : 'it has no dimensions (add them under funnel.dimensions)'}`);
+      p(
+        ['segments', i],
+        'unknown_dimension',
+        `"${seg}" is not a dimension of funnel "${funnel.name}"${didYouMeanSuffix(seg, dims)}; ${dims.length > 0 ? `its dimensions are ${dims.join(', ')}` : 'it has no dimensions (add them under funnel.dimensions)'}`,
+      );
     }
   }
-  duplicates(r.segments).forEach((i) => p(['segments', i], 'duplicate_name', `segment "${r.segments[i]}" is listed twice`));
+  duplicates(r.segments).forEach((i) =>
+    p(['segments', i], 'duplicate_name', `segment "${r.segments[i]}" is listed twice`),
+  );
 }
 
 /** Receivers: configured ones (when the caller knows them), each once. */
@@ -213,7 +299,11 @@ function checkReceivers(r: RuleParsed, options: RuleCheckOptions, p: Report): vo
     const known = [...options.knownReceivers];
     for (const [i, rc] of r.notify.entries()) {
       if (!options.knownReceivers.has(rc)) {
-        p(['notify', i], 'unknown_receiver', `unknown receiver "${rc}"${didYouMeanSuffix(rc, known)}; configured receivers: ${known.join(', ') || 'none'}`);
+        p(
+          ['notify', i],
+          'unknown_receiver',
+          `unknown receiver "${rc}"${didYouMeanSuffix(rc, known)}; configured receivers: ${known.join(', ') || 'none'}`,
+        );
       }
     }
   }

@@ -29,7 +29,14 @@ export async function runValidateCommand(
 ): Promise<number> {
   const given = paths.length > 0 ? paths : [...DEFAULT_RULE_PATHS];
   // A whole directory is what the daemon loads, so its notify names must resolve exactly as the daemon requires.
-  const dirs = await Promise.all(given.map((p) => stat(p).then((st) => st.isDirectory(), () => false)));
+  const dirs = await Promise.all(
+    given.map((p) =>
+      stat(p).then(
+        (st) => st.isDirectory(),
+        () => false,
+      ),
+    ),
+  );
   const result = await loadRulePaths(given, { requireReceivers: dirs.some(Boolean), ...options });
   const files = `${result.filesChecked} file${result.filesChecked === 1 ? '' : 's'}`;
   if (!result.ok) {
@@ -39,6 +46,8 @@ export async function runValidateCommand(
   }
   const { funnels, rules, receivers } = result.ruleSet;
   const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
-  out(`ok: ${files}, ${plural(funnels.length, 'funnel')}, ${plural(rules.length, 'rule')}${receivers.length ? `, ${plural(receivers.length, 'receiver')}` : ''}`);
+  out(
+    `ok: ${files}, ${plural(funnels.length, 'funnel')}, ${plural(rules.length, 'rule')}${receivers.length ? `, ${plural(receivers.length, 'receiver')}` : ''}`,
+  );
   return 0;
 }

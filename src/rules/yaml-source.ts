@@ -60,7 +60,13 @@ export function parseYamlSource(file: string, text: string): YamlSource {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (err) {
       // e.g. an alias to an anchor that does not exist, or too many aliases.
-      problems.push({ file, line: 1, col: 1, message: `cannot read the YAML: ${(err as Error).message}`, code: 'yaml_syntax' });
+      problems.push({
+        file,
+        line: 1,
+        col: 1,
+        message: `cannot read the YAML: ${(err as Error).message}`,
+        code: 'yaml_syntax',
+      });
     }
   }
   return { file, value, problems, locate, problemAt };

@@ -36,8 +36,12 @@ export interface DecodedTotals {
 /** Decodes a `t` group (kind*100 + step). Cohort[0] is the number of entries, i.e. volume[0]. */
 export function decodeTotals(fields: FieldCounts, nSteps: number): DecodedTotals {
   const out: DecodedTotals = {
-    volume: zeros(nSteps), cohort: zeros(nSteps), duplicates: zeros(nSteps),
-    outOfOrder: zeros(nSteps), noEntry: zeros(nSteps), expired: zeros(nSteps),
+    volume: zeros(nSteps),
+    cohort: zeros(nSteps),
+    duplicates: zeros(nSteps),
+    outOfOrder: zeros(nSteps),
+    noEntry: zeros(nSteps),
+    expired: zeros(nSteps),
   };
   const kinds = [out.volume, out.cohort, out.duplicates, out.outOfOrder, out.noEntry, out.expired];
   for (const [field, n] of fields) {
@@ -52,7 +56,10 @@ export function decodeTotals(fields: FieldCounts, nSteps: number): DecodedTotals
 
 /** Code → display value of one dimension, from the registry (`value` → code). */
 export function codeNames(registered: Map<string, number>): Map<number, string> {
-  const names = new Map<number, string>([[OTHER_CODE, OTHER_VALUE], [MISSING_CODE, MISSING_VALUE]]);
+  const names = new Map<number, string>([
+    [OTHER_CODE, OTHER_VALUE],
+    [MISSING_CODE, MISSING_VALUE],
+  ]);
   for (const [value, code] of registered) names.set(code, value);
   return names;
 }

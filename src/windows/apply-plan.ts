@@ -116,7 +116,16 @@ function parseState(value: string): { e: number; l: number; m: number; d: string
   const e = Number(value.slice(0, a));
   const l = Number(value.slice(a + 1, b));
   const m = Number(value.slice(b + 1, c));
-  if (!Number.isInteger(e) || !Number.isInteger(l) || !Number.isInteger(m) || m < 0 || a === 0 || b === a + 1 || c === b + 1) return undefined;
+  if (
+    !Number.isInteger(e) ||
+    !Number.isInteger(l) ||
+    !Number.isInteger(m) ||
+    m < 0 ||
+    a === 0 ||
+    b === a + 1 ||
+    c === b + 1
+  )
+    return undefined;
   return { e, l, m, d: value.slice(c + 1) };
 }
 
@@ -143,7 +152,10 @@ function slotCodes(s: EntitySlot): number[] {
   for (let i = 0; i < d.length; i++) {
     const c = d.charCodeAt(i) - 48;
     if (c >= 0 && c <= 9) v = (v < 0 ? 0 : v * 10) + c;
-    else if (v >= 0) { out.push(v); v = -1; }
+    else if (v >= 0) {
+      out.push(v);
+      v = -1;
+    }
   }
   if (v >= 0) out.push(v);
   s.codes = out;
@@ -151,7 +163,10 @@ function slotCodes(s: EntitySlot): number[] {
 }
 
 /** Per-event outcomes of a planned batch: the store's ApplyCounts outcome fields, with `late` for `lateDropped`. */
-export type PlanCounts = Pick<ApplyCounts, 'entries' | 'steps' | 'duplicates' | 'outOfOrder' | 'noEntry' | 'expired' | 'lateCohort'> & { late: number };
+export type PlanCounts = Pick<
+  ApplyCounts,
+  'entries' | 'steps' | 'duplicates' | 'outOfOrder' | 'noEntry' | 'expired' | 'lateCohort'
+> & { late: number };
 
 export interface BatchPlan {
   counts: PlanCounts;
@@ -177,14 +192,28 @@ export function groupName(g: number): string {
  * mutating those states in place (changed ones are marked dirty). `sealed` is the effective sealedUpTo: the
  * stored one raised to the partition's seal floor.
  */
-export function planBatch(p: PlanParams, watermark: number | undefined, sealed: number | undefined, ev: BatchEvents,
-  read: StateReadPlan): BatchPlan {
+export function planBatch(
+  p: PlanParams,
+  watermark: number | undefined,
+  sealed: number | undefined,
+  ev: BatchEvents,
+  read: StateReadPlan,
+): BatchPlan {
   const { recs, entityOf } = read;
   const W = p.conversionWindowMs;
   const L = p.allowedLatenessMs;
   const B = p.bucketMs;
   const nDims = p.nDims;
-  const counts: PlanCounts = { late: 0, entries: 0, steps: 0, duplicates: 0, outOfOrder: 0, noEntry: 0, expired: 0, lateCohort: 0 };
+  const counts: PlanCounts = {
+    late: 0,
+    entries: 0,
+    steps: 0,
+    duplicates: 0,
+    outOfOrder: 0,
+    noEntry: 0,
+    expired: 0,
+    lateCohort: 0,
+  };
   const buckets = new Map<number, Map<number, number>>();
   let minBucket: number | undefined;
   let lastStart = NaN;
@@ -237,7 +266,12 @@ export function planBatch(p: PlanParams, watermark: number | undefined, sealed: 
         let slot: EntitySlot | undefined;
         for (const x of rec.slots) if (x.k === k0) slot = x;
         if (slot) {
-          slot.e = t; slot.l = t; slot.m = 1; slot.d = undefined; slot.codes = codes; slot.dirty = true;
+          slot.e = t;
+          slot.l = t;
+          slot.m = 1;
+          slot.d = undefined;
+          slot.codes = codes;
+          slot.dirty = true;
         } else {
           rec.slots.push({ k: k0, e: t, l: t, m: 1, d: undefined, codes, dirty: true });
         }
@@ -302,10 +336,27 @@ export function encodeCommit(c: CommitInput, plan: BatchPlan, read: StateReadPla
   const wm = plan.watermark;
   const k = plan.counts;
   const argv: (string | number)[] = [
-    c.firstOffset, c.lastOffset, c.readOffset, c.readSealed, c.sealFloor ?? '', wm ?? '', W, c.allowedLatenessMs,
-    c.shardTtlMs, c.metaTtlMs, plan.minBucket ?? '',
-    k.late, c.unmatched, c.noEntity, k.duplicates, k.outOfOrder, k.noEntry, k.expired, k.lateCohort,
-    0, 0,
+    c.firstOffset,
+    c.lastOffset,
+    c.readOffset,
+    c.readSealed,
+    c.sealFloor ?? '',
+    wm ?? '',
+    W,
+    c.allowedLatenessMs,
+    c.shardTtlMs,
+    c.metaTtlMs,
+    plan.minBucket ?? '',
+    k.late,
+    c.unmatched,
+    c.noEntity,
+    k.duplicates,
+    k.outOfOrder,
+    k.noEntry,
+    k.expired,
+    k.lateCohort,
+    0,
+    0,
   ];
   let nKeys = 0;
   for (const [fs, fields] of plan.buckets) {

@@ -65,7 +65,10 @@ export function sealDelayMs(funnel: Pick<FunnelDef, 'conversionWindowMs' | 'allo
 }
 
 /** The sealing horizon for a funnel whose newest event time is `eventTime`: buckets starting before it are sealed. */
-export function sealHorizon(funnel: Pick<FunnelDef, 'conversionWindowMs' | 'allowedLatenessMs' | 'bucketMs'>, eventTime: number): number {
+export function sealHorizon(
+  funnel: Pick<FunnelDef, 'conversionWindowMs' | 'allowedLatenessMs' | 'bucketMs'>,
+  eventTime: number,
+): number {
   return Math.floor((eventTime - sealDelayMs(funnel)) / funnel.bucketMs) * funnel.bucketMs;
 }
 
@@ -107,7 +110,10 @@ export function decodeDimField(field: number): { kind: 'volume' | 'cohort'; step
 /** Funnel names and partition ids end up inside a hash tag, so braces would move the tag and break the slot. */
 function checkTagPart(what: string, v: string): void {
   if (v.length === 0 || /[{}]/.test(v)) {
-    throw new FwError('WINDOW_BAD_NAME', `${what} "${v}" must be non-empty and contain no '{' or '}' (it is part of a Redis hash tag)`);
+    throw new FwError(
+      'WINDOW_BAD_NAME',
+      `${what} "${v}" must be non-empty and contain no '{' or '}' (it is part of a Redis hash tag)`,
+    );
   }
 }
 
@@ -166,9 +172,11 @@ export class KeyLayout {
 /** Refuses funnel shapes the key layout and field codes cannot represent, before anything is written. */
 export function checkFunnelShape(funnel: FunnelDef): void {
   const bad = (msg: string) => new FwError('WINDOW_UNSUPPORTED_FUNNEL', `funnel "${funnel.name}": ${msg}`);
-  if (funnel.steps.length < 1 || funnel.steps.length > MAX_STEPS) throw bad(`needs 1..${MAX_STEPS} steps, has ${funnel.steps.length}`);
+  if (funnel.steps.length < 1 || funnel.steps.length > MAX_STEPS)
+    throw bad(`needs 1..${MAX_STEPS} steps, has ${funnel.steps.length}`);
   for (const d of funnel.dimensions) {
-    if (!(d.maxValues >= 1 && d.maxValues <= MAX_DIMENSION_VALUES)) throw bad(`dimension ${d.name}: maxValues must be 1..${MAX_DIMENSION_VALUES}`);
+    if (!(d.maxValues >= 1 && d.maxValues <= MAX_DIMENSION_VALUES))
+      throw bad(`dimension ${d.name}: maxValues must be 1..${MAX_DIMENSION_VALUES}`);
   }
   const { bucketMs, conversionWindowMs, allowedLatenessMs, retention } = funnel;
   if (!(bucketMs >= 1000 && bucketMs % 1000 === 0)) throw bad('bucketMs must be a whole number of seconds');
@@ -224,7 +232,7 @@ export function planWindow(
   const { f, r, lo, hi } = alignWindow(funnel, from, to);
   if (hi <= lo) return { from: lo, to: lo, ranges: [] };
   let rLo = Math.ceil(lo / r) * r;
-  let rHi = Math.floor(hi / r) * r;
+  const rHi = Math.floor(hi / r) * r;
   let coverFrom = lo;
   let coverTo = hi;
   const ranges: BucketRange[] = [];
@@ -286,7 +294,11 @@ export function fineStarts(funnel: Pick<FunnelDef, 'bucketMs'>, from: number, to
  * bucket). The covered window does not change. Compaction runs about 40 minutes behind event time, so this turns
  * at most a few rollup buckets into fine ones.
  */
-export function splitAtCompacted(funnel: Pick<FunnelDef, 'bucketMs'>, plan: WindowPlan, compactedTo: number): WindowPlan {
+export function splitAtCompacted(
+  funnel: Pick<FunnelDef, 'bucketMs'>,
+  plan: WindowPlan,
+  compactedTo: number,
+): WindowPlan {
   const ranges: BucketRange[] = [];
   const push = (res: 'f' | 'r', widthMs: number, start: number) => {
     const last = ranges[ranges.length - 1];

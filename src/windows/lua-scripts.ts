@@ -34,8 +34,13 @@ export function defineWindowCommands(redis: RedisLike): void {
 }
 
 /** Runs a defined window command; Redis failures come back as FwErrors (see `redisFailure`). */
-export async function callWindowCommand(redis: RedisLike, cmd: WindowCommand, keys: string[], argv: (string | number)[],
-  context: string): Promise<unknown> {
+export async function callWindowCommand(
+  redis: RedisLike,
+  cmd: WindowCommand,
+  keys: string[],
+  argv: (string | number)[],
+  context: string,
+): Promise<unknown> {
   return runScript(redis, windowScripts()[cmd], keys, argv, 'WINDOW', context);
 }
 
@@ -53,8 +58,11 @@ export type ApplyReply =
 /** The one mapping of readState-1.lua's reply: the meta's fields (null when absent) and the states found, as flat
  *  (pair, position, state) triples; each pair and position is checked against `lists`, the lengths of the
  *  entity lists asked for, per pair. */
-export function interpretReadStateReply(reply: unknown, lists: ArrayLike<number>, context: string):
-  { o: string | null; w: string | null; s: string | null; found: (number | string)[] } {
+export function interpretReadStateReply(
+  reply: unknown,
+  lists: ArrayLike<number>,
+  context: string,
+): { o: string | null; w: string | null; s: string | null; found: (number | string)[] } {
   if (!Array.isArray(reply) || reply.length < 2) throw malformed('readState', reply, context);
   if (Number(reply[0]) === -2 && reply.length === 2) throw refusedArguments('readState', reply, context);
   if (reply.length !== 4 || typeof reply[3] !== 'string') throw malformed('readState', reply, context);
@@ -68,8 +76,13 @@ export function interpretReadStateReply(reply: unknown, lists: ArrayLike<number>
   for (let i = 0; i < found.length; i += 3) {
     const p = found[i] as unknown;
     const x = found[i + 1] as unknown;
-    if (!Number.isInteger(p) || !((p as number) >= 0 && (p as number) < lists.length) || !Number.isInteger(x)
-      || !((x as number) >= 0 && (x as number) < lists[p as number]!) || typeof found[i + 2] !== 'string') {
+    if (
+      !Number.isInteger(p) ||
+      !((p as number) >= 0 && (p as number) < lists.length) ||
+      !Number.isInteger(x) ||
+      !((x as number) >= 0 && (x as number) < lists[p as number]!) ||
+      typeof found[i + 2] !== 'string'
+    ) {
       throw malformed('readState', reply, context);
     }
   }
@@ -85,7 +98,8 @@ export function interpretApplyReply(reply: unknown, context: string): ApplyReply
   const code = Number(reply[0]);
   if (code === 1) return { status: 'applied' };
   if (code === -1 && reply.length >= 2) return { status: 'duplicate', storedOffset: Number(reply[1]) };
-  if (code === -3 && reply.length >= 3) return { status: 'conflict', storedOffset: String(reply[1]), sealedUpTo: String(reply[2]) };
+  if (code === -3 && reply.length >= 3)
+    return { status: 'conflict', storedOffset: String(reply[1]), sealedUpTo: String(reply[2]) };
   if (code === -2) {
     throw new FwError('WINDOW_BAD_ARGUMENTS', `${context}: applyBatch refused its arguments: ${String(reply[1])}`);
   }
@@ -101,7 +115,10 @@ function refusedArguments(name: string, reply: unknown[], context: string): FwEr
 }
 
 /** The one mapping of sealPartition-1.lua's reply. */
-export function interpretSealReply(reply: unknown, context: string): { sealedUpTo: number; firstBucket: number | undefined; watermark: number | undefined } {
+export function interpretSealReply(
+  reply: unknown,
+  context: string,
+): { sealedUpTo: number; firstBucket: number | undefined; watermark: number | undefined } {
   if (!Array.isArray(reply) || reply.length < 2) throw malformed('sealPartition', reply, context);
   if (Number(reply[0]) === -2) throw refusedArguments('sealPartition', reply, context);
   if (reply.length !== 3) throw malformed('sealPartition', reply, context);
@@ -111,15 +128,25 @@ export function interpretSealReply(reply: unknown, context: string): { sealedUpT
 }
 
 /** The one mapping of beginSeal-2.lua's reply. */
-export function interpretBeginSealReply(reply: unknown, context: string): { horizon: number; compactedUpTo: number | undefined; partitions: string[] } {
+export function interpretBeginSealReply(
+  reply: unknown,
+  context: string,
+): { horizon: number; compactedUpTo: number | undefined; partitions: string[] } {
   if (!Array.isArray(reply) || reply.length < 2) throw malformed('beginSeal', reply, context);
   if (Number(reply[0]) === -2) throw refusedArguments('beginSeal', reply, context);
   const c = String(reply[1]);
-  return { horizon: Number(reply[0]), compactedUpTo: c === '' ? undefined : Number(c), partitions: reply.slice(2).map(String) };
+  return {
+    horizon: Number(reply[0]),
+    compactedUpTo: c === '' ? undefined : Number(c),
+    partitions: reply.slice(2).map(String),
+  };
 }
 
 /** The one mapping of compact-1.lua's reply: applied (compactedUpTo is now `to`) or refused (someone else's). */
-export function interpretCompactReply(reply: unknown, context: string): { status: 'compacted' | 'refused'; compactedUpTo: number } {
+export function interpretCompactReply(
+  reply: unknown,
+  context: string,
+): { status: 'compacted' | 'refused'; compactedUpTo: number } {
   if (!Array.isArray(reply) || reply.length !== 2) throw malformed('compact', reply, context);
   const code = Number(reply[0]);
   if (code === 1) return { status: 'compacted', compactedUpTo: Number(reply[1]) };
@@ -129,9 +156,16 @@ export function interpretCompactReply(reply: unknown, context: string): { status
 }
 
 /** The one mapping of registerDimValues-1.lua's reply: per requested value its code and the dimension's count. */
-export function interpretRegisterReply(reply: unknown, expected: number, context: string): { code: number; given: number }[] {
+export function interpretRegisterReply(
+  reply: unknown,
+  expected: number,
+  context: string,
+): { code: number; given: number }[] {
   if (!Array.isArray(reply) || reply.length !== expected * 2) {
-    throw new FwError('WINDOW_BAD_REPLY', `${context}: unexpected reply from registerDimValues: ${JSON.stringify(reply)}`);
+    throw new FwError(
+      'WINDOW_BAD_REPLY',
+      `${context}: unexpected reply from registerDimValues: ${JSON.stringify(reply)}`,
+    );
   }
   const out: { code: number; given: number }[] = [];
   for (let i = 0; i < reply.length; i += 2) out.push({ code: Number(reply[i]), given: Number(reply[i + 1]) });

@@ -11,7 +11,14 @@ import { defineWindowCommands, type RedisLike } from './lua-scripts.js';
 import { RedisWindowCompactor } from './window-compactor.js';
 import { RedisWindowReader } from './window-reader.js';
 import type {
-  ApplyBatchInput, ApplyResult, BucketSeries, CompactOptions, CompactResult, StepTotals, WindowQuery, WindowStore,
+  ApplyBatchInput,
+  ApplyResult,
+  BucketSeries,
+  CompactOptions,
+  CompactResult,
+  StepTotals,
+  WindowQuery,
+  WindowStore,
 } from './window-store.js';
 import { RedisWindowWriter } from './window-writer.js';
 
@@ -54,8 +61,13 @@ export class RedisWindowStore implements WindowStore {
     return this.reader.stepTotals(q);
   }
 
-  bucketCounts(q: WindowQuery & { resolution: 'fine' | 'rollup'; dimensions?: readonly string[]; durationSteps?: readonly number[] }):
-    Promise<BucketSeries> {
+  bucketCounts(
+    q: WindowQuery & {
+      resolution: 'fine' | 'rollup';
+      dimensions?: readonly string[];
+      durationSteps?: readonly number[];
+    },
+  ): Promise<BucketSeries> {
     return this.reader.bucketCounts(q);
   }
 

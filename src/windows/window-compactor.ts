@@ -6,9 +6,14 @@
 import type { FunnelDef } from '../funnels/funnel.js';
 import { FwError } from '../core/errors.js';
 import { addHash, type FieldCounts } from './aggregate.js';
-import { bucketGroups, checkFunnelShape, funnelKeyTtl, hotKeepMs, KeyLayout, sealHorizon } from './key-layout.js';
+import { bucketGroups, checkFunnelShape, funnelKeyTtl, hotKeepMs, type KeyLayout, sealHorizon } from './key-layout.js';
 import {
-  callWindowCommand, interpretBeginSealReply, interpretCompactReply, interpretSealReply, redisFailure, type RedisLike,
+  callWindowCommand,
+  interpretBeginSealReply,
+  interpretCompactReply,
+  interpretSealReply,
+  redisFailure,
+  type RedisLike,
 } from './lua-scripts.js';
 import type { CompactOptions, CompactResult } from './window-store.js';
 
@@ -53,12 +58,31 @@ export class RedisWindowCompactor {
     const eventTime = Math.max(...wms);
     const ttl = funnelKeyTtl(def);
 
-    const begin = interpretBeginSealReply(await callWindowCommand(this.redis, 'beginSeal',
-      [this.keys.compaction(def.name), this.keys.partitions(def.name)], [sealHorizon(def, eventTime), ttl], where), where);
+    const begin = interpretBeginSealReply(
+      await callWindowCommand(
+        this.redis,
+        'beginSeal',
+        [this.keys.compaction(def.name), this.keys.partitions(def.name)],
+        [sealHorizon(def, eventTime), ttl],
+        where,
+      ),
+      where,
+    );
     const horizon = begin.horizon;
-    const seals = await Promise.all(begin.partitions.map(async (p) => interpretSealReply(
-      await callWindowCommand(this.redis, 'sealPartition', [this.keys.meta(def.name, p)], [horizon, ttl], `${where} (seal partition ${p})`),
-      `${where} (seal partition ${p})`)));
+    const seals = await Promise.all(
+      begin.partitions.map(async (p) =>
+        interpretSealReply(
+          await callWindowCommand(
+            this.redis,
+            'sealPartition',
+            [this.keys.meta(def.name, p)],
+            [horizon, ttl],
+            `${where} (seal partition ${p})`,
+          ),
+          `${where} (seal partition ${p})`,
+        ),
+      ),
+    );
 
     let from: number;
     if (begin.compactedUpTo !== undefined) from = begin.compactedUpTo;
@@ -74,8 +98,16 @@ export class RedisWindowCompactor {
       const n = Math.min(COMPACT_CHUNK, maxBuckets - done, Math.round((horizon - from) / f));
       const to: number = from + n * f;
       const sums = await this.readHot(def, begin.partitions, from, to, where);
-      const argv: (string | number)[] = [from, to, f, def.retention.rollupBucketMs, def.retention.fineMs,
-        def.retention.rollupMs, eventTime, ttl];
+      const argv: (string | number)[] = [
+        from,
+        to,
+        f,
+        def.retention.rollupBucketMs,
+        def.retention.fineMs,
+        def.retention.rollupMs,
+        eventTime,
+        ttl,
+      ];
       for (const [k, fields] of sums) {
         if (fields.size === 0) continue;
         const [start, group] = k.split('\0') as [string, string];
@@ -83,7 +115,9 @@ export class RedisWindowCompactor {
         for (const [field, count] of fields) argv.push(field, count);
       }
       const reply = interpretCompactReply(
-        await callWindowCommand(this.redis, 'compact', [this.keys.compaction(def.name)], argv, where), where);
+        await callWindowCommand(this.redis, 'compact', [this.keys.compaction(def.name)], argv, where),
+        where,
+      );
       compactedUpTo = reply.compactedUpTo;
       if (reply.status === 'refused') break;
       await this.deleteHot(def, begin.partitions, from, to, where);
@@ -94,41 +128,57 @@ export class RedisWindowCompactor {
   }
 
   /** Sums of every partition's hot fine buckets in [from, to), keyed `${startMs}\0${group}`. */
-  private async readHot(def: FunnelDef, parts: readonly string[], from: number, to: number, where: string): Promise<Map<string, FieldCounts>> {
+  private async readHot(
+    def: FunnelDef,
+    parts: readonly string[],
+    from: number,
+    to: number,
+    where: string,
+  ): Promise<Map<string, FieldCounts>> {
     const groups = bucketGroups(def);
     const slots: { start: number; group: string }[] = [];
     for (let start = from; start < to; start += def.bucketMs) for (const group of groups) slots.push({ start, group });
     const sums = new Map<string, FieldCounts>(slots.map((x) => [`${x.start}\0${x.group}`, new Map()]));
-    await Promise.all(parts.map(async (p) => {
-      const pipe = this.redis.pipeline();
-      for (const x of slots) pipe.hgetall(this.keys.bucket(def.name, p, 'f', x.start, x.group));
-      let res: [Error | null, unknown][] | null;
-      try {
-        res = await pipe.exec();
-      } catch (err) {
-        throw redisFailure(err, `${where} (read partition ${p})`);
-      }
-      (res ?? []).forEach(([err, val], j) => {
-        if (err) throw redisFailure(err, `${where} (read partition ${p})`);
-        const x = slots[j]!;
-        addHash(sums.get(`${x.start}\0${x.group}`)!, val as Record<string, string>);
-      });
-    }));
+    await Promise.all(
+      parts.map(async (p) => {
+        const pipe = this.redis.pipeline();
+        for (const x of slots) pipe.hgetall(this.keys.bucket(def.name, p, 'f', x.start, x.group));
+        let res: [Error | null, unknown][] | null;
+        try {
+          res = await pipe.exec();
+        } catch (err) {
+          throw redisFailure(err, `${where} (read partition ${p})`);
+        }
+        (res ?? []).forEach(([err, val], j) => {
+          if (err) throw redisFailure(err, `${where} (read partition ${p})`);
+          const x = slots[j]!;
+          addHash(sums.get(`${x.start}\0${x.group}`)!, val as Record<string, string>);
+        });
+      }),
+    );
     return sums;
   }
 
   /** Deletes compacted hot buckets, one multi-key UNLINK per partition (its keys share one slot). */
-  private async deleteHot(def: FunnelDef, parts: readonly string[], from: number, to: number, where: string): Promise<void> {
+  private async deleteHot(
+    def: FunnelDef,
+    parts: readonly string[],
+    from: number,
+    to: number,
+    where: string,
+  ): Promise<void> {
     const groups = bucketGroups(def);
-    await Promise.all(parts.map(async (p) => {
-      const keys: string[] = [];
-      for (let start = from; start < to; start += def.bucketMs) for (const g of groups) keys.push(this.keys.bucket(def.name, p, 'f', start, g));
-      try {
-        await this.redis.unlink(...keys);
-      } catch (err) {
-        throw redisFailure(err, `${where} (delete compacted hot buckets of partition ${p})`);
-      }
-    }));
+    await Promise.all(
+      parts.map(async (p) => {
+        const keys: string[] = [];
+        for (let start = from; start < to; start += def.bucketMs)
+          for (const g of groups) keys.push(this.keys.bucket(def.name, p, 'f', start, g));
+        try {
+          await this.redis.unlink(...keys);
+        } catch (err) {
+          throw redisFailure(err, `${where} (delete compacted hot buckets of partition ${p})`);
+        }
+      }),
+    );
   }
-
 }

@@ -13,7 +13,12 @@ import type { FunnelDef } from '../funnels/funnel.js';
 import { FwError } from '../core/errors.js';
 import { addHash, codeNames, decodeDimension, decodeTotals, type FieldCounts } from './aggregate.js';
 import {
-  checkFunnelShape, KeyLayout, planWindow, planWindowPreferFine, splitAtCompacted, type WindowPlan,
+  checkFunnelShape,
+  type KeyLayout,
+  planWindow,
+  planWindowPreferFine,
+  splitAtCompacted,
+  type WindowPlan,
 } from './key-layout.js';
 import { redisFailure, type RedisLike } from './lua-scripts.js';
 import type { BucketCounts, BucketSeries, StepTotals, WindowQuery } from './window-store.js';
@@ -37,7 +42,10 @@ export interface ReadView {
 const READ_ATTEMPTS = 5;
 
 export class RedisWindowReader {
-  constructor(private readonly redis: RedisLike, private readonly keys: KeyLayout) {}
+  constructor(
+    private readonly redis: RedisLike,
+    private readonly keys: KeyLayout,
+  ) {}
 
   async partitions(def: FunnelDef): Promise<string[]> {
     try {
@@ -49,15 +57,17 @@ export class RedisWindowReader {
 
   async getOffsets(def: FunnelDef, partitions: readonly string[]): Promise<Map<string, number | undefined>> {
     const out = new Map<string, number | undefined>();
-    await Promise.all(partitions.map(async (p) => {
-      let v: string | null;
-      try {
-        v = await this.redis.hget(this.keys.meta(def.name, p), 'o');
-      } catch (err) {
-        throw redisFailure(err, `funnel ${def.name} partition ${p}: offsets`);
-      }
-      out.set(p, v === null ? undefined : Number(v));
-    }));
+    await Promise.all(
+      partitions.map(async (p) => {
+        let v: string | null;
+        try {
+          v = await this.redis.hget(this.keys.meta(def.name, p), 'o');
+        } catch (err) {
+          throw redisFailure(err, `funnel ${def.name} partition ${p}: offsets`);
+        }
+        out.set(p, v === null ? undefined : Number(v));
+      }),
+    );
     return out;
   }
 
@@ -68,17 +78,18 @@ export class RedisWindowReader {
     return out;
   }
 
-
   async metas(def: FunnelDef, known?: readonly string[]): Promise<Map<string, Record<string, string>>> {
     const parts = known ?? (await this.partitions(def));
     const out = new Map<string, Record<string, string>>();
-    await Promise.all(parts.map(async (p) => {
-      try {
-        out.set(p, await this.redis.hgetall(this.keys.meta(def.name, p)));
-      } catch (err) {
-        throw redisFailure(err, `funnel ${def.name} partition ${p}: meta`);
-      }
-    }));
+    await Promise.all(
+      parts.map(async (p) => {
+        try {
+          out.set(p, await this.redis.hgetall(this.keys.meta(def.name, p)));
+        } catch (err) {
+          throw redisFailure(err, `funnel ${def.name} partition ${p}: meta`);
+        }
+      }),
+    );
     return out;
   }
 
@@ -88,7 +99,8 @@ export class RedisWindowReader {
     let c: string | null;
     try {
       // Both funnel-level keys share the funnel's slot: one pipeline.
-      const res = await this.redis.pipeline()
+      const res = await this.redis
+        .pipeline()
         .smembers(this.keys.partitions(def.name))
         .hget(this.keys.compaction(def.name), 'c')
         .exec();
@@ -98,7 +110,11 @@ export class RedisWindowReader {
     } catch (err) {
       throw redisFailure(err, `funnel ${def.name}: partitions`);
     }
-    return { parts, metas: await this.metas(def, parts), compactedTo: c === null ? Number.NEGATIVE_INFINITY : Number(c) };
+    return {
+      parts,
+      metas: await this.metas(def, parts),
+      compactedTo: c === null ? Number.NEGATIVE_INFINITY : Number(c),
+    };
   }
 
   async compactedTo(def: FunnelDef): Promise<number> {
@@ -128,8 +144,13 @@ export class RedisWindowReader {
    * HGETALL of every bucket × group: history keys (rollups, and fine buckets below compactedUpTo) in one pipeline on
    * the funnel's slot, hot fine buckets in one pipeline per partition (one slot each), summed. Result [group][bucket].
    */
-  async readBuckets(def: FunnelDef, v: ReadView, buckets: readonly BucketRef[], groups: readonly string[],
-    context: string): Promise<FieldCounts[][]> {
+  async readBuckets(
+    def: FunnelDef,
+    v: ReadView,
+    buckets: readonly BucketRef[],
+    groups: readonly string[],
+    context: string,
+  ): Promise<FieldCounts[][]> {
     const out = groups.map(() => buckets.map((): FieldCounts => new Map()));
     const history: number[] = [];
     const hot: number[] = [];
@@ -162,7 +183,11 @@ export class RedisWindowReader {
     const wms: number[] = [];
     for (const m of v.metas.values()) if (m.w !== undefined) wms.push(Number(m.w));
     const fineFrom = wms.length > 0 ? Math.max(...wms) - def.retention.fineMs : Number.NEGATIVE_INFINITY;
-    return splitAtCompacted(def, (preferFine ? planWindowPreferFine : planWindow)(def, from, to, fineFrom), v.compactedTo);
+    return splitAtCompacted(
+      def,
+      (preferFine ? planWindowPreferFine : planWindow)(def, from, to, fineFrom),
+      v.compactedTo,
+    );
   }
 
   planBuckets(plan: WindowPlan): BucketRef[] {
@@ -183,15 +208,24 @@ export class RedisWindowReader {
       return { plan, fields: await this.sumPlan(def, v, plan, 't', `funnel ${def.name}: totals`) };
     });
     const t = decodeTotals(fields, def.steps.length);
-    return { from: plan.from, to: plan.to, volume: t.volume, duplicates: t.duplicates, outOfOrder: t.outOfOrder,
-      noEntry: t.noEntry, expired: t.expired };
+    return {
+      from: plan.from,
+      to: plan.to,
+      volume: t.volume,
+      duplicates: t.duplicates,
+      outOfOrder: t.outOfOrder,
+      noEntry: t.noEntry,
+      expired: t.expired,
+    };
   }
 
   dimIndex(def: FunnelDef, dimension: string): number {
     const i = def.dimensions.findIndex((d) => d.name === dimension);
     if (i < 0) {
-      throw new FwError('WINDOW_UNKNOWN_DIMENSION',
-        `funnel ${def.name} has no dimension "${dimension}" (it has: ${def.dimensions.map((d) => d.name).join(', ') || 'none'})`);
+      throw new FwError(
+        'WINDOW_UNKNOWN_DIMENSION',
+        `funnel ${def.name} has no dimension "${dimension}" (it has: ${def.dimensions.map((d) => d.name).join(', ') || 'none'})`,
+      );
     }
     return i;
   }
@@ -206,11 +240,18 @@ export class RedisWindowReader {
     }
     const registered = new Map<string, number>();
     const prefix = `${dimension}\0`;
-    for (const [f, v] of Object.entries(all)) if (f.startsWith(prefix)) registered.set(f.slice(prefix.length), Number(v));
+    for (const [f, v] of Object.entries(all))
+      if (f.startsWith(prefix)) registered.set(f.slice(prefix.length), Number(v));
     return codeNames(registered);
   }
 
-  async bucketCounts(q: WindowQuery & { resolution: 'fine' | 'rollup'; dimensions?: readonly string[]; durationSteps?: readonly number[] }): Promise<BucketSeries> {
+  async bucketCounts(
+    q: WindowQuery & {
+      resolution: 'fine' | 'rollup';
+      dimensions?: readonly string[];
+      durationSteps?: readonly number[];
+    },
+  ): Promise<BucketSeries> {
     const def = q.funnel;
     const nSteps = def.steps.length;
     const dims = [...new Set(q.dimensions ?? [])];
@@ -225,21 +266,33 @@ export class RedisWindowReader {
     const groups = ['t', ...dimIdx.map((i) => `d${i}`), ...durSteps.filter((s) => s >= 1).map((s) => `h${s}`)];
     const [{ per, compactedTo }, names] = await Promise.all([
       this.consistent(def, async (v) => ({
-        per: refs.length === 0 ? groups.map(() => []) : await this.readBuckets(def, v, refs, groups, `funnel ${def.name}: bucket counts`),
+        per:
+          refs.length === 0
+            ? groups.map(() => [])
+            : await this.readBuckets(def, v, refs, groups, `funnel ${def.name}: bucket counts`),
         compactedTo: v.compactedTo,
       })),
       Promise.all(dims.map((d) => this.names(def, d))),
     ]);
     const buckets = refs.map((b, j): BucketCounts => {
       const t = decodeTotals(per[0]![j]!, nSteps);
-      const out: BucketCounts = { start: b.start, widthMs: width, volume: t.volume, cohort: t.cohort, dims: {}, durations: {} };
+      const out: BucketCounts = {
+        start: b.start,
+        widthMs: width,
+        volume: t.volume,
+        cohort: t.cohort,
+        dims: {},
+        durations: {},
+      };
       dims.forEach((d, k) => {
         const dec = decodeDimension(per[1 + k]![j]!, nSteps, names[k]!);
         out.dims[d] = { volume: dec.volume, cohort: dec.cohort };
       });
-      durSteps.filter((s) => s >= 1).forEach((s, k) => {
-        out.durations[s] = Object.fromEntries(per[1 + dims.length + k]![j]!);
-      });
+      durSteps
+        .filter((s) => s >= 1)
+        .forEach((s, k) => {
+          out.durations[s] = Object.fromEntries(per[1 + dims.length + k]![j]!);
+        });
       return out;
     });
     return { resolution: q.resolution, buckets, compactedTo };

@@ -153,7 +153,13 @@ export interface WindowStore {
    * steps: what the evaluator builds its per-minute series and baselines from (it caches what is compacted).
    * Fine buckets older than the fine retention and rollups older than theirs come back empty.
    */
-  bucketCounts(q: WindowQuery & { resolution: 'fine' | 'rollup'; dimensions?: readonly string[]; durationSteps?: readonly number[] }): Promise<BucketSeries>;
+  bucketCounts(
+    q: WindowQuery & {
+      resolution: 'fine' | 'rollup';
+      dimensions?: readonly string[];
+      durationSteps?: readonly number[];
+    },
+  ): Promise<BucketSeries>;
 
   /**
    * Seals what the funnel's event time allows and moves sealed buckets into funnel-level history, exactly once.

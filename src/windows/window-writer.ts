@@ -22,12 +22,24 @@ import type { FunnelDef } from '../funnels/funnel.js';
 import { compileStepMatcher, entityReader } from '../funnels/match.js';
 import { FwError } from '../core/errors.js';
 import {
-  addStoredState, encodeCommit, LOOKUP_ABOVE, LOOKUP_BELOW, planBatch, planStateRead, type BatchEvents, type PlanParams,
+  addStoredState,
+  encodeCommit,
+  LOOKUP_ABOVE,
+  LOOKUP_BELOW,
+  planBatch,
+  planStateRead,
+  type BatchEvents,
+  type PlanParams,
   type StateReadPlan,
 } from './apply-plan.js';
-import { checkFunnelShape, funnelKeyTtl, hotKeepMs, KeyLayout, MISSING_CODE, OTHER_CODE } from './key-layout.js';
+import { checkFunnelShape, funnelKeyTtl, hotKeepMs, type KeyLayout, MISSING_CODE, OTHER_CODE } from './key-layout.js';
 import {
-  callWindowCommand, interpretApplyReply, interpretReadStateReply, interpretRegisterReply, redisFailure, type RedisLike,
+  callWindowCommand,
+  interpretApplyReply,
+  interpretReadStateReply,
+  interpretRegisterReply,
+  redisFailure,
+  type RedisLike,
 } from './lua-scripts.js';
 import type { ApplyBatchInput, ApplyResult } from './window-store.js';
 
@@ -69,7 +81,10 @@ export class RedisWindowWriter {
   private readonly funnels = new Map<string, FunnelCache>();
 
   /** `redis` must have the window commands defined (lua-scripts.ts `defineWindowCommands`). */
-  constructor(private readonly redis: RedisLike, private readonly keys: KeyLayout) {}
+  constructor(
+    private readonly redis: RedisLike,
+    private readonly keys: KeyLayout,
+  ) {}
 
   /** Compiled matcher and caches per funnel; rebuilt when the definition object changes (rule reload). */
   private funnel(def: FunnelDef): FunnelCache {
@@ -82,10 +97,23 @@ export class RedisWindowWriter {
       if (!dc) dims.set(d.name, (dc = { codes: new Map(), fullAt: undefined }));
       return dc;
     });
-    c = { def, stepOf: compileStepMatcher(def), readEntity: entityReader(def.entityField), dimNames: def.dimensions.map((d) => d.name),
-      dimCaches, dims, partitions: c?.partitions ?? new Map(), lastTtlRefresh: c?.lastTtlRefresh ?? Number.NEGATIVE_INFINITY,
-      planParams: { bucketMs: def.bucketMs, hotKeepMs: hotKeepMs(def), conversionWindowMs: def.conversionWindowMs,
-        allowedLatenessMs: def.allowedLatenessMs, nDims: def.dimensions.length } };
+    c = {
+      def,
+      stepOf: compileStepMatcher(def),
+      readEntity: entityReader(def.entityField),
+      dimNames: def.dimensions.map((d) => d.name),
+      dimCaches,
+      dims,
+      partitions: c?.partitions ?? new Map(),
+      lastTtlRefresh: c?.lastTtlRefresh ?? Number.NEGATIVE_INFINITY,
+      planParams: {
+        bucketMs: def.bucketMs,
+        hotKeepMs: hotKeepMs(def),
+        conversionWindowMs: def.conversionWindowMs,
+        allowedLatenessMs: def.allowedLatenessMs,
+        nDims: def.dimensions.length,
+      },
+    };
     this.funnels.set(def.name, c);
     return c;
   }
@@ -119,9 +147,15 @@ export class RedisWindowWriter {
     for (let i = 0; i < events.length; i++) {
       const ev = events[i]!;
       const step = stepOf(ev);
-      if (step < 0) { unmatched++; continue; }
+      if (step < 0) {
+        unmatched++;
+        continue;
+      }
       const entity = wellFormed(readEntity(ev));
-      if (entity === '') { noEntity++; continue; }
+      if (entity === '') {
+        noEntity++;
+        continue;
+      }
       if (!Number.isFinite(ev.ts)) {
         throw new FwError('WINDOW_BAD_EVENT', `${where}: event ${ev.id} has no valid ts (${String(ev.ts)})`);
       }
@@ -130,7 +164,10 @@ export class RedisWindowWriter {
       entities.push(entity);
       for (let d = 0; d < nDims; d++) {
         const v = ev.attrs[dimNames[d]!];
-        if (v === undefined || v === '') { codes.push(MISSING_CODE); continue; }
+        if (v === undefined || v === '') {
+          codes.push(MISSING_CODE);
+          continue;
+        }
         const dc = dimCaches[d]!;
         const code = dc.codes.get(v);
         if (code !== undefined) codes.push(code);
@@ -149,7 +186,8 @@ export class RedisWindowWriter {
       const read = planStateRead(batch, W);
       const meta = await this.readState(metaKey, read, W, where);
       // A redelivered batch must leave no trace, not even in the value registry (the cap order would change).
-      if (meta.o !== null && Number(meta.o) >= firstOffset) return { status: 'duplicate', storedOffset: Number(meta.o) };
+      if (meta.o !== null && Number(meta.o) >= firstOffset)
+        return { status: 'duplicate', storedOffset: Number(meta.o) };
       if (fixAt) {
         await this.registerDimValues(fc, fixAt, fixValue!, codes, where);
         fixAt = undefined;
@@ -158,13 +196,29 @@ export class RedisWindowWriter {
       const stored = meta.s === null ? undefined : Number(meta.s);
       const sealed = sealFloor !== undefined && (stored === undefined || sealFloor > stored) ? sealFloor : stored;
       const plan = planBatch(fc.planParams, meta.w === null ? undefined : Number(meta.w), sealed, batch, read);
-      const argv = encodeCommit({
-        firstOffset, lastOffset, readOffset: meta.o ?? '', readSealed: meta.s ?? '', sealFloor,
-        conversionWindowMs: W, allowedLatenessMs: def.allowedLatenessMs, bucketMs: def.bucketMs,
-        hotKeepMs: fc.planParams.hotKeepMs, shardTtlMs: 4 * W + def.allowedLatenessMs + DAY,
-        metaTtlMs: funnelKeyTtl(def), unmatched, noEntity,
-      }, plan, read);
-      const reply = interpretApplyReply(await callWindowCommand(this.redis, 'applyBatch', [metaKey], [JSON.stringify(argv)], where), where);
+      const argv = encodeCommit(
+        {
+          firstOffset,
+          lastOffset,
+          readOffset: meta.o ?? '',
+          readSealed: meta.s ?? '',
+          sealFloor,
+          conversionWindowMs: W,
+          allowedLatenessMs: def.allowedLatenessMs,
+          bucketMs: def.bucketMs,
+          hotKeepMs: fc.planParams.hotKeepMs,
+          shardTtlMs: 4 * W + def.allowedLatenessMs + DAY,
+          metaTtlMs: funnelKeyTtl(def),
+          unmatched,
+          noEntity,
+        },
+        plan,
+        read,
+      );
+      const reply = interpretApplyReply(
+        await callWindowCommand(this.redis, 'applyBatch', [metaKey], [JSON.stringify(argv)], where),
+        where,
+      );
       if (reply.status === 'duplicate') return reply;
       if (reply.status === 'applied') {
         const c = plan.counts;
@@ -173,16 +227,28 @@ export class RedisWindowWriter {
           storedOffset: lastOffset,
           watermark: plan.watermark,
           counts: {
-            events: events.length, unmatched, noEntity, matched: batch.n, lateDropped: c.late,
-            entries: c.entries, steps: c.steps, duplicates: c.duplicates, outOfOrder: c.outOfOrder,
-            noEntry: c.noEntry, expired: c.expired, lateCohort: c.lateCohort,
+            events: events.length,
+            unmatched,
+            noEntity,
+            matched: batch.n,
+            lateDropped: c.late,
+            entries: c.entries,
+            steps: c.steps,
+            duplicates: c.duplicates,
+            outOfOrder: c.outOfOrder,
+            noEntry: c.noEntry,
+            expired: c.expired,
+            lateCohort: c.lateCohort,
           },
         };
       }
       if (attempt >= APPLY_ATTEMPTS) {
-        throw new FwError('WINDOW_APPLY_CONFLICT', `${where}: the partition's state kept changing between read and ` +
-          `commit (${attempt} attempts; stored offset now ${reply.storedOffset || 'none'}); is another writer applying ` +
-          'this partition?');
+        throw new FwError(
+          'WINDOW_APPLY_CONFLICT',
+          `${where}: the partition's state kept changing between read and ` +
+            `commit (${attempt} attempts; stored offset now ${reply.storedOffset || 'none'}); is another writer applying ` +
+            'this partition?',
+        );
       }
     }
   }
@@ -191,8 +257,12 @@ export class RedisWindowWriter {
    * One call in the partition's slot (lua/readState-1.lua): the meta's offset, watermark and sealedUpTo, and the
    * stored state of each of the batch's entities in every shard its events may look up, added to `read.recs`.
    */
-  private async readState(metaKey: string, read: StateReadPlan, W: number, where: string):
-    Promise<{ o: string | null; w: string | null; s: string | null }> {
+  private async readState(
+    metaKey: string,
+    read: StateReadPlan,
+    W: number,
+    where: string,
+  ): Promise<{ o: string | null; w: string | null; s: string | null }> {
     // Per shard, the entities (by index) to look up there; shards in order of first need.
     const byShard = new Map<number, number[]>();
     for (let j = 0; j < read.recs.length; j++) {
@@ -212,7 +282,10 @@ export class RedisWindowWriter {
       ask.push(k, names);
     }
     const reply = interpretReadStateReply(
-      await callWindowCommand(this.redis, 'readState', [metaKey], [JSON.stringify(ask)], where), lists.map((l) => l.length), where);
+      await callWindowCommand(this.redis, 'readState', [metaKey], [JSON.stringify(ask)], where),
+      lists.map((l) => l.length),
+      where,
+    );
     const found = reply.found;
     for (let i = 0; i < found.length; i += 3) {
       const p = found[i] as number;
@@ -225,8 +298,13 @@ export class RedisWindowWriter {
    * Registers the dimension values the cache did not know (first appearance order, each once) in the funnel's
    * registry, then fills their codes (at `fixAt` in the flat `codes`, nDims per event) from the updated cache.
    */
-  private async registerDimValues(fc: FunnelCache, fixAt: readonly number[], fixValue: readonly string[], codes: number[],
-    where: string): Promise<void> {
+  private async registerDimValues(
+    fc: FunnelCache,
+    fixAt: readonly number[],
+    fixValue: readonly string[],
+    codes: number[],
+    where: string,
+  ): Promise<void> {
     const dims = fc.def.dimensions;
     const nDims = dims.length;
     const unknown: { d: number; value: string }[] = [];
@@ -243,7 +321,9 @@ export class RedisWindowWriter {
     for (const u of unknown) argv.push(dims[u.d]!.name, dims[u.d]!.maxValues, u.value);
     const reply = interpretRegisterReply(
       await callWindowCommand(this.redis, 'registerDimValues', [this.keys.dims(fc.def.name)], argv, where),
-      unknown.length, where);
+      unknown.length,
+      where,
+    );
     reply.forEach((r, j) => {
       const u = unknown[j]!;
       const c = fc.dimCaches[u.d]!;
@@ -263,7 +343,12 @@ export class RedisWindowWriter {
    * it finds the partition in the set and seals it itself. The floor is passed on every batch, not just the first,
    * because the first call may fail and sealing is a monotonic max anyway.
    */
-  private async registerPartition(fc: FunnelCache, partition: string, now: number, where: string): Promise<number | undefined> {
+  private async registerPartition(
+    fc: FunnelCache,
+    partition: string,
+    now: number,
+    where: string,
+  ): Promise<number | undefined> {
     const stale = now - fc.lastTtlRefresh >= HOUR;
     if (fc.partitions.has(partition) && !stale) return fc.partitions.get(partition);
     const parts = this.keys.partitions(fc.def.name);

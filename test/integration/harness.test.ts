@@ -1,5 +1,13 @@
 import { describe, it, expect } from 'vitest';
-import { redisClient, redisClusterClient, uniquePrefix, uniqueName, kafka, producer, eventually } from '../support/env.js';
+import {
+  redisClient,
+  redisClusterClient,
+  uniquePrefix,
+  uniqueName,
+  kafka,
+  producer,
+  eventually,
+} from '../support/env.js';
 
 describe('test harness: real components on loopback', () => {
   it('round-trips a value through the test redis-server', async () => {
@@ -13,8 +21,13 @@ describe('test harness: real components on loopback', () => {
   it('runs a multi-key Lua call on the 3-node Redis Cluster when the keys share a hash tag', async () => {
     const c = redisClusterClient();
     const tag = `{${uniquePrefix()}}`;
-    const res = await c.eval("redis.call('SET', KEYS[1], ARGV[1]); redis.call('SET', KEYS[2], ARGV[1]); return redis.call('MGET', KEYS[1], KEYS[2])",
-      2, `${tag}:a`, `${tag}:b`, 'x');
+    const res = await c.eval(
+      "redis.call('SET', KEYS[1], ARGV[1]); redis.call('SET', KEYS[2], ARGV[1]); return redis.call('MGET', KEYS[1], KEYS[2])",
+      2,
+      `${tag}:a`,
+      `${tag}:b`,
+      'x',
+    );
     expect(res).toEqual(['x', 'x']);
     const nodes = c.nodes('master');
     expect(nodes.length).toBe(3);
@@ -30,7 +43,11 @@ describe('test harness: real components on loopback', () => {
     try {
       await consumer.subscribe({ topic, fromBeginning: true });
       const got: string[] = [];
-      await consumer.run({ eachMessage: async ({ message }) => { got.push(message.value!.toString()); } });
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          got.push(message.value!.toString());
+        },
+      });
       await eventually(() => (got.length >= sent.length ? true : undefined), 30_000, '200 messages');
       expect(got.sort()).toEqual(sent.map((m) => m.value).sort());
     } finally {

@@ -11,7 +11,7 @@
  *                              | { status: 400, errors: string[] }               (→ PagerDuty-style error body)
  *                              | { hang: true }   never answered (the client's timeout or disconnect ends it)
  *   holdNext(opts?)      the next request is received but not answered until `release()` or the client goes away;
- *                        returns HeldRequest { received: Promise<RecordedRequest>, release(resp?), gone: Promise<void> }.
+ * returns HeldRequest { received: Promise<RecordedRequest>, release(resp?), gone: Promise<void> }.
  *                        opts.apply: 'on-release' (default: the handler runs, i.e. the event takes effect, only at
  *                        release; a client that disconnects first leaves no effect) or 'on-receipt' (the handler runs
  *                        at once, the answer is held: "accepted, but the answer was lost"). Holds take precedence
@@ -115,15 +115,33 @@ interface Hold {
 
 function toAnswer(s: Scripted): Answer | { hang: true } {
   if ('hang' in s) return s;
-  if ('errors' in s) return { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: s.errors } };
+  if ('errors' in s)
+    return { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: s.errors } };
   if ('retryAfter' in s && s.retryAfter !== undefined) {
-    return { status: s.status, headers: { 'retry-after': String(s.retryAfter) }, body: s.body ?? { status: 'throttle event', message: 'Requests for this service are arriving too quickly.  Please retry later.' } };
+    return {
+      status: s.status,
+      headers: { 'retry-after': String(s.retryAfter) },
+      body: s.body ?? {
+        status: 'throttle event',
+        message: 'Requests for this service are arriving too quickly.  Please retry later.',
+      },
+    };
   }
-  return s.status === 429 && s.body === undefined ? { status: 429, body: { status: 'throttle event', message: 'Requests for this service are arriving too quickly.  Please retry later.' } } : s;
+  return s.status === 429 && s.body === undefined
+    ? {
+        status: 429,
+        body: {
+          status: 'throttle event',
+          message: 'Requests for this service are arriving too quickly.  Please retry later.',
+        },
+      }
+    : s;
 }
 
 /** A loopback server that records every request and answers as `handler` (or the scripts) say. */
-export async function startRecordingServer(handler: Handler = () => ({ status: 200, body: { ok: true } })): Promise<RecordingServer> {
+export async function startRecordingServer(
+  handler: Handler = () => ({ status: 200, body: { ok: true } }),
+): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   const scripts: Scripted[] = [];
   const holds: Hold[] = [];
@@ -135,14 +153,21 @@ export async function startRecordingServer(handler: Handler = () => ({ status: 2
     if (res.destroyed || res.writableEnded) return;
     const isText = typeof a.body === 'string';
     const text = a.body === undefined ? '' : isText ? (a.body as string) : JSON.stringify(a.body);
-    const headers: Record<string, string> = { ...(a.body !== undefined ? { 'content-type': isText ? 'text/plain' : 'application/json' } : {}), ...a.headers };
+    const headers: Record<string, string> = {
+      ...(a.body !== undefined ? { 'content-type': isText ? 'text/plain' : 'application/json' } : {}),
+      ...a.headers,
+    };
     res.writeHead(a.status, headers);
     res.end(text, () => {
       if (!rec.closedEarly) rec.answered = true;
     });
   };
 
-  const answerWith = async (rec: RecordedRequest, res: ServerResponse, a: Answer | { hang: true } | undefined): Promise<void> => {
+  const answerWith = async (
+    rec: RecordedRequest,
+    res: ServerResponse,
+    a: Answer | { hang: true } | undefined,
+  ): Promise<void> => {
     if (a === undefined) a = await handler(rec);
     if ('hang' in a) return;
     write(rec, res, a);
@@ -160,8 +185,17 @@ export async function startRecordingServer(handler: Handler = () => ({ status: 2
         json = undefined;
       }
       const rec: RecordedRequest = {
-        seq: requests.length, at: Date.now(), method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, json,
-        answered: false, held: false, scripted: false, closedEarly: false,
+        seq: requests.length,
+        at: Date.now(),
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        raw,
+        json,
+        answered: false,
+        held: false,
+        scripted: false,
+        closedEarly: false,
       };
       requests.push(rec);
       for (const w of waiters.splice(0)) w();
@@ -325,15 +359,22 @@ function validate(ev: Record<string, unknown>): string[] {
       if (typeof pl.summary !== 'string' || pl.summary.trim() === '') errors.push("'summary' is missing or blank");
       else if (chars(pl.summary) > 1024) errors.push("'summary' is too long (maximum is 1024 characters)");
       if (typeof pl.source !== 'string' || pl.source.trim() === '') errors.push("'source' is missing or blank");
-      if (typeof pl.severity !== 'string' || !SEVERITIES.has(pl.severity)) errors.push("'severity' is missing or invalid");
-      if (pl.timestamp !== undefined && (typeof pl.timestamp !== 'string' || !Number.isFinite(Date.parse(pl.timestamp)))) {
+      if (typeof pl.severity !== 'string' || !SEVERITIES.has(pl.severity))
+        errors.push("'severity' is missing or invalid");
+      if (
+        pl.timestamp !== undefined &&
+        (typeof pl.timestamp !== 'string' || !Number.isFinite(Date.parse(pl.timestamp)))
+      ) {
         errors.push("'timestamp' is invalid");
       }
     }
   }
   if (ev.links !== undefined) {
     if (!Array.isArray(ev.links)) errors.push("'links' must be an array");
-    else for (const l of ev.links) if (!l || typeof (l as { href?: unknown }).href !== 'string' || (l as { href: string }).href === '') errors.push("'link href' is missing or blank");
+    else
+      for (const l of ev.links)
+        if (!l || typeof (l as { href?: unknown }).href !== 'string' || (l as { href: string }).href === '')
+          errors.push("'link href' is missing or blank");
   }
   return errors;
 }
@@ -350,11 +391,15 @@ function validateChange(ev: Record<string, unknown>): string[] {
     const pl = p as Record<string, unknown>;
     if (typeof pl.summary !== 'string' || pl.summary.trim() === '') errors.push("'summary' is missing or blank");
     else if (chars(pl.summary) > 1024) errors.push("'summary' is too long (maximum is 1024 characters)");
-    if (pl.timestamp !== undefined && (typeof pl.timestamp !== 'string' || !Number.isFinite(Date.parse(pl.timestamp)))) errors.push("'timestamp' is invalid");
+    if (pl.timestamp !== undefined && (typeof pl.timestamp !== 'string' || !Number.isFinite(Date.parse(pl.timestamp))))
+      errors.push("'timestamp' is invalid");
   }
   if (ev.links !== undefined) {
     if (!Array.isArray(ev.links)) errors.push("'links' must be an array");
-    else for (const l of ev.links) if (!l || typeof (l as { href?: unknown }).href !== 'string' || (l as { href: string }).href === '') errors.push("'link href' is missing or blank");
+    else
+      for (const l of ev.links)
+        if (!l || typeof (l as { href?: unknown }).href !== 'string' || (l as { href: string }).href === '')
+          errors.push("'link href' is missing or blank");
   }
   return errors;
 }
@@ -375,19 +420,40 @@ export async function startFakePagerDuty(): Promise<FakePagerDuty> {
   const handler: Handler = (req) => {
     if (req.path === '/v2/change/enqueue' && req.method === 'POST') {
       if (req.json === undefined || typeof req.json !== 'object' || req.json === null || Array.isArray(req.json)) {
-        return { status: 400, body: { status: 'Unrecognized object', message: 'Event object format is unrecognized', errors: ['JSON parse error'] } };
+        return {
+          status: 400,
+          body: {
+            status: 'Unrecognized object',
+            message: 'Event object format is unrecognized',
+            errors: ['JSON parse error'],
+          },
+        };
       }
       const ev = req.json as Record<string, unknown>;
       const errors = validateChange(ev);
       if (errors.length > 0) return invalid(errors);
-      changes.push({ request: req, routingKey: ev.routing_key as string, payload: ev.payload as Record<string, unknown>, links: (ev.links as unknown[] | undefined) ?? [] });
+      changes.push({
+        request: req,
+        routingKey: ev.routing_key as string,
+        payload: ev.payload as Record<string, unknown>,
+        links: (ev.links as unknown[] | undefined) ?? [],
+      });
       return { status: 202, body: { status: 'success', message: 'Change event processed' } };
     }
     if (req.path !== '/v2/enqueue') return { status: 404, body: { status: 'not found', message: 'Not Found' } };
-    if (req.method !== 'POST') return { status: 405, body: { status: 'method not allowed', message: 'Method Not Allowed' } };
-    if (Buffer.byteLength(req.raw, 'utf8') > MAX_BYTES) return { status: 413, body: { status: 'invalid event', message: 'Request entity too large' } };
+    if (req.method !== 'POST')
+      return { status: 405, body: { status: 'method not allowed', message: 'Method Not Allowed' } };
+    if (Buffer.byteLength(req.raw, 'utf8') > MAX_BYTES)
+      return { status: 413, body: { status: 'invalid event', message: 'Request entity too large' } };
     if (req.json === undefined || typeof req.json !== 'object' || req.json === null || Array.isArray(req.json)) {
-      return { status: 400, body: { status: 'Unrecognized object', message: 'Event object format is unrecognized', errors: ['JSON parse error'] } };
+      return {
+        status: 400,
+        body: {
+          status: 'Unrecognized object',
+          message: 'Event object format is unrecognized',
+          errors: ['JSON parse error'],
+        },
+      };
     }
     const ev = req.json as Record<string, unknown>;
     const errors = validate(ev);
@@ -408,8 +474,15 @@ export async function startFakePagerDuty(): Promise<FakePagerDuty> {
         effect = 'updated';
       } else {
         incidents.push({
-          routingKey, dedupKey, status: 'open', triggers: 1, updates: 0, openedAt: req.at,
-          summary: String(payload.summary), severity: String(payload.severity), payload,
+          routingKey,
+          dedupKey,
+          status: 'open',
+          triggers: 1,
+          updates: 0,
+          openedAt: req.at,
+          summary: String(payload.summary),
+          severity: String(payload.severity),
+          payload,
         });
         effect = 'opened';
       }

@@ -56,7 +56,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FakeSlackMethod = 'chat.postMessage' | 'chat.update' | 'auth.test' | 'conversations.history' | 'conversations.replies' | '*';
+export type FakeSlackMethod =
+  'chat.postMessage' | 'chat.update' | 'auth.test' | 'conversations.history' | 'conversations.replies' | '*';
 
 export type FakeSlackFailure =
   | { status: number; retryAfter?: number; body?: unknown }
@@ -114,7 +115,16 @@ export interface FakeSlack {
 
 type Answer = { status: number; body: unknown; headers?: Record<string, string> } | 'hang' | 'lose';
 
-const MAX = { blocks: 50, header: 150, section: 3000, fields: 10, field: 2000, context: 10, postText: 40_000, updateText: 4000 };
+const MAX = {
+  blocks: 50,
+  header: 150,
+  section: 3000,
+  fields: 10,
+  field: 2000,
+  context: 10,
+  postText: 40_000,
+  updateText: 4000,
+};
 
 function cpLength(s: unknown): number {
   return typeof s === 'string' ? Array.from(s).length : 0;
@@ -129,7 +139,12 @@ function blockErrors(blocks: unknown[]): string[] {
   const errors: string[] = [];
   if (blocks.length > MAX.blocks) errors.push(`no more than ${MAX.blocks} items allowed [json-pointer:/blocks]`);
   blocks.forEach((raw, i) => {
-    const b = (raw ?? {}) as { type?: string; text?: { text?: unknown }; fields?: { text?: unknown }[]; elements?: { text?: unknown }[] };
+    const b = (raw ?? {}) as {
+      type?: string;
+      text?: { text?: unknown };
+      fields?: { text?: unknown }[];
+      elements?: { text?: unknown }[];
+    };
     if (b.type === 'header' && cpLength(b.text?.text) > MAX.header) {
       errors.push(`must be less than ${MAX.header + 1} characters [json-pointer:/blocks/${i}/text/text]`);
     }
@@ -137,10 +152,13 @@ function blockErrors(blocks: unknown[]): string[] {
       if (b.text !== undefined && cpLength(b.text.text) > MAX.section) {
         errors.push(`must be less than ${MAX.section + 1} characters [json-pointer:/blocks/${i}/text/text]`);
       }
-      if (b.text !== undefined && cpLength(b.text.text) === 0) errors.push(`must be more than 0 characters [json-pointer:/blocks/${i}/text/text]`);
-      if ((b.fields?.length ?? 0) > MAX.fields) errors.push(`no more than ${MAX.fields} items allowed [json-pointer:/blocks/${i}/fields]`);
+      if (b.text !== undefined && cpLength(b.text.text) === 0)
+        errors.push(`must be more than 0 characters [json-pointer:/blocks/${i}/text/text]`);
+      if ((b.fields?.length ?? 0) > MAX.fields)
+        errors.push(`no more than ${MAX.fields} items allowed [json-pointer:/blocks/${i}/fields]`);
       b.fields?.forEach((f, j) => {
-        if (cpLength(f.text) > MAX.field) errors.push(`must be less than ${MAX.field + 1} characters [json-pointer:/blocks/${i}/fields/${j}/text]`);
+        if (cpLength(f.text) > MAX.field)
+          errors.push(`must be less than ${MAX.field + 1} characters [json-pointer:/blocks/${i}/fields/${j}/text]`);
       });
     }
     if (b.type === 'context' && (b.elements?.length ?? 0) > MAX.context) {
@@ -181,7 +199,8 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     const name = c.replace(/^#/, '');
     return Object.keys(channels).find((id) => channels[id] === name);
   };
-  const find = (ts: string | undefined): FakeSlackMessage | undefined => messages.find((m) => m.ts === ts && !m.deleted);
+  const find = (ts: string | undefined): FakeSlackMessage | undefined =>
+    messages.find((m) => m.ts === ts && !m.deleted);
 
   const scripted = (method: string): Answer | undefined => {
     const s = scripts.find((x) => (x.method === method || x.method === '*') && x.remaining > 0);
@@ -219,10 +238,26 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       return platformError('invalid_metadata_format');
     }
     const msg: FakeSlackMessage = {
-      channel, ts, text: form.text ?? '', blocks, threadTs, replyBroadcast: form.reply_broadcast === 'true', edits: 0, deleted: false, metadata,
+      channel,
+      ts,
+      text: form.text ?? '',
+      blocks,
+      threadTs,
+      replyBroadcast: form.reply_broadcast === 'true',
+      edits: 0,
+      deleted: false,
+      metadata,
     };
     messages.push(msg);
-    return { status: 200, body: { ok: true, channel, ts, message: { type: 'message', text: msg.text, ts, thread_ts: threadTs, bot_id: 'B0FAKE' } } };
+    return {
+      status: 200,
+      body: {
+        ok: true,
+        channel,
+        ts,
+        message: { type: 'message', text: msg.text, ts, thread_ts: threadTs, bot_id: 'B0FAKE' },
+      },
+    };
   };
 
   const update = (form: Record<string, string>, blocks: unknown[] | undefined): Answer => {
@@ -241,27 +276,53 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
   };
 
   const view = (m: FakeSlackMessage, withMetadata: boolean) => ({
-    type: 'message', text: m.text, ts: m.ts, ...(m.threadTs ? { thread_ts: m.threadTs } : {}), bot_id: 'B0FAKE',
+    type: 'message',
+    text: m.text,
+    ts: m.ts,
+    ...(m.threadTs ? { thread_ts: m.threadTs } : {}),
+    bot_id: 'B0FAKE',
     ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
   });
   const read = (method: string, form: Record<string, string>): Answer => {
-    if (opts.historyScope === false) return platformError('missing_scope', { needed: 'channels:history', provided: 'chat:write' });
+    if (opts.historyScope === false)
+      return platformError('missing_scope', { needed: 'channels:history', provided: 'chat:write' });
     const channel = form.channel !== undefined && form.channel in channels ? form.channel : undefined;
     if (!channel) return platformError('channel_not_found');
     const oldest = Number(form.oldest ?? 0);
     const limit = Number(form.limit ?? 100);
     const withMetadata = form.include_all_metadata === 'true';
     if (method === 'conversations.history') {
-      const found = messages.filter((m) => !m.deleted && m.channel === channel && m.threadTs === undefined && Number(m.ts) > oldest).reverse();
-      return { status: 200, body: { ok: true, messages: found.slice(0, limit).map((m) => view(m, withMetadata)), has_more: found.length > limit } };
+      const found = messages
+        .filter((m) => !m.deleted && m.channel === channel && m.threadTs === undefined && Number(m.ts) > oldest)
+        .reverse();
+      return {
+        status: 200,
+        body: {
+          ok: true,
+          messages: found.slice(0, limit).map((m) => view(m, withMetadata)),
+          has_more: found.length > limit,
+        },
+      };
     }
     const parent = find(form.ts);
     if (!parent || parent.channel !== channel) return platformError('thread_not_found');
     const replies = messages.filter((m) => !m.deleted && m.threadTs === parent.ts && Number(m.ts) > oldest);
-    return { status: 200, body: { ok: true, messages: [parent, ...replies].slice(0, limit).map((m) => view(m, withMetadata)), has_more: replies.length + 1 > limit } };
+    return {
+      status: 200,
+      body: {
+        ok: true,
+        messages: [parent, ...replies].slice(0, limit).map((m) => view(m, withMetadata)),
+        has_more: replies.length + 1 > limit,
+      },
+    };
   };
 
-  const answer = (method: string, form: Record<string, string>, blocks: unknown[] | undefined, sent: string | undefined): Answer => {
+  const answer = (
+    method: string,
+    form: Record<string, string>,
+    blocks: unknown[] | undefined,
+    sent: string | undefined,
+  ): Answer => {
     const s = scripted(method);
     if (s === 'lose') {
       // The call takes effect; only its answer goes missing.
@@ -272,7 +333,12 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     return answerUnscripted(method, form, blocks, sent);
   };
 
-  const answerUnscripted = (method: string, form: Record<string, string>, blocks: unknown[] | undefined, sent: string | undefined): Answer => {
+  const answerUnscripted = (
+    method: string,
+    form: Record<string, string>,
+    blocks: unknown[] | undefined,
+    sent: string | undefined,
+  ): Answer => {
     if (!sent) return platformError('not_authed');
     if (sent !== token) return platformError('invalid_auth');
     switch (method) {
@@ -284,7 +350,18 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       case 'conversations.replies':
         return read(method, form);
       case 'auth.test':
-        return { status: 200, body: { ok: true, url: 'https://fake.slack.test/', team: 'Fake', user: 'funnelwatch', team_id: 'T0FAKE', user_id: 'U0FAKE', bot_id: 'B0FAKE' } };
+        return {
+          status: 200,
+          body: {
+            ok: true,
+            url: 'https://fake.slack.test/',
+            team: 'Fake',
+            user: 'funnelwatch',
+            team_id: 'T0FAKE',
+            user_id: 'U0FAKE',
+            bot_id: 'B0FAKE',
+          },
+        };
       default:
         return platformError('unknown_method');
     }
@@ -335,7 +412,7 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     requests,
     messages,
     topLevel(channel) {
-      const id = channel === undefined ? undefined : channelId(channel) ?? channel;
+      const id = channel === undefined ? undefined : (channelId(channel) ?? channel);
       return messages.filter((m) => !m.deleted && m.threadTs === undefined && (id === undefined || m.channel === id));
     },
     replies(ts) {

@@ -16,7 +16,11 @@ export function expectedStepVolume(funnel: FunnelDef, events: readonly FwEvent[]
 }
 
 /** Per-value volume of one dimension for each step. */
-export function expectedDimensionVolume(funnel: FunnelDef, events: readonly FwEvent[], dim: string): Record<string, number[]> {
+export function expectedDimensionVolume(
+  funnel: FunnelDef,
+  events: readonly FwEvent[],
+  dim: string,
+): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   const seen = new Set<string>();
   for (const e of events) {

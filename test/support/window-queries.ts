@@ -91,8 +91,19 @@ export interface CohortBucket {
  * Sums entry buckets into cohort counts. A bucket is mature at `asOf` when its last possible entrant's window
  * (entry ≤ start + width, plus conversionWindowMs) had closed; everyone else in it is still `young`.
  */
-export function cohortCounts(buckets: readonly CohortBucket[], nSteps: number, conversionWindowMs: number, asOf: number): CohortCounts {
-  const out: CohortCounts = { entered: 0, reached: zeros(nSteps), young: 0, matureEntered: 0, matureReached: zeros(nSteps) };
+export function cohortCounts(
+  buckets: readonly CohortBucket[],
+  nSteps: number,
+  conversionWindowMs: number,
+  asOf: number,
+): CohortCounts {
+  const out: CohortCounts = {
+    entered: 0,
+    reached: zeros(nSteps),
+    young: 0,
+    matureEntered: 0,
+    matureReached: zeros(nSteps),
+  };
   for (const b of buckets) {
     const entered = b.reached[0] ?? 0;
     out.entered += entered;
@@ -115,8 +126,16 @@ export class WindowQueries {
   constructor(private readonly reader: RedisWindowReader) {}
 
   async counters(def: FunnelDef): Promise<PartitionCounters> {
-    const out: PartitionCounters = { lateDropped: 0, unmatched: 0, noEntity: 0, duplicates: 0, outOfOrder: 0, noEntry: 0, expired: 0,
-      lateCohort: 0 };
+    const out: PartitionCounters = {
+      lateDropped: 0,
+      unmatched: 0,
+      noEntity: 0,
+      duplicates: 0,
+      outOfOrder: 0,
+      noEntry: 0,
+      expired: 0,
+      lateCohort: 0,
+    };
     const n = (v: string | undefined) => (v === undefined ? 0 : Number(v));
     for (const m of (await this.reader.metas(def)).values()) {
       out.lateDropped += n(m.late);
@@ -134,8 +153,15 @@ export class WindowQueries {
   async stepVolume(q: WindowQuery): Promise<VolumeSeries> {
     const def = q.funnel;
     const starts = fineStarts(def, q.from, q.to);
-    const [per] = await this.reader.consistent(def, (v) => this.reader.readBuckets(def, v,
-      starts.map((start) => ({ res: 'f', start, widthMs: def.bucketMs })), ['t'], `funnel ${def.name}: step volume`));
+    const [per] = await this.reader.consistent(def, (v) =>
+      this.reader.readBuckets(
+        def,
+        v,
+        starts.map((start) => ({ res: 'f', start, widthMs: def.bucketMs })),
+        ['t'],
+        `funnel ${def.name}: step volume`,
+      ),
+    );
     return {
       from: starts[0] ?? q.from,
       to: starts.length > 0 ? starts[starts.length - 1]! + def.bucketMs : q.from,
@@ -150,22 +176,39 @@ export class WindowQueries {
     const [{ plan, fields }, names] = await Promise.all([
       this.reader.consistent(def, async (v) => {
         const plan = this.reader.plan(q, v);
-        return { plan, fields: await this.reader.sumPlan(def, v, plan, `d${i}`, `funnel ${def.name}: dimension ${q.dimension}`) };
+        return {
+          plan,
+          fields: await this.reader.sumPlan(def, v, plan, `d${i}`, `funnel ${def.name}: dimension ${q.dimension}`),
+        };
       }),
       this.reader.names(def, q.dimension),
     ]);
-    return { from: plan.from, to: plan.to, dimension: q.dimension, values: decodeDimension(fields, def.steps.length, names).volume };
+    return {
+      from: plan.from,
+      to: plan.to,
+      dimension: q.dimension,
+      values: decodeDimension(fields, def.steps.length, names).volume,
+    };
   }
 
-  async ratioConversion(q: WindowQuery & { fromStep: number; toStep: number; dimension?: string }): Promise<RatioConversion> {
+  async ratioConversion(
+    q: WindowQuery & { fromStep: number; toStep: number; dimension?: string },
+  ): Promise<RatioConversion> {
     const def = q.funnel;
     this.reader.checkStep(def, q.fromStep);
     this.reader.checkStep(def, q.toStep);
     const totals = await this.reader.stepTotals(q);
     const denominator = totals.volume[q.fromStep]!;
     const numerator = totals.volume[q.toStep]!;
-    const out: RatioConversion = { from: totals.from, to: totals.to, fromStep: q.fromStep, toStep: q.toStep,
-      denominator, numerator, ratio: ratio(numerator, denominator) };
+    const out: RatioConversion = {
+      from: totals.from,
+      to: totals.to,
+      fromStep: q.fromStep,
+      toStep: q.toStep,
+      denominator,
+      numerator,
+      ratio: ratio(numerator, denominator),
+    };
     if (q.dimension !== undefined) {
       const dv = await this.dimensionVolume({ funnel: def, from: q.from, to: q.to, dimension: q.dimension });
       out.byValue = {};
@@ -185,13 +228,23 @@ export class WindowQueries {
     const groups = dimI === undefined ? ['t'] : ['t', `d${dimI}`];
     const { plan, per } = await this.reader.consistent(def, async (v) => {
       const plan = this.reader.plan(q, v, true);
-      return { plan, per: await this.reader.readBuckets(def, v, this.reader.planBuckets(plan), groups, `funnel ${def.name}: cohort`) };
+      return {
+        plan,
+        per: await this.reader.readBuckets(def, v, this.reader.planBuckets(plan), groups, `funnel ${def.name}: cohort`),
+      };
     });
     const buckets = this.reader.planBuckets(plan);
     const perBucket = per[0]!;
-    const overall: CohortBucket[] = buckets.map((b, i) => ({ ...b, reached: decodeTotals(perBucket[i]!, nSteps).cohort }));
-    const out: CohortConversion = { from: plan.from, to: plan.to, asOf: q.asOf,
-      ...cohortCounts(overall, nSteps, def.conversionWindowMs, q.asOf) };
+    const overall: CohortBucket[] = buckets.map((b, i) => ({
+      ...b,
+      reached: decodeTotals(perBucket[i]!, nSteps).cohort,
+    }));
+    const out: CohortConversion = {
+      from: plan.from,
+      to: plan.to,
+      asOf: q.asOf,
+      ...cohortCounts(overall, nSteps, def.conversionWindowMs, q.asOf),
+    };
     if (q.dimension !== undefined) {
       const perDim = per[1]!;
       const names = await this.reader.names(def, q.dimension);
@@ -204,7 +257,8 @@ export class WindowQueries {
         }
       });
       const byValue: Record<string, CohortCounts> = {};
-      for (const [value, list] of byValueBuckets) byValue[value] = cohortCounts(list, nSteps, def.conversionWindowMs, q.asOf);
+      for (const [value, list] of byValueBuckets)
+        byValue[value] = cohortCounts(list, nSteps, def.conversionWindowMs, q.asOf);
       out.byValue = byValue;
     }
     return out;
@@ -221,13 +275,17 @@ export class WindowQueries {
     let count = 0;
     for (const n of h.values()) count += n;
     return {
-      from: plan.from, to: plan.to, step: q.step, count,
-      p50: histogramPercentile(h, 0.5), p90: histogramPercentile(h, 0.9),
-      p95: histogramPercentile(h, 0.95), p99: histogramPercentile(h, 0.99),
+      from: plan.from,
+      to: plan.to,
+      step: q.step,
+      count,
+      p50: histogramPercentile(h, 0.5),
+      p90: histogramPercentile(h, 0.9),
+      p95: histogramPercentile(h, 0.95),
+      p99: histogramPercentile(h, 0.99),
       histogram: Object.fromEntries(h),
     };
   }
-
 }
 
 /** The test-only queries over a store's reader. */

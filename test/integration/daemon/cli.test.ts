@@ -18,7 +18,8 @@ describe('funnelwatch CLI', () => {
   it('lists the subcommands in --help', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
-    for (const sub of ['run', 'validate', 'demo', 'config']) expect(r.stdout).toMatch(new RegExp(`^\\s+${sub}\\b`, 'm'));
+    for (const sub of ['run', 'validate', 'demo', 'config'])
+      expect(r.stdout).toMatch(new RegExp(`^\\s+${sub}\\b`, 'm'));
   });
 
   it('prints its version', async () => {

@@ -21,7 +21,11 @@ import { eventually, kafka, kafkaBrokers, redisClusterClient, uniqueName, unique
 const MIN = 60_000;
 
 /** A webhook receiver on loopback that records every POST body and answers 200. */
-async function startWebhook(): Promise<{ url: string; bodies: { event: string; jobId: string }[]; close: () => Promise<void> }> {
+async function startWebhook(): Promise<{
+  url: string;
+  bodies: { event: string; jobId: string }[];
+  close: () => Promise<void>;
+}> {
   const bodies: { event: string; jobId: string }[] = [];
   const read = async (req: IncomingMessage) => {
     let s = '';
@@ -42,7 +46,9 @@ async function startWebhook(): Promise<{ url: string; bodies: { event: string; j
 function rulesDir(hookUrl: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'fw-cluster-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'shop.yaml'), `funnel:
+  writeFileSync(
+    join(dir, 'shop.yaml'),
+    `funnel:
   name: shop
   entity: entity
   steps:
@@ -64,11 +70,15 @@ rules:
     resolve_after: 30m
     severity: critical
     notify: [hook]
-`);
-  writeFileSync(join(dir, 'receivers.yaml'), `receivers:
+`,
+  );
+  writeFileSync(
+    join(dir, 'receivers.yaml'),
+    `receivers:
   - name: hook
     webhook: { url: ${hookUrl} }
-`);
+`,
+  );
   return dir;
 }
 
@@ -96,17 +106,33 @@ describe('the daemon on a Redis Cluster', () => {
     const env = {
       FW_REDIS_CLUSTER: 'true',
       FW_REDIS_URL: nodes.map((n) => `redis://${n.host}:${n.port}`).join(','),
-      FW_REDIS_PREFIX: prefix, FW_RULES_DIR: rulesDir(hook.url), FW_HTTP_HOST: '127.0.0.1', FW_LOG_LEVEL: 'info',
-      FW_KAFKA_BROKERS: kafkaBrokers().join(','), FW_KAFKA_TOPICS: topic, FW_KAFKA_GROUP: uniqueName('group'),
-      FW_KAFKA_DLQ_TOPIC: `${topic}.dlq`, FW_KAFKA_FROM_BEGINNING: 'true', FW_KAFKA_MAX_WAIT_MS: '100',
+      FW_REDIS_PREFIX: prefix,
+      FW_RULES_DIR: rulesDir(hook.url),
+      FW_HTTP_HOST: '127.0.0.1',
+      FW_LOG_LEVEL: 'info',
+      FW_KAFKA_BROKERS: kafkaBrokers().join(','),
+      FW_KAFKA_TOPICS: topic,
+      FW_KAFKA_GROUP: uniqueName('group'),
+      FW_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+      FW_KAFKA_FROM_BEGINNING: 'true',
+      FW_KAFKA_MAX_WAIT_MS: '100',
       // Compaction and evaluation every second instead of once a minute.
-      FW_TICK_SCHEDULE: '* * * * * *', FW_LEASE_TTL_MS: '3000', FW_DELIVERY_BACKOFF_MS: '100',
+      FW_TICK_SCHEDULE: '* * * * * *',
+      FW_LEASE_TTL_MS: '3000',
+      FW_DELIVERY_BACKOFF_MS: '100',
     };
     const start = async (): Promise<{ d: DaemonChild; url: string }> => {
       const d = spawnDaemon(env);
-      const url = await eventually(() => /"url":"(http:[^"]+)"[^\n]*"http server listening"/.exec(d.output())?.[1], 30_000,
-        'daemon listening');
-      await eventually(async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), 30_000, 'daemon ready');
+      const url = await eventually(
+        () => /"url":"(http:[^"]+)"[^\n]*"http server listening"/.exec(d.output())?.[1],
+        30_000,
+        'daemon listening',
+      );
+      await eventually(
+        async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined),
+        30_000,
+        'daemon ready',
+      );
       return { d, url };
     };
 
@@ -114,7 +140,10 @@ describe('the daemon on a Redis Cluster', () => {
     // to Kafka directly, the rest through the daemon's HTTP ingest (which, with Kafka configured, produces to it).
     const t0 = Math.floor(Date.now() / MIN) * MIN - 100 * MIN;
     const dropFrom = 88;
-    const producer = kafka().producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+    const producer = kafka().producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: true,
+    });
     await producer.connect();
     onTestFinished(() => producer.disconnect());
     await producer.send({ topic, messages: [] }).catch(() => undefined);
@@ -123,24 +152,41 @@ describe('the daemon on a Redis Cluster', () => {
 
     let a = await start();
     const viaHttp = Array.from({ length: 40 }, (_, k) => minuteEvents(t0, 60 + k, dropFrom)).flat();
-    const r = await fetch(`${a.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(viaHttp) });
+    const r = await fetch(`${a.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(viaHttp),
+    });
     expect(r.status).toBeLessThan(300);
 
     // Read back from the cluster with the store itself: every event counted once.
     const cluster = redisClusterClient();
     const store = new RedisWindowStore({ redis: cluster, prefix });
     const funnel: FunnelDef = {
-      name: 'shop', entityField: 'entity', steps: [{ name: 'started', event: 'checkout_started' }, { name: 'paid', event: 'order_completed' }],
-      conversionWindowMs: 10 * MIN, bucketMs: MIN, allowedLatenessMs: MIN, dimensions: [{ name: 'platform', maxValues: FUNNEL_DEFAULTS.dimensionMaxValues }],
-      services: [], retention: { fineMs: 3 * 86_400_000, rollupBucketMs: 15 * MIN, rollupMs: 35 * 86_400_000 },
+      name: 'shop',
+      entityField: 'entity',
+      steps: [
+        { name: 'started', event: 'checkout_started' },
+        { name: 'paid', event: 'order_completed' },
+      ],
+      conversionWindowMs: 10 * MIN,
+      bucketMs: MIN,
+      allowedLatenessMs: MIN,
+      dimensions: [{ name: 'platform', maxValues: FUNNEL_DEFAULTS.dimensionMaxValues }],
+      services: [],
+      retention: { fineMs: 3 * 86_400_000, rollupBucketMs: 15 * MIN, rollupMs: 35 * 86_400_000 },
     };
     const q = { funnel, from: t0 - MIN, to: t0 + 101 * MIN };
     const expectedStarted = [...viaKafka, ...viaHttp].filter((e) => e.type === 'checkout_started').length;
     expect(expectedStarted).toBe(4000);
-    const counted = await eventually(async () => {
-      const t = await store.stepTotals(q);
-      return t.volume[0] === expectedStarted ? t : undefined;
-    }, 60_000, 'all started checkouts counted');
+    const counted = await eventually(
+      async () => {
+        const t = await store.stepTotals(q);
+        return t.volume[0] === expectedStarted ? t : undefined;
+      },
+      60_000,
+      'all started checkouts counted',
+    );
     const paid = [...viaKafka, ...viaHttp].filter((e) => e.type === 'order_completed').length;
     expect(counted.volume[1]).toBe(paid);
 
@@ -152,10 +198,18 @@ describe('the daemon on a Redis Cluster', () => {
       });
       return n;
     };
-    await eventually(async () => ((await historyKeys()) > 0 ? true : undefined), 60_000, 'history buckets written by compaction');
+    await eventually(
+      async () => ((await historyKeys()) > 0 ? true : undefined),
+      60_000,
+      'history buckets written by compaction',
+    );
 
     // The drop fires, and the page reaches the webhook once.
-    const firing = await eventually(() => hook.bodies.find((b) => b.event === 'firing'), 90_000, 'firing delivered to the webhook');
+    const firing = await eventually(
+      () => hook.bodies.find((b) => b.event === 'firing'),
+      90_000,
+      'firing delivered to the webhook',
+    );
     expect(hook.bodies.filter((b) => b.event === 'firing')).toHaveLength(1);
 
     // Restart: stopped gracefully, started again.
@@ -163,14 +217,18 @@ describe('the daemon on a Redis Cluster', () => {
     expect(await a.d.exited).toBe(0);
     a = await start();
     // The new process evaluates (it holds the lease and has ticked several times) before we count pages again.
-    await eventually(async () => {
-      const m = await (await fetch(`${a.url}/metrics`)).text();
-      const evals = Number(/^fw_tick_task_seconds_count\{task="evaluate"\} (\d+)/m.exec(m)?.[1] ?? 0);
-      const leader = /^fw_evaluator_leader(?:\{[^}]*\})? 1$/m.test(m);
-      return leader && evals >= 5 ? true : undefined;
-    }, 60_000, 'restarted daemon leading and evaluating');
+    await eventually(
+      async () => {
+        const m = await (await fetch(`${a.url}/metrics`)).text();
+        const evals = Number(/^fw_tick_task_seconds_count\{task="evaluate"\} (\d+)/m.exec(m)?.[1] ?? 0);
+        const leader = /^fw_evaluator_leader(?:\{[^}]*\})? 1$/m.test(m);
+        return leader && evals >= 5 ? true : undefined;
+      },
+      60_000,
+      'restarted daemon leading and evaluating',
+    );
     expect(await store.stepTotals(q)).toEqual(counted);
-    const alerts = await (await fetch(`${a.url}/v1/alerts`)).json() as unknown;
+    const alerts = (await (await fetch(`${a.url}/v1/alerts`)).json()) as unknown;
     expect(JSON.stringify(alerts)).toMatch(/"status":"firing"/);
     expect(hook.bodies.filter((b) => b.event === 'firing').map((b) => b.jobId)).toEqual([firing.jobId]);
     a.d.proc.kill('SIGTERM');

@@ -21,12 +21,19 @@ describe('health endpoints of a running daemon', () => {
     onTestFinished(() => redis.stop());
     const rulesDir = mkdtempSync(join(tmpdir(), 'fw-rules-'));
     cpSync('rules', rulesDir, { recursive: true });
-    const config = loadConfig({ FW_REDIS_URL: redis.url, FW_REDIS_PREFIX: uniquePrefix(), FW_HTTP_PORT: '0', FW_HTTP_HOST: '127.0.0.1', FW_RULES_DIR: rulesDir });
+    const config = loadConfig({
+      FW_REDIS_URL: redis.url,
+      FW_REDIS_PREFIX: uniquePrefix(),
+      FW_HTTP_PORT: '0',
+      FW_HTTP_HOST: '127.0.0.1',
+      FW_RULES_DIR: rulesDir,
+    });
     // Silent except for the stop steps that take longer than 5 s: once in CI this daemon's stop() outlasted the
     // 60 s hook timeout with Redis down, and those lines name the step that hangs.
     const stopSteps = new Writable({
       write(chunk: Buffer, _enc, cb) {
-        for (const line of chunk.toString().split('\n')) if (line.includes('"step"')) process.stderr.write(`readyz daemon: ${line}\n`);
+        for (const line of chunk.toString().split('\n'))
+          if (line.includes('"step"')) process.stderr.write(`readyz daemon: ${line}\n`);
         cb();
       },
     });
@@ -36,10 +43,14 @@ describe('health endpoints of a running daemon', () => {
     const base = daemon.httpUrl;
 
     expect((await get(`${base}/healthz`)).status).toBe(200);
-    const ready = await eventually(async () => {
-      const r = await get(`${base}/readyz`);
-      return r.status === 200 ? r : undefined;
-    }, 10_000, '/readyz 200');
+    const ready = await eventually(
+      async () => {
+        const r = await get(`${base}/readyz`);
+        return r.status === 200 ? r : undefined;
+      },
+      10_000,
+      '/readyz 200',
+    );
     expect(ready.body).toMatchObject({ status: 'ready', checks: { redis: { ok: true }, rules: { ok: true } } });
 
     const metrics = await (await fetch(`${base}/metrics`)).text();
@@ -47,10 +58,14 @@ describe('health endpoints of a running daemon', () => {
     expect(metrics).toMatch(/^fw_process_resident_memory_bytes \d+/m);
 
     await redis.stop();
-    const down = await eventually(async () => {
-      const r = await get(`${base}/readyz`);
-      return r.status === 503 ? r : undefined;
-    }, 10_000, '/readyz 503');
+    const down = await eventually(
+      async () => {
+        const r = await get(`${base}/readyz`);
+        return r.status === 503 ? r : undefined;
+      },
+      10_000,
+      '/readyz 503',
+    );
     expect(down.body.status).toBe('not ready');
     const checks = down.body.checks as Record<string, { ok: boolean; reason?: string }>;
     expect(checks.redis!.ok).toBe(false);
@@ -66,7 +81,10 @@ describe('health endpoints of a running daemon', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fw-rules-'));
     cpSync('rules', dir, { recursive: true });
     writeFileSync(join(dir, 'README.txt'), 'not a rule file');
-    const daemon = new Daemon({ config: loadConfig({ FW_REDIS_URL: redis.url, FW_HTTP_PORT: '0', FW_HTTP_HOST: '127.0.0.1', FW_RULES_DIR: dir }), logger: pino({ level: 'silent' }) });
+    const daemon = new Daemon({
+      config: loadConfig({ FW_REDIS_URL: redis.url, FW_HTTP_PORT: '0', FW_HTTP_HOST: '127.0.0.1', FW_RULES_DIR: dir }),
+      logger: pino({ level: 'silent' }),
+    });
     onTestFinished(() => daemon.stop());
     await daemon.start();
     const r = await get(`${daemon.httpUrl}/nope`);

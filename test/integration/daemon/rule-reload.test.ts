@@ -13,7 +13,13 @@ describe('a rejected rule edit in a running daemon', () => {
   it('keeps the previous rules, stays ready, and shows the problem on /readyz and in /metrics until fixed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fw-rules-'));
     cpSync('rules', dir, { recursive: true });
-    const config = loadConfig({ FW_REDIS_URL: redisUrl(), FW_REDIS_PREFIX: uniquePrefix(), FW_HTTP_PORT: '0', FW_HTTP_HOST: '127.0.0.1', FW_RULES_DIR: dir });
+    const config = loadConfig({
+      FW_REDIS_URL: redisUrl(),
+      FW_REDIS_PREFIX: uniquePrefix(),
+      FW_HTTP_PORT: '0',
+      FW_HTTP_HOST: '127.0.0.1',
+      FW_RULES_DIR: dir,
+    });
     const d = new Daemon({ config, logger: pino({ level: 'silent' }) });
     onTestFinished(() => d.stop());
     await d.start();
@@ -42,19 +48,43 @@ describe('a rejected rule edit in a running daemon', () => {
   it('evaluates a valid edit at the next tick, and keeps evaluating the previous rules after an invalid one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fw-rules-'));
     cpSync('rules', dir, { recursive: true });
-    const config = loadConfig({ FW_REDIS_URL: redisUrl(), FW_REDIS_PREFIX: uniquePrefix(), FW_HTTP_PORT: '0', FW_HTTP_HOST: '127.0.0.1', FW_RULES_DIR: dir });
+    const config = loadConfig({
+      FW_REDIS_URL: redisUrl(),
+      FW_REDIS_PREFIX: uniquePrefix(),
+      FW_HTTP_PORT: '0',
+      FW_HTTP_HOST: '127.0.0.1',
+      FW_RULES_DIR: dir,
+    });
     const d = new Daemon({ config, logger: pino({ level: 'silent' }) });
     onTestFinished(() => d.stop());
     await d.start();
     // Some signups (direct HTTP ingest, no Kafka), so the signup funnel has a watermark and its rules are looked at.
     const t0 = Date.now() - 30 * 60_000;
-    const events = Array.from({ length: 60 }, (_, i) => ({ id: `s${i}`, type: 'signup_started', ts: t0 + i * 30_000, entity: `u${i}`, attrs: { platform: 'web' } }));
-    expect((await (await fetch(`${d.httpUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) })).json())).toMatchObject({ accepted: 60 });
+    const events = Array.from({ length: 60 }, (_, i) => ({
+      id: `s${i}`,
+      type: 'signup_started',
+      ts: t0 + i * 30_000,
+      entity: `u${i}`,
+      attrs: { platform: 'web' },
+    }));
+    expect(
+      await (
+        await fetch(`${d.httpUrl}/v1/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(events),
+        })
+      ).json(),
+    ).toMatchObject({ accepted: 60 });
     const tick = async () => {
       await d.lease.tryAcquire();
       const r = await d.evaluator.tick();
       expect(r.outcome).toBe('evaluated');
-      return new Set([...d.evaluator.currentStates().values()].filter((s) => s.lastEvaluated >= r.funnels[0]!.evalTo! - 1).map((s) => s.rule));
+      return new Set(
+        [...d.evaluator.currentStates().values()]
+          .filter((s) => s.lastEvaluated >= r.funnels[0]!.evalTo! - 1)
+          .map((s) => s.rule),
+      );
     };
     const first = await tick();
     expect(first).toContain('signup-first-login-drop');

@@ -2,7 +2,16 @@ import { describe, it, expect } from 'vitest';
 import { Shop } from '../../../src/demo/shop.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { loadRuleDir } from '../../../src/rules/loader.js';
-import { redisUrl, kafkaBrokers, kafka, producer, uniqueName, uniquePrefix, eventually, redisClient } from '../../support/env.js';
+import {
+  redisUrl,
+  kafkaBrokers,
+  kafka,
+  producer,
+  uniqueName,
+  uniquePrefix,
+  eventually,
+  redisClient,
+} from '../../support/env.js';
 import { spawnDaemon } from '../../support/daemon.js';
 
 describe('graceful shutdown', () => {
@@ -20,16 +29,29 @@ describe('graceful shutdown', () => {
     expect(events.length).toBeGreaterThan(30_000);
     const p = await producer();
     for (let i = 0; i < events.length; i += 5000) {
-      await p.send({ topic, messages: events.slice(i, i + 5000).map((e) => ({ key: e.entity, value: JSON.stringify(e) })) });
+      await p.send({
+        topic,
+        messages: events.slice(i, i + 5000).map((e) => ({ key: e.entity, value: JSON.stringify(e) })),
+      });
     }
 
     const daemon = spawnDaemon({
-      FW_REDIS_URL: redisUrl(), FW_REDIS_PREFIX: prefix, FW_KAFKA_BROKERS: kafkaBrokers().join(','), FW_KAFKA_TOPICS: topic,
-      FW_KAFKA_GROUP: group, FW_KAFKA_FROM_BEGINNING: 'true', FW_RULES_DIR: 'rules', FW_LOG_LEVEL: 'info',
+      FW_REDIS_URL: redisUrl(),
+      FW_REDIS_PREFIX: prefix,
+      FW_KAFKA_BROKERS: kafkaBrokers().join(','),
+      FW_KAFKA_TOPICS: topic,
+      FW_KAFKA_GROUP: group,
+      FW_KAFKA_FROM_BEGINNING: 'true',
+      FW_RULES_DIR: 'rules',
+      FW_LOG_LEVEL: 'info',
     });
     const store = new RedisWindowStore({ redis: redisClient(), prefix });
     const partitions = ['0', '1', '2', '3'];
-    const sum = async () => [...(await store.getOffsets(checkout, partitions)).values()].reduce((a: number, b) => a + (b === undefined ? 0 : b + 1), 0);
+    const sum = async () =>
+      [...(await store.getOffsets(checkout, partitions)).values()].reduce(
+        (a: number, b) => a + (b === undefined ? 0 : b + 1),
+        0,
+      );
     // Wait until consumption is under way but not finished.
     await eventually(async () => ((await sum()) > 1000 ? true : undefined), 30_000, 'consumption to start');
     const appliedBefore = await sum();
@@ -37,7 +59,10 @@ describe('graceful shutdown', () => {
 
     const t0 = Date.now();
     daemon.proc.kill('SIGTERM');
-    const code = await Promise.race([daemon.exited, new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000))]);
+    const code = await Promise.race([
+      daemon.exited,
+      new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000)),
+    ]);
     expect(code, daemon.output().slice(-3000)).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(daemon.output()).toMatch(/"msg":"stopped"/);

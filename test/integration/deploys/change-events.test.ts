@@ -16,10 +16,19 @@ const KEY = 'e93facc04764012d7bfb002500d5d1a6';
 const NOW = Date.UTC(2025, 0, 6, 12, 0);
 
 function deploy(over: Record<string, unknown> = {}): Deploy {
-  const r = validateDeployInput({
-    service: 'payments-service', version: 'v2.3.1', ts: NOW - 8 * 60_000, commit: '3f9c2ab', author: 'ana', url: 'https://ci.example.com/builds/220',
-    attrs: { payment_provider: 'stripe' }, ...over,
-  }, NOW);
+  const r = validateDeployInput(
+    {
+      service: 'payments-service',
+      version: 'v2.3.1',
+      ts: NOW - 8 * 60_000,
+      commit: '3f9c2ab',
+      author: 'ana',
+      url: 'https://ci.example.com/builds/220',
+      attrs: { payment_provider: 'stripe' },
+      ...over,
+    },
+    NOW,
+  );
   if (!r.ok) throw new Error(r.problems.join('; '));
   return r.value;
 }
@@ -36,11 +45,20 @@ async function setup(o: { baseUrl?: string; env?: Record<string, string | undefi
     cleanups.push(() => fake!.close());
   }
   let logged = '';
-  const destination = new Writable({ write(chunk, _enc, cb) { logged += String(chunk); cb(); } });
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      logged += String(chunk);
+      cb();
+    },
+  });
   const results: ChangeEventResult[] = [];
   const events = new PagerDutyChangeEvents({
-    routingKey: { env: 'PD_CHANGE_KEY' }, baseUrl: o.baseUrl ?? fake!.url, env: o.env ?? { PD_CHANGE_KEY: KEY },
-    logger: createLogger({ level: 'debug', pretty: false, destination }), retryDelayMs: 20, timeoutMs: o.timeoutMs ?? 2_000,
+    routingKey: { env: 'PD_CHANGE_KEY' },
+    baseUrl: o.baseUrl ?? fake!.url,
+    env: o.env ?? { PD_CHANGE_KEY: KEY },
+    logger: createLogger({ level: 'debug', pretty: false, destination }),
+    retryDelayMs: 20,
+    timeoutMs: o.timeoutMs ?? 2_000,
     onResult: (r) => results.push(r),
   });
   cleanups.push(() => events.close());
@@ -60,9 +78,19 @@ describe('PagerDutyChangeEvents', () => {
     expect(req.json).toEqual({
       routing_key: KEY,
       payload: {
-        summary: 'Deploy payments-service v2.3.1 to production', timestamp: '2025-01-06T11:52:00.000Z', source: 'funnelwatch',
-        custom_details: { service: 'payments-service', version: 'v2.3.1', environment: 'production', deployed_at: '2025-01-06T11:52:00.000Z',
-          commit: '3f9c2ab', author: 'ana', attrs: { payment_provider: 'stripe' }, funnelwatch_deploy_id: d.id },
+        summary: 'Deploy payments-service v2.3.1 to production',
+        timestamp: '2025-01-06T11:52:00.000Z',
+        source: 'funnelwatch',
+        custom_details: {
+          service: 'payments-service',
+          version: 'v2.3.1',
+          environment: 'production',
+          deployed_at: '2025-01-06T11:52:00.000Z',
+          commit: '3f9c2ab',
+          author: 'ana',
+          attrs: { payment_provider: 'stripe' },
+          funnelwatch_deploy_id: d.id,
+        },
       },
       links: [{ href: 'https://ci.example.com/builds/220', text: 'payments-service v2.3.1' }],
     });
@@ -71,7 +99,12 @@ describe('PagerDutyChangeEvents', () => {
   });
 
   it('leaves links out without a url and keeps the summary within 1024 characters', () => {
-    const long = deploy({ url: undefined, version: 'v'.repeat(128), service: `s${'x'.repeat(127)}`, environment: 'e'.repeat(64) });
+    const long = deploy({
+      url: undefined,
+      version: 'v'.repeat(128),
+      service: `s${'x'.repeat(127)}`,
+      environment: 'e'.repeat(64),
+    });
     const body = changeEventBody(long, KEY, { source: 'ci' });
     expect(body).not.toHaveProperty('links');
     expect(body.payload.source).toBe('ci');
@@ -105,8 +138,13 @@ describe('PagerDutyChangeEvents', () => {
   it('does not retry a 400 and says what PagerDuty said', async () => {
     const { fake, events } = await setup({ env: { PD_CHANGE_KEY: 'short-key' } });
     const r = await events.send(deploy());
-    expect(r).toMatchObject({ ok: false, attempts: 1, code: 'PAGERDUTY_400',
-      reason: 'PagerDuty refused the change event (400): Event object is invalid: Service key is the wrong length (should be 32 characters)' });
+    expect(r).toMatchObject({
+      ok: false,
+      attempts: 1,
+      code: 'PAGERDUTY_400',
+      reason:
+        'PagerDuty refused the change event (400): Event object is invalid: Service key is the wrong length (should be 32 characters)',
+    });
     expect(fake!.requests).toHaveLength(1);
   });
 
@@ -118,7 +156,12 @@ describe('PagerDutyChangeEvents', () => {
 
   it('retries network errors and timeouts, then reports them', async () => {
     const refused = await setup({ baseUrl: `http://127.0.0.1:${await freePort()}` });
-    expect(await refused.events.send(deploy())).toMatchObject({ ok: false, attempts: 3, code: 'PAGERDUTY_NETWORK', reason: expect.stringMatching(/ECONNREFUSED/) });
+    expect(await refused.events.send(deploy())).toMatchObject({
+      ok: false,
+      attempts: 3,
+      code: 'PAGERDUTY_NETWORK',
+      reason: expect.stringMatching(/ECONNREFUSED/),
+    });
 
     const hanging = await startRecordingServer(() => ({ hang: true }));
     cleanups.push(() => hanging.close());
@@ -129,8 +172,12 @@ describe('PagerDutyChangeEvents', () => {
 
   it('reports a missing routing key without sending anything', async () => {
     const { fake, events } = await setup({ env: {} });
-    expect(await events.send(deploy())).toMatchObject({ ok: false, attempts: 0, code: 'SECRET_MISSING',
-      reason: 'the secret is missing: environment variable PD_CHANGE_KEY is not set or empty' });
+    expect(await events.send(deploy())).toMatchObject({
+      ok: false,
+      attempts: 0,
+      code: 'SECRET_MISSING',
+      reason: 'the secret is missing: environment variable PD_CHANGE_KEY is not set or empty',
+    });
     expect(fake!.requests).toEqual([]);
   });
 });

@@ -26,12 +26,31 @@ const T0 = Date.UTC(2025, 0, 6, 12, 0);
 const MIN = 60_000;
 const H = 3_600_000;
 
-async function startServer(opts: { token?: string; clock?: Clock; redis?: Redis; onDeploy?: (d: Deploy) => void | Promise<void> } = {}) {
+async function startServer(
+  opts: { token?: string; clock?: Clock; redis?: Redis; onDeploy?: (d: Deploy) => void | Promise<void> } = {},
+) {
   const clock = opts.clock ?? new ManualClock(T0);
-  const store = new RedisDeployStore({ redis: opts.redis ?? redisClient(), prefix: uniquePrefix(), clock: () => clock.now() });
+  const store = new RedisDeployStore({
+    redis: opts.redis ?? redisClient(),
+    prefix: uniquePrefix(),
+    clock: () => clock.now(),
+  });
   const logger = pino({ level: 'silent' });
-  const app = buildHttpServer({ logger, metrics: new Metrics({ defaultMetrics: false }), readiness: new Readiness(), version: 'test',
-    routes: [deployRoutes({ store, token: opts.token ?? TOKEN, clock, logger, ...(opts.onDeploy ? { onDeploy: opts.onDeploy } : {}) })] });
+  const app = buildHttpServer({
+    logger,
+    metrics: new Metrics({ defaultMetrics: false }),
+    readiness: new Readiness(),
+    version: 'test',
+    routes: [
+      deployRoutes({
+        store,
+        token: opts.token ?? TOKEN,
+        clock,
+        logger,
+        ...(opts.onDeploy ? { onDeploy: opts.onDeploy } : {}),
+      }),
+    ],
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   onTestFinished(() => app.close());
   const { port } = app.server.address() as { port: number };
@@ -42,12 +61,21 @@ function api(url: string, method: string, path: string, body?: unknown, token: s
   const headers: Record<string, string> = {};
   if (token !== null) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  return fetch(`${url}${path}`, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+  return fetch(`${url}${path}`, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
 }
 
 const good = {
-  service: 'payments-service', version: 'v2.3.1', ts: '2025-01-06T11:52:00Z', commit: '3f9c2ab', author: 'ana',
-  url: 'https://ci.example.com/builds/220', attrs: { payment_provider: 'stripe' },
+  service: 'payments-service',
+  version: 'v2.3.1',
+  ts: '2025-01-06T11:52:00Z',
+  commit: '3f9c2ab',
+  author: 'ana',
+  url: 'https://ci.example.com/builds/220',
+  attrs: { payment_provider: 'stripe' },
 };
 
 describe('deploys HTTP API', () => {
@@ -58,8 +86,17 @@ describe('deploys HTTP API', () => {
     expect(r.status).toBe(201);
     const d = (await r.json()) as DeployAnswer;
     expect(d).toEqual({
-      id: expect.stringMatching(/^[0-9a-f]{24}$/), service: 'payments-service', version: 'v2.3.1', environment: 'production', ts: T0 - 8 * MIN,
-      commit: '3f9c2ab', author: 'ana', url: 'https://ci.example.com/builds/220', attrs: { payment_provider: 'stripe' }, receivedAt: T0, duplicate: false,
+      id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      service: 'payments-service',
+      version: 'v2.3.1',
+      environment: 'production',
+      ts: T0 - 8 * MIN,
+      commit: '3f9c2ab',
+      author: 'ana',
+      url: 'https://ci.example.com/builds/220',
+      attrs: { payment_provider: 'stripe' },
+      receivedAt: T0,
+      duplicate: false,
     });
     (clock as ManualClock).advance(MIN);
     const again = await api(url, 'POST', '/v1/deploys', { ...good, author: 'retry-bot' });
@@ -74,11 +111,17 @@ describe('deploys HTTP API', () => {
     const { url, store } = await startServer();
     const cases: [unknown, (string | RegExp)[]][] = [
       [{ version: 'v1' }, ['service: required: the deployed service, e.g. payments-service']],
-      [{ ...good, service: 'payments service' }, [/^service: "payments service" is not a service name: letters, digits, \., _, - and \//]],
+      [
+        { ...good, service: 'payments service' },
+        [/^service: "payments service" is not a service name: letters, digits, \., _, - and \//],
+      ],
       [{ ...good, version: 2.1 }, [/^version: must be a string/]],
       [{ ...good, ts: '2025-01-06 11:52' }, [/^ts: not a time \(ISO 8601 with a zone/]],
       [{ ...good, ts: '2025-01-06T12:10:00Z' }, [/^ts: more than 5 minutes in the future/]],
-      [{ ...good, ts: '2024-11-01T00:00:00Z' }, [/^ts: 2024-11-01T00:00:00.000Z is older than the deploy retention \(30 days\)/]],
+      [
+        { ...good, ts: '2024-11-01T00:00:00Z' },
+        [/^ts: 2024-11-01T00:00:00.000Z is older than the deploy retention \(30 days\)/],
+      ],
       [{ ...good, url: 'ci/builds/220' }, [/^url: not a URL/]],
       [{ ...good, attrs: { platform: ['android'] } }, ['attrs.platform: must be a string, number or boolean']],
       [{ ...good, enviroment: 'staging' }, ['enviroment: unknown field (did you mean "environment"?)']],
@@ -88,9 +131,14 @@ describe('deploys HTTP API', () => {
       const r = await api(url, 'POST', '/v1/deploys', body);
       expect(r.status, JSON.stringify(body)).toBe(400);
       const answer = (await r.json()) as { error: string; message: string; problems: string[] };
-      expect(answer).toMatchObject({ error: 'BAD_DEPLOY', message: expect.stringMatching(/^the deploy marker was not recorded: /) });
+      expect(answer).toMatchObject({
+        error: 'BAD_DEPLOY',
+        message: expect.stringMatching(/^the deploy marker was not recorded: /),
+      });
       expect(answer.problems).toHaveLength(problems.length);
-      problems.forEach((p, i) => (typeof p === 'string' ? expect(answer.problems[i]).toBe(p) : expect(answer.problems[i]).toMatch(p)));
+      problems.forEach((p, i) =>
+        typeof p === 'string' ? expect(answer.problems[i]).toBe(p) : expect(answer.problems[i]).toMatch(p),
+      );
     }
     const broken = await api(url, 'POST', '/v1/deploys', '{"service": ');
     expect(broken.status).toBe(400);
@@ -101,7 +149,10 @@ describe('deploys HTTP API', () => {
 
   it('needs the token on both routes; nothing is recorded without it', async () => {
     const { url, store } = await startServer();
-    for (const [method, path, body] of [['POST', '/v1/deploys', good], ['GET', '/v1/deploys', undefined]] as const) {
+    for (const [method, path, body] of [
+      ['POST', '/v1/deploys', good],
+      ['GET', '/v1/deploys', undefined],
+    ] as const) {
       const none = await api(url, method, path, body, null);
       expect(none.status, `${method} without a token`).toBe(401);
       expect(await none.json()).toMatchObject({ error: 'UNAUTHORIZED' });
@@ -166,17 +217,30 @@ describe('deploys HTTP API', () => {
   it('answers 201 even when onDeploy fails or hangs: forwarding never holds up the sender', async () => {
     const { url } = await startServer({ onDeploy: () => new Promise(() => undefined) });
     expect((await api(url, 'POST', '/v1/deploys', good)).status).toBe(201);
-    const other = await startServer({ onDeploy: () => { throw new Error('boom'); } });
+    const other = await startServer({
+      onDeploy: () => {
+        throw new Error('boom');
+      },
+    });
     expect((await api(other.url, 'POST', '/v1/deploys', good)).status).toBe(201);
     const third = await startServer({ onDeploy: () => Promise.reject(new Error('boom')) });
     expect((await api(third.url, 'POST', '/v1/deploys', good)).status).toBe(201);
   });
 
   it('answers 503 DEPLOY_REDIS when Redis is down', async () => {
-    const redis = new Redis({ port: 1, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    const redis = new Redis({
+      port: 1,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
     onTestFinished(() => redis.disconnect());
     const { url } = await startServer({ redis });
-    for (const [method, body] of [['GET', undefined], ['POST', good]] as const) {
+    for (const [method, body] of [
+      ['GET', undefined],
+      ['POST', good],
+    ] as const) {
       const r = await api(url, method, '/v1/deploys', body);
       expect(r.status).toBe(503);
       expect(await r.json()).toMatchObject({ error: 'DEPLOY_REDIS' });
@@ -202,14 +266,39 @@ describe('funnelwatch deploy / deploys list (CLI against the API)', () => {
     const env = { FUNNELWATCH_URL: url, FUNNELWATCH_TOKEN: TOKEN };
     const ts = new Date(Date.now() - 8 * MIN).toISOString();
 
-    const args = ['deploy', '--service', 'payments-service', '--version', 'v2.3.1', '--ts', ts, '--commit', '3f9c2ab', '--author', 'ana',
-      '--url', 'https://ci.example.com/builds/220', '--attr', 'payment_provider=stripe', '--attr', 'region=eu'];
+    const args = [
+      'deploy',
+      '--service',
+      'payments-service',
+      '--version',
+      'v2.3.1',
+      '--ts',
+      ts,
+      '--commit',
+      '3f9c2ab',
+      '--author',
+      'ana',
+      '--url',
+      'https://ci.example.com/builds/220',
+      '--attr',
+      'payment_provider=stripe',
+      '--attr',
+      'region=eu',
+    ];
     const added = await cli(args, env);
     expect(added).toMatchObject({ code: 0, stderr: '' });
     const id = added.stdout.trim();
     expect(id).toMatch(/^[0-9a-f]{24}$/);
-    expect(await store.get(id)).toMatchObject({ service: 'payments-service', version: 'v2.3.1', environment: 'production', ts: Date.parse(ts),
-      commit: '3f9c2ab', author: 'ana', url: 'https://ci.example.com/builds/220', attrs: { payment_provider: 'stripe', region: 'eu' } });
+    expect(await store.get(id)).toMatchObject({
+      service: 'payments-service',
+      version: 'v2.3.1',
+      environment: 'production',
+      ts: Date.parse(ts),
+      commit: '3f9c2ab',
+      author: 'ana',
+      url: 'https://ci.example.com/builds/220',
+      attrs: { payment_provider: 'stripe', region: 'eu' },
+    });
 
     const again = await cli(args, env);
     expect(again.code).toBe(0);
@@ -217,7 +306,19 @@ describe('funnelwatch deploy / deploys list (CLI against the API)', () => {
     expect(again.stderr).toMatch(/already recorded/);
 
     // --api and --token as flags; no --ts: the daemon stamps it.
-    const second = await cli(['deploy', '--service', 'checkout-api', '--version', '41', '--environment', 'staging', '--api', url, '--token', TOKEN]);
+    const second = await cli([
+      'deploy',
+      '--service',
+      'checkout-api',
+      '--version',
+      '41',
+      '--environment',
+      'staging',
+      '--api',
+      url,
+      '--token',
+      TOKEN,
+    ]);
     expect(second.code).toBe(0);
 
     const table = await cli(['deploys', 'list'], env);
@@ -226,7 +327,11 @@ describe('funnelwatch deploy / deploys list (CLI against the API)', () => {
     expect(lines[0]).toMatch(/^TIME\s+SERVICE\s+VERSION\s+ENVIRONMENT\s+COMMIT\s+AUTHOR\s+ID\s+ATTRS$/);
     expect(lines).toHaveLength(3);
     expect(lines[1]).toMatch(/^\S+Z\s+checkout-api\s+41\s+staging\s+-\s+-\s+[0-9a-f]{24}$/);
-    expect(lines[2]).toMatch(new RegExp(`^\\S+Z\\s+payments-service\\s+v2\\.3\\.1\\s+production\\s+3f9c2ab\\s+ana\\s+${id}\\s+payment_provider=stripe,region=eu$`));
+    expect(lines[2]).toMatch(
+      new RegExp(
+        `^\\S+Z\\s+payments-service\\s+v2\\.3\\.1\\s+production\\s+3f9c2ab\\s+ana\\s+${id}\\s+payment_provider=stripe,region=eu$`,
+      ),
+    );
 
     const json = await cli(['deploys', 'list', '--service', 'payments-service', '--json'], env);
     expect(json.code).toBe(0);
@@ -238,7 +343,10 @@ describe('funnelwatch deploy / deploys list (CLI against the API)', () => {
   it("prints the daemon's refusal and exits 1: bad token, a marker older than the retention", async () => {
     const { url } = await startServer({ clock: systemClock });
     const env = { FUNNELWATCH_URL: url, FUNNELWATCH_TOKEN: TOKEN };
-    const unauthorized = await cli(['deploy', '--service', 's', '--version', '1'], { ...env, FUNNELWATCH_TOKEN: 'wrong' });
+    const unauthorized = await cli(['deploy', '--service', 's', '--version', '1'], {
+      ...env,
+      FUNNELWATCH_TOKEN: 'wrong',
+    });
     expect(unauthorized.code).toBe(1);
     expect(unauthorized.stderr).toMatch(/the bearer token is not valid/);
     expect(unauthorized.stderr).toMatch(/FUNNELWATCH_TOKEN/);
@@ -261,7 +369,10 @@ describe('funnelwatch deploy / deploys list (CLI against the API)', () => {
     const badAttr = await cli(['deploy', '--service', 's', '--version', '1', '--attr', 'android'], env);
     expect(badAttr.code).toBe(2);
     expect(badAttr.stderr).toMatch(/--attr "android": write key=value/);
-    const badFields = await cli(['deploy', '--service', 'a b', '--version', '1', '--url', 'nope', '--ts', 'now', '--attr', 'bad name=x'], env);
+    const badFields = await cli(
+      ['deploy', '--service', 'a b', '--version', '1', '--url', 'nope', '--ts', 'now', '--attr', 'bad name=x'],
+      env,
+    );
     expect(badFields.code).toBe(2);
     expect(badFields.stderr).toMatch(/--service: "a b" is not a service name/);
     expect(badFields.stderr).toMatch(/--url: not a URL/);

@@ -21,7 +21,12 @@ const MIN = 60_000;
 
 function logSink() {
   const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk)) as Record<string, unknown>); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+      cb();
+    },
+  });
   return { lines, logger: pino({ level: 'debug' }, stream) };
 }
 
@@ -31,11 +36,21 @@ function startConsumer(topic: string, store: DeployStore, groupId = uniqueName('
   const forwarded: Deploy[] = [];
   const kafka = createKafkaClient({ brokers: kafkaBrokers(), clientId: 'test', logger });
   const consumer = new KafkaSource({
-    kafka, topics: [topic], groupId, logger, fromBeginning: true, sessionTimeoutMs: 6_000, partitionsConcurrency: 1,
+    kafka,
+    topics: [topic],
+    groupId,
+    logger,
+    fromBeginning: true,
+    sessionTimeoutMs: 6_000,
+    partitionsConcurrency: 1,
     component: 'deploy-consumer',
   });
   const handler = createDeployMarkerHandler({
-    store, logger, clock: systemClock, retryBaseMs: 50, retryCapMs: 200,
+    store,
+    logger,
+    clock: systemClock,
+    retryBaseMs: 50,
+    retryCapMs: 200,
     onRejected: (reason, where) => rejected.push({ reason, where }),
     onDeploy: (d) => void forwarded.push(d),
   });
@@ -71,34 +86,63 @@ describe('deploy marker consumer', () => {
       [JSON.stringify([1, 2]), /^the body must be a JSON object/],
     ];
     const p = await producer();
-    await p.send({ topic, messages: [
-      ...valid.map((v) => ({ key: v.service, value: JSON.stringify(v) })),
-      // The same marker twice (a producer retry), and one without ts, also twice with the same message timestamp.
-      { key: 'payments-service', value: JSON.stringify(valid[0]) },
-      { key: 'mobile-bff', value: JSON.stringify(noTs), timestamp: String(sentAt) },
-      { key: 'mobile-bff', value: JSON.stringify(noTs), timestamp: String(sentAt) },
-      ...invalid.map(([value]) => ({ key: 'bad', value })),
-    ] });
+    await p.send({
+      topic,
+      messages: [
+        ...valid.map((v) => ({ key: v.service, value: JSON.stringify(v) })),
+        // The same marker twice (a producer retry), and one without ts, also twice with the same message timestamp.
+        { key: 'payments-service', value: JSON.stringify(valid[0]) },
+        { key: 'mobile-bff', value: JSON.stringify(noTs), timestamp: String(sentAt) },
+        { key: 'mobile-bff', value: JSON.stringify(noTs), timestamp: String(sentAt) },
+        ...invalid.map(([value]) => ({ key: 'bad', value })),
+      ],
+    });
 
     const c = startConsumer(topic, store);
     await c.start();
-    await eventually(async () => ((await store.list()).length === 4 && c.rejected.length === invalid.length ? true : undefined), 45_000, 'markers stored and rejected');
+    await eventually(
+      async () => ((await store.list()).length === 4 && c.rejected.length === invalid.length ? true : undefined),
+      45_000,
+      'markers stored and rejected',
+    );
 
     const stored = await store.list({ limit: 10 });
-    expect(stored.map((d) => d.service).sort()).toEqual(['checkout-api', 'mobile-bff', 'payments-service', 'search-service']);
+    expect(stored.map((d) => d.service).sort()).toEqual([
+      'checkout-api',
+      'mobile-bff',
+      'payments-service',
+      'search-service',
+    ]);
     expect(stored.find((d) => d.service === 'mobile-bff')!.ts).toBe(sentAt);
     expect(stored.find((d) => d.service === 'payments-service')!.attrs).toEqual({ payment_provider: 'stripe' });
-    expect(c.forwarded.map((d) => d.service).sort()).toEqual(['checkout-api', 'mobile-bff', 'payments-service', 'search-service']);
+    expect(c.forwarded.map((d) => d.service).sort()).toEqual([
+      'checkout-api',
+      'mobile-bff',
+      'payments-service',
+      'search-service',
+    ]);
 
     const reasons = c.rejected.map((r) => r.reason);
-    for (const [, pattern] of invalid) expect(reasons.some((r) => pattern.test(r)), String(pattern)).toBe(true);
+    for (const [, pattern] of invalid)
+      expect(
+        reasons.some((r) => pattern.test(r)),
+        String(pattern),
+      ).toBe(true);
     expect(c.rejected.every((r) => r.where.topic === topic && /^\d+$/.test(r.where.offset))).toBe(true);
     const warned = c.lines.filter((l) => l.msg === 'deploy marker rejected (skipped)');
     expect(warned).toHaveLength(invalid.length);
-    expect(warned[0]).toMatchObject({ topic, partition: expect.any(Number), offset: expect.any(String), reason: expect.any(String) });
+    expect(warned[0]).toMatchObject({
+      topic,
+      partition: expect.any(Number),
+      offset: expect.any(String),
+      reason: expect.any(String),
+    });
 
     // Still consuming after the bad ones.
-    await p.send({ topic, messages: [{ key: 'late', value: JSON.stringify({ service: 'late-service', version: 'v1', ts: now - MIN }) }] });
+    await p.send({
+      topic,
+      messages: [{ key: 'late', value: JSON.stringify({ service: 'late-service', version: 'v1', ts: now - MIN }) }],
+    });
     await eventually(async () => ((await store.list()).length === 5 ? true : undefined), 30_000, 'the later marker');
     expect(c.consumer.status()).toMatchObject({ connected: true });
     await c.stop();
@@ -107,8 +151,18 @@ describe('deploy marker consumer', () => {
     const again = startConsumer(topic, store);
     await again.start();
     const duplicates = () => again.lines.filter((l) => l.msg === 'deploy marker already recorded').length;
-    await eventually(() => (again.rejected.length === invalid.length && duplicates() === 7 ? true : undefined), 45_000, 'the re-read');
-    expect((await store.list({ limit: 10 })).map((d) => d.service).sort()).toEqual(['checkout-api', 'late-service', 'mobile-bff', 'payments-service', 'search-service']);
+    await eventually(
+      () => (again.rejected.length === invalid.length && duplicates() === 7 ? true : undefined),
+      45_000,
+      'the re-read',
+    );
+    expect((await store.list({ limit: 10 })).map((d) => d.service).sort()).toEqual([
+      'checkout-api',
+      'late-service',
+      'mobile-bff',
+      'payments-service',
+      'search-service',
+    ]);
     expect(again.forwarded).toEqual([]);
   }, 120_000);
 
@@ -119,16 +173,26 @@ describe('deploy marker consumer', () => {
     // Our own store interface with the first calls failing as a Redis outage would (retriable DEPLOY_REDIS).
     const flaky: DeployStore = {
       retentionMs: real.retentionMs,
-      add: (d) => (failures-- > 0 ? Promise.reject(new FwError('DEPLOY_REDIS', 'storing deploy: Connection is closed.')) : real.add(d)),
+      add: (d) =>
+        failures-- > 0
+          ? Promise.reject(new FwError('DEPLOY_REDIS', 'storing deploy: Connection is closed.'))
+          : real.add(d),
       list: (q) => real.list(q),
       between: (a, b) => real.between(a, b),
       get: (id) => real.get(id),
     };
     const p = await producer();
-    await p.send({ topic, messages: [{ key: 's', value: JSON.stringify({ service: 's', version: 'v1', ts: Date.now() - MIN }) }] });
+    await p.send({
+      topic,
+      messages: [{ key: 's', value: JSON.stringify({ service: 's', version: 'v1', ts: Date.now() - MIN }) }],
+    });
     const c = startConsumer(topic, flaky);
     await c.start();
-    await eventually(async () => ((await real.list()).length === 1 ? true : undefined), 45_000, 'the marker after the outage');
+    await eventually(
+      async () => ((await real.list()).length === 1 ? true : undefined),
+      45_000,
+      'the marker after the outage',
+    );
     expect(c.rejected).toEqual([]);
     expect(c.lines.filter((l) => l.msg === 'deploy marker not stored; retrying')).toHaveLength(3);
     expect(c.forwarded).toHaveLength(1);
@@ -138,13 +202,20 @@ describe('deploy marker consumer', () => {
     const topic = uniqueName('deploys');
     const store = new RedisDeployStore({ redis: redisClient(), prefix: uniquePrefix(), retentionMs: 60 * MIN });
     const p = await producer();
-    await p.send({ topic, messages: [
-      { key: 'old', value: JSON.stringify({ service: 'old', version: 'v1', ts: Date.now() - 2 * 60 * MIN }) },
-      { key: 'new', value: JSON.stringify({ service: 'new', version: 'v1' }) },
-    ] });
+    await p.send({
+      topic,
+      messages: [
+        { key: 'old', value: JSON.stringify({ service: 'old', version: 'v1', ts: Date.now() - 2 * 60 * MIN }) },
+        { key: 'new', value: JSON.stringify({ service: 'new', version: 'v1' }) },
+      ],
+    });
     const c = startConsumer(topic, store);
     await c.start();
-    await eventually(async () => ((await store.list()).length === 1 && c.rejected.length === 1 ? true : undefined), 45_000, 'one stored, one rejected');
+    await eventually(
+      async () => ((await store.list()).length === 1 && c.rejected.length === 1 ? true : undefined),
+      45_000,
+      'one stored, one rejected',
+    );
     expect(c.rejected[0]!.reason).toMatch(/older than the deploy retention/);
     expect((await store.list())[0]!.service).toBe('new');
   }, 90_000);

@@ -4,7 +4,11 @@
  */
 import { describe, it, expect } from 'vitest';
 import { pino } from 'pino';
-import { createDeployMarkerHandler, deployRejectLabel, parseDeployMessage } from '../../../src/deploys/deploy-marker-handler.js';
+import {
+  createDeployMarkerHandler,
+  deployRejectLabel,
+  parseDeployMessage,
+} from '../../../src/deploys/deploy-marker-handler.js';
 import { RedisDeployStore, type DeployStore } from '../../../src/deploys/deploy-store.js';
 import type { SourceBatch, SourceMessage } from '../../../src/ingest/event-source.js';
 import { FwError } from '../../../src/core/errors.js';
@@ -18,19 +22,36 @@ function message(offset: number, body: unknown): SourceMessage {
 }
 
 function batchOf(messages: SourceMessage[], active: () => boolean): SourceBatch {
-  return { topic: 'deploys', partition: 0, messages, highWatermark: String(Number(messages.at(-1)!.offset) + 1), heartbeat: async () => {}, isActive: active };
+  return {
+    topic: 'deploys',
+    partition: 0,
+    messages,
+    highWatermark: String(Number(messages.at(-1)!.offset) + 1),
+    heartbeat: async () => {},
+    isActive: active,
+  };
 }
 
 describe('deploy-marker handler', () => {
   it('handles a whole batch: stored, rejected, all done', async () => {
     const store = new RedisDeployStore({ redis: redisClient(), prefix: uniquePrefix() });
     const rejected: string[] = [];
-    const handler = createDeployMarkerHandler({ store, logger: pino({ level: 'silent' }), clock: systemClock, onRejected: (r) => rejected.push(r) });
-    const res = await handler(batchOf([
-      message(10, { service: 'a', version: 'v1', ts: Date.now() - MIN }),
-      message(11, { version: 'v1' }),
-      message(12, { service: 'b', version: 'v2', ts: Date.now() - MIN }),
-    ], () => true));
+    const handler = createDeployMarkerHandler({
+      store,
+      logger: pino({ level: 'silent' }),
+      clock: systemClock,
+      onRejected: (r) => rejected.push(r),
+    });
+    const res = await handler(
+      batchOf(
+        [
+          message(10, { service: 'a', version: 'v1', ts: Date.now() - MIN }),
+          message(11, { version: 'v1' }),
+          message(12, { service: 'b', version: 'v2', ts: Date.now() - MIN }),
+        ],
+        () => true,
+      ),
+    );
     expect(res).toEqual({ doneThrough: '12' });
     expect(rejected).toHaveLength(1);
     expect((await store.list()).map((d) => d.service).sort()).toEqual(['a', 'b']);
@@ -51,12 +72,22 @@ describe('deploy-marker handler', () => {
       get: (id) => real.get(id),
     };
     const rejected: string[] = [];
-    const handler = createDeployMarkerHandler({ store: flaky, logger: pino({ level: 'silent' }), clock: systemClock, onRejected: (r) => rejected.push(r) });
-    const res = await handler(batchOf([
-      message(5, { service: 'first', version: 'v1', ts: Date.now() - MIN }),
-      message(6, { service: 'second', version: 'v1', ts: Date.now() - MIN }),
-      message(7, { service: 'third', version: 'v1', ts: Date.now() - MIN }),
-    ], () => active));
+    const handler = createDeployMarkerHandler({
+      store: flaky,
+      logger: pino({ level: 'silent' }),
+      clock: systemClock,
+      onRejected: (r) => rejected.push(r),
+    });
+    const res = await handler(
+      batchOf(
+        [
+          message(5, { service: 'first', version: 'v1', ts: Date.now() - MIN }),
+          message(6, { service: 'second', version: 'v1', ts: Date.now() - MIN }),
+          message(7, { service: 'third', version: 'v1', ts: Date.now() - MIN }),
+        ],
+        () => active,
+      ),
+    );
     expect(res).toEqual({ doneThrough: '5' });
     expect(rejected).toEqual([]);
     expect((await real.list()).map((d) => d.service)).toEqual(['first']);
@@ -64,10 +95,20 @@ describe('deploy-marker handler', () => {
 
   it('parses and labels rejections', () => {
     expect(parseDeployMessage(null)).toMatchObject({ ok: false, reason: expect.stringMatching(/^empty/) });
-    expect(parseDeployMessage(Buffer.alloc(70_000, 0x20))).toMatchObject({ ok: false, reason: expect.stringMatching(/^message of 70000 bytes/) });
-    expect(parseDeployMessage(Buffer.from('{'))).toMatchObject({ ok: false, reason: expect.stringMatching(/^not JSON/) });
+    expect(parseDeployMessage(Buffer.alloc(70_000, 0x20))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^message of 70000 bytes/),
+    });
+    expect(parseDeployMessage(Buffer.from('{'))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^not JSON/),
+    });
     expect(parseDeployMessage(Buffer.from('{"a":1}'))).toEqual({ ok: true, body: { a: 1 } });
-    expect(['empty message', 'message of 9 bytes', 'not JSON: x', 'service: required'].map(deployRejectLabel))
-      .toEqual(['empty', 'too_large', 'not_json', 'invalid']);
+    expect(['empty message', 'message of 9 bytes', 'not JSON: x', 'service: required'].map(deployRejectLabel)).toEqual([
+      'empty',
+      'too_large',
+      'not_json',
+      'invalid',
+    ]);
   });
 });

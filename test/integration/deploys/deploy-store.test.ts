@@ -26,7 +26,12 @@ function marker(body: Record<string, unknown>, now = T0): Deploy {
 
 function logSink() {
   const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk)) as Record<string, unknown>); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+      cb();
+    },
+  });
   return { lines, logger: pino({ level: 'info' }, stream) };
 }
 
@@ -39,13 +44,32 @@ describe.each([
     const prefix = uniquePrefix();
     let now = T0;
     const { lines, logger } = logSink();
-    const store = new RedisDeployStore({ redis, prefix, clock: () => now, logger, ...(retentionMs ? { retentionMs } : {}) });
-    return { redis, prefix, store, lines, setNow: (t: number) => { now = t; } };
+    const store = new RedisDeployStore({
+      redis,
+      prefix,
+      clock: () => now,
+      logger,
+      ...(retentionMs ? { retentionMs } : {}),
+    });
+    return {
+      redis,
+      prefix,
+      store,
+      lines,
+      setNow: (t: number) => {
+        now = t;
+      },
+    };
   }
 
   it('adds a marker once: a resend is a duplicate and returns the first one as stored', async () => {
     const { store, redis, prefix } = setup();
-    const first = marker({ service: 'payments-service', ts: T0 - 5 * MIN, author: 'ana', attrs: { payment_provider: 'stripe' } });
+    const first = marker({
+      service: 'payments-service',
+      ts: T0 - 5 * MIN,
+      author: 'ana',
+      attrs: { payment_provider: 'stripe' },
+    });
     expect(await store.add(first)).toEqual({ deploy: first, duplicate: false });
     expect(await store.get(first.id)).toEqual(first);
 
@@ -77,15 +101,20 @@ describe.each([
     const c = marker({ service: 'payments-service', ts: T0 - 10 * MIN, version: 'v2' });
     const d = marker({ service: 'Payments-Service', ts: T0 - 10 * MIN, version: 'v3', environment: 'staging' });
     for (const x of [c, a, d, b]) await store.add(x);
-    const ids = async (q: Parameters<RedisDeployStore['list']>[0]) => (await store.list(q)).map((x) => x.version + '@' + x.environment);
+    const ids = async (q: Parameters<RedisDeployStore['list']>[0]) =>
+      (await store.list(q)).map((x) => x.version + '@' + x.environment);
 
     const all = await store.list();
     expect(all.map((x) => x.ts)).toEqual([c.ts, d.ts, b.ts, a.ts].sort((p, q) => q - p));
     expect(await ids({ since: T0 - 30 * MIN })).toHaveLength(3);
     expect(await ids({ since: T0 - 30 * MIN, until: T0 - 30 * MIN })).toEqual(['v1@staging']);
     expect(await ids({ until: T0 - 31 * MIN })).toEqual(['v1@production']);
-    expect((await ids({ service: 'payments-service' })).sort()).toEqual(['v1@production', 'v2@production', 'v3@staging']);
-    expect((await ids({ service: 'PAYMENTS-service', environment: 'Staging' }))).toEqual(['v3@staging']);
+    expect((await ids({ service: 'payments-service' })).sort()).toEqual([
+      'v1@production',
+      'v2@production',
+      'v3@staging',
+    ]);
+    expect(await ids({ service: 'PAYMENTS-service', environment: 'Staging' })).toEqual(['v3@staging']);
     expect(await ids({ environment: 'staging', limit: 1 })).toHaveLength(1);
     expect(await ids({ limit: 2 })).toHaveLength(2);
     expect(await ids({ limit: 0 })).toEqual([]);
@@ -95,7 +124,8 @@ describe.each([
 
   it('pages through many markers when a filter skips most of them', async () => {
     const { store } = setup();
-    for (let i = 0; i < 700; i++) await store.add(marker({ service: i % 7 === 0 ? 'rare' : 'common', ts: T0 - i * 1000, version: `v${i}` }));
+    for (let i = 0; i < 700; i++)
+      await store.add(marker({ service: i % 7 === 0 ? 'rare' : 'common', ts: T0 - i * 1000, version: `v${i}` }));
     const rare = await store.list({ service: 'rare', limit: 1000 });
     expect(rare).toHaveLength(100);
     expect(rare.map((d) => d.version)).toEqual(Array.from({ length: 100 }, (_, k) => `v${k * 7}`));
@@ -108,7 +138,12 @@ describe.each([
     const ds = [120, 90, 8, 0].map((m) => marker({ service: `s${m}`, ts: T0 - m * MIN }));
     for (const d of ds) await store.add(d);
     expect((await store.between(T0 - 90 * MIN, T0 - 8 * MIN)).map((d) => d.service)).toEqual(['s90', 's8']);
-    expect((await store.between(T0 - 2 * 60 * MIN, T0 + 2 * MIN)).map((d) => d.service)).toEqual(['s120', 's90', 's8', 's0']);
+    expect((await store.between(T0 - 2 * 60 * MIN, T0 + 2 * MIN)).map((d) => d.service)).toEqual([
+      's120',
+      's90',
+      's8',
+      's0',
+    ]);
     expect(await store.between(T0, T0 - 1)).toEqual([]);
   });
 
@@ -129,7 +164,10 @@ describe.each([
     expect(await redis.hget(deploysKeys(prefix).data, old.id)).toBeNull();
     expect((await store.list()).map((d) => d.service)).toEqual(['new', 'recent']);
 
-    const err = await store.add(marker({ service: 'ancient', ts: T0 - 6 * DAY })).then(() => undefined, (e: unknown) => e);
+    const err = await store.add(marker({ service: 'ancient', ts: T0 - 6 * DAY })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(FwError);
     expect(err).toMatchObject({ code: 'DEPLOY_TOO_OLD', retriable: false });
     expect(DEPLOY_RETENTION_MS).toBe(30 * DAY);
@@ -150,11 +188,20 @@ describe.each([
 
 describe('RedisDeployStore when Redis is down', () => {
   it('fails with retriable DEPLOY_REDIS errors', async () => {
-    const redis = new Redis({ port: 1, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    const redis = new Redis({
+      port: 1,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
     const store = new RedisDeployStore({ redis, prefix: uniquePrefix() });
     const d = marker({ service: 's' });
     for (const op of [() => store.add(d), () => store.list(), () => store.between(0, T0), () => store.get('x')]) {
-      const err = await op().then(() => undefined, (e: unknown) => e);
+      const err = await op().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(FwError);
       expect(err).toMatchObject({ code: 'DEPLOY_REDIS', retriable: true });
     }
@@ -162,6 +209,8 @@ describe('RedisDeployStore when Redis is down', () => {
   });
 
   it('refuses a retention that is not a positive number', () => {
-    expect(() => new RedisDeployStore({ redis: new Redis({ lazyConnect: true }), prefix: 'x', retentionMs: 0 })).toThrow(/retention/);
+    expect(
+      () => new RedisDeployStore({ redis: new Redis({ lazyConnect: true }), prefix: 'x', retentionMs: 0 }),
+    ).toThrow(/retention/);
   });
 });

@@ -23,21 +23,47 @@ const MIN = 60_000;
 
 function evidence(relativeChange: number): Evidence {
   return {
-    observed: 412, expected: 601, observedRate: 0.41, expectedRate: 0.6, relativeChange, volume: 1000, windowMinutes: 15,
-    statistic: 4.2, threshold: 3.1, pValue: 1e-5, chanceRatePerWeek: 0.1, onset: T0 - 2 * MIN, evaluatedUpTo: T0,
-    baseline: { kind: 'seasonal', weeksUsed: 4, level: 0.6 }, noise: { tau2: 0.001, tau2Slow: 0.0004 },
+    observed: 412,
+    expected: 601,
+    observedRate: 0.41,
+    expectedRate: 0.6,
+    relativeChange,
+    volume: 1000,
+    windowMinutes: 15,
+    statistic: 4.2,
+    threshold: 3.1,
+    pValue: 1e-5,
+    chanceRatePerWeek: 0.1,
+    onset: T0 - 2 * MIN,
+    evaluatedUpTo: T0,
+    baseline: { kind: 'seasonal', weeksUsed: 4, level: 0.6 },
+    noise: { tau2: 0.001, tau2Slow: 0.0004 },
   };
 }
 
 function firingState(rule: string, segment: SegmentRef | null): AlertState {
-  return stepAlert(undefined, rule, segment, { condition: 'breach', evidence: evidence(0.31) }, T0, { forMs: 0, resolveAfterMs: MIN }).next;
+  return stepAlert(undefined, rule, segment, { condition: 'breach', evidence: evidence(0.31) }, T0, {
+    forMs: 0,
+    resolveAfterMs: MIN,
+  }).next;
 }
 
 function transition(state: AlertState, n: number): AlertTransition {
   return {
-    id: `${transitionId(state)}-${n}`, kind: 'firing', at: T0 + n, rule: state.rule, funnel: 'checkout', segment: state.segment,
-    severity: 'critical', notify: ['#payments'], labels: { team: 'payments' }, from: 'pending', to: 'firing',
-    evidence: state.evidence, ruleSetVersion: 'v1', ...(state.incidentId ? { incidentId: state.incidentId } : {}),
+    id: `${transitionId(state)}-${n}`,
+    kind: 'firing',
+    at: T0 + n,
+    rule: state.rule,
+    funnel: 'checkout',
+    segment: state.segment,
+    severity: 'critical',
+    notify: ['#payments'],
+    labels: { team: 'payments' },
+    from: 'pending',
+    to: 'firing',
+    evidence: state.evidence,
+    ruleSetVersion: 'v1',
+    ...(state.incidentId ? { incidentId: state.incidentId } : {}),
   };
 }
 
@@ -62,7 +88,8 @@ describe.each([
       firingState('checkout-conversion', null),
       firingState('checkout-conversion', { dimension: 'platform', value: 'android' }),
       firingState('checkout-conversion', { dimension: 'geo.region', value: 'eu|west=1%' }),
-      stepAlert(undefined, 'signup-drop', null, { condition: 'insufficient' }, T0, { forMs: 0, resolveAfterMs: 0 }).next,
+      stepAlert(undefined, 'signup-drop', null, { condition: 'insufficient' }, T0, { forMs: 0, resolveAfterMs: 0 })
+        .next,
     ];
     expect(await store.commit(token, states, [])).toBe('ok');
     const loaded = await store.load();
@@ -70,7 +97,14 @@ describe.each([
     expect([...loaded.keys()]).toContain('checkout-conversion|geo.region=eu%7Cwest%3D1%25');
 
     // The next look: one state changes, one rule was removed.
-    const next = stepAlert(states[0], 'checkout-conversion', null, { condition: 'ok', evidence: evidence(0.01) }, T0 + MIN, { forMs: 0, resolveAfterMs: 0 }).next;
+    const next = stepAlert(
+      states[0],
+      'checkout-conversion',
+      null,
+      { condition: 'ok', evidence: evidence(0.01) },
+      T0 + MIN,
+      { forMs: 0, resolveAfterMs: 0 },
+    ).next;
     expect(await store.commit(token, [next], [], { deleteKeys: [alertKey('signup-drop', null)] })).toBe('ok');
     const again = await store.load();
     expect(again.get('checkout-conversion')).toEqual(next);
@@ -90,7 +124,9 @@ describe.each([
     expect(tb).toBeGreaterThan(token);
 
     const s2 = { ...s1, seq: 42 };
-    expect(await store.commit(token, [s2], [transition(s2, 2)], { deleteKeys: ['checkout-conversion'] })).toBe('fenced');
+    expect(await store.commit(token, [s2], [transition(s2, 2)], { deleteKeys: ['checkout-conversion'] })).toBe(
+      'fenced',
+    );
     expect(await store.load()).toEqual(new Map([['checkout-conversion', s1]]));
     expect(await store.recentTransitions(10)).toEqual([t1]);
 
@@ -117,7 +153,13 @@ describe.each([
     const { store, token, redis, prefix } = await setup({ maxTransitions: 100 });
     const s = firingState('checkout-conversion', null);
     for (let batch = 0; batch < 10; batch++) {
-      expect(await store.commit(token, [], Array.from({ length: 100 }, (_, i) => transition(s, batch * 100 + i)))).toBe('ok');
+      expect(
+        await store.commit(
+          token,
+          [],
+          Array.from({ length: 100 }, (_, i) => transition(s, batch * 100 + i)),
+        ),
+      ).toBe('ok');
     }
     // MAXLEN ~ trims whole stream nodes (100 entries by default), so the length stays within one node of the cap.
     const len = await redis.xlen(alertsKeys(prefix).transitions);
@@ -129,10 +171,14 @@ describe.each([
 
   it('commits thousands of states in one call', async () => {
     const { store, token } = await setup();
-    const states = Array.from({ length: 5000 }, (_, i) => firingState('checkout-conversion', { dimension: 'entity', value: `v${i}` }));
+    const states = Array.from({ length: 5000 }, (_, i) =>
+      firingState('checkout-conversion', { dimension: 'entity', value: `v${i}` }),
+    );
     expect(await store.commit(token, states, [])).toBe('ok');
     expect((await store.load()).size).toBe(5000);
-    expect(await store.commit(token, [], [], { deleteKeys: states.slice(0, 4500).map((s) => alertKey(s.rule, s.segment)) })).toBe('ok');
+    expect(
+      await store.commit(token, [], [], { deleteKeys: states.slice(0, 4500).map((s) => alertKey(s.rule, s.segment)) }),
+    ).toBe('ok');
     expect((await store.load()).size).toBe(500);
   });
 
@@ -140,7 +186,13 @@ describe.each([
     const { store, token, redis, prefix } = await setup();
     const s = firingState('checkout-conversion', null);
     expect(await store.commit(token, [s], [])).toBe('ok');
-    await redis.hset(alertsKeys(prefix).state, 'broken', '{not json', 'odd', '{"rule":"x","status":"exploded","seq":1,"since":1}');
+    await redis.hset(
+      alertsKeys(prefix).state,
+      'broken',
+      '{not json',
+      'odd',
+      '{"rule":"x","status":"exploded","seq":1,"since":1}',
+    );
     expect(await store.load()).toEqual(new Map([['checkout-conversion', s]]));
   });
 
@@ -152,12 +204,22 @@ describe.each([
 });
 
 it('an unreachable Redis is a retriable ALERT_REDIS_UNAVAILABLE', async () => {
-  const redis = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  const redis = new Redis({
+    host: '127.0.0.1',
+    port: 1,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
   try {
     const store = new RedisAlertStore({ redis, prefix: uniquePrefix() });
     await expect(store.load()).rejects.toMatchObject({ code: 'ALERT_REDIS_UNAVAILABLE', retriable: true });
     await expect(store.commit(1, [], [])).rejects.toMatchObject({ code: 'ALERT_REDIS_UNAVAILABLE', retriable: true });
-    await expect(store.recentTransitions(5)).rejects.toMatchObject({ code: 'ALERT_REDIS_UNAVAILABLE', retriable: true });
+    await expect(store.recentTransitions(5)).rejects.toMatchObject({
+      code: 'ALERT_REDIS_UNAVAILABLE',
+      retriable: true,
+    });
   } finally {
     redis.disconnect();
   }

@@ -30,19 +30,38 @@ const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 2, 6, 0, 0);
 
 const funnel: FunnelDef = {
-  name: 'shop', entityField: 'entity',
-  steps: [{ name: 'started', event: 'checkout_started' }, { name: 'paid', event: 'order_completed' }],
-  conversionWindowMs: 10 * MIN, bucketMs: MIN, allowedLatenessMs: 2 * MIN,
-  dimensions: [{ name: 'platform', maxValues: 5 }], services: ['payments-service'],
+  name: 'shop',
+  entityField: 'entity',
+  steps: [
+    { name: 'started', event: 'checkout_started' },
+    { name: 'paid', event: 'order_completed' },
+  ],
+  conversionWindowMs: 10 * MIN,
+  bucketMs: MIN,
+  allowedLatenessMs: 2 * MIN,
+  dimensions: [{ name: 'platform', maxValues: 5 }],
+  services: ['payments-service'],
   retention: { ...FUNNEL_DEFAULTS.retention },
 };
 
 function rule(over: Partial<AlertRuleDef> = {}): AlertRuleDef {
   return {
-    name: 'paid-drop', funnel: 'shop', metric: { kind: 'cohort_conversion', from: 'started', to: 'paid' },
-    direction: 'drop', minChange: 0.2, baseline: { kind: 'trailing', windowMs: 60 * MIN }, falseAlarmsPerWeek: 1,
-    minVolume: 50, forMs: 2 * MIN, resolveAfterMs: 5 * MIN, severity: 'critical', segments: ['platform'],
-    notify: ['console'], labels: { team: 'payments' }, mixShift: 'ignore', source: { file: 'rules/shop.yaml', line: 1, col: 1 },
+    name: 'paid-drop',
+    funnel: 'shop',
+    metric: { kind: 'cohort_conversion', from: 'started', to: 'paid' },
+    direction: 'drop',
+    minChange: 0.2,
+    baseline: { kind: 'trailing', windowMs: 60 * MIN },
+    falseAlarmsPerWeek: 1,
+    minVolume: 50,
+    forMs: 2 * MIN,
+    resolveAfterMs: 5 * MIN,
+    severity: 'critical',
+    segments: ['platform'],
+    notify: ['console'],
+    labels: { team: 'payments' },
+    mixShift: 'ignore',
+    source: { file: 'rules/shop.yaml', line: 1, col: 1 },
     ...over,
   };
 }
@@ -52,8 +71,10 @@ class Shop {
   private readonly rnd = mulberry32(7);
   private readonly queue = new Map<number, FwEvent[]>();
   private n = 0;
-  constructor(private readonly rate: (platform: string, minute: number) => number,
-    private readonly volume: (platform: string, minute: number) => number = (p) => (p === 'web' ? 90 : 60)) {}
+  constructor(
+    private readonly rate: (platform: string, minute: number) => number,
+    private readonly volume: (platform: string, minute: number) => number = (p) => (p === 'web' ? 90 : 60),
+  ) {}
 
   /** Events whose time falls in minute k (starts of minute k, conversions scheduled into it), in time order. */
   minute(k: number): FwEvent[] {
@@ -97,16 +118,33 @@ function setup(rules: AlertRuleDef[]) {
   const completenessStore = new RedisCompletenessStore({ redis, prefix });
   // Deploy markers in the real store: an incident names the deploys near its onset.
   const deploys = new RedisDeployStore({ redis, prefix, clock: () => clock.now() });
-  const make = (notifier: Notifier) => new Evaluator({
-    store, rules: () => ruleSet, alerts, lease, notifier, clock, logger, staleAfterMs: 5 * MIN, completenessStore, deploys,
-    environment: 'production', // the daemon's default FW_ENVIRONMENT
-  });
+  const make = (notifier: Notifier) =>
+    new Evaluator({
+      store,
+      rules: () => ruleSet,
+      alerts,
+      lease,
+      notifier,
+      clock,
+      logger,
+      staleAfterMs: 5 * MIN,
+      completenessStore,
+      deploys,
+      environment: 'production', // the daemon's default FW_ENVIRONMENT
+    });
   let offset = 0;
   /** Applies minute k's events, compacts, and ticks 5 s after the minute ends. */
   const minute = async (shop: Shop | null, k: number, ev: Evaluator) => {
     const events = shop ? shop.minute(k) : [];
     if (events.length > 0) {
-      await store.applyBatch({ funnel, partition: '0', firstOffset: offset, lastOffset: offset + events.length - 1, events, now: clock.now() });
+      await store.applyBatch({
+        funnel,
+        partition: '0',
+        firstOffset: offset,
+        lastOffset: offset + events.length - 1,
+        events,
+        now: clock.now(),
+      });
       offset += events.length;
     }
     clock.set(T0 + (k + 1) * MIN + 5_000);
@@ -121,7 +159,8 @@ function setup(rules: AlertRuleDef[]) {
 
 describe('evaluator on a real Redis', () => {
   it('fires on a segment drop near its onset, continues across a restart without a second trigger, and resolves', async () => {
-    const DROP_AT = 120, RECOVER_AT = 150;
+    const DROP_AT = 120,
+      RECOVER_AT = 150;
     const shop = new Shop((p, k) => (p === 'android' && k >= DROP_AT && k < RECOVER_AT ? 0.25 : 0.6));
     const s = setup([rule()]);
     const notes = new Collect();
@@ -172,7 +211,14 @@ describe('evaluator on a real Redis', () => {
     ev = s.make(notes);
     const before = notes.got.length;
     for (let k = firedAt + 1; k < RECOVER_AT; k++) await s.minute(shop, k, ev);
-    expect(notes.got.slice(before).filter((t) => t.segment?.value === "android").map((t) => `${t.kind}@${(t.at - T0) / MIN}: ${t.evidence?.relativeChange.toFixed(2)} ${t.evidence?.reason ?? ""}`)).toEqual([]);
+    expect(
+      notes.got
+        .slice(before)
+        .filter((t) => t.segment?.value === 'android')
+        .map(
+          (t) => `${t.kind}@${(t.at - T0) / MIN}: ${t.evidence?.relativeChange.toFixed(2)} ${t.evidence?.reason ?? ''}`,
+        ),
+    ).toEqual([]);
 
     let resolvedAt = -1;
     for (let k = RECOVER_AT; k < RECOVER_AT + 40 && resolvedAt < 0; k++) {
@@ -185,14 +231,20 @@ describe('evaluator on a real Redis', () => {
     // The outbox got exactly one firing and one resolved job for the incident, across the restart, committed with
     // the states (no worker runs here, so every job the evaluators queued is still in the stream).
     const entries = await s.redis.xrange(alertsKeys(s.prefix).outbox, '-', '+');
-    const jobs = entries.map(([, f]) => JSON.parse(f[f.indexOf('j') + 1]!) as DeliveryJob).filter((j) => j.alert.incidentId === firing.incidentId);
+    const jobs = entries
+      .map(([, f]) => JSON.parse(f[f.indexOf('j') + 1]!) as DeliveryJob)
+      .filter((j) => j.alert.incidentId === firing.incidentId);
     expect(jobs.map((j) => `${j.event}→${j.receiver}`)).toEqual(['firing→console', 'resolved→console']);
   }, 240_000);
 
-  it('a mix shift alone (each platform converts as before, android\'s share of traffic grows) is not paged by default, and is described as a mix shift when a rule asks to page it', async () => {
+  it("a mix shift alone (each platform converts as before, android's share of traffic grows) is not paged by default, and is described as a mix shift when a rule asks to page it", async () => {
     const SHIFT_AT = 100;
     // android converts at half web's rate throughout; from SHIFT_AT it brings four times the traffic.
-    const shop = () => new Shop((p) => (p === 'web' ? 0.7 : 0.35), (p, k) => (p === 'web' ? 90 : k >= SHIFT_AT ? 240 : 60));
+    const shop = () =>
+      new Shop(
+        (p) => (p === 'web' ? 0.7 : 0.35),
+        (p, k) => (p === 'web' ? 90 : k >= SHIFT_AT ? 240 : 60),
+      );
     const run = async (mixShift: 'ignore' | 'page') => {
       const s = setup([rule({ name: `mix-${mixShift}`, mixShift, forMs: 0 })]);
       const notes = new Collect();
@@ -208,7 +260,9 @@ describe('evaluator on a real Redis', () => {
     expect(wide, 'the funnel-wide rate fell by mix alone and mix_shift: page pages it').toBeDefined();
     expect(paged.filter((t) => t.segment !== null)).toEqual([]); // no platform's own rate moved
     expect(wide!.context?.drilldown?.classification).toBe('mix-shift');
-    expect(wide!.context?.drilldown?.summary).toMatch(/^mix shift: rates steady within every value, traffic share moved \(.*android/);
+    expect(wide!.context?.drilldown?.summary).toMatch(
+      /^mix shift: rates steady within every value, traffic share moved \(.*android/,
+    );
   }, 240_000);
 
   it('a seasonal rule without weeks of history falls back to a trailing baseline and says so', async () => {

@@ -56,10 +56,14 @@ describe.each([
     expect(first.leader).toBe(true);
     expect((await b.tryAcquire()).leader).toBe(false);
     // a is never called again, as if its process died: its lease runs out in Redis.
-    const taken = await eventually(async () => {
-      const s = await b.tryAcquire();
-      return s.leader ? s : undefined;
-    }, 10_000, 'b to take the lease');
+    const taken = await eventually(
+      async () => {
+        const s = await b.tryAcquire();
+        return s.leader ? s : undefined;
+      },
+      10_000,
+      'b to take the lease',
+    );
     expect(taken.token!).toBeGreaterThan(first.token!);
     // A resumed a does not get it back: its renewal needs the lease to still hold its token.
     expect(await a.tryAcquire()).toMatchObject({ leader: false, holder: 'replica-b' });
@@ -90,7 +94,7 @@ describe.each([
     expect(await two.tryAcquire()).toMatchObject({ leader: false, holder: 'same-host' });
   });
 
-  it('start() renews on a timer and reports changes; stop() hands over to the other replica\'s timer', async () => {
+  it("start() renews on a timer and reports changes; stop() hands over to the other replica's timer", async () => {
     const changes: [string, boolean, number | undefined][] = [];
     const { make } = pair({ ttlMs: 3_000, renewEveryMs: 100 });
     const la = make('replica-a', { onChange: (l, t) => changes.push(['a', l, t]) });
@@ -104,10 +108,15 @@ describe.each([
     const tokenB = lb.token()!;
     await lb.stop();
     expect(tokenB).toBeGreaterThan(tokenA);
-    expect(changes).toEqual([['a', true, tokenA], ['a', false, undefined], ['b', true, tokenB], ['b', false, undefined]]);
+    expect(changes).toEqual([
+      ['a', true, tokenA],
+      ['a', false, undefined],
+      ['b', true, tokenB],
+      ['b', false, undefined],
+    ]);
   });
 
-  it('counts itself leader only until the last renewal\'s start + ttl − margin, on the injected clock', async () => {
+  it("counts itself leader only until the last renewal's start + ttl − margin, on the injected clock", async () => {
     const clock = new ManualClock(1_000_000);
     const changes: boolean[] = [];
     const { make } = pair({ ttlMs: 60_000, safetyMarginMs: 5_000, clock, onChange: (l) => changes.push(l) });
@@ -137,7 +146,7 @@ describe.each([
     expect(() => make('x', { ttlMs: 1000, renewEveryMs: 950 })).toThrow(/renewEveryMs/);
   });
 
-  it('fencing: a paused ex-leader\'s write with its old token is refused, and it stops counting itself leader', async () => {
+  it("fencing: a paused ex-leader's write with its old token is refused, and it stops counting itself leader", async () => {
     const { redis, prefix, make } = pair();
     const pausedClock = new ManualClock(5_000_000); // frozen: a never notices on its own that its lease ran out
     const a = make('replica-a', { clock: pausedClock });
@@ -146,10 +155,14 @@ describe.each([
     const first = await a.tryAcquire();
     expect(await fencedWrite(a, (t) => store.commit(t, [state('r1', 1)], []))).toBe('ok');
 
-    const taken = await eventually(async () => {
-      const s = await b.tryAcquire();
-      return s.leader ? s : undefined;
-    }, 10_000, 'b to take the lease');
+    const taken = await eventually(
+      async () => {
+        const s = await b.tryAcquire();
+        return s.leader ? s : undefined;
+      },
+      10_000,
+      'b to take the lease',
+    );
     expect(await fencedWrite(b, (t) => store.commit(t, [state('r1', 2)], []))).toBe('ok');
 
     expect(a.isLeader()).toBe(true); // it believes so: its clock is paused

@@ -24,7 +24,11 @@ const T0 = Date.UTC(2025, 0, 6, 12, 0);
 /** A client of a port nothing listens on, failing at once: Redis is away. */
 function deadRedis(): Redis {
   const redis = new Redis({
-    port: 1, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null,
+    port: 1,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
   });
   onTestFinished(() => redis.disconnect());
   return redis;
@@ -43,7 +47,11 @@ async function start(redis: Redis) {
   const clock = new ManualClock(T0);
   const logger = pino({ level: 'silent' });
   const app = buildHttpServer({
-    logger, metrics: new Metrics({ defaultMetrics: false }), readiness: new Readiness(), version: 'test', routes: [
+    logger,
+    metrics: new Metrics({ defaultMetrics: false }),
+    readiness: new Readiness(),
+    version: 'test',
+    routes: [
       alertRoutes({ alerts: new RedisAlertStore({ redis, prefix }), rules: () => undefined, token: '' }),
       deployRoutes({ store: new RedisDeployStore({ redis, prefix, clock: () => clock.now() }), token: '', clock }),
       buggyRoute,
@@ -57,7 +65,7 @@ async function start(redis: Redis) {
 const marker = { service: 'payments-service', version: 'v2.3.1', ts: '2025-01-06T11:52:00Z' };
 
 describe('HTTP error answers', () => {
-  it('answers a bug in a route 500 INTERNAL, without the bug\'s text', async () => {
+  it("answers a bug in a route 500 INTERNAL, without the bug's text", async () => {
     const { app } = await start(redisClient());
     const r = await app.inject({ method: 'GET', url: '/test/bug' });
     expect(r.statusCode).toBe(500);
@@ -67,7 +75,7 @@ describe('HTTP error answers', () => {
     expect(body.message).not.toMatch(/limits|undefined/);
   });
 
-  it('answers an internal Redis failure (a wrong-typed key) 500 with its code, without Redis\'s reply', async () => {
+  it("answers an internal Redis failure (a wrong-typed key) 500 with its code, without Redis's reply", async () => {
     const redis = redisClient();
     const { app, prefix } = await start(redis);
     await redis.set(alertsKeys(prefix).state, 'not a hash');
@@ -78,7 +86,7 @@ describe('HTTP error answers', () => {
     expect(body.message).not.toContain('WRONGTYPE');
   });
 
-  it('answers bad requests 400 with their code, and fastify\'s client errors their 4xx', async () => {
+  it("answers bad requests 400 with their code, and fastify's client errors their 4xx", async () => {
     const { app } = await start(redisClient());
     const badQuery = await app.inject({ method: 'GET', url: '/v1/alerts?status=bogus' });
     expect(badQuery.statusCode).toBe(400);
@@ -107,7 +115,7 @@ describe('HTTP error answers', () => {
     expect(nowhere.json()).toMatchObject({ error: 'NOT_FOUND' });
   });
 
-  it('answers 503 with the area\'s code and a message to act on while Redis is away', async () => {
+  it("answers 503 with the area's code and a message to act on while Redis is away", async () => {
     const { app } = await start(deadRedis());
     const alerts = await app.inject({ method: 'GET', url: '/v1/alerts' });
     expect(alerts.statusCode).toBe(503);

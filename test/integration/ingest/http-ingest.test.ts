@@ -8,8 +8,16 @@ import { windowQueries } from '../../support/window-queries.js';
 const TOKEN = 's3cret-token';
 
 async function startDaemon(extra: Record<string, string> = {}): Promise<Daemon> {
-  const config = loadConfig({ FW_REDIS_URL: redisUrl(), FW_REDIS_PREFIX: uniquePrefix(), FW_HTTP_PORT: '0', FW_HTTP_HOST: '127.0.0.1',
-    FW_RULES_DIR: 'rules', FW_INGEST_TOKEN: TOKEN, FW_INSTANCE_ID: 'test', ...extra });
+  const config = loadConfig({
+    FW_REDIS_URL: redisUrl(),
+    FW_REDIS_PREFIX: uniquePrefix(),
+    FW_HTTP_PORT: '0',
+    FW_HTTP_HOST: '127.0.0.1',
+    FW_RULES_DIR: 'rules',
+    FW_INGEST_TOKEN: TOKEN,
+    FW_INSTANCE_ID: 'test',
+    ...extra,
+  });
   const d = new Daemon({ config, logger: pino({ level: 'silent' }) });
   onTestFinished(() => d.stop());
   await d.start();
@@ -17,17 +25,31 @@ async function startDaemon(extra: Record<string, string> = {}): Promise<Daemon> 
 }
 
 function post(d: Daemon, body: string, headers: Record<string, string> = {}) {
-  return fetch(`${d.httpUrl}/v1/events`, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, ...headers } });
+  return fetch(`${d.httpUrl}/v1/events`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, ...headers },
+  });
 }
 
 const now = Date.now();
-const ev = (type: string, entity: string, dt = 0, attrs: Record<string, string> = { platform: 'ios' }) =>
-  ({ id: `${type}-${entity}`, type, ts: new Date(now - 60_000 + dt).toISOString(), entity, attrs });
+const ev = (type: string, entity: string, dt = 0, attrs: Record<string, string> = { platform: 'ios' }) => ({
+  id: `${type}-${entity}`,
+  type,
+  ts: new Date(now - 60_000 + dt).toISOString(),
+  entity,
+  attrs,
+});
 
 describe('POST /v1/events without Kafka (applied directly to the windows)', () => {
   it('accepts a good batch and the counts land in Redis', async () => {
     const d = await startDaemon();
-    const batch = [ev('checkout_started', 'c1'), ev('checkout_started', 'c2'), ev('payment_submitted', 'c1', 1000), ev('order_completed', 'c1', 2000, { platform: 'ios', status: 'paid' })];
+    const batch = [
+      ev('checkout_started', 'c1'),
+      ev('checkout_started', 'c2'),
+      ev('payment_submitted', 'c1', 1000),
+      ev('order_completed', 'c1', 2000, { platform: 'ios', status: 'paid' }),
+    ];
     const r = await post(d, JSON.stringify(batch));
     expect(r.status).toBe(200);
     expect(await r.json()).toEqual({ accepted: 4, rejected: 0, errors: [] });
@@ -44,12 +66,29 @@ describe('POST /v1/events without Kafka (applied directly to the windows)', () =
 
   it('answers a mixed batch with the reason of each rejected event and applies the good ones', async () => {
     const d = await startDaemon();
-    const r = await post(d, JSON.stringify([ev('checkout_started', 'm1'), { type: 'checkout_started' }, 'not an event', { type: 'checkout_started', ts: 'soon', entity: 'x' }, ev('checkout_started', 'm2')]));
+    const r = await post(
+      d,
+      JSON.stringify([
+        ev('checkout_started', 'm1'),
+        { type: 'checkout_started' },
+        'not an event',
+        { type: 'checkout_started', ts: 'soon', entity: 'x' },
+        ev('checkout_started', 'm2'),
+      ]),
+    );
     expect(r.status).toBe(200);
-    const body = (await r.json()) as { accepted: number; rejected: number; errors: { index: number; reason: string; detail: string }[] };
+    const body = (await r.json()) as {
+      accepted: number;
+      rejected: number;
+      errors: { index: number; reason: string; detail: string }[];
+    };
     expect(body.accepted).toBe(2);
     expect(body.rejected).toBe(3);
-    expect(body.errors.map((e) => [e.index, e.reason])).toEqual([[1, 'missing_field'], [2, 'not_an_object'], [3, 'invalid_timestamp']]);
+    expect(body.errors.map((e) => [e.index, e.reason])).toEqual([
+      [1, 'missing_field'],
+      [2, 'not_an_object'],
+      [3, 'invalid_timestamp'],
+    ]);
     const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
     const t = await d.windows.stepTotals({ funnel: checkout, from: now - 3_600_000, to: now + 60_000 });
     expect(t.volume[0]).toBe(2);
@@ -59,7 +98,13 @@ describe('POST /v1/events without Kafka (applied directly to the windows)', () =
 
   it('takes NDJSON, skipping blank lines and rejecting a broken line', async () => {
     const d = await startDaemon();
-    const nd = [JSON.stringify(ev('signup_started', 'u1')), '', JSON.stringify(ev('signup_started', 'u2')), '{"type": "signup_started", "ts": 1', ''].join('\n');
+    const nd = [
+      JSON.stringify(ev('signup_started', 'u1')),
+      '',
+      JSON.stringify(ev('signup_started', 'u2')),
+      '{"type": "signup_started", "ts": 1',
+      '',
+    ].join('\n');
     const r = await post(d, nd, { 'content-type': 'application/x-ndjson' });
     expect(r.status).toBe(200);
     const body = (await r.json()) as { accepted: number; rejected: number; errors: { reason: string }[] };
@@ -75,7 +120,11 @@ describe('POST /v1/events without Kafka (applied directly to the windows)', () =
     expect(await tooLarge.json()).toMatchObject({ message: expect.stringMatching(/too large/i) });
     const broken = await post(d, '[{"type":');
     expect(broken.status).toBe(400);
-    const noToken = await fetch(`${d.httpUrl}/v1/events`, { method: 'POST', body: '[]', headers: { 'content-type': 'application/json' } });
+    const noToken = await fetch(`${d.httpUrl}/v1/events`, {
+      method: 'POST',
+      body: '[]',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(noToken.status).toBe(401);
     expect(await noToken.json()).toMatchObject({ error: 'UNAUTHORIZED', message: expect.stringContaining('Bearer') });
     const wrong = await post(d, '[]', { authorization: 'Bearer nope' });
@@ -84,14 +133,25 @@ describe('POST /v1/events without Kafka (applied directly to the windows)', () =
     expect(empty.status).toBe(400);
   });
 
-  it('reads producers\' own field names when FW_EVENT_FIELDS maps them', async () => {
+  it("reads producers' own field names when FW_EVENT_FIELDS maps them", async () => {
     const d = await startDaemon({ FW_EVENT_FIELDS: 'type=event_name,ts=occurred_at,entity=checkout_id,attrs=props' });
-    const r = await post(d, JSON.stringify([{ event_name: 'checkout_started', occurred_at: now - 30_000, checkout_id: 'f1', props: { platform: 'web' } }, { type: 'checkout_started', ts: now, entity: 'f2' }]));
+    const r = await post(
+      d,
+      JSON.stringify([
+        { event_name: 'checkout_started', occurred_at: now - 30_000, checkout_id: 'f1', props: { platform: 'web' } },
+        { type: 'checkout_started', ts: now, entity: 'f2' },
+      ]),
+    );
     const body = (await r.json()) as { accepted: number; errors: { reason: string }[] };
     expect(body.accepted).toBe(1);
     expect(body.errors.map((e) => e.reason)).toEqual(['unknown_envelope']);
     const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
-    const byPlatform = await windowQueries(d.windows).dimensionVolume({ funnel: checkout, from: now - 3_600_000, to: now + 60_000, dimension: 'platform' });
+    const byPlatform = await windowQueries(d.windows).dimensionVolume({
+      funnel: checkout,
+      from: now - 3_600_000,
+      to: now + 60_000,
+      dimension: 'platform',
+    });
     expect(byPlatform.values.web?.[0]).toBe(1);
   });
 
@@ -111,8 +171,16 @@ describe('POST /v1/events without Kafka (applied directly to the windows)', () =
 describe('POST /v1/events with Kafka (produced to the events topic)', () => {
   it('produces accepted events keyed by entity, and the consumer applies them', async () => {
     const topic = uniqueName('events');
-    const d = await startDaemon({ FW_KAFKA_BROKERS: kafkaBrokers().join(','), FW_KAFKA_TOPICS: topic, FW_KAFKA_GROUP: uniqueName('g'), FW_KAFKA_FROM_BEGINNING: 'true' });
-    const r = await post(d, JSON.stringify([ev('checkout_started', 'k1'), ev('payment_submitted', 'k1', 500), { bad: true }]));
+    const d = await startDaemon({
+      FW_KAFKA_BROKERS: kafkaBrokers().join(','),
+      FW_KAFKA_TOPICS: topic,
+      FW_KAFKA_GROUP: uniqueName('g'),
+      FW_KAFKA_FROM_BEGINNING: 'true',
+    });
+    const r = await post(
+      d,
+      JSON.stringify([ev('checkout_started', 'k1'), ev('payment_submitted', 'k1', 500), { bad: true }]),
+    );
     expect(await r.json()).toMatchObject({ accepted: 2, rejected: 1 });
 
     const consumer = kafka().consumer({ groupId: uniqueName('reader') });
@@ -120,14 +188,25 @@ describe('POST /v1/events with Kafka (produced to the events topic)', () => {
     onTestFinished(() => consumer.disconnect());
     await consumer.subscribe({ topic, fromBeginning: true });
     const seen: { key: string; type: string }[] = [];
-    await consumer.run({ eachMessage: async ({ message }) => { seen.push({ key: message.key!.toString(), type: JSON.parse(message.value!.toString()).type }); } });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        seen.push({ key: message.key!.toString(), type: JSON.parse(message.value!.toString()).type });
+      },
+    });
     await eventually(() => (seen.length >= 2 ? true : undefined), 30_000, 'two messages on the topic');
-    expect(seen).toEqual([{ key: 'k1', type: 'checkout_started' }, { key: 'k1', type: 'payment_submitted' }]);
+    expect(seen).toEqual([
+      { key: 'k1', type: 'checkout_started' },
+      { key: 'k1', type: 'payment_submitted' },
+    ]);
 
     const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
-    await eventually(async () => {
-      const t = await d.windows.stepTotals({ funnel: checkout, from: now - 3_600_000, to: now + 60_000 });
-      return t.volume[0] === 1 && t.volume[1] === 1 ? true : undefined;
-    }, 30_000, 'the daemon to apply the produced events');
+    await eventually(
+      async () => {
+        const t = await d.windows.stepTotals({ funnel: checkout, from: now - 3_600_000, to: now + 60_000 });
+        return t.volume[0] === 1 && t.volume[1] === 1 ? true : undefined;
+      },
+      30_000,
+      'the daemon to apply the produced events',
+    );
   });
 });

@@ -24,8 +24,20 @@ const MIN = 60_000;
 
 function ev(change: number): Evidence {
   return {
-    observed: 400, expected: 600, observedRate: 0.4, expectedRate: 0.6, relativeChange: change, volume: 1000, windowMinutes: 15,
-    statistic: 5, threshold: 3, pValue: 1e-6, chanceRatePerWeek: 0.1, onset: T0 - 4 * MIN, evaluatedUpTo: T0, baseline: { kind: 'trailing' },
+    observed: 400,
+    expected: 600,
+    observedRate: 0.4,
+    expectedRate: 0.6,
+    relativeChange: change,
+    volume: 1000,
+    windowMinutes: 15,
+    statistic: 5,
+    threshold: 3,
+    pValue: 1e-6,
+    chanceRatePerWeek: 0.1,
+    onset: T0 - 4 * MIN,
+    evaluatedUpTo: T0,
+    baseline: { kind: 'trailing' },
   };
 }
 
@@ -38,25 +50,68 @@ async function start() {
   await lease.tryAcquire();
   const store = new RedisAlertStore({ redis, prefix });
   const step = (rule: string, seg: AlertState['segment'], change: number): AlertState =>
-    stepAlert(undefined, rule, seg, { condition: 'breach', evidence: ev(change) }, T0, { forMs: change > 0.3 ? 0 : 5 * MIN, resolveAfterMs: MIN }).next;
-  const firing = { ...step('checkout-drop', { dimension: 'payment_provider', value: 'stripe' }, 0.4),
-    context: { deploys: [{ service: 'payments-service', version: '2.3.1', ts: T0 - 12 * MIN, score: 0.9, why: '8 min before the onset' }],
-      drilldown: { classification: 'localised' as const, summary: 'payment_provider=stripe carries 92% of the deficit', dimensions: [] } },
-    notices: { 'slack-payments': { at: T0 } } };
+    stepAlert(undefined, rule, seg, { condition: 'breach', evidence: ev(change) }, T0, {
+      forMs: change > 0.3 ? 0 : 5 * MIN,
+      resolveAfterMs: MIN,
+    }).next;
+  const firing = {
+    ...step('checkout-drop', { dimension: 'payment_provider', value: 'stripe' }, 0.4),
+    context: {
+      deploys: [
+        { service: 'payments-service', version: '2.3.1', ts: T0 - 12 * MIN, score: 0.9, why: '8 min before the onset' },
+      ],
+      drilldown: {
+        classification: 'localised' as const,
+        summary: 'payment_provider=stripe carries 92% of the deficit',
+        dimensions: [],
+      },
+    },
+    notices: { 'slack-payments': { at: T0 } },
+  };
   const pending = step('signup-drop', null, 0.2);
-  const quiet = stepAlert(undefined, 'checkout-slow', null, { condition: 'ok' }, T0, { forMs: 0, resolveAfterMs: MIN }).next;
-  const t: AlertTransition = { id: transitionId(firing), kind: 'firing', at: T0, rule: firing.rule, funnel: 'checkout', segment: firing.segment,
-    severity: 'critical', notify: ['slack-payments'], labels: {}, from: 'pending', to: 'firing', ruleSetVersion: 'r-1' };
+  const quiet = stepAlert(undefined, 'checkout-slow', null, { condition: 'ok' }, T0, {
+    forMs: 0,
+    resolveAfterMs: MIN,
+  }).next;
+  const t: AlertTransition = {
+    id: transitionId(firing),
+    kind: 'firing',
+    at: T0,
+    rule: firing.rule,
+    funnel: 'checkout',
+    segment: firing.segment,
+    severity: 'critical',
+    notify: ['slack-payments'],
+    labels: {},
+    from: 'pending',
+    to: 'firing',
+    ruleSetVersion: 'r-1',
+  };
   expect(await store.commit(lease.token()!, [firing, pending, quiet], [t])).toBe('ok');
-  const rules = () => ({ funnels: [], receivers: [], files: [], version: 'r-1', rules: [
-    { name: 'checkout-drop', funnel: 'checkout' }, { name: 'signup-drop', funnel: 'signup' }, { name: 'checkout-slow', funnel: 'checkout' },
-  ] }) as never;
-  const app = buildHttpServer({ logger, metrics: new Metrics({ defaultMetrics: false }), readiness: new Readiness(), version: 'test',
-    routes: [alertRoutes({ alerts: store, rules, token: TOKEN })] });
+  const rules = () =>
+    ({
+      funnels: [],
+      receivers: [],
+      files: [],
+      version: 'r-1',
+      rules: [
+        { name: 'checkout-drop', funnel: 'checkout' },
+        { name: 'signup-drop', funnel: 'signup' },
+        { name: 'checkout-slow', funnel: 'checkout' },
+      ],
+    }) as never;
+  const app = buildHttpServer({
+    logger,
+    metrics: new Metrics({ defaultMetrics: false }),
+    readiness: new Readiness(),
+    version: 'test',
+    routes: [alertRoutes({ alerts: store, rules, token: TOKEN })],
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   onTestFinished(() => app.close());
   const { port } = app.server.address() as { port: number };
-  const get = (path: string, token: string | null = TOKEN) => fetch(`http://127.0.0.1:${port}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const get = (path: string, token: string | null = TOKEN) =>
+    fetch(`http://127.0.0.1:${port}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   return { get, firing };
 }
 
@@ -65,12 +120,17 @@ describe('alerts HTTP API', () => {
     const { get, firing } = await start();
     const r = await get('/v1/alerts');
     expect(r.status).toBe(200);
-    const body = await r.json() as { alerts: Record<string, unknown>[]; ruleSetVersion: string };
+    const body = (await r.json()) as { alerts: Record<string, unknown>[]; ruleSetVersion: string };
     expect(body.alerts.map((a) => `${a.rule}:${a.status}`)).toEqual(['checkout-drop:firing', 'signup-drop:pending']);
     expect(body.alerts[0]).toMatchObject({
-      key: 'checkout-drop|payment_provider=stripe', funnel: 'checkout', segment: { dimension: 'payment_provider', value: 'stripe' },
-      incidentId: firing.incidentId, onset: new Date(T0 - 4 * MIN).toISOString(), notified: { 'slack-payments': { at: T0 } },
-      deploys: [{ service: 'payments-service', version: '2.3.1' }], drilldown: { classification: 'localised' },
+      key: 'checkout-drop|payment_provider=stripe',
+      funnel: 'checkout',
+      segment: { dimension: 'payment_provider', value: 'stripe' },
+      incidentId: firing.incidentId,
+      onset: new Date(T0 - 4 * MIN).toISOString(),
+      notified: { 'slack-payments': { at: T0 } },
+      deploys: [{ service: 'payments-service', version: '2.3.1' }],
+      drilldown: { classification: 'localised' },
     });
     expect((body.alerts[0]!.evidence as Evidence).relativeChange).toBe(0.4);
     expect(body.ruleSetVersion).toBe('r-1');
@@ -78,7 +138,8 @@ describe('alerts HTTP API', () => {
 
   it('filters by status, rule and funnel; lists transitions', async () => {
     const { get } = await start();
-    const names = async (q: string) => ((await (await get(`/v1/alerts${q}`)).json()) as { alerts: { rule: string }[] }).alerts.map((a) => a.rule);
+    const names = async (q: string) =>
+      ((await (await get(`/v1/alerts${q}`)).json()) as { alerts: { rule: string }[] }).alerts.map((a) => a.rule);
     expect(await names('?status=all')).toEqual(['checkout-drop', 'signup-drop', 'checkout-slow']);
     expect(await names('?status=inactive')).toEqual(['checkout-slow']);
     expect(await names('?status=all&funnel=checkout')).toEqual(['checkout-drop', 'checkout-slow']);

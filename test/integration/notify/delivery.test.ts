@@ -41,9 +41,20 @@ const RECEIVERS: ReceiverDef[] = [
 
 function evidence(change: number, at: number): Evidence {
   return {
-    observed: Math.round(600 * (1 - change)), expected: 600, observedRate: 0.6 * (1 - change), expectedRate: 0.6, relativeChange: change,
-    volume: 1000, windowMinutes: 15, statistic: 5, threshold: 3, pValue: 1e-6, chanceRatePerWeek: 0.1, onset: at - 3 * MIN,
-    evaluatedUpTo: at, baseline: { kind: 'seasonal', weeksUsed: 4 },
+    observed: Math.round(600 * (1 - change)),
+    expected: 600,
+    observedRate: 0.6 * (1 - change),
+    expectedRate: 0.6,
+    relativeChange: change,
+    volume: 1000,
+    windowMinutes: 15,
+    statistic: 5,
+    threshold: 3,
+    pValue: 1e-6,
+    chanceRatePerWeek: 0.1,
+    onset: at - 3 * MIN,
+    evaluatedUpTo: at,
+    baseline: { kind: 'seasonal', weeksUsed: 4 },
   };
 }
 
@@ -69,22 +80,43 @@ interface Rig {
   redis: ReturnType<typeof redisClient>;
 }
 
-async function rig(opts: { env?: Record<string, string>; claimIdleMs?: number; consumer?: string; pruneIdleMs?: number } = {}): Promise<Rig> {
+async function rig(
+  opts: { env?: Record<string, string>; claimIdleMs?: number; consumer?: string; pruneIdleMs?: number } = {},
+): Promise<Rig> {
   const slack = await startFakeSlack();
   const pd = await startFakePagerDuty();
-  closers.push(() => slack.close(), () => pd.close());
+  closers.push(
+    () => slack.close(),
+    () => pd.close(),
+  );
   const redis = redisClient();
   const prefix = uniquePrefix();
   const metrics = new Metrics();
-  const registry = new ReceiverRegistry(receiverFactory({
-    logger, slackApiUrl: slack.url, pagerDutyUrl: pd.url, timeoutMs: 2_000,
-    env: { SLACK_BOT_TOKEN: slack.token, PD_KEY, ...opts.env }, write: () => {},
-  }), logger);
+  const registry = new ReceiverRegistry(
+    receiverFactory({
+      logger,
+      slackApiUrl: slack.url,
+      pagerDutyUrl: pd.url,
+      timeoutMs: 2_000,
+      env: { SLACK_BOT_TOKEN: slack.token, PD_KEY, ...opts.env },
+      write: () => {},
+    }),
+    logger,
+  );
   registry.update(RECEIVERS);
   closers.push(() => registry.closeAll());
   const outbox = new DeliveryOutbox({
-    redis, prefix, consumer: opts.consumer ?? 'worker-1', receivers: () => registry.get(), clock: systemClock, logger, metrics,
-    backoffBaseMs: 50, backoffMaxMs: 200, orderWaitMs: 50, claimIdleMs: opts.claimIdleMs ?? 60_000,
+    redis,
+    prefix,
+    consumer: opts.consumer ?? 'worker-1',
+    receivers: () => registry.get(),
+    clock: systemClock,
+    logger,
+    metrics,
+    backoffBaseMs: 50,
+    backoffMaxMs: 200,
+    orderWaitMs: 50,
+    claimIdleMs: opts.claimIdleMs ?? 60_000,
     ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}),
   });
   const lease = new LeaderLease({ redis, prefix, owner: 'test-leader', ttlMs: 60_000, clock: systemClock, logger });
@@ -97,40 +129,73 @@ async function rig(opts: { env?: Record<string, string>; claimIdleMs?: number; c
   let state: AlertState | undefined;
   const notify = RECEIVERS.map((r) => r.name);
   const alertOf = (s: AlertState, kind: AlertTransition['kind']): AlertTransition => ({
-    id: transitionId(s), kind, at: now, rule: RULE, funnel: 'checkout', segment: null, severity: 'critical', notify,
-    labels: { team: 'payments' }, incidentId: s.incidentId, from: 'inactive', to: s.status, evidence: s.evidence, ruleSetVersion: 'r-1',
-    owner: 'payments-team', runbook: 'https://example.com/runbooks/checkout',
+    id: transitionId(s),
+    kind,
+    at: now,
+    rule: RULE,
+    funnel: 'checkout',
+    segment: null,
+    severity: 'critical',
+    notify,
+    labels: { team: 'payments' },
+    incidentId: s.incidentId,
+    from: 'inactive',
+    to: s.status,
+    evidence: s.evidence,
+    ruleSetVersion: 'r-1',
+    owner: 'payments-team',
+    runbook: 'https://example.com/runbooks/checkout',
   });
   return {
-    slack, pd, outbox, metrics, silences, prefix, redis,
+    slack,
+    pd,
+    outbox,
+    metrics,
+    silences,
+    prefix,
+    redis,
     now: () => now,
     incident: () => state?.incidentId,
     async look(condition, change = 0.3, advanceMs = MIN) {
       now += advanceMs;
-      const step = stepAlert(state, RULE, null, { condition, evidence: evidence(change, now) }, now, { forMs: 0, resolveAfterMs: 2 * MIN });
+      const step = stepAlert(state, RULE, null, { condition, evidence: evidence(change, now) }, now, {
+        forMs: 0,
+        resolveAfterMs: 2 * MIN,
+      });
       const key = alertKey(RULE, null);
       const transitions = step.transition ? [alertOf(step.next, step.transition)] : [];
       const plan = planDeliveries({
-        now, states: new Map([[key, step.next]]), transitions, silences: await silences.active(now),
-        receivers: new Set(['console', ...notify]), remindEveryMs: 60 * MIN, describe: (_k, s) => alertOf(s, 'firing'),
+        now,
+        states: new Map([[key, step.next]]),
+        transitions,
+        silences: await silences.active(now),
+        receivers: new Set(['console', ...notify]),
+        remindEveryMs: 60 * MIN,
+        describe: (_k, s) => alertOf(s, 'firing'),
       });
       state = plan.states.get(key) ?? step.next;
       expect(await store.commit(token, [state], transitions, { outbox: plan.outbox })).toBe('ok');
       return plan.jobs.map((j) => `${j.event}→${j.receiver}`);
     },
     async drain(timeoutMs = 15_000) {
-      await eventually(async () => {
-        await outbox.runOnce(false);
-        const b = await outbox.backlog();
-        return b.queued === 0 && b.delayed === 0 ? true : undefined;
-      }, timeoutMs, 'outbox drained');
+      await eventually(
+        async () => {
+          await outbox.runOnce(false);
+          const b = await outbox.backlog();
+          return b.queued === 0 && b.delayed === 0 ? true : undefined;
+        },
+        timeoutMs,
+        'outbox drained',
+      );
     },
   };
 }
 
 async function metric(m: Metrics, name: string, labels: Record<string, string>): Promise<number> {
   const got = (await m.registry.getSingleMetric(name)!.get()).values;
-  return got.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
+  return got
+    .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+    .reduce((a, v) => a + v.value, 0);
 }
 
 describe('delivery through the outbox', () => {
@@ -164,16 +229,27 @@ describe('delivery through the outbox', () => {
     expect(r.pd.incidents).toHaveLength(1);
     expect(r.pd.incidents[0]!.status).toBe('resolved');
     expect(r.pd.incidents[0]!.resolvePayload).toBeDefined();
-    expect(r.pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual(['trigger:opened', 'trigger:updated', 'resolve:resolved']);
+    expect(r.pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual([
+      'trigger:opened',
+      'trigger:updated',
+      'resolve:resolved',
+    ]);
 
-    expect(await metric(r.metrics, 'fw_deliveries_total', { receiver: 'pagerduty-checkout', outcome: 'delivered' })).toBe(3);
-    expect(await metric(r.metrics, 'fw_deliveries_total', { receiver: 'slack-payments', outcome: 'delivered' })).toBe(3);
+    expect(
+      await metric(r.metrics, 'fw_deliveries_total', { receiver: 'pagerduty-checkout', outcome: 'delivered' }),
+    ).toBe(3);
+    expect(await metric(r.metrics, 'fw_deliveries_total', { receiver: 'slack-payments', outcome: 'delivered' })).toBe(
+      3,
+    );
     const text = await r.metrics.registry.metrics();
     expect(text).toMatch(/^fw_delivery_latency_seconds_count\{receiver="slack-payments",event="firing"\} 1$/m);
     // Nothing left behind: the stream entries are deleted once settled, the records say where each incident stands.
     expect(await r.redis.xlen(alertsKeys(r.prefix).outbox)).toBe(0);
     expect((await r.outbox.record('pagerduty-checkout', r.incident()!))?.state).toBe('closed');
-    expect((await r.outbox.record('slack-payments', r.incident()!))?.record?.slack).toEqual({ channel: 'C0ALERTS', ts: parent.ts });
+    expect((await r.outbox.record('slack-payments', r.incident()!))?.record?.slack).toEqual({
+      channel: 'C0ALERTS',
+      ts: parent.ts,
+    });
   });
 
   it('429 with Retry-After is retried no sooner than asked, then delivered once', async () => {
@@ -199,7 +275,9 @@ describe('delivery through the outbox', () => {
     r.pd.fail(2, { status: 503 });
     await r.look('breach');
     await r.drain();
-    expect(r.slack.requests.filter((q) => q.method === 'chat.postMessage').map((q) => q.status)).toEqual([500, 500, 200]);
+    expect(r.slack.requests.filter((q) => q.method === 'chat.postMessage').map((q) => q.status)).toEqual([
+      500, 500, 200,
+    ]);
     expect(r.pd.requests.map((q) => q.status)).toEqual([503, 503, 202]);
     expect(r.slack.topLevel()).toHaveLength(1);
     expect(r.pd.incidents).toHaveLength(1);
@@ -214,9 +292,13 @@ describe('delivery through the outbox', () => {
     expect(r.pd.incidents).toHaveLength(0);
     const top = r.slack.topLevel();
     expect(top).toHaveLength(2); // the alert, and the self-alert about the failed page
-    const selfAlert = top.find((m) => /pagerduty-checkout/.test(m.text) && /wrong length/.test(m.text + JSON.stringify(m.blocks)));
+    const selfAlert = top.find(
+      (m) => /pagerduty-checkout/.test(m.text) && /wrong length/.test(m.text + JSON.stringify(m.blocks)),
+    );
     expect(selfAlert).toBeDefined();
-    expect(await metric(r.metrics, 'fw_deliveries_total', { receiver: 'pagerduty-checkout', outcome: 'failed' })).toBe(1);
+    expect(await metric(r.metrics, 'fw_deliveries_total', { receiver: 'pagerduty-checkout', outcome: 'failed' })).toBe(
+      1,
+    );
 
     await r.look('ok');
     await r.look('ok', 0, 2 * MIN);
@@ -243,13 +325,25 @@ describe('delivery through the outbox', () => {
     const r = await rig();
     const t = r.now();
     // Muted for PagerDuty only: Slack gets the trigger.
-    await r.silences.create({ matchers: [{ name: 'receiver', op: '=', value: 'pagerduty-checkout' }], startsAt: t, endsAt: t + 60 * MIN, createdBy: 'ana', comment: 'PD maintenance' });
+    await r.silences.create({
+      matchers: [{ name: 'receiver', op: '=', value: 'pagerduty-checkout' }],
+      startsAt: t,
+      endsAt: t + 60 * MIN,
+      createdBy: 'ana',
+      comment: 'PD maintenance',
+    });
     expect(await r.look('breach')).toEqual(['firing→slack-payments']);
     await r.drain();
     expect(r.pd.requests).toHaveLength(0);
     expect(r.slack.topLevel()).toHaveLength(1);
     // A silence on the whole rule, created while it fires: the reminder is muted…
-    await r.silences.create({ matchers: [{ name: 'rule', op: '=', value: RULE }], startsAt: r.now(), endsAt: r.now() + 10 * 60 * MIN, createdBy: 'ana', comment: 'known issue' });
+    await r.silences.create({
+      matchers: [{ name: 'rule', op: '=', value: RULE }],
+      startsAt: r.now(),
+      endsAt: r.now() + 10 * 60 * MIN,
+      createdBy: 'ana',
+      comment: 'known issue',
+    });
     expect(await r.look('breach', 0.3, 61 * MIN)).toEqual([]);
     // …the resolve is not: it reaches Slack (which had the trigger), and not PagerDuty (which never had it).
     await r.look('ok');
@@ -269,7 +363,13 @@ describe('delivery through the outbox', () => {
     await r.look('ok', 0, 2 * MIN); // resolve queued behind a pending trigger
     await r.drain();
     expect(r.pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual(['trigger:opened', 'resolve:resolved']);
-    expect(await metric(r.metrics, 'fw_deliveries_total', { receiver: 'pagerduty-checkout', event: 'resolved', outcome: 'waiting' })).toBeGreaterThan(0);
+    expect(
+      await metric(r.metrics, 'fw_deliveries_total', {
+        receiver: 'pagerduty-checkout',
+        event: 'resolved',
+        outcome: 'waiting',
+      }),
+    ).toBeGreaterThan(0);
   });
 
   it('a job read by a worker that died is taken over by another after the claim idle time, and delivered once', async () => {
@@ -278,7 +378,16 @@ describe('delivery through the outbox', () => {
     // A worker reads the jobs and dies before settling them (XREADGROUP as a consumer that never comes back).
     const keys = alertsKeys(r.prefix);
     await r.redis.xgroup('CREATE', keys.outbox, 'delivery', '0', 'MKSTREAM');
-    const taken = await r.redis.xreadgroup('GROUP', 'delivery', 'dead-worker', 'COUNT', 10, 'STREAMS', keys.outbox, '>') as [string, unknown[]][];
+    const taken = (await r.redis.xreadgroup(
+      'GROUP',
+      'delivery',
+      'dead-worker',
+      'COUNT',
+      10,
+      'STREAMS',
+      keys.outbox,
+      '>',
+    )) as [string, unknown[]][];
     expect(taken[0]![1]).toHaveLength(2);
     expect(await r.outbox.runOnce(false)).toBe(0); // nothing new, and not idle long enough yet
     await new Promise((res) => setTimeout(res, 400));
@@ -293,11 +402,26 @@ describe('delivery through the outbox', () => {
     await r.look('breach');
     const keys = alertsKeys(r.prefix);
     await r.redis.xgroup('CREATE', keys.outbox, 'delivery', '0', 'MKSTREAM');
-    const taken = await r.redis.xreadgroup('GROUP', 'delivery', 'dead-worker', 'COUNT', 10, 'STREAMS', keys.outbox, '>') as [string, [string, string[]][]][];
+    const taken = (await r.redis.xreadgroup(
+      'GROUP',
+      'delivery',
+      'dead-worker',
+      'COUNT',
+      10,
+      'STREAMS',
+      keys.outbox,
+      '>',
+    )) as [string, [string, string[]][]][];
     const jobs = taken[0]![1].map(([, fields]) => JSON.parse(fields[fields.indexOf('j') + 1]!) as DeliveryJob);
     const slackJob = jobs.find((j) => j.receiver === 'slack-payments')!;
     // The dead worker's Slack post went out (Slack has it), then the worker died before settling the job.
-    const dying = new SlackReceiver({ def: RECEIVERS[0] as SlackReceiverDef, apiUrl: r.slack.url, env: { SLACK_BOT_TOKEN: r.slack.token }, logger, postIntervalMs: 0 });
+    const dying = new SlackReceiver({
+      def: RECEIVERS[0] as SlackReceiverDef,
+      apiUrl: r.slack.url,
+      env: { SLACK_BOT_TOKEN: r.slack.token },
+      logger,
+      postIntervalMs: 0,
+    });
     expect((await dying.deliver(slackJob, undefined)).ok).toBe(true);
     expect(r.slack.topLevel()).toHaveLength(1);
     await new Promise((res) => setTimeout(res, 400));
@@ -324,7 +448,9 @@ describe('delivery through the outbox', () => {
     await r.redis.xreadgroup('GROUP', 'delivery', 'dead-holding', 'COUNT', 1, 'STREAMS', keys.outbox, '>');
     await new Promise((res) => setTimeout(res, 400));
     await r.outbox.runOnce(false);
-    const names = ((await r.redis.xinfo('CONSUMERS', keys.outbox, 'delivery')) as (string | number)[][]).map((f) => String(f[f.indexOf('name') + 1]));
+    const names = ((await r.redis.xinfo('CONSUMERS', keys.outbox, 'delivery')) as (string | number)[][]).map((f) =>
+      String(f[f.indexOf('name') + 1]),
+    );
     expect(names).not.toContain('gone-worker');
     expect(names).toContain('dead-holding');
     expect(names).toContain('worker-1');

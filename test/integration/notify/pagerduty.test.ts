@@ -19,28 +19,66 @@ const AT = Date.UTC(2025, 0, 6, 12, 8);
 
 function evidence(over: Partial<Evidence> = {}): Evidence {
   return {
-    observed: 508, expected: 741.6, observedRate: 0.412, expectedRate: 0.601, relativeChange: 0.314, volume: 1234,
-    windowMinutes: 15, statistic: 5.1, threshold: 3.2, pValue: 2e-7, chanceRatePerWeek: 0.01, onset: AT - 300_000,
-    evaluatedUpTo: AT, baseline: { kind: 'seasonal', weeksUsed: 4 }, ...over,
+    observed: 508,
+    expected: 741.6,
+    observedRate: 0.412,
+    expectedRate: 0.601,
+    relativeChange: 0.314,
+    volume: 1234,
+    windowMinutes: 15,
+    statistic: 5.1,
+    threshold: 3.2,
+    pValue: 2e-7,
+    chanceRatePerWeek: 0.01,
+    onset: AT - 300_000,
+    evaluatedUpTo: AT,
+    baseline: { kind: 'seasonal', weeksUsed: 4 },
+    ...over,
   };
 }
 
 function alert(over: Partial<AlertTransition> = {}): AlertTransition {
   return {
-    id: `checkout-conversion|platform=android@${AT}#2`, kind: 'firing', at: AT, rule: 'checkout-conversion', funnel: 'checkout',
-    segment: { dimension: 'platform', value: 'android' }, severity: 'critical', notify: ['pd-checkout'], labels: {},
-    incidentId: `checkout-conversion|platform=android@${AT}`, from: 'pending', to: 'firing', evidence: evidence(),
-    ruleSetVersion: 'v1', ...over,
+    id: `checkout-conversion|platform=android@${AT}#2`,
+    kind: 'firing',
+    at: AT,
+    rule: 'checkout-conversion',
+    funnel: 'checkout',
+    segment: { dimension: 'platform', value: 'android' },
+    severity: 'critical',
+    notify: ['pd-checkout'],
+    labels: {},
+    incidentId: `checkout-conversion|platform=android@${AT}`,
+    from: 'pending',
+    to: 'firing',
+    evidence: evidence(),
+    ruleSetVersion: 'v1',
+    ...over,
   };
 }
 
 function job(event: DeliveryJob['event'], a: AlertTransition = alert(), over: Partial<DeliveryJob> = {}): DeliveryJob {
-  return { id: `${a.id}/${event}/pd-checkout`, receiver: 'pd-checkout', event, alert: a, createdAt: AT, attempt: 0, ...over };
+  return {
+    id: `${a.id}/${event}/pd-checkout`,
+    receiver: 'pd-checkout',
+    event,
+    alert: a,
+    createdAt: AT,
+    attempt: 0,
+    ...over,
+  };
 }
 
 function record(out: DeliveryOutcome): DeliveryRecord {
   if (!out.ok || !out.record?.pagerduty) throw new Error(`expected a delivered outcome, got ${JSON.stringify(out)}`);
-  return { receiver: 'pd-checkout', incident: alert().incidentId!, openedAt: AT, lastEvent: 'firing', lastAt: AT, pagerduty: out.record.pagerduty };
+  return {
+    receiver: 'pd-checkout',
+    incident: alert().incidentId!,
+    openedAt: AT,
+    lastEvent: 'firing',
+    lastAt: AT,
+    pagerduty: out.record.pagerduty,
+  };
 }
 
 let fake: FakePagerDuty;
@@ -52,11 +90,18 @@ afterEach(async () => {
 async function setup(o: { env?: Record<string, string | undefined>; timeoutMs?: number; dashboardUrl?: string } = {}) {
   fake = await startFakePagerDuty();
   let logged = '';
-  const destination = new Writable({ write(chunk, _enc, cb) { logged += String(chunk); cb(); } });
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      logged += String(chunk);
+      cb();
+    },
+  });
   const receiver = new PagerDutyReceiver({
     def: { name: 'pd-checkout', kind: 'pagerduty', routingKey: { env: 'PD_KEY' }, dashboardUrl: o.dashboardUrl },
-    baseUrl: fake.url, logger: createLogger({ level: 'debug', pretty: false, destination }),
-    env: o.env ?? { PD_KEY: KEY }, timeoutMs: o.timeoutMs,
+    baseUrl: fake.url,
+    logger: createLogger({ level: 'debug', pretty: false, destination }),
+    env: o.env ?? { PD_KEY: KEY },
+    timeoutMs: o.timeoutMs,
   });
   cleanups.push(async () => {
     await receiver.close();
@@ -74,20 +119,34 @@ describe('PagerDutyReceiver', () => {
     expect(fake.open()).toHaveLength(1);
     const inc = fake.incident(dedupKey)!;
     expect(inc).toMatchObject({ status: 'open', triggers: 1, updates: 0, severity: 'critical' });
-    expect(fake.requests[0]!.json).toMatchObject({ links: [{ href: 'https://dash.example.com/checkout?seg=platform%3Dandroid' }] });
+    expect(fake.requests[0]!.json).toMatchObject({
+      links: [{ href: 'https://dash.example.com/checkout?seg=platform%3Dandroid' }],
+    });
     expect(fake.requests[0]!.headers['content-type']).toBe('application/json');
 
     const prior = record(opened);
-    const worse = alert({ evidence: evidence({ observedRate: 0.2, relativeChange: 0.67 }), id: `${alert().incidentId}#3` });
+    const worse = alert({
+      evidence: evidence({ observedRate: 0.2, relativeChange: 0.67 }),
+      id: `${alert().incidentId}#3`,
+    });
     expect(await receiver.deliver(job('worsened', worse), prior)).toMatchObject({ ok: true });
     expect(fake.incidents).toHaveLength(1);
     expect(inc).toMatchObject({ status: 'open', triggers: 2, updates: 1 });
     expect(String(inc.payload.summary)).toContain('20.0%');
 
-    const resolved = alert({ kind: 'resolved', from: 'firing', to: 'resolved', at: AT + 900_000, id: `${alert().incidentId}#4` });
+    const resolved = alert({
+      kind: 'resolved',
+      from: 'firing',
+      to: 'resolved',
+      at: AT + 900_000,
+      id: `${alert().incidentId}#4`,
+    });
     expect(await receiver.deliver(job('resolved', resolved), prior)).toMatchObject({ ok: true });
     expect(inc.status).toBe('resolved');
-    expect(inc.resolvePayload).toMatchObject({ summary: expect.stringContaining('checkout-conversion'), severity: 'critical' });
+    expect(inc.resolvePayload).toMatchObject({
+      summary: expect.stringContaining('checkout-conversion'),
+      severity: 'critical',
+    });
     expect(fake.open()).toHaveLength(0);
     expect(fake.events.map((e) => e.effect)).toEqual(['opened', 'updated', 'resolved']);
     expect(fake.requests.every((r) => r.answered && r.status === 202)).toBe(true);
@@ -114,30 +173,51 @@ describe('PagerDutyReceiver', () => {
   it('429 without Retry-After backs off 30 s', async () => {
     const { receiver } = await setup();
     fake.fail(1, { status: 429 });
-    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true, code: 'PAGERDUTY_429', retryAfterMs: 30_000 });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'PAGERDUTY_429',
+      retryAfterMs: 30_000,
+    });
   });
 
   it('5xx is retriable', async () => {
     const { receiver } = await setup();
     fake.fail(1, { status: 503 });
     fake.fail(1, { status: 500, body: 'oops' });
-    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true, code: 'PAGERDUTY_HTTP_503' });
-    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true, code: 'PAGERDUTY_HTTP_500', reason: expect.stringContaining('oops') });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'PAGERDUTY_HTTP_503',
+    });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'PAGERDUTY_HTTP_500',
+      reason: expect.stringContaining('oops'),
+    });
     expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: true });
   });
 
-  it('400 is permanent with PagerDuty\'s errors in the reason', async () => {
+  it("400 is permanent with PagerDuty's errors in the reason", async () => {
     const { receiver } = await setup();
     fake.fail(1, { status: 400, errors: ["'summary' is too long (maximum is 1024 characters)"] });
     const out = await receiver.deliver(job('firing'), undefined);
     expect(out).toMatchObject({ ok: false, retriable: false, code: 'PAGERDUTY_400' });
-    expect(!out.ok && out.reason).toBe("PagerDuty refused the event (400): Event object is invalid: 'summary' is too long (maximum is 1024 characters)");
+    expect(!out.ok && out.reason).toBe(
+      "PagerDuty refused the event (400): Event object is invalid: 'summary' is too long (maximum is 1024 characters)",
+    );
   });
 
   it('the fake validates like PagerDuty: a wrong-length key is a 400, never echoed in the reason', async () => {
     const { receiver, logs } = await setup({ env: { PD_KEY: 'short-key-123' } });
     const out = await receiver.deliver(job('firing'), undefined);
-    expect(out).toMatchObject({ ok: false, retriable: false, code: 'PAGERDUTY_400', reason: expect.stringContaining('wrong length') });
+    expect(out).toMatchObject({
+      ok: false,
+      retriable: false,
+      code: 'PAGERDUTY_400',
+      reason: expect.stringContaining('wrong length'),
+    });
     expect(JSON.stringify(out)).not.toContain('short-key-123');
     expect(logs()).not.toContain('short-key-123');
   });
@@ -146,7 +226,11 @@ describe('PagerDutyReceiver', () => {
     const { receiver } = await setup();
     for (const status of [401, 403, 404, 413]) {
       fake.fail(1, { status, body: { status: 'x', message: `m${status}` } });
-      expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: false, code: `PAGERDUTY_HTTP_${status}` });
+      expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({
+        ok: false,
+        retriable: false,
+        code: `PAGERDUTY_HTTP_${status}`,
+      });
     }
   });
 
@@ -171,17 +255,29 @@ describe('PagerDutyReceiver', () => {
       });
     });
     const receiver = new PagerDutyReceiver({
-      def: { name: 'pd', kind: 'pagerduty', routingKey: { env: 'PD_KEY' } }, baseUrl: `http://127.0.0.1:${port}`,
-      logger: createLogger({ level: 'silent', pretty: false }), env: { PD_KEY: KEY }, timeoutMs: 2000,
+      def: { name: 'pd', kind: 'pagerduty', routingKey: { env: 'PD_KEY' } },
+      baseUrl: `http://127.0.0.1:${port}`,
+      logger: createLogger({ level: 'silent', pretty: false }),
+      env: { PD_KEY: KEY },
+      timeoutMs: 2000,
     });
     cleanups.push(() => receiver.close());
-    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true, code: 'PAGERDUTY_NETWORK' });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'PAGERDUTY_NETWORK',
+    });
   });
 
   it('a missing routing key is a permanent SECRET_MISSING, with no request', async () => {
     const { receiver } = await setup({ env: {} });
     const out = await receiver.deliver(job('firing'), undefined);
-    expect(out).toMatchObject({ ok: false, retriable: false, code: 'SECRET_MISSING', reason: expect.stringContaining('PD_KEY') });
+    expect(out).toMatchObject({
+      ok: false,
+      retriable: false,
+      code: 'SECRET_MISSING',
+      reason: expect.stringContaining('PD_KEY'),
+    });
     expect(fake.requests).toHaveLength(0);
     expect(await receiver.check()).toEqual([expect.stringContaining('environment variable PD_KEY')]);
   });
@@ -196,9 +292,21 @@ describe('PagerDutyReceiver', () => {
   it('delivery_failed opens its own incident per failing receiver', async () => {
     const { receiver } = await setup();
     await receiver.deliver(job('firing'), undefined);
-    const failure = { receiver: 'slack-payments', jobId: 'j1', event: 'firing' as const, code: 'SLACK_NOT_IN_CHANNEL', reason: 'not_in_channel: invite the bot' };
-    const out = await receiver.deliver(job('delivery_failed', alert(), { failure, id: 'j1/delivery_failed/pd-checkout' }), undefined);
-    expect(out).toMatchObject({ ok: true, record: { pagerduty: { dedupKey: 'funnelwatch/delivery-failed/slack-payments' } } });
+    const failure = {
+      receiver: 'slack-payments',
+      jobId: 'j1',
+      event: 'firing' as const,
+      code: 'SLACK_NOT_IN_CHANNEL',
+      reason: 'not_in_channel: invite the bot',
+    };
+    const out = await receiver.deliver(
+      job('delivery_failed', alert(), { failure, id: 'j1/delivery_failed/pd-checkout' }),
+      undefined,
+    );
+    expect(out).toMatchObject({
+      ok: true,
+      record: { pagerduty: { dedupKey: 'funnelwatch/delivery-failed/slack-payments' } },
+    });
     expect(fake.open()).toHaveLength(2);
     const inc = fake.incident('funnelwatch/delivery-failed/slack-payments')!;
     expect(inc).toMatchObject({ severity: 'critical', triggers: 1 });
@@ -223,7 +331,7 @@ describe('PagerDutyReceiver', () => {
     expect(logs()).not.toContain(OTHER_KEY);
   });
 
-  it('a held request stays in flight until released (the lead\'s crash tests)', async () => {
+  it("a held request stays in flight until released (the lead's crash tests)", async () => {
     const { receiver } = await setup();
     const held = fake.holdNext();
     const pending = receiver.deliver(job('firing'), undefined);
@@ -254,27 +362,48 @@ describe('PagerDutyReceiver', () => {
     fake = await startFakePagerDuty();
     cleanups.push(() => fake.close());
     const post = async (body: string): Promise<{ status: number; json: Record<string, unknown> }> => {
-      const res = await request(`${fake.url}/v2/enqueue`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const res = await request(`${fake.url}/v2/enqueue`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
       return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> };
     };
-    const trigger = (over: Record<string, unknown> = {}, payload: Record<string, unknown> = {}) => JSON.stringify({
-      routing_key: KEY, event_action: 'trigger', dedup_key: 'k1',
-      payload: { summary: 's', source: 'src', severity: 'critical', ...payload }, ...over,
-    });
+    const trigger = (over: Record<string, unknown> = {}, payload: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        routing_key: KEY,
+        event_action: 'trigger',
+        dedup_key: 'k1',
+        payload: { summary: 's', source: 'src', severity: 'critical', ...payload },
+        ...over,
+      });
     expect(await post('{not json')).toMatchObject({ status: 400, json: { errors: ['JSON parse error'] } });
-    expect(await post(trigger({ routing_key: 'x' }))).toMatchObject({ status: 400, json: { status: 'invalid event', errors: ['Service key is the wrong length (should be 32 characters)'] } });
+    expect(await post(trigger({ routing_key: 'x' }))).toMatchObject({
+      status: 400,
+      json: { status: 'invalid event', errors: ['Service key is the wrong length (should be 32 characters)'] },
+    });
     expect(await post(trigger({ event_action: 'open' }))).toMatchObject({ status: 400 });
     expect(await post(trigger({ dedup_key: 'k'.repeat(256) }))).toMatchObject({ status: 400 });
-    expect(await post(trigger({}, { summary: 'é'.repeat(1025) }))).toMatchObject({ status: 400, json: { errors: [expect.stringContaining('too long')] } });
+    expect(await post(trigger({}, { summary: 'é'.repeat(1025) }))).toMatchObject({
+      status: 400,
+      json: { errors: [expect.stringContaining('too long')] },
+    });
     expect(await post(trigger({}, { severity: 'high' }))).toMatchObject({ status: 400 });
     expect(await post(trigger({}, { source: '' }))).toMatchObject({ status: 400 });
     expect(await post(trigger({ links: [{ text: 'x' }] }))).toMatchObject({ status: 400 });
     expect(await post(trigger({}, { custom_details: { x: 'x'.repeat(512_001) } }))).toMatchObject({ status: 413 });
     expect(fake.incidents).toHaveLength(0);
     // a summary of exactly 1024 multibyte characters is fine
-    expect(await post(trigger({}, { summary: 'é'.repeat(1024) }))).toEqual({ status: 202, json: { status: 'success', message: 'Event processed', dedup_key: 'k1' } });
-    expect(await post(JSON.stringify({ routing_key: KEY, event_action: 'resolve', dedup_key: 'unknown' }))).toMatchObject({ status: 202 });
-    expect(await post(JSON.stringify({ routing_key: OTHER_KEY, event_action: 'resolve', dedup_key: 'k1' }))).toMatchObject({ status: 202 });
+    expect(await post(trigger({}, { summary: 'é'.repeat(1024) }))).toEqual({
+      status: 202,
+      json: { status: 'success', message: 'Event processed', dedup_key: 'k1' },
+    });
+    expect(
+      await post(JSON.stringify({ routing_key: KEY, event_action: 'resolve', dedup_key: 'unknown' })),
+    ).toMatchObject({ status: 202 });
+    expect(
+      await post(JSON.stringify({ routing_key: OTHER_KEY, event_action: 'resolve', dedup_key: 'k1' })),
+    ).toMatchObject({ status: 202 });
     expect(fake.events.map((e) => e.effect)).toEqual(['opened', 'dropped', 'dropped']);
     expect(fake.open()).toHaveLength(1);
     await post(JSON.stringify({ routing_key: KEY, event_action: 'resolve', dedup_key: 'k1' }));

@@ -25,10 +25,19 @@ const H = 3_600_000;
 
 async function startServer(opts: { token?: string; clock?: Clock; redis?: Redis } = {}) {
   const clock = opts.clock ?? new ManualClock(T0);
-  const store = new RedisSilenceStore({ redis: opts.redis ?? redisClient(), prefix: uniquePrefix(), clock: () => clock.now() });
+  const store = new RedisSilenceStore({
+    redis: opts.redis ?? redisClient(),
+    prefix: uniquePrefix(),
+    clock: () => clock.now(),
+  });
   const logger = pino({ level: 'silent' });
-  const app = buildHttpServer({ logger, metrics: new Metrics({ defaultMetrics: false }), readiness: new Readiness(), version: 'test',
-    routes: [silenceRoutes({ store, token: opts.token ?? TOKEN, clock, logger })] });
+  const app = buildHttpServer({
+    logger,
+    metrics: new Metrics({ defaultMetrics: false }),
+    readiness: new Readiness(),
+    version: 'test',
+    routes: [silenceRoutes({ store, token: opts.token ?? TOKEN, clock, logger })],
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   onTestFinished(() => app.close());
   const { port } = app.server.address() as { port: number };
@@ -39,11 +48,22 @@ function api(url: string, method: string, path: string, body?: unknown, token: s
   const headers: Record<string, string> = {};
   if (token !== null) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  return fetch(`${url}${path}`, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+  return fetch(`${url}${path}`, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
 }
 
-const good = { matchers: [{ name: 'funnel', value: 'checkout' }, { name: 'segment', op: '=~', value: 'payment_provider=(stripe|adyen)' }],
-  duration: '2h', createdBy: 'ana', comment: 'PSP maintenance, CHG-1234' };
+const good = {
+  matchers: [
+    { name: 'funnel', value: 'checkout' },
+    { name: 'segment', op: '=~', value: 'payment_provider=(stripe|adyen)' },
+  ],
+  duration: '2h',
+  createdBy: 'ana',
+  comment: 'PSP maintenance, CHG-1234',
+};
 
 describe('silences HTTP API', () => {
   it('creates a silence (201) and returns it with its state; GET by id; 404 for an unknown id', async () => {
@@ -52,37 +72,68 @@ describe('silences HTTP API', () => {
     expect(r.status).toBe(201);
     const s = (await r.json()) as SilenceView;
     expect(s).toEqual({
-      id: expect.any(String), state: 'active', startsAt: T0, endsAt: T0 + 2 * H, createdBy: 'ana', comment: 'PSP maintenance, CHG-1234', createdAt: T0,
-      matchers: [{ name: 'funnel', op: '=', value: 'checkout' }, { name: 'segment', op: '=~', value: 'payment_provider=(stripe|adyen)' }],
+      id: expect.any(String),
+      state: 'active',
+      startsAt: T0,
+      endsAt: T0 + 2 * H,
+      createdBy: 'ana',
+      comment: 'PSP maintenance, CHG-1234',
+      createdAt: T0,
+      matchers: [
+        { name: 'funnel', op: '=', value: 'checkout' },
+        { name: 'segment', op: '=~', value: 'payment_provider=(stripe|adyen)' },
+      ],
     });
     const got = await api(url, 'GET', `/v1/silences/${s.id}`);
     expect(got.status).toBe(200);
     expect(await got.json()).toEqual(s);
     const missing = await api(url, 'GET', '/v1/silences/nope');
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toMatchObject({ error: 'SILENCE_NOT_FOUND', message: expect.stringContaining('nope') });
+    expect(await missing.json()).toMatchObject({
+      error: 'SILENCE_NOT_FOUND',
+      message: expect.stringContaining('nope'),
+    });
   });
 
   it('answers 400 BAD_SILENCE naming the field of each problem', async () => {
     const { url } = await startServer();
     const cases: [unknown, string[]][] = [
-      [{ ...good, matchers: [good.matchers[0], { name: 'segment', op: '=~', value: '(stripe' }] },
-        ['matchers[1].value: invalid regular expression "(stripe": Unterminated group']],
-      [{ ...good, duration: undefined, startsAt: '2025-01-06T15:00:00Z', endsAt: '2025-01-06T14:00:00Z' },
-        ['endsAt: must be after startsAt (2025-01-06T15:00:00.000Z)']],
-      [{ ...good, duration: undefined, endsAt: '2025-01-06T11:00:00Z' }, [expect.stringMatching(/^endsAt: must be in the future/)] as unknown as string[]],
-      [{ ...good, matchers: [{ name: 'rule', op: '=~', value: '.*' }] }, [expect.stringMatching(/^matchers: at least one matcher must select something/)] as unknown as string[]],
-      [{ matchers: [], duration: 'soon' }, [
-        expect.stringMatching(/^matchers: needs at least one matcher/), expect.stringMatching(/^duration: "soon" is not a duration/),
-        'createdBy: required', 'comment: required',
-      ] as unknown as string[]],
+      [
+        { ...good, matchers: [good.matchers[0], { name: 'segment', op: '=~', value: '(stripe' }] },
+        ['matchers[1].value: invalid regular expression "(stripe": Unterminated group'],
+      ],
+      [
+        { ...good, duration: undefined, startsAt: '2025-01-06T15:00:00Z', endsAt: '2025-01-06T14:00:00Z' },
+        ['endsAt: must be after startsAt (2025-01-06T15:00:00.000Z)'],
+      ],
+      [
+        { ...good, duration: undefined, endsAt: '2025-01-06T11:00:00Z' },
+        [expect.stringMatching(/^endsAt: must be in the future/)] as unknown as string[],
+      ],
+      [
+        { ...good, matchers: [{ name: 'rule', op: '=~', value: '.*' }] },
+        [expect.stringMatching(/^matchers: at least one matcher must select something/)] as unknown as string[],
+      ],
+      [
+        { matchers: [], duration: 'soon' },
+        [
+          expect.stringMatching(/^matchers: needs at least one matcher/),
+          expect.stringMatching(/^duration: "soon" is not a duration/),
+          'createdBy: required',
+          'comment: required',
+        ] as unknown as string[],
+      ],
       [[good], ['the body must be a JSON object with matchers, endsAt or duration, createdBy and comment']],
     ];
     for (const [body, problems] of cases) {
       const r = await api(url, 'POST', '/v1/silences', body);
       expect(r.status).toBe(400);
       const answer = (await r.json()) as { error: string; message: string; problems: string[] };
-      expect(answer).toEqual({ error: 'BAD_SILENCE', message: expect.stringMatching(/^the silence was not created: /), problems });
+      expect(answer).toEqual({
+        error: 'BAD_SILENCE',
+        message: expect.stringMatching(/^the silence was not created: /),
+        problems,
+      });
     }
     const broken = await api(url, 'POST', '/v1/silences', '{"matchers": [');
     expect(broken.status).toBe(400);
@@ -90,8 +141,19 @@ describe('silences HTTP API', () => {
 
   it('needs the token on every route, reads included', async () => {
     const { url, store } = await startServer();
-    const s = await store.create({ matchers: [{ name: 'funnel', op: '=', value: 'checkout' }], startsAt: T0, endsAt: T0 + H, createdBy: 'ana', comment: 'c' });
-    const routes: [string, string, unknown?][] = [['POST', '/v1/silences', good], ['GET', '/v1/silences'], ['GET', `/v1/silences/${s.id}`], ['DELETE', `/v1/silences/${s.id}`]];
+    const s = await store.create({
+      matchers: [{ name: 'funnel', op: '=', value: 'checkout' }],
+      startsAt: T0,
+      endsAt: T0 + H,
+      createdBy: 'ana',
+      comment: 'c',
+    });
+    const routes: [string, string, unknown?][] = [
+      ['POST', '/v1/silences', good],
+      ['GET', '/v1/silences'],
+      ['GET', `/v1/silences/${s.id}`],
+      ['DELETE', `/v1/silences/${s.id}`],
+    ];
     for (const [method, path, body] of routes) {
       const none = await api(url, method, path, body, null);
       expect(none.status, `${method} ${path} without a token`).toBe(401);
@@ -125,7 +187,8 @@ describe('silences HTTP API', () => {
 
   it('lists newest first, filtered by state; refuses an unknown state', async () => {
     const { url, clock } = await startServer();
-    const post = async (over: Record<string, unknown>) => (await (await api(url, 'POST', '/v1/silences', { ...good, ...over })).json()) as SilenceView;
+    const post = async (over: Record<string, unknown>) =>
+      (await (await api(url, 'POST', '/v1/silences', { ...good, ...over })).json()) as SilenceView;
     const first = await post({});
     (clock as ManualClock).advance(1000);
     const pending = await post({ startsAt: T0 + H });
@@ -134,7 +197,10 @@ describe('silences HTTP API', () => {
     await api(url, 'DELETE', `/v1/silences/${expired.id}`);
     expect(pending.state).toBe('pending');
 
-    const ids = async (q: string) => ((await (await api(url, 'GET', `/v1/silences${q}`)).json()) as { silences: SilenceView[] }).silences.map((s) => `${s.id}:${s.state}`);
+    const ids = async (q: string) =>
+      ((await (await api(url, 'GET', `/v1/silences${q}`)).json()) as { silences: SilenceView[] }).silences.map(
+        (s) => `${s.id}:${s.state}`,
+      );
     expect(await ids('')).toEqual([`${expired.id}:expired`, `${pending.id}:pending`, `${first.id}:active`]);
     expect(await ids('?state=all')).toEqual(await ids(''));
     expect(await ids('?state=active')).toEqual([`${first.id}:active`]);
@@ -142,11 +208,20 @@ describe('silences HTTP API', () => {
     expect(await ids('?state=expired')).toEqual([`${expired.id}:expired`]);
     const bad = await api(url, 'GET', '/v1/silences?state=muted');
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toMatchObject({ error: 'BAD_REQUEST', message: expect.stringContaining('active, pending, expired, all') });
+    expect(await bad.json()).toMatchObject({
+      error: 'BAD_REQUEST',
+      message: expect.stringContaining('active, pending, expired, all'),
+    });
   });
 
   it('answers 503 SILENCE_REDIS when Redis is down', async () => {
-    const redis = new Redis({ port: 1, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    const redis = new Redis({
+      port: 1,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
     onTestFinished(() => redis.disconnect());
     const { url } = await startServer({ redis });
     const r = await api(url, 'GET', '/v1/silences');
@@ -159,7 +234,9 @@ const run = promisify(execFile);
 
 async function cli(args: string[], env: Record<string, string> = {}) {
   try {
-    const r = await run(process.execPath, ['dist/main.js', 'silence', ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    const r = await run(process.execPath, ['dist/main.js', 'silence', ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -172,12 +249,39 @@ describe('funnelwatch silence (CLI against the API)', () => {
     const { url } = await startServer({ clock: systemClock });
     const env = { FUNNELWATCH_URL: url, FUNNELWATCH_TOKEN: TOKEN, USER: 'ana' };
 
-    const added = await cli(['add', 'funnel=checkout', 'segment=~"payment_provider=(stripe|adyen)"', '--duration', '2h', '--comment', 'PSP maintenance'], env);
+    const added = await cli(
+      [
+        'add',
+        'funnel=checkout',
+        'segment=~"payment_provider=(stripe|adyen)"',
+        '--duration',
+        '2h',
+        '--comment',
+        'PSP maintenance',
+      ],
+      env,
+    );
     expect(added).toMatchObject({ code: 0, stderr: '' });
     const id = added.stdout.trim();
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     const end = new Date(Date.now() + 3 * H).toISOString();
-    const second = await cli(['add', 'rule=signup-drop', '--end', end, '--author', 'bo', '--comment', 'known issue', '--url', url, '--token', TOKEN], {});
+    const second = await cli(
+      [
+        'add',
+        'rule=signup-drop',
+        '--end',
+        end,
+        '--author',
+        'bo',
+        '--comment',
+        'known issue',
+        '--url',
+        url,
+        '--token',
+        TOKEN,
+      ],
+      {},
+    );
     expect(second.code).toBe(0);
 
     const table = await cli(['list'], env);
@@ -228,7 +332,9 @@ describe('funnelwatch silence (CLI against the API)', () => {
     const badDuration = await cli(['add', 'funnel=checkout', '--duration', '2 hours', '--comment', 'x'], env);
     expect(badDuration.code).toBe(2);
     expect(badDuration.stderr).toMatch(/did you mean "2h"/);
-    const noAuthor = await cli(['add', 'funnel=checkout', '--duration', '2h', '--comment', 'x'], { FUNNELWATCH_URL: 'http://127.0.0.1:1' });
+    const noAuthor = await cli(['add', 'funnel=checkout', '--duration', '2h', '--comment', 'x'], {
+      FUNNELWATCH_URL: 'http://127.0.0.1:1',
+    });
     expect(noAuthor.code).toBe(2);
     expect(noAuthor.stderr).toMatch(/--author is required/);
     const noMatchers = await cli(['add', '--duration', '2h'], env);

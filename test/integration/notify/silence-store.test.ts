@@ -18,13 +18,24 @@ const T0 = Date.UTC(2025, 0, 6, 12, 0);
 const H = 3_600_000;
 
 function input(over: Partial<SilenceInput> = {}): SilenceInput {
-  return { matchers: [parseMatcher('funnel=checkout'), parseMatcher('segment=~"payment_provider=(stripe|adyen)"')], startsAt: T0, endsAt: T0 + 2 * H,
-    createdBy: 'ana', comment: 'PSP maintenance', ...over };
+  return {
+    matchers: [parseMatcher('funnel=checkout'), parseMatcher('segment=~"payment_provider=(stripe|adyen)"')],
+    startsAt: T0,
+    endsAt: T0 + 2 * H,
+    createdBy: 'ana',
+    comment: 'PSP maintenance',
+    ...over,
+  };
 }
 
 function logSink() {
   const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk)) as Record<string, unknown>); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+      cb();
+    },
+  });
   return { lines, logger: pino({ level: 'info' }, stream) };
 }
 
@@ -38,7 +49,15 @@ describe.each([
     let now = T0;
     const { lines, logger } = logSink();
     const store = new RedisSilenceStore({ redis, prefix, clock: () => now, logger });
-    return { redis, prefix, store, lines, setNow: (t: number) => { now = t; } };
+    return {
+      redis,
+      prefix,
+      store,
+      lines,
+      setNow: (t: number) => {
+        now = t;
+      },
+    };
   }
 
   it('creates silences and reads them back: list newest first, get by id, active at a time', async () => {
@@ -47,7 +66,9 @@ describe.each([
     const a = await store.create(input());
     expect(a).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), ...input(), createdAt: T0 });
     setNow(T0 + 1000);
-    const b = await store.create(input({ matchers: [parseMatcher('rule=signup-drop')], startsAt: T0 + H, endsAt: T0 + 3 * H }));
+    const b = await store.create(
+      input({ matchers: [parseMatcher('rule=signup-drop')], startsAt: T0 + H, endsAt: T0 + 3 * H }),
+    );
     expect(b.id).not.toBe(a.id);
 
     expect(await store.list()).toEqual([b, a]);
@@ -104,22 +125,44 @@ describe.each([
     const good = await store.create(input());
     const key = silencesKey(prefix);
     await redis.hset(key, 'broken', '{"id": "broken", "matchers": ');
-    await redis.hset(key, 'bad-regex', JSON.stringify({ ...good, id: 'bad-regex', matchers: [{ name: 'a', op: '=~', value: '(' }] }));
+    await redis.hset(
+      key,
+      'bad-regex',
+      JSON.stringify({ ...good, id: 'bad-regex', matchers: [{ name: 'a', op: '=~', value: '(' }] }),
+    );
     await redis.hset(key, 'moved', JSON.stringify({ ...good, id: 'other' }));
     expect(await store.list()).toEqual([good]);
     expect(await store.active(T0)).toEqual([good]);
     expect(await store.get('broken')).toBeUndefined();
-    const warned = lines.filter((l) => l.level === 40).map((l) => l.field).sort();
+    const warned = lines
+      .filter((l) => l.level === 40)
+      .map((l) => l.field)
+      .sort();
     expect(warned).toEqual(['bad-regex', 'broken', 'moved']);
   });
 });
 
 describe('RedisSilenceStore when Redis is unreachable', () => {
   it('fails with retriable SILENCE_REDIS errors', async () => {
-    const redis = new Redis({ port: 1, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    const redis = new Redis({
+      port: 1,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
     const store = new RedisSilenceStore({ redis, prefix: uniquePrefix() });
-    for (const op of [() => store.list(), () => store.create(input()), () => store.get('x'), () => store.expire('x', T0), () => store.active(T0)]) {
-      const err = await op().then(() => undefined, (e: unknown) => e);
+    for (const op of [
+      () => store.list(),
+      () => store.create(input()),
+      () => store.get('x'),
+      () => store.expire('x', T0),
+      () => store.active(T0),
+    ]) {
+      const err = await op().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(FwError);
       expect(err).toMatchObject({ code: 'SILENCE_REDIS', retriable: true });
     }

@@ -6,7 +6,13 @@
 import { describe, it, expect, afterEach, vi } from 'vitest';
 import { Writable } from 'node:stream';
 import { SlackReceiver, type SlackReceiverOptions } from '../../../src/notify/slack.js';
-import type { DeliveryEvent, DeliveryJob, DeliveryOutcome, DeliveryRecord, SlackRecord } from '../../../src/notify/receiver.js';
+import type {
+  DeliveryEvent,
+  DeliveryJob,
+  DeliveryOutcome,
+  DeliveryRecord,
+  SlackRecord,
+} from '../../../src/notify/receiver.js';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { startFakeSlack, type FakeSlack } from '../../support/fake-slack.js';
@@ -17,25 +23,61 @@ const CHANNEL = 'C0ALERTS';
 
 function alert(over: Partial<AlertTransition> = {}): AlertTransition {
   return {
-    id: `checkout-completion-drop|payment_provider=stripe@${FIRED}#2`, kind: 'firing', at: FIRED,
-    rule: 'checkout-completion-drop', funnel: 'checkout', segment: { dimension: 'payment_provider', value: 'stripe' },
-    severity: 'critical', notify: ['slack'], owner: 'payments-team', labels: {},
-    incidentId: `checkout-completion-drop|payment_provider=stripe@${FIRED}`, from: 'pending', to: 'firing',
+    id: `checkout-completion-drop|payment_provider=stripe@${FIRED}#2`,
+    kind: 'firing',
+    at: FIRED,
+    rule: 'checkout-completion-drop',
+    funnel: 'checkout',
+    segment: { dimension: 'payment_provider', value: 'stripe' },
+    severity: 'critical',
+    notify: ['slack'],
+    owner: 'payments-team',
+    labels: {},
+    incidentId: `checkout-completion-drop|payment_provider=stripe@${FIRED}`,
+    from: 'pending',
+    to: 'firing',
     evidence: {
-      observed: 508, expected: 741.6, observedRate: 0.412, expectedRate: 0.601, relativeChange: 0.314, volume: 1234,
-      windowMinutes: 15, statistic: 5.1, threshold: 3.2, pValue: 2e-7, chanceRatePerWeek: 0.01, onset: ONSET,
-      evaluatedUpTo: FIRED, baseline: { kind: 'seasonal', weeksUsed: 4 },
+      observed: 508,
+      expected: 741.6,
+      observedRate: 0.412,
+      expectedRate: 0.601,
+      relativeChange: 0.314,
+      volume: 1234,
+      windowMinutes: 15,
+      statistic: 5.1,
+      threshold: 3.2,
+      pValue: 2e-7,
+      chanceRatePerWeek: 0.01,
+      onset: ONSET,
+      evaluatedUpTo: FIRED,
+      baseline: { kind: 'seasonal', weeksUsed: 4 },
     },
-    ruleSetVersion: 'rs-7', ...over,
+    ruleSetVersion: 'rs-7',
+    ...over,
   };
 }
 
 function job(event: DeliveryEvent, over: Partial<AlertTransition> = {}, extra: Partial<DeliveryJob> = {}): DeliveryJob {
-  return { id: `t#2/${event}/slack`, receiver: 'slack', event, alert: alert(over), createdAt: FIRED + 3_600_000, attempt: 0, ...extra };
+  return {
+    id: `t#2/${event}/slack`,
+    receiver: 'slack',
+    event,
+    alert: alert(over),
+    createdAt: FIRED + 3_600_000,
+    attempt: 0,
+    ...extra,
+  };
 }
 
 function prior(slack: SlackRecord | undefined): DeliveryRecord {
-  return { receiver: 'slack', incident: alert().incidentId!, openedAt: FIRED, lastEvent: 'firing', lastAt: FIRED, ...(slack ? { slack } : {}) };
+  return {
+    receiver: 'slack',
+    incident: alert().incidentId!,
+    openedAt: FIRED,
+    lastEvent: 'firing',
+    lastAt: FIRED,
+    ...(slack ? { slack } : {}),
+  };
 }
 
 function capture() {
@@ -62,7 +104,11 @@ async function setup(over: Partial<SlackReceiverOptions> = {}, channel = CHANNEL
   const env: Record<string, string | undefined> = { SLACK_BOT_TOKEN: slack.token };
   const receiver = new SlackReceiver({
     def: { name: 'slack', kind: 'slack', channel, token: { env: 'SLACK_BOT_TOKEN' } },
-    apiUrl: slack.url, logger, env, postIntervalMs: 0, ...over,
+    apiUrl: slack.url,
+    logger,
+    env,
+    postIntervalMs: 0,
+    ...over,
   });
   return { slack, receiver, lines, env };
 }
@@ -75,7 +121,8 @@ function okRecord(o: DeliveryOutcome): SlackRecord {
 }
 
 function headerOf(blocks: unknown[] | undefined): string {
-  const h = (blocks ?? []).find((b) => (b as { type: string }).type === 'header') as { text: { text: string } } | undefined;
+  const h = (blocks ?? []).find((b) => (b as { type: string }).type === 'header') as
+    { text: { text: string } } | undefined;
   return h?.text.text ?? '';
 }
 
@@ -86,7 +133,9 @@ describe('SlackReceiver: deliveries', () => {
     expect(rec).toEqual({ channel: CHANNEL, ts: slack.messages[0]!.ts });
     const [msg] = slack.topLevel(CHANNEL);
     expect(headerOf(msg!.blocks)).toContain('FIRING: checkout-completion-drop [payment_provider=stripe]');
-    expect(msg!.text).toBe('FIRING: checkout-completion-drop: conversion 41.2% vs expected 60.1% (−31%) [payment_provider=stripe]');
+    expect(msg!.text).toBe(
+      'FIRING: checkout-completion-drop: conversion 41.2% vs expected 60.1% (−31%) [payment_provider=stripe]',
+    );
     expect(slack.requests[0]!.form.unfurl_links).toBe('false');
   });
 
@@ -147,9 +196,22 @@ describe('SlackReceiver: deliveries', () => {
 
   it('delivery_failed posts a self-alert and returns no record', async () => {
     const { slack, receiver } = await setup();
-    const out = await receiver.deliver(job('delivery_failed', {}, {
-      failure: { receiver: 'pagerduty', jobId: 'x/firing/pagerduty', event: 'firing', code: 'PD_400', reason: 'Invalid routing key' },
-    }), undefined);
+    const out = await receiver.deliver(
+      job(
+        'delivery_failed',
+        {},
+        {
+          failure: {
+            receiver: 'pagerduty',
+            jobId: 'x/firing/pagerduty',
+            event: 'firing',
+            code: 'PD_400',
+            reason: 'Invalid routing key',
+          },
+        },
+      ),
+      undefined,
+    );
     expect(out).toEqual({ ok: true });
     expect(headerOf(slack.messages[0]!.blocks)).toBe(':warning: DELIVERY FAILED: pagerduty');
   });
@@ -198,9 +260,17 @@ describe('SlackReceiver: failures', () => {
   it('HTTP 500 and platform internal_error are retriable, tried once', async () => {
     const { slack, receiver } = await setup();
     slack.fail('chat.postMessage', 1, { status: 500 });
-    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true, code: 'SLACK_HTTP_500' });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'SLACK_HTTP_500',
+    });
     slack.fail('chat.postMessage', 1, { ok: false, error: 'internal_error' });
-    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true, code: 'SLACK_INTERNAL_ERROR' });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'SLACK_INTERNAL_ERROR',
+    });
     expect(slack.requests).toHaveLength(2);
   });
 
@@ -208,7 +278,11 @@ describe('SlackReceiver: failures', () => {
     const { slack, receiver } = await setup();
     const rec = okRecord(await receiver.deliver(job('firing'), undefined));
     slack.fail('chat.postMessage', 1, { status: 503 });
-    expect(await receiver.deliver(job('resolved'), prior(rec))).toMatchObject({ ok: false, retriable: true, code: 'SLACK_HTTP_503' });
+    expect(await receiver.deliver(job('resolved'), prior(rec))).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'SLACK_HTTP_503',
+    });
     okRecord(await receiver.deliver(job('resolved', {}, { attempt: 1 }), prior(rec)));
     expect(slack.replies(rec.ts)).toHaveLength(1);
   });
@@ -229,7 +303,9 @@ describe('SlackReceiver: failures', () => {
     slack.fail('chat.postMessage', 1, { ok: false, error: 'not_in_channel' });
     const notIn = await receiver.deliver(job('firing'), undefined);
     expect(notIn).toMatchObject({ ok: false, retriable: false, code: 'SLACK_NOT_IN_CHANNEL' });
-    expect(!notIn.ok && notIn.reason).toContain('invite the bot with /invite @yourbot or add the chat:write.public scope');
+    expect(!notIn.ok && notIn.reason).toContain(
+      'invite the bot with /invite @yourbot or add the chat:write.public scope',
+    );
   });
 
   it('blocks Slack refuses (invalid_blocks) are sent once more as plain text, posted and updated, and the page goes out', async () => {
@@ -287,12 +363,19 @@ describe('SlackReceiver: a retry after a lost answer does not post twice', () =>
   it('firing: the post took effect but its answer was lost; the retry finds it by the job id and returns it', async () => {
     const { slack, receiver } = await setup({ timeoutMs: 300 });
     slack.fail('chat.postMessage', 1, { lose: true });
-    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true, code: 'SLACK_TIMEOUT' });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'SLACK_TIMEOUT',
+    });
     expect(slack.topLevel(CHANNEL)).toHaveLength(1);
     const rec = okRecord(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined));
     expect(rec).toEqual({ channel: CHANNEL, ts: slack.messages[0]!.ts });
     expect(slack.topLevel(CHANNEL)).toHaveLength(1);
-    expect(slack.messages[0]!.metadata).toEqual({ event_type: 'funnelwatch_delivery', event_payload: { job: 't#2/firing/slack' } });
+    expect(slack.messages[0]!.metadata).toEqual({
+      event_type: 'funnelwatch_delivery',
+      event_payload: { job: 't#2/firing/slack' },
+    });
     expect(slack.requests.map((r) => r.method)).toEqual(['chat.postMessage', 'conversations.history']);
   });
 
@@ -302,10 +385,17 @@ describe('SlackReceiver: a retry after a lost answer does not post twice', () =>
     // Another job's reply in the same thread must not be taken for this one.
     okRecord(await receiver.deliver(job('reminder', {}, { id: 't#2/reminder/slack@1' }), prior(rec)));
     slack.fail('chat.postMessage', 1, { lose: true });
-    expect(await receiver.deliver(job('resolved'), prior(rec))).toMatchObject({ ok: false, retriable: true, code: 'SLACK_TIMEOUT' });
+    expect(await receiver.deliver(job('resolved'), prior(rec))).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'SLACK_TIMEOUT',
+    });
     okRecord(await receiver.deliver(job('resolved', {}, { attempt: 1 }), prior(rec)));
     expect(slack.replies(rec.ts)).toHaveLength(2);
-    expect(slack.replies(rec.ts).map((m) => m.metadata?.event_payload?.job)).toEqual(['t#2/reminder/slack@1', 't#2/resolved/slack']);
+    expect(slack.replies(rec.ts).map((m) => m.metadata?.event_payload?.job)).toEqual([
+      't#2/reminder/slack@1',
+      't#2/resolved/slack',
+    ]);
     expect(slack.messages[0]!.edits).toBe(2);
   });
 
@@ -322,7 +412,12 @@ describe('SlackReceiver: a retry after a lost answer does not post twice', () =>
   it('a lookup Slack answers with 429 fails the attempt as retriable and posts nothing', async () => {
     const { slack, receiver } = await setup();
     slack.fail('conversations.history', 1, { status: 429, retryAfter: 2 });
-    expect(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined)).toMatchObject({ ok: false, retriable: true, code: 'SLACK_RATE_LIMITED', retryAfterMs: 2000 });
+    expect(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined)).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'SLACK_RATE_LIMITED',
+      retryAfterMs: 2000,
+    });
     expect(slack.messages).toHaveLength(0);
   });
 
@@ -332,7 +427,11 @@ describe('SlackReceiver: a retry after a lost answer does not post twice', () =>
     const { lines, logger } = capture();
     const receiver = new SlackReceiver({
       def: { name: 'slack', kind: 'slack', channel: CHANNEL, token: { env: 'SLACK_BOT_TOKEN' } },
-      apiUrl: slack.url, logger, env: { SLACK_BOT_TOKEN: slack.token }, postIntervalMs: 0, timeoutMs: 300,
+      apiUrl: slack.url,
+      logger,
+      env: { SLACK_BOT_TOKEN: slack.token },
+      postIntervalMs: 0,
+      timeoutMs: 300,
     });
     slack.fail('chat.postMessage', 1, { lose: true });
     expect((await receiver.deliver(job('firing'), undefined)).ok).toBe(false);
@@ -377,7 +476,11 @@ describe('SlackReceiver: limits, pacing, check', () => {
     okRecord(await receiver.deliver(job('firing', { rule: long, description: long }), undefined));
     expect(slack.messages).toHaveLength(1);
     const warn = lines.find((l) => l.msg === 'slack message truncated to fit Slack limits');
-    expect(warn).toMatchObject({ level: 'warn', event: 'firing', truncated: expect.arrayContaining(['header', 'summary.text', 'text']) });
+    expect(warn).toMatchObject({
+      level: 'warn',
+      event: 'firing',
+      truncated: expect.arrayContaining(['header', 'summary.text', 'text']),
+    });
   });
 
   it('posts to one channel are spaced about a second apart', async () => {
@@ -396,7 +499,9 @@ describe('SlackReceiver: limits, pacing, check', () => {
     env.SLACK_BOT_TOKEN = 'xoxb-wrong';
     expect(await receiver.check()).toEqual([expect.stringContaining('invalid_auth')]);
     delete env.SLACK_BOT_TOKEN;
-    expect(await receiver.check()).toEqual([expect.stringContaining('environment variable SLACK_BOT_TOKEN is not set')]);
+    expect(await receiver.check()).toEqual([
+      expect.stringContaining('environment variable SLACK_BOT_TOKEN is not set'),
+    ]);
     expect(slack.requests.map((r) => r.method)).toEqual(['auth.test', 'auth.test']);
   });
 });

@@ -18,14 +18,33 @@ const SECRET = 'webhook-shared-secret';
 
 function alert(over: Partial<AlertTransition> = {}): AlertTransition {
   return {
-    id: `checkout-conversion@${AT}#2`, kind: 'firing', at: AT, rule: 'checkout-conversion', funnel: 'checkout', segment: null,
-    severity: 'warning', notify: ['hook'], labels: {}, incidentId: `checkout-conversion@${AT}`, from: 'pending', to: 'firing',
-    ruleSetVersion: 'v1', ...over,
+    id: `checkout-conversion@${AT}#2`,
+    kind: 'firing',
+    at: AT,
+    rule: 'checkout-conversion',
+    funnel: 'checkout',
+    segment: null,
+    severity: 'warning',
+    notify: ['hook'],
+    labels: {},
+    incidentId: `checkout-conversion@${AT}`,
+    from: 'pending',
+    to: 'firing',
+    ruleSetVersion: 'v1',
+    ...over,
   };
 }
 
 function job(event: DeliveryJob['event'], over: Partial<DeliveryJob> = {}): DeliveryJob {
-  return { id: `checkout-conversion@${AT}#2/${event}/hook`, receiver: 'hook', event, alert: alert(), createdAt: AT, attempt: 0, ...over };
+  return {
+    id: `checkout-conversion@${AT}#2/${event}/hook`,
+    receiver: 'hook',
+    event,
+    alert: alert(),
+    createdAt: AT,
+    attempt: 0,
+    ...over,
+  };
 }
 
 let server: RecordingServer;
@@ -34,11 +53,21 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function setup(o: { secret?: boolean; handler?: Handler; path?: string; timeoutMs?: number; clock?: ManualClock } = {}) {
+async function setup(
+  o: { secret?: boolean; handler?: Handler; path?: string; timeoutMs?: number; clock?: ManualClock } = {},
+) {
   server = await startRecordingServer(o.handler);
   const receiver = new WebhookReceiver({
-    def: { name: 'hook', kind: 'webhook', url: `${server.url}${o.path ?? '/hooks/funnelwatch?token=abc'}`, ...(o.secret ? { secret: { env: 'HOOK_SECRET' } } : {}) },
-    logger: createLogger({ level: 'silent', pretty: false }), env: { HOOK_SECRET: SECRET }, timeoutMs: o.timeoutMs, clock: o.clock,
+    def: {
+      name: 'hook',
+      kind: 'webhook',
+      url: `${server.url}${o.path ?? '/hooks/funnelwatch?token=abc'}`,
+      ...(o.secret ? { secret: { env: 'HOOK_SECRET' } } : {}),
+    },
+    logger: createLogger({ level: 'silent', pretty: false }),
+    env: { HOOK_SECRET: SECRET },
+    timeoutMs: o.timeoutMs,
+    clock: o.clock,
   });
   cleanups.push(async () => {
     await receiver.close();
@@ -58,15 +87,28 @@ describe('WebhookReceiver', () => {
     expect(req.headers['user-agent']).toBe(`funnelwatch/${VERSION}`);
     expect(req.headers['idempotency-key']).toBe(job('firing').id);
     expect(req.headers['x-funnelwatch-signature']).toBeUndefined();
-    expect(req.json).toEqual({ version: 1, event: 'firing', receiver: 'hook', jobId: job('firing').id, alert: alert() });
+    expect(req.json).toEqual({
+      version: 1,
+      event: 'firing',
+      receiver: 'hook',
+      jobId: job('firing').id,
+      alert: alert(),
+    });
   });
 
   it('sends every event kind, delivery_failed with its failure', async () => {
     const r = await setup();
-    for (const e of ['firing', 'worsened', 'reminder', 'resolved'] as const) expect(await r.deliver(job(e))).toEqual({ ok: true });
+    for (const e of ['firing', 'worsened', 'reminder', 'resolved'] as const)
+      expect(await r.deliver(job(e))).toEqual({ ok: true });
     const failure = { receiver: 'pd', jobId: 'x', event: 'firing' as const, code: 'PAGERDUTY_400', reason: 'bad' };
     expect(await r.deliver(job('delivery_failed', { failure }))).toEqual({ ok: true });
-    expect(server.requests.map((q) => (q.json as { event: string }).event)).toEqual(['firing', 'worsened', 'reminder', 'resolved', 'delivery_failed']);
+    expect(server.requests.map((q) => (q.json as { event: string }).event)).toEqual([
+      'firing',
+      'worsened',
+      'reminder',
+      'resolved',
+      'delivery_failed',
+    ]);
     expect((server.requests[4]!.json as { failure: unknown }).failure).toEqual(failure);
   });
 
@@ -81,19 +123,43 @@ describe('WebhookReceiver', () => {
     expect(req.headers['x-funnelwatch-signature']).toBe(expected);
     // the helper a JS receiver can copy agrees, and refuses tampering and stale timestamps
     const sig = String(req.headers['x-funnelwatch-signature']);
-    expect(verifyWebhookSignature({ secret: SECRET, body: req.raw, timestamp: ts, signature: sig, nowMs: clock.now() })).toBe(true);
-    expect(verifyWebhookSignature({ secret: SECRET, body: req.raw.replace('warning', 'critical'), timestamp: ts, signature: sig, nowMs: clock.now() })).toBe(false);
-    expect(verifyWebhookSignature({ secret: 'other', body: req.raw, timestamp: ts, signature: sig, nowMs: clock.now() })).toBe(false);
-    expect(verifyWebhookSignature({ secret: SECRET, body: req.raw, timestamp: ts, signature: sig, nowMs: clock.now() + 600_000 })).toBe(false);
+    expect(
+      verifyWebhookSignature({ secret: SECRET, body: req.raw, timestamp: ts, signature: sig, nowMs: clock.now() }),
+    ).toBe(true);
+    expect(
+      verifyWebhookSignature({
+        secret: SECRET,
+        body: req.raw.replace('warning', 'critical'),
+        timestamp: ts,
+        signature: sig,
+        nowMs: clock.now(),
+      }),
+    ).toBe(false);
+    expect(
+      verifyWebhookSignature({ secret: 'other', body: req.raw, timestamp: ts, signature: sig, nowMs: clock.now() }),
+    ).toBe(false);
+    expect(
+      verifyWebhookSignature({
+        secret: SECRET,
+        body: req.raw,
+        timestamp: ts,
+        signature: sig,
+        nowMs: clock.now() + 600_000,
+      }),
+    ).toBe(false);
   });
 
   it('a missing secret is permanent SECRET_MISSING, with no request', async () => {
     server = await startRecordingServer();
     const r = new WebhookReceiver({
       def: { name: 'hook', kind: 'webhook', url: server.url, secret: { env: 'NOPE' } },
-      logger: createLogger({ level: 'silent', pretty: false }), env: {},
+      logger: createLogger({ level: 'silent', pretty: false }),
+      env: {},
     });
-    cleanups.push(async () => { await r.close(); await server.close(); });
+    cleanups.push(async () => {
+      await r.close();
+      await server.close();
+    });
     expect(await r.deliver(job('firing'))).toMatchObject({ ok: false, retriable: false, code: 'SECRET_MISSING' });
     expect(server.requests).toHaveLength(0);
     expect(await r.check()).toEqual([expect.stringContaining('NOPE')]);
@@ -112,13 +178,23 @@ describe('WebhookReceiver', () => {
     server.fail(1, { status: 408 });
     server.fail(1, { status: 503, headers: { 'retry-after': new Date(clock.now() + 90_000).toUTCString() } });
     expect(await r.deliver(job('firing'))).toMatchObject({ ok: false, retriable: true, code: 'WEBHOOK_HTTP_408' });
-    expect(await r.deliver(job('firing'))).toMatchObject({ ok: false, retriable: true, code: 'WEBHOOK_HTTP_503', retryAfterMs: 90_000 });
+    expect(await r.deliver(job('firing'))).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'WEBHOOK_HTTP_503',
+      retryAfterMs: 90_000,
+    });
   });
 
   it('429 with Retry-After is retriable with the delay', async () => {
     const r = await setup();
     server.fail(1, { status: 429, retryAfter: 12 });
-    expect(await r.deliver(job('firing'))).toMatchObject({ ok: false, retriable: true, code: 'WEBHOOK_HTTP_429', retryAfterMs: 12_000 });
+    expect(await r.deliver(job('firing'))).toMatchObject({
+      ok: false,
+      retriable: true,
+      code: 'WEBHOOK_HTTP_429',
+      retryAfterMs: 12_000,
+    });
   });
 
   it('404 is permanent with the start of the answer, and no secret from the URL', async () => {
@@ -148,7 +224,10 @@ describe('WebhookReceiver', () => {
   });
 
   it('a URL that is not http(s) is permanent', async () => {
-    const r = new WebhookReceiver({ def: { name: 'h', kind: 'webhook', url: 'ftp://x/y' }, logger: createLogger({ level: 'silent', pretty: false }) });
+    const r = new WebhookReceiver({
+      def: { name: 'h', kind: 'webhook', url: 'ftp://x/y' },
+      logger: createLogger({ level: 'silent', pretty: false }),
+    });
     expect(await r.deliver(job('firing'))).toMatchObject({ ok: false, retriable: false, code: 'WEBHOOK_BAD_URL' });
     expect(await r.check()).toEqual([expect.stringContaining('http(s)')]);
   });

@@ -43,12 +43,25 @@ beforeAll(async () => {
   let offset = 0;
   for (const [k, all] of shopMinutes().entries()) {
     const events = all.filter((e) => types.has(e.type));
-    await store.applyBatch({ funnel, partition: '0', firstOffset: offset, lastOffset: offset + events.length - 1, events, now: T0 + (k + 1) * MIN });
+    await store.applyBatch({
+      funnel,
+      partition: '0',
+      firstOffset: offset,
+      lastOffset: offset + events.length - 1,
+      events,
+      now: T0 + (k + 1) * MIN,
+    });
     offset += events.length;
     await store.compact(funnel);
   }
   // The live daemon's lease, so the live {alerts} keys exist and can be seen to stay as they are.
-  await new LeaderLease({ redis, prefix: live, owner: 'daemon', ttlMs: 3_600_000, clock: new ManualClock(T0) }).tryAcquire();
+  await new LeaderLease({
+    redis,
+    prefix: live,
+    owner: 'daemon',
+    ttlMs: 3_600_000,
+    clock: new ManualClock(T0),
+  }).tryAcquire();
   redis.disconnect();
 }, 120_000);
 
@@ -59,8 +72,13 @@ describe('backtest', () => {
     expect([...before.keys()].some((k) => k.includes('{alerts}'))).toBe(true);
     const lines: string[] = [];
     const res = await runBacktest({
-      redisUrl: redisUrl(), prefix: live, rulesDir, rule: 'payment-success-drop', sinceMs: 3 * 3_600_000,
-      now: T0 + MINUTES * MIN, out: (l) => void lines.push(l),
+      redisUrl: redisUrl(),
+      prefix: live,
+      rulesDir,
+      rule: 'payment-success-drop',
+      sinceMs: 3 * 3_600_000,
+      now: T0 + MINUTES * MIN,
+      out: (l) => void lines.push(l),
     });
     const text = lines.join('\n');
     const adyen = res.incidents.find((i) => i.segment === 'payment_provider=adyen');
@@ -79,19 +97,44 @@ describe('backtest', () => {
 
   it('tries an edited rule from a file in place of the live one of the same name', async () => {
     const file = join(tempDir('backtest-edit'), 'edited.yaml');
-    const edited = (severity: string) => [
-      'funnel: checkout', 'rules:', '  - name: payment-success-drop', '    metric: { ratio_conversion: { from: payment, to: completed } }',
-      '    drop: 10%', '    baseline: { trailing: 30m }', '    min_volume: 100000', '    segments: [payment_provider]', '    notify: [console]', severity, '',
-    ].join('\n');
+    const edited = (severity: string) =>
+      [
+        'funnel: checkout',
+        'rules:',
+        '  - name: payment-success-drop',
+        '    metric: { ratio_conversion: { from: payment, to: completed } }',
+        '    drop: 10%',
+        '    baseline: { trailing: 30m }',
+        '    min_volume: 100000',
+        '    segments: [payment_provider]',
+        '    notify: [console]',
+        severity,
+        '',
+      ].join('\n');
     // An invalid edit is reported at its place in the file.
     writeFileSync(file, edited(''));
-    await expect(runBacktest({ redisUrl: redisUrl(), prefix: live, rulesDir, rule: 'payment-success-drop', ruleFile: file, sinceMs: 3_600_000, out: () => {} }))
-      .rejects.toThrow(/edited\.yaml:3:5: .*severity/);
+    await expect(
+      runBacktest({
+        redisUrl: redisUrl(),
+        prefix: live,
+        rulesDir,
+        rule: 'payment-success-drop',
+        ruleFile: file,
+        sinceMs: 3_600_000,
+        out: () => {},
+      }),
+    ).rejects.toThrow(/edited\.yaml:3:5: .*severity/);
     writeFileSync(file, edited('    severity: warning'));
     const lines: string[] = [];
     const res = await runBacktest({
-      redisUrl: redisUrl(), prefix: live, rulesDir, rule: 'payment-success-drop', ruleFile: file, sinceMs: 3 * 3_600_000,
-      now: T0 + MINUTES * MIN, out: (l) => void lines.push(l),
+      redisUrl: redisUrl(),
+      prefix: live,
+      rulesDir,
+      rule: 'payment-success-drop',
+      ruleFile: file,
+      sinceMs: 3 * 3_600_000,
+      now: T0 + MINUTES * MIN,
+      out: (l) => void lines.push(l),
     });
     // The edit asks for far more volume than the shop has: it would not have paged.
     expect(res.pages, lines.join('\n')).toBe(0);
@@ -99,8 +142,15 @@ describe('backtest', () => {
   }, 120_000);
 
   it('says so when the prefix holds no data', async () => {
-    await expect(runBacktest({
-      redisUrl: redisUrl(), prefix: uniquePrefix(), rulesDir, rule: 'payment-success-drop', sinceMs: 3_600_000, out: () => {},
-    })).rejects.toThrow(/no data for funnel checkout under prefix/);
+    await expect(
+      runBacktest({
+        redisUrl: redisUrl(),
+        prefix: uniquePrefix(),
+        rulesDir,
+        rule: 'payment-success-drop',
+        sinceMs: 3_600_000,
+        out: () => {},
+      }),
+    ).rejects.toThrow(/no data for funnel checkout under prefix/);
   });
 });

@@ -58,10 +58,25 @@ export function shopMinutes(opts: { checkoutsPerMinute?: number; minutes?: numbe
 /** The same event in another envelope, so replay reads all three the way the daemon does. */
 function envelope(e: FwEvent, i: number): unknown {
   if (i % 5 === 1) {
-    return { type: 'track', event: e.type, timestamp: new Date(e.ts).toISOString(), messageId: e.id, userId: e.entity, properties: e.attrs };
+    return {
+      type: 'track',
+      event: e.type,
+      timestamp: new Date(e.ts).toISOString(),
+      messageId: e.id,
+      userId: e.entity,
+      properties: e.attrs,
+    };
   }
   if (i % 5 === 2) {
-    return { specversion: '1.0', id: e.id, type: e.type, time: new Date(e.ts).toISOString(), source: 'shop', subject: e.entity, data: e.attrs };
+    return {
+      specversion: '1.0',
+      id: e.id,
+      type: e.type,
+      time: new Date(e.ts).toISOString(),
+      source: 'shop',
+      subject: e.entity,
+      data: e.attrs,
+    };
   }
   return e;
 }

@@ -26,8 +26,19 @@ import { DROP_AT, MIN, MINUTES, RECOVER_AT, T0, ndjson, shopMinutes, tempDir, wr
 
 const run = promisify(execFile);
 
-interface Line { time: string; rule: string; segment: string | null; kind: string; from: string; to: string; onset: string | null;
-  observedRate: number | null; expectedRate: number | null; deploys: { service: string; why: string }[]; drilldown: { summary: string } | null }
+interface Line {
+  time: string;
+  rule: string;
+  segment: string | null;
+  kind: string;
+  from: string;
+  to: string;
+  onset: string | null;
+  observedRate: number | null;
+  expectedRate: number | null;
+  deploys: { service: string; why: string }[];
+  drilldown: { summary: string } | null;
+}
 
 let dir: string;
 let rulesDir: string;
@@ -36,13 +47,26 @@ const minutes = shopMinutes();
 /** The replay of the plain file without deploy markers, compared against by the later tests. */
 let plain: { text: string; summary: ReplaySummary };
 
-async function replay(files: string[], extra: { deploysFile?: string } = {}): Promise<{ text: string; summary: ReplaySummary }> {
+async function replay(
+  files: string[],
+  extra: { deploysFile?: string } = {},
+): Promise<{ text: string; summary: ReplaySummary }> {
   const lines: string[] = [];
-  const summary = await runReplay({ events: files, rulesDir, redisUrl: redisUrl(), out: (l) => void lines.push(l), ...extra });
+  const summary = await runReplay({
+    events: files,
+    rulesDir,
+    redisUrl: redisUrl(),
+    out: (l) => void lines.push(l),
+    ...extra,
+  });
   return { text: lines.map((l) => `${l}\n`).join(''), summary };
 }
 
-const parse = (text: string): Line[] => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+const parse = (text: string): Line[] =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line);
 
 beforeAll(() => {
   dir = tempDir('replay');
@@ -56,7 +80,10 @@ describe('replay', () => {
 
   it('finds the injected outage in its segment, names the deploy, and resolves after recovery', async () => {
     const deploysFile = join(dir, 'deploys.ndjson');
-    writeFileSync(deploysFile, `${JSON.stringify({ service: 'payments-service', version: '3.1.0', ts: new Date(T0 + (DROP_AT - 6) * MIN).toISOString() })}\n`);
+    writeFileSync(
+      deploysFile,
+      `${JSON.stringify({ service: 'payments-service', version: '3.1.0', ts: new Date(T0 + (DROP_AT - 6) * MIN).toISOString() })}\n`,
+    );
     first = await replay([eventsFile], { deploysFile });
     const lines = parse(first.text);
     const firing = lines.find((l) => l.kind === 'firing' && l.segment === 'payment_provider=adyen');
@@ -73,7 +100,9 @@ describe('replay', () => {
     expect(resolved, first.text).toBeDefined();
     expect((Date.parse(resolved!.time) - T0) / MIN).toBeGreaterThan(RECOVER_AT);
     // The healthy providers never fire; the funnel as a whole may (adyen carries ~45% of payments), not before.
-    expect(lines.filter((l) => l.kind === 'firing' && l.segment !== null && l.segment !== 'payment_provider=adyen')).toEqual([]);
+    expect(
+      lines.filter((l) => l.kind === 'firing' && l.segment !== null && l.segment !== 'payment_provider=adyen'),
+    ).toEqual([]);
     expect(lines.filter((l) => l.kind === 'firing' && Date.parse(l.time) < T0 + DROP_AT * MIN)).toEqual([]);
     // The three broken lines are counted by reason; the run goes on.
     expect(first.summary.rejected).toEqual({ invalid_json: 1, unknown_envelope: 1, not_an_object: 1 });
@@ -111,9 +140,16 @@ describe('replay', () => {
     const lease = new LeaderLease({ redis, prefix, owner: 'live', ttlMs: 60_000, clock });
     const got: AlertTransition[] = [];
     const ev = new Evaluator({
-      store, rules: () => ruleSet, alerts: new RedisAlertStore({ redis, prefix }), lease, clock, staleAfterMs: 5 * MIN,
-      logger: createLogger({ level: 'silent', pretty: false }), notifier: { notify: async (t) => void got.push(t) },
-      completenessStore: new RedisCompletenessStore({ redis, prefix }), deploys: new RedisDeployStore({ redis, prefix, clock: () => clock.now() }),
+      store,
+      rules: () => ruleSet,
+      alerts: new RedisAlertStore({ redis, prefix }),
+      lease,
+      clock,
+      staleAfterMs: 5 * MIN,
+      logger: createLogger({ level: 'silent', pretty: false }),
+      notifier: { notify: async (t) => void got.push(t) },
+      completenessStore: new RedisCompletenessStore({ redis, prefix }),
+      deploys: new RedisDeployStore({ redis, prefix, clock: () => clock.now() }),
     });
     // The daemon's order each minute: the minute's events reach the windows, then at minute end + 5 s compaction
     // and the evaluation.
@@ -122,7 +158,14 @@ describe('replay', () => {
       const events = minutes[k]!.filter((e) => types.has(e.type));
       clock.set(T0 + (k + 1) * MIN);
       if (events.length > 0) {
-        await store.applyBatch({ funnel, partition: '0', firstOffset: offset, lastOffset: offset + events.length - 1, events, now: clock.now() });
+        await store.applyBatch({
+          funnel,
+          partition: '0',
+          firstOffset: offset,
+          lastOffset: offset + events.length - 1,
+          events,
+          now: clock.now(),
+        });
         offset += events.length;
       }
       clock.set(T0 + (k + 1) * MIN + 5_000);
@@ -130,7 +173,10 @@ describe('replay', () => {
       await lease.tryAcquire();
       await ev.tick(clock.now());
     }
-    const live = got.map((t) => `${new Date(t.at).toISOString()} ${t.rule} ${t.segment ? `${t.segment.dimension}=${t.segment.value}` : '-'} ${t.kind}`);
+    const live = got.map(
+      (t) =>
+        `${new Date(t.at).toISOString()} ${t.rule} ${t.segment ? `${t.segment.dimension}=${t.segment.value}` : '-'} ${t.kind}`,
+    );
     const replayed = parse(plain.text).map((l) => `${l.time} ${l.rule} ${l.segment ?? '-'} ${l.kind}`);
     expect(live.some((l) => l.includes('adyen firing'))).toBe(true);
     expect(replayed).toEqual(live);
@@ -140,7 +186,9 @@ describe('replay', () => {
 describe('the replay and backtest commands', () => {
   const cli = async (args: string[], env: Record<string, string> = {}) => {
     try {
-      const r = await run(process.execPath, ['dist/main.js', ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+      const r = await run(process.execPath, ['dist/main.js', ...args], {
+        env: { PATH: process.env.PATH ?? '', ...env },
+      });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (err) {
       const e = err as { code: number; stdout: string; stderr: string };
@@ -168,11 +216,24 @@ describe('the replay and backtest commands', () => {
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toMatch(/checkout\.yaml:\d+:\d+: /);
 
-    const empty = await cli(['replay', '--events', eventsFile, '--rules', rulesDir, '--from', '2020-01-01T00:00:00Z', '--to', '2020-01-02T00:00:00Z']);
+    const empty = await cli([
+      'replay',
+      '--events',
+      eventsFile,
+      '--rules',
+      rulesDir,
+      '--from',
+      '2020-01-01T00:00:00Z',
+      '--to',
+      '2020-01-02T00:00:00Z',
+    ]);
     expect(empty.code).toBe(1);
     expect(empty.stderr).toMatch(/no valid events between 2020-01-01T00:00:00.000Z and 2020-01-02T00:00:00.000Z/);
 
-    const unknown = await cli(['backtest', '--rule', 'payment-sucess-drop', '--rules', rulesDir], { FW_REDIS_URL: redisUrl(), FW_REDIS_PREFIX: uniquePrefix() });
+    const unknown = await cli(['backtest', '--rule', 'payment-sucess-drop', '--rules', rulesDir], {
+      FW_REDIS_URL: redisUrl(),
+      FW_REDIS_PREFIX: uniquePrefix(),
+    });
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no rule "payment-sucess-drop".*payment-success-drop/);
 

@@ -47,14 +47,22 @@ describe('hot reload from a real directory', () => {
     await writeFile(join(dir, 'checkout.yaml'), CHECKOUT.replace('drop: 5%', 'drop: 5 percent'));
     await eventually(() => (store.lastErrors.length > 0 ? true : undefined), 5_000, 'the reload to fail');
     expect(store.current).toBe(good);
-    expect(store.status()).toMatchObject({ ready: true, version: good.version, lastReload: { ok: false, trigger: 'watch' } });
+    expect(store.status()).toMatchObject({
+      ready: true,
+      version: good.version,
+      lastReload: { ok: false, trigger: 'watch' },
+    });
     expect(store.status().errors).toEqual([
       `${join(dir, 'checkout.yaml')}:12:11: rules[0].drop: "5 percent" is not a percentage: write a number followed by %, e.g. 5% (did you mean "5%"?)`,
     ]);
 
     // Fixing the file clears the errors.
     await writeFile(join(dir, 'checkout.yaml'), CHECKOUT.replace('drop: 5%', 'drop: 6%'));
-    await eventually(() => (store.lastErrors.length === 0 && store.current !== good ? true : undefined), 5_000, 'the fix');
+    await eventually(
+      () => (store.lastErrors.length === 0 && store.current !== good ? true : undefined),
+      5_000,
+      'the fix',
+    );
   });
 
   it('drops the rules of a deleted file, and refuses a deletion that breaks another file', async () => {
@@ -76,7 +84,8 @@ describe('hot reload from a real directory', () => {
   it('debounces a burst of writes into one reload', async () => {
     const spy = vi.fn();
     store.onReload(spy);
-    for (let i = 1; i <= 5; i++) await writeFile(join(dir, 'checkout.yaml'), CHECKOUT.replace('drop: 5%', `drop: ${i}%`));
+    for (let i = 1; i <= 5; i++)
+      await writeFile(join(dir, 'checkout.yaml'), CHECKOUT.replace('drop: 5%', `drop: ${i}%`));
     await eventually(() => (spy.mock.calls.length > 0 ? true : undefined), 5_000, 'a reload');
     await new Promise((r) => setTimeout(r, 400)); // well past the debounce: no second reload comes
     expect(spy).toHaveBeenCalledTimes(1);

@@ -37,7 +37,11 @@ describe('funnelwatch validate', () => {
     ]);
     // The positions themselves, spelled out once so a reader can check them against the fixture.
     expect(lines.slice(0, 5).map((l) => l.split(': ')[0]!.replace(`${FIXTURE}:`, ''))).toEqual([
-      '18:5', '23:17', '27:54', '34:10', '37:11',
+      '18:5',
+      '23:17',
+      '27:54',
+      '34:10',
+      '37:11',
     ]);
   });
 

@@ -21,7 +21,10 @@ const funnel = checkoutFunnel({
   allowedLatenessMs: 5_000,
   bucketMs: 1_000,
   retention: { fineMs: 86_400_000, rollupBucketMs: 5_000, rollupMs: 2 * 86_400_000 },
-  dimensions: [{ name: 'platform', maxValues: 2 }, { name: 'region', maxValues: 1 }],
+  dimensions: [
+    { name: 'platform', maxValues: 2 },
+    { name: 'region', maxValues: 1 },
+  ],
 });
 
 const TYPES = ['checkout_started', 'payment_submitted', 'order_completed', 'order_completed', 'page_view'];
@@ -53,7 +56,10 @@ const scenarioArb = fc.record({
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
 function buildStream(s: Scenario): Map<string, FwEvent[]> {
-  const byPartition = new Map<string, FwEvent[]>([['0', []], ['1', []]]);
+  const byPartition = new Map<string, FwEvent[]>([
+    ['0', []],
+    ['1', []],
+  ]);
   let clock = T0;
   s.events.forEach((e, i) => {
     clock += e.gap;
@@ -64,13 +70,17 @@ function buildStream(s: Scenario): Map<string, FwEvent[]> {
     // kind 2 is a paid order (step 2); kind 3 an unpaid one, which the step filter rejects.
     if (kind === 2) attrs.status = 'paid';
     if (kind === 3) attrs.status = 'failed';
-    byPartition.get(e.partition)!.push({ id: `x${i}`, type: TYPES[kind]!, ts: clock + e.jitter, entity: e.entity, attrs });
+    byPartition
+      .get(e.partition)!
+      .push({ id: `x${i}`, type: TYPES[kind]!, ts: clock + e.jitter, entity: e.entity, attrs });
   });
   return byPartition;
 }
 
 function cutBatches(events: FwEvent[], cuts: number[]): { first: number; last: number }[] {
-  const points = [...new Set(cuts.map((c) => Math.floor(c * events.length)))].filter((p) => p > 0 && p < events.length).sort((a, b) => a - b);
+  const points = [...new Set(cuts.map((c) => Math.floor(c * events.length)))]
+    .filter((p) => p > 0 && p < events.length)
+    .sort((a, b) => a - b);
   const out: { first: number; last: number }[] = [];
   let start = 0;
   for (const p of [...points, events.length]) {
@@ -81,8 +91,20 @@ function cutBatches(events: FwEvent[], cuts: number[]): { first: number; last: n
 }
 
 /** How often each case occurred over all runs, so the test proves it exercised them, not just passed. */
-type Seen = Record<'late' | 'duplicates' | 'outOfOrder' | 'noEntry' | 'expired' | 'replays' | 'capped' | 'sealedLate'
-  | 'lateCohort' | 'compacted' | 'concurrent', number>;
+type Seen = Record<
+  | 'late'
+  | 'duplicates'
+  | 'outOfOrder'
+  | 'noEntry'
+  | 'expired'
+  | 'replays'
+  | 'capped'
+  | 'sealedLate'
+  | 'lateCohort'
+  | 'compacted'
+  | 'concurrent',
+  number
+>;
 
 async function runScenario(redis: RedisLike, s: Scenario, seen: Seen): Promise<void> {
   const prefix = uniquePrefix();
@@ -92,20 +114,34 @@ async function runScenario(redis: RedisLike, s: Scenario, seen: Seen): Promise<v
   const model = new ReferenceModel(funnel);
   const stream = buildStream(s);
   // A steady lag needs small batches: one batch spanning many seconds would move the funnel's event time in jumps.
-  const cutsOf = (evs: FwEvent[]) => (s.lag !== null ? evs.map((_, i) => (i + 0.5) / evs.length).filter((_, i) => i % 2 === 1) : s.cuts);
+  const cutsOf = (evs: FwEvent[]) =>
+    s.lag !== null ? evs.map((_, i) => (i + 0.5) / evs.length).filter((_, i) => i % 2 === 1) : s.cuts;
   const queues = new Map([...stream].map(([p, evs]) => [p, cutBatches(evs, cutsOf(evs))]));
-  const applied = new Map<string, { first: number; last: number }[]>([['0', []], ['1', []]]);
+  const applied = new Map<string, { first: number; last: number }[]>([
+    ['0', []],
+    ['1', []],
+  ]);
   let turn = 0;
   let replay = 0;
   const now = T0;
   while ([...queues.values()].some((q) => q.length > 0)) {
-    const head = (p: string) => { const q = queues.get(p)![0]; return q ? stream.get(p)![q.first]!.ts : Infinity; };
+    const head = (p: string) => {
+      const q = queues.get(p)![0];
+      return q ? stream.get(p)![q.first]!.ts : Infinity;
+    };
     const pick = (s.lag !== null ? head('0') < head('1') + s.lag : s.order[turn % s.order.length]) ? '0' : '1';
     turn++;
     const p = queues.get(pick)!.length > 0 ? pick : pick === '0' ? '1' : '0';
     const b = queues.get(p)!.shift()!;
     const evs = stream.get(p)!;
-    const res = await store.applyBatch({ funnel, partition: p, firstOffset: b.first, lastOffset: b.last, events: evs.slice(b.first, b.last + 1), now });
+    const res = await store.applyBatch({
+      funnel,
+      partition: p,
+      firstOffset: b.first,
+      lastOffset: b.last,
+      events: evs.slice(b.first, b.last + 1),
+      now,
+    });
     expect(res.status).toBe('applied');
     model.applyBatch(p, evs.slice(b.first, b.last + 1));
     applied.get(p)!.push(b);
@@ -115,7 +151,14 @@ async function runScenario(redis: RedisLike, s: Scenario, seen: Seen): Promise<v
       const done = applied.get(p)!;
       const old = done[r % done.length]!;
       const last = r % 3 === 2 ? Math.min(evs.length - 1, old.last + 2) : old.last;
-      const again = await store.applyBatch({ funnel, partition: p, firstOffset: old.first, lastOffset: last, events: evs.slice(old.first, last + 1), now });
+      const again = await store.applyBatch({
+        funnel,
+        partition: p,
+        firstOffset: old.first,
+        lastOffset: last,
+        events: evs.slice(old.first, last + 1),
+        now,
+      });
       expect(again).toEqual({ status: 'duplicate', storedOffset: b.last });
       seen.replays++;
     }
@@ -156,8 +199,19 @@ async function expectModel(store: RedisWindowStore, model: ReferenceModel, seen:
     seen.capped += [...c.dimVolume.keys()].filter((k) => k.endsWith('=other')).length;
   }
   const totals = await store.stepTotals(q);
-  expect({ volume: totals.volume, duplicates: totals.duplicates, outOfOrder: totals.outOfOrder, noEntry: totals.noEntry, expired: totals.expired })
-    .toEqual({ volume: c.volume, duplicates: c.duplicates, outOfOrder: c.outOfOrder, noEntry: c.noEntry, expired: c.expired });
+  expect({
+    volume: totals.volume,
+    duplicates: totals.duplicates,
+    outOfOrder: totals.outOfOrder,
+    noEntry: totals.noEntry,
+    expired: totals.expired,
+  }).toEqual({
+    volume: c.volume,
+    duplicates: c.duplicates,
+    outOfOrder: c.outOfOrder,
+    noEntry: c.noEntry,
+    expired: c.expired,
+  });
   const cohort = await windowQueries(store).cohortConversion({ ...q, asOf: T0 + 400_000, dimension: 'platform' });
   expect(cohort.reached).toEqual(c.cohort);
   const counters = await windowQueries(store).counters(funnel);
@@ -177,7 +231,9 @@ async function expectModel(store: RedisWindowStore, model: ReferenceModel, seen:
   expect(gotCohort).toEqual(expectedCohort);
   for (const step of [1, 2]) {
     const d = await windowQueries(store).durations({ ...q, step });
-    expect(new Map(Object.entries(d.histogram).map(([k, v]) => [Number(k), v]))).toEqual(c.durations.get(step) ?? new Map());
+    expect(new Map(Object.entries(d.histogram).map(([k, v]) => [Number(k), v]))).toEqual(
+      c.durations.get(step) ?? new Map(),
+    );
   }
 }
 
@@ -190,9 +246,23 @@ describe.each([
 ] as const)('window store exactly-once property on %s', (_label, client, runs) => {
   it('random batch splits with replays give exactly the counts of the stream', async () => {
     const redis = client();
-    const seen: Seen = { late: 0, duplicates: 0, outOfOrder: 0, noEntry: 0, expired: 0, replays: 0, capped: 0,
-      sealedLate: 0, lateCohort: 0, compacted: 0, concurrent: 0 };
-    await fc.assert(fc.asyncProperty(scenarioArb, (s) => runScenario(redis, s, seen)), { numRuns: runs });
+    const seen: Seen = {
+      late: 0,
+      duplicates: 0,
+      outOfOrder: 0,
+      noEntry: 0,
+      expired: 0,
+      replays: 0,
+      capped: 0,
+      sealedLate: 0,
+      lateCohort: 0,
+      compacted: 0,
+      concurrent: 0,
+    };
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, (s) => runScenario(redis, s, seen)),
+      { numRuns: runs },
+    );
     for (const [what, n] of Object.entries(seen)) expect(n, `${what} never occurred`).toBeGreaterThan(0);
   });
 });

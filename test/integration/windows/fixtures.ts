@@ -20,7 +20,10 @@ export function checkoutFunnel(overrides: Partial<FunnelDef> = {}): FunnelDef {
     conversionWindowMs: 30 * MIN,
     bucketMs: FUNNEL_DEFAULTS.bucketMs,
     allowedLatenessMs: 5 * MIN,
-    dimensions: [{ name: 'platform', maxValues: 2 }, { name: 'region', maxValues: 3 }],
+    dimensions: [
+      { name: 'platform', maxValues: 2 },
+      { name: 'region', maxValues: 3 },
+    ],
     services: ['checkout-api'],
     retention: { ...FUNNEL_DEFAULTS.retention },
     ...overrides,

@@ -29,7 +29,12 @@ export interface ModelCounts {
   durations: Map<number, Map<number, number>>;
 }
 
-interface State { e: number; l: number; steps: Set<number>; dims: string[] }
+interface State {
+  e: number;
+  l: number;
+  steps: Set<number>;
+  dims: string[];
+}
 
 export class ReferenceModel {
   readonly counts: ModelCounts;
@@ -45,8 +50,21 @@ export class ReferenceModel {
   constructor(private readonly f: FunnelDef) {
     this.match = compileMatcher(f);
     const z = () => new Array<number>(f.steps.length).fill(0);
-    this.counts = { volume: z(), cohort: z(), duplicates: z(), outOfOrder: z(), noEntry: z(), expired: z(), late: 0,
-      sealedLate: 0, lateCohort: 0, unmatched: 0, dimVolume: new Map(), dimCohort: new Map(), durations: new Map() };
+    this.counts = {
+      volume: z(),
+      cohort: z(),
+      duplicates: z(),
+      outOfOrder: z(),
+      noEntry: z(),
+      expired: z(),
+      late: 0,
+      sealedLate: 0,
+      lateCohort: 0,
+      unmatched: 0,
+      dimVolume: new Map(),
+      dimCohort: new Map(),
+      durations: new Map(),
+    };
   }
 
   /** The store's compaction sealed every partition up to `to` (a multiple of bucketMs). */
@@ -69,7 +87,10 @@ export class ReferenceModel {
       });
     }
     for (const m of matched) {
-      if (!m) { this.counts.unmatched++; continue; }
+      if (!m) {
+        this.counts.unmatched++;
+        continue;
+      }
       if (m.entity === '') continue;
       this.applyEvent(partition, m.step, m.ts, m.entity, this.capped(m.dims));
     }
@@ -97,8 +118,15 @@ export class ReferenceModel {
   private applyEvent(partition: string, step: number, t: number, entity: string, dims: string[]): void {
     const W = this.f.conversionWindowMs;
     const wm = this.watermarks.get(partition);
-    if (wm !== undefined && t < wm - this.f.allowedLatenessMs) { this.counts.late++; return; }
-    if (this.sealed !== undefined && t < this.sealed) { this.counts.late++; this.counts.sealedLate++; return; }
+    if (wm !== undefined && t < wm - this.f.allowedLatenessMs) {
+      this.counts.late++;
+      return;
+    }
+    if (this.sealed !== undefined && t < this.sealed) {
+      this.counts.late++;
+      this.counts.sealedLate++;
+      return;
+    }
     if (wm === undefined || t > wm) this.watermarks.set(partition, t);
     let byEntity = this.states.get(partition);
     if (!byEntity) this.states.set(partition, (byEntity = new Map()));
@@ -109,25 +137,41 @@ export class ReferenceModel {
     for (let k = k0 + 1; k >= k0 - 2 && !st; k--) st = shards.get(k);
     const c = this.counts;
     if (step === 0) {
-      if (st && t - st.e <= W) { c.duplicates[0]!++; return; }
+      if (st && t - st.e <= W) {
+        c.duplicates[0]!++;
+        return;
+      }
       shards.set(k0, { e: t, l: t, steps: new Set([0]), dims });
       this.volume(0, dims);
       c.cohort[0]!++;
       this.f.dimensions.forEach((d, i) => this.bump(c.dimCohort, `${d.name}=${dims[i]}`, 0));
       return;
     }
-    if (!st) { c.noEntry[step]!++; this.volume(step, dims); return; }
-    if (st.steps.has(step)) { c.duplicates[step]!++; return; }
+    if (!st) {
+      c.noEntry[step]!++;
+      this.volume(step, dims);
+      return;
+    }
+    if (st.steps.has(step)) {
+      c.duplicates[step]!++;
+      return;
+    }
     const furthest = Math.max(...st.steps);
     st.steps.add(step);
     this.volume(step, dims);
-    if (t - st.e > W) { c.expired[step]!++; return; }
+    if (t - st.e > W) {
+      c.expired[step]!++;
+      return;
+    }
     if (this.sealed !== undefined && st.e < this.sealed) c.lateCohort++;
     else {
       c.cohort[step]!++;
       this.f.dimensions.forEach((d, i) => this.bump(c.dimCohort, `${d.name}=${st!.dims[i]}`, step));
     }
-    if (furthest > step) { c.outOfOrder[step]!++; return; }
+    if (furthest > step) {
+      c.outOfOrder[step]!++;
+      return;
+    }
     const h = c.durations.get(step) ?? new Map<number, number>();
     const b = durationBucket(t - st.l);
     h.set(b, (h.get(b) ?? 0) + 1);

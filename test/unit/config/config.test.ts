@@ -41,17 +41,23 @@ describe('configuration from FW_* variables', () => {
     const c = loadConfig({ FW_REDIS_CLUSTER: 'true', FW_REDIS_URL: 'redis://n1:7000,redis://n2:7001' });
     expect(c.FW_REDIS_CLUSTER).toBe(true);
     expect(c.FW_REDIS_URL).toBe('redis://n1:7000,redis://n2:7001');
-    expect(problems({ FW_REDIS_URL: 'redis://n1:7000,redis://n2:7001' }))
-      .toEqual([expect.stringMatching(/^FW_REDIS_URL: a comma-separated list of nodes needs FW_REDIS_CLUSTER=true/)]);
-    expect(problems({ FW_REDIS_CLUSTER: 'true', FW_REDIS_URL: 'redis://n1:7000,n2:7001' }))
-      .toEqual([expect.stringMatching(/^FW_REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL.*got "redis:\/\/n1:7000,n2:7001"$/)]);
+    expect(problems({ FW_REDIS_URL: 'redis://n1:7000,redis://n2:7001' })).toEqual([
+      expect.stringMatching(/^FW_REDIS_URL: a comma-separated list of nodes needs FW_REDIS_CLUSTER=true/),
+    ]);
+    expect(problems({ FW_REDIS_CLUSTER: 'true', FW_REDIS_URL: 'redis://n1:7000,n2:7001' })).toEqual([
+      expect.stringMatching(
+        /^FW_REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL.*got "redis:\/\/n1:7000,n2:7001"$/,
+      ),
+    ]);
   });
 
   it('takes the watched environment (default production, empty for none) and refuses a name with spaces', () => {
     expect(loadConfig({}).FW_ENVIRONMENT).toBe('production');
     expect(loadConfig({ FW_ENVIRONMENT: 'eu-prod.2' }).FW_ENVIRONMENT).toBe('eu-prod.2');
     expect(loadConfig({ FW_ENVIRONMENT: '' }).FW_ENVIRONMENT).toBe('');
-    expect(problems({ FW_ENVIRONMENT: 'prod eu' })).toEqual([expect.stringMatching(/^FW_ENVIRONMENT: expected an environment name.*got "prod eu"$/)]);
+    expect(problems({ FW_ENVIRONMENT: 'prod eu' })).toEqual([
+      expect.stringMatching(/^FW_ENVIRONMENT: expected an environment name.*got "prod eu"$/),
+    ]);
   });
 
   it('reports every wrong value at once', () => {
@@ -60,7 +66,9 @@ describe('configuration from FW_* variables', () => {
   });
 
   it('rejects unknown FW_ variables with a suggestion', () => {
-    expect(problems({ FW_REDIS_ULR: 'redis://x:1' })).toEqual(['FW_REDIS_ULR: unknown variable (did you mean FW_REDIS_URL?)']);
+    expect(problems({ FW_REDIS_ULR: 'redis://x:1' })).toEqual([
+      'FW_REDIS_ULR: unknown variable (did you mean FW_REDIS_URL?)',
+    ]);
   });
 
   it('reads a config file; the environment wins over it', () => {
@@ -76,9 +84,14 @@ describe('configuration from FW_* variables', () => {
   });
 
   it('reads field-name mappings for the native envelope, and rejects malformed ones', () => {
-    expect(loadConfig({ FW_EVENT_FIELDS: 'type=event_name, ts=occurred_at' }).FW_EVENT_FIELDS).toEqual({ type: 'event_name', ts: 'occurred_at' });
+    expect(loadConfig({ FW_EVENT_FIELDS: 'type=event_name, ts=occurred_at' }).FW_EVENT_FIELDS).toEqual({
+      type: 'event_name',
+      ts: 'occurred_at',
+    });
     expect(loadConfig({}).FW_EVENT_FIELDS).toEqual({});
-    expect(problems({ FW_EVENT_FIELDS: 'kind=event_name' })[0]).toMatch(/^FW_EVENT_FIELDS: expected pairs like type=event_name/);
+    expect(problems({ FW_EVENT_FIELDS: 'kind=event_name' })[0]).toMatch(
+      /^FW_EVENT_FIELDS: expected pairs like type=event_name/,
+    );
   });
 
   it('documents every variable in the generated reference', () => {

@@ -6,8 +6,9 @@ const fixed = (v: number) => () => v;
 
 describe('backoffCeilingMs', () => {
   it('doubles from the base per attempt and stops at the cap', () => {
-    expect([0, 1, 2, 3, 4, 5, 6, 7].map((n) => backoffCeilingMs(n, 100, 5_000)))
-      .toEqual([100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map((n) => backoffCeilingMs(n, 100, 5_000))).toEqual([
+      100, 200, 400, 800, 1600, 3200, 5000, 5000,
+    ]);
   });
 
   it('stays finite and capped for huge attempts, and treats negative, fractional or NaN attempts sensibly', () => {
@@ -40,12 +41,16 @@ describe('backoffMs', () => {
   });
 
   it('no jitter is the ceiling, and does not call random', () => {
-    expect(backoffMs(2, policy('none'), () => { throw new Error('not called'); })).toBe(400);
+    expect(
+      backoffMs(2, policy('none'), () => {
+        throw new Error('not called');
+      }),
+    ).toBe(400);
   });
 
   it('keeps every delay within its bounds over many draws and attempts, including past the cap', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     for (let n = 0; n < 200; n++) {
       const ceiling = backoffCeilingMs(n, 100, 5_000);
       const full = backoffMs(n, policy('full'), random);

@@ -1,6 +1,13 @@
 import { describe, it, expect } from 'vitest';
 import kafkajs from 'kafkajs';
-import { ERROR_CATALOG, FwError, asFwError, isErrorCode, isRetriable, type ErrorCode } from '../../../src/core/errors.js';
+import {
+  ERROR_CATALOG,
+  FwError,
+  asFwError,
+  isErrorCode,
+  isRetriable,
+  type ErrorCode,
+} from '../../../src/core/errors.js';
 
 const { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError } = kafkajs;
 
@@ -39,13 +46,21 @@ describe('the one rule for errors funnelwatch did not raise', () => {
     ['a connection reset', sysError('ECONNRESET'), 'UNAVAILABLE'],
     ['a refused connection', sysError('ECONNREFUSED'), 'UNAVAILABLE'],
     ['a timeout', sysError('ETIMEDOUT'), 'UNAVAILABLE'],
-    ['undici\'s "fetch failed" around a reset socket',
-      new TypeError('fetch failed', { cause: sysError('ECONNRESET') }), 'UNAVAILABLE'],
-    ['a kafkajs connection error (retriable by kafkajs)', new KafkaJSConnectionError('Connection error'),
-      'UNAVAILABLE'],
-    ['kafkajs giving up after retries (it says not retriable)',
+    [
+      'undici\'s "fetch failed" around a reset socket',
+      new TypeError('fetch failed', { cause: sysError('ECONNRESET') }),
+      'UNAVAILABLE',
+    ],
+    [
+      'a kafkajs connection error (retriable by kafkajs)',
+      new KafkaJSConnectionError('Connection error'),
+      'UNAVAILABLE',
+    ],
+    [
+      'kafkajs giving up after retries (it says not retriable)',
       new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError('reset'), { retryCount: 5, retryTime: 1_000 }),
-      'INTERNAL'],
+      'INTERNAL',
+    ],
     ['a kafkajs non-retriable error', new KafkaJSNonRetriableError('bad'), 'INTERNAL'],
     ['an unknown host (stays wrong)', sysError('ENOTFOUND'), 'INTERNAL'],
     ['a TypeError (a bug)', new TypeError("Cannot read properties of undefined (reading 'x')"), 'INTERNAL'],

@@ -6,8 +6,17 @@
  */
 import { describe, it, expect } from 'vitest';
 import {
-  AFTER_ONSET_FACTOR, DEFAULT_GRACE_AFTER_ONSET_MS, DEFAULT_LOOKBACK_MS, MAX_RELEVANCE, SEGMENT_MATCH_WEIGHT, SERVICE_MATCH_WEIGHT, TIME_SCALE_MS,
-  correlationWindow, rankDeploys, scoreDeploy, type CorrelationAlert,
+  AFTER_ONSET_FACTOR,
+  DEFAULT_GRACE_AFTER_ONSET_MS,
+  DEFAULT_LOOKBACK_MS,
+  MAX_RELEVANCE,
+  SEGMENT_MATCH_WEIGHT,
+  SERVICE_MATCH_WEIGHT,
+  TIME_SCALE_MS,
+  correlationWindow,
+  rankDeploys,
+  scoreDeploy,
+  type CorrelationAlert,
 } from '../../../src/deploys/correlate.js';
 import { deployId, type Deploy } from '../../../src/deploys/deploy.js';
 import { FwError } from '../../../src/core/errors.js';
@@ -19,26 +28,54 @@ function deploy(service: string, minutesBeforeOnset: number, over: Partial<Deplo
   const ts = ONSET - minutesBeforeOnset * MIN;
   const version = over.version ?? 'v1.0.0';
   const environment = over.environment ?? 'production';
-  return { id: deployId(service, version, environment, ts), service, version, environment, ts, receivedAt: ts, ...over };
+  return {
+    id: deployId(service, version, environment, ts),
+    service,
+    version,
+    environment,
+    ts,
+    receivedAt: ts,
+    ...over,
+  };
 }
 
 const checkoutStripe: CorrelationAlert = {
-  funnel: 'checkout', services: ['payments-service', 'checkout-api'], segment: { dimension: 'payment_provider', value: 'stripe' }, onset: ONSET,
+  funnel: 'checkout',
+  services: ['payments-service', 'checkout-api'],
+  segment: { dimension: 'payment_provider', value: 'stripe' },
+  onset: ONSET,
 };
 
 describe('rankDeploys: the acceptance scenario', () => {
   it('puts the deploy 8 min before the onset on the failing service on top', () => {
-    const suspect = deploy('payments-service', 8, { version: 'v2.3.1', commit: '3f9c2ab', author: 'ana', url: 'https://ci.example.com/builds/220' });
+    const suspect = deploy('payments-service', 8, {
+      version: 'v2.3.1',
+      commit: '3f9c2ab',
+      author: 'ana',
+      url: 'https://ci.example.com/builds/220',
+    });
     const older = deploy('search-service', 90, { version: 'v7.0.0' });
     const after = deploy('payments-service', -1, { version: 'v2.3.2' });
     const ranked = rankDeploys([older, after, suspect], { ...checkoutStripe, segment: null });
-    expect(ranked.map((d) => `${d.service} ${d.version}`)).toEqual(['payments-service v2.3.1', 'payments-service v2.3.2', 'search-service v7.0.0']);
+    expect(ranked.map((d) => `${d.service} ${d.version}`)).toEqual([
+      'payments-service v2.3.1',
+      'payments-service v2.3.2',
+      'search-service v7.0.0',
+    ]);
     expect(ranked[0]).toEqual({
-      service: 'payments-service', version: 'v2.3.1', environment: 'production', ts: ONSET - 8 * MIN, commit: '3f9c2ab', author: 'ana',
-      url: 'https://ci.example.com/builds/220', score: round(Math.exp(-8 / 30) * SERVICE_MATCH_WEIGHT / MAX_RELEVANCE),
+      service: 'payments-service',
+      version: 'v2.3.1',
+      environment: 'production',
+      ts: ONSET - 8 * MIN,
+      commit: '3f9c2ab',
+      author: 'ana',
+      url: 'https://ci.example.com/builds/220',
+      score: round((Math.exp(-8 / 30) * SERVICE_MATCH_WEIGHT) / MAX_RELEVANCE),
       why: '8 min before the onset; payments-service serves checkout',
     });
-    expect(ranked[1]!.why).toBe('1 min after the onset, so an unlikely cause (kept for clock skew); payments-service serves checkout');
+    expect(ranked[1]!.why).toBe(
+      '1 min after the onset, so an unlikely cause (kept for clock skew); payments-service serves checkout',
+    );
     expect(ranked[2]!.why).toBe('1 h 30 min before the onset; search-service is not a service of checkout');
     expect(ranked[0]!.score).toBeGreaterThan(5 * ranked[1]!.score);
   });
@@ -55,19 +92,40 @@ describe('rankDeploys: the window', () => {
   it('keeps deploys from onset − lookback to onset + grace, both ends included', () => {
     const edge = [
       deploy('a', DEFAULT_LOOKBACK_MS / MIN, { version: 'lookback-edge' }),
-      { ...deploy('a', DEFAULT_LOOKBACK_MS / MIN, { version: 'too-old' }), ts: ONSET - DEFAULT_LOOKBACK_MS - 1, id: 'too-old' },
+      {
+        ...deploy('a', DEFAULT_LOOKBACK_MS / MIN, { version: 'too-old' }),
+        ts: ONSET - DEFAULT_LOOKBACK_MS - 1,
+        id: 'too-old',
+      },
       deploy('a', -DEFAULT_GRACE_AFTER_ONSET_MS / MIN, { version: 'grace-edge' }),
       { ...deploy('a', 0, { version: 'too-late' }), ts: ONSET + DEFAULT_GRACE_AFTER_ONSET_MS + 1, id: 'too-late' },
     ];
-    expect(rankDeploys(edge, checkoutStripe, { limit: 10 }).map((d) => d.version).sort()).toEqual(['grace-edge', 'lookback-edge']);
+    expect(
+      rankDeploys(edge, checkoutStripe, { limit: 10 })
+        .map((d) => d.version)
+        .sort(),
+    ).toEqual(['grace-edge', 'lookback-edge']);
   });
 
   it('follows the options, and correlationWindow says what to read', () => {
-    const ds = [deploy('a', 30, { version: '30' }), deploy('a', 10, { version: '10' }), deploy('a', -3, { version: '-3' })];
-    expect(rankDeploys(ds, checkoutStripe, { lookbackMs: 15 * MIN, graceAfterOnsetMs: 0 }).map((d) => d.version)).toEqual(['10']);
-    expect(rankDeploys(ds, checkoutStripe, { graceAfterOnsetMs: 5 * MIN, limit: 10 }).map((d) => d.version)).toEqual(['10', '30', '-3']);
+    const ds = [
+      deploy('a', 30, { version: '30' }),
+      deploy('a', 10, { version: '10' }),
+      deploy('a', -3, { version: '-3' }),
+    ];
+    expect(
+      rankDeploys(ds, checkoutStripe, { lookbackMs: 15 * MIN, graceAfterOnsetMs: 0 }).map((d) => d.version),
+    ).toEqual(['10']);
+    expect(rankDeploys(ds, checkoutStripe, { graceAfterOnsetMs: 5 * MIN, limit: 10 }).map((d) => d.version)).toEqual([
+      '10',
+      '30',
+      '-3',
+    ]);
     expect(correlationWindow(ONSET)).toEqual({ from: ONSET - 2 * 3_600_000, to: ONSET + 2 * MIN });
-    expect(correlationWindow(ONSET, { lookbackMs: 15 * MIN, graceAfterOnsetMs: 0 })).toEqual({ from: ONSET - 15 * MIN, to: ONSET });
+    expect(correlationWindow(ONSET, { lookbackMs: 15 * MIN, graceAfterOnsetMs: 0 })).toEqual({
+      from: ONSET - 15 * MIN,
+      to: ONSET,
+    });
   });
 
   it('returns at most `limit` (default 3), nothing for no deploys', () => {
@@ -96,13 +154,18 @@ describe('rankDeploys: relevance', () => {
     const tagged = deploy('stripe-adapter', 35, { attrs: { payment_provider: 'stripe' } });
     const ranked = rankDeploys([close, tagged], checkoutStripe);
     expect(ranked.map((d) => d.service)).toEqual(['stripe-adapter', 'search-service']);
-    expect(ranked[0]!.why).toBe('35 min before the onset; stripe-adapter is not a service of checkout; tagged payment_provider=stripe like the drop');
+    expect(ranked[0]!.why).toBe(
+      '35 min before the onset; stripe-adapter is not a service of checkout; tagged payment_provider=stripe like the drop',
+    );
   });
 
   it('but not one much closer to the onset', () => {
     const close = deploy('search-service', 2);
     const tagged = deploy('stripe-adapter', 60, { attrs: { payment_provider: 'stripe' } });
-    expect(rankDeploys([close, tagged], checkoutStripe).map((d) => d.service)).toEqual(['search-service', 'stripe-adapter']);
+    expect(rankDeploys([close, tagged], checkoutStripe).map((d) => d.service)).toEqual([
+      'search-service',
+      'stripe-adapter',
+    ]);
   });
 
   it('weighs a funnel service like a segment tag, and both together most', () => {
@@ -111,14 +174,20 @@ describe('rankDeploys: relevance', () => {
     const both = deploy('checkout-api', 60, { attrs: { payment_provider: 'stripe' } });
     expect(scoreDeploy(service, checkoutStripe).raw).toBeCloseTo(scoreDeploy(tagged, checkoutStripe).raw, 12);
     expect(rankDeploys([service, tagged, both], checkoutStripe)[0]!.service).toBe('checkout-api');
-    expect(rankDeploys([both], checkoutStripe)[0]!.why).toBe('1 h before the onset; checkout-api serves checkout; tagged payment_provider=stripe like the drop');
+    expect(rankDeploys([both], checkoutStripe)[0]!.why).toBe(
+      '1 h before the onset; checkout-api serves checkout; tagged payment_provider=stripe like the drop',
+    );
   });
 
   it('matches attributes and services case-insensitively, and a comma list by any item', () => {
     const alert: CorrelationAlert = { ...checkoutStripe, segment: { dimension: 'platform', value: 'android' } };
     const listed = deploy('mobile-bff', 10, { attrs: { Platform: 'ios, Android' } });
-    expect(scoreDeploy(listed, alert).why).toBe('10 min before the onset; mobile-bff is not a service of checkout; tagged Platform=ios, Android like the drop');
-    expect(scoreDeploy(deploy('Payments-Service', 10), alert).why).toBe('10 min before the onset; Payments-Service serves checkout');
+    expect(scoreDeploy(listed, alert).why).toBe(
+      '10 min before the onset; mobile-bff is not a service of checkout; tagged Platform=ios, Android like the drop',
+    );
+    expect(scoreDeploy(deploy('Payments-Service', 10), alert).why).toBe(
+      '10 min before the onset; Payments-Service serves checkout',
+    );
   });
 
   it('ranks a deploy tagged with another value of the dimension below an untagged one', () => {
@@ -127,7 +196,9 @@ describe('rankDeploys: relevance', () => {
     const plain = deploy('mobile-app', 10, { version: 'plain' });
     const ranked = rankDeploys([ios, plain], alert);
     expect(ranked.map((d) => d.version)).toEqual(['plain', 'ios']);
-    expect(ranked[1]!.why).toBe('10 min before the onset; mobile-app is not a service of checkout; tagged platform=ios but the drop is in platform=android');
+    expect(ranked[1]!.why).toBe(
+      '10 min before the onset; mobile-app is not a service of checkout; tagged platform=ios but the drop is in platform=android',
+    );
   });
 
   it('ignores segment tags for a funnel-wide alert, and says nothing about services when the funnel lists none', () => {
@@ -144,7 +215,9 @@ describe('rankDeploys: relevance', () => {
     const alert = { ...checkoutStripe, environment: 'production' };
     const ranked = rankDeploys([staging, prod], alert);
     expect(ranked.map((d) => d.environment)).toEqual(['production', 'staging']);
-    expect(ranked[1]!.why).toBe('3 min before the onset; payments-service serves checkout; deployed to staging, not production');
+    expect(ranked[1]!.why).toBe(
+      '3 min before the onset; payments-service serves checkout; deployed to staging, not production',
+    );
     // Without an environment on the alert, the closer one wins.
     expect(rankDeploys([staging, prod], checkoutStripe)[0]!.environment).toBe('staging');
   });
@@ -154,14 +227,18 @@ describe('rankDeploys: relevance', () => {
     const after = scoreDeploy(deploy('payments-service', -1), checkoutStripe);
     expect(after.raw / at.raw).toBeCloseTo(AFTER_ONSET_FACTOR * Math.exp(-1 / 30), 12);
     expect(at.why).toBe('at the onset; payments-service serves checkout');
-    expect(scoreDeploy({ ...deploy('payments-service', 0), ts: ONSET + 20_000 }, checkoutStripe).why)
-      .toBe('20 s after the onset, so an unlikely cause (kept for clock skew); payments-service serves checkout');
+    expect(scoreDeploy({ ...deploy('payments-service', 0), ts: ONSET + 20_000 }, checkoutStripe).why).toBe(
+      '20 s after the onset, so an unlikely cause (kept for clock skew); payments-service serves checkout',
+    );
   });
 });
 
 describe('rankDeploys: scores and order', () => {
   it('scores within (0, 1], 1 for a fully relevant deploy at the onset; rounded to 4 decimals', () => {
-    const best = rankDeploys([deploy('payments-service', 0, { attrs: { payment_provider: 'stripe' } })], checkoutStripe)[0]!;
+    const best = rankDeploys(
+      [deploy('payments-service', 0, { attrs: { payment_provider: 'stripe' } })],
+      checkoutStripe,
+    )[0]!;
     expect(best.score).toBe(1);
     const s = rankDeploys([deploy('other', 17)], checkoutStripe)[0]!.score;
     expect(s).toBe(round(Math.exp(-17 / 30) / MAX_RELEVANCE));
@@ -178,7 +255,14 @@ describe('rankDeploys: scores and order', () => {
   });
 
   it('leaves out optional fields the deploy does not have', () => {
-    expect(Object.keys(rankDeploys([deploy('a', 1)], checkoutStripe)[0]!)).toEqual(['service', 'version', 'environment', 'ts', 'score', 'why']);
+    expect(Object.keys(rankDeploys([deploy('a', 1)], checkoutStripe)[0]!)).toEqual([
+      'service',
+      'version',
+      'environment',
+      'ts',
+      'score',
+      'why',
+    ]);
   });
 });
 

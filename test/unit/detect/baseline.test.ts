@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { seasonalBaseline, selectBaseline, trailingBaseline } from '../../../src/detect/baseline.js';
 
-const minutes = (n: number, starts: number, conversions: number) => Array.from({ length: n }, () => ({ starts, conversions }));
+const minutes = (n: number, starts: number, conversions: number) =>
+  Array.from({ length: n }, () => ({ starts, conversions }));
 
 describe('trailingBaseline', () => {
   it('is the ratio of sums over the window, excluding the span under test', () => {
@@ -36,9 +37,17 @@ describe('seasonalBaseline', () => {
   });
 
   it('reports between-week spread in its variance', () => {
-    const steady = seasonalBaseline({ weeks: [600, 600, 600].map((c) => ({ starts: 1000, conversions: c })), weeksWanted: 3 });
+    const steady = seasonalBaseline({
+      weeks: [600, 600, 600].map((c) => ({ starts: 1000, conversions: c })),
+      weeksWanted: 3,
+    });
     const spread = seasonalBaseline({
-      weeks: [{ starts: 100_000, conversions: 58_000 }, { starts: 100_000, conversions: 60_000 }, { starts: 100_000, conversions: 62_000 }, { starts: 100_000, conversions: 60_500 }],
+      weeks: [
+        { starts: 100_000, conversions: 58_000 },
+        { starts: 100_000, conversions: 60_000 },
+        { starts: 100_000, conversions: 62_000 },
+        { starts: 100_000, conversions: 60_500 },
+      ],
       weeksWanted: 4,
     });
     expect(spread.relVariance).toBeGreaterThan(0.24 / 300_000 / 0.36);
@@ -59,7 +68,10 @@ describe('seasonalBaseline', () => {
 describe('selectBaseline', () => {
   const trailing = { history: minutes(180, 1000, 590), windowSteps: 120, excludeRecentSteps: 30 };
   it('falls back to trailing on a fresh install and says so', () => {
-    const b = selectBaseline({ seasonal: { weeks: [{ starts: 60_000, conversions: 36_000 }, null, null, null], weeksWanted: 4 }, trailing });
+    const b = selectBaseline({
+      seasonal: { weeks: [{ starts: 60_000, conversions: 36_000 }, null, null, null], weeksWanted: 4 },
+      trailing,
+    });
     expect(b.kind).toBe('trailing');
     expect(b.fallback?.wanted).toBe('seasonal');
     expect(b.fallback?.reason).toMatch(/4 week\(s\).*1 available/);

@@ -50,27 +50,50 @@ describe('cusumDelayLimit (statistics.md §3.2)', () => {
   });
 
   it('rejects nonsense', () => {
-    expect(() => cusumDelayLimit({ n: 0, p0: 0.6, p1: 0.57, falseAlarmsPerWeek: 1, stepMinutes: 1 })).toThrow(RangeError);
+    expect(() => cusumDelayLimit({ n: 0, p0: 0.6, p1: 0.57, falseAlarmsPerWeek: 1, stepMinutes: 1 })).toThrow(
+      RangeError,
+    );
   });
 });
 
 describe('cusumDelayLimitLagged (the limit with the information that has arrived)', () => {
   it('with every cohort complete at once it is the i.i.d. limit', () => {
     const a = cusumDelayLimit({ n: 1000, p0: 0.6, p1: 0.57, falseAlarmsPerWeek: 1, stepMinutes: 1 });
-    const b = cusumDelayLimitLagged({ n: 1000, p0: 0.6, p1: 0.57, falseAlarmsPerWeek: 1, stepMinutes: 1, completeness: [1] });
+    const b = cusumDelayLimitLagged({
+      n: 1000,
+      p0: 0.6,
+      p1: 0.57,
+      falseAlarmsPerWeek: 1,
+      stepMinutes: 1,
+      completeness: [1],
+    });
     expect(b.delayMinutes).toBeCloseTo(a.delayMinutes, 9);
     expect(b.iidDelayMinutes).toBeCloseTo(a.delayMinutes, 9);
   });
 
   it('a cohort that shows nothing at its first look costs exactly one look', () => {
     const a = cusumDelayLimit({ n: 1000, p0: 0.6, p1: 0.57, falseAlarmsPerWeek: 1, stepMinutes: 1 });
-    const b = cusumDelayLimitLagged({ n: 1000, p0: 0.6, p1: 0.57, falseAlarmsPerWeek: 1, stepMinutes: 1, completeness: [0, 1] });
+    const b = cusumDelayLimitLagged({
+      n: 1000,
+      p0: 0.6,
+      p1: 0.57,
+      falseAlarmsPerWeek: 1,
+      stepMinutes: 1,
+      completeness: [0, 1],
+    });
     expect(b.delayMinutes).toBeCloseTo(a.delayMinutes + 1, 9);
   });
 
   it('10 % drop, 1,000/min: the i.i.d. limit is 1.35 min; with G = 0.21, 0.47, 0.64, 0.76, … it is ≈ 4.0 min', () => {
     const g = [0.209, 0.467, 0.643, 0.76, 0.839, 0.892, 0.928, 0.952, 0.968, 0.979];
-    const b = cusumDelayLimitLagged({ n: 1000, p0: 0.6, p1: 0.54, falseAlarmsPerWeek: 1, stepMinutes: 1, completeness: g });
+    const b = cusumDelayLimitLagged({
+      n: 1000,
+      p0: 0.6,
+      p1: 0.54,
+      falseAlarmsPerWeek: 1,
+      stepMinutes: 1,
+      completeness: g,
+    });
     expect(b.iidDelayMinutes).toBeGreaterThan(1.3);
     expect(b.iidDelayMinutes).toBeLessThan(1.4);
     // Σ G over the first 3 looks is 1.32, just short of the 1.35 needed if information scaled with G; it scales

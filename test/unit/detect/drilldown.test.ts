@@ -24,7 +24,9 @@ describe('drilldown', () => {
     const r = drilldown({
       dimension: 'platform',
       segments: ['web', 'ios', 'android'].map((v, i) => ({
-        value: v, current: { starts: 3000 + 1000 * i, conversions: Math.round((3000 + 1000 * i) * 0.6 * 0.9) }, baselineRate: 0.6,
+        value: v,
+        current: { starts: 3000 + 1000 * i, conversions: Math.round((3000 + 1000 * i) * 0.6 * 0.9) },
+        baselineRate: 0.6,
       })),
     });
     expect(r.classification).toBe('global');
@@ -62,8 +64,12 @@ describe('drilldown', () => {
 
 describe('reference rules', () => {
   it('prometheus-style: ratio below 0.95 × same time last week', () => {
-    expect(prometheusRatioCondition({ starts: 10_000, conversions: 5600 }, { starts: 10_000, conversions: 6000 })).toBe(true);
-    expect(prometheusRatioCondition({ starts: 10_000, conversions: 5800 }, { starts: 10_000, conversions: 6000 })).toBe(false);
+    expect(prometheusRatioCondition({ starts: 10_000, conversions: 5600 }, { starts: 10_000, conversions: 6000 })).toBe(
+      true,
+    );
+    expect(prometheusRatioCondition({ starts: 10_000, conversions: 5800 }, { starts: 10_000, conversions: 6000 })).toBe(
+      false,
+    );
     expect(prometheusRatioCondition({ starts: 0, conversions: 0 }, { starts: 10_000, conversions: 6000 })).toBeNull();
   });
 

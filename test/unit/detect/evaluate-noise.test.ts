@@ -10,12 +10,22 @@ const HOUR = 60 * MIN;
 const EVAL_TO = 1_000 * HOUR;
 
 const funnel = testFunnel({
-  steps: [{ name: 'started', event: 'checkout_started' }, { name: 'completed', event: 'order_completed' }],
+  steps: [
+    { name: 'started', event: 'checkout_started' },
+    { name: 'completed', event: 'order_completed' },
+  ],
   dimensions: [{ name: 'source', maxValues: 10 }],
 });
 
 function rule(mixShift: 'ignore' | 'page'): AlertRuleDef {
-  return testRule({ name: `r-${mixShift}`, minChange: 0.05, minVolume: 100, severity: 'critical', segments: ['source'], mixShift });
+  return testRule({
+    name: `r-${mixShift}`,
+    minChange: 0.05,
+    minVolume: 100,
+    severity: 'critical',
+    segments: ['source'],
+    mixShift,
+  });
 }
 
 /** Deterministic standard normals by bucket (i ≤ 0) and salt, from one sequential generator. */
@@ -42,16 +52,25 @@ function shop(): SeriesReader {
     return { volume: [pick.s, pick.c], cohort: [pick.s, pick.c] };
   };
   return {
-    bucketMs: MIN, rollupMs: 15 * MIN,
+    bucketMs: MIN,
+    rollupMs: 15 * MIN,
     fine: (start, seg) => view((start - EVAL_TO) / MIN, seg),
-    rollup: () => undefined, durations: () => undefined, values: () => ['regular', 'campaign'],
+    rollup: () => undefined,
+    durations: () => undefined,
+    values: () => ['regular', 'campaign'],
   };
 }
 
 describe('noise of a risk-adjusted funnel-wide series', () => {
   it('is measured around the segment-weighted expectation: a campaign surge is not fitted as slow noise', () => {
     const slow = (mixShift: 'ignore' | 'page') => {
-      const r = evaluateRule({ rule: rule(mixShift), funnel, reader: shop(), evalTo: EVAL_TO, memory: new RuleMemory() })[0]!;
+      const r = evaluateRule({
+        rule: rule(mixShift),
+        funnel,
+        reader: shop(),
+        evalTo: EVAL_TO,
+        memory: new RuleMemory(),
+      })[0]!;
       expect(r.segment).toBeNull();
       return { slow: (r.noise.tau2Slow ?? 0) + (r.noise.tau2Persistent ?? 0), fast: r.noise.tau2 };
     };

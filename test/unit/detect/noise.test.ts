@@ -36,7 +36,11 @@ describe('estimateTau2', () => {
     for (let i = 0; i < 30_000; i++) {
       const slow = 0.005 * z[Math.floor(i / 60)]!; // constant within each hour
       const p = 0.6 + 0.008 * z[30_000 + i]! + slow;
-      res.push({ starts: 1000, conversions: Math.round(1000 * p + z[(i * 7919) % 30_000]! * Math.sqrt(240)), expectedRate: 0.6 });
+      res.push({
+        starts: 1000,
+        conversions: Math.round(1000 * p + z[(i * 7919) % 30_000]! * Math.sqrt(240)),
+        expectedRate: 0.6,
+      });
     }
     const m = estimateNoiseProfile(res, 60);
     expect(Math.sqrt(m.tau2)).toBeGreaterThan(0.006);
@@ -48,10 +52,13 @@ describe('estimateTau2', () => {
 
 describe('estimateCompleteness', () => {
   it('is the arrived share by age, non-decreasing, 1 past the data', () => {
-    const g = estimateCompleteness([
-      { observedByAge: [10, 50, 90, 100], final: 100 },
-      { observedByAge: [30, 50, 110, 100], final: 100 },
-    ], 3);
+    const g = estimateCompleteness(
+      [
+        { observedByAge: [10, 50, 90, 100], final: 100 },
+        { observedByAge: [30, 50, 110, 100], final: 100 },
+      ],
+      3,
+    );
     expect(g).toEqual([0.2, 0.5, 0.95, 1]);
   });
 });
@@ -77,7 +84,11 @@ describe('AR(1) slow wobble', () => {
     for (let i = 0; i < n; i++) {
       ar = rho * ar + 0.005 * Math.sqrt(1 - rho * rho) * z[i]!;
       const p = 0.6 + 0.008 * z[n + i]! + ar;
-      res.push({ starts: 1000, conversions: Math.round(1000 * p + z[2 * n + i]! * Math.sqrt(1000 * p * (1 - p))), expectedRate: 0.6 });
+      res.push({
+        starts: 1000,
+        conversions: Math.round(1000 * p + z[2 * n + i]! * Math.sqrt(1000 * p * (1 - p))),
+        expectedRate: 0.6,
+      });
     }
     const m = estimateNoiseProfile(res);
     expect(Math.sqrt(m.tau2)).toBeGreaterThan(0.007);
@@ -97,7 +108,12 @@ describe('AR(1) slow wobble', () => {
       // Baseline off by a constant per 2-hour slot, σ = 0.4 pp, and it says so.
       const base = 0.6 + 0.004 * z[Math.floor(i / 120)]!;
       const p = 0.6 + 0.008 * z[n + i]!;
-      res.push({ starts: 1000, conversions: Math.round(1000 * p + z[2 * n + i]! * Math.sqrt(240)), expectedRate: base, baselineVariance: 0.004 ** 2 });
+      res.push({
+        starts: 1000,
+        conversions: Math.round(1000 * p + z[2 * n + i]! * Math.sqrt(240)),
+        expectedRate: base,
+        baselineVariance: 0.004 ** 2,
+      });
     }
     const net = estimateNoiseProfile(res);
     const gross = estimateNoiseProfile(res.map(({ baselineVariance: _b, ...r }) => r));
@@ -124,28 +140,53 @@ describe('riskAdjustedResidual', () => {
   });
 
   it('keeps the funnel-wide rate for starts no value with a baseline covers', () => {
-    const r = riskAdjustedResidual(total, [{ starts: 700, conversions: 430, expectedRate: 0.62, baselineVariance: 4e-6 }, { starts: 200, conversions: 90, expectedRate: NaN }, null])!;
+    const r = riskAdjustedResidual(total, [
+      { starts: 700, conversions: 430, expectedRate: 0.62, baselineVariance: 4e-6 },
+      { starts: 200, conversions: 90, expectedRate: NaN },
+      null,
+    ])!;
     expect(r.expectedRate).toBeCloseTo((700 * 0.62 + 300 * 0.6) / 1000, 12);
     expect(r.baselineVariance).toBeCloseTo((700 ** 2 * 4e-6 + 300 ** 2 * 1e-6) / 1000 ** 2, 15);
   });
 
   it('is null without starts, or when uncovered starts have no funnel-wide rate', () => {
     expect(riskAdjustedResidual({ ...total, starts: 0 }, [])).toBeNull();
-    expect(riskAdjustedResidual({ ...total, expectedRate: NaN }, [{ starts: 600, conversions: 360, expectedRate: 0.6 }])).toBeNull();
-    expect(riskAdjustedResidual({ ...total, expectedRate: NaN }, [{ starts: 1000, conversions: 600, expectedRate: 0.6 }])?.expectedRate).toBeCloseTo(0.6, 12);
+    expect(
+      riskAdjustedResidual({ ...total, expectedRate: NaN }, [{ starts: 600, conversions: 360, expectedRate: 0.6 }]),
+    ).toBeNull();
+    expect(
+      riskAdjustedResidual({ ...total, expectedRate: NaN }, [{ starts: 1000, conversions: 600, expectedRate: 0.6 }])
+        ?.expectedRate,
+    ).toBeCloseTo(0.6, 12);
   });
 
   it('a campaign of half-converting traffic is not fitted as slow noise', () => {
     // 12 hours at 1,000 starts/min, 0.9 pp white wobble; for 2 hours a campaign brings +35 % traffic at half the rate.
     const n = 720;
     const z = lcgNormals(3 * n, 31);
-    const raw = [], adjusted = [];
+    const raw = [],
+      adjusted = [];
     for (let i = 0; i < n; i++) {
       const campaign = i >= 300 && i < 420 ? 350 : 20;
       const wobble = 0.009 * z[i]!;
-      const regular = { starts: 1000, conversions: Math.round(1000 * (0.6 + wobble) + z[n + i]! * Math.sqrt(240)), expectedRate: 0.6, baselineVariance: 0 };
-      const camp = { starts: campaign, conversions: Math.round(campaign * (0.3 + wobble / 2) + z[2 * n + i]! * Math.sqrt(campaign * 0.21)), expectedRate: 0.3, baselineVariance: 0 };
-      const all = { starts: regular.starts + camp.starts, conversions: regular.conversions + camp.conversions, expectedRate: (1000 * 0.6 + 20 * 0.3) / 1020, baselineVariance: 0 };
+      const regular = {
+        starts: 1000,
+        conversions: Math.round(1000 * (0.6 + wobble) + z[n + i]! * Math.sqrt(240)),
+        expectedRate: 0.6,
+        baselineVariance: 0,
+      };
+      const camp = {
+        starts: campaign,
+        conversions: Math.round(campaign * (0.3 + wobble / 2) + z[2 * n + i]! * Math.sqrt(campaign * 0.21)),
+        expectedRate: 0.3,
+        baselineVariance: 0,
+      };
+      const all = {
+        starts: regular.starts + camp.starts,
+        conversions: regular.conversions + camp.conversions,
+        expectedRate: (1000 * 0.6 + 20 * 0.3) / 1020,
+        baselineVariance: 0,
+      };
       raw.push(all);
       adjusted.push(riskAdjustedResidual(all, [regular, camp])!);
     }

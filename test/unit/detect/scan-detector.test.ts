@@ -13,7 +13,7 @@ describe('signed root deviance', () => {
   it('equals the score z for large counts', () => {
     // 5 minutes at 1,000/min, 0.60 expected, 0.57 observed: z = 0.03·5000/√(5000·0.24) = 4.33.
     const r = signedRootDeviance('binomial', 2850, 3000, 5000);
-    expect(r).toBeCloseTo(0.03 * 5000 / Math.sqrt(5000 * 0.24), 1);
+    expect(r).toBeCloseTo((0.03 * 5000) / Math.sqrt(5000 * 0.24), 1);
   });
 
   it('keeps the exact skew on tiny counts (n = 40, x = 17, p0 = 0.6: exact p ≈ 0.019)', () => {
@@ -25,14 +25,16 @@ describe('signed root deviance', () => {
   });
 
   it('is monotone in the observed count', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 500 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }), (n, p) => {
-      let prev = Infinity;
-      for (let x = 0; x <= n; x += Math.max(1, Math.floor(n / 20))) {
-        const r = signedRootDeviance('binomial', x, n * p, n);
-        expect(r).toBeLessThanOrEqual(prev + 1e-9);
-        prev = r;
-      }
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 500 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }), (n, p) => {
+        let prev = Infinity;
+        for (let x = 0; x <= n; x += Math.max(1, Math.floor(n / 20))) {
+          const r = signedRootDeviance('binomial', x, n * p, n);
+          expect(r).toBeLessThanOrEqual(prev + 1e-9);
+          prev = r;
+        }
+      }),
+    );
   });
 });
 
@@ -132,7 +134,9 @@ describe('detectDrop', () => {
   it('increase direction: abandonment or slow-checkout share going up', () => {
     const s = flat(240, 1000, 100);
     for (let i = 230; i < 240; i++) s.conversions[i] = 160;
-    expect(detectChange({ series: { ...s, expectedRate: 0.1 }, drop: 0.3, direction: 'increase' }).state).toBe('breach');
+    expect(detectChange({ series: { ...s, expectedRate: 0.1 }, drop: 0.3, direction: 'increase' }).state).toBe(
+      'breach',
+    );
     expect(detectChange({ series: { ...s, expectedRate: 0.1 }, drop: 0.3, direction: 'drop' }).state).toBe('ok');
   });
 
@@ -145,13 +149,16 @@ describe('detectDrop', () => {
   });
 
   it('random data at the baseline rarely breaches a single look (property)', () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: -30, max: 30 }), { minLength: 240, maxLength: 240 }), (noise) => {
-      const s = { starts: noise.map(() => 1000), conversions: noise.map((e) => 600 + e), expectedRate: 0.6 };
-      // |e| ≤ 30 is within ~2σ per minute; a drop can only show when many minutes are low together.
-      const d = detectDrop({ series: s, drop: 0.05 });
-      expect(['ok', 'breach']).toContain(d.state);
-      expect(Number.isFinite(d.statistic)).toBe(true);
-    }), { numRuns: 50 });
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -30, max: 30 }), { minLength: 240, maxLength: 240 }), (noise) => {
+        const s = { starts: noise.map(() => 1000), conversions: noise.map((e) => 600 + e), expectedRate: 0.6 };
+        // |e| ≤ 30 is within ~2σ per minute; a drop can only show when many minutes are low together.
+        const d = detectDrop({ series: s, drop: 0.05 });
+        expect(['ok', 'breach']).toContain(d.state);
+        expect(Number.isFinite(d.statistic)).toBe(true);
+      }),
+      { numRuns: 50 },
+    );
   });
 });
 
@@ -163,18 +170,28 @@ describe('detectVolumeChange', () => {
     expect(detectVolumeChange({ observed, expected, direction: 'drop', change: 0.3 }).state).toBe('breach');
     expect(detectVolumeChange({ observed, expected, direction: 'increase', change: 0.3 }).state).toBe('ok');
     const up = observed.map((_, i) => (i >= 230 ? 1400 : 1000));
-    expect(detectVolumeChange({ observed: up, expected, direction: 'increase', change: 0.3, noise: 0.05 ** 2 }).state).toBe('breach');
+    expect(
+      detectVolumeChange({ observed: up, expected, direction: 'increase', change: 0.3, noise: 0.05 ** 2 }).state,
+    ).toBe('breach');
   });
 });
 
 describe('AR(1) slow wobble in the window variance', () => {
   it('accumulates Σ_ij a_i a_j ρ^|i−j| (a = starts × completeness)', () => {
-    const series = { starts: [100, 200, 100], conversions: [60, 120, 60], expectedRate: 0.6, completeness: [1, 1, 0.5] };
+    const series = {
+      starts: [100, 200, 100],
+      conversions: [60, 120, 60],
+      expectedRate: 0.6,
+      completeness: [1, 1, 0.5],
+    };
     const [w1, w2, w3] = seriesWindowSums(series, [1, 2, 3], 0.5);
     // a = [100, 200, 50] oldest first.
     expect(w1!.arWeight).toBeCloseTo(50 * 50, 9);
     expect(w2!.arWeight).toBeCloseTo(50 * 50 + 200 * 200 + 2 * 0.5 * 50 * 200, 9);
-    expect(w3!.arWeight).toBeCloseTo(50 ** 2 + 200 ** 2 + 100 ** 2 + 2 * (0.5 * 50 * 200 + 0.5 * 200 * 100 + 0.25 * 50 * 100), 9);
+    expect(w3!.arWeight).toBeCloseTo(
+      50 ** 2 + 200 ** 2 + 100 ** 2 + 2 * (0.5 * 50 * 200 + 0.5 * 200 * 100 + 0.25 * 50 * 100),
+      9,
+    );
     // ρ = 1 is the fully persistent (Σa)².
     expect(seriesWindowSums(series, [3], 1)[0]!.arWeight).toBeCloseTo(350 * 350, 9);
   });
@@ -195,7 +212,11 @@ describe('AR(1) slow wobble in the window variance', () => {
     const s = flat(240, 1000, 600);
     for (let i = 228; i < 240; i++) s.conversions[i] = 575;
     const old = detectDrop({ series: { ...s, expectedRate: 0.6 }, drop: 0.05, noise: { tau2: 5e-5, tau2Slow: 1e-5 } });
-    const ar = detectDrop({ series: { ...s, expectedRate: 0.6 }, drop: 0.05, noise: { tau2: 5e-5, tau2Slow: 1e-5, slowMinutes: 5 } });
+    const ar = detectDrop({
+      series: { ...s, expectedRate: 0.6 },
+      drop: 0.05,
+      noise: { tau2: 5e-5, tau2Slow: 1e-5, slowMinutes: 5 },
+    });
     expect(ar.statistic).toBeGreaterThanOrEqual(old.statistic);
   });
 });

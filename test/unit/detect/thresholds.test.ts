@@ -1,9 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { normSf } from '../../../src/detect/normal.js';
-import { scanThresholds, simulateScanPageRates, thresholdForRate, upcrossingRate } from '../../../src/detect/thresholds.js';
+import {
+  scanThresholds,
+  simulateScanPageRates,
+  thresholdForRate,
+  upcrossingRate,
+} from '../../../src/detect/thresholds.js';
 
 // Monte-Carlo calibrated single-window thresholds at 1 FA/week, 1,000/min (statistics.md §3.3).
-const MC: [number, number][] = [[1, 3.75], [3, 3.72], [5, 3.67], [8, 3.62], [15, 3.51], [30, 3.35], [60, 3.19], [120, 2.97], [240, 2.73]];
+const MC: [number, number][] = [
+  [1, 3.75],
+  [3, 3.72],
+  [5, 3.67],
+  [8, 3.62],
+  [15, 3.51],
+  [30, 3.35],
+  [60, 3.19],
+  [120, 2.97],
+  [240, 2.73],
+];
 
 describe('scan thresholds from a weekly budget', () => {
   it.each(MC)('single %i-min window matches the Monte-Carlo calibration (c ≈ %f)', (w, c) => {
@@ -20,7 +35,8 @@ describe('scan thresholds from a weekly budget', () => {
     expect(t.calibration).toBe(1);
     expect(t.thresholds[0]).toBeGreaterThan(4.1);
     expect(t.thresholds[0]).toBeLessThan(4.4);
-    for (let i = 1; i < t.thresholds.length; i++) expect(t.thresholds[i]!).toBeLessThanOrEqual(t.thresholds[i - 1]! + 1e-9);
+    for (let i = 1; i < t.thresholds.length; i++)
+      expect(t.thresholds[i]!).toBeLessThanOrEqual(t.thresholds[i - 1]! + 1e-9);
     const total = t.windows.reduce((a, w, i) => a + upcrossingRate(w, t.thresholds[i]!), 0) * t.looksPerWeek;
     expect(total).toBeCloseTo(1, 6);
   });
@@ -59,6 +75,8 @@ describe('scan thresholds from a weekly budget', () => {
     const a = scanThresholds({ falseAlarmsPerWeek: 1, stepMinutes: 1 });
     const b = scanThresholds({ falseAlarmsPerWeek: 4, stepMinutes: 1 });
     b.thresholds.forEach((c, i) => expect(c).toBeLessThan(a.thresholds[i]!));
-    expect(scanThresholds({ falseAlarmsPerWeek: 1, stepMinutes: 15, windows: [1, 2, 4, 8, 16] }).looksPerWeek).toBe(672);
+    expect(scanThresholds({ falseAlarmsPerWeek: 1, stepMinutes: 15, windows: [1, 2, 4, 8, 16] }).looksPerWeek).toBe(
+      672,
+    );
   });
 });

@@ -12,7 +12,11 @@ const HOUR = 60 * MIN;
 const EVAL_TO = 1_000 * HOUR;
 
 const funnel = testFunnel({
-  name: 'signup', steps: [{ name: 'started', event: 'signup_started' }, { name: 'verified', event: 'email_verified' }],
+  name: 'signup',
+  steps: [
+    { name: 'started', event: 'signup_started' },
+    { name: 'verified', event: 'email_verified' },
+  ],
   // A bucket width no other test uses, so this file's calibrations are its own (the cache is per process).
   bucketMs: 3 * MIN,
 });
@@ -23,9 +27,12 @@ function rule(name: string, metric: MetricDef, resolveAfterMs: number): AlertRul
 
 /** A steady funnel: 300 starts and 180 verifications per bucket. */
 const reader: SeriesReader = {
-  bucketMs: 3 * MIN, rollupMs: 15 * MIN,
+  bucketMs: 3 * MIN,
+  rollupMs: 15 * MIN,
   fine: () => ({ volume: [300, 180], cohort: [300, 180] }),
-  rollup: () => undefined, durations: () => undefined, values: () => [],
+  rollup: () => undefined,
+  durations: () => undefined,
+  values: () => [],
 };
 
 describe('warmDetectors', () => {

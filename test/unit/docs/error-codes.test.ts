@@ -43,7 +43,10 @@ describe('error codes', () => {
   });
 
   it('has no catalog entry that the source no longer uses', () => {
-    const all = src.filter((f) => f.path !== join('src', 'errors.ts')).map((f) => f.text).join('\n');
+    const all = src
+      .filter((f) => f.path !== join('src', 'errors.ts'))
+      .map((f) => f.text)
+      .join('\n');
     // Codes built from a template (`${area}_REDIS_UNAVAILABLE`) count by their fixed suffix.
     const suffixes = new Set([...all.matchAll(/\}_([A-Z][A-Z_]*)`/g)].map((m) => m[1]!));
     const own = readFileSync(join('src', 'errors.ts'), 'utf8');

@@ -23,7 +23,10 @@ describe('README', () => {
 
   it('names exactly the two set-up commands in its quick start', () => {
     const readme = readFileSync('README.md', 'utf8');
-    const quick = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('\n## ', readme.indexOf('## Quick start') + 5));
+    const quick = readme.slice(
+      readme.indexOf('## Quick start'),
+      readme.indexOf('\n## ', readme.indexOf('## Quick start') + 5),
+    );
     const commands = [...quick.matchAll(/^(npm [a-z: ]+?)\s+#/gm)].map((m) => m[1]!.trim());
     expect(commands).toEqual(['npm run demo', 'npm test']);
   });

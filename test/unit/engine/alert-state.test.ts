@@ -4,7 +4,13 @@
  * (a state that went through JSON gives the same next step).
  */
 import { describe, it, expect } from 'vitest';
-import { stepAlert, type Condition, type Observation, type StateRules, type Step } from '../../../src/engine/alert-state.js';
+import {
+  stepAlert,
+  type Condition,
+  type Observation,
+  type StateRules,
+  type Step,
+} from '../../../src/engine/alert-state.js';
 import { alertKey, parseAlertKey } from '../../../src/model/alert-key.js';
 import { isPagingTransition } from '../../../src/model/alert-transition.js';
 import type { AlertState, AlertStatus } from '../../../src/model/alert-state.js';
@@ -20,9 +26,20 @@ const R: StateRules = { forMs: 5 * MIN, resolveAfterMs: 10 * MIN };
 /** Evidence of a drop by `relativeChange` (positive = the bad direction, as the detectors sign it). */
 function ev(relativeChange: number, at = T0): Evidence {
   return {
-    observed: 412, expected: 601, observedRate: 0.6 * (1 - relativeChange), expectedRate: 0.6, relativeChange,
-    volume: 1000, windowMinutes: 15, statistic: 4.2, threshold: 3.1, pValue: 1e-5, chanceRatePerWeek: 0.1,
-    onset: at - 2 * MIN, evaluatedUpTo: at, baseline: { kind: 'seasonal', weeksUsed: 4 },
+    observed: 412,
+    expected: 601,
+    observedRate: 0.6 * (1 - relativeChange),
+    expectedRate: 0.6,
+    relativeChange,
+    volume: 1000,
+    windowMinutes: 15,
+    statistic: 4.2,
+    threshold: 3.1,
+    pValue: 1e-5,
+    chanceRatePerWeek: 0.1,
+    onset: at - 2 * MIN,
+    evaluatedUpTo: at,
+    baseline: { kind: 'seasonal', weeksUsed: 4 },
   };
 }
 
@@ -31,7 +48,13 @@ function obs(condition: Condition, e?: Evidence): Observation {
 }
 
 /** Feeds observations one minute apart from `start`, returning every step. */
-function run(prev: AlertState | undefined, conds: Condition[], start = T0, r = R, seg: SegmentRef | null = null): Step[] {
+function run(
+  prev: AlertState | undefined,
+  conds: Condition[],
+  start = T0,
+  r = R,
+  seg: SegmentRef | null = null,
+): Step[] {
   const out: Step[] = [];
   let s = prev;
   conds.forEach((c, i) => {
@@ -49,11 +72,21 @@ function last(steps: Step[]): Step {
 /** A state in `status`, reached by real steps (so its fields are the machine's own). */
 function stateIn(status: AlertStatus, r = R): AlertState {
   switch (status) {
-    case 'inactive': return last(run(undefined, ['ok'])).next;
-    case 'insufficient': return last(run(undefined, ['insufficient'])).next;
-    case 'pending': return last(run(undefined, ['breach'])).next;
-    case 'firing': return last(run(undefined, ['breach'], T0, { ...r, forMs: 0 })).next;
-    case 'resolved': return last(run(last(run(undefined, ['breach'], T0, { forMs: 0, resolveAfterMs: 0 })).next, ['ok'], T0 + MIN, { forMs: 0, resolveAfterMs: 0 })).next;
+    case 'inactive':
+      return last(run(undefined, ['ok'])).next;
+    case 'insufficient':
+      return last(run(undefined, ['insufficient'])).next;
+    case 'pending':
+      return last(run(undefined, ['breach'])).next;
+    case 'firing':
+      return last(run(undefined, ['breach'], T0, { ...r, forMs: 0 })).next;
+    case 'resolved':
+      return last(
+        run(last(run(undefined, ['breach'], T0, { forMs: 0, resolveAfterMs: 0 })).next, ['ok'], T0 + MIN, {
+          forMs: 0,
+          resolveAfterMs: 0,
+        }),
+      ).next;
   }
 }
 
@@ -93,7 +126,10 @@ describe('stepAlert: every arrow', () => {
 
   it('a key never seen starts inactive', () => {
     const s = stepAlert(undefined, RULE, SEG, obs('ok'), T0, R);
-    expect(s).toEqual({ next: { rule: RULE, segment: SEG, status: 'inactive', since: T0, seq: 0, lastEvaluated: T0 }, transition: null });
+    expect(s).toEqual({
+      next: { rule: RULE, segment: SEG, status: 'inactive', since: T0, seq: 0, lastEvaluated: T0 },
+      transition: null,
+    });
   });
 
   it('leaving resolved ends the incident: its fields go', () => {
@@ -126,8 +162,12 @@ describe('stepAlert: timing', () => {
     const onTime = stepAlert(early.next, RULE, null, obs('breach', ev(0.3)), T0 + R.forMs, R);
     expect(onTime.transition).toBe('firing');
     expect(onTime.next).toMatchObject({
-      status: 'firing', since: T0 + R.forMs, firedAt: T0 + R.forMs, pendingSince: T0,
-      incidentId: `${RULE}@${T0 + R.forMs}`, seq: 2,
+      status: 'firing',
+      since: T0 + R.forMs,
+      firedAt: T0 + R.forMs,
+      pendingSince: T0,
+      incidentId: `${RULE}@${T0 + R.forMs}`,
+      seq: 2,
     });
   });
 
@@ -149,8 +189,12 @@ describe('stepAlert: timing', () => {
       const s = stepAlert(prev, RULE, SEG, obs('breach', ev(0.4)), T0 + 20 * MIN, r);
       expect(s.transition).toBe('firing');
       expect(s.next).toMatchObject({
-        status: 'firing', pendingSince: T0 + 20 * MIN, firedAt: T0 + 20 * MIN, seq: prev.seq + 1,
-        incidentId: `${RULE}|platform=android@${T0 + 20 * MIN}`, peak: ev(0.4),
+        status: 'firing',
+        pendingSince: T0 + 20 * MIN,
+        firedAt: T0 + 20 * MIN,
+        seq: prev.seq + 1,
+        incidentId: `${RULE}|platform=android@${T0 + 20 * MIN}`,
+        peak: ev(0.4),
       });
       expect(s.next.resolvedAt).toBeUndefined();
     }
@@ -166,7 +210,13 @@ describe('stepAlert: timing', () => {
     expect(mid.transition).toBeNull();
     const done = stepAlert(mid.next, RULE, null, obs('ok'), t1 + R.resolveAfterMs, R);
     expect(done.transition).toBe('resolved');
-    expect(done.next).toMatchObject({ status: 'resolved', since: t1 + R.resolveAfterMs, resolvedAt: t1 + R.resolveAfterMs, firedAt: T0, seq: firing.seq + 1 });
+    expect(done.next).toMatchObject({
+      status: 'resolved',
+      since: t1 + R.resolveAfterMs,
+      resolvedAt: t1 + R.resolveAfterMs,
+      firedAt: T0,
+      seq: firing.seq + 1,
+    });
     expect(done.next.okSince).toBeUndefined();
     expect(done.next.incidentId).toBe(firing.incidentId);
   });
@@ -225,15 +275,43 @@ describe('stepAlert: evidence, peak and seq', () => {
     // a peak restored from JSON with a non-finite change (stored as null) is beaten by any real one
     const restored = JSON.parse(JSON.stringify({ ...s, peak: ev(Infinity) })) as AlertState;
     expect(restored.peak?.relativeChange).toBeNull();
-    expect(stepAlert(restored, RULE, null, obs('breach', ev(0.1, T0 + 5 * MIN)), T0 + 5 * MIN, r).next.peak).toEqual(ev(0.1, T0 + 5 * MIN));
+    expect(stepAlert(restored, RULE, null, obs('breach', ev(0.1, T0 + 5 * MIN)), T0 + 5 * MIN, r).next.peak).toEqual(
+      ev(0.1, T0 + 5 * MIN),
+    );
     // resolved keeps the incident's peak for the resolve notification
     s = stepAlert(s, RULE, null, obs('ok', ev(0, T0 + 5 * MIN)), T0 + 5 * MIN, r).next;
     expect(s).toMatchObject({ status: 'resolved', peak: ev(0.35, T0 + MIN) });
   });
 
   it('seq counts the emitted transitions across incidents, and each incident gets its own id', () => {
-    const conds: Condition[] = ['insufficient', 'ok', 'breach', 'breach', 'breach', 'breach', 'breach', 'breach', 'ok', 'ok',
-      'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'breach', 'breach', 'breach', 'breach', 'breach', 'breach'];
+    const conds: Condition[] = [
+      'insufficient',
+      'ok',
+      'breach',
+      'breach',
+      'breach',
+      'breach',
+      'breach',
+      'breach',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'breach',
+      'breach',
+      'breach',
+      'breach',
+      'breach',
+      'breach',
+    ];
     const steps = run(undefined, conds);
     const kinds = steps.map((s) => s.transition).filter((k) => k !== null);
     expect(kinds).toEqual(['insufficient', 'recovered_data', 'pending', 'firing', 'resolved', 'pending', 'firing']);
@@ -246,14 +324,40 @@ describe('stepAlert: evidence, peak and seq', () => {
 
 describe('restart continuity', () => {
   it('a state that went through JSON gives the same next step as the one in memory, at every point of an incident', () => {
-    const conds: Condition[] = ['ok', 'insufficient', 'breach', 'inhibited', 'breach', 'breach', 'breach', 'breach', 'breach',
-      'ok', 'insufficient', 'ok', 'breach', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok'];
+    const conds: Condition[] = [
+      'ok',
+      'insufficient',
+      'breach',
+      'inhibited',
+      'breach',
+      'breach',
+      'breach',
+      'breach',
+      'breach',
+      'ok',
+      'insufficient',
+      'ok',
+      'breach',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+    ];
     let mem: AlertState | undefined;
     const seen = new Set<AlertStatus>();
     conds.forEach((c, i) => {
       const now = T0 + i * MIN;
       const o = obs(c, c === 'inhibited' ? undefined : ev(c === 'breach' ? 0.3 + ((i * 7) % 5) / 100 : 0.01, now));
-      const restored = mem === undefined ? undefined : JSON.parse(JSON.stringify(mem)) as AlertState;
+      const restored = mem === undefined ? undefined : (JSON.parse(JSON.stringify(mem)) as AlertState);
       const a = stepAlert(mem, RULE, SEG, o, now, R);
       const b = stepAlert(restored, RULE, SEG, o, now, R);
       expect(b).toStrictEqual(a);
@@ -276,8 +380,13 @@ describe('alertKey', () => {
     const b = alertKey('r', { dimension: 'd', value: 'x%7Cy=z' });
     expect(a).toBe('r|d=x%7Cy%3Dz');
     expect(b).toBe('r|d=x%257Cy%3Dz');
-    for (const [rule, segment] of [['r', { dimension: 'd', value: 'x|y=z' }], ['r', { dimension: 'd', value: 'x%7Cy=z' }],
-      ['checkout-conversion', null], ['r', { dimension: 'geo.region', value: '' }], ['r', { dimension: 'a=b', value: '100%' }]] as const) {
+    for (const [rule, segment] of [
+      ['r', { dimension: 'd', value: 'x|y=z' }],
+      ['r', { dimension: 'd', value: 'x%7Cy=z' }],
+      ['checkout-conversion', null],
+      ['r', { dimension: 'geo.region', value: '' }],
+      ['r', { dimension: 'a=b', value: '100%' }],
+    ] as const) {
       expect(parseAlertKey(alertKey(rule, segment))).toEqual({ rule, segment });
     }
     expect(parseAlertKey('a|b')).toBeUndefined();

@@ -8,13 +8,21 @@ const rule = (metric: MetricDef) => testRule({ metric });
 
 describe('countedFromStep (what an alert says it counted)', () => {
   it('names the from step of a conversion measured past the entry step', () => {
-    expect(countedFromStep(rule({ kind: 'ratio_conversion', from: 'payment', to: 'completed' }), funnel)).toBe('payment');
-    expect(countedFromStep(rule({ kind: 'cohort_conversion', from: 'payment', to: 'completed' }), funnel)).toBe('payment');
+    expect(countedFromStep(rule({ kind: 'ratio_conversion', from: 'payment', to: 'completed' }), funnel)).toBe(
+      'payment',
+    );
+    expect(countedFromStep(rule({ kind: 'cohort_conversion', from: 'payment', to: 'completed' }), funnel)).toBe(
+      'payment',
+    );
   });
 
   it('leaves entry-step conversions and other metrics to the funnel noun', () => {
-    expect(countedFromStep(rule({ kind: 'cohort_conversion', from: 'started', to: 'completed' }), funnel)).toBeUndefined();
+    expect(
+      countedFromStep(rule({ kind: 'cohort_conversion', from: 'started', to: 'completed' }), funnel),
+    ).toBeUndefined();
     expect(countedFromStep(rule({ kind: 'step_volume', step: 'payment' }), funnel)).toBeUndefined();
-    expect(countedFromStep(rule({ kind: 'step_duration', from: 'payment', to: 'completed', percentile: 0.95 }), funnel)).toBeUndefined();
+    expect(
+      countedFromStep(rule({ kind: 'step_duration', from: 'payment', to: 'completed', percentile: 0.95 }), funnel),
+    ).toBeUndefined();
   });
 });

@@ -7,16 +7,42 @@ const parse = (v: unknown, o: ParseOptions = opts) => parseEvent(typeof v === 's
 
 describe('parseEvent', () => {
   it('reads the native envelope', () => {
-    const r = parse({ id: 'evt_8f2c', type: 'order_completed', ts: '2026-11-23T14:07:12.345Z', entity: 'chk_91a7',
-      attrs: { platform: 'ios', amount: 12.5, paid: true, geo: { region: 'eu' } } });
-    expect(r).toEqual({ ok: true, envelope: 'native', event: { id: 'evt_8f2c', type: 'order_completed', ts: Date.parse('2026-11-23T14:07:12.345Z'),
-      entity: 'chk_91a7', attrs: { platform: 'ios', amount: '12.5', paid: 'true', 'geo.region': 'eu' } } });
+    const r = parse({
+      id: 'evt_8f2c',
+      type: 'order_completed',
+      ts: '2026-11-23T14:07:12.345Z',
+      entity: 'chk_91a7',
+      attrs: { platform: 'ios', amount: 12.5, paid: true, geo: { region: 'eu' } },
+    });
+    expect(r).toEqual({
+      ok: true,
+      envelope: 'native',
+      event: {
+        id: 'evt_8f2c',
+        type: 'order_completed',
+        ts: Date.parse('2026-11-23T14:07:12.345Z'),
+        entity: 'chk_91a7',
+        attrs: { platform: 'ios', amount: '12.5', paid: 'true', 'geo.region': 'eu' },
+      },
+    });
   });
 
   it('reads a Segment track call', () => {
-    const r = parse({ type: 'track', event: 'Checkout Started', messageId: 'm1', userId: 'u9', timestamp: '2026-11-23T14:00:00Z', properties: { platform: 'web' } });
+    const r = parse({
+      type: 'track',
+      event: 'Checkout Started',
+      messageId: 'm1',
+      userId: 'u9',
+      timestamp: '2026-11-23T14:00:00Z',
+      properties: { platform: 'web' },
+    });
     expect(r.ok && r.envelope).toBe('segment');
-    expect(r.ok && r.event).toMatchObject({ id: 'm1', type: 'Checkout Started', entity: 'u9', attrs: { platform: 'web' } });
+    expect(r.ok && r.event).toMatchObject({
+      id: 'm1',
+      type: 'Checkout Started',
+      entity: 'u9',
+      attrs: { platform: 'web' },
+    });
   });
 
   it('uses anonymousId when a Segment call has no userId', () => {
@@ -25,17 +51,42 @@ describe('parseEvent', () => {
   });
 
   it('reads a CloudEvent (subject or data.entity as the entity)', () => {
-    const r = parse({ specversion: '1.0', id: 'ce1', type: 'signup_started', source: '/web', time: '2026-11-23T14:01:00Z', subject: 'usr_1', data: { region: 'us' } });
+    const r = parse({
+      specversion: '1.0',
+      id: 'ce1',
+      type: 'signup_started',
+      source: '/web',
+      time: '2026-11-23T14:01:00Z',
+      subject: 'usr_1',
+      data: { region: 'us' },
+    });
     expect(r.ok && r.envelope).toBe('cloudevents');
-    expect(r.ok && r.event).toMatchObject({ id: 'ce1', type: 'signup_started', entity: 'usr_1', attrs: { region: 'us' } });
+    expect(r.ok && r.event).toMatchObject({
+      id: 'ce1',
+      type: 'signup_started',
+      entity: 'usr_1',
+      attrs: { region: 'us' },
+    });
     const r2 = parse({ specversion: '1.0', id: 'ce2', type: 't', source: 's', time: NOW, data: { entity: 'e2' } });
     expect(r2.ok && r2.event.entity).toBe('e2');
   });
 
   it('maps field names for producers with their own names', () => {
-    const o = { ...opts, fields: { id: 'event_id', type: 'name', ts: 'occurred_at', entity: 'checkout_id', attrs: 'props' } };
-    const r = parse({ event_id: 'a', name: 'checkout_started', occurred_at: NOW - 1000, checkout_id: 'c1', props: { p: 1 } }, o);
-    expect(r.ok && r.event).toEqual({ id: 'a', type: 'checkout_started', ts: NOW - 1000, entity: 'c1', attrs: { p: '1' } });
+    const o = {
+      ...opts,
+      fields: { id: 'event_id', type: 'name', ts: 'occurred_at', entity: 'checkout_id', attrs: 'props' },
+    };
+    const r = parse(
+      { event_id: 'a', name: 'checkout_started', occurred_at: NOW - 1000, checkout_id: 'c1', props: { p: 1 } },
+      o,
+    );
+    expect(r.ok && r.event).toEqual({
+      id: 'a',
+      type: 'checkout_started',
+      ts: NOW - 1000,
+      entity: 'c1',
+      attrs: { p: '1' },
+    });
   });
 
   it.each([
@@ -84,7 +135,7 @@ describe('parseTimestamp', () => {
     [-5, null],
     [Number.NaN, null],
     ['2026-13-45T99:00:00Z', null],
-    [99999999999999999, null],
+    [1e17, null], // beyond the largest valid Date (8.64e15 ms)
   ])('%j → %j', (input, expected) => {
     expect(parseTimestamp(input)).toBe(expected);
   });

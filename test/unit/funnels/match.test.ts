@@ -4,14 +4,21 @@ import type { FunnelDef } from '../../../src/funnels/funnel.js';
 import type { FwEvent } from '../../../src/events/event.js';
 
 const funnel: FunnelDef = {
-  name: 'checkout', entityField: 'attrs.checkout_id',
+  name: 'checkout',
+  entityField: 'attrs.checkout_id',
   steps: [
     { name: 'start', event: 'checkout_started' },
     { name: 'paid', event: 'order_completed', where: { status: ['paid', 'captured'] } },
     { name: 'any-order', event: 'order_completed' },
   ],
-  conversionWindowMs: 1, bucketMs: 60_000, allowedLatenessMs: 0, services: [],
-  dimensions: [{ name: 'platform', maxValues: 3 }, { name: 'region', maxValues: 3 }],
+  conversionWindowMs: 1,
+  bucketMs: 60_000,
+  allowedLatenessMs: 0,
+  services: [],
+  dimensions: [
+    { name: 'platform', maxValues: 3 },
+    { name: 'region', maxValues: 3 },
+  ],
   retention: { fineMs: 1, rollupBucketMs: 60_000, rollupMs: 1 },
 };
 const e = (type: string, attrs: Record<string, string>): FwEvent => ({ id: 'x', type, ts: 5, entity: 'user-1', attrs });
@@ -19,7 +26,12 @@ const e = (type: string, attrs: Record<string, string>): FwEvent => ({ id: 'x', 
 describe('funnel matching', () => {
   it('matches a step by event type and its attribute filter, earliest step first', () => {
     const m = compileMatcher(funnel);
-    expect(m(e('checkout_started', { checkout_id: 'c1', platform: 'ios' }))).toEqual({ step: 0, ts: 5, entity: 'c1', dims: ['ios', undefined] });
+    expect(m(e('checkout_started', { checkout_id: 'c1', platform: 'ios' }))).toEqual({
+      step: 0,
+      ts: 5,
+      entity: 'c1',
+      dims: ['ios', undefined],
+    });
     expect(m(e('order_completed', { status: 'captured', checkout_id: 'c1' }))?.step).toBe(1);
     expect(m(e('order_completed', { status: 'failed', checkout_id: 'c1' }))?.step).toBe(2);
     expect(m(e('page_view', {}))).toBeUndefined();
@@ -31,7 +43,9 @@ describe('funnel matching', () => {
     expect(entityReader('entity')(e('a', {}))).toBe('user-1');
     expect(entityReader('attrs.session')(e('a', { session: 's9' }))).toBe('s9');
     expect(compileMatcher(funnel)(e('checkout_started', {}))?.entity).toBe('');
-    expect(() => entityReader('user')).toThrow(expect.objectContaining({ code: 'FUNNEL_BAD_ENTITY_FIELD', retriable: false }));
+    expect(() => entityReader('user')).toThrow(
+      expect.objectContaining({ code: 'FUNNEL_BAD_ENTITY_FIELD', retriable: false }),
+    );
   });
 
   it('returns one raw dimension value per funnel dimension', () => {

@@ -3,8 +3,14 @@
  * points, severity, links, the 512 KB limit, resolves with payload, and the delivery-failed self-alert.
  */
 import { describe, it, expect } from 'vitest';
-import { deliveryFailedDedupKey, fillLinkTemplate, pagerDutyDedupKey, pagerDutyEvent, routingKeyId,
-  type PagerDutyEventBody } from '../../../src/notify/pagerduty.js';
+import {
+  deliveryFailedDedupKey,
+  fillLinkTemplate,
+  pagerDutyDedupKey,
+  pagerDutyEvent,
+  routingKeyId,
+  type PagerDutyEventBody,
+} from '../../../src/notify/pagerduty.js';
 import { PAGERDUTY_MAX_EVENT_BYTES } from '../../../src/core/pagerduty-api.js';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import type { Evidence } from '../../../src/model/evidence.js';
@@ -16,27 +22,63 @@ const ONSET = Date.UTC(2025, 0, 6, 12, 3);
 
 function evidence(over: Partial<Evidence> = {}): Evidence {
   return {
-    observed: 508, expected: 741.6, observedRate: 0.412, expectedRate: 0.601, relativeChange: 0.314, volume: 1234,
-    windowMinutes: 15, statistic: 5.1, threshold: 3.2, pValue: 2e-7, chanceRatePerWeek: 0.01, onset: ONSET,
-    evaluatedUpTo: AT, baseline: { kind: 'seasonal', weeksUsed: 4 }, noise: { tau2: 0.01, tau2Slow: 0.02 }, ...over,
+    observed: 508,
+    expected: 741.6,
+    observedRate: 0.412,
+    expectedRate: 0.601,
+    relativeChange: 0.314,
+    volume: 1234,
+    windowMinutes: 15,
+    statistic: 5.1,
+    threshold: 3.2,
+    pValue: 2e-7,
+    chanceRatePerWeek: 0.01,
+    onset: ONSET,
+    evaluatedUpTo: AT,
+    baseline: { kind: 'seasonal', weeksUsed: 4 },
+    noise: { tau2: 0.01, tau2Slow: 0.02 },
+    ...over,
   };
 }
 
 function alert(over: Partial<AlertTransition> = {}): AlertTransition {
   return {
-    id: `checkout-conversion|platform=android@${AT}#2`, kind: 'firing', at: AT, rule: 'checkout-conversion', funnel: 'checkout',
-    segment: { dimension: 'platform', value: 'android' }, severity: 'critical', notify: ['pd-checkout'], labels: { team: 'payments' },
-    owner: 'payments-team', runbook: 'https://wiki.example.com/runbooks/checkout',
-    incidentId: `checkout-conversion|platform=android@${AT}`, from: 'pending', to: 'firing', evidence: evidence(),
-    ruleSetVersion: 'rs-42', ...over,
+    id: `checkout-conversion|platform=android@${AT}#2`,
+    kind: 'firing',
+    at: AT,
+    rule: 'checkout-conversion',
+    funnel: 'checkout',
+    segment: { dimension: 'platform', value: 'android' },
+    severity: 'critical',
+    notify: ['pd-checkout'],
+    labels: { team: 'payments' },
+    owner: 'payments-team',
+    runbook: 'https://wiki.example.com/runbooks/checkout',
+    incidentId: `checkout-conversion|platform=android@${AT}`,
+    from: 'pending',
+    to: 'firing',
+    evidence: evidence(),
+    ruleSetVersion: 'rs-42',
+    ...over,
   };
 }
 
 function job(event: DeliveryJob['event'], a: AlertTransition = alert(), over: Partial<DeliveryJob> = {}): DeliveryJob {
-  return { id: `${a.id}/${event}/pd-checkout`, receiver: 'pd-checkout', event, alert: a, createdAt: AT + 1000, attempt: 0, ...over };
+  return {
+    id: `${a.id}/${event}/pd-checkout`,
+    receiver: 'pd-checkout',
+    event,
+    alert: a,
+    createdAt: AT + 1000,
+    attempt: 0,
+    ...over,
+  };
 }
 
-function build(j: DeliveryJob, opts: Parameters<typeof pagerDutyEvent>[2] = {}): { body: PagerDutyEventBody; warnings: string[] } {
+function build(
+  j: DeliveryJob,
+  opts: Parameters<typeof pagerDutyEvent>[2] = {},
+): { body: PagerDutyEventBody; warnings: string[] } {
   return pagerDutyEvent(j, KEY, opts) as { body: PagerDutyEventBody; warnings: string[] };
 }
 
@@ -46,7 +88,11 @@ describe('dedup key', () => {
   it('is funnelwatch/<alertKey> and the same across evidence, severity, time and event', () => {
     const a = build(job('firing')).body.dedup_key;
     expect(a).toBe('funnelwatch/checkout-conversion|platform=android');
-    const changed = alert({ severity: 'warning', at: AT + 3_600_000, evidence: evidence({ observedRate: 0.2, relativeChange: 0.6, onset: ONSET + 5 }) });
+    const changed = alert({
+      severity: 'warning',
+      at: AT + 3_600_000,
+      evidence: evidence({ observedRate: 0.2, relativeChange: 0.6, onset: ONSET + 5 }),
+    });
     expect(build(job('worsened', changed)).body.dedup_key).toBe(a);
     expect(build(job('resolved', changed)).body.dedup_key).toBe(a);
     expect(build(job('firing', alert({ segment: null }))).body.dedup_key).toBe('funnelwatch/checkout-conversion');
@@ -64,7 +110,9 @@ describe('dedup key', () => {
     const long2 = pagerDutyDedupKey('checkout-conversion', { dimension: 'campaign', value: 'x'.repeat(400) + 'B' });
     expect(Buffer.byteLength(long1)).toBeLessThanOrEqual(255);
     expect(long1).not.toBe(long2);
-    expect(long1).toBe(pagerDutyDedupKey('checkout-conversion', { dimension: 'campaign', value: 'x'.repeat(400) + 'A' }));
+    expect(long1).toBe(
+      pagerDutyDedupKey('checkout-conversion', { dimension: 'campaign', value: 'x'.repeat(400) + 'A' }),
+    );
     expect(long1.startsWith('funnelwatch/checkout-conversion|campaign=xxx')).toBe(true);
     expect(long1).toMatch(/#[0-9a-f]{32}$/);
 
@@ -98,34 +146,73 @@ describe('event actions and payload', () => {
     expect(body.client).toBe('funnelwatch');
     expect(body.payload).toMatchObject({
       summary: 'checkout-conversion: conversion 41.2% vs expected 60.1% (−31%) [platform=android]',
-      source: 'funnelwatch', severity: 'critical', timestamp: new Date(AT).toISOString(), component: 'checkout',
-      group: 'funnels', class: 'conversion',
+      source: 'funnelwatch',
+      severity: 'critical',
+      timestamp: new Date(AT).toISOString(),
+      component: 'checkout',
+      group: 'funnels',
+      class: 'conversion',
     });
     const d = body.payload.custom_details;
     expect(d).toMatchObject({
-      rule: 'checkout-conversion', funnel: 'checkout', segment: 'platform=android', owner: 'payments-team',
-      labels: { team: 'payments' }, incident_id: `checkout-conversion|platform=android@${AT}`, rule_set_version: 'rs-42',
+      rule: 'checkout-conversion',
+      funnel: 'checkout',
+      segment: 'platform=android',
+      owner: 'payments-team',
+      labels: { team: 'payments' },
+      incident_id: `checkout-conversion|platform=android@${AT}`,
+      rule_set_version: 'rs-42',
     });
     expect(d.evidence).toMatchObject({
-      observed: 508, expected: 741.6, observed_rate: 0.412, expected_rate: 0.601, change: '−31%', volume: 1234,
-      window: '15 min', p_value: 2e-7, statistic: 5.1, threshold: 3.2, onset: new Date(ONSET).toISOString(),
-      baseline: { kind: 'seasonal', weeksUsed: 4 }, noise: { tau2: 0.01, tau2Slow: 0.02 },
+      observed: 508,
+      expected: 741.6,
+      observed_rate: 0.412,
+      expected_rate: 0.601,
+      change: '−31%',
+      volume: 1234,
+      window: '15 min',
+      p_value: 2e-7,
+      statistic: 5.1,
+      threshold: 3.2,
+      onset: new Date(ONSET).toISOString(),
+      baseline: { kind: 'seasonal', weeksUsed: 4 },
+      noise: { tau2: 0.01, tau2Slow: 0.02 },
     });
     expect(d).not.toHaveProperty('likely_deploys');
     expect(d).not.toHaveProperty('drilldown');
     expect(build(job('firing', alert({ metric: 'step_volume' }))).body.payload.class).toBe('step_volume');
-    expect(pagerDutyEvent(job('firing'), KEY, { source: 'fw-prod-1' }).body).toMatchObject({ payload: { source: 'fw-prod-1' } });
+    expect(pagerDutyEvent(job('firing'), KEY, { source: 'fw-prod-1' }).body).toMatchObject({
+      payload: { source: 'fw-prod-1' },
+    });
   });
 
   it('puts the context (deploys, drill-down) in the details when present', () => {
     const a = alert({
       context: {
-        deploys: [{ service: 'payments-service', version: 'v2.3.1', ts: ONSET - 120_000, score: 0.9, why: '2 min before the onset' }],
-        drilldown: { classification: 'localised', summary: 'payment_provider=stripe carries 92% of the deficit', dimensions: [] },
+        deploys: [
+          {
+            service: 'payments-service',
+            version: 'v2.3.1',
+            ts: ONSET - 120_000,
+            score: 0.9,
+            why: '2 min before the onset',
+          },
+        ],
+        drilldown: {
+          classification: 'localised',
+          summary: 'payment_provider=stripe carries 92% of the deficit',
+          dimensions: [],
+        },
       },
     });
     const d = build(job('firing', a)).body.payload.custom_details;
-    expect(d.likely_deploys).toEqual([expect.objectContaining({ service: 'payments-service', version: 'v2.3.1', deployed_at: new Date(ONSET - 120_000).toISOString() })]);
+    expect(d.likely_deploys).toEqual([
+      expect.objectContaining({
+        service: 'payments-service',
+        version: 'v2.3.1',
+        deployed_at: new Date(ONSET - 120_000).toISOString(),
+      }),
+    ]);
     expect(d.drilldown).toMatchObject({ classification: 'localised' });
   });
 
@@ -165,18 +252,27 @@ describe('summary', () => {
 describe('links', () => {
   it('has the runbook and the dashboard with funnel, rule and segment URL-encoded', () => {
     const a = alert({ rule: 'checkout drop', segment: { dimension: 'city', value: 'São Paulo&x=1' } });
-    const { body } = build(job('firing', a), { dashboardUrl: 'https://grafana.example.com/d/funnels?var-funnel={funnel}&var-rule={rule}&var-segment={segment}' });
+    const { body } = build(job('firing', a), {
+      dashboardUrl: 'https://grafana.example.com/d/funnels?var-funnel={funnel}&var-rule={rule}&var-segment={segment}',
+    });
     expect(body.links).toEqual([
       { href: 'https://wiki.example.com/runbooks/checkout', text: 'Runbook' },
-      { href: 'https://grafana.example.com/d/funnels?var-funnel=checkout&var-rule=checkout%20drop&var-segment=city%3DS%C3%A3o%20Paulo%26x%3D1', text: 'Dashboard: checkout' },
+      {
+        href: 'https://grafana.example.com/d/funnels?var-funnel=checkout&var-rule=checkout%20drop&var-segment=city%3DS%C3%A3o%20Paulo%26x%3D1',
+        text: 'Dashboard: checkout',
+      },
     ]);
     expect(body.client_url).toBe(body.links![1]!.href);
     expect(new URL(body.links![1]!.href).searchParams.get('var-segment')).toBe('city=São Paulo&x=1');
   });
 
   it('fills an empty segment for the whole funnel and leaves out what is not a URL', () => {
-    expect(fillLinkTemplate('https://x/{funnel}/{segment}', { funnel: 'checkout', rule: 'r', segment: null })).toBe('https://x/checkout/');
-    const { body, warnings } = build(job('firing', alert({ runbook: 'ask #payments' })), { dashboardUrl: 'grafana/{funnel}' });
+    expect(fillLinkTemplate('https://x/{funnel}/{segment}', { funnel: 'checkout', rule: 'r', segment: null })).toBe(
+      'https://x/checkout/',
+    );
+    const { body, warnings } = build(job('firing', alert({ runbook: 'ask #payments' })), {
+      dashboardUrl: 'grafana/{funnel}',
+    });
     expect(body.links).toBeUndefined();
     expect(body.payload.custom_details.runbook).toBe('ask #payments');
     expect(warnings.join()).toMatch(/dashboard/);
@@ -187,7 +283,13 @@ describe('512 KB limit', () => {
   it('drops the largest custom_details parts first, notes it and warns', () => {
     const dims = Array.from({ length: 40 }, (_, i) => ({
       dimension: `dim${i}`,
-      top: Array.from({ length: 200 }, (_, j) => ({ value: `value-${j}-${'v'.repeat(40)}`, expected: 10, observed: 5, deficitShare: 0.01, rateChanged: true })),
+      top: Array.from({ length: 200 }, (_, j) => ({
+        value: `value-${j}-${'v'.repeat(40)}`,
+        expected: 10,
+        observed: 5,
+        deficitShare: 0.01,
+        rateChanged: true,
+      })),
     }));
     const a = alert({
       description: 'd'.repeat(100_000),
@@ -217,13 +319,21 @@ describe('512 KB limit', () => {
 
 describe('delivery_failed', () => {
   it('is its own incident per failing receiver, critical for a missing page', () => {
-    const failure = { receiver: 'slack-payments', jobId: 'x/firing/slack-payments', event: 'firing' as const, code: 'SLACK_CHANNEL_NOT_FOUND', reason: 'channel_not_found: invite the bot' };
+    const failure = {
+      receiver: 'slack-payments',
+      jobId: 'x/firing/slack-payments',
+      event: 'firing' as const,
+      code: 'SLACK_CHANNEL_NOT_FOUND',
+      reason: 'channel_not_found: invite the bot',
+    };
     const { body } = build(job('delivery_failed', alert(), { failure, receiver: 'pd-ops' }));
     expect(body.event_action).toBe('trigger');
     expect(body.dedup_key).toBe(deliveryFailedDedupKey('slack-payments'));
     expect(body.dedup_key).toBe('funnelwatch/delivery-failed/slack-payments');
     expect(body.payload.severity).toBe('critical');
-    expect(body.payload.summary).toMatch(/receiver slack-payments refused the firing of checkout-conversion.*channel_not_found: invite the bot \(SLACK_CHANNEL_NOT_FOUND\)/);
+    expect(body.payload.summary).toMatch(
+      /receiver slack-payments refused the firing of checkout-conversion.*channel_not_found: invite the bot \(SLACK_CHANNEL_NOT_FOUND\)/,
+    );
     expect(body.payload.custom_details.failure).toEqual(failure);
     expect(body.payload.class).toBe('delivery_failed');
 

@@ -8,8 +8,16 @@ import type { AlertState } from '../../../src/model/alert-state.js';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import type { Evidence } from '../../../src/model/evidence.js';
 import {
-  announceFiring, catchUp, changeOf, explainedElsewhere, jobFor, noteMessage, repeatEvent, repeatTargets,
-  resolveTargets, type SilenceLookup,
+  announceFiring,
+  catchUp,
+  changeOf,
+  explainedElsewhere,
+  jobFor,
+  noteMessage,
+  repeatEvent,
+  repeatTargets,
+  resolveTargets,
+  type SilenceLookup,
 } from '../../../src/notify/plan.js';
 import type { Silence } from '../../../src/notify/silences.js';
 
@@ -20,32 +28,64 @@ const ALL = new Set(['console', 'slack', 'pd']);
 
 function evidence(change: number, guard?: Evidence['guard']): Evidence {
   return {
-    observed: 600 * (1 - change), expected: 600, observedRate: 0.6 * (1 - change), expectedRate: 0.6, relativeChange: change,
-    volume: 1000, windowMinutes: 15, statistic: 5, threshold: 3, pValue: 1e-6, chanceRatePerWeek: 0.1, onset: T0 - 3 * MIN,
-    evaluatedUpTo: T0, baseline: { kind: 'trailing' }, ...(guard ? { guard } : {}),
+    observed: 600 * (1 - change),
+    expected: 600,
+    observedRate: 0.6 * (1 - change),
+    expectedRate: 0.6,
+    relativeChange: change,
+    volume: 1000,
+    windowMinutes: 15,
+    statistic: 5,
+    threshold: 3,
+    pValue: 1e-6,
+    chanceRatePerWeek: 0.1,
+    onset: T0 - 3 * MIN,
+    evaluatedUpTo: T0,
+    baseline: { kind: 'trailing' },
+    ...(guard ? { guard } : {}),
   };
 }
 
 function alert(patch: Partial<AlertTransition> = {}): AlertTransition {
   return {
-    id: `${KEY}@${T0}#1`, kind: 'firing', at: T0, rule: KEY, funnel: 'checkout', segment: null, severity: 'critical',
-    notify: ['slack', 'pd'], labels: {}, incidentId: `${KEY}@${T0}`, from: 'inactive', to: 'firing', evidence: evidence(0.3),
-    ruleSetVersion: 'r-1', ...patch,
+    id: `${KEY}@${T0}#1`,
+    kind: 'firing',
+    at: T0,
+    rule: KEY,
+    funnel: 'checkout',
+    segment: null,
+    severity: 'critical',
+    notify: ['slack', 'pd'],
+    labels: {},
+    incidentId: `${KEY}@${T0}`,
+    from: 'inactive',
+    to: 'firing',
+    evidence: evidence(0.3),
+    ruleSetVersion: 'r-1',
+    ...patch,
   };
 }
 
 const silence = (id: string): Silence => ({
-  id, matchers: [{ name: 'receiver', value: 'pd', op: '=' }], startsAt: T0, endsAt: T0 + 60 * MIN,
-  createdBy: 'ana', comment: 'maintenance', createdAt: T0,
+  id,
+  matchers: [{ name: 'receiver', value: 'pd', op: '=' }],
+  startsAt: T0,
+  endsAt: T0 + 60 * MIN,
+  createdBy: 'ana',
+  comment: 'maintenance',
+  createdAt: T0,
 });
 const none: SilenceLookup = () => undefined;
-const mutes = (receiver: string, id: string): SilenceLookup => (r) => (r === receiver ? silence(id) : undefined);
+const mutes =
+  (receiver: string, id: string): SilenceLookup =>
+  (r) =>
+    r === receiver ? silence(id) : undefined;
 
 const localised = (dimension: string, value: string): AlertTransition['context'] => ({
   drilldown: {
-    classification: 'localised', summary: '', dimensions: [
-      { dimension, top: [{ value, expected: 100, observed: 10, deficitShare: 0.9, rateChanged: true }] },
-    ],
+    classification: 'localised',
+    summary: '',
+    dimensions: [{ dimension, top: [{ value, expected: 100, observed: 10, deficitShare: 0.9, rateChanged: true }] }],
   },
 });
 
@@ -56,8 +96,20 @@ describe('jobFor', () => {
   });
 
   it('falls back to the alert key without an incident, and starts at attempt 0', () => {
-    const j = jobFor(alert({ incidentId: undefined, segment: { dimension: 'platform', value: 'ios' } }), 'resolved', 'pd', T0, false);
-    expect(j).toMatchObject({ id: `${KEY}|platform=ios/resolved/pd`, receiver: 'pd', event: 'resolved', createdAt: T0, attempt: 0 });
+    const j = jobFor(
+      alert({ incidentId: undefined, segment: { dimension: 'platform', value: 'ios' } }),
+      'resolved',
+      'pd',
+      T0,
+      false,
+    );
+    expect(j).toMatchObject({
+      id: `${KEY}|platform=ios/resolved/pd`,
+      receiver: 'pd',
+      event: 'resolved',
+      createdAt: T0,
+      attempt: 0,
+    });
   });
 });
 
@@ -98,21 +150,34 @@ describe('announceFiring', () => {
     const t = alert({ segment: { dimension: 'platform', value: 'ios' }, context: localised('provider', 'adyen') });
     const a = announceFiring(t, KEY, ALL, none, T0);
     expect(a.send).toEqual([]);
-    expect(a.notices).toEqual({ slack: { at: T0, muted: 'inhibited:provider=adyen' }, pd: { at: T0, muted: 'inhibited:provider=adyen' } });
+    expect(a.notices).toEqual({
+      slack: { at: T0, muted: 'inhibited:provider=adyen' },
+      pd: { at: T0, muted: 'inhibited:provider=adyen' },
+    });
     expect(a.notes.map((n) => n.kind)).toEqual(['inhibited', 'inhibited']);
   });
 });
 
 describe('resolveTargets', () => {
   const state = (notices?: AlertState['notices']): AlertState => ({
-    rule: KEY, segment: null, status: 'resolved', since: T0, seq: 2, lastEvaluated: T0, ...(notices ? { notices } : {}),
+    rule: KEY,
+    segment: null,
+    status: 'resolved',
+    since: T0,
+    seq: 2,
+    lastEvaluated: T0,
+    ...(notices ? { notices } : {}),
   });
   it('is where the firing job went: not the muted or inhibited receivers', () => {
-    expect(resolveTargets(state({ slack: { at: T0 }, pd: { at: T0, muted: 's-1' }, console: { at: T0, muted: 'inhibited:x=y' } }), alert()))
-      .toEqual(['slack']);
+    expect(
+      resolveTargets(
+        state({ slack: { at: T0 }, pd: { at: T0, muted: 's-1' }, console: { at: T0, muted: 'inhibited:x=y' } }),
+        alert(),
+      ),
+    ).toEqual(['slack']);
   });
 
-  it('falls back to the rule\'s receivers for a state from before notices existed', () => {
+  it("falls back to the rule's receivers for a state from before notices existed", () => {
     expect(resolveTargets(state(), alert())).toEqual(['slack', 'pd']);
   });
 });
@@ -144,12 +209,14 @@ describe('repeatEvent', () => {
     expect(repeatEvent(alert({ evidence: evidence(0.6) }), { at: T0, change: 0.45 }, T0 + MIN, 0)).toBeNull(); // < ×1.5
   });
 
-  it('never calls a data guard\'s evidence worse', () => {
+  it("never calls a data guard's evidence worse", () => {
     expect(repeatEvent(alert({ evidence: evidence(0.9, 'no_traffic') }), announced, T0 + MIN, 0)).toBeNull();
   });
 
   it('is a reminder once the interval passed, and never with reminders off', () => {
-    expect(repeatEvent(alert({ evidence: evidence(0.12) }), announced, T0 + 4 * 60 * MIN, 4 * 60 * MIN)).toBe('reminder');
+    expect(repeatEvent(alert({ evidence: evidence(0.12) }), announced, T0 + 4 * 60 * MIN, 4 * 60 * MIN)).toBe(
+      'reminder',
+    );
     expect(repeatEvent(alert({ evidence: evidence(0.12) }), announced, T0 + 4 * 60 * MIN - 1, 4 * 60 * MIN)).toBeNull();
     expect(repeatEvent(alert({ evidence: evidence(0.12) }), announced, T0 + 100 * 60 * MIN, 0)).toBeNull();
   });
@@ -157,15 +224,28 @@ describe('repeatEvent', () => {
 
 describe('repeatTargets', () => {
   it('is the receivers announced before now, not muted, still configured and not silenced now', () => {
-    const notices = { slack: { at: T0 }, pd: { at: T0 }, console: { at: T0, muted: 's-1' }, fresh: { at: T0 + MIN }, gone: { at: T0 } };
-    expect(repeatTargets(notices, new Set(['slack', 'pd', 'console', 'fresh']), mutes('pd', 's-3'), T0 + MIN)).toEqual(['slack']);
+    const notices = {
+      slack: { at: T0 },
+      pd: { at: T0 },
+      console: { at: T0, muted: 's-1' },
+      fresh: { at: T0 + MIN },
+      gone: { at: T0 },
+    };
+    expect(repeatTargets(notices, new Set(['slack', 'pd', 'console', 'fresh']), mutes('pd', 's-3'), T0 + MIN)).toEqual([
+      'slack',
+    ]);
   });
 });
 
 describe('noteMessage', () => {
   it('reports an unknown receiver as an error and the rest as info', () => {
     expect(noteMessage({ kind: 'unknown_receiver', key: KEY, receiver: 'x' }).level).toBe('error');
-    expect(noteMessage({ kind: 'muted', key: KEY, receiver: 'x', silence: 's' })).toEqual({ level: 'info', message: 'page muted by a silence' });
-    expect(noteMessage({ kind: 'inhibited', key: KEY, receiver: 'x', silence: 'provider=adyen' }).message).toContain('provider=adyen');
+    expect(noteMessage({ kind: 'muted', key: KEY, receiver: 'x', silence: 's' })).toEqual({
+      level: 'info',
+      message: 'page muted by a silence',
+    });
+    expect(noteMessage({ kind: 'inhibited', key: KEY, receiver: 'x', silence: 'provider=adyen' }).message).toContain(
+      'provider=adyen',
+    );
   });
 });

@@ -20,22 +20,56 @@ const RECEIVERS = new Set(['console', 'slack-payments', 'pagerduty-checkout']);
 
 function evidence(change: number): Evidence {
   return {
-    observed: 600 * (1 - change), expected: 600, observedRate: 0.6 * (1 - change), expectedRate: 0.6, relativeChange: change,
-    volume: 1000, windowMinutes: 15, statistic: 5, threshold: 3, pValue: 1e-6, chanceRatePerWeek: 0.1, onset: T0 - 3 * MIN,
-    evaluatedUpTo: T0, baseline: { kind: 'seasonal', weeksUsed: 4 },
+    observed: 600 * (1 - change),
+    expected: 600,
+    observedRate: 0.6 * (1 - change),
+    expectedRate: 0.6,
+    relativeChange: change,
+    volume: 1000,
+    windowMinutes: 15,
+    statistic: 5,
+    threshold: 3,
+    pValue: 1e-6,
+    chanceRatePerWeek: 0.1,
+    onset: T0 - 3 * MIN,
+    evaluatedUpTo: T0,
+    baseline: { kind: 'seasonal', weeksUsed: 4 },
   };
 }
 
-function alertOf(state: AlertState, kind: AlertTransition['kind'], notify = ['slack-payments', 'pagerduty-checkout']): AlertTransition {
+function alertOf(
+  state: AlertState,
+  kind: AlertTransition['kind'],
+  notify = ['slack-payments', 'pagerduty-checkout'],
+): AlertTransition {
   return {
-    id: transitionId(state), kind, at: state.lastEvaluated, rule: state.rule, funnel: 'checkout', segment: state.segment,
-    severity: 'critical', notify, labels: { team: 'payments' }, incidentId: state.incidentId, from: 'inactive', to: state.status,
-    evidence: state.evidence, ruleSetVersion: 'r-1',
+    id: transitionId(state),
+    kind,
+    at: state.lastEvaluated,
+    rule: state.rule,
+    funnel: 'checkout',
+    segment: state.segment,
+    severity: 'critical',
+    notify,
+    labels: { team: 'payments' },
+    incidentId: state.incidentId,
+    from: 'inactive',
+    to: state.status,
+    evidence: state.evidence,
+    ruleSetVersion: 'r-1',
   };
 }
 
 function silence(matchers: Silence['matchers'], from: number, to: number): Silence {
-  return { id: `s-${matchers.map((m) => m.value).join('-')}`, matchers, startsAt: from, endsAt: to, createdBy: 'ana', comment: 'maintenance', createdAt: from };
+  return {
+    id: `s-${matchers.map((m) => m.value).join('-')}`,
+    matchers,
+    startsAt: from,
+    endsAt: to,
+    createdBy: 'ana',
+    comment: 'maintenance',
+    createdAt: from,
+  };
 }
 
 /** Steps one alert through a look and plans the tick, returning the committed state and the jobs. */
@@ -45,11 +79,19 @@ class Tick {
   silences: Silence[] = [];
 
   look(now: number, condition: 'breach' | 'ok', change = 0.3) {
-    const step = stepAlert(this.state, RULE, null, { condition, evidence: evidence(change) }, now, { forMs: 0, resolveAfterMs: 5 * MIN });
+    const step = stepAlert(this.state, RULE, null, { condition, evidence: evidence(change) }, now, {
+      forMs: 0,
+      resolveAfterMs: 5 * MIN,
+    });
     const key = alertKey(RULE, null);
     const transitions = step.transition ? [alertOf(step.next, step.transition, this.notify)] : [];
     const input: PlanInput = {
-      now, states: new Map([[key, step.next]]), transitions, silences: this.silences, receivers: RECEIVERS, remindEveryMs: 4 * 60 * MIN,
+      now,
+      states: new Map([[key, step.next]]),
+      transitions,
+      silences: this.silences,
+      receivers: RECEIVERS,
+      remindEveryMs: 4 * 60 * MIN,
       describe: (_k, s) => alertOf(s, 'firing', this.notify),
     };
     const plan = planDeliveries(input);
@@ -92,7 +134,10 @@ describe('planDeliveries', () => {
     const t = new Tick();
     t.look(T0, 'breach');
     expect(t.look(T0 + 4 * 60 * MIN - MIN, 'breach').jobs).toEqual([]);
-    expect(t.look(T0 + 4 * 60 * MIN, 'breach').jobs).toEqual(['reminder→slack-payments', 'reminder→pagerduty-checkout']);
+    expect(t.look(T0 + 4 * 60 * MIN, 'breach').jobs).toEqual([
+      'reminder→slack-payments',
+      'reminder→pagerduty-checkout',
+    ]);
     expect(t.look(T0 + 4 * 60 * MIN + MIN, 'breach').jobs).toEqual([]);
     expect(t.look(T0 + 8 * 60 * MIN, 'breach').jobs).toHaveLength(2);
   });
@@ -112,7 +157,9 @@ describe('planDeliveries', () => {
     t.silences = [silence([{ name: 'receiver', op: '=', value: 'pagerduty-checkout' }], T0 - MIN, T0 + 60 * MIN)];
     const fired = t.look(T0, 'breach');
     expect(fired.jobs).toEqual(['firing→slack-payments']);
-    expect(fired.plan.notes).toEqual([{ kind: 'muted', key: RULE, receiver: 'pagerduty-checkout', silence: t.silences[0]!.id }]);
+    expect(fired.plan.notes).toEqual([
+      { kind: 'muted', key: RULE, receiver: 'pagerduty-checkout', silence: t.silences[0]!.id },
+    ]);
     t.look(T0 + MIN, 'ok');
     expect(t.look(T0 + 6 * MIN, 'ok').jobs).toEqual(['resolved→slack-payments']);
   });
@@ -124,7 +171,10 @@ describe('planDeliveries', () => {
     expect(t.look(T0 + 4 * 60 * MIN, 'breach').jobs).toEqual([]); // reminder muted
     expect(t.look(T0 + 4 * 60 * MIN + MIN, 'breach').jobs).toEqual([]); // and not sent in a burst right after
     t.look(T0 + 4 * 60 * MIN + 2 * MIN, 'ok');
-    expect(t.look(T0 + 4 * 60 * MIN + 7 * MIN, 'ok').jobs).toEqual(['resolved→slack-payments', 'resolved→pagerduty-checkout']);
+    expect(t.look(T0 + 4 * 60 * MIN + 7 * MIN, 'ok').jobs).toEqual([
+      'resolved→slack-payments',
+      'resolved→pagerduty-checkout',
+    ]);
   });
 
   it('when a silence ends while the alert still fires, the muted receivers are paged then', () => {
@@ -159,31 +209,67 @@ describe('planDeliveries', () => {
     const r = t.look(T0 + 20 * MIN, 'breach');
     expect(r.transition).toBe('firing');
     expect(r.jobs).toEqual(['firing→slack-payments', 'firing→pagerduty-checkout']);
-    expect(t.state!.notices).toEqual({ 'slack-payments': { at: T0 + 20 * MIN }, 'pagerduty-checkout': { at: T0 + 20 * MIN } });
+    expect(t.state!.notices).toEqual({
+      'slack-payments': { at: T0 + 20 * MIN },
+      'pagerduty-checkout': { at: T0 + 20 * MIN },
+    });
   });
 
   it('a segment alert whose drop the drill-down places in another dimension is held back, for the whole incident', () => {
-    const drilldown = { classification: 'localised' as const, summary: 'payment_provider=adyen carries 100% of the deficit',
-      dimensions: [{ dimension: 'payment_provider', top: [{ value: 'adyen', expected: 100, observed: 20, deficitShare: 1, rateChanged: true }] }] };
+    const drilldown = {
+      classification: 'localised' as const,
+      summary: 'payment_provider=adyen carries 100% of the deficit',
+      dimensions: [
+        {
+          dimension: 'payment_provider',
+          top: [{ value: 'adyen', expected: 100, observed: 20, deficitShare: 1, rateChanged: true }],
+        },
+      ],
+    };
     const seg = { dimension: 'platform', value: 'ios' };
-    const step = stepAlert(undefined, RULE, seg, { condition: 'breach', evidence: evidence(0.3) }, T0, { forMs: 0, resolveAfterMs: 5 * MIN });
+    const step = stepAlert(undefined, RULE, seg, { condition: 'breach', evidence: evidence(0.3) }, T0, {
+      forMs: 0,
+      resolveAfterMs: 5 * MIN,
+    });
     const state = { ...step.next, context: { drilldown } };
     const key = alertKey(RULE, seg);
     const t = { ...alertOf(state, 'firing'), context: { drilldown } };
     const base = { silences: [], receivers: RECEIVERS, remindEveryMs: 60 * MIN, describe: () => t };
     const fired = planDeliveries({ ...base, now: T0, states: new Map([[key, state]]), transitions: [t] });
     expect(fired.jobs).toEqual([]);
-    expect(fired.notes.map((n) => `${n.kind}:${n.silence}`)).toEqual(['inhibited:payment_provider=adyen', 'inhibited:payment_provider=adyen']);
+    expect(fired.notes.map((n) => `${n.kind}:${n.silence}`)).toEqual([
+      'inhibited:payment_provider=adyen',
+      'inhibited:payment_provider=adyen',
+    ]);
     const held = fired.states.get(key)!;
     // Still firing an hour later: no late page, no reminder.
-    expect(planDeliveries({ ...base, now: T0 + 61 * MIN, states: new Map([[key, held]]), transitions: [] }).jobs).toEqual([]);
+    expect(
+      planDeliveries({ ...base, now: T0 + 61 * MIN, states: new Map([[key, held]]), transitions: [] }).jobs,
+    ).toEqual([]);
     // The resolve goes nowhere either.
     const resolved = { ...held, status: 'resolved' as const };
-    expect(planDeliveries({ ...base, now: T0 + 70 * MIN, states: new Map([[key, resolved]]), transitions: [{ ...t, kind: 'resolved' }] }).jobs).toEqual([]);
+    expect(
+      planDeliveries({
+        ...base,
+        now: T0 + 70 * MIN,
+        states: new Map([[key, resolved]]),
+        transitions: [{ ...t, kind: 'resolved' }],
+      }).jobs,
+    ).toEqual([]);
     // The same drill-down does not hold back an alert in the dimension that carries the deficit.
     const adyen = { dimension: 'payment_provider', value: 'adyen' };
-    const s2 = { ...stepAlert(undefined, RULE, adyen, { condition: 'breach', evidence: evidence(0.3) }, T0, { forMs: 0, resolveAfterMs: 5 * MIN }).next, context: { drilldown } };
+    const s2 = {
+      ...stepAlert(undefined, RULE, adyen, { condition: 'breach', evidence: evidence(0.3) }, T0, {
+        forMs: 0,
+        resolveAfterMs: 5 * MIN,
+      }).next,
+      context: { drilldown },
+    };
     const t2 = { ...alertOf(s2, 'firing'), context: { drilldown } };
-    expect(planDeliveries({ ...base, now: T0, states: new Map([[alertKey(RULE, adyen), s2]]), transitions: [t2] }).jobs.map((j) => j.event)).toEqual(['firing', 'firing']);
+    expect(
+      planDeliveries({ ...base, now: T0, states: new Map([[alertKey(RULE, adyen), s2]]), transitions: [t2] }).jobs.map(
+        (j) => j.event,
+      ),
+    ).toEqual(['firing', 'firing']);
   });
 });

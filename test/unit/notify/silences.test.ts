@@ -8,8 +8,17 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import { FwError } from '../../../src/core/errors.js';
-import { alertLabels, formatMatcher, isSelective, matchingSilence, parseMatcher, silenceState, validateSilenceInput,
-  type Matcher, type Silence } from '../../../src/notify/silences.js';
+import {
+  alertLabels,
+  formatMatcher,
+  isSelective,
+  matchingSilence,
+  parseMatcher,
+  silenceState,
+  validateSilenceInput,
+  type Matcher,
+  type Silence,
+} from '../../../src/notify/silences.js';
 import { parseTime } from '../../../src/core/time-parse.js';
 
 const NOW = Date.UTC(2025, 0, 6, 12, 0);
@@ -17,13 +26,33 @@ const H = 3_600_000;
 
 function alert(over: Partial<AlertTransition> = {}): AlertTransition {
   return {
-    id: 'a#1', kind: 'firing', at: NOW, rule: 'checkout-conversion', funnel: 'checkout', segment: { dimension: 'payment_provider', value: 'stripe' },
-    severity: 'critical', notify: ['#payments'], labels: { team: 'payments' }, from: 'pending', to: 'firing', ruleSetVersion: 'v1', ...over,
+    id: 'a#1',
+    kind: 'firing',
+    at: NOW,
+    rule: 'checkout-conversion',
+    funnel: 'checkout',
+    segment: { dimension: 'payment_provider', value: 'stripe' },
+    severity: 'critical',
+    notify: ['#payments'],
+    labels: { team: 'payments' },
+    from: 'pending',
+    to: 'firing',
+    ruleSetVersion: 'v1',
+    ...over,
   };
 }
 
 function silence(matchers: string[], over: Partial<Silence> = {}): Silence {
-  return { id: `s-${matchers.join(',')}`, matchers: matchers.map(parseMatcher), startsAt: NOW - H, endsAt: NOW + H, createdBy: 'ana', comment: 'test', createdAt: NOW - H, ...over };
+  return {
+    id: `s-${matchers.join(',')}`,
+    matchers: matchers.map(parseMatcher),
+    startsAt: NOW - H,
+    endsAt: NOW + H,
+    createdBy: 'ana',
+    comment: 'test',
+    createdAt: NOW - H,
+    ...over,
+  };
 }
 
 function parseError(text: string): string {
@@ -41,7 +70,11 @@ describe('parseMatcher', () => {
   it('reads the four operators, with the value verbatim after the first operator', () => {
     expect(parseMatcher('funnel=checkout')).toEqual({ name: 'funnel', op: '=', value: 'checkout' });
     expect(parseMatcher('rule!=x')).toEqual({ name: 'rule', op: '!=', value: 'x' });
-    expect(parseMatcher('segment=~payment_provider=(stripe|adyen)')).toEqual({ name: 'segment', op: '=~', value: 'payment_provider=(stripe|adyen)' });
+    expect(parseMatcher('segment=~payment_provider=(stripe|adyen)')).toEqual({
+      name: 'segment',
+      op: '=~',
+      value: 'payment_provider=(stripe|adyen)',
+    });
     expect(parseMatcher('team!~pay.*')).toEqual({ name: 'team', op: '!~', value: 'pay.*' });
     expect(parseMatcher('geo.region-1=eu')).toEqual({ name: 'geo.region-1', op: '=', value: 'eu' });
     expect(parseMatcher(' team = payments ')).toEqual({ name: 'team', op: '=', value: 'payments' });
@@ -49,12 +82,16 @@ describe('parseMatcher', () => {
   });
 
   it('takes quoted values: double quotes with \\" and \\\\ as the only escapes, single quotes literally', () => {
-    expect(parseMatcher('segment=~"payment_provider=(stripe|adyen)"')).toEqual({ name: 'segment', op: '=~', value: 'payment_provider=(stripe|adyen)' });
+    expect(parseMatcher('segment=~"payment_provider=(stripe|adyen)"')).toEqual({
+      name: 'segment',
+      op: '=~',
+      value: 'payment_provider=(stripe|adyen)',
+    });
     expect(parseMatcher('team=""')).toEqual({ name: 'team', op: '=', value: '' });
     expect(parseMatcher('comment="a \\"quoted\\" word"').value).toBe('a "quoted" word');
     expect(parseMatcher('step=~"step\\d+"').value).toBe('step\\d+');
     expect(parseMatcher('path="C:\\\\tmp"').value).toBe('C:\\tmp');
-    expect(parseMatcher("team='pay \"ments\"'").value).toBe('pay "ments"');
+    expect(parseMatcher('team=\'pay "ments"\'').value).toBe('pay "ments"');
   });
 
   it('says what is wrong with a malformed matcher', () => {
@@ -67,7 +104,9 @@ describe('parseMatcher', () => {
   });
 
   it('refuses a bad regular expression, naming it and the reason', () => {
-    expect(parseError('segment=~"(stripe"')).toMatch(/^matcher segment=~"\(stripe": invalid regular expression "\(stripe": Unterminated group$/);
+    expect(parseError('segment=~"(stripe"')).toMatch(
+      /^matcher segment=~"\(stripe": invalid regular expression "\(stripe": Unterminated group$/,
+    );
     expect(parseError('rule!~*x')).toMatch(/invalid regular expression "\*x": Nothing to repeat/);
     // Valid only once wrapped in ^(?:…)$, where it would no longer be anchored: refused.
     expect(parseError('rule=~a)|(b')).toMatch(/invalid regular expression "a\)\|\(b"/);
@@ -82,25 +121,43 @@ describe('parseMatcher', () => {
       op: fc.constantFrom('=', '!=') as fc.Arbitrary<Matcher['op']>,
       value: fc.string({ maxLength: 12 }),
     });
-    fc.assert(fc.property(matcher, (m) => {
-      expect(parseMatcher(formatMatcher(m))).toEqual(m);
-    }));
+    fc.assert(
+      fc.property(matcher, (m) => {
+        expect(parseMatcher(formatMatcher(m))).toEqual(m);
+      }),
+    );
   });
 });
 
 describe('alertLabels', () => {
   it('shows funnel, rule, severity, segment, the segment dimension and the rule labels', () => {
     expect({ ...alertLabels(alert()) }).toEqual({
-      funnel: 'checkout', rule: 'checkout-conversion', severity: 'critical', segment: 'payment_provider=stripe', payment_provider: 'stripe', team: 'payments',
+      funnel: 'checkout',
+      rule: 'checkout-conversion',
+      severity: 'critical',
+      segment: 'payment_provider=stripe',
+      payment_provider: 'stripe',
+      team: 'payments',
     });
   });
 
   it('gives the funnel-wide alert an empty segment', () => {
-    expect({ ...alertLabels(alert({ segment: null })) }).toEqual({ funnel: 'checkout', rule: 'checkout-conversion', severity: 'critical', segment: '', team: 'payments' });
+    expect({ ...alertLabels(alert({ segment: null })) }).toEqual({
+      funnel: 'checkout',
+      rule: 'checkout-conversion',
+      severity: 'critical',
+      segment: '',
+      team: 'payments',
+    });
   });
 
   it('lets built-in names win over rule labels and segment dimensions, and the dimension over rule labels', () => {
-    const labels = alertLabels(alert({ labels: { funnel: 'spoof', severity: 'info', platform: 'web' }, segment: { dimension: 'platform', value: 'ios' } }));
+    const labels = alertLabels(
+      alert({
+        labels: { funnel: 'spoof', severity: 'info', platform: 'web' },
+        segment: { dimension: 'platform', value: 'ios' },
+      }),
+    );
     expect(labels.funnel).toBe('checkout');
     expect(labels.severity).toBe('critical');
     expect(labels.platform).toBe('ios');
@@ -110,7 +167,9 @@ describe('alertLabels', () => {
   });
 
   it('keeps label names like __proto__ as plain labels', () => {
-    const labels = alertLabels(alert({ labels: JSON.parse('{"__proto__": "p", "constructor": "c"}') as Record<string, string> }));
+    const labels = alertLabels(
+      alert({ labels: JSON.parse('{"__proto__": "p", "constructor": "c"}') as Record<string, string> }),
+    );
     expect(labels['__proto__']).toBe('p');
     expect(matchingSilence(labels, [silence(['__proto__=p', 'funnel=checkout'])], NOW)).toBeDefined();
     // A label the alert lacks is "" even when Object.prototype has something by that name.
@@ -190,7 +249,12 @@ describe('parseTime', () => {
 });
 
 describe('validateSilenceInput', () => {
-  const good = { matchers: [{ name: 'funnel', value: 'checkout' }], duration: '2h', createdBy: 'ana', comment: 'payment provider maintenance' };
+  const good = {
+    matchers: [{ name: 'funnel', value: 'checkout' }],
+    duration: '2h',
+    createdBy: 'ana',
+    comment: 'payment provider maintenance',
+  };
   const problems = (body: unknown) => {
     const r = validateSilenceInput(body, NOW);
     if (r.ok) throw new Error(`accepted ${JSON.stringify(body)}`);
@@ -198,13 +262,40 @@ describe('validateSilenceInput', () => {
   };
 
   it('accepts a good body: op defaults to =, start to now, the end from a duration; strings as matchers too', () => {
-    expect(validateSilenceInput(good, NOW)).toEqual({ ok: true, value: {
-      matchers: [{ name: 'funnel', op: '=', value: 'checkout' }], startsAt: NOW, endsAt: NOW + 2 * H, createdBy: 'ana', comment: 'payment provider maintenance' } });
-    const r = validateSilenceInput({ ...good, matchers: ['funnel=checkout', 'segment=~"payment_provider=(stripe|adyen)"'], duration: undefined,
-      startsAt: '2025-01-06T13:00:00Z', endsAt: Date.UTC(2025, 0, 6, 15), createdBy: '  ana  ' }, NOW);
-    expect(r).toEqual({ ok: true, value: {
-      matchers: [{ name: 'funnel', op: '=', value: 'checkout' }, { name: 'segment', op: '=~', value: 'payment_provider=(stripe|adyen)' }],
-      startsAt: NOW + H, endsAt: NOW + 3 * H, createdBy: 'ana', comment: 'payment provider maintenance' } });
+    expect(validateSilenceInput(good, NOW)).toEqual({
+      ok: true,
+      value: {
+        matchers: [{ name: 'funnel', op: '=', value: 'checkout' }],
+        startsAt: NOW,
+        endsAt: NOW + 2 * H,
+        createdBy: 'ana',
+        comment: 'payment provider maintenance',
+      },
+    });
+    const r = validateSilenceInput(
+      {
+        ...good,
+        matchers: ['funnel=checkout', 'segment=~"payment_provider=(stripe|adyen)"'],
+        duration: undefined,
+        startsAt: '2025-01-06T13:00:00Z',
+        endsAt: Date.UTC(2025, 0, 6, 15),
+        createdBy: '  ana  ',
+      },
+      NOW,
+    );
+    expect(r).toEqual({
+      ok: true,
+      value: {
+        matchers: [
+          { name: 'funnel', op: '=', value: 'checkout' },
+          { name: 'segment', op: '=~', value: 'payment_provider=(stripe|adyen)' },
+        ],
+        startsAt: NOW + H,
+        endsAt: NOW + 3 * H,
+        createdBy: 'ana',
+        comment: 'payment provider maintenance',
+      },
+    });
   });
 
   it('moves a start in the past to now', () => {
@@ -213,13 +304,18 @@ describe('validateSilenceInput', () => {
   });
 
   it('names the field of each problem in a matcher', () => {
-    expect(problems({ ...good, matchers: [
-      { name: 'funnel', value: 'checkout' },
-      { name: 'segment', op: '=~', value: '(stripe' },
-      { name: '1x', value: 'a' },
-      { op: '~', value: 3 },
-      'nonsense',
-    ] })).toEqual([
+    expect(
+      problems({
+        ...good,
+        matchers: [
+          { name: 'funnel', value: 'checkout' },
+          { name: 'segment', op: '=~', value: '(stripe' },
+          { name: '1x', value: 'a' },
+          { op: '~', value: 3 },
+          'nonsense',
+        ],
+      }),
+    ).toEqual([
       'matchers[1].value: invalid regular expression "(stripe": Unterminated group',
       'matchers[2].name: the label name "1x" must start with a letter or _ and hold only letters, digits, _, . and -',
       'matchers[3].name: required',
@@ -230,31 +326,54 @@ describe('validateSilenceInput', () => {
   });
 
   it('needs at least one matcher, at most 100, and one that selects something', () => {
-    expect(problems({ ...good, matchers: [] })).toEqual([expect.stringMatching(/^matchers: needs at least one matcher/)]);
-    expect(problems({ ...good, matchers: Array.from({ length: 101 }, (_, i) => `l${i}=x`) })).toEqual(['matchers: holds more than 100 matchers']);
-    expect(problems({ ...good, matchers: ['rule=~.*'] })).toEqual([expect.stringMatching(/^matchers: at least one matcher must select something/)]);
+    expect(problems({ ...good, matchers: [] })).toEqual([
+      expect.stringMatching(/^matchers: needs at least one matcher/),
+    ]);
+    expect(problems({ ...good, matchers: Array.from({ length: 101 }, (_, i) => `l${i}=x`) })).toEqual([
+      'matchers: holds more than 100 matchers',
+    ]);
+    expect(problems({ ...good, matchers: ['rule=~.*'] })).toEqual([
+      expect.stringMatching(/^matchers: at least one matcher must select something/),
+    ]);
     expect(problems({ ...good, matchers: ['rule=~.*', 'team!=payments'] })).toHaveLength(1);
     expect(validateSilenceInput({ ...good, matchers: ['rule=~.*', 'team=payments'] }, NOW).ok).toBe(true);
   });
 
   it('checks the times: end after start, in the future, one of endsAt or duration', () => {
-    expect(problems({ ...good, duration: undefined, startsAt: NOW + 3 * H, endsAt: NOW + 2 * H })).toEqual(['endsAt: must be after startsAt (2025-01-06T15:00:00.000Z)']);
-    expect(problems({ ...good, duration: undefined, endsAt: '2025-01-06T11:00:00Z' })).toEqual([expect.stringMatching(/^endsAt: must be in the future/)]);
-    expect(problems({ ...good, duration: undefined })).toEqual([expect.stringMatching(/^endsAt: required: give endsAt \(a time\) or duration/)]);
+    expect(problems({ ...good, duration: undefined, startsAt: NOW + 3 * H, endsAt: NOW + 2 * H })).toEqual([
+      'endsAt: must be after startsAt (2025-01-06T15:00:00.000Z)',
+    ]);
+    expect(problems({ ...good, duration: undefined, endsAt: '2025-01-06T11:00:00Z' })).toEqual([
+      expect.stringMatching(/^endsAt: must be in the future/),
+    ]);
+    expect(problems({ ...good, duration: undefined })).toEqual([
+      expect.stringMatching(/^endsAt: required: give endsAt \(a time\) or duration/),
+    ]);
     expect(problems({ ...good, endsAt: NOW + H })).toEqual(['duration: give endsAt or duration, not both']);
     expect(problems({ ...good, duration: '0s' })).toEqual(['duration: must be longer than 0s']);
-    expect(problems({ ...good, duration: '1.5h' })).toEqual([expect.stringMatching(/^duration: "1.5h" is not a duration: .*did you mean "1h30m"/)]);
-    expect(problems({ ...good, duration: undefined, endsAt: 'tomorrow' })).toEqual([expect.stringMatching(/^endsAt: "tomorrow" is not a time/)]);
+    expect(problems({ ...good, duration: '1.5h' })).toEqual([
+      expect.stringMatching(/^duration: "1.5h" is not a duration: .*did you mean "1h30m"/),
+    ]);
+    expect(problems({ ...good, duration: undefined, endsAt: 'tomorrow' })).toEqual([
+      expect.stringMatching(/^endsAt: "tomorrow" is not a time/),
+    ]);
   });
 
   it('needs createdBy and comment, not blank; refuses unknown fields and non-objects', () => {
     expect(problems({ matchers: good.matchers, duration: '1h' })).toEqual(['createdBy: required', 'comment: required']);
     expect(problems({ ...good, createdBy: ' ', comment: 7 })).toEqual([
-      'createdBy: must not be empty (who is silencing)', expect.stringMatching(/^comment: must be a string/),
+      'createdBy: must not be empty (who is silencing)',
+      expect.stringMatching(/^comment: must be a string/),
     ]);
     expect(problems({ ...good, endAt: NOW + H })).toEqual(['endAt: unknown field']);
-    expect(problems({ ...good, matchers: [{ name: 'a', value: 'b', isRegex: true }] })).toEqual(['matchers[0].isRegex: unknown field']);
-    expect(problems(null)).toEqual(['the body must be a JSON object with matchers, endsAt or duration, createdBy and comment']);
-    expect(problems([good])).toEqual(['the body must be a JSON object with matchers, endsAt or duration, createdBy and comment']);
+    expect(problems({ ...good, matchers: [{ name: 'a', value: 'b', isRegex: true }] })).toEqual([
+      'matchers[0].isRegex: unknown field',
+    ]);
+    expect(problems(null)).toEqual([
+      'the body must be a JSON object with matchers, endsAt or duration, createdBy and comment',
+    ]);
+    expect(problems([good])).toEqual([
+      'the body must be a JSON object with matchers, endsAt or duration, createdBy and comment',
+    ]);
   });
 });

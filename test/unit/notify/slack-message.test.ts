@@ -12,7 +12,14 @@ import type { DeliveryEvent, DeliveryJob } from '../../../src/notify/receiver.js
 import { fillDashboardUrl, headline, incidentStart } from '../../../src/notify/format.js';
 import { truncateCodePoints, truncateUtf16 } from '../../../src/core/text.js';
 import {
-  BlockKitBuilder, SLACK_LIMITS, escapeMrkdwn, fitMrkdwn, slackMessage, slackThreadReply, type SlackBlock, type SlackMessage,
+  BlockKitBuilder,
+  SLACK_LIMITS,
+  escapeMrkdwn,
+  fitMrkdwn,
+  slackMessage,
+  slackThreadReply,
+  type SlackBlock,
+  type SlackMessage,
 } from '../../../src/notify/slack-message.js';
 
 const FIRED = Date.UTC(2025, 0, 6, 12, 8);
@@ -20,37 +27,84 @@ const ONSET = Date.UTC(2025, 0, 6, 12, 3);
 
 function evidence(over: Partial<Evidence> = {}): Evidence {
   return {
-    observed: 508, expected: 741.6, observedRate: 0.412, expectedRate: 0.601, relativeChange: 0.314, volume: 1234,
-    windowMinutes: 15, statistic: 5.1, threshold: 3.2, pValue: 2e-7, chanceRatePerWeek: 0.01, onset: ONSET,
-    evaluatedUpTo: FIRED, baseline: { kind: 'seasonal', weeksUsed: 4 }, ...over,
+    observed: 508,
+    expected: 741.6,
+    observedRate: 0.412,
+    expectedRate: 0.601,
+    relativeChange: 0.314,
+    volume: 1234,
+    windowMinutes: 15,
+    statistic: 5.1,
+    threshold: 3.2,
+    pValue: 2e-7,
+    chanceRatePerWeek: 0.01,
+    onset: ONSET,
+    evaluatedUpTo: FIRED,
+    baseline: { kind: 'seasonal', weeksUsed: 4 },
+    ...over,
   };
 }
 
 function alert(over: Partial<AlertTransition> = {}): AlertTransition {
   return {
-    id: `checkout-completion-drop|payment_provider=stripe@${FIRED}#2`, kind: 'firing', at: FIRED,
-    rule: 'checkout-completion-drop', funnel: 'checkout', segment: { dimension: 'payment_provider', value: 'stripe' },
-    severity: 'critical', notify: ['slack'], owner: 'payments-team', runbook: 'https://wiki.example.com/runbooks/checkout?x=1&y=2',
-    labels: { team: 'payments' }, incidentId: `checkout-completion-drop|payment_provider=stripe@${FIRED}`,
-    from: 'pending', to: 'firing', evidence: evidence(), ruleSetVersion: 'rs-7', ...over,
+    id: `checkout-completion-drop|payment_provider=stripe@${FIRED}#2`,
+    kind: 'firing',
+    at: FIRED,
+    rule: 'checkout-completion-drop',
+    funnel: 'checkout',
+    segment: { dimension: 'payment_provider', value: 'stripe' },
+    severity: 'critical',
+    notify: ['slack'],
+    owner: 'payments-team',
+    runbook: 'https://wiki.example.com/runbooks/checkout?x=1&y=2',
+    labels: { team: 'payments' },
+    incidentId: `checkout-completion-drop|payment_provider=stripe@${FIRED}`,
+    from: 'pending',
+    to: 'firing',
+    evidence: evidence(),
+    ruleSetVersion: 'rs-7',
+    ...over,
   };
 }
 
 function job(event: DeliveryEvent, over: Partial<AlertTransition> = {}, extra: Partial<DeliveryJob> = {}): DeliveryJob {
-  return { id: `t#2/${event}/slack`, receiver: 'slack', event, alert: alert(over), createdAt: FIRED + 60 * 60_000, attempt: 0, ...extra };
+  return {
+    id: `t#2/${event}/slack`,
+    receiver: 'slack',
+    event,
+    alert: alert(over),
+    createdAt: FIRED + 60 * 60_000,
+    attempt: 0,
+    ...extra,
+  };
 }
 
 const CONTEXT: AlertContext = {
   deploys: [
-    { service: 'payments-service', version: '1.42.0', environment: 'production', ts: ONSET - 8 * 60_000, commit: 'abcdef1234567890',
-      author: 'alice', url: 'https://ci.example.com/deploys/1', score: 0.9, why: '8 min before the onset; payments-service is a service of checkout' },
+    {
+      service: 'payments-service',
+      version: '1.42.0',
+      environment: 'production',
+      ts: ONSET - 8 * 60_000,
+      commit: 'abcdef1234567890',
+      author: 'alice',
+      url: 'https://ci.example.com/deploys/1',
+      score: 0.9,
+      why: '8 min before the onset; payments-service is a service of checkout',
+    },
     { service: 'web', version: '2.0.1', ts: ONSET - 30 * 60_000, score: 0.5, why: '30 min before' },
     { service: 'search', version: '9.9', ts: ONSET - 50 * 60_000, score: 0.2, why: 'same deploy window' },
     { service: 'fourth', version: '1', ts: ONSET - 55 * 60_000, score: 0.1, why: 'should not be listed' },
   ],
   drilldown: {
-    classification: 'localised', summary: 'payment_provider=stripe carries 92% of the deficit (its rate fell 41%)',
-    dimensions: [{ dimension: 'payment_provider', top: [{ value: 'stripe', expected: 300, observed: 170, deficitShare: 0.92, rateChanged: true }] }],
+    classification: 'localised',
+    summary: 'payment_provider=stripe carries 92% of the deficit (its rate fell 41%)',
+    dimensions: [
+      {
+        dimension: 'payment_provider',
+        top: [{ value: 'stripe', expected: 300, observed: 170, deficitShare: 0.92, rateChanged: true }],
+      },
+    ],
   },
 };
 
@@ -61,10 +115,14 @@ function allText(m: SlackMessage): string {
 
 function blockTexts(b: SlackBlock): string[] {
   switch (b.type) {
-    case 'header': return [b.text.text];
-    case 'section': return [b.text?.text ?? '', ...(b.fields ?? []).map((f) => f.text)];
-    case 'context': return b.elements.map((e) => e.text);
-    default: return [];
+    case 'header':
+      return [b.text.text];
+    case 'section':
+      return [b.text?.text ?? '', ...(b.fields ?? []).map((f) => f.text)];
+    case 'context':
+      return b.elements.map((e) => e.text);
+    default:
+      return [];
   }
 }
 
@@ -101,19 +159,32 @@ function expectWithinLimits(m: SlackMessage): void {
 
 describe('format.ts helpers', () => {
   it('headline: rule, metric-aware comparison with signed change, segment', () => {
-    expect(headline(alert())).toBe('checkout-completion-drop: conversion 41.2% vs expected 60.1% (−31%) [payment_provider=stripe]');
+    expect(headline(alert())).toBe(
+      'checkout-completion-drop: conversion 41.2% vs expected 60.1% (−31%) [payment_provider=stripe]',
+    );
     const vol = evidence({ observed: 812, expected: 1190 });
-    expect(headline(alert({ metric: 'step_volume', evidence: vol, segment: null }))).toBe('checkout-completion-drop: volume 812 vs expected 1,190 (−32%)');
-    expect(headline(alert({ metric: 'step_duration', evidence: evidence({ observedRate: 0.124, expectedRate: 0.05 }), segment: null })))
-      .toBe('checkout-completion-drop: slow share 12.4% vs expected 5.0% (+148%)');
+    expect(headline(alert({ metric: 'step_volume', evidence: vol, segment: null }))).toBe(
+      'checkout-completion-drop: volume 812 vs expected 1,190 (−32%)',
+    );
+    expect(
+      headline(
+        alert({
+          metric: 'step_duration',
+          evidence: evidence({ observedRate: 0.124, expectedRate: 0.05 }),
+          segment: null,
+        }),
+      ),
+    ).toBe('checkout-completion-drop: slow share 12.4% vs expected 5.0% (+148%)');
   });
 
   it('headline survives missing, NaN and null evidence', () => {
     expect(headline(alert({ evidence: undefined, segment: null }))).toBe('checkout-completion-drop');
     const bad = evidence({ observedRate: NaN, expectedRate: null as unknown as number, observed: NaN, expected: 0 });
     expect(headline(alert({ evidence: bad }))).toBe('checkout-completion-drop [payment_provider=stripe]');
-    expect(headline(alert({ evidence: { ...bad, guard: 'data_stale' }, segment: null }))).toBe('checkout-completion-drop: data stale');
-    expect(headline(alert({ rule: 'a\nb' , segment: null, evidence: undefined }))).toBe('a b');
+    expect(headline(alert({ evidence: { ...bad, guard: 'data_stale' }, segment: null }))).toBe(
+      'checkout-completion-drop: data stale',
+    );
+    expect(headline(alert({ rule: 'a\nb', segment: null, evidence: undefined }))).toBe('a b');
   });
 
   it('truncateCodePoints never splits a surrogate pair and counts the ellipsis', () => {
@@ -124,27 +195,30 @@ describe('format.ts helpers', () => {
     expect(truncateCodePoints('abc', 0)).toEqual({ text: '', truncated: true });
     expect(truncateCodePoints('', 0)).toEqual({ text: '', truncated: false });
     expect(truncateUtf16('a😀b', 3)).toEqual({ text: 'a…', truncated: true });
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 60 }), fc.nat(70), (s, n) => {
-      const r = truncateCodePoints(s, n);
-      expect(cps(r.text)).toBeLessThanOrEqual(Math.max(n, 0));
-      expect(r.truncated).toBe(cps(s) > n);
-      if (!r.truncated) expect(r.text).toBe(s);
-      else expect(s.startsWith(r.text.slice(0, -1))).toBe(true);
-      const u = truncateUtf16(s, n);
-      expect(u.text.length).toBeLessThanOrEqual(n);
-      if (u.truncated) {
-        expect(s.startsWith(u.text.slice(0, -1))).toBe(true);
-        expect(u.text.slice(0, -1)).not.toMatch(/[\uD800-\uDBFF]$/);
-      }
-    }));
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), fc.nat(70), (s, n) => {
+        const r = truncateCodePoints(s, n);
+        expect(cps(r.text)).toBeLessThanOrEqual(Math.max(n, 0));
+        expect(r.truncated).toBe(cps(s) > n);
+        if (!r.truncated) expect(r.text).toBe(s);
+        else expect(s.startsWith(r.text.slice(0, -1))).toBe(true);
+        const u = truncateUtf16(s, n);
+        expect(u.text.length).toBeLessThanOrEqual(n);
+        if (u.truncated) {
+          expect(s.startsWith(u.text.slice(0, -1))).toBe(true);
+          expect(u.text.slice(0, -1)).not.toMatch(/[\uD800-\uDBFF]$/);
+        }
+      }),
+    );
   });
 
   it('incidentStart and fillDashboardUrl', () => {
     expect(incidentStart(alert())).toBe(FIRED);
     expect(incidentStart({ incidentId: undefined })).toBeUndefined();
     expect(incidentStart({ incidentId: 'no-time' })).toBeUndefined();
-    expect(fillDashboardUrl('https://g.example.com/d?f={funnel}&r={rule}&s={segment}', alert()))
-      .toBe('https://g.example.com/d?f=checkout&r=checkout-completion-drop&s=payment_provider%3Dstripe');
+    expect(fillDashboardUrl('https://g.example.com/d?f={funnel}&r={rule}&s={segment}', alert())).toBe(
+      'https://g.example.com/d?f=checkout&r=checkout-completion-drop&s=payment_provider%3Dstripe',
+    );
   });
 });
 
@@ -152,17 +226,27 @@ describe('slackMessage: the incident message', () => {
   it('firing: header, what dropped, observed vs expected, volume, onset, segment, severity, owner, runbook, context', () => {
     const m = slackMessage(job('firing', { context: CONTEXT }), { dashboardUrl: 'https://g.example.com/d?f={funnel}' });
     expect(header(m)).toBe(':red_circle: FIRING: checkout-completion-drop [payment_provider=stripe]');
-    expect(m.text).toBe('FIRING: checkout-completion-drop: conversion 41.2% vs expected 60.1% (−31%) [payment_provider=stripe]');
+    expect(m.text).toBe(
+      'FIRING: checkout-completion-drop: conversion 41.2% vs expected 60.1% (−31%) [payment_provider=stripe]',
+    );
     const summary = m.blocks[1];
     expect(summary?.type).toBe('section');
     const texts = summary ? blockTexts(summary) : [];
     expect(texts[0]).toBe('*conversion 41.2% vs expected 60.1% (−31%)*, since 12:03 UTC');
-    expect(texts).toEqual(expect.arrayContaining([
-      '*Observed*\n41.2%', '*Expected*\n60.1%', '*Change*\n−31%', '*Volume*\n1,234 checkouts in 15 min',
-      '*Since*\n2025-01-06 12:03 UTC', '*Segment*\npayment_provider=stripe', '*Severity*\ncritical', '*Owner*\npayments-team',
-      '*Runbook*\n<https://wiki.example.com/runbooks/checkout?x=1&amp;y=2|Open runbook>',
-      '*Dashboard*\n<https://g.example.com/d?f=checkout|Open dashboard>',
-    ]));
+    expect(texts).toEqual(
+      expect.arrayContaining([
+        '*Observed*\n41.2%',
+        '*Expected*\n60.1%',
+        '*Change*\n−31%',
+        '*Volume*\n1,234 checkouts in 15 min',
+        '*Since*\n2025-01-06 12:03 UTC',
+        '*Segment*\npayment_provider=stripe',
+        '*Severity*\ncritical',
+        '*Owner*\npayments-team',
+        '*Runbook*\n<https://wiki.example.com/runbooks/checkout?x=1&amp;y=2|Open runbook>',
+        '*Dashboard*\n<https://g.example.com/d?f=checkout|Open dashboard>',
+      ]),
+    );
     const all = allText(m);
     expect(all).toContain('Rule: *checkout-completion-drop*');
     expect(all).toContain('Funnel: checkout');
@@ -172,11 +256,15 @@ describe('slackMessage: the incident message', () => {
 
   it('likely cause lists the top 3 deploys with their why; where shows the drill-down', () => {
     const all = allText(slackMessage(job('firing', { context: CONTEXT })));
-    expect(all).toContain('*Likely cause*\n• *payments-service* <https://ci.example.com/deploys/1|1.42.0> in production, 11:55 UTC (by alice, `abcdef123456`): 8 min before the onset; payments-service is a service of checkout');
+    expect(all).toContain(
+      '*Likely cause*\n• *payments-service* <https://ci.example.com/deploys/1|1.42.0> in production, 11:55 UTC (by alice, `abcdef123456`): 8 min before the onset; payments-service is a service of checkout',
+    );
     expect(all).toContain('• *web* 2.0.1, 11:33 UTC: 30 min before');
     expect(all).toContain('• *search* 9.9');
     expect(all).not.toContain('fourth');
-    expect(all).toContain('*Where*\npayment_provider=stripe carries 92% of the deficit (its rate fell 41%)\n• payment_provider=stripe: 92% of the deficit (its rate moved)');
+    expect(all).toContain(
+      '*Where*\npayment_provider=stripe carries 92% of the deficit (its rate fell 41%)\n• payment_provider=stripe: 92% of the deficit (its rate moved)',
+    );
   });
 
   it('placeholders when the alert has no context', () => {
@@ -207,26 +295,48 @@ describe('slackMessage: the incident message', () => {
   });
 
   it('volume rules show counts; odd evidence shows "?" rather than throwing', () => {
-    const vol = slackMessage(job('firing', { metric: 'step_volume', evidence: evidence({ observed: 812, expected: 1190 }) }));
+    const vol = slackMessage(
+      job('firing', { metric: 'step_volume', evidence: evidence({ observed: 812, expected: 1190 }) }),
+    );
     expect(allText(vol)).toContain('*Observed*\n812');
     expect(allText(vol)).toContain('*Volume*\nin 15 min');
-    const none = slackMessage(job('firing', { evidence: undefined, owner: undefined, runbook: undefined, segment: null }));
+    const none = slackMessage(
+      job('firing', { evidence: undefined, owner: undefined, runbook: undefined, segment: null }),
+    );
     const all = allText(none);
     expect(all).toContain('*Observed*\n?');
     expect(all).toContain('*Owner*\n—');
     expect(all).toContain('*Segment*\nwhole funnel');
     expect(all).toContain('*Since*\n2025-01-06 12:08 UTC');
-    const nan = evidence({ observedRate: NaN, expectedRate: NaN, observed: NaN, expected: NaN, volume: NaN, onset: null, windowMinutes: NaN });
+    const nan = evidence({
+      observedRate: NaN,
+      expectedRate: NaN,
+      observed: NaN,
+      expected: NaN,
+      volume: NaN,
+      onset: null,
+      windowMinutes: NaN,
+    });
     expectWithinLimits(slackMessage(job('worsened', { evidence: nan, incidentId: 'x' })));
   });
 
   it('escapes &, < and > in text from events and rule files, but not in the plain-text header', () => {
-    const m = slackMessage(job('firing', {
-      rule: 'r<!channel>', segment: { dimension: 'd&', value: '<@U123> & <https://evil.example|click>' },
-      owner: '<!here>', description: 'a > b', labels: { x: '<y>' }, runbook: 'not a url <!everyone>',
-      context: { deploys: [{ service: '<svc>', version: '<v>', ts: ONSET, score: 1, why: '<!subteam^S1>', url: 'javascript:alert(1)' }],
-        drilldown: { classification: 'global', summary: '<b>', dimensions: [] } },
-    }));
+    const m = slackMessage(
+      job('firing', {
+        rule: 'r<!channel>',
+        segment: { dimension: 'd&', value: '<@U123> & <https://evil.example|click>' },
+        owner: '<!here>',
+        description: 'a > b',
+        labels: { x: '<y>' },
+        runbook: 'not a url <!everyone>',
+        context: {
+          deploys: [
+            { service: '<svc>', version: '<v>', ts: ONSET, score: 1, why: '<!subteam^S1>', url: 'javascript:alert(1)' },
+          ],
+          drilldown: { classification: 'global', summary: '<b>', dimensions: [] },
+        },
+      }),
+    );
     const mrkdwn = [m.text, ...m.blocks.filter((b) => b.type !== 'header').flatMap(blockTexts)].join('\n');
     expect(mrkdwn).not.toMatch(/<[!@#]/);
     expect(mrkdwn).toContain('d&amp;=&lt;@U123&gt; &amp; &lt;https://evil.example|click&gt;');
@@ -238,24 +348,48 @@ describe('slackMessage: the incident message', () => {
   });
 
   it('delivery_failed: which receiver, code, reason, job and alert', () => {
-    const m = slackMessage(job('delivery_failed', {}, {
-      failure: { receiver: 'pagerduty', jobId: 't#2/firing/pagerduty', event: 'firing', code: 'PD_400', reason: 'Invalid routing key <x>' },
-    }));
+    const m = slackMessage(
+      job(
+        'delivery_failed',
+        {},
+        {
+          failure: {
+            receiver: 'pagerduty',
+            jobId: 't#2/firing/pagerduty',
+            event: 'firing',
+            code: 'PD_400',
+            reason: 'Invalid routing key <x>',
+          },
+        },
+      ),
+    );
     expect(header(m)).toBe(':warning: DELIVERY FAILED: pagerduty');
     const all = allText(m);
-    expect(all).toContain('*The `pagerduty` receiver permanently refused a firing for checkout-completion-drop [payment_provider=stripe]: a page may be missing.*');
+    expect(all).toContain(
+      '*The `pagerduty` receiver permanently refused a firing for checkout-completion-drop [payment_provider=stripe]: a page may be missing.*',
+    );
     expect(all).toContain('Invalid routing key &lt;x&gt;');
     expect(all).toContain('*Code*\n`PD_400`');
     expect(all).toContain('*Job*\n`t#2/firing/pagerduty`');
-    expect(all).toContain('*Alert*\ncheckout-completion-drop: conversion 41.2% vs expected 60.1% (−31%) [payment_provider=stripe]');
-    expect(m.text).toBe('DELIVERY FAILED: pagerduty refused firing for checkout-completion-drop [payment_provider=stripe] (PD_400)');
+    expect(all).toContain(
+      '*Alert*\ncheckout-completion-drop: conversion 41.2% vs expected 60.1% (−31%) [payment_provider=stripe]',
+    );
+    expect(m.text).toBe(
+      'DELIVERY FAILED: pagerduty refused firing for checkout-completion-drop [payment_provider=stripe] (PD_400)',
+    );
     expectWithinLimits(slackMessage(job('delivery_failed')));
   });
 });
 
 describe('slackThreadReply', () => {
   it('a conversion measured from a later step names the arrivals it counted', () => {
-    const r = slackThreadReply(job('worsened', { metric: 'ratio_conversion', countedFrom: 'payment', evidence: evidence({ observedRate: 0.3 }) }));
+    const r = slackThreadReply(
+      job('worsened', {
+        metric: 'ratio_conversion',
+        countedFrom: 'payment',
+        evidence: evidence({ observedRate: 0.3 }),
+      }),
+    );
     expect(r.text).toContain('(−50%), 1,234 reached payment in 15 min');
     const m = slackMessage(job('firing', { metric: 'ratio_conversion', countedFrom: 'payment' }));
     expect(allText(m)).toContain('*Volume*\n1,234 reached payment in 15 min');
@@ -263,21 +397,29 @@ describe('slackThreadReply', () => {
 
   it('worsened: how much worse now', () => {
     const r = slackThreadReply(job('worsened', { evidence: evidence({ observedRate: 0.3 }) }));
-    expect(r.text).toBe(':rotating_light: *checkout-completion-drop [payment_provider=stripe]* got worse at 13:08 UTC: ' +
-      'conversion 30.0% vs expected 60.1% (−50%), 1,234 checkouts in 15 min');
+    expect(r.text).toBe(
+      ':rotating_light: *checkout-completion-drop [payment_provider=stripe]* got worse at 13:08 UTC: ' +
+        'conversion 30.0% vs expected 60.1% (−50%), 1,234 checkouts in 15 min',
+    );
     expect(r.blocks).toHaveLength(1);
   });
 
   it('reminder: still firing since the onset, for how long, and now', () => {
     const r = slackThreadReply(job('reminder'));
-    expect(r.text).toBe(':hourglass_flowing_sand: *checkout-completion-drop [payment_provider=stripe]* still firing since 12:03 UTC (1 h 05 min), ' +
-      'now conversion 41.2% vs expected 60.1% (−31%)');
+    expect(r.text).toBe(
+      ':hourglass_flowing_sand: *checkout-completion-drop [payment_provider=stripe]* still firing since 12:03 UTC (1 h 05 min), ' +
+        'now conversion 41.2% vs expected 60.1% (−31%)',
+    );
   });
 
   it('resolved: when and after how long', () => {
-    const r = slackThreadReply(job('resolved', { at: FIRED + 37 * 60_000, evidence: evidence({ observedRate: 0.6, onset: null }) }));
-    expect(r.text).toBe(':large_green_circle: *checkout-completion-drop [payment_provider=stripe]* resolved at 12:45 UTC after 37 min; ' +
-      'now conversion 60.0% vs expected 60.1% (−0.2%)');
+    const r = slackThreadReply(
+      job('resolved', { at: FIRED + 37 * 60_000, evidence: evidence({ observedRate: 0.6, onset: null }) }),
+    );
+    expect(r.text).toBe(
+      ':large_green_circle: *checkout-completion-drop [payment_provider=stripe]* resolved at 12:45 UTC after 37 min; ' +
+        'now conversion 60.0% vs expected 60.1% (−0.2%)',
+    );
   });
 });
 
@@ -294,9 +436,16 @@ describe('limits', () => {
   it('the builder caps fields, context elements and blocks, drops empty texts, and says so', () => {
     const b = new BlockKitBuilder()
       .header('h', '')
-      .section('many', 'x', Array.from({ length: 12 }, (_, i) => `f${i}`))
+      .section(
+        'many',
+        'x',
+        Array.from({ length: 12 }, (_, i) => `f${i}`),
+      )
       .section('empty', '  ', ['', ' '])
-      .context('ctx', Array.from({ length: 12 }, (_, i) => `c${i}`));
+      .context(
+        'ctx',
+        Array.from({ length: 12 }, (_, i) => `c${i}`),
+      );
     for (let i = 0; i < 60; i++) b.divider();
     const m = b.build('');
     expectWithinLimits(m);
@@ -313,27 +462,86 @@ describe('limits', () => {
   });
 
   it('property: any alert text and context yields a message within every Slack limit', () => {
-    const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 4500 }),
-      fc.constantFrom('<!channel>', '&&&<<<>>>', '`*_~', '\n\n', ''));
+    const text = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 40 }),
+      fc.string({ unit: 'binary', maxLength: 4500 }),
+      fc.constantFrom('<!channel>', '&&&<<<>>>', '`*_~', '\n\n', ''),
+    );
     const num = fc.oneof(fc.double(), fc.constantFrom(NaN, Infinity, -Infinity, 0, null as unknown as number));
-    const evid = fc.record({ observed: num, expected: num, observedRate: num, expectedRate: num, volume: num, windowMinutes: num, onset: num, reason: text });
-    const deploy = fc.record({ service: text, version: text, environment: text, ts: num, commit: text, author: text, url: text, score: num, why: text });
-    const value = fc.record({ value: text, expected: num, observed: num, deficitShare: num, rateChanged: fc.boolean() });
-    const drill = fc.record({ classification: fc.constant('localised' as const), summary: text,
-      dimensions: fc.array(fc.record({ dimension: text, top: fc.array(value, { maxLength: 5 }) }), { maxLength: 5 }) });
+    const evid = fc.record({
+      observed: num,
+      expected: num,
+      observedRate: num,
+      expectedRate: num,
+      volume: num,
+      windowMinutes: num,
+      onset: num,
+      reason: text,
+    });
+    const deploy = fc.record({
+      service: text,
+      version: text,
+      environment: text,
+      ts: num,
+      commit: text,
+      author: text,
+      url: text,
+      score: num,
+      why: text,
+    });
+    const value = fc.record({
+      value: text,
+      expected: num,
+      observed: num,
+      deficitShare: num,
+      rateChanged: fc.boolean(),
+    });
+    const drill = fc.record({
+      classification: fc.constant('localised' as const),
+      summary: text,
+      dimensions: fc.array(fc.record({ dimension: text, top: fc.array(value, { maxLength: 5 }) }), { maxLength: 5 }),
+    });
     const event = fc.constantFrom<DeliveryEvent>('firing', 'worsened', 'reminder', 'resolved', 'delivery_failed');
-    fc.assert(fc.property(event, text, text, text, text, text, evid, fc.array(deploy, { maxLength: 6 }), fc.option(drill),
-      fc.dictionary(text, text, { maxKeys: 5 }), text, text,
-      (ev, rule, dim, val, owner, desc, e, deploys, drilldown, labels, reason, dash) => {
-        const j = job(ev, {
-          rule, funnel: dim, segment: { dimension: dim, value: val }, owner, description: desc, runbook: val, labels,
-          ruleSetVersion: desc, incidentId: rule, evidence: evidence(e), context: { deploys, ...(drilldown ? { drilldown } : {}) },
-        }, { failure: { receiver: rule, jobId: val, event: 'firing', code: dim, reason } });
-        const m = slackMessage(j, { dashboardUrl: dash, firedAt: FIRED });
-        expectWithinLimits(m);
-        expect(JSON.stringify(m.blocks.filter((b) => b.type !== 'header'))).not.toMatch(/<[!@#]/);
-        expect(m.text).not.toMatch(/<[!@#]/);
-        if (ev !== 'delivery_failed' && ev !== 'firing') expectWithinLimits(slackThreadReply(j));
-      }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        event,
+        text,
+        text,
+        text,
+        text,
+        text,
+        evid,
+        fc.array(deploy, { maxLength: 6 }),
+        fc.option(drill),
+        fc.dictionary(text, text, { maxKeys: 5 }),
+        text,
+        text,
+        (ev, rule, dim, val, owner, desc, e, deploys, drilldown, labels, reason, dash) => {
+          const j = job(
+            ev,
+            {
+              rule,
+              funnel: dim,
+              segment: { dimension: dim, value: val },
+              owner,
+              description: desc,
+              runbook: val,
+              labels,
+              ruleSetVersion: desc,
+              incidentId: rule,
+              evidence: evidence(e),
+              context: { deploys, ...(drilldown ? { drilldown } : {}) },
+            },
+            { failure: { receiver: rule, jobId: val, event: 'firing', code: dim, reason } },
+          );
+          const m = slackMessage(j, { dashboardUrl: dash, firedAt: FIRED });
+          expectWithinLimits(m);
+          expect(JSON.stringify(m.blocks.filter((b) => b.type !== 'header'))).not.toMatch(/<[!@#]/);
+          expect(m.text).not.toMatch(/<[!@#]/);
+          if (ev !== 'delivery_failed' && ev !== 'firing') expectWithinLimits(slackThreadReply(j));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

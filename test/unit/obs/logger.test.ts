@@ -23,13 +23,18 @@ describe('logger', () => {
 
   it('redacts tokens, routing keys, passwords and authorization headers wherever they sit', () => {
     const { lines, logger } = capture();
-    logger.info({
-      token: 'xoxb-1', receiver: { routingKey: 'R0UT1NG', slack: { token: 'xoxb-2' } },
-      req: { headers: { authorization: 'Bearer abc', 'content-type': 'application/json' } },
-      config: { FW_INGEST_TOKEN: 's3cret', redis: { password: 'pw' } },
-    }, 'settings');
+    logger.info(
+      {
+        token: 'xoxb-1',
+        receiver: { routingKey: 'R0UT1NG', slack: { token: 'xoxb-2' } },
+        req: { headers: { authorization: 'Bearer abc', 'content-type': 'application/json' } },
+        config: { FW_INGEST_TOKEN: 's3cret', redis: { password: 'pw' } },
+      },
+      'settings',
+    );
     const text = JSON.stringify(lines[0]);
-    for (const secret of ['xoxb-1', 'xoxb-2', 'R0UT1NG', 'Bearer abc', 's3cret', '"pw"']) expect(text).not.toContain(secret);
+    for (const secret of ['xoxb-1', 'xoxb-2', 'R0UT1NG', 'Bearer abc', 's3cret', '"pw"'])
+      expect(text).not.toContain(secret);
     expect(text).toContain('[redacted]');
     expect(text).toContain('application/json');
   });

@@ -18,7 +18,9 @@ function message(fn: () => unknown): string {
 describe('parseRedisUrls', () => {
   it('splits a comma-separated list and checks each entry', () => {
     expect(parseRedisUrls(' redis://a:7000 , rediss://b:7001,').map((u) => u.host)).toEqual(['a:7000', 'b:7001']);
-    expect(message(() => parseRedisUrls('redis://a:7000,http://b:7001'))).toMatch(/^FW_REDIS_URL: "http:\/\/b:7001" is not a redis:\/\//);
+    expect(message(() => parseRedisUrls('redis://a:7000,http://b:7001'))).toMatch(
+      /^FW_REDIS_URL: "http:\/\/b:7001" is not a redis:\/\//,
+    );
     expect(message(() => parseRedisUrls('not a url', 'MY_VAR'))).toMatch(/^MY_VAR: "not a url" is not a URL/);
     expect(message(() => parseRedisUrls(' , '))).toMatch(/^FW_REDIS_URL is empty/);
   });
@@ -26,16 +28,33 @@ describe('parseRedisUrls', () => {
 
 describe('parseClusterTarget', () => {
   it('reads the seed nodes, default port, credentials and TLS', () => {
-    expect(parseClusterTarget('rediss://user:p%40ss@node-1:7000,rediss://user:p%40ss@node-2,rediss://user:p%40ss@[::1]:7002')).toEqual({
-      nodes: [{ host: 'node-1', port: 7000 }, { host: 'node-2', port: 6379 }, { host: '::1', port: 7002 }],
-      username: 'user', password: 'p@ss', tls: true,
+    expect(
+      parseClusterTarget(
+        'rediss://user:p%40ss@node-1:7000,rediss://user:p%40ss@node-2,rediss://user:p%40ss@[::1]:7002',
+      ),
+    ).toEqual({
+      nodes: [
+        { host: 'node-1', port: 7000 },
+        { host: 'node-2', port: 6379 },
+        { host: '::1', port: 7002 },
+      ],
+      username: 'user',
+      password: 'p@ss',
+      tls: true,
     });
-    expect(parseClusterTarget('redis://10.0.0.1:7000/0')).toEqual({ nodes: [{ host: '10.0.0.1', port: 7000 }], tls: false });
+    expect(parseClusterTarget('redis://10.0.0.1:7000/0')).toEqual({
+      nodes: [{ host: '10.0.0.1', port: 7000 }],
+      tls: false,
+    });
   });
 
   it('refuses a database number and nodes that disagree on credentials or scheme', () => {
-    expect(message(() => parseClusterTarget('redis://a:7000/2'))).toMatch(/names database 2, but a Redis Cluster has only database 0/);
-    expect(message(() => parseClusterTarget('redis://:x@a:7000,redis://:y@b:7001'))).toMatch(/disagree on the scheme or credentials/);
+    expect(message(() => parseClusterTarget('redis://a:7000/2'))).toMatch(
+      /names database 2, but a Redis Cluster has only database 0/,
+    );
+    expect(message(() => parseClusterTarget('redis://:x@a:7000,redis://:y@b:7001'))).toMatch(
+      /disagree on the scheme or credentials/,
+    );
     expect(message(() => parseClusterTarget('redis://a:7000,rediss://b:7001'))).toMatch(/disagree/);
   });
 });
@@ -54,6 +73,8 @@ describe('createRedisClient', () => {
   });
 
   it('refuses a node list without FW_REDIS_CLUSTER', () => {
-    expect(message(() => createRedisClient({ url: 'redis://a:7000,redis://b:7001' }))).toMatch(/needs FW_REDIS_CLUSTER=true/);
+    expect(message(() => createRedisClient({ url: 'redis://a:7000,redis://b:7001' }))).toMatch(
+      /needs FW_REDIS_CLUSTER=true/,
+    );
   });
 });

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { FwError } from '../../../src/core/errors.js';
 import { parseLuaScript } from '../../../src/redis/scripts.js';
 
-const header = (keys: string[]) => `--[[\n  x: does a thing.\n\n${keys.map((k) => `  ${k}  a key\n`).join('')}  ARGV[1]  a value\n\n  Returns 1.\n]]\n`;
+const header = (keys: string[]) =>
+  `--[[\n  x: does a thing.\n\n${keys.map((k) => `  ${k}  a key\n`).join('')}  ARGV[1]  a value\n\n  Returns 1.\n]]\n`;
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -37,18 +38,28 @@ describe('parseLuaScript', () => {
   });
 
   it('refuses a header whose KEYS do not match the file name', () => {
-    expect(code(() => parseLuaScript('applyBatch-2.lua', `${header(['KEYS[1]'])}return 1\n`)))
-      .toMatch(/^REDIS_SCRIPT_INVALID: .*applyBatch-2\.lua: the name says 2 key\(s\), but the header lists KEYS\[1\]/);
-    expect(code(() => parseLuaScript('a-1.lua', `${header(['KEYS[1]', 'KEYS[2]'])}return 1\n`))).toMatch(/name says 1 key/);
+    expect(code(() => parseLuaScript('applyBatch-2.lua', `${header(['KEYS[1]'])}return 1\n`))).toMatch(
+      /^REDIS_SCRIPT_INVALID: .*applyBatch-2\.lua: the name says 2 key\(s\), but the header lists KEYS\[1\]/,
+    );
+    expect(code(() => parseLuaScript('a-1.lua', `${header(['KEYS[1]', 'KEYS[2]'])}return 1\n`))).toMatch(
+      /name says 1 key/,
+    );
     // Listed out of order or with a gap.
-    expect(code(() => parseLuaScript('a-2.lua', `${header(['KEYS[1]', 'KEYS[3]'])}return 1\n`))).toMatch(/KEYS\[1\], KEYS\[3\]/);
+    expect(code(() => parseLuaScript('a-2.lua', `${header(['KEYS[1]', 'KEYS[3]'])}return 1\n`))).toMatch(
+      /KEYS\[1\], KEYS\[3\]/,
+    );
   });
 
   it('refuses a body using more keys than the name says, a missing header and a name without a key count', () => {
-    expect(code(() => parseLuaScript('a-1.lua', `${header(['KEYS[1]'])}return redis.call('GET', KEYS[2])\n`)))
-      .toMatch(/uses KEYS\[2\] but takes 1 key/);
-    expect(code(() => parseLuaScript('a-1.lua', `return redis.call('GET', KEYS[1])\n`))).toMatch(/must start with a --\[\[ \.\.\. \]\] header/);
-    expect(code(() => parseLuaScript('lease.lua', `${header(['KEYS[1]'])}return 1\n`))).toMatch(/<name>-<numkeys>\.lua/);
+    expect(code(() => parseLuaScript('a-1.lua', `${header(['KEYS[1]'])}return redis.call('GET', KEYS[2])\n`))).toMatch(
+      /uses KEYS\[2\] but takes 1 key/,
+    );
+    expect(code(() => parseLuaScript('a-1.lua', `return redis.call('GET', KEYS[1])\n`))).toMatch(
+      /must start with a --\[\[ \.\.\. \]\] header/,
+    );
+    expect(code(() => parseLuaScript('lease.lua', `${header(['KEYS[1]'])}return 1\n`))).toMatch(
+      /<name>-<numkeys>\.lua/,
+    );
   });
 
   it('accepts every script in src/ (names, headers and key use agree)', () => {
@@ -64,7 +75,16 @@ describe('parseLuaScript', () => {
       }
     };
     walk('src');
-    expect(found).toEqual(expect.arrayContaining(['applyBatch-1.lua', 'readState-1.lua', 'beginSeal-2.lua', 'alert-commit-1.lua',
-      'outbox-settle-3.lua', 'outbox-promote-2.lua', 'deploy-add-2.lua']));
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'applyBatch-1.lua',
+        'readState-1.lua',
+        'beginSeal-2.lua',
+        'alert-commit-1.lua',
+        'outbox-settle-3.lua',
+        'outbox-promote-2.lua',
+        'deploy-add-2.lua',
+      ]),
+    );
   });
 });

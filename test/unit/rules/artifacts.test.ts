@@ -28,19 +28,35 @@ describe('generated rule artifacts', () => {
   });
 
   it('the reference example with the receivers example is a valid rule set whose notify names resolve', () => {
-    const r = checkRuleSources([{ path: 'example.yaml', text: REFERENCE_EXAMPLE }, { path: 'receivers.yaml', text: RECEIVERS_EXAMPLE }]);
+    const r = checkRuleSources([
+      { path: 'example.yaml', text: REFERENCE_EXAMPLE },
+      { path: 'receivers.yaml', text: RECEIVERS_EXAMPLE },
+    ]);
     expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([]);
-    expect(r.ok && r.ruleSet.receivers.map((x) => `${x.name}:${x.kind}`)).toEqual(['slack-payments:slack', 'pagerduty-checkout:pagerduty', 'ops-webhook:webhook']);
+    expect(r.ok && r.ruleSet.receivers.map((x) => `${x.name}:${x.kind}`)).toEqual([
+      'slack-payments:slack',
+      'pagerduty-checkout:pagerduty',
+      'ops-webhook:webhook',
+    ]);
   });
 
   it('the reference documents the receiver fields', () => {
     const doc = renderRuleReference();
-    for (const field of ['slack', 'pagerduty', 'webhook', 'routing_key', 'channel', 'dashboard_url']) expect(doc).toContain(`| \`${field}\` |`);
+    for (const field of ['slack', 'pagerduty', 'webhook', 'routing_key', 'channel', 'dashboard_url'])
+      expect(doc).toContain(`| \`${field}\` |`);
   });
 
   it('the reference documents every rule field with its default', () => {
     const doc = renderRuleReference();
-    for (const field of ['conversion_window', 'max_values', 'false_alarms', 'min_volume', 'resolve_after', 'mix_shift', 'percentile']) {
+    for (const field of [
+      'conversion_window',
+      'max_values',
+      'false_alarms',
+      'min_volume',
+      'resolve_after',
+      'mix_shift',
+      'percentile',
+    ]) {
       expect(doc).toContain(`| \`${field}\` |`);
     }
     expect(doc).toContain('| `false_alarms` | alarm budget | `1/week` |');

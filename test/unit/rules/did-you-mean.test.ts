@@ -1,8 +1,25 @@
 import { describe, it, expect } from 'vitest';
 import { didYouMean, editDistance } from '../../../src/rules/did-you-mean.js';
 
-const RULE_KEYS = ['name', 'description', 'metric', 'drop', 'increase', 'baseline', 'false_alarms', 'min_volume', 'for',
-  'resolve_after', 'severity', 'segments', 'notify', 'owner', 'runbook', 'labels', 'mix_shift'];
+const RULE_KEYS = [
+  'name',
+  'description',
+  'metric',
+  'drop',
+  'increase',
+  'baseline',
+  'false_alarms',
+  'min_volume',
+  'for',
+  'resolve_after',
+  'severity',
+  'segments',
+  'notify',
+  'owner',
+  'runbook',
+  'labels',
+  'mix_shift',
+];
 
 describe('editDistance', () => {
   it.each([

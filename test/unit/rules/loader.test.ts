@@ -74,7 +74,11 @@ describe('a valid file', () => {
         steps: [
           { name: 'started', event: 'checkout_started' },
           { name: 'payment', event: 'payment_submitted' },
-          { name: 'completed', event: 'order_completed', where: { status: ['paid'], attempt: ['1', '2'], test: ['false'] } },
+          {
+            name: 'completed',
+            event: 'order_completed',
+            where: { status: ['paid'], attempt: ['1', '2'], test: ['false'] },
+          },
         ],
         conversionWindowMs: 1_800_000,
         bucketMs: FUNNEL_DEFAULTS.bucketMs,
@@ -172,7 +176,10 @@ describe('a valid file', () => {
       },
     ]);
     expect(set.funnels).toHaveLength(1);
-    expect(set.rules.map((r) => `${r.funnel}/${r.name}`).sort()).toEqual(['checkout/completion-drop', 'checkout/other']);
+    expect(set.rules.map((r) => `${r.funnel}/${r.name}`).sort()).toEqual([
+      'checkout/completion-drop',
+      'checkout/other',
+    ]);
   });
 });
 
@@ -186,7 +193,9 @@ describe('located problems', () => {
 
   it('lists the allowed keys when nothing is close', () => {
     const [p] = problems(file(`${OK_RULE}    threshold: 3\n`));
-    expect(p!.message).toMatch(/unknown field "threshold" in rules\[0\]; allowed here: name, description, metric, drop/);
+    expect(p!.message).toMatch(
+      /unknown field "threshold" in rules\[0\]; allowed here: name, description, metric, drop/,
+    );
     expect(p!.code).toBe('unknown_field');
   });
 
@@ -201,11 +210,22 @@ describe('located problems', () => {
   });
 
   it('finds unknown keys inside nested and union-typed values', () => {
-    const text = file(OK_RULE, FUNNEL.replace('max_values: 15', 'max_value: 15')).replace('{ from: started, to: completed } }', '{ from: started, too: completed } }');
+    const text = file(OK_RULE, FUNNEL.replace('max_values: 15', 'max_value: 15')).replace(
+      '{ from: started, to: completed } }',
+      '{ from: started, too: completed } }',
+    );
     const ps = problems(text);
     expect(ps.map((p) => [p.line, p.col, p.message])).toEqual([
-      [at(text, 'max_value').line, at(text, 'max_value').col, 'unknown field "max_value" in funnel.dimensions[1] (did you mean "max_values"?)'],
-      [at(text, 'too:').line, at(text, 'too:').col, 'unknown field "too" in rules[0].metric.cohort_conversion (did you mean "to"?)'],
+      [
+        at(text, 'max_value').line,
+        at(text, 'max_value').col,
+        'unknown field "max_value" in funnel.dimensions[1] (did you mean "max_values"?)',
+      ],
+      [
+        at(text, 'too:').line,
+        at(text, 'too:').col,
+        'unknown field "too" in rules[0].metric.cohort_conversion (did you mean "to"?)',
+      ],
     ]);
   });
 
@@ -228,7 +248,11 @@ describe('located problems', () => {
 `);
     expect(problems(text).map((p) => [p.line, p.code, p.message])).toEqual([
       [at(text, 'drop').line, 'wrong_type', 'rules[0].drop: 5 needs a % sign: write 5%'],
-      [at(text, 'severity').line, 'invalid_value', 'rules[0].severity: the text "critcal" is not allowed: write one of critical, warning, info (did you mean "critical"?)'],
+      [
+        at(text, 'severity').line,
+        'invalid_value',
+        'rules[0].severity: the text "critcal" is not allowed: write one of critical, warning, info (did you mean "critical"?)',
+      ],
       [at(text, 'segments').line, 'wrong_type', 'rules[0].segments: expected a list, got the text "platform"'],
     ]);
   });
@@ -249,7 +273,9 @@ describe('located problems', () => {
   });
 
   it('explains an empty file or a file that is not a mapping', () => {
-    expect(problems('')[0]!.message).toMatch(/a rule file is a mapping with "funnel:" and "rules:", but this file holds an empty value/);
+    expect(problems('')[0]!.message).toMatch(
+      /a rule file is a mapping with "funnel:" and "rules:", but this file holds an empty value/,
+    );
     expect(problems('- a\n- b\n')[0]!.message).toMatch(/but this file holds a list/);
   });
 
@@ -274,7 +300,9 @@ describe('semantic checks', () => {
     const text = file(OK_RULE.replace('to: completed', 'to: complete'));
     const [p] = problems(text);
     expect(p).toMatchObject({ code: 'unknown_step', ...at(text, 'complete }') });
-    expect(p!.message).toBe('unknown step "complete" in funnel "checkout" (did you mean "completed"?); its steps are started, payment, completed');
+    expect(p!.message).toBe(
+      'unknown step "complete" in funnel "checkout" (did you mean "completed"?); its steps are started, payment, completed',
+    );
   });
 
   it('steps in the wrong order', () => {
@@ -287,15 +315,21 @@ describe('semantic checks', () => {
     const text = file(`${OK_RULE}    segments: [platform, payment_providers]\n`);
     const [p] = problems(text);
     expect(p).toMatchObject({ code: 'unknown_dimension', ...at(text, 'payment_providers') });
-    expect(p!.message).toBe('"payment_providers" is not a dimension of funnel "checkout" (did you mean "payment_provider"?); its dimensions are platform, payment_provider');
+    expect(p!.message).toBe(
+      '"payment_providers" is not a dimension of funnel "checkout" (did you mean "payment_provider"?); its dimensions are platform, payment_provider',
+    );
   });
 
   it('exactly one metric, and a change that fits it', () => {
-    expect(msg(OK_RULE.replace('metric: { cohort_conversion: { from: started, to: completed } }', 'metric: {}'))).toEqual([
-      'metric: choose one of cohort_conversion, ratio_conversion, step_volume, step_duration',
+    expect(
+      msg(OK_RULE.replace('metric: { cohort_conversion: { from: started, to: completed } }', 'metric: {}')),
+    ).toEqual(['metric: choose one of cohort_conversion, ratio_conversion, step_volume, step_duration']);
+    expect(msg(OK_RULE.replace('} }', '}, step_volume: { step: started } }'))[0]).toMatch(
+      /names both cohort_conversion and step_volume/,
+    );
+    expect(msg(OK_RULE.replace('drop: 5%', 'increase: 5%'))).toEqual([
+      'a conversion rule alerts on drops: write drop: instead of increase:',
     ]);
-    expect(msg(OK_RULE.replace('} }', '}, step_volume: { step: started } }'))[0]).toMatch(/names both cohort_conversion and step_volume/);
-    expect(msg(OK_RULE.replace('drop: 5%', 'increase: 5%'))).toEqual(['a conversion rule alerts on drops: write drop: instead of increase:']);
     expect(msg(OK_RULE.replace('    drop: 5%\n', ''))[0]).toMatch(/say how big a change matters/);
     expect(msg(OK_RULE.replace('drop: 5%', 'drop: 120%'))[0]).toMatch(/nothing drops by more than 100%/);
     expect(msg(OK_RULE.replace('drop: 5%', 'drop: 5%\n    increase: 5%'))[0]).toMatch(/either drop or increase/);
@@ -305,19 +339,30 @@ describe('semantic checks', () => {
     expect(msg(`${OK_RULE}    for: 30s\n`)[0]).toMatch(/evaluated every 1m, so write whole minutes \(e.g. 1m\)/);
     expect(msg(`${OK_RULE}    resolve_after: 0m\n`)[0]).toMatch(/resolve on the first normal minute/);
     expect(msg(`${OK_RULE}    for: 2d\n`)[0]).toMatch(/more than a day/);
-    expect(msg(`${OK_RULE}    baseline: { trailing: 1h }\n    for: 1h\n`)[0]).toMatch(/not shorter than the trailing baseline/);
+    expect(msg(`${OK_RULE}    baseline: { trailing: 1h }\n    for: 1h\n`)[0]).toMatch(
+      /not shorter than the trailing baseline/,
+    );
     expect(msg(`${OK_RULE}    baseline: { trailing: 5m }\n`)[0]).toMatch(/too short to tell a drop from noise/);
   });
 
   it('baselines the funnel keeps history for', () => {
-    expect(msg(`${OK_RULE}    baseline: { seasonal: { weeks: 6 } }\n`)[0]).toMatch(/needs 6w of history, but funnel "checkout" keeps only 5w/);
-    expect(msg(`${OK_RULE}    baseline: { seasonal: { weeks: 2 }, trailing: 2h }\n`)[0]).toMatch(/seasonal or trailing, not both/);
+    expect(msg(`${OK_RULE}    baseline: { seasonal: { weeks: 6 } }\n`)[0]).toMatch(
+      /needs 6w of history, but funnel "checkout" keeps only 5w/,
+    );
+    expect(msg(`${OK_RULE}    baseline: { seasonal: { weeks: 2 }, trailing: 2h }\n`)[0]).toMatch(
+      /seasonal or trailing, not both/,
+    );
   });
 
   it('funnel shape', () => {
     const dupStep = FUNNEL.replace('name: payment,', 'name: started,');
-    expect(problems(file(OK_RULE, dupStep))[0]!.message).toBe('step "started" is listed twice; step names must be unique');
-    const wideBucket = FUNNEL.replace('conversion_window: 30m', 'conversion_window: 30m\n  bucket: 1h\n  retention: { rollup_bucket: 11m }');
+    expect(problems(file(OK_RULE, dupStep))[0]!.message).toBe(
+      'step "started" is listed twice; step names must be unique',
+    );
+    const wideBucket = FUNNEL.replace(
+      'conversion_window: 30m',
+      'conversion_window: 30m\n  bucket: 1h\n  retention: { rollup_bucket: 11m }',
+    );
     expect(problems(file(OK_RULE, wideBucket)).map((p) => p.message)).toEqual([
       'bucket (1h) is wider than conversion_window (30m); use a bucket of at most the conversion window',
       'rollup_bucket 11m must divide a week evenly (e.g. 5m, 15m, 1h), so the same time of week lines up',
@@ -348,13 +393,34 @@ describe('receivers', () => {
 
   it('are read from a file of their own, with defaults, and resolve notify names across files', () => {
     const set = ok([
-      { path: 'rules/checkout.yaml', text: file(`${OK_RULE}    notify: [slack-payments, pagerduty-checkout, console]\n`) },
+      {
+        path: 'rules/checkout.yaml',
+        text: file(`${OK_RULE}    notify: [slack-payments, pagerduty-checkout, console]\n`),
+      },
       { path: 'rules/receivers.yaml', text: RECEIVERS },
     ]);
     expect(set.receivers).toEqual([
-      { name: 'slack-payments', kind: 'slack', channel: 'C0PAYMENTS1', token: { env: 'SLACK_BOT_TOKEN' }, source: { file: 'rules/receivers.yaml', line: 2, col: 5 } },
-      { name: 'pagerduty-checkout', kind: 'pagerduty', routingKey: { env: 'PD_KEY' }, dashboardUrl: 'https://g.example.com/d?f={funnel}', source: { file: 'rules/receivers.yaml', line: 4, col: 5 } },
-      { name: 'hook', kind: 'webhook', url: 'https://hooks.example.com/x', secret: { file: '/run/secrets/hook' }, source: { file: 'rules/receivers.yaml', line: 6, col: 5 } },
+      {
+        name: 'slack-payments',
+        kind: 'slack',
+        channel: 'C0PAYMENTS1',
+        token: { env: 'SLACK_BOT_TOKEN' },
+        source: { file: 'rules/receivers.yaml', line: 2, col: 5 },
+      },
+      {
+        name: 'pagerduty-checkout',
+        kind: 'pagerduty',
+        routingKey: { env: 'PD_KEY' },
+        dashboardUrl: 'https://g.example.com/d?f={funnel}',
+        source: { file: 'rules/receivers.yaml', line: 4, col: 5 },
+      },
+      {
+        name: 'hook',
+        kind: 'webhook',
+        url: 'https://hooks.example.com/x',
+        secret: { file: '/run/secrets/hook' },
+        source: { file: 'rules/receivers.yaml', line: 6, col: 5 },
+      },
       { name: 'stdout', kind: 'console', source: { file: 'rules/receivers.yaml', line: 8, col: 5 } },
     ]);
   });
@@ -373,7 +439,9 @@ describe('receivers', () => {
     const text = file(`${OK_RULE}    notify: [pagerduty-checkout]\n`);
     expect(checkRuleSources([{ path: 'a.yaml', text }]).ok).toBe(true);
     const r = checkRuleSources([{ path: 'a.yaml', text }], { requireReceivers: true });
-    expect(r.ok ? [] : r.problems.map((p) => p.message)).toEqual(['unknown receiver "pagerduty-checkout"; configured receivers: console']);
+    expect(r.ok ? [] : r.problems.map((p) => p.message)).toEqual([
+      'unknown receiver "pagerduty-checkout"; configured receivers: console',
+    ]);
   });
 
   it('refuse a secret written in the file, two kinds in one receiver, none, duplicates and the built-in name', () => {
@@ -404,9 +472,13 @@ describe('receivers', () => {
 
   it('a file with rules but no funnel, or with neither funnel nor receivers, says what it needs', () => {
     const r1 = checkRuleSources([{ path: 'x.yaml', text: `receivers: []\nrules:\n${OK_RULE}` }]);
-    expect(r1.ok ? [] : r1.problems.map((p) => p.message)).toContain("rules need a funnel: add `funnel: <name>` to this file, or move the rules to the funnel's file");
+    expect(r1.ok ? [] : r1.problems.map((p) => p.message)).toContain(
+      "rules need a funnel: add `funnel: <name>` to this file, or move the rules to the funnel's file",
+    );
     const r2 = checkRuleSources([{ path: 'y.yaml', text: 'rules: []\n' }]);
-    expect(r2.ok ? [] : r2.problems.map((p) => p.message)).toEqual(['a rule file defines a funnel (`funnel:` with its `rules:`) or receivers (`receivers:`); this one has neither']);
+    expect(r2.ok ? [] : r2.problems.map((p) => p.message)).toEqual([
+      'a rule file defines a funnel (`funnel:` with its `rules:`) or receivers (`receivers:`); this one has neither',
+    ]);
   });
 });
 

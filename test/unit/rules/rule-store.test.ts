@@ -36,7 +36,12 @@ function fakeFiles() {
 }
 
 function fakeWatcher() {
-  const w = { onChange: undefined as undefined | (() => void), onError: undefined as undefined | ((e: Error) => void), closed: 0, opened: 0 };
+  const w = {
+    onChange: undefined as undefined | (() => void),
+    onError: undefined as undefined | ((e: Error) => void),
+    closed: 0,
+    opened: 0,
+  };
   const watcher: DirWatcher = (_dir, onChange, onError) => {
     w.opened++;
     w.onChange = onChange;
@@ -74,9 +79,19 @@ describe('RuleStore', () => {
     expect(outcome).toMatchObject({ ok: false, activeVersion: good.version, trigger: 'manual' });
     expect(store.current).toBe(good);
     expect(store.lastErrors.map((p) => p.code)).toEqual(['invalid_percent']);
-    expect(store.status()).toMatchObject({ ready: true, version: good.version, loadedAt: 1000, lastReload: { ok: false, trigger: 'manual' } });
-    expect(store.status().errors[0]).toMatch(/^rules\/checkout\.yaml:6:\d+: rules\[0\]\.drop: "lots" is not a percentage/);
-    expect(log.error).toHaveBeenCalledWith(expect.objectContaining({ problemCount: 1, activeVersion: good.version }), 'rules rejected; keeping the previous rule set');
+    expect(store.status()).toMatchObject({
+      ready: true,
+      version: good.version,
+      loadedAt: 1000,
+      lastReload: { ok: false, trigger: 'manual' },
+    });
+    expect(store.status().errors[0]).toMatch(
+      /^rules\/checkout\.yaml:6:\d+: rules\[0\]\.drop: "lots" is not a percentage/,
+    );
+    expect(log.error).toHaveBeenCalledWith(
+      expect.objectContaining({ problemCount: 1, activeVersion: good.version }),
+      'rules rejected; keeping the previous rule set',
+    );
 
     files.set(text('second'));
     const fixed = await store.reload();
@@ -165,11 +180,21 @@ describe('RuleStore', () => {
     const files = fakeFiles();
     const { w, watcher } = fakeWatcher();
     const log = logger();
-    const store = new RuleStore({ dir: 'rules', logger: log, load: files.load, watcher, debounceMs: 100, rewatchMs: 1000 });
+    const store = new RuleStore({
+      dir: 'rules',
+      logger: log,
+      load: files.load,
+      watcher,
+      debounceMs: 100,
+      rewatchMs: 1000,
+    });
     store.watch();
     w.onError!(new Error('ENOENT'));
     expect(w.closed).toBe(1);
-    expect(log.warn).toHaveBeenCalledWith(expect.objectContaining({ err: 'ENOENT' }), expect.stringMatching(/retrying/));
+    expect(log.warn).toHaveBeenCalledWith(
+      expect.objectContaining({ err: 'ENOENT' }),
+      expect.stringMatching(/retrying/),
+    );
     await vi.advanceTimersByTimeAsync(1000);
     expect(w.opened).toBe(2);
     expect(files.load).toHaveBeenCalledTimes(1); // the reload scheduled on failure
@@ -183,7 +208,13 @@ describe('RuleStore', () => {
   });
 
   it('reports a loader that throws as a problem instead of crashing', async () => {
-    const store = new RuleStore({ dir: 'rules', logger: logger(), load: async () => { throw new Error('disk on fire'); } });
+    const store = new RuleStore({
+      dir: 'rules',
+      logger: logger(),
+      load: async () => {
+        throw new Error('disk on fire');
+      },
+    });
     const o = await store.reload();
     expect(o.ok).toBe(false);
     expect(store.status().errors).toEqual(['rules: cannot load rules: disk on fire']);

@@ -1,7 +1,13 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
-  bucketValue, durationBucket, exactPercentile, histogramOf, histogramPercentile, mergeHistograms, DURATION_RELATIVE_ERROR,
+  bucketValue,
+  durationBucket,
+  exactPercentile,
+  histogramOf,
+  histogramPercentile,
+  mergeHistograms,
+  DURATION_RELATIVE_ERROR,
 } from '../../../src/windows/histogram.js';
 
 describe('log-scale duration histogram', () => {
@@ -16,13 +22,16 @@ describe('log-scale duration histogram', () => {
   });
 
   it('reads p50/p90/p95/p99 within 5% of the exact nearest-rank percentiles', () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 3_600_000 }), { minLength: 1, maxLength: 500 }), (samples) => {
-      const h = histogramOf(samples);
-      for (const q of [0.5, 0.9, 0.95, 0.99]) {
-        const exact = exactPercentile(samples, q)!;
-        expect(Math.abs(histogramPercentile(h, q)! - exact) / exact).toBeLessThan(0.05);
-      }
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 3_600_000 }), { minLength: 1, maxLength: 500 }), (samples) => {
+        const h = histogramOf(samples);
+        for (const q of [0.5, 0.9, 0.95, 0.99]) {
+          const exact = exactPercentile(samples, q)!;
+          expect(Math.abs(histogramPercentile(h, q)! - exact) / exact).toBeLessThan(0.05);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('computes exact percentiles by nearest rank and merges histograms', () => {

@@ -1,7 +1,19 @@
 import { describe, it, expect } from 'vitest';
 import {
-  KeyLayout, planWindow, planWindowPreferFine, decodeDimField, dimCohortField, dimVolumeField, checkFunnelShape,
-  totalField, TotalKind, splitAtCompacted, sealHorizon, sealDelayMs, hotKeepMs, bucketGroups,
+  KeyLayout,
+  planWindow,
+  planWindowPreferFine,
+  decodeDimField,
+  dimCohortField,
+  dimVolumeField,
+  checkFunnelShape,
+  totalField,
+  TotalKind,
+  splitAtCompacted,
+  sealHorizon,
+  sealDelayMs,
+  hotKeepMs,
+  bucketGroups,
 } from '../../../src/windows/key-layout.js';
 import { FUNNEL_DEFAULTS, type FunnelDef } from '../../../src/funnels/funnel.js';
 
@@ -34,8 +46,14 @@ describe('key layout', () => {
     const p = planWindow(f, T + 7 * M, T + 53 * M, -Infinity);
     expect(p.from).toBe(T + 7 * M);
     expect(p.to).toBe(T + 53 * M);
-    expect(p.ranges.map((r) => [r.res, r.starts.length])).toEqual([['f', 8], ['r', 2], ['f', 8]]);
-    expect(planWindow(f, T + 1 * M, T + 5 * M, -Infinity).ranges.map((r) => [r.res, r.starts.length])).toEqual([['f', 4]]);
+    expect(p.ranges.map((r) => [r.res, r.starts.length])).toEqual([
+      ['f', 8],
+      ['r', 2],
+      ['f', 8],
+    ]);
+    expect(planWindow(f, T + 1 * M, T + 5 * M, -Infinity).ranges.map((r) => [r.res, r.starts.length])).toEqual([
+      ['f', 4],
+    ]);
   });
 
   it('widens edges to rollup buckets where fine buckets have expired, and says so', () => {
@@ -49,25 +67,49 @@ describe('key layout', () => {
 
   it('prefers fine buckets for cohorts, rollups only for what fine retention lost', () => {
     const T = 1_795_442_400_000;
-    expect(planWindowPreferFine(f, T, T + 30 * M, -Infinity).ranges.map((r) => [r.res, r.starts.length])).toEqual([['f', 30]]);
+    expect(planWindowPreferFine(f, T, T + 30 * M, -Infinity).ranges.map((r) => [r.res, r.starts.length])).toEqual([
+      ['f', 30],
+    ]);
     const p = planWindowPreferFine(f, T, T + 60 * M, T + 20 * M);
-    expect(p.ranges.map((r) => [r.res, r.starts.length])).toEqual([['r', 2], ['f', 30]]);
+    expect(p.ranges.map((r) => [r.res, r.starts.length])).toEqual([
+      ['r', 2],
+      ['f', 30],
+    ]);
     expect([p.from, p.to]).toEqual([T, T + 60 * M]);
   });
 
   it('refuses funnel shapes the layout cannot hold', () => {
-    const base: FunnelDef = { name: 'x', entityField: 'entity', steps: [{ name: 'a', event: 'a' }], conversionWindowMs: M,
-      bucketMs: M, allowedLatenessMs: 0, dimensions: [], services: [], retention: { ...FUNNEL_DEFAULTS.retention } };
+    const base: FunnelDef = {
+      name: 'x',
+      entityField: 'entity',
+      steps: [{ name: 'a', event: 'a' }],
+      conversionWindowMs: M,
+      bucketMs: M,
+      allowedLatenessMs: 0,
+      dimensions: [],
+      services: [],
+      retention: { ...FUNNEL_DEFAULTS.retention },
+    };
     expect(() => checkFunnelShape(base)).not.toThrow();
-    expect(() => checkFunnelShape({ ...base, bucketMs: 1500 })).toThrow(expect.objectContaining({ code: 'WINDOW_UNSUPPORTED_FUNNEL' }));
-    expect(() => checkFunnelShape({ ...base, retention: { ...base.retention, rollupBucketMs: 90_000 } })).toThrow(/multiple of bucketMs/);
+    expect(() => checkFunnelShape({ ...base, bucketMs: 1500 })).toThrow(
+      expect.objectContaining({ code: 'WINDOW_UNSUPPORTED_FUNNEL' }),
+    );
+    expect(() => checkFunnelShape({ ...base, retention: { ...base.retention, rollupBucketMs: 90_000 } })).toThrow(
+      /multiple of bucketMs/,
+    );
     expect(() => checkFunnelShape({ ...base, dimensions: [{ name: 'd', maxValues: 126 }] })).toThrow(/maxValues/);
   });
 });
 
 describe('sealing and compaction plans', () => {
   const T = 1_795_442_400_000;
-  const funnel = { bucketMs: M, conversionWindowMs: 30 * M, allowedLatenessMs: 5 * M, steps: [{}, {}, {}], dimensions: [{}, {}] } as const;
+  const funnel = {
+    bucketMs: M,
+    conversionWindowMs: 30 * M,
+    allowedLatenessMs: 5 * M,
+    steps: [{}, {}, {}],
+    dimensions: [{}, {}],
+  } as const;
 
   it('seals what ends lateness + conversion window + 2 buckets behind the event time, on bucket boundaries', () => {
     expect(sealDelayMs(funnel)).toBe(37 * M);
@@ -83,7 +125,11 @@ describe('sealing and compaction plans', () => {
     const none = splitAtCompacted(f, p, Number.NEGATIVE_INFINITY);
     expect(none.ranges.map((r) => [r.res, r.starts.length])).toEqual([['f', 46]]);
     const half = splitAtCompacted(f, p, T + 35 * M);
-    expect(half.ranges.map((r) => [r.res, r.starts.length])).toEqual([['f', 8], ['r', 1], ['f', 23]]);
+    expect(half.ranges.map((r) => [r.res, r.starts.length])).toEqual([
+      ['f', 8],
+      ['r', 1],
+      ['f', 23],
+    ]);
     expect(half.ranges[2]!.starts[0]).toBe(T + 30 * M);
     expect([half.from, half.to]).toEqual([p.from, p.to]);
     expect(splitAtCompacted(f, p, T + 45 * M)).toEqual(p);
