@@ -73,15 +73,19 @@ rows.push([
 rows.push(['CUSUM limit', '1', ...labels.map((l) => String(fw.delays[l]?.limit ?? '')), String(fw.segment_drop.limit)]);
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
 console.log(
-  '\nDelays in minutes from the first affected minute to the page (tick delay included); n = detected/episodes not already firing.',
+  '\nDelays in minutes from the first affected minute to the page (tick delay included); ' +
+    'n = detected/episodes not already firing.',
 );
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
 console.log(
-  `\nfunnelwatch delay ÷ CUSUM limit: ${JSON.stringify(fw.delay_ratio)}; segment drop named the segment in ${fw.segment_named * 100}% of pages`,
+  `\nfunnelwatch delay ÷ CUSUM limit: ${JSON.stringify(fw.delay_ratio)}; ` +
+    `segment drop named the segment in ${fw.segment_named * 100}% of pages`,
 );
 if (timing)
   console.log(
-    `evaluation tick, ${timing.rules} rules × ${timing.segment_values} segment values (${timing.series} series) on a real Redis: ${timing.eval_ms_per_tick} ms median steady tick (max ${timing.max_steady_tick_ms}), ${timing.cold_tick_ms} ms cold (a new leader filling its caches)`,
+    `evaluation tick, ${timing.rules} rules × ${timing.segment_values} segment values ` +
+      `(${timing.series} series) on a real Redis: ${timing.eval_ms_per_tick} ms median steady tick ` +
+      `(max ${timing.max_steady_tick_ms}), ${timing.cold_tick_ms} ms cold (a new leader filling its caches)`,
   );
 
 const mean = (r: typeof ref.ref_prometheus) =>

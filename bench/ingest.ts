@@ -275,7 +275,9 @@ async function waitFor(probe: () => Promise<boolean> | boolean, what: string, ms
 
 async function main() {
   console.log(
-    `ingest benchmark: ${EVENTS.toLocaleString('en')} events per consumer, 3 funnels, rounds of ${ROUND.toLocaleString('en')}, on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}`,
+    `ingest benchmark: ${EVENTS.toLocaleString('en')} events per consumer, ` +
+      `3 funnels, rounds of ${ROUND.toLocaleString('en')}, ` +
+      `on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}`,
   );
   console.log(
     `  the daemon and the bare consumer both run with the daemon's node flags: ${DAEMON_NODE_FLAGS.join(' ')}`,
@@ -360,7 +362,8 @@ async function main() {
       if (!ceilDrain.done) await ceilDrain.round();
       if (!daemonDrain.done) await daemonDrain.round();
       process.stderr.write(
-        `  round ${i}: ceiling ${Math.round(ceilDrain.rate()).toLocaleString('en')} events/s, daemon ${Math.round(daemonDrain.rate()).toLocaleString('en')} events/s so far\r`,
+        `  round ${i}: ceiling ${Math.round(ceilDrain.rate()).toLocaleString('en')} events/s, ` +
+          `daemon ${Math.round(daemonDrain.rate()).toLocaleString('en')} events/s so far\r`,
       );
     }
     process.stderr.write('\n');
@@ -379,7 +382,10 @@ async function main() {
     await c1.done;
     const ceilingRate = ceil.counted / ceil.seconds;
     console.log(
-      `ceiling (bare kafkajs consumer, JSON.parse only): ${ceil.counted.toLocaleString('en')} of ${ceil.produced.toLocaleString('en')} events timed in ${ceil.seconds.toFixed(1)} s = ${Math.round(ceilingRate).toLocaleString('en')} events/s, ${ceilCpuUs.toFixed(1)} µs CPU per event, peak RSS ${ceilRss} MB`,
+      `ceiling (bare kafkajs consumer, JSON.parse only): ` +
+        `${ceil.counted.toLocaleString('en')} of ${ceil.produced.toLocaleString('en')} events timed in ` +
+        `${ceil.seconds.toFixed(1)} s = ${Math.round(ceilingRate).toLocaleString('en')} events/s, ` +
+        `${ceilCpuUs.toFixed(1)} µs CPU per event, peak RSS ${ceilRss} MB`,
     );
 
     const stats1 = await r.info('commandstats');
@@ -417,13 +423,18 @@ async function main() {
     const batches = Number(metrics.match(/^fw_batch_apply_seconds_count (\d+)/m)?.[1] ?? 0);
     r.disconnect();
     console.log(
-      `daemon (parse, match 3 funnels, cohorts, exactly-once apply, commit): ${measured.counted.toLocaleString('en')} of ${measured.produced.toLocaleString('en')} events timed in ${measured.seconds.toFixed(1)} s = ${Math.round(eventsPerS).toLocaleString('en')} events/s`,
+      `daemon (parse, match 3 funnels, cohorts, exactly-once apply, commit): ` +
+        `${measured.counted.toLocaleString('en')} of ${measured.produced.toLocaleString('en')} events timed in ` +
+        `${measured.seconds.toFixed(1)} s = ${Math.round(eventsPerS).toLocaleString('en')} events/s`,
     );
     console.log(
-      `  ${(eventsPerS / ceilingRate).toFixed(2)} of the ceiling; ${batches} batches, p99 batch apply ${p99.toFixed(1)} ms; peak RSS ${rss} MB`,
+      `  ${(eventsPerS / ceilingRate).toFixed(2)} of the ceiling; ${batches} batches, ` +
+        `p99 batch apply ${p99.toFixed(1)} ms; peak RSS ${rss} MB`,
     );
     console.log(
-      `  Redis per 1,000 events: ${((scripts / measured.produced) * 1000).toFixed(1)} script calls, ${(((all - scripts) / measured.produced) * 1000).toFixed(1)} other round trips and commands inside scripts (${((all / measured.produced) * 1000).toFixed(0)} in all)`,
+      `  Redis per 1,000 events: ${((scripts / measured.produced) * 1000).toFixed(1)} script calls, ` +
+        `${(((all - scripts) / measured.produced) * 1000).toFixed(1)} other round trips and commands inside scripts ` +
+        `(${((all / measured.produced) * 1000).toFixed(0)} in all)`,
     );
     // Where Redis spends its time, per command (a script's usec include the commands it runs).
     const usec = (st: string) =>
@@ -439,14 +450,19 @@ async function main() {
       .filter((x) => x.calls > 0)
       .sort((a, b) => b.usec - a.usec)
       .slice(0, 6);
+    const perCmd = (x: (typeof byCmd)[number]): string =>
+      `${x.c} ${(x.usec / measured.produced).toFixed(2)} µs ` +
+      `(${((x.calls / measured.produced) * 1000).toFixed(1)}/1k events)`;
+    console.log(`  Redis time per event by command: ${byCmd.map(perCmd).join(', ')}`);
     console.log(
-      `  Redis time per event by command: ${byCmd.map((x) => `${x.c} ${(x.usec / measured.produced).toFixed(2)} µs (${((x.calls / measured.produced) * 1000).toFixed(1)}/1k events)`).join(', ')}`,
+      `  CPU per event: redis-server ${((redisCpuS / measured.produced) * 1e6).toFixed(1)} µs, ` +
+        `daemon ${((daemonCpuS / measured.produced) * 1e6).toFixed(1)} µs ` +
+        `of which its main thread ${((daemonMainS / measured.produced) * 1e6).toFixed(1)} µs ` +
+        `(over ${measured.seconds.toFixed(1)} s of drain time)`,
     );
     console.log(
-      `  CPU per event: redis-server ${((redisCpuS / measured.produced) * 1e6).toFixed(1)} µs, daemon ${((daemonCpuS / measured.produced) * 1e6).toFixed(1)} µs of which its main thread ${((daemonMainS / measured.produced) * 1e6).toFixed(1)} µs (over ${measured.seconds.toFixed(1)} s of drain time)`,
-    );
-    console.log(
-      `  counts in Redis equal the produced counts for every step of the 3 funnels (avg event ${measured.avgBytes} bytes)`,
+      `  counts in Redis equal the produced counts for every step of the 3 funnels ` +
+        `(avg event ${measured.avgBytes} bytes)`,
     );
     console.log(
       JSON.stringify({

@@ -356,7 +356,8 @@ async function main(): Promise<void> {
     }
     console.log(
       `    if compaction stopped, hot buckets live ${hotKeepMs(funnel) / 3_600_000} h: at most ` +
-        `${mb(hotPerBucketPartition * PARTITIONS * (hotKeepMs(funnel) / funnel.bucketMs))} MB more at ${PARTITIONS} partitions`,
+        `${mb(hotPerBucketPartition * PARTITIONS * (hotKeepMs(funnel) / funnel.bucketMs))} MB more at ` +
+        `${PARTITIONS} partitions`,
     );
     console.log(
       `  live entities: ${entries} entries (${events} events) through applyBatch in ${tLive.toFixed(1)} s ` +

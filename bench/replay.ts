@@ -48,7 +48,8 @@ try {
   out.end();
   await once(out, 'finish');
   log(
-    `generated ${hours} h, ${events} events (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((Date.now() - genStart) / 1000).toFixed(1)} s`,
+    `generated ${hours} h, ${events} events ` +
+      `(${(statSync(file).size / 1e6).toFixed(0)} MB) in ${((Date.now() - genStart) / 1000).toFixed(1)} s`,
   );
 
   let transitions = 0;
@@ -60,14 +61,16 @@ try {
     },
     progress: (p) =>
       log(
-        `${new Date(p.virtualAt).toISOString()}  ${p.eventsRead} events, ${Math.round(p.minutes / (p.wallMs / MIN))}× real time`,
+        `${new Date(p.virtualAt).toISOString()}  ${p.eventsRead} events, ` +
+          `${Math.round(p.minutes / (p.wallMs / MIN))}× real time`,
       ),
   });
   console.log(formatReplaySummary(summary));
   const wallSeconds = summary.wallMs / 1000;
   const speedup = (summary.virtualMinutes * MIN) / summary.wallMs;
   console.log(
-    `\n${hours} h of 1,000 checkout starts a minute replayed in ${wallSeconds.toFixed(1)} s: ${speedup.toFixed(0)}× real time ` +
+    `\n${hours} h of 1,000 checkout starts a minute replayed in ${wallSeconds.toFixed(1)} s: ` +
+      `${speedup.toFixed(0)}× real time ` +
       `(${Math.round(summary.eventsRead / wallSeconds)} events/s; ${transitions} transitions)`,
   );
   console.log(

@@ -45,7 +45,8 @@ program
     if (missing.length > 0) {
       logger.info(
         { missing },
-        `node runs without ${missing.join(' ')}: expect ~15 % lower ingest throughput under heavy load (README, Operations)`,
+        `node runs without ${missing.join(' ')}: ` +
+          `expect ~15 % lower ingest throughput under heavy load (README, Operations)`,
       );
     }
     const { runDaemonUntilSignal } = await import('./app/daemon.js');
@@ -83,7 +84,8 @@ const stdio = {
 program
   .command('replay')
   .description(
-    'run recorded events (NDJSON, .gz too) through the real pipeline on a virtual clock; one JSON line per alert transition',
+    'run recorded events (NDJSON, .gz too) through the real pipeline on a virtual clock; ' +
+      'one JSON line per alert transition',
   )
   .requiredOption('--events <files...>', 'event files in time order: native, Segment or CloudEvents envelopes')
   .option('--rules <dir>', 'rule directory (default: FW_RULES_DIR, else ./rules)')
@@ -93,7 +95,8 @@ program
   .option('--out <file>', 'write the transitions here (default: stdout)')
   .option(
     '--redis <url>',
-    'use this Redis under a private key prefix, removed at the end (default: FW_REDIS_URL if set, else a redis-server started for the run)',
+    'use this Redis under a private key prefix, ' +
+      'removed at the end (default: FW_REDIS_URL if set, else a redis-server started for the run)',
   )
   .action(
     async (flags: {

@@ -185,7 +185,8 @@ export async function measureEvalTick(o: EvalTimingOptions = {}): Promise<EvalTi
       const r = await evaluator.tick(clock.now());
       steady.push(performance.now() - t);
       log(
-        `steady tick ${i}: ${steady[steady.length - 1]!.toFixed(0)} ms, ${r.series} series, ${r.written ?? 0} states written, ${r.transitions.length} transitions`,
+        `steady tick ${i}: ${steady[steady.length - 1]!.toFixed(0)} ms, ` +
+          `${r.series} series, ${r.written ?? 0} states written, ${r.transitions.length} transitions`,
       );
     }
     steady.sort((a, b) => a - b);

@@ -330,7 +330,9 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
       limit: round(limits.reduce((a, b) => a + b, 0) / limits.length),
     };
     log(
-      `episodes ${kind.label}: mean ${delays[kind.label]!.mean} min, detected ${ds.length}/${o.episodesPerSize - pre}, missed ${missed} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      `episodes ${kind.label}: mean ${delays[kind.label]!.mean} min, ` +
+        `detected ${ds.length}/${o.episodesPerSize - pre}, ` +
+        `missed ${missed} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
     );
   }
   const seg = delays.segment!;

@@ -17,8 +17,8 @@
  *   written), and resolves after 10 minutes without it (the rules' default `resolve_after`); 'insufficient'
  *   neither fires nor resolves.
  * - False alarms: pages outside labelled incidents (+2 h). Campaign surges are *not* incidents.
- * - Delay: T_page + lookDelay − τ, τ = the start of the first affected cohort's minute. Episodes in which a detector was
- *   already firing at τ are excluded for that detector (`pre_alarmed`); not paging within the horizon is a miss.
+ * - Delay: T_page + lookDelay − τ, τ = the start of the first affected cohort's minute. Episodes in which a detector
+ *   was already firing at τ are excluded for that detector (`pre_alarmed`); not paging within the horizon is a miss.
  * - Limit: `cusumDelayLimit` per episode with n and p0 of the stream at the onset (mean of the first 30 min);
  *   `delay_ratio` = mean delay ÷ mean limit (detection.md's i.i.d. limit, as the issue defines it).
  *   `delay_ratio_model` uses the limit with the stream's own fast wobble (τ = fastSd). `delay_ratio_lag` uses
@@ -365,7 +365,8 @@ export function runDetectionQuality(opts: QualityOptions = {}): QualityReport {
     }
   }
   log(
-    `false-alarm pass done at ${(performance.now() - t0).toFixed(0)} ms (scan ${fa.scan}, prometheus ${fa.prom}, 2sd ${fa.sd})`,
+    `false-alarm pass done at ${(performance.now() - t0).toFixed(0)} ms ` +
+      `(scan ${fa.scan}, prometheus ${fa.prom}, 2sd ${fa.sd})`,
   );
 
   // ---- Injected-drop episodes ----

@@ -43,7 +43,8 @@ for (const [name, r] of [
     String(r.fa_per_week),
     String(r.fa_during_surges),
     ...Object.values(r.delays).map((d) => `${d.mean}/${d.p90} (${d.detected}/${d.n - d.pre_alarmed})`),
-    `${r.segment_drop.mean}/${r.segment_drop.p90} (${r.segment_drop.detected}/${r.segment_drop.n - r.segment_drop.pre_alarmed})`,
+    `${r.segment_drop.mean}/${r.segment_drop.p90} ` +
+      `(${r.segment_drop.detected}/${r.segment_drop.n - r.segment_drop.pre_alarmed})`,
     String(r.below_half_paged),
   ]);
 }
@@ -82,7 +83,8 @@ rows.push([
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
 console.log(
-  `delay ratio vs CUSUM limit: ${JSON.stringify(report.scan.delay_ratio)}; vs limit with the stream's wobble: ${JSON.stringify(report.scan.delay_ratio_model)}`,
+  `delay ratio vs CUSUM limit: ${JSON.stringify(report.scan.delay_ratio)}; ` +
+    `vs limit with the stream's wobble: ${JSON.stringify(report.scan.delay_ratio_model)}`,
 );
 console.log(
   JSON.stringify({

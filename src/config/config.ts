@@ -70,7 +70,9 @@ export const CONFIG_SPEC = {
   FW_REDIS_CLUSTER: {
     schema: bool,
     default: 'false',
-    doc: 'Redis is a Redis Cluster: FW_REDIS_URL names any of its nodes, or several separated by commas (same credentials; no database number).',
+    doc:
+      'Redis is a Redis Cluster: FW_REDIS_URL names any of its nodes, ' +
+      'or several separated by commas (same credentials; no database number).',
   },
   FW_REDIS_PREFIX: {
     schema: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - (no braces: hash tags are added per funnel)'),
@@ -115,7 +117,12 @@ export const CONFIG_SPEC = {
   FW_KAFKA_MAX_WAIT_MS: {
     schema: durationMs,
     default: '500',
-    doc: "Longest a fetch waits at the broker for new data when the partitions are caught up (Kafka's fetch.max.wait.ms; kafkajs defaults to 5 s). A real broker answers as soon as data arrives; a broker that holds an empty fetch for the whole wait (librdkafka's mock cluster, used by the tests and the demo) delays the first new data after a quiet spell by up to this much.",
+    doc:
+      'Longest a fetch waits at the broker for new data when the partitions are caught up ' +
+      "(Kafka's fetch.max.wait.ms; kafkajs defaults to 5 s). A real broker answers as soon as data arrives; " +
+      'a broker that holds an empty fetch for the whole wait ' +
+      "(librdkafka's mock cluster, used by the tests and the demo) " +
+      'delays the first new data after a quiet spell by up to this much.',
   },
   FW_RULES_DIR: {
     schema: z.string().min(1),
@@ -139,7 +146,9 @@ export const CONFIG_SPEC = {
         if (!m) {
           ctx.addIssue({
             code: 'custom',
-            message: `pairs like type=event_name,ts=occurred_at (fields: id, type, ts, entity, attrs); "${pair}" is not one`,
+            message:
+              `pairs like type=event_name,ts=occurred_at ` +
+              `(fields: id, type, ts, entity, attrs); "${pair}" is not one`,
           });
           return z.NEVER;
         }
@@ -148,7 +157,10 @@ export const CONFIG_SPEC = {
       return out;
     }),
     default: '',
-    doc: 'Field names of the native event envelope when your producers use other names, e.g. `type=event_name,ts=occurred_at,entity=checkout_id,attrs=properties`. Segment and CloudEvents envelopes are recognised as they are.',
+    doc:
+      'Field names of the native event envelope when your producers use other names, ' +
+      'e.g. `type=event_name,ts=occurred_at,entity=checkout_id,attrs=properties`. ' +
+      'Segment and CloudEvents envelopes are recognised as they are.',
   },
   FW_EVENT_MAX_FUTURE_MS: {
     schema: durationMs,
@@ -174,22 +186,30 @@ export const CONFIG_SPEC = {
   FW_INSTANCE_ID: {
     schema: z.string().regex(/^[A-Za-z0-9_.-]{0,64}$/, 'up to 64 letters, digits, _ . -'),
     default: '',
-    doc: 'Name of this replica (default: the host name). Direct HTTP ingest without Kafka records its progress under it.',
+    doc:
+      'Name of this replica (default: the host name). ' +
+      'Direct HTTP ingest without Kafka records its progress under it.',
   },
   FW_TICK_SCHEDULE: {
     schema: z.string().min(1),
     default: '5 * * * * *',
-    doc: 'When the once-a-minute tasks (compaction, evaluation) run, as a node-cron expression with seconds; the default runs 5 s past each minute so the minute that just ended has arrived.',
+    doc:
+      'When the once-a-minute tasks (compaction, evaluation) run, as a node-cron expression with seconds; ' +
+      'the default runs 5 s past each minute so the minute that just ended has arrived.',
   },
   FW_LEASE_TTL_MS: {
     schema: durationMs,
     default: '30000',
-    doc: 'Evaluation lease: one replica evaluates; if it dies, another takes over within this time (renewed every third of it).',
+    doc:
+      'Evaluation lease: one replica evaluates; ' +
+      'if it dies, another takes over within this time (renewed every third of it).',
   },
   FW_STALE_AFTER_MS: {
     schema: durationMs,
     default: '300000',
-    doc: 'A funnel whose newest event time stood still this long while traffic was expected is `data_stale`; its rules are held.',
+    doc:
+      'A funnel whose newest event time stood still this long while traffic was expected is `data_stale`; ' +
+      'its rules are held.',
   },
   FW_EVAL_MAX_SEGMENT_VALUES: {
     schema: z.string().regex(/^\d+$/, 'a whole number').transform(Number),
@@ -214,7 +234,9 @@ export const CONFIG_SPEC = {
   FW_DELIVERY_BACKOFF_MS: {
     schema: durationMs,
     default: '5000',
-    doc: 'First retry delay of a failed delivery; it doubles per attempt (with jitter) up to FW_DELIVERY_BACKOFF_MAX_MS, and is never shorter than the Retry-After the receiver asked for.',
+    doc:
+      'First retry delay of a failed delivery; it doubles per attempt (with jitter) ' +
+      'up to FW_DELIVERY_BACKOFF_MAX_MS, and is never shorter than the Retry-After the receiver asked for.',
   },
   FW_DELIVERY_BACKOFF_MAX_MS: {
     schema: durationMs,
@@ -224,12 +246,16 @@ export const CONFIG_SPEC = {
   FW_DELIVERY_GIVE_UP_MS: {
     schema: durationMs,
     default: '21600000',
-    doc: "A delivery still failing this long after the alert decided it is given up: logged, counted and announced on the alert's other receivers.",
+    doc:
+      'A delivery still failing this long after the alert decided it is given up: ' +
+      "logged, counted and announced on the alert's other receivers.",
   },
   FW_DELIVERY_CLAIM_IDLE_MS: {
     schema: durationMs,
     default: '60000',
-    doc: 'A delivery job held this long by a replica that stopped (crash, kill) is taken over by another; keep it above FW_DELIVERY_TIMEOUT_MS.',
+    doc:
+      'A delivery job held this long by a replica that stopped (crash, kill) is taken over by another; ' +
+      'keep it above FW_DELIVERY_TIMEOUT_MS.',
   },
   FW_REMIND_EVERY_MS: {
     schema: durationMs,
@@ -239,7 +265,10 @@ export const CONFIG_SPEC = {
   FW_KAFKA_DEPLOY_TOPIC: {
     schema: z.string(),
     default: '',
-    doc: 'Kafka topic of deploy markers (JSON like POST /v1/deploys), read by the consumer group `<FW_KAFKA_GROUP>-deploys`. Empty: markers come only through the API and `funnelwatch deploy`.',
+    doc:
+      'Kafka topic of deploy markers (JSON like POST /v1/deploys), ' +
+      'read by the consumer group `<FW_KAFKA_GROUP>-deploys`. ' +
+      'Empty: markers come only through the API and `funnelwatch deploy`.',
   },
   FW_DEPLOY_RETENTION_MS: {
     schema: durationMs,
@@ -251,7 +280,11 @@ export const CONFIG_SPEC = {
       .string()
       .regex(/^$|^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'an environment name: letters, digits, ., _ and -, e.g. production'),
     default: 'production',
-    doc: "The environment whose traffic this daemon watches, as deploy markers name it (a marker without `environment` is `production`). Deploys to other environments weigh a tenth when naming a drop's likely cause, and say so. Empty: every environment weighs the same.",
+    doc:
+      'The environment whose traffic this daemon watches, ' +
+      'as deploy markers name it (a marker without `environment` is `production`). ' +
+      "Deploys to other environments weigh a tenth when naming a drop's likely cause, and say so. " +
+      'Empty: every environment weighs the same.',
   },
   FW_DEPLOY_LOOKBACK_MS: {
     schema: durationMs,
@@ -261,7 +294,10 @@ export const CONFIG_SPEC = {
   FW_PAGERDUTY_CHANGE_KEY_FILE: {
     schema: z.string(),
     default: '',
-    doc: 'File holding a PagerDuty Events API v2 integration key: when set, every new deploy marker is also sent to PagerDuty as a change event (shown next to incidents). Empty: not sent.',
+    doc:
+      'File holding a PagerDuty Events API v2 integration key: ' +
+      'when set, every new deploy marker is also sent to PagerDuty as a change event (shown next to incidents). ' +
+      'Empty: not sent.',
   },
   FW_LOG_LEVEL: {
     schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
@@ -381,12 +417,15 @@ function editDistance(a: string, b: string): number {
 export function configMarkdown(): string {
   const rows = Object.entries(CONFIG_SPEC as Record<string, VarSpec>).map(
     ([name, s]) =>
-      `| \`${name}\` | ${s.default === undefined ? '(required)' : s.default === '' ? '(empty)' : `\`${s.default}\``} | ${s.doc} |`,
+      `| \`${name}\` ` +
+      `| ${s.default === undefined ? '(required)' : s.default === '' ? '(empty)' : `\`${s.default}\``} ` +
+      `| ${s.doc} |`,
   );
   return [
     '| variable | default | meaning |',
     '|---|---|---|',
-    '| `FW_CONFIG_FILE` | (none) | Optional YAML/JSON file with any of these settings (`redis_url: …` or `FW_REDIS_URL: …`); the environment wins. |',
+    '| `FW_CONFIG_FILE` | (none) | Optional YAML/JSON file with any of these settings ' +
+      '(`redis_url: …` or `FW_REDIS_URL: …`); the environment wins. |',
     ...rows,
   ].join('\n');
 }

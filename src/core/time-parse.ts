@@ -2,7 +2,8 @@
 
 const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 const TIME_HELP =
-  'write an ISO 8601 time with a zone, e.g. 2025-01-06T14:00:00Z or 2025-01-06T15:00+01:00, or milliseconds since the epoch';
+  'write an ISO 8601 time with a zone, ' +
+  'e.g. 2025-01-06T14:00:00Z or 2025-01-06T15:00+01:00, or milliseconds since the epoch';
 
 /**
  * A time as the API and CLI accept it: an ISO 8601 string with a zone (a time without one would mean the daemon's

@@ -28,7 +28,8 @@ export async function renderCounts(src: LiveViewSource, now: number): Promise<st
     const marks = [...(await src.windows.getWatermarks(f)).values()];
     const lag = marks.length ? `${Math.max(0, Math.round((now - Math.max(...marks)) / 1000))} s behind` : 'no data yet';
     lines.push(
-      `  ${f.name.padEnd(10)} ${parts.join(' → ')}   overall ${first ? ((100 * last) / first).toFixed(1) : '–'}%   [${lag}]`,
+      `  ${f.name.padEnd(10)} ${parts.join(' → ')}   ` +
+        `overall ${first ? ((100 * last) / first).toFixed(1) : '–'}%   [${lag}]`,
     );
   }
   return `${lines.join('\n')}\n\n`;

@@ -130,7 +130,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       startTime: started - HISTORY_MIN * 60_000,
     });
     out(
-      `simulated shop: ${opts.checkoutsPerMinute} checkouts/min across ios/android/web, eu/us/apac, adyen/stripe/paypal\n`,
+      `simulated shop: ${opts.checkoutsPerMinute} checkouts/min across ios/android/web, ` +
+        `eu/us/apac, adyen/stripe/paypal\n`,
     );
     out(`playing in ${HISTORY_MIN} minutes of history …`);
     await deploy({
@@ -270,7 +271,8 @@ class Story {
       case 'rolled_back':
         if ((await d.alerts()).get(STRIPE_ALERT)?.status === 'firing') return;
         d.out(
-          `\n${stamp} the story is complete: deploy, drop, page naming stripe and the deploy, rollback, resolve. Ctrl-C stops the demo.\n\n`,
+          `\n${stamp} the story is complete: ` +
+            `deploy, drop, page naming stripe and the deploy, rollback, resolve. Ctrl-C stops the demo.\n\n`,
         );
         this.phase = 'done';
         return;

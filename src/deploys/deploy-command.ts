@@ -96,7 +96,8 @@ export async function runDeployAdd(o: DeployClientOptions, a: DeployAddArgs): Pr
   o.out(String(d.id));
   if (d.duplicate) {
     o.err(
-      `funnelwatch deploy: already recorded (same service, version, environment and time: ${d.service} ${d.version} to ${d.environment} at ` +
+      `funnelwatch deploy: already recorded ` +
+        `(same service, version, environment and time: ${d.service} ${d.version} to ${d.environment} at ` +
         `${typeof d.ts === 'number' ? shortTime(d.ts) : '?'}); nothing changed`,
     );
   }
@@ -141,7 +142,8 @@ export async function runDeployList(o: DeployClientOptions, a: DeployListArgs): 
   if (deploys.length === 0) {
     const when = new RegExp(DURATION_PATTERN).test(since.trim()) ? `in the last ${since.trim()}` : `since ${since}`;
     o.out(
-      `no deploys${a.service !== undefined ? ` of ${a.service}` : ''}${a.environment !== undefined ? ` to ${a.environment}` : ''} ${when}`,
+      `no deploys${a.service !== undefined ? ` of ${a.service}` : ''}` +
+        `${a.environment !== undefined ? ` to ${a.environment}` : ''} ${when}`,
     );
     return 0;
   }
@@ -189,7 +191,8 @@ async function call(o: DeployClientOptions, method: string, path: string, body?:
     if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
     o.err(
-      `funnelwatch: ${JSON.stringify(o.url)} is not an http(s) URL; set --api or FUNNELWATCH_URL, e.g. ${DEFAULT_DAEMON_URL}`,
+      `funnelwatch: ${JSON.stringify(o.url)} is not an http(s) URL; ` +
+        `set --api or FUNNELWATCH_URL, e.g. ${DEFAULT_DAEMON_URL}`,
     );
     return { ok: false };
   }
@@ -209,7 +212,8 @@ async function call(o: DeployClientOptions, method: string, path: string, body?:
     });
   } catch (err) {
     o.err(
-      `funnelwatch: cannot reach the daemon at ${o.url} (${networkReason(err)}); is it running? Point --api or FUNNELWATCH_URL at its HTTP address`,
+      `funnelwatch: cannot reach the daemon at ${o.url} (${networkReason(err)}); ` +
+        `is it running? Point --api or FUNNELWATCH_URL at its HTTP address`,
     );
     return { ok: false };
   }
@@ -233,7 +237,8 @@ async function call(o: DeployClientOptions, method: string, path: string, body?:
     if (res.status === 401) o.err('  (set the token with --token or FUNNELWATCH_TOKEN)');
   } else {
     o.err(
-      `funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; is ${base.origin} the funnelwatch daemon?`,
+      `funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; ` +
+        `is ${base.origin} the funnelwatch daemon?`,
     );
   }
   return { ok: false };

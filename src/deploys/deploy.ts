@@ -168,7 +168,10 @@ function isHttpUrl(s: string): boolean {
 
 const TIME_HINT = 'ISO 8601 with a zone, e.g. 2025-01-06T14:00:00Z, or milliseconds since the epoch';
 
-/** A time as ISO text with a zone or whole ms, ms also as a digit string (shell scripts and Kafka producers send those). */
+/**
+ * A time as ISO text with a zone or whole ms, ms also as a digit string (shell scripts and Kafka producers send
+ * those).
+ */
 const tsField = z
   .unknown()
   .transform((input, ctx): number | undefined => {
@@ -179,7 +182,9 @@ const tsField = z
       // 1e9..1e11 ms is January 1970; as seconds it is 2001..5138: almost certainly `date +%s`.
       ctx.addIssue({
         code: 'custom',
-        message: `not a time: ${raw} looks like seconds since the epoch; send milliseconds (${raw * 1000}) or ${TIME_HINT}`,
+        message:
+          `not a time: ${raw} looks like seconds since the epoch; ` +
+          `send milliseconds (${raw * 1000}) or ${TIME_HINT}`,
         input: v,
       });
       return z.NEVER;
@@ -216,7 +221,8 @@ const attrsField = z
     for (const [name, raw] of entries) {
       if (!ATTR_NAME_RE.test(name) || name.length > DEPLOY_LIMITS.attrNameChars) {
         problem(
-          `"${name}" is not an attribute name: start with a letter or _, then letters, digits, _, . and - (at most ${DEPLOY_LIMITS.attrNameChars})`,
+          `"${name}" is not an attribute name: ` +
+            `start with a letter or _, then letters, digits, _, . and - (at most ${DEPLOY_LIMITS.attrNameChars})`,
           [name],
         );
         continue;
@@ -269,7 +275,8 @@ const DEPLOY_BODY = z.strictObject(
   },
   {
     error: () =>
-      'the body must be a JSON object with service and version, and optionally environment, ts, commit, author, url and attrs',
+      'the body must be a JSON object with service and version, ' +
+      'and optionally environment, ts, commit, author, url and attrs',
   },
 );
 
@@ -294,13 +301,15 @@ export function validateDeployInput(body: unknown, now: number, opts: DeployVali
   const problems: string[] = [];
   if (ts > now + DEPLOY_FUTURE_TOLERANCE_MS) {
     problems.push(
-      `ts: more than 5 minutes in the future (${new Date(ts).toISOString()}; the daemon's time is ${new Date(now).toISOString()}): ` +
+      `ts: more than 5 minutes in the future (${new Date(ts).toISOString()}; ` +
+        `the daemon's time is ${new Date(now).toISOString()}): ` +
         "check the sender's clock and time zone",
     );
   }
   if (opts.maxAgeMs !== undefined && ts < now - opts.maxAgeMs) {
     problems.push(
-      `ts: ${new Date(ts).toISOString()} is older than the deploy retention (${Math.round((opts.maxAgeMs / 86_400_000) * 10) / 10} days): ` +
+      `ts: ${new Date(ts).toISOString()} is older than the deploy retention ` +
+        `(${Math.round((opts.maxAgeMs / 86_400_000) * 10) / 10} days): ` +
         'it would be dropped at once',
     );
   }
@@ -357,7 +366,8 @@ function pathText(path: readonly PropertyKey[]): string {
 
 const DURATION_RE = new RegExp(DURATION_PATTERN);
 const WHEN_HELP =
-  'give an ISO 8601 time with a zone (2025-01-06T14:00:00Z), milliseconds since the epoch, or a duration back from now (24h, 7d)';
+  'give an ISO 8601 time with a zone (2025-01-06T14:00:00Z), ' +
+  'milliseconds since the epoch, or a duration back from now (24h, 7d)';
 
 /**
  * A query time as people type it: a duration back from `now` (`24h`), whole ms, or ISO 8601 with a zone. Shared

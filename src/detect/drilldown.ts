@@ -180,7 +180,9 @@ export function drilldown(input: DrilldownInput): DrilldownResult {
   if (z >= zCrit && anyRateChanged) {
     if (noSingleSegment) {
       classification = 'global';
-      summary = `${input.dimension}: no single segment explains it — the drop (${pct(rBar)} of expected orders) is spread across values`;
+      summary =
+        `${input.dimension}: no single segment explains it — ` +
+        `the drop (${pct(rBar)} of expected orders) is spread across values`;
     } else {
       classification = 'localised';
       summary =
@@ -192,7 +194,9 @@ export function drilldown(input: DrilldownInput): DrilldownResult {
     const moved = findings
       .filter((f) => f.shareMoved)
       .map((f) => `${f.value} ${pct(f.baselineTrafficShare ?? 0)}→${pct(f.trafficShare)}`);
-    summary = `${input.dimension}: mix shift — rates steady within every value, traffic share moved (${moved.join(', ')}); overall rate ${(100 * mixEffect).toFixed(2)} pp from mix`;
+    summary =
+      `${input.dimension}: mix shift — rates steady within every value, traffic share moved (${moved.join(', ')}); ` +
+      `overall rate ${(100 * mixEffect).toFixed(2)} pp from mix`;
   } else {
     classification = 'no-deficit';
     summary = `${input.dimension}: no significant deficit against the values' own baselines`;

@@ -104,7 +104,10 @@ export interface Detection {
   threshold: number;
   /** Nominal one-sided p-value of the reported window, per look. */
   pValue: number;
-  /** Pages per week the scan would produce if its thresholds sat at this statistic: "this happens by chance N×/week". */
+  /**
+   * Pages per week the scan would produce if its thresholds sat at this statistic: "this happens by chance
+   * N×/week".
+   */
   chanceRatePerWeek: number;
   /** Observed completions ÷ starts in the window (completeness-adjusted). */
   observedRate: number;

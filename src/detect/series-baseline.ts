@@ -71,7 +71,9 @@ export function baselineRates(
       newest: est,
       label: {
         kind: 'trailing',
-        fallback: `seasonal baseline needs ${weeks} week(s) of history, ${have} available: using a ${FALLBACK_TRAILING_MS / HOUR}h trailing baseline with wider uncertainty`,
+        fallback:
+          `seasonal baseline needs ${weeks} week(s) of history, ${have} available: ` +
+          `using a ${FALLBACK_TRAILING_MS / HOUR}h trailing baseline with wider uncertainty`,
       },
     };
   }

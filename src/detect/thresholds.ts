@@ -194,7 +194,9 @@ export function scanThresholds(input: ScanThresholdsInput): ScanThresholds {
     throw new RangeError(`scanThresholds: invalid input ${JSON.stringify(input)}`);
   }
   const resolveSteps = Math.max(0, Math.ceil((input.resolveAfterMinutes ?? 10) / input.stepMinutes));
-  const key = `${input.falseAlarmsPerWeek}|${input.stepMinutes}|${windows.join(',')}|${resolveSteps}|${input.uncalibrated ? 0 : 1}`;
+  const key =
+    `${input.falseAlarmsPerWeek}|${input.stepMinutes}` +
+    `|${windows.join(',')}|${resolveSteps}|${input.uncalibrated ? 0 : 1}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const looksPerWeek = MINUTES_PER_WEEK / input.stepMinutes;

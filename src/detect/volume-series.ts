@@ -59,7 +59,9 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
       expected.fill(trailingMean(FALLBACK_TRAILING_MS));
       label = {
         kind: 'trailing',
-        fallback: `seasonal baseline needs ${weeks} week(s) of history, ${have} available: using a ${FALLBACK_TRAILING_MS / HOUR}h trailing baseline with wider uncertainty`,
+        fallback:
+          `seasonal baseline needs ${weeks} week(s) of history, ${have} available: ` +
+          `using a ${FALLBACK_TRAILING_MS / HOUR}h trailing baseline with wider uncertainty`,
       };
       relVar = 0.1 ** 2;
     }

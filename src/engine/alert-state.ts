@@ -49,7 +49,10 @@ import type { AlertTransitionKind } from '../model/alert-transition.js';
 import type { Evidence } from '../model/evidence.js';
 import type { SegmentRef } from '../model/segment.js';
 
-/** What one evaluation concluded for one (rule, segment). 'inhibited' = a data-quality guard (data_stale / no_traffic) holds the funnel. */
+/**
+ * What one evaluation concluded for one (rule, segment). 'inhibited' = a data-quality guard (data_stale / no_traffic)
+ * holds the funnel.
+ */
 export type Condition = 'breach' | 'ok' | 'insufficient' | 'inhibited';
 
 export interface Observation {

@@ -24,11 +24,14 @@ export function summarizeDrilldown(results: readonly DrilldownResult[]): Drilldo
     summary = best.top
       .map(
         (f) =>
-          `${best.dimension}=${f.value} carries ${pct(Math.min(1, f.deficitShare))} of the deficit (its rate ${f.relativeDrop >= 0 ? 'fell' : 'rose'} ${pct(Math.abs(f.relativeDrop))})`,
+          `${best.dimension}=${f.value} carries ${pct(Math.min(1, f.deficitShare))} of the deficit ` +
+          `(its rate ${f.relativeDrop >= 0 ? 'fell' : 'rose'} ${pct(Math.abs(f.relativeDrop))})`,
       )
       .join('; ');
   } else if (classification === 'global') {
-    summary = `no single segment explains it: the drop is spread across the values of ${results.map((r) => r.dimension).join(', ')}`;
+    summary =
+      `no single segment explains it: ` +
+      `the drop is spread across the values of ${results.map((r) => r.dimension).join(', ')}`;
   } else if (classification === 'mix-shift') {
     summary = `mix shift: ${results.find((r) => r.classification === 'mix-shift')!.summary.replace(/^[^:]+: mix shift — /, '')}`;
   } else {

@@ -427,7 +427,8 @@ export class Evaluator {
     };
     if (d.reason) evidence.reason = d.reason;
     if (r.unlearnedYoung > 0 && !evidence.reason)
-      evidence.reason = `${r.unlearnedYoung} young cohort bucket(s) waiting for maturity (completeness still being learned)`;
+      evidence.reason =
+        `${r.unlearnedYoung} young cohort bucket(s) waiting for maturity ` + `(completeness still being learned)`;
     const volumeRule = rule.metric.kind === 'step_volume';
     const guard: GuardName | null = guards.data_stale.active
       ? 'data_stale'

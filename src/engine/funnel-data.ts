@@ -16,7 +16,10 @@ const HOUR = 3_600_000;
 const WEEK = 7 * 24 * HOUR;
 /** Fine history the evaluator keeps: scan (4 h) + noise span (12 h) + its 2 h lead-in + slack. */
 export const FINE_SPAN_MS = 19 * HOUR;
-/** Around each past week's slot: the scan span, the level span and gap, the ± half-width (detect/series-baseline.ts). */
+/**
+ * Around each past week's slot: the scan span, the level span and gap, the ± half-width
+ * (detect/series-baseline.ts).
+ */
 const ROLLUP_BEFORE_MS = 4 * HOUR + 10 * HOUR + HOUR;
 const ROLLUP_AFTER_MS = 2 * HOUR;
 /** Buckets per window-store read, so one pipeline stays a few thousand commands. */

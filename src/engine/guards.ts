@@ -53,7 +53,9 @@ export function evaluateGuards(g: GuardInput): GuardResults {
       observed: 0,
       expected,
       detail: active
-        ? `no event applied for ${Math.round(silentMs / 1000)} s (watermark ${new Date(g.watermark).toISOString()}); about ${Math.round(expected)} entries were expected in that time`
+        ? `no event applied for ${Math.round(silentMs / 1000)} s ` +
+          `(watermark ${new Date(g.watermark).toISOString()}); ` +
+          `about ${Math.round(expected)} entries were expected in that time`
         : `watermark ${Math.round(silentMs / 1000)} s behind`,
     };
   }
@@ -65,7 +67,8 @@ export function evaluateGuards(g: GuardInput): GuardResults {
     observed,
     expected,
     detail: collapsed
-      ? `${observed} entries in the last ${recent} buckets against about ${Math.round(expected)} expected from the two hours before`
+      ? `${observed} entries in the last ${recent} buckets ` +
+        `against about ${Math.round(expected)} expected from the two hours before`
       : `${observed} entries in the last ${recent} buckets (about ${Math.round(expected)} expected)`,
   };
   return { data_stale: stale, no_traffic: noTraffic };

@@ -67,7 +67,10 @@ export interface LeaseOptions {
   redis: RedisLike;
   /** Key prefix, as FW_REDIS_PREFIX. */
   prefix: string;
-  /** Instance id; should be unique per live replica (two with one id still never share the lease: renewal needs the token). */
+  /**
+   * Instance id; should be unique per live replica (two with one id still never share the lease: renewal needs the
+   * token).
+   */
   owner: string;
   ttlMs: number;
   clock: Clock;

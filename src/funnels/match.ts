@@ -32,7 +32,8 @@ export function entityReader(entityField: string): (ev: FwEvent) => string {
   }
   throw new FwError(
     'FUNNEL_BAD_ENTITY_FIELD',
-    `entityField "${entityField}" is neither "entity" nor "attrs.<name>"; set it to one of those in the funnel definition`,
+    `entityField "${entityField}" is neither "entity" nor "attrs.<name>"; ` +
+      `set it to one of those in the funnel definition`,
   );
 }
 

@@ -44,7 +44,8 @@ function contextLines(alert: AlertTransition): string[] {
       const env = top.environment ? ` (${top.environment})` : '';
       const more = ctx.deploys.length > 1 ? ` (+${ctx.deploys.length - 1} more)` : '';
       out.push(
-        `  likely cause: ${top.service} ${top.version}${env} deployed ${formatClock(top.ts, alert.at)}${top.why ? ` — ${top.why}` : ''}${more}`,
+        `  likely cause: ${top.service} ${top.version}${env} ` +
+          `deployed ${formatClock(top.ts, alert.at)}${top.why ? ` — ${top.why}` : ''}${more}`,
       );
     } else {
       // An empty list means the deploy work looked and found nothing, which is itself worth saying.

@@ -400,7 +400,8 @@ export class DeliveryOutbox {
           job,
           log,
           'DELIVERY_GAVE_UP',
-          `still failing after ${Math.round((now - job.createdAt) / 60_000)} min (${job.attempt + 1} attempts); last: ${outcome.code}: ${outcome.reason}`,
+          `still failing after ${Math.round((now - job.createdAt) / 60_000)} min (${job.attempt + 1} attempts); ` +
+            `last: ${outcome.code}: ${outcome.reason}`,
         );
       }
       const delay = this.retryDelay(job.attempt, outcome.retryAfterMs);

@@ -396,7 +396,9 @@ export class PagerDutyReceiver implements Receiver {
     if (opened && opened.routingKeyId !== keyId) {
       this.log.warn(
         { job: job.id, event: job.event, dedupKey: opened.dedupKey, openedWith: opened.routingKeyId, now: keyId },
-        'the routing key changed since this incident was opened: PagerDuty applies events only through the key that opened it, so the open incident may need resolving by hand',
+        'the routing key changed since this incident was opened: ' +
+          'PagerDuty applies events only through the key that opened it, ' +
+          'so the open incident may need resolving by hand',
       );
     }
     const { body, warnings } = pagerDutyEvent(job, key, {

@@ -290,7 +290,8 @@ export function noteMessage(n: PlanNote): { level: 'error' | 'info'; message: st
     n.kind === 'muted'
       ? 'page muted by a silence'
       : n.kind === 'inhibited'
-        ? `page held back: the drill-down places the cause in ${n.silence ?? 'another dimension'}, which pages on its own`
+        ? `page held back: ` +
+          `the drill-down places the cause in ${n.silence ?? 'another dimension'}, which pages on its own`
         : 'silence over while the alert still fires: paging now';
   return { level: 'info', message };
 }

@@ -176,7 +176,8 @@ async function call(o: SilenceClientOptions, method: string, path: string, body?
     if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
     o.err(
-      `funnelwatch: ${JSON.stringify(o.url)} is not an http(s) URL; set --url or FUNNELWATCH_URL, e.g. ${DEFAULT_DAEMON_URL}`,
+      `funnelwatch: ${JSON.stringify(o.url)} is not an http(s) URL; ` +
+        `set --url or FUNNELWATCH_URL, e.g. ${DEFAULT_DAEMON_URL}`,
     );
     return { ok: false };
   }
@@ -221,7 +222,8 @@ async function call(o: SilenceClientOptions, method: string, path: string, body?
     if (res.status === 401) o.err('  (set the token with --token or FUNNELWATCH_TOKEN)');
   } else {
     o.err(
-      `funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; is ${base.origin} the funnelwatch daemon?`,
+      `funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; ` +
+        `is ${base.origin} the funnelwatch daemon?`,
     );
   }
   return { ok: false };

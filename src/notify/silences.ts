@@ -72,7 +72,8 @@ export const SILENCE_LIMITS = {
 // Matchers
 
 const MATCHER_HELP =
-  'write name=value, name!=value, name=~regex or name!~regex, e.g. funnel=checkout or segment=~"platform=(ios|android)"';
+  'write name=value, name!=value, name=~regex or name!~regex, ' +
+  'e.g. funnel=checkout or segment=~"platform=(ios|android)"';
 
 /** Parses one matcher as people type it on the command line; throws FwError('BAD_MATCHER') saying what is wrong. */
 export function parseMatcher(text: string): Matcher {
@@ -132,7 +133,10 @@ function endsEscaped(raw: string): boolean {
   return n % 2 === 1;
 }
 
-/** The matcher as `parseMatcher` reads it back: the value quoted when it holds anything beyond plain word characters. */
+/**
+ * The matcher as `parseMatcher` reads it back: the value quoted when it holds anything beyond plain word
+ * characters.
+ */
 export function formatMatcher(m: Matcher): string {
   const plain = /^[A-Za-z0-9_.:/@+-]+$/.test(m.value);
   return `${m.name}${m.op}${plain ? m.value : `"${m.value.replace(/[\\"]/g, (c) => `\\${c}`)}"`}`;
@@ -372,7 +376,8 @@ export function validateSilenceInput(body: unknown, now: number): SilenceValidat
     endsAt = b.endsAt;
     if (endsAt <= now)
       problems.push(
-        `endsAt: must be in the future (it is ${new Date(endsAt).toISOString()}, now is ${new Date(now).toISOString()})`,
+        `endsAt: must be in the future (it is ${new Date(endsAt).toISOString()}, ` +
+          `now is ${new Date(now).toISOString()})`,
       );
     else if (endsAt <= startsAt) problems.push(`endsAt: must be after startsAt (${new Date(startsAt).toISOString()})`);
   } else {
@@ -381,7 +386,8 @@ export function validateSilenceInput(body: unknown, now: number): SilenceValidat
 
   if (!b.matchers.some(isSelective)) {
     problems.push(
-      'matchers: at least one matcher must select something: each of these also matches alerts that lack the label or have any value, ' +
+      'matchers: at least one matcher must select something: ' +
+        'each of these also matches alerts that lack the label or have any value, ' +
         'so the silence would mute nearly every alert; add one such as funnel=checkout or rule=checkout-conversion',
     );
   }

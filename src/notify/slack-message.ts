@@ -93,7 +93,10 @@ export function fitMrkdwn(s: string, max: number): { text: string; truncated: bo
   return { text: `${t}…`, truncated: true };
 }
 
-/** Only plain http(s) URLs become links: other schemes are not for clicking from a page, and `|`, `>` break the syntax. */
+/**
+ * Only plain http(s) URLs become links: other schemes are not for clicking from a page, and `|`, `>` break the
+ * syntax.
+ */
 function isLinkable(url: string): boolean {
   return /^https?:\/\/[^\s<>|]+$/i.test(url);
 }
@@ -266,7 +269,10 @@ function deployLine(d: DeploySuspect, ref: number): string {
     .filter(Boolean)
     .join(', ');
   const why = d.why ? `: ${escapeMrkdwn(oneLine(d.why))}` : '';
-  return `• *${escapeMrkdwn(oneLine(d.service))}* ${version}${where}, ${formatClock(d.ts, ref)}${who ? ` (${who})` : ''}${why}`;
+  return (
+    `• *${escapeMrkdwn(oneLine(d.service))}* ${version}${where}, ` +
+    `${formatClock(d.ts, ref)}${who ? ` (${who})` : ''}${why}`
+  );
 }
 
 function likelyCause(alert: AlertTransition, ref: number): string {
@@ -379,11 +385,15 @@ export function slackThreadReply(job: DeliveryJob, opts: SlackMessageOptions = {
     case 'reminder': {
       const since = onsetOf(alert, opts);
       const lastedSoFar = finite(since) ? ` (${formatDuration(now - since)})` : '';
-      line = `:hourglass_flowing_sand: ${who} still firing since ${formatClock(since, now)}${lastedSoFar}${what ? `, now ${what}` : ''}`;
+      line =
+        `:hourglass_flowing_sand: ${who} still firing since ${formatClock(since, now)}` +
+        `${lastedSoFar}${what ? `, now ${what}` : ''}`;
       break;
     }
     case 'resolved':
-      line = `:large_green_circle: ${who} resolved at ${formatClock(alert.at, alert.at)} after ${lasted(alert, opts)}${what ? `; now ${what}` : ''}`;
+      line =
+        `:large_green_circle: ${who} resolved at ${formatClock(alert.at, alert.at)} ` +
+        `after ${lasted(alert, opts)}${what ? `; now ${what}` : ''}`;
       break;
     default:
       line = `${who}: ${what || escapeMrkdwn(job.event)}`;

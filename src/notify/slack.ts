@@ -113,27 +113,44 @@ function permanentReason(error: string, d: Platform, channel: string, secret: st
       return `no bot token reached Slack (not_authed): set ${secret}`;
     case 'token_revoked':
     case 'token_expired':
-      return `the bot token was ${error === 'token_revoked' ? 'revoked' : 'expired'}: reinstall the Slack app and put the new xoxb- token in ${secret}`;
+      return (
+        `the bot token was ${error === 'token_revoked' ? 'revoked' : 'expired'}: ` +
+        `reinstall the Slack app and put the new xoxb- token in ${secret}`
+      );
     case 'account_inactive':
-      return `the token belongs to a deactivated user or app (account_inactive): reinstall the app and update ${secret}`;
+      return (
+        `the token belongs to a deactivated user or app (account_inactive): ` + `reinstall the app and update ${secret}`
+      );
     case 'missing_scope':
-      return `the token lacks a scope${d.needed ? ` (needs ${d.needed})` : ''}: add chat:write in the app's OAuth settings and reinstall it`;
+      return (
+        `the token lacks a scope${d.needed ? ` (needs ${d.needed})` : ''}: ` +
+        `add chat:write in the app's OAuth settings and reinstall it`
+      );
     case 'channel_not_found':
-      return `channel ${channel} not found: use the channel id (e.g. C0123ABCD); for a private channel invite the bot with /invite @yourbot`;
+      return (
+        `channel ${channel} not found: use the channel id (e.g. C0123ABCD); ` +
+        `for a private channel invite the bot with /invite @yourbot`
+      );
     case 'not_in_channel':
       return `the bot is not in ${channel}: invite the bot with /invite @yourbot or add the chat:write.public scope`;
     case 'is_archived':
       return `channel ${channel} is archived: unarchive it or point the receiver at another channel`;
     case 'restricted_action':
     case 'restricted_action_read_only_channel':
-      return `workspace settings do not let the bot post in ${channel} (${error}): ask a Slack admin or use another channel`;
+      return (
+        `workspace settings do not let the bot post in ${channel} (${error}): ` +
+        `ask a Slack admin or use another channel`
+      );
     case 'invalid_blocks':
     case 'invalid_blocks_format':
     case 'msg_too_long':
     case 'msg_blocks_too_long':
     case 'no_text':
     case 'invalid_arguments':
-      return `Slack refused the message layout (${error}${d.errors?.length ? `: ${d.errors.join('; ')}` : ''}): a funnelwatch bug, please report it`;
+      return (
+        `Slack refused the message layout (${error}${d.errors?.length ? `: ${d.errors.join('; ')}` : ''}): ` +
+        `a funnelwatch bug, please report it`
+      );
     default:
       return `Slack refused the call (${error})`;
   }
@@ -387,7 +404,8 @@ export class SlackReceiver implements Receiver {
       this.warnNoLookup(
         'name',
         { channel },
-        `cannot check whether an earlier attempt already posted: channel ${channel} is configured by name and its id is not known yet; a retried job may post twice (configure the channel by id, e.g. C0123ABCD)`,
+        `cannot check whether an earlier attempt already posted: channel ${channel} is configured by name ` +
+          `and its id is not known yet; a retried job may post twice (configure the channel by id, e.g. C0123ABCD)`,
       );
       return undefined;
     }
@@ -423,7 +441,9 @@ export class SlackReceiver implements Receiver {
       this.warnNoLookup(
         error,
         { channel, error },
-        `cannot check whether an earlier attempt already posted: ${method} failed with ${error}${needed}; a retried job may post twice (add channels:history, or groups:history for a private channel, to the Slack app)`,
+        `cannot check whether an earlier attempt already posted: ${method} failed with ${error}${needed}; ` +
+          `a retried job may post twice (add channels:history, ` +
+          `or groups:history for a private channel, to the Slack app)`,
       );
       return undefined;
     }

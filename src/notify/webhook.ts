@@ -198,7 +198,9 @@ export class WebhookReceiver implements Receiver {
         ok: false,
         retriable: false,
         code,
-        reason: `${reason} (redirect${res.headers.location ? ` to ${safeOrigin(String(res.headers.location))}` : ''}: configure the final URL)`,
+        reason:
+          `${reason} (redirect${res.headers.location ? ` to ${safeOrigin(String(res.headers.location))}` : ''}: ` +
+          `configure the final URL)`,
       };
     }
     return { ok: false, retriable: false, code, reason };

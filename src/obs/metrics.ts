@@ -38,7 +38,11 @@ export class Metrics {
   });
   readonly windowOutcomes = new Counter({
     name: 'fw_window_events_total',
-    help: 'Matched events by what the window store did with them: entry, step, duplicate, out_of_order (also a step), no_entry (a later step with no known entry: never entered, expired state, or an entity spread over partitions), expired (after the conversion window), late_cohort (cohort increment into a sealed bucket, also a step)',
+    help:
+      'Matched events by what the window store did with them: ' +
+      'entry, step, duplicate, out_of_order (also a step), no_entry ' +
+      '(a later step with no known entry: never entered, expired state, or an entity spread over partitions), ' +
+      'expired (after the conversion window), late_cohort (cohort increment into a sealed bucket, also a step)',
     labelNames: ['funnel', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -123,7 +127,9 @@ export class Metrics {
   });
   readonly evalTicks = new Counter({
     name: 'fw_eval_ticks_total',
-    help: 'Evaluation ticks by outcome: evaluated (leader), standby (not leader), fenced (lost the lease mid-tick), failed',
+    help:
+      'Evaluation ticks by outcome: evaluated (leader), ' +
+      'standby (not leader), fenced (lost the lease mid-tick), failed',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -146,13 +152,19 @@ export class Metrics {
   });
   readonly deliveries = new Counter({
     name: 'fw_deliveries_total',
-    help: 'Delivery jobs settled, by receiver, event (firing, worsened, reminder, resolved, delivery_failed) and outcome: delivered, retried (will be tried again), failed (permanent; self-alerted), skipped (nothing open at that receiver: muted, failed or closed), duplicate (already delivered), waiting (for the trigger of its incident), lost (another worker took it over)',
+    help:
+      'Delivery jobs settled, by receiver, event (firing, worsened, reminder, resolved, delivery_failed) ' +
+      'and outcome: delivered, retried (will be tried again), ' +
+      'failed (permanent; self-alerted), skipped (nothing open at that receiver: muted, failed or closed), ' +
+      'duplicate (already delivered), waiting (for the trigger of its incident), lost (another worker took it over)',
     labelNames: ['receiver', 'event', 'outcome'] as const,
     registers: [this.registry],
   });
   readonly deliveryLatency = new Histogram({
     name: 'fw_delivery_latency_seconds',
-    help: 'From the evaluation that decided a notification to the receiver accepting it (queueing, retries and the request)',
+    help:
+      'From the evaluation that decided a notification to the receiver accepting it ' +
+      '(queueing, retries and the request)',
     labelNames: ['receiver', 'event'] as const,
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600],
     registers: [this.registry],
@@ -172,7 +184,9 @@ export class Metrics {
   });
   readonly receiverUp = new Gauge({
     name: 'fw_receiver_up',
-    help: '0 after a receiver refused a job permanently (bad token, unknown channel, 400), 1 again after its next success',
+    help:
+      '0 after a receiver refused a job permanently ' +
+      '(bad token, unknown channel, 400), 1 again after its next success',
     labelNames: ['receiver'] as const,
     registers: [this.registry],
   });

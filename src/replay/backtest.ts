@@ -180,7 +180,8 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
     if (wms.length === 0)
       throw new FwError(
         'BACKTEST_NO_DATA',
-        `no data for funnel ${funnel.name} under prefix "${opts.prefix}" at ${opts.redisUrl}: is FW_REDIS_PREFIX right?`,
+        `no data for funnel ${funnel.name} ` +
+          `under prefix "${opts.prefix}" at ${opts.redisUrl}: is FW_REDIS_PREFIX right?`,
       );
     const liveWm = Math.max(...wms);
     const wanted = Math.floor((now - opts.sinceMs) / MIN) * MIN;
@@ -190,7 +191,8 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
     if (from >= to) {
       throw new FwError(
         'BACKTEST_NO_DATA',
-        `no history of ${funnel.name} since ${new Date(wanted).toISOString()} (newest event ${new Date(liveWm).toISOString()})`,
+        `no history of ${funnel.name} since ${new Date(wanted).toISOString()} ` +
+          `(newest event ${new Date(liveWm).toISOString()})`,
       );
     }
 
@@ -218,7 +220,8 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
     );
     if (from > wanted) {
       opts.out(
-        `  note: fine buckets are kept ${Math.round(funnel.retention.fineMs / 3_600_000)} h (retention.fine), so the backtest starts at ` +
+        `  note: fine buckets are kept ${Math.round(funnel.retention.fineMs / 3_600_000)} h ` +
+          `(retention.fine), so the backtest starts at ` +
           `${new Date(from).toISOString()}; baselines fill in over its first hours`,
       );
     }

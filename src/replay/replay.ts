@@ -157,10 +157,8 @@ export async function assertReadable(path: string, what: string): Promise<void> 
     await access(path, fsConstants.R_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new FwError(
-      'REPLAY_UNREADABLE',
-      `${what} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err)}`,
-    );
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err);
+    throw new FwError('REPLAY_UNREADABLE', `${what} ${path}: ${reason}`);
   }
 }
 
@@ -366,7 +364,8 @@ async function drive(
     if (report.outcome !== 'evaluated') {
       throw new FwError(
         'REPLAY_LEASE',
-        `the replay's own lease was not held at ${new Date(clock.now()).toISOString()} (${report.outcome}); is another process using prefix ${prefix}?`,
+        `the replay's own lease was not held at ${new Date(clock.now()).toISOString()} (${report.outcome}); ` +
+          `is another process using prefix ${prefix}?`,
       );
     }
     for (const t of report.transitions) {
@@ -434,11 +433,13 @@ async function drive(
   if (s.eventsAccepted === 0 || cursor === null) {
     const range =
       opts.from !== undefined || opts.to !== undefined
-        ? ` between ${opts.from !== undefined ? new Date(opts.from).toISOString() : 'the start'} and ${opts.to !== undefined ? new Date(opts.to).toISOString() : 'the end'}`
+        ? ` between ${opts.from !== undefined ? new Date(opts.from).toISOString() : 'the start'} ` +
+          `and ${opts.to !== undefined ? new Date(opts.to).toISOString() : 'the end'}`
         : '';
     throw new FwError(
       'REPLAY_NO_DATA',
-      `no valid events${range}: read ${s.eventsRead}, rejected ${Object.values(rejected).reduce((a, b) => a + b, 0)}, outside the range ${s.outsideRange}`,
+      `no valid events${range}: read ${s.eventsRead}, ` +
+        `rejected ${Object.values(rejected).reduce((a, b) => a + b, 0)}, outside the range ${s.outsideRange}`,
     );
   }
   // Drain up to the last event's minute, not on to `to`: minutes without data after the end would read as a stopped
@@ -470,12 +471,15 @@ export function formatReplaySummary(s: ReplaySummary): string {
   const lines = [
     `replay summary`,
     `  events read      ${s.eventsRead}`,
-    `  accepted         ${s.eventsAccepted} (window entries and steps applied ${s.eventsApplied}; of no funnel ${s.eventsIgnored})`,
-    `  rejected         ${rej.reduce((a, [, n]) => a + n, 0)}${rej.length ? ` (${rej.map(([r, n]) => `${r} ${n}`).join(', ')})` : ''}`,
+    `  accepted         ${s.eventsAccepted} ` +
+      `(window entries and steps applied ${s.eventsApplied}; of no funnel ${s.eventsIgnored})`,
+    `  rejected         ${rej.reduce((a, [, n]) => a + n, 0)}` +
+      `${rej.length ? ` (${rej.map(([r, n]) => `${r} ${n}`).join(', ')})` : ''}`,
     ...(s.outsideRange ? [`  outside range    ${s.outsideRange}`] : []),
     ...(s.lateBeyondReorder || s.lateDropped
       ? [
-          `  late             ${s.lateBeyondReorder} beyond the reorder window, ${s.lateDropped} dropped by allowed lateness`,
+          `  late             ${s.lateBeyondReorder} ` +
+            `beyond the reorder window, ${s.lateDropped} dropped by allowed lateness`,
         ]
       : []),
     ...(s.deploys ? [`  deploy markers   ${s.deploys}`] : []),

@@ -87,7 +87,8 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
         unit.src.problemAt(
           ['funnel', 'name'],
           'duplicate_funnel',
-          `funnel "${name}" is already defined at ${where(first.src, ['funnel', 'name'])}; funnel names must be unique across rule files`,
+          `funnel "${name}" is already defined at ${where(first.src, ['funnel', 'name'])}; ` +
+            `funnel names must be unique across rule files`,
         ),
       );
       continue;
@@ -108,7 +109,8 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
           unit.src.problemAt(
             ['rules', index, 'name'],
             'duplicate_rule',
-            `rule name "${name}" is already used at ${where(first.unit.src, ['rules', first.index, 'name'])}; rule names must be unique across rule files`,
+            `rule name "${name}" is already used at ${where(first.unit.src, ['rules', first.index, 'name'])}; ` +
+              `rule names must be unique across rule files`,
           ),
         );
       } else {
@@ -143,7 +145,8 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
           unit.src.problemAt(
             at,
             'duplicate_receiver',
-            `receiver name "${name}" is already used at ${where(first.unit.src, ['receivers', first.index, 'name'])}; receiver names must be unique`,
+            `receiver name "${name}" is already used at ${where(first.unit.src, ['receivers', first.index, 'name'])}` +
+              `; receiver names must be unique`,
           ),
         );
         continue;
@@ -173,11 +176,15 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
       funnel = funnels.get(unit.funnelRef)?.def;
       if (!funnel) {
         if (!funnelNamesSeen.has(unit.funnelRef)) {
+          const known =
+            knownFunnels.length > 0
+              ? `funnels defined in the checked files: ${knownFunnels.join(', ')}`
+              : 'no checked file defines a funnel';
           problems.push(
             unit.src.problemAt(
               ['funnel'],
               'unknown_funnel',
-              `unknown funnel "${unit.funnelRef}"${didYouMeanSuffix(unit.funnelRef, knownFunnels)}; ${knownFunnels.length > 0 ? `funnels defined in the checked files: ${knownFunnels.join(', ')}` : 'no checked file defines a funnel'}`,
+              `unknown funnel "${unit.funnelRef}"${didYouMeanSuffix(unit.funnelRef, knownFunnels)}; ${known}`,
             ),
           );
         }
@@ -249,7 +256,8 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
           'missing_funnel',
           unit.hasReceivers
             ? "rules need a funnel: add `funnel: <name>` to this file, or move the rules to the funnel's file"
-            : 'a rule file defines a funnel (`funnel:` with its `rules:`) or receivers (`receivers:`); this one has neither',
+            : 'a rule file defines a funnel (`funnel:` with its `rules:`) ' +
+                'or receivers (`receivers:`); this one has neither',
         ),
       );
     }
@@ -411,7 +419,8 @@ function toReceiverDef(
         'invalid_receiver',
         kinds.length === 0
           ? `receiver "${r.name}" needs one of slack, pagerduty, webhook or console`
-          : `receiver "${r.name}" has both ${kinds.join(' and ')}; define one receiver per destination (rules can notify several)`,
+          : `receiver "${r.name}" has both ${kinds.join(' and ')}; ` +
+              `define one receiver per destination (rules can notify several)`,
         kinds.length === 0 ? 'value' : 'key',
       ),
     );

@@ -74,7 +74,8 @@ export function renderRuleReference(schema: JsonSchema = ruleFileJsonSchema()): 
     '',
     '| Kind | Write | Examples |',
     '|---|---|---|',
-    '| duration | a whole number and a unit: `s`, `m`, `h`, `d` (day), `w` (week); units can be combined, largest first | `30s`, `5m`, `2h`, `1h30m`, `3d`, `1w` |',
+    '| duration | a whole number and a unit: `s`, `m`, `h`, `d` (day), `w` (week); ' +
+      'units can be combined, largest first | `30s`, `5m`, `2h`, `1h30m`, `3d`, `1w` |',
     '| percentage | a number and `%` | `5%`, `0.5%`, `30%` |',
     '| alarm budget | alarms per `day`, `week`, `month` or `year` | `1/week`, `2/month`, `1/day` |',
     '| percentile | `p` and a number below 100 | `p50`, `p95`, `p99` |',
@@ -114,7 +115,8 @@ export function renderRuleReference(schema: JsonSchema = ruleFileJsonSchema()): 
     '',
     '- `drop` suits conversions (and volume falling); `increase` suits durations (steps getting slower) and volume',
     '  rising. Give exactly one of them.',
-    `- \`false_alarms\` (default \`${RULE_DEFAULTS.falseAlarms}\`) sets how sure the detector must be before it pages; the`,
+    `- \`false_alarms\` (default \`${RULE_DEFAULTS.falseAlarms}\`) ` +
+      `sets how sure the detector must be before it pages; the`,
     '  detector is calibrated for evaluation every minute, so you do not need `for` to suppress noise. Use `for` when',
     '  you want to hear only about drops that last.',
     '- `min_volume` protects quiet hours: with too little traffic the rule says "not enough data" and neither fires',
@@ -152,7 +154,8 @@ function table(schema: JsonSchema, _path?: string): string[] {
     const def = required.has(key) ? '**required**' : 'default' in s ? code(inline(s.default)) : '—';
     const example = firstExample(s);
     rows.push(
-      `| \`${key}\` | ${cell(typeName(s))} | ${cell(def)} | ${cell(describe(s))} | ${example === undefined ? '' : cell(code(`${key}: ${inline(example)}`))} |`,
+      `| \`${key}\` | ${cell(typeName(s))} | ${cell(def)} ` +
+        `| ${cell(describe(s))} | ${example === undefined ? '' : cell(code(`${key}: ${inline(example)}`))} |`,
     );
   }
   return rows;

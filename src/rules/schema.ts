@@ -91,7 +91,8 @@ export const stepSchema = z
       .optional()
       .meta({
         description:
-          'Only events whose attributes match count: each listed attribute must equal the value, or one of the values ' +
+          'Only events whose attributes match count: ' +
+          'each listed attribute must equal the value, or one of the values ' +
           'of a list. Numbers and true/false compare as text.',
         examples: [{ status: 'paid' }, { status: ['paid', 'captured'] }],
       }),
@@ -116,7 +117,9 @@ export const dimensionSchema = z
     }),
   ])
   .meta({
-    description: `An attribute to slice the funnel by: its name, or {name, max_values} to change the cap on distinct values (default ${FUNNEL_DEFAULTS.dimensionMaxValues}).`,
+    description:
+      `An attribute to slice the funnel by: its name, ` +
+      `or {name, max_values} to change the cap on distinct values (default ${FUNNEL_DEFAULTS.dimensionMaxValues}).`,
   });
 
 export const retentionSchema = z
@@ -138,7 +141,8 @@ export const funnelSchema = z
       .string()
       .regex(new RegExp(ENTITY_PATTERN), {
         error: (iss) =>
-          `${JSON.stringify(iss.input)} is not an entity field: write "entity" (the event's own entity id) or attrs.<name>`,
+          `${JSON.stringify(iss.input)} is not an entity field: ` +
+          `write "entity" (the event's own entity id) or attrs.<name>`,
       })
       .default('entity')
       .meta({
@@ -350,7 +354,8 @@ export const ruleSchema = z
   .meta({ description: 'An alert rule on the funnel.' });
 
 const SECRET_HINT =
-  'say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; secrets are never written in rule files';
+  'say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; ' +
+  'secrets are never written in rule files';
 
 function secretRef(description: string, example: Record<string, string>) {
   return z
@@ -393,11 +398,14 @@ export const receiverSchema = z
           })
           .meta({
             description:
-              'Channel id (C0123ABCD; survives renames, and lets a retried post check whether it already went out) or #name. Invite the bot to it.',
+              'Channel id (C0123ABCD; survives renames, and lets a retried post check whether it already went out) ' +
+              'or #name. Invite the bot to it.',
             examples: ['C0PAYMENTS1'],
           }),
         token: secretRef(
-          'Bot token (xoxb-…) with the chat:write scope, and channels:history (groups:history for a private channel) so that a retried post can check whether it already went out. Default: the environment variable SLACK_BOT_TOKEN.',
+          'Bot token (xoxb-…) with the chat:write scope, and channels:history ' +
+            '(groups:history for a private channel) so that a retried post can check whether it already went out. ' +
+            'Default: the environment variable SLACK_BOT_TOKEN.',
           { env: 'SLACK_BOT_TOKEN' },
         ).optional(),
       })
@@ -432,10 +440,14 @@ export const receiverSchema = z
       })
       .optional()
       .meta({ description: 'POST every notification as JSON to a URL.' }),
-    console: z.strictObject({}).optional().meta({
-      description:
-        "Print one line per notification on the daemon's stdout (trials, the demo). A receiver named `console` always exists.",
-    }),
+    console: z
+      .strictObject({})
+      .optional()
+      .meta({
+        description:
+          "Print one line per notification on the daemon's stdout (trials, the demo). " +
+          'A receiver named `console` always exists.',
+      }),
   })
   .meta({ description: 'Where notifications go. Exactly one of `slack`, `pagerduty`, `webhook`, `console`.' });
 
@@ -449,7 +461,8 @@ export const ruleFileSchema = z
       .optional()
       .meta({
         description:
-          'The funnel this file defines, or the name of a funnel defined in another file. Every file has one, except a file of receivers only.',
+          'The funnel this file defines, or the name of a funnel defined in another file. ' +
+          'Every file has one, except a file of receivers only.',
       }),
     rules: z.array(ruleSchema).default([]).meta({ description: 'Alert rules on the funnel.' }),
     receivers: z.array(receiverSchema).optional().meta({

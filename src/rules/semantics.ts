@@ -48,14 +48,16 @@ export function checkFunnel(f: FunnelParsed, src: YamlSource, at: readonly PathS
       p(
         ['bucket'],
         'invalid_timing',
-        `bucket ${f.bucket} does not divide a week evenly, so seasonal comparisons would not line up; use e.g. 1m or 5m`,
+        `bucket ${f.bucket} does not divide a week evenly, ` +
+          `so seasonal comparisons would not line up; use e.g. 1m or 5m`,
       );
     }
     if (windowMs > 0 && bucketMs > windowMs) {
       p(
         ['bucket'],
         'invalid_timing',
-        `bucket (${f.bucket}) is wider than conversion_window (${f.conversion_window}); use a bucket of at most the conversion window`,
+        `bucket (${f.bucket}) is wider than conversion_window (${f.conversion_window}); ` +
+          `use a bucket of at most the conversion window`,
       );
     }
   }
@@ -67,7 +69,8 @@ export function checkFunnel(f: FunnelParsed, src: YamlSource, at: readonly PathS
     if (rb === 0 || DURATIONS.WEEK % rb !== 0) {
       r(
         'rollup_bucket',
-        `rollup_bucket ${f.retention.rollup_bucket} must divide a week evenly (e.g. 5m, 15m, 1h), so the same time of week lines up`,
+        `rollup_bucket ${f.retention.rollup_bucket} must divide a week evenly (e.g. 5m, 15m, 1h), ` +
+          `so the same time of week lines up`,
       );
     } else if (bucketMs > 0 && rb % bucketMs !== 0) {
       r(
@@ -78,7 +81,8 @@ export function checkFunnel(f: FunnelParsed, src: YamlSource, at: readonly PathS
     if (fine < windowMs + parseDuration(f.allowed_lateness)) {
       r(
         'fine',
-        `fine (${f.retention.fine}) must cover at least conversion_window + allowed_lateness (${formatDuration(windowMs + parseDuration(f.allowed_lateness))})`,
+        `fine (${f.retention.fine}) must cover at least conversion_window + allowed_lateness ` +
+          `(${formatDuration(windowMs + parseDuration(f.allowed_lateness))})`,
       );
     }
     if (rollup < fine)
@@ -143,7 +147,8 @@ function checkMetric(r: RuleParsed, funnel: FunnelDef, p: Report): MetricKind | 
         p(
           ['metric', k, field],
           'unknown_step',
-          `unknown step "${step}" in funnel "${funnel.name}"${didYouMeanSuffix(step, stepNames)}; its steps are ${stepNames.join(', ')}`,
+          `unknown step "${step}" in funnel "${funnel.name}"${didYouMeanSuffix(step, stepNames)}; ` +
+            `its steps are ${stepNames.join(', ')}`,
         );
       }
     }
@@ -212,7 +217,9 @@ function checkBaseline(r: RuleParsed, funnel: FunnelDef, p: Report): number | un
       p(
         ['baseline', 'seasonal', 'weeks'],
         'invalid_baseline',
-        `a seasonal baseline over ${weeks} weeks needs ${weeks}w of history, but funnel "${funnel.name}" keeps only ${formatDuration(retention.rollupMs)} (retention.rollup); lower weeks or raise retention.rollup`,
+        `a seasonal baseline over ${weeks} weeks needs ${weeks}w of history, ` +
+          `but funnel "${funnel.name}" keeps only ${formatDuration(retention.rollupMs)} (retention.rollup); ` +
+          `lower weeks or raise retention.rollup`,
       );
     }
   }
@@ -222,13 +229,15 @@ function checkBaseline(r: RuleParsed, funnel: FunnelDef, p: Report): number | un
       p(
         ['baseline', 'trailing'],
         'invalid_baseline',
-        `a trailing baseline of ${r.baseline.trailing} is too short to tell a drop from noise; use at least ${formatDuration(MIN_TRAILING_MS)}`,
+        `a trailing baseline of ${r.baseline.trailing} is too short to tell a drop from noise; ` +
+          `use at least ${formatDuration(MIN_TRAILING_MS)}`,
       );
     } else if (trailingMs > retention.fineMs) {
       p(
         ['baseline', 'trailing'],
         'invalid_baseline',
-        `trailing ${r.baseline.trailing} is longer than funnel "${funnel.name}" keeps fine buckets (${formatDuration(retention.fineMs)}, retention.fine)`,
+        `trailing ${r.baseline.trailing} is longer than funnel "${funnel.name}" keeps fine buckets ` +
+          `(${formatDuration(retention.fineMs)}, retention.fine)`,
       );
     }
   }
@@ -244,7 +253,8 @@ function checkTiming(r: RuleParsed, trailingMs: number | undefined, p: Report): 
     p(
       ['for'],
       'invalid_timing',
-      `for: ${r.for} — rules are evaluated every ${tick}, so write whole minutes (e.g. ${formatDuration(Math.ceil(forMs / EVALUATION_INTERVAL_MS) * EVALUATION_INTERVAL_MS)})`,
+      `for: ${r.for} — rules are evaluated every ${tick}, so write whole minutes ` +
+        `(e.g. ${formatDuration(Math.ceil(forMs / EVALUATION_INTERVAL_MS) * EVALUATION_INTERVAL_MS)})`,
     );
   } else if (forMs > MAX_HOLD_MS) {
     p(
@@ -256,14 +266,16 @@ function checkTiming(r: RuleParsed, trailingMs: number | undefined, p: Report): 
     p(
       ['for'],
       'invalid_timing',
-      `for (${r.for}) is not shorter than the trailing baseline (${r.baseline.trailing}): by the time the alert could fire, the drop has become the baseline; shorten for or lengthen the baseline`,
+      `for (${r.for}) is not shorter than the trailing baseline (${r.baseline.trailing}): ` +
+        `by the time the alert could fire, the drop has become the baseline; shorten for or lengthen the baseline`,
     );
   }
   if (resolveMs < EVALUATION_INTERVAL_MS) {
     p(
       ['resolve_after'],
       'invalid_timing',
-      `resolve_after: ${r.resolve_after} would resolve on the first normal minute and page again on the next bad one; use at least ${tick}`,
+      `resolve_after: ${r.resolve_after} ` +
+        `would resolve on the first normal minute and page again on the next bad one; use at least ${tick}`,
     );
   } else if (resolveMs % EVALUATION_INTERVAL_MS !== 0) {
     p(
@@ -281,10 +293,14 @@ function checkSegments(r: RuleParsed, funnel: FunnelDef, p: Report): void {
   const dims = funnel.dimensions.map((d) => d.name);
   for (const [i, seg] of r.segments.entries()) {
     if (!dims.includes(seg)) {
+      const known =
+        dims.length > 0
+          ? `its dimensions are ${dims.join(', ')}`
+          : 'it has no dimensions (add them under funnel.dimensions)';
       p(
         ['segments', i],
         'unknown_dimension',
-        `"${seg}" is not a dimension of funnel "${funnel.name}"${didYouMeanSuffix(seg, dims)}; ${dims.length > 0 ? `its dimensions are ${dims.join(', ')}` : 'it has no dimensions (add them under funnel.dimensions)'}`,
+        `"${seg}" is not a dimension of funnel "${funnel.name}"${didYouMeanSuffix(seg, dims)}; ${known}`,
       );
     }
   }

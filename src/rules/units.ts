@@ -125,12 +125,18 @@ export function formatDuration(ms: number): string {
 /** Why `text` is not a percentage; undefined when it is one. */
 export function explainPercent(text: unknown): string | undefined {
   if (typeof text === 'number') {
-    return `${text} needs a % sign: write ${text <= 1 && text > 0 ? `${+(text * 100).toFixed(6)}% (for a fraction of ${text}) or ` : ''}${text}%`;
+    return (
+      `${text} needs a % sign: ` +
+      `write ${text <= 1 && text > 0 ? `${+(text * 100).toFixed(6)}% (for a fraction of ${text}) or ` : ''}${text}%`
+    );
   }
   if (typeof text !== 'string') return 'expected a percentage such as 5%';
   if (PERCENT_RE.test(text)) return undefined;
   const bare = /^\s*(\d+(?:\.\d+)?)\s*(%|percent|pct)?\s*$/i.exec(text);
-  return `"${text}" is not a percentage: write a number followed by %, e.g. 5%${bare ? ` (did you mean "${bare[1]}%"?)` : ''}`;
+  return (
+    `"${text}" is not a percentage: write a number followed by %, ` +
+    `e.g. 5%${bare ? ` (did you mean "${bare[1]}%"?)` : ''}`
+  );
 }
 
 /** `5%` → 0.05. */
@@ -153,7 +159,10 @@ export function explainRate(text: unknown): string | undefined {
     const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/|per|a|an)\s*(day|week|month|year)s?\s*$/i.exec(text);
     if (m) suggestion = `${m[1]}/${m[2]!.toLowerCase()}`;
   }
-  return `${shown} is not an alarm budget: write alarms per period, e.g. 1/week, 2/month, 1/day${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
+  return (
+    `${shown} is not an alarm budget: ` +
+    `write alarms per period, e.g. 1/week, 2/month, 1/day${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`
+  );
 }
 
 /** `2/month` → alarms per week. */
@@ -170,7 +179,10 @@ export function explainPercentile(text: unknown): string | undefined {
   const shown = typeof text === 'string' ? `"${text}"` : String(text);
   const n = typeof text === 'number' ? text : typeof text === 'string' ? Number(text.replace(/^p|%$/gi, '')) : NaN;
   const suggestion = Number.isFinite(n) && n > 0 && n < 100 ? `p${n}` : undefined;
-  return `${shown} is not a percentile: write p followed by a number between 1 and 99.9, e.g. p50, p95, p99${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
+  return (
+    `${shown} is not a percentile: write p followed by a number between 1 and 99.9, ` +
+    `e.g. p50, p95, p99${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`
+  );
 }
 
 /** `p95` → 0.95. */

@@ -47,7 +47,8 @@ export async function runValidateCommand(
   const { funnels, rules, receivers } = result.ruleSet;
   const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
   out(
-    `ok: ${files}, ${plural(funnels.length, 'funnel')}, ${plural(rules.length, 'rule')}${receivers.length ? `, ${plural(receivers.length, 'receiver')}` : ''}`,
+    `ok: ${files}, ${plural(funnels.length, 'funnel')}, ${plural(rules.length, 'rule')}` +
+      `${receivers.length ? `, ${plural(receivers.length, 'receiver')}` : ''}`,
   );
   return 0;
 }

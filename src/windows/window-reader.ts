@@ -224,7 +224,8 @@ export class RedisWindowReader {
     if (i < 0) {
       throw new FwError(
         'WINDOW_UNKNOWN_DIMENSION',
-        `funnel ${def.name} has no dimension "${dimension}" (it has: ${def.dimensions.map((d) => d.name).join(', ') || 'none'})`,
+        `funnel ${def.name} has no dimension "${dimension}" ` +
+          `(it has: ${def.dimensions.map((d) => d.name).join(', ') || 'none'})`,
       );
     }
     return i;

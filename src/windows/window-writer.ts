@@ -246,7 +246,8 @@ export class RedisWindowWriter {
         throw new FwError(
           'WINDOW_APPLY_CONFLICT',
           `${where}: the partition's state kept changing between read and ` +
-            `commit (${attempt} attempts; stored offset now ${reply.storedOffset || 'none'}); is another writer applying ` +
+            `commit (${attempt} attempts; stored offset now ${reply.storedOffset || 'none'}); ` +
+            `is another writer applying ` +
             'this partition?',
         );
       }

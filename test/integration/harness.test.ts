@@ -22,7 +22,8 @@ describe('test harness: real components on loopback', () => {
     const c = redisClusterClient();
     const tag = `{${uniquePrefix()}}`;
     const res = await c.eval(
-      "redis.call('SET', KEYS[1], ARGV[1]); redis.call('SET', KEYS[2], ARGV[1]); return redis.call('MGET', KEYS[1], KEYS[2])",
+      "redis.call('SET', KEYS[1], ARGV[1]); " +
+        "redis.call('SET', KEYS[2], ARGV[1]); return redis.call('MGET', KEYS[1], KEYS[2])",
       2,
       `${tag}:a`,
       `${tag}:b`,

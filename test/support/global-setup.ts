@@ -37,7 +37,8 @@ function ensureBuilt(): void {
     // Only the tests that spawn the CLI need dist/; they fail with this reason, the rest still run.
     const e = err as { stdout?: Buffer; stderr?: Buffer };
     process.stderr.write(
-      `global-setup: build failed; tests that run dist/main.js will fail:\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}\n`,
+      `global-setup: build failed; tests that run dist/main.js will fail:\n` +
+        `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}\n`,
     );
   }
 }

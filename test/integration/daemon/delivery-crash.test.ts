@@ -47,165 +47,169 @@ function evidence(change: number, at: number): Evidence {
 }
 
 describe('delivery across SIGKILL', () => {
-  it('killed mid-delivery of the trigger and of the resolve: exactly one trigger and one resolve reach PagerDuty and Slack', async () => {
-    const pd = await startFakePagerDuty();
-    const slack = await startFakeSlack({ channels: { C0PAYMENTS1: 'payments-alerts' } });
-    try {
-      const prefix = uniquePrefix();
-      const redis = redisClient();
-      const env = {
-        FW_REDIS_URL: redisUrl(),
-        FW_REDIS_PREFIX: prefix,
-        FW_RULES_DIR: 'rules',
-        FW_HTTP_HOST: '127.0.0.1',
-        FW_LOG_LEVEL: 'info',
-        FW_PAGERDUTY_URL: pd.url,
-        FW_SLACK_API_URL: slack.url,
-        PAGERDUTY_CHECKOUT_KEY: PD_KEY,
-        SLACK_BOT_TOKEN: slack.token,
-        FW_DELIVERY_CLAIM_IDLE_MS: '1500',
-        FW_DELIVERY_TIMEOUT_MS: '1000',
-        FW_DELIVERY_BACKOFF_MS: '100',
-      };
-      // The test holds the evaluation lease: the daemons stand by as evaluators and work as delivery workers.
-      const lease = new LeaderLease({
-        redis,
-        prefix,
-        owner: 'test-leader',
-        ttlMs: 10 * MIN,
-        clock: systemClock,
-        logger,
-      });
-      await lease.tryAcquire();
-      const store = new RedisAlertStore({ redis, prefix });
-      let now = Date.now();
-      let state: AlertState | undefined;
-      const notify = ['pagerduty-checkout', 'slack-payments'];
-      const look = async (condition: 'breach' | 'ok', advanceMs: number) => {
-        now += advanceMs;
-        const step = stepAlert(
-          state,
-          RULE,
-          null,
-          { condition, evidence: evidence(condition === 'breach' ? 0.3 : 0, now) },
-          now,
-          { forMs: 0, resolveAfterMs: 2 * MIN },
-        );
-        const transitions: AlertTransition[] = step.transition
-          ? [
-              {
-                id: transitionId(step.next),
-                kind: step.transition,
-                at: now,
-                rule: RULE,
-                funnel: 'checkout',
-                segment: null,
-                severity: 'critical',
-                notify,
-                labels: {},
-                incidentId: step.next.incidentId,
-                from: state?.status ?? 'inactive',
-                to: step.next.status,
-                evidence: step.next.evidence,
-                ruleSetVersion: 'r-test',
-              },
-            ]
-          : [];
-        const plan = planDeliveries({
-          now,
-          states: new Map([[alertKey(RULE, null), step.next]]),
-          transitions,
-          silences: [],
-          receivers: new Set(notify),
-          remindEveryMs: 0,
-          describe: () => undefined,
+  it(
+    'killed mid-delivery of the trigger and of the resolve: ' +
+      'exactly one trigger and one resolve reach PagerDuty and Slack',
+    async () => {
+      const pd = await startFakePagerDuty();
+      const slack = await startFakeSlack({ channels: { C0PAYMENTS1: 'payments-alerts' } });
+      try {
+        const prefix = uniquePrefix();
+        const redis = redisClient();
+        const env = {
+          FW_REDIS_URL: redisUrl(),
+          FW_REDIS_PREFIX: prefix,
+          FW_RULES_DIR: 'rules',
+          FW_HTTP_HOST: '127.0.0.1',
+          FW_LOG_LEVEL: 'info',
+          FW_PAGERDUTY_URL: pd.url,
+          FW_SLACK_API_URL: slack.url,
+          PAGERDUTY_CHECKOUT_KEY: PD_KEY,
+          SLACK_BOT_TOKEN: slack.token,
+          FW_DELIVERY_CLAIM_IDLE_MS: '1500',
+          FW_DELIVERY_TIMEOUT_MS: '1000',
+          FW_DELIVERY_BACKOFF_MS: '100',
+        };
+        // The test holds the evaluation lease: the daemons stand by as evaluators and work as delivery workers.
+        const lease = new LeaderLease({
+          redis,
+          prefix,
+          owner: 'test-leader',
+          ttlMs: 10 * MIN,
+          clock: systemClock,
+          logger,
         });
-        state = plan.states.get(alertKey(RULE, null)) ?? step.next;
-        expect(await store.commit(lease.token()!, [state], transitions, { outbox: plan.outbox })).toBe('ok');
-        return plan.jobs.length;
-      };
-      const start = async (): Promise<DaemonChild> => {
-        const d = spawnDaemon(env);
+        await lease.tryAcquire();
+        const store = new RedisAlertStore({ redis, prefix });
+        let now = Date.now();
+        let state: AlertState | undefined;
+        const notify = ['pagerduty-checkout', 'slack-payments'];
+        const look = async (condition: 'breach' | 'ok', advanceMs: number) => {
+          now += advanceMs;
+          const step = stepAlert(
+            state,
+            RULE,
+            null,
+            { condition, evidence: evidence(condition === 'breach' ? 0.3 : 0, now) },
+            now,
+            { forMs: 0, resolveAfterMs: 2 * MIN },
+          );
+          const transitions: AlertTransition[] = step.transition
+            ? [
+                {
+                  id: transitionId(step.next),
+                  kind: step.transition,
+                  at: now,
+                  rule: RULE,
+                  funnel: 'checkout',
+                  segment: null,
+                  severity: 'critical',
+                  notify,
+                  labels: {},
+                  incidentId: step.next.incidentId,
+                  from: state?.status ?? 'inactive',
+                  to: step.next.status,
+                  evidence: step.next.evidence,
+                  ruleSetVersion: 'r-test',
+                },
+              ]
+            : [];
+          const plan = planDeliveries({
+            now,
+            states: new Map([[alertKey(RULE, null), step.next]]),
+            transitions,
+            silences: [],
+            receivers: new Set(notify),
+            remindEveryMs: 0,
+            describe: () => undefined,
+          });
+          state = plan.states.get(alertKey(RULE, null)) ?? step.next;
+          expect(await store.commit(lease.token()!, [state], transitions, { outbox: plan.outbox })).toBe('ok');
+          return plan.jobs.length;
+        };
+        const start = async (): Promise<DaemonChild> => {
+          const d = spawnDaemon(env);
+          await eventually(
+            () => (/"http server listening"/.test(d.output()) ? true : undefined),
+            20_000,
+            'daemon listening',
+          );
+          return d;
+        };
+        const kill = async (d: DaemonChild) => {
+          d.proc.kill('SIGKILL');
+          await d.exited;
+        };
+
+        // 1. The trigger: both requests held in flight, then the daemon killed.
+        const a = await start();
+        const heldTrigger = pd.holdNext({ apply: 'on-release' });
+        slack.fail('chat.postMessage', 1, { hang: true });
+        expect(await look('breach', MIN)).toBe(2);
+        await heldTrigger.received;
         await eventually(
-          () => (/"http server listening"/.test(d.output()) ? true : undefined),
+          () => (slack.requests.some((q) => q.method === 'chat.postMessage') ? true : undefined),
           20_000,
-          'daemon listening',
+          'slack post in flight',
         );
-        return d;
-      };
-      const kill = async (d: DaemonChild) => {
-        d.proc.kill('SIGKILL');
-        await d.exited;
-      };
+        await kill(a);
+        await heldTrigger.gone;
+        expect(pd.incidents).toHaveLength(0);
+        expect(slack.messages).toHaveLength(0);
 
-      // 1. The trigger: both requests held in flight, then the daemon killed.
-      const a = await start();
-      const heldTrigger = pd.holdNext({ apply: 'on-release' });
-      slack.fail('chat.postMessage', 1, { hang: true });
-      expect(await look('breach', MIN)).toBe(2);
-      await heldTrigger.received;
-      await eventually(
-        () => (slack.requests.some((q) => q.method === 'chat.postMessage') ? true : undefined),
-        20_000,
-        'slack post in flight',
-      );
-      await kill(a);
-      await heldTrigger.gone;
-      expect(pd.incidents).toHaveLength(0);
-      expect(slack.messages).toHaveLength(0);
-
-      // Restarted: the jobs the dead worker held are taken over after the claim idle time and delivered once.
-      const b = await start();
-      await eventually(
-        () => (pd.incidents.length === 1 && slack.topLevel().length === 1 ? true : undefined),
-        30_000,
-        'trigger delivered after restart',
-      );
-
-      // 2. The resolve: both first requests held in flight, then the daemon killed again.
-      const heldResolve = pd.holdNext({ apply: 'on-release' });
-      slack.fail('chat.update', 1, { hang: true });
-      await look('ok', MIN);
-      expect(await look('ok', 2 * MIN)).toBe(2);
-      await heldResolve.received;
-      await eventually(
-        () => (slack.requests.some((q) => q.method === 'chat.update') ? true : undefined),
-        20_000,
-        'slack update in flight',
-      );
-      await kill(b);
-      await heldResolve.gone;
-      expect(pd.incidents[0]!.status).toBe('open');
-
-      const c = await start();
-      await eventually(
-        () =>
-          pd.incidents[0]!.status === 'resolved' && slack.replies(slack.topLevel()[0]!.ts).length === 1
-            ? true
-            : undefined,
-        30_000,
-        'resolve delivered after restart',
-      );
-      // Give a wrongly repeated delivery the chance to show before counting.
-      await new Promise((r) => setTimeout(r, 2_000));
-
-      const answered = (action: string) =>
-        pd.requests.filter(
-          (q) => q.answered && (q.json as { event_action?: string } | undefined)?.event_action === action,
+        // Restarted: the jobs the dead worker held are taken over after the claim idle time and delivered once.
+        const b = await start();
+        await eventually(
+          () => (pd.incidents.length === 1 && slack.topLevel().length === 1 ? true : undefined),
+          30_000,
+          'trigger delivered after restart',
         );
-      expect(answered('trigger')).toHaveLength(1);
-      expect(answered('resolve')).toHaveLength(1);
-      expect(pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual(['trigger:opened', 'resolve:resolved']);
-      expect(pd.incidents).toHaveLength(1);
-      expect(slack.topLevel()).toHaveLength(1);
-      expect(slack.topLevel()[0]!.edits).toBe(1);
-      expect(JSON.stringify(slack.topLevel()[0]!.blocks)).toMatch(/RESOLVED/i);
-      expect(slack.replies(slack.topLevel()[0]!.ts)).toHaveLength(1);
-      c.proc.kill('SIGTERM');
-      expect(await c.exited).toBe(0);
-    } finally {
-      await pd.close();
-      await slack.close();
-    }
-  });
+
+        // 2. The resolve: both first requests held in flight, then the daemon killed again.
+        const heldResolve = pd.holdNext({ apply: 'on-release' });
+        slack.fail('chat.update', 1, { hang: true });
+        await look('ok', MIN);
+        expect(await look('ok', 2 * MIN)).toBe(2);
+        await heldResolve.received;
+        await eventually(
+          () => (slack.requests.some((q) => q.method === 'chat.update') ? true : undefined),
+          20_000,
+          'slack update in flight',
+        );
+        await kill(b);
+        await heldResolve.gone;
+        expect(pd.incidents[0]!.status).toBe('open');
+
+        const c = await start();
+        await eventually(
+          () =>
+            pd.incidents[0]!.status === 'resolved' && slack.replies(slack.topLevel()[0]!.ts).length === 1
+              ? true
+              : undefined,
+          30_000,
+          'resolve delivered after restart',
+        );
+        // Give a wrongly repeated delivery the chance to show before counting.
+        await new Promise((r) => setTimeout(r, 2_000));
+
+        const answered = (action: string) =>
+          pd.requests.filter(
+            (q) => q.answered && (q.json as { event_action?: string } | undefined)?.event_action === action,
+          );
+        expect(answered('trigger')).toHaveLength(1);
+        expect(answered('resolve')).toHaveLength(1);
+        expect(pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual(['trigger:opened', 'resolve:resolved']);
+        expect(pd.incidents).toHaveLength(1);
+        expect(slack.topLevel()).toHaveLength(1);
+        expect(slack.topLevel()[0]!.edits).toBe(1);
+        expect(JSON.stringify(slack.topLevel()[0]!.blocks)).toMatch(/RESOLVED/i);
+        expect(slack.replies(slack.topLevel()[0]!.ts)).toHaveLength(1);
+        c.proc.kill('SIGTERM');
+        expect(await c.exited).toBe(0);
+      } finally {
+        await pd.close();
+        await slack.close();
+      }
+    },
+  );
 });

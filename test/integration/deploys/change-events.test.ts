@@ -143,7 +143,8 @@ describe('PagerDutyChangeEvents', () => {
       attempts: 1,
       code: 'PAGERDUTY_400',
       reason:
-        'PagerDuty refused the change event (400): Event object is invalid: Service key is the wrong length (should be 32 characters)',
+        'PagerDuty refused the change event (400): ' +
+        'Event object is invalid: Service key is the wrong length (should be 32 characters)',
     });
     expect(fake!.requests).toHaveLength(1);
   });

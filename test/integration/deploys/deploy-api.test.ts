@@ -329,7 +329,8 @@ describe('funnelwatch deploy / deploys list (CLI against the API)', () => {
     expect(lines[1]).toMatch(/^\S+Z\s+checkout-api\s+41\s+staging\s+-\s+-\s+[0-9a-f]{24}$/);
     expect(lines[2]).toMatch(
       new RegExp(
-        `^\\S+Z\\s+payments-service\\s+v2\\.3\\.1\\s+production\\s+3f9c2ab\\s+ana\\s+${id}\\s+payment_provider=stripe,region=eu$`,
+        `^\\S+Z\\s+payments-service\\s+v2\\.3\\.1\\s+production\\s+3f9c2ab\\s+ana\\s+${id}` +
+          `\\s+payment_provider=stripe,region=eu$`,
       ),
     );
 

@@ -147,31 +147,34 @@ describe.each([
     expect(await store.between(T0, T0 - 1)).toEqual([]);
   });
 
-  it('trims markers past the retention on the next write, hides them from reads before that, refuses adding one', async () => {
-    const { store, setNow, redis, prefix } = setup(7 * DAY);
-    expect(store.retentionMs).toBe(7 * DAY);
-    const old = marker({ service: 'old', ts: T0 - 6 * DAY });
-    const recent = marker({ service: 'recent', ts: T0 - DAY });
-    await store.add(old);
-    await store.add(recent);
-    setNow(T0 + 2 * DAY);
-    // Past the retention but not yet trimmed: not listed.
-    expect((await store.list()).map((d) => d.service)).toEqual(['recent']);
-    expect(await redis.zcard(deploysKeys(prefix).byTime)).toBe(2);
+  it(
+    'trims markers past the retention on the next write, ' + 'hides them from reads before that, refuses adding one',
+    async () => {
+      const { store, setNow, redis, prefix } = setup(7 * DAY);
+      expect(store.retentionMs).toBe(7 * DAY);
+      const old = marker({ service: 'old', ts: T0 - 6 * DAY });
+      const recent = marker({ service: 'recent', ts: T0 - DAY });
+      await store.add(old);
+      await store.add(recent);
+      setNow(T0 + 2 * DAY);
+      // Past the retention but not yet trimmed: not listed.
+      expect((await store.list()).map((d) => d.service)).toEqual(['recent']);
+      expect(await redis.zcard(deploysKeys(prefix).byTime)).toBe(2);
 
-    await store.add(marker({ service: 'new', ts: T0 + 2 * DAY }, T0 + 2 * DAY));
-    expect(await redis.zcard(deploysKeys(prefix).byTime)).toBe(2);
-    expect(await redis.hget(deploysKeys(prefix).data, old.id)).toBeNull();
-    expect((await store.list()).map((d) => d.service)).toEqual(['new', 'recent']);
+      await store.add(marker({ service: 'new', ts: T0 + 2 * DAY }, T0 + 2 * DAY));
+      expect(await redis.zcard(deploysKeys(prefix).byTime)).toBe(2);
+      expect(await redis.hget(deploysKeys(prefix).data, old.id)).toBeNull();
+      expect((await store.list()).map((d) => d.service)).toEqual(['new', 'recent']);
 
-    const err = await store.add(marker({ service: 'ancient', ts: T0 - 6 * DAY })).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(FwError);
-    expect(err).toMatchObject({ code: 'DEPLOY_TOO_OLD', retriable: false });
-    expect(DEPLOY_RETENTION_MS).toBe(30 * DAY);
-  });
+      const err = await store.add(marker({ service: 'ancient', ts: T0 - 6 * DAY })).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(FwError);
+      expect(err).toMatchObject({ code: 'DEPLOY_TOO_OLD', retriable: false });
+      expect(DEPLOY_RETENTION_MS).toBe(30 * DAY);
+    },
+  );
 
   it('skips an unreadable entry with one warning', async () => {
     const { store, redis, prefix, lines } = setup();

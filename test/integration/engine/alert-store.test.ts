@@ -81,36 +81,39 @@ describe.each([
     return { redis, prefix, lease, a, token: status.token!, store: new RedisAlertStore({ redis, prefix, ...opts }) };
   }
 
-  it('commits states and loads them back unchanged, keyed by alertKey; deleteKeys removes rules that are gone', async () => {
-    const { store, token } = await setup();
-    expect(await store.load()).toEqual(new Map());
-    const states = [
-      firingState('checkout-conversion', null),
-      firingState('checkout-conversion', { dimension: 'platform', value: 'android' }),
-      firingState('checkout-conversion', { dimension: 'geo.region', value: 'eu|west=1%' }),
-      stepAlert(undefined, 'signup-drop', null, { condition: 'insufficient' }, T0, { forMs: 0, resolveAfterMs: 0 })
-        .next,
-    ];
-    expect(await store.commit(token, states, [])).toBe('ok');
-    const loaded = await store.load();
-    expect(loaded).toEqual(new Map(states.map((s) => [alertKey(s.rule, s.segment), s])));
-    expect([...loaded.keys()]).toContain('checkout-conversion|geo.region=eu%7Cwest%3D1%25');
+  it(
+    'commits states and loads them back unchanged, keyed by alertKey; ' + 'deleteKeys removes rules that are gone',
+    async () => {
+      const { store, token } = await setup();
+      expect(await store.load()).toEqual(new Map());
+      const states = [
+        firingState('checkout-conversion', null),
+        firingState('checkout-conversion', { dimension: 'platform', value: 'android' }),
+        firingState('checkout-conversion', { dimension: 'geo.region', value: 'eu|west=1%' }),
+        stepAlert(undefined, 'signup-drop', null, { condition: 'insufficient' }, T0, { forMs: 0, resolveAfterMs: 0 })
+          .next,
+      ];
+      expect(await store.commit(token, states, [])).toBe('ok');
+      const loaded = await store.load();
+      expect(loaded).toEqual(new Map(states.map((s) => [alertKey(s.rule, s.segment), s])));
+      expect([...loaded.keys()]).toContain('checkout-conversion|geo.region=eu%7Cwest%3D1%25');
 
-    // The next look: one state changes, one rule was removed.
-    const next = stepAlert(
-      states[0],
-      'checkout-conversion',
-      null,
-      { condition: 'ok', evidence: evidence(0.01) },
-      T0 + MIN,
-      { forMs: 0, resolveAfterMs: 0 },
-    ).next;
-    expect(await store.commit(token, [next], [], { deleteKeys: [alertKey('signup-drop', null)] })).toBe('ok');
-    const again = await store.load();
-    expect(again.get('checkout-conversion')).toEqual(next);
-    expect(again.has('signup-drop')).toBe(false);
-    expect(again.size).toBe(3);
-  });
+      // The next look: one state changes, one rule was removed.
+      const next = stepAlert(
+        states[0],
+        'checkout-conversion',
+        null,
+        { condition: 'ok', evidence: evidence(0.01) },
+        T0 + MIN,
+        { forMs: 0, resolveAfterMs: 0 },
+      ).next;
+      expect(await store.commit(token, [next], [], { deleteKeys: [alertKey('signup-drop', null)] })).toBe('ok');
+      const again = await store.load();
+      expect(again.get('checkout-conversion')).toEqual(next);
+      expect(again.has('signup-drop')).toBe(false);
+      expect(again.size).toBe(3);
+    },
+  );
 
   it('refuses a commit fenced by an old token after another replica took the lease, and writes nothing', async () => {
     const { store, token, a, lease, redis, prefix } = await setup();

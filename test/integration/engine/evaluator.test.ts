@@ -158,112 +158,122 @@ function setup(rules: AlertRuleDef[]) {
 }
 
 describe('evaluator on a real Redis', () => {
-  it('fires on a segment drop near its onset, continues across a restart without a second trigger, and resolves', async () => {
-    const DROP_AT = 120,
-      RECOVER_AT = 150;
-    const shop = new Shop((p, k) => (p === 'android' && k >= DROP_AT && k < RECOVER_AT ? 0.25 : 0.6));
-    const s = setup([rule()]);
-    const notes = new Collect();
-    let ev = s.make(notes);
-    // Three deploys: the failing service 8 min before the drop, another service 90 min before, and one after it.
-    await s.deploy('payments-service', '2.4.0', T0 + (DROP_AT - 8) * MIN);
-    await s.deploy('search-service', '7.1.0', T0 + (DROP_AT - 90) * MIN);
-    await s.deploy('payments-service', '2.4.1', T0 + (DROP_AT + 1) * MIN + 30_000);
-    // The same service to staging, closer to the onset: not the cause of a production drop.
-    await s.deploy('payments-service', '2.5.0-rc1', T0 + (DROP_AT - 3) * MIN, 'staging');
-    for (let k = 0; k < DROP_AT; k++) await s.minute(shop, k, ev);
-    // Nothing fires on a steady shop (trailing baseline, learned completeness, noise estimate).
-    expect(notes.got.filter((t) => t.kind === 'firing')).toEqual([]);
-    const android = alertKey('paid-drop', { dimension: 'platform', value: 'android' });
-
-    let firedAt = -1;
-    for (let k = DROP_AT; k < DROP_AT + 15 && firedAt < 0; k++) {
-      await s.minute(shop, k, ev);
-      if (notes.got.some((t) => t.kind === 'firing' && t.segment?.value === 'android')) firedAt = k;
-    }
-    expect(firedAt, 'android fired within 15 minutes of the drop').toBeGreaterThanOrEqual(DROP_AT);
-    const firing = notes.got.find((t) => t.kind === 'firing' && t.segment?.value === 'android')!;
-    expect(firing.evidence!.relativeChange).toBeGreaterThan(0.3);
-    expect(Math.abs(firing.evidence!.onset! - (T0 + DROP_AT * MIN))).toBeLessThanOrEqual(5 * MIN);
-    expect(firing.evidence!.baseline.kind).toBe('trailing');
-    expect(firing.notify).toEqual(['console']);
-    // The deploy 8 minutes before the onset, on one of the funnel's services, is named first, with why.
-    const suspects = firing.context?.deploys ?? [];
-    expect(suspects.map((d) => `${d.service} ${d.version}`)[0]).toBe('payments-service 2.4.0');
-    expect(suspects[0]!.why).toMatch(/before the onset/);
-    expect(suspects.findIndex((d) => d.version === '7.1.0')).not.toBe(0);
-    const staging = suspects.find((d) => d.version === '2.5.0-rc1');
-    expect(staging?.why).toMatch(/deployed to staging, not production/);
-    // The drill-down names where the deficit is: android, whose own rate fell.
-    const dd = firing.context?.drilldown;
-    expect(dd?.classification).toBe('localised');
-    expect(dd?.summary).toMatch(/^platform=android carries \d+% of the deficit \(its rate fell \d+%\)/);
-    expect(dd?.dimensions[0]?.top[0]).toMatchObject({ value: 'android', rateChanged: true });
-    expect(dd!.dimensions[0]!.top[0]!.deficitShare).toBeGreaterThan(0.8);
-    // web did not fire: its rate never changed.
-    expect(notes.got.filter((t) => t.kind === 'firing' && t.segment?.value === 'web')).toEqual([]);
-    // Stored in Redis with its evidence.
-    const stored = (await s.alerts.load()).get(android)!;
-    expect(stored.status).toBe('firing');
-    expect(stored.evidence!.expected).toBeGreaterThan(stored.evidence!.observed);
-
-    // A new evaluator (a restart) continues the incident: no second trigger while the drop lasts.
-    ev = s.make(notes);
-    const before = notes.got.length;
-    for (let k = firedAt + 1; k < RECOVER_AT; k++) await s.minute(shop, k, ev);
-    expect(
-      notes.got
-        .slice(before)
-        .filter((t) => t.segment?.value === 'android')
-        .map(
-          (t) => `${t.kind}@${(t.at - T0) / MIN}: ${t.evidence?.relativeChange.toFixed(2)} ${t.evidence?.reason ?? ''}`,
-        ),
-    ).toEqual([]);
-
-    let resolvedAt = -1;
-    for (let k = RECOVER_AT; k < RECOVER_AT + 40 && resolvedAt < 0; k++) {
-      await s.minute(shop, k, ev);
-      if (notes.got.some((t) => t.kind === 'resolved' && t.segment?.value === 'android')) resolvedAt = k;
-    }
-    expect(resolvedAt, 'android resolved after recovery').toBeGreaterThan(RECOVER_AT);
-    const resolved = notes.got.find((t) => t.kind === 'resolved' && t.segment?.value === 'android')!;
-    expect(resolved.incidentId).toBe(firing.incidentId);
-    // The outbox got exactly one firing and one resolved job for the incident, across the restart, committed with
-    // the states (no worker runs here, so every job the evaluators queued is still in the stream).
-    const entries = await s.redis.xrange(alertsKeys(s.prefix).outbox, '-', '+');
-    const jobs = entries
-      .map(([, f]) => JSON.parse(f[f.indexOf('j') + 1]!) as DeliveryJob)
-      .filter((j) => j.alert.incidentId === firing.incidentId);
-    expect(jobs.map((j) => `${j.event}→${j.receiver}`)).toEqual(['firing→console', 'resolved→console']);
-  }, 240_000);
-
-  it("a mix shift alone (each platform converts as before, android's share of traffic grows) is not paged by default, and is described as a mix shift when a rule asks to page it", async () => {
-    const SHIFT_AT = 100;
-    // android converts at half web's rate throughout; from SHIFT_AT it brings four times the traffic.
-    const shop = () =>
-      new Shop(
-        (p) => (p === 'web' ? 0.7 : 0.35),
-        (p, k) => (p === 'web' ? 90 : k >= SHIFT_AT ? 240 : 60),
-      );
-    const run = async (mixShift: 'ignore' | 'page') => {
-      const s = setup([rule({ name: `mix-${mixShift}`, mixShift, forMs: 0 })]);
+  it(
+    'fires on a segment drop near its onset, ' + 'continues across a restart without a second trigger, and resolves',
+    async () => {
+      const DROP_AT = 120,
+        RECOVER_AT = 150;
+      const shop = new Shop((p, k) => (p === 'android' && k >= DROP_AT && k < RECOVER_AT ? 0.25 : 0.6));
+      const s = setup([rule()]);
       const notes = new Collect();
-      const ev = s.make(notes);
-      const sh = shop();
-      for (let k = 0; k < SHIFT_AT + 25; k++) await s.minute(sh, k, ev);
-      return notes.got.filter((t) => t.kind === 'firing');
-    };
-    // A fresh, identically seeded shop per run: both runs see the same events.
-    expect(await run('ignore')).toEqual([]);
-    const paged = await run('page');
-    const wide = paged.find((t) => t.segment === null);
-    expect(wide, 'the funnel-wide rate fell by mix alone and mix_shift: page pages it').toBeDefined();
-    expect(paged.filter((t) => t.segment !== null)).toEqual([]); // no platform's own rate moved
-    expect(wide!.context?.drilldown?.classification).toBe('mix-shift');
-    expect(wide!.context?.drilldown?.summary).toMatch(
-      /^mix shift: rates steady within every value, traffic share moved \(.*android/,
-    );
-  }, 240_000);
+      let ev = s.make(notes);
+      // Three deploys: the failing service 8 min before the drop, another service 90 min before, and one after it.
+      await s.deploy('payments-service', '2.4.0', T0 + (DROP_AT - 8) * MIN);
+      await s.deploy('search-service', '7.1.0', T0 + (DROP_AT - 90) * MIN);
+      await s.deploy('payments-service', '2.4.1', T0 + (DROP_AT + 1) * MIN + 30_000);
+      // The same service to staging, closer to the onset: not the cause of a production drop.
+      await s.deploy('payments-service', '2.5.0-rc1', T0 + (DROP_AT - 3) * MIN, 'staging');
+      for (let k = 0; k < DROP_AT; k++) await s.minute(shop, k, ev);
+      // Nothing fires on a steady shop (trailing baseline, learned completeness, noise estimate).
+      expect(notes.got.filter((t) => t.kind === 'firing')).toEqual([]);
+      const android = alertKey('paid-drop', { dimension: 'platform', value: 'android' });
+
+      let firedAt = -1;
+      for (let k = DROP_AT; k < DROP_AT + 15 && firedAt < 0; k++) {
+        await s.minute(shop, k, ev);
+        if (notes.got.some((t) => t.kind === 'firing' && t.segment?.value === 'android')) firedAt = k;
+      }
+      expect(firedAt, 'android fired within 15 minutes of the drop').toBeGreaterThanOrEqual(DROP_AT);
+      const firing = notes.got.find((t) => t.kind === 'firing' && t.segment?.value === 'android')!;
+      expect(firing.evidence!.relativeChange).toBeGreaterThan(0.3);
+      expect(Math.abs(firing.evidence!.onset! - (T0 + DROP_AT * MIN))).toBeLessThanOrEqual(5 * MIN);
+      expect(firing.evidence!.baseline.kind).toBe('trailing');
+      expect(firing.notify).toEqual(['console']);
+      // The deploy 8 minutes before the onset, on one of the funnel's services, is named first, with why.
+      const suspects = firing.context?.deploys ?? [];
+      expect(suspects.map((d) => `${d.service} ${d.version}`)[0]).toBe('payments-service 2.4.0');
+      expect(suspects[0]!.why).toMatch(/before the onset/);
+      expect(suspects.findIndex((d) => d.version === '7.1.0')).not.toBe(0);
+      const staging = suspects.find((d) => d.version === '2.5.0-rc1');
+      expect(staging?.why).toMatch(/deployed to staging, not production/);
+      // The drill-down names where the deficit is: android, whose own rate fell.
+      const dd = firing.context?.drilldown;
+      expect(dd?.classification).toBe('localised');
+      expect(dd?.summary).toMatch(/^platform=android carries \d+% of the deficit \(its rate fell \d+%\)/);
+      expect(dd?.dimensions[0]?.top[0]).toMatchObject({ value: 'android', rateChanged: true });
+      expect(dd!.dimensions[0]!.top[0]!.deficitShare).toBeGreaterThan(0.8);
+      // web did not fire: its rate never changed.
+      expect(notes.got.filter((t) => t.kind === 'firing' && t.segment?.value === 'web')).toEqual([]);
+      // Stored in Redis with its evidence.
+      const stored = (await s.alerts.load()).get(android)!;
+      expect(stored.status).toBe('firing');
+      expect(stored.evidence!.expected).toBeGreaterThan(stored.evidence!.observed);
+
+      // A new evaluator (a restart) continues the incident: no second trigger while the drop lasts.
+      ev = s.make(notes);
+      const before = notes.got.length;
+      for (let k = firedAt + 1; k < RECOVER_AT; k++) await s.minute(shop, k, ev);
+      expect(
+        notes.got
+          .slice(before)
+          .filter((t) => t.segment?.value === 'android')
+          .map(
+            (t) =>
+              `${t.kind}@${(t.at - T0) / MIN}: ${t.evidence?.relativeChange.toFixed(2)} ${t.evidence?.reason ?? ''}`,
+          ),
+      ).toEqual([]);
+
+      let resolvedAt = -1;
+      for (let k = RECOVER_AT; k < RECOVER_AT + 40 && resolvedAt < 0; k++) {
+        await s.minute(shop, k, ev);
+        if (notes.got.some((t) => t.kind === 'resolved' && t.segment?.value === 'android')) resolvedAt = k;
+      }
+      expect(resolvedAt, 'android resolved after recovery').toBeGreaterThan(RECOVER_AT);
+      const resolved = notes.got.find((t) => t.kind === 'resolved' && t.segment?.value === 'android')!;
+      expect(resolved.incidentId).toBe(firing.incidentId);
+      // The outbox got exactly one firing and one resolved job for the incident, across the restart, committed with
+      // the states (no worker runs here, so every job the evaluators queued is still in the stream).
+      const entries = await s.redis.xrange(alertsKeys(s.prefix).outbox, '-', '+');
+      const jobs = entries
+        .map(([, f]) => JSON.parse(f[f.indexOf('j') + 1]!) as DeliveryJob)
+        .filter((j) => j.alert.incidentId === firing.incidentId);
+      expect(jobs.map((j) => `${j.event}→${j.receiver}`)).toEqual(['firing→console', 'resolved→console']);
+    },
+    240_000,
+  );
+
+  it(
+    "a mix shift alone (each platform converts as before, android's share of traffic grows) " +
+      'is not paged by default, and is described as a mix shift when a rule asks to page it',
+    async () => {
+      const SHIFT_AT = 100;
+      // android converts at half web's rate throughout; from SHIFT_AT it brings four times the traffic.
+      const shop = () =>
+        new Shop(
+          (p) => (p === 'web' ? 0.7 : 0.35),
+          (p, k) => (p === 'web' ? 90 : k >= SHIFT_AT ? 240 : 60),
+        );
+      const run = async (mixShift: 'ignore' | 'page') => {
+        const s = setup([rule({ name: `mix-${mixShift}`, mixShift, forMs: 0 })]);
+        const notes = new Collect();
+        const ev = s.make(notes);
+        const sh = shop();
+        for (let k = 0; k < SHIFT_AT + 25; k++) await s.minute(sh, k, ev);
+        return notes.got.filter((t) => t.kind === 'firing');
+      };
+      // A fresh, identically seeded shop per run: both runs see the same events.
+      expect(await run('ignore')).toEqual([]);
+      const paged = await run('page');
+      const wide = paged.find((t) => t.segment === null);
+      expect(wide, 'the funnel-wide rate fell by mix alone and mix_shift: page pages it').toBeDefined();
+      expect(paged.filter((t) => t.segment !== null)).toEqual([]); // no platform's own rate moved
+      expect(wide!.context?.drilldown?.classification).toBe('mix-shift');
+      expect(wide!.context?.drilldown?.summary).toMatch(
+        /^mix shift: rates steady within every value, traffic share moved \(.*android/,
+      );
+    },
+    240_000,
+  );
 
   it('a seasonal rule without weeks of history falls back to a trailing baseline and says so', async () => {
     const shop = new Shop(() => 0.6);

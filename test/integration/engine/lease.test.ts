@@ -146,33 +146,36 @@ describe.each([
     expect(() => make('x', { ttlMs: 1000, renewEveryMs: 950 })).toThrow(/renewEveryMs/);
   });
 
-  it("fencing: a paused ex-leader's write with its old token is refused, and it stops counting itself leader", async () => {
-    const { redis, prefix, make } = pair();
-    const pausedClock = new ManualClock(5_000_000); // frozen: a never notices on its own that its lease ran out
-    const a = make('replica-a', { clock: pausedClock });
-    const b = make('replica-b');
-    const store = new RedisAlertStore({ redis, prefix });
-    const first = await a.tryAcquire();
-    expect(await fencedWrite(a, (t) => store.commit(t, [state('r1', 1)], []))).toBe('ok');
+  it(
+    "fencing: a paused ex-leader's write with its old token is refused, " + 'and it stops counting itself leader',
+    async () => {
+      const { redis, prefix, make } = pair();
+      const pausedClock = new ManualClock(5_000_000); // frozen: a never notices on its own that its lease ran out
+      const a = make('replica-a', { clock: pausedClock });
+      const b = make('replica-b');
+      const store = new RedisAlertStore({ redis, prefix });
+      const first = await a.tryAcquire();
+      expect(await fencedWrite(a, (t) => store.commit(t, [state('r1', 1)], []))).toBe('ok');
 
-    const taken = await eventually(
-      async () => {
-        const s = await b.tryAcquire();
-        return s.leader ? s : undefined;
-      },
-      10_000,
-      'b to take the lease',
-    );
-    expect(await fencedWrite(b, (t) => store.commit(t, [state('r1', 2)], []))).toBe('ok');
+      const taken = await eventually(
+        async () => {
+          const s = await b.tryAcquire();
+          return s.leader ? s : undefined;
+        },
+        10_000,
+        'b to take the lease',
+      );
+      expect(await fencedWrite(b, (t) => store.commit(t, [state('r1', 2)], []))).toBe('ok');
 
-    expect(a.isLeader()).toBe(true); // it believes so: its clock is paused
-    expect(await store.commit(first.token!, [state('r1', 99)], [])).toBe('fenced');
-    expect(await fencedWrite(a, (t) => store.commit(t, [state('r1', 98)], []))).toBe('fenced');
-    expect(a.isLeader()).toBe(false);
-    expect(await fencedWrite(a, (t) => store.commit(t, [state('r1', 97)], []))).toBe('not_leader');
-    expect((await store.load()).get('r1')?.seq).toBe(2);
-    expect(taken.token!).toBeGreaterThan(first.token!);
-    // The token counter never expires, so tokens only grow even across idle periods.
-    expect(await redis.pttl(alertsKeys(prefix).leaseToken)).toBe(-1);
-  });
+      expect(a.isLeader()).toBe(true); // it believes so: its clock is paused
+      expect(await store.commit(first.token!, [state('r1', 99)], [])).toBe('fenced');
+      expect(await fencedWrite(a, (t) => store.commit(t, [state('r1', 98)], []))).toBe('fenced');
+      expect(a.isLeader()).toBe(false);
+      expect(await fencedWrite(a, (t) => store.commit(t, [state('r1', 97)], []))).toBe('not_leader');
+      expect((await store.load()).get('r1')?.seq).toBe(2);
+      expect(taken.token!).toBeGreaterThan(first.token!);
+      // The token counter never expires, so tokens only grow even across idle periods.
+      expect(await redis.pttl(alertsKeys(prefix).leaseToken)).toBe(-1);
+    },
+  );
 });

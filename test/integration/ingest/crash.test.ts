@@ -152,7 +152,8 @@ describe('crash safety of the Kafka consumer', () => {
       );
     } catch (err) {
       throw new Error(
-        `${(err as Error).message}; applied ${await s.appliedUpTo(checkout)} of ${total}; consumer a said:\n${a.output().slice(-4000)}`,
+        `${(err as Error).message}; applied ${await s.appliedUpTo(checkout)} of ${total}; ` +
+          `consumer a said:\n${a.output().slice(-4000)}`,
         { cause: err },
       );
     }

@@ -106,83 +106,90 @@ function makeMessages(n: number, seed: number, now: number): Msg[] {
 }
 
 describe('fuzzed input on the events topic', () => {
-  it('never crashes the consumer, counts every valid event and dead-letters every invalid one with its reason', async () => {
-    const now = Date.now();
-    const topic = uniqueName('events');
-    const dlq = uniqueName('dlq');
-    const msgs = makeMessages(4000, 99, now);
-    const config = loadConfig({
-      FW_REDIS_URL: redisUrl(),
-      FW_REDIS_PREFIX: uniquePrefix(),
-      FW_HTTP_PORT: '0',
-      FW_HTTP_HOST: '127.0.0.1',
-      FW_RULES_DIR: 'rules',
-      FW_KAFKA_BROKERS: kafkaBrokers().join(','),
-      FW_KAFKA_TOPICS: topic,
-      FW_KAFKA_DLQ_TOPIC: dlq,
-      FW_KAFKA_GROUP: uniqueName('g'),
-      FW_KAFKA_FROM_BEGINNING: 'true',
-    });
-    const daemon = new Daemon({ config, logger: pino({ level: process.env.FUZZ_LOG ?? 'silent' }) });
-    onTestFinished(() => daemon.stop());
-    await daemon.start();
-
-    const p = await producer();
-    for (let i = 0; i < msgs.length; i += 500) {
-      await p.send({
-        topic,
-        messages: msgs
-          .slice(i, i + 500)
-          .map((m, k) => ({ key: `k${i + k}`, value: m.value, headers: { 'x-test-index': String(i + k) } })),
+  it(
+    'never crashes the consumer, ' + 'counts every valid event and dead-letters every invalid one with its reason',
+    async () => {
+      const now = Date.now();
+      const topic = uniqueName('events');
+      const dlq = uniqueName('dlq');
+      const msgs = makeMessages(4000, 99, now);
+      const config = loadConfig({
+        FW_REDIS_URL: redisUrl(),
+        FW_REDIS_PREFIX: uniquePrefix(),
+        FW_HTTP_PORT: '0',
+        FW_HTTP_HOST: '127.0.0.1',
+        FW_RULES_DIR: 'rules',
+        FW_KAFKA_BROKERS: kafkaBrokers().join(','),
+        FW_KAFKA_TOPICS: topic,
+        FW_KAFKA_DLQ_TOPIC: dlq,
+        FW_KAFKA_GROUP: uniqueName('g'),
+        FW_KAFKA_FROM_BEGINNING: 'true',
       });
-    }
+      const daemon = new Daemon({ config, logger: pino({ level: process.env.FUZZ_LOG ?? 'silent' }) });
+      onTestFinished(() => daemon.stop());
+      await daemon.start();
 
-    const checkout = daemon.rules.current!.funnels.find((f) => f.name === 'checkout')!;
-    const validStarts = msgs.filter((m) => m.valid && m.why !== 'unused type').length;
-    const invalid = msgs.filter((m) => !m.valid);
-    await eventually(
-      async () => {
-        const t = await daemon.windows.stepTotals({ funnel: checkout, from: now - 3_600_000, to: now + 3_600_000 });
-        return t.volume[0] === validStarts ? true : undefined;
-      },
-      60_000,
-      `${validStarts} valid checkout starts counted`,
-    );
-
-    const consumer = kafka().consumer({ groupId: uniqueName('dlq-reader') });
-    await consumer.connect();
-    onTestFinished(() => consumer.disconnect());
-    await consumer.subscribe({ topic: dlq, fromBeginning: true });
-    const dead = new Map<number, { reason: string; value: Buffer; offset: string }>();
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const h = (k: string) => message.headers?.[k]?.toString() ?? '';
-        dead.set(Number(h('x-test-index')), {
-          reason: h(DLQ_HEADERS.reason),
-          value: message.value ?? Buffer.alloc(0),
-          offset: h(DLQ_HEADERS.offset),
+      const p = await producer();
+      for (let i = 0; i < msgs.length; i += 500) {
+        await p.send({
+          topic,
+          messages: msgs
+            .slice(i, i + 500)
+            .map((m, k) => ({ key: `k${i + k}`, value: m.value, headers: { 'x-test-index': String(i + k) } })),
         });
-      },
-    });
-    await eventually(() => (dead.size >= invalid.length ? true : undefined), 60_000, `${invalid.length} dead letters`);
-
-    expect(dead.size).toBe(invalid.length);
-    msgs.forEach((m, i) => {
-      const d = dead.get(i);
-      if (m.valid) expect(d, `message ${i} (${m.why}) must not be dead-lettered`).toBeUndefined();
-      else {
-        expect(d, `message ${i} (${m.why}) must be dead-lettered`).toBeDefined();
-        expect(d!.reason).toMatch(/^[a-z_]+$/);
-        expect(d!.value.equals(m.value), `message ${i} keeps its original bytes`).toBe(true);
       }
-    });
-    const metrics = await (await fetch(`${daemon.httpUrl}/metrics`)).text();
-    const rejected = [...metrics.matchAll(/^fw_events_rejected_total\{reason="([a-z_]+)"\} (\d+)/gm)].reduce(
-      (a, m) => a + Number(m[2]),
-      0,
-    );
-    expect(rejected).toBe(invalid.length);
-    expect(metrics).toMatch(/^fw_events_ignored_total \d+/m);
-    expect((await fetch(`${daemon.httpUrl}/readyz`)).status).toBe(200);
-  });
+
+      const checkout = daemon.rules.current!.funnels.find((f) => f.name === 'checkout')!;
+      const validStarts = msgs.filter((m) => m.valid && m.why !== 'unused type').length;
+      const invalid = msgs.filter((m) => !m.valid);
+      await eventually(
+        async () => {
+          const t = await daemon.windows.stepTotals({ funnel: checkout, from: now - 3_600_000, to: now + 3_600_000 });
+          return t.volume[0] === validStarts ? true : undefined;
+        },
+        60_000,
+        `${validStarts} valid checkout starts counted`,
+      );
+
+      const consumer = kafka().consumer({ groupId: uniqueName('dlq-reader') });
+      await consumer.connect();
+      onTestFinished(() => consumer.disconnect());
+      await consumer.subscribe({ topic: dlq, fromBeginning: true });
+      const dead = new Map<number, { reason: string; value: Buffer; offset: string }>();
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          const h = (k: string) => message.headers?.[k]?.toString() ?? '';
+          dead.set(Number(h('x-test-index')), {
+            reason: h(DLQ_HEADERS.reason),
+            value: message.value ?? Buffer.alloc(0),
+            offset: h(DLQ_HEADERS.offset),
+          });
+        },
+      });
+      await eventually(
+        () => (dead.size >= invalid.length ? true : undefined),
+        60_000,
+        `${invalid.length} dead letters`,
+      );
+
+      expect(dead.size).toBe(invalid.length);
+      msgs.forEach((m, i) => {
+        const d = dead.get(i);
+        if (m.valid) expect(d, `message ${i} (${m.why}) must not be dead-lettered`).toBeUndefined();
+        else {
+          expect(d, `message ${i} (${m.why}) must be dead-lettered`).toBeDefined();
+          expect(d!.reason).toMatch(/^[a-z_]+$/);
+          expect(d!.value.equals(m.value), `message ${i} keeps its original bytes`).toBe(true);
+        }
+      });
+      const metrics = await (await fetch(`${daemon.httpUrl}/metrics`)).text();
+      const rejected = [...metrics.matchAll(/^fw_events_rejected_total\{reason="([a-z_]+)"\} (\d+)/gm)].reduce(
+        (a, m) => a + Number(m[2]),
+        0,
+      );
+      expect(rejected).toBe(invalid.length);
+      expect(metrics).toMatch(/^fw_events_ignored_total \d+/m);
+      expect((await fetch(`${daemon.httpUrl}/readyz`)).status).toBe(200);
+    },
+  );
 });

@@ -55,70 +55,73 @@ const event = (type: string, entity: string, ts: number, attrs: Record<string, u
   JSON.stringify({ id: `${type}-${entity}`, type, ts, entity, attrs });
 
 describe('ingest pipeline', () => {
-  it('hands every funnel exactly its events, past 31 funnels too; counts ignored types; dead-letters the invalid', async () => {
-    const defs = funnels(34);
-    const store = new RedisWindowStore({ redis: redisClient(), prefix: uniquePrefix() });
-    const metrics = new Metrics();
-    const dead: DeadLetter[] = [];
-    const handler = createIngestHandler({
-      funnels: () => defs,
-      store,
-      metrics,
-      logger: pino({ level: 'silent' }),
-      clock: new ManualClock(T0 + 10 * MIN),
-      deadLetters: {
-        send: async (items) => {
-          dead.push(...items);
+  it(
+    'hands every funnel exactly its events, past 31 funnels too; ' + 'counts ignored types; dead-letters the invalid',
+    async () => {
+      const defs = funnels(34);
+      const store = new RedisWindowStore({ redis: redisClient(), prefix: uniquePrefix() });
+      const metrics = new Metrics();
+      const dead: DeadLetter[] = [];
+      const handler = createIngestHandler({
+        funnels: () => defs,
+        store,
+        metrics,
+        logger: pino({ level: 'silent' }),
+        clock: new ManualClock(T0 + 10 * MIN),
+        deadLetters: {
+          send: async (items) => {
+            dead.push(...items);
+          },
         },
-      },
-      parse: DEFAULT_PARSE_OPTIONS,
-    });
-    const values: string[] = [];
-    // Funnel i gets i+1 entries and i+1 completions (nested attributes take the copying path, flat ones do not).
-    defs.forEach((_, i) => {
-      if (i === defs.length - 1) return; // enters on start_0: counted below with funnel 0
-      for (let e = 0; e <= i; e++) {
-        values.push(
-          event(
-            `start_${i}`,
-            `c${i}-${e}`,
-            T0 + e * 1000,
-            e % 2 ? { platform: 'ios' } : { platform: 'web', cart: { items: 2 } },
-          ),
-        );
-        values.push(event(`done_${i}`, `c${i}-${e}`, T0 + e * 1000 + 500));
+        parse: DEFAULT_PARSE_OPTIONS,
+      });
+      const values: string[] = [];
+      // Funnel i gets i+1 entries and i+1 completions (nested attributes take the copying path, flat ones do not).
+      defs.forEach((_, i) => {
+        if (i === defs.length - 1) return; // enters on start_0: counted below with funnel 0
+        for (let e = 0; e <= i; e++) {
+          values.push(
+            event(
+              `start_${i}`,
+              `c${i}-${e}`,
+              T0 + e * 1000,
+              e % 2 ? { platform: 'ios' } : { platform: 'web', cart: { items: 2 } },
+            ),
+          );
+          values.push(event(`done_${i}`, `c${i}-${e}`, T0 + e * 1000 + 500));
+        }
+      });
+      values.push(event('done_33', 'c0-0', T0 + 2000)); // the last funnel's completion for funnel 0's entity
+      values.push(event('page_view', 'x', T0), event('page_view', 'y', T0)); // no funnel uses it
+      values.push('{not json', JSON.stringify({ type: 'start_1', entity: 'z' })); // invalid JSON, no timestamp
+      await handler(batch(values, 100));
+
+      for (let i = 0; i < defs.length; i++) {
+        const t = await store.stepTotals({ funnel: defs[i]!, from: T0 - MIN, to: T0 + 60 * MIN });
+        if (i === defs.length - 1)
+          expect(t.volume, defs[i]!.name).toEqual([1, 1]); // start_0 once, done_33 once
+        else expect(t.volume, defs[i]!.name).toEqual([i + 1, i + 1]);
       }
-    });
-    values.push(event('done_33', 'c0-0', T0 + 2000)); // the last funnel's completion for funnel 0's entity
-    values.push(event('page_view', 'x', T0), event('page_view', 'y', T0)); // no funnel uses it
-    values.push('{not json', JSON.stringify({ type: 'start_1', entity: 'z' })); // invalid JSON, no timestamp
-    await handler(batch(values, 100));
+      const m = await metrics.registry.getSingleMetricAsString('fw_events_ignored_total');
+      expect(m).toMatch(/^fw_events_ignored_total 2$/m);
+      expect(dead.map((d) => d.reason).sort()).toEqual(['invalid_json', 'missing_field']);
+      expect(dead.map((d) => d.raw.offset).sort()).toEqual([
+        String(100 + values.length - 2),
+        String(100 + values.length - 1),
+      ]);
 
-    for (let i = 0; i < defs.length; i++) {
-      const t = await store.stepTotals({ funnel: defs[i]!, from: T0 - MIN, to: T0 + 60 * MIN });
-      if (i === defs.length - 1)
-        expect(t.volume, defs[i]!.name).toEqual([1, 1]); // start_0 once, done_33 once
-      else expect(t.volume, defs[i]!.name).toEqual([i + 1, i + 1]);
-    }
-    const m = await metrics.registry.getSingleMetricAsString('fw_events_ignored_total');
-    expect(m).toMatch(/^fw_events_ignored_total 2$/m);
-    expect(dead.map((d) => d.reason).sort()).toEqual(['invalid_json', 'missing_field']);
-    expect(dead.map((d) => d.raw.offset).sort()).toEqual([
-      String(100 + values.length - 2),
-      String(100 + values.length - 1),
-    ]);
-
-    // Redelivery of the same batch (a crash before the commit): nothing counted twice.
-    await handler(batch(values, 100));
-    const again = await store.stepTotals({ funnel: defs[5]!, from: T0 - MIN, to: T0 + 60 * MIN });
-    expect(again.volume).toEqual([6, 6]);
-    // The dimension values came through both attribute paths (flat objects kept, nested ones flattened).
-    const dims = await windowQueries(store).dimensionVolume({
-      funnel: defs[5]!,
-      dimension: 'platform',
-      from: T0 - MIN,
-      to: T0 + 60 * MIN,
-    });
-    expect(dims.values).toEqual({ ios: [3, 6], web: [3, 0] });
-  });
+      // Redelivery of the same batch (a crash before the commit): nothing counted twice.
+      await handler(batch(values, 100));
+      const again = await store.stepTotals({ funnel: defs[5]!, from: T0 - MIN, to: T0 + 60 * MIN });
+      expect(again.volume).toEqual([6, 6]);
+      // The dimension values came through both attribute paths (flat objects kept, nested ones flattened).
+      const dims = await windowQueries(store).dimensionVolume({
+        funnel: defs[5]!,
+        dimension: 'platform',
+        from: T0 - MIN,
+        to: T0 + 60 * MIN,
+      });
+      expect(dims.values).toEqual({ ios: [3, 6], web: [3, 0] });
+    },
+  );
 });

@@ -199,58 +199,61 @@ async function metric(m: Metrics, name: string, labels: Record<string, string>):
 }
 
 describe('delivery through the outbox', () => {
-  it('trigger → worse → resolve: one Slack message updated in place with thread replies, one PagerDuty incident', async () => {
-    const r = await rig();
-    expect(await r.look('breach', 0.2)).toEqual(['firing→slack-payments', 'firing→pagerduty-checkout']);
-    await r.drain();
-    expect(r.slack.topLevel()).toHaveLength(1);
-    const parent = r.slack.topLevel()[0]!;
-    expect(parent.text).toMatch(/checkout-completion-drop/);
-    const inc = r.pd.incident(`funnelwatch/${RULE}`);
-    expect(inc?.status).toBe('open');
+  it(
+    'trigger → worse → resolve: ' + 'one Slack message updated in place with thread replies, one PagerDuty incident',
+    async () => {
+      const r = await rig();
+      expect(await r.look('breach', 0.2)).toEqual(['firing→slack-payments', 'firing→pagerduty-checkout']);
+      await r.drain();
+      expect(r.slack.topLevel()).toHaveLength(1);
+      const parent = r.slack.topLevel()[0]!;
+      expect(parent.text).toMatch(/checkout-completion-drop/);
+      const inc = r.pd.incident(`funnelwatch/${RULE}`);
+      expect(inc?.status).toBe('open');
 
-    expect(await r.look('breach', 0.45)).toEqual(['worsened→slack-payments', 'worsened→pagerduty-checkout']);
-    await r.drain();
-    expect(r.slack.topLevel()).toHaveLength(1);
-    expect(r.slack.replies(parent.ts)).toHaveLength(1);
-    expect(r.slack.topLevel()[0]!.edits).toBe(1);
-    expect(r.pd.incidents).toHaveLength(1);
-    expect(r.pd.incidents[0]!.updates).toBe(1); // re-triggered with the same key: updated, not a second page
+      expect(await r.look('breach', 0.45)).toEqual(['worsened→slack-payments', 'worsened→pagerduty-checkout']);
+      await r.drain();
+      expect(r.slack.topLevel()).toHaveLength(1);
+      expect(r.slack.replies(parent.ts)).toHaveLength(1);
+      expect(r.slack.topLevel()[0]!.edits).toBe(1);
+      expect(r.pd.incidents).toHaveLength(1);
+      expect(r.pd.incidents[0]!.updates).toBe(1); // re-triggered with the same key: updated, not a second page
 
-    await r.look('ok');
-    expect(await r.look('ok', 0, 2 * MIN)).toEqual(['resolved→slack-payments', 'resolved→pagerduty-checkout']);
-    await r.drain();
-    expect(r.slack.topLevel()).toHaveLength(1);
-    const replies = r.slack.replies(parent.ts);
-    expect(replies).toHaveLength(2);
-    expect(replies[1]!.replyBroadcast).toBe(true);
-    expect(r.slack.topLevel()[0]!.edits).toBe(2);
-    expect(JSON.stringify(r.slack.topLevel()[0]!.blocks)).toMatch(/RESOLVED/i);
-    expect(r.pd.incidents).toHaveLength(1);
-    expect(r.pd.incidents[0]!.status).toBe('resolved');
-    expect(r.pd.incidents[0]!.resolvePayload).toBeDefined();
-    expect(r.pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual([
-      'trigger:opened',
-      'trigger:updated',
-      'resolve:resolved',
-    ]);
+      await r.look('ok');
+      expect(await r.look('ok', 0, 2 * MIN)).toEqual(['resolved→slack-payments', 'resolved→pagerduty-checkout']);
+      await r.drain();
+      expect(r.slack.topLevel()).toHaveLength(1);
+      const replies = r.slack.replies(parent.ts);
+      expect(replies).toHaveLength(2);
+      expect(replies[1]!.replyBroadcast).toBe(true);
+      expect(r.slack.topLevel()[0]!.edits).toBe(2);
+      expect(JSON.stringify(r.slack.topLevel()[0]!.blocks)).toMatch(/RESOLVED/i);
+      expect(r.pd.incidents).toHaveLength(1);
+      expect(r.pd.incidents[0]!.status).toBe('resolved');
+      expect(r.pd.incidents[0]!.resolvePayload).toBeDefined();
+      expect(r.pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual([
+        'trigger:opened',
+        'trigger:updated',
+        'resolve:resolved',
+      ]);
 
-    expect(
-      await metric(r.metrics, 'fw_deliveries_total', { receiver: 'pagerduty-checkout', outcome: 'delivered' }),
-    ).toBe(3);
-    expect(await metric(r.metrics, 'fw_deliveries_total', { receiver: 'slack-payments', outcome: 'delivered' })).toBe(
-      3,
-    );
-    const text = await r.metrics.registry.metrics();
-    expect(text).toMatch(/^fw_delivery_latency_seconds_count\{receiver="slack-payments",event="firing"\} 1$/m);
-    // Nothing left behind: the stream entries are deleted once settled, the records say where each incident stands.
-    expect(await r.redis.xlen(alertsKeys(r.prefix).outbox)).toBe(0);
-    expect((await r.outbox.record('pagerduty-checkout', r.incident()!))?.state).toBe('closed');
-    expect((await r.outbox.record('slack-payments', r.incident()!))?.record?.slack).toEqual({
-      channel: 'C0ALERTS',
-      ts: parent.ts,
-    });
-  });
+      expect(
+        await metric(r.metrics, 'fw_deliveries_total', { receiver: 'pagerduty-checkout', outcome: 'delivered' }),
+      ).toBe(3);
+      expect(await metric(r.metrics, 'fw_deliveries_total', { receiver: 'slack-payments', outcome: 'delivered' })).toBe(
+        3,
+      );
+      const text = await r.metrics.registry.metrics();
+      expect(text).toMatch(/^fw_delivery_latency_seconds_count\{receiver="slack-payments",event="firing"\} 1$/m);
+      // Nothing left behind: the stream entries are deleted once settled, the records say where each incident stands.
+      expect(await r.redis.xlen(alertsKeys(r.prefix).outbox)).toBe(0);
+      expect((await r.outbox.record('pagerduty-checkout', r.incident()!))?.state).toBe('closed');
+      expect((await r.outbox.record('slack-payments', r.incident()!))?.record?.slack).toEqual({
+        channel: 'C0ALERTS',
+        ts: parent.ts,
+      });
+    },
+  );
 
   it('429 with Retry-After is retried no sooner than asked, then delivered once', async () => {
     const r = await rig();
@@ -283,29 +286,32 @@ describe('delivery through the outbox', () => {
     expect(r.pd.incidents).toHaveLength(1);
   });
 
-  it('PagerDuty 400 is not retried: logged, counted, and announced on Slack; the resolve then skips PagerDuty', async () => {
-    const r = await rig();
-    r.pd.fail(1, { status: 400, errors: ['Service key is the wrong length (should be 32 characters)'] });
-    await r.look('breach');
-    await r.drain();
-    expect(r.pd.requests).toHaveLength(1);
-    expect(r.pd.incidents).toHaveLength(0);
-    const top = r.slack.topLevel();
-    expect(top).toHaveLength(2); // the alert, and the self-alert about the failed page
-    const selfAlert = top.find(
-      (m) => /pagerduty-checkout/.test(m.text) && /wrong length/.test(m.text + JSON.stringify(m.blocks)),
-    );
-    expect(selfAlert).toBeDefined();
-    expect(await metric(r.metrics, 'fw_deliveries_total', { receiver: 'pagerduty-checkout', outcome: 'failed' })).toBe(
-      1,
-    );
+  it(
+    'PagerDuty 400 is not retried: logged, counted, and announced on Slack; ' + 'the resolve then skips PagerDuty',
+    async () => {
+      const r = await rig();
+      r.pd.fail(1, { status: 400, errors: ['Service key is the wrong length (should be 32 characters)'] });
+      await r.look('breach');
+      await r.drain();
+      expect(r.pd.requests).toHaveLength(1);
+      expect(r.pd.incidents).toHaveLength(0);
+      const top = r.slack.topLevel();
+      expect(top).toHaveLength(2); // the alert, and the self-alert about the failed page
+      const selfAlert = top.find(
+        (m) => /pagerduty-checkout/.test(m.text) && /wrong length/.test(m.text + JSON.stringify(m.blocks)),
+      );
+      expect(selfAlert).toBeDefined();
+      expect(
+        await metric(r.metrics, 'fw_deliveries_total', { receiver: 'pagerduty-checkout', outcome: 'failed' }),
+      ).toBe(1);
 
-    await r.look('ok');
-    await r.look('ok', 0, 2 * MIN);
-    await r.drain();
-    expect(r.pd.requests).toHaveLength(1); // no resolve for a trigger PagerDuty never took
-    expect(r.slack.replies(top[0]!.ts).length + r.slack.replies(top[1]!.ts).length).toBe(1);
-  });
+      await r.look('ok');
+      await r.look('ok', 0, 2 * MIN);
+      await r.drain();
+      expect(r.pd.requests).toHaveLength(1); // no resolve for a trigger PagerDuty never took
+      expect(r.slack.replies(top[0]!.ts).length + r.slack.replies(top[1]!.ts).length).toBe(1);
+    },
+  );
 
   it('Slack invalid_auth is not retried and is self-alerted on PagerDuty', async () => {
     const r = await rig({ env: { SLACK_BOT_TOKEN: 'xoxb-revoked' } });
@@ -354,105 +360,118 @@ describe('delivery through the outbox', () => {
     expect(r.pd.requests).toHaveLength(0);
   });
 
-  it('a resolve queued while its trigger is still being retried waits, and PagerDuty sees trigger then resolve', async () => {
-    const r = await rig();
-    r.pd.fail(3, { status: 502 });
-    await r.look('breach');
-    await r.outbox.runOnce(false); // first attempt fails; the trigger waits for its retry
-    await r.look('ok');
-    await r.look('ok', 0, 2 * MIN); // resolve queued behind a pending trigger
-    await r.drain();
-    expect(r.pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual(['trigger:opened', 'resolve:resolved']);
-    expect(
-      await metric(r.metrics, 'fw_deliveries_total', {
-        receiver: 'pagerduty-checkout',
-        event: 'resolved',
-        outcome: 'waiting',
-      }),
-    ).toBeGreaterThan(0);
-  });
+  it(
+    'a resolve queued while its trigger is still being retried waits, ' + 'and PagerDuty sees trigger then resolve',
+    async () => {
+      const r = await rig();
+      r.pd.fail(3, { status: 502 });
+      await r.look('breach');
+      await r.outbox.runOnce(false); // first attempt fails; the trigger waits for its retry
+      await r.look('ok');
+      await r.look('ok', 0, 2 * MIN); // resolve queued behind a pending trigger
+      await r.drain();
+      expect(r.pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual(['trigger:opened', 'resolve:resolved']);
+      expect(
+        await metric(r.metrics, 'fw_deliveries_total', {
+          receiver: 'pagerduty-checkout',
+          event: 'resolved',
+          outcome: 'waiting',
+        }),
+      ).toBeGreaterThan(0);
+    },
+  );
 
-  it('a job read by a worker that died is taken over by another after the claim idle time, and delivered once', async () => {
-    const r = await rig({ claimIdleMs: 300, consumer: 'worker-2' });
-    await r.look('breach');
-    // A worker reads the jobs and dies before settling them (XREADGROUP as a consumer that never comes back).
-    const keys = alertsKeys(r.prefix);
-    await r.redis.xgroup('CREATE', keys.outbox, 'delivery', '0', 'MKSTREAM');
-    const taken = (await r.redis.xreadgroup(
-      'GROUP',
-      'delivery',
-      'dead-worker',
-      'COUNT',
-      10,
-      'STREAMS',
-      keys.outbox,
-      '>',
-    )) as [string, unknown[]][];
-    expect(taken[0]![1]).toHaveLength(2);
-    expect(await r.outbox.runOnce(false)).toBe(0); // nothing new, and not idle long enough yet
-    await new Promise((res) => setTimeout(res, 400));
-    await r.drain();
-    expect(r.pd.incidents).toHaveLength(1);
-    expect(r.pd.requests).toHaveLength(1);
-    expect(r.slack.topLevel()).toHaveLength(1);
-  });
+  it(
+    'a job read by a worker that died is taken over by another after the claim idle time, ' + 'and delivered once',
+    async () => {
+      const r = await rig({ claimIdleMs: 300, consumer: 'worker-2' });
+      await r.look('breach');
+      // A worker reads the jobs and dies before settling them (XREADGROUP as a consumer that never comes back).
+      const keys = alertsKeys(r.prefix);
+      await r.redis.xgroup('CREATE', keys.outbox, 'delivery', '0', 'MKSTREAM');
+      const taken = (await r.redis.xreadgroup(
+        'GROUP',
+        'delivery',
+        'dead-worker',
+        'COUNT',
+        10,
+        'STREAMS',
+        keys.outbox,
+        '>',
+      )) as [string, unknown[]][];
+      expect(taken[0]![1]).toHaveLength(2);
+      expect(await r.outbox.runOnce(false)).toBe(0); // nothing new, and not idle long enough yet
+      await new Promise((res) => setTimeout(res, 400));
+      await r.drain();
+      expect(r.pd.incidents).toHaveLength(1);
+      expect(r.pd.requests).toHaveLength(1);
+      expect(r.slack.topLevel()).toHaveLength(1);
+    },
+  );
 
-  it('a Slack post the dead worker made before dying is found when its job is taken over, not posted again', async () => {
-    const r = await rig({ claimIdleMs: 300, consumer: 'worker-2' });
-    await r.look('breach');
-    const keys = alertsKeys(r.prefix);
-    await r.redis.xgroup('CREATE', keys.outbox, 'delivery', '0', 'MKSTREAM');
-    const taken = (await r.redis.xreadgroup(
-      'GROUP',
-      'delivery',
-      'dead-worker',
-      'COUNT',
-      10,
-      'STREAMS',
-      keys.outbox,
-      '>',
-    )) as [string, [string, string[]][]][];
-    const jobs = taken[0]![1].map(([, fields]) => JSON.parse(fields[fields.indexOf('j') + 1]!) as DeliveryJob);
-    const slackJob = jobs.find((j) => j.receiver === 'slack-payments')!;
-    // The dead worker's Slack post went out (Slack has it), then the worker died before settling the job.
-    const dying = new SlackReceiver({
-      def: RECEIVERS[0] as SlackReceiverDef,
-      apiUrl: r.slack.url,
-      env: { SLACK_BOT_TOKEN: r.slack.token },
-      logger,
-      postIntervalMs: 0,
-    });
-    expect((await dying.deliver(slackJob, undefined)).ok).toBe(true);
-    expect(r.slack.topLevel()).toHaveLength(1);
-    await new Promise((res) => setTimeout(res, 400));
-    await r.drain();
-    expect(r.slack.topLevel()).toHaveLength(1);
-    expect(r.slack.requests.map((q) => q.method)).toEqual(['chat.postMessage', 'conversations.history']);
-    expect(r.pd.incidents).toHaveLength(1);
-    // The incident's record points at the message the dead worker posted, so the resolve edits that one.
-    await r.look('ok');
-    expect(await r.look('ok', 0, 2 * MIN)).toEqual(['resolved→slack-payments', 'resolved→pagerduty-checkout']);
-    await r.drain();
-    expect(r.slack.topLevel()).toHaveLength(1);
-    expect(JSON.stringify(r.slack.topLevel()[0]!.blocks)).toMatch(/RESOLVED/i);
-    expect(r.slack.replies(r.slack.topLevel()[0]!.ts)).toHaveLength(1);
-  });
+  it(
+    'a Slack post the dead worker made before dying is found when its job is taken over, ' + 'not posted again',
+    async () => {
+      const r = await rig({ claimIdleMs: 300, consumer: 'worker-2' });
+      await r.look('breach');
+      const keys = alertsKeys(r.prefix);
+      await r.redis.xgroup('CREATE', keys.outbox, 'delivery', '0', 'MKSTREAM');
+      const taken = (await r.redis.xreadgroup(
+        'GROUP',
+        'delivery',
+        'dead-worker',
+        'COUNT',
+        10,
+        'STREAMS',
+        keys.outbox,
+        '>',
+      )) as [string, [string, string[]][]][];
+      const jobs = taken[0]![1].map(([, fields]) => JSON.parse(fields[fields.indexOf('j') + 1]!) as DeliveryJob);
+      const slackJob = jobs.find((j) => j.receiver === 'slack-payments')!;
+      // The dead worker's Slack post went out (Slack has it), then the worker died before settling the job.
+      const dying = new SlackReceiver({
+        def: RECEIVERS[0] as SlackReceiverDef,
+        apiUrl: r.slack.url,
+        env: { SLACK_BOT_TOKEN: r.slack.token },
+        logger,
+        postIntervalMs: 0,
+      });
+      expect((await dying.deliver(slackJob, undefined)).ok).toBe(true);
+      expect(r.slack.topLevel()).toHaveLength(1);
+      await new Promise((res) => setTimeout(res, 400));
+      await r.drain();
+      expect(r.slack.topLevel()).toHaveLength(1);
+      expect(r.slack.requests.map((q) => q.method)).toEqual(['chat.postMessage', 'conversations.history']);
+      expect(r.pd.incidents).toHaveLength(1);
+      // The incident's record points at the message the dead worker posted, so the resolve edits that one.
+      await r.look('ok');
+      expect(await r.look('ok', 0, 2 * MIN)).toEqual(['resolved→slack-payments', 'resolved→pagerduty-checkout']);
+      await r.drain();
+      expect(r.slack.topLevel()).toHaveLength(1);
+      expect(JSON.stringify(r.slack.topLevel()[0]!.blocks)).toMatch(/RESOLVED/i);
+      expect(r.slack.replies(r.slack.topLevel()[0]!.ts)).toHaveLength(1);
+    },
+  );
 
-  it('consumer names left by stopped processes (nothing pending, long idle) are removed from the group; busy ones stay', async () => {
-    const r = await rig({ pruneIdleMs: 300 });
-    const keys = alertsKeys(r.prefix);
-    await r.redis.xgroup('CREATE', keys.outbox, 'delivery', '0', 'MKSTREAM');
-    await r.redis.xgroup('CREATECONSUMER', keys.outbox, 'delivery', 'gone-worker');
-    await r.look('breach');
-    // A dead worker holding jobs must stay until they are taken over.
-    await r.redis.xreadgroup('GROUP', 'delivery', 'dead-holding', 'COUNT', 1, 'STREAMS', keys.outbox, '>');
-    await new Promise((res) => setTimeout(res, 400));
-    await r.outbox.runOnce(false);
-    const names = ((await r.redis.xinfo('CONSUMERS', keys.outbox, 'delivery')) as (string | number)[][]).map((f) =>
-      String(f[f.indexOf('name') + 1]),
-    );
-    expect(names).not.toContain('gone-worker');
-    expect(names).toContain('dead-holding');
-    expect(names).toContain('worker-1');
-  });
+  it(
+    'consumer names left by stopped processes ' +
+      '(nothing pending, long idle) are removed from the group; busy ones stay',
+    async () => {
+      const r = await rig({ pruneIdleMs: 300 });
+      const keys = alertsKeys(r.prefix);
+      await r.redis.xgroup('CREATE', keys.outbox, 'delivery', '0', 'MKSTREAM');
+      await r.redis.xgroup('CREATECONSUMER', keys.outbox, 'delivery', 'gone-worker');
+      await r.look('breach');
+      // A dead worker holding jobs must stay until they are taken over.
+      await r.redis.xreadgroup('GROUP', 'delivery', 'dead-holding', 'COUNT', 1, 'STREAMS', keys.outbox, '>');
+      await new Promise((res) => setTimeout(res, 400));
+      await r.outbox.runOnce(false);
+      const names = ((await r.redis.xinfo('CONSUMERS', keys.outbox, 'delivery')) as (string | number)[][]).map((f) =>
+        String(f[f.indexOf('name') + 1]),
+      );
+      expect(names).not.toContain('gone-worker');
+      expect(names).toContain('dead-holding');
+      expect(names).toContain('worker-1');
+    },
+  );
 });

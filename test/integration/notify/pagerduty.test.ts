@@ -408,7 +408,8 @@ describe('PagerDutyReceiver', () => {
     expect(fake.open()).toHaveLength(1);
     await post(JSON.stringify({ routing_key: KEY, event_action: 'resolve', dedup_key: 'k1' }));
     await post(trigger());
-    expect(fake.incidents.map((i) => i.status)).toEqual(['resolved', 'open']); // a trigger after a resolve is a new alert
+    // a trigger after a resolve is a new alert
+    expect(fake.incidents.map((i) => i.status)).toEqual(['resolved', 'open']);
     const generated = await post(trigger({ dedup_key: undefined }));
     expect(generated.json.dedup_key).toMatch(/^[0-9a-f]{32}$/);
   });

@@ -83,24 +83,28 @@ describe.each([
     expect(await redis.hlen(silencesKey(prefix))).toBe(2);
   });
 
-  it('expires early: an active one ends now, a pending one never starts, an expired one is left as it is and stays listed', async () => {
-    const { store } = setup();
-    const active = await store.create(input());
-    const pending = await store.create(input({ startsAt: T0 + H, endsAt: T0 + 2 * H }));
+  it(
+    'expires early: an active one ends now, ' +
+      'a pending one never starts, an expired one is left as it is and stays listed',
+    async () => {
+      const { store } = setup();
+      const active = await store.create(input());
+      const pending = await store.create(input({ startsAt: T0 + H, endsAt: T0 + 2 * H }));
 
-    const ended = await store.expire(active.id, T0 + 10 * 60_000);
-    expect(ended).toEqual({ ...active, endsAt: T0 + 10 * 60_000, updatedAt: T0 + 10 * 60_000 });
-    expect(await store.get(active.id)).toEqual(ended);
-    expect(await store.active(T0 + 10 * 60_000)).toEqual([]);
+      const ended = await store.expire(active.id, T0 + 10 * 60_000);
+      expect(ended).toEqual({ ...active, endsAt: T0 + 10 * 60_000, updatedAt: T0 + 10 * 60_000 });
+      expect(await store.get(active.id)).toEqual(ended);
+      expect(await store.active(T0 + 10 * 60_000)).toEqual([]);
 
-    const never = await store.expire(pending.id, T0 + 20 * 60_000);
-    expect(never).toMatchObject({ startsAt: T0 + 20 * 60_000, endsAt: T0 + 20 * 60_000 });
+      const never = await store.expire(pending.id, T0 + 20 * 60_000);
+      expect(never).toMatchObject({ startsAt: T0 + 20 * 60_000, endsAt: T0 + 20 * 60_000 });
 
-    const again = await store.expire(active.id, T0 + H);
-    expect(again).toEqual(ended);
-    expect(await store.expire('no-such-id', T0)).toBeUndefined();
-    expect((await store.list()).map((s) => s.id).sort()).toEqual([active.id, pending.id].sort());
-  });
+      const again = await store.expire(active.id, T0 + H);
+      expect(again).toEqual(ended);
+      expect(await store.expire('no-such-id', T0)).toBeUndefined();
+      expect((await store.list()).map((s) => s.id).sort()).toEqual([active.id, pending.id].sort());
+    },
+  );
 
   it('collects silences that ended more than 7 days ago, and only those', async () => {
     const { store, setNow, redis, prefix, lines } = setup();

@@ -184,15 +184,18 @@ describe('SlackReceiver: deliveries', () => {
     expect(reply!.text).toContain('resolved at 12:45 UTC after 37 min');
   });
 
-  it('without the incident message, worsened, reminder and resolved post a new top-level message and return it', async () => {
-    const { slack, receiver } = await setup();
-    for (const ev of ['worsened', 'reminder', 'resolved'] as const) {
-      const rec = okRecord(await receiver.deliver(job(ev), prior(undefined)));
-      expect(slack.topLevel(CHANNEL).at(-1)!.ts).toBe(rec.ts);
-    }
-    expect(headerOf(slack.topLevel(CHANNEL)[2]!.blocks)).toContain('RESOLVED');
-    expect(slack.messages.every((m) => m.threadTs === undefined)).toBe(true);
-  });
+  it(
+    'without the incident message, worsened, ' + 'reminder and resolved post a new top-level message and return it',
+    async () => {
+      const { slack, receiver } = await setup();
+      for (const ev of ['worsened', 'reminder', 'resolved'] as const) {
+        const rec = okRecord(await receiver.deliver(job(ev), prior(undefined)));
+        expect(slack.topLevel(CHANNEL).at(-1)!.ts).toBe(rec.ts);
+      }
+      expect(headerOf(slack.topLevel(CHANNEL)[2]!.blocks)).toContain('RESOLVED');
+      expect(slack.messages.every((m) => m.threadTs === undefined)).toBe(true);
+    },
+  );
 
   it('delivery_failed posts a self-alert and returns no record', async () => {
     const { slack, receiver } = await setup();
@@ -274,18 +277,21 @@ describe('SlackReceiver: failures', () => {
     expect(slack.requests).toHaveLength(2);
   });
 
-  it('a failed thread reply after a successful update is retriable (the retried job updates again, idempotently)', async () => {
-    const { slack, receiver } = await setup();
-    const rec = okRecord(await receiver.deliver(job('firing'), undefined));
-    slack.fail('chat.postMessage', 1, { status: 503 });
-    expect(await receiver.deliver(job('resolved'), prior(rec))).toMatchObject({
-      ok: false,
-      retriable: true,
-      code: 'SLACK_HTTP_503',
-    });
-    okRecord(await receiver.deliver(job('resolved', {}, { attempt: 1 }), prior(rec)));
-    expect(slack.replies(rec.ts)).toHaveLength(1);
-  });
+  it(
+    'a failed thread reply after a successful update is retriable ' + '(the retried job updates again, idempotently)',
+    async () => {
+      const { slack, receiver } = await setup();
+      const rec = okRecord(await receiver.deliver(job('firing'), undefined));
+      slack.fail('chat.postMessage', 1, { status: 503 });
+      expect(await receiver.deliver(job('resolved'), prior(rec))).toMatchObject({
+        ok: false,
+        retriable: true,
+        code: 'SLACK_HTTP_503',
+      });
+      okRecord(await receiver.deliver(job('resolved', {}, { attempt: 1 }), prior(rec)));
+      expect(slack.replies(rec.ts)).toHaveLength(1);
+    },
+  );
 
   it('invalid_auth, channel_not_found and not_in_channel are permanent, with what to do', async () => {
     const wrong = await setup();
@@ -308,23 +314,27 @@ describe('SlackReceiver: failures', () => {
     );
   });
 
-  it('blocks Slack refuses (invalid_blocks) are sent once more as plain text, posted and updated, and the page goes out', async () => {
-    const { slack, receiver, lines } = await setup();
-    slack.fail('chat.postMessage', 1, { ok: false, error: 'invalid_blocks' });
-    const rec = okRecord(await receiver.deliver(job('firing'), undefined));
-    const posts = slack.requests.filter((q) => q.method === 'chat.postMessage');
-    expect(posts.map((q) => q.response && (q.response as { ok: boolean }).ok)).toEqual([false, true]);
-    expect(posts[1]!.blocks).toBeUndefined();
-    const [msg] = slack.topLevel(CHANNEL);
-    expect(msg!.ts).toBe(rec.ts);
-    expect(msg!.text).toContain('FIRING: checkout-completion-drop');
-    expect(lines.some((l) => /as plain text/.test(String(l.msg)))).toBe(true);
+  it(
+    'blocks Slack refuses (invalid_blocks) are sent once more as plain text, ' +
+      'posted and updated, and the page goes out',
+    async () => {
+      const { slack, receiver, lines } = await setup();
+      slack.fail('chat.postMessage', 1, { ok: false, error: 'invalid_blocks' });
+      const rec = okRecord(await receiver.deliver(job('firing'), undefined));
+      const posts = slack.requests.filter((q) => q.method === 'chat.postMessage');
+      expect(posts.map((q) => q.response && (q.response as { ok: boolean }).ok)).toEqual([false, true]);
+      expect(posts[1]!.blocks).toBeUndefined();
+      const [msg] = slack.topLevel(CHANNEL);
+      expect(msg!.ts).toBe(rec.ts);
+      expect(msg!.text).toContain('FIRING: checkout-completion-drop');
+      expect(lines.some((l) => /as plain text/.test(String(l.msg)))).toBe(true);
 
-    slack.fail('chat.update', 1, { ok: false, error: 'invalid_blocks' });
-    const resolved = await receiver.deliver(job('resolved', { kind: 'resolved', to: 'resolved' }), prior(rec));
-    expect(resolved.ok).toBe(true);
-    expect(slack.topLevel(CHANNEL)[0]!.text).toMatch(/RESOLVED/);
-  });
+      slack.fail('chat.update', 1, { ok: false, error: 'invalid_blocks' });
+      const resolved = await receiver.deliver(job('resolved', { kind: 'resolved', to: 'resolved' }), prior(rec));
+      expect(resolved.ok).toBe(true);
+      expect(slack.topLevel(CHANNEL)[0]!.text).toMatch(/RESOLVED/);
+    },
+  );
 
   it('a missing token secret is permanent SECRET_MISSING, and nothing is sent', async () => {
     const { slack, receiver, env } = await setup();
@@ -360,44 +370,51 @@ describe('SlackReceiver: failures', () => {
 });
 
 describe('SlackReceiver: a retry after a lost answer does not post twice', () => {
-  it('firing: the post took effect but its answer was lost; the retry finds it by the job id and returns it', async () => {
-    const { slack, receiver } = await setup({ timeoutMs: 300 });
-    slack.fail('chat.postMessage', 1, { lose: true });
-    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({
-      ok: false,
-      retriable: true,
-      code: 'SLACK_TIMEOUT',
-    });
-    expect(slack.topLevel(CHANNEL)).toHaveLength(1);
-    const rec = okRecord(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined));
-    expect(rec).toEqual({ channel: CHANNEL, ts: slack.messages[0]!.ts });
-    expect(slack.topLevel(CHANNEL)).toHaveLength(1);
-    expect(slack.messages[0]!.metadata).toEqual({
-      event_type: 'funnelwatch_delivery',
-      event_payload: { job: 't#2/firing/slack' },
-    });
-    expect(slack.requests.map((r) => r.method)).toEqual(['chat.postMessage', 'conversations.history']);
-  });
+  it(
+    'firing: the post took effect but its answer was lost; ' + 'the retry finds it by the job id and returns it',
+    async () => {
+      const { slack, receiver } = await setup({ timeoutMs: 300 });
+      slack.fail('chat.postMessage', 1, { lose: true });
+      expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({
+        ok: false,
+        retriable: true,
+        code: 'SLACK_TIMEOUT',
+      });
+      expect(slack.topLevel(CHANNEL)).toHaveLength(1);
+      const rec = okRecord(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined));
+      expect(rec).toEqual({ channel: CHANNEL, ts: slack.messages[0]!.ts });
+      expect(slack.topLevel(CHANNEL)).toHaveLength(1);
+      expect(slack.messages[0]!.metadata).toEqual({
+        event_type: 'funnelwatch_delivery',
+        event_payload: { job: 't#2/firing/slack' },
+      });
+      expect(slack.requests.map((r) => r.method)).toEqual(['chat.postMessage', 'conversations.history']);
+    },
+  );
 
-  it('resolved: the thread reply whose answer was lost is found in the thread; the retry updates again and does not reply twice', async () => {
-    const { slack, receiver } = await setup({ timeoutMs: 300 });
-    const rec = okRecord(await receiver.deliver(job('firing'), undefined));
-    // Another job's reply in the same thread must not be taken for this one.
-    okRecord(await receiver.deliver(job('reminder', {}, { id: 't#2/reminder/slack@1' }), prior(rec)));
-    slack.fail('chat.postMessage', 1, { lose: true });
-    expect(await receiver.deliver(job('resolved'), prior(rec))).toMatchObject({
-      ok: false,
-      retriable: true,
-      code: 'SLACK_TIMEOUT',
-    });
-    okRecord(await receiver.deliver(job('resolved', {}, { attempt: 1 }), prior(rec)));
-    expect(slack.replies(rec.ts)).toHaveLength(2);
-    expect(slack.replies(rec.ts).map((m) => m.metadata?.event_payload?.job)).toEqual([
-      't#2/reminder/slack@1',
-      't#2/resolved/slack',
-    ]);
-    expect(slack.messages[0]!.edits).toBe(2);
-  });
+  it(
+    'resolved: the thread reply whose answer was lost is found in the thread; ' +
+      'the retry updates again and does not reply twice',
+    async () => {
+      const { slack, receiver } = await setup({ timeoutMs: 300 });
+      const rec = okRecord(await receiver.deliver(job('firing'), undefined));
+      // Another job's reply in the same thread must not be taken for this one.
+      okRecord(await receiver.deliver(job('reminder', {}, { id: 't#2/reminder/slack@1' }), prior(rec)));
+      slack.fail('chat.postMessage', 1, { lose: true });
+      expect(await receiver.deliver(job('resolved'), prior(rec))).toMatchObject({
+        ok: false,
+        retriable: true,
+        code: 'SLACK_TIMEOUT',
+      });
+      okRecord(await receiver.deliver(job('resolved', {}, { attempt: 1 }), prior(rec)));
+      expect(slack.replies(rec.ts)).toHaveLength(2);
+      expect(slack.replies(rec.ts).map((m) => m.metadata?.event_payload?.job)).toEqual([
+        't#2/reminder/slack@1',
+        't#2/resolved/slack',
+      ]);
+      expect(slack.messages[0]!.edits).toBe(2);
+    },
+  );
 
   it('a retry whose earlier attempt never reached Slack looks, finds nothing, and posts once', async () => {
     const { slack, receiver } = await setup();

@@ -66,34 +66,39 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('backtest', () => {
-  it('finds the outage in the live history, prints fired, resolved and pages per week, and leaves the live keys alone', async () => {
-    const redis = redisClient();
-    const before = await snapshot(redis, live);
-    expect([...before.keys()].some((k) => k.includes('{alerts}'))).toBe(true);
-    const lines: string[] = [];
-    const res = await runBacktest({
-      redisUrl: redisUrl(),
-      prefix: live,
-      rulesDir,
-      rule: 'payment-success-drop',
-      sinceMs: 3 * 3_600_000,
-      now: T0 + MINUTES * MIN,
-      out: (l) => void lines.push(l),
-    });
-    const text = lines.join('\n');
-    const adyen = res.incidents.find((i) => i.segment === 'payment_provider=adyen');
-    expect(adyen, text).toBeDefined();
-    expect((adyen!.firedAt - T0) / MIN).toBeGreaterThanOrEqual(DROP_AT);
-    expect((adyen!.firedAt - T0) / MIN).toBeLessThanOrEqual(DROP_AT + 10);
-    expect((adyen!.resolvedAt! - T0) / MIN).toBeGreaterThan(RECOVER_AT);
-    expect(text).toMatch(/fired\s+\S+\s+payment_provider=adyen/);
-    expect(text).toMatch(/resolved\s+\S+\s+payment_provider=adyen\s+after \d+ min/);
-    expect(text).toMatch(/\d+ pages? in .*: [\d.]+ per week/);
-    expect(res.pagesPerWeek).toBeCloseTo(res.pages / ((res.to - res.from) / (7 * 86_400_000)), 6);
-    expect(await snapshot(redis, live)).toEqual(before);
-    const [, privateLeft] = await redis.scan('0', 'MATCH', 'fw-backtest-*', 'COUNT', 100_000);
-    expect(privateLeft).toEqual([]);
-  }, 120_000);
+  it(
+    'finds the outage in the live history, ' +
+      'prints fired, resolved and pages per week, and leaves the live keys alone',
+    async () => {
+      const redis = redisClient();
+      const before = await snapshot(redis, live);
+      expect([...before.keys()].some((k) => k.includes('{alerts}'))).toBe(true);
+      const lines: string[] = [];
+      const res = await runBacktest({
+        redisUrl: redisUrl(),
+        prefix: live,
+        rulesDir,
+        rule: 'payment-success-drop',
+        sinceMs: 3 * 3_600_000,
+        now: T0 + MINUTES * MIN,
+        out: (l) => void lines.push(l),
+      });
+      const text = lines.join('\n');
+      const adyen = res.incidents.find((i) => i.segment === 'payment_provider=adyen');
+      expect(adyen, text).toBeDefined();
+      expect((adyen!.firedAt - T0) / MIN).toBeGreaterThanOrEqual(DROP_AT);
+      expect((adyen!.firedAt - T0) / MIN).toBeLessThanOrEqual(DROP_AT + 10);
+      expect((adyen!.resolvedAt! - T0) / MIN).toBeGreaterThan(RECOVER_AT);
+      expect(text).toMatch(/fired\s+\S+\s+payment_provider=adyen/);
+      expect(text).toMatch(/resolved\s+\S+\s+payment_provider=adyen\s+after \d+ min/);
+      expect(text).toMatch(/\d+ pages? in .*: [\d.]+ per week/);
+      expect(res.pagesPerWeek).toBeCloseTo(res.pages / ((res.to - res.from) / (7 * 86_400_000)), 6);
+      expect(await snapshot(redis, live)).toEqual(before);
+      const [, privateLeft] = await redis.scan('0', 'MATCH', 'fw-backtest-*', 'COUNT', 100_000);
+      expect(privateLeft).toEqual([]);
+    },
+    120_000,
+  );
 
   it('tries an edited rule from a file in place of the live one of the same name', async () => {
     const file = join(tempDir('backtest-edit'), 'edited.yaml');

@@ -80,10 +80,12 @@ describe('replay', () => {
 
   it('finds the injected outage in its segment, names the deploy, and resolves after recovery', async () => {
     const deploysFile = join(dir, 'deploys.ndjson');
-    writeFileSync(
-      deploysFile,
-      `${JSON.stringify({ service: 'payments-service', version: '3.1.0', ts: new Date(T0 + (DROP_AT - 6) * MIN).toISOString() })}\n`,
-    );
+    const marker = {
+      service: 'payments-service',
+      version: '3.1.0',
+      ts: new Date(T0 + (DROP_AT - 6) * MIN).toISOString(),
+    };
+    writeFileSync(deploysFile, `${JSON.stringify(marker)}\n`);
     first = await replay([eventsFile], { deploysFile });
     const lines = parse(first.text);
     const firing = lines.find((l) => l.kind === 'firing' && l.segment === 'payment_provider=adyen');
@@ -111,15 +113,19 @@ describe('replay', () => {
     expect(first.summary.alerts['payment-success-drop']?.firing).toBeGreaterThanOrEqual(1);
   }, 120_000);
 
-  it('is deterministic: the same stream twice gives byte-identical output, and the replay keys are gone after', async () => {
-    plain = await replay([eventsFile]);
-    const again = await replay([eventsFile]);
-    expect(plain.text.length).toBeGreaterThan(0);
-    expect(again.text).toBe(plain.text);
-    const redis = redisClient();
-    const [, left] = await redis.scan('0', 'MATCH', 'fw-replay-*', 'COUNT', 100_000);
-    expect(left).toEqual([]);
-  }, 120_000);
+  it(
+    'is deterministic: the same stream twice gives byte-identical output, ' + 'and the replay keys are gone after',
+    async () => {
+      plain = await replay([eventsFile]);
+      const again = await replay([eventsFile]);
+      expect(plain.text.length).toBeGreaterThan(0);
+      expect(again.text).toBe(plain.text);
+      const redis = redisClient();
+      const [, left] = await redis.scan('0', 'MATCH', 'fw-replay-*', 'COUNT', 100_000);
+      expect(left).toEqual([]);
+    },
+    120_000,
+  );
 
   it('reads a gzipped file the same as the plain one', async () => {
     const gz = join(dir, 'events.ndjson.gz');
@@ -175,7 +181,8 @@ describe('replay', () => {
     }
     const live = got.map(
       (t) =>
-        `${new Date(t.at).toISOString()} ${t.rule} ${t.segment ? `${t.segment.dimension}=${t.segment.value}` : '-'} ${t.kind}`,
+        `${new Date(t.at).toISOString()} ${t.rule} ` +
+        `${t.segment ? `${t.segment.dimension}=${t.segment.value}` : '-'} ${t.kind}`,
     );
     const replayed = parse(plain.text).map((l) => `${l.time} ${l.rule} ${l.segment ?? '-'} ${l.kind}`);
     expect(live.some((l) => l.includes('adyen firing'))).toBe(true);
@@ -206,41 +213,46 @@ describe('the replay and backtest commands', () => {
     expect(r.stderr).toMatch(/payment-success-drop: .*firing \d/);
   }, 120_000);
 
-  it('exits 1 with a message on an unreadable file, invalid rules, an empty range or an unknown rule; 2 on bad usage', async () => {
-    const missing = await cli(['replay', '--events', join(dir, 'nope.ndjson'), '--rules', rulesDir]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/events file .*nope\.ndjson: no such file/);
+  it(
+    'exits 1 with a message on an unreadable file, invalid rules, ' +
+      'an empty range or an unknown rule; 2 on bad usage',
+    async () => {
+      const missing = await cli(['replay', '--events', join(dir, 'nope.ndjson'), '--rules', rulesDir]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/events file .*nope\.ndjson: no such file/);
 
-    const bad = writeRules(tempDir('replay-bad'), 'funnel:\n  name: checkout\n  steps: 3\n');
-    const invalid = await cli(['replay', '--events', eventsFile, '--rules', bad]);
-    expect(invalid.code).toBe(1);
-    expect(invalid.stderr).toMatch(/checkout\.yaml:\d+:\d+: /);
+      const bad = writeRules(tempDir('replay-bad'), 'funnel:\n  name: checkout\n  steps: 3\n');
+      const invalid = await cli(['replay', '--events', eventsFile, '--rules', bad]);
+      expect(invalid.code).toBe(1);
+      expect(invalid.stderr).toMatch(/checkout\.yaml:\d+:\d+: /);
 
-    const empty = await cli([
-      'replay',
-      '--events',
-      eventsFile,
-      '--rules',
-      rulesDir,
-      '--from',
-      '2020-01-01T00:00:00Z',
-      '--to',
-      '2020-01-02T00:00:00Z',
-    ]);
-    expect(empty.code).toBe(1);
-    expect(empty.stderr).toMatch(/no valid events between 2020-01-01T00:00:00.000Z and 2020-01-02T00:00:00.000Z/);
+      const empty = await cli([
+        'replay',
+        '--events',
+        eventsFile,
+        '--rules',
+        rulesDir,
+        '--from',
+        '2020-01-01T00:00:00Z',
+        '--to',
+        '2020-01-02T00:00:00Z',
+      ]);
+      expect(empty.code).toBe(1);
+      expect(empty.stderr).toMatch(/no valid events between 2020-01-01T00:00:00.000Z and 2020-01-02T00:00:00.000Z/);
 
-    const unknown = await cli(['backtest', '--rule', 'payment-sucess-drop', '--rules', rulesDir], {
-      FW_REDIS_URL: redisUrl(),
-      FW_REDIS_PREFIX: uniquePrefix(),
-    });
-    expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/no rule "payment-sucess-drop".*payment-success-drop/);
+      const unknown = await cli(['backtest', '--rule', 'payment-sucess-drop', '--rules', rulesDir], {
+        FW_REDIS_URL: redisUrl(),
+        FW_REDIS_PREFIX: uniquePrefix(),
+      });
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toMatch(/no rule "payment-sucess-drop".*payment-success-drop/);
 
-    const usage = await cli(['replay', '--rules', rulesDir]);
-    expect(usage.code).toBe(2);
-    expect(usage.stderr).toMatch(/--events/);
-    const badTime = await cli(['replay', '--events', eventsFile, '--from', 'yesterday-ish']);
-    expect(badTime.code).toBe(2);
-  }, 120_000);
+      const usage = await cli(['replay', '--rules', rulesDir]);
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toMatch(/--events/);
+      const badTime = await cli(['replay', '--events', eventsFile, '--from', 'yesterday-ish']);
+      expect(badTime.code).toBe(2);
+    },
+    120_000,
+  );
 });

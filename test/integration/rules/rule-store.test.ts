@@ -53,7 +53,8 @@ describe('hot reload from a real directory', () => {
       lastReload: { ok: false, trigger: 'watch' },
     });
     expect(store.status().errors).toEqual([
-      `${join(dir, 'checkout.yaml')}:12:11: rules[0].drop: "5 percent" is not a percentage: write a number followed by %, e.g. 5% (did you mean "5%"?)`,
+      `${join(dir, 'checkout.yaml')}:12:11: ` +
+        `rules[0].drop: "5 percent" is not a percentage: write a number followed by %, e.g. 5% (did you mean "5%"?)`,
     ]);
 
     // Fixing the file clears the errors.

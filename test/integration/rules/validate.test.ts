@@ -30,9 +30,12 @@ describe('funnelwatch validate', () => {
     expect(lines).toEqual([
       `${pos('resolve_afer')}: unknown field "resolve_afer" in rules[0] (did you mean "resolve_after"?)`,
       `${pos('lots')}: rules[1].min_volume: expected a number, got the text "lots"`,
-      `${pos('complete }')}: unknown step "complete" in funnel "checkout" (did you mean "completed"?); its steps are started, payment, completed`,
-      `${pos('5mins')}: rules[3].for: "5mins" is not a duration: write a whole number followed by s, m, h, d or w, e.g. 30s, 5m, 2h, 3d, 1w (or 1h30m) (did you mean "5m"?)`,
-      `${pos('completion-drop', 2)}: rule name "completion-drop" is already used at ${pos('completion-drop', 1)}; rule names must be unique across rule files`,
+      `${pos('complete }')}: unknown step "complete" in funnel "checkout" (did you mean "completed"?); ` +
+        `its steps are started, payment, completed`,
+      `${pos('5mins')}: rules[3].for: "5mins" is not a duration: ` +
+        `write a whole number followed by s, m, h, d or w, e.g. 30s, 5m, 2h, 3d, 1w (or 1h30m) (did you mean "5m"?)`,
+      `${pos('completion-drop', 2)}: rule name "completion-drop" ` +
+        `is already used at ${pos('completion-drop', 1)}; rule names must be unique across rule files`,
       '5 problems in 1 file',
     ]);
     // The positions themselves, spelled out once so a reader can check them against the fixture.

@@ -40,29 +40,32 @@ describe.each([
   }
   const setupPrefix = (store: RedisWindowStore) => prefixes.get(store)!;
 
-  it("two writers racing on one partition: the loser of a commit reads again and computes from the winner's state", async () => {
-    const { redis, prefix, funnel } = setup();
-    const a = new RedisWindowStore({ redis, prefix });
-    const b = new RedisWindowStore({ redis, prefix });
-    // b's batch follows a's in the partition; both read before either commits, so one commit meets a conflict.
-    const batchA = [ev(0, 'r1', T0 + 1000), ev(0, 'r2', T0 + 2000)];
-    const batchB = [ev(1, 'r1', T0 + 3000), ev(1, 'r2', T0 + 4000), ev(0, 'r3', T0 + 5000)];
-    const [ra, rb] = await Promise.all([
-      a.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: 1, events: batchA, now: T0 }),
-      b.applyBatch({ funnel, partition: '0', firstOffset: 2, lastOffset: 4, events: batchB, now: T0 }),
-    ]);
-    expect(rb).toMatchObject({ status: 'applied', storedOffset: 4 });
-    const totals = await a.stepTotals({ funnel, from: T0, to: T0 + MIN });
-    if (ra.status === 'applied') {
-      // a committed first (or b met a's commit and recomputed): b's steps found a's entries.
-      expect(rb.status === 'applied' && rb.counts).toMatchObject({ steps: 2, noEntry: 0, entries: 1 });
-      expect(totals.volume).toEqual([3, 2, 0]);
-    } else {
-      // b committed first: a's batch is below the stored offset now, refused; b's steps had no entry.
-      expect(ra).toEqual({ status: 'duplicate', storedOffset: 4 });
-      expect(totals.noEntry).toEqual([0, 2, 0]);
-    }
-  });
+  it(
+    'two writers racing on one partition: ' + "the loser of a commit reads again and computes from the winner's state",
+    async () => {
+      const { redis, prefix, funnel } = setup();
+      const a = new RedisWindowStore({ redis, prefix });
+      const b = new RedisWindowStore({ redis, prefix });
+      // b's batch follows a's in the partition; both read before either commits, so one commit meets a conflict.
+      const batchA = [ev(0, 'r1', T0 + 1000), ev(0, 'r2', T0 + 2000)];
+      const batchB = [ev(1, 'r1', T0 + 3000), ev(1, 'r2', T0 + 4000), ev(0, 'r3', T0 + 5000)];
+      const [ra, rb] = await Promise.all([
+        a.applyBatch({ funnel, partition: '0', firstOffset: 0, lastOffset: 1, events: batchA, now: T0 }),
+        b.applyBatch({ funnel, partition: '0', firstOffset: 2, lastOffset: 4, events: batchB, now: T0 }),
+      ]);
+      expect(rb).toMatchObject({ status: 'applied', storedOffset: 4 });
+      const totals = await a.stepTotals({ funnel, from: T0, to: T0 + MIN });
+      if (ra.status === 'applied') {
+        // a committed first (or b met a's commit and recomputed): b's steps found a's entries.
+        expect(rb.status === 'applied' && rb.counts).toMatchObject({ steps: 2, noEntry: 0, entries: 1 });
+        expect(totals.volume).toEqual([3, 2, 0]);
+      } else {
+        // b committed first: a's batch is below the stored offset now, refused; b's steps had no entry.
+        expect(ra).toEqual({ status: 'duplicate', storedOffset: 4 });
+        expect(totals.noEntry).toEqual([0, 2, 0]);
+      }
+    },
+  );
 
   it('counts step volume per bucket and refuses a batch at or below the stored offset', async () => {
     const { store, funnel } = setup();
@@ -121,33 +124,36 @@ describe.each([
     expect((await windowQueries(store).counters(funnel)).unmatched).toBe(2);
   });
 
-  it('applies entity ids with lone surrogates and other odd Unicode (the packed commit must not choke on them)', async () => {
-    const { store, funnel } = setup();
-    const odd = ['\ud800', 'x\udfffy', '😀\u0000', 'ünï\u2028cödé', '"\\'];
-    const batch = odd.flatMap((e, i) => [ev(0, e, T0 + 1000 + i), ev(1, e, T0 + MIN + i)]);
-    const res = await store.applyBatch({
-      funnel,
-      partition: '0',
-      firstOffset: 0,
-      lastOffset: batch.length - 1,
-      events: batch,
-      now: T0,
-    });
-    expect(res).toMatchObject({ status: 'applied', counts: { entries: 5, steps: 5, noEntry: 0 } });
-    // The step of each id found its entry: the stored state is keyed by the same (UTF-8) id the lookup used.
-    const later = odd.map((e, i) => ev(2, e, T0 + 2 * MIN + i));
-    expect(
-      await store.applyBatch({
+  it(
+    'applies entity ids with lone surrogates and other odd Unicode ' + '(the packed commit must not choke on them)',
+    async () => {
+      const { store, funnel } = setup();
+      const odd = ['\ud800', 'x\udfffy', '😀\u0000', 'ünï\u2028cödé', '"\\'];
+      const batch = odd.flatMap((e, i) => [ev(0, e, T0 + 1000 + i), ev(1, e, T0 + MIN + i)]);
+      const res = await store.applyBatch({
         funnel,
         partition: '0',
-        firstOffset: batch.length,
-        lastOffset: batch.length + 4,
-        events: later,
+        firstOffset: 0,
+        lastOffset: batch.length - 1,
+        events: batch,
         now: T0,
-      }),
-    ).toMatchObject({ status: 'applied', counts: { steps: 5, noEntry: 0, duplicates: 0 } });
-    expect((await store.stepTotals({ funnel, from: T0, to: T0 + 3 * MIN })).volume).toEqual([5, 5, 5]);
-  });
+      });
+      expect(res).toMatchObject({ status: 'applied', counts: { entries: 5, steps: 5, noEntry: 0 } });
+      // The step of each id found its entry: the stored state is keyed by the same (UTF-8) id the lookup used.
+      const later = odd.map((e, i) => ev(2, e, T0 + 2 * MIN + i));
+      expect(
+        await store.applyBatch({
+          funnel,
+          partition: '0',
+          firstOffset: batch.length,
+          lastOffset: batch.length + 4,
+          events: later,
+          now: T0,
+        }),
+      ).toMatchObject({ status: 'applied', counts: { steps: 5, noEntry: 0, duplicates: 0 } });
+      expect((await store.stepTotals({ funnel, from: T0, to: T0 + 3 * MIN })).volume).toEqual([5, 5, 5]);
+    },
+  );
   it('aggregates volumes, ratio and cohort conversion across partitions', async () => {
     const { store, funnel } = setup();
     // Partition 0: a converts fully, b pays only. Partition http: c converts fully, d only enters.
@@ -207,73 +213,77 @@ describe.each([
     });
   });
 
-  it('handles and counts a repeated step, steps out of order, a step with no entry, an expired step and late events', async () => {
-    const { store, funnel } = setup();
-    const res = await store.applyBatch({
-      funnel,
-      partition: '1',
-      firstOffset: 0,
-      lastOffset: 9,
-      now: T0,
-      events: [
-        ev(0, 'a', T0),
-        ev(0, 'a', T0 + 1000), // duplicate entry
-        ev(2, 'a', T0 + MIN),
-        ev(1, 'a', T0 + 2 * MIN), // order before payment: payment is out of order
-        ev(1, 'a', T0 + 3 * MIN), // payment twice
-        ev(1, 'ghost', T0 + 3 * MIN), // no entry
-        ev(0, 'slow', T0 + 4 * MIN),
-        ev(1, 'slow', T0 + 40 * MIN), // 36 m after entry: expired
-        ev(0, 'late', T0 + 30 * MIN), // 10 m behind the 40 m watermark, lateness is 5 m
-        ev(0, 'ok', T0 + 36 * MIN), // 4 m behind: still applied
-      ],
-    });
-    expect(res).toMatchObject({
-      status: 'applied',
-      counts: {
-        matched: 10,
-        entries: 3,
-        steps: 2,
+  it(
+    'handles and counts a repeated step, steps out of order, ' +
+      'a step with no entry, an expired step and late events',
+    async () => {
+      const { store, funnel } = setup();
+      const res = await store.applyBatch({
+        funnel,
+        partition: '1',
+        firstOffset: 0,
+        lastOffset: 9,
+        now: T0,
+        events: [
+          ev(0, 'a', T0),
+          ev(0, 'a', T0 + 1000), // duplicate entry
+          ev(2, 'a', T0 + MIN),
+          ev(1, 'a', T0 + 2 * MIN), // order before payment: payment is out of order
+          ev(1, 'a', T0 + 3 * MIN), // payment twice
+          ev(1, 'ghost', T0 + 3 * MIN), // no entry
+          ev(0, 'slow', T0 + 4 * MIN),
+          ev(1, 'slow', T0 + 40 * MIN), // 36 m after entry: expired
+          ev(0, 'late', T0 + 30 * MIN), // 10 m behind the 40 m watermark, lateness is 5 m
+          ev(0, 'ok', T0 + 36 * MIN), // 4 m behind: still applied
+        ],
+      });
+      expect(res).toMatchObject({
+        status: 'applied',
+        counts: {
+          matched: 10,
+          entries: 3,
+          steps: 2,
+          duplicates: 2,
+          outOfOrder: 1,
+          noEntry: 1,
+          expired: 1,
+          lateDropped: 1,
+        },
+      });
+      const totals = await store.stepTotals({ funnel, from: T0, to: T0 + 60 * MIN });
+      expect(totals).toMatchObject({
+        volume: [3, 3, 1],
+        duplicates: [1, 1, 0],
+        outOfOrder: [0, 1, 0],
+        noEntry: [0, 1, 0],
+        expired: [0, 1, 0],
+      });
+      const cohort = await windowQueries(store).cohortConversion({
+        funnel,
+        from: T0,
+        to: T0 + 60 * MIN,
+        asOf: T0 + 60 * MIN,
+      });
+      expect(cohort.reached).toEqual([3, 1, 1]);
+      expect(await windowQueries(store).counters(funnel)).toMatchObject({
+        lateDropped: 1,
         duplicates: 2,
         outOfOrder: 1,
         noEntry: 1,
         expired: 1,
-        lateDropped: 1,
-      },
-    });
-    const totals = await store.stepTotals({ funnel, from: T0, to: T0 + 60 * MIN });
-    expect(totals).toMatchObject({
-      volume: [3, 3, 1],
-      duplicates: [1, 1, 0],
-      outOfOrder: [0, 1, 0],
-      noEntry: [0, 1, 0],
-      expired: [0, 1, 0],
-    });
-    const cohort = await windowQueries(store).cohortConversion({
-      funnel,
-      from: T0,
-      to: T0 + 60 * MIN,
-      asOf: T0 + 60 * MIN,
-    });
-    expect(cohort.reached).toEqual([3, 1, 1]);
-    expect(await windowQueries(store).counters(funnel)).toMatchObject({
-      lateDropped: 1,
-      duplicates: 2,
-      outOfOrder: 1,
-      noEntry: 1,
-      expired: 1,
-    });
-    // A later batch can still complete 'ok' but never the dropped 'late' entity's entry.
-    await store.applyBatch({
-      funnel,
-      partition: '1',
-      firstOffset: 10,
-      lastOffset: 10,
-      now: T0,
-      events: [ev(1, 'late', T0 + 41 * MIN)],
-    });
-    expect((await store.stepTotals({ funnel, from: T0, to: T0 + 60 * MIN })).noEntry).toEqual([0, 2, 0]);
-  });
+      });
+      // A later batch can still complete 'ok' but never the dropped 'late' entity's entry.
+      await store.applyBatch({
+        funnel,
+        partition: '1',
+        firstOffset: 10,
+        lastOffset: 10,
+        now: T0,
+        events: [ev(1, 'late', T0 + 41 * MIN)],
+      });
+      expect((await store.stepTotals({ funnel, from: T0, to: T0 + 60 * MIN })).noEntry).toEqual([0, 2, 0]);
+    },
+  );
 
   it('caps each dimension to its first maxValues values plus other, the same on every partition', async () => {
     const { store, funnel } = setup();
@@ -372,231 +382,254 @@ describe.each([
     }
   });
 
-  it('compacts sealed buckets into funnel-level fine and rollup history, reads across both, and puts a TTL on every key', async () => {
-    const { redis, prefix, store, funnel } = setup();
-    const events = [];
-    for (let m = 0; m < 60; m++) events.push(ev(0, `r${m}`, T0 + m * MIN + 5), ev(1, `r${m}`, T0 + m * MIN + 30_000));
-    await store.applyBatch({ funnel, partition: '2', firstOffset: 0, lastOffset: events.length - 1, events, now: T0 });
-    // 7..53 min: fine edges 7..15 and 45..53, rollups 15..45 (not compacted yet: all read from hot fine buckets).
-    const window = { funnel, from: T0 + 7 * MIN, to: T0 + 53 * MIN };
-    expect(await store.stepTotals(window)).toMatchObject({
-      from: T0 + 7 * MIN,
-      to: T0 + 53 * MIN,
-      volume: [46, 46, 0],
-    });
-    // Its own event time (59.5 m) seals what ends 37 m earlier: 5 m lateness + 30 m window + 2 buckets.
-    expect(await store.compact(funnel)).toEqual({
-      compactedUpTo: T0 + 22 * MIN,
-      buckets: 22,
-      sealedUpTo: T0 + 22 * MIN,
-    });
-    expect(await store.stepTotals(window)).toMatchObject({
-      from: T0 + 7 * MIN,
-      to: T0 + 53 * MIN,
-      volume: [46, 46, 0],
-    });
+  it(
+    'compacts sealed buckets into funnel-level fine and rollup history, ' +
+      'reads across both, and puts a TTL on every key',
+    async () => {
+      const { redis, prefix, store, funnel } = setup();
+      const events = [];
+      for (let m = 0; m < 60; m++) events.push(ev(0, `r${m}`, T0 + m * MIN + 5), ev(1, `r${m}`, T0 + m * MIN + 30_000));
+      await store.applyBatch({
+        funnel,
+        partition: '2',
+        firstOffset: 0,
+        lastOffset: events.length - 1,
+        events,
+        now: T0,
+      });
+      // 7..53 min: fine edges 7..15 and 45..53, rollups 15..45 (not compacted yet: all read from hot fine buckets).
+      const window = { funnel, from: T0 + 7 * MIN, to: T0 + 53 * MIN };
+      expect(await store.stepTotals(window)).toMatchObject({
+        from: T0 + 7 * MIN,
+        to: T0 + 53 * MIN,
+        volume: [46, 46, 0],
+      });
+      // Its own event time (59.5 m) seals what ends 37 m earlier: 5 m lateness + 30 m window + 2 buckets.
+      expect(await store.compact(funnel)).toEqual({
+        compactedUpTo: T0 + 22 * MIN,
+        buckets: 22,
+        sealedUpTo: T0 + 22 * MIN,
+      });
+      expect(await store.stepTotals(window)).toMatchObject({
+        from: T0 + 7 * MIN,
+        to: T0 + 53 * MIN,
+        volume: [46, 46, 0],
+      });
 
-    // Another partition moves the funnel's event time to 2 h: 5 m lateness + 30 m window + 2 buckets = 37 m behind.
-    await store.applyBatch({
-      funnel,
-      partition: '3',
-      firstOffset: 0,
-      lastOffset: 0,
-      events: [ev(0, 'next', T0 + 120 * MIN)],
-      now: T0,
-    });
-    expect(await store.compact(funnel)).toEqual({
-      compactedUpTo: T0 + 83 * MIN,
-      buckets: 61,
-      sealedUpTo: T0 + 83 * MIN,
-    });
-    expect(await store.stepTotals(window)).toMatchObject({
-      from: T0 + 7 * MIN,
-      to: T0 + 53 * MIN,
-      volume: [46, 46, 0],
-    });
+      // Another partition moves the funnel's event time to 2 h: 5 m lateness + 30 m window + 2 buckets = 37 m behind.
+      await store.applyBatch({
+        funnel,
+        partition: '3',
+        firstOffset: 0,
+        lastOffset: 0,
+        events: [ev(0, 'next', T0 + 120 * MIN)],
+        now: T0,
+      });
+      expect(await store.compact(funnel)).toEqual({
+        compactedUpTo: T0 + 83 * MIN,
+        buckets: 61,
+        sealedUpTo: T0 + 83 * MIN,
+      });
+      expect(await store.stepTotals(window)).toMatchObject({
+        from: T0 + 7 * MIN,
+        to: T0 + 53 * MIN,
+        volume: [46, 46, 0],
+      });
 
-    const keys = await keysUnder(redis, prefix);
-    expect(keys.filter((k) => k.includes(':{checkout}:r:')).length).toBeGreaterThan(0);
-    expect(keys.filter((k) => k.includes(':{checkout}:f:')).length).toBe(60 * 4); // t, d0, d1, h1: only where written
-    expect(
-      keys.filter((k) => k.includes('{checkout:2}:f:')),
-      'compacted hot buckets are deleted',
-    ).toEqual([]);
-    expect(keys.filter((k) => k.includes('{checkout:3}:f:')).length).toBeGreaterThan(0);
-    for (const k of keys) {
-      const ttl = await redis.pttl(k);
-      expect(ttl, `${k} has no TTL`).toBeGreaterThan(0);
-    }
-    // TTLs run from the funnel's event time (2 h) like before from the watermark.
-    const fineTtl = await redis.pttl(`${prefix}:{checkout}:f:${(T0 + 59 * MIN) / 1000}:t`);
-    const rollTtl = await redis.pttl(`${prefix}:{checkout}:r:${(T0 + 45 * MIN) / 1000}:t`);
-    const hotTtl = await redis.pttl(`${prefix}:{checkout:3}:f:${(T0 + 120 * MIN) / 1000}:t`);
-    expect(fineTtl).toBeGreaterThan(funnel.retention.fineMs - 61 * MIN);
-    expect(fineTtl).toBeLessThanOrEqual(funnel.retention.fineMs - 60 * MIN);
-    expect(rollTtl).toBeGreaterThan(funnel.retention.rollupMs - 61 * MIN);
-    expect(rollTtl).toBeLessThanOrEqual(funnel.retention.rollupMs - 60 * MIN);
-    expect(hotTtl).toBeGreaterThan(hotKeepMs(funnel));
-    expect(hotTtl).toBeLessThanOrEqual(hotKeepMs(funnel) + MIN);
-
-    // Days later the fine buckets of that hour have expired: the same window is answered from rollups, widened.
-    await store.applyBatch({
-      funnel,
-      partition: '3',
-      firstOffset: 1,
-      lastOffset: 1,
-      now: T0,
-      events: [ev(0, 'later', T0 + funnel.retention.fineMs + 2 * 60 * MIN)],
-    });
-    for (const k of keys.filter((k) => k.includes(':{checkout}:f:'))) await redis.del(k);
-    const old = await store.stepTotals(window);
-    expect(old).toMatchObject({ from: T0, to: T0 + 60 * MIN, volume: [60, 60, 0] });
-  });
-
-  it('seals buckets the funnel has left behind: writes into them, and cohort increments of entries in them, are late', async () => {
-    const { store, funnel } = setup();
-    // Partition 1 lags (its watermark stays at 80 m), partition 0 moves the funnel's event time to 120 m.
-    await store.applyBatch({
-      funnel,
-      partition: '1',
-      firstOffset: 0,
-      lastOffset: 1,
-      now: T0,
-      events: [ev(0, 'a', T0), ev(0, 'x', T0 + 80 * MIN)],
-    });
-    await store.applyBatch({
-      funnel,
-      partition: '0',
-      firstOffset: 0,
-      lastOffset: 0,
-      now: T0,
-      events: [ev(0, 'b', T0 + 120 * MIN)],
-    });
-    // The idle partition does not hold sealing back: everything before 83 m is sealed on every partition.
-    expect(await store.compact(funnel)).toMatchObject({ compactedUpTo: T0 + 83 * MIN, sealedUpTo: T0 + 83 * MIN });
-
-    // None of these is late by partition 1's own watermark and allowedLateness.
-    const res = await store.applyBatch({
-      funnel,
-      partition: '1',
-      firstOffset: 2,
-      lastOffset: 5,
-      now: T0,
-      events: [
-        ev(0, 'c', T0 + 82 * MIN), // entry into a sealed bucket: late
-        ev(1, 'x', T0 + 84 * MIN), // x's step lands in an open bucket, but x entered in sealed bucket 80 m
-        ev(0, 'd', T0 + 85 * MIN), // open bucket: an entry
-        ev(1, 'd', T0 + 86 * MIN), // d's entry bucket is open: a normal conversion
-      ],
-    });
-    expect(res).toMatchObject({
-      status: 'applied',
-      counts: { matched: 4, lateDropped: 1, entries: 1, steps: 2, lateCohort: 1 },
-    });
-    expect(await windowQueries(store).counters(funnel)).toMatchObject({ lateDropped: 1, lateCohort: 1 });
-    const all = { funnel, from: T0, to: T0 + 121 * MIN };
-    expect((await store.stepTotals(all)).volume).toEqual([4, 2, 0]);
-    const cohort = await windowQueries(store).cohortConversion({ ...all, asOf: T0 + 200 * MIN });
-    expect(cohort).toMatchObject({ entered: 4, reached: [4, 1, 0] });
-    expect((await windowQueries(store).durations({ ...all, step: 1 })).count).toBe(2);
-
-    // A partition that first writes after the compaction gets the sealing horizon as its floor.
-    const joined = await store.applyBatch({
-      funnel,
-      partition: 'http',
-      firstOffset: 0,
-      lastOffset: 1,
-      now: T0,
-      events: [ev(0, 'h1', T0 + 50 * MIN), ev(0, 'h2', T0 + 100 * MIN)],
-    });
-    expect(joined).toMatchObject({ counts: { lateDropped: 1, entries: 1 } });
-    // So does a partition registered by another replica's store.
-    const other = new RedisWindowStore({ redis: client(), prefix: setupPrefix(store) });
-    const joined2 = await other.applyBatch({
-      funnel,
-      partition: '7',
-      firstOffset: 0,
-      lastOffset: 0,
-      now: T0,
-      events: [ev(0, 'h3', T0 + 60 * MIN)],
-    });
-    expect(joined2).toMatchObject({ counts: { lateDropped: 1, entries: 0 } });
-    expect((await store.stepTotals(all)).volume).toEqual([5, 2, 0]);
-  });
-
-  it('answers every query the same before and after compaction, across the hot/history boundary, counting each bucket once', async () => {
-    const { prefix, store, funnel } = setup();
-    let seed = 11;
-    const rnd = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
-    const byPartition = new Map<string, ReturnType<typeof ev>[]>([
-      ['0', []],
-      ['1', []],
-      ['http', []],
-    ]);
-    const platforms = ['ios', 'web', 'android', 'tv'];
-    for (let i = 0; i < 360; i++) {
-      const t = T0 + i * 30_000 + Math.floor(rnd() * 20_000);
-      const attrs = { platform: platforms[Math.floor(rnd() * 4)]!, region: rnd() < 0.5 ? 'eu' : 'us' };
-      const list = byPartition.get(['0', '1', 'http'][i % 3]!)!;
-      list.push(ev(0, `u${i}`, t, attrs));
-      if (rnd() < 0.7) list.push(ev(1, `u${i}`, t + Math.floor(rnd() * 20 * MIN), attrs));
-      if (rnd() < 0.4) list.push(ev(2, `u${i}`, t + 21 * MIN + Math.floor(rnd() * 15 * MIN), attrs));
-      if (rnd() < 0.1) list.push(ev(1, `u${i}`, t + 22 * MIN, attrs)); // a duplicate or out of order
-    }
-    for (const [p, list] of byPartition) {
-      list.sort((a, b) => a.ts - b.ts);
-      for (let i = 0; i < list.length; i += 50) {
-        await store.applyBatch({
-          funnel,
-          partition: p,
-          firstOffset: i,
-          lastOffset: i + Math.min(50, list.length - i) - 1,
-          events: list.slice(i, i + 50),
-          now: T0,
-        });
+      const keys = await keysUnder(redis, prefix);
+      expect(keys.filter((k) => k.includes(':{checkout}:r:')).length).toBeGreaterThan(0);
+      expect(keys.filter((k) => k.includes(':{checkout}:f:')).length).toBe(60 * 4); // t, d0, d1, h1: only where written
+      expect(
+        keys.filter((k) => k.includes('{checkout:2}:f:')),
+        'compacted hot buckets are deleted',
+      ).toEqual([]);
+      expect(keys.filter((k) => k.includes('{checkout:3}:f:')).length).toBeGreaterThan(0);
+      for (const k of keys) {
+        const ttl = await redis.pttl(k);
+        expect(ttl, `${k} has no TTL`).toBeGreaterThan(0);
       }
-    }
-    const windows = [
-      [T0, T0 + 4 * 60 * MIN],
-      [T0 + 7 * MIN, T0 + 53 * MIN],
-      [T0 + 44 * MIN, T0 + 151 * MIN],
-      [T0 + 140 * MIN, T0 + 150 * MIN],
-    ] as const;
-    const answers = async () =>
-      Promise.all(
-        windows.map(async ([from, to]) => {
-          const q = { funnel, from, to };
-          return {
-            totals: await store.stepTotals(q),
-            series: await windowQueries(store).stepVolume(q),
-            dims: await windowQueries(store).dimensionVolume({ ...q, dimension: 'platform' }),
-            ratio: await windowQueries(store).ratioConversion({ ...q, fromStep: 0, toStep: 2, dimension: 'region' }),
-            cohort: await windowQueries(store).cohortConversion({ ...q, asOf: T0 + 100 * MIN, dimension: 'platform' }),
-            durations: [
-              await windowQueries(store).durations({ ...q, step: 1 }),
-              await windowQueries(store).durations({ ...q, step: 2 }),
-            ],
-          };
-        }),
-      );
-    const before = await answers();
-    expect(before[0]!.totals.volume[0]).toBe(360);
+      // TTLs run from the funnel's event time (2 h) like before from the watermark.
+      const fineTtl = await redis.pttl(`${prefix}:{checkout}:f:${(T0 + 59 * MIN) / 1000}:t`);
+      const rollTtl = await redis.pttl(`${prefix}:{checkout}:r:${(T0 + 45 * MIN) / 1000}:t`);
+      const hotTtl = await redis.pttl(`${prefix}:{checkout:3}:f:${(T0 + 120 * MIN) / 1000}:t`);
+      expect(fineTtl).toBeGreaterThan(funnel.retention.fineMs - 61 * MIN);
+      expect(fineTtl).toBeLessThanOrEqual(funnel.retention.fineMs - 60 * MIN);
+      expect(rollTtl).toBeGreaterThan(funnel.retention.rollupMs - 61 * MIN);
+      expect(rollTtl).toBeLessThanOrEqual(funnel.retention.rollupMs - 60 * MIN);
+      expect(hotTtl).toBeGreaterThan(hotKeepMs(funnel));
+      expect(hotTtl).toBeLessThanOrEqual(hotKeepMs(funnel) + MIN);
 
-    // Part of the way: the boundary falls inside a rollup bucket (50 m) and inside the query windows.
-    const first = await store.compact(funnel, { maxBuckets: 50 });
-    expect(first).toMatchObject({ compactedUpTo: T0 + 50 * MIN, buckets: 50 });
-    expect(await answers()).toEqual(before);
+      // Days later the fine buckets of that hour have expired: the same window is answered from rollups, widened.
+      await store.applyBatch({
+        funnel,
+        partition: '3',
+        firstOffset: 1,
+        lastOffset: 1,
+        now: T0,
+        events: [ev(0, 'later', T0 + funnel.retention.fineMs + 2 * 60 * MIN)],
+      });
+      for (const k of keys.filter((k) => k.includes(':{checkout}:f:'))) await redis.del(k);
+      const old = await store.stepTotals(window);
+      expect(old).toMatchObject({ from: T0, to: T0 + 60 * MIN, volume: [60, 60, 0] });
+    },
+  );
 
-    // The rest from two stores at once (two replicas), then again: every bucket moved exactly once.
-    const other = new RedisWindowStore({ redis: client(), prefix });
-    const [a, b] = await Promise.all([store.compact(funnel), other.compact(funnel)]);
-    const horizon = a.sealedUpTo!;
-    expect(horizon).toBeGreaterThan(T0 + 151 * MIN); // the first window still reaches past it into hot buckets
-    expect(a.buckets + b.buckets).toBe((horizon - (T0 + 50 * MIN)) / MIN);
-    expect(await store.compact(funnel)).toEqual({ compactedUpTo: horizon, buckets: 0, sealedUpTo: horizon });
-    expect(await answers()).toEqual(before);
-    expect(await windowQueries(other).counters(funnel)).toMatchObject({ lateDropped: 0, lateCohort: 0 });
-  });
+  it(
+    'seals buckets the funnel has left behind: ' +
+      'writes into them, and cohort increments of entries in them, are late',
+    async () => {
+      const { store, funnel } = setup();
+      // Partition 1 lags (its watermark stays at 80 m), partition 0 moves the funnel's event time to 120 m.
+      await store.applyBatch({
+        funnel,
+        partition: '1',
+        firstOffset: 0,
+        lastOffset: 1,
+        now: T0,
+        events: [ev(0, 'a', T0), ev(0, 'x', T0 + 80 * MIN)],
+      });
+      await store.applyBatch({
+        funnel,
+        partition: '0',
+        firstOffset: 0,
+        lastOffset: 0,
+        now: T0,
+        events: [ev(0, 'b', T0 + 120 * MIN)],
+      });
+      // The idle partition does not hold sealing back: everything before 83 m is sealed on every partition.
+      expect(await store.compact(funnel)).toMatchObject({ compactedUpTo: T0 + 83 * MIN, sealedUpTo: T0 + 83 * MIN });
+
+      // None of these is late by partition 1's own watermark and allowedLateness.
+      const res = await store.applyBatch({
+        funnel,
+        partition: '1',
+        firstOffset: 2,
+        lastOffset: 5,
+        now: T0,
+        events: [
+          ev(0, 'c', T0 + 82 * MIN), // entry into a sealed bucket: late
+          ev(1, 'x', T0 + 84 * MIN), // x's step lands in an open bucket, but x entered in sealed bucket 80 m
+          ev(0, 'd', T0 + 85 * MIN), // open bucket: an entry
+          ev(1, 'd', T0 + 86 * MIN), // d's entry bucket is open: a normal conversion
+        ],
+      });
+      expect(res).toMatchObject({
+        status: 'applied',
+        counts: { matched: 4, lateDropped: 1, entries: 1, steps: 2, lateCohort: 1 },
+      });
+      expect(await windowQueries(store).counters(funnel)).toMatchObject({ lateDropped: 1, lateCohort: 1 });
+      const all = { funnel, from: T0, to: T0 + 121 * MIN };
+      expect((await store.stepTotals(all)).volume).toEqual([4, 2, 0]);
+      const cohort = await windowQueries(store).cohortConversion({ ...all, asOf: T0 + 200 * MIN });
+      expect(cohort).toMatchObject({ entered: 4, reached: [4, 1, 0] });
+      expect((await windowQueries(store).durations({ ...all, step: 1 })).count).toBe(2);
+
+      // A partition that first writes after the compaction gets the sealing horizon as its floor.
+      const joined = await store.applyBatch({
+        funnel,
+        partition: 'http',
+        firstOffset: 0,
+        lastOffset: 1,
+        now: T0,
+        events: [ev(0, 'h1', T0 + 50 * MIN), ev(0, 'h2', T0 + 100 * MIN)],
+      });
+      expect(joined).toMatchObject({ counts: { lateDropped: 1, entries: 1 } });
+      // So does a partition registered by another replica's store.
+      const other = new RedisWindowStore({ redis: client(), prefix: setupPrefix(store) });
+      const joined2 = await other.applyBatch({
+        funnel,
+        partition: '7',
+        firstOffset: 0,
+        lastOffset: 0,
+        now: T0,
+        events: [ev(0, 'h3', T0 + 60 * MIN)],
+      });
+      expect(joined2).toMatchObject({ counts: { lateDropped: 1, entries: 0 } });
+      expect((await store.stepTotals(all)).volume).toEqual([5, 2, 0]);
+    },
+  );
+
+  it(
+    'answers every query the same before and after compaction, ' +
+      'across the hot/history boundary, counting each bucket once',
+    async () => {
+      const { prefix, store, funnel } = setup();
+      let seed = 11;
+      const rnd = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+      const byPartition = new Map<string, ReturnType<typeof ev>[]>([
+        ['0', []],
+        ['1', []],
+        ['http', []],
+      ]);
+      const platforms = ['ios', 'web', 'android', 'tv'];
+      for (let i = 0; i < 360; i++) {
+        const t = T0 + i * 30_000 + Math.floor(rnd() * 20_000);
+        const attrs = { platform: platforms[Math.floor(rnd() * 4)]!, region: rnd() < 0.5 ? 'eu' : 'us' };
+        const list = byPartition.get(['0', '1', 'http'][i % 3]!)!;
+        list.push(ev(0, `u${i}`, t, attrs));
+        if (rnd() < 0.7) list.push(ev(1, `u${i}`, t + Math.floor(rnd() * 20 * MIN), attrs));
+        if (rnd() < 0.4) list.push(ev(2, `u${i}`, t + 21 * MIN + Math.floor(rnd() * 15 * MIN), attrs));
+        if (rnd() < 0.1) list.push(ev(1, `u${i}`, t + 22 * MIN, attrs)); // a duplicate or out of order
+      }
+      for (const [p, list] of byPartition) {
+        list.sort((a, b) => a.ts - b.ts);
+        for (let i = 0; i < list.length; i += 50) {
+          await store.applyBatch({
+            funnel,
+            partition: p,
+            firstOffset: i,
+            lastOffset: i + Math.min(50, list.length - i) - 1,
+            events: list.slice(i, i + 50),
+            now: T0,
+          });
+        }
+      }
+      const windows = [
+        [T0, T0 + 4 * 60 * MIN],
+        [T0 + 7 * MIN, T0 + 53 * MIN],
+        [T0 + 44 * MIN, T0 + 151 * MIN],
+        [T0 + 140 * MIN, T0 + 150 * MIN],
+      ] as const;
+      const answers = async () =>
+        Promise.all(
+          windows.map(async ([from, to]) => {
+            const q = { funnel, from, to };
+            return {
+              totals: await store.stepTotals(q),
+              series: await windowQueries(store).stepVolume(q),
+              dims: await windowQueries(store).dimensionVolume({ ...q, dimension: 'platform' }),
+              ratio: await windowQueries(store).ratioConversion({ ...q, fromStep: 0, toStep: 2, dimension: 'region' }),
+              cohort: await windowQueries(store).cohortConversion({
+                ...q,
+                asOf: T0 + 100 * MIN,
+                dimension: 'platform',
+              }),
+              durations: [
+                await windowQueries(store).durations({ ...q, step: 1 }),
+                await windowQueries(store).durations({ ...q, step: 2 }),
+              ],
+            };
+          }),
+        );
+      const before = await answers();
+      expect(before[0]!.totals.volume[0]).toBe(360);
+
+      // Part of the way: the boundary falls inside a rollup bucket (50 m) and inside the query windows.
+      const first = await store.compact(funnel, { maxBuckets: 50 });
+      expect(first).toMatchObject({ compactedUpTo: T0 + 50 * MIN, buckets: 50 });
+      expect(await answers()).toEqual(before);
+
+      // The rest from two stores at once (two replicas), then again: every bucket moved exactly once.
+      const other = new RedisWindowStore({ redis: client(), prefix });
+      const [a, b] = await Promise.all([store.compact(funnel), other.compact(funnel)]);
+      const horizon = a.sealedUpTo!;
+      expect(horizon).toBeGreaterThan(T0 + 151 * MIN); // the first window still reaches past it into hot buckets
+      expect(a.buckets + b.buckets).toBe((horizon - (T0 + 50 * MIN)) / MIN);
+      expect(await store.compact(funnel)).toEqual({ compactedUpTo: horizon, buckets: 0, sealedUpTo: horizon });
+      expect(await answers()).toEqual(before);
+      expect(await windowQueries(other).counters(funnel)).toMatchObject({ lateDropped: 0, lateCohort: 0 });
+    },
+  );
 
   it('refuses malformed input with typed, non-retriable errors', async () => {
     const { redis, store, funnel } = setup();

@@ -155,7 +155,8 @@ describe('rankDeploys: relevance', () => {
     const ranked = rankDeploys([close, tagged], checkoutStripe);
     expect(ranked.map((d) => d.service)).toEqual(['stripe-adapter', 'search-service']);
     expect(ranked[0]!.why).toBe(
-      '35 min before the onset; stripe-adapter is not a service of checkout; tagged payment_provider=stripe like the drop',
+      '35 min before the onset; stripe-adapter is not a service of checkout; ' +
+        'tagged payment_provider=stripe like the drop',
     );
   });
 
@@ -197,7 +198,8 @@ describe('rankDeploys: relevance', () => {
     const ranked = rankDeploys([ios, plain], alert);
     expect(ranked.map((d) => d.version)).toEqual(['plain', 'ios']);
     expect(ranked[1]!.why).toBe(
-      '10 min before the onset; mobile-app is not a service of checkout; tagged platform=ios but the drop is in platform=android',
+      '10 min before the onset; mobile-app is not a service of checkout; ' +
+        'tagged platform=ios but the drop is in platform=android',
     );
   });
 

@@ -111,13 +111,15 @@ describe('validateDeployInput: problems, one per field', () => {
 
   it('refuses bodies that are not objects', () => {
     const msg =
-      'the body must be a JSON object with service and version, and optionally environment, ts, commit, author, url and attrs';
+      'the body must be a JSON object with service and version, ' +
+      'and optionally environment, ts, commit, author, url and attrs';
     for (const body of [null, undefined, [], 'payments-service', 42]) expect(problems(body)).toEqual([msg]);
   });
 
   it('says which characters a service and an environment may hold', () => {
     expect(problems({ ...base, service: 'payments service' })).toEqual([
-      'service: "payments service" is not a service name: letters, digits, ., _, - and /, starting with a letter or digit',
+      'service: "payments service" is not a service name: ' +
+        'letters, digits, ., _, - and /, starting with a letter or digit',
     ]);
     expect(problems({ ...base, service: '-svc' })).toHaveLength(1);
     expect(problems({ ...base, environment: 'prod/eu' })).toEqual([
@@ -137,7 +139,8 @@ describe('validateDeployInput: problems, one per field', () => {
 
   it('explains bad times: no zone, seconds instead of ms, the future, older than the retention', () => {
     expect(problems({ ...base, ts: '2025-01-06T12:00:00' })).toEqual([
-      'ts: not a time (ISO 8601 with a zone, e.g. 2025-01-06T14:00:00Z, or milliseconds since the epoch): got "2025-01-06T12:00:00"',
+      'ts: not a time (ISO 8601 with a zone, e.g. 2025-01-06T14:00:00Z, or milliseconds since the epoch): ' +
+        'got "2025-01-06T12:00:00"',
     ]);
     expect(problems({ ...base, ts: 'yesterday' })[0]).toMatch(/^ts: not a time \(ISO 8601 with a zone/);
     expect(problems({ ...base, ts: NOW / 1000 })).toEqual([
@@ -182,7 +185,8 @@ describe('validateDeployInput: problems, one per field', () => {
       }),
     ).toEqual([
       'attrs.platform: must be a string, number or boolean',
-      'attrs.bad name: "bad name" is not an attribute name: start with a letter or _, then letters, digits, _, . and - (at most 128)',
+      'attrs.bad name: "bad name" is not an attribute name: ' +
+        'start with a letter or _, then letters, digits, _, . and - (at most 128)',
       'attrs.nested: must be a string, number or boolean',
       `attrs.long: is longer than ${DEPLOY_LIMITS.attrValueChars} characters`,
     ]);

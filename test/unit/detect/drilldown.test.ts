@@ -8,7 +8,8 @@ describe('drilldown', () => {
       dimension: 'payment_provider',
       segments: [
         { value: 'adyen', current: { starts: 5000, conversions: 3000 }, baselineRate: 0.6, baselineStarts: 50_000 },
-        { value: 'stripe', current: { starts: 3000, conversions: 900 }, baselineRate: 0.6, baselineStarts: 30_000 }, // −50 %
+        // −50 %
+        { value: 'stripe', current: { starts: 3000, conversions: 900 }, baselineRate: 0.6, baselineStarts: 30_000 },
         { value: 'paypal', current: { starts: 2000, conversions: 1195 }, baselineRate: 0.6, baselineStarts: 20_000 },
       ],
     });

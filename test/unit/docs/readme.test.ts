@@ -13,13 +13,17 @@ describe('README', () => {
     expect(table).toBe(configMarkdown());
   });
 
-  it('shows the Slack, PagerDuty and console samples the receivers produce (run `npm run docs` after changing them)', () => {
-    const readme = readFileSync('README.md', 'utf8');
-    const start = readme.indexOf('<!-- delivery-samples: generated');
-    const end = readme.indexOf('<!-- /delivery-samples -->');
-    expect(start).toBeGreaterThan(0);
-    expect(readme.slice(readme.indexOf('\n', start) + 1, end).trim()).toBe(deliverySamplesMarkdown());
-  });
+  it(
+    'shows the Slack, PagerDuty and console samples the receivers produce ' +
+      '(run `npm run docs` after changing them)',
+    () => {
+      const readme = readFileSync('README.md', 'utf8');
+      const start = readme.indexOf('<!-- delivery-samples: generated');
+      const end = readme.indexOf('<!-- /delivery-samples -->');
+      expect(start).toBeGreaterThan(0);
+      expect(readme.slice(readme.indexOf('\n', start) + 1, end).trim()).toBe(deliverySamplesMarkdown());
+    },
+  );
 
   it('names exactly the two set-up commands in its quick start', () => {
     const readme = readFileSync('README.md', 'utf8');

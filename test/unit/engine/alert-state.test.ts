@@ -171,16 +171,19 @@ describe('stepAlert: timing', () => {
     });
   });
 
-  it('pending does not fire on an insufficient or inhibited look even when for has passed; the next breach fires', () => {
-    const pending = stepAlert(undefined, RULE, null, obs('breach'), T0, R).next;
-    for (const c of ['insufficient', 'inhibited'] as const) {
-      const held = stepAlert(pending, RULE, null, obs(c), T0 + R.forMs + MIN, R);
-      expect(held.next).toMatchObject({ status: 'pending', pendingSince: T0 });
-      expect(held.transition).toBeNull();
-      const fired = stepAlert(held.next, RULE, null, obs('breach'), T0 + R.forMs + 2 * MIN, R);
-      expect(fired.transition).toBe('firing');
-    }
-  });
+  it(
+    'pending does not fire on an insufficient or inhibited look even when for has passed; ' + 'the next breach fires',
+    () => {
+      const pending = stepAlert(undefined, RULE, null, obs('breach'), T0, R).next;
+      for (const c of ['insufficient', 'inhibited'] as const) {
+        const held = stepAlert(pending, RULE, null, obs(c), T0 + R.forMs + MIN, R);
+        expect(held.next).toMatchObject({ status: 'pending', pendingSince: T0 });
+        expect(held.transition).toBeNull();
+        const fired = stepAlert(held.next, RULE, null, obs('breach'), T0 + R.forMs + 2 * MIN, R);
+        expect(fired.transition).toBe('firing');
+      }
+    },
+  );
 
   it('forMs = 0 fires on the first breach, from inactive, insufficient and resolved', () => {
     const r = { forMs: 0, resolveAfterMs: R.resolveAfterMs };
@@ -229,15 +232,18 @@ describe('stepAlert: timing', () => {
     expect(steps[3]!.next.okSince).toBe(T0 + 4 * MIN);
   });
 
-  it('insufficient and inhibited looks neither resolve nor keep the countdown: it restarts after the data is back', () => {
-    const r = { forMs: 0, resolveAfterMs: 2 * MIN };
-    const firing = stateIn('firing', r);
-    // ok at +1, no data at +2 and +3 (the countdown would have ended at +3), ok again at +4: counting from +4.
-    const steps = run(firing, ['ok', 'insufficient', 'inhibited', 'ok', 'ok', 'ok'], T0 + MIN, r);
-    expect(steps.map((s) => s.next.status)).toEqual(['firing', 'firing', 'firing', 'firing', 'firing', 'resolved']);
-    expect(steps[3]!.next.okSince).toBe(T0 + 4 * MIN);
-    expect(last(steps).next.resolvedAt).toBe(T0 + 6 * MIN);
-  });
+  it(
+    'insufficient and inhibited looks neither resolve nor keep the countdown: ' + 'it restarts after the data is back',
+    () => {
+      const r = { forMs: 0, resolveAfterMs: 2 * MIN };
+      const firing = stateIn('firing', r);
+      // ok at +1, no data at +2 and +3 (the countdown would have ended at +3), ok again at +4: counting from +4.
+      const steps = run(firing, ['ok', 'insufficient', 'inhibited', 'ok', 'ok', 'ok'], T0 + MIN, r);
+      expect(steps.map((s) => s.next.status)).toEqual(['firing', 'firing', 'firing', 'firing', 'firing', 'resolved']);
+      expect(steps[3]!.next.okSince).toBe(T0 + 4 * MIN);
+      expect(last(steps).next.resolvedAt).toBe(T0 + 6 * MIN);
+    },
+  );
 
   it('resolveAfterMs = 0 resolves on the first ok look', () => {
     const r = { forMs: R.forMs, resolveAfterMs: 0 };
@@ -257,31 +263,34 @@ describe('stepAlert: evidence, peak and seq', () => {
     expect(c.evidence).toEqual(ev(0.5, T0 + 2 * MIN));
   });
 
-  it('peak is the evidence of the largest relativeChange (positive = the bad direction) on a breach while firing', () => {
-    const r = { forMs: 0, resolveAfterMs: 0 };
-    let s = stepAlert(undefined, RULE, null, obs('breach', ev(0.2)), T0, r).next;
-    expect(s.peak).toEqual(ev(0.2));
-    s = stepAlert(s, RULE, null, obs('breach', ev(0.35, T0 + MIN)), T0 + MIN, r).next;
-    expect(s.peak).toEqual(ev(0.35, T0 + MIN));
-    s = stepAlert(s, RULE, null, obs('breach', ev(0.25, T0 + 2 * MIN)), T0 + 2 * MIN, r).next;
-    expect(s.peak).toEqual(ev(0.35, T0 + MIN));
-    expect(s.evidence).toEqual(ev(0.25, T0 + 2 * MIN));
-    // a breach look without evidence keeps the peak
-    s = stepAlert(s, RULE, null, obs('breach'), T0 + 3 * MIN, r).next;
-    expect(s.peak).toEqual(ev(0.35, T0 + MIN));
-    // a wild number on a no-data look is not a peak
-    s = stepAlert(s, RULE, null, obs('insufficient', ev(0.9, T0 + 4 * MIN)), T0 + 4 * MIN, r).next;
-    expect(s.peak).toEqual(ev(0.35, T0 + MIN));
-    // a peak restored from JSON with a non-finite change (stored as null) is beaten by any real one
-    const restored = JSON.parse(JSON.stringify({ ...s, peak: ev(Infinity) })) as AlertState;
-    expect(restored.peak?.relativeChange).toBeNull();
-    expect(stepAlert(restored, RULE, null, obs('breach', ev(0.1, T0 + 5 * MIN)), T0 + 5 * MIN, r).next.peak).toEqual(
-      ev(0.1, T0 + 5 * MIN),
-    );
-    // resolved keeps the incident's peak for the resolve notification
-    s = stepAlert(s, RULE, null, obs('ok', ev(0, T0 + 5 * MIN)), T0 + 5 * MIN, r).next;
-    expect(s).toMatchObject({ status: 'resolved', peak: ev(0.35, T0 + MIN) });
-  });
+  it(
+    'peak is the evidence of the largest relativeChange ' + '(positive = the bad direction) on a breach while firing',
+    () => {
+      const r = { forMs: 0, resolveAfterMs: 0 };
+      let s = stepAlert(undefined, RULE, null, obs('breach', ev(0.2)), T0, r).next;
+      expect(s.peak).toEqual(ev(0.2));
+      s = stepAlert(s, RULE, null, obs('breach', ev(0.35, T0 + MIN)), T0 + MIN, r).next;
+      expect(s.peak).toEqual(ev(0.35, T0 + MIN));
+      s = stepAlert(s, RULE, null, obs('breach', ev(0.25, T0 + 2 * MIN)), T0 + 2 * MIN, r).next;
+      expect(s.peak).toEqual(ev(0.35, T0 + MIN));
+      expect(s.evidence).toEqual(ev(0.25, T0 + 2 * MIN));
+      // a breach look without evidence keeps the peak
+      s = stepAlert(s, RULE, null, obs('breach'), T0 + 3 * MIN, r).next;
+      expect(s.peak).toEqual(ev(0.35, T0 + MIN));
+      // a wild number on a no-data look is not a peak
+      s = stepAlert(s, RULE, null, obs('insufficient', ev(0.9, T0 + 4 * MIN)), T0 + 4 * MIN, r).next;
+      expect(s.peak).toEqual(ev(0.35, T0 + MIN));
+      // a peak restored from JSON with a non-finite change (stored as null) is beaten by any real one
+      const restored = JSON.parse(JSON.stringify({ ...s, peak: ev(Infinity) })) as AlertState;
+      expect(restored.peak?.relativeChange).toBeNull();
+      expect(stepAlert(restored, RULE, null, obs('breach', ev(0.1, T0 + 5 * MIN)), T0 + 5 * MIN, r).next.peak).toEqual(
+        ev(0.1, T0 + 5 * MIN),
+      );
+      // resolved keeps the incident's peak for the resolve notification
+      s = stepAlert(s, RULE, null, obs('ok', ev(0, T0 + 5 * MIN)), T0 + 5 * MIN, r).next;
+      expect(s).toMatchObject({ status: 'resolved', peak: ev(0.35, T0 + MIN) });
+    },
+  );
 
   it('seq counts the emitted transitions across incidents, and each incident gets its own id', () => {
     const conds: Condition[] = [
@@ -323,50 +332,53 @@ describe('stepAlert: evidence, peak and seq', () => {
 });
 
 describe('restart continuity', () => {
-  it('a state that went through JSON gives the same next step as the one in memory, at every point of an incident', () => {
-    const conds: Condition[] = [
-      'ok',
-      'insufficient',
-      'breach',
-      'inhibited',
-      'breach',
-      'breach',
-      'breach',
-      'breach',
-      'breach',
-      'ok',
-      'insufficient',
-      'ok',
-      'breach',
-      'ok',
-      'ok',
-      'ok',
-      'ok',
-      'ok',
-      'ok',
-      'ok',
-      'ok',
-      'ok',
-      'ok',
-      'ok',
-      'ok',
-      'ok',
-    ];
-    let mem: AlertState | undefined;
-    const seen = new Set<AlertStatus>();
-    conds.forEach((c, i) => {
-      const now = T0 + i * MIN;
-      const o = obs(c, c === 'inhibited' ? undefined : ev(c === 'breach' ? 0.3 + ((i * 7) % 5) / 100 : 0.01, now));
-      const restored = mem === undefined ? undefined : (JSON.parse(JSON.stringify(mem)) as AlertState);
-      const a = stepAlert(mem, RULE, SEG, o, now, R);
-      const b = stepAlert(restored, RULE, SEG, o, now, R);
-      expect(b).toStrictEqual(a);
-      expect(JSON.parse(JSON.stringify(a.next))).toStrictEqual(a.next);
-      mem = a.next;
-      seen.add(mem.status);
-    });
-    expect([...seen].sort()).toEqual(['firing', 'inactive', 'insufficient', 'pending', 'resolved']);
-  });
+  it(
+    'a state that went through JSON gives the same next step as the one in memory, ' + 'at every point of an incident',
+    () => {
+      const conds: Condition[] = [
+        'ok',
+        'insufficient',
+        'breach',
+        'inhibited',
+        'breach',
+        'breach',
+        'breach',
+        'breach',
+        'breach',
+        'ok',
+        'insufficient',
+        'ok',
+        'breach',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+      ];
+      let mem: AlertState | undefined;
+      const seen = new Set<AlertStatus>();
+      conds.forEach((c, i) => {
+        const now = T0 + i * MIN;
+        const o = obs(c, c === 'inhibited' ? undefined : ev(c === 'breach' ? 0.3 + ((i * 7) % 5) / 100 : 0.01, now));
+        const restored = mem === undefined ? undefined : (JSON.parse(JSON.stringify(mem)) as AlertState);
+        const a = stepAlert(mem, RULE, SEG, o, now, R);
+        const b = stepAlert(restored, RULE, SEG, o, now, R);
+        expect(b).toStrictEqual(a);
+        expect(JSON.parse(JSON.stringify(a.next))).toStrictEqual(a.next);
+        mem = a.next;
+        seen.add(mem.status);
+      });
+      expect([...seen].sort()).toEqual(['firing', 'inactive', 'insufficient', 'pending', 'resolved']);
+    },
+  );
 });
 
 describe('alertKey', () => {

@@ -55,7 +55,8 @@ function job(event: DeliveryJob['event'], a: AlertTransition = alert(), over: Pa
 }
 
 const FIRING =
-  'FIRING  checkout-conversion [platform=android]  conversion 41.2% vs expected 60.1% (−31%), 1,234 checkouts in 15 min, since 12:03 UTC — critical → #payments';
+  'FIRING  checkout-conversion [platform=android]  conversion 41.2% vs expected 60.1% (−31%), ' +
+  '1,234 checkouts in 15 min, since 12:03 UTC — critical → #payments';
 
 describe('consoleLines', () => {
   it('firing and resolved use the transition line', () => {
@@ -64,7 +65,8 @@ describe('consoleLines', () => {
       job('resolved', alert({ kind: 'resolved', at: AT + 600_000, evidence: evidence({ observedRate: 0.6 }) })),
     );
     expect(resolved).toEqual([
-      'RESOLVED checkout-conversion [platform=android]  conversion 60.0% vs expected 60.1% (−0.2%), 1,234 checkouts in 15 min, at 12:18 UTC — critical → #payments',
+      'RESOLVED checkout-conversion [platform=android]  conversion 60.0% vs expected 60.1% (−0.2%), ' +
+        '1,234 checkouts in 15 min, at 12:18 UTC — critical → #payments',
     ]);
   });
 
@@ -82,7 +84,8 @@ describe('consoleLines', () => {
       reason: 'PagerDuty refused the event (400): Event object is invalid',
     };
     expect(consoleLines(job('delivery_failed', alert(), { failure }))).toEqual([
-      'DELIVERY FAILED  receiver pd-checkout refused the firing of checkout-conversion [platform=android]: PagerDuty refused the event (400): Event object is invalid (PAGERDUTY_400)',
+      'DELIVERY FAILED  receiver pd-checkout refused the firing of checkout-conversion [platform=android]: ' +
+        'PagerDuty refused the event (400): Event object is invalid (PAGERDUTY_400)',
     ]);
   });
 

@@ -55,8 +55,8 @@ function transition(over: Partial<AlertTransition> = {}): AlertTransition {
 describe('formatTransitionLine', () => {
   it('firing: rate against expected, signed change, volume and window, onset, severity and receivers', () => {
     expect(formatTransitionLine(transition())).toBe(
-      'FIRING  checkout-conversion [platform=android]  conversion 41.2% vs expected 60.1% (−31%), 1,234 checkouts in 15 min, ' +
-        'since 12:03 UTC — critical → #payments',
+      'FIRING  checkout-conversion [platform=android]  conversion 41.2% vs expected 60.1% (−31%), ' +
+        '1,234 checkouts in 15 min, since 12:03 UTC — critical → #payments',
     );
   });
 
@@ -67,8 +67,8 @@ describe('formatTransitionLine', () => {
         transition({ kind: 'resolved', from: 'firing', to: 'resolved', at: AT + 47 * 60_000, evidence: ok }),
       ),
     ).toBe(
-      'RESOLVED checkout-conversion [platform=android]  conversion 59.8% vs expected 60.1% (−0.5%), 1,240 checkouts in 15 min, ' +
-        'at 12:55 UTC — critical → #payments',
+      'RESOLVED checkout-conversion [platform=android]  conversion 59.8% vs expected 60.1% (−0.5%), ' +
+        '1,240 checkouts in 15 min, at 12:55 UTC — critical → #payments',
     );
     expect(
       formatTransitionLine(
@@ -81,7 +81,8 @@ describe('formatTransitionLine', () => {
         }),
       ),
     ).toBe(
-      'PENDING checkout-conversion  conversion 41.2% vs expected 60.1% (−31%), 1,234 checkouts in 15 min, since 12:08 UTC — critical → #payments',
+      'PENDING checkout-conversion  conversion 41.2% vs expected 60.1% (−31%), ' +
+        '1,234 checkouts in 15 min, since 12:08 UTC — critical → #payments',
     );
     const thin = evidence({
       observedRate: NaN,
@@ -114,7 +115,8 @@ describe('formatTransitionLine', () => {
     expect(
       formatTransitionLine(transition({ metric: 'ratio_conversion', countedFrom: 'payment', segment: null })),
     ).toBe(
-      'FIRING  checkout-conversion  conversion 41.2% vs expected 60.1% (−31%), 1,234 reached payment in 15 min, since 12:03 UTC — critical → #payments',
+      'FIRING  checkout-conversion  conversion 41.2% vs expected 60.1% (−31%), ' +
+        '1,234 reached payment in 15 min, since 12:03 UTC — critical → #payments',
     );
   });
 
@@ -132,13 +134,15 @@ describe('formatTransitionLine', () => {
         transition({ metric: 'step_volume', evidence: vol, segment: null, notify: ['#growth', 'pagerduty-web'] }),
       ),
     ).toBe(
-      'FIRING  checkout-conversion  volume 812 vs expected 1,190 (−32%) in 1 h, since 12:03 UTC — critical → #growth, pagerduty-web',
+      'FIRING  checkout-conversion  volume 812 vs expected 1,190 (−32%) in 1 h, ' +
+        'since 12:03 UTC — critical → #growth, pagerduty-web',
     );
     const dur = evidence({ observedRate: 0.124, expectedRate: 0.05, volume: 3000, windowMinutes: 30 });
     expect(
       formatTransitionLine(transition({ metric: 'step_duration', evidence: dur, segment: null, severity: 'warning' })),
     ).toBe(
-      'FIRING  checkout-conversion  slow share 12.4% vs expected 5.0% (+148%), 3,000 checkouts in 30 min, since 12:03 UTC — warning → #payments',
+      'FIRING  checkout-conversion  slow share 12.4% vs expected 5.0% (+148%), ' +
+        '3,000 checkouts in 30 min, since 12:03 UTC — warning → #payments',
     );
   });
 
@@ -158,7 +162,8 @@ describe('formatTransitionLine', () => {
         transition({ rule: 'checkout/data_stale', segment: null, evidence: stale, severity: 'warning' }),
       ),
     ).toBe(
-      'FIRING  checkout/data_stale  data stale: no events for 12 min, 0 vs expected 410 (−100%), since 12:03 UTC — warning → #payments',
+      'FIRING  checkout/data_stale  data stale: ' +
+        'no events for 12 min, 0 vs expected 410 (−100%), since 12:03 UTC — warning → #payments',
     );
   });
 
@@ -192,41 +197,44 @@ describe('LogNotifier', () => {
     return { lines, logger: createLogger({ level: 'info', pretty: false, destination }) };
   }
 
-  it('logs every transition with its evidence (warn for firing, info otherwise) and prints the console line', async () => {
-    const { lines, logger } = capture();
-    const printed: string[] = [];
-    const n = new LogNotifier({ logger, write: (l) => printed.push(l) });
-    const firing = transition();
-    const resolved = transition({ kind: 'resolved', from: 'firing', to: 'resolved', id: `${firing.incidentId}#3` });
-    await n.notify(firing);
-    await n.notify(resolved);
-    await n.close();
-    await new Promise((r) => setImmediate(r));
-    expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({
-      level: 'warn',
-      msg: 'alert firing: checkout-conversion [platform=android]',
-      transition: firing.id,
-      kind: 'firing',
-      rule: 'checkout-conversion',
-      funnel: 'checkout',
-      severity: 'critical',
-      notify: ['#payments'],
-      incidentId: firing.incidentId,
-      at: '2025-01-06T12:08:00.000Z',
-      evidence: {
-        observedRate: 0.412,
-        expectedRate: 0.601,
-        relativeChange: 0.314,
-        volume: 1234,
-        windowMinutes: 15,
-        pValue: 2e-7,
-        onset: '2025-01-06T12:03:00.000Z',
-      },
-    });
-    expect(lines[1]).toMatchObject({ level: 'info', kind: 'resolved', transition: resolved.id });
-    expect(printed).toEqual([formatTransitionLine(firing), formatTransitionLine(resolved)]);
-  });
+  it(
+    'logs every transition with its evidence ' + '(warn for firing, info otherwise) and prints the console line',
+    async () => {
+      const { lines, logger } = capture();
+      const printed: string[] = [];
+      const n = new LogNotifier({ logger, write: (l) => printed.push(l) });
+      const firing = transition();
+      const resolved = transition({ kind: 'resolved', from: 'firing', to: 'resolved', id: `${firing.incidentId}#3` });
+      await n.notify(firing);
+      await n.notify(resolved);
+      await n.close();
+      await new Promise((r) => setImmediate(r));
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatchObject({
+        level: 'warn',
+        msg: 'alert firing: checkout-conversion [platform=android]',
+        transition: firing.id,
+        kind: 'firing',
+        rule: 'checkout-conversion',
+        funnel: 'checkout',
+        severity: 'critical',
+        notify: ['#payments'],
+        incidentId: firing.incidentId,
+        at: '2025-01-06T12:08:00.000Z',
+        evidence: {
+          observedRate: 0.412,
+          expectedRate: 0.601,
+          relativeChange: 0.314,
+          volume: 1234,
+          windowMinutes: 15,
+          pValue: 2e-7,
+          onset: '2025-01-06T12:03:00.000Z',
+        },
+      });
+      expect(lines[1]).toMatchObject({ level: 'info', kind: 'resolved', transition: resolved.id });
+      expect(printed).toEqual([formatTransitionLine(firing), formatTransitionLine(resolved)]);
+    },
+  );
 
   it('prints nothing without a write function', async () => {
     const { lines, logger } = capture();

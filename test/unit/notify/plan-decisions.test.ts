@@ -183,15 +183,25 @@ describe('resolveTargets', () => {
 });
 
 describe('catchUp', () => {
-  it('pages a receiver whose silence ended and one added mid-incident; leaves announced and inhibited ones alone', () => {
-    const prior = { slack: { at: T0 }, pd: { at: T0, muted: 's-1' }, console: { at: T0, muted: 'inhibited:x=y' } };
-    const c = catchUp(['slack', 'pd', 'console', 'new', 'gone'], prior, KEY, new Set([...ALL, 'new']), none, T0 + MIN);
-    expect(c.send).toEqual(['pd', 'new']);
-    expect(c.changed).toBe(true);
-    expect(c.notices).toEqual({ ...prior, pd: { at: T0 + MIN }, new: { at: T0 + MIN } });
-    expect(c.notes).toEqual([{ kind: 'unmuted', key: KEY, receiver: 'pd', silence: 's-1' }]);
-    expect(prior.pd).toEqual({ at: T0, muted: 's-1' }); // the state's notices are not mutated
-  });
+  it(
+    'pages a receiver whose silence ended and one added mid-incident; ' + 'leaves announced and inhibited ones alone',
+    () => {
+      const prior = { slack: { at: T0 }, pd: { at: T0, muted: 's-1' }, console: { at: T0, muted: 'inhibited:x=y' } };
+      const c = catchUp(
+        ['slack', 'pd', 'console', 'new', 'gone'],
+        prior,
+        KEY,
+        new Set([...ALL, 'new']),
+        none,
+        T0 + MIN,
+      );
+      expect(c.send).toEqual(['pd', 'new']);
+      expect(c.changed).toBe(true);
+      expect(c.notices).toEqual({ ...prior, pd: { at: T0 + MIN }, new: { at: T0 + MIN } });
+      expect(c.notes).toEqual([{ kind: 'unmuted', key: KEY, receiver: 'pd', silence: 's-1' }]);
+      expect(prior.pd).toEqual({ at: T0, muted: 's-1' }); // the state's notices are not mutated
+    },
+  );
 
   it('marks a receiver added under a silence muted once, and changes nothing the next time', () => {
     const first = catchUp(['pd'], {}, KEY, ALL, mutes('pd', 's-2'), T0);

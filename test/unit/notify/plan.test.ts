@@ -215,61 +215,67 @@ describe('planDeliveries', () => {
     });
   });
 
-  it('a segment alert whose drop the drill-down places in another dimension is held back, for the whole incident', () => {
-    const drilldown = {
-      classification: 'localised' as const,
-      summary: 'payment_provider=adyen carries 100% of the deficit',
-      dimensions: [
-        {
-          dimension: 'payment_provider',
-          top: [{ value: 'adyen', expected: 100, observed: 20, deficitShare: 1, rateChanged: true }],
-        },
-      ],
-    };
-    const seg = { dimension: 'platform', value: 'ios' };
-    const step = stepAlert(undefined, RULE, seg, { condition: 'breach', evidence: evidence(0.3) }, T0, {
-      forMs: 0,
-      resolveAfterMs: 5 * MIN,
-    });
-    const state = { ...step.next, context: { drilldown } };
-    const key = alertKey(RULE, seg);
-    const t = { ...alertOf(state, 'firing'), context: { drilldown } };
-    const base = { silences: [], receivers: RECEIVERS, remindEveryMs: 60 * MIN, describe: () => t };
-    const fired = planDeliveries({ ...base, now: T0, states: new Map([[key, state]]), transitions: [t] });
-    expect(fired.jobs).toEqual([]);
-    expect(fired.notes.map((n) => `${n.kind}:${n.silence}`)).toEqual([
-      'inhibited:payment_provider=adyen',
-      'inhibited:payment_provider=adyen',
-    ]);
-    const held = fired.states.get(key)!;
-    // Still firing an hour later: no late page, no reminder.
-    expect(
-      planDeliveries({ ...base, now: T0 + 61 * MIN, states: new Map([[key, held]]), transitions: [] }).jobs,
-    ).toEqual([]);
-    // The resolve goes nowhere either.
-    const resolved = { ...held, status: 'resolved' as const };
-    expect(
-      planDeliveries({
-        ...base,
-        now: T0 + 70 * MIN,
-        states: new Map([[key, resolved]]),
-        transitions: [{ ...t, kind: 'resolved' }],
-      }).jobs,
-    ).toEqual([]);
-    // The same drill-down does not hold back an alert in the dimension that carries the deficit.
-    const adyen = { dimension: 'payment_provider', value: 'adyen' };
-    const s2 = {
-      ...stepAlert(undefined, RULE, adyen, { condition: 'breach', evidence: evidence(0.3) }, T0, {
+  it(
+    'a segment alert whose drop the drill-down places in another dimension is held back, ' + 'for the whole incident',
+    () => {
+      const drilldown = {
+        classification: 'localised' as const,
+        summary: 'payment_provider=adyen carries 100% of the deficit',
+        dimensions: [
+          {
+            dimension: 'payment_provider',
+            top: [{ value: 'adyen', expected: 100, observed: 20, deficitShare: 1, rateChanged: true }],
+          },
+        ],
+      };
+      const seg = { dimension: 'platform', value: 'ios' };
+      const step = stepAlert(undefined, RULE, seg, { condition: 'breach', evidence: evidence(0.3) }, T0, {
         forMs: 0,
         resolveAfterMs: 5 * MIN,
-      }).next,
-      context: { drilldown },
-    };
-    const t2 = { ...alertOf(s2, 'firing'), context: { drilldown } };
-    expect(
-      planDeliveries({ ...base, now: T0, states: new Map([[alertKey(RULE, adyen), s2]]), transitions: [t2] }).jobs.map(
-        (j) => j.event,
-      ),
-    ).toEqual(['firing', 'firing']);
-  });
+      });
+      const state = { ...step.next, context: { drilldown } };
+      const key = alertKey(RULE, seg);
+      const t = { ...alertOf(state, 'firing'), context: { drilldown } };
+      const base = { silences: [], receivers: RECEIVERS, remindEveryMs: 60 * MIN, describe: () => t };
+      const fired = planDeliveries({ ...base, now: T0, states: new Map([[key, state]]), transitions: [t] });
+      expect(fired.jobs).toEqual([]);
+      expect(fired.notes.map((n) => `${n.kind}:${n.silence}`)).toEqual([
+        'inhibited:payment_provider=adyen',
+        'inhibited:payment_provider=adyen',
+      ]);
+      const held = fired.states.get(key)!;
+      // Still firing an hour later: no late page, no reminder.
+      expect(
+        planDeliveries({ ...base, now: T0 + 61 * MIN, states: new Map([[key, held]]), transitions: [] }).jobs,
+      ).toEqual([]);
+      // The resolve goes nowhere either.
+      const resolved = { ...held, status: 'resolved' as const };
+      expect(
+        planDeliveries({
+          ...base,
+          now: T0 + 70 * MIN,
+          states: new Map([[key, resolved]]),
+          transitions: [{ ...t, kind: 'resolved' }],
+        }).jobs,
+      ).toEqual([]);
+      // The same drill-down does not hold back an alert in the dimension that carries the deficit.
+      const adyen = { dimension: 'payment_provider', value: 'adyen' };
+      const s2 = {
+        ...stepAlert(undefined, RULE, adyen, { condition: 'breach', evidence: evidence(0.3) }, T0, {
+          forMs: 0,
+          resolveAfterMs: 5 * MIN,
+        }).next,
+        context: { drilldown },
+      };
+      const t2 = { ...alertOf(s2, 'firing'), context: { drilldown } };
+      expect(
+        planDeliveries({
+          ...base,
+          now: T0,
+          states: new Map([[alertKey(RULE, adyen), s2]]),
+          transitions: [t2],
+        }).jobs.map((j) => j.event),
+      ).toEqual(['firing', 'firing']);
+    },
+  );
 });

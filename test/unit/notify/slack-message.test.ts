@@ -223,36 +223,42 @@ describe('format.ts helpers', () => {
 });
 
 describe('slackMessage: the incident message', () => {
-  it('firing: header, what dropped, observed vs expected, volume, onset, segment, severity, owner, runbook, context', () => {
-    const m = slackMessage(job('firing', { context: CONTEXT }), { dashboardUrl: 'https://g.example.com/d?f={funnel}' });
-    expect(header(m)).toBe(':red_circle: FIRING: checkout-completion-drop [payment_provider=stripe]');
-    expect(m.text).toBe(
-      'FIRING: checkout-completion-drop: conversion 41.2% vs expected 60.1% (−31%) [payment_provider=stripe]',
-    );
-    const summary = m.blocks[1];
-    expect(summary?.type).toBe('section');
-    const texts = summary ? blockTexts(summary) : [];
-    expect(texts[0]).toBe('*conversion 41.2% vs expected 60.1% (−31%)*, since 12:03 UTC');
-    expect(texts).toEqual(
-      expect.arrayContaining([
-        '*Observed*\n41.2%',
-        '*Expected*\n60.1%',
-        '*Change*\n−31%',
-        '*Volume*\n1,234 checkouts in 15 min',
-        '*Since*\n2025-01-06 12:03 UTC',
-        '*Segment*\npayment_provider=stripe',
-        '*Severity*\ncritical',
-        '*Owner*\npayments-team',
-        '*Runbook*\n<https://wiki.example.com/runbooks/checkout?x=1&amp;y=2|Open runbook>',
-        '*Dashboard*\n<https://g.example.com/d?f=checkout|Open dashboard>',
-      ]),
-    );
-    const all = allText(m);
-    expect(all).toContain('Rule: *checkout-completion-drop*');
-    expect(all).toContain('Funnel: checkout');
-    expect(all).toContain('Baseline: seasonal (4 weeks)');
-    expect(m.truncated).toEqual([]);
-  });
+  it(
+    'firing: header, what dropped, observed vs expected, ' +
+      'volume, onset, segment, severity, owner, runbook, context',
+    () => {
+      const m = slackMessage(job('firing', { context: CONTEXT }), {
+        dashboardUrl: 'https://g.example.com/d?f={funnel}',
+      });
+      expect(header(m)).toBe(':red_circle: FIRING: checkout-completion-drop [payment_provider=stripe]');
+      expect(m.text).toBe(
+        'FIRING: checkout-completion-drop: conversion 41.2% vs expected 60.1% (−31%) [payment_provider=stripe]',
+      );
+      const summary = m.blocks[1];
+      expect(summary?.type).toBe('section');
+      const texts = summary ? blockTexts(summary) : [];
+      expect(texts[0]).toBe('*conversion 41.2% vs expected 60.1% (−31%)*, since 12:03 UTC');
+      expect(texts).toEqual(
+        expect.arrayContaining([
+          '*Observed*\n41.2%',
+          '*Expected*\n60.1%',
+          '*Change*\n−31%',
+          '*Volume*\n1,234 checkouts in 15 min',
+          '*Since*\n2025-01-06 12:03 UTC',
+          '*Segment*\npayment_provider=stripe',
+          '*Severity*\ncritical',
+          '*Owner*\npayments-team',
+          '*Runbook*\n<https://wiki.example.com/runbooks/checkout?x=1&amp;y=2|Open runbook>',
+          '*Dashboard*\n<https://g.example.com/d?f=checkout|Open dashboard>',
+        ]),
+      );
+      const all = allText(m);
+      expect(all).toContain('Rule: *checkout-completion-drop*');
+      expect(all).toContain('Funnel: checkout');
+      expect(all).toContain('Baseline: seasonal (4 weeks)');
+      expect(m.truncated).toEqual([]);
+    },
+  );
 
   it('likely cause lists the top 3 deploys with their why; where shows the drill-down', () => {
     const all = allText(slackMessage(job('firing', { context: CONTEXT })));
@@ -263,7 +269,8 @@ describe('slackMessage: the incident message', () => {
     expect(all).toContain('• *search* 9.9');
     expect(all).not.toContain('fourth');
     expect(all).toContain(
-      '*Where*\npayment_provider=stripe carries 92% of the deficit (its rate fell 41%)\n• payment_provider=stripe: 92% of the deficit (its rate moved)',
+      '*Where*\npayment_provider=stripe carries 92% of the deficit (its rate fell 41%)\n' +
+        '• payment_provider=stripe: 92% of the deficit (its rate moved)',
     );
   });
 
@@ -366,7 +373,8 @@ describe('slackMessage: the incident message', () => {
     expect(header(m)).toBe(':warning: DELIVERY FAILED: pagerduty');
     const all = allText(m);
     expect(all).toContain(
-      '*The `pagerduty` receiver permanently refused a firing for checkout-completion-drop [payment_provider=stripe]: a page may be missing.*',
+      '*The `pagerduty` receiver permanently refused a firing for checkout-completion-drop ' +
+        '[payment_provider=stripe]: a page may be missing.*',
     );
     expect(all).toContain('Invalid routing key &lt;x&gt;');
     expect(all).toContain('*Code*\n`PD_400`');
@@ -407,7 +415,8 @@ describe('slackThreadReply', () => {
   it('reminder: still firing since the onset, for how long, and now', () => {
     const r = slackThreadReply(job('reminder'));
     expect(r.text).toBe(
-      ':hourglass_flowing_sand: *checkout-completion-drop [payment_provider=stripe]* still firing since 12:03 UTC (1 h 05 min), ' +
+      ':hourglass_flowing_sand: *checkout-completion-drop [payment_provider=stripe]* ' +
+        'still firing since 12:03 UTC (1 h 05 min), ' +
         'now conversion 41.2% vs expected 60.1% (−31%)',
     );
   });

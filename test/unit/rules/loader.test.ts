@@ -138,11 +138,14 @@ describe('a valid file', () => {
     const set = ok([
       {
         path: 'a.yaml',
-        text: file(`  - { name: r1, metric: { ratio_conversion: { from: started, to: payment } }, drop: 5%, severity: info }
-  - { name: r2, metric: { step_volume: { step: started } }, increase: 50%, severity: info }
-  - { name: r3, metric: { step_duration: { from: payment, to: completed } }, increase: 30%, severity: info }
-  - { name: r4, metric: { step_duration: { from: started, to: completed, percentile: p99 } }, increase: 30%, severity: info }
-`),
+        text: file(
+          '  - { name: r1, metric: { ratio_conversion: { from: started, to: payment } }, drop: 5%, severity: info }\n' +
+            '  - { name: r2, metric: { step_volume: { step: started } }, increase: 50%, severity: info }\n' +
+            '  - { name: r3, metric: { step_duration: { from: payment, to: completed } }, ' +
+            'increase: 30%, severity: info }\n' +
+            '  - { name: r4, metric: { step_duration: { from: started, to: completed, percentile: p99 } }, ' +
+            'increase: 30%, severity: info }\n',
+        ),
       },
     ]);
     expect(set.rules.map((r) => r.metric)).toEqual([
@@ -172,7 +175,10 @@ describe('a valid file', () => {
       { path: 'rules/checkout.yaml', text: file(OK_RULE) },
       {
         path: 'rules/checkout-extra.yaml',
-        text: 'funnel: checkout\nrules:\n  - { name: other, metric: { step_volume: { step: started } }, drop: 50%, severity: warning, segments: [platform] }\n',
+        text:
+          'funnel: checkout\nrules:\n' +
+          '  - { name: other, metric: { step_volume: { step: started } }, ' +
+          'drop: 50%, severity: warning, segments: [platform] }\n',
       },
     ]);
     expect(set.funnels).toHaveLength(1);
@@ -187,7 +193,8 @@ describe('located problems', () => {
   it('points at an unknown key and suggests the allowed one', () => {
     const text = file(`${OK_RULE}    resolveAfter: 10m\n`);
     expect(problems(text).map(formatProblem)).toEqual([
-      `rules/checkout.yaml:${at(text, 'resolveAfter').line}:${at(text, 'resolveAfter').col}: unknown field "resolveAfter" in rules[0] (did you mean "resolve_after"?)`,
+      `rules/checkout.yaml:${at(text, 'resolveAfter').line}:${at(text, 'resolveAfter').col}: ` +
+        `unknown field "resolveAfter" in rules[0] (did you mean "resolve_after"?)`,
     ]);
   });
 
@@ -251,7 +258,8 @@ describe('located problems', () => {
       [
         at(text, 'severity').line,
         'invalid_value',
-        'rules[0].severity: the text "critcal" is not allowed: write one of critical, warning, info (did you mean "critical"?)',
+        'rules[0].severity: the text "critcal" is not allowed: ' +
+          'write one of critical, warning, info (did you mean "critical"?)',
       ],
       [at(text, 'segments').line, 'wrong_type', 'rules[0].segments: expected a list, got the text "platform"'],
     ]);
@@ -301,7 +309,8 @@ describe('semantic checks', () => {
     const [p] = problems(text);
     expect(p).toMatchObject({ code: 'unknown_step', ...at(text, 'complete }') });
     expect(p!.message).toBe(
-      'unknown step "complete" in funnel "checkout" (did you mean "completed"?); its steps are started, payment, completed',
+      'unknown step "complete" in funnel "checkout" (did you mean "completed"?); ' +
+        'its steps are started, payment, completed',
     );
   });
 
@@ -316,7 +325,8 @@ describe('semantic checks', () => {
     const [p] = problems(text);
     expect(p).toMatchObject({ code: 'unknown_dimension', ...at(text, 'payment_providers') });
     expect(p!.message).toBe(
-      '"payment_providers" is not a dimension of funnel "checkout" (did you mean "payment_provider"?); its dimensions are platform, payment_provider',
+      '"payment_providers" is not a dimension of funnel "checkout" (did you mean "payment_provider"?); ' +
+        'its dimensions are platform, payment_provider',
     );
   });
 
@@ -374,7 +384,8 @@ describe('semantic checks', () => {
       knownReceivers: new Set(['slack-payments', 'pagerduty-checkout']),
     });
     expect(r.ok ? [] : r.problems.map((p) => p.message)).toEqual([
-      'unknown receiver "slack-payment" (did you mean "slack-payments"?); configured receivers: console, slack-payments, pagerduty-checkout',
+      'unknown receiver "slack-payment" (did you mean "slack-payments"?); ' +
+        'configured receivers: console, slack-payments, pagerduty-checkout',
     ]);
   });
 });
@@ -431,7 +442,8 @@ describe('receivers', () => {
       { path: 'rules/receivers.yaml', text: RECEIVERS },
     ]);
     expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([
-      'rules/checkout.yaml:14:14: unknown receiver "slack-paymnets" (did you mean "slack-payments"?); configured receivers: console, slack-payments, pagerduty-checkout, hook, stdout',
+      'rules/checkout.yaml:14:14: unknown receiver "slack-paymnets" (did you mean "slack-payments"?); ' +
+        'configured receivers: console, slack-payments, pagerduty-checkout, hook, stdout',
     ]);
   });
 
@@ -461,12 +473,17 @@ describe('receivers', () => {
 `;
     const r = checkRuleSources([{ path: 'receivers.yaml', text: bad }]);
     expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([
-      'receivers.yaml:3:31: receivers[0].pagerduty.routing_key: expected a mapping (key: value), got the text "0123456789abcdef0123456789abcdef": say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; secrets are never written in rule files',
-      'receivers.yaml:6:5: receiver "both" has both slack and webhook; define one receiver per destination (rules can notify several)',
+      'receivers.yaml:3:31: receivers[0].pagerduty.routing_key: expected a mapping (key: value), ' +
+        'got the text "0123456789abcdef0123456789abcdef": say where the secret is: ' +
+        '{ env: VARIABLE_NAME } or { file: /path/to/secret }; secrets are never written in rule files',
+      'receivers.yaml:6:5: receiver "both" has both slack and webhook; ' +
+        'define one receiver per destination (rules can notify several)',
       'receivers.yaml:7:5: receiver "nothing" needs one of slack, pagerduty, webhook or console',
       'receivers.yaml:8:11: receiver name "pd" is already used at receivers.yaml:2:11; receiver names must be unique',
-      'receivers.yaml:10:11: "console" is a built-in receiver (one line per notification on stdout); give this receiver another name',
-      'receivers.yaml:13:23: receivers[5].slack.channel: "payments" is not a Slack channel: write its id (C0123ABCD, safest) or #name',
+      'receivers.yaml:10:11: "console" is a built-in receiver ' +
+        '(one line per notification on stdout); give this receiver another name',
+      'receivers.yaml:13:23: receivers[5].slack.channel: ' +
+        '"payments" is not a Slack channel: write its id (C0123ABCD, safest) or #name',
     ]);
   });
 
@@ -489,7 +506,10 @@ describe('across files', () => {
       { path: 'rules/b.yaml', text: file(OK_RULE, FUNNEL.replace('name: checkout', 'name: checkout2')) },
     ]);
     expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([
-      `rules/b.yaml:${at(file(OK_RULE), 'completion-drop').line}:${at(file(OK_RULE), 'completion-drop').col}: rule name "completion-drop" is already used at rules/a.yaml:${at(file(OK_RULE), 'completion-drop').line}:${at(file(OK_RULE), 'completion-drop').col}; rule names must be unique across rule files`,
+      `rules/b.yaml:${at(file(OK_RULE), 'completion-drop').line}:${at(file(OK_RULE), 'completion-drop').col}: ` +
+        `rule name "completion-drop" is already used ` +
+        `at rules/a.yaml:${at(file(OK_RULE), 'completion-drop').line}:${at(file(OK_RULE), 'completion-drop').col}; ` +
+        `rule names must be unique across rule files`,
     ]);
   });
 
@@ -499,7 +519,8 @@ describe('across files', () => {
       { path: 'rules/b.yaml', text: file(OK_RULE.replace('completion-drop', 'other')) },
     ]);
     expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([
-      'rules/b.yaml:2:9: funnel "checkout" is already defined at rules/a.yaml:2:9; funnel names must be unique across rule files',
+      'rules/b.yaml:2:9: funnel "checkout" is already defined at rules/a.yaml:2:9; ' +
+        'funnel names must be unique across rule files',
     ]);
   });
 
@@ -509,7 +530,8 @@ describe('across files', () => {
       { path: 'rules/b.yaml', text: `funnel: chekout\nrules:\n${OK_RULE.replace('completion-drop', 'x')}` },
     ]);
     expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([
-      'rules/b.yaml:1:9: unknown funnel "chekout" (did you mean "checkout"?); funnels defined in the checked files: checkout',
+      'rules/b.yaml:1:9: unknown funnel "chekout" (did you mean "checkout"?); ' +
+        'funnels defined in the checked files: checkout',
     ]);
   });
 });

@@ -32,7 +32,8 @@ describe('durations', () => {
 
   it('suggests the spelling that was meant', () => {
     expect(explainDuration('5mins')).toBe(
-      '"5mins" is not a duration: write a whole number followed by s, m, h, d or w, e.g. 30s, 5m, 2h, 3d, 1w (or 1h30m) (did you mean "5m"?)',
+      '"5mins" is not a duration: ' +
+        'write a whole number followed by s, m, h, d or w, e.g. 30s, 5m, 2h, 3d, 1w (or 1h30m) (did you mean "5m"?)',
     );
     expect(explainDuration('2 hours')).toMatch(/did you mean "2h"/);
     expect(explainDuration('10sec')).toMatch(/did you mean "10s"/);

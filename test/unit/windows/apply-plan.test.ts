@@ -91,7 +91,8 @@ describe('apply plan (the applyBatch state machine)', () => {
   });
 
   it('continues from a stored state: duplicate step, out of order, expired, no entry, duplicate entry', () => {
-    const stored = { 1000: { a: '0:0:5:1.2', b: '0:0:1:1.2' } }; // a entered at T, reached steps 0 and 2; b entered at T
+    // a entered at T, reached steps 0 and 2; b entered at T
+    const stored = { 1000: { a: '0:0:5:1.2', b: '0:0:1:1.2' } };
     const { plan, field, states } = run(
       batch([
         [2, T + 3000, 'a'], // duplicate of step 2
