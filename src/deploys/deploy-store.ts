@@ -211,7 +211,9 @@ export class RedisDeployStore implements DeployStore {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof FwError) throw err; // a script's failure, already mapped (redis/failure.ts)
+      // A script's failure comes mapped (redis/failure.ts): a bug (error reply, script not defined) stays what it
+      // is; a Redis that is away is DEPLOY_REDIS like every other deploy-store call.
+      if (err instanceof FwError && !err.retriable) throw err;
       throw new FwError('DEPLOY_REDIS', `${context}: ${errorMessage(err)}`, { cause: err });
     }
   }
