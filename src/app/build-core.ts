@@ -1,5 +1,5 @@
 /**
- * The core every composition root builds the same way: the daemon (app.ts), replay and backtest (replay/). From
+ * The core every composition root builds the same way: the daemon (daemon.ts), replay and backtest (replay/). From
  * one set of settings it makes the window store, the alert, completeness and deploy stores, the evaluation lease,
  * the evaluator with all of its options, and the ingest handler with its parse options. The roots differ only in
  * what they pass in (prefix, clock, rules, notifier, lease owner) and in what they do around the core (the daemon

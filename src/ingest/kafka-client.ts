@@ -14,7 +14,7 @@ export interface KafkaClientOptions {
 /** Connection and metadata retries of every producer and consumer made from the client. */
 export const KAFKA_CLIENT_RETRY = { retries: 8, initialRetryTime: 300, maxRetryTime: 10_000 } as const;
 
-/** kafkajs' own defaults, which the producer had while it was built from a client of its own (see app.ts). */
+/** kafkajs' own defaults, which the producer had while it was built from a client of its own (see app/daemon.ts). */
 export const KAFKA_PRODUCER_RETRY = { retries: 5, initialRetryTime: 300, maxRetryTime: 30_000 } as const;
 
 export function createKafkaClient(o: KafkaClientOptions): Kafka {

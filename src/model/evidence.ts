@@ -20,7 +20,7 @@ export interface Evidence {
   noise?: { tau2: number; tau2Slow: number };
   guard?: 'data_stale' | 'no_traffic';
   reason?: string;
-  /** Relative change over the newest minutes only (evaluate.ts `recentChange`): what "still off now" is judged on. */
+  /** Relative change over the newest minutes only (detect/recent-change.ts): what "still off now" is judged on. */
   recentChange?: number;
   recentMinutes?: number;
 }

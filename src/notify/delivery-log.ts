@@ -4,9 +4,9 @@
  * pages twice: `pending` once the evaluator queued the incident's trigger, `open` once a receiver took it (with
  * the receiver's handle on it: Slack channel and ts, PagerDuty dedup key), `failed` or `closed` after.
  *
- * Two writers, each atomic with its own step: the fenced alert commit (engine/lua/alert-commit-2.lua) marks a
+ * Two writers, each atomic with its own step: the fenced alert commit (engine/lua/alert-commit-1.lua) marks a
  * trigger `pending` in the same Lua call that queues its job (it receives the `OutboxWrite`s below ready-made, so
- * the engine never learns this layout), and the outbox's settle script (lua/outbox-settle-1.lua) records what a
+ * the engine never learns this layout), and the outbox's settle script (lua/outbox-settle-3.lua) records what a
  * delivery changed. The outbox reads it to keep an incident's jobs in order (outbox.ts).
  */
 import type { DeliveryJob, DeliveryRecord } from './receiver.js';
