@@ -27,10 +27,9 @@
  * characters of the answer in the reason, because the same request will be refused again.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
-import { parseRetryAfter, readAnswer, safeOrigin, snippet, transportFailure } from '../core/outbound-http.js';
+import { JsonPoster, parseRetryAfter, safeOrigin, snippet } from '../core/outbound-http.js';
 import type { Logger } from '../obs/logger.js';
 import { VERSION } from '../core/version.js';
 import type { DeliveryJob, DeliveryOutcome, Receiver } from './receiver.js';
@@ -92,26 +91,14 @@ export class WebhookReceiver implements Receiver {
   readonly kind = 'webhook' as const;
   readonly name: string;
   private readonly log: Logger;
-  private readonly timeoutMs: number;
   private readonly clock: Clock;
-  private agent: Agent | undefined;
+  private readonly http: JsonPoster;
 
   constructor(private readonly o: WebhookReceiverOptions) {
     this.name = o.def.name;
-    this.timeoutMs = o.timeoutMs ?? 10_000;
+    this.http = new JsonPoster('WEBHOOK', o.timeoutMs ?? 10_000);
     this.clock = o.clock ?? systemClock;
     this.log = o.logger.child({ component: 'notify', receiver: o.def.name, kind: 'webhook' });
-  }
-
-  // A receiver's own connection pool: its timeouts apply to every connection, and close() releases exactly its
-  // sockets without touching the process-wide dispatcher other code may use.
-  private dispatcher(): Agent {
-    this.agent ??= new Agent({
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
-      connect: { timeout: this.timeoutMs },
-    });
-    return this.agent;
   }
 
   async deliver(job: DeliveryJob): Promise<DeliveryOutcome> {
@@ -139,7 +126,6 @@ export class WebhookReceiver implements Receiver {
 
     const body = JSON.stringify(webhookBody(job));
     const headers: Record<string, string> = {
-      'content-type': 'application/json',
       'user-agent': `funnelwatch/${VERSION}`,
       'idempotency-key': job.id,
     };
@@ -161,30 +147,18 @@ export class WebhookReceiver implements Receiver {
       headers['x-funnelwatch-signature'] = signWebhookBody(secret, ts, body);
     }
 
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await request(parsed, {
-        method: 'POST',
-        headers,
-        body,
-        dispatcher: this.dispatcher(),
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
-    } catch (err) {
-      const out = transportFailure('WEBHOOK', err, this.timeoutMs);
-      if (!out.ok)
-        this.log.debug({ job: job.id, event: job.event, origin, code: out.code }, `webhook not reached: ${out.reason}`);
-      return out;
+    const res = await this.http.post(parsed, body, headers);
+    if (!res.ok) {
+      this.log.debug({ job: job.id, event: job.event, origin, code: res.code }, `webhook not reached: ${res.reason}`);
+      return res;
     }
-    const answer = await readAnswer(res.body);
-    const status = res.statusCode;
+    const status = res.status;
     if (status >= 200 && status < 300) {
       this.log.debug({ job: job.id, event: job.event, origin, status }, 'webhook delivered');
       return { ok: true };
     }
     const code = `WEBHOOK_HTTP_${status}`;
-    const said = snippet(answer.text);
+    const said = snippet(res.text);
     const reason = `${origin} answered ${status}${said ? `: ${said}` : ''}`;
     if (status === 408 || status === 429 || status >= 500) {
       const retryAfterMs = parseRetryAfter(res.headers['retry-after'], this.clock.now());
@@ -224,8 +198,6 @@ export class WebhookReceiver implements Receiver {
   }
 
   async close(): Promise<void> {
-    const a = this.agent;
-    this.agent = undefined;
-    await a?.close();
+    await this.http.close();
   }
 }
