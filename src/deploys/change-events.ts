@@ -15,8 +15,7 @@ import { errorMessage } from '../core/errors.js';
 import { backoffMs } from '../core/backoff.js';
 import type { Logger } from '../obs/logger.js';
 import { truncateCodePoints } from '../core/text.js';
-import type { SecretRef } from '../core/secrets.js';
-import { readSecret } from '../core/secrets.js';
+import { trySecret, type SecretRef } from '../core/secrets.js';
 import {
   PAGERDUTY_DEFAULT_URL,
   PAGERDUTY_MAX_SUMMARY,
@@ -133,12 +132,9 @@ export class PagerDutyChangeEvents {
   }
 
   private async attemptAll(deploy: Deploy): Promise<ChangeEventResult> {
-    let key: string;
-    try {
-      key = readSecret(this.o.routingKey, this.o.env);
-    } catch (err) {
-      return { ok: false, deployId: deploy.id, attempts: 0, code: 'SECRET_MISSING', reason: errorMessage(err) };
-    }
+    const secret = trySecret(this.o.routingKey, this.o.env);
+    if (!secret.ok) return { ok: false, deployId: deploy.id, attempts: 0, code: secret.code, reason: secret.reason };
+    const key = secret.value;
     const body = JSON.stringify(changeEventBody(deploy, key, { source: this.o.source }));
     const retries = this.o.retries ?? 2;
     const backoff = { baseMs: this.o.retryDelayMs ?? 1_000, capMs: MAX_RETRY_AFTER_MS, jitter: 'equal' } as const;

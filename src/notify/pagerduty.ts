@@ -25,7 +25,6 @@ import { createHash } from 'node:crypto';
 import { alertKey } from '../model/alert-key.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
 import {
   PAGERDUTY_429_DEFAULT_MS,
   PAGERDUTY_DEFAULT_URL,
@@ -48,7 +47,7 @@ import {
 import { codePointLength, truncateCodePoints } from '../core/text.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
 import type { PagerDutyReceiverDef } from '../rules/receiver-def.js';
-import { describeSecret, readSecret } from '../core/secrets.js';
+import { describeSecret, trySecret } from '../core/secrets.js';
 import { JsonPoster, parseRetryAfter } from '../core/outbound-http.js';
 
 export type PagerDutySeverity = 'critical' | 'error' | 'warning' | 'info';
@@ -350,18 +349,10 @@ export class PagerDutyReceiver implements Receiver {
   async deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome> {
     if (job.event === 'reminder') return { ok: true };
 
-    let key: string;
-    try {
-      // Read per delivery, so a rotated key file is used without a restart.
-      key = readSecret(this.o.def.routingKey, this.o.env);
-    } catch (err) {
-      return {
-        ok: false,
-        retriable: false,
-        code: 'SECRET_MISSING',
-        reason: `receiver ${this.name}: ${errorMessage(err)}`,
-      };
-    }
+    // Read per delivery, so a rotated key file is used without a restart.
+    const secret = trySecret(this.o.def.routingKey, this.o.env);
+    if (!secret.ok) return { ...secret, reason: `receiver ${this.name}: ${secret.reason}` };
+    const key = secret.value;
     const keyId = routingKeyId(key);
     const opened = job.event === 'delivery_failed' ? undefined : prior?.pagerduty;
     if (opened && opened.routingKeyId !== keyId) {
@@ -421,13 +412,9 @@ export class PagerDutyReceiver implements Receiver {
   }
 
   async check(): Promise<string[]> {
-    let key: string;
-    try {
-      key = readSecret(this.o.def.routingKey, this.o.env);
-    } catch (err) {
-      return [`receiver ${this.name}: ${errorMessage(err)}`];
-    }
-    const n = codePointLength(key);
+    const secret = trySecret(this.o.def.routingKey, this.o.env);
+    if (!secret.ok) return [`receiver ${this.name}: ${secret.reason}`];
+    const n = codePointLength(secret.value);
     if (n !== 32) {
       return [
         `receiver ${this.name}: the routing key in ${describeSecret(this.o.def.routingKey)} is ${n} characters; ` +

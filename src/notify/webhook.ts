@@ -28,13 +28,12 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { systemClock, type Clock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
 import { JsonPoster, parseRetryAfter, safeOrigin, snippet } from '../core/outbound-http.js';
 import type { Logger } from '../obs/logger.js';
 import { VERSION } from '../core/version.js';
 import type { DeliveryJob, DeliveryOutcome, Receiver } from './receiver.js';
 import type { WebhookReceiverDef } from '../rules/receiver-def.js';
-import { readSecret } from '../core/secrets.js';
+import { trySecret } from '../core/secrets.js';
 
 /** The signature header value for `body` sent at `timestamp` (unix seconds). */
 export function signWebhookBody(secret: string, timestamp: number, body: string): string {
@@ -130,17 +129,9 @@ export class WebhookReceiver implements Receiver {
       'idempotency-key': job.id,
     };
     if (this.o.def.secret) {
-      let secret: string;
-      try {
-        secret = readSecret(this.o.def.secret, this.o.env);
-      } catch (err) {
-        return {
-          ok: false,
-          retriable: false,
-          code: 'SECRET_MISSING',
-          reason: `receiver ${this.name}: ${errorMessage(err)}`,
-        };
-      }
+      const read = trySecret(this.o.def.secret, this.o.env);
+      if (!read.ok) return { ...read, reason: `receiver ${this.name}: ${read.reason}` };
+      const secret = read.value;
       // Per attempt, not per job: a retry an hour later must still pass the receiver's replay window.
       const ts = Math.floor(this.clock.now() / 1000);
       headers['x-funnelwatch-timestamp'] = String(ts);
@@ -187,13 +178,8 @@ export class WebhookReceiver implements Receiver {
     } catch {
       problems.push(`receiver ${this.name}: the url is not a valid URL`);
     }
-    if (this.o.def.secret) {
-      try {
-        readSecret(this.o.def.secret, this.o.env);
-      } catch (err) {
-        problems.push(`receiver ${this.name}: ${errorMessage(err)}`);
-      }
-    }
+    const secret = this.o.def.secret ? trySecret(this.o.def.secret, this.o.env) : undefined;
+    if (secret && !secret.ok) problems.push(`receiver ${this.name}: ${secret.reason}`);
     return problems;
   }
 
