@@ -12,6 +12,11 @@ import { loadConfig, ConfigError, configMarkdown, CONFIG_SPEC } from './config/c
 import { createLogger } from './obs/logger.js';
 import { errorMessage } from './core/errors.js';
 import { missingNodeFlags } from './app/node-flags.js';
+import { daemonTarget, type DaemonClientOptions } from './core/daemon-api.js';
+// Types only (erased): the commands themselves load lazily, when run.
+import type { ReplayFlags } from './replay/command.js';
+import type { SilenceAddArgs, SilenceListArgs } from './notify/silence-command.js';
+import type { DeployAddArgs, DeployListArgs } from './deploys/deploy-command.js';
 
 function configOrExit(): ReturnType<typeof loadConfig> {
   try {
@@ -98,20 +103,10 @@ program
     'use this Redis under a private key prefix, ' +
       'removed at the end (default: FW_REDIS_URL if set, else a redis-server started for the run)',
   )
-  .action(
-    async (flags: {
-      events: string[];
-      rules?: string;
-      from?: string;
-      to?: string;
-      deploys?: string;
-      out?: string;
-      redis?: string;
-    }) => {
-      const { runReplayCommand } = await import('./replay/command.js');
-      process.exitCode = await runReplayCommand(flags, stdio);
-    },
-  );
+  .action(async (flags: ReplayFlags) => {
+    const { runReplayCommand } = await import('./replay/command.js');
+    process.exitCode = await runReplayCommand(flags, stdio);
+  });
 
 program
   .command('backtest')
@@ -156,26 +151,24 @@ const silence = program
   .command('silence')
   .description("mute alert notifications for a while (add, list, expire), through a running daemon's HTTP API");
 
-/** The daemon's address and token, on every silence subcommand so they can follow it anywhere on the line. */
-function withDaemonOptions(cmd: Command): Command {
+/**
+ * The daemon's address and token, on every client subcommand so they can follow it anywhere on the line. The address
+ * is `--url` for silences, `--api` for deploy commands (where `--url` is the deploy's own link).
+ */
+function withDaemonOptions(cmd: Command, addressFlag: '--url' | '--api'): Command {
   return cmd
-    .option('--url <url>', `the daemon's HTTP address (default: FUNNELWATCH_URL, else http://127.0.0.1:8080)`)
+    .option(`${addressFlag} <url>`, `the daemon's HTTP address (default: FUNNELWATCH_URL, else http://127.0.0.1:8080)`)
     .option(
       '--token <token>',
       'bearer token for the API (default: FUNNELWATCH_TOKEN; prefer the variable, arguments show in ps)',
     );
 }
 
-async function silenceClient(flags: { url?: string; token?: string }) {
-  const cmd = await import('./notify/silence-command.js');
-  const target = cmd.clientTarget(flags, process.env);
-  const opts = {
-    ...target,
-    out: (l: string) => process.stdout.write(`${l}\n`),
-    err: (l: string) => process.stderr.write(`${l}\n`),
-  };
-  return { cmd, opts };
+function daemonClient(address: string | undefined, token: string | undefined): DaemonClientOptions {
+  return { ...daemonTarget({ address, token }, process.env), ...stdio };
 }
+
+type DaemonFlags<A extends 'url' | 'api'> = { [K in A]?: string } & { token?: string };
 
 withDaemonOptions(
   silence
@@ -190,23 +183,15 @@ withDaemonOptions(
     .option('--start <time>', 'when it starts (default: now)')
     .option('--author <name>', 'who is silencing (default: $USER)')
     .option('--comment <text>', 'why: a ticket, a maintenance, a known cause'),
-).action(
-  async (
-    matchers: string[],
-    flags: {
-      duration?: string;
-      end?: string;
-      start?: string;
-      author?: string;
-      comment?: string;
-      url?: string;
-      token?: string;
-    },
-  ) => {
-    const { cmd, opts } = await silenceClient(flags);
-    process.exitCode = await cmd.runSilenceAdd(opts, { ...flags, matchers, author: flags.author ?? process.env.USER });
-  },
-);
+  '--url',
+).action(async (matchers: string[], flags: Omit<SilenceAddArgs, 'matchers'> & DaemonFlags<'url'>) => {
+  const cmd = await import('./notify/silence-command.js');
+  process.exitCode = await cmd.runSilenceAdd(daemonClient(flags.url, flags.token), {
+    ...flags,
+    matchers,
+    author: flags.author ?? process.env.USER,
+  });
+});
 
 withDaemonOptions(
   silence
@@ -216,9 +201,10 @@ withDaemonOptions(
       new Option('--state <state>', 'which ones').choices(['active', 'pending', 'expired', 'all']).default('all'),
     )
     .option('--json', 'print the API answer as JSON'),
-).action(async (flags: { state: string; json?: boolean; url?: string; token?: string }) => {
-  const { cmd, opts } = await silenceClient(flags);
-  process.exitCode = await cmd.runSilenceList(opts, flags);
+  '--url',
+).action(async (flags: SilenceListArgs & DaemonFlags<'url'>) => {
+  const cmd = await import('./notify/silence-command.js');
+  process.exitCode = await cmd.runSilenceList(daemonClient(flags.url, flags.token), flags);
 });
 
 withDaemonOptions(
@@ -226,33 +212,13 @@ withDaemonOptions(
     .command('expire')
     .description('end a silence now (it stays listed as expired for 7 days)')
     .argument('<id>', 'the id printed by silence add or shown by silence list'),
-).action(async (id: string, flags: { url?: string; token?: string }) => {
-  const { cmd, opts } = await silenceClient(flags);
-  process.exitCode = await cmd.runSilenceExpire(opts, { id });
+  '--url',
+).action(async (id: string, flags: DaemonFlags<'url'>) => {
+  const cmd = await import('./notify/silence-command.js');
+  process.exitCode = await cmd.runSilenceExpire(daemonClient(flags.url, flags.token), { id });
 });
 
-/** The daemon's address and token for deploy commands: `--api`, because `--url` is the deploy's own link. */
-function withDeployApiOptions(cmd: Command): Command {
-  return cmd
-    .option('--api <url>', `the daemon's HTTP address (default: FUNNELWATCH_URL, else http://127.0.0.1:8080)`)
-    .option(
-      '--token <token>',
-      'bearer token for the API (default: FUNNELWATCH_TOKEN; prefer the variable, arguments show in ps)',
-    );
-}
-
-async function deployClient(flags: { api?: string; token?: string }) {
-  const cmd = await import('./deploys/deploy-command.js');
-  const target = cmd.deployClientTarget(flags, process.env);
-  const opts = {
-    ...target,
-    out: (l: string) => process.stdout.write(`${l}\n`),
-    err: (l: string) => process.stderr.write(`${l}\n`),
-  };
-  return { cmd, opts };
-}
-
-withDeployApiOptions(
+withDaemonOptions(
   program
     .command('deploy')
     .description(
@@ -273,27 +239,15 @@ withDeployApiOptions(
       'a label, repeatable; name a funnel dimension to tie the deploy to a segment, e.g. --attr platform=android',
       (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     ),
-).action(
-  async (flags: {
-    service?: string;
-    version?: string;
-    environment?: string;
-    ts?: string;
-    commit?: string;
-    author?: string;
-    url?: string;
-    attr?: string[];
-    api?: string;
-    token?: string;
-  }) => {
-    const { cmd, opts } = await deployClient(flags);
-    process.exitCode = await cmd.runDeployAdd(opts, { ...flags, attrs: flags.attr });
-  },
-);
+  '--api',
+).action(async (flags: Omit<DeployAddArgs, 'attrs'> & { attr?: string[] } & DaemonFlags<'api'>) => {
+  const cmd = await import('./deploys/deploy-command.js');
+  process.exitCode = await cmd.runDeployAdd(daemonClient(flags.api, flags.token), { ...flags, attrs: flags.attr });
+});
 
 const deploys = program.command('deploys').description('deploy markers recorded by the daemon, through its HTTP API');
 
-withDeployApiOptions(
+withDaemonOptions(
   deploys
     .command('list')
     .description('list deploy markers, newest first')
@@ -302,20 +256,11 @@ withDeployApiOptions(
     .option('--environment <env>', 'only this environment')
     .option('--limit <n>', 'at most this many (1..1000, default 100)')
     .option('--json', 'print the API answer as JSON'),
-).action(
-  async (flags: {
-    since: string;
-    service?: string;
-    environment?: string;
-    limit?: string;
-    json?: boolean;
-    api?: string;
-    token?: string;
-  }) => {
-    const { cmd, opts } = await deployClient(flags);
-    process.exitCode = await cmd.runDeployList(opts, flags);
-  },
-);
+  '--api',
+).action(async (flags: DeployListArgs & DaemonFlags<'api'>) => {
+  const cmd = await import('./deploys/deploy-command.js');
+  process.exitCode = await cmd.runDeployList(daemonClient(flags.api, flags.token), flags);
+});
 
 // Every command but `run` handles signals the ordinary way; `run` takes over the latch itself.
 if (process.argv[2] !== 'run' && takeEarlySignal()) process.exit(130);

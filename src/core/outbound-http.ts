@@ -1,9 +1,11 @@
 /**
- * Small helpers for outbound HTTP calls to third-party APIs (the receivers: Slack, PagerDuty, webhooks; the
- * deploy-marker senders): Retry-After, capped body reads that always release the connection, one classification
- * of transport errors, and log-safe renderings of URLs and answers.
+ * Outbound HTTP calls to third-party APIs (the receivers: PagerDuty, webhooks; the deploy-marker senders): one JSON
+ * POST through a pool of its own, Retry-After, capped body reads that always release the connection, one
+ * classification of transport errors, and log-safe renderings of URLs and answers. What an answer's status means
+ * stays with each caller: the APIs disagree (a webhook's 408 is worth a retry, PagerDuty's 400 never is).
  */
-import type { Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent, request, type Dispatcher } from 'undici';
 import { errorMessage } from './errors.js';
 
 /** A request that got no HTTP answer, classified: the caller's retry machinery reads only `retriable`. */
@@ -110,4 +112,68 @@ export function snippet(text: string, max = 200): string {
   const one = text.replace(/\s+/g, ' ').trim();
   const points = Array.from(one);
   return points.length > max ? `${points.slice(0, max).join('')}…` : one;
+}
+
+/** A POST that got an HTTP answer, whatever its status: the body read (capped, as `readAnswer`) and the headers. */
+export interface PostAnswer {
+  ok: true;
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+/**
+ * JSON POSTs through a connection pool of their own: its timeouts (connect, the answer's headers, between body
+ * chunks) hold for every connection, and close() releases exactly its sockets without touching the process-wide
+ * dispatcher other code may use. Created lazily, so a sender that never sends opens nothing.
+ */
+export class JsonPoster {
+  private agent: Agent | undefined;
+
+  /** `failurePrefix` starts the codes of transport failures (`WEBHOOK` → `WEBHOOK_TIMEOUT`, `WEBHOOK_NETWORK`). */
+  constructor(
+    private readonly failurePrefix: string,
+    readonly timeoutMs: number,
+  ) {}
+
+  private dispatcher(): Agent {
+    this.agent ??= new Agent({
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      connect: { timeout: this.timeoutMs },
+    });
+    return this.agent;
+  }
+
+  /**
+   * POSTs `body` (JSON text) with `content-type: application/json` and `headers`; never throws: no answer comes
+   * back as a TransportFailure. The answer's body is always read, since undici keeps the connection busy until it is.
+   */
+  async post(
+    url: string | URL,
+    body: string,
+    headers: Record<string, string> = {},
+  ): Promise<PostAnswer | TransportFailure> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+        dispatcher: this.dispatcher(),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+    } catch (err) {
+      return transportFailure(this.failurePrefix, err, this.timeoutMs);
+    }
+    const answer = await readAnswer(res.body);
+    return { ok: true, status: res.statusCode, headers: res.headers, text: answer.text };
+  }
+
+  async close(): Promise<void> {
+    const a = this.agent;
+    this.agent = undefined;
+    await a?.close();
+  }
 }

@@ -4,7 +4,7 @@
  * is picked up without a restart. The value never appears in errors or logs; only where it was looked for.
  */
 import { readFileSync } from 'node:fs';
-import { FwError } from './errors.js';
+import { FwError, errorMessage } from './errors.js';
 
 /** Where a secret comes from: never the rule files themselves. */
 export type SecretRef = { env: string } | { file: string };
@@ -29,4 +29,19 @@ export function readSecret(ref: SecretRef, env: Record<string, string | undefine
   if (v === '')
     throw new FwError('SECRET_MISSING', `the secret is missing: ${describeSecret(ref)} is not set or empty`);
   return v;
+}
+
+/**
+ * `readSecret` as a value for senders that report failures as outcomes rather than throw: the secret, or why it
+ * could not be read (code SECRET_MISSING, never retriable: configuration).
+ */
+export function trySecret(
+  ref: SecretRef,
+  env?: Record<string, string | undefined>,
+): { ok: true; value: string } | { ok: false; retriable: false; code: 'SECRET_MISSING'; reason: string } {
+  try {
+    return { ok: true, value: readSecret(ref, env) };
+  } catch (err) {
+    return { ok: false, retriable: false, code: 'SECRET_MISSING', reason: errorMessage(err) };
+  }
 }

@@ -1,7 +1,7 @@
 /**
- * Pure text helpers shared by the receivers and the deploy-marker senders: truncation on code points (APIs count
- * characters, and a split surrogate pair is rejected or rendered as garbage) and durations in words. Total: odd
- * input yields "?" or a shorter text, never an exception.
+ * Pure text helpers shared by the receivers, the deploy-marker senders and the command-line clients: truncation on
+ * code points (APIs count characters, and a split surrogate pair is rejected or rendered as garbage), durations in
+ * words, and plain-text tables. Total: odd input yields "?" or a shorter text, never an exception.
  */
 
 const ELLIPSIS = '…';
@@ -62,4 +62,26 @@ export function formatDuration(ms: number | null | undefined): string {
   if (h < 24) return m % 60 === 0 ? `${h} h` : `${h} h ${String(m % 60).padStart(2, '0')} min`;
   const d = Math.floor(h / 24);
   return h % 24 === 0 ? `${d} d` : `${d} d ${h % 24} h`;
+}
+
+/**
+ * A time in ms as ISO 8601 to the second (`2025-01-06T14:00:00Z`), for table columns. The one helper here that
+ * throws (a RangeError, as toISOString) on a time that is not one: callers pass times the daemon stored.
+ */
+export function shortTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * Rows (the header first) as plain-text lines, columns padded to their widest cell and two spaces apart; the last
+ * column is not padded, so a long last cell (a comment, attributes) only runs long.
+ */
+export function textTable(rows: readonly (readonly string[])[]): string[] {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) =>
+    r
+      .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }

@@ -11,15 +11,18 @@
  * The routing key is read at every send (a rotated key file is picked up without a restart) and never appears in
  * logs or results: PagerDuty error texts may quote it, so it is scrubbed from them.
  */
-import { Agent, request, type Dispatcher } from 'undici';
 import { errorMessage } from '../core/errors.js';
 import { backoffMs } from '../core/backoff.js';
 import type { Logger } from '../obs/logger.js';
 import { truncateCodePoints } from '../core/text.js';
-import type { SecretRef } from '../core/secrets.js';
-import { readSecret } from '../core/secrets.js';
-import { PAGERDUTY_DEFAULT_URL, PAGERDUTY_MAX_SUMMARY } from '../core/pagerduty-api.js';
-import { parseRetryAfter, readAnswer, snippet, transportFailure } from '../core/outbound-http.js';
+import { trySecret, type SecretRef } from '../core/secrets.js';
+import {
+  PAGERDUTY_DEFAULT_URL,
+  PAGERDUTY_MAX_SUMMARY,
+  pagerDutyErrorText,
+  pagerDutyRetriable,
+} from '../core/pagerduty-api.js';
+import { JsonPoster, parseRetryAfter } from '../core/outbound-http.js';
 import type { Deploy } from './deploy.js';
 
 export interface ChangeEventBody {
@@ -93,23 +96,13 @@ type Attempt = { ok: true } | { ok: false; retriable: boolean; code: string; rea
 
 export class PagerDutyChangeEvents {
   private readonly url: string;
-  private readonly timeoutMs: number;
   private readonly log: Logger;
-  private agent: Agent | undefined;
+  private readonly http: JsonPoster;
 
   constructor(private readonly o: PagerDutyChangeEventsOptions) {
     this.url = `${(o.baseUrl ?? PAGERDUTY_DEFAULT_URL).replace(/\/+$/, '')}/v2/change/enqueue`;
-    this.timeoutMs = o.timeoutMs ?? 5_000;
+    this.http = new JsonPoster('PAGERDUTY', o.timeoutMs ?? 5_000);
     this.log = o.logger.child({ component: 'pagerduty-change-events' });
-  }
-
-  private dispatcher(): Agent {
-    this.agent ??= new Agent({
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
-      connect: { timeout: this.timeoutMs },
-    });
-    return this.agent;
   }
 
   /** Sends the change event for `deploy`; resolves with the outcome, never rejects. */
@@ -139,12 +132,9 @@ export class PagerDutyChangeEvents {
   }
 
   private async attemptAll(deploy: Deploy): Promise<ChangeEventResult> {
-    let key: string;
-    try {
-      key = readSecret(this.o.routingKey, this.o.env);
-    } catch (err) {
-      return { ok: false, deployId: deploy.id, attempts: 0, code: 'SECRET_MISSING', reason: errorMessage(err) };
-    }
+    const secret = trySecret(this.o.routingKey, this.o.env);
+    if (!secret.ok) return { ok: false, deployId: deploy.id, attempts: 0, code: secret.code, reason: secret.reason };
+    const key = secret.value;
     const body = JSON.stringify(changeEventBody(deploy, key, { source: this.o.source }));
     const retries = this.o.retries ?? 2;
     const backoff = { baseMs: this.o.retryDelayMs ?? 1_000, capMs: MAX_RETRY_AFTER_MS, jitter: 'equal' } as const;
@@ -161,45 +151,17 @@ export class PagerDutyChangeEvents {
   }
 
   private async attempt(body: string): Promise<Attempt> {
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await request(this.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-        dispatcher: this.dispatcher(),
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
-    } catch (err) {
-      const out = transportFailure('PAGERDUTY', err, this.timeoutMs);
-      return out.ok
-        ? { ok: true }
-        : { ok: false, retriable: out.retriable, code: out.code, reason: `PagerDuty not reached: ${out.reason}` };
-    }
-    // Always read: undici keeps the connection busy until the body is consumed.
-    const answer = await readAnswer(res.body);
-    const status = res.statusCode;
+    const res = await this.http.post(this.url, body);
+    if (!res.ok)
+      return { ok: false, retriable: res.retriable, code: res.code, reason: `PagerDuty not reached: ${res.reason}` };
+    const status = res.status;
     if (status >= 200 && status < 300) return { ok: true };
-    const said = explain(answer.text);
-    const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
-    const withAfter = retryAfterMs !== undefined ? { retryAfterMs } : {};
-    if (status === 429)
-      return {
-        ok: false,
-        retriable: true,
-        code: 'PAGERDUTY_429',
-        reason: `PagerDuty rate limit (429)${said ? `: ${said}` : ''}`,
-        ...withAfter,
-      };
-    if (status >= 500)
-      return {
-        ok: false,
-        retriable: true,
-        code: `PAGERDUTY_HTTP_${status}`,
-        reason: `PagerDuty server error (${status})${said ? `: ${said}` : ''}`,
-        ...withAfter,
-      };
+    const said = pagerDutyErrorText(res.text);
+    const retry = pagerDutyRetriable(status, said);
+    if (retry) {
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now());
+      return { ok: false, retriable: true, ...retry, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    }
     const hint =
       status === 400
         ? ''
@@ -217,21 +179,6 @@ export class PagerDutyChangeEvents {
   }
 
   async close(): Promise<void> {
-    const a = this.agent;
-    this.agent = undefined;
-    await a?.close();
+    await this.http.close();
   }
-}
-
-/** PagerDuty's error body `{status, message, errors[]}` as "message: error; error", or the raw text. */
-function explain(text: string): string {
-  try {
-    const j = JSON.parse(text) as { message?: unknown; errors?: unknown };
-    const errors = Array.isArray(j.errors) ? j.errors.map(String).join('; ') : '';
-    const both = [typeof j.message === 'string' ? j.message : '', errors].filter(Boolean).join(': ');
-    if (both) return snippet(both, 500);
-  } catch {
-    // not JSON: a proxy's page
-  }
-  return snippet(text);
 }

@@ -9,32 +9,11 @@
  * Each function returns the exit code: 0 done, 1 the daemon refused or could not be reached, 2 bad usage (checked
  * here with the daemon's own validation before anything is sent, so a typo never reaches the daemon).
  */
-import { errorMessage } from '../core/errors.js';
-import { DEFAULT_DAEMON_URL } from '../core/cli-defaults.js';
+import { callDaemon, type DaemonAnswer, type DaemonApiWording, type DaemonClientOptions } from '../core/daemon-api.js';
+import { shortTime, textTable } from '../core/text.js';
 import { DURATION_PATTERN } from '../rules/units.js';
 import { DEPLOY_LIST_MAX_LIMIT } from './deploy-store.js';
 import { parseWhen, validateDeployInput, type Deploy } from './deploy.js';
-
-export interface DeployClientOptions {
-  /** Daemon base URL (`--api`, else FUNNELWATCH_URL, else DEFAULT_DAEMON_URL). */
-  url: string;
-  /** Bearer token (`--token`, else FUNNELWATCH_TOKEN); empty or undefined sends none. */
-  token?: string;
-  out: (line: string) => void;
-  err: (line: string) => void;
-  /** Per request; default 10 s. */
-  timeoutMs?: number;
-}
-
-/** Daemon URL and token from flags, then the environment, then the default. */
-export function deployClientTarget(
-  flags: { api?: string; token?: string },
-  env: NodeJS.ProcessEnv,
-): { url: string; token?: string } {
-  const url = flags.api ?? env.FUNNELWATCH_URL ?? DEFAULT_DAEMON_URL;
-  const token = flags.token ?? env.FUNNELWATCH_TOKEN;
-  return token ? { url, token } : { url };
-}
 
 export interface DeployAddArgs {
   service?: string;
@@ -57,7 +36,7 @@ function asFlag(problem: string): string {
     .replace(/^--attrs:/, '--attr:');
 }
 
-export async function runDeployAdd(o: DeployClientOptions, a: DeployAddArgs): Promise<number> {
+export async function runDeployAdd(o: DaemonClientOptions, a: DeployAddArgs): Promise<number> {
   const usage = (msg: string) => {
     o.err(`funnelwatch deploy: ${msg}`);
     return 2;
@@ -96,8 +75,8 @@ export async function runDeployAdd(o: DeployClientOptions, a: DeployAddArgs): Pr
   o.out(String(d.id));
   if (d.duplicate) {
     o.err(
-      `funnelwatch deploy: already recorded ` +
-        `(same service, version, environment and time: ${d.service} ${d.version} to ${d.environment} at ` +
+      'funnelwatch deploy: already recorded (same service, version, environment and time: ' +
+        `${d.service} ${d.version} to ${d.environment} at ` +
         `${typeof d.ts === 'number' ? shortTime(d.ts) : '?'}); nothing changed`,
     );
   }
@@ -113,7 +92,7 @@ export interface DeployListArgs {
   json?: boolean;
 }
 
-export async function runDeployList(o: DeployClientOptions, a: DeployListArgs): Promise<number> {
+export async function runDeployList(o: DaemonClientOptions, a: DeployListArgs): Promise<number> {
   const since = a.since ?? '24h';
   const t = parseWhen(since, Date.now());
   if (!t.ok) {
@@ -141,10 +120,9 @@ export async function runDeployList(o: DeployClientOptions, a: DeployListArgs): 
   }
   if (deploys.length === 0) {
     const when = new RegExp(DURATION_PATTERN).test(since.trim()) ? `in the last ${since.trim()}` : `since ${since}`;
-    o.out(
-      `no deploys${a.service !== undefined ? ` of ${a.service}` : ''}` +
-        `${a.environment !== undefined ? ` to ${a.environment}` : ''} ${when}`,
-    );
+    const of = a.service !== undefined ? ` of ${a.service}` : '';
+    const to = a.environment !== undefined ? ` to ${a.environment}` : '';
+    o.out(`no deploys${of}${to} ${when}`);
     return 0;
   }
   for (const line of deployTable(deploys)) o.out(line);
@@ -153,7 +131,7 @@ export async function runDeployList(o: DeployClientOptions, a: DeployListArgs): 
 
 /** A plain-text table, newest first as the API answers, columns padded to their widest cell; attributes last. */
 export function deployTable(deploys: readonly Deploy[]): string[] {
-  const rows = [
+  return textTable([
     ['TIME', 'SERVICE', 'VERSION', 'ENVIRONMENT', 'COMMIT', 'AUTHOR', 'ID', 'ATTRS'],
     ...deploys.map((d) => [
       shortTime(d.ts),
@@ -167,90 +145,12 @@ export function deployTable(deploys: readonly Deploy[]): string[] {
         .map(([k, v]) => `${k}=${v}`)
         .join(','),
     ]),
-  ];
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) =>
-    r
-      .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
-      .join('  ')
-      .trimEnd(),
-  );
+  ]);
 }
 
-function shortTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
+/** `--api`, not `--url`: on `deploy`, `--url` is the deploy's own link. */
+const WORDING: DaemonApiWording = { addressFlag: '--api', subject: 'the deploy marker' };
 
-type CallResult = { ok: true; status: number; body: unknown } | { ok: false };
-
-/** One request; on any failure prints what went wrong and what to do, and answers `{ ok: false }`. */
-async function call(o: DeployClientOptions, method: string, path: string, body?: unknown): Promise<CallResult> {
-  let base: URL;
-  try {
-    base = new URL(o.url);
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('not http(s)');
-  } catch {
-    o.err(
-      `funnelwatch: ${JSON.stringify(o.url)} is not an http(s) URL; ` +
-        `set --api or FUNNELWATCH_URL, e.g. ${DEFAULT_DAEMON_URL}`,
-    );
-    return { ok: false };
-  }
-  // Appended, not resolved: a daemon behind a proxy at https://host/funnelwatch keeps its path prefix.
-  const url = new URL(`${base.origin}${base.pathname.replace(/\/$/, '')}${path}`);
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (o.token) headers.authorization = `Bearer ${o.token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
-    });
-  } catch (err) {
-    o.err(
-      `funnelwatch: cannot reach the daemon at ${o.url} (${networkReason(err)}); ` +
-        `is it running? Point --api or FUNNELWATCH_URL at its HTTP address`,
-    );
-    return { ok: false };
-  }
-  const text = await res.text().catch(() => '');
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  if (res.ok && parsed !== undefined) return { ok: true, status: res.status, body: parsed };
-
-  const answer = parsed as { message?: unknown; problems?: unknown } | undefined;
-  if (answer && typeof answer.message === 'string') {
-    if (Array.isArray(answer.problems) && answer.problems.length > 0) {
-      o.err('funnelwatch: the daemon refused the deploy marker:');
-      for (const p of answer.problems) o.err(`  ${String(p)}`);
-    } else {
-      o.err(`funnelwatch: ${answer.message}`);
-    }
-    if (res.status === 401) o.err('  (set the token with --token or FUNNELWATCH_TOKEN)');
-  } else {
-    o.err(
-      `funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; ` +
-        `is ${base.origin} the funnelwatch daemon?`,
-    );
-  }
-  return { ok: false };
-}
-
-function networkReason(err: unknown): string {
-  if (err instanceof Error && err.name === 'TimeoutError') return 'no answer in time';
-  // undici puts the system error (ECONNREFUSED, ENOTFOUND) in `cause`; "fetch failed" alone says nothing.
-  const cause = (err as { cause?: unknown }).cause;
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${cause.message}` : cause.message;
-  }
-  return errorMessage(err);
+function call(o: DaemonClientOptions, method: string, path: string, body?: unknown): Promise<DaemonAnswer> {
+  return callDaemon(o, WORDING, method, path, body);
 }

@@ -16,7 +16,7 @@
  */
 import { FwError, errorMessage } from '../core/errors.js';
 import type { RedisLike } from '../redis/client.js';
-import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
+import { scriptSet } from '../redis/scripts.js';
 import type { Logger } from '../obs/logger.js';
 import { parseStoredDeploy, type Deploy } from './deploy.js';
 
@@ -72,11 +72,7 @@ export interface RedisDeployStoreOptions {
 }
 
 /** lua/deploy-add-2.lua: trim, check for the id, store; KEYS and ARGV are documented in the file. */
-let scripts: { add: LuaScript } | undefined;
-function deployScripts(): { add: LuaScript } {
-  scripts ??= loadScripts(import.meta.url, { add: 'deploy-add-2.lua' });
-  return scripts;
-}
+const deployScripts = scriptSet(import.meta.url, { add: 'deploy-add-2.lua' });
 const TRIM_PER_CALL = 500;
 const PAGE = 500;
 
@@ -93,7 +89,7 @@ export class RedisDeployStore implements DeployStore {
       throw new FwError('DEPLOY_BAD_OPTIONS', `deploy retention must be a positive number of ms, got ${o.retentionMs}`);
     }
     this.clock = o.clock ?? Date.now;
-    defineScripts(o.redis, deployScripts());
+    deployScripts.define(o.redis);
   }
 
   async add(deploy: Deploy): Promise<{ deploy: Deploy; duplicate: boolean }> {
@@ -101,9 +97,9 @@ export class RedisDeployStore implements DeployStore {
     const context = `storing deploy ${deploy.id} (${deploy.service} ${deploy.version})`;
     const reply = await this.call(
       () =>
-        runScript(
+        deployScripts.run(
           this.o.redis,
-          deployScripts().add,
+          'add',
           [this.keys.byTime, this.keys.data],
           [deploy.id, deploy.ts, JSON.stringify(deploy), cutoff, TRIM_PER_CALL],
           'DEPLOY',

@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { pathText } from '../core/path-text.js';
 import { parseTime } from '../core/time-parse.js';
 import { didYouMeanSuffix } from '../rules/did-you-mean.js';
 import { DURATION_PATTERN, explainDuration, parseDuration } from '../rules/units.js';
@@ -352,13 +353,6 @@ function issueProblems(issue: Issue): string[] {
   }
   const where = pathText(issue.path);
   return [where ? `${where}: ${issue.message}` : issue.message];
-}
-
-/** `['attrs', 'platform']` → `attrs.platform`. */
-function pathText(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : `${out ? '.' : ''}${String(p)}`;
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

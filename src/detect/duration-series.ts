@@ -1,4 +1,4 @@
-import { detectChange } from './scan-detector.js';
+import { detectChange, insufficientDetection } from './scan-detector.js';
 import { recentChange } from './recent-change.js';
 import { HOUR, MINUTE, SCAN_BUCKETS, stepIndex, type RuleLook, type SeriesResult } from './rule-look.js';
 import { FALLBACK_TRAILING_MS } from './series-baseline.js';
@@ -27,23 +27,7 @@ export function evaluateDuration(look: RuleLook, seg: SegmentRef | null, budget:
     onset: null,
     unlearnedYoung: 0,
     recent: { relativeChange: 0, buckets: 0, expected: 0 },
-    detection: {
-      state: 'insufficient',
-      statistic: 0,
-      threshold: NaN,
-      pValue: 1,
-      chanceRatePerWeek: Infinity,
-      observedRate: NaN,
-      expectedRate: NaN,
-      relativeChange: 0,
-      observed: 0,
-      expected: 0,
-      volume: 0,
-      windowMinutes: 0,
-      onsetIndex: null,
-      onsetStepsAgo: null,
-      reason,
-    },
+    detection: { ...insufficientDetection(reason), onsetIndex: null, onsetStepsAgo: null },
   });
   if (to !== from + 1) return empty('durations are recorded between adjacent steps only');
   const spanMs = rule.baseline.kind === 'trailing' ? rule.baseline.windowMs : FALLBACK_TRAILING_MS;

@@ -160,6 +160,28 @@ export interface ScanResult extends Omit<Detection, 'onsetIndex' | 'onsetStepsAg
   windowIndex: number;
 }
 
+/**
+ * The detection of a look with too little data to test: no statistic, nothing fires, `reason` says what was missing;
+ * `volume` is the most starts any window had.
+ */
+export function insufficientDetection(reason: string, volume = 0): Omit<Detection, 'onsetIndex' | 'onsetStepsAgo'> {
+  return {
+    state: 'insufficient',
+    statistic: 0,
+    threshold: NaN,
+    pValue: 1,
+    chanceRatePerWeek: Infinity,
+    observedRate: NaN,
+    expectedRate: NaN,
+    relativeChange: 0,
+    observed: 0,
+    expected: 0,
+    volume,
+    windowMinutes: 0,
+    reason,
+  };
+}
+
 function asNoise(noise: NoiseModel | number | undefined): NoiseModel {
   if (noise === undefined) return { tau2: 0, tau2Slow: 0 };
   return typeof noise === 'number' ? { tau2: noise, tau2Slow: 0 } : noise;
@@ -216,22 +238,8 @@ export function scanSums(sums: readonly WindowSums[], o: ScanOptions): ScanResul
     }
   }
   if (best < 0) {
-    return {
-      state: 'insufficient',
-      statistic: 0,
-      threshold: NaN,
-      pValue: 1,
-      chanceRatePerWeek: Infinity,
-      observedRate: NaN,
-      expectedRate: NaN,
-      relativeChange: 0,
-      observed: 0,
-      expected: 0,
-      volume: sums.reduce((m, s) => Math.max(m, s.trials), 0),
-      windowMinutes: 0,
-      windowIndex: -1,
-      reason: 'no window has min_volume starts',
-    };
+    const volume = sums.reduce((m, s) => Math.max(m, s.trials), 0);
+    return { ...insufficientDetection('no window has min_volume starts', volume), windowIndex: -1 };
   }
   const s = sums[best]!;
   const k = t.windows.indexOf(s.steps);

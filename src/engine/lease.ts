@@ -20,7 +20,7 @@ import type { Logger } from '../obs/logger.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import type { RedisLike } from '../redis/client.js';
 import { redisFailure } from '../redis/failure.js';
-import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
+import { scriptSet } from '../redis/scripts.js';
 
 export type { RedisLike };
 
@@ -32,15 +32,11 @@ const ENGINE_SCRIPT_FILES = {
 
 export type EngineCommand = keyof typeof ENGINE_SCRIPT_FILES;
 
-let scripts: Record<EngineCommand, LuaScript> | undefined;
-function engineScripts(): Record<EngineCommand, LuaScript> {
-  scripts ??= loadScripts(import.meta.url, ENGINE_SCRIPT_FILES);
-  return scripts;
-}
+const engineScripts = scriptSet(import.meta.url, ENGINE_SCRIPT_FILES);
 
 /** Defines the engine's commands on a client (idempotent; defining again replaces the same script). */
 export function defineEngineCommands(redis: RedisLike): void {
-  defineScripts(redis, engineScripts());
+  engineScripts.define(redis);
 }
 
 /**
@@ -60,7 +56,7 @@ export async function callEngineCommand(
   argv: (string | number)[],
   context: string,
 ): Promise<unknown> {
-  return runScript(redis, engineScripts()[cmd], keys, argv, area, context);
+  return engineScripts.run(redis, cmd, keys, argv, area, context);
 }
 
 export interface LeaseOptions {

@@ -29,7 +29,7 @@ import { errorMessage, isRetriable } from '../core/errors.js';
 import { backoffMs } from '../core/backoff.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import type { RedisLike } from '../redis/client.js';
-import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
+import { scriptSet } from '../redis/scripts.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
@@ -73,12 +73,7 @@ export interface OutboxOptions {
 }
 
 const GROUP = 'delivery';
-const SCRIPT_FILES = { settle: 'outbox-settle-3.lua', promote: 'outbox-promote-2.lua' } as const;
-let scripts: Record<keyof typeof SCRIPT_FILES, LuaScript> | undefined;
-function outboxScripts(): Record<keyof typeof SCRIPT_FILES, LuaScript> {
-  scripts ??= loadScripts(import.meta.url, SCRIPT_FILES);
-  return scripts;
-}
+const outboxScripts = scriptSet(import.meta.url, { settle: 'outbox-settle-3.lua', promote: 'outbox-promote-2.lua' });
 
 type Cmd = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -116,7 +111,7 @@ export class DeliveryOutbox {
     this.batch = o.batch ?? 32;
     this.redisRetryBaseMs = o.redisRetryBaseMs ?? 250;
     this.random = o.random ?? Math.random;
-    defineScripts(o.redis, outboxScripts());
+    outboxScripts.define(o.redis);
   }
 
   /** Starts the background loop (reads with a blocking XREADGROUP on a connection of its own). */
@@ -175,9 +170,9 @@ export class DeliveryOutbox {
   async runOnce(block = false): Promise<number> {
     await this.ensureGroup();
     const now = this.o.clock.now();
-    await runScript(
+    await outboxScripts.run(
       this.o.redis,
-      outboxScripts().promote,
+      'promote',
       [this.keys.outbox, this.keys.delayed],
       [now, 100],
       'OUTBOX',
@@ -467,9 +462,9 @@ export class DeliveryOutbox {
     job: DeliveryJob | undefined,
     o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob; extraJobs?: DeliveryJob[] },
   ): Promise<SettleOutcome> {
-    const res = await runScript(
+    const res = await outboxScripts.run(
       this.o.redis,
-      outboxScripts().settle,
+      'settle',
       [this.keys.outbox, this.keys.delayed, this.keys.delivery],
       [
         GROUP,

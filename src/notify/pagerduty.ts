@@ -22,25 +22,33 @@
  * A 202 means "accepted for processing", not "someone was paged".
  */
 import { createHash } from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
 import { alertKey } from '../model/alert-key.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
 import {
   PAGERDUTY_429_DEFAULT_MS,
   PAGERDUTY_DEFAULT_URL,
   PAGERDUTY_MAX_DEDUP_KEY,
   PAGERDUTY_MAX_EVENT_BYTES,
   PAGERDUTY_MAX_SUMMARY,
+  pagerDutyErrorText,
+  pagerDutyRetriable,
 } from '../core/pagerduty-api.js';
 import type { Logger } from '../obs/logger.js';
-import { formatSignedChange, formatWindow, headline, isoOrNull, observedChange, segmentText } from './format.js';
+import {
+  fillDashboardUrl,
+  formatSignedChange,
+  formatWindow,
+  headline,
+  isoOrNull,
+  observedChange,
+  segmentText,
+} from './format.js';
 import { codePointLength, truncateCodePoints } from '../core/text.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
 import type { PagerDutyReceiverDef } from '../rules/receiver-def.js';
-import { describeSecret, readSecret } from '../core/secrets.js';
-import { parseRetryAfter, readAnswer, snippet, transportFailure } from '../core/outbound-http.js';
+import { describeSecret, trySecret } from '../core/secrets.js';
+import { JsonPoster, parseRetryAfter } from '../core/outbound-http.js';
 
 export type PagerDutySeverity = 'critical' | 'error' | 'warning' | 'info';
 
@@ -117,19 +125,6 @@ export function deliveryFailedDedupKey(receiver: string): string {
 /** The routing key's fingerprint kept in DeliveryRecords: sha256, first 16 hex digits. */
 export function routingKeyId(routingKey: string): string {
   return createHash('sha256').update(routingKey).digest('hex').slice(0, 16);
-}
-
-/** `template` with `{funnel}`, `{rule}` and `{segment}` (`dimension=value`, empty for the whole funnel) URL-encoded. */
-export function fillLinkTemplate(
-  template: string,
-  alert: Pick<AlertTransition, 'funnel' | 'rule' | 'segment'>,
-): string {
-  const values: Record<string, string> = {
-    funnel: alert.funnel,
-    rule: alert.rule,
-    segment: segmentText(alert.segment),
-  };
-  return template.replace(/\{(funnel|rule|segment)\}/g, (_m, k: string) => encodeURIComponent(values[k] ?? ''));
 }
 
 function httpUrl(s: string): boolean {
@@ -264,7 +259,7 @@ export function pagerDutyEvent(
   }
   let clientUrl: string | undefined;
   if (opts.dashboardUrl) {
-    const href = fillLinkTemplate(opts.dashboardUrl, a);
+    const href = fillDashboardUrl(opts.dashboardUrl, a);
     if (httpUrl(href)) {
       links.push({ href, text: `Dashboard: ${a.funnel}` });
       clientUrl = href;
@@ -335,62 +330,29 @@ export interface PagerDutyReceiverOptions {
   clock?: Clock;
 }
 
-/** PagerDuty's 400/4xx body: `{status, message, errors[]}`; "message: error; error" or the raw text. */
-function explain(text: string): string {
-  try {
-    const j = JSON.parse(text) as { message?: unknown; errors?: unknown };
-    const errors = Array.isArray(j.errors) ? j.errors.map(String).join('; ') : '';
-    const message = typeof j.message === 'string' ? j.message : '';
-    const both = [message, errors].filter(Boolean).join(': ');
-    if (both) return snippet(both, 500);
-  } catch {
-    // not JSON: a proxy's page
-  }
-  return snippet(text);
-}
-
 export class PagerDutyReceiver implements Receiver {
   readonly kind = 'pagerduty' as const;
   readonly name: string;
   private readonly log: Logger;
   private readonly url: string;
-  private readonly timeoutMs: number;
   private readonly clock: Clock;
-  private agent: Agent | undefined;
+  private readonly http: JsonPoster;
 
   constructor(private readonly o: PagerDutyReceiverOptions) {
     this.name = o.def.name;
     this.url = `${(o.baseUrl ?? PAGERDUTY_DEFAULT_URL).replace(/\/+$/, '')}/v2/enqueue`;
-    this.timeoutMs = o.timeoutMs ?? 10_000;
+    this.http = new JsonPoster('PAGERDUTY', o.timeoutMs ?? 10_000);
     this.clock = o.clock ?? systemClock;
     this.log = o.logger.child({ component: 'notify', receiver: o.def.name, kind: 'pagerduty' });
-  }
-
-  // Its own pool: its timeouts hold for every connection and close() releases exactly its sockets.
-  private dispatcher(): Agent {
-    this.agent ??= new Agent({
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
-      connect: { timeout: this.timeoutMs },
-    });
-    return this.agent;
   }
 
   async deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome> {
     if (job.event === 'reminder') return { ok: true };
 
-    let key: string;
-    try {
-      // Read per delivery, so a rotated key file is used without a restart.
-      key = readSecret(this.o.def.routingKey, this.o.env);
-    } catch (err) {
-      return {
-        ok: false,
-        retriable: false,
-        code: 'SECRET_MISSING',
-        reason: `receiver ${this.name}: ${errorMessage(err)}`,
-      };
-    }
+    // Read per delivery, so a rotated key file is used without a restart.
+    const secret = trySecret(this.o.def.routingKey, this.o.env);
+    if (!secret.ok) return { ...secret, reason: `receiver ${this.name}: ${secret.reason}` };
+    const key = secret.value;
     const keyId = routingKeyId(key);
     const opened = job.event === 'delivery_failed' ? undefined : prior?.pagerduty;
     if (opened && opened.routingKeyId !== keyId) {
@@ -421,22 +383,9 @@ export class PagerDutyReceiver implements Receiver {
         : { ok: false, retriable: true, code, reason: clean, retryAfterMs };
     };
 
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await request(this.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        dispatcher: this.dispatcher(),
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
-    } catch (err) {
-      const out = transportFailure('PAGERDUTY', err, this.timeoutMs);
-      return out.ok ? out : fail(out.retriable, out.code, `PagerDuty not reached: ${out.reason}`);
-    }
-    const answer = await readAnswer(res.body);
-    const status = res.statusCode;
+    const res = await this.http.post(this.url, JSON.stringify(body));
+    if (!res.ok) return fail(res.retriable, res.code, `PagerDuty not reached: ${res.reason}`);
+    const status = res.status;
     if (status >= 200 && status < 300) {
       this.log.debug(
         { job: job.id, event: job.event, action: body.event_action, dedupKey: body.dedup_key, status },
@@ -444,20 +393,14 @@ export class PagerDutyReceiver implements Receiver {
       );
       return { ok: true, record: { pagerduty: { dedupKey: body.dedup_key, routingKeyId: keyId } } };
     }
-    const said = explain(answer.text);
+    const said = pagerDutyErrorText(res.text);
     if (status === 400)
       return fail(false, 'PAGERDUTY_400', `PagerDuty refused the event (400): ${said || 'no details'}`);
-    if (status === 429) {
-      const after = parseRetryAfter(res.headers['retry-after'], this.clock.now()) ?? PAGERDUTY_429_DEFAULT_MS;
-      return fail(true, 'PAGERDUTY_429', `PagerDuty rate limit (429)${said ? `: ${said}` : ''}`, after);
-    }
-    if (status >= 500) {
-      return fail(
-        true,
-        `PAGERDUTY_HTTP_${status}`,
-        `PagerDuty server error (${status})${said ? `: ${said}` : ''}`,
-        parseRetryAfter(res.headers['retry-after'], this.clock.now()),
-      );
+    const retry = pagerDutyRetriable(status, said);
+    if (retry) {
+      const after = parseRetryAfter(res.headers['retry-after'], this.clock.now());
+      // A throttle with no Retry-After still wants a pause (module header): a burst of retries only extends it.
+      return fail(true, retry.code, retry.reason, status === 429 ? (after ?? PAGERDUTY_429_DEFAULT_MS) : after);
     }
     const hint =
       status === 404
@@ -471,13 +414,9 @@ export class PagerDutyReceiver implements Receiver {
   }
 
   async check(): Promise<string[]> {
-    let key: string;
-    try {
-      key = readSecret(this.o.def.routingKey, this.o.env);
-    } catch (err) {
-      return [`receiver ${this.name}: ${errorMessage(err)}`];
-    }
-    const n = codePointLength(key);
+    const secret = trySecret(this.o.def.routingKey, this.o.env);
+    if (!secret.ok) return [`receiver ${this.name}: ${secret.reason}`];
+    const n = codePointLength(secret.value);
     if (n !== 32) {
       return [
         `receiver ${this.name}: the routing key in ${describeSecret(this.o.def.routingKey)} is ${n} characters; ` +
@@ -488,8 +427,6 @@ export class PagerDutyReceiver implements Receiver {
   }
 
   async close(): Promise<void> {
-    const a = this.agent;
-    this.agent = undefined;
-    await a?.close();
+    await this.http.close();
   }
 }

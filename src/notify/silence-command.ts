@@ -6,32 +6,11 @@
  * Each function returns the exit code: 0 done, 1 the daemon refused or could not be reached, 2 bad usage (checked
  * here before anything is sent, so a typo in a matcher never reaches the daemon).
  */
-import { errorMessage } from '../core/errors.js';
-import { DEFAULT_DAEMON_URL } from '../core/cli-defaults.js';
+import { callDaemon, type DaemonAnswer, type DaemonApiWording, type DaemonClientOptions } from '../core/daemon-api.js';
+import { shortTime, textTable } from '../core/text.js';
 import { explainDuration } from '../rules/units.js';
 import { formatMatchers, tryParseMatcher, type Matcher, type SilenceState } from './silences.js';
 import { parseTime } from '../core/time-parse.js';
-
-export interface SilenceClientOptions {
-  /** Daemon base URL (`--url`, else FUNNELWATCH_URL, else DEFAULT_DAEMON_URL). */
-  url: string;
-  /** Bearer token (`--token`, else FUNNELWATCH_TOKEN); empty or undefined sends none. */
-  token?: string;
-  out: (line: string) => void;
-  err: (line: string) => void;
-  /** Per request; default 10 s. */
-  timeoutMs?: number;
-}
-
-/** URL and token from flags, then the environment, then the default. */
-export function clientTarget(
-  flags: { url?: string; token?: string },
-  env: NodeJS.ProcessEnv,
-): { url: string; token?: string } {
-  const url = flags.url ?? env.FUNNELWATCH_URL ?? DEFAULT_DAEMON_URL;
-  const token = flags.token ?? env.FUNNELWATCH_TOKEN;
-  return token ? { url, token } : { url };
-}
 
 export interface SilenceAddArgs {
   matchers: string[];
@@ -42,7 +21,7 @@ export interface SilenceAddArgs {
   comment?: string;
 }
 
-export async function runSilenceAdd(o: SilenceClientOptions, a: SilenceAddArgs): Promise<number> {
+export async function runSilenceAdd(o: DaemonClientOptions, a: SilenceAddArgs): Promise<number> {
   const usage = (msg: string) => {
     o.err(`funnelwatch silence add: ${msg}`);
     return 2;
@@ -92,7 +71,7 @@ export interface SilenceListArgs {
 
 export const LIST_STATES = ['active', 'pending', 'expired', 'all'] as const;
 
-export async function runSilenceList(o: SilenceClientOptions, a: SilenceListArgs): Promise<number> {
+export async function runSilenceList(o: DaemonClientOptions, a: SilenceListArgs): Promise<number> {
   const state = a.state ?? 'all';
   if (!(LIST_STATES as readonly string[]).includes(state)) {
     o.err(`funnelwatch silence list: --state must be one of ${LIST_STATES.join(', ')}`);
@@ -113,7 +92,7 @@ export async function runSilenceList(o: SilenceClientOptions, a: SilenceListArgs
   return 0;
 }
 
-export async function runSilenceExpire(o: SilenceClientOptions, a: { id: string }): Promise<number> {
+export async function runSilenceExpire(o: DaemonClientOptions, a: { id: string }): Promise<number> {
   if (!a.id.trim()) {
     o.err('funnelwatch silence expire: give the id of the silence (see funnelwatch silence list)');
     return 2;
@@ -137,7 +116,7 @@ interface ListedSilence {
 
 /** A plain-text table, columns padded to their widest cell; the comment last, so a long one only runs long. */
 export function silenceTable(silences: readonly ListedSilence[]): string[] {
-  const rows = [
+  return textTable([
     ['ID', 'STATE', 'MATCHERS', 'STARTS', 'UNTIL', 'AUTHOR', 'COMMENT'],
     ...silences.map((s) => [
       s.id,
@@ -148,94 +127,15 @@ export function silenceTable(silences: readonly ListedSilence[]): string[] {
       s.createdBy,
       oneLine(s.comment),
     ]),
-  ];
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) =>
-    r
-      .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!)))
-      .join('  ')
-      .trimEnd(),
-  );
-}
-
-function shortTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  ]);
 }
 
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ');
 }
 
-type CallResult = { ok: true; status: number; body: unknown } | { ok: false };
+const WORDING: DaemonApiWording = { addressFlag: '--url', subject: 'the silence' };
 
-/** One request; on any failure prints what went wrong and what to do, and answers `{ ok: false }`. */
-async function call(o: SilenceClientOptions, method: string, path: string, body?: unknown): Promise<CallResult> {
-  let base: URL;
-  try {
-    base = new URL(o.url);
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('not http(s)');
-  } catch {
-    o.err(
-      `funnelwatch: ${JSON.stringify(o.url)} is not an http(s) URL; ` +
-        `set --url or FUNNELWATCH_URL, e.g. ${DEFAULT_DAEMON_URL}`,
-    );
-    return { ok: false };
-  }
-  // Appended, not resolved: a daemon behind a proxy at https://host/funnelwatch keeps its path prefix.
-  const url = new URL(`${base.origin}${base.pathname.replace(/\/$/, '')}${path}`);
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (o.token) headers.authorization = `Bearer ${o.token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
-    });
-  } catch (err) {
-    o.err(
-      `funnelwatch: cannot reach the daemon at ${o.url} (${networkReason(err)}); ` +
-        'is it running? Point --url or FUNNELWATCH_URL at its HTTP address',
-    );
-    return { ok: false };
-  }
-  const text = await res.text().catch(() => '');
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  if (res.ok && parsed !== undefined) return { ok: true, status: res.status, body: parsed };
-
-  const answer = parsed as { error?: unknown; message?: unknown; problems?: unknown } | undefined;
-  if (answer && typeof answer.message === 'string') {
-    if (Array.isArray(answer.problems) && answer.problems.length > 0) {
-      o.err('funnelwatch: the daemon refused the silence:');
-      for (const p of answer.problems) o.err(`  ${String(p)}`);
-    } else {
-      o.err(`funnelwatch: ${answer.message}`);
-    }
-    if (res.status === 401) o.err('  (set the token with --token or FUNNELWATCH_TOKEN)');
-  } else {
-    o.err(
-      `funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; ` +
-        `is ${base.origin} the funnelwatch daemon?`,
-    );
-  }
-  return { ok: false };
-}
-
-function networkReason(err: unknown): string {
-  if (err instanceof Error && err.name === 'TimeoutError') return 'no answer in time';
-  // undici puts the system error (ECONNREFUSED, ENOTFOUND) in `cause`; "fetch failed" alone says nothing.
-  const cause = (err as { cause?: unknown }).cause;
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${cause.message}` : cause.message;
-  }
-  return errorMessage(err);
+function call(o: DaemonClientOptions, method: string, path: string, body?: unknown): Promise<DaemonAnswer> {
+  return callDaemon(o, WORDING, method, path, body);
 }

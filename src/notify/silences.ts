@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import { FwError } from '../core/errors.js';
+import { pathText } from '../core/path-text.js';
 import { parseTime } from '../core/time-parse.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import { DURATION_PATTERN, explainDuration, parseDuration } from '../rules/units.js';
@@ -404,11 +405,4 @@ function issueProblems(issue: Issue): string[] {
   }
   const where = pathText(issue.path);
   return [where ? `${where}: ${issue.message}` : issue.message];
-}
-
-/** `['matchers', 1, 'value']` → `matchers[1].value`. */
-function pathText(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : `${out ? '.' : ''}${String(p)}`;
-  return out;
 }

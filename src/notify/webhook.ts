@@ -27,15 +27,13 @@
  * characters of the answer in the reason, because the same request will be refused again.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
-import { parseRetryAfter, readAnswer, safeOrigin, snippet, transportFailure } from '../core/outbound-http.js';
+import { JsonPoster, parseRetryAfter, safeOrigin, snippet } from '../core/outbound-http.js';
 import type { Logger } from '../obs/logger.js';
 import { VERSION } from '../core/version.js';
 import type { DeliveryJob, DeliveryOutcome, Receiver } from './receiver.js';
 import type { WebhookReceiverDef } from '../rules/receiver-def.js';
-import { readSecret } from '../core/secrets.js';
+import { trySecret } from '../core/secrets.js';
 
 /** The signature header value for `body` sent at `timestamp` (unix seconds). */
 export function signWebhookBody(secret: string, timestamp: number, body: string): string {
@@ -92,26 +90,14 @@ export class WebhookReceiver implements Receiver {
   readonly kind = 'webhook' as const;
   readonly name: string;
   private readonly log: Logger;
-  private readonly timeoutMs: number;
   private readonly clock: Clock;
-  private agent: Agent | undefined;
+  private readonly http: JsonPoster;
 
   constructor(private readonly o: WebhookReceiverOptions) {
     this.name = o.def.name;
-    this.timeoutMs = o.timeoutMs ?? 10_000;
+    this.http = new JsonPoster('WEBHOOK', o.timeoutMs ?? 10_000);
     this.clock = o.clock ?? systemClock;
     this.log = o.logger.child({ component: 'notify', receiver: o.def.name, kind: 'webhook' });
-  }
-
-  // A receiver's own connection pool: its timeouts apply to every connection, and close() releases exactly its
-  // sockets without touching the process-wide dispatcher other code may use.
-  private dispatcher(): Agent {
-    this.agent ??= new Agent({
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
-      connect: { timeout: this.timeoutMs },
-    });
-    return this.agent;
   }
 
   async deliver(job: DeliveryJob): Promise<DeliveryOutcome> {
@@ -139,52 +125,31 @@ export class WebhookReceiver implements Receiver {
 
     const body = JSON.stringify(webhookBody(job));
     const headers: Record<string, string> = {
-      'content-type': 'application/json',
       'user-agent': `funnelwatch/${VERSION}`,
       'idempotency-key': job.id,
     };
     if (this.o.def.secret) {
-      let secret: string;
-      try {
-        secret = readSecret(this.o.def.secret, this.o.env);
-      } catch (err) {
-        return {
-          ok: false,
-          retriable: false,
-          code: 'SECRET_MISSING',
-          reason: `receiver ${this.name}: ${errorMessage(err)}`,
-        };
-      }
+      const read = trySecret(this.o.def.secret, this.o.env);
+      if (!read.ok) return { ...read, reason: `receiver ${this.name}: ${read.reason}` };
+      const secret = read.value;
       // Per attempt, not per job: a retry an hour later must still pass the receiver's replay window.
       const ts = Math.floor(this.clock.now() / 1000);
       headers['x-funnelwatch-timestamp'] = String(ts);
       headers['x-funnelwatch-signature'] = signWebhookBody(secret, ts, body);
     }
 
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await request(parsed, {
-        method: 'POST',
-        headers,
-        body,
-        dispatcher: this.dispatcher(),
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
-    } catch (err) {
-      const out = transportFailure('WEBHOOK', err, this.timeoutMs);
-      if (!out.ok)
-        this.log.debug({ job: job.id, event: job.event, origin, code: out.code }, `webhook not reached: ${out.reason}`);
-      return out;
+    const res = await this.http.post(parsed, body, headers);
+    if (!res.ok) {
+      this.log.debug({ job: job.id, event: job.event, origin, code: res.code }, `webhook not reached: ${res.reason}`);
+      return res;
     }
-    const answer = await readAnswer(res.body);
-    const status = res.statusCode;
+    const status = res.status;
     if (status >= 200 && status < 300) {
       this.log.debug({ job: job.id, event: job.event, origin, status }, 'webhook delivered');
       return { ok: true };
     }
     const code = `WEBHOOK_HTTP_${status}`;
-    const said = snippet(answer.text);
+    const said = snippet(res.text);
     const reason = `${origin} answered ${status}${said ? `: ${said}` : ''}`;
     if (status === 408 || status === 429 || status >= 500) {
       const retryAfterMs = parseRetryAfter(res.headers['retry-after'], this.clock.now());
@@ -215,19 +180,12 @@ export class WebhookReceiver implements Receiver {
     } catch {
       problems.push(`receiver ${this.name}: the url is not a valid URL`);
     }
-    if (this.o.def.secret) {
-      try {
-        readSecret(this.o.def.secret, this.o.env);
-      } catch (err) {
-        problems.push(`receiver ${this.name}: ${errorMessage(err)}`);
-      }
-    }
+    const secret = this.o.def.secret ? trySecret(this.o.def.secret, this.o.env) : undefined;
+    if (secret && !secret.ok) problems.push(`receiver ${this.name}: ${secret.reason}`);
     return problems;
   }
 
   async close(): Promise<void> {
-    const a = this.agent;
-    this.agent = undefined;
-    await a?.close();
+    await this.http.close();
   }
 }

@@ -112,6 +112,35 @@ export function defineScripts(redis: RedisLike, scripts: Record<string, LuaScrip
   for (const s of Object.values(scripts)) redis.defineCommand(s.command, { lua: s.lua, numberOfKeys: s.numberOfKeys });
 }
 
+/** One module's scripts, read and checked at first use; see `scriptSet`. */
+export interface ScriptSet<K extends string> {
+  /** Defines every script of the set on a client (idempotent). */
+  define(redis: RedisLike): void;
+  /** Runs script `name` (see `runScript`): failures come back as FwErrors of `area`. */
+  run(
+    redis: RedisLike,
+    name: K,
+    keys: readonly string[],
+    argv: readonly (string | number)[],
+    area: RedisArea,
+    context: string,
+  ): Promise<unknown>;
+}
+
+/**
+ * The registry a module keeps of its scripts, by key: `scriptSet(import.meta.url, { settle: 'outbox-settle-3.lua' })`
+ * at its top level. Nothing is read at import: the files are read and checked when the set is first defined or run
+ * (a store's constructor), so a missing or malformed script fails at start, and only in processes that use it.
+ */
+export function scriptSet<K extends string>(moduleUrl: string, files: Record<K, string>): ScriptSet<K> {
+  let loaded: Record<K, LuaScript> | undefined;
+  const scripts = () => (loaded ??= loadScripts(moduleUrl, files));
+  return {
+    define: (redis) => defineScripts(redis, scripts()),
+    run: (redis, name, keys, argv, area, context) => runScript(redis, scripts()[name], keys, argv, area, context),
+  };
+}
+
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
 /**

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import type { z } from 'zod';
 import type { FunnelDef } from '../funnels/funnel.js';
 import { didYouMeanSuffix } from './did-you-mean.js';
 import { toAlertRuleDef, toFunnelDef } from './normalize.js';
@@ -238,14 +239,7 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
     receiverNames: [],
     hasReceivers: rawReceivers !== undefined,
   };
-  if (Array.isArray(rawReceivers)) {
-    rawReceivers.forEach((raw, index) => {
-      const name = (raw as { name?: unknown } | null)?.name;
-      if (typeof name === 'string') unit.receiverNames.push({ index, name });
-      const parsed = receiverSchema.safeParse(raw);
-      if (parsed.success) unit.receivers.push({ index, parsed: parsed.data as ReceiverParsed });
-    });
-  }
+  collectEntries(rawReceivers, receiverSchema, unit.receiverNames, unit.receivers);
   if (rawFunnel === undefined) {
     // A file of receivers only. Without receivers either, say what a rule file needs rather than "missing funnel".
     unit.funnelBroken = true;
@@ -274,15 +268,27 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
       unit.funnelBroken = true;
     }
   }
-  if (Array.isArray(rawRules)) {
-    rawRules.forEach((raw, index) => {
-      const name = (raw as { name?: unknown } | null)?.name;
-      if (typeof name === 'string') unit.ruleNames.push({ index, name });
-      const parsed = ruleSchema.safeParse(raw);
-      if (parsed.success) unit.rules.push({ index, parsed: parsed.data as RuleParsed });
-    });
-  }
+  collectEntries(rawRules, ruleSchema, unit.ruleNames, unit.rules);
   return unit;
+}
+
+/**
+ * The entries of a `rules:` or `receivers:` list: every entry's name, broken or not (so a duplicate name is still
+ * reported), and the entries that fit `schema`, parsed; both with their index in the list.
+ */
+function collectEntries<T>(
+  list: unknown,
+  schema: z.ZodType,
+  names: { index: number; name: string }[],
+  parsed: { index: number; parsed: T }[],
+): void {
+  if (!Array.isArray(list)) return;
+  list.forEach((raw, index) => {
+    const name = (raw as { name?: unknown } | null)?.name;
+    if (typeof name === 'string') names.push({ index, name });
+    const r = schema.safeParse(raw);
+    if (r.success) parsed.push({ index, parsed: r.data as T });
+  });
 }
 
 function funnelNameOf(unit: FileUnit): string | undefined {

@@ -5,6 +5,7 @@
  * author evidently meant instead of "Invalid input".
  */
 import type { z } from 'zod';
+import { pathText } from '../core/path-text.js';
 import { didYouMeanSuffix } from './did-you-mean.js';
 import type { Problem, ProblemCode } from './problem.js';
 import { DURATION_PATTERN, PERCENT_PATTERN, PERCENTILE_PATTERN, RATE_PATTERN } from './units.js';
@@ -200,13 +201,6 @@ function codeOf(issue: Issue): ProblemCode {
     default:
       return 'invalid_value';
   }
-}
-
-/** `rules[2].metric.cohort_conversion.to` */
-export function pathText(path: readonly PathSegment[]): string {
-  let s = '';
-  for (const seg of path) s += typeof seg === 'number' ? `[${seg}]` : s === '' ? seg : `.${seg}`;
-  return s;
 }
 
 // --- walking the zod schema along a data path (for allowed keys and enum values) ---

@@ -6,7 +6,7 @@
 import { FwError } from '../core/errors.js';
 import type { RedisLike } from '../redis/client.js';
 import { redisFailure as mapRedisFailure } from '../redis/failure.js';
-import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
+import { scriptSet } from '../redis/scripts.js';
 
 export type { RedisLike };
 
@@ -21,16 +21,12 @@ const WINDOW_SCRIPT_FILES = {
 
 export type WindowCommand = keyof typeof WINDOW_SCRIPT_FILES;
 
-let scripts: Record<WindowCommand, LuaScript> | undefined;
 /** Read and checked at first use (the store's constructor), so a missing or malformed script fails at start. */
-function windowScripts(): Record<WindowCommand, LuaScript> {
-  scripts ??= loadScripts(import.meta.url, WINDOW_SCRIPT_FILES);
-  return scripts;
-}
+const windowScripts = scriptSet(import.meta.url, WINDOW_SCRIPT_FILES);
 
 /** Defines the window commands on a client (idempotent; defining again replaces the same script). */
 export function defineWindowCommands(redis: RedisLike): void {
-  defineScripts(redis, windowScripts());
+  windowScripts.define(redis);
 }
 
 /** Runs a defined window command; Redis failures come back as FwErrors (see `redisFailure`). */
@@ -41,7 +37,7 @@ export async function callWindowCommand(
   argv: (string | number)[],
   context: string,
 ): Promise<unknown> {
-  return runScript(redis, windowScripts()[cmd], keys, argv, 'WINDOW', context);
+  return windowScripts.run(redis, cmd, keys, argv, 'WINDOW', context);
 }
 
 /** Wraps any failure of a Redis call into an FwError of the window store (WINDOW_REDIS_UNAVAILABLE / _REPLY). */

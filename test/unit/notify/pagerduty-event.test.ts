@@ -5,12 +5,12 @@
 import { describe, it, expect } from 'vitest';
 import {
   deliveryFailedDedupKey,
-  fillLinkTemplate,
   pagerDutyDedupKey,
   pagerDutyEvent,
   routingKeyId,
   type PagerDutyEventBody,
 } from '../../../src/notify/pagerduty.js';
+import { fillDashboardUrl } from '../../../src/notify/format.js';
 import { PAGERDUTY_MAX_EVENT_BYTES } from '../../../src/core/pagerduty-api.js';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import type { Evidence } from '../../../src/model/evidence.js';
@@ -267,7 +267,7 @@ describe('links', () => {
   });
 
   it('fills an empty segment for the whole funnel and leaves out what is not a URL', () => {
-    expect(fillLinkTemplate('https://x/{funnel}/{segment}', { funnel: 'checkout', rule: 'r', segment: null })).toBe(
+    expect(fillDashboardUrl('https://x/{funnel}/{segment}', { funnel: 'checkout', rule: 'r', segment: null })).toBe(
       'https://x/checkout/',
     );
     const { body, warnings } = build(job('firing', alert({ runbook: 'ask #payments' })), {
