@@ -106,6 +106,7 @@ export const ERROR_CATALOG = {
   // Alert delivery and silences.
   BAD_SILENCE: caller(400, 'A silence failed validation; `problems` lists each field.'),
   BAD_MATCHER: caller(400, 'A silence matcher is not `label=value`, `label!=value`, `label=~regex` or `label!~regex`.'),
+  SILENCE_LIMIT: caller(409, 'As many silences as allowed (400) are active or pending; expire some first.'),
   SILENCE_NOT_FOUND: caller(404, 'No silence with that id (expired silences are removed 7 days after their end).'),
   SILENCE_REDIS: unavailable('Redis did not answer a silence command.'),
   OUTBOX_NOT_DEFINED: internal('The outbox scripts are not defined on the Redis client (construction order bug).'),

@@ -7,6 +7,10 @@ import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { Readiness } from './readiness.js';
 import { errorAnswer } from './error-answer.js';
+import { FwError } from '../core/errors.js';
+import { MAX_JSON_DEPTH, jsonNestsDeeperThan, tooDeepMessage } from '../core/json-depth.js';
+
+export { MAX_JSON_DEPTH };
 
 export interface HttpServerDeps {
   logger: Logger;
@@ -33,6 +37,18 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   });
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` });
+  });
+
+  // fastify's JSON parser (prototype-poisoning checks and all), after a depth check on the text: JSON nested
+  // thousands deep is refused with 400 before anything walks it recursively (which would overflow the stack: 500).
+  const defaultJson = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonNestsDeeperThan(body as string, MAX_JSON_DEPTH)) {
+      done(new FwError('BAD_REQUEST', tooDeepMessage(MAX_JSON_DEPTH)), undefined);
+      return;
+    }
+    defaultJson(req, body as string, done);
   });
 
   app.get('/healthz', async () => ({ status: 'ok', version: deps.version }));

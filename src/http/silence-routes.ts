@@ -15,6 +15,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/logger.js';
 import type { SilenceStore } from '../notify/silence-store.js';
 import {
+  SILENCE_LIMITS,
   formatMatchers,
   silenceState,
   validateSilenceInput,
@@ -55,6 +56,17 @@ export function silenceRoutes(opts: SilenceRoutesOptions): FastifyPluginAsync {
           error: 'BAD_SILENCE',
           message: `the silence was not created: ${checked.problems.join('; ')}`,
           problems: checked.problems,
+        });
+      }
+      // A cap on what every tick matches every alert against. Checked before storing, so a refused silence leaves
+      // nothing behind; two creates racing at the cap can overshoot it by one each, which bounds nothing away.
+      const live = (await opts.store.list()).filter((x) => silenceState(x, now) !== 'expired').length;
+      if (live >= SILENCE_LIMITS.live) {
+        return reply.code(409).send({
+          error: 'SILENCE_LIMIT',
+          message:
+            `the silence was not created: ${live} silences are active or pending, the limit is ` +
+            `${SILENCE_LIMITS.live}; expire some (DELETE /v1/silences/:id) or widen an existing one`,
         });
       }
       const s = await opts.store.create(checked.value);

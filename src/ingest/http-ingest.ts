@@ -17,6 +17,7 @@ import { bearerAuth } from '../core/bearer-auth.js';
 import type { BatchHandler, SourceMessage } from './event-source.js';
 import type { ApplyPort } from './pipeline.js';
 import { FwError, errorMessage } from '../core/errors.js';
+import { MAX_JSON_DEPTH, jsonNestsDeeperThan, tooDeepMessage } from '../core/json-depth.js';
 
 export interface IngestTarget {
   /** Takes validated events, each with the JSON text to forward. Resolves when they are durable. */
@@ -106,7 +107,10 @@ const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application
 export function httpIngestRoutes(opts: HttpIngestOptions): FastifyPluginAsync {
   return async (app) => {
     app.addContentTypeParser(NDJSON_TYPES, { parseAs: 'string' }, (_req, body, done) =>
-      done(null, { ndjson: body as string }),
+      // Lines are balanced in valid NDJSON, so the depth of the whole text is the deepest line's.
+      jsonNestsDeeperThan(body as string, MAX_JSON_DEPTH)
+        ? done(new FwError('BAD_REQUEST', tooDeepMessage(MAX_JSON_DEPTH)), undefined)
+        : done(null, { ndjson: body as string }),
     );
 
     app.post('/v1/events', { preHandler: bearerAuth(opts.token) }, async (req, reply) => {

@@ -15,7 +15,7 @@ import { FwError, errorMessage } from '../core/errors.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import type { RedisLike } from '../redis/client.js';
 import type { Logger } from '../obs/logger.js';
-import { MATCH_OPS, silenceState, type Silence, type SilenceInput } from './silences.js';
+import { MATCH_OPS, compileRegex, silenceState, type Silence, type SilenceInput } from './silences.js';
 
 /** What the HTTP API and the delivery planner need; RedisSilenceStore is the one implementation. */
 export interface SilenceStore {
@@ -193,12 +193,8 @@ function parseSilence(json: string): Silence | undefined {
     )
       return undefined;
     if (mm.op === '=~' || mm.op === '!~') {
-      // A regex that does not compile would throw in the middle of matching every alert.
-      try {
-        new RegExp(mm.value);
-      } catch {
-        return undefined;
-      }
+      // A regex that does not compile (under RE2) would throw in the middle of matching every alert.
+      if (typeof compileRegex(mm.value) === 'string') return undefined;
     }
     matchers.push({ name: mm.name, op: mm.op as Silence['matchers'][number]['op'], value: mm.value });
   }

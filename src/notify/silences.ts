@@ -9,11 +9,16 @@
  *
  * Matching follows Alertmanager: regular expressions are anchored at both ends (`=~stripe` does not match
  * `stripe-eu`), and a label the alert does not have compares as the empty string, so `team!=payments` matches
- * an alert without a team and `team=""` selects exactly those.
+ * an alert without a team and `team=""` selects exactly those. Regular expressions use RE2 syntax and run on RE2
+ * (the re2js port), as in Alertmanager: matching takes time linear in the value, whatever the pattern, so a
+ * pattern such as `(x+x+)+y` cannot stall the event loop; backreferences and lookaround do not exist in RE2 and
+ * are refused when the silence is created.
  */
+import { RE2JS } from 're2js';
 import { z } from 'zod';
 import { FwError } from '../core/errors.js';
 import { pathText } from '../core/path-text.js';
+import { mulberry32 } from '../core/prng.js';
 import { parseTime } from '../core/time-parse.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import { DURATION_PATTERN, explainDuration, parseDuration } from '../rules/units.js';
@@ -65,6 +70,14 @@ export const SILENCE_LIMITS = {
   matchers: 100,
   nameChars: 128,
   valueChars: 1024,
+  /** A regular expression's length; with `repeatCount` it bounds the compiled program (and so its compile time). */
+  regexChars: 256,
+  /** The largest count in a `{n}` / `{n,m}` repetition. */
+  repeatCount: 100,
+  /** Silences that are active or pending at once; creating one more is refused (409) until some end. */
+  live: 400,
+  /** How far ahead a silence may end: a silence is for maintenance and incidents, not a permanent mute. */
+  maxEndMs: 365 * 24 * 60 * 60 * 1000,
   createdByChars: 200,
   commentChars: 2000,
 } as const;
@@ -166,26 +179,45 @@ function explainMatcherValue(m: Matcher): string | undefined {
 }
 
 function regexProblem(source: string): string | undefined {
+  if (source.length > SILENCE_LIMITS.regexChars)
+    return `the regular expression is longer than ${SILENCE_LIMITS.regexChars} characters`;
+  // Before compiling: a pattern of many `.{1000}` compiles to a program of tens of thousands of instructions.
+  for (const m of source.matchAll(/\{(\d+)(?:,(\d*))?\}/g)) {
+    const n = Math.max(Number(m[1]), Number(m[2] || 0));
+    if (n > SILENCE_LIMITS.repeatCount)
+      return `the repetition ${m[0]} counts beyond ${SILENCE_LIMITS.repeatCount}, the largest allowed`;
+  }
+  const r = compileRegex(source);
+  return typeof r === 'string' ? r : undefined;
+}
+
+/**
+ * The pattern compiled by RE2, or why it does not compile. RE2 compiles the pattern alone, so `a)|(b` is refused
+ * rather than read as `^(?:a)|(b)$`; RE2's `matches` is a whole-value match, which is the anchoring.
+ */
+export function compileRegex(source: string): RE2JS | string {
   try {
-    // Compiled alone first: `a)|(b` is invalid alone but compiles once wrapped as `^(?:a)|(b)$`, and would then
-    // match anything starting with "a" instead of being anchored.
-    new RegExp(source);
-    return undefined;
+    return RE2JS.compile(source);
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    // V8 says "Invalid regular expression: /<source>/: <reason>"; the source is already in our message.
-    return msg.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+    const msg = (err instanceof Error ? err.message : String(err)).replace(/^error parsing regexp: /, '');
+    const unsupported = /\\[1-9]|\(\?<?[=!]|\(\?<[^>]*$/.test(source);
+    return unsupported || /escape sequence|Perl syntax|named capture/.test(msg)
+      ? `${msg} (silences use RE2 syntax, as Alertmanager: no backreferences, lookahead or lookbehind)`
+      : msg;
   }
 }
 
 // Compiled once per matcher object: the store hands out fresh objects on every read, so a tick's comparisons of
 // many alerts against the same silences share one compile, and nothing outlives the objects.
-const compiled = new WeakMap<Matcher, RegExp>();
+const compiled = new WeakMap<Matcher, RE2JS>();
 
-function anchored(m: Matcher): RegExp {
+function anchored(m: Matcher): RE2JS {
   let re = compiled.get(m);
   if (!re) {
-    re = new RegExp(`^(?:${m.value})$`);
+    const r = compileRegex(m.value);
+    // Matchers are validated on creation and on reading from Redis; one that still fails here is a bug.
+    if (typeof r === 'string') throw new FwError('BAD_MATCHER', `invalid regular expression ${m.value}: ${r}`);
+    re = r;
     compiled.set(m, re);
   }
   return re;
@@ -199,9 +231,9 @@ export function matcherMatches(m: Matcher, value: string): boolean {
     case '!=':
       return value !== m.value;
     case '=~':
-      return anchored(m).test(value);
+      return anchored(m).matches(value);
     case '!~':
-      return !anchored(m).test(value);
+      return !anchored(m).matches(value);
   }
 }
 
@@ -213,16 +245,61 @@ export function matchesAll(matchers: readonly Matcher[], labels: Readonly<Record
   return true;
 }
 
-// Strings a matcher that "selects something" must not match all of: if it does, it matches any value a label
-// could plausibly hold (`=~.+`, `!=""`). A heuristic for the obvious cases, not a proof about the regex.
-const ANY_VALUE_PROBES = ['a', '0', 'checkout-conversion', 'Z9_.-=|/ x', 'é中'];
+// Values a label could plausibly hold, to decide what a matcher matches rather than how it is spelled: `.*`, `(.*)`,
+// `.{0,}`, `[\s\S]*` and `.*.*` all match every probe, and so do `.{2,}`, `[^é]+` or `!~"a|0"`, which dodge a few
+// fixed strings. Fixed examples, then random names (seeded: the same silence gets the same answer every time) of
+// the characters funnel, rule and segment names are made of, with some upper case, spaces and non-ASCII.
+const ANY_VALUE_PROBES: readonly string[] = (() => {
+  const fixed = ['a', '0', 'checkout', 'checkout-conversion', 'page', 'ticket', 'platform=ios', 'Z9_.-=|/ x', 'é中'];
+  const rnd = mulberry32(0x5eed);
+  const common = 'abcdefghijklmnopqrstuvwxyz0123456789-_.';
+  const rare = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ =:/@+éü中\t';
+  const out = [...fixed];
+  for (let i = 0; i < 240; i++) {
+    const len = 1 + Math.floor(rnd() * 32);
+    let v = '';
+    for (let j = 0; j < len; j++) {
+      const set = rnd() < 0.9 ? common : rare;
+      v += set[Math.floor(rnd() * set.length)];
+    }
+    out.push(v);
+  }
+  return out;
+})();
+
+/** A matcher (or silence) matching at least this share of the probes would mute nearly every alert. */
+const NEARLY_ALL = 0.8;
+
+function probeShare(matches: (probe: string, i: number) => boolean): number {
+  let hits = 0;
+  ANY_VALUE_PROBES.forEach((p, i) => {
+    if (matches(p, i)) hits++;
+  });
+  return hits / ANY_VALUE_PROBES.length;
+}
 
 /**
  * Whether the matcher narrows the alerts down: it does not match the empty string (Alertmanager's rule: the label
- * must be there) and does not match any value.
+ * must be there) and does not match nearly every value (decided on what it matches: the probes above).
  */
 export function isSelective(m: Matcher): boolean {
-  return !matcherMatches(m, '') && !ANY_VALUE_PROBES.every((p) => matcherMatches(m, p));
+  return !matcherMatches(m, '') && probeShare((p) => matcherMatches(m, p)) < NEARLY_ALL;
+}
+
+/**
+ * Whether the silence as a whole narrows the alerts down: at least one selective matcher, and the matchers together
+ * do not match nearly every probe alert (each label named by a matcher gets a probe value of its own).
+ */
+export function silenceIsSelective(matchers: readonly Matcher[]): boolean {
+  if (!matchers.some(isSelective)) return false;
+  const names = [...new Set(matchers.map((m) => m.name))];
+  const n = ANY_VALUE_PROBES.length;
+  const share = probeShare((_p, i) => {
+    const labels = Object.create(null) as Record<string, string>;
+    names.forEach((name, k) => (labels[name] = ANY_VALUE_PROBES[(i + 7 * k) % n]!));
+    return matchesAll(matchers, labels);
+  });
+  return share < NEARLY_ALL;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -377,19 +454,27 @@ export function validateSilenceInput(body: unknown, now: number): SilenceValidat
     endsAt = b.endsAt;
     if (endsAt <= now)
       problems.push(
-        `endsAt: must be in the future (it is ${new Date(endsAt).toISOString()}, ` +
-          `now is ${new Date(now).toISOString()})`,
+        `endsAt: must be in the future ` +
+          `(it is ${new Date(endsAt).toISOString()}, now is ${new Date(now).toISOString()})`,
       );
     else if (endsAt <= startsAt) problems.push(`endsAt: must be after startsAt (${new Date(startsAt).toISOString()})`);
   } else {
     problems.push('endsAt: required: give endsAt (a time) or duration (e.g. "2h")');
   }
 
-  if (!b.matchers.some(isSelective)) {
+  const maxEnd = now + SILENCE_LIMITS.maxEndMs;
+  if (endsAt !== undefined && endsAt > maxEnd) {
     problems.push(
-      'matchers: at least one matcher must select something: ' +
-        'each of these also matches alerts that lack the label or have any value, ' +
-        'so the silence would mute nearly every alert; add one such as funnel=checkout or rule=checkout-conversion',
+      `${b.duration !== undefined ? 'duration' : 'endsAt'}: the silence must end within 365 days ` +
+        `(by ${new Date(maxEnd).toISOString()}); create a new one when it ends`,
+    );
+  }
+
+  if (!silenceIsSelective(b.matchers)) {
+    problems.push(
+      'matchers: at least one matcher must select something: each of these also matches alerts that lack the ' +
+        'label or have (nearly) any value, so the silence would mute nearly every alert; ' +
+        'add one such as funnel=checkout or rule=checkout-conversion',
     );
   }
 

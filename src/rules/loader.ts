@@ -310,7 +310,7 @@ function versionOf(sources: readonly RuleSource[]): string {
   return `r-${h.digest('hex').slice(0, 16)}`;
 }
 
-function deepFreeze<T>(value: T): T {
+export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value)) deepFreeze(v);
@@ -371,6 +371,11 @@ export async function readRuleSources(
     }
     for (const file of files) {
       try {
+        const size = (await stat(file)).size;
+        if (size > RULE_FILE_MAX_BYTES) {
+          problems.push(tooLargeProblem(file, size));
+          continue;
+        }
         sources.push({ path: file, text: await readFile(file, 'utf8') });
       } catch (err) {
         problems.push(ioProblem(file, err));
@@ -378,6 +383,23 @@ export async function readRuleSources(
     }
   }
   return { sources, problems };
+}
+
+/**
+ * The largest rule file read: rule sets are kilobytes; a file of megabytes is a mistake (a log pasted in, a
+ * generator gone wrong) or an attack, and parsing and checking it would take seconds of CPU.
+ */
+export const RULE_FILE_MAX_BYTES = 1_000_000;
+
+function tooLargeProblem(file: string, size: number): Problem {
+  const mb = (n: number) => `${(n / 1_000_000).toFixed(n % 1_000_000 === 0 ? 0 : 1)} MB`;
+  return {
+    file,
+    line: 1,
+    col: 1,
+    code: 'file_too_large',
+    message: `file is ${mb(size)}; the limit is ${mb(RULE_FILE_MAX_BYTES)}: split the rules over several files`,
+  };
 }
 
 function ioProblem(file: string, err: unknown): Problem {

@@ -29,6 +29,7 @@ export type ProblemCode =
   | 'duplicate_rule'
   | 'duplicate_name'
   | 'io_error'
+  | 'file_too_large'
   | 'no_rule_files';
 
 export interface Problem {

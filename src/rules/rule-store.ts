@@ -12,7 +12,8 @@
 import { watch as fsWatch } from 'node:fs';
 import { systemClock, type Clock } from '../core/clock.js';
 import { FwError, errorMessage } from '../core/errors.js';
-import { loadRuleDir, type LoadOptions } from './loader.js';
+import { type LoadOptions } from './loader.js';
+import { loadRuleDirInWorker } from './load-in-worker.js';
 import { formatProblem, type Problem } from './problem.js';
 import type { LoadResult, RuleSet } from './rule-set.js';
 
@@ -114,7 +115,7 @@ export class RuleStore {
     this.loadOptions = options.loadOptions ?? {};
     this.clock = options.clock ?? systemClock;
     this.watcher = options.watcher ?? fsDirWatcher;
-    this.load = options.load ?? loadRuleDir;
+    this.load = options.load ?? loadRuleDirInWorker;
   }
 
   /**

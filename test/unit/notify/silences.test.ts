@@ -105,9 +105,9 @@ describe('parseMatcher', () => {
 
   it('refuses a bad regular expression, naming it and the reason', () => {
     expect(parseError('segment=~"(stripe"')).toMatch(
-      /^matcher segment=~"\(stripe": invalid regular expression "\(stripe": Unterminated group$/,
+      /^matcher segment=~"\(stripe": invalid regular expression "\(stripe": missing closing \): `\(stripe`$/,
     );
-    expect(parseError('rule!~*x')).toMatch(/invalid regular expression "\*x": Nothing to repeat/);
+    expect(parseError('rule!~*x')).toMatch(/invalid regular expression "\*x": missing argument to repetition operator/);
     // Valid only once wrapped in ^(?:…)$, where it would no longer be anchored: refused.
     expect(parseError('rule=~a)|(b')).toMatch(/invalid regular expression "a\)\|\(b"/);
   });
@@ -316,7 +316,7 @@ describe('validateSilenceInput', () => {
         ],
       }),
     ).toEqual([
-      'matchers[1].value: invalid regular expression "(stripe": Unterminated group',
+      'matchers[1].value: invalid regular expression "(stripe": missing closing ): `(stripe`',
       'matchers[2].name: the label name "1x" must start with a letter or _ and hold only letters, digits, _, . and -',
       'matchers[3].name: required',
       'matchers[3].op: must be one of "=", "!=", "=~", "!~"',
