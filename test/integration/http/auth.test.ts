@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Daemon } from '../../../src/app/daemon.js';
-import { loadConfig } from '../../../src/config/config.js';
+import { ConfigError, loadConfig } from '../../../src/config/config.js';
 import { redisUrl, uniquePrefix } from '../../support/env.js';
 
 const TOKEN = 'auth-test-s3cret-token';
@@ -110,5 +110,13 @@ describe('the API token is checked before any body is read', () => {
     });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ accepted: 1 });
+  });
+});
+
+describe('closed by default, in-process too', () => {
+  it('a Daemon built to serve the API beyond loopback without a token refuses to be built', () => {
+    const config = loadConfig({ FW_REDIS_URL: redisUrl(), FW_HTTP_PORT: '0', FW_HTTP_HOST: '0.0.0.0' });
+    expect(() => new Daemon({ config, logger: pino({ level: 'silent' }) })).toThrow(ConfigError);
+    expect(() => new Daemon({ config, logger: pino({ level: 'silent' }) })).toThrow(/FW_INGEST_TOKEN.*FW_AUTH=none/s);
   });
 });
