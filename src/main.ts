@@ -8,7 +8,7 @@
 import { takeEarlySignal } from './app/early-signals.js'; // first: latches signals while the rest loads
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from './core/version.js';
-import { loadConfig, ConfigError, configMarkdown, CONFIG_SPEC } from './config/config.js';
+import { loadConfig, ConfigError, configMarkdown, configForDisplay, apiExposureProblem } from './config/config.js';
 import { createLogger } from './obs/logger.js';
 import { errorMessage } from './core/errors.js';
 import { missingNodeFlags } from './app/node-flags.js';
@@ -45,6 +45,11 @@ program
   .description('run the daemon: consume events, keep windows in Redis, evaluate rules, deliver alerts')
   .action(async () => {
     const config = configOrExit();
+    const exposed = apiExposureProblem(config);
+    if (exposed) {
+      process.stderr.write(`funnelwatch: refusing to start: ${exposed}\n`);
+      process.exit(2);
+    }
     const logger = createLogger({ level: config.FW_LOG_LEVEL, pretty: config.FW_LOG_PRETTY });
     const missing = missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS);
     if (missing.length > 0) {
@@ -143,8 +148,7 @@ program
       return;
     }
     const config = configOrExit();
-    const shown = Object.fromEntries(Object.keys(CONFIG_SPEC).map((k) => [k, (config as Record<string, unknown>)[k]]));
-    process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(configForDisplay(config), null, 2)}\n`);
   });
 
 const silence = program

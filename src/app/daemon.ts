@@ -9,7 +9,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
-import type { Config } from '../config/config.js';
+import { apiExposureProblem, ConfigError, type Config } from '../config/config.js';
 import type { Logger } from '../obs/logger.js';
 import { Metrics } from '../obs/metrics.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -45,6 +45,10 @@ import { VERSION } from '../core/version.js';
 import { takeEarlySignal } from './early-signals.js';
 import { errorMessage } from '../core/errors.js';
 import { buildCore, type Core } from './build-core.js';
+
+const AUTH_NONE_WARNING =
+  'FW_AUTH=none: the API (events, silences, deploys, alerts) needs no token; ' +
+  'only safe behind something that authenticates';
 
 export interface DaemonOptions {
   config: Config;
@@ -86,6 +90,9 @@ export class Daemon {
 
   constructor(private readonly opts: DaemonOptions) {
     const { config, logger } = opts;
+    // Closed by default: no API open to the network without a token (`funnelwatch run` exits 2 on this earlier).
+    const exposed = apiExposureProblem(config);
+    if (exposed) throw new ConfigError([exposed]);
     this.clock = opts.clock ?? systemClock;
     this.log = logger;
     this.redis = createRedisClient({ url: config.FW_REDIS_URL, cluster: config.FW_REDIS_CLUSTER, logger });
@@ -101,6 +108,9 @@ export class Daemon {
       if (o.ok && o.changed) warmDetectors(o.ruleSet.funnels, o.ruleSet.rules);
     });
     this.readiness.add(redisReadiness(this.redis));
+    if (config.FW_AUTH === 'none') {
+      this.readiness.add({ name: 'auth', check: () => null, warning: () => AUTH_NONE_WARNING });
+    }
     this.ticker = new MinuteTicker({
       clock: this.clock,
       logger,
@@ -360,6 +370,9 @@ export class Daemon {
       },
       'http server listening',
     );
+    if (config.FW_AUTH === 'none') this.log.warn({ host: config.FW_HTTP_HOST }, AUTH_NONE_WARNING);
+    else if (!config.FW_INGEST_TOKEN)
+      this.log.info({ host: config.FW_HTTP_HOST }, 'no FW_INGEST_TOKEN: the API is open to processes on this host');
 
     if (this.kafka && this.producer) {
       this.source = new KafkaSource({

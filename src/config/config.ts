@@ -8,6 +8,7 @@
  * (`funnelwatch config --markdown`).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { FwError } from '../core/errors.js';
@@ -129,7 +130,13 @@ export const CONFIG_SPEC = {
     default: './rules',
     doc: 'Directory of funnel and rule YAML files (hot-reloaded).',
   },
-  FW_HTTP_HOST: { schema: z.string().min(1), default: '0.0.0.0', doc: 'Address the HTTP server binds to.' },
+  FW_HTTP_HOST: {
+    schema: z.string().min(1),
+    default: '127.0.0.1',
+    doc:
+      'Address the HTTP server binds to. The default serves this host only; `0.0.0.0` (all interfaces, as in ' +
+      'a container) needs FW_INGEST_TOKEN or FW_AUTH=none.',
+  },
   FW_HTTP_PORT: {
     schema: port,
     default: '8080',
@@ -175,8 +182,18 @@ export const CONFIG_SPEC = {
   FW_INGEST_TOKEN: {
     schema: z.string(),
     default: '',
-    doc: 'Bearer token required by POST /v1/events (and the other write APIs). Empty: no token required.',
+    doc:
+      'Bearer token every API route needs (`/v1/events`, `/v1/silences`, `/v1/deploys`, `/v1/alerts`). ' +
+      'Empty: allowed only when FW_HTTP_HOST is a loopback address (the API is then open to local processes) ' +
+      'or with FW_AUTH=none; otherwise the daemon refuses to start.',
     secret: true,
+  },
+  FW_AUTH: {
+    schema: z.enum(['token', 'none'], { error: '`token` or `none`' }),
+    default: 'token',
+    doc:
+      '`token`: the API needs FW_INGEST_TOKEN (see there). `none`: no token on any address, for a daemon ' +
+      'behind something that authenticates; the daemon warns at start and on /readyz.',
   },
   FW_INGEST_MAX_BYTES: {
     schema: z.string().regex(/^\d+$/, 'a number of bytes').transform(Number),
@@ -370,7 +387,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const r = spec.schema.safeParse(raw);
     if (r.success) out[name] = r.data;
     else {
-      const shown = spec.secret ? '(hidden)' : JSON.stringify(raw);
+      const shown = spec.secret ? '(hidden)' : JSON.stringify(hideUrlPasswords(raw));
       problems.push(`${name}: expected ${r.error.issues.map((i) => i.message).join('; ')}, got ${shown}`);
     }
   }
@@ -382,8 +399,65 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (typeof out.FW_REDIS_URL === 'string' && out.FW_REDIS_CLUSTER === false && out.FW_REDIS_URL.includes(',')) {
     problems.push('FW_REDIS_URL: a comma-separated list of nodes needs FW_REDIS_CLUSTER=true; give one URL otherwise');
   }
+  if (out.FW_AUTH === 'none' && typeof out.FW_INGEST_TOKEN === 'string' && out.FW_INGEST_TOKEN !== '') {
+    problems.push(
+      'FW_AUTH=none turns the API token off, but FW_INGEST_TOKEN is set: ' +
+        'unset FW_AUTH to require the token, or unset FW_INGEST_TOKEN',
+    );
+  }
   if (problems.length) throw new ConfigError(problems);
   return { ...(out as Config), ...(env.FW_CONFIG_FILE ? { configFile: env.FW_CONFIG_FILE } : {}) };
+}
+
+/** 127.0.0.0/8, ::1 (also as ::ffff:127.x.x.x) and `localhost`: addresses only this host can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) {
+    if (h.startsWith('::ffff:')) return isIP(h.slice(7)) === 4 && h.slice(7).startsWith('127.');
+    // ::1 in any spelling (0:0:0:0:0:0:0:1, ::0:1).
+    const parts = h.split('::');
+    const groups = parts.flatMap((p) => (p === '' ? [] : p.split(':')));
+    return groups.length > 0 && groups.slice(0, -1).every((g) => /^0+$/.test(g)) && /^0*1$/.test(groups.at(-1)!);
+  }
+  return false;
+}
+
+/**
+ * Closed by default: the daemon serves the API (ingest, silences, deploys, alerts) to the network only with a token,
+ * unless FW_AUTH=none says so explicitly. Without a token it serves a loopback address only. Returns why the daemon
+ * must not start, or null.
+ */
+export function apiExposureProblem(
+  config: Pick<Config, 'FW_HTTP_HOST' | 'FW_INGEST_TOKEN' | 'FW_AUTH'>,
+): string | null {
+  if (config.FW_AUTH === 'none' || config.FW_INGEST_TOKEN !== '' || isLoopbackHost(config.FW_HTTP_HOST)) return null;
+  return (
+    `FW_HTTP_HOST=${config.FW_HTTP_HOST} serves the API (events, silences, deploys, alerts) beyond this host, ` +
+    'and FW_INGEST_TOKEN is empty: anyone who reaches the port could write. Set FW_INGEST_TOKEN to a long random ' +
+    'value (e.g. `openssl rand -hex 32`), or bind to 127.0.0.1, or set FW_AUTH=none if something in front ' +
+    'authenticates every request'
+  );
+}
+
+/** `scheme://user:password@host` → `scheme://user:(hidden)@host`, for every URL in a comma-separated value. */
+export function hideUrlPasswords(value: string): string {
+  return value.replace(/([a-z][a-z0-9+.-]*:\/\/[^/@,\s:]*:)[^@,\s]*@/gi, '$1(hidden)@');
+}
+
+/** The effective configuration to print (`funnelwatch config`): secrets hidden, passwords in URLs too. */
+export function configForDisplay(config: Config): Record<string, unknown> {
+  return Object.fromEntries(
+    (Object.entries(CONFIG_SPEC) as [keyof Config & string, VarSpec][]).map(([name, spec]) => {
+      const v = config[name];
+      if (spec.secret) return [name, v === '' || v === undefined ? '' : '(hidden)'];
+      return [name, typeof v === 'string' ? hideUrlPasswords(v) : v];
+    }),
+  );
 }
 
 function suggest(name: string): string {

@@ -2,8 +2,9 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /**
- * A preHandler that requires `Authorization: Bearer <token>` when a token is configured. Compared in constant time
- * (over hashes, so the lengths match too) so the token cannot be guessed byte by byte.
+ * An onRequest hook (so it runs before any body is read) that requires `Authorization: Bearer <token>` when a token
+ * is configured. Compared in constant time (over hashes, so the lengths match too) so the token cannot be guessed
+ * byte by byte.
  */
 export function bearerAuth(token: string) {
   const want = createHash('sha256').update(token).digest();

@@ -5,10 +5,11 @@
  *
  * Pure: no I/O, no clock of its own; `now` is passed in.
  *
- * The id is a hash of (service, version, environment, ts) and nothing else, so the same marker delivered twice (an
- * HTTP retry, a Kafka redelivery, a CI step re-run with the same timestamp) is stored once. That only holds when the
- * sender gives `ts`: a marker without one is stamped on arrival (the daemon's clock over HTTP, the message's own
- * timestamp on Kafka, which a redelivery keeps), so a sender that retries over HTTP should send `ts`.
+ * The id is a hash of (service, version, environment, ts) and nothing else (the three names without case), so the
+ * same marker delivered twice (an HTTP retry, a Kafka redelivery, a CI step re-run with the same timestamp, a
+ * template that capitalises the environment) is stored once. That only holds when the sender gives `ts`: a marker
+ * without one is stamped on arrival (the daemon's clock over HTTP, the message's own timestamp on Kafka, which a
+ * redelivery keeps), so a sender that retries over HTTP should send `ts`.
  *
  * Optional text fields sent as "" or null count as absent: CI templates fill in empty variables rather than leave
  * the field out, and refusing the marker for an empty author would lose the deploy for nothing.
@@ -69,10 +70,16 @@ const ATTR_NAME_RE = new RegExp(ATTR_NAME_PATTERN);
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
-/** The marker's identity: the same four values give the same id on every replica and in every release. */
+/**
+ * The marker's identity: the same four values give the same id on every replica and in every release. Service,
+ * version and environment are compared without case (`Payments-Service` `V2.3.1` is `payments-service` `v2.3.1`:
+ * CI templates and people spell them differently); the stored marker keeps the spelling that arrived first. All
+ * lower-case values hash as they did before case was folded, so ids recorded by earlier releases stay valid.
+ */
 export function deployId(service: string, version: string, environment: string, ts: number): string {
+  const fold = (s: string) => s.toLowerCase();
   return createHash('sha256')
-    .update(JSON.stringify([service, version, environment, ts]))
+    .update(JSON.stringify([fold(service), fold(version), fold(environment), ts]))
     .digest('hex')
     .slice(0, 24);
 }

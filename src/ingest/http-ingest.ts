@@ -113,7 +113,10 @@ export function httpIngestRoutes(opts: HttpIngestOptions): FastifyPluginAsync {
         : done(null, { ndjson: body as string }),
     );
 
-    app.post('/v1/events', { preHandler: bearerAuth(opts.token) }, async (req, reply) => {
+    // onRequest, not preHandler: a request without the token is refused before its body is read and parsed.
+    app.addHook('onRequest', bearerAuth(opts.token));
+
+    app.post('/v1/events', async (req, reply) => {
       const now = opts.clock.now();
       const parseOpts: ParseOptions = { ...opts.parse, now };
       // The original JSON of each event is what travels on: the consumer parses it again with the same options.

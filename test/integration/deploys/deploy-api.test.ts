@@ -107,6 +107,27 @@ describe('deploys HTTP API', () => {
     expect(await store.list()).toEqual([stored]);
   });
 
+  it('takes a marker that differs only in the case of service, version or environment for a duplicate', async () => {
+    const seen: Deploy[] = [];
+    const { url, store } = await startServer({ onDeploy: (d) => void seen.push(d) });
+    const first = { ...good, service: 'Payments-Service', version: 'V2.3.1', environment: 'Production' };
+    const r = await api(url, 'POST', '/v1/deploys', first);
+    expect(r.status).toBe(201);
+    const d = (await r.json()) as DeployAnswer;
+    for (const resend of [
+      { ...good, environment: 'production' },
+      { ...good, service: 'PAYMENTS-SERVICE', version: 'v2.3.1', environment: 'PRODUCTION' },
+    ]) {
+      const again = await api(url, 'POST', '/v1/deploys', resend);
+      expect(again.status).toBe(200);
+      // The first spelling is kept for display.
+      expect(await again.json()).toEqual({ ...d, duplicate: true });
+    }
+    expect(d).toMatchObject({ service: 'Payments-Service', version: 'V2.3.1', environment: 'Production' });
+    expect(seen.map((x) => x.id)).toEqual([d.id]);
+    expect((await store.list()).map((x) => x.id)).toEqual([d.id]);
+  });
+
   it('answers 400 BAD_DEPLOY naming the field of each problem', async () => {
     const { url, store } = await startServer();
     const cases: [unknown, (string | RegExp)[]][] = [

@@ -2,7 +2,16 @@ import { describe, it, expect } from 'vitest';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, ConfigError, configMarkdown, CONFIG_SPEC } from '../../../src/config/config.js';
+import {
+  loadConfig,
+  ConfigError,
+  configMarkdown,
+  CONFIG_SPEC,
+  apiExposureProblem,
+  isLoopbackHost,
+  hideUrlPasswords,
+  configForDisplay,
+} from '../../../src/config/config.js';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -97,5 +106,52 @@ describe('configuration from FW_* variables', () => {
   it('documents every variable in the generated reference', () => {
     const md = configMarkdown();
     for (const name of Object.keys(CONFIG_SPEC)) expect(md).toContain(`\`${name}\``);
+  });
+});
+
+describe('closed by default', () => {
+  it('binds to loopback by default and needs a token (or FW_AUTH=none) anywhere else', () => {
+    const c = loadConfig({});
+    expect(c.FW_HTTP_HOST).toBe('127.0.0.1');
+    expect(c.FW_AUTH).toBe('token');
+    expect(apiExposureProblem(c)).toBeNull();
+    for (const host of ['0.0.0.0', '::', '10.0.0.7', 'funnelwatch.internal', '128.0.0.1', '::2']) {
+      const p = apiExposureProblem(loadConfig({ FW_HTTP_HOST: host }));
+      expect(p).toContain('FW_INGEST_TOKEN');
+      expect(p).toContain('FW_AUTH=none');
+      expect(apiExposureProblem(loadConfig({ FW_HTTP_HOST: host, FW_INGEST_TOKEN: 't' }))).toBeNull();
+      expect(apiExposureProblem(loadConfig({ FW_HTTP_HOST: host, FW_AUTH: 'none' }))).toBeNull();
+    }
+    expect(problems({ FW_AUTH: 'none', FW_INGEST_TOKEN: 't' })).toEqual([expect.stringMatching(/^FW_AUTH=none/)]);
+    expect(problems({ FW_AUTH: 'off' })).toEqual([expect.stringMatching(/^FW_AUTH: expected `token` or `none`/)]);
+  });
+
+  it('knows the loopback addresses', () => {
+    for (const h of [
+      '127.0.0.1',
+      '127.8.9.10',
+      'localhost',
+      'LOCALHOST',
+      '::1',
+      '[::1]',
+      '0:0:0:0:0:0:0:1',
+      '::ffff:127.0.0.1',
+    ])
+      expect({ h, loopback: isLoopbackHost(h) }).toEqual({ h, loopback: true });
+    for (const h of ['0.0.0.0', '::', '', '192.168.1.1', '::ffff:10.0.0.1', 'localhost.example.com', '1::1'])
+      expect({ h, loopback: isLoopbackHost(h) }).toEqual({ h, loopback: false });
+  });
+});
+
+describe('secrets are hidden', () => {
+  it('hides passwords in URLs and the secret variables', () => {
+    expect(hideUrlPasswords('redis://:pw@r1:6379,rediss://u:p%40ss@r2:6380/0')).toBe(
+      'redis://:(hidden)@r1:6379,rediss://u:(hidden)@r2:6380/0',
+    );
+    expect(hideUrlPasswords('redis://user@r1:6379')).toBe('redis://user@r1:6379');
+    const shown = configForDisplay(loadConfig({ FW_INGEST_TOKEN: 'tok', FW_REDIS_URL: 'redis://a:b@h:1' }));
+    expect(shown).toMatchObject({ FW_INGEST_TOKEN: '(hidden)', FW_REDIS_URL: 'redis://a:(hidden)@h:1' });
+    expect(Object.keys(shown)).toEqual(Object.keys(CONFIG_SPEC));
+    expect(problems({ FW_REDIS_URL: 'http://a:hunter2@h:1' }).join('\n')).not.toContain('hunter2');
   });
 });

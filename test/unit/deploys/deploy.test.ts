@@ -246,6 +246,19 @@ describe('deployId', () => {
     expect(ids.size).toBe(5);
   });
 
+  it('ignores the case of service, version and environment; the marker keeps its spelling', () => {
+    const a = valid({ ...base, ts: NOW - MIN });
+    const b = valid({
+      ...base,
+      ts: NOW - MIN,
+      service: 'Payments-SERVICE',
+      version: 'V2.3.1',
+      environment: 'Production',
+    });
+    expect(b.id).toBe(a.id);
+    expect(b).toMatchObject({ service: 'Payments-SERVICE', version: 'V2.3.1', environment: 'Production' });
+  });
+
   it('does not mix up fields that run into each other', () => {
     expect(deployId('a-b', 'c', 'production', 1)).not.toBe(deployId('a', 'b-c', 'production', 1));
   });
