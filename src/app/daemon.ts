@@ -206,6 +206,15 @@ export class Daemon {
           ? null
           : [...this.receiverFailures].map(([r, why]) => `receiver ${r} failed permanently: ${why}`).join('; '),
     });
+    // Feed liveness on the metrics: the ages grow on every tick when events stop (ingest/feed-liveness.ts).
+    this.ticker.add({
+      name: 'feed-liveness',
+      run: async (now) => {
+        const funnels = this.rules.current?.funnels ?? [];
+        this.core.liveness.updateLastEvent(funnels, now);
+        if (this.redis.status === 'ready') await this.core.liveness.updateWatermarks(funnels, now);
+      },
+    });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
     // makes it idempotent, so concurrent runs move each bucket once.
     this.ticker.add({

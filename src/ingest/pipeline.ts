@@ -38,6 +38,8 @@ export interface PipelineDeps {
   logger: Logger;
   clock: Clock;
   parse: Omit<ParseOptions, 'now'>;
+  /** Called after events of `funnel` were applied (feed liveness). */
+  onApplied?: (funnel: string, now: number) => void;
 }
 
 /** Window outcome counters of one apply, by the `outcome` label of fw_window_outcomes_total. */
@@ -111,6 +113,7 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
       if (res.status === 'applied') {
         stored.set(key, range.lastOffset);
         recordApplied(funnel, res.counts, res.watermark, now);
+        if (events.length > 0) deps.onApplied?.(funnel.name, now);
         return;
       }
       // Refused as a duplicate: another replica applied past our view; refilter from the offset it reports.

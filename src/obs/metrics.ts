@@ -64,7 +64,13 @@ export class Metrics {
   });
   readonly watermarkAge = new Gauge({
     name: 'fw_watermark_age_seconds',
-    help: 'Age of the newest event time applied, per funnel',
+    help: 'Age of the newest event time applied, per funnel (over all partitions; refreshed on every tick)',
+    labelNames: ['funnel'] as const,
+    registers: [this.registry],
+  });
+  readonly lastEventAge = new Gauge({
+    name: 'fw_last_event_age_seconds',
+    help: 'Time since this replica last applied an event of the funnel (or since it started), refreshed on every tick',
     labelNames: ['funnel'] as const,
     registers: [this.registry],
   });
