@@ -17,6 +17,7 @@ import type { RuleSet } from '../rules/rule-set.js';
 import { RedisWindowStore } from '../windows/redis-window-store.js';
 import { createIngestHandler } from '../ingest/pipeline.js';
 import { FeedLiveness } from '../ingest/feed-liveness.js';
+import { OffsetRegressions } from '../ingest/offset-regressions.js';
 import type { DeadLetterSink } from '../ingest/dead-letter.js';
 import type { BatchHandler } from '../ingest/event-source.js';
 import { RedisDeployStore } from '../deploys/deploy-store.js';
@@ -89,6 +90,8 @@ export interface Core {
   parse: Omit<ParseOptions, 'now'>;
   /** Watermark and last-event ages per funnel; the daemon refreshes them on every tick. */
   liveness: FeedLiveness;
+  /** Kafka partitions whose offsets went backwards (ingest/offset-regressions.ts), for /readyz. */
+  regressions: OffsetRegressions;
   /** The ingest pipeline's batch handler (Kafka consumer, direct HTTP ingest, replay); rejects to `deadLetters`. */
   ingestHandler(deadLetters: DeadLetterSink): BatchHandler;
 }
@@ -134,6 +137,7 @@ export function buildCore(o: CoreOptions): Core {
   });
   const liveness = new FeedLiveness({ store: windows, metrics, startedAt: clock.now() });
   const onApplied = (funnel: string, now: number) => liveness.noteApplied(funnel, now);
+  const regressions = new OffsetRegressions({ metrics, logger: logger.child({ component: 'ingest' }) });
   return {
     windows,
     alerts,
@@ -142,6 +146,7 @@ export function buildCore(o: CoreOptions): Core {
     evaluator,
     parse,
     liveness,
+    regressions,
     ingestHandler: (deadLetters) =>
       createIngestHandler({
         funnels: o.funnels,
@@ -152,6 +157,7 @@ export function buildCore(o: CoreOptions): Core {
         clock,
         parse,
         onApplied,
+        regressions,
       }),
   };
 }

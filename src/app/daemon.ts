@@ -260,6 +260,11 @@ export class Daemon {
           return s.connected ? null : `consumer not in its group: ${s.reason ?? 'unknown'}`;
         },
       });
+      // A partition whose offsets went backwards waits for an operator (ingest/offset-regressions.ts): not ready.
+      this.readiness.add({
+        name: 'kafka-offsets',
+        check: () => this.core.regressions.reason(this.source?.status().assigned),
+      });
     }
     let target: IngestTarget;
     if (config.FW_KAFKA_BROKERS.length > 0) {

@@ -56,6 +56,12 @@ export class Metrics {
     ],
     registers: [this.registry],
   });
+  readonly kafkaOffsetRegressions = new Counter({
+    name: 'fw_kafka_offset_regressions_total',
+    help: 'Partitions found with a log shorter than the offset Redis has applied (a new broker or topic), per episode',
+    labelNames: ['topic', 'partition'] as const,
+    registers: [this.registry],
+  });
   readonly consumerLag = new Gauge({
     name: 'fw_consumer_lag',
     help: 'Messages between the high watermark and the committed offset',
