@@ -151,6 +151,32 @@ program
     process.stdout.write(`${JSON.stringify(configForDisplay(config), null, 2)}\n`);
   });
 
+program
+  .command('kafka')
+  .description('Kafka checkpoints kept in Redis')
+  .command('reset-checkpoints')
+  .description(
+    'accept a Kafka log whose offsets started again (new broker or topic, same Redis): clear the offsets Redis records',
+  )
+  .option('--topic <topic>', 'one of FW_KAFKA_TOPICS (offsets are kept per partition number, shared by the topics)')
+  .option('--yes', 'clear them; without it, only list what would be cleared')
+  .action(async (flags: { topic?: string; yes?: boolean }) => {
+    const config = configOrExit();
+    const { runResetCheckpoints } = await import('./app/reset-checkpoints.js');
+    process.exitCode = await runResetCheckpoints(
+      {
+        redisUrl: config.FW_REDIS_URL,
+        redisCluster: config.FW_REDIS_CLUSTER,
+        prefix: config.FW_REDIS_PREFIX,
+        rulesDir: config.FW_RULES_DIR,
+        kafkaTopics: config.FW_KAFKA_TOPICS,
+        ...(flags.topic !== undefined ? { topic: flags.topic } : {}),
+        yes: flags.yes === true,
+      },
+      stdio,
+    );
+  });
+
 const silence = program
   .command('silence')
   .description("mute alert notifications for a while (add, list, expire), through a running daemon's HTTP API");

@@ -16,6 +16,8 @@ import type { Metrics } from '../obs/metrics.js';
 import type { RuleSet } from '../rules/rule-set.js';
 import { RedisWindowStore } from '../windows/redis-window-store.js';
 import { createIngestHandler } from '../ingest/pipeline.js';
+import { FeedLiveness } from '../ingest/feed-liveness.js';
+import { OffsetRegressions } from '../ingest/offset-regressions.js';
 import type { DeadLetterSink } from '../ingest/dead-letter.js';
 import type { BatchHandler } from '../ingest/event-source.js';
 import { RedisDeployStore } from '../deploys/deploy-store.js';
@@ -86,6 +88,10 @@ export interface Core {
   lease: LeaderLease;
   evaluator: Evaluator;
   parse: Omit<ParseOptions, 'now'>;
+  /** Watermark and last-event ages per funnel; the daemon refreshes them on every tick. */
+  liveness: FeedLiveness;
+  /** Kafka partitions whose offsets went backwards (ingest/offset-regressions.ts), for /readyz. */
+  regressions: OffsetRegressions;
   /** The ingest pipeline's batch handler (Kafka consumer, direct HTTP ingest, replay); rejects to `deadLetters`. */
   ingestHandler(deadLetters: DeadLetterSink): BatchHandler;
 }
@@ -129,6 +135,9 @@ export function buildCore(o: CoreOptions): Core {
     deployLookbackMs: s.FW_DEPLOY_LOOKBACK_MS,
     ...(s.FW_ENVIRONMENT ? { environment: s.FW_ENVIRONMENT } : {}),
   });
+  const liveness = new FeedLiveness({ store: windows, metrics, startedAt: clock.now() });
+  const onApplied = (funnel: string, now: number) => liveness.noteApplied(funnel, now);
+  const regressions = new OffsetRegressions({ metrics, logger: logger.child({ component: 'ingest' }) });
   return {
     windows,
     alerts,
@@ -136,7 +145,19 @@ export function buildCore(o: CoreOptions): Core {
     lease,
     evaluator,
     parse,
+    liveness,
+    regressions,
     ingestHandler: (deadLetters) =>
-      createIngestHandler({ funnels: o.funnels, store: windows, deadLetters, metrics, logger, clock, parse }),
+      createIngestHandler({
+        funnels: o.funnels,
+        store: windows,
+        deadLetters,
+        metrics,
+        logger,
+        clock,
+        parse,
+        onApplied,
+        regressions,
+      }),
   };
 }

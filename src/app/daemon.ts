@@ -216,6 +216,15 @@ export class Daemon {
           ? null
           : [...this.receiverFailures].map(([r, why]) => `receiver ${r} failed permanently: ${why}`).join('; '),
     });
+    // Feed liveness on the metrics: the ages grow on every tick when events stop (ingest/feed-liveness.ts).
+    this.ticker.add({
+      name: 'feed-liveness',
+      run: async (now) => {
+        const funnels = this.rules.current?.funnels ?? [];
+        this.core.liveness.updateLastEvent(funnels, now);
+        if (this.redis.status === 'ready') await this.core.liveness.updateWatermarks(funnels, now);
+      },
+    });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
     // makes it idempotent, so concurrent runs move each bucket once.
     this.ticker.add({
@@ -260,6 +269,11 @@ export class Daemon {
           if (!s) return 'consumer not started';
           return s.connected ? null : `consumer not in its group: ${s.reason ?? 'unknown'}`;
         },
+      });
+      // A partition whose offsets went backwards waits for an operator (ingest/offset-regressions.ts): not ready.
+      this.readiness.add({
+        name: 'kafka-offsets',
+        check: () => this.core.regressions.reason(this.source?.status().assigned),
       });
     }
     let target: IngestTarget;

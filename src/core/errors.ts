@@ -55,6 +55,9 @@ export const ERROR_CATALOG = {
   // Ingest.
   KAFKA_BAD_OPTIONS: internal('A Kafka consumer was built without topics or a consumer group (a bug or bad config).'),
   INGEST_KAFKA_UNAVAILABLE: unavailable('Ingested events could not be produced to Kafka; send the batch again.'),
+  KAFKA_OFFSET_REGRESSION: unavailable(
+    "A partition's log ends before the offset Redis applied (new broker or topic); it waits for reset-checkpoints.",
+  ),
   DLQ_SEND_FAILED: unavailable('Rejected events could not be written to the dead-letter topic.'),
 
   // The Redis layer (src/redis/): client configuration and Lua scripts.

@@ -71,7 +71,18 @@ export function parseEvent(raw: Buffer | string | null, opts: ParseOptions): Par
   return normalizeEvent(doc, opts);
 }
 
-/** Validates an already-decoded JSON value (HTTP ingest decodes the batch once). */
+/**
+ * Validates an already-decoded JSON value and `json`, the text that will travel on for it (HTTP ingest decodes the
+ * batch once and forwards each event re-encoded): the same checks `parseEvent` makes of that text, size included,
+ * so an event accepted here is never rejected by the consumer later.
+ */
+export function checkDecodedEvent(doc: unknown, json: string, opts: ParseOptions): ParseResult {
+  const bytes = Buffer.byteLength(json);
+  if (bytes > opts.maxBytes) return reject('oversized', `event is ${bytes} bytes; the limit is ${opts.maxBytes}`);
+  return normalizeEvent(doc, opts);
+}
+
+/** Validates an already-decoded JSON value (no size check: see checkDecodedEvent). */
 export function normalizeEvent(doc: unknown, opts: ParseOptions): ParseResult {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
     return reject('not_an_object', 'an event must be a JSON object');

@@ -10,7 +10,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Producer } from 'kafkajs';
 import type { Clock } from '../core/clock.js';
-import { normalizeEvent, parseEvent, type ParseOptions, type ParseResult } from '../events/parse.js';
+import { checkDecodedEvent, parseEvent, type ParseOptions, type ParseResult } from '../events/parse.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { FunnelDef } from '../funnels/funnel.js';
 import { bearerAuth } from '../core/bearer-auth.js';
@@ -102,6 +102,12 @@ export interface HttpIngestOptions {
   metrics: Metrics;
 }
 
+/** One decoded event with the text forwarded for it, checked as the consumer will check that text. */
+function checked(item: unknown, opts: ParseOptions): { r: ParseResult; json: string } {
+  const json = JSON.stringify(item) ?? 'null';
+  return { r: checkDecodedEvent(item, json, opts), json };
+}
+
 const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl'];
 
 export function httpIngestRoutes(opts: HttpIngestOptions): FastifyPluginAsync {
@@ -133,9 +139,9 @@ export function httpIngestRoutes(opts: HttpIngestOptions): FastifyPluginAsync {
           results.push({ r: parseEvent(line, parseOpts), json: line });
         }
       } else if (Array.isArray(body)) {
-        for (const item of body) results.push({ r: normalizeEvent(item, parseOpts), json: JSON.stringify(item) });
+        for (const item of body) results.push(checked(item, parseOpts));
       } else if (body && typeof body === 'object') {
-        results.push({ r: normalizeEvent(body, parseOpts), json: JSON.stringify(body) });
+        results.push(checked(body, parseOpts));
       } else {
         return reply.code(400).send({
           error: 'BAD_REQUEST',

@@ -17,6 +17,7 @@ import type { DeadLetter, DeadLetterSink } from './dead-letter.js';
 import type { BatchHandler, SourceBatch } from './event-source.js';
 import type { ApplyCounts, WindowStore } from '../windows/window-store.js';
 import { FwError } from '../core/errors.js';
+import type { OffsetRegressions } from './offset-regressions.js';
 import {
   applyRange,
   classifyMessages,
@@ -38,6 +39,10 @@ export interface PipelineDeps {
   logger: Logger;
   clock: Clock;
   parse: Omit<ParseOptions, 'now'>;
+  /** Kafka partitions whose offsets went backwards; absent: not checked (replay). */
+  regressions?: OffsetRegressions;
+  /** Called after events of `funnel` were applied (feed liveness). */
+  onApplied?: (funnel: string, now: number) => void;
 }
 
 /** Window outcome counters of one apply, by the `outcome` label of fw_window_outcomes_total. */
@@ -92,6 +97,32 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
       deps.metrics.watermarkAge.set({ funnel: funnel.name }, Math.max(0, (now - watermark) / 1000));
   }
 
+  /**
+   * A Kafka partition whose log ends at or before the offset Redis has applied is a new log (offset-regressions.ts):
+   * throws a retriable error so the batch waits, nothing skipped or committed, and forgets the cached offset so the
+   * retry reads Redis again (an operator's reset-checkpoints lets it through).
+   */
+  function checkRegression(batch: SourceBatch, funnel: FunnelDef, key: string, applied: number): void {
+    const highWatermark = Number(batch.highWatermark);
+    // A log holding this batch ends after its last message; a high watermark that says otherwise is not trusted.
+    const last = Number(batch.messages[batch.messages.length - 1]!.offset);
+    if (!(highWatermark > last) || !(applied >= highWatermark)) return;
+    stored.delete(key);
+    deps.regressions?.found({
+      topic: batch.topic,
+      partition: batch.partition,
+      funnel: funnel.name,
+      storedOffset: applied,
+      highWatermark,
+      since: deps.clock.now(),
+    });
+    throw new FwError(
+      'KAFKA_OFFSET_REGRESSION',
+      `${batch.topic}/${batch.partition}: Redis has applied up to offset ${applied} for funnel ${funnel.name} ` +
+        `but the log ends at ${highWatermark}; waiting for \`funnelwatch kafka reset-checkpoints\``,
+    );
+  }
+
   /** Applies the part of the batch `funnel` does not have yet; the store's offset fence decides what that is. */
   async function applyFunnel(
     batch: SourceBatch,
@@ -103,7 +134,9 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     const partition = batch.partitionId ?? String(batch.partition);
     const key = `${funnel.name}\u0000${partition}`;
     for (let attempt = 0; ; attempt++) {
-      const range = applyRange(batch.messages, await storedOffset(funnel, partition));
+      const applied = await storedOffset(funnel, partition);
+      if (batch.partitionId === undefined) checkRegression(batch, funnel, key, applied);
+      const range = applyRange(batch.messages, applied);
       if (!range) return; // all of it was applied before (replay after a crash or rebalance)
       const events = funnelEvents(c, funnel, bit, range.fromIndex);
       const { firstOffset, lastOffset } = range;
@@ -111,6 +144,7 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
       if (res.status === 'applied') {
         stored.set(key, range.lastOffset);
         recordApplied(funnel, res.counts, res.watermark, now);
+        if (events.length > 0) deps.onApplied?.(funnel.name, now);
         return;
       }
       // Refused as a duplicate: another replica applied past our view; refilter from the offset it reports.
@@ -133,6 +167,7 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     // Funnels are independent key spaces: apply them concurrently (ioredis pipelines the calls on one connection).
     // Store failures come back classified (FwError); anything else meets the consumer's one rule (isRetriable).
     await Promise.all(funnels.map(async (funnel, i) => applyFunnel(batch, classified, funnel, funnelBit(i), now)));
+    if (batch.partitionId === undefined) deps.regressions?.resolved(batch.topic, batch.partition);
     await batch.heartbeat();
     deps.metrics.batchesApplied.inc({ outcome: 'applied' });
     deps.metrics.batchApplySeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);

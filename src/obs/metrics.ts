@@ -60,6 +60,12 @@ export class Metrics {
     ],
     registers: [this.registry],
   });
+  readonly kafkaOffsetRegressions = new Counter({
+    name: 'fw_kafka_offset_regressions_total',
+    help: 'Partitions found with a log shorter than the offset Redis has applied (a new broker or topic), per episode',
+    labelNames: ['topic', 'partition'] as const,
+    registers: [this.registry],
+  });
   readonly consumerLag = new Gauge({
     name: 'fw_consumer_lag',
     help: 'Messages between the high watermark and the committed offset',
@@ -68,7 +74,13 @@ export class Metrics {
   });
   readonly watermarkAge = new Gauge({
     name: 'fw_watermark_age_seconds',
-    help: 'Age of the newest event time applied, per funnel',
+    help: 'Age of the newest event time applied, per funnel (over all partitions; refreshed on every tick)',
+    labelNames: ['funnel'] as const,
+    registers: [this.registry],
+  });
+  readonly lastEventAge = new Gauge({
+    name: 'fw_last_event_age_seconds',
+    help: 'Time since this replica last applied an event of the funnel (or since it started), refreshed on every tick',
     labelNames: ['funnel'] as const,
     registers: [this.registry],
   });

@@ -210,3 +210,71 @@ describe('POST /v1/events with Kafka (produced to the events topic)', () => {
     );
   });
 });
+
+/** An event well over FW_EVENT_MAX_BYTES=2000 whose fields are each within their own limits. */
+const oversized = (entity: string) =>
+  ev(
+    'checkout_started',
+    entity,
+    0,
+    Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`a${i}`, 'x'.repeat(200)])),
+  );
+
+describe('POST /v1/events answers for exactly what it keeps (oversized events in a JSON array)', () => {
+  it('without Kafka: rejects the oversized event by index and applies exactly the accepted ones', async () => {
+    const d = await startDaemon({ FW_EVENT_MAX_BYTES: '2000' });
+    const r = await post(
+      d,
+      JSON.stringify([ev('checkout_started', 'o1'), oversized('o2'), ev('checkout_started', 'o3')]),
+    );
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as {
+      accepted: number;
+      rejected: number;
+      errors: { index: number; reason: string }[];
+    };
+    expect(body).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(body.errors.map((e) => [e.index, e.reason])).toEqual([[1, 'oversized']]);
+    const single = await post(d, JSON.stringify(oversized('o4')));
+    expect(await single.json()).toMatchObject({
+      accepted: 0,
+      rejected: 1,
+      errors: [{ index: 0, reason: 'oversized' }],
+    });
+    const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
+    const t = await d.windows.stepTotals({ funnel: checkout, from: now - 3_600_000, to: now + 60_000 });
+    expect(t.volume[0]).toBe(2);
+    const metrics = await (await fetch(`${d.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^fw_events_rejected_total\{reason="oversized"\} 2$/m);
+    expect(metrics).toMatch(/^fw_events_applied_total\{funnel="checkout"\} 2$/m);
+  });
+
+  it('with Kafka: produces only the accepted events, and the consumer applies every one of them', async () => {
+    const topic = uniqueName('events');
+    const d = await startDaemon({
+      FW_EVENT_MAX_BYTES: '2000',
+      FW_KAFKA_BROKERS: kafkaBrokers().join(','),
+      FW_KAFKA_TOPICS: topic,
+      FW_KAFKA_GROUP: uniqueName('g'),
+      FW_KAFKA_FROM_BEGINNING: 'true',
+    });
+    const r = await post(
+      d,
+      JSON.stringify([oversized('q0'), ev('checkout_started', 'q1'), ev('checkout_started', 'q2')]),
+    );
+    expect(await r.json()).toMatchObject({ accepted: 2, rejected: 1, errors: [{ index: 0, reason: 'oversized' }] });
+    const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
+    await eventually(
+      async () => {
+        const t = await d.windows.stepTotals({ funnel: checkout, from: now - 3_600_000, to: now + 60_000 });
+        return t.volume[0] === 2 ? true : undefined;
+      },
+      30_000,
+      'the daemon to apply the two accepted events',
+    );
+    // Nothing accepted was dead-lettered on the way: the consumer's own rejections are the HTTP ones only.
+    const metrics = await (await fetch(`${d.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^fw_events_rejected_total\{reason="oversized"\} 1$/m);
+    expect(metrics).toMatch(/^fw_events_applied_total\{funnel="checkout"\} 2$/m);
+  });
+});
