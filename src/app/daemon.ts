@@ -16,6 +16,8 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { Readiness } from '../http/readiness.js';
 import { buildHttpServer } from '../http/server.js';
 import { createRedisClient, redisReadiness, type RedisLike } from '../redis/client.js';
+import { RedisStateWatch } from '../redis/state-loss.js';
+import { alertsKeys } from '../redis/alert-keys.js';
 import { KafkaSource } from '../ingest/kafka-source.js';
 import { createKafkaClient, KAFKA_PRODUCER_RETRY } from '../ingest/kafka-client.js';
 import { KafkaDeadLetterSink, type DeadLetterSink } from '../ingest/dead-letter.js';
@@ -71,6 +73,8 @@ export class Daemon {
   readonly outbox: DeliveryOutbox;
   readonly silences: RedisSilenceStore;
   readonly deploys: RedisDeployStore;
+  /** Notices Redis losing its data and makes every part drop what it cached of Redis (redis/state-loss.ts). */
+  readonly stateWatch: RedisStateWatch;
   private readonly changeEvents: PagerDutyChangeEvents | null = null;
   private deploySource: KafkaSource | null = null;
   /** The last permanent delivery failure per receiver, until its next success (shown on /readyz). */
@@ -101,6 +105,13 @@ export class Daemon {
       if (o.ok && o.changed) warmDetectors(o.ruleSet.funnels, o.ruleSet.rules);
     });
     this.readiness.add(redisReadiness(this.redis));
+    this.stateWatch = new RedisStateWatch({
+      redis: this.redis,
+      key: alertsKeys(config.FW_REDIS_PREFIX).epoch,
+      logger: logger.child({ component: 'redis' }),
+      metrics: this.metrics,
+    });
+    this.readiness.add({ name: 'redis-state', check: () => null, warning: () => this.stateWatch.warning() });
     this.ticker = new MinuteTicker({
       clock: this.clock,
       logger,
@@ -136,6 +147,7 @@ export class Daemon {
       funnels: () => this.rules.current?.funnels ?? [],
       notifier: opts.notifier ?? new LogNotifier({ logger: logger.child({ component: 'notify' }) }),
       silences: this.silences,
+      onRedisStateLost: (what, detail) => this.stateWatch.lost(what, detail),
       lease: {
         owner,
         ttlMs: config.FW_LEASE_TTL_MS,
@@ -196,6 +208,16 @@ export class Daemon {
         this.receiverFailures.delete(receiver);
         this.metrics.receiverUp.set({ receiver }, 1);
       },
+      onStateLost: (what, detail) => this.stateWatch.lost(what, detail),
+    });
+    this.stateWatch.onLost(() => {
+      this.windows.writer.invalidate();
+      this.evaluator.invalidate();
+      this.outbox.invalidate();
+    });
+    // A reconnect may be to a Redis that came back empty: look at once, not only at the next tick.
+    this.redis.on('ready', () => {
+      if (!this.stopped) this.stateWatch.check().catch(() => undefined);
     });
     this.readiness.add({
       name: 'delivery',
@@ -205,6 +227,13 @@ export class Daemon {
         this.receiverFailures.size === 0
           ? null
           : [...this.receiverFailures].map(([r, why]) => `receiver ${r} failed permanently: ${why}`).join('; '),
+    });
+    // First on every tick: a Redis that lost its data (FLUSHALL, failover) without a reconnect is noticed here.
+    this.ticker.add({
+      name: 'redis-state',
+      run: async () => {
+        if (this.redis.status === 'ready') await this.stateWatch.check();
+      },
     });
     // Move sealed buckets from the per-partition hot area into funnel history. Every replica may run it: the store
     // makes it idempotent, so concurrent runs move each bucket once.

@@ -70,9 +70,14 @@ export interface OutboxOptions {
   onPermanentFailure?: (receiver: string, code: string, reason: string) => void;
   /** Called after every successful delivery. */
   onDelivered?: (receiver: string) => void;
+  /** Called when the consumer group was gone (Redis lost its data): the worker made it again (redis/state-loss.ts). */
+  onStateLost?: (what: string, detail: string) => void;
 }
 
 const GROUP = 'delivery';
+/** Replies that mean the consumer group (or its stream) no longer exists: NOGROUP, or a blocked read whose stream
+ *  was deleted under it. */
+const GROUP_GONE = /\bNOGROUP\b|\bUNBLOCKED\b.*no longer exists/;
 const SCRIPT_FILES = { settle: 'outbox-settle-3.lua', promote: 'outbox-promote-2.lua' } as const;
 let scripts: Record<keyof typeof SCRIPT_FILES, LuaScript> | undefined;
 function outboxScripts(): Record<keyof typeof SCRIPT_FILES, LuaScript> {
@@ -173,6 +178,28 @@ export class DeliveryOutbox {
    * up to blockMs when `block`), deliver and settle them. Returns how many jobs it handled. Tests call it directly.
    */
   async runOnce(block = false): Promise<number> {
+    try {
+      return await this.pass(block);
+    } catch (err) {
+      // The group (and the stream) are gone: Redis lost its data. Make them again and read on, or every later job
+      // would be decided but never delivered.
+      if (!GROUP_GONE.test(errorMessage(err))) throw err;
+      this.groupReady = false;
+      this.o.logger.error(
+        { err: errorMessage(err) },
+        'delivery worker: the outbox consumer group is gone; recreating it',
+      );
+      this.o.onStateLost?.('outbox_group', errorMessage(err));
+      return this.pass(block);
+    }
+  }
+
+  /** Forgets that the consumer group exists (Redis lost its data): the next pass creates it again. */
+  invalidate(): void {
+    this.groupReady = false;
+  }
+
+  private async pass(block: boolean): Promise<number> {
     await this.ensureGroup();
     const now = this.o.clock.now();
     await runScript(

@@ -87,6 +87,20 @@ function history(): object[] {
 }
 
 async function runLossScenario(lose: (redis: RedisServerHandle) => Promise<void>): Promise<void> {
+  let log = () => '';
+  try {
+    await scenario(lose, (output) => (log = output));
+  } catch (err) {
+    // What the daemon said is the first thing to read when this fails.
+    const tail = log().split('\n').slice(-40).join('\n');
+    throw new Error(`${String(err)}\n--- daemon log (last lines) ---\n${tail}`, { cause: err });
+  }
+}
+
+async function scenario(
+  lose: (redis: RedisServerHandle) => Promise<void>,
+  showLog: (output: () => string) => void,
+): Promise<void> {
   const redis = await startRedisServer();
   onTestFinished(() => redis.stop());
   const hook = await startWebhook();
@@ -101,6 +115,7 @@ async function runLossScenario(lose: (redis: RedisServerHandle) => Promise<void>
     FW_LEASE_TTL_MS: '3000',
     FW_DELIVERY_BACKOFF_MS: '100',
   });
+  showLog(d.output);
   const url = await eventually(
     () => /"url":"(http:[^"]+)"[^\n]*"http server listening"/.exec(d.output())?.[1],
     30_000,
