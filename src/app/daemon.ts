@@ -92,7 +92,12 @@ export class Daemon {
     const { config, logger } = opts;
     this.clock = opts.clock ?? systemClock;
     this.log = logger;
-    this.redis = createRedisClient({ url: config.FW_REDIS_URL, cluster: config.FW_REDIS_CLUSTER, logger });
+    this.redis = createRedisClient({
+      url: config.FW_REDIS_URL,
+      cluster: config.FW_REDIS_CLUSTER,
+      logger,
+      commandTimeoutMs: config.FW_REDIS_COMMAND_TIMEOUT_MS,
+    });
     this.rules = new RuleStore({
       dir: config.FW_RULES_DIR,
       logger: logger.child({ component: 'rules' }),

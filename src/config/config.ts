@@ -72,6 +72,13 @@ export const CONFIG_SPEC = {
     default: 'false',
     doc: 'Redis is a Redis Cluster: FW_REDIS_URL names any of its nodes, or several separated by commas (same credentials; no database number).',
   },
+  FW_REDIS_COMMAND_TIMEOUT_MS: {
+    schema: durationMs.refine((n) => n > 0, 'a positive number of milliseconds'),
+    default: '2000',
+    doc:
+      'A Redis command not answered within this time fails (a stalled Redis): API requests answer 503 with ' +
+      'Retry-After and /readyz turns false instead of waiting.',
+  },
   FW_REDIS_PREFIX: {
     schema: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - (no braces: hash tags are added per funnel)'),
     default: 'fw',

@@ -182,6 +182,8 @@ function isTransient(err: unknown, depth: number): boolean {
   // wraps the retriable error it gave up on).
   if (typeof e.retriable === 'boolean') return e.retriable;
   if (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)) return true;
+  // ioredis rejects a command that outlived FW_REDIS_COMMAND_TIMEOUT_MS with a bare Error of this message only.
+  if (err instanceof Error && err.message === 'Command timed out') return true;
   return isTransient(e.cause, depth + 1);
 }
 

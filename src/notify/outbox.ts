@@ -28,7 +28,7 @@ import type { Clock } from '../core/clock.js';
 import { errorMessage, isRetriable } from '../core/errors.js';
 import { backoffMs } from '../core/backoff.js';
 import { alertsKeys } from '../redis/alert-keys.js';
-import type { RedisLike } from '../redis/client.js';
+import { duplicateForBlocking, type RedisLike } from '../redis/client.js';
 import { defineScripts, loadScripts, runScript, type LuaScript } from '../redis/scripts.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
@@ -128,7 +128,7 @@ export class DeliveryOutbox {
   start(): void {
     if (this.running) return;
     this.running = true;
-    const reader = this.o.redis.duplicate();
+    const reader = duplicateForBlocking(this.o.redis, this.blockMs);
     reader.on('error', () => {}); // reported by the loop's own failures
     // Connect now: a Cluster client refuses commands until it is ready instead of queueing them (redis/client.ts).
     reader.connect().catch(() => {});
