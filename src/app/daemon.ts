@@ -17,6 +17,7 @@ import { Readiness } from '../http/readiness.js';
 import { buildHttpServer } from '../http/server.js';
 import { createRedisClient, redisReadiness, type RedisLike } from '../redis/client.js';
 import { RedisStateWatch } from '../redis/state-loss.js';
+import { InstanceLease } from '../redis/instance-lease.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import { KafkaSource } from '../ingest/kafka-source.js';
 import { createKafkaClient, KAFKA_PRODUCER_RETRY } from '../ingest/kafka-client.js';
@@ -75,6 +76,8 @@ export class Daemon {
   readonly deploys: RedisDeployStore;
   /** Notices Redis losing its data and makes every part drop what it cached of Redis (redis/state-loss.ts). */
   readonly stateWatch: RedisStateWatch;
+  /** Holds FW_INSTANCE_ID for this process: a second live daemon with the same id refuses to start. */
+  readonly instanceLease: InstanceLease;
   private readonly changeEvents: PagerDutyChangeEvents | null = null;
   private deploySource: KafkaSource | null = null;
   /** The last permanent delivery failure per receiver, until its next success (shown on /readyz). */
@@ -123,13 +126,30 @@ export class Daemon {
       metrics: this.metrics,
       expression: config.FW_TICK_SCHEDULE,
     });
+    // Unset, the id is the host name plus a suffix of its own, so two daemons on one host never share one. A set id
+    // keeps its direct-ingest stream (`http-<id>`) across restarts; a default one starts a new stream each start.
+    const suffix = Math.random().toString(36).slice(2, 8);
     const instance =
       config.FW_INSTANCE_ID ||
-      hostname()
+      `${hostname()
         .replace(/[^A-Za-z0-9_.-]/g, '_')
-        .slice(0, 64);
+        .slice(0, 57)}-${suffix}`;
     // The owner id is unique per process: two replicas configured with the same instance id must not share a lease.
-    const owner = `${instance}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    const owner = `${instance}-${process.pid}-${suffix}`;
+    this.instanceLease = new InstanceLease({
+      redis: this.redis,
+      prefix: config.FW_REDIS_PREFIX,
+      id: instance,
+      owner,
+      logger: logger.child({ component: 'instance' }),
+    });
+    this.readiness.add({
+      name: 'instance',
+      check: () => {
+        const other = this.instanceLease.conflict();
+        return other ? `FW_INSTANCE_ID "${instance}" is also held by ${other}: ingested events may be lost` : null;
+      },
+    });
     this.silences = new RedisSilenceStore({
       redis: this.redis,
       prefix: config.FW_REDIS_PREFIX,
@@ -383,6 +403,8 @@ export class Daemon {
     await this.redis
       .connect()
       .catch((err) => this.log.warn({ err: errorMessage(err) }, 'redis not reachable at start; will keep trying'));
+    // Before anything is served or consumed: a second daemon with an id in use stops here.
+    await this.instanceLease.start();
 
     // The producer before HTTP: ingest requests forward through it.
     await this.producer?.connect();
@@ -475,6 +497,7 @@ export class Daemon {
     await step('deploy consumer', () => this.deploySource?.stop());
     await step('kafka producer', () => this.producer?.disconnect());
     await step('http server', () => this.http.close());
+    await step('instance id lease', () => this.instanceLease.stop());
     await step('rule watcher', () => this.rules.close());
     await step('redis', () => (this.redis.status === 'ready' ? this.redis.quit() : this.redis.disconnect()));
   }

@@ -87,6 +87,7 @@ export const ERROR_CATALOG = {
   LEASE_NOT_DEFINED: internal('The lease scripts are not defined on the Redis client (construction order bug).'),
   LEASE_REDIS_UNAVAILABLE: unavailable('Redis did not answer a lease command (connection loss, timeout, failover).'),
   LEASE_REDIS_REPLY: internal('Redis refused a lease command with an error reply (a bug).'),
+  INSTANCE_ID_IN_USE: internal('FW_INSTANCE_ID is held by another live daemon; each daemon needs an id of its own.'),
   ALERT_BAD_ARGUMENTS: internal('An alert commit had invalid arguments, or its script refused them (a bug).'),
   ALERT_BAD_REPLY: internal('The alert commit script answered something unexpected (a script/code version mismatch).'),
   ALERT_NOT_DEFINED: internal('The alert scripts are not defined on the Redis client (construction order bug).'),
