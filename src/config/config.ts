@@ -181,7 +181,10 @@ export const CONFIG_SPEC = {
   FW_INSTANCE_ID: {
     schema: z.string().regex(/^[A-Za-z0-9_.-]{0,64}$/, 'up to 64 letters, digits, _ . -'),
     default: '',
-    doc: 'Name of this replica (default: the host name). Direct HTTP ingest without Kafka records its progress under it.',
+    doc:
+      'Name of this replica (default: the host name plus a random suffix, new at each start). Held by a lease in ' +
+      'Redis: a second live daemon with the same id refuses to start. Direct HTTP ingest without Kafka records ' +
+      'its progress under it (set it to keep one stream across restarts).',
   },
   FW_TICK_SCHEDULE: {
     schema: z.string().min(1),
