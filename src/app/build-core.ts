@@ -79,6 +79,8 @@ export interface CoreOptions {
   funnelSource?: FunnelSource;
   /** Deploy markers the evaluator correlates; default the core's deploy store (backtest: the live ones, read only). */
   deployMarkers?: EvaluatorOptions['deploys'];
+  /** Hears of Redis state loss the window store met (redis/state-loss.ts). */
+  onRedisStateLost?: (what: string, detail: string) => void;
 }
 
 export interface Core {
@@ -99,7 +101,11 @@ export interface Core {
 export function buildCore(o: CoreOptions): Core {
   const { redis, prefix, settings: s, clock, logger, metrics } = o;
   const parse = parseOptionsOf(s);
-  const windows = new RedisWindowStore({ redis, prefix });
+  const windows = new RedisWindowStore({
+    redis,
+    prefix,
+    ...(o.onRedisStateLost ? { onStateLost: o.onRedisStateLost } : {}),
+  });
   const alerts = new RedisAlertStore({ redis, prefix });
   const deploys = new RedisDeployStore({
     redis,

@@ -16,6 +16,9 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { Readiness } from '../http/readiness.js';
 import { buildHttpServer } from '../http/server.js';
 import { createRedisClient, redisReadiness, type RedisLike } from '../redis/client.js';
+import { RedisStateWatch } from '../redis/state-loss.js';
+import { InstanceLease } from '../redis/instance-lease.js';
+import { alertsKeys } from '../redis/alert-keys.js';
 import { KafkaSource } from '../ingest/kafka-source.js';
 import { createKafkaClient, KAFKA_PRODUCER_RETRY } from '../ingest/kafka-client.js';
 import { KafkaDeadLetterSink, type DeadLetterSink } from '../ingest/dead-letter.js';
@@ -75,6 +78,10 @@ export class Daemon {
   readonly outbox: DeliveryOutbox;
   readonly silences: RedisSilenceStore;
   readonly deploys: RedisDeployStore;
+  /** Notices Redis losing its data and makes every part drop what it cached of Redis (redis/state-loss.ts). */
+  readonly stateWatch: RedisStateWatch;
+  /** Holds FW_INSTANCE_ID for this process: a second live daemon with the same id refuses to start. */
+  readonly instanceLease: InstanceLease;
   private readonly changeEvents: PagerDutyChangeEvents | null = null;
   private deploySource: KafkaSource | null = null;
   /** The last permanent delivery failure per receiver, until its next success (shown on /readyz). */
@@ -95,7 +102,12 @@ export class Daemon {
     if (exposed) throw new ConfigError([exposed]);
     this.clock = opts.clock ?? systemClock;
     this.log = logger;
-    this.redis = createRedisClient({ url: config.FW_REDIS_URL, cluster: config.FW_REDIS_CLUSTER, logger });
+    this.redis = createRedisClient({
+      url: config.FW_REDIS_URL,
+      cluster: config.FW_REDIS_CLUSTER,
+      logger,
+      commandTimeoutMs: config.FW_REDIS_COMMAND_TIMEOUT_MS,
+    });
     this.rules = new RuleStore({
       dir: config.FW_RULES_DIR,
       logger: logger.child({ component: 'rules' }),
@@ -111,19 +123,43 @@ export class Daemon {
     if (config.FW_AUTH === 'none') {
       this.readiness.add({ name: 'auth', check: () => null, warning: () => AUTH_NONE_WARNING });
     }
+    this.stateWatch = new RedisStateWatch({
+      redis: this.redis,
+      key: alertsKeys(config.FW_REDIS_PREFIX).epoch,
+      logger: logger.child({ component: 'redis' }),
+      metrics: this.metrics,
+    });
+    this.readiness.add({ name: 'redis-state', check: () => null, warning: () => this.stateWatch.warning() });
     this.ticker = new MinuteTicker({
       clock: this.clock,
       logger,
       metrics: this.metrics,
       expression: config.FW_TICK_SCHEDULE,
     });
+    // Unset, the id is the host name plus a suffix of its own, so two daemons on one host never share one. A set id
+    // keeps its direct-ingest stream (`http-<id>`) across restarts; a default one starts a new stream each start.
+    const suffix = Math.random().toString(36).slice(2, 8);
     const instance =
       config.FW_INSTANCE_ID ||
-      hostname()
+      `${hostname()
         .replace(/[^A-Za-z0-9_.-]/g, '_')
-        .slice(0, 64);
+        .slice(0, 57)}-${suffix}`;
     // The owner id is unique per process: two replicas configured with the same instance id must not share a lease.
-    const owner = `${instance}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    const owner = `${instance}-${process.pid}-${suffix}`;
+    this.instanceLease = new InstanceLease({
+      redis: this.redis,
+      prefix: config.FW_REDIS_PREFIX,
+      id: instance,
+      owner,
+      logger: logger.child({ component: 'instance' }),
+    });
+    this.readiness.add({
+      name: 'instance',
+      check: () => {
+        const other = this.instanceLease.conflict();
+        return other ? `FW_INSTANCE_ID "${instance}" is also held by ${other}: ingested events may be lost` : null;
+      },
+    });
     this.silences = new RedisSilenceStore({
       redis: this.redis,
       prefix: config.FW_REDIS_PREFIX,
@@ -146,6 +182,7 @@ export class Daemon {
       funnels: () => this.rules.current?.funnels ?? [],
       notifier: opts.notifier ?? new LogNotifier({ logger: logger.child({ component: 'notify' }) }),
       silences: this.silences,
+      onRedisStateLost: (what, detail) => this.stateWatch.lost(what, detail),
       lease: {
         owner,
         ttlMs: config.FW_LEASE_TTL_MS,
@@ -206,6 +243,16 @@ export class Daemon {
         this.receiverFailures.delete(receiver);
         this.metrics.receiverUp.set({ receiver }, 1);
       },
+      onStateLost: (what, detail) => this.stateWatch.lost(what, detail),
+    });
+    this.stateWatch.onLost(() => {
+      this.windows.writer.invalidate();
+      this.evaluator.invalidate();
+      this.outbox.invalidate();
+    });
+    // A reconnect may be to a Redis that came back empty: look at once, not only at the next tick.
+    this.redis.on('ready', () => {
+      if (!this.stopped) this.stateWatch.check().catch(() => undefined);
     });
     this.readiness.add({
       name: 'delivery',
@@ -215,6 +262,13 @@ export class Daemon {
         this.receiverFailures.size === 0
           ? null
           : [...this.receiverFailures].map(([r, why]) => `receiver ${r} failed permanently: ${why}`).join('; '),
+    });
+    // First on every tick: a Redis that lost its data (FLUSHALL, failover) without a reconnect is noticed here.
+    this.ticker.add({
+      name: 'redis-state',
+      run: async () => {
+        if (this.redis.status === 'ready') await this.stateWatch.check();
+      },
     });
     // Feed liveness on the metrics: the ages grow on every tick when events stop (ingest/feed-liveness.ts).
     this.ticker.add({
@@ -373,6 +427,8 @@ export class Daemon {
     await this.redis
       .connect()
       .catch((err) => this.log.warn({ err: errorMessage(err) }, 'redis not reachable at start; will keep trying'));
+    // Before anything is served or consumed: a second daemon with an id in use stops here.
+    await this.instanceLease.start();
 
     // The producer before HTTP: ingest requests forward through it.
     await this.producer?.connect();
@@ -468,6 +524,7 @@ export class Daemon {
     await step('deploy consumer', () => this.deploySource?.stop());
     await step('kafka producer', () => this.producer?.disconnect());
     await step('http server', () => this.http.close());
+    await step('instance id lease', () => this.instanceLease.stop());
     await step('rule watcher', () => this.rules.close());
     await step('redis', () => (this.redis.status === 'ready' ? this.redis.quit() : this.redis.disconnect()));
   }

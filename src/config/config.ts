@@ -75,6 +75,13 @@ export const CONFIG_SPEC = {
       'Redis is a Redis Cluster: FW_REDIS_URL names any of its nodes, ' +
       'or several separated by commas (same credentials; no database number).',
   },
+  FW_REDIS_COMMAND_TIMEOUT_MS: {
+    schema: durationMs.refine((n) => n > 0, 'a positive number of milliseconds'),
+    default: '2000',
+    doc:
+      'A Redis command not answered within this time fails (a stalled Redis): API requests answer 503 with ' +
+      'Retry-After and /readyz turns false instead of waiting.',
+  },
   FW_REDIS_PREFIX: {
     schema: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - (no braces: hash tags are added per funnel)'),
     default: 'fw',
@@ -204,8 +211,9 @@ export const CONFIG_SPEC = {
     schema: z.string().regex(/^[A-Za-z0-9_.-]{0,64}$/, 'up to 64 letters, digits, _ . -'),
     default: '',
     doc:
-      'Name of this replica (default: the host name). ' +
-      'Direct HTTP ingest without Kafka records its progress under it.',
+      'Name of this replica (default: the host name plus a random suffix, new at each start). Held by a lease in ' +
+      'Redis: a second live daemon with the same id refuses to start. Direct HTTP ingest without Kafka records ' +
+      'its progress under it (set it to keep one stream across restarts).',
   },
   FW_TICK_SCHEDULE: {
     schema: z.string().min(1),

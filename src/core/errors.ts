@@ -90,6 +90,7 @@ export const ERROR_CATALOG = {
   LEASE_NOT_DEFINED: internal('The lease scripts are not defined on the Redis client (construction order bug).'),
   LEASE_REDIS_UNAVAILABLE: unavailable('Redis did not answer a lease command (connection loss, timeout, failover).'),
   LEASE_REDIS_REPLY: internal('Redis refused a lease command with an error reply (a bug).'),
+  INSTANCE_ID_IN_USE: internal('FW_INSTANCE_ID is held by another live daemon; each daemon needs an id of its own.'),
   ALERT_BAD_ARGUMENTS: internal('An alert commit had invalid arguments, or its script refused them (a bug).'),
   ALERT_BAD_REPLY: internal('The alert commit script answered something unexpected (a script/code version mismatch).'),
   ALERT_NOT_DEFINED: internal('The alert scripts are not defined on the Redis client (construction order bug).'),
@@ -186,6 +187,8 @@ function isTransient(err: unknown, depth: number): boolean {
   // wraps the retriable error it gave up on).
   if (typeof e.retriable === 'boolean') return e.retriable;
   if (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)) return true;
+  // ioredis rejects a command that outlived FW_REDIS_COMMAND_TIMEOUT_MS with a bare Error of this message only.
+  if (err instanceof Error && err.message === 'Command timed out') return true;
   return isTransient(e.cause, depth + 1);
 }
 

@@ -16,8 +16,13 @@ export interface RedisServerHandle {
   url: string;
   port: number;
   stop(): Promise<void>;
-  /** Only with `persistent`: starts the server again on the same port and data directory (an outage, then recovery). */
+  /**
+   * Starts the server again on the same port and data directory (an outage, then recovery). A `persistent` server
+   * comes back with its data; any other comes back empty, as a Redis restarted without persistence does.
+   */
   restart(): Promise<void>;
+  /** The process id of the running server (to pause it with SIGSTOP, as a stalled Redis). */
+  pid(): number;
 }
 
 export interface RedisServerOptions {
@@ -84,10 +89,13 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
       if (!opts.persistent) rmSync(dir, { recursive: true, force: true });
     },
     restart: async () => {
-      if (!opts.persistent) throw new Error('restart() needs a persistent redis-server');
       if (running) await cur.child.stop();
       cur = await spawnRedis(args, 'redis-server (restarted)', { port, dir });
       running = true;
+    },
+    pid: () => {
+      if (!running || cur.child.proc.pid === undefined) throw new Error('redis-server is not running');
+      return cur.child.proc.pid;
     },
   };
 }

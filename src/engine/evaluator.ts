@@ -233,6 +233,19 @@ export class Evaluator {
     }
   }
 
+  /**
+   * Redis lost its data (redis/state-loss.ts): the alert states and the cached history held here are no longer
+   * what Redis has. Both are read again at the next tick, so an alert whose state was lost is judged afresh.
+   */
+  invalidate(): void {
+    this.loadedFor = undefined;
+    this.written.clear();
+    // The same watermark as before the loss must be looked at again: the data under it is another now.
+    this.lastEvalTo.clear();
+    this.memories.clear();
+    this.source.invalidate?.();
+  }
+
   /** Alert states as last committed (for the API and tests). */
   currentStates(): ReadonlyMap<string, AlertState> {
     return this.states;

@@ -124,6 +124,8 @@ type CachedBucket = BucketCounts & { final?: boolean };
 export interface FunnelSource {
   watermark(funnel: FunnelDef): Promise<number | undefined>;
   reader(funnel: FunnelDef, evalTo: number, needs: FunnelNeeds): Promise<SeriesReader>;
+  /** Forgets everything cached (Redis lost its data: what was final there is gone). */
+  invalidate?(): void;
 }
 
 /** The window store as a FunnelSource, with one FunnelData cache per funnel. */
@@ -143,6 +145,10 @@ export class StoreFunnelSource implements FunnelSource {
       this.data.set(funnel.name, d);
     }
     return d.refresh(funnel, evalTo, needs);
+  }
+
+  invalidate(): void {
+    this.data.clear();
   }
 }
 

@@ -12,7 +12,12 @@ export interface ErrorAnswer {
   body: { error: ErrorCode; message: string };
   /** Worth an error log line: funnelwatch or a dependency failed, not the caller. */
   serverSide: boolean;
+  /** For a 503 (a dependency away for now, e.g. a stalled Redis): seconds after which to try again (Retry-After). */
+  retryAfterSeconds?: number;
 }
+
+/** Retry-After of every 503: short, since a 503 means a dependency that is away for now and comes back by itself. */
+export const RETRY_AFTER_SECONDS = 2;
 
 const FASTIFY_CODES: Readonly<Record<number, ErrorCode>> = {
   404: 'NOT_FOUND',
@@ -41,5 +46,10 @@ export function errorAnswer(err: unknown, requestId: string): ErrorAnswer {
     const message = `internal error; the daemon log has the details (request ${requestId})`;
     return { status: 500, body: { error: e.code, message }, serverSide: true };
   }
-  return { status: e.status, body: { error: e.code, message: e.message }, serverSide: e.status >= 500 };
+  return {
+    status: e.status,
+    body: { error: e.code, message: e.message },
+    serverSide: e.status >= 500,
+    ...(e.status === 503 ? { retryAfterSeconds: RETRY_AFTER_SECONDS } : {}),
+  };
 }

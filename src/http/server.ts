@@ -33,6 +33,7 @@ export function buildHttpServer(deps: HttpServerDeps): FastifyInstance {
   app.setErrorHandler((err, req, reply) => {
     const answer = errorAnswer(err, req.id);
     if (answer.serverSide) req.log.error({ err, code: answer.body.error }, 'request failed');
+    if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
     reply.code(answer.status).send(answer.body);
   });
   app.setNotFoundHandler((req, reply) => {

@@ -28,7 +28,7 @@ import type { Clock } from '../core/clock.js';
 import { errorMessage, isRetriable } from '../core/errors.js';
 import { backoffMs } from '../core/backoff.js';
 import { alertsKeys } from '../redis/alert-keys.js';
-import type { RedisLike } from '../redis/client.js';
+import { duplicateForBlocking, type RedisLike } from '../redis/client.js';
 import { scriptSet } from '../redis/scripts.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
@@ -70,10 +70,16 @@ export interface OutboxOptions {
   onPermanentFailure?: (receiver: string, code: string, reason: string) => void;
   /** Called after every successful delivery. */
   onDelivered?: (receiver: string) => void;
+  /** Called when the consumer group was gone (Redis lost its data): the worker made it again (redis/state-loss.ts). */
+  onStateLost?: (what: string, detail: string) => void;
 }
 
 const GROUP = 'delivery';
 const outboxScripts = scriptSet(import.meta.url, { settle: 'outbox-settle-3.lua', promote: 'outbox-promote-2.lua' });
+
+/** Replies that mean the consumer group (or its stream) no longer exists: NOGROUP, or a blocked read whose stream
+ *  was deleted under it. */
+const GROUP_GONE = /\bNOGROUP\b|\bUNBLOCKED\b.*no longer exists/;
 
 type Cmd = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -118,7 +124,7 @@ export class DeliveryOutbox {
   start(): void {
     if (this.running) return;
     this.running = true;
-    const reader = this.o.redis.duplicate();
+    const reader = duplicateForBlocking(this.o.redis, this.blockMs);
     reader.on('error', () => {}); // reported by the loop's own failures
     // Connect now: a Cluster client refuses commands until it is ready instead of queueing them (redis/client.ts).
     reader.connect().catch(() => {});
@@ -168,6 +174,28 @@ export class DeliveryOutbox {
    * up to blockMs when `block`), deliver and settle them. Returns how many jobs it handled. Tests call it directly.
    */
   async runOnce(block = false): Promise<number> {
+    try {
+      return await this.pass(block);
+    } catch (err) {
+      // The group (and the stream) are gone: Redis lost its data. Make them again and read on, or every later job
+      // would be decided but never delivered.
+      if (!GROUP_GONE.test(errorMessage(err))) throw err;
+      this.groupReady = false;
+      this.o.logger.error(
+        { err: errorMessage(err) },
+        'delivery worker: the outbox consumer group is gone; recreating it',
+      );
+      this.o.onStateLost?.('outbox_group', errorMessage(err));
+      return this.pass(block);
+    }
+  }
+
+  /** Forgets that the consumer group exists (Redis lost its data): the next pass creates it again. */
+  invalidate(): void {
+    this.groupReady = false;
+  }
+
+  private async pass(block: boolean): Promise<number> {
     await this.ensureGroup();
     const now = this.o.clock.now();
     await outboxScripts.run(

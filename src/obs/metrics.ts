@@ -188,6 +188,14 @@ export class Metrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
     registers: [this.registry],
   });
+  readonly redisStateLost = new Counter({
+    name: 'fw_redis_state_lost_total',
+    help:
+      'Times Redis was found to have lost state the daemon relies on (flushed, restarted empty, failed over ' +
+      'to an empty replica), by what showed it',
+    labelNames: ['what'] as const,
+    registers: [this.registry],
+  });
   readonly outboxJobs = new Gauge({
     name: 'fw_outbox_jobs',
     help: 'Delivery jobs waiting: queued (in the stream, new or in hand) and delayed (waiting for a retry time)',

@@ -12,6 +12,8 @@ export interface AlertsKeys {
   delayed: string;
   delivery: string;
   silences: string;
+  /** A marker written once per Redis data set (redis/state-loss.ts): gone or changed means Redis lost its data. */
+  epoch: string;
 }
 
 export function alertsKeys(prefix: string): AlertsKeys {
@@ -26,5 +28,6 @@ export function alertsKeys(prefix: string): AlertsKeys {
     delayed: `${base}outbox-delayed`,
     delivery: `${base}delivery`,
     silences: `${base}silences`,
+    epoch: `${base}epoch`,
   };
 }

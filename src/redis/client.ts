@@ -42,6 +42,8 @@ export interface RedisClientOptions {
   maxRetriesPerRequest?: number;
   /** Named in error messages about the URL. Default FW_REDIS_URL. */
   variable?: string;
+  /** A command not answered within this many ms is rejected ("Command timed out"). Default: no limit. */
+  commandTimeoutMs?: number;
 }
 
 /** Bound on redirections (MOVED/ASK) and busy-cluster retries (TRYAGAIN/CLUSTERDOWN) of one command. */
@@ -116,6 +118,7 @@ export function createRedisClient(o: RedisClientOptions): RedisLike {
     const redisOptions: RedisOptions = {
       maxRetriesPerRequest,
       connectTimeout: 5_000,
+      ...(o.commandTimeoutMs ? { commandTimeout: o.commandTimeoutMs } : {}),
       ...(t.username ? { username: t.username } : {}),
       ...(t.password ? { password: t.password } : {}),
       ...(t.tls ? { tls: {} } : {}),
@@ -146,10 +149,25 @@ export function createRedisClient(o: RedisClientOptions): RedisLike {
       enableOfflineQueue: true,
       connectTimeout: 5_000,
       retryStrategy: backoff,
+      ...(o.commandTimeoutMs ? { commandTimeout: o.commandTimeoutMs } : {}),
     });
   }
   if (o.logger) logOutages(client, o.logger.child({ component: 'redis' }));
   return client;
+}
+
+/**
+ * A second connection for blocking reads (XREADGROUP … BLOCK): the client's command timeout counts from sending,
+ * so a read allowed to block `blockMs` gets that much more time than other commands; otherwise the same options.
+ */
+export function duplicateForBlocking(redis: RedisLike, blockMs: number): RedisLike {
+  if (redis instanceof Cluster) {
+    const ro = redis.options.redisOptions ?? {};
+    const t = ro.commandTimeout;
+    return redis.duplicate([], t === undefined ? {} : { redisOptions: { ...ro, commandTimeout: t + blockMs } });
+  }
+  const t = redis.options.commandTimeout;
+  return redis.duplicate(t === undefined ? {} : { commandTimeout: t + blockMs });
 }
 
 function logOutages(client: RedisLike, log: Logger): void {

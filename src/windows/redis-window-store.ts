@@ -26,6 +26,8 @@ export interface RedisWindowStoreOptions {
   redis: RedisLike;
   /** Key prefix; default 'fw'. */
   prefix?: string;
+  /** Hears of Redis state loss the writer met (redis/state-loss.ts); its caches are dropped already. */
+  onStateLost?: (what: string, detail: string) => void;
 }
 
 export class RedisWindowStore implements WindowStore {
@@ -36,7 +38,7 @@ export class RedisWindowStore implements WindowStore {
   constructor(opts: RedisWindowStoreOptions) {
     const keys = new KeyLayout(opts.prefix ?? 'fw');
     defineWindowCommands(opts.redis);
-    this.writer = new RedisWindowWriter(opts.redis, keys);
+    this.writer = new RedisWindowWriter(opts.redis, keys, opts.onStateLost);
     this.reader = new RedisWindowReader(opts.redis, keys);
     this.compactor = new RedisWindowCompactor(opts.redis, keys, (def) => this.reader.getWatermarks(def));
   }

@@ -79,12 +79,28 @@ const APPLY_ATTEMPTS = 8;
 
 export class RedisWindowWriter {
   private readonly funnels = new Map<string, FunnelCache>();
+  /** (funnel, partition) → when this process last committed a batch there (its meta exists since, unless lost). */
+  private readonly wrote = new Map<string, number>();
 
-  /** `redis` must have the window commands defined (lua-scripts.ts `defineWindowCommands`). */
+  /**
+   * `redis` must have the window commands defined (lua-scripts.ts `defineWindowCommands`). `onStateLost` hears of
+   * a partition found without the meta this process wrote (Redis lost its data; the caches were dropped).
+   */
   constructor(
     private readonly redis: RedisLike,
     private readonly keys: KeyLayout,
+    private readonly onStateLost?: (what: string, detail: string) => void,
   ) {}
+
+  /**
+   * Forgets the registered partitions and dimension codes (Redis lost its data): the next batches register them
+   * again. Kept, they would hide new data from readers (a partition missing from the funnel's set) or mix values
+   * (codes the new registry gives to other values).
+   */
+  invalidate(): void {
+    this.funnels.clear();
+    this.wrote.clear();
+  }
 
   /** Compiled matcher and caches per funnel; rebuilt when the definition object changes (rule reload). */
   private funnel(def: FunnelDef): FunnelCache {
@@ -182,9 +198,18 @@ export class RedisWindowWriter {
     const batch: BatchEvents = { n: steps.length, steps, ts, entities, codes };
     const W = def.conversionWindowMs;
 
+    const wroteKey = `${def.name}\0${partition}`;
     for (let attempt = 1; ; attempt++) {
       const read = planStateRead(batch, W);
       const meta = await this.readState(metaKey, read, W, where);
+      const wroteAt = this.wrote.get(wroteKey);
+      if (meta.o === null && wroteAt !== undefined && now - wroteAt < funnelKeyTtl(def)) {
+        // This process committed here and the meta (which lives as long as the funnel's keys) is gone: Redis lost
+        // its data. The codes of this batch came from caches that are void now: start over without them.
+        this.invalidate();
+        this.onStateLost?.('window_partition', `${where}: the partition's meta is gone`);
+        return this.applyBatch(input);
+      }
       // A redelivered batch must leave no trace, not even in the value registry (the cap order would change).
       if (meta.o !== null && Number(meta.o) >= firstOffset)
         return { status: 'duplicate', storedOffset: Number(meta.o) };
@@ -221,6 +246,7 @@ export class RedisWindowWriter {
       );
       if (reply.status === 'duplicate') return reply;
       if (reply.status === 'applied') {
+        this.wrote.set(wroteKey, now);
         const c = plan.counts;
         return {
           status: 'applied',

@@ -15,6 +15,8 @@ describe('errorAnswer', () => {
       status: 503,
       body: { error: 'SILENCE_REDIS', message: 'listing silences: Connection is closed.' },
       serverSide: true,
+      // A dependency away for now: the caller is told when to try again.
+      retryAfterSeconds: 2,
     });
   });
 
