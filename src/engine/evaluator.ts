@@ -138,6 +138,12 @@ export class Evaluator {
   private readonly source: FunnelSource;
   private readonly completeness = new Map<string, CompletenessTracker>();
   private readonly lastEvalTo = new Map<string, number>();
+  /**
+   * Bumped by `invalidate`. A loss noticed while a tick is in flight (the outbox sees NOGROUP at any moment) makes
+   * that tick's work void: it read the lost data and would record the old watermark as looked at, so the alert
+   * whose state was lost would never be judged again on the same data.
+   */
+  private generation = 0;
   private readonly lastVersion = new Map<string, string>();
   /** When each state was last committed (quiet states are written only now and then). */
   private readonly written = new Map<string, number>();
@@ -168,6 +174,7 @@ export class Evaluator {
       return { outcome: 'standby', funnels: [], series: 0, transitions: [] };
     }
     const end = m?.evalSeconds.startTimer();
+    const generation = this.generation;
     try {
       if (this.loadedFor !== token) {
         this.states = await this.o.alerts.load();
@@ -191,6 +198,12 @@ export class Evaluator {
       const deliveries = await this.planDeliveries(ruleSet, now, changed, transitions, deleteKeys);
       report.jobs = deliveries.jobs;
       report.written = changed.size;
+      if (generation !== this.generation) {
+        // Redis lost its data during this tick: commit nothing, and look at everything again next tick.
+        this.invalidate();
+        m?.evalTicks.inc({ outcome: 'evaluated' });
+        return { ...report, transitions: [], jobs: [], written: 0 };
+      }
       if (changed.size > 0 || deleteKeys.length > 0) {
         const res = await this.o.alerts.commit(token, [...changed.values()], transitions, {
           deleteKeys,
@@ -238,6 +251,7 @@ export class Evaluator {
    * what Redis has. Both are read again at the next tick, so an alert whose state was lost is judged afresh.
    */
   invalidate(): void {
+    this.generation++;
     this.loadedFor = undefined;
     this.written.clear();
     // The same watermark as before the loss must be looked at again: the data under it is another now.
