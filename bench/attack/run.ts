@@ -26,7 +26,11 @@ export interface AttackResult extends Finding {
 }
 
 /** Runs the attacks in order on one world; a crashed daemon is restarted so the later attacks still run. */
-export async function runAttacks(world: World, attacks: readonly Attack[], log: (line: string) => void = () => undefined): Promise<{ results: AttackResult[]; totals: Totals }> {
+export async function runAttacks(
+  world: World,
+  attacks: readonly Attack[],
+  log: (line: string) => void = () => undefined,
+): Promise<{ results: AttackResult[]; totals: Totals }> {
   const results: AttackResult[] = [];
   // A probe of /healthz throughout: an event loop blocked for over HANG_MS by any attack counts as a hang.
   let probeHangs = 0;
@@ -90,7 +94,10 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   await world.start();
   if (!world.daemon.url) throw new Error(`the daemon did not start:\n${world.daemon.output().slice(-2_000)}`);
-  console.log(`attack suite: ${attacks.length} attacks against ${world.daemon.url} (hang = no answer within ${HANG_MS / 1000} s)\n`);
+  console.log(
+    `attack suite: ${attacks.length} attacks against ${world.daemon.url} ` +
+      `(hang = no answer within ${HANG_MS / 1000} s)\n`,
+  );
   const { results, totals } = await runAttacks(world, attacks, (l) => console.log(l));
   await world.close();
   const holes = results.filter((r) => !r.ok);

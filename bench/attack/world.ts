@@ -53,8 +53,8 @@ async function startHook(): Promise<HookServer> {
 
 /**
  * The attack funnel: two steps a few seconds apart, one segment dimension. Its rule compares the last minutes with
- * the trailing half hour and fires at once (`for: 0`), so an alert can be provoked within a tick or two by playing
- * in half an hour of good traffic and then a collapse in one platform value.
+ * the trailing hour and fires at once (`for: 0`), so an alert can be provoked within a tick or two by playing
+ * in 100 minutes of good traffic and then a collapse in one platform value.
  */
 function rulesYaml(hookUrl: string): Record<string, string> {
   return {
@@ -73,7 +73,7 @@ rules:
   - name: atk-drop
     metric: { ratio_conversion: { from: a, to: b } }
     drop: 20%
-    baseline: { trailing: 30m }
+    baseline: { trailing: 60m }
     min_volume: 20
     for: 0s
     resolve_after: 1m
@@ -189,7 +189,11 @@ export class World {
   }
 
   /** A request with a deadline: the reply, or `hung` after HANG_MS, or `failed` when the connection fails. */
-  async request(path: string, init: RequestInit & { auth?: string | false } = {}, base = this.daemon.url): Promise<Reply> {
+  async request(
+    path: string,
+    init: RequestInit & { auth?: string | false } = {},
+    base = this.daemon.url,
+  ): Promise<Reply> {
     const headers = new Headers(init.headers);
     if (init.auth !== false) headers.set('authorization', `Bearer ${init.auth ?? this.token}`);
     if (init.body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
@@ -236,16 +240,16 @@ export class World {
   }
 
   /**
-   * Provokes a new alert: half an hour of one fresh platform value converting 90 %, then its last minutes at
-   * 10 %. Returns the platform value, whose firing delivery the caller then waits for.
+   * Provokes a new alert: 100 minutes of one fresh platform value converting 90 %, then its last 12 minutes
+   * at 10 %. Returns the platform value, whose firing delivery the caller then waits for.
    */
   async provokeAlert(): Promise<string> {
     const platform = `p${++this.segmentSeq}-${Math.random().toString(36).slice(2, 6)}`;
     const now = Date.now();
-    const start = Math.floor((now - 36 * MIN) / MIN) * MIN;
+    const start = Math.floor((now - 100 * MIN) / MIN) * MIN;
     const evs: object[] = [];
     for (let t = start; t < now - 2 * MIN; t += MIN) {
-      const bad = t >= now - 7 * MIN;
+      const bad = t >= now - 12 * MIN;
       evs.push(...this.events({ n: 60, ts: t + 1_000, conv: bad ? 0.1 : 0.9, platform, tag: `pa${this.segmentSeq}` }));
     }
     await this.send(evs);
@@ -254,7 +258,9 @@ export class World {
 
   /** The firing deliveries the webhook received for one platform value. */
   firingFor(platform: string): Delivery[] {
-    return this.hook.deliveries.filter((d) => JSON.stringify(d.body).includes(platform) && /firing/i.test(JSON.stringify(d.body)));
+    return this.hook.deliveries.filter(
+      (d) => JSON.stringify(d.body).includes(platform) && /firing/i.test(JSON.stringify(d.body)),
+    );
   }
 
   async stopDaemon(d: DaemonProc = this.daemon): Promise<void> {
