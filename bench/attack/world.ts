@@ -243,8 +243,9 @@ export class World {
    * Provokes a new alert: 100 minutes of one fresh platform value converting 90 %, then its last 12 minutes
    * at 10 %. Returns the platform value, whose firing delivery the caller then waits for.
    */
-  async provokeAlert(): Promise<string> {
-    const platform = `p${++this.segmentSeq}-${Math.random().toString(36).slice(2, 6)}`;
+  async provokeAlert(value?: string): Promise<string> {
+    const platform = value ?? `p${++this.segmentSeq}-${Math.random().toString(36).slice(2, 6)}`;
+    if (value) this.segmentSeq++;
     const now = Date.now();
     const start = Math.floor((now - 100 * MIN) / MIN) * MIN;
     const evs: object[] = [];
