@@ -8,6 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { KeyLayout } from '../../src/windows/key-layout.js';
 import { HANG_MS, MIN, sleep, within, type Reply, type World } from './world.js';
 
 export interface Finding {
@@ -579,6 +580,39 @@ export const ATTACKS: Attack[] = [
           /* already running */
         }
       }
+    },
+  },
+  {
+    // A new Kafka (or a recreated topic) with the same Redis: the log's offsets start again below what Redis
+    // recorded as applied. Simulated from the Redis side, as the old broker would have left it (4 partitions).
+    name: 'Kafka offsets that go backwards are seen, and nothing accepted is lost',
+    fast: false,
+    async run(w) {
+      const keys = new KeyLayout(w.prefix);
+      for (let p = 0; p < 4; p++) await w.client.hset(keys.meta('atk', String(p)), 'o', '1000000000');
+      const before = await w.metric('fw_events_applied_total', 'funnel="atk"');
+      const evs = w.events({ n: 50, ts: Date.now() - MIN, conv: 0.5, platform: 'regress', tag: `rg${Date.now()}` });
+      const accepted = await w.send(evs);
+      const seen = await within(
+        30_000,
+        async () =>
+          (await w.metric('fw_kafka_offset_regressions_total')) > 0 ||
+          (await w.request('/metrics', { auth: false })).text.includes('fw_kafka_offset_regressions_total{'),
+      );
+      const ready = await w.request('/readyz', { auth: false });
+      // The operator accepts the new log; the held events must then all count.
+      await run(process.execPath, ['dist/main.js', 'kafka', 'reset-checkpoints', '--yes'], { env: w.env({}) }).catch(
+        () => undefined,
+      );
+      const applied = await appliedAfter(w, before, accepted);
+      const dropped = Math.max(0, accepted - applied);
+      return {
+        ok: seen && ready.status === 503 && dropped === 0,
+        detail:
+          `regression seen: ${seen}; readyz ${ready.status}; ` +
+          `accepted ${accepted}, applied ${applied} after the reset`,
+        acceptedThenDropped: dropped,
+      };
     },
   },
   {
