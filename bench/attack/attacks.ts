@@ -94,12 +94,12 @@ function silence(matchers: unknown, duration = '1h'): string {
 }
 
 async function provokeAndWait(w: World, ticks = 2): Promise<Finding> {
-  const platform = await w.provokeAlert();
+  const funnel = await w.provokeAlert();
   // Two evaluation ticks (5 s apart here) after the events are applied, plus delivery time.
-  const ok = await within(2 * 5_000 + 15_000, () => w.firingFor(platform).length > 0);
+  const ok = await within(2 * 5_000 + 15_000, () => w.firingFor(funnel).length > 0);
   return {
     ok,
-    detail: ok ? `alert for ${platform} delivered` : `no delivery for ${platform} within ${ticks} ticks`,
+    detail: ok ? `alert of funnel ${funnel} delivered` : `no delivery for funnel ${funnel} within ${ticks} ticks`,
     lostDeliveries: ok ? 0 : 1,
   };
 }
@@ -374,16 +374,16 @@ export const ATTACKS: Attack[] = [
       });
       const id = (JSON.parse(made.text || '{}') as { id?: string }).id;
       const value = `${'a'.repeat(30)}!`;
-      await w.provokeAlert(value);
+      const funnel = await w.provokeAlert(value);
       let worst = 0;
       let hung = 0;
-      for (let i = 0; i < 30 && w.firingFor(value).length === 0; i++) {
+      for (let i = 0; i < 30 && w.firingFor(funnel).length === 0; i++) {
         const r = await w.request('/healthz', { auth: false });
         worst = Math.max(worst, r.ms);
         if (r.hung) hung++;
         await sleep(500);
       }
-      const delivered = w.firingFor(value).length > 0;
+      const delivered = w.firingFor(funnel).length > 0;
       if (id) await w.request(`/v1/silences/${id}`, { method: 'DELETE' });
       return {
         ok: hung === 0 && worst < 1_000 && delivered,

@@ -81,6 +81,36 @@ rules:
     segments: [platform]
     notify: [hook]
 `,
+    // One funnel per provoked alert: each alert is the first of its funnel, so no earlier incident (of a funnel
+    // still firing) can explain it away, and a fault attack's delivery is not confused with another's.
+    ...Object.fromEntries(
+      Array.from({ length: ALERT_FUNNELS }, (_, i) => [
+        `alert${i + 1}.yaml`,
+        `funnel:
+  name: alert${i + 1}
+  entity: entity
+  steps:
+    - { name: a, event: alert${i + 1}_a }
+    - { name: b, event: alert${i + 1}_b }
+  conversion_window: 10m
+  bucket: 1m
+  allowed_lateness: 1m
+  dimensions: [platform]
+  retention: { fine: 1d, rollup_bucket: 15m, rollup: 7d }
+rules:
+  - name: alert${i + 1}-drop
+    metric: { ratio_conversion: { from: a, to: b } }
+    drop: 20%
+    baseline: { trailing: 60m }
+    min_volume: 20
+    for: 0s
+    resolve_after: 1m
+    severity: critical
+    segments: [platform]
+    notify: [hook]
+`,
+      ]),
+    ),
     'receivers.yaml': `receivers:
   - name: hook
     webhook:
@@ -88,6 +118,9 @@ rules:
 `,
   };
 }
+
+/** How many alerts the suite can provoke (one funnel each). */
+const ALERT_FUNNELS = 6;
 
 export interface DaemonProc {
   child: ManagedChild;
@@ -240,28 +273,33 @@ export class World {
   }
 
   /**
-   * Provokes a new alert: 100 minutes of one fresh platform value converting 90 %, then its last 12 minutes
-   * at 10 %. Returns the platform value, whose firing delivery the caller then waits for.
+   * Provokes a new alert in a funnel of its own (alert1, alert2, …): 100 minutes of traffic converting 90 %, then
+   * its last 12 minutes at 10 %, all on one platform value (`value`, or a fresh one). Returns the funnel's name,
+   * whose firing delivery the caller then waits for (`firingFor`).
    */
   async provokeAlert(value?: string): Promise<string> {
-    const platform = value ?? `p${++this.segmentSeq}-${Math.random().toString(36).slice(2, 6)}`;
-    if (value) this.segmentSeq++;
+    const funnel = `alert${++this.segmentSeq}`;
+    if (this.segmentSeq > ALERT_FUNNELS) throw new Error(`only ${ALERT_FUNNELS} alert funnels in the attack rules`);
+    const platform = value ?? `p-${Math.random().toString(36).slice(2, 6)}`;
     const now = Date.now();
     const start = Math.floor((now - 100 * MIN) / MIN) * MIN;
     const evs: object[] = [];
     for (let t = start; t < now - 2 * MIN; t += MIN) {
-      const bad = t >= now - 12 * MIN;
-      evs.push(...this.events({ n: 60, ts: t + 1_000, conv: bad ? 0.1 : 0.9, platform, tag: `pa${this.segmentSeq}` }));
+      const conv = t >= now - 12 * MIN ? 0.1 : 0.9;
+      for (const e of this.events({ n: 60, ts: t + 1_000, conv, platform, tag: funnel }) as { type: string }[]) {
+        evs.push({ ...e, type: e.type.replace(/^atk_/, `${funnel}_`) });
+      }
     }
     await this.send(evs);
-    return platform;
+    return funnel;
   }
 
-  /** The firing deliveries the webhook received for one platform value. */
-  firingFor(platform: string): Delivery[] {
-    return this.hook.deliveries.filter(
-      (d) => JSON.stringify(d.body).includes(platform) && /firing/i.test(JSON.stringify(d.body)),
-    );
+  /** The firing deliveries the webhook received for one funnel. */
+  firingFor(funnel: string): Delivery[] {
+    return this.hook.deliveries.filter((d) => {
+      const text = JSON.stringify(d.body);
+      return text.includes(`"${funnel}"`) && /firing/i.test(text);
+    });
   }
 
   async stopDaemon(d: DaemonProc = this.daemon): Promise<void> {

@@ -32,6 +32,7 @@ import { RedisCompletenessStore } from '../engine/completeness-store.js';
 const CORE_SETTINGS = [
   'FW_EVENT_FIELDS',
   'FW_EVENT_MAX_FUTURE_MS',
+  'FW_EVENT_MAX_AGE_MS',
   'FW_EVENT_MAX_BYTES',
   'FW_STALE_AFTER_MS',
   'FW_EVAL_MAX_SEGMENT_VALUES',
@@ -54,6 +55,7 @@ export function parseOptionsOf(s: CoreSettings): Omit<ParseOptions, 'now'> {
     ...DEFAULT_PARSE_OPTIONS,
     fields: { ...DEFAULT_FIELDS, ...s.FW_EVENT_FIELDS },
     maxFutureMs: s.FW_EVENT_MAX_FUTURE_MS,
+    maxAgeMs: s.FW_EVENT_MAX_AGE_MS,
     maxBytes: s.FW_EVENT_MAX_BYTES,
   };
 }

@@ -181,6 +181,13 @@ export const CONFIG_SPEC = {
     default: '300000',
     doc: 'Events whose time is further ahead of the clock than this are dead-lettered (`future_timestamp`).',
   },
+  FW_EVENT_MAX_AGE_MS: {
+    schema: durationMs,
+    default: '3024000000',
+    doc:
+      'Events older than this (default 35 days, the longest default history) are rejected (`too_old`) instead ' +
+      'of being accepted and then dropped as late.',
+  },
   FW_EVENT_MAX_BYTES: {
     schema: z.string().regex(/^\d+$/, 'a number of bytes').transform(Number),
     default: '65536',

@@ -19,6 +19,7 @@ export type RejectReason =
   | 'wrong_type'
   | 'invalid_timestamp'
   | 'future_timestamp'
+  | 'too_old'
   | 'field_too_long';
 
 export type ParseResult =
@@ -41,6 +42,11 @@ export interface ParseOptions {
   maxBytes: number;
   /** Events whose time is further ahead of `now` than this are rejected (clock skew or garbage). */
   maxFutureMs: number;
+  /**
+   * Events older than this before `now` are rejected: no funnel keeps history that long, so the windows would
+   * drop them as late after ingest had said "accepted" (a truncated or seconds-for-milliseconds timestamp).
+   */
+  maxAgeMs?: number;
   now: number;
   /** Longest id, type, entity, attribute name or value accepted. */
   maxFieldLength: number;
@@ -52,6 +58,7 @@ export const DEFAULT_PARSE_OPTIONS: Omit<ParseOptions, 'now'> = {
   fields: DEFAULT_FIELDS,
   maxBytes: 64 * 1024,
   maxFutureMs: 5 * 60_000,
+  maxAgeMs: 35 * 86_400_000,
   maxFieldLength: 256,
   maxAttrs: 64,
 };
@@ -158,6 +165,12 @@ function build(
     return reject(
       'future_timestamp',
       `"${names.ts}" ${new Date(ts).toISOString()} is more than ${Math.round(opts.maxFutureMs / 1000)} s in the future`,
+    );
+  if (opts.maxAgeMs !== undefined && ts < opts.now - opts.maxAgeMs)
+    return reject(
+      'too_old',
+      `"${names.ts}" ${new Date(ts).toISOString()} is more than ${Math.round(opts.maxAgeMs / 86_400_000)} days ` +
+        'old (FW_EVENT_MAX_AGE_MS): older than any history funnelwatch keeps',
     );
   const id = idIn === undefined || idIn === null ? '' : idIn;
   if (typeof id !== 'string' && typeof id !== 'number')

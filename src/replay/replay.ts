@@ -343,8 +343,9 @@ async function drive(
   let seq = 0;
   let lastProgress = Date.now();
   const everyMs = opts.progressEveryMs ?? 5_000;
-  // Parsed once here for the event time; `now` far ahead because "in the future" means nothing for recorded data.
-  const preParse: ParseOptions = { ...parse, now: 8.64e15 };
+  // Parsed once here for the event time; `now` far ahead and no age limit, because "in the future" and "too old"
+  // mean nothing for recorded data (the pipeline judges events against the virtual clock).
+  const preParse: ParseOptions = { ...parse, now: 8.64e15, maxAgeMs: undefined };
 
   const processMinute = async (start: number) => {
     const batch = byMinute.get(start) ?? [];

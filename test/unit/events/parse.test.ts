@@ -103,6 +103,8 @@ describe('parseEvent', () => {
     [{ type: 'x', ts: 'yesterday' }, 'invalid_timestamp'],
     [{ type: 'x', ts: '2026-11-23T14:00:00' }, 'invalid_timestamp'],
     [{ type: 'x', ts: NOW + 3_600_000 }, 'future_timestamp'],
+    [{ type: 'x', ts: 1_000 }, 'too_old'],
+    [{ type: 'x', ts: NOW - 36 * 86_400_000 }, 'too_old'],
     [{ type: 'x', ts: NOW, entity: 'e'.repeat(300) }, 'field_too_long'],
     [{ type: 'x', ts: NOW, attrs: { a: 'v'.repeat(300) } }, 'field_too_long'],
   ])('rejects %j as %s', (input, reason) => {
