@@ -95,11 +95,18 @@ function silence(matchers: unknown, duration = '1h'): string {
 
 async function provokeAndWait(w: World, ticks = 2): Promise<Finding> {
   const funnel = await w.provokeAlert();
-  // Two evaluation ticks (5 s apart here) after the events are applied, plus delivery time.
-  const ok = await within(2 * 5_000 + 15_000, () => w.firingFor(funnel).length > 0);
+  // The events first go through Kafka into Redis (a consumer that met the fault may be retrying a batch); from
+  // the moment they are applied, two evaluation ticks (5 s apart here) plus the webhook's round trip.
+  const applied = await within(
+    60_000,
+    async () => (await w.metric('fw_events_applied_total', `funnel="${funnel}"`)) > 0,
+  );
+  const ok = await within(ticks * 5_000 + 5_000, () => w.firingFor(funnel).length > 0);
   return {
     ok,
-    detail: ok ? `alert of funnel ${funnel} delivered` : `no delivery for funnel ${funnel} within ${ticks} ticks`,
+    detail: ok
+      ? `alert of funnel ${funnel} delivered`
+      : `no delivery for funnel ${funnel} within ${ticks} ticks of its events being applied (applied: ${applied})`,
     lostDeliveries: ok ? 0 : 1,
   };
 }

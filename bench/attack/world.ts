@@ -151,6 +151,8 @@ export class World {
   daemon!: DaemonProc;
   /** Segment values used so far: each provoked alert uses a fresh platform value, so it is a new alert. */
   private segmentSeq = 0;
+  /** Events accepted for each provoked alert's funnel. */
+  readonly provoked = new Map<string, number>();
 
   async start(): Promise<void> {
     [this.redis, this.kafka, this.hook] = await Promise.all([startRedisServer(), startMockKafka(3), startHook()]);
@@ -179,7 +181,10 @@ export class World {
       FW_RULES_DIR: this.rulesDir,
       FW_INGEST_TOKEN: this.token,
       FW_INSTANCE_ID: 'attack-a',
+      // Ticks every 5 s instead of every minute, so the lease's TTL shrinks with them (default 30 s against 60 s
+      // ticks): a lease lost with Redis's data is taken again within a tick, as in production.
       FW_TICK_SCHEDULE: '*/5 * * * * *',
+      FW_LEASE_TTL_MS: '3000',
       FW_DELIVERY_BACKOFF_MS: '200',
       FW_DELIVERY_BACKOFF_MAX_MS: '2000',
       FW_SHUTDOWN_TIMEOUT_MS: '10000',
@@ -290,7 +295,7 @@ export class World {
         evs.push({ ...e, type: e.type.replace(/^atk_/, `${funnel}_`) });
       }
     }
-    await this.send(evs);
+    this.provoked.set(funnel, await this.send(evs));
     return funnel;
   }
 
