@@ -210,8 +210,10 @@ export class Evaluator {
           outbox: deliveries.outbox,
         });
         if (res === 'fenced') {
-          // Another replica holds the lease now: what this tick computed is void, nothing was written.
+          // Another replica holds the lease now (or Redis lost it with its data): what this tick computed is void,
+          // nothing was written, so nothing it looked at counts as looked at.
           this.loadedFor = undefined;
+          this.lastEvalTo.clear();
           m?.evalTicks.inc({ outcome: 'fenced' });
           this.o.logger.warn(
             { token },
@@ -240,6 +242,7 @@ export class Evaluator {
     } catch (err) {
       m?.evalTicks.inc({ outcome: 'failed' });
       this.loadedFor = undefined; // the in-memory states may be ahead of Redis now
+      this.lastEvalTo.clear(); // and what this tick looked at was not committed: look again
       throw err;
     } finally {
       end?.();
