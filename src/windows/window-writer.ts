@@ -217,7 +217,10 @@ export class RedisWindowWriter {
         await this.registerDimValues(fc, fixAt, fixValue!, codes, where);
         fixAt = undefined;
       }
-      const sealFloor = await this.registerPartition(fc, partition, now, where);
+      // A partition without meta is new to Redis (or Redis lost it): register it whatever the cache says. The
+      // cache may be one a concurrent loss has just voided (invalidate() during this call keeps `fc` alive), and a
+      // partition missing from the funnel's set is invisible to readers: no watermark, no evaluation.
+      const sealFloor = await this.registerPartition(fc, partition, now, where, meta.o === null);
       const stored = meta.s === null ? undefined : Number(meta.s);
       const sealed = sealFloor !== undefined && (stored === undefined || sealFloor > stored) ? sealFloor : stored;
       const plan = planBatch(fc.planParams, meta.w === null ? undefined : Number(meta.w), sealed, batch, read);
@@ -375,9 +378,10 @@ export class RedisWindowWriter {
     partition: string,
     now: number,
     where: string,
+    force = false,
   ): Promise<number | undefined> {
     const stale = now - fc.lastTtlRefresh >= HOUR;
-    if (fc.partitions.has(partition) && !stale) return fc.partitions.get(partition);
+    if (fc.partitions.has(partition) && !stale && !force) return fc.partitions.get(partition);
     const parts = this.keys.partitions(fc.def.name);
     const ttl = funnelKeyTtl(fc.def);
     let horizon: string | null;
