@@ -6,95 +6,13 @@
  * that does not own the key's slot is refused with MOVED, and multi-key scripts would meet CROSSSLOT).
  */
 import { describe, expect, it, inject, onTestFinished } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Partitioners } from 'kafkajs';
 import { FUNNEL_DEFAULTS, type FunnelDef } from '../../../src/funnels/funnel.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { scanKeys } from '../../../src/redis/client.js';
 import { spawnDaemon, type DaemonChild } from '../../support/daemon.js';
 import { eventually, kafka, kafkaBrokers, redisClusterClient, uniqueName, uniquePrefix } from '../../support/env.js';
-
-const MIN = 60_000;
-
-/** A webhook receiver on loopback that records every POST body and answers 200. */
-async function startWebhook(): Promise<{
-  url: string;
-  bodies: { event: string; jobId: string }[];
-  close: () => Promise<void>;
-}> {
-  const bodies: { event: string; jobId: string }[] = [];
-  const read = async (req: IncomingMessage) => {
-    let s = '';
-    for await (const c of req) s += String(c);
-    return s;
-  };
-  const server = createServer((req, res) => {
-    void read(req).then((s) => {
-      bodies.push(JSON.parse(s) as { event: string; jobId: string });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}/hook`, bodies, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-function rulesDir(hookUrl: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fw-cluster-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(
-    join(dir, 'shop.yaml'),
-    `funnel:
-  name: shop
-  entity: entity
-  steps:
-    - { name: started, event: checkout_started }
-    - { name: paid, event: order_completed }
-  conversion_window: 10m
-  bucket: 1m
-  allowed_lateness: 1m
-  dimensions: [platform]
-  retention: { fine: 3d, rollup_bucket: 15m, rollup: 35d }
-
-rules:
-  - name: paid-drop
-    metric: { ratio_conversion: { from: started, to: paid } }
-    drop: 20%
-    baseline: { trailing: 60m }
-    min_volume: 50
-    for: 0m
-    resolve_after: 30m
-    severity: critical
-    notify: [hook]
-`,
-  );
-  writeFileSync(
-    join(dir, 'receivers.yaml'),
-    `receivers:
-  - name: hook
-    webhook: { url: ${hookUrl} }
-`,
-  );
-  return dir;
-}
-
-/** Minute k (0 = 100 minutes ago) of a shop where 3 of 4 checkouts are paid, until the last 12 minutes: 1 in 8. */
-function minuteEvents(t0: number, k: number, dropFrom: number) {
-  const out: { id: string; type: string; ts: number; entity: string; attrs: Record<string, string> }[] = [];
-  for (let i = 0; i < 40; i++) {
-    const entity = `c${k}-${i}`;
-    const ts = t0 + k * MIN + i * 1_000;
-    const attrs = { platform: i % 2 ? 'ios' : 'web' };
-    out.push({ id: `${entity}-s`, type: 'checkout_started', ts, entity, attrs });
-    const paid = k < dropFrom ? i % 4 !== 0 : i % 8 === 0;
-    if (paid) out.push({ id: `${entity}-p`, type: 'order_completed', ts: ts + 5_000, entity, attrs });
-  }
-  return out;
-}
+import { MIN, shopMinute, shopRulesDir, startWebhook } from '../../support/shop-daemon.js';
 
 describe('the daemon on a Redis Cluster', () => {
   it(
@@ -110,7 +28,7 @@ describe('the daemon on a Redis Cluster', () => {
         FW_REDIS_CLUSTER: 'true',
         FW_REDIS_URL: nodes.map((n) => `redis://${n.host}:${n.port}`).join(','),
         FW_REDIS_PREFIX: prefix,
-        FW_RULES_DIR: rulesDir(hook.url),
+        FW_RULES_DIR: shopRulesDir(hook.url),
         FW_HTTP_HOST: '127.0.0.1',
         FW_LOG_LEVEL: 'info',
         FW_KAFKA_BROKERS: kafkaBrokers().join(','),
@@ -150,11 +68,11 @@ describe('the daemon on a Redis Cluster', () => {
       await producer.connect();
       onTestFinished(() => producer.disconnect());
       await producer.send({ topic, messages: [] }).catch(() => undefined);
-      const viaKafka = Array.from({ length: 60 }, (_, k) => minuteEvents(t0, k, dropFrom)).flat();
+      const viaKafka = Array.from({ length: 60 }, (_, k) => shopMinute(t0, k, dropFrom)).flat();
       await producer.send({ topic, messages: viaKafka.map((e) => ({ key: e.entity, value: JSON.stringify(e) })) });
 
       let a = await start();
-      const viaHttp = Array.from({ length: 40 }, (_, k) => minuteEvents(t0, 60 + k, dropFrom)).flat();
+      const viaHttp = Array.from({ length: 40 }, (_, k) => shopMinute(t0, 60 + k, dropFrom)).flat();
       const r = await fetch(`${a.url}/v1/events`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

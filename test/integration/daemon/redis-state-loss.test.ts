@@ -6,84 +6,16 @@
  * evaluation ticks. The loss is counted (fw_redis_state_lost_total) and shown on /readyz as a warning.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedisServer, type RedisServerHandle } from '../../../src/devenv/redis-server.js';
 import { spawnDaemon } from '../../support/daemon.js';
 import { eventually, uniquePrefix } from '../../support/env.js';
-
-const MIN = 60_000;
-
-async function startWebhook(): Promise<{ url: string; bodies: { event: string }[]; close: () => Promise<void> }> {
-  const bodies: { event: string }[] = [];
-  const read = async (req: IncomingMessage) => {
-    let s = '';
-    for await (const c of req) s += String(c);
-    return s;
-  };
-  const server = createServer((req, res) => {
-    void read(req).then((s) => {
-      bodies.push(JSON.parse(s) as { event: string });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}/hook`, bodies, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-function rulesDir(hookUrl: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fw-loss-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(
-    join(dir, 'shop.yaml'),
-    `funnel:
-  name: shop
-  entity: entity
-  steps:
-    - { name: started, event: checkout_started }
-    - { name: paid, event: order_completed }
-  conversion_window: 10m
-  bucket: 1m
-  allowed_lateness: 1m
-  dimensions: [platform]
-  retention: { fine: 3d, rollup_bucket: 15m, rollup: 35d }
-
-rules:
-  - name: paid-drop
-    metric: { ratio_conversion: { from: started, to: paid } }
-    drop: 20%
-    baseline: { trailing: 60m }
-    min_volume: 50
-    for: 0m
-    resolve_after: 30m
-    severity: critical
-    notify: [hook]
-`,
-  );
-  writeFileSync(join(dir, 'receivers.yaml'), `receivers:\n  - name: hook\n    webhook: { url: ${hookUrl} }\n`);
-  return dir;
-}
+import { MIN, shopMinute, shopRulesDir, startWebhook } from '../../support/shop-daemon.js';
 
 /** 100 minutes ending a minute ago, 3 of 4 checkouts paid until the last 12 minutes (then 1 in 8). */
 function history(): object[] {
   const t0 = Math.floor(Date.now() / MIN) * MIN - 100 * MIN;
-  const out: object[] = [];
-  for (let k = 0; k < 100; k++) {
-    for (let i = 0; i < 40; i++) {
-      const entity = `c${k}-${i}`;
-      const ts = t0 + k * MIN + i * 1_000;
-      const attrs = { platform: i % 2 ? 'ios' : 'web' };
-      out.push({ id: `${entity}-s`, type: 'checkout_started', ts, entity, attrs });
-      if (k < 88 ? i % 4 !== 0 : i % 8 === 0)
-        out.push({ id: `${entity}-p`, type: 'order_completed', ts: ts + 5_000, entity, attrs });
-    }
-  }
-  return out;
+  return Array.from({ length: 100 }, (_, k) => shopMinute(t0, k, 88)).flat();
 }
 
 async function runLossScenario(lose: (redis: RedisServerHandle) => Promise<void>): Promise<void> {
@@ -108,7 +40,7 @@ async function scenario(
   const d = spawnDaemon({
     FW_REDIS_URL: redis.url,
     FW_REDIS_PREFIX: uniquePrefix(),
-    FW_RULES_DIR: rulesDir(hook.url),
+    FW_RULES_DIR: shopRulesDir(hook.url),
     FW_HTTP_HOST: '127.0.0.1',
     FW_LOG_LEVEL: 'info',
     FW_TICK_SCHEDULE: '* * * * * *',

@@ -1,0 +1,93 @@
+/**
+ * A small shop for tests that run the real daemon until it pages: one funnel (checkout started → paid) whose rule
+ * fires on a drop against a trailing hour at once, a webhook receiver on loopback that records every page, and the
+ * events of a shop where 3 of 4 checkouts are paid until the drop (then 1 in 8).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+
+export const MIN = 60_000;
+
+export interface WebhookBody {
+  event: string;
+  jobId: string;
+}
+
+/** A webhook receiver on loopback that records every POST body and answers 200. */
+export async function startWebhook(): Promise<{ url: string; bodies: WebhookBody[]; close: () => Promise<void> }> {
+  const bodies: WebhookBody[] = [];
+  const read = async (req: IncomingMessage) => {
+    let s = '';
+    for await (const c of req) s += String(c);
+    return s;
+  };
+  const server = createServer((req, res) => {
+    void read(req).then((s) => {
+      bodies.push(JSON.parse(s) as WebhookBody);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}/hook`, bodies, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** A rules directory with the shop funnel, its `paid-drop` rule and a `hook` receiver posting to `hookUrl`. */
+export function shopRulesDir(hookUrl: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fw-shop-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(
+    join(dir, 'shop.yaml'),
+    `funnel:
+  name: shop
+  entity: entity
+  steps:
+    - { name: started, event: checkout_started }
+    - { name: paid, event: order_completed }
+  conversion_window: 10m
+  bucket: 1m
+  allowed_lateness: 1m
+  dimensions: [platform]
+  retention: { fine: 3d, rollup_bucket: 15m, rollup: 35d }
+
+rules:
+  - name: paid-drop
+    metric: { ratio_conversion: { from: started, to: paid } }
+    drop: 20%
+    baseline: { trailing: 60m }
+    min_volume: 50
+    for: 0m
+    resolve_after: 30m
+    severity: critical
+    notify: [hook]
+`,
+  );
+  writeFileSync(join(dir, 'receivers.yaml'), `receivers:\n  - name: hook\n    webhook: { url: ${hookUrl} }\n`);
+  return dir;
+}
+
+export interface ShopEvent {
+  id: string;
+  type: string;
+  ts: number;
+  entity: string;
+  attrs: Record<string, string>;
+}
+
+/** Minute k after `t0`: 40 checkouts, 3 of 4 paid before minute `dropFrom`, 1 in 8 from it on. */
+export function shopMinute(t0: number, k: number, dropFrom: number): ShopEvent[] {
+  const out: ShopEvent[] = [];
+  for (let i = 0; i < 40; i++) {
+    const entity = `c${k}-${i}`;
+    const ts = t0 + k * MIN + i * 1_000;
+    const attrs = { platform: i % 2 ? 'ios' : 'web' };
+    out.push({ id: `${entity}-s`, type: 'checkout_started', ts, entity, attrs });
+    const paid = k < dropFrom ? i % 4 !== 0 : i % 8 === 0;
+    if (paid) out.push({ id: `${entity}-p`, type: 'order_completed', ts: ts + 5_000, entity, attrs });
+  }
+  return out;
+}
