@@ -8,7 +8,8 @@ import prettier from 'eslint-config-prettier';
 
 /**
  * The layers of src/, lowest first. A folder may import its own layer and the layers before it, never a later
- * one: the data flows ingest → windows → rules/detect → engine → notify, and what several stages share (errors,
+ * one: the data flows ingest → windows → rules/detect → engine → notify (canary gates read
+ * what all of those hold, so they sit above the engine), and what several stages share (errors,
  * the clock, the alert model, the Redis layer) sits below all of them. `main.ts` and the composition folders are
  * the top: they may import anything, nothing imports them.
  */
@@ -24,6 +25,7 @@ export const LAYERS = [
   ['deploys'],
   ['notify'],
   ['engine'],
+  ['gates'],
   ['http'],
   ['app', 'demo', 'replay', 'devenv'],
 ];
