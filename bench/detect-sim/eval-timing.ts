@@ -96,7 +96,7 @@ export async function measureEvalTick(o: EvalTimingOptions = {}): Promise<EvalTi
       mixShift: 'ignore',
       source: { file: 'bench', line: 1, col: 1 },
     }));
-    const ruleSet: RuleSet = { funnels: [funnel], rules, version: 'bench', files: [], receivers: [] };
+    const ruleSet: RuleSet = { funnels: [funnel], rules, version: 'bench', files: [], receivers: [], gates: [] };
     const store = new RedisWindowStore({ redis, prefix: 'fw' });
     const now0 = Math.floor(Date.UTC(2026, 10, 23, 15, 0, 0) / MIN) * MIN;
     const clock = new ManualClock(now0 - 19 * HOUR - 4 * WEEK);

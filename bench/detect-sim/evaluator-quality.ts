@@ -181,7 +181,7 @@ class MemoryAlerts implements AlertStatePort {
 
 function makeEvaluator(source: StreamSource, rule: AlertRuleDef, completeness?: Record<string, CompletenessState>) {
   const got: AlertTransition[] = [];
-  const ruleSet: RuleSet = { funnels: [FUNNEL], rules: [rule], version: 'bench', files: [], receivers: [] };
+  const ruleSet: RuleSet = { funnels: [FUNNEL], rules: [rule], version: 'bench', files: [], receivers: [], gates: [] };
   const ev = new Evaluator({
     store: source,
     rules: () => ruleSet,

@@ -1,6 +1,7 @@
 /** The rule-file layer: schema, loading with located problems, validation command, hot-reloading store. */
 export type { AlertRuleDef, BaselineDef, MetricDef, MetricKind, Severity } from './rule.js';
 export type { RuleSet, LoadResult } from './rule-set.js';
+export type { GateDef, GateMetricDef, GateSrmAction, GateTimeoutAnswer } from './gate.js';
 export { formatProblem, compareProblems, type Problem, type ProblemCode } from './problem.js';
 export {
   checkRuleSources,

@@ -11,22 +11,25 @@ import { basename, join } from 'node:path';
 import type { z } from 'zod';
 import type { FunnelDef } from '../funnels/funnel.js';
 import { didYouMeanSuffix } from './did-you-mean.js';
-import { toAlertRuleDef, toFunnelDef } from './normalize.js';
+import { toAlertRuleDef, toFunnelDef, toGateDef } from './normalize.js';
 import { compareProblems, type Problem } from './problem.js';
 import type { AlertRuleDef } from './rule.js';
+import type { GateDef } from './gate.js';
 import type { LoadResult, RuleSet } from './rule-set.js';
 import {
   funnelSchema,
+  gateSchema,
   receiverSchema,
   ruleFileSchema,
   ruleSchema,
   type FunnelParsed,
+  type GateParsed,
   type ReceiverParsed,
   type RuleParsed,
 } from './schema.js';
 import { BUILTIN_CONSOLE, type ReceiverDef } from './receiver-def.js';
 import { schemaProblems } from './schema-problems.js';
-import { checkFunnel, checkRule, type RuleCheckOptions } from './semantics.js';
+import { checkFunnel, checkGate, checkRule, type RuleCheckOptions } from './semantics.js';
 import { parseYamlSource, type Position, type YamlSource } from './yaml-source.js';
 
 export interface RuleSource {
@@ -58,6 +61,9 @@ interface FileUnit {
   rules: { index: number; parsed: RuleParsed }[];
   /** Every rule name written, valid rule or not, for the duplicate check. */
   ruleNames: { index: number; name: string }[];
+  /** Gates that passed the schema, and every gate name written (as for rules). */
+  gates: { index: number; parsed: GateParsed }[];
+  gateNames: { index: number; name: string }[];
   /** Receivers that passed the schema, with their index in `receivers:`. */
   receivers: { index: number; parsed: ReceiverParsed }[];
   /** Every receiver name written, for the duplicate check and for `notify` (a broken receiver is still "known"). */
@@ -120,6 +126,8 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
     }
   }
 
+  const duplicateGates = uniqueAcrossFiles(units, 'gates', problems);
+
   // Receivers: names unique across files; `console` is built in. A receiver with problems still counts as known
   // for `notify`, so one typo in receivers.yaml is reported once, not again at every rule that uses it.
   const receivers: ReceiverDef[] = [];
@@ -159,7 +167,10 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
       if (def) receivers.push(def);
     }
   }
-  const ruleOptions: RuleCheckOptions = { ...options };
+  const ruleOptions: RuleCheckOptions = {
+    ...options,
+    pagingReceivers: new Set(receivers.filter((r) => r.kind === 'pagerduty').map((r) => r.name)),
+  };
   if (options.knownReceivers || options.requireReceivers || anyReceivers) {
     ruleOptions.knownReceivers = new Set([
       BUILTIN_CONSOLE.name,
@@ -169,6 +180,7 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
   }
 
   const rules: AlertRuleDef[] = [];
+  const gates: GateDef[] = [];
   const knownFunnels = [...funnelNamesSeen.keys()];
   for (const unit of units) {
     if (unit.funnelBroken) continue;
@@ -201,12 +213,21 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
         rules.push(toAlertRuleDef(parsed, funnel.name, unit.src.file, unit.src.locate(at)));
       }
     }
+    for (const { index, parsed } of unit.gates) {
+      const at = ['gates', index] as const;
+      const found = checkGate(parsed, funnel, unit.src, at, ruleOptions);
+      problems.push(...found);
+      if (found.length === 0 && !duplicateGates.has(`${unit.src.file}#${index}`)) {
+        gates.push(toGateDef(parsed, funnel.name, unit.src.file, unit.src.locate(at)));
+      }
+    }
   }
 
   if (problems.length > 0) return { ok: false, problems: problems.sort(compareProblems) };
   const ruleSet: RuleSet = deepFreeze({
     funnels: [...funnels.values()].map((f) => f.def),
     rules,
+    gates,
     receivers,
     version: versionOf(ordered),
     files: ordered.map((s) => s.path),
@@ -227,14 +248,17 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
   const {
     funnel: rawFunnel,
     rules: rawRules,
+    gates: rawGates,
     receivers: rawReceivers,
-  } = value as { funnel?: unknown; rules?: unknown; receivers?: unknown };
+  } = value as { funnel?: unknown; rules?: unknown; gates?: unknown; receivers?: unknown };
 
   const unit: FileUnit = {
     src,
     funnelBroken: false,
     rules: [],
     ruleNames: [],
+    gates: [],
+    gateNames: [],
     receivers: [],
     receiverNames: [],
     hasReceivers: rawReceivers !== undefined,
@@ -243,13 +267,15 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
   if (rawFunnel === undefined) {
     // A file of receivers only. Without receivers either, say what a rule file needs rather than "missing funnel".
     unit.funnelBroken = true;
-    if (!unit.hasReceivers || (Array.isArray(rawRules) && rawRules.length > 0)) {
+    const hasGates = Array.isArray(rawGates) && rawGates.length > 0;
+    const kinds = hasGates && !(Array.isArray(rawRules) && rawRules.length > 0) ? 'gates' : 'rules';
+    if (!unit.hasReceivers || (Array.isArray(rawRules) && rawRules.length > 0) || hasGates) {
       problems.push(
         src.problemAt(
           [],
           'missing_funnel',
           unit.hasReceivers
-            ? "rules need a funnel: add `funnel: <name>` to this file, or move the rules to the funnel's file"
+            ? `${kinds} need a funnel: add \`funnel: <name>\` to this file, or move the ${kinds} to the funnel's file`
             : 'a rule file defines a funnel (`funnel:` with its `rules:`) ' +
                 'or receivers (`receivers:`); this one has neither',
         ),
@@ -269,6 +295,7 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
     }
   }
   collectEntries(rawRules, ruleSchema, unit.ruleNames, unit.rules);
+  collectEntries(rawGates, gateSchema, unit.gateNames, unit.gates);
   return unit;
 }
 
@@ -289,6 +316,34 @@ function collectEntries<T>(
     const r = schema.safeParse(raw);
     if (r.success) parsed.push({ index, parsed: r.data as T });
   });
+}
+
+/**
+ * Names of one kind of entry unique across files (the first in path order keeps it): problems for the others, and
+ * their `file#index`, so they are not built.
+ */
+function uniqueAcrossFiles(units: readonly FileUnit[], kind: 'gates', problems: Problem[]): Set<string> {
+  const seen = new Map<string, { unit: FileUnit; index: number }>();
+  const dupes = new Set<string>();
+  for (const unit of units) {
+    for (const { index, name } of unit.gateNames) {
+      const first = seen.get(name);
+      if (!first) {
+        seen.set(name, { unit, index });
+        continue;
+      }
+      dupes.add(`${unit.src.file}#${index}`);
+      problems.push(
+        unit.src.problemAt(
+          [kind, index, 'name'],
+          'duplicate_gate',
+          `gate name "${name}" is already used at ${where(first.unit.src, [kind, first.index, 'name'])}; ` +
+            `gate names must be unique across rule files`,
+        ),
+      );
+    }
+  }
+  return dupes;
 }
 
 function funnelNameOf(unit: FileUnit): string | undefined {

@@ -4,7 +4,8 @@
  */
 import { FUNNEL_DEFAULTS, type DimensionDef, type FunnelDef, type StepDef } from '../funnels/funnel.js';
 import type { AlertRuleDef, BaselineDef, MetricDef } from './rule.js';
-import { RULE_DEFAULTS, type FunnelParsed, type RuleParsed } from './schema.js';
+import type { GateDef } from './gate.js';
+import { RULE_DEFAULTS, type FunnelParsed, type GateParsed, type RuleParsed } from './schema.js';
 import { parseDuration, parsePercent, parsePercentile, parseRatePerWeek } from './units.js';
 import type { Position } from './yaml-source.js';
 
@@ -85,4 +86,29 @@ export function toAlertRuleDef(r: RuleParsed, funnel: string, file: string, at: 
   if (r.owner !== undefined) rule.owner = r.owner;
   if (r.runbook !== undefined) rule.runbook = r.runbook;
   return rule;
+}
+
+export function toGateDef(g: GateParsed, funnel: string, file: string, at: Position): GateDef {
+  const metric: GateDef['metric'] = g.metric.cohort_conversion
+    ? { kind: 'cohort_conversion', ...g.metric.cohort_conversion }
+    : { kind: 'ratio_conversion', ...g.metric.ratio_conversion! };
+  const gate: GateDef = {
+    name: g.name,
+    funnel,
+    metric,
+    splitBy: g.split_by,
+    drop: parsePercent(g.drop),
+    falseFail: parsePercent(g.false_fail),
+    power: parsePercent(g.power),
+    warmupMs: parseDuration(g.warmup),
+    maxDurationMs: parseDuration(g.max_duration),
+    onTimeout: g.on_timeout,
+    onSrm: g.on_srm,
+    notify: [...g.notify],
+    source: { file, line: at.line, col: at.col },
+  };
+  if (g.expected_weight !== undefined) gate.expectedWeight = parsePercent(g.expected_weight);
+  if (g.description !== undefined) gate.description = g.description;
+  if (g.owner !== undefined) gate.owner = g.owner;
+  return gate;
 }

@@ -27,6 +27,8 @@ export type ProblemCode =
   | 'missing_funnel'
   | 'duplicate_funnel'
   | 'duplicate_rule'
+  | 'duplicate_gate'
+  | 'invalid_gate'
   | 'duplicate_name'
   | 'io_error'
   | 'file_too_large'

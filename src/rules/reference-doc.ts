@@ -36,6 +36,22 @@ rules:
     labels: { team: payments }
 `;
 
+/** The `gates:` part of a funnel's file, for the reference; a unit test checks that it validates. */
+export const GATE_EXAMPLE = `gates:
+  - name: checkout-canary
+    metric: { cohort_conversion: { from: started, to: completed } }
+    split_by: app_version
+    drop: 5%
+    false_fail: 5%
+    power: 80%
+    expected_weight: 10%
+    warmup: 5m
+    max_duration: 4h
+    on_timeout: inconclusive
+    on_srm: hold
+    notify: [slack-payments]
+`;
+
 /** A receivers file for the reference; a unit test checks that it validates. */
 export const RECEIVERS_EXAMPLE = `# yaml-language-server: $schema=./schema.json
 receivers:
@@ -92,6 +108,24 @@ export function renderRuleReference(schema: JsonSchema = ruleFileJsonSchema()): 
   if (funnelObject) section(out, '## `funnel`', 'funnel', funnelObject);
   const rule = objectIn(props.rules);
   if (rule) section(out, '## `rules[]`', 'rules[]', rule);
+  const gate = objectIn(props.gates);
+  if (gate) {
+    out.push(
+      '## `gates[]`',
+      '',
+      'A canary gate compares two values of one funnel dimension (`split_by`: the canary version and its stable',
+      'baseline) on one conversion, with a sequential test that stays valid however often it is asked, and answers',
+      '`pass`, `fail` or `inconclusive`. Argo Rollouts (`web` metric), Flagger (webhooks) and CI',
+      '(`funnelwatch gate`) ask it through `GET /v1/gates/<name>/verdict?canary=…&baseline=…`; see the README,',
+      '"Canary gate". Gate names are unique across files; the funnel must keep buckets of 1m (or a fraction of it).',
+      '',
+      '```yaml',
+      GATE_EXAMPLE.trimEnd(),
+      '```',
+      '',
+    );
+    section(out, '### `gates[]` fields', 'gates[]', gate);
+  }
   const receiver = objectIn(props.receivers);
   if (receiver) {
     out.push(

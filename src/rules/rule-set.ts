@@ -4,12 +4,15 @@
  */
 import type { FunnelDef } from '../funnels/funnel.js';
 import type { AlertRuleDef } from './rule.js';
+import type { GateDef } from './gate.js';
 import type { Problem } from './problem.js';
 import type { ReceiverDef } from './receiver-def.js';
 
 export interface RuleSet {
   funnels: readonly FunnelDef[];
   rules: readonly AlertRuleDef[];
+  /** Canary gates (`gates:` beside `rules:`). */
+  gates: readonly GateDef[];
   /** Receivers the files define (the built-in `console` is not listed). */
   receivers: readonly ReceiverDef[];
   /** Content hash of the files (names and bytes), e.g. `r-3f9a0c12b4d5e6f7`: equal files give equal versions, so a

@@ -32,6 +32,16 @@ export const RULE_DEFAULTS = {
   mixShift: 'ignore',
 } as const;
 
+/** Defaults of gate fields, in file units. */
+export const GATE_DEFAULTS = {
+  falseFail: '5%',
+  power: '80%',
+  warmup: '5m',
+  maxDuration: '4h',
+  onTimeout: 'inconclusive',
+  onSrm: 'hold',
+} as const;
+
 export const NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,63}$';
 export const ATTRIBUTE_PATTERN = '^[A-Za-z_][A-Za-z0-9_.-]{0,127}$';
 export const ENTITY_PATTERN = '^(?:entity|attrs\\.[A-Za-z_][A-Za-z0-9_.-]{0,127})$';
@@ -353,6 +363,84 @@ export const ruleSchema = z
   })
   .meta({ description: 'An alert rule on the funnel.' });
 
+export const gateSchema = z
+  .strictObject({
+    name: name('gate', 'Name of the gate, unique across all rule files; the API and the CLI call it by this name.', [
+      'checkout-canary',
+    ]),
+    description: z
+      .string()
+      .optional()
+      .meta({ description: 'What the gate protects, in a sentence; shown with its verdicts.' }),
+    metric: z
+      .strictObject({
+        cohort_conversion: fromTo(
+          'Of the entities that entered at `from`, the share that reached `to` within the conversion window. ' +
+            'Young cohorts are corrected for the conversions still to come.',
+        ).optional(),
+        ratio_conversion: fromTo('Events at `to` divided by events at `from` in the same minute.').optional(),
+      })
+      .meta({
+        description: 'What the gate compares: exactly one of cohort_conversion or ratio_conversion.',
+        examples: [{ cohort_conversion: { from: 'started', to: 'completed' } }],
+        minProperties: 1,
+        maxProperties: 1,
+      }),
+    split_by: attribute(
+      'The funnel dimension whose values tell the canary from its baseline (the API names the two values).',
+      ['app_version'],
+    ),
+    drop: percent(
+      'The smallest relative harm that matters: the gate fails a canary converting this much worse than its ' +
+        'baseline, and passes one once harm this large is ruled out.',
+      ['5%'],
+    ),
+    false_fail: percent('How often a canary as good as its baseline may be failed, however often the gate is asked.', [
+      '5%',
+    ]).default(GATE_DEFAULTS.falseFail),
+    power: percent(
+      'Chance of catching harm of `drop` or worse: a canary that harmful passes at most 100% − power of the time.',
+      ['80%'],
+    ).default(GATE_DEFAULTS.power),
+    expected_weight: percent(
+      "The canary's expected share of the traffic the two versions get. When set, a split that departs from it " +
+        'beyond chance (sticky sessions, misrouted traffic) never passes. The API may override it.',
+      ['10%'],
+    ).optional(),
+    warmup: duration('Data this long after the comparison starts is ignored (pods starting, caches cold).', [
+      '5m',
+    ]).default(GATE_DEFAULTS.warmup),
+    max_duration: duration(
+      'After this much data (after the warm-up) a gate that could not decide answers `on_timeout`.',
+      ['4h'],
+    ).default(GATE_DEFAULTS.maxDuration),
+    on_timeout: z
+      .enum(['inconclusive', 'fail', 'pass'])
+      .default(GATE_DEFAULTS.onTimeout)
+      .meta({ description: 'The answer after max_duration without a decision.' }),
+    on_srm: z.enum(['hold', 'fail']).default(GATE_DEFAULTS.onSrm).meta({
+      description:
+        'What a sample-ratio mismatch does: `hold` keeps the verdict inconclusive (never pass), `fail` fails.',
+    }),
+    notify: z
+      .array(
+        z.string().regex(new RegExp(RECEIVER_PATTERN), {
+          error: (iss) => `${JSON.stringify(iss.input)} is not a receiver name`,
+        }),
+      )
+      .default([])
+      .meta({
+        description: 'Receivers (Slack, webhook, console) told once of each decided verdict.',
+        examples: [['slack-payments']],
+      }),
+    owner: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'Team that owns the gate.', examples: ['payments-team'] }),
+  })
+  .meta({ description: 'A canary gate: compares two values of a dimension on a conversion, safely every minute.' });
+
 const SECRET_HINT =
   'say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; ' +
   'secrets are never written in rule files';
@@ -465,6 +553,10 @@ export const ruleFileSchema = z
           'Every file has one, except a file of receivers only.',
       }),
     rules: z.array(ruleSchema).default([]).meta({ description: 'Alert rules on the funnel.' }),
+    gates: z
+      .array(gateSchema)
+      .default([])
+      .meta({ description: 'Canary gates on the funnel (Argo Rollouts, Flagger, CI ask them for a verdict).' }),
     receivers: z.array(receiverSchema).optional().meta({
       description:
         'Receivers the rules of every file can notify. Usually kept in one file of their own, `receivers.yaml`.',
@@ -472,7 +564,7 @@ export const ruleFileSchema = z
   })
   .meta({
     title: 'funnelwatch rule file',
-    description: 'One funnel and the alert rules on it, or receivers. Reference: docs/rule-reference.md',
+    description: 'One funnel with its alert rules and canary gates, or receivers. Reference: docs/rule-reference.md',
   });
 
 export type RuleFileInput = z.input<typeof ruleFileSchema>;
@@ -480,3 +572,4 @@ export type RuleFileParsed = z.output<typeof ruleFileSchema>;
 export type FunnelParsed = z.output<typeof funnelSchema>;
 export type RuleParsed = z.output<typeof ruleSchema>;
 export type ReceiverParsed = z.output<typeof receiverSchema>;
+export type GateParsed = z.output<typeof gateSchema>;

@@ -7,7 +7,7 @@
 import type { FunnelDef } from '../funnels/funnel.js';
 import { didYouMeanSuffix } from './did-you-mean.js';
 import type { Problem } from './problem.js';
-import type { FunnelParsed, RuleParsed } from './schema.js';
+import type { FunnelParsed, GateParsed, RuleParsed } from './schema.js';
 import { DURATIONS, formatDuration, parseDuration, parsePercent } from './units.js';
 import type { PathSegment, YamlSource } from './yaml-source.js';
 
@@ -94,6 +94,8 @@ export function checkFunnel(f: FunnelParsed, src: YamlSource, at: readonly PathS
 export interface RuleCheckOptions {
   /** Receiver names that exist; when given, `notify` must name only these. */
   knownReceivers?: ReadonlySet<string>;
+  /** Receivers of the checked files that page (PagerDuty): a gate's verdict is news, not an incident. */
+  pagingReceivers?: ReadonlySet<string>;
 }
 
 /** How a check reports a problem: the path below the rule, code and message, and whether key or value is at fault. */
@@ -112,7 +114,7 @@ export function checkRule(
   const p: Report = (path, code, message, target) => {
     problems.push(src.problemAt([...at, ...path], code, message, target));
   };
-  const kind = checkMetric(r, funnel, p);
+  const kind = checkMetric(r.metric, funnel, p, METRIC_KEYS, 'a rule watches one metric, so split it into two rules');
   checkChange(r, kind, p);
   const trailingMs = checkBaseline(r, funnel, p);
   checkTiming(r, trailingMs, p);
@@ -121,23 +123,27 @@ export function checkRule(
   return problems;
 }
 
-/** Metric: exactly one, steps that exist, in funnel order. Returns the metric's kind when exactly one was named. */
-function checkMetric(r: RuleParsed, funnel: FunnelDef, p: Report): MetricKind | undefined {
+/**
+ * Metric: exactly one of `keys`, steps that exist, in funnel order. Returns the metric's kind when exactly one was
+ * named. `oneOnly` says what to do about two.
+ */
+function checkMetric(
+  metric: Partial<Record<MetricKind, object>>,
+  funnel: FunnelDef,
+  p: Report,
+  keys: readonly MetricKind[],
+  oneOnly: string,
+): MetricKind | undefined {
   const stepNames = funnel.steps.map((s) => s.name);
-  const chosen = METRIC_KEYS.filter((k) => r.metric[k] !== undefined);
+  const chosen = keys.filter((k) => metric[k] !== undefined);
   if (chosen.length === 0) {
-    p(['metric'], 'invalid_metric', `metric: choose one of ${METRIC_KEYS.join(', ')}`);
+    p(['metric'], 'invalid_metric', `metric: choose one of ${keys.join(', ')}`);
   } else if (chosen.length > 1) {
-    p(
-      ['metric', chosen[1]!],
-      'invalid_metric',
-      `metric names both ${chosen.join(' and ')}; a rule watches one metric, so split it into two rules`,
-      'key',
-    );
+    p(['metric', chosen[1]!], 'invalid_metric', `metric names both ${chosen.join(' and ')}; ${oneOnly}`, 'key');
   }
   const kind = chosen.length === 1 ? chosen[0]! : undefined;
   for (const k of chosen) {
-    const m = r.metric[k] as Record<string, string>;
+    const m = metric[k] as Record<string, string>;
     const refs = k === 'step_volume' ? ['step'] : ['from', 'to'];
     let ok = true;
     for (const field of refs) {
@@ -288,21 +294,22 @@ function checkTiming(r: RuleParsed, trailingMs: number | undefined, p: Report): 
   }
 }
 
+/** Why `name` is not a dimension of the funnel, or undefined when it is one (rules, gates and the gate API). */
+export function unknownDimensionMessage(funnel: FunnelDef, name: string): string | undefined {
+  const dims = funnel.dimensions.map((d) => d.name);
+  if (dims.includes(name)) return undefined;
+  const known =
+    dims.length > 0
+      ? `its dimensions are ${dims.join(', ')}`
+      : 'it has no dimensions (add them under funnel.dimensions)';
+  return `"${name}" is not a dimension of funnel "${funnel.name}"${didYouMeanSuffix(name, dims)}; ${known}`;
+}
+
 /** Segments: dimensions of the funnel, each once. */
 function checkSegments(r: RuleParsed, funnel: FunnelDef, p: Report): void {
-  const dims = funnel.dimensions.map((d) => d.name);
   for (const [i, seg] of r.segments.entries()) {
-    if (!dims.includes(seg)) {
-      const known =
-        dims.length > 0
-          ? `its dimensions are ${dims.join(', ')}`
-          : 'it has no dimensions (add them under funnel.dimensions)';
-      p(
-        ['segments', i],
-        'unknown_dimension',
-        `"${seg}" is not a dimension of funnel "${funnel.name}"${didYouMeanSuffix(seg, dims)}; ${known}`,
-      );
-    }
+    const unknown = unknownDimensionMessage(funnel, seg);
+    if (unknown) p(['segments', i], 'unknown_dimension', unknown);
   }
   duplicates(r.segments).forEach((i) =>
     p(['segments', i], 'duplicate_name', `segment "${r.segments[i]}" is listed twice`),
@@ -310,7 +317,7 @@ function checkSegments(r: RuleParsed, funnel: FunnelDef, p: Report): void {
 }
 
 /** Receivers: configured ones (when the caller knows them), each once. */
-function checkReceivers(r: RuleParsed, options: RuleCheckOptions, p: Report): void {
+function checkReceivers(r: { notify: readonly string[] }, options: RuleCheckOptions, p: Report): void {
   if (options.knownReceivers) {
     const known = [...options.knownReceivers];
     for (const [i, rc] of r.notify.entries()) {
@@ -335,4 +342,76 @@ function duplicates(values: readonly string[]): number[] {
     seen.add(v);
   });
   return out;
+}
+
+const GATE_METRIC_KEYS = ['cohort_conversion', 'ratio_conversion'] as const;
+
+/**
+ * A gate: one conversion of its funnel, a dimension of it to split by, error rates a test can meet, timings the
+ * funnel's history covers, receivers that exist (and do not page).
+ */
+export function checkGate(
+  g: GateParsed,
+  funnel: FunnelDef,
+  src: YamlSource,
+  at: readonly PathSegment[],
+  options: RuleCheckOptions = {},
+): Problem[] {
+  const problems: Problem[] = [];
+  const p: Report = (path, code, message, target) => {
+    problems.push(src.problemAt([...at, ...path], code, message, target));
+  };
+  checkMetric(g.metric, funnel, p, GATE_METRIC_KEYS, 'a gate compares one conversion: write two gates');
+  const unknown = unknownDimensionMessage(funnel, g.split_by);
+  if (unknown) p(['split_by'], 'unknown_dimension', unknown);
+  if (funnel.bucketMs > DURATIONS.MINUTE || DURATIONS.MINUTE % funnel.bucketMs !== 0) {
+    p(
+      ['split_by'],
+      'invalid_gate',
+      `funnel "${funnel.name}" keeps ${formatDuration(funnel.bucketMs)} buckets; a gate looks once a minute, ` +
+        `so its funnel's bucket must be 1m or divide a minute (e.g. 30s)`,
+    );
+  }
+  const drop = parsePercent(g.drop);
+  if (!(drop > 0 && drop < 1)) p(['drop'], 'invalid_gate', `drop: ${g.drop}: give a harm between 0% and 100%`);
+  const falseFail = parsePercent(g.false_fail);
+  if (!(falseFail > 0 && falseFail <= 0.2))
+    p(
+      ['false_fail'],
+      'invalid_gate',
+      `false_fail: ${g.false_fail}: give a rate above 0% and at most 20% (5% is usual)`,
+    );
+  const power = parsePercent(g.power);
+  if (!(power >= 0.5 && power < 1))
+    p(['power'], 'invalid_gate', `power: ${g.power}: give at least 50% and less than 100% (80% is usual)`);
+  if (g.expected_weight !== undefined) {
+    const w = parsePercent(g.expected_weight);
+    if (!(w > 0 && w < 1))
+      p(['expected_weight'], 'invalid_gate', `expected_weight: ${g.expected_weight}: give a share between 0% and 100%`);
+  }
+  const warmupMs = parseDuration(g.warmup);
+  const maxMs = parseDuration(g.max_duration);
+  if (warmupMs % DURATIONS.MINUTE !== 0)
+    p(['warmup'], 'invalid_timing', `warmup: ${g.warmup} — a gate counts whole minutes; write e.g. 5m`);
+  if (maxMs < DURATIONS.MINUTE || maxMs % DURATIONS.MINUTE !== 0) {
+    p(['max_duration'], 'invalid_timing', `max_duration: ${g.max_duration} — give whole minutes, at least 1m`);
+  } else if (warmupMs + maxMs > funnel.retention.fineMs) {
+    p(
+      ['max_duration'],
+      'invalid_timing',
+      `warmup + max_duration (${formatDuration(warmupMs + maxMs)}) is longer than funnel "${funnel.name}" keeps ` +
+        `minutes (${formatDuration(funnel.retention.fineMs)}, retention.fine); shorten it or raise retention.fine`,
+    );
+  }
+  checkReceivers(g, options, p);
+  for (const [i, rc] of g.notify.entries()) {
+    if (options.pagingReceivers?.has(rc))
+      p(
+        ['notify', i],
+        'invalid_gate',
+        `receiver "${rc}" is PagerDuty: a gate's verdict is news for the rollout's owners, not an incident; ` +
+          'notify a Slack, webhook or console receiver (the rollout tool acts on a fail)',
+      );
+  }
+  return problems;
 }

@@ -110,7 +110,7 @@ function setup(rules: AlertRuleDef[]) {
   const prefix = uniquePrefix();
   const clock = new ManualClock(T0);
   const store = new RedisWindowStore({ redis, prefix });
-  const ruleSet: RuleSet = { funnels: [funnel], rules, version: 'r-test', files: [], receivers: [] };
+  const ruleSet: RuleSet = { funnels: [funnel], rules, version: 'r-test', files: [], receivers: [], gates: [] };
   const lease = new LeaderLease({ redis, prefix, owner: 'a', ttlMs: 60_000, clock });
   const alerts = new RedisAlertStore({ redis, prefix });
   const logger = createLogger({ level: 'silent', pretty: false });
