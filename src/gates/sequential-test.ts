@@ -1,0 +1,424 @@
+/**
+ * The canary gate's decision: a sequential test on the counts of a canary and its baseline, valid however often it
+ * is asked (see stats-evidence.ts for the statistics, stats-srm.ts for the sample-ratio check and
+ * docs/gate-statistics.md for the design and the bench).
+ *
+ * Pure and stateless: the caller passes the per-minute counts since the comparison started (oldest first) and the
+ * test replays every minute from the first, so any replica gives the same answer and the timeline of verdicts
+ * falls out of the same run. Decisions are sticky: once `fail` or `pass` is reached at some minute the test has
+ * stopped, except that a sample-ratio mismatch found later withdraws a `pass`.
+ */
+import { normQuantile } from '../detect/normal.js';
+import {
+  type ArmSums,
+  type EvidenceDesign,
+  confidenceSequence,
+  evidenceAt,
+  logRatio,
+  logRatioVariance,
+  optimalRho,
+} from './stats-evidence.js';
+import { srmLogBayesFactor } from './stats-srm.js';
+
+/** One arm's counts in one minute: cohort conversion = entities that entered `from` in that minute (trials) and
+ *  how many of them reached `to` (successes); ratio conversion = events at `from` / at `to` in that minute.
+ *  `trials` may be fractional: the integration passes effective trials for cohorts not yet mature
+ *  (entered × completeness at their age, see maturity.ts), so the rate successes/trials stays unbiased. */
+export interface ArmCounts {
+  trials: number;
+  successes: number;
+}
+
+export interface GateMinute {
+  /** Minute start, epoch ms (event time). */
+  start: number;
+  canary: ArmCounts;
+  baseline: ArmCounts;
+  /** Entities that entered, before any maturity correction (for the sample-ratio check and the variance of
+   *  young cohorts). Default: trials. */
+  canaryEntered?: number;
+  baselineEntered?: number;
+}
+
+export interface GateTestConfig {
+  /** Smallest relative harm that matters: drop 5% -> 0.05 (canary rate <= (1 - drop) x baseline rate). */
+  drop: number;
+  /** Probability of failing a canary that is as good as its baseline (alpha), e.g. 0.05. */
+  falseFail: number;
+  /** Probability of passing a canary whose harm is `drop` or worse is 1 - power, e.g. power 0.8. */
+  power: number;
+  /** Expected canary share of entries (0..1); undefined: no sample-ratio check. */
+  expectedWeight?: number;
+  /** Minutes before start + warmupMs are ignored (ms); start = the first minute given. */
+  warmupMs: number;
+  /** After this much data time (ms, from the first minute after warm-up) an undecided test answers onTimeout. */
+  maxDurationMs: number;
+  onTimeout: 'fail' | 'pass' | 'inconclusive';
+  /** What a sample-ratio mismatch does: 'hold' keeps the verdict inconclusive (never pass), 'fail' fails. */
+  onSrm: 'hold' | 'fail';
+  /** Anytime-valid p-value below which the split is a mismatch (default 0.001, as GrowthBook and Statsig). */
+  srmPValue?: number;
+}
+
+export type Verdict = 'pass' | 'fail' | 'inconclusive';
+
+export type GateReason =
+  'harm_established' | 'harm_ruled_out' | 'srm' | 'warming_up' | 'no_data' | 'collecting' | 'timeout';
+
+export interface GateLook {
+  /** End of the minute this look includes (start + 60 000). */
+  at: number;
+  verdict: Verdict;
+  /** Evidence against "no harm" (fail side) and against "harm >= drop" (pass side), e-values: the fail side
+   *  decides at >= 1/falseFail, the pass side at >= 1/(1 - power). */
+  failEvidence: number;
+  passEvidence: number;
+  srmMismatch: boolean;
+}
+
+export interface GateTestResult {
+  verdict: Verdict;
+  reason: GateReason;
+  /** One plain sentence for people. */
+  explanation: string;
+  /** When the verdict was first reached (end of that minute); undefined while inconclusive. */
+  decidedAt?: number;
+  canary: { trials: number; successes: number; rate: number | null };
+  baseline: { trials: number; successes: number; rate: number | null };
+  /** Relative effect canary/baseline - 1 (negative = canary worse) with an anytime-valid confidence interval
+   *  (a confidence sequence) at level 1 - 2*falseFail. Nulls when there is no data. */
+  effect: { estimate: number | null; lower: number | null; upper: number | null; level: number };
+  srm: {
+    checked: boolean;
+    expectedWeight?: number;
+    observedWeight: number | null;
+    pValue: number | null;
+    mismatch: boolean;
+  };
+  /** Minutes of data used (after warm-up) and the estimated minutes to a decision at the current traffic and
+   *  effect (null when it cannot be estimated, 0 when decided). */
+  minutesUsed: number;
+  minutesToDecision: number | null;
+  warmupExcludedMinutes: number;
+  timeline: GateLook[];
+}
+
+const MINUTE = 60_000;
+const DEFAULT_SRM_P = 0.001;
+
+/** Tuning of the e-process mixture (measured with `npm run bench:gate`, see docs/gate-statistics.md). */
+export const GATE_TUNING = {
+  /** Weight of Wald's ratio at the configured harm; the rest goes to the half-normal mSPRT. */
+  waldWeight: 0.8,
+  /** τ of the mSPRT mixture as a multiple of |log(1 − drop)|. */
+  tauOverHarm: 3,
+};
+
+export function validateGateConfig(c: GateTestConfig): string | null {
+  if (!(c.drop > 0 && c.drop < 1)) return `drop must be in (0, 1), got ${c.drop}`;
+  if (!(c.falseFail > 0 && c.falseFail < 0.5)) return `falseFail must be in (0, 0.5), got ${c.falseFail}`;
+  if (!(c.power > 0.5 && c.power < 1)) return `power must be in (0.5, 1), got ${c.power}`;
+  if (c.expectedWeight !== undefined && !(c.expectedWeight > 0 && c.expectedWeight < 1))
+    return `expectedWeight must be in (0, 1), got ${c.expectedWeight}`;
+  if (!(c.warmupMs >= 0)) return `warmupMs must be >= 0, got ${c.warmupMs}`;
+  if (!(c.maxDurationMs > 0)) return `maxDurationMs must be > 0, got ${c.maxDurationMs}`;
+  if (c.srmPValue !== undefined && !(c.srmPValue > 0 && c.srmPValue < 1))
+    return `srmPValue must be in (0, 1), got ${c.srmPValue}`;
+  return null;
+}
+
+/** Information a fixed-horizon one-sided z-test needs to detect the harm at level α with the given power. */
+export function fixedHorizonInformation(drop: number, falseFail: number, power: number): number {
+  const z = normQuantile(1 - falseFail) + normQuantile(power);
+  const theta1 = Math.log(1 - drop);
+  return (z * z) / (theta1 * theta1);
+}
+
+export function evidenceDesign(c: GateTestConfig): EvidenceDesign {
+  const theta1 = Math.log(1 - c.drop);
+  const tau = GATE_TUNING.tauOverHarm * Math.abs(theta1);
+  return {
+    theta1,
+    waldWeight: GATE_TUNING.waldWeight,
+    tau2: tau * tau,
+    csRho: optimalRho(fixedHorizonInformation(c.drop, c.falseFail, c.power), 2 * c.falseFail),
+  };
+}
+
+interface Acc {
+  c: ArmSums;
+  b: ArmSums;
+  cEntered: number;
+  bEntered: number;
+}
+
+function addMinute(acc: Acc, m: GateMinute | undefined): void {
+  if (!m) return;
+  const ct = pos(m.canary.trials);
+  const bt = pos(m.baseline.trials);
+  const ce = Math.max(pos(m.canaryEntered ?? ct), ct);
+  const be = Math.max(pos(m.baselineEntered ?? bt), bt);
+  acc.c.n += ct;
+  acc.c.x += pos(m.canary.successes);
+  if (ce > 0) acc.c.q += (ct * ct) / ce;
+  acc.b.n += bt;
+  acc.b.x += pos(m.baseline.successes);
+  if (be > 0) acc.b.q += (bt * bt) / be;
+  acc.cEntered += ce;
+  acc.bEntered += be;
+}
+
+const pos = (v: number) => (Number.isFinite(v) && v > 0 ? v : 0);
+
+/** Run the sequential test over the minutes (oldest first; missing minutes count as zero). */
+export function runGateTest(minutes: readonly GateMinute[], config: GateTestConfig): GateTestResult {
+  const bad = validateGateConfig(config);
+  if (bad) throw new RangeError(`gate test config: ${bad}`);
+  const alpha = config.falseFail;
+  const beta = 1 - config.power;
+  const logFailAt = Math.log(1 / alpha);
+  const logPassAt = Math.log(1 / beta);
+  const srmP = config.srmPValue ?? DEFAULT_SRM_P;
+  const w0 = config.expectedWeight;
+  const design = evidenceDesign(config);
+  const level = 1 - 2 * alpha;
+
+  const sorted = [...minutes].sort((a, b) => a.start - b.start);
+  const acc: Acc = { c: { n: 0, x: 0, q: 0 }, b: { n: 0, x: 0, q: 0 }, cEntered: 0, bEntered: 0 };
+  const timeline: GateLook[] = [];
+
+  let verdict: Verdict = 'inconclusive';
+  let reason: GateReason = sorted.length === 0 ? 'no_data' : 'warming_up';
+  let decidedAt: number | undefined;
+  let srmLogMax = 0; // running max of log BF = -log of the running min of 1/BF
+  let srmMismatch = false;
+  let passWithdrawn = false;
+  let lower = -Infinity;
+  let upper = Infinity;
+  let last: { theta: number; info: number } | null = null;
+  let lastLogFail = 0;
+  let lastLogPass = 0;
+  let minutesUsed = 0;
+  let warmupExcluded = 0;
+  let stopped = false;
+
+  const first = sorted[0]?.start ?? 0;
+  const dataStart = first + Math.ceil(config.warmupMs / MINUTE) * MINUTE;
+  const lastStart = sorted.length ? sorted[sorted.length - 1]!.start : first - MINUTE;
+  const byStart = new Map<number, GateMinute>();
+  for (const m of sorted) {
+    const k = Math.floor((m.start - first) / MINUTE) * MINUTE + first;
+    const prev = byStart.get(k);
+    byStart.set(k, prev ? mergeMinutes(prev, m) : m);
+  }
+
+  for (let t = first; t <= lastStart; t += MINUTE) {
+    const at = t + MINUTE;
+    if (t < dataStart) {
+      warmupExcluded++;
+      continue;
+    }
+    if (stopped) {
+      // A stopped test still watches the split: a mismatch found later withdraws a pass.
+      addMinute(acc, byStart.get(t));
+      minutesUsed++;
+      srmStep();
+      if (verdict === 'pass' && srmMismatch) withdrawPass(at);
+      timeline.push(look(at));
+      continue;
+    }
+    addMinute(acc, byStart.get(t));
+    minutesUsed++;
+    srmStep();
+    const lr = logRatio(acc.c, acc.b);
+    if (lr) {
+      last = lr;
+      const ev = evidenceAt(lr.theta, lr.info, design);
+      lastLogFail = ev.logFail;
+      lastLogPass = ev.logPass;
+      const v = logRatioVariance(acc.c, acc.b)!;
+      const [lo, hi] = confidenceSequence(lr.theta, 1 / v, design.csRho, 2 * alpha);
+      if (Math.max(lower, lo) <= Math.min(upper, hi)) {
+        lower = Math.max(lower, lo);
+        upper = Math.min(upper, hi);
+      }
+    }
+    reason = 'collecting';
+    if (srmMismatch && config.onSrm === 'fail') {
+      decide('fail', 'srm', at);
+    } else if (lastLogFail >= logFailAt) {
+      decide('fail', 'harm_established', at);
+    } else if (lastLogPass >= logPassAt && !srmMismatch) {
+      decide('pass', 'harm_ruled_out', at);
+    } else if (srmMismatch) {
+      reason = 'srm';
+    } else if (at - dataStart >= config.maxDurationMs) {
+      reason = 'timeout';
+      stopped = true;
+      if (config.onTimeout !== 'inconclusive') {
+        verdict = config.onTimeout;
+        decidedAt = at;
+      }
+    }
+    timeline.push(look(at));
+  }
+  if (minutesUsed === 0 && sorted.length > 0) reason = 'warming_up';
+
+  function srmStep(): void {
+    if (w0 === undefined) return;
+    const n = acc.cEntered + acc.bEntered;
+    if (n <= 0) return;
+    const lbf = srmLogBayesFactor([acc.cEntered, acc.bEntered], [w0, 1 - w0]);
+    if (lbf > srmLogMax) srmLogMax = lbf;
+    if (srmLogMax >= Math.log(1 / srmP)) srmMismatch = true;
+  }
+  function decide(v: Verdict, r: GateReason, at: number): void {
+    verdict = v;
+    reason = r;
+    decidedAt = at;
+    stopped = true;
+  }
+  function withdrawPass(at: number): void {
+    passWithdrawn = true;
+    if (config.onSrm === 'fail') decide('fail', 'srm', at);
+    else {
+      verdict = 'inconclusive';
+      reason = 'srm';
+      decidedAt = undefined;
+    }
+  }
+  function look(at: number): GateLook {
+    return {
+      at,
+      verdict,
+      failEvidence: Math.exp(lastLogFail),
+      passEvidence: Math.exp(lastLogPass),
+      srmMismatch,
+    };
+  }
+
+  const rate = (a: ArmSums) => (a.n > 0 ? Math.min(1, a.x / a.n) : null);
+  const estimate = last ? Math.expm1(last.theta) : null;
+  const observedWeight = acc.cEntered + acc.bEntered > 0 ? acc.cEntered / (acc.cEntered + acc.bEntered) : null;
+  const result: GateTestResult = {
+    verdict,
+    reason,
+    explanation: '',
+    ...(decidedAt !== undefined ? { decidedAt } : {}),
+    canary: { trials: acc.c.n, successes: acc.c.x, rate: rate(acc.c) },
+    baseline: { trials: acc.b.n, successes: acc.b.x, rate: rate(acc.b) },
+    effect: {
+      estimate,
+      lower: last && Number.isFinite(lower) ? Math.expm1(lower) : null,
+      upper: last && Number.isFinite(upper) ? Math.expm1(upper) : null,
+      level,
+    },
+    srm: {
+      checked: w0 !== undefined,
+      ...(w0 !== undefined ? { expectedWeight: w0 } : {}),
+      observedWeight,
+      pValue: w0 !== undefined && observedWeight !== null ? Math.min(1, Math.exp(-srmLogMax)) : null,
+      mismatch: srmMismatch,
+    },
+    minutesUsed,
+    minutesToDecision: null,
+    warmupExcludedMinutes: warmupExcluded,
+    timeline,
+  };
+  result.minutesToDecision = estimateMinutes(result, last, lastLogFail, lastLogPass, logFailAt, logPassAt, design);
+  result.explanation = explain(result, config, passWithdrawn);
+  return result;
+}
+
+function mergeMinutes(a: GateMinute, b: GateMinute): GateMinute {
+  return {
+    start: a.start,
+    canary: { trials: a.canary.trials + b.canary.trials, successes: a.canary.successes + b.canary.successes },
+    baseline: {
+      trials: a.baseline.trials + b.baseline.trials,
+      successes: a.baseline.successes + b.baseline.successes,
+    },
+    canaryEntered: (a.canaryEntered ?? a.canary.trials) + (b.canaryEntered ?? b.canary.trials),
+    baselineEntered: (a.baselineEntered ?? a.baseline.trials) + (b.baselineEntered ?? b.baseline.trials),
+  };
+}
+
+/**
+ * Minutes until the Wald part of the evidence reaches a boundary if the effect stays at its estimate and the
+ * information keeps growing at its average rate so far. Null without data or when the estimate sits where
+ * neither boundary is approached.
+ */
+function estimateMinutes(
+  r: GateTestResult,
+  last: { theta: number; info: number } | null,
+  logFail: number,
+  logPass: number,
+  logFailAt: number,
+  logPassAt: number,
+  d: EvidenceDesign,
+): number | null {
+  if (r.verdict !== 'inconclusive') return 0;
+  if (r.reason === 'timeout' || r.reason === 'srm') return null;
+  if (!last || !(last.info > 0) || r.minutesUsed <= 0) return null;
+  const perMinute = last.info / r.minutesUsed;
+  const t1 = d.theta1;
+  const failDrift = t1 * last.theta - 0.5 * t1 * t1; // per unit information
+  const need = failDrift > 0 ? (logFailAt - logFail) / failDrift : (logPassAt - logPass) / -failDrift;
+  if (!Number.isFinite(need) || failDrift === 0) return null;
+  return Math.max(1, Math.ceil(Math.max(0, need) / perMinute));
+}
+
+const pct = (v: number, digits = 1) => `${(v * 100).toFixed(digits)}%`;
+const signedPct = (v: number) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}%`;
+
+function explain(r: GateTestResult, c: GateTestConfig, passWithdrawn: boolean): string {
+  const drop = pct(c.drop, c.drop * 100 >= 10 ? 0 : 1).replace(/\.0%$/, '%');
+  const level = `${Math.round(r.effect.level * 100)}%`;
+  const rates =
+    r.canary.rate !== null && r.baseline.rate !== null
+      ? `the canary converts ${pct(r.canary.rate)} against the baseline's ${pct(r.baseline.rate)}`
+      : '';
+  const interval =
+    r.effect.estimate !== null && r.effect.lower !== null && r.effect.upper !== null
+      ? `a relative effect of ${signedPct(r.effect.estimate)} (${level} anytime-valid interval ` +
+        `${signedPct(r.effect.lower)} to ${signedPct(r.effect.upper)})`
+      : '';
+  const mins = (n: number) => `${n} minute${n === 1 ? '' : 's'}`;
+  const used = `${mins(r.minutesUsed)} of data`;
+  const srmText = () =>
+    `the canary received ${pct(r.srm.observedWeight ?? 0)} of the entries where ${pct(r.srm.expectedWeight ?? 0)} ` +
+    `was expected (sample-ratio mismatch, p = ${(r.srm.pValue ?? 1).toPrecision(2)})`;
+  switch (r.reason) {
+    case 'no_data':
+      return 'No data yet for the canary and the baseline.';
+    case 'warming_up':
+      return `Warming up: the first ${mins(r.warmupExcludedMinutes)} after the start are ignored.`;
+    case 'harm_established':
+      return `Fail: ${rates}, ${interval}; harm is established after ${used}.`;
+    case 'harm_ruled_out':
+      return `Pass: ${rates}, ${interval}; a drop of ${drop} or more is ruled out after ${used}.`;
+    case 'srm':
+      return r.verdict === 'fail'
+        ? `Fail: ${srmText()}; the comparison cannot be trusted and the gate is configured to fail on it.`
+        : `Held: ${srmText()}; the comparison cannot be trusted, so the gate will not pass${
+            passWithdrawn ? ' (an earlier pass is withdrawn)' : ''
+          }.`;
+    case 'timeout':
+      return (
+        `No decision after ${mins(r.minutesUsed)} of data (${interval || 'no usable counts'}); the gate is ` +
+        `configured to answer ${c.onTimeout} when its longest duration is reached.`
+      );
+    default: {
+      if (r.minutesUsed === 0 || r.effect.estimate === null)
+        return 'Collecting: not enough counts in both arms to compare yet.';
+      const eta =
+        r.minutesToDecision !== null
+          ? `; at the current traffic and effect a decision is about ${mins(r.minutesToDecision)} away`
+          : '';
+      return (
+        `Collecting: after ${mins(r.minutesUsed)} ${rates}, ${interval}; neither harm of ${drop} nor its ` +
+        `absence is established yet${eta}.`
+      );
+    }
+  }
+}
