@@ -17,6 +17,7 @@ import { daemonTarget, type DaemonClientOptions } from './core/daemon-api.js';
 import type { ReplayFlags } from './replay/command.js';
 import type { SilenceAddArgs, SilenceListArgs } from './notify/silence-command.js';
 import type { DeployAddArgs, DeployListArgs } from './deploys/deploy-command.js';
+import type { GateArgs } from './gates/gate-command.js';
 
 function configOrExit(): ReturnType<typeof loadConfig> {
   try {
@@ -290,6 +291,29 @@ withDaemonOptions(
 ).action(async (flags: DeployListArgs & DaemonFlags<'api'>) => {
   const cmd = await import('./deploys/deploy-command.js');
   process.exitCode = await cmd.runDeployList(daemonClient(flags.api, flags.token), flags);
+});
+
+withDaemonOptions(
+  program
+    .command('gate')
+    .description(
+      'ask a canary gate for its verdict (for CI): polls until pass or fail or the end of --wait; ' +
+        'exits 0 pass, 1 fail, 3 still inconclusive, 2 refused',
+    )
+    .argument('<name>', 'the gate, as named in the rule files (GET /v1/gates lists them)')
+    .option('--canary <value>', "the canary's value of the gate dimension, e.g. 5.3.0")
+    .option('--baseline <value>', 'the stable value to compare with, e.g. 5.2.0')
+    .option('--wait <duration>', 'keep asking this long for a decision, e.g. 45m (default: ask once)')
+    .option('--interval <duration>', 'between looks (default 1m: the gate moves once a minute)')
+    .option('--since <when>', "the comparison's start: ISO time, ms or a duration back (default: canary first seen)")
+    .option('--weight <share>', "the canary's expected share of traffic for the split check, e.g. 10%")
+    .option('--split-by <dimension>', "another dimension of the funnel instead of the gate's split_by")
+    .option('--report', 'print the go/no-go evidence as Markdown at the end')
+    .option('--json', 'print the last answer as JSON'),
+  '--url',
+).action(async (name: string, flags: GateArgs & DaemonFlags<'url'>) => {
+  const cmd = await import('./gates/gate-command.js');
+  process.exitCode = await cmd.runGateCommand(daemonClient(flags.url, flags.token), name, flags);
 });
 
 // Every command but `run` handles signals the ordinary way; `run` takes over the latch itself.

@@ -40,6 +40,10 @@ import { RedisSilenceStore } from '../notify/silence-store.js';
 import { silenceRoutes } from '../http/silence-routes.js';
 import { alertRoutes } from '../http/alert-routes.js';
 import { deployRoutes } from '../http/deploy-routes.js';
+import { gateRoutes } from '../http/gate-routes.js';
+import { GateService } from '../gates/gate-service.js';
+import { GateStore } from '../gates/gate-store.js';
+import { RedisCompletenessStore } from '../engine/completeness-store.js';
 import type { RedisDeployStore } from '../deploys/deploy-store.js';
 import { createDeployMarkerHandler, deployRejectLabel } from '../deploys/deploy-marker-handler.js';
 import { PagerDutyChangeEvents } from '../deploys/change-events.js';
@@ -78,6 +82,8 @@ export class Daemon {
   readonly outbox: DeliveryOutbox;
   readonly silences: RedisSilenceStore;
   readonly deploys: RedisDeployStore;
+  /** Canary gates: verdicts on demand, evidence records, announcements through the outbox. */
+  readonly gates: GateService;
   /** Notices Redis losing its data and makes every part drop what it cached of Redis (redis/state-loss.ts). */
   readonly stateWatch: RedisStateWatch;
   /** Holds FW_INSTANCE_ID for this process: a second live daemon with the same id refuses to start. */
@@ -354,6 +360,16 @@ export class Daemon {
         `http-${instance}`,
       );
     }
+    this.gates = new GateService({
+      rules: () => this.rules.current ?? undefined,
+      windows: this.windows,
+      store: new GateStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX }),
+      clock: this.clock,
+      completeness: new RedisCompletenessStore({ redis: this.redis, prefix: config.FW_REDIS_PREFIX }),
+      deploys: this.deploys,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'gates' }),
+    });
     this.http = buildHttpServer({
       logger,
       metrics: this.metrics,
@@ -386,6 +402,7 @@ export class Daemon {
           logger,
           onDeploy: (d) => this.onDeploy(d),
         }),
+        gateRoutes({ gates: this.gates, token: config.FW_INGEST_TOKEN, clock: this.clock, logger }),
       ],
     });
   }

@@ -35,7 +35,8 @@ export function daemonTarget(
   return token ? { url, token } : { url };
 }
 
-export type DaemonAnswer = { ok: true; status: number; body: unknown } | { ok: false };
+/** A refused request carries the daemon's status and error code (absent when the daemon was not reached). */
+export type DaemonAnswer = { ok: true; status: number; body: unknown } | { ok: false; status?: number; code?: string };
 
 /** One request; on any failure prints what went wrong and what to do, and answers `{ ok: false }`. */
 export async function callDaemon(
@@ -87,7 +88,7 @@ export async function callDaemon(
   }
   if (res.ok && parsed !== undefined) return { ok: true, status: res.status, body: parsed };
 
-  const answer = parsed as { message?: unknown; problems?: unknown } | undefined;
+  const answer = parsed as { message?: unknown; problems?: unknown; error?: unknown } | undefined;
   if (answer && typeof answer.message === 'string') {
     if (Array.isArray(answer.problems) && answer.problems.length > 0) {
       o.err(`funnelwatch: the daemon refused ${wording.subject}:`);
@@ -96,6 +97,7 @@ export async function callDaemon(
       o.err(`funnelwatch: ${answer.message}`);
     }
     if (res.status === 401) o.err('  (set the token with --token or FUNNELWATCH_TOKEN)');
+    return { ok: false, status: res.status, ...(typeof answer.error === 'string' ? { code: answer.error } : {}) };
   } else {
     o.err(
       `funnelwatch: ${method} ${url.href} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; ` +

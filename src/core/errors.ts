@@ -107,6 +107,20 @@ export const ERROR_CATALOG = {
   DEPLOY_REDIS_UNAVAILABLE: unavailable('Redis did not answer a deploy-marker script (connection loss, timeout).'),
   DEPLOY_REDIS_REPLY: internal('Redis refused a deploy-marker script with an error reply (a bug).'),
 
+  // Canary gates.
+  UNKNOWN_GATE: caller(404, 'No canary gate with that name in the active rule set (GET /v1/gates lists them).'),
+  GATE_VALUE_UNSEEN: caller(404, "The canary or baseline value was never seen in the gate's dimension (yet)."),
+  GATE_UNKNOWN_DIMENSION: caller(400, "The request names a split dimension the gate's funnel does not have."),
+  GATE_NO_EVIDENCE: caller(404, 'No evidence record for that gate, canary and baseline: ask for its verdict first.'),
+  GATE_CLOSED: caller(
+    409,
+    'The gate answers Flagger "no": the verdict is fail (rollout hook) or not yet pass (confirm-promotion hook).',
+  ),
+  GATE_BAD_REPLY: internal('The gate record script answered something unexpected (a script/code version mismatch).'),
+  GATE_REDIS_UNAVAILABLE: unavailable('Redis did not answer a canary-gate command (connection loss, timeout).'),
+  GATE_REDIS_REPLY: internal('Redis refused a canary-gate command with an error reply (a bug).'),
+  GATE_NOT_DEFINED: internal('The gate scripts are not defined on the Redis client (construction order bug).'),
+
   // Alert delivery and silences.
   BAD_SILENCE: caller(400, 'A silence failed validation; `problems` lists each field.'),
   BAD_MATCHER: caller(400, 'A silence matcher is not `label=value`, `label!=value`, `label=~regex` or `label!~regex`.'),

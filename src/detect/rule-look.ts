@@ -6,7 +6,7 @@
 import type { Counts } from './counts.js';
 import type { Detection, NoiseModel } from './scan-detector.js';
 import type { FunnelDef } from '../funnels/funnel.js';
-import type { AlertRuleDef } from '../rules/rule.js';
+import type { AlertRuleDef, MetricDef } from '../rules/rule.js';
 import type { RecentChange } from './recent-change.js';
 import type { BucketView, SegmentRef, SeriesReader } from './series-reader.js';
 
@@ -83,7 +83,11 @@ export function stepIndex(funnel: FunnelDef, name: string): number {
 }
 
 export function extractor(rule: AlertRuleDef, funnel: FunnelDef): Extractor | null {
-  const m = rule.metric;
+  return metricExtractor(rule.metric, funnel);
+}
+
+/** The counts of a conversion metric (a rule's, or a canary gate's); null for volume and duration metrics. */
+export function metricExtractor(m: MetricDef, funnel: FunnelDef): Extractor | null {
   if (m.kind === 'cohort_conversion') {
     const f = stepIndex(funnel, m.from),
       t = stepIndex(funnel, m.to);

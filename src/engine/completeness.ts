@@ -17,6 +17,9 @@
  * so the next leader starts with the curve.
  */
 
+import type { FunnelDef } from '../funnels/funnel.js';
+import { matureAgeBuckets, SCAN_BUCKETS } from '../detect/rule-look.js';
+
 export interface CompletenessOptions {
   /** Ages tracked, in buckets (the scan's longest window is enough). */
   maxAge: number;
@@ -131,4 +134,15 @@ export class CompletenessTracker {
   toJSON(): CompletenessState {
     return { v: 1, sums: this.sums.map((r) => Array.from(r)) };
   }
+}
+
+/** The key of a cohort metric's curve (evaluator memory and the persisted snapshot, completeness-store.ts). */
+export function completenessKey(funnel: string, from: string, to: string): string {
+  return `${funnel}|${from}|${to}`;
+}
+
+/** A funnel's tracker with the ages the evaluator records (the scan's span, up to maturity). */
+export function funnelCompletenessTracker(funnel: FunnelDef, state?: CompletenessState): CompletenessTracker {
+  const mature = matureAgeBuckets(funnel);
+  return new CompletenessTracker({ maxAge: Math.min(SCAN_BUCKETS, mature), matureAge: mature }, state);
 }

@@ -34,10 +34,10 @@ import { alertKey, parseAlertKey } from '../model/alert-key.js';
 import type { AlertState } from '../model/alert-state.js';
 import type { Evidence } from '../model/evidence.js';
 import type { AlertTransition } from '../model/alert-transition.js';
-import { CompletenessTracker } from './completeness.js';
+import { type CompletenessTracker, completenessKey, funnelCompletenessTracker } from './completeness.js';
 import { evaluateRule } from '../detect/evaluate-rule.js';
 import { drilldownFor } from '../detect/incident-drilldown.js';
-import { matureAgeBuckets, RuleMemory, SCAN_BUCKETS, type RuleLook, type SeriesResult } from '../detect/rule-look.js';
+import { matureAgeBuckets, RuleMemory, type RuleLook, type SeriesResult } from '../detect/rule-look.js';
 import { summarizeDrilldown } from './drilldown-summary.js';
 import { rankDeploys } from '../deploys/correlate.js';
 import type { Deploy } from '../deploys/deploy.js';
@@ -383,7 +383,7 @@ export class Evaluator {
     }
     const m = rule.metric;
     const tracker =
-      m.kind === 'cohort_conversion' ? this.completeness.get(`${funnel.name}|${m.from}|${m.to}`) : undefined;
+      m.kind === 'cohort_conversion' ? this.completeness.get(completenessKey(funnel.name, m.from, m.to)) : undefined;
     const look: RuleLook = {
       rule,
       funnel,
@@ -410,10 +410,10 @@ export class Evaluator {
     for (const rule of rules) {
       const m = rule.metric;
       if (m.kind !== 'cohort_conversion') continue;
-      const key = `${funnel.name}|${m.from}|${m.to}`;
+      const key = completenessKey(funnel.name, m.from, m.to);
       let tr = this.completeness.get(key);
       if (!tr) {
-        tr = new CompletenessTracker({ maxAge: Math.min(SCAN_BUCKETS, mature), matureAge: mature }, this.seed[key]);
+        tr = funnelCompletenessTracker(funnel, this.seed[key]);
         this.completeness.set(key, tr);
       }
       const f = funnel.steps.findIndex((s) => s.name === m.from);

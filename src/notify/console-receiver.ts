@@ -9,12 +9,13 @@
  *   STILL   checkout-conversion …         (a reminder)
  *   RESOLVED checkout-conversion …
  * DELIVERY FAILED receiver pd-checkout refused the firing of checkout-conversion [platform=android]: … (PAGERDUTY_400)
+ * GATE FAIL checkout-canary: app_version 5.3.0 vs 5.2.0: 41.0% vs 60.3% (−32%, …): <why>   (a canary gate decided)
  *
  * It never fails: a console that cannot be written to is no reason to retry a job or raise a self-alert.
  */
 import type { AlertTransition } from '../model/alert-transition.js';
 import { formatTransitionLine } from './log-notifier.js';
-import { formatClock, segmentText } from './format.js';
+import { formatClock, formatGateLine, segmentText } from './format.js';
 import type { DeliveryJob, DeliveryOutcome, Receiver } from './receiver.js';
 import type { ConsoleReceiverDef } from '../rules/receiver-def.js';
 
@@ -85,6 +86,9 @@ export function consoleLines(job: DeliveryJob): string[] {
       ];
       break;
     }
+    case 'gate_verdict':
+      lines = job.gate ? [formatGateLine(job.gate)] : [`GATE ${a.rule}`];
+      break;
     default:
       lines = [`${String(job.event).toUpperCase()} ${a.rule}`];
   }

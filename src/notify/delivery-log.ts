@@ -9,7 +9,7 @@
  * the engine never learns this layout), and the outbox's settle script (lua/outbox-settle-3.lua) records what a
  * delivery changed. The outbox reads it to keep an incident's jobs in order (outbox.ts).
  */
-import type { DeliveryJob, DeliveryRecord } from './receiver.js';
+import { opensIncident, type DeliveryJob, type DeliveryRecord } from './receiver.js';
 
 /** What the delivery hash holds per (receiver, incident). */
 export interface StoredDelivery {
@@ -48,7 +48,7 @@ export function incidentOf(job: DeliveryJob): string {
  */
 export function outboxWrites(jobs: readonly DeliveryJob[]): OutboxWrite[] {
   return jobs.map((j) => {
-    if (j.event !== 'firing') return { mark: '', marker: '', job: JSON.stringify(j) };
+    if (!opensIncident(j.event)) return { mark: '', marker: '', job: JSON.stringify(j) };
     const marker: StoredDelivery = { state: 'pending', at: j.createdAt, job: j.id };
     return { mark: deliveryField(j.receiver, incidentOf(j)), marker: JSON.stringify(marker), job: JSON.stringify(j) };
   });

@@ -6,6 +6,7 @@
  */
 import type { AlertTransition } from '../model/alert-transition.js';
 import type { Evidence } from '../model/evidence.js';
+import type { GateNotice } from '../model/gate-notice.js';
 import type { SegmentRef } from '../model/segment.js';
 
 function finite(n: unknown): n is number {
@@ -151,4 +152,21 @@ export function incidentStart(alert: Pick<AlertTransition, 'incidentId'>): numbe
   const m = /@(\d{1,16})$/.exec(alert.incidentId ?? '');
   const ms = m ? Number(m[1]) : NaN;
   return isoOrNull(ms) === null ? undefined : ms;
+}
+
+/**
+ * A canary gate's decision on one line: "GATE FAIL checkout-canary: app_version 5.3.0 vs 5.2.0: 41.0% vs 60.3%
+ * (−32%, interval −40% … −25%): <explanation>".
+ */
+export function formatGateLine(g: GateNotice): string {
+  const e = g.effect;
+  const interval =
+    finite(e.lower) && finite(e.upper)
+      ? `, ${Math.round(e.level * 100)}% interval ${formatSignedChange(e.lower)} … ${formatSignedChange(e.upper)}`
+      : '';
+  const change = finite(e.estimate) ? ` (${formatSignedChange(e.estimate)}${interval})` : '';
+  return (
+    `GATE ${g.verdict.toUpperCase()} ${g.gate}: ${g.splitBy} ${g.canary} vs ${g.baseline}: ` +
+    `${formatPercent(g.canaryRate)} vs ${formatPercent(g.baselineRate)}${change}: ${g.explanation}`
+  );
 }

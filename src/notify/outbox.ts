@@ -32,7 +32,13 @@ import { duplicateForBlocking, type RedisLike } from '../redis/client.js';
 import { scriptSet } from '../redis/scripts.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
-import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
+import {
+  opensIncident,
+  type DeliveryJob,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  type Receiver,
+} from './receiver.js';
 import { BUILTIN_CONSOLE } from '../rules/receiver-def.js';
 import { DeliveryLog, deliveryField, incidentOf, type StoredDelivery } from './delivery-log.js';
 
@@ -339,7 +345,7 @@ export class DeliveryOutbox {
     const field = job.event === 'delivery_failed' ? '' : deliveryField(job.receiver, incidentOf(job));
     const stored = field ? await this.log.read(job.receiver, incidentOf(job)) : undefined;
 
-    if (job.event === 'firing') {
+    if (opensIncident(job.event)) {
       if (stored && (stored.state === 'open' || stored.state === 'closed')) {
         log.info('trigger already delivered for this incident (a replayed job): not sent again');
         return this.settle(entry, 'duplicate', job, {});
@@ -459,7 +465,7 @@ export class DeliveryOutbox {
     );
     this.o.onPermanentFailure?.(job.receiver, code, reason);
     const now = this.o.clock.now();
-    const field = job.event === 'firing' ? deliveryField(job.receiver, incidentOf(job)) : '';
+    const field = opensIncident(job.event) ? deliveryField(job.receiver, incidentOf(job)) : '';
     const selfAlerts = job.event === 'delivery_failed' ? [] : this.selfAlerts(job, code, reason, now);
     return this.settle(entry, 'failed', job, {
       ...(field ? { field, value: { state: 'failed' as const, at: now, job: job.id, failure: { code, reason } } } : {}),

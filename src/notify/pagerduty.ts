@@ -348,6 +348,15 @@ export class PagerDutyReceiver implements Receiver {
 
   async deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome> {
     if (job.event === 'reminder') return { ok: true };
+    if (job.event === 'gate_verdict') {
+      // The rule loader keeps PagerDuty out of a gate's notify; a job queued before such a change is refused.
+      return {
+        ok: false,
+        retriable: false,
+        code: 'DELIVERY_NOT_SUPPORTED',
+        reason: `receiver ${this.name}: canary gate verdicts are not sent to PagerDuty (not an incident)`,
+      };
+    }
 
     // Read per delivery, so a rotated key file is used without a restart.
     const secret = trySecret(this.o.def.routingKey, this.o.env);

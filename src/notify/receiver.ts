@@ -17,6 +17,7 @@
  * its trigger, and a resolve for a trigger that was muted or failed is never sent.
  */
 import type { AlertTransition } from '../model/alert-transition.js';
+import type { GateNotice } from '../model/gate-notice.js';
 
 /**
  * What a job announces:
@@ -26,8 +27,15 @@ import type { AlertTransition } from '../model/alert-transition.js';
  *   reminder         still firing after the reminder interval (Slack: thread reply; PagerDuty: nothing)
  *   resolved         the incident ended (Slack: message updated and a thread reply; PagerDuty: resolve)
  *   delivery_failed  a self-alert: another receiver permanently refused a job (a page may be missing)
+ *   gate_verdict     a canary gate decided (pass or fail): one message, once per gate, canary and baseline; `gate`
+ *                    holds the verdict and `alert` names the gate as an alert would (rule = gate name)
  */
-export type DeliveryEvent = 'firing' | 'worsened' | 'reminder' | 'resolved' | 'delivery_failed';
+export type DeliveryEvent = 'firing' | 'worsened' | 'reminder' | 'resolved' | 'delivery_failed' | 'gate_verdict';
+
+/** Events that open their incident at a receiver (and are delivered at most once per incident and receiver). */
+export function opensIncident(event: DeliveryEvent): boolean {
+  return event === 'firing' || event === 'gate_verdict';
+}
 
 export interface DeliveryFailure {
   /** The receiver that refused. */
@@ -55,6 +63,8 @@ export interface DeliveryJob {
   takenOver?: boolean;
   /** For `delivery_failed`: what failed. */
   failure?: DeliveryFailure;
+  /** For `gate_verdict`: the decision. */
+  gate?: GateNotice;
 }
 
 /** Slack's handle on the incident's message. */

@@ -23,6 +23,7 @@ import {
   fillDashboardUrl,
   formatClock,
   formatCount,
+  formatGateLine,
   formatPercent,
   formatSignedChange,
   formatUnits,
@@ -193,7 +194,7 @@ export class BlockKitBuilder {
 // ---------------------------------------------------------------------------------------------------------------
 // Wording
 
-const STATE: Record<Exclude<DeliveryEvent, 'delivery_failed'>, { label: string; emoji: string }> = {
+const STATE: Record<Exclude<DeliveryEvent, 'delivery_failed' | 'gate_verdict'>, { label: string; emoji: string }> = {
   firing: { label: 'FIRING', emoji: ':red_circle:' },
   worsened: { label: 'FIRING (worse)', emoji: ':rotating_light:' },
   reminder: { label: 'FIRING', emoji: ':red_circle:' },
@@ -354,6 +355,7 @@ function summaryText(alert: AlertTransition, event: DeliveryEvent, opts: SlackMe
  */
 export function slackMessage(job: DeliveryJob, opts: SlackMessageOptions = {}): SlackMessage {
   if (job.event === 'delivery_failed') return failureMessage(job);
+  if (job.event === 'gate_verdict') return gateMessage(job);
   const alert = job.alert;
   const state = STATE[job.event];
   const b = new BlockKitBuilder()
@@ -402,6 +404,24 @@ export function slackThreadReply(job: DeliveryJob, opts: SlackMessageOptions = {
 }
 
 /** The self-alert: which receiver refused which job, and why, so someone checks that the page arrived elsewhere. */
+/** A canary gate's decision: one message (not an incident; nothing follows in a thread). */
+function gateMessage(job: DeliveryJob): SlackMessage {
+  const g = job.gate;
+  if (!g) return new BlockKitBuilder().header('header', `GATE ${job.alert.rule}`).build(`GATE ${job.alert.rule}`);
+  const pass = g.verdict === 'pass';
+  const line = formatGateLine(g);
+  return new BlockKitBuilder()
+    .header('header', `${pass ? ':large_green_circle:' : ':red_circle:'} GATE ${g.verdict.toUpperCase()}: ${g.gate}`)
+    .section('summary', escapeMrkdwn(line), [
+      `*Canary*\n${escapeMrkdwn(`${g.splitBy}=${g.canary}`)}`,
+      `*Baseline*\n${escapeMrkdwn(`${g.splitBy}=${g.baseline}`)}`,
+      `*Verdict*\n${escapeMrkdwn(g.verdict)} (${code(g.reason)})`,
+      `*Funnel*\n${escapeMrkdwn(g.funnel)}`,
+    ])
+    .context('context', [`Evidence: ${code(g.evidencePath)}`, ...(g.owner ? [`Owner: ${escapeMrkdwn(g.owner)}`] : [])])
+    .build(escapeMrkdwn(line));
+}
+
 function failureMessage(job: DeliveryJob): SlackMessage {
   const f = job.failure;
   const receiver = f?.receiver ?? 'unknown';

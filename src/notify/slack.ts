@@ -335,7 +335,7 @@ export class SlackReceiver implements Receiver {
     parent: SlackRecord | undefined,
     opts: SlackMessageOptions,
   ): Promise<DeliveryOutcome> {
-    if (job.event === 'delivery_failed') {
+    if (job.event === 'delivery_failed' || job.event === 'gate_verdict') {
       await this.postOnce(web, job, this.o.def.channel, this.message(job, slackMessage(job, opts)));
       return { ok: true };
     }

@@ -4,9 +4,10 @@
  *
  * Body (`content-type: application/json`):
  *
- *   { "version": 1, "event": "firing" | "worsened" | "reminder" | "resolved" | "delivery_failed",
+ *   { "version": 1, "event": "firing" | "worsened" | "reminder" | "resolved" | "delivery_failed" | "gate_verdict",
  *     "receiver": "<this receiver's name>", "jobId": "<stable job id>", "alert": { …AlertTransition… },
- *     "failure": { receiver, jobId, event, code, reason }   // delivery_failed only }
+ *     "failure": { receiver, jobId, event, code, reason }   // delivery_failed only
+ *     "gate": { gate, canary, baseline, verdict, reason, explanation, effect, … } }   // gate_verdict only
  *
  * Headers: `user-agent: funnelwatch/<version>`, `idempotency-key: <jobId>` (the outbox delivers at least once: a
  * retry after a lost answer or a crash repeats the same job id, so a receiver that remembers ids can drop the
@@ -67,11 +68,13 @@ export interface WebhookBody {
   jobId: string;
   alert: DeliveryJob['alert'];
   failure?: DeliveryJob['failure'];
+  gate?: DeliveryJob['gate'];
 }
 
 export function webhookBody(job: DeliveryJob): WebhookBody {
   const b: WebhookBody = { version: 1, event: job.event, receiver: job.receiver, jobId: job.id, alert: job.alert };
   if (job.failure) b.failure = job.failure;
+  if (job.gate) b.gate = job.gate;
   return b;
 }
 

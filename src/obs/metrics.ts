@@ -227,6 +227,30 @@ export class Metrics {
     help: 'Problems found by the last rule reload (0 when it was valid)',
     registers: [this.registry],
   });
+  readonly gateVerdict = new Gauge({
+    name: 'fw_gate_verdict',
+    help: 'Last verdict of a canary gate for a canary value: 1 pass, 0 inconclusive, -1 fail',
+    labelNames: ['gate', 'canary'] as const,
+    registers: [this.registry],
+  });
+  readonly gateTrials = new Gauge({
+    name: 'fw_gate_trials',
+    help: 'Trials (entries, maturity-corrected) a gate compared at its last look, by arm (canary, baseline)',
+    labelNames: ['gate', 'canary', 'arm'] as const,
+    registers: [this.registry],
+  });
+  readonly gateSuccesses = new Gauge({
+    name: 'fw_gate_successes',
+    help: 'Conversions a gate compared at its last look, by arm (canary, baseline)',
+    labelNames: ['gate', 'canary', 'arm'] as const,
+    registers: [this.registry],
+  });
+  readonly gateDecisions = new Counter({
+    name: 'fw_gate_decisions_total',
+    help: 'Decided gate verdicts recorded (each once per gate, canary and baseline), by verdict',
+    labelNames: ['gate', 'verdict'] as const,
+    registers: [this.registry],
+  });
   readonly ready = new Gauge({ name: 'fw_ready', help: '1 when /readyz answers 200', registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

@@ -11,7 +11,7 @@ const RETRIABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MOVED|ASK|MASTERDOW
 
 /** Wraps any failure of a Redis call; an FwError (already mapped, or raised by our reply checks) passes through. */
 /** The areas whose Redis failures have codes of their own in the catalog (`<area>_REDIS_UNAVAILABLE`, …). */
-export type RedisArea = 'WINDOW' | 'LEASE' | 'ALERT' | 'OUTBOX' | 'DEPLOY';
+export type RedisArea = 'WINDOW' | 'LEASE' | 'ALERT' | 'OUTBOX' | 'DEPLOY' | 'GATE';
 
 export function redisFailure(err: unknown, area: RedisArea, context: string): FwError {
   if (err instanceof FwError) return err;

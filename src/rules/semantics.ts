@@ -382,8 +382,8 @@ export function checkGate(
       `false_fail: ${g.false_fail}: give a rate above 0% and at most 20% (5% is usual)`,
     );
   const power = parsePercent(g.power);
-  if (!(power >= 0.5 && power < 1))
-    p(['power'], 'invalid_gate', `power: ${g.power}: give at least 50% and less than 100% (80% is usual)`);
+  if (!(power > 0.5 && power < 1))
+    p(['power'], 'invalid_gate', `power: ${g.power}: give more than 50% and less than 100% (80% is usual)`);
   if (g.expected_weight !== undefined) {
     const w = parsePercent(g.expected_weight);
     if (!(w > 0 && w < 1))

@@ -80,7 +80,7 @@ describe('gates in rule files', () => {
         'its steps are started, payment, completed',
       'checkout.yaml:12:15: "version" is not a dimension of funnel "checkout"; ' +
         'its dimensions are platform, app_version',
-      'checkout.yaml:14:12: power: 40%: give at least 50% and less than 100% (80% is usual)',
+      'checkout.yaml:14:12: power: 40%: give more than 50% and less than 100% (80% is usual)',
       'checkout.yaml:15:13: warmup: 90s — a gate counts whole minutes; write e.g. 5m',
       'checkout.yaml:16:14: receiver "pd" is PagerDuty: a gate\'s verdict is news for the rollout\'s owners, not an ' +
         'incident; notify a Slack, webhook or console receiver (the rollout tool acts on a fail)',
