@@ -12,11 +12,9 @@ import { normQuantile } from '../detect/normal.js';
 import {
   type ArmSums,
   type EvidenceDesign,
-  confidenceSequence,
-  evidenceAt,
-  logRatio,
-  logRatioVariance,
-  optimalRho,
+  confidenceBounds,
+  decisionEvidence,
+  informationUnder,
 } from './stats-evidence.js';
 import { srmLogBayesFactor } from './stats-srm.js';
 
@@ -83,11 +81,21 @@ export interface GateTestResult {
   explanation: string;
   /** When the verdict was first reached (end of that minute); undefined while inconclusive. */
   decidedAt?: number;
+  /** Counts used (up to the decision once decided; trials are effective trials). */
   canary: { trials: number; successes: number; rate: number | null };
   baseline: { trials: number; successes: number; rate: number | null };
-  /** Relative effect canary/baseline - 1 (negative = canary worse) with an anytime-valid confidence interval
-   *  (a confidence sequence) at level 1 - 2*falseFail. Nulls when there is no data. */
-  effect: { estimate: number | null; lower: number | null; upper: number | null; level: number };
+  /** Relative effect canary/baseline - 1 (negative = canary worse) with anytime-valid confidence bounds (a
+   *  confidence sequence) that invert the two tests: `upper` at confidence 1 - falseFail (fail <=> upper < 0),
+   *  `lower` at confidence `power` (pass <=> lower > -drop); jointly `level` = 1 - falseFail - (1 - power).
+   *  Nulls when there is no data (or no bound within a factor e^20). Taken at the decision once decided. */
+  effect: {
+    estimate: number | null;
+    lower: number | null;
+    upper: number | null;
+    level: number;
+    lowerConfidence: number;
+    upperConfidence: number;
+  };
   srm: {
     checked: boolean;
     expectedWeight?: number;
@@ -95,8 +103,8 @@ export interface GateTestResult {
     pValue: number | null;
     mismatch: boolean;
   };
-  /** Minutes of data used (after warm-up) and the estimated minutes to a decision at the current traffic and
-   *  effect (null when it cannot be estimated, 0 when decided). */
+  /** Minutes of data used (after warm-up, up to the decision) and the estimated minutes to a decision at the
+   *  current traffic and effect (null when it cannot be estimated, 0 when decided). */
   minutesUsed: number;
   minutesToDecision: number | null;
   warmupExcludedMinutes: number;
@@ -137,35 +145,16 @@ export function fixedHorizonInformation(drop: number, falseFail: number, power: 
 export function evidenceDesign(c: GateTestConfig): EvidenceDesign {
   const theta1 = Math.log(1 - c.drop);
   const tau = GATE_TUNING.tauOverHarm * Math.abs(theta1);
-  return {
-    theta1,
-    waldWeight: GATE_TUNING.waldWeight,
-    tau2: tau * tau,
-    csRho: optimalRho(fixedHorizonInformation(c.drop, c.falseFail, c.power), 2 * c.falseFail),
-  };
+  return { theta1, waldWeight: GATE_TUNING.waldWeight, tau2: tau * tau };
 }
 
-interface Acc {
+interface Frozen {
   c: ArmSums;
   b: ArmSums;
-  cEntered: number;
-  bEntered: number;
-}
-
-function addMinute(acc: Acc, m: GateMinute | undefined): void {
-  if (!m) return;
-  const ct = pos(m.canary.trials);
-  const bt = pos(m.baseline.trials);
-  const ce = Math.max(pos(m.canaryEntered ?? ct), ct);
-  const be = Math.max(pos(m.baselineEntered ?? bt), bt);
-  acc.c.n += ct;
-  acc.c.x += pos(m.canary.successes);
-  if (ce > 0) acc.c.q += (ct * ct) / ce;
-  acc.b.n += bt;
-  acc.b.x += pos(m.baseline.successes);
-  if (be > 0) acc.b.q += (bt * bt) / be;
-  acc.cEntered += ce;
-  acc.bEntered += be;
+  theta: number | null;
+  logFail: number;
+  logPass: number;
+  minutesUsed: number;
 }
 
 const pos = (v: number) => (Number.isFinite(v) && v > 0 ? v : 0);
@@ -178,140 +167,134 @@ export function runGateTest(minutes: readonly GateMinute[], config: GateTestConf
   const beta = 1 - config.power;
   const logFailAt = Math.log(1 / alpha);
   const logPassAt = Math.log(1 / beta);
-  const srmP = config.srmPValue ?? DEFAULT_SRM_P;
+  const logSrmAt = Math.log(1 / (config.srmPValue ?? DEFAULT_SRM_P));
   const w0 = config.expectedWeight;
   const design = evidenceDesign(config);
-  const level = 1 - 2 * alpha;
 
-  const sorted = [...minutes].sort((a, b) => a.start - b.start);
-  const acc: Acc = { c: { n: 0, x: 0, q: 0 }, b: { n: 0, x: 0, q: 0 }, cEntered: 0, bEntered: 0 };
-  const timeline: GateLook[] = [];
-
-  let verdict: Verdict = 'inconclusive';
-  let reason: GateReason = sorted.length === 0 ? 'no_data' : 'warming_up';
-  let decidedAt: number | undefined;
-  let srmLogMax = 0; // running max of log BF = -log of the running min of 1/BF
-  let srmMismatch = false;
-  let passWithdrawn = false;
-  let lower = -Infinity;
-  let upper = Infinity;
-  let last: { theta: number; info: number } | null = null;
-  let lastLogFail = 0;
-  let lastLogPass = 0;
-  let minutesUsed = 0;
-  let warmupExcluded = 0;
-  let stopped = false;
-
+  const sorted = [...minutes].sort((x, y) => x.start - y.start);
   const first = sorted[0]?.start ?? 0;
   const dataStart = first + Math.ceil(config.warmupMs / MINUTE) * MINUTE;
-  const lastStart = sorted.length ? sorted[sorted.length - 1]!.start : first - MINUTE;
-  const byStart = new Map<number, GateMinute>();
+  const slots = sorted.length ? Math.floor((sorted[sorted.length - 1]!.start - first) / MINUTE) + 1 : 0;
+  const bySlot: (GateMinute | undefined)[] = new Array<GateMinute | undefined>(slots);
   for (const m of sorted) {
-    const k = Math.floor((m.start - first) / MINUTE) * MINUTE + first;
-    const prev = byStart.get(k);
-    byStart.set(k, prev ? mergeMinutes(prev, m) : m);
+    const k = Math.floor((m.start - first) / MINUTE);
+    const prev = bySlot[k];
+    bySlot[k] = prev ? mergeMinutes(prev, m) : m;
   }
 
-  for (let t = first; t <= lastStart; t += MINUTE) {
-    const at = t + MINUTE;
-    if (t < dataStart) {
+  const c: ArmSums = { n: 0, x: 0, q: 0 };
+  const b: ArmSums = { n: 0, x: 0, q: 0 };
+  let cEntered = 0;
+  let bEntered = 0;
+  let srmLogMax = 0; // running max of log BF = −log of the running min of 1/BF
+  let srmMismatch = false;
+  let verdict: Verdict = 'inconclusive';
+  let reason: GateReason = slots === 0 ? 'no_data' : 'warming_up';
+  let decidedAt: number | undefined;
+  let passWithdrawn = false;
+  let frozen: Frozen | null = null;
+  let cur: Frozen = { c, b, theta: null, logFail: 0, logPass: 0, minutesUsed: 0 };
+  let warmupExcluded = 0;
+  const timeline: GateLook[] = [];
+
+  for (let k = 0; k < slots; k++) {
+    const start = first + k * MINUTE;
+    const at = start + MINUTE;
+    if (start < dataStart) {
       warmupExcluded++;
       continue;
     }
-    if (stopped) {
-      // A stopped test still watches the split: a mismatch found later withdraws a pass.
-      addMinute(acc, byStart.get(t));
-      minutesUsed++;
-      srmStep();
-      if (verdict === 'pass' && srmMismatch) withdrawPass(at);
-      timeline.push(look(at));
+    const m = bySlot[k];
+    const ct = m ? pos(m.canary.trials) : 0;
+    const bt = m ? pos(m.baseline.trials) : 0;
+    const ce = m ? Math.max(pos(m.canaryEntered ?? ct), ct) : 0;
+    const be = m ? Math.max(pos(m.baselineEntered ?? bt), bt) : 0;
+    cEntered += ce;
+    bEntered += be;
+    if (w0 !== undefined && cEntered + bEntered > 0) {
+      srmLogMax = Math.max(srmLogMax, srmLogBayesFactor([cEntered, bEntered], [w0, 1 - w0]));
+      if (srmLogMax >= logSrmAt) srmMismatch = true;
+    }
+    if (frozen) {
+      // The test has stopped; it still watches the split: a mismatch found later withdraws a pass.
+      if (verdict === 'pass' && srmMismatch) {
+        passWithdrawn = true;
+        if (config.onSrm === 'fail') {
+          verdict = 'fail';
+          decidedAt = at;
+        } else {
+          verdict = 'inconclusive';
+          decidedAt = undefined;
+        }
+        reason = 'srm';
+      }
+      timeline.push(look(at, frozen));
       continue;
     }
-    addMinute(acc, byStart.get(t));
-    minutesUsed++;
-    srmStep();
-    const lr = logRatio(acc.c, acc.b);
-    if (lr) {
-      last = lr;
-      const ev = evidenceAt(lr.theta, lr.info, design);
-      lastLogFail = ev.logFail;
-      lastLogPass = ev.logPass;
-      const v = logRatioVariance(acc.c, acc.b)!;
-      const [lo, hi] = confidenceSequence(lr.theta, 1 / v, design.csRho, 2 * alpha);
-      if (Math.max(lower, lo) <= Math.min(upper, hi)) {
-        lower = Math.max(lower, lo);
-        upper = Math.min(upper, hi);
-      }
+    if (m) {
+      c.n += ct;
+      c.x += pos(m.canary.successes);
+      if (ce > 0) c.q += (ct * ct) / ce;
+      b.n += bt;
+      b.x += pos(m.baseline.successes);
+      if (be > 0) b.q += (bt * bt) / be;
     }
-    reason = 'collecting';
-    if (srmMismatch && config.onSrm === 'fail') {
-      decide('fail', 'srm', at);
-    } else if (lastLogFail >= logFailAt) {
-      decide('fail', 'harm_established', at);
-    } else if (lastLogPass >= logPassAt && !srmMismatch) {
-      decide('pass', 'harm_ruled_out', at);
-    } else if (srmMismatch) {
-      reason = 'srm';
-    } else if (at - dataStart >= config.maxDurationMs) {
+    const ev = decisionEvidence(c, b, design);
+    cur = {
+      c,
+      b,
+      theta: ev ? ev.theta : null,
+      logFail: ev ? ev.logFail : 0,
+      logPass: ev ? ev.logPass : 0,
+      minutesUsed: cur.minutesUsed + 1,
+    };
+    reason = srmMismatch ? 'srm' : 'collecting';
+    if (srmMismatch && config.onSrm === 'fail') decide('fail', 'srm', at);
+    else if (cur.logFail >= logFailAt) decide('fail', 'harm_established', at);
+    else if (cur.logPass >= logPassAt && !srmMismatch) decide('pass', 'harm_ruled_out', at);
+    else if (at - dataStart >= config.maxDurationMs) {
       reason = 'timeout';
-      stopped = true;
-      if (config.onTimeout !== 'inconclusive') {
-        verdict = config.onTimeout;
-        decidedAt = at;
-      }
+      if (config.onTimeout !== 'inconclusive') verdict = config.onTimeout;
+      if (config.onTimeout === 'fail' || (config.onTimeout === 'pass' && !srmMismatch)) decidedAt = at;
+      else verdict = 'inconclusive';
+      freeze();
     }
-    timeline.push(look(at));
+    timeline.push(look(at, cur));
   }
-  if (minutesUsed === 0 && sorted.length > 0) reason = 'warming_up';
+  if (cur.minutesUsed === 0 && slots > 0 && !frozen) reason = 'warming_up';
 
-  function srmStep(): void {
-    if (w0 === undefined) return;
-    const n = acc.cEntered + acc.bEntered;
-    if (n <= 0) return;
-    const lbf = srmLogBayesFactor([acc.cEntered, acc.bEntered], [w0, 1 - w0]);
-    if (lbf > srmLogMax) srmLogMax = lbf;
-    if (srmLogMax >= Math.log(1 / srmP)) srmMismatch = true;
-  }
   function decide(v: Verdict, r: GateReason, at: number): void {
     verdict = v;
     reason = r;
     decidedAt = at;
-    stopped = true;
+    freeze();
   }
-  function withdrawPass(at: number): void {
-    passWithdrawn = true;
-    if (config.onSrm === 'fail') decide('fail', 'srm', at);
-    else {
-      verdict = 'inconclusive';
-      reason = 'srm';
-      decidedAt = undefined;
-    }
+  function freeze(): void {
+    frozen = { ...cur, c: { ...c }, b: { ...b } };
   }
-  function look(at: number): GateLook {
-    return {
-      at,
-      verdict,
-      failEvidence: Math.exp(lastLogFail),
-      passEvidence: Math.exp(lastLogPass),
-      srmMismatch,
-    };
+  function look(at: number, f: Frozen): GateLook {
+    return { at, verdict, failEvidence: Math.exp(f.logFail), passEvidence: Math.exp(f.logPass), srmMismatch };
   }
 
-  const rate = (a: ArmSums) => (a.n > 0 ? Math.min(1, a.x / a.n) : null);
-  const estimate = last ? Math.expm1(last.theta) : null;
-  const observedWeight = acc.cEntered + acc.bEntered > 0 ? acc.cEntered / (acc.cEntered + acc.bEntered) : null;
+  const fin: Frozen = frozen ?? cur;
+  const rate = (arm: ArmSums) => (arm.n > 0 ? Math.min(1, arm.x / arm.n) : null);
+  const bounds = fin.theta === null ? null : confidenceBounds(fin.c, fin.b, design, alpha, beta);
+  const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? Math.expm1(v) : null);
+  const observedWeight = cEntered + bEntered > 0 ? cEntered / (cEntered + bEntered) : null;
   const result: GateTestResult = {
     verdict,
     reason,
     explanation: '',
     ...(decidedAt !== undefined ? { decidedAt } : {}),
-    canary: { trials: acc.c.n, successes: acc.c.x, rate: rate(acc.c) },
-    baseline: { trials: acc.b.n, successes: acc.b.x, rate: rate(acc.b) },
+    canary: { trials: fin.c.n, successes: fin.c.x, rate: rate(fin.c) },
+    baseline: { trials: fin.b.n, successes: fin.b.x, rate: rate(fin.b) },
     effect: {
-      estimate,
-      lower: last && Number.isFinite(lower) ? Math.expm1(lower) : null,
-      upper: last && Number.isFinite(upper) ? Math.expm1(upper) : null,
-      level,
+      estimate: fin.theta === null ? null : Math.expm1(fin.theta),
+      lower: finite(bounds?.lower),
+      upper: finite(bounds?.upper),
+      level: 1 - alpha - beta,
+      lowerConfidence: 1 - beta,
+      upperConfidence: 1 - alpha,
     },
     srm: {
       checked: w0 !== undefined,
@@ -320,12 +303,12 @@ export function runGateTest(minutes: readonly GateMinute[], config: GateTestConf
       pValue: w0 !== undefined && observedWeight !== null ? Math.min(1, Math.exp(-srmLogMax)) : null,
       mismatch: srmMismatch,
     },
-    minutesUsed,
+    minutesUsed: fin.minutesUsed,
     minutesToDecision: null,
     warmupExcludedMinutes: warmupExcluded,
     timeline,
   };
-  result.minutesToDecision = estimateMinutes(result, last, lastLogFail, lastLogPass, logFailAt, logPassAt, design);
+  result.minutesToDecision = estimateMinutes(result, fin, logFailAt, logPassAt, design);
   result.explanation = explain(result, config, passWithdrawn);
   return result;
 }
@@ -345,26 +328,24 @@ function mergeMinutes(a: GateMinute, b: GateMinute): GateMinute {
 
 /**
  * Minutes until the Wald part of the evidence reaches a boundary if the effect stays at its estimate and the
- * information keeps growing at its average rate so far. Null without data or when the estimate sits where
- * neither boundary is approached.
+ * information keeps growing at its average rate so far. Null without data, after a timeout or under a mismatch.
  */
 function estimateMinutes(
   r: GateTestResult,
-  last: { theta: number; info: number } | null,
-  logFail: number,
-  logPass: number,
+  f: Frozen,
   logFailAt: number,
   logPassAt: number,
   d: EvidenceDesign,
 ): number | null {
   if (r.verdict !== 'inconclusive') return 0;
-  if (r.reason === 'timeout' || r.reason === 'srm') return null;
-  if (!last || !(last.info > 0) || r.minutesUsed <= 0) return null;
-  const perMinute = last.info / r.minutesUsed;
+  if (r.reason !== 'collecting' || f.theta === null || f.minutesUsed <= 0) return null;
+  const info = informationUnder(f.c, f.b, 0);
+  if (!(info > 0)) return null;
+  const perMinute = info / f.minutesUsed;
   const t1 = d.theta1;
-  const failDrift = t1 * last.theta - 0.5 * t1 * t1; // per unit information
-  const need = failDrift > 0 ? (logFailAt - logFail) / failDrift : (logPassAt - logPass) / -failDrift;
-  if (!Number.isFinite(need) || failDrift === 0) return null;
+  const failDrift = t1 * f.theta - 0.5 * t1 * t1; // of the fail side's log e-value, per unit information
+  if (failDrift === 0) return null;
+  const need = failDrift > 0 ? (logFailAt - f.logFail) / failDrift : (logPassAt - f.logPass) / -failDrift;
   return Math.max(1, Math.ceil(Math.max(0, need) / perMinute));
 }
 
@@ -373,15 +354,19 @@ const signedPct = (v: number) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}%`;
 
 function explain(r: GateTestResult, c: GateTestConfig, passWithdrawn: boolean): string {
   const drop = pct(c.drop, c.drop * 100 >= 10 ? 0 : 1).replace(/\.0%$/, '%');
-  const level = `${Math.round(r.effect.level * 100)}%`;
+  const conf = (v: number) => `${Math.round(v * 100)}%`;
+  const bounds = [
+    r.effect.upper !== null ? `at most ${signedPct(r.effect.upper)} with ${conf(r.effect.upperConfidence)}` : '',
+    r.effect.lower !== null ? `at least ${signedPct(r.effect.lower)} with ${conf(r.effect.lowerConfidence)}` : '',
+  ].filter((x) => x);
   const rates =
     r.canary.rate !== null && r.baseline.rate !== null
       ? `the canary converts ${pct(r.canary.rate)} against the baseline's ${pct(r.baseline.rate)}`
       : '';
   const interval =
-    r.effect.estimate !== null && r.effect.lower !== null && r.effect.upper !== null
-      ? `a relative effect of ${signedPct(r.effect.estimate)} (${level} anytime-valid interval ` +
-        `${signedPct(r.effect.lower)} to ${signedPct(r.effect.upper)})`
+    r.effect.estimate !== null
+      ? `a relative effect of ${signedPct(r.effect.estimate)}` +
+        (bounds.length ? ` (anytime-valid: ${bounds.join(', ')} confidence)` : '')
       : '';
   const mins = (n: number) => `${n} minute${n === 1 ? '' : 's'}`;
   const used = `${mins(r.minutesUsed)} of data`;

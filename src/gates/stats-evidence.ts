@@ -2,12 +2,13 @@
  * The evidence of the canary gate: e-processes on the log rate ratio θ = log(canary rate / baseline rate).
  *
  * Each arm's cumulative rate p̂ = X/N (successes over effective trials) has, by the delta method, var(log p̂) ≈
- * 1/X − Q/N² with Q = Σ_m N_m²/E_m over the minutes m (E_m entered, N_m = E_m·G_m effective trials): a cohort that
- * has delivered only the share G of its successes is Binomial(E, pG), so its variance is pG(1−pG)E, not p(1−p)N.
- * For mature cohorts (G = 1) this is the familiar (1−p)/(pN). With θ̂ the difference of the logs, V the sum of the
- * two variances, information I = 1/V and score S = θ̂·I, S behaves like a Brownian motion with drift θ in the
- * information clock I (the usual large-sample approximation of group-sequential theory), whatever the baseline
- * rate: the nuisance parameter is plugged in through V, and the A/A simulation of the bench checks the result.
+ * (1 − p·Q/N)/(p·N) with Q = Σ_m N_m²/E_m over the minutes m (E_m entered, N_m = E_m·G_m effective trials): a
+ * cohort that has delivered only the share G of its successes is Binomial(E, pG), so its variance is pG(1−pG)E,
+ * not p(1−p)N. For mature cohorts (G = 1) this is the familiar (1−p)/(pN). With θ̂ the difference of the logs and I
+ * the information (1/variance, the rates taken under the hypothesis tested, as a score test does), the score
+ * S = θ̂·I behaves like a Brownian motion with drift θ in the information clock I (the large-sample approximation
+ * of group-sequential theory) whatever the baseline rate: the nuisance is plugged in through I, and the A/A
+ * simulation of the bench checks the result.
  *
  * Fail side (H0 "no harm", θ ≥ 0): a mixture of Wald's likelihood ratio against the configured harm θ1 = log(1 −
  * drop), exp(θ1·S − θ1²·I/2), and a one-sided mSPRT (half-normal mixture over θ < 0, which catches very large drops
@@ -15,6 +16,7 @@
  * probability ≤ α at any stopping time (Ville).
  * Pass side (H1 "harm ≥ drop", θ ≤ θ1): the mirror image around θ1 (Wald's ratio of θ = 0 against θ1, and a
  * half-normal mixture over θ > θ1); crossing 1/β with β = 1 − power passes a harmful canary with probability ≤ β.
+ * Inverting both families gives the confidence bounds reported with the verdict.
  */
 import { normCdf } from '../detect/normal.js';
 
@@ -32,17 +34,6 @@ export interface EvidenceDesign {
   waldWeight: number;
   /** Prior variance τ² of the half-normal mSPRT mixtures. */
   tau2: number;
-  /** ρ of the two-sided normal-mixture confidence sequence (information units). */
-  csRho: number;
-}
-
-export interface Evidence {
-  /** θ̂, or NaN when an arm has no successes and no trials. */
-  theta: number;
-  /** Fisher information of θ̂ (1/variance); 0 without data. */
-  info: number;
-  logFail: number;
-  logPass: number;
 }
 
 const LOG_2PI_HALF = 0.5 * Math.log(2 * Math.PI);
@@ -63,15 +54,11 @@ export function logAddExp(a: number, b: number): number {
   return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
 }
 
-/** Rate and var(log rate) of one arm; a zero count gets half a success (so a dead canary still has a finite log). */
-export function armLogRate(arm: ArmSums): { logRate: number; variance: number } | null {
+/** log of one arm's rate; a zero count gets half a success (so a dead canary still has a finite log). */
+export function armLogRate(arm: ArmSums): number | null {
   if (!(arm.n > 0)) return null;
   const x = arm.x > 0.5 ? arm.x : 0.5;
-  const n = Math.max(arm.n, x);
-  const p = x / n;
-  // 1/X − Q/N² = (1 − p·Q/N)/X; Q/N ≤ 1 (G ≤ 1); guard against rounding and successes beyond trials.
-  const variance = Math.max(1 - p * Math.min(1, arm.q / arm.n), 1e-9 * p) / x;
-  return { logRate: Math.log(p), variance };
+  return Math.log(x / Math.max(arm.n, x));
 }
 
 /**
@@ -93,55 +80,118 @@ export function msprtLogE(s: number, info: number, tau2: number): number {
   return (tau2 * s * s) / (2 * (1 + tau2 * info)) - 0.5 * Math.log1p(tau2 * info);
 }
 
-/** Both e-processes (logs) at score S and information I. */
-export function evidenceAt(theta: number, info: number, d: EvidenceDesign): Evidence {
-  if (!(info > 0) || !Number.isFinite(theta)) return { theta, info: 0, logFail: 0, logPass: 0 };
-  const s = theta * info;
-  const waldFail = d.theta1 * s - 0.5 * d.theta1 * d.theta1 * info;
-  const sPass = s - d.theta1 * info; // score centred on the harm θ1
+/**
+ * log e-value against H: θ ≥ θ0 (the fail side at θ0 = 0): Wald's ratio of θ0 + θ1 against θ0 mixed with the
+ * half-normal mSPRT over θ < θ0, at estimate θ̂ with information I (taken under θ0).
+ */
+export function logEvidenceBelow(theta: number, info: number, theta0: number, d: EvidenceDesign): number {
+  if (!(info > 0) || !Number.isFinite(theta)) return 0;
+  const s = (theta - theta0) * info;
+  const wald = d.theta1 * s - 0.5 * d.theta1 * d.theta1 * info;
   const w = d.waldWeight;
-  const logFail =
-    w >= 1 ? waldFail : logAddExp(Math.log(w) + waldFail, Math.log1p(-w) + halfNormalMixtureLogE(-s, info, d.tau2));
-  const logPass =
-    w >= 1 ? -waldFail : logAddExp(Math.log(w) - waldFail, Math.log1p(-w) + halfNormalMixtureLogE(sPass, info, d.tau2));
-  return { theta, info, logFail, logPass };
+  if (w >= 1) return wald;
+  return logAddExp(Math.log(w) + wald, Math.log1p(-w) + halfNormalMixtureLogE(-s, info, d.tau2));
 }
 
 /**
- * θ̂ and the information I for the tests, from the two arms (null when either arm has no trials). The variances
- * use the pooled rate of both arms (the rate they share under "no harm"), as a score test does: with the arm's own
- * rate a canary with no successes at all would carry almost no information on the log scale and never fail.
+ * log e-value against H: θ ≤ c (the pass side at c = θ1): Wald's ratio of c + |θ1| against c mixed with the
+ * half-normal mSPRT over θ > c.
  */
-export function logRatio(canary: ArmSums, baseline: ArmSums): { theta: number; info: number } | null {
+export function logEvidenceAbove(theta: number, info: number, c: number, d: EvidenceDesign): number {
+  if (!(info > 0) || !Number.isFinite(theta)) return 0;
+  const s = (theta - c) * info;
+  const wald = -d.theta1 * s - 0.5 * d.theta1 * d.theta1 * info;
+  const w = d.waldWeight;
+  if (w >= 1) return wald;
+  return logAddExp(Math.log(w) + wald, Math.log1p(-w) + halfNormalMixtureLogE(s, info, d.tau2));
+}
+
+/** θ̂ = log(canary rate) − log(baseline rate); null when either arm has no trials. */
+export function logRatio(canary: ArmSums, baseline: ArmSums): number | null {
   const c = armLogRate(canary);
   const b = armLogRate(baseline);
-  if (!c || !b) return null;
-  const pooled = Math.min(1, Math.max(canary.x + baseline.x, 0.5) / (canary.n + baseline.n));
-  const v = (arm: ArmSums) => Math.max(1 - pooled * Math.min(1, arm.q / arm.n), 1e-9) / (pooled * arm.n);
-  return { theta: c.logRate - b.logRate, info: 1 / (v(canary) + v(baseline)) };
-}
-
-/** var(θ̂) from each arm's own rate (for the confidence sequence, which must hold away from θ = 0 too). */
-export function logRatioVariance(canary: ArmSums, baseline: ArmSums): number | null {
-  const c = armLogRate(canary);
-  const b = armLogRate(baseline);
-  return c && b ? c.variance + b.variance : null;
+  return c === null || b === null ? null : c - b;
 }
 
 /**
- * Two-sided normal-mixture confidence sequence for θ (Robbins; Howard et al. 2021 eq. 14) with total miscoverage
- * `a` over all times: θ ∈ θ̂ ± √((I+ρ)(log((I+ρ)/ρ) + 2 log(1/a)))/I.
+ * Information of θ̂ under the hypothesis θ = θ0, as a score test takes it: the variances use the rates the two
+ * arms would share under θ0 (baseline p = (X_c + X_b)/(N_c·e^θ0 + N_b), canary p·e^θ0), not each arm's own rate.
+ * With its own rate a canary with no successes at all would carry almost no information on the log scale and
+ * never fail; under θ0 = 0 it carries the information of its trials.
  */
-export function confidenceSequence(theta: number, info: number, rho: number, a: number): [number, number] {
-  const half = Math.sqrt((info + rho) * (Math.log((info + rho) / rho) + 2 * Math.log(1 / a))) / info;
-  return [theta - half, theta + half];
+export function informationUnder(canary: ArmSums, baseline: ArmSums, theta0: number): number {
+  if (!(canary.n > 0 && baseline.n > 0)) return 0;
+  const r = Math.exp(theta0);
+  const pb = Math.min(1, Math.max(canary.x + baseline.x, 0.5) / (canary.n * r + baseline.n));
+  const pc = Math.min(1, pb * r);
+  const v = (arm: ArmSums, p: number) => Math.max(1 - p * Math.min(1, arm.q / arm.n), 1e-9) / (p * arm.n);
+  return 1 / (v(canary, pc) + v(baseline, pb));
+}
+
+/** log e-values of the two decisions: against "no harm" (θ ≥ 0) and against "harm ≥ drop" (θ ≤ θ1). */
+export function decisionEvidence(
+  canary: ArmSums,
+  baseline: ArmSums,
+  d: EvidenceDesign,
+): { theta: number; logFail: number; logPass: number } | null {
+  const theta = logRatio(canary, baseline);
+  if (theta === null) return null;
+  return {
+    theta,
+    logFail: logEvidenceBelow(theta, informationUnder(canary, baseline, 0), 0, d),
+    logPass: logEvidenceAbove(theta, informationUnder(canary, baseline, d.theta1), d.theta1, d),
+  };
 }
 
 /**
- * ρ that makes the normal-mixture boundary tightest at intrinsic time m (Howard et al. 2021, eq. 15 approx.):
- * ρ = m / (2 log(1/a) + log(1 + 2 log(1/a))).
+ * The confidence bounds that invert the two tests (θ on the log scale): the upper bound is the smallest θ0 whose
+ * "θ ≥ θ0" is rejected at level `a` (so fail ⇔ upper < 0), the lower bound the largest c whose "θ ≤ c" is rejected
+ * at level `b` (so pass ⇔ lower > θ1). Anytime-valid like the tests (a confidence sequence at each side's level).
+ * ±Infinity when no bound within ±20 (e^20) is reached.
  */
-export function optimalRho(m: number, a: number): number {
-  const l = 2 * Math.log(1 / a);
-  return m / (l + Math.log(1 + l));
+export function confidenceBounds(
+  canary: ArmSums,
+  baseline: ArmSums,
+  d: EvidenceDesign,
+  a: number,
+  b: number,
+): { lower: number; upper: number } | null {
+  const theta = logRatio(canary, baseline);
+  if (theta === null) return null;
+  const failAt = Math.log(1 / a);
+  const passAt = Math.log(1 / b);
+  const sd = 1 / Math.sqrt(Math.max(informationUnder(canary, baseline, theta), 1e-12));
+  const upper = search(
+    theta,
+    sd,
+    (t0) => logEvidenceBelow(theta, informationUnder(canary, baseline, t0), t0, d) >= failAt,
+  );
+  const lower = -search(
+    -theta,
+    sd,
+    (mc) => logEvidenceAbove(theta, informationUnder(canary, baseline, -mc), -mc, d) >= passAt,
+  );
+  return { lower, upper };
+}
+
+/**
+ * Smallest x ≥ from with ok(x), ok monotone false → true: steps out from `from` by doubling `step` (up to a
+ * distance of 20), then bisects to 1e-7; Infinity when not reached.
+ */
+function search(from: number, step: number, ok: (x: number) => boolean): number {
+  if (ok(from)) return from;
+  let lo = from;
+  let hi = from + step;
+  while (!ok(hi)) {
+    if (hi - from > 20) return Infinity;
+    lo = hi;
+    step *= 2;
+    hi = from + step;
+  }
+  for (let i = 0; i < 60 && hi - lo > 1e-7; i++) {
+    const mid = 0.5 * (lo + hi);
+    if (ok(mid)) hi = mid;
+    else lo = mid;
+  }
+  return hi;
 }
