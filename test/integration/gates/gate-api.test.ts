@@ -12,6 +12,8 @@ import { eventually, redisUrl, uniquePrefix } from '../../support/env.js';
 import { startWebhook } from '../../support/shop-daemon.js';
 import { canaryMinutes, canaryRulesDir, MIN, type Arm } from '../../support/canary-shop.js';
 import type { GateEvidence } from '../../../src/gates/gate-evidence.js';
+import { RedisCompletenessStore } from '../../../src/engine/completeness-store.js';
+import { completenessKey } from '../../../src/engine/completeness.js';
 
 const TOKEN = 'gate-test-token';
 const BASELINE: Arm = { version: '5.2.0', perMinute: 180, rate: 0.7 };
@@ -20,6 +22,7 @@ const HEALTHY: Arm = { version: '5.3.1', perMinute: 20, rate: 0.7 };
 
 interface Ctx {
   d: Daemon;
+  prefix: string;
   hook: Awaited<ReturnType<typeof startWebhook>>;
   t0: number;
 }
@@ -27,9 +30,10 @@ interface Ctx {
 async function startShop(): Promise<Ctx> {
   const hook = await startWebhook();
   onTestFinished(() => hook.close());
+  const prefix = uniquePrefix();
   const config = loadConfig({
     FW_REDIS_URL: redisUrl(),
-    FW_REDIS_PREFIX: uniquePrefix(),
+    FW_REDIS_PREFIX: prefix,
     FW_HTTP_PORT: '0',
     FW_HTTP_HOST: '127.0.0.1',
     FW_RULES_DIR: canaryRulesDir(hook.url),
@@ -41,7 +45,7 @@ async function startShop(): Promise<Ctx> {
   await d.start();
   // Two hours back: all the minutes the tests send are in the past, so the watermark closes them at once.
   const t0 = Math.floor((Date.now() - 120 * MIN) / MIN) * MIN;
-  return { d, hook, t0 };
+  return { d, hook, t0, prefix };
 }
 
 async function ingest(d: Daemon, events: unknown[]): Promise<void> {
@@ -242,5 +246,31 @@ describe('the canary gate API', () => {
       status: 404,
       body: { error: 'GATE_VALUE_UNSEEN' },
     });
+  });
+
+  it('counts young cohorts at the learned completeness, and leaves them out without a curve', async () => {
+    ctx = await startShop();
+    const { d, t0, prefix } = ctx;
+    // 14% worse than the baseline: between no harm and the gate's 20%, so a few minutes decide nothing.
+    const MIDDLING: Arm = { version: '5.3.2', perMinute: 20, rate: 0.6 };
+    // Minutes 0-7 sent; the data ends with minute 6 (minute 7 is not complete): the warm-up (0, 1), one mature
+    // minute (2) and four young ones (ages 3, 2, 1, 0).
+    await ingest(d, canaryMinutes(t0, 0, 8, [BASELINE, MIDDLING]));
+    const without = (await get(d, verdictPath(MIDDLING.version))).body as unknown as GateEvidence;
+    expect(without.verdict).toBe('inconclusive');
+    expect(without.youngCohortsLeftOut).toBe(4);
+    expect(without.canary).toMatchObject({ entered: 140, trials: 20 });
+
+    // A learned curve G = 0.95, 0.96, 0.97, 0.98 by age (engine/completeness.ts sums: C_a, S_a, C_final, S_final);
+    // this shop completes within 20 s, so a curve far below 1 would make young cohorts look better than they are.
+    const sums = [0.95, 0.96, 0.97, 0.98, 1].map((g) => [1000 * g, 1000, 1000, 1000]);
+    const store = new RedisCompletenessStore({ redis: d.redis as never, prefix });
+    await store.save({ [completenessKey('shop', 'started', 'completed')]: { v: 1, sums } });
+    const withCurve = (await get(d, verdictPath(MIDDLING.version))).body as unknown as GateEvidence;
+    expect(withCurve.verdict).toBe('inconclusive'); // not decided: the counts are not frozen at a decision
+    expect(withCurve.youngCohortsLeftOut).toBe(0);
+    expect(withCurve.canary.trials).toBeCloseTo(20 * (1 + 0.98 + 0.97 + 0.96 + 0.95), 6);
+    expect(withCurve.baseline.trials).toBeCloseTo(180 * (1 + 0.98 + 0.97 + 0.96 + 0.95), 6);
+    expect(withCurve.canary.entered).toBe(140);
   });
 });
