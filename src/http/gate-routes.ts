@@ -12,13 +12,14 @@
  *          hook rollout (or pre-rollout): 200 unless the verdict is fail (a canary not seen yet is not a fail);
  *          hook confirm-promotion: 200 only on pass.
  *        A "no" is 409 GATE_CLOSED with the verdict: a 4xx, so Flagger's retrying client does not retry it.
+ *        Flagger cannot send headers: this route also takes the token as `metadata.token`.
  *
  * `since`: ISO 8601 with a zone, ms, or a duration back from now (`2h`); `weight`: `10%` or `0.1`.
  */
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import { FwError } from '../core/errors.js';
-import { bearerAuth } from '../core/bearer-auth.js';
+import { bearerAuth, tokenMatcher } from '../core/bearer-auth.js';
 import type { Logger } from '../obs/logger.js';
 import { parseWhen } from '../deploys/deploy.js';
 import type { GateService, VerdictRequest } from '../gates/gate-service.js';
@@ -43,9 +44,34 @@ type Hook = keyof typeof HOOKS;
 
 export function gateRoutes(o: GateRoutesOptions): FastifyPluginAsync {
   const log = o.logger?.child({ component: 'gates' });
-  return async (app) => {
-    app.addHook('onRequest', bearerAuth(o.token));
+  const byHeader = bearerAuth(o.token);
+  const matches = tokenMatcher(o.token);
+  return async (root) => {
+    root.register(flaggerRoute);
+    root.register(async (app) => {
+      app.addHook('onRequest', byHeader);
+      readRoutes(app);
+    });
+  };
 
+  // Flagger's webhooks cannot send headers: the token may come as metadata.token instead (checked before anything
+  // else is read), or as the usual bearer header from a proxy in between.
+  async function flaggerRoute(app: FastifyInstance): Promise<void> {
+    app.addHook('preHandler', async (req, reply) => {
+      if (!o.token || req.headers.authorization) return byHeader(req, reply);
+      const t = (req.body as { metadata?: { token?: unknown } } | null)?.metadata?.token;
+      if (typeof t === 'string' && matches(t)) return;
+      return reply.code(401).send({
+        error: 'UNAUTHORIZED',
+        message:
+          'Flagger webhooks need the API token: put it in the webhook metadata as token (or send an ' +
+          '"Authorization: Bearer <token>" header through a proxy)',
+      });
+    });
+    flaggerPost(app);
+  }
+
+  function readRoutes(app: FastifyInstance): void {
     app.get('/v1/gates', async () => ({ gates: o.gates.list() }));
 
     app.get<{ Params: { name: string } }>('/v1/gates/:name/verdict', async (req) => {
@@ -62,7 +88,9 @@ export function gateRoutes(o: GateRoutesOptions): FastifyPluginAsync {
         ...(q.split_by !== undefined ? { splitBy: q.split_by } : {}),
       });
     });
+  }
 
+  function flaggerPost(app: FastifyInstance): void {
     app.post<{ Params: { name: string } }>('/v1/gates/:name/flagger', { bodyLimit: 64 * 1024 }, async (req, reply) => {
       const body = req.body as { metadata?: unknown; name?: unknown; namespace?: unknown; phase?: unknown } | null;
       if (!body || typeof body !== 'object' || Array.isArray(body))
@@ -72,7 +100,7 @@ export function gateRoutes(o: GateRoutesOptions): FastifyPluginAsync {
         throw new FwError('BAD_REQUEST', 'metadata must be an object of strings (the webhook metadata in the Canary)');
       const m = meta as Record<string, unknown>;
       const strings: Record<string, string> = {};
-      for (const k of [...VERDICT_PARAMS, 'hook'] as const) {
+      for (const k of [...VERDICT_PARAMS, 'hook', 'token'] as const) {
         if (m[k] === undefined) continue;
         if (typeof m[k] !== 'string') throw new FwError('BAD_REQUEST', `metadata.${k} must be a string`);
         strings[k] = m[k];
@@ -104,7 +132,7 @@ export function gateRoutes(o: GateRoutesOptions): FastifyPluginAsync {
       if (open) return reply.code(200).send({ hook, open, ...e });
       return closed(reply, hook, e);
     });
-  };
+  }
 }
 
 function closed(reply: FastifyReply, hook: Hook, e: GateEvidence) {

@@ -64,10 +64,14 @@ async function get(d: Daemon, path: string, token = TOKEN): Promise<{ status: nu
   return { status: r.status, body: (await r.json()) as Record<string, unknown> };
 }
 
-async function flagger(d: Daemon, metadata: Record<string, string>): Promise<{ status: number; body: GateEvidence }> {
+async function flagger(
+  d: Daemon,
+  metadata: Record<string, string>,
+  header = true,
+): Promise<{ status: number; body: GateEvidence }> {
   const r = await fetch(`${d.httpUrl}/v1/gates/canary/flagger`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    headers: { 'content-type': 'application/json', ...(header ? { authorization: `Bearer ${TOKEN}` } : {}) },
     body: JSON.stringify({ name: 'checkout', namespace: 'shop', phase: 'Progressing', checksum: 'abc', metadata }),
   });
   return { status: r.status, body: (await r.json()) as GateEvidence };
@@ -232,6 +236,14 @@ describe('the canary gate API', () => {
     }
     const unauthorized = await get(d, verdictPath('5.3.0'), '');
     expect(unauthorized).toMatchObject({ status: 401, body: { error: 'UNAUTHORIZED' } });
+    // Flagger sends no headers: the token comes in the webhook's metadata.
+    const viaMetadata = { canary: '5.3.0', baseline: '5.2.0', hook: 'rollout' };
+    expect((await flagger(d, { ...viaMetadata, token: TOKEN }, false)).status).toBe(200);
+    expect(await flagger(d, { ...viaMetadata, token: 'wrong' }, false)).toMatchObject({
+      status: 401,
+      body: { error: 'UNAUTHORIZED' },
+    });
+    expect((await flagger(d, viaMetadata, false)).status).toBe(401);
     const noHook = await flagger(d, { canary: '5.3.0', baseline: '5.2.0' });
     expect(noHook.status).toBe(400);
     expect((noHook.body as unknown as { message: string }).message).toMatch(/metadata\.hook \(or \?hook=\)/);
