@@ -79,7 +79,17 @@ program
   .description('start a throw-away Redis and Kafka-protocol broker, the daemon, and a simulated shop; Ctrl-C stops all')
   .option('--rate <n>', 'checkouts started per minute', '1200')
   .option('--duration <seconds>', 'stop by itself after this many seconds (default: run until Ctrl-C)')
-  .action(async (opts: { rate: string; duration?: string }) => {
+  .addOption(
+    new Option('--story <name>', 'canary: the canary gate failing a bad rollout, passing a good one').choices([
+      'canary',
+    ]),
+  )
+  .action(async (opts: { rate: string; duration?: string; story?: string }) => {
+    if (opts.story === 'canary') {
+      const { runCanaryStory } = await import('./demo/canary-story.js');
+      process.exitCode = await runCanaryStory({ checkoutsPerMinute: Number(opts.rate) });
+      return;
+    }
     const { runDemo } = await import('./demo/run-demo.js');
     process.exitCode = await runDemo({
       checkoutsPerMinute: Number(opts.rate),

@@ -45,6 +45,13 @@ interface Pending {
   payment?: { provider: string; at: number; roll: number };
 }
 
+interface Rollout {
+  version: string;
+  share: number;
+  from: number;
+  brokenPlatform?: string;
+}
+
 interface FailureSpan {
   rate: number;
   from: number;
@@ -58,6 +65,8 @@ export class Shop {
   private seq = 0;
   private carry = 0;
   private readonly failures = new Map<string, FailureSpan[]>();
+  /** A canary app version taking a share of the checkouts started from `from` on (the canary story). */
+  private rollout: Rollout | undefined;
   /** Count of events emitted per type, for the demo's live view. */
   readonly emitted = new Map<string, number>();
 
@@ -73,6 +82,14 @@ export class Shop {
     if (open && open.to === Infinity) open.to = at;
     if (failureRate > 0) spans.push({ rate: failureRate, from: at, to: Infinity });
     this.failures.set(provider, spans);
+  }
+
+  /**
+   * From `at` on, `share` of the checkouts start on app version `version`; on `brokenPlatform` its payment button
+   * does nothing (nobody gets to pay). `share` 0 ends the rollout.
+   */
+  setRollout(version: string, share: number, at: number, brokenPlatform?: string): void {
+    this.rollout = share > 0 ? { version, share, from: at, ...(brokenPlatform ? { brokenPlatform } : {}) } : undefined;
   }
 
   private failureAt(provider: string, at: number): number {
@@ -139,8 +156,11 @@ export class Shop {
       payment_provider: this.pick(PROVIDERS),
       app_version: this.pick(APP_VERSIONS),
     };
+    const r = this.rollout;
+    if (r && t0 >= r.from && this.rnd() < r.share) attrs.app_version = r.version;
     this.push(t0, 'checkout_started', entity, attrs);
     if (this.rnd() > 0.8) return; // abandoned before paying
+    if (r && attrs.app_version === r.version && attrs.platform === r.brokenPlatform) return; // the button is dead
     const t1 = t0 + this.delay(45_000);
     this.push(t1, 'payment_submitted', entity, attrs);
     if (this.rnd() > 0.75) return; // declined: 0.8 × 0.75 = 60% complete

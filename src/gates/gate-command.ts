@@ -71,7 +71,7 @@ export async function runGateCommand(
     const res = await callDaemon(o, WORDING, 'GET', path);
     if (res.ok) {
       last = res.body as GateEvidence;
-      o.out(progressLine(last, now()));
+      o.out(`${shortTime(now())}  ${progressLine(last)}`);
       if (last.verdict !== 'inconclusive') break;
     } else if (res.code !== 'GATE_VALUE_UNSEEN' && (res.status ?? 500) < 500) {
       return EXIT.usage; // refused: the message is printed; asking again would not change the answer
@@ -85,24 +85,31 @@ export async function runGateCommand(
     return EXIT.inconclusive;
   }
   if (a.json) o.out(JSON.stringify(last, null, 2));
-  else o.out(`${last.verdict.toUpperCase()}: ${last.explanation}`);
+  else o.out(last.explanation);
   if (a.report) o.out(evidenceMarkdown(last));
   if (last.verdict === 'inconclusive' && durations.wait > 0)
     o.err(`funnelwatch gate: still inconclusive at the end of --wait ${a.wait}`);
   return EXIT[last.verdict];
 }
 
-/** One look: "12:03 UTC  inconclusive (collecting)  canary 41.0% of 1,234 · baseline 60.3% of 11,020 · −32% …". */
-export function progressLine(e: GateEvidence, now: number): string {
+/** One look: "inconclusive (collecting)  canary 41.0% of 1,234 · baseline 60.3% of 11,020 · effect −32% …". */
+export function progressLine(e: GateEvidence): string {
+  if (e.minutesUsed === 0)
+    return `${e.verdict} (${e.reason})  ${e.warmupExcludedMinutes} min of warm-up so far, no comparison yet`;
   const ef = e.effect;
+  const sign = (x: number | null) => formatSignedChange(x) || '±0%';
   const interval =
     ef.lower !== null && ef.upper !== null
-      ? ` [${formatSignedChange(ef.lower) || '±0%'} … ${formatSignedChange(ef.upper) || '±0%'}]`
-      : '';
+      ? ` [${sign(ef.lower)} … ${sign(ef.upper)}]`
+      : ef.upper !== null
+        ? ` [at most ${sign(ef.upper)}]`
+        : ef.lower !== null
+          ? ` [at least ${sign(ef.lower)}]`
+          : '';
   const eta =
     e.verdict === 'inconclusive' && e.minutesToDecision !== null ? ` · ~${e.minutesToDecision} min to decide` : '';
   return (
-    `${shortTime(now)}  ${e.verdict} (${e.reason})  ` +
+    `${e.verdict} (${e.reason})  ` +
     `canary ${formatPercent(e.canary.rate)} of ${formatCount(e.canary.trials)} · ` +
     `baseline ${formatPercent(e.baseline.rate)} of ${formatCount(e.baseline.trials)} · ` +
     `effect ${formatSignedChange(ef.estimate) || '?'}${interval}` +

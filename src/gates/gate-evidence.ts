@@ -192,6 +192,13 @@ function signed(x: number | null): string {
   return `${x > 0 ? '+' : x < 0 ? '−' : '±'}${v.replace('-', '')}%`;
 }
 
+function interval(ef: GateEvidence['effect']): string {
+  if (ef.lower !== null && ef.upper !== null) return `${signed(ef.lower)} … ${signed(ef.upper)}`;
+  if (ef.upper !== null) return `at most ${signed(ef.upper)}`;
+  if (ef.lower !== null) return `at least ${signed(ef.lower)}`;
+  return 'not yet estimable';
+}
+
 function count(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
@@ -225,9 +232,8 @@ export function evidenceMarkdown(e: GateEvidence): string {
         `| ${count((a as GateArm).trials)} | ${count((a as GateArm).successes)} | ${rate((a as GateArm).rate)} |`,
     ),
     '',
-    `Relative effect (canary vs baseline): **${signed(e.effect.estimate)}**, ` +
-      `${Math.round(e.effect.level * 100)}% anytime-valid interval ` +
-      `${signed(e.effect.lower)} … ${signed(e.effect.upper)}.`,
+    `Relative effect (canary vs baseline): **${signed(e.effect.estimate)}**; ` +
+      `${Math.round(e.effect.level * 100)}% anytime-valid interval: ${interval(e.effect)}.`,
     '',
     `Sample ratio: ${
       e.srm.checked

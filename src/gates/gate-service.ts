@@ -275,8 +275,8 @@ function unseen(arm: 'canary' | 'baseline', value: string, splitBy: string, funn
   const max = funnel.dimensions.find((d) => d.name === splitBy)?.maxValues;
   return new FwError(
     'GATE_VALUE_UNSEEN',
-    `the ${arm} value ${JSON.stringify(value)} of ${splitBy} has no ${funnel.steps[0]?.name ?? 'entries'} in ` +
-      `funnel "${funnel.name}" since ${new Date(from).toISOString()}: check the value (events must carry ` +
+    `the ${arm} value ${JSON.stringify(value)} of ${splitBy} has no entries in funnel "${funnel.name}" ` +
+      `since ${new Date(from).toISOString()}: check the value (events must carry ` +
       `attrs.${splitBy}) or wait for its traffic` +
       (max !== undefined ? `; a dimension tracks ${max} values, later new ones count as "other"` : ''),
   );

@@ -204,7 +204,12 @@ describe('the canary gate API', () => {
         'UNKNOWN_GATE',
         /no gate "canry" \(did you mean "canary"\?\)/,
       ],
-      [verdictPath('9.9.9'), 404, 'GATE_VALUE_UNSEEN', /the canary value "9\.9\.9" of app_version has no started/],
+      [
+        verdictPath('9.9.9'),
+        404,
+        'GATE_VALUE_UNSEEN',
+        /the canary value "9\.9\.9" of app_version has no entries in funnel "shop"/,
+      ],
       [
         '/v1/gates/canary/verdict?canary=5.3.0&baseline=1.0.0',
         404,

@@ -75,11 +75,11 @@ describe('funnelwatch gate (CI) on events from Kafka', () => {
     const fail = await failing;
     expect(fail.code, fail.stderr).toBe(1);
     expect(fail.stdout).toMatch(/ fail \(harm_established\) {2}canary 35\.0% of \d/);
-    expect(fail.stdout).toMatch(/^FAIL: /m);
+    expect(fail.stdout).toMatch(/^Fail: the canary converts 35\.0% against the baseline's 70\.0%/m);
 
     const pass = await gate(url, ['--canary', '5.3.1', '--baseline', '5.2.0', '--wait', '1m', '--report']);
     expect(pass.code, pass.stderr).toBe(0);
-    expect(pass.stdout).toMatch(/^PASS: /m);
+    expect(pass.stdout).toMatch(/^Pass: the canary converts /m);
     expect(pass.stdout).toContain('# Canary gate `canary`: **PASS**');
     expect(pass.stdout).toMatch(/\| canary \| `5\.3\.1` \| 1,200 \|/);
     expect(pass.stdout).toMatch(/Rollback condition \(cleared at /);
