@@ -132,18 +132,20 @@ const DEFAULT_SRM_P = 0.001;
  * Tuning of the two e-processes, in units of the configured harm |log(1 − drop)| (measured with
  * `npm run bench:gate`, see docs/gate-statistics.md). Fail side: Wald's ratio at the configured harm carries most
  * weight (fastest at the harm that matters, as a fixed-horizon test is planned for), ratios at 2.5× and 4× the harm
- * make larger drops fail nearly as fast as a test planned for them. Pass side: Wald's ratio at the harm, with a
- * little mSPRT so that the confidence bound it inverts to narrows as data accumulates.
+ * make larger drops fail nearly as fast as a test planned for them, and a little mSPRT fails a canary that is
+ * clearly worse by less than the harm once the data are plentiful (Wald's ratios alone would pass it). Pass side:
+ * Wald's ratio at the harm, with a little mSPRT so that the confidence bound it inverts to narrows as data
+ * accumulates.
  */
 export const GATE_TUNING = {
   fail: {
     wald: [
-      { weight: 0.4, multiple: 1 },
+      { weight: 0.35, multiple: 1 },
       { weight: 0.25, multiple: 2.5 },
-      { weight: 0.35, multiple: 4 },
+      { weight: 0.3, multiple: 4 },
     ],
-    msprtWeight: 0,
-    tauOverHarm: 3,
+    msprtWeight: 0.1,
+    tauOverHarm: 2,
   },
   pass: { wald: [{ weight: 0.9, multiple: 1 }], msprtWeight: 0.1, tauOverHarm: 3 },
 };
@@ -186,6 +188,9 @@ interface Frozen {
   logPass: number;
   minutesUsed: number;
 }
+
+/** An e-value from its log, capped at the largest double (JSON has no Infinity). */
+const eValue = (log: number) => Math.min(Math.exp(log), Number.MAX_VALUE);
 
 const pos = (v: number) => (Number.isFinite(v) && v > 0 ? v : 0);
 
@@ -294,10 +299,12 @@ export function runGateTest(
     else if (canDecide && cur.logFail >= logFailAt) decide('fail', 'harm_established', at);
     else if (canDecide && cur.logPass >= logPassAt && !srmMismatch) decide('pass', 'harm_ruled_out', at);
     else if (timedOut) {
-      reason = 'timeout';
-      if (config.onTimeout !== 'inconclusive') verdict = config.onTimeout;
-      if (config.onTimeout === 'fail' || (config.onTimeout === 'pass' && !srmMismatch)) decidedAt = at;
-      else verdict = 'inconclusive';
+      // The longest duration: the configured answer, except that a mismatch never passes.
+      if (config.onTimeout === 'fail' || (config.onTimeout === 'pass' && !srmMismatch)) {
+        verdict = config.onTimeout;
+        decidedAt = at;
+        reason = 'timeout';
+      } else reason = srmMismatch ? 'srm' : 'timeout';
       freeze();
     }
     if (withTimeline) timeline.push(look(at, cur));
@@ -314,13 +321,13 @@ export function runGateTest(
     frozen = { ...cur, c: cloneArm(c), b: cloneArm(b) };
   }
   function look(at: number, f: Frozen): GateLook {
-    return { at, verdict, failEvidence: Math.exp(f.logFail), passEvidence: Math.exp(f.logPass), srmMismatch };
+    return { at, verdict, failEvidence: eValue(f.logFail), passEvidence: eValue(f.logPass), srmMismatch };
   }
 
   const fin: Frozen = frozen ?? cur;
   const rate = (arm: ArmData) => {
     const p = armRate(arm);
-    return p === null ? null : Math.min(1, p);
+    return p === null ? null : arm.x > 0 ? Math.min(1, p) : 0;
   };
   const bounds = fin.theta === null ? null : confidenceBounds(fin.c, fin.b, design, alpha, beta);
   const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? Math.expm1(v) : null);
