@@ -10,11 +10,17 @@
  */
 import { normQuantile } from '../detect/normal.js';
 import {
-  type ArmSums,
+  type ArmData,
+  addCohort,
+  armRate,
+  emptyArm,
   type EvidenceDesign,
+  type SideDesign,
   confidenceBounds,
   decisionEvidence,
-  informationUnder,
+  logEvidenceAbove,
+  logEvidenceBelow,
+  scoreAt,
 } from './stats-evidence.js';
 import { srmLogBayesFactor } from './stats-srm.js';
 
@@ -58,6 +64,12 @@ export interface GateTestConfig {
   srmPValue?: number;
 }
 
+export interface GateTestOptions {
+  /** Build the timeline (default true). Without it the looks that cannot decide are skipped; every other field
+   *  of the result is the same (the bench asks the gate every minute of thousands of rollouts). */
+  timeline?: boolean;
+}
+
 export type Verdict = 'pass' | 'fail' | 'inconclusive';
 
 export type GateReason =
@@ -81,7 +93,8 @@ export interface GateTestResult {
   explanation: string;
   /** When the verdict was first reached (end of that minute); undefined while inconclusive. */
   decidedAt?: number;
-  /** Counts used (up to the decision once decided; trials are effective trials). */
+  /** Counts used (up to the decision once decided; trials are effective trials) and the maximum-likelihood
+   *  rate (successes/trials when all cohorts are mature). */
   canary: { trials: number; successes: number; rate: number | null };
   baseline: { trials: number; successes: number; rate: number | null };
   /** Relative effect canary/baseline - 1 (negative = canary worse) with anytime-valid confidence bounds (a
@@ -112,14 +125,29 @@ export interface GateTestResult {
 }
 
 const MINUTE = 60_000;
+
 const DEFAULT_SRM_P = 0.001;
 
-/** Tuning of the e-process mixture (measured with `npm run bench:gate`, see docs/gate-statistics.md). */
+/**
+ * Tuning of the two e-processes, in units of the configured harm |log(1 − drop)| (measured with
+ * `npm run bench:gate`, see docs/gate-statistics.md). Fail side: Wald's ratio at the configured harm carries most
+ * weight (fastest at the harm that matters, as a fixed-horizon test is planned for), ratios at 2.5× and 4× the harm
+ * make larger drops fail nearly as fast as a test planned for them, and a little mSPRT fails a canary that is
+ * clearly worse by less than the harm once the data are plentiful (Wald's ratios alone would pass it). Pass side:
+ * Wald's ratio at the harm, with a little mSPRT so that the confidence bound it inverts to narrows as data
+ * accumulates.
+ */
 export const GATE_TUNING = {
-  /** Weight of Wald's ratio at the configured harm; the rest goes to the half-normal mSPRT. */
-  waldWeight: 0.8,
-  /** τ of the mSPRT mixture as a multiple of |log(1 − drop)|. */
-  tauOverHarm: 3,
+  fail: {
+    wald: [
+      { weight: 0.35, multiple: 1 },
+      { weight: 0.25, multiple: 2.5 },
+      { weight: 0.3, multiple: 4 },
+    ],
+    msprtWeight: 0.1,
+    tauOverHarm: 2,
+  },
+  pass: { wald: [{ weight: 0.9, multiple: 1 }], msprtWeight: 0.1, tauOverHarm: 3 },
 };
 
 export function validateGateConfig(c: GateTestConfig): string | null {
@@ -144,23 +172,35 @@ export function fixedHorizonInformation(drop: number, falseFail: number, power: 
 
 export function evidenceDesign(c: GateTestConfig): EvidenceDesign {
   const theta1 = Math.log(1 - c.drop);
-  const tau = GATE_TUNING.tauOverHarm * Math.abs(theta1);
-  return { theta1, waldWeight: GATE_TUNING.waldWeight, tau2: tau * tau };
+  const side = (t: (typeof GATE_TUNING)['fail']): SideDesign => ({
+    wald: t.wald,
+    msprtWeight: t.msprtWeight,
+    tau2: (t.tauOverHarm * theta1) ** 2,
+  });
+  return { theta1, fail: side(GATE_TUNING.fail), pass: side(GATE_TUNING.pass) };
 }
 
 interface Frozen {
-  c: ArmSums;
-  b: ArmSums;
+  c: ArmData;
+  b: ArmData;
   theta: number | null;
   logFail: number;
   logPass: number;
   minutesUsed: number;
 }
 
+/** An e-value from its log, capped at the largest double (JSON has no Infinity). */
+const eValue = (log: number) => Math.min(Math.exp(log), Number.MAX_VALUE);
+
 const pos = (v: number) => (Number.isFinite(v) && v > 0 ? v : 0);
 
 /** Run the sequential test over the minutes (oldest first; missing minutes count as zero). */
-export function runGateTest(minutes: readonly GateMinute[], config: GateTestConfig): GateTestResult {
+export function runGateTest(
+  minutes: readonly GateMinute[],
+  config: GateTestConfig,
+  options: GateTestOptions = {},
+): GateTestResult {
+  const withTimeline = options.timeline ?? true;
   const bad = validateGateConfig(config);
   if (bad) throw new RangeError(`gate test config: ${bad}`);
   const alpha = config.falseFail;
@@ -182,8 +222,8 @@ export function runGateTest(minutes: readonly GateMinute[], config: GateTestConf
     bySlot[k] = prev ? mergeMinutes(prev, m) : m;
   }
 
-  const c: ArmSums = { n: 0, x: 0, q: 0 };
-  const b: ArmSums = { n: 0, x: 0, q: 0 };
+  const c = emptyArm();
+  const b = emptyArm();
   let cEntered = 0;
   let bEntered = 0;
   let srmLogMax = 0; // running max of log BF = −log of the running min of 1/BF
@@ -228,16 +268,22 @@ export function runGateTest(minutes: readonly GateMinute[], config: GateTestConf
         }
         reason = 'srm';
       }
-      timeline.push(look(at, frozen));
+      if (withTimeline) timeline.push(look(at, frozen));
       continue;
     }
     if (m) {
-      c.n += ct;
-      c.x += pos(m.canary.successes);
-      if (ce > 0) c.q += (ct * ct) / ce;
-      b.n += bt;
-      b.x += pos(m.baseline.successes);
-      if (be > 0) b.q += (bt * bt) / be;
+      addCohort(c, ct, pos(m.canary.successes), ce);
+      addCohort(b, bt, pos(m.baseline.successes), be);
+    }
+    // A look may decide when it is the newest one or when all its cohorts are mature: only then is it the same
+    // look every later re-run replays (young cohorts' counts grow, so an older look replayed with today's counts
+    // is a path nobody saw; letting those decide would add paths and fail good canaries more often than α).
+    const canDecide = k === slots - 1 || (c.youngE.length === 0 && b.youngE.length === 0);
+    const timedOut = at - dataStart >= config.maxDurationMs;
+    const srmFails = srmMismatch && config.onSrm === 'fail';
+    if (!canDecide && !timedOut && !srmFails && !withTimeline) {
+      cur = { ...cur, minutesUsed: cur.minutesUsed + 1 };
+      continue;
     }
     const ev = decisionEvidence(c, b, design);
     cur = {
@@ -249,17 +295,19 @@ export function runGateTest(minutes: readonly GateMinute[], config: GateTestConf
       minutesUsed: cur.minutesUsed + 1,
     };
     reason = srmMismatch ? 'srm' : 'collecting';
-    if (srmMismatch && config.onSrm === 'fail') decide('fail', 'srm', at);
-    else if (cur.logFail >= logFailAt) decide('fail', 'harm_established', at);
-    else if (cur.logPass >= logPassAt && !srmMismatch) decide('pass', 'harm_ruled_out', at);
-    else if (at - dataStart >= config.maxDurationMs) {
-      reason = 'timeout';
-      if (config.onTimeout !== 'inconclusive') verdict = config.onTimeout;
-      if (config.onTimeout === 'fail' || (config.onTimeout === 'pass' && !srmMismatch)) decidedAt = at;
-      else verdict = 'inconclusive';
+    if (srmFails) decide('fail', 'srm', at);
+    else if (canDecide && cur.logFail >= logFailAt) decide('fail', 'harm_established', at);
+    else if (canDecide && cur.logPass >= logPassAt && !srmMismatch) decide('pass', 'harm_ruled_out', at);
+    else if (timedOut) {
+      // The longest duration: the configured answer, except that a mismatch never passes.
+      if (config.onTimeout === 'fail' || (config.onTimeout === 'pass' && !srmMismatch)) {
+        verdict = config.onTimeout;
+        decidedAt = at;
+        reason = 'timeout';
+      } else reason = srmMismatch ? 'srm' : 'timeout';
       freeze();
     }
-    timeline.push(look(at, cur));
+    if (withTimeline) timeline.push(look(at, cur));
   }
   if (cur.minutesUsed === 0 && slots > 0 && !frozen) reason = 'warming_up';
 
@@ -270,14 +318,17 @@ export function runGateTest(minutes: readonly GateMinute[], config: GateTestConf
     freeze();
   }
   function freeze(): void {
-    frozen = { ...cur, c: { ...c }, b: { ...b } };
+    frozen = { ...cur, c: cloneArm(c), b: cloneArm(b) };
   }
   function look(at: number, f: Frozen): GateLook {
-    return { at, verdict, failEvidence: Math.exp(f.logFail), passEvidence: Math.exp(f.logPass), srmMismatch };
+    return { at, verdict, failEvidence: eValue(f.logFail), passEvidence: eValue(f.logPass), srmMismatch };
   }
 
   const fin: Frozen = frozen ?? cur;
-  const rate = (arm: ArmSums) => (arm.n > 0 ? Math.min(1, arm.x / arm.n) : null);
+  const rate = (arm: ArmData) => {
+    const p = armRate(arm);
+    return p === null ? null : arm.x > 0 ? Math.min(1, p) : 0;
+  };
   const bounds = fin.theta === null ? null : confidenceBounds(fin.c, fin.b, design, alpha, beta);
   const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? Math.expm1(v) : null);
   const observedWeight = cEntered + bEntered > 0 ? cEntered / (cEntered + bEntered) : null;
@@ -313,6 +364,10 @@ export function runGateTest(minutes: readonly GateMinute[], config: GateTestConf
   return result;
 }
 
+function cloneArm(a: ArmData): ArmData {
+  return { ...a, youngE: [...a.youngE], youngG: [...a.youngG], youngX: [...a.youngX] };
+}
+
 function mergeMinutes(a: GateMinute, b: GateMinute): GateMinute {
   return {
     start: a.start,
@@ -327,8 +382,9 @@ function mergeMinutes(a: GateMinute, b: GateMinute): GateMinute {
 }
 
 /**
- * Minutes until the Wald part of the evidence reaches a boundary if the effect stays at its estimate and the
- * information keeps growing at its average rate so far. Null without data, after a timeout or under a mismatch.
+ * Minutes until either e-value reaches its boundary if the effect stays at its estimate and the information keeps
+ * growing at its average rate so far (the expected path). Null without data, after a timeout, under a mismatch,
+ * or when no boundary is reached within 100 times the minutes used so far.
  */
 function estimateMinutes(
   r: GateTestResult,
@@ -339,14 +395,26 @@ function estimateMinutes(
 ): number | null {
   if (r.verdict !== 'inconclusive') return 0;
   if (r.reason !== 'collecting' || f.theta === null || f.minutesUsed <= 0) return null;
-  const info = informationUnder(f.c, f.b, 0);
-  if (!(info > 0)) return null;
-  const perMinute = info / f.minutesUsed;
-  const t1 = d.theta1;
-  const failDrift = t1 * f.theta - 0.5 * t1 * t1; // of the fail side's log e-value, per unit information
-  if (failDrift === 0) return null;
-  const need = failDrift > 0 ? (logFailAt - f.logFail) / failDrift : (logPassAt - f.logPass) / -failDrift;
-  return Math.max(1, Math.ceil(Math.max(0, need) / perMinute));
+  const theta = f.theta;
+  const failInfo = scoreAt(f.c, f.b, 0).info / f.minutesUsed;
+  const passInfo = scoreAt(f.c, f.b, d.theta1).info / f.minutesUsed;
+  if (!(failInfo > 0 && passInfo > 0)) return null;
+  const decided = (mins: number) =>
+    logEvidenceBelow(theta * failInfo * mins, failInfo * mins, d) >= logFailAt ||
+    logEvidenceAbove((theta - d.theta1) * passInfo * mins, passInfo * mins, d) >= logPassAt;
+  const cap = 100 * f.minutesUsed;
+  let hi = f.minutesUsed + 1;
+  while (!decided(hi)) {
+    if (hi > cap) return null;
+    hi *= 2;
+  }
+  let lo = Math.max(f.minutesUsed, Math.floor(hi / 2));
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (decided(mid)) hi = mid;
+    else lo = mid;
+  }
+  return Math.max(1, hi - f.minutesUsed);
 }
 
 const pct = (v: number, digits = 1) => `${(v * 100).toFixed(digits)}%`;

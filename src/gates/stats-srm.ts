@@ -8,11 +8,14 @@
  *
  * is a nonnegative martingale under H0 (a ratio of the prior predictive to the null likelihood), so by Ville's
  * inequality P(sup BF ≥ 1/a) ≤ a and p = min over time of 1/BF is an anytime-valid p-value. For two arms the
- * Dirichlet-multinomial is the beta-binomial. GrowthBook's concentration k is 10 000.
+ * Dirichlet-multinomial is the beta-binomial. GrowthBook's concentration k is 10 000; the gate uses 1 000: a
+ * prior spread of about ±1 point around a 10 % share, so the large mismatches of misrouted or sticky canary
+ * traffic are found within a few hundred to a thousand entries (minutes at 100 entries a minute, before the test
+ * can pass), at the price of slower detection of sub-point mismatches. Valid for any k.
  */
 
-/** Concentration k of the Dirichlet prior around the expected split (GrowthBook's default). */
-export const SRM_CONCENTRATION = 10_000;
+/** Concentration k of the Dirichlet prior around the expected split. */
+export const SRM_CONCENTRATION = 1_000;
 
 const LANCZOS = [
   0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
