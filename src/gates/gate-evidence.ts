@@ -192,11 +192,14 @@ function signed(x: number | null): string {
   return `${x > 0 ? '+' : x < 0 ? '−' : '±'}${v.replace('-', '')}%`;
 }
 
+/** The two one-sided bounds, each with its confidence (the fail and the pass test they invert). */
 function interval(ef: GateEvidence['effect']): string {
-  if (ef.lower !== null && ef.upper !== null) return `${signed(ef.lower)} … ${signed(ef.upper)}`;
-  if (ef.upper !== null) return `at most ${signed(ef.upper)}`;
-  if (ef.lower !== null) return `at least ${signed(ef.lower)}`;
-  return 'not yet estimable';
+  const at = (c: number | undefined) => (c === undefined ? '' : ` (${Math.round(c * 100)}% confidence)`);
+  const parts = [
+    ...(ef.lower !== null ? [`at least ${signed(ef.lower)}${at(ef.lowerConfidence)}`] : []),
+    ...(ef.upper !== null ? [`at most ${signed(ef.upper)}${at(ef.upperConfidence)}`] : []),
+  ];
+  return parts.length > 0 ? parts.join(', ') : 'not yet estimable';
 }
 
 function count(n: number): string {
@@ -232,8 +235,8 @@ export function evidenceMarkdown(e: GateEvidence): string {
         `| ${count((a as GateArm).trials)} | ${count((a as GateArm).successes)} | ${rate((a as GateArm).rate)} |`,
     ),
     '',
-    `Relative effect (canary vs baseline): **${signed(e.effect.estimate)}**; ` +
-      `${Math.round(e.effect.level * 100)}% anytime-valid interval: ${interval(e.effect)}.`,
+    `Relative effect (canary vs baseline): **${signed(e.effect.estimate)}**; anytime-valid bounds: ` +
+      `${interval(e.effect)}.`,
     '',
     `Sample ratio: ${
       e.srm.checked

@@ -191,8 +191,22 @@ export class GateService {
       deploy: await this.deployOf(funnel, req.canary, since, until),
       ruleSetVersion: ruleSet.version,
     });
-    await this.record(gate, evidence, now);
-    return evidence;
+    const answer = await this.keepDecision(evidence, now);
+    await this.record(gate, answer, now);
+    return answer;
+  }
+
+  /**
+   * A decision once reached is the answer from then on (the rollout tools may have acted on it): the re-run may not
+   * replay a decision reached on young cohorts (sequential-test.ts decides only on the newest look or on mature
+   * cohorts), so the stored record's decision is served unless the split check withdrew it or the comparison
+   * starts elsewhere (another `since`).
+   */
+  private async keepDecision(e: GateEvidence, now: number): Promise<GateEvidence> {
+    if (e.verdict !== 'inconclusive' || e.reason === 'srm') return e;
+    const prior = await this.o.store.get(comparisonOf(e));
+    if (!prior || prior.verdict === 'inconclusive' || prior.since !== e.since) return e;
+    return { ...prior, evaluatedAt: new Date(now).toISOString() };
   }
 
   /** The stored evidence record of a comparison. */

@@ -14,6 +14,7 @@ import { canaryMinutes, canaryRulesDir, MIN, type Arm } from '../../support/cana
 import type { GateEvidence } from '../../../src/gates/gate-evidence.js';
 import { RedisCompletenessStore } from '../../../src/engine/completeness-store.js';
 import { completenessKey } from '../../../src/engine/completeness.js';
+import { GateStore } from '../../../src/gates/gate-store.js';
 
 const TOKEN = 'gate-test-token';
 const BASELINE: Arm = { version: '5.2.0', perMinute: 180, rate: 0.7 };
@@ -289,5 +290,24 @@ describe('the canary gate API', () => {
     expect(withCurve.canary.trials).toBeCloseTo(20 * (1 + 0.98 + 0.97 + 0.96 + 0.95), 6);
     expect(withCurve.baseline.trials).toBeCloseTo(180 * (1 + 0.98 + 0.97 + 0.96 + 0.95), 6);
     expect(withCurve.canary.entered).toBe(140);
+  });
+
+  it('serves a decision once reached, unless the comparison starts elsewhere', async () => {
+    ctx = await startShop();
+    const { d, t0, prefix } = ctx;
+    const MIDDLING: Arm = { version: '5.3.2', perMinute: 20, rate: 0.6 };
+    await ingest(d, canaryMinutes(t0, 0, 8, [BASELINE, MIDDLING]));
+    const now = (await get(d, verdictPath(MIDDLING.version))).body as unknown as GateEvidence;
+    expect(now.verdict).toBe('inconclusive');
+    // A decision an earlier look reached on cohorts that were young then (the re-run need not replay it).
+    const decided = { ...now, verdict: 'fail' as const, reason: 'harm_established', decidedAt: now.dataUntil };
+    await new GateStore({ redis: d.redis as never, prefix }).save(decided, undefined, []);
+    expect((await get(d, verdictPath(MIDDLING.version))).body).toMatchObject({
+      verdict: 'fail',
+      reason: 'harm_established',
+      decidedAt: now.dataUntil,
+    });
+    const elsewhere = await get(d, verdictPath(MIDDLING.version, `&since=${new Date(t0 + MIN).toISOString()}`));
+    expect(elsewhere.body).toMatchObject({ verdict: 'inconclusive', sinceSource: 'request' });
   });
 });

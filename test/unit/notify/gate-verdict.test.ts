@@ -135,7 +135,7 @@ describe('the evidence package', () => {
       decidedAt: at(4),
       canary: { trials: 100, successes: 30, rate: 0.3 },
       baseline: { trials: 900, successes: 540, rate: 0.6 },
-      effect: { estimate: -0.5, lower: null, upper: -0.2, level: 0.75 },
+      effect: { estimate: -0.5, lower: null, upper: -0.2, level: 0.75, lowerConfidence: 0.8, upperConfidence: 0.95 },
       srm: { checked: true, expectedWeight: 0.1, observedWeight: 0.1, pValue: 0.9, mismatch: false },
       minutesUsed: 5,
       minutesToDecision: 0,
@@ -176,7 +176,7 @@ describe('the evidence package', () => {
     const md = evidenceMarkdown(e);
     expect(md).toContain('# Canary gate `checkout-canary`: **FAIL**');
     expect(md).toContain('| canary | `5.3.0` | 110 | 100 | 30 | 30.00% |');
-    expect(md).toContain('75% anytime-valid interval: at most −20.0%.');
+    expect(md).toContain('anytime-valid bounds: at most −20.0% (95% confidence).');
     expect(md).toContain('expected canary share 10%, observed 10%, p = 0.90: consistent');
     expect(md).toContain('Deploy marker: none posted for this version.');
   });
