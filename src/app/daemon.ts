@@ -305,6 +305,13 @@ export class Daemon {
         await this.evaluator.tick(now);
       },
     });
+    // Undecided canary comparisons someone is asking about: decided and announced in the minute the data allow.
+    this.ticker.add({
+      name: 'gates',
+      run: async () => {
+        if (this.redis.status === 'ready' && this.rules.current?.gates.length) await this.gates.revisit();
+      },
+    });
     this.readiness.add({
       name: 'rules',
       check: () => {

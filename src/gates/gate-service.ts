@@ -209,6 +209,38 @@ export class GateService {
     return { ...prior, evaluatedAt: new Date(now).toISOString() };
   }
 
+  /**
+   * Looks again, once a minute, at the undecided comparisons whose data window (warm-up + max duration) is not over
+   * and that were looked at in the last `activeMs`, so a decision is recorded and announced in the minute it is
+   * reached even when the rollout tool asks less often (or stopped asking). Bounded: a comparison drops out when
+   * its window is over (its answer cannot change after). Returns how many were looked at.
+   */
+  async revisit(activeMs = 30 * MINUTE): Promise<number> {
+    const now = this.o.clock.now();
+    const open = (await this.o.store.all()).filter((e) => {
+      const windowEnd = Date.parse(e.since) + (e.settings.warmupMinutes + e.settings.maxDurationMinutes) * MINUTE;
+      return e.verdict === 'inconclusive' && e.dataUntilMs < windowEnd && now - Date.parse(e.evaluatedAt) <= activeMs;
+    });
+    let n = 0;
+    for (const e of open) {
+      if (!this.o.rules()?.gates.some((g) => g.name === e.gate)) continue;
+      try {
+        await this.verdict({
+          gate: e.gate,
+          canary: e.canary.value,
+          baseline: e.baseline.value,
+          splitBy: e.splitBy,
+          ...(e.sinceSource === 'request' ? { since: Date.parse(e.since) } : {}),
+          ...(e.settings.expectedWeight !== null ? { weight: e.settings.expectedWeight } : {}),
+        });
+        n++;
+      } catch (err) {
+        this.o.logger?.warn({ gate: e.gate, canary: e.canary.value, err: errorMessage(err) }, 'gate revisit failed');
+      }
+    }
+    return n;
+  }
+
   /** The stored evidence record of a comparison. */
   async evidence(c: { gate: string; canary: string; baseline: string; splitBy?: string }): Promise<GateEvidence> {
     const { gate, funnel } = this.resolve(c.gate);

@@ -65,6 +65,26 @@ export class GateStore {
     return { stored: Number(reply[0]) === 1, queued: Number(reply[1]) === 1 };
   }
 
+  /** Every stored record (a few per rollout, kept 30 days). */
+  async all(): Promise<GateEvidence[]> {
+    let raw: Record<string, string>;
+    try {
+      raw = await this.o.redis.hgetall(this.records);
+    } catch (err) {
+      throw redisFailure(err, 'GATE', 'reading the gate records');
+    }
+    const out: GateEvidence[] = [];
+    for (const [field, json] of Object.entries(raw)) {
+      if (field.endsWith('#at') || field.endsWith('#notified')) continue;
+      try {
+        out.push(JSON.parse(json) as GateEvidence);
+      } catch {
+        // unreadable: skipped, as in get()
+      }
+    }
+    return out;
+  }
+
   /** The stored record of a comparison, or undefined. */
   async get(c: GateComparison): Promise<GateEvidence | undefined> {
     let raw: string | null;

@@ -310,4 +310,21 @@ describe('the canary gate API', () => {
     const elsewhere = await get(d, verdictPath(MIDDLING.version, `&since=${new Date(t0 + MIN).toISOString()}`));
     expect(elsewhere.body).toMatchObject({ verdict: 'inconclusive', sinceSource: 'request' });
   });
+
+  it('decides and announces an undecided comparison at the minute tick, without being asked again', async () => {
+    ctx = await startShop();
+    const { d, hook, t0 } = ctx;
+    await ingest(d, canaryMinutes(t0, 0, 4, [BASELINE, BROKEN]));
+    expect((await get(d, verdictPath(BROKEN.version))).body).toMatchObject({ verdict: 'inconclusive' });
+    await ingest(d, canaryMinutes(t0, 4, 12, [BASELINE, BROKEN]));
+    await d.ticker.runOnce();
+    const record = (await get(d, '/v1/gates/canary/evidence?canary=5.3.0&baseline=5.2.0')).body;
+    expect(record).toMatchObject({ verdict: 'fail', reason: 'harm_established' });
+    const announced = await eventually(
+      () => hook.bodies.find((b) => b.event === 'gate_verdict'),
+      20_000,
+      'the fail announced after the tick',
+    );
+    expect(announced).toMatchObject({ gate: { verdict: 'fail', canary: '5.3.0' } });
+  });
 });
