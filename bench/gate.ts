@@ -266,14 +266,15 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  
 const head = byConfig[only ?? '1000/min@10%']!;
 console.log(
   `\nA/A false fails: ${pctOf(aaFailAll, aaRunsAll)} of ${aaRunsAll} rollouts (peeking z-test ` +
-    `${pctOf(peekAll, aaRunsAll)}, Kayenta MWU ${pctOf(kayAll, kayRunsAll)}); SRM at twice the weight found in ` +
+    `${pctOf(peekAll, aaRunsAll)}, Kayenta MWU ${kayRunsAll ? pctOf(kayAll, kayRunsAll) : 'n/a'}); ` +
+    `SRM at twice the weight found in ` +
     `${pctOf(srmHit, srmRuns)}, passed ${srmPass} times. ${round((Date.now() - t0) / 1000, 1)} s.`,
 );
 
 json.aa_false_fail_rate = round(aaFailAll / aaRunsAll, 4);
 json.aa_rollouts = aaRunsAll;
 json.peeking_false_fail_rate = round(peekAll / aaRunsAll, 4);
-json.kayenta_false_fail_rate = round(kayAll / kayRunsAll, 4);
+json.kayenta_false_fail_rate = kayRunsAll ? round(kayAll / kayRunsAll, 4) : null;
 json.time_to_fail_ratio_fixed = head.time_to_fail_ratio_fixed;
 json.time_to_fail_ratio_fixed_corrected = head.time_to_fail_ratio_fixed_corrected;
 json.mean_minutes_to_fail = head.mean_minutes_to_fail;

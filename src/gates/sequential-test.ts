@@ -417,6 +417,7 @@ function estimateMinutes(
   return Math.max(1, hi - f.minutesUsed);
 }
 
+const pText = (p: number) => (p < 1e-6 ? 'p < 0.000001' : `p = ${p.toPrecision(2)}`);
 const pct = (v: number, digits = 1) => `${(v * 100).toFixed(digits)}%`;
 const signedPct = (v: number) => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}%`;
 
@@ -440,12 +441,15 @@ function explain(r: GateTestResult, c: GateTestConfig, passWithdrawn: boolean): 
   const used = `${mins(r.minutesUsed)} of data`;
   const srmText = () =>
     `the canary received ${pct(r.srm.observedWeight ?? 0)} of the entries where ${pct(r.srm.expectedWeight ?? 0)} ` +
-    `was expected (sample-ratio mismatch, p = ${(r.srm.pValue ?? 1).toPrecision(2)})`;
+    `was expected (sample-ratio mismatch, ${pText(r.srm.pValue ?? 1)})`;
   switch (r.reason) {
     case 'no_data':
       return 'No data yet for the canary and the baseline.';
     case 'warming_up':
-      return `Warming up: the first ${mins(r.warmupExcludedMinutes)} after the start are ignored.`;
+      return (
+        `Warming up: the first ${mins(Math.ceil(c.warmupMs / MINUTE))} after the start are ignored ` +
+        `(${mins(r.warmupExcludedMinutes)} of data so far).`
+      );
     case 'harm_established':
       return `Fail: ${rates}, ${interval}; harm is established after ${used}.`;
     case 'harm_ruled_out':
@@ -458,8 +462,8 @@ function explain(r: GateTestResult, c: GateTestConfig, passWithdrawn: boolean): 
           }.`;
     case 'timeout':
       return (
-        `No decision after ${mins(r.minutesUsed)} of data (${interval || 'no usable counts'}); the gate is ` +
-        `configured to answer ${c.onTimeout} when its longest duration is reached.`
+        `No decision after ${mins(r.minutesUsed)} of data, the longest duration, and the gate is configured to ` +
+        `answer ${c.onTimeout} then; ${rates ? `${rates}, ${interval}` : 'no usable counts'}.`
       );
     default: {
       if (r.minutesUsed === 0 || r.effect.estimate === null)

@@ -10,6 +10,7 @@ import {
   scoreAt,
 } from '../../../src/gates/stats-evidence.js';
 import { effectiveTrials } from '../../../src/gates/maturity.js';
+import { mulberry32 } from '../../../src/core/prng.js';
 
 describe('mSPRT (Johari et al. 2017)', () => {
   it('matches the closed form Λ = √(V/(V+nτ²))·exp(n²τ²Δ²/(2V(V+nτ²))) for a hand-computed case', () => {
@@ -67,6 +68,34 @@ describe('sequential SRM Bayes factor (Lindon & Malek; GrowthBook ssrm.py)', () 
     expect(srmLogBayesFactor([120, 880], [0.1, 0.9], 10000)).toBeCloseTo(0.14527958535290963, 9);
     expect(srmLogBayesFactor([100, 900], [0.1, 0.9], 1000)).toBeCloseTo(-0.34699488414571533, 9);
     expect(srmLogBayesFactor([30, 70], [0.5, 0.5], 100)).toBeCloseTo(3.6997595965386836, 9);
+  });
+});
+
+describe('sequential SRM under continuous monitoring (fixed seed)', () => {
+  it('a correct 10 % split watched every 25 entries up to 20,000: max BF ≥ 20 in ≤ 5 % of 400 runs', () => {
+    const rnd = mulberry32(2026);
+    let alarms = 0;
+    for (let run = 0; run < 400; run++) {
+      let c = 0;
+      let max = 0;
+      for (let n = 1; n <= 20_000; n++) {
+        if (rnd() < 0.1) c++;
+        if (n % 25 === 0) max = Math.max(max, srmLogBayesFactor([c, n - c], [0.1, 0.9]));
+      }
+      if (max >= Math.log(20)) alarms++;
+    }
+    expect(alarms / 400).toBeLessThanOrEqual(0.05);
+  });
+
+  it('twice the weight is found within 1,000 entries', () => {
+    const rnd = mulberry32(7);
+    let c = 0;
+    let found = 0;
+    for (let n = 1; n <= 1000 && !found; n++) {
+      if (rnd() < 0.2) c++;
+      if (srmLogBayesFactor([c, n - c], [0.1, 0.9]) >= Math.log(1000)) found = n;
+    }
+    expect(found).toBeGreaterThan(0);
   });
 });
 
