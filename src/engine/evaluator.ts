@@ -563,7 +563,14 @@ export class Evaluator {
         const env = this.o.environment ? { environment: this.o.environment } : {};
         const deploys = rankDeploys(
           found,
-          { funnel: funnel.name, services: funnel.services, segment: t.segment, onset, ...env },
+          {
+            funnel: funnel.name,
+            services: funnel.services,
+            segment: t.segment,
+            onset,
+            bucketMs: funnel.bucketMs,
+            ...env,
+          },
           { lookbackMs: lookback },
         );
         state.context = { ...state.context, deploys };
