@@ -45,7 +45,7 @@ import { StoreFunnelSource, type FunnelNeeds, type FunnelSource } from './funnel
 import type { CompletenessState } from './completeness.js';
 import type { CompletenessPersistence } from './completeness-store.js';
 import { evaluateGuards, type GuardName, type GuardResults } from './guards.js';
-import { segmentKey, type SeriesReader } from '../detect/series-reader.js';
+import { segmentKey, sliceReader, type SeriesReader } from '../detect/series-reader.js';
 
 export interface LeaseView {
   isLeader(): boolean;
@@ -387,7 +387,8 @@ export class Evaluator {
     const look: RuleLook = {
       rule,
       funnel,
-      reader,
+      // A rule on a slice (`where:`) reads the slice as its series, with its own baseline.
+      reader: rule.where ? sliceReader(reader, rule.where) : reader,
       evalTo,
       memory,
       frozenBefore,

@@ -50,7 +50,7 @@ describe('funnelwatch validate', () => {
 
   it('finds rules/ clean and exits 0', async () => {
     const { code, lines } = await run(['rules']);
-    expect(lines).toEqual(['ok: 3 files, 2 funnels, 6 rules, 5 receivers']);
+    expect(lines).toEqual(['ok: 3 files, 2 funnels, 7 rules, 5 receivers']);
     expect(code).toBe(0);
   });
 
