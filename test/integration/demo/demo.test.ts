@@ -5,7 +5,7 @@
  * without redis-server or kcat it says so in one sentence.
  */
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { spawnManaged, waitForOutput } from '../../../src/devenv/child.js';
@@ -82,7 +82,7 @@ describe('funnelwatch demo', () => {
     ['8000', 'demo stopped; nothing left running.'],
     ['1', 'stopping took longer than 1 ms (FW_SHUTDOWN_TIMEOUT_MS): killing what is left'],
   ])(
-    'SIGTERM with FW_SHUTDOWN_TIMEOUT_MS=%s stops the daemon, kcat and redis-server and leaves no process behind',
+    'SIGTERM with FW_SHUTDOWN_TIMEOUT_MS=%s stops the daemon, kcat and redis-server and leaves nothing behind',
     { timeout: 90_000 },
     async (timeoutMs, said) => {
       const demo = spawnDaemon({ FW_SHUTDOWN_TIMEOUT_MS: timeoutMs }, [...REDUCED, '--seed', '7']);
@@ -99,10 +99,15 @@ describe('funnelwatch demo', () => {
         commands.some((c) => c.startsWith('redis-server')),
         commands.join('\n'),
       ).toBe(true);
+      const redisPid = children.find((p) => commandOf(p).startsWith('redis-server'))!;
+      const redisDir = readlinkSync(`/proc/${redisPid}/cwd`);
+      expect(redisDir).toMatch(/fw-redis-/);
       demo.proc.kill('SIGTERM');
       // The demo's own deadline (FW_SHUTDOWN_TIMEOUT_MS) bounds the stop; this only waits for it.
       expect(await demo.exited, demo.output().slice(-2000)).toBe(143);
       expect(demo.output()).toContain(said);
+      // redis-server's data directory (its working directory) goes with it.
+      expect(existsSync(redisDir)).toBe(false);
       const left = await eventually(
         () => (children.some(alive) ? undefined : []),
         5_000,
