@@ -713,7 +713,10 @@ export class Evaluator {
       segment: next.segment,
       severity: rule.severity,
       notify: rule.notify,
-      labels: rule.labels,
+      // A rule on a slice says which one wherever labels show (Slack, PagerDuty details, silences can match it).
+      labels: rule.where
+        ? { slice: `${rule.where.dimension}=${rule.where.values.join(',')}`, ...rule.labels }
+        : rule.labels,
       incidentId: next.incidentId,
       from: prev?.status ?? 'inactive',
       to: next.status,

@@ -297,6 +297,7 @@ describe('evaluator on a real Redis', () => {
       expect(fired.map((t) => `${t.rule} ${t.segment === null ? '(slice)' : 'segment'}`)).toEqual([
         'android-drop (slice)',
       ]);
+      expect(fired[0]!.labels).toEqual({ slice: 'platform=android', team: 'payments' });
       const e = fired[0]!.evidence!;
       expect(e.relativeChange).toBeGreaterThan(0.3);
       // Its volume is android's (60 starts a minute), not the funnel's (150).
