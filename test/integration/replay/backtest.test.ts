@@ -173,6 +173,56 @@ describe('backtest', () => {
     expect(res.incidents.some((i) => i.segment === 'payment_provider=adyen')).toBe(true);
   }, 120_000);
 
+  it('skips a gap of over 4 hours without events instead of evaluating it minute by minute', async () => {
+    const redis = redisClient();
+    const prefix = uniquePrefix();
+    const loaded = await loadRuleDir(rulesDir);
+    if (!loaded.ok) throw new Error('rules');
+    const funnel = loaded.ruleSet.funnels[0]!;
+    const types = new Set(funnel.steps.map((st) => st.event));
+    const store = new RedisWindowStore({ redis, prefix });
+    const GAP = 6 * 60; // minutes from the first chunk's start to the second's
+    const chunk = shopMinutes({ minutes: 40, drop: false }).map((m) => m.filter((e) => types.has(e.type)));
+    let offset = 0;
+    for (const shift of [0, GAP]) {
+      for (const [k, all] of chunk.entries()) {
+        const events = all.map((e) => ({
+          ...e,
+          id: `${e.id}-${shift}`,
+          entity: `${e.entity}-${shift}`,
+          ts: e.ts + shift * MIN,
+        }));
+        await store.applyBatch({
+          funnel,
+          partition: '0',
+          firstOffset: offset,
+          lastOffset: offset + events.length - 1,
+          events,
+          now: T0 + (shift + k + 1) * MIN,
+        });
+        offset += events.length;
+        await store.compact(funnel);
+      }
+    }
+    const lines: string[] = [];
+    const res = await runBacktest({
+      redisUrl: redisUrl(),
+      prefix,
+      rulesDir,
+      rule: 'payment-success-drop',
+      sinceMs: 8 * 3_600_000,
+      now: T0 + (GAP + 40) * MIN,
+      out: (l) => void lines.push(l),
+    });
+    const text = lines.join('\n');
+    // Skipped: from 241 minutes after the first chunk's last minute up to the second chunk.
+    const skipped = GAP - (39 + 241);
+    expect(res.dataFrom).toBe(T0);
+    expect(res.dataMinutes).toBe(80);
+    expect(res.minutes, text).toBe((res.to - T0) / MIN - skipped);
+    expect(text).toContain(`; ${(skipped / 60).toFixed(1)} h in gaps of over 4 h are skipped`);
+  }, 120_000);
+
   it('says so when the range holds no events', async () => {
     await expect(
       runBacktest({
