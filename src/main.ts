@@ -79,23 +79,47 @@ program
   .description('start a throw-away Redis and Kafka-protocol broker, the daemon, and a simulated shop; Ctrl-C stops all')
   .option('--rate <n>', 'checkouts started per minute', '1200')
   .option('--duration <seconds>', 'stop by itself after this many seconds (default: run until Ctrl-C)')
+  .option('--seed <n>', 'seed of the simulated shop: the same seed, the same shop', '42')
+  .option('--speed <x>', "the demo's clock runs this many times the wall clock", '2')
+  .option('--check', 'stop as soon as the story is checked: exit 0 when it held, 1 (saying what differed) if not')
   .addOption(
     new Option('--story <name>', 'canary: the canary gate failing a bad rollout, passing a good one').choices([
       'canary',
     ]),
   )
-  .action(async (opts: { rate: string; duration?: string; story?: string }) => {
-    if (opts.story === 'canary') {
-      const { runCanaryStory } = await import('./demo/canary-story.js');
-      process.exitCode = await runCanaryStory({ checkoutsPerMinute: Number(opts.rate) });
-      return;
-    }
-    const { runDemo } = await import('./demo/run-demo.js');
-    process.exitCode = await runDemo({
-      checkoutsPerMinute: Number(opts.rate),
-      durationSec: opts.duration ? Number(opts.duration) : undefined,
-    });
-  });
+  .action(
+    async (opts: { rate: string; duration?: string; seed: string; speed: string; check?: boolean; story?: string }) => {
+      if (opts.story === 'canary') {
+        const { runCanaryStory } = await import('./demo/canary-story.js');
+        process.exitCode = await runCanaryStory({ checkoutsPerMinute: Number(opts.rate) });
+        return;
+      }
+      const { runDemo } = await import('./demo/run-demo.js');
+      const bad = demoOptionProblem(opts);
+      if (bad) {
+        process.stderr.write(`funnelwatch demo: ${bad}\n`);
+        process.exit(2);
+      }
+      process.exitCode = await runDemo({
+        checkoutsPerMinute: Number(opts.rate),
+        durationSec: opts.duration ? Number(opts.duration) : undefined,
+        seed: Number(opts.seed),
+        speed: Number(opts.speed),
+        stopWhenChecked: opts.check === true,
+      });
+      // A stopped demo has stopped every child; sockets of clients being torn down must not hold the exit up.
+      process.exit(process.exitCode);
+    },
+  );
+
+function demoOptionProblem(o: { rate: string; duration?: string; seed: string; speed: string }): string | null {
+  const positive = (v: string | undefined) => v === undefined || (Number.isFinite(Number(v)) && Number(v) > 0);
+  if (!positive(o.rate)) return `--rate: expected a number of checkouts per minute above 0, got "${o.rate}"`;
+  if (!positive(o.duration)) return `--duration: expected a number of seconds above 0, got "${o.duration}"`;
+  if (!Number.isInteger(Number(o.seed))) return `--seed: expected a whole number, got "${o.seed}"`;
+  if (!positive(o.speed) || Number(o.speed) > 60) return `--speed: expected a number from 0 to 60, got "${o.speed}"`;
+  return null;
+}
 
 const stdio = {
   out: (l: string) => process.stdout.write(`${l}\n`),

@@ -7,6 +7,7 @@
  * The spec table below is the single source for validation, defaults and the README's configuration reference
  * (`funnelwatch config --markdown`).
  */
+import cron from 'node-cron';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
@@ -21,6 +22,23 @@ interface VarSpec {
 }
 
 const durationMs = z.string().regex(/^\d+$/, 'a whole number of milliseconds').transform(Number);
+// http(s) only: a receiver base URL with another scheme (ftp:, file:, a typo like htps:) fails at the first page.
+const httpUrl = (example: string) =>
+  z.string().refine((s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, `an http:// or https:// URL such as ${example}`);
+// Checked at start, with the library that will run it: a bad expression used to surface only when node-cron threw.
+const cronExpression = z
+  .string()
+  .refine(
+    (s) => cron.validate(s),
+    'a node-cron expression with seconds: second minute hour day-of-month month day-of-week, e.g. 5 * * * * *',
+  );
 const port = z
   .string()
   .regex(/^\d+$/, 'a port number')
@@ -223,7 +241,7 @@ export const CONFIG_SPEC = {
       'its progress under it (set it to keep one stream across restarts).',
   },
   FW_TICK_SCHEDULE: {
-    schema: z.string().min(1),
+    schema: cronExpression,
     default: '5 * * * * *',
     doc:
       'When the once-a-minute tasks (compaction, evaluation) run, as a node-cron expression with seconds; ' +
@@ -249,12 +267,12 @@ export const CONFIG_SPEC = {
     doc: 'Values evaluated per segment dimension of a rule (the ones with most traffic).',
   },
   FW_SLACK_API_URL: {
-    schema: z.url({ error: 'a URL such as https://slack.com/api/' }),
+    schema: httpUrl('https://slack.com/api/'),
     default: 'https://slack.com/api/',
     doc: 'Slack Web API base URL (a proxy, or a fake in tests).',
   },
   FW_PAGERDUTY_URL: {
-    schema: z.url({ error: 'a URL such as https://events.pagerduty.com' }),
+    schema: httpUrl('https://events.pagerduty.com'),
     default: 'https://events.pagerduty.com',
     doc: 'PagerDuty Events API v2 base URL (events go to `<url>/v2/enqueue`; use https://events.eu.pagerduty.com for EU accounts).',
   },

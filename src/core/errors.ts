@@ -147,6 +147,7 @@ export const ERROR_CATALOG = {
   DEVENV_NO_OUTPUT: internal('A child process has no output stream to wait on.'),
   DEVENV_EXITED: internal('A child process exited before it was ready.'),
   DEVENV_TIMEOUT: unavailable('A child process was not ready in time.'),
+  DEVENV_MISSING_TOOL: internal('redis-server or kcat is not installed; `npm run setup` installs them.'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -9,6 +9,7 @@
  *   score = closeness × relevance / MAX_RELEVANCE                       (0 < score ≤ 1)
  *
  *   closeness = exp(−(onset − ts) / TIME_SCALE_MS)                       deploy at or before the onset
+ *             = 1                                                      deploy inside the onset's bucket
  *             = AFTER_ONSET_FACTOR × exp(−(ts − onset) / TIME_SCALE_MS)   deploy after it (within the grace)
  *   relevance = SERVICE_MATCH_WEIGHT         if the service is one of the funnel's `services` (else 1)
  *             × SEGMENT_MATCH_WEIGHT         if the deploy's attrs carry the drop's segment (`platform: android` for a
@@ -28,8 +29,11 @@
  *   tag is strong evidence, but not stronger than a deploy right at the onset. A funnel service and a segment tag
  *   weigh the same (both say "this change can touch that traffic"); with both, a deploy outranks an unrelated one
  *   up to 83 min closer.
- * - A deploy after the onset cannot have started the drop unless clocks or bucket edges lie by a minute or two,
- *   so it is kept (within `graceAfterOnsetMs`) but at a tenth of its weight: it shows when nothing better exists.
+ * - The onset is known to a bucket, not to a millisecond: `onset` is the start of the first bucket that dropped, so
+ *   a deploy anywhere inside that bucket (and within the grace) is "at the onset", closeness 1. Treating a deploy
+ *   30 s into the onset minute as "after" it named an unrelated deploy of an hour before in the demo.
+ * - A deploy after the onset's bucket cannot have started the drop unless clocks lie by a minute or two, so it is
+ *   kept (within `graceAfterOnsetMs`) but at a tenth of its weight: it shows when nothing better exists.
  * - A deploy to another environment (staging, for a production drop) is almost never the cause: a tenth.
  *
  * Order: score, then the later deploy first (nearer the onset for the ones before it), then id; the same input
@@ -44,6 +48,8 @@ export const DEFAULT_LOOKBACK_MS = 2 * 3_600_000;
 /** Deploys this long after the onset are still considered: clock skew and the width of a bucket. */
 export const DEFAULT_GRACE_AFTER_ONSET_MS = 2 * 60_000;
 export const DEFAULT_SUSPECT_LIMIT = 3;
+/** The onset's bucket when the alert does not say (the funnels' default `bucket`). */
+export const DEFAULT_ONSET_BUCKET_MS = 60_000;
 
 export const TIME_SCALE_MS = 30 * 60_000;
 export const SERVICE_MATCH_WEIGHT = 4;
@@ -59,8 +65,10 @@ export interface CorrelationAlert {
   services: readonly string[];
   /** The segment that dropped; null for the whole funnel. */
   segment: { dimension: string; value: string } | null;
-  /** Estimated start of the drop (ms since the epoch). */
+  /** Estimated start of the drop (ms since the epoch): the start of the first bucket that dropped. */
   onset: number;
+  /** Width of the onset's bucket (the funnel's `bucket`); default 1 min. Deploys inside it are at the onset. */
+  bucketMs?: number;
   /** The environment the daemon watches; deploys to others weigh less. Absent: every environment counts the same. */
   environment?: string;
 }
@@ -94,7 +102,7 @@ export function rankDeploys(
   for (const d of deploys) {
     if (!(d.ts >= from && d.ts <= to) || seen.has(d.id)) continue;
     seen.add(d.id);
-    const s = scoreDeploy(d, alert);
+    const s = scoreDeploy(d, alert, graceMs);
     scored.push({ d, raw: s.raw, why: s.why });
   }
   scored.sort((a, b) => b.raw - a.raw || b.d.ts - a.d.ts || (a.d.id < b.d.id ? -1 : a.d.id > b.d.id ? 1 : 0));
@@ -111,14 +119,25 @@ export function rankDeploys(
   }));
 }
 
-/** One deploy's score (unrounded, see the module header) and its explanation. */
-export function scoreDeploy(d: Deploy, alert: CorrelationAlert): { raw: number; why: string } {
+/**
+ * One deploy's score (unrounded, see the module header) and its explanation. A deploy up to
+ * min(bucket, grace) after `onset` is inside the onset's bucket: at the onset.
+ */
+export function scoreDeploy(
+  d: Deploy,
+  alert: CorrelationAlert,
+  graceMs: number = DEFAULT_GRACE_AFTER_ONSET_MS,
+): { raw: number; why: string } {
   const parts: string[] = [];
   const dt = alert.onset - d.ts;
+  const inOnsetBucket = Math.min(alert.bucketMs ?? DEFAULT_ONSET_BUCKET_MS, graceMs);
   let closeness: number;
   if (dt >= 0) {
     closeness = Math.exp(-dt / TIME_SCALE_MS);
     parts.push(dt < 30_000 ? 'at the onset' : `${formatDuration(dt)} before the onset`);
+  } else if (-dt < inOnsetBucket) {
+    closeness = 1;
+    parts.push('at the onset');
   } else {
     closeness = AFTER_ONSET_FACTOR * Math.exp(dt / TIME_SCALE_MS);
     parts.push(`${formatDuration(-dt)} after the onset, so an unlikely cause (kept for clock skew)`);

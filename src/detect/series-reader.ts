@@ -92,3 +92,42 @@ export class MapSeriesReader implements SeriesReader {
     return out;
   }
 }
+
+/**
+ * The series of a rule that watches a slice (`where: {platform: android}`): its funnel-wide series is the sum of the
+ * kept values' series of that dimension, so the rule has its own baseline, noise and detector for the slice. Other
+ * dimensions read as empty (the windows hold no combinations, so a drill-down inside the slice can only name the
+ * kept values); durations are funnel-wide only, so a slice has none (validation refuses such a rule).
+ */
+export function sliceReader(
+  inner: SeriesReader,
+  slice: { dimension: string; values: readonly string[] },
+): SeriesReader {
+  const sum = (views: (BucketView | undefined)[]): BucketView | undefined => {
+    const present = views.filter((v): v is BucketView => v !== undefined);
+    if (present.length === 0) return undefined;
+    const add = (pick: (v: BucketView) => ArrayLike<number>) => {
+      const len = Math.max(...present.map((v) => pick(v).length));
+      const out = new Array<number>(len).fill(0);
+      for (const v of present) for (let i = 0; i < pick(v).length; i++) out[i]! += pick(v)[i] ?? 0;
+      return out;
+    };
+    return { volume: add((v) => v.volume), cohort: add((v) => v.cohort) };
+  };
+  const read =
+    (at: (start: number, seg: SegmentRef | null) => BucketView | undefined) =>
+    (start: number, seg: SegmentRef | null): BucketView | undefined => {
+      if (seg === null) return sum(slice.values.map((value) => at(start, { dimension: slice.dimension, value })));
+      if (seg.dimension === slice.dimension && slice.values.includes(seg.value)) return at(start, seg);
+      return undefined;
+    };
+  return {
+    bucketMs: inner.bucketMs,
+    rollupMs: inner.rollupMs,
+    fine: read((s, g) => inner.fine(s, g)),
+    rollup: read((s, g) => inner.rollup(s, g)),
+    durations: () => undefined,
+    values: (dimension) =>
+      dimension === slice.dimension ? inner.values(dimension).filter((v) => slice.values.includes(v)) : [],
+  };
+}

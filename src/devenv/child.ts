@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { FwError } from '../core/errors.js';
+import { missingToolsMessage } from './tools.js';
 
 /** A child process we started and must stop: the dev environment (tests, demo, benchmarks) never leaves one behind. */
 export interface ManagedChild {
@@ -25,11 +26,25 @@ function installExitHook(): void {
   });
 }
 
+/** SIGKILLs every child still running (a shutdown past its deadline); they are gone when this returns. */
+export function killAllManaged(): void {
+  for (const p of live) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
 export function spawnManaged(cmd: string, args: string[], opts: SpawnOptions = {}): ManagedChild {
   installExitHook();
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   live.add(proc);
   proc.once('exit', () => live.delete(proc));
+  // A program that is not installed fails with an 'error' event (ENOENT) and no 'exit': without a listener that is
+  // an uncaught exception with a stack trace. waitForOutput turns it into DEVENV_MISSING_TOOL.
+  proc.once('error', () => live.delete(proc));
   return {
     proc,
     stop: () => stopChild(proc),
@@ -75,6 +90,14 @@ export function waitForOutput(
       cleanup();
       reject(new FwError('DEVENV_EXITED', `${what} exited (code ${code}) before it was ready: ${buf.slice(-2000)}`));
     };
+    const onError = (err: NodeJS.ErrnoException) => {
+      cleanup();
+      reject(
+        err.code === 'ENOENT'
+          ? new FwError('DEVENV_MISSING_TOOL', missingToolsMessage([String(proc.spawnfile)]))
+          : new FwError('DEVENV_EXITED', `${what} could not be started: ${err.message}`),
+      );
+    };
     const timer = setTimeout(() => {
       cleanup();
       reject(new FwError('DEVENV_TIMEOUT', `${what} was not ready after ${timeoutMs} ms: ${buf.slice(-2000)}`));
@@ -83,8 +106,10 @@ export function waitForOutput(
       clearTimeout(timer);
       src!.off('data', onData);
       proc.off('exit', onExit);
+      proc.off('error', onError);
     }
     src.on('data', onData);
     proc.once('exit', onExit);
+    proc.once('error', onError);
   });
 }

@@ -12,6 +12,18 @@ import { spawnManaged, waitForOutput, type ManagedChild } from './child.js';
 
 const run = promisify(execFile);
 
+/** Data directories of servers still running: removed at exit too (a demo killed past its shutdown deadline). */
+const liveDirs = new Set<string>();
+let exitHookInstalled = false;
+function removeAtExit(dir: string): void {
+  liveDirs.add(dir);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  });
+}
+
 export interface RedisServerHandle {
   url: string;
   port: number;
@@ -79,6 +91,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   const args = opts.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [];
   let cur = await spawnRedis(args, 'redis-server');
   const { port, dir } = cur;
+  if (!opts.persistent) removeAtExit(dir);
   let running = true;
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -86,7 +99,10 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     stop: async () => {
       await cur.child.stop();
       running = false;
-      if (!opts.persistent) rmSync(dir, { recursive: true, force: true });
+      if (!opts.persistent) {
+        rmSync(dir, { recursive: true, force: true });
+        liveDirs.delete(dir);
+      }
     },
     restart: async () => {
       if (running) await cur.child.stop();

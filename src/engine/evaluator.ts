@@ -45,7 +45,7 @@ import { StoreFunnelSource, type FunnelNeeds, type FunnelSource } from './funnel
 import type { CompletenessState } from './completeness.js';
 import type { CompletenessPersistence } from './completeness-store.js';
 import { evaluateGuards, type GuardName, type GuardResults } from './guards.js';
-import { segmentKey, type SeriesReader } from '../detect/series-reader.js';
+import { segmentKey, sliceReader, type SeriesReader } from '../detect/series-reader.js';
 
 export interface LeaseView {
   isLeader(): boolean;
@@ -387,7 +387,8 @@ export class Evaluator {
     const look: RuleLook = {
       rule,
       funnel,
-      reader,
+      // A rule on a slice (`where:`) reads the slice as its series, with its own baseline.
+      reader: rule.where ? sliceReader(reader, rule.where) : reader,
       evalTo,
       memory,
       frozenBefore,
@@ -563,7 +564,14 @@ export class Evaluator {
         const env = this.o.environment ? { environment: this.o.environment } : {};
         const deploys = rankDeploys(
           found,
-          { funnel: funnel.name, services: funnel.services, segment: t.segment, onset, ...env },
+          {
+            funnel: funnel.name,
+            services: funnel.services,
+            segment: t.segment,
+            onset,
+            bucketMs: funnel.bucketMs,
+            ...env,
+          },
           { lookbackMs: lookback },
         );
         state.context = { ...state.context, deploys };
@@ -705,7 +713,10 @@ export class Evaluator {
       segment: next.segment,
       severity: rule.severity,
       notify: rule.notify,
-      labels: rule.labels,
+      // A rule on a slice says which one wherever labels show (Slack, PagerDuty details, silences can match it).
+      labels: rule.where
+        ? { slice: `${rule.where.dimension}=${rule.where.values.join(',')}`, ...rule.labels }
+        : rule.labels,
       incidentId: next.incidentId,
       from: prev?.status ?? 'inactive',
       to: next.status,

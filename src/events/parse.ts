@@ -20,6 +20,7 @@ export type RejectReason =
   | 'invalid_timestamp'
   | 'future_timestamp'
   | 'too_old'
+  | 'implausible_timestamp'
   | 'field_too_long';
 
 export type ParseResult =
@@ -64,6 +65,13 @@ export const DEFAULT_PARSE_OPTIONS: Omit<ParseOptions, 'now'> = {
 };
 
 const reject = (reason: RejectReason, detail: string): ParseResult => ({ ok: false, reason, detail });
+
+/**
+ * Earlier than this no event of a funnel happened: a time before 2000 is a truncated or mis-scaled timestamp
+ * (seconds read as milliseconds gives 1970). Rejected as `implausible_timestamp` whatever the age limit, live and in
+ * replay (which has no age limit of its own: the stream's own newest time judges age there).
+ */
+export const EARLIEST_PLAUSIBLE_TS = Date.UTC(2000, 0, 1);
 
 export function parseEvent(raw: Buffer | string | null, opts: ParseOptions): ParseResult {
   if (raw === null || raw.length === 0) return reject('empty', 'message has no value');
@@ -160,6 +168,12 @@ function build(
     return reject(
       'invalid_timestamp',
       `"${names.ts}" must be an ISO-8601 time or epoch milliseconds, got ${preview(tsIn)}`,
+    );
+  if (ts < EARLIEST_PLAUSIBLE_TS)
+    return reject(
+      'implausible_timestamp',
+      `"${names.ts}" ${new Date(ts).toISOString()} is before 2000: a truncated or mis-scaled timestamp ` +
+        '(seconds or microseconds where milliseconds belong?)',
     );
   if (ts > opts.now + opts.maxFutureMs)
     return reject(

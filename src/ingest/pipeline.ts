@@ -54,6 +54,9 @@ const OUTCOMES = [
   ['no_entry', 'noEntry'],
   ['expired', 'expired'],
   ['late_cohort', 'lateCohort'],
+  // Events of a step's type that its `where` turned away, and matched events without an entity: not applied.
+  ['filtered', 'unmatched'],
+  ['no_entity', 'noEntity'],
 ] as const;
 
 export function createIngestHandler(deps: PipelineDeps): BatchHandler {

@@ -42,7 +42,8 @@ export class Metrics {
       'Matched events by what the window store did with them: ' +
       'entry, step, duplicate, out_of_order (also a step), no_entry ' +
       '(a later step with no known entry: never entered, expired state, or an entity spread over partitions), ' +
-      'expired (after the conversion window), late_cohort (cohort increment into a sealed bucket, also a step)',
+      'expired (after the conversion window), late_cohort (cohort increment into a sealed bucket, also a step), ' +
+      "filtered (a step's type, turned away by its where), no_entity (no entity under the funnel's entity field)",
     labelNames: ['funnel', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -77,6 +77,10 @@ export interface BacktestResult {
   minutes: number;
   /** Set when `since` reached further back than the fine retention holds. */
   clampedFrom?: number;
+  /** The first minute of [from, to) with events: the scan starts there. */
+  dataFrom: number;
+  /** Minutes of [from, to) with events. */
+  dataMinutes: number;
   incidents: BacktestIncident[];
   pages: number;
   pagesPerWeek: number;
@@ -196,7 +200,18 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
       );
     }
 
-    const clock = new ManualClock(from);
+    // Where the history has data: the evaluator is not run over minutes nothing was recorded in (a nearly empty
+    // range used to take minutes to say "0 pages"), and the answer says how much of the range had data.
+    const coverage = await dataCoverage(live, funnel, from, to);
+    if (coverage.first === null) {
+      throw new FwError(
+        'BACKTEST_NO_DATA',
+        `no events of ${funnel.name} between ${new Date(from).toISOString()} and ${new Date(to).toISOString()} ` +
+          `under prefix "${opts.prefix}" (newest event ${new Date(liveWm).toISOString()})`,
+      );
+    }
+    const scanFrom = coverage.first;
+    const clock = new ManualClock(scanFrom);
     const source = new AsOfSource(live, liveWm);
     const liveDeploys = new RedisDeployStore({ redis, prefix: opts.prefix, clock: () => clock.now(), logger });
     // The daemon's core with its default settings; its own state (alerts, jobs, lease, curves) under the private
@@ -218,6 +233,14 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
     opts.out(
       `backtest of ${rule.name} (${funnel.name}) from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}`,
     );
+    const askedMin = (to - from) / MIN;
+    opts.out(
+      `  data: ${coverage.minutes} of its ${askedMin} minutes hold events ` +
+        `(${((100 * coverage.minutes) / askedMin).toFixed(coverage.minutes < askedMin / 10 ? 1 : 0)} %), ` +
+        `the first at ${new Date(scanFrom).toISOString()}` +
+        `${scanFrom > from ? `; the ${fmtSpan(scanFrom - from)} before it hold none and are not scanned` : ''}` +
+        `${coverage.gapMinutes > 0 ? `; ${fmtSpan(coverage.gapMinutes * MIN)} in gaps of over 4 h are skipped` : ''}`,
+    );
     if (from > wanted) {
       opts.out(
         `  note: fine buckets are kept ${Math.round(funnel.retention.fineMs / 3_600_000)} h ` +
@@ -228,11 +251,12 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
 
     const open = new Map<string, BacktestIncident>();
     const incidents: BacktestIncident[] = [];
-    const total = (to - from) / MIN;
+    const total = (to - scanFrom) / MIN - coverage.gapMinutes;
     let minutes = 0;
     let lastProgress = Date.now();
 
-    for (let m = from; m < to; m += MIN) {
+    for (let m = scanFrom; m < to; m += MIN) {
+      if (coverage.skip(m)) continue;
       source.asOf = m + MIN - 1;
       clock.set(m + MIN + TICK_DELAY_MS);
       await lease.tryAcquire();
@@ -293,7 +317,8 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
     }
 
     const pages = incidents.length;
-    const span = to - from;
+    // Per week of the span that has data: the empty hours before it would dilute the figure.
+    const span = to - scanFrom - coverage.gapMinutes * MIN;
     const pagesPerWeek = pages / (span / WEEK);
     opts.out(
       `  ${pages} page${pages === 1 ? '' : 's'} in ${fmtSpan(span)}: ${pagesPerWeek.toFixed(1)} per week` +
@@ -304,6 +329,8 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
       from,
       to,
       minutes,
+      dataFrom: scanFrom,
+      dataMinutes: coverage.minutes,
       ...(from > wanted ? { clampedFrom: from } : {}),
       incidents,
       pages,
@@ -315,6 +342,35 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
     );
     redis.disconnect();
   }
+}
+
+/** A gap longer than the detector's longest window: a look inside it sees no data at all. */
+const GAP_SKIP_MIN = 240;
+
+/**
+ * Which minutes of [from, to) hold events (any step's volume, from the fine buckets), the first of them, and which
+ * minutes to skip: those more than GAP_SKIP_MIN after the last minute with events (nothing a look reads has data).
+ */
+async function dataCoverage(
+  store: RedisWindowStore,
+  funnel: FunnelDef,
+  from: number,
+  to: number,
+): Promise<{ first: number | null; minutes: number; gapMinutes: number; skip: (m: number) => boolean }> {
+  const { buckets } = await store.bucketCounts({ funnel, from, to, resolution: 'fine' });
+  const withData = buckets.filter((b) => b.volume.some((v) => v > 0)).map((b) => b.start);
+  const skipped = new Set<number>();
+  for (let i = 1; i < withData.length; i++) {
+    for (let m = withData[i - 1]! + (GAP_SKIP_MIN + 1) * MIN; m < withData[i]!; m += MIN) skipped.add(m);
+  }
+  const last = withData[withData.length - 1];
+  if (last !== undefined) for (let m = last + (GAP_SKIP_MIN + 1) * MIN; m < to; m += MIN) skipped.add(m);
+  return {
+    first: withData[0] ?? null,
+    minutes: withData.length,
+    gapMinutes: skipped.size,
+    skip: (m) => skipped.has(m),
+  };
 }
 
 function fmt(x: number): string {

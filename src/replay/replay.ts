@@ -27,7 +27,8 @@ import { randomBytes } from 'node:crypto';
 import { createRedisClient, deleteByPrefix, type RedisLike } from '../redis/client.js';
 import { ManualClock } from '../core/clock.js';
 import { FwError, errorMessage } from '../core/errors.js';
-import { parseEvent, type ParseOptions } from '../events/parse.js';
+import { DEFAULT_PARSE_OPTIONS, parseEvent, type ParseOptions } from '../events/parse.js';
+import { funnelBit, funnelMasks } from '../ingest/batch-plan.js';
 import type { FunnelDef } from '../funnels/funnel.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { Metrics } from '../obs/metrics.js';
@@ -82,14 +83,44 @@ export interface ReplayOptions {
   logger?: Logger;
 }
 
+/**
+ * What became of the events of the lines handed to one funnel (a line whose type two funnels use counts in both):
+ * `lines` = used + filtered + duplicate + late + noEntity.
+ */
+export interface FunnelAccount {
+  lines: number;
+  /** Applied by a step: entries, steps (out-of-order ones included), and later steps without entry or expired. */
+  used: number;
+  entries: number;
+  steps: number;
+  noEntry: number;
+  expired: number;
+  /** Of a step's event type, turned away by the step's `where`. */
+  filtered: number;
+  /** The entity reached the step before. */
+  duplicate: number;
+  /** Later than the funnel's allowed lateness. */
+  late: number;
+  /** No entity under the funnel's `entity` field. */
+  noEntity: number;
+}
+
 export interface ReplaySummary {
+  /** Every line of the input files: linesRead = blankLines + Σ rejected + outsideRange + eventsAccepted. */
+  linesRead: number;
+  blankLines: number;
+  /** Non-blank lines. */
   eventsRead: number;
   /** Valid events inside the range, handed to ingest. */
   eventsAccepted: number;
   /** Window entries and steps the store recorded (an event matching two funnels counts twice). */
   eventsApplied: number;
-  /** Valid events no funnel step uses. */
+  /** Valid events no funnel step uses (eventsAccepted = eventsIgnored + eventsToFunnels). */
   eventsIgnored: number;
+  /** Valid events of a type some funnel's step uses. */
+  eventsToFunnels: number;
+  /** Per funnel, what became of its events. */
+  funnels: Record<string, FunnelAccount>;
   rejected: Record<string, number>;
   outsideRange: number;
   /** Arrived more than the reorder window behind newer events; applied late, as the daemon would. */
@@ -318,10 +349,14 @@ async function drive(
   for (const d of markers) await deployStore.add(d);
 
   const s: ReplaySummary = {
+    linesRead: 0,
+    blankLines: 0,
     eventsRead: 0,
     eventsAccepted: 0,
     eventsApplied: 0,
     eventsIgnored: 0,
+    eventsToFunnels: 0,
+    funnels: {},
     rejected,
     outsideRange: 0,
     lateBeyondReorder: 0,
@@ -340,12 +375,18 @@ async function drive(
   // The virtual clock starts at the first event in range, not at `from`: minutes before any data say nothing.
   let cursor: number | null = null;
   let newest = -Infinity;
+  /** The newest event time read, in the range or not: the stream's "now" that judges an event too old. */
+  let newestSeen = -Infinity;
   let seq = 0;
   let lastProgress = Date.now();
   const everyMs = opts.progressEveryMs ?? 5_000;
-  // Parsed once here for the event time; `now` far ahead and no age limit, because "in the future" and "too old"
-  // mean nothing for recorded data (the pipeline judges events against the virtual clock).
-  const preParse: ParseOptions = { ...parse, now: 8.64e15, maxAgeMs: undefined };
+  // Parsed once here for the event time. Recorded events cannot come from the future: the wall clock bounds them.
+  // Their age is judged against the stream itself (below), not against today: an event more than FW_EVENT_MAX_AGE_MS
+  // behind the newest one read is `too_old`, as it would be live. Times before 2000 are implausible (parse.ts).
+  const preParse: ParseOptions = { ...parse, now: Date.now(), maxAgeMs: undefined };
+  const maxAgeMs = parse.maxAgeMs ?? DEFAULT_PARSE_OPTIONS.maxAgeMs!;
+  const masks = funnelMasks(funnels);
+  const linesPerFunnel = funnels.map(() => 0);
 
   const processMinute = async (start: number) => {
     const batch = byMinute.get(start) ?? [];
@@ -400,7 +441,11 @@ async function drive(
 
   for (const file of opts.events) {
     for await (const line of fileLines(file)) {
-      if (line.trim() === '') continue;
+      s.linesRead++;
+      if (line.trim() === '') {
+        s.blankLines++;
+        continue;
+      }
       s.eventsRead++;
       const r = parseEvent(line, preParse);
       if (!r.ok) {
@@ -408,11 +453,22 @@ async function drive(
         continue;
       }
       const ts = r.event.ts;
+      if (ts < newestSeen - maxAgeMs) {
+        count('too_old');
+        continue;
+      }
+      newestSeen = Math.max(newestSeen, ts);
       if ((opts.from !== undefined && ts < opts.from) || (opts.to !== undefined && ts >= opts.to)) {
         s.outsideRange++;
         continue;
       }
       s.eventsAccepted++;
+      const mask = masks.get(r.event.type);
+      if (mask === undefined) s.eventsIgnored++;
+      else {
+        s.eventsToFunnels++;
+        for (let i = 0; i < funnels.length; i++) if (mask & funnelBit(i)) linesPerFunnel[i]!++;
+      }
       let minute = Math.floor(ts / MIN) * MIN;
       cursor ??= minute;
       if (minute < cursor) {
@@ -458,30 +514,59 @@ async function drive(
     pick?: (l: Record<string, unknown>) => boolean,
   ) => (await c.get()).values.filter((v) => !pick || pick(v.labels)).reduce((a, v) => a + v.value, 0);
   s.eventsApplied = await sum(metrics.eventsApplied);
-  s.eventsIgnored = await sum(metrics.eventsIgnored);
   s.lateDropped = await sum(metrics.eventsLate);
+  for (const [i, f] of funnels.entries()) {
+    const of = (l: Record<string, unknown>) => l.funnel === f.name;
+    const outcome = (o: string) => sum(metrics.windowOutcomes, (l) => of(l) && l.outcome === o);
+    const a: FunnelAccount = {
+      lines: linesPerFunnel[i]!,
+      used: 0,
+      entries: await outcome('entry'),
+      steps: await outcome('step'),
+      noEntry: await outcome('no_entry'),
+      expired: await outcome('expired'),
+      filtered: await outcome('filtered'),
+      duplicate: await outcome('duplicate'),
+      late: await sum(metrics.eventsLate, of),
+      noEntity: await outcome('no_entity'),
+    };
+    a.used = a.entries + a.steps + a.noEntry + a.expired;
+    s.funnels[f.name] = a;
+  }
   s.wallMs = Date.now() - wallStart;
   s.speed = s.wallMs > 0 ? s.virtualMinutes / (s.wallMs / MIN) : Infinity;
   return s;
 }
 
-/** The end-of-run summary, for stderr. */
+/**
+ * The end-of-run summary, for stderr. It accounts for every line read: blank, rejected (by reason), outside the
+ * range, of a type no funnel uses, or handed to the funnels, where each funnel says what became of its events.
+ */
 export function formatReplaySummary(s: ReplaySummary): string {
   const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
   const rej = Object.entries(s.rejected).sort(([a], [b]) => a.localeCompare(b));
+  const n = (x: number) => x.toLocaleString('en-US');
+  const funnelLines = Object.entries(s.funnels).map(
+    ([name, a]) =>
+      `      ${name}: ${n(a.lines)} = used by a step ${n(a.used)} (entries ${n(a.entries)}, steps ${n(a.steps)}` +
+      `${a.noEntry ? `, no entry ${n(a.noEntry)}` : ''}${a.expired ? `, expired ${n(a.expired)}` : ''})` +
+      ` + filtered out by a step's where ${n(a.filtered)} + duplicate ${n(a.duplicate)} + late ${n(a.late)}` +
+      `${a.noEntity ? ` + no entity ${n(a.noEntity)}` : ''}`,
+  );
+  const shared = Object.values(s.funnels).reduce((t, a) => t + a.lines, 0) - s.eventsToFunnels;
   const lines = [
     `replay summary`,
-    `  events read      ${s.eventsRead}`,
-    `  accepted         ${s.eventsAccepted} ` +
-      `(window entries and steps applied ${s.eventsApplied}; of no funnel ${s.eventsIgnored})`,
-    `  rejected         ${rej.reduce((a, [, n]) => a + n, 0)}` +
-      `${rej.length ? ` (${rej.map(([r, n]) => `${r} ${n}`).join(', ')})` : ''}`,
-    ...(s.outsideRange ? [`  outside range    ${s.outsideRange}`] : []),
-    ...(s.lateBeyondReorder || s.lateDropped
-      ? [
-          `  late             ${s.lateBeyondReorder} ` +
-            `beyond the reorder window, ${s.lateDropped} dropped by allowed lateness`,
-        ]
+    `  lines read       ${n(s.linesRead)}, every one accounted for:`,
+    ...(s.blankLines ? [`    blank          ${n(s.blankLines)}`] : []),
+    `    rejected       ${n(rej.reduce((a, [, c]) => a + c, 0))}` +
+      `${rej.length ? ` (${rej.map(([r, c]) => `${r} ${n(c)}`).join(', ')})` : ''}`,
+    ...(s.outsideRange ? [`    outside range  ${n(s.outsideRange)}`] : []),
+    `    of no funnel   ${n(s.eventsIgnored)} (valid events of a type no funnel's step uses)`,
+    `    to the funnels ${n(s.eventsToFunnels)}` +
+      `${shared > 0 ? ` (${n(shared)} of them in more than one funnel, counted in each below)` : ''}`,
+    ...funnelLines,
+    ...(s.lateBeyondReorder
+      ? [`  applied late     ${n(s.lateBeyondReorder)} arrived beyond the reorder window (the funnels judged them)`]
       : []),
     ...(s.deploys ? [`  deploy markers   ${s.deploys}`] : []),
     `  virtual span     ${iso(s.virtualFrom)} → ${iso(s.virtualTo)} (${s.virtualMinutes} min)`,
@@ -492,7 +577,7 @@ export function formatReplaySummary(s: ReplaySummary): string {
         ([rule, kinds]) =>
           `    ${rule}: ${Object.entries(kinds)
             .sort(([a], [b]) => a.localeCompare(b))
-            .map(([k, n]) => `${k} ${n}`)
+            .map(([k, c]) => `${k} ${c}`)
             .join(', ')}`,
       ),
     `  wall time        ${(s.wallMs / 1000).toFixed(1)} s`,

@@ -82,6 +82,9 @@ export function toAlertRuleDef(r: RuleParsed, funnel: string, file: string, at: 
     mixShift: r.mix_shift,
     source: { file, line: at.line, col: at.col },
   };
+  const slice = Object.entries(r.where ?? {})[0];
+  if (slice)
+    rule.where = { dimension: slice[0], values: (Array.isArray(slice[1]) ? slice[1] : [slice[1]]).map(String) };
   if (r.description !== undefined) rule.description = r.description;
   if (r.owner !== undefined) rule.owner = r.owner;
   if (r.runbook !== undefined) rule.runbook = r.runbook;

@@ -51,6 +51,8 @@ export interface AlertRuleDef {
   severity: Severity;
   /** Funnel dimensions whose values are each evaluated as well as the whole funnel. */
   segments: string[];
+  /** The slice the rule watches instead of the whole funnel: one dimension and the values kept (`where:`). */
+  where?: { dimension: string; values: string[] };
   /** Receiver names. */
   notify: string[];
   owner?: string;

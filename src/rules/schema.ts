@@ -323,6 +323,19 @@ export const ruleSchema = z
           'Dimensions of the funnel whose values are each evaluated too, e.g. a drop for one payment provider.',
         examples: [['payment_provider', 'platform']],
       }),
+    where: z
+      .record(
+        attribute('A dimension of the funnel.', ['platform']),
+        z.union([scalar, z.array(scalar).min(1, { error: 'list at least one value' })]),
+      )
+      .optional()
+      .meta({
+        description:
+          'Watch a slice of the funnel instead of all of it: one of its dimensions and the value, or the values ' +
+          'of a list, to keep (the rule then has its own baseline for that slice). One dimension per rule: the ' +
+          'windows count each dimension apart, not their combinations.',
+        examples: [{ platform: 'android' }, { region: ['eu', 'us'] }],
+      }),
     notify: z
       .array(
         z.string().regex(new RegExp(RECEIVER_PATTERN), {

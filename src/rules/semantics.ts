@@ -119,6 +119,7 @@ export function checkRule(
   const trailingMs = checkBaseline(r, funnel, p);
   checkTiming(r, trailingMs, p);
   checkSegments(r, funnel, p);
+  checkSlice(r, funnel, p);
   checkReceivers(r, options, p);
   return problems;
 }
@@ -314,6 +315,49 @@ function checkSegments(r: RuleParsed, funnel: FunnelDef, p: Report): void {
   duplicates(r.segments).forEach((i) =>
     p(['segments', i], 'duplicate_name', `segment "${r.segments[i]}" is listed twice`),
   );
+}
+
+/**
+ * `where:` on a rule: one declared dimension of the funnel. The windows count each dimension's values apart, so a
+ * slice of two dimensions (android in the EU) has no series to read; durations are kept funnel-wide only; and
+ * segments inside a slice would be combinations again.
+ */
+function checkSlice(r: RuleParsed, funnel: FunnelDef, p: Report): void {
+  if (r.where === undefined) return;
+  const keys = Object.keys(r.where);
+  const dims = funnel.dimensions.map((d) => d.name);
+  if (keys.length === 0) return p(['where'], 'invalid_value', 'where: {} selects nothing; remove it');
+  if (keys.length > 1) {
+    p(
+      ['where'],
+      'invalid_value',
+      `where: a rule watches a slice of one dimension (here ${keys.join(' and ')}); the windows count each ` +
+        'dimension apart, not their combinations: write one rule per dimension',
+    );
+  }
+  const dim = keys[0]!;
+  if (!dims.includes(dim)) {
+    const known =
+      dims.length > 0
+        ? `its dimensions are ${dims.join(', ')}`
+        : 'it has no dimensions (add them under funnel.dimensions)';
+    p(
+      ['where'],
+      'unknown_dimension',
+      `where: "${dim}" is not a dimension of funnel "${funnel.name}"${didYouMeanSuffix(dim, dims)}; ${known}`,
+    );
+  }
+  if (r.metric.step_duration !== undefined) {
+    p(['where'], 'invalid_value', 'where: step durations are kept for the whole funnel only; remove where');
+  }
+  if (r.segments.length > 0) {
+    p(
+      ['segments'],
+      'invalid_value',
+      `segments cannot be combined with where (the windows hold no ${dim} × segment combinations); ` +
+        'write a rule without where for the segments',
+    );
+  }
 }
 
 /** Receivers: configured ones (when the caller knows them), each once. */

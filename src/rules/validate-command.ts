@@ -4,8 +4,9 @@
  * to a funnel defined in another file), exactly as the daemon would load them.
  */
 import { stat } from 'node:fs/promises';
-import { loadRulePaths, type LoadOptions } from './loader.js';
-import { formatProblem, type Problem } from './problem.js';
+import { dirname, resolve } from 'node:path';
+import { checkRuleSources, loadRulePaths, readRuleSources, type LoadOptions, type RuleSource } from './loader.js';
+import { compareProblems, formatProblem, type Problem } from './problem.js';
 
 /** Where rules live when no path is given. */
 export const DEFAULT_RULE_PATHS = ['rules'] as const;
@@ -37,17 +38,72 @@ export async function runValidateCommand(
       ),
     ),
   );
-  const result = await loadRulePaths(given, { requireReceivers: dirs.some(Boolean), ...options });
-  const files = `${result.filesChecked} file${result.filesChecked === 1 ? '' : 's'}`;
-  if (!result.ok) {
-    for (const p of result.problems) out(formatProblem(p));
-    out(`${result.problems.length} problem${result.problems.length === 1 ? '' : 's'} in ${files}`);
+  // A single file is checked with the other rule files of its directory (the funnels and receivers it names live
+  // there, as the daemon would load them); only the given files' problems are reported.
+  const read = await readRuleSources(given);
+  const givenFiles = new Set(read.sources.map((src) => resolve(src.path)));
+  const context: RuleSource[] = [];
+  for (const [i, path] of given.entries()) {
+    if (dirs[i]) continue;
+    const siblings = await readRuleSources([dirname(path)]);
+    for (const src of siblings.sources) {
+      if (givenFiles.has(resolve(src.path)) || context.some((c) => resolve(c.path) === resolve(src.path))) continue;
+      context.push(src);
+    }
+  }
+  const requireReceivers = dirs.some(Boolean) || context.length > 0;
+  let checked = checkRuleSources([...read.sources, ...context], { requireReceivers, ...options });
+  if (!checked.ok) {
+    // A sibling with mistakes of its own must not hide whether this file is right: check again without it.
+    const broken = new Set(checked.problems.map((p) => p.file));
+    const sound = context.filter((c) => !broken.has(c.path));
+    if (sound.length < context.length) {
+      context.splice(0, context.length, ...sound);
+      checked = checkRuleSources([...read.sources, ...context], { requireReceivers, ...options });
+    }
+  }
+  const problems = [...read.problems, ...(checked.ok ? [] : checked.problems)]
+    .filter((p) => !context.some((c) => c.path === p.file))
+    .sort(compareProblems);
+  // A rule that pages (critical) but names no receiver: its pages would go nowhere. The daemon loads it (tests and
+  // trials run such rules); validate, which guards what goes to production, refuses it.
+  if (checked.ok) {
+    for (const r of checked.ruleSet.rules) {
+      if (r.severity !== 'critical' || r.notify.length > 0 || !givenFiles.has(resolve(r.source.file))) continue;
+      problems.push({
+        file: r.source.file,
+        line: r.source.line,
+        col: r.source.col,
+        code: 'unknown_receiver',
+        message:
+          `rule "${r.name}" is critical (it pages someone) but notify names no receiver: add one ` +
+          '(a PagerDuty service, e.g. notify: [pagerduty-checkout]) or lower its severity to warning',
+      });
+    }
+    problems.sort(compareProblems);
+  }
+  const n = read.sources.length;
+  const files = `${n} file${n === 1 ? '' : 's'}`;
+  if (problems.length > 0 || !checked.ok) {
+    for (const p of problems) out(formatProblem(p));
+    if (problems.length === 0)
+      out(`the other rule files of the directory have problems: validate ${dirname(given[0]!)}`);
+    out(`${problems.length} problem${problems.length === 1 ? '' : 's'} in ${files}`);
     return 1;
   }
-  const { funnels, rules, receivers } = result.ruleSet;
-  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const { funnels, rules, receivers } = checked.ruleSet;
+  // Warnings: what loads but bites later. A rule that notifies no one only records its alerts.
+  const mine = rules.filter((r) => givenFiles.has(resolve(r.source.file)));
+  for (const r of mine.filter((x) => x.notify.length === 0)) {
+    out(
+      `${r.source.file}:${r.source.line}:${r.source.col}: warning: rule "${r.name}" notifies no one ` +
+        '(notify is empty): its alerts are only recorded; name a receiver, or console for the log',
+    );
+  }
+  const plural = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
   out(
-    `ok: ${files}, ${plural(funnels.length, 'funnel')}, ${plural(rules.length, 'rule')}` +
+    `ok: ${files}${context.length ? ` (with ${plural(context.length, 'other file')} of its directory)` : ''}, ` +
+      `${plural(funnels.length, 'funnel')}, ${plural(rules.length, 'rule')}` +
       `${receivers.length ? `, ${plural(receivers.length, 'receiver')}` : ''}`,
   );
   return 0;

@@ -51,8 +51,28 @@ export function parseYamlSource(file: string, text: string): YamlSource {
   ): Problem => ({ file, ...locate(path, target), message, code });
 
   const problems: Problem[] = [];
-  for (const err of [...doc.errors, ...doc.warnings]) {
-    problems.push({ file, ...pos(err.pos[0]), message: yamlMessage(err.code, err.message), code: 'yaml_syntax' });
+  // The first YAML error is the one to fix: the parser's later ones are mostly its confusion after it (an
+  // indentation mistake gives three to five), and they point at lines that are fine. One per line at most.
+  const [first, ...rest] = [...doc.errors, ...doc.warnings].sort((a, b) => a.pos[0] - b.pos[0]);
+  if (first) {
+    const at = pos(first.pos[0]);
+    problems.push(
+      (DEEPER_LINE_AFTER.has(first.code) ? indentationProblem(file, text, at.line) : undefined) ?? {
+        file,
+        ...at,
+        message: yamlMessage(first.code, first.message),
+        code: 'yaml_syntax',
+      },
+    );
+    // Errors of another kind that are not confusion (a tab, a repeated key) elsewhere are still worth saying.
+    const lines = new Set([problems[0]!.line, at.line]);
+    for (const err of rest) {
+      if (err.code !== 'TAB_AS_INDENT' && err.code !== 'DUPLICATE_KEY') continue;
+      const p = pos(err.pos[0]);
+      if (lines.has(p.line)) continue;
+      lines.add(p.line);
+      problems.push({ file, ...p, message: yamlMessage(err.code, err.message), code: 'yaml_syntax' });
+    }
   }
   let value: unknown;
   if (problems.length === 0) {
@@ -72,10 +92,50 @@ export function parseYamlSource(file: string, text: string): YamlSource {
   return { file, value, problems, locate, problemAt };
 }
 
+/** The parser's errors that, after an over-indented line, blame the line before it. */
+const DEEPER_LINE_AFTER = new Set(['MULTILINE_IMPLICIT_KEY', 'BLOCK_AS_IMPLICIT_KEY']);
+
+/**
+ * The commonest YAML mistake in a rule file is a field indented further than the one before it. The parser then
+ * reports the line before (the field that already has a value cannot also hold a mapping), which sends people to a
+ * line that is right. When the line after the reported one is indented deeper than the reported line's key, and that
+ * key already has a value, the mistake is the line after: say so there.
+ */
+function indentationProblem(file: string, text: string, line: number): Problem | undefined {
+  const lines = text.split(/\r?\n/);
+  const here = lines[line - 1];
+  if (here === undefined) return undefined;
+  const keyed = /^(\s*)(?:- +)?([A-Za-z0-9_.-]+):(.*)$/.exec(here);
+  if (!keyed) return undefined;
+  const value = keyed[3]!.replace(/\s+#.*$/, '').trim();
+  if (value === '' || value === '|' || value === '>') return undefined;
+  const keyCol = here.indexOf(keyed[2]!);
+  for (let i = line; i < lines.length; i++) {
+    const next = lines[i]!;
+    if (next.trim() === '' || next.trim().startsWith('#')) continue;
+    const indent = next.length - next.trimStart().length;
+    if (indent <= keyCol || !/^\s*(?:- +)?[A-Za-z0-9_.-]+:/.test(next)) return undefined;
+    return {
+      file,
+      line: i + 1,
+      col: indent + 1,
+      code: 'yaml_syntax',
+      message:
+        `YAML: this line is indented deeper than "${keyed[2]}:" on line ${line}, which already has a value; ` +
+        `indent it like the fields around it (${keyCol} spaces)`,
+    };
+  }
+  return undefined;
+}
+
 function yamlMessage(code: string, message: string): string {
   // The library's messages are good; add the hint a non-programmer needs for the most common one.
   if (code === 'TAB_AS_INDENT') return `${message}: indent with spaces`;
   if (code === 'DUPLICATE_KEY') return `${message}: this key appears twice in the same mapping`;
+  if (code === 'BAD_INDENT')
+    return `YAML: ${message}: this line is not indented like the fields around it (indent with spaces, 2 per level)`;
+  if (message.startsWith('Sequence item without - indicator'))
+    return `YAML: ${message}: this line is indented less than the fields of its list item`;
   return `YAML: ${message}`;
 }
 

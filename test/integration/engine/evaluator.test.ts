@@ -275,6 +275,40 @@ describe('evaluator on a real Redis', () => {
     240_000,
   );
 
+  it(
+    'a rule on a slice (where: platform android) reads the slice as its series: ' +
+      'it fires on an android drop, counting android alone, and a rule on web does not',
+    async () => {
+      const DROP_AT = 90;
+      const shop = new Shop((p, k) => (p === 'android' && k >= DROP_AT ? 0.25 : 0.6));
+      const android = rule({
+        name: 'android-drop',
+        segments: [],
+        where: { dimension: 'platform', values: ['android'] },
+      });
+      const web = rule({ name: 'web-drop', segments: [], where: { dimension: 'platform', values: ['web'] } });
+      const s = setup([android, web]);
+      const notes = new Collect();
+      const ev = s.make(notes);
+      for (let k = 0; k < DROP_AT + 15; k++) await s.minute(shop, k, ev);
+      const fired = notes.got.filter((t) => t.kind === 'firing');
+      // The whole funnel fell by about a quarter (android is 40 % of it), past web-drop's 20 %: web-drop would
+      // have fired had it read the whole funnel.
+      expect(fired.map((t) => `${t.rule} ${t.segment === null ? '(slice)' : 'segment'}`)).toEqual([
+        'android-drop (slice)',
+      ]);
+      expect(fired[0]!.labels).toEqual({ slice: 'platform=android', team: 'payments' });
+      const e = fired[0]!.evidence!;
+      expect(e.relativeChange).toBeGreaterThan(0.3);
+      // Its volume is android's (60 starts a minute), not the funnel's (150).
+      expect(e.volume / e.windowMinutes).toBeLessThan(75);
+      expect(Math.abs(e.onset! - (T0 + DROP_AT * MIN))).toBeLessThanOrEqual(5 * MIN);
+      const webState = (await s.alerts.load()).get(alertKey('web-drop', null))!;
+      expect(webState.status).toBe('inactive');
+    },
+    240_000,
+  );
+
   it('a seasonal rule without weeks of history falls back to a trailing baseline and says so', async () => {
     const shop = new Shop(() => 0.6);
     const s = setup([rule({ name: 'seasonal-drop', baseline: { kind: 'seasonal', weeks: 4 }, segments: [] })]);

@@ -74,6 +74,7 @@ describe('POST /v1/events without Kafka (applied directly to the windows)', () =
         'not an event',
         { type: 'checkout_started', ts: 'soon', entity: 'x' },
         ev('checkout_started', 'm2'),
+        { type: 'checkout_started', ts: '1970-01-01T00:27:41Z', entity: 'truncated' },
       ]),
     );
     expect(r.status).toBe(200);
@@ -83,17 +84,20 @@ describe('POST /v1/events without Kafka (applied directly to the windows)', () =
       errors: { index: number; reason: string; detail: string }[];
     };
     expect(body.accepted).toBe(2);
-    expect(body.rejected).toBe(3);
+    expect(body.rejected).toBe(4);
     expect(body.errors.map((e) => [e.index, e.reason])).toEqual([
       [1, 'missing_field'],
       [2, 'not_an_object'],
       [3, 'invalid_timestamp'],
+      [5, 'implausible_timestamp'],
     ]);
+    expect(body.errors[3]!.detail).toMatch(/1970-01-01T00:27:41.000Z is before 2000/);
     const checkout = d.rules.current!.funnels.find((f) => f.name === 'checkout')!;
     const t = await d.windows.stepTotals({ funnel: checkout, from: now - 3_600_000, to: now + 60_000 });
     expect(t.volume[0]).toBe(2);
     const metrics = await (await fetch(`${d.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/fw_events_rejected_total\{reason="missing_field"\} 1/);
+    expect(metrics).toMatch(/fw_events_rejected_total\{reason="implausible_timestamp"\} 1/);
   });
 
   it('takes NDJSON, skipping blank lines and rejecting a broken line', async () => {

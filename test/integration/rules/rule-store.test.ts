@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it, expect, vi } from 'vitest';
@@ -101,5 +101,63 @@ describe('hot reload from a real directory', () => {
     const o = await store.reloadOnSignal();
     expect(o).toMatchObject({ ok: true, trigger: 'signal', changed: true });
     expect(store.current!.rules.find((r) => r.name === 'checkout-completion-drop')!.minChange).toBe(0.07);
+  });
+});
+
+/**
+ * A Kubernetes ConfigMap volume, as the kubelet lays it out and updates it: the files live in a timestamped
+ * directory, `..data` links to it, and each key is a link `name.yaml -> ..data/name.yaml`. An update writes a new
+ * timestamped directory, points `..data_tmp` at it, renames `..data_tmp` over `..data` (atomic) and removes the old
+ * directory; no `*.yaml` name in the watched directory changes.
+ */
+describe('hot reload from a ConfigMap volume', () => {
+  let cm: string;
+  let cmStore: RuleStore;
+
+  async function publish(version: string, files: Record<string, string>): Promise<void> {
+    const ts = join(cm, `..2026_12_07_00_00_0${version}.000000001`);
+    await mkdir(ts);
+    for (const [name, text] of Object.entries(files)) await writeFile(join(ts, name), text);
+    const old = await readlink(join(cm, '..data')).catch(() => undefined);
+    await symlink(ts.slice(cm.length + 1), join(cm, '..data_tmp'));
+    await rename(join(cm, '..data_tmp'), join(cm, '..data'));
+    for (const name of Object.keys(files)) {
+      await symlink(join('..data', name), join(cm, name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+    }
+    if (old) await rm(join(cm, old), { recursive: true, force: true });
+  }
+
+  beforeEach(async () => {
+    cm = await mkdtemp(join(tmpdir(), 'fw-configmap-'));
+    await publish('1', { 'checkout.yaml': CHECKOUT, 'checkout-mobile-team.yaml': MOBILE });
+    cmStore = new RuleStore({ dir: cm, logger: quiet, debounceMs: 100 });
+    expect((await cmStore.reload('initial')).ok).toBe(true);
+    cmStore.watch();
+  });
+
+  afterEach(async () => {
+    await cmStore.close();
+    await rm(cm, { recursive: true, force: true });
+  });
+
+  it('picks up the swap of ..data, and keeps the last good set when the new one is invalid', async () => {
+    const first = cmStore.current!;
+    expect(first.rules.find((r) => r.name === 'checkout-completion-drop')!.minChange).toBe(0.05);
+    await publish('2', {
+      'checkout.yaml': CHECKOUT.replace('drop: 5%', 'drop: 7%'),
+      'checkout-mobile-team.yaml': MOBILE,
+    });
+    await eventually(() => (cmStore.current !== first ? true : undefined), 5_000, 'the swapped ConfigMap');
+    expect(cmStore.current!.rules.find((r) => r.name === 'checkout-completion-drop')!.minChange).toBe(0.07);
+    const good = cmStore.current!;
+    await publish('3', {
+      'checkout.yaml': CHECKOUT.replace('drop: 5%', 'drop: lots'),
+      'checkout-mobile-team.yaml': MOBILE,
+    });
+    await eventually(() => (cmStore.lastErrors.length > 0 ? true : undefined), 5_000, 'the invalid swap');
+    expect(cmStore.current).toBe(good);
+    expect(cmStore.status().errors[0]).toMatch(/checkout\.yaml:\d+:\d+: rules\[0\]\.drop/);
   });
 });

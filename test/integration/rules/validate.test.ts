@@ -50,7 +50,7 @@ describe('funnelwatch validate', () => {
 
   it('finds rules/ clean and exits 0', async () => {
     const { code, lines } = await run(['rules']);
-    expect(lines).toEqual(['ok: 3 files, 2 funnels, 6 rules, 5 receivers']);
+    expect(lines).toEqual(['ok: 3 files, 2 funnels, 7 rules, 5 receivers']);
     expect(code).toBe(0);
   });
 
@@ -85,6 +85,122 @@ describe('funnelwatch validate', () => {
       await writeFile(join(dir, '.#checkout.yaml'), 'broken: [');
       await writeFile(join(dir, 'checkout.yaml~'), 'broken: [');
       expect(await validatePaths([dir])).toEqual({ problems: [], filesChecked: 1 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('checks a single file with the funnels and receivers of its directory, reporting only that file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fw-validate-dir-'));
+    try {
+      const rules = readFileSync('rules/checkout.yaml', 'utf8');
+      await writeFile(join(dir, 'checkout.yaml'), rules);
+      await writeFile(join(dir, 'receivers.yaml'), readFileSync('rules/receivers.yaml', 'utf8'));
+      // A sibling with a mistake of its own: not this file's problem.
+      await writeFile(join(dir, 'broken.yaml'), 'funnel: checkout\nrules:\n  - name: x\n    drop: lots\n');
+      const extra = join(dir, 'android.yaml');
+      await writeFile(
+        extra,
+        [
+          'funnel: checkout',
+          'rules:',
+          '  - name: android-completion-drop',
+          '    metric: { cohort_conversion: { from: started, to: completed } }',
+          '    where: { platform: android }',
+          '    drop: 5%',
+          '    severity: warning',
+          '    notify: [slack-payments]',
+          '',
+        ].join('\n'),
+      );
+      const ok = await run([extra]);
+      expect(ok.lines.slice(-1)[0]).toMatch(/^ok: 1 file \(with 2 other files of its directory\), 1 funnel, 5 rules/);
+      // Before, the funnel and the receiver were unknown unless given too.
+      await writeFile(
+        extra,
+        (await import('node:fs')).readFileSync(extra, 'utf8').replace('slack-payments', 'slack-paymnts'),
+      );
+      const bad = await run([extra]);
+      expect(bad.code).toBe(1);
+      expect(bad.lines[0]).toMatch(new RegExp(`^${extra}:8:14: .*"slack-paymnts".*did you mean "slack-payments"`));
+      expect(bad.lines.some((l) => l.includes('broken.yaml'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a critical rule that notifies no one, and warns about any other rule that does', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fw-validate-notify-'));
+    try {
+      const file = join(dir, 'checkout.yaml');
+      const text = (severity: string) =>
+        [
+          'funnel:',
+          '  name: checkout',
+          '  steps:',
+          '    - { name: started,   event: checkout_started }',
+          '    - { name: completed, event: order_completed }',
+          '  conversion_window: 30m',
+          'rules:',
+          '  - name: silent-drop',
+          '    metric: { cohort_conversion: { from: started, to: completed } }',
+          '    drop: 5%',
+          `    severity: ${severity}`,
+          '',
+        ].join('\n');
+      await writeFile(file, text('critical'));
+      const critical = await run([file]);
+      expect(critical.code).toBe(1);
+      expect(critical.lines).toEqual([
+        `${file}:8:5: rule "silent-drop" is critical (it pages someone) but notify names no receiver: add one ` +
+          '(a PagerDuty service, e.g. notify: [pagerduty-checkout]) or lower its severity to warning',
+        '1 problem in 1 file',
+      ]);
+      await writeFile(file, text('warning'));
+      const warning = await run([file]);
+      expect(warning.code).toBe(0);
+      expect(warning.lines).toEqual([
+        `${file}:8:5: warning: rule "silent-drop" notifies no one (notify is empty): its alerts are only recorded; ` +
+          'name a receiver, or console for the log',
+        'ok: 1 file, 1 funnel, 1 rule',
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('points a YAML indentation mistake at the line that is wrong', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fw-validate-indent-'));
+    try {
+      const file = join(dir, 'checkout.yaml');
+      const lines = [
+        'funnel:',
+        '  name: checkout',
+        '  steps:',
+        '    - { name: started,   event: checkout_started }',
+        '    - { name: completed, event: order_completed }',
+        '  conversion_window: 30m',
+        'rules:',
+        '  - name: a',
+        '    metric: { cohort_conversion: { from: started, to: completed } }',
+        '    drop: 5%',
+        '      severity: critical', // line 11: two spaces too many
+        '    notify: [console]',
+        '',
+      ];
+      await writeFile(file, lines.join('\n'));
+      expect((await run([file])).lines).toEqual([
+        `${file}:11:7: YAML: this line is indented deeper than "drop:" on line 10, which already has a value; ` +
+          'indent it like the fields around it (4 spaces)',
+        '1 problem in 1 file',
+      ]);
+      lines[10] = '  severity: critical'; // too few
+      await writeFile(file, lines.join('\n'));
+      expect((await run([file])).lines[0]).toMatch(new RegExp(`^${file}:11:1: YAML: .*not indented like the fields`));
+      lines[10] = '    severity: critical';
+      lines[9] = '   drop: 5%'; // one too few, on the line before
+      await writeFile(file, lines.join('\n'));
+      expect((await run([file])).lines[0]).toMatch(new RegExp(`^${file}:10:1: YAML: `));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -45,6 +45,22 @@ describe('configuration from FW_* variables', () => {
     expect(p[0]).toMatch(/^FW_REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL.*got "nonsense"$/);
   });
 
+  it('checks the cron schedule and the receiver URLs at start, one line each', () => {
+    expect(problems({ FW_TICK_SCHEDULE: '*/10 * * * * *', FW_SLACK_API_URL: 'http://127.0.0.1:9/api/' })).toEqual([]);
+    expect(
+      problems({ FW_TICK_SCHEDULE: 'every minute', FW_SLACK_API_URL: 'ftp://a/b', FW_PAGERDUTY_URL: 'htps//x' }),
+    ).toEqual([
+      'FW_TICK_SCHEDULE: expected a node-cron expression with seconds: second minute hour day-of-month month ' +
+        'day-of-week, e.g. 5 * * * * *, got "every minute"',
+      'FW_SLACK_API_URL: expected an http:// or https:// URL such as https://slack.com/api/, got "ftp://a/b"',
+      'FW_PAGERDUTY_URL: expected an http:// or https:// URL such as https://events.pagerduty.com, got "htps//x"',
+    ]);
+    expect(problems({ FW_TICK_SCHEDULE: '61 * * * * *' })[0]).toMatch(/^FW_TICK_SCHEDULE: expected a node-cron/);
+    expect(problems({ FW_SHUTDOWN_TIMEOUT_MS: '10s' })).toEqual([
+      'FW_SHUTDOWN_TIMEOUT_MS: expected a whole number of milliseconds, got "10s"',
+    ]);
+  });
+
   it('takes a Redis Cluster node list only with FW_REDIS_CLUSTER=true, and checks every node URL', () => {
     expect(loadConfig({}).FW_REDIS_CLUSTER).toBe(false);
     const c = loadConfig({ FW_REDIS_CLUSTER: 'true', FW_REDIS_URL: 'redis://n1:7000,redis://n2:7001' });

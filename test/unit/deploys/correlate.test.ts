@@ -229,9 +229,44 @@ describe('rankDeploys: relevance', () => {
     const after = scoreDeploy(deploy('payments-service', -1), checkoutStripe);
     expect(after.raw / at.raw).toBeCloseTo(AFTER_ONSET_FACTOR * Math.exp(-1 / 30), 12);
     expect(at.why).toBe('at the onset; payments-service serves checkout');
-    expect(scoreDeploy({ ...deploy('payments-service', 0), ts: ONSET + 20_000 }, checkoutStripe).why).toBe(
-      '20 s after the onset, so an unlikely cause (kept for clock skew); payments-service serves checkout',
+    // Inside the onset's bucket is at the onset (next describe); after it, a tenth.
+    expect(scoreDeploy({ ...deploy('payments-service', 0), ts: ONSET + 80_000 }, checkoutStripe).why).toBe(
+      '1 min after the onset, so an unlikely cause (kept for clock skew); payments-service serves checkout',
     );
+  });
+});
+
+describe('rankDeploys: the onset is a bucket, not an instant', () => {
+  // The demo's story: the planted payments-service deploy lands 30 s into the minute the drop starts in; an
+  // unrelated checkout-web deploy an hour before must not outrank it (it did, 2 runs in 3, when "after the onset"
+  // cost the planted one ×0.1).
+  const planted = { ...deploy('payments-service', 0, { version: '2.4.0' }), ts: ONSET + 30_000 };
+  const unrelated = deploy('checkout-web', 60, { version: '1.8.2' });
+  const alert: CorrelationAlert = { ...checkoutStripe, services: ['payments-service', 'checkout-web'] };
+
+  it('ranks a deploy 30 s into the onset minute first, as at the onset', () => {
+    const ranked = rankDeploys([unrelated, planted], alert);
+    expect(ranked.map((d) => d.service)).toEqual(['payments-service', 'checkout-web']);
+    expect(ranked[0]!.why).toBe('at the onset; payments-service serves checkout');
+    expect(ranked[0]!.score).toBe(round(SERVICE_MATCH_WEIGHT / MAX_RELEVANCE));
+  });
+
+  it('the same for the whole funnel and for the segment alert', () => {
+    expect(rankDeploys([unrelated, planted], { ...alert, segment: null })[0]!.service).toBe('payments-service');
+  });
+
+  it('follows the bucket width and never reaches past the grace', () => {
+    const twoMin = { ...planted, ts: ONSET + 2 * MIN - 1, id: 'late-in-bucket' };
+    expect(scoreDeploy(twoMin, { ...alert, bucketMs: 5 * MIN }).why).toBe(
+      'at the onset; payments-service serves checkout',
+    );
+    // a 1-minute bucket: 2 min after its start is after the onset
+    expect(scoreDeploy(twoMin, alert).why).toMatch(/after the onset/);
+    // a 5-minute bucket but a 1-minute grace: the grace bounds it
+    expect(scoreDeploy(twoMin, { ...alert, bucketMs: 5 * MIN }, MIN).why).toMatch(/after the onset/);
+    expect(rankDeploys([twoMin], { ...alert, bucketMs: 5 * MIN }, { graceAfterOnsetMs: MIN })).toEqual([]);
+    // the bucket's end belongs to the next bucket
+    expect(scoreDeploy({ ...planted, ts: ONSET + MIN }, alert).why).toMatch(/1 min after the onset/);
   });
 });
 

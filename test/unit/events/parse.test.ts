@@ -103,7 +103,9 @@ describe('parseEvent', () => {
     [{ type: 'x', ts: 'yesterday' }, 'invalid_timestamp'],
     [{ type: 'x', ts: '2026-11-23T14:00:00' }, 'invalid_timestamp'],
     [{ type: 'x', ts: NOW + 3_600_000 }, 'future_timestamp'],
-    [{ type: 'x', ts: 1_000 }, 'too_old'],
+    [{ type: 'x', ts: 1_000 }, 'implausible_timestamp'],
+    [{ type: 'x', ts: '1999-12-31T23:59:59Z' }, 'implausible_timestamp'],
+    [{ type: 'x', ts: '1970-01-01T00:00:17Z' }, 'implausible_timestamp'], // a truncated time
     [{ type: 'x', ts: NOW - 36 * 86_400_000 }, 'too_old'],
     [{ type: 'x', ts: NOW, entity: 'e'.repeat(300) }, 'field_too_long'],
     [{ type: 'x', ts: NOW, attrs: { a: 'v'.repeat(300) } }, 'field_too_long'],
