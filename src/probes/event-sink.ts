@@ -3,12 +3,12 @@
  * producer uses, so synthetic events are counted, deduplicated and dead-lettered like real ones.
  */
 import { JsonPoster, safeOrigin, snippet } from '../core/outbound-http.js';
-import type { NativeEvent } from './run-events.js';
+import type { FwEvent } from '../events/event.js';
 
 export type SinkResult = { ok: true; accepted: number } | { ok: false; reason: string };
 
 export interface EventSink {
-  send(events: readonly NativeEvent[]): Promise<SinkResult>;
+  send(events: readonly FwEvent[]): Promise<SinkResult>;
   close(): Promise<void>;
 }
 
@@ -25,7 +25,7 @@ export class HttpEventSink implements EventSink {
     this.poster = new JsonPoster('PROBE_INGEST', timeoutMs);
   }
 
-  async send(events: readonly NativeEvent[]): Promise<SinkResult> {
+  async send(events: readonly FwEvent[]): Promise<SinkResult> {
     if (events.length === 0) return { ok: true, accepted: 0 };
     const headers: Record<string, string> = this.token ? { authorization: `Bearer ${this.token}` } : {};
     const answer = await this.poster.post(this.url, JSON.stringify(events), headers);

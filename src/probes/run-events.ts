@@ -1,28 +1,19 @@
 /**
- * A run as funnel events, in the native envelope the ingest path takes from anyone: one event per passed step that
- * stands for a funnel step (type = that step's event), then `probe_run_passed` or `probe_run_failed`. All carry the
- * reserved `synthetic=true` attribute (real funnels skip them: funnels/match.ts), `probe` and `location`, with the run
- * id as entity, so one run is one entity walking the funnel. A failed step stands for no funnel step: the funnel
- * sees the run stop where the customer would have.
+ * A run as funnel events, in the native envelope the ingest path takes from anyone (an FwEvent as JSON, ts in ms):
+ * one event per passed step that stands for a funnel step (type = that step's event), then `probe_run_passed` or
+ * `probe_run_failed`. All carry the reserved `synthetic=true` attribute (real funnels skip them: funnels/match.ts),
+ * `probe` and `location`, with the run id as entity, so one run is one entity walking the funnel. A failed step
+ * stands for no funnel step: the funnel sees the run stop where the customer would have.
  */
-import { SYNTHETIC_ATTR } from '../events/event.js';
+import { SYNTHETIC_ATTR, type FwEvent } from '../events/event.js';
 import type { RunResult } from './run-journey.js';
-
-/** The native envelope (events/parse.ts), as sent to POST /v1/events. */
-export interface NativeEvent {
-  id: string;
-  type: string;
-  ts: number;
-  entity: string;
-  attrs: Record<string, string>;
-}
 
 export const RUN_PASSED_EVENT = 'probe_run_passed';
 export const RUN_FAILED_EVENT = 'probe_run_failed';
 
-export function runEvents(run: RunResult, funnel: string): NativeEvent[] {
+export function runEvents(run: RunResult, funnel: string): FwEvent[] {
   const common = { [SYNTHETIC_ATTR]: 'true', probe: run.journey, location: run.location, funnel };
-  const events: NativeEvent[] = [];
+  const events: FwEvent[] = [];
   run.steps.forEach((s, i) => {
     if (!s.ok || !s.event) return;
     events.push({

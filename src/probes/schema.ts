@@ -5,21 +5,13 @@
  * other (templates naming a secret or an extracted value, a base URL for the environment) is checked in load.ts.
  */
 import { z } from 'zod';
-import { NAME_PATTERN } from '../rules/schema.js';
-import { DURATION_PATTERN, explainDuration } from '../rules/units.js';
+import { duration, name, secretRef } from '../rules/schema.js';
 
-export const JOURNEY_DEFAULTS = { timeout: '10s', method: 'GET', status: [200, 299] } as const;
+export const JOURNEY_DEFAULTS = { timeout: '10s', method: 'GET' } as const;
 
 const VAR_PATTERN = '^[A-Za-z_][A-Za-z0-9_]{0,63}$';
 /** `$`, `$.a.b`, `$.items[0].id`, `$['odd key']`: the JSONPath subset that names one value. */
 export const JSON_PATH_PATTERN = "^\\$(?:\\.[A-Za-z_][A-Za-z0-9_-]*|\\[\\d+\\]|\\['[^']+'\\])*$";
-
-function duration(description: string, examples: string[]) {
-  return z
-    .string({ error: (iss) => (iss.input === undefined ? undefined : explainDuration(iss.input)) })
-    .regex(new RegExp(DURATION_PATTERN), { error: (iss) => explainDuration(iss.input), abort: true })
-    .meta({ description, examples });
-}
 
 function jsonPath(description: string) {
   return z
@@ -31,28 +23,11 @@ function jsonPath(description: string) {
     .meta({ description, examples: ['$.order.id'] });
 }
 
-const SECRET_HINT =
-  'say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; ' +
-  'secrets are never written in journey files';
-
-const secretSchema = z
-  .union(
-    [
-      z.strictObject({
-        env: z
-          .string()
-          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-            error: (iss) => `${JSON.stringify(iss.input)} is not an environment variable name`,
-          })
-          .meta({ description: 'Environment variable holding the secret.' }),
-      }),
-      z.strictObject({
-        file: z.string().min(1).meta({ description: 'File holding the secret (e.g. a Kubernetes secret volume).' }),
-      }),
-    ],
-    { error: () => SECRET_HINT },
-  )
-  .meta({ description: 'Where a secret is read from, at each run.', examples: [{ env: 'SHOP_PROBE_PASSWORD' }] });
+const secretSchema = secretRef(
+  'Where a secret is read from, at each run.',
+  { env: 'SHOP_PROBE_PASSWORD' },
+  'journey files',
+);
 
 const extractSchema = z
   .union([
@@ -88,13 +63,7 @@ const expectSchema = z
 
 export const httpStepSchema = z
   .strictObject({
-    name: z
-      .string()
-      .regex(new RegExp(NAME_PATTERN), {
-        error: (iss) =>
-          `${JSON.stringify(iss.input)} is not a valid step name: use lower-case letters, digits, - and _`,
-      })
-      .meta({ description: 'The step, as failures and logs name it.', examples: ['pay'] }),
+    name: name('step', 'The step, as failures and logs name it.', ['pay']),
     event: z
       .string()
       .min(1)
@@ -137,19 +106,9 @@ export const httpStepSchema = z
 
 export const journeyFileSchema = z
   .strictObject({
-    name: z
-      .string()
-      .regex(new RegExp(NAME_PATTERN), {
-        error: (iss) =>
-          `${JSON.stringify(iss.input)} is not a valid journey name: use lower-case letters, digits, - and _ ` +
-          '(at most 64, starting with a letter or digit)',
-      })
-      .meta({ description: 'The journey, unique across probe files.', examples: ['checkout-test-card'] }),
+    name: name('journey', 'The journey, unique across probe files.', ['checkout-test-card']),
     description: z.string().optional(),
-    funnel: z
-      .string()
-      .regex(new RegExp(NAME_PATTERN))
-      .meta({ description: 'The funnel the journey exercises.', examples: ['checkout'] }),
+    funnel: name('funnel', 'The funnel the journey exercises.', ['checkout']),
     every: duration('How often the journey runs (each run starts up to 10 % of this later, as jitter).', ['1m']),
     timeout: duration('How long one HTTP step may take unless it says otherwise.', ['10s']).default(
       JOURNEY_DEFAULTS.timeout,

@@ -3,6 +3,8 @@
  * records what the runner POSTs to /v1/events (checking the token, as the daemon does). Journeys are real files,
  * loaded as the runner loads them.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,7 @@ import { HttpEventSink } from '../../../src/probes/event-sink.js';
 import { JourneyStore } from '../../../src/probes/journey-store.js';
 import { loadJourneyPaths, type JourneySet } from '../../../src/probes/load.js';
 import { runProbeCommand } from '../../../src/probes/probe-command.js';
-import type { NativeEvent } from '../../../src/probes/run-events.js';
+import type { FwEvent } from '../../../src/events/event.js';
 import { ProbeRunner } from '../../../src/probes/runner.js';
 import { eventually } from '../../support/env.js';
 
@@ -78,13 +80,13 @@ function shop(overrides: Partial<Record<string, Handler>> = {}): Promise<{ url: 
 }
 
 /** The ingest side: records every event POSTed with the right token. */
-async function ingest(): Promise<{ url: string; events: NativeEvent[]; bodies: string[] }> {
-  const events: NativeEvent[] = [];
+async function ingest(): Promise<{ url: string; events: FwEvent[]; bodies: string[] }> {
+  const events: FwEvent[] = [];
   const bodies: string[] = [];
   const { url } = await listen((req, body, res) => {
     if (req.url !== '/v1/events' || req.headers.authorization !== `Bearer ${TOKEN}`) return json(res, 401, {});
     bodies.push(body);
-    const batch = JSON.parse(body) as NativeEvent[];
+    const batch = JSON.parse(body) as FwEvent[];
     events.push(...batch);
     json(res, 200, { accepted: batch.length, rejected: 0, errors: [] });
   });
@@ -299,6 +301,25 @@ describe('funnelwatch probe', () => {
     const bad = await run(journeyDir(journeyYaml(s.url).replace('every: 1m', 'every: often')));
     expect(bad.code).toBe(2);
     expect(bad.err).toEqual([expect.stringMatching(/checkout\.yaml:3:8: every: /)]);
+  });
+
+  it('the CLI (dist/main.js, needs npm run build) runs --once with the token from FUNNELWATCH_TOKEN', async () => {
+    const s = await shop({ 'POST /cart/cart-9/pay': (_req, _b, res) => json(res, 502, { error: 'bad gateway' }) });
+    const sink = await ingest();
+    const dir = journeyDir(journeyYaml(s.url));
+    const r = await promisify(execFile)(
+      process.execPath,
+      ['dist/main.js', 'probe', '--once', '--dir', dir, '--url', sink.url, '--location', 'ci'],
+      { env: { PATH: process.env.PATH ?? '', FUNNELWATCH_TOKEN: TOKEN, PROBE_TEST_PASSWORD: PASSWORD } },
+    ).then(
+      (x) => ({ code: 0, ...x }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^FAIL checkout-card .*: pay: POST \/cart\/cart-9\/pay answered 502, expected 200\n/);
+    expect(r.stdout).toContain('0 of 1 journeys passed');
+    expect(sink.events.at(-1)!.attrs).toMatchObject({ location: 'ci', failed_step: 'pay', status: '502' });
+    expect(r.stdout + r.stderr).not.toContain(PASSWORD);
   });
 
   it('a broken journey file is reported path:line:col and the last good set keeps running', async () => {

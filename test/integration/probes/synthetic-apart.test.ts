@@ -10,31 +10,16 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { Daemon } from '../../../src/app/daemon.js';
-import { loadConfig } from '../../../src/config/config.js';
 import { HttpEventSink } from '../../../src/probes/event-sink.js';
 import { loadJourneyPaths } from '../../../src/probes/load.js';
 import { ProbeRunner } from '../../../src/probes/runner.js';
-import { redisUrl, uniquePrefix } from '../../support/env.js';
+import { startInProcessDaemon } from '../../support/daemon.js';
 
 const TOKEN = 'synthetic-apart-token';
 
 describe('synthetic events and real funnels', () => {
   it('a probe run through the daemon changes no count of the real checkout funnel', async () => {
-    const d = new Daemon({
-      config: loadConfig({
-        FW_REDIS_URL: redisUrl(),
-        FW_REDIS_PREFIX: uniquePrefix(),
-        FW_HTTP_PORT: '0',
-        FW_HTTP_HOST: '127.0.0.1',
-        FW_RULES_DIR: 'rules',
-        FW_INGEST_TOKEN: TOKEN,
-        FW_INSTANCE_ID: 'test',
-      }),
-      logger: pino({ level: 'silent' }),
-    });
-    onTestFinished(() => d.stop());
-    await d.start();
+    const d = await startInProcessDaemon(TOKEN);
 
     const shop = createServer((req, res) => {
       req.resume();
