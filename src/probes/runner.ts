@@ -37,7 +37,9 @@ export class ProbeRunner {
   private journeys = new Map<string, Journey>();
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private stopped = true;
+  /** Timers run between start() and stop(); tick() works before start() (tests drive it by hand). */
+  private started = false;
+  private stopped = false;
 
   constructor(private readonly o: ProbeRunnerOptions) {
     this.clock = o.clock ?? systemClock;
@@ -83,7 +85,8 @@ export class ProbeRunner {
 
   /** Starts the scheduled runs of the journeys given to `use`. */
   start(): void {
-    this.stopped = false;
+    if (this.stopped) return;
+    this.started = true;
     this.arm();
   }
 
@@ -124,7 +127,7 @@ export class ProbeRunner {
 
   private arm(): void {
     clearTimeout(this.timer);
-    if (this.stopped) return;
+    if (!this.started || this.stopped) return;
     const wake = this.schedule.nextWakeAt();
     if (wake === undefined) return;
     const delay = Math.max(0, Math.min(wake - this.clock.now(), 2 ** 31 - 1));

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { ManualClock } from '../../../src/core/clock.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { HttpEventSink } from '../../../src/probes/event-sink.js';
 import { JourneyStore } from '../../../src/probes/journey-store.js';
@@ -262,6 +263,67 @@ describe('probe runner against local HTTP servers', () => {
     expect(r!.run.failure).toMatchObject({ reason: 'secret', step: 'signup' });
     expect(r!.run.failure!.message).toContain('environment variable PROBE_TEST_PASSWORD');
     expect(s.seen).toEqual([]);
+  });
+});
+
+describe('delivery to the daemon', () => {
+  it('a daemon briefly answering 503 gets the batch again; a refused token is reported, not retried', async () => {
+    const s = await shop();
+    const set = await load(journeyDir(journeyYaml(s.url)));
+    const answers = [503, 200];
+    const requests: string[] = [];
+    const { url } = await listen((req, body, res) => {
+      requests.push(String(req.headers.authorization));
+      const status = req.headers.authorization === `Bearer ${TOKEN}` ? (answers.shift() ?? 200) : 401;
+      const n = (JSON.parse(body) as unknown[]).length;
+      json(res, status, status === 200 ? { accepted: n, rejected: 0, errors: [] } : { message: 'no' });
+    });
+    const { logger, lines } = captureLogger();
+    const fast = { attempts: 3, policy: { baseMs: 10, capMs: 20, jitter: 'none' as const } };
+    const good = new ProbeRunner({ sink: new HttpEventSink(url, TOKEN, 5_000, fast), logger, env });
+    onTestFinished(() => good.stop());
+    const [ok] = await good.runAll(set);
+    expect(ok!.delivered).toBe(true);
+    expect(requests).toHaveLength(2);
+
+    const wrong = new ProbeRunner({ sink: new HttpEventSink(url, 'wrong-token', 5_000, fast), logger, env });
+    onTestFinished(() => wrong.stop());
+    const [refused] = await wrong.runAll(set);
+    expect(refused!.delivered).toBe(false);
+    expect(refused!.deliveryError).toMatch(/\/v1\/events answered 401/);
+    expect(requests).toHaveLength(3);
+    expect(lines.join('')).toContain('probe events not delivered');
+    expect(lines.join('')).not.toContain('wrong-token');
+  });
+});
+
+describe('scheduled runs (time from a ManualClock)', () => {
+  it('never starts a second run of a journey while one is going; the next starts after it ended', async () => {
+    const hanging: ServerResponse[] = [];
+    const s = await shop({ 'POST /cart/cart-9/pay': (_req, _b, res) => void hanging.push(res) });
+    const sink = await ingest();
+    const clock = new ManualClock(Date.now());
+    const { logger } = captureLogger();
+    const runner = new ProbeRunner({ sink: new HttpEventSink(sink.url, TOKEN), logger, env, clock, random: () => 0 });
+    onTestFinished(() => runner.stop());
+    runner.use(await load(journeyDir(journeyYaml(s.url, { every: '10s' }))));
+
+    expect(runner.tick()).toEqual(['checkout-card']);
+    await eventually(() => (hanging.length === 1 ? true : undefined));
+    clock.advance(25_000); // two more slots pass while the payment hangs
+    expect(runner.tick()).toEqual([]);
+    expect(runner.isRunning('checkout-card')).toBe(true);
+
+    json(hanging[0]!, 200, { status: 'paid' });
+    await eventually(() => (sink.events.some((e) => e.type === 'probe_run_passed') ? true : undefined));
+    await eventually(() => (runner.isRunning('checkout-card') ? undefined : true));
+    expect(runner.tick()).toEqual([]); // the slots it overran are skipped, not made up for
+    clock.advance(10_000);
+    expect(runner.tick()).toEqual(['checkout-card']);
+    await eventually(() => (hanging.length === 2 ? true : undefined));
+    json(hanging[1]!, 200, { status: 'paid' });
+    await eventually(() => (sink.events.filter((e) => e.type === 'probe_run_passed').length === 2 ? true : undefined));
+    expect(s.seen.filter((r) => r === 'POST /signup')).toHaveLength(2);
   });
 });
 
