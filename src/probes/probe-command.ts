@@ -1,9 +1,11 @@
 /**
  * `funnelwatch probe`: the canary-user runner as its own process (so several can run from several places, each
- * with its `--location`). Loads the journeys of `--dir`, then either runs each once and exits (`--once`: 0 when all
- * passed and their events reached the daemon, 1 when a run failed or its events did not arrive, 2 when the journey
- * files are invalid) or runs them on their schedules until SIGINT/SIGTERM, reloading the directory when it changes
- * (and on SIGHUP) and keeping the last good set when a file breaks.
+ * with its `--location`). Loads the journeys of `--dir`, then one of:
+ *   --check  only checks them: `path:line:col: message` per problem, exit 1 on problems;
+ *   --once   runs each once and exits: 0 when all passed and their events reached the daemon, 1 when a run failed
+ *            or its events did not arrive, 2 when the journey files are invalid;
+ *   neither  runs them on their schedules until SIGINT/SIGTERM, reloading the directory when it changes (and on
+ *            SIGHUP) and keeping the last good set when a file breaks.
  */
 import type { Clock } from '../core/clock.js';
 import { formatProblem } from '../rules/problem.js';
@@ -19,6 +21,8 @@ export const DEFAULT_ENVIRONMENT = 'production';
 export interface ProbeCommandArgs {
   dir: string;
   once: boolean;
+  /** Only check the journey files (like `funnelwatch validate` for rules): exit 1 on problems. */
+  check?: boolean;
   environment: string;
   location?: string;
   /** The daemon (ingest) base URL and token. */
@@ -47,6 +51,19 @@ export async function runProbeCommand(args: ProbeCommandArgs, deps: ProbeCommand
     ...(args.location ? { location: args.location } : {}),
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
+
+  if (args.check) {
+    const loaded = await loadJourneyPaths([args.dir], loadOptions);
+    await runner.stop();
+    if (!loaded.ok) {
+      for (const p of loaded.problems) deps.out(formatProblem(p));
+      deps.out(`${loaded.problems.length} problem${loaded.problems.length === 1 ? '' : 's'}`);
+      return 1;
+    }
+    const n = loaded.set.journeys.length;
+    deps.out(`ok: ${n} journey${n === 1 ? '' : 's'} (environment ${args.environment})`);
+    return 0;
+  }
 
   if (args.once) {
     const loaded = await loadJourneyPaths([args.dir], loadOptions);

@@ -334,7 +334,7 @@ describe('funnelwatch probe', () => {
     return { out, err, deps: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) } };
   };
 
-  it('--once exits 0 when every journey passed, 1 when one failed, 2 on an invalid journey file', async () => {
+  it('--once exits 0 when all passed, 1 when one failed, 2 on an invalid file; --check only checks', async () => {
     const s = await shop();
     const sink = await ingest();
     process.env.PROBE_TEST_PASSWORD = PASSWORD;
@@ -363,6 +363,22 @@ describe('funnelwatch probe', () => {
     const bad = await run(journeyDir(journeyYaml(s.url).replace('every: 1m', 'every: often')));
     expect(bad.code).toBe(2);
     expect(bad.err).toEqual([expect.stringMatching(/checkout\.yaml:3:8: every: /)]);
+
+    const check = async (dir: string) => {
+      const o = io();
+      const code = await runProbeCommand(
+        { dir, once: false, check: true, environment: 'production', url: sink.url },
+        { logger, ...o.deps, stopSignal: new Promise(() => undefined) },
+      );
+      return { code, ...o };
+    };
+    expect(await check(journeyDir(journeyYaml(s.url)))).toMatchObject({
+      code: 0,
+      out: ['ok: 1 journey (environment production)'],
+    });
+    const checked = await check(journeyDir(journeyYaml(s.url).replace('every: 1m', 'every: often')));
+    expect(checked.code).toBe(1);
+    expect(checked.out).toEqual([expect.stringMatching(/checkout\.yaml:3:8: every: /), '1 problem']);
   });
 
   it('the CLI (dist/main.js, needs npm run build) runs --once with the token from FUNNELWATCH_TOKEN', async () => {
