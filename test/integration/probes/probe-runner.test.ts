@@ -219,6 +219,26 @@ describe('probe runner against local HTTP servers', () => {
     expect(report.run.failure!.message).toContain('$.status is "declined", expected "paid"');
   });
 
+  it('a slow answer fails expect.latency (latency); a value missing to extract fails (extract)', async () => {
+    const slow = await shop({
+      'POST /cart/cart-9/pay': (_req, _b, res) => void setTimeout(() => json(res, 200, { status: 'paid' }), 1_300),
+    });
+    const dir = journeyDir(journeyYaml(slow.url).replace('body: { "$.status": paid } }', 'latency: 1s }'));
+    const sink = await ingest();
+    const { logger } = captureLogger();
+    const runner = new ProbeRunner({ sink: new HttpEventSink(sink.url, TOKEN), logger, env });
+    onTestFinished(() => runner.stop());
+    const [late] = await runner.runAll(await load(dir));
+    expect(late!.run.failure).toMatchObject({ step: 'pay', reason: 'latency', status: 200 });
+    expect(late!.run.failure!.latencyMs).toBeGreaterThan(1_000);
+
+    const noSession = await shop({ 'POST /signup': (_req, _b, res) => json(res, 201, { user: {} }) });
+    const { report } = await runOnce(noSession.url);
+    expect(report.run.failure).toMatchObject({ step: 'signup', reason: 'extract' });
+    expect(report.run.failure!.message).toContain('nothing at $.session to extract as "session"');
+    expect(noSession.seen).toEqual(['POST /signup']);
+  });
+
   it('a step that does not answer in time fails with reason timeout', async () => {
     const s = await shop({ 'POST /cart/cart-9/pay': () => undefined }); // never answers
     const { report, sink } = await runOnce(s.url, { payTimeout: '1s' });
