@@ -9,7 +9,8 @@ import prettier from 'eslint-config-prettier';
 /**
  * The layers of src/, lowest first. A folder may import its own layer and the layers before it, never a later
  * one: the data flows ingest → windows → rules/detect → engine → notify (canary gates read
- * what all of those hold, so they sit above the engine), and what several stages share (errors,
+ * what all of those hold, so they sit above the engine; canary-user probes drive the ingest path from outside, so
+ * nothing but the composition imports them), and what several stages share (errors,
  * the clock, the alert model, the Redis layer) sits below all of them. `main.ts` and the composition folders are
  * the top: they may import anything, nothing imports them.
  */
@@ -26,6 +27,7 @@ export const LAYERS = [
   ['notify'],
   ['engine'],
   ['gates'],
+  ['probes'],
   ['http'],
   ['app', 'demo', 'replay', 'devenv'],
 ];

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Regenerates the files derived from the rule schema (src/rules/schema.ts): rules/schema.json for editors and
-// docs/rule-reference.md. `--check` writes nothing and exits 1 when a committed file is out of date (for CI).
+// docs/rule-reference.md; probes/schema.json from the journey schema (src/probes/schema.ts). `--check` writes
+// nothing and exits 1 when a committed file is out of date (for CI).
 //
 // Node 20 cannot import TypeScript, and a full build would also compile unrelated work in progress, so this
 // compiles only src/rules/artifacts.ts and what it imports, into node_modules/.cache (inside the project, so the
@@ -23,6 +24,7 @@ execFileSync(
   [
     tsc,
     join(root, 'src/rules/artifacts.ts'),
+    join(root, 'src/probes/artifacts.ts'),
     '--outDir',
     out,
     '--rootDir',
@@ -46,8 +48,9 @@ execFileSync(
 writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n');
 
 const { ruleArtifacts } = await import(pathToFileURL(join(out, 'rules', 'artifacts.js')).href);
+const { probeArtifacts } = await import(pathToFileURL(join(out, 'probes', 'artifacts.js')).href);
 let stale = 0;
-for (const [path, text] of Object.entries(ruleArtifacts())) {
+for (const [path, text] of Object.entries({ ...ruleArtifacts(), ...probeArtifacts() })) {
   const file = join(root, path);
   let current;
   try {

@@ -234,6 +234,7 @@ function daemonClient(address: string | undefined, token: string | undefined): D
 }
 
 type DaemonFlags<A extends 'url' | 'api'> = { [K in A]?: string } & { token?: string };
+type ProbeFlags = { dir: string; once?: boolean; check?: boolean; environment: string; location?: string };
 
 withDaemonOptions(
   silence
@@ -348,6 +349,46 @@ withDaemonOptions(
 ).action(async (name: string, flags: GateArgs & DaemonFlags<'url'>) => {
   const cmd = await import('./gates/gate-command.js');
   process.exitCode = await cmd.runGateCommand(daemonClient(flags.url, flags.token), name, flags);
+});
+
+withDaemonOptions(
+  program
+    .command('probe')
+    .description(
+      'run the canary-user journeys of a directory on their schedules, sending synthetic funnel events to the daemon',
+    )
+    .option('--dir <dir>', 'the journey files (*.yaml)', 'probes')
+    .option('--once', 'run every journey once and exit: 1 when one failed, 2 when a journey file is invalid')
+    .option('--check', 'only check the journey files: path:line:col: message per problem, exit 1 if any')
+    .option('--environment <env>', 'which base_url of the journeys to use', 'production')
+    .option('--location <label>', "where this runner runs, e.g. eu-west-1 (default: the journey's location)"),
+  '--url',
+).action(async (flags: ProbeFlags & DaemonFlags<'url'>) => {
+  const { runProbeCommand } = await import('./probes/probe-command.js');
+  const logger = createLogger({
+    level: process.env.FW_LOG_LEVEL ?? 'info',
+    pretty: 'auto',
+    // --once and --check print their verdict on stdout; the log goes to stderr beside the problems.
+    ...(flags.once || flags.check ? { destination: process.stderr } : {}),
+  });
+  const stopSignal = new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  process.exitCode = await runProbeCommand(
+    {
+      ...flags,
+      once: flags.once === true,
+      check: flags.check === true,
+      ...daemonTarget({ address: flags.url, token: flags.token }, process.env),
+    },
+    {
+      logger,
+      ...stdio,
+      stopSignal,
+      onReloadRequest: (reload) => process.on('SIGHUP', reload),
+    },
+  );
 });
 
 // Every command but `run` handles signals the ordinary way; `run` takes over the latch itself.

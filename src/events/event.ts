@@ -15,3 +15,9 @@ export interface FwEvent {
   /** Flat attributes, values as strings (numbers and booleans stringified, nested objects flattened with dots). */
   attrs: Record<string, string>;
 }
+
+/**
+ * The reserved attribute of synthetic events (canary-user probes send `synthetic: "true"`): real funnels do not
+ * count them (funnels/match.ts), so scripted journeys never dilute real conversion.
+ */
+export const SYNTHETIC_ATTR = 'synthetic';

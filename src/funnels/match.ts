@@ -6,7 +6,7 @@
  * store decides what a match means for the entity (duplicate, out of order, expired …).
  */
 import { FwError } from '../core/errors.js';
-import type { FwEvent } from '../events/event.js';
+import { SYNTHETIC_ATTR, type FwEvent } from '../events/event.js';
 import type { FunnelDef, StepDef } from './funnel.js';
 
 /** One event that reached a step, ready for the window store. */
@@ -47,8 +47,17 @@ export function stepFilterMatches(step: StepDef, attrs: Record<string, string>):
   return true;
 }
 
+/**
+ * Synthetic events (canary users, `synthetic=true`) reach no step of a real funnel: scripted journeys must not
+ * dilute real conversion. This is the one test; both step lookups below apply it.
+ */
+export function isSynthetic(ev: FwEvent): boolean {
+  return ev.attrs[SYNTHETIC_ATTR] === 'true';
+}
+
 /** The first step (in funnel order) whose event type and filter the event satisfies, or -1. */
 export function stepIndexOf(funnel: FunnelDef, ev: FwEvent): number {
+  if (isSynthetic(ev)) return -1;
   for (let i = 0; i < funnel.steps.length; i++) {
     const step = funnel.steps[i]!;
     if (step.event === ev.type && stepFilterMatches(step, ev.attrs)) return i;
@@ -64,7 +73,8 @@ export function dimensionValuesOf(funnel: FunnelDef, ev: FwEvent): (string | und
 /**
  * Builds the per-event step lookup of one funnel: the step index an event reaches, or -1. Steps are indexed by event
  * type up front; when two steps share an event type (told apart by `where`), the earlier step wins, as in
- * `stepIndexOf`. Allocates nothing per event (the window store's hot path reads entity and dimensions itself).
+ * `stepIndexOf`; synthetic events match nothing. Allocates nothing per event (the window store's hot path reads
+ * entity and dimensions itself).
  */
 export function compileStepMatcher(funnel: FunnelDef): (ev: FwEvent) => number {
   const byType = new Map<string, { index: number; step: StepDef }[]>();
@@ -75,7 +85,7 @@ export function compileStepMatcher(funnel: FunnelDef): (ev: FwEvent) => number {
   });
   return (ev) => {
     const candidates = byType.get(ev.type);
-    if (!candidates) return -1;
+    if (!candidates || isSynthetic(ev)) return -1;
     for (let i = 0; i < candidates.length; i++) {
       const c = candidates[i]!;
       if (!c.step.where || stepFilterMatches(c.step, ev.attrs)) return c.index;

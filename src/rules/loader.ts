@@ -358,11 +358,11 @@ function where(src: YamlSource, path: (string | number)[]): string {
   return `${src.file}:${pos.line}:${pos.col}`;
 }
 
-/** Same file names and bytes → same version, wherever the directory is mounted. */
-function versionOf(sources: readonly RuleSource[]): string {
+/** Same file names and bytes → same version, wherever the directory is mounted (`r-…` rules, `p-…` probes). */
+export function versionOf(sources: readonly RuleSource[], prefix = 'r'): string {
   const h = createHash('sha256');
   for (const s of sources) h.update(basename(s.path)).update('\0').update(s.text).update('\0');
-  return `r-${h.digest('hex').slice(0, 16)}`;
+  return `${prefix}-${h.digest('hex').slice(0, 16)}`;
 }
 
 export function deepFreeze<T>(value: T): T {

@@ -50,7 +50,7 @@ export const LABEL_KEY_PATTERN = '^[A-Za-z_][A-Za-z0-9_]{0,127}$';
 
 // Each helper makes a fresh schema, so every field carries its own description in the JSON Schema.
 
-function duration(description: string, examples: string[]) {
+export function duration(description: string, examples: string[]) {
   return z
     .string({ error: (iss) => (iss.input === undefined ? undefined : explainDuration(iss.input)) })
     .regex(new RegExp(DURATION_PATTERN), { error: (iss) => explainDuration(iss.input), abort: true })
@@ -64,7 +64,7 @@ function percent(description: string, examples: string[]) {
     .meta({ description, examples });
 }
 
-function name(what: string, description: string, examples: string[]) {
+export function name(what: string, description: string, examples: string[]) {
   return z
     .string()
     .regex(new RegExp(NAME_PATTERN), {
@@ -454,11 +454,11 @@ export const gateSchema = z
   })
   .meta({ description: 'A canary gate: compares two values of a dimension on a conversion, safely every minute.' });
 
-const SECRET_HINT =
-  'say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; ' +
-  'secrets are never written in rule files';
+const secretHint = (files: string) =>
+  `say where the secret is: { env: VARIABLE_NAME } or { file: /path/to/secret }; secrets are never written in ${files}`;
 
-function secretRef(description: string, example: Record<string, string>) {
+/** `{ env: NAME }` or `{ file: path }`; `files` names the files the secret must not be written in (for the hint). */
+export function secretRef(description: string, example: Record<string, string>, files = 'rule files') {
   return z
     .union(
       [
@@ -474,7 +474,7 @@ function secretRef(description: string, example: Record<string, string>) {
           file: z.string().min(1).meta({ description: 'File holding the secret (e.g. a Kubernetes secret volume).' }),
         }),
       ],
-      { error: () => SECRET_HINT },
+      { error: () => secretHint(files) },
     )
     .meta({ description, examples: [example] });
 }

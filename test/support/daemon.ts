@@ -1,9 +1,37 @@
 /**
  * Runs the real `funnelwatch` CLI (dist/main.js) as a child process against the test's Redis and Kafka, with its
- * own key prefix, topic and group: what production runs, including signals and exit codes.
+ * own key prefix, topic and group: what production runs, including signals and exit codes. Or, where no process
+ * boundary matters, the same Daemon in-process (`startInProcessDaemon`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { pino } from 'pino';
 import { onTestFinished } from 'vitest';
+import { Daemon } from '../../src/app/daemon.js';
+import { loadConfig } from '../../src/config/config.js';
+import { redisUrl, uniquePrefix } from './env.js';
+
+/**
+ * A started in-process daemon on the test Redis (own key prefix), HTTP on a free loopback port, the shipped rules,
+ * HTTP ingest applied directly (no Kafka), `token` required; stopped when the test ends. `env` adds or overrides.
+ */
+export async function startInProcessDaemon(token: string, env: Record<string, string> = {}): Promise<Daemon> {
+  const d = new Daemon({
+    config: loadConfig({
+      FW_REDIS_URL: redisUrl(),
+      FW_REDIS_PREFIX: uniquePrefix(),
+      FW_HTTP_PORT: '0',
+      FW_HTTP_HOST: '127.0.0.1',
+      FW_RULES_DIR: 'rules',
+      FW_INGEST_TOKEN: token,
+      FW_INSTANCE_ID: 'test',
+      ...env,
+    }),
+    logger: pino({ level: 'silent' }),
+  });
+  onTestFinished(() => d.stop());
+  await d.start();
+  return d;
+}
 
 export interface DaemonChild {
   proc: ChildProcess;

@@ -1,27 +1,13 @@
 import { describe, it, expect, onTestFinished } from 'vitest';
-import { pino } from 'pino';
-import { Daemon } from '../../../src/app/daemon.js';
-import { loadConfig } from '../../../src/config/config.js';
-import { redisUrl, kafkaBrokers, kafka, uniquePrefix, uniqueName, eventually } from '../../support/env.js';
+import type { Daemon } from '../../../src/app/daemon.js';
+import { kafkaBrokers, kafka, uniqueName, uniquePrefix, eventually } from '../../support/env.js';
+import { startInProcessDaemon } from '../../support/daemon.js';
 import { windowQueries } from '../../support/window-queries.js';
 
 const TOKEN = 's3cret-token';
 
-async function startDaemon(extra: Record<string, string> = {}): Promise<Daemon> {
-  const config = loadConfig({
-    FW_REDIS_URL: redisUrl(),
-    FW_REDIS_PREFIX: uniquePrefix(),
-    FW_HTTP_PORT: '0',
-    FW_HTTP_HOST: '127.0.0.1',
-    FW_RULES_DIR: 'rules',
-    FW_INGEST_TOKEN: TOKEN,
-    FW_INSTANCE_ID: 'test',
-    ...extra,
-  });
-  const d = new Daemon({ config, logger: pino({ level: 'silent' }) });
-  onTestFinished(() => d.stop());
-  await d.start();
-  return d;
+function startDaemon(extra: Record<string, string> = {}): Promise<Daemon> {
+  return startInProcessDaemon(TOKEN, extra);
 }
 
 function post(d: Daemon, body: string, headers: Record<string, string> = {}) {

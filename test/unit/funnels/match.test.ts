@@ -51,4 +51,13 @@ describe('funnel matching', () => {
   it('returns one raw dimension value per funnel dimension', () => {
     expect(dimensionValuesOf(funnel, e('x', { region: 'eu', platform: 'web', other: '1' }))).toEqual(['web', 'eu']);
   });
+
+  it('synthetic events (canary users) reach no step of a real funnel; other values of the attribute do', () => {
+    const m = compileMatcher(funnel);
+    const synthetic = { checkout_id: 'c1', synthetic: 'true', status: 'paid' };
+    expect(m(e('checkout_started', synthetic))).toBeUndefined();
+    expect(m(e('order_completed', synthetic))).toBeUndefined();
+    expect(stepIndexOf(funnel, e('order_completed', synthetic))).toBe(-1);
+    expect(m(e('checkout_started', { ...synthetic, synthetic: 'false' }))?.step).toBe(0);
+  });
 });
