@@ -80,6 +80,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     // The demo has no Slack or PagerDuty: every receiver the rules name prints on the console here, through the
     // real outbox. A page goes to several receivers; only the alert's first one prints, so each page shows once
     // (its line names them all).
+    // The incident notifications printed, which the story waits for.
+    const printed = { triggers: 0, resolves: 0 };
     const receiverFactory = (def: { name: string }): Receiver => ({
       name: def.name,
       kind: 'console',
@@ -90,6 +92,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
           job.alert.notify.length === 0
         ) {
           out(`\n${consoleLines(job).join('\n')}\n\n`);
+          if (job.event === 'firing') printed.triggers++;
+          if (job.event === 'resolved') printed.resolves++;
         }
         return { ok: true };
       },
@@ -174,7 +178,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
           const now = Date.now();
           const events = shop.tick(now);
           if (events.length) await send(events);
-          await story.step(now, { shop, deploy, out, alerts: () => d.alerts.load() });
+          await story.step(now, { shop, deploy, out, alerts: () => d.alerts.load(), printed });
           if (++tick % 5 === 0) out(await renderCounts(d, now));
           if (opts.durationSec !== undefined && now - started >= opts.durationSec * 1000) resolve();
         } catch (err) {
@@ -211,6 +215,8 @@ interface StoryDeps {
   deploy(marker: Record<string, unknown>): Promise<void>;
   out(text: string): void;
   alerts(): Promise<Map<string, { status: string }>>;
+  /** Incident triggers and resolves printed so far (one incident: every alert of the outage, grouped). */
+  printed: { triggers: number; resolves: number };
 }
 
 /**
@@ -253,7 +259,8 @@ class Story {
         this.phase = 'fired';
         return;
       case 'fired':
-        if (now - this.firedAt < 60_000) return;
+        // The page (after the incident's group_wait) is on screen, and a minute has passed.
+        if (now - this.firedAt < 60_000 || d.printed.triggers === 0) return;
         await d.deploy({
           service: 'payments-service',
           version: '2.3.9',
@@ -269,7 +276,8 @@ class Story {
         this.phase = 'rolled_back';
         return;
       case 'rolled_back':
-        if ((await d.alerts()).get(STRIPE_ALERT)?.status === 'firing') return;
+        // The incident resolves with its last alert, at the group's next update (group_interval).
+        if ((await d.alerts()).get(STRIPE_ALERT)?.status === 'firing' || d.printed.resolves === 0) return;
         d.out(
           `\n${stamp} the story is complete: ` +
             `deploy, drop, page naming stripe and the deploy, rollback, resolve. Ctrl-C stops the demo.\n\n`,

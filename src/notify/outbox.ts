@@ -453,7 +453,7 @@ export class DeliveryOutbox {
   ): Promise<SettleOutcome> {
     log.error(
       { code, reason },
-      job.event === 'firing' || job.event === 'worsened'
+      job.event === 'firing' || (job.event === 'updated' && job.group?.severityRose === true)
         ? 'delivery failed permanently: a page may be missing; announcing it on the other receivers'
         : 'delivery failed permanently',
     );

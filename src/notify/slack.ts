@@ -1,5 +1,5 @@
 /**
- * The Slack receiver: one message per incident, kept current. `firing` posts it; `worsened` and `resolved` edit it
+ * The Slack receiver: one message per incident group, kept current. `firing` posts it; `updated` and `resolved` edit it
  * (chat.update) and add a thread reply; `reminder` only replies in the thread; `delivery_failed` (a self-alert)
  * posts a message of its own. The outbox keeps the message's channel id and ts in the incident's DeliveryRecord.
  *
@@ -350,7 +350,7 @@ export class SlackReceiver implements Receiver {
       await this.replyOrPost(web, job, parent, this.message(job, slackThreadReply(job, opts)), false);
       return { ok: true, record: { slack: parent } };
     }
-    // worsened / resolved: the parent shows the new state; the thread says what happened.
+    // updated / resolved: the parent shows the group as it stands now; the thread says what changed.
     const { record, reposted } = await this.updateOrRepost(web, job, parent, full());
     if (!reposted)
       await this.replyOrPost(

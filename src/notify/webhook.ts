@@ -4,7 +4,7 @@
  *
  * Body (`content-type: application/json`):
  *
- *   { "version": 1, "event": "firing" | "worsened" | "reminder" | "resolved" | "delivery_failed",
+ *   { "version": 1, "event": "firing" | "updated" | "reminder" | "resolved" | "delivery_failed",
  *     "receiver": "<this receiver's name>", "jobId": "<stable job id>", "alert": { …AlertTransition… },
  *     "failure": { receiver, jobId, event, code, reason }   // delivery_failed only }
  *

@@ -24,7 +24,8 @@ import {
   type ReceiverParsed,
   type RuleParsed,
 } from './schema.js';
-import { BUILTIN_CONSOLE, type ReceiverDef } from './receiver-def.js';
+import { BUILTIN_CONSOLE, type GroupingDef, type ReceiverDef } from './receiver-def.js';
+import { parseDuration } from './units.js';
 import { schemaProblems } from './schema-problems.js';
 import { checkFunnel, checkRule, type RuleCheckOptions } from './semantics.js';
 import { parseYamlSource, type Position, type YamlSource } from './yaml-source.js';
@@ -456,9 +457,16 @@ function toReceiverDef(
   }
   const pos = src.locate(at);
   const source = { file: src.file, line: pos.line, col: pos.col };
+  const g: GroupingDef = {
+    ...(r.group_by ? { groupBy: r.group_by } : {}),
+    ...(r.group_wait ? { groupWaitMs: parseDuration(r.group_wait) } : {}),
+    ...(r.group_interval ? { groupIntervalMs: parseDuration(r.group_interval) } : {}),
+    ...(r.repeat_interval ? { repeatIntervalMs: parseDuration(r.repeat_interval) } : {}),
+  };
+  const common = { name: r.name, ...(Object.keys(g).length > 0 ? { grouping: g } : {}) };
   if (r.slack)
     return {
-      name: r.name,
+      ...common,
       kind: 'slack',
       channel: r.slack.channel,
       token: r.slack.token ?? { env: 'SLACK_BOT_TOKEN' },
@@ -466,7 +474,7 @@ function toReceiverDef(
     };
   if (r.pagerduty) {
     return {
-      name: r.name,
+      ...common,
       kind: 'pagerduty',
       routingKey: r.pagerduty.routing_key,
       ...(r.pagerduty.dashboard_url ? { dashboardUrl: r.pagerduty.dashboard_url } : {}),
@@ -475,11 +483,11 @@ function toReceiverDef(
   }
   if (r.webhook)
     return {
-      name: r.name,
+      ...common,
       kind: 'webhook',
       url: r.webhook.url,
       ...(r.webhook.secret ? { secret: r.webhook.secret } : {}),
       source,
     };
-  return { name: r.name, kind: 'console', source };
+  return { ...common, kind: 'console', source };
 }

@@ -5,8 +5,17 @@
  */
 import type { SecretRef } from '../core/secrets.js';
 
+/** How a receiver groups alerts into incidents (notify/grouping.ts); absent fields take the defaults. */
+export interface GroupingDef {
+  groupBy?: string[];
+  groupWaitMs?: number;
+  groupIntervalMs?: number;
+  repeatIntervalMs?: number;
+}
+
 interface Common {
   name: string;
+  grouping?: GroupingDef;
   /** The rule file and position that defined it, for messages. */
   source?: { file: string; line: number; col: number };
 }

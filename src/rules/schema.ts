@@ -388,6 +388,30 @@ export const receiverSchema = z
         error: (iss) => `${JSON.stringify(iss.input)} is not a receiver name: use letters, digits, -, _ and .`,
       })
       .meta({ description: 'The name rules use in `notify`.', examples: ['slack-payments'] }),
+    group_by: z
+      .array(
+        z.string().regex(new RegExp(`${LABEL_KEY_PATTERN}|^\\.\\.\\.$`), {
+          error: (iss) => `${JSON.stringify(iss.input)} is not a label name (or \`...\` for every label)`,
+        }),
+      )
+      .optional()
+      .meta({
+        description:
+          'Alerts with equal values of these labels form one incident: one page, one Slack message. Labels: ' +
+          '`funnel`, `rule`, `severity`, `segment`, the segment dimension and the rule labels. ' +
+          'Default `[funnel]`; `[...]` makes every alert an incident of its own.',
+        examples: [['funnel'], ['funnel', 'rule']],
+      }),
+    group_wait: duration('How long a new incident waits for related alerts before its first notification.', [
+      '30s',
+    ]).optional(),
+    group_interval: duration('Least time between two notifications of one incident as its alerts change.', [
+      '5m',
+    ]).optional(),
+    repeat_interval: duration(
+      'A still-firing incident with no change is re-announced this often (0s: never). Default FW_REMIND_EVERY_MS.',
+      ['4h'],
+    ).optional(),
     slack: z
       .strictObject({
         channel: z

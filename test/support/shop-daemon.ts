@@ -36,8 +36,11 @@ export async function startWebhook(): Promise<{ url: string; bodies: WebhookBody
   return { url: `http://127.0.0.1:${port}/hook`, bodies, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-/** A rules directory with the shop funnel, its `paid-drop` rule and a `hook` receiver posting to `hookUrl`. */
-export function shopRulesDir(hookUrl: string): string {
+/**
+ * A rules directory with the shop funnel, its `paid-drop` rule and a `hook` receiver posting to `hookUrl`, with no
+ * group_wait by default (most of these tests count evaluation ticks from firing to delivery).
+ */
+export function shopRulesDir(hookUrl: string, groupWait = '0s'): string {
   const dir = mkdtempSync(join(tmpdir(), 'fw-shop-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(
@@ -66,7 +69,10 @@ rules:
     notify: [hook]
 `,
   );
-  writeFileSync(join(dir, 'receivers.yaml'), `receivers:\n  - name: hook\n    webhook: { url: ${hookUrl} }\n`);
+  writeFileSync(
+    join(dir, 'receivers.yaml'),
+    `receivers:\n  - name: hook\n    group_wait: ${groupWait}\n    webhook: { url: ${hookUrl} }\n`,
+  );
   return dir;
 }
 

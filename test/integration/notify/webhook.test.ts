@@ -98,13 +98,13 @@ describe('WebhookReceiver', () => {
 
   it('sends every event kind, delivery_failed with its failure', async () => {
     const r = await setup();
-    for (const e of ['firing', 'worsened', 'reminder', 'resolved'] as const)
+    for (const e of ['firing', 'updated', 'reminder', 'resolved'] as const)
       expect(await r.deliver(job(e))).toEqual({ ok: true });
     const failure = { receiver: 'pd', jobId: 'x', event: 'firing' as const, code: 'PAGERDUTY_400', reason: 'bad' };
     expect(await r.deliver(job('delivery_failed', { failure }))).toEqual({ ok: true });
     expect(server.requests.map((q) => (q.json as { event: string }).event)).toEqual([
       'firing',
-      'worsened',
+      'updated',
       'reminder',
       'resolved',
       'delivery_failed',
