@@ -78,7 +78,7 @@ export function sampleAlert(): AlertTransition {
       ],
       drilldown: {
         classification: 'localised',
-        summary: 'payment_provider=stripe carries 94% of the deficit (its rate fell 43%)',
+        summary: "payment_provider=stripe carries 94% of the deficit (its rate fell 43%, the others' fell 1%)",
         dimensions: [
           {
             dimension: 'payment_provider',
