@@ -174,6 +174,7 @@ export function groupTail(g: GroupNotice | undefined): string {
   const others = g.members.length - 1;
   const parts: string[] = [];
   if (g.cause) parts.push(`cause: ${g.cause}`);
+  else if (g.spread) parts.push('funnel-wide: no single segment explains it');
   if (others > 0) {
     const firing = g.firing - (g.members[0]?.status === 'firing' ? 1 : 0);
     const resolved = others - firing;

@@ -232,6 +232,7 @@ export function groupJob(g: GroupState, action: GroupAction, now: number): { job
     firing: firing.length,
     resolved: all.length - firing.length,
     ...(cause ? { cause } : {}),
+    ...(g.headline.context?.drilldown?.classification === 'global' ? { spread: true } : {}),
     joined: firing.filter((m) => !sentFiring.has(m.key)).map((m) => m.key),
     left: all.filter((m) => m.status === 'resolved' && !sentResolved.has(m.key)).map((m) => m.key),
   };

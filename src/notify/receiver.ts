@@ -69,6 +69,8 @@ export interface GroupNotice {
   resolved: number;
   /** The segment the funnel-wide drill-down names as the cause (`payment_provider=stripe`). */
   cause?: string;
+  /** The drill-down found the drop spread across every dimension's values: no segment is the cause. */
+  spread?: boolean;
   /** Since the group's last notification: alertKeys that joined (or fired again) and that resolved. */
   joined: string[];
   left: string[];

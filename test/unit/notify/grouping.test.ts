@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
+import { groupTail } from '../../../src/notify/format.js';
 import {
   DEFAULT_GROUPING,
   groupDedupKey,
@@ -168,5 +169,30 @@ describe('inhibitedBy', () => {
     expect(inhibitedBy({ ...ios, segment: { dimension: 'payment_provider', value: 'adyen' } }, () => true)).toBe(
       undefined,
     );
+  });
+});
+
+describe('the group tail of a page', () => {
+  it('names the cause segment, or says a funnel-wide drop has none', () => {
+    const dd = (classification: 'localised' | 'global') => ({
+      classification,
+      summary: '',
+      dimensions: [
+        {
+          dimension: 'payment_provider',
+          top: [{ value: 'stripe', expected: 1, observed: 0, deficitShare: 1, rateChanged: true }],
+        },
+      ],
+    });
+    const tail = (classification: 'localised' | 'global') =>
+      groupTail(
+        groupJob(
+          { ...group([member('r')]), headline: { ...headline, context: { drilldown: dd(classification) } } },
+          'trigger',
+          T0,
+        ).job.group,
+      );
+    expect(tail('localised')).toBe('cause: payment_provider=stripe');
+    expect(tail('global')).toBe('funnel-wide: no single segment explains it');
   });
 });
