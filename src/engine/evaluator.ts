@@ -618,9 +618,7 @@ export class Evaluator {
       transitions,
       silences,
       groups: this.groups,
-      receivers: new Map(
-        [BUILTIN_CONSOLE, ...ruleSet.receivers].map((r) => [r.name, receiverGrouping(r.grouping, repeat)]),
-      ),
+      receivers: new Map([BUILTIN_CONSOLE, ...ruleSet.receivers].map((r) => [r.name, receiverGrouping(r, repeat)])),
       describe: (key, state) => (removed.has(key) ? undefined : this.describe(ruleSet, key, state, now)),
     });
     for (const n of plan.notes) {

@@ -42,9 +42,18 @@ export const DEFAULT_GROUPING: Grouping = {
   repeatIntervalMs: 4 * 3_600_000,
 };
 
-/** A receiver's grouping: its own settings over the defaults; `repeatMs` is the daemon's default reminder interval. */
-export function receiverGrouping(own: Partial<Grouping> | undefined, repeatMs: number): Grouping {
-  return { ...DEFAULT_GROUPING, repeatIntervalMs: repeatMs, ...(own ?? {}) };
+/**
+ * A receiver's grouping: its own settings over the defaults; `repeatMs` is the daemon's default reminder interval.
+ * An `alertmanager` receiver notifies at once and then every minute while its group is active (Alertmanager
+ * expects firing alerts re-sent regularly, and does its own grouping and waiting).
+ */
+export function receiverGrouping(
+  def: { kind?: string; grouping?: Partial<Grouping> } | undefined,
+  repeatMs: number,
+): Grouping {
+  const base = { ...DEFAULT_GROUPING, repeatIntervalMs: repeatMs, ...(def?.grouping ?? {}) };
+  if (def?.kind !== 'alertmanager') return base;
+  return { ...base, groupWaitMs: 0, groupIntervalMs: 60_000, repeatIntervalMs: 60_000 };
 }
 
 export type Severity = AlertTransition['severity'];

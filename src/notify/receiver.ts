@@ -147,7 +147,7 @@ export type DeliveryOutcome =
     }
   | { ok: false; retriable: false; code: string; reason: string };
 
-export type ReceiverKind = 'slack' | 'pagerduty' | 'webhook' | 'console';
+export type ReceiverKind = 'slack' | 'pagerduty' | 'webhook' | 'alertmanager' | 'console';
 
 export interface Receiver {
   readonly name: string;

@@ -440,14 +440,16 @@ function toReceiverDef(
   problems: Problem[],
 ): ReceiverDef | undefined {
   const at = ['receivers', index];
-  const kinds = (['slack', 'pagerduty', 'webhook', 'console'] as const).filter((k) => r[k] !== undefined);
+  const kinds = (['slack', 'pagerduty', 'webhook', 'alertmanager', 'console'] as const).filter(
+    (k) => r[k] !== undefined,
+  );
   if (kinds.length !== 1) {
     problems.push(
       src.problemAt(
         kinds.length === 0 ? at : [...at, kinds[1]!],
         'invalid_receiver',
         kinds.length === 0
-          ? `receiver "${r.name}" needs one of slack, pagerduty, webhook or console`
+          ? `receiver "${r.name}" needs one of slack, pagerduty, webhook, alertmanager or console`
           : `receiver "${r.name}" has both ${kinds.join(' and ')}; ` +
               `define one receiver per destination (rules can notify several)`,
         kinds.length === 0 ? 'value' : 'key',
@@ -487,6 +489,14 @@ function toReceiverDef(
       kind: 'webhook',
       url: r.webhook.url,
       ...(r.webhook.secret ? { secret: r.webhook.secret } : {}),
+      source,
+    };
+  if (r.alertmanager)
+    return {
+      ...common,
+      kind: 'alertmanager',
+      url: r.alertmanager.url,
+      ...(r.alertmanager.external_url ? { externalUrl: r.alertmanager.external_url } : {}),
       source,
     };
   return { ...common, kind: 'console', source };

@@ -463,7 +463,31 @@ export const receiverSchema = z
         }).optional(),
       })
       .optional()
-      .meta({ description: 'POST every notification as JSON to a URL.' }),
+      .meta({
+        description:
+          "POST every notification as JSON to a URL, in Alertmanager's webhook format (version 4), " +
+          'with an alert per member of the incident.',
+      }),
+    alertmanager: z
+      .strictObject({
+        url: z.url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL` }).meta({
+          description: "The Alertmanager's base URL; alerts are pushed to `<url>/api/v2/alerts`.",
+          examples: ['http://alertmanager.monitoring:9093'],
+        }),
+        external_url: z
+          .url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL` })
+          .optional()
+          .meta({
+            description: "funnelwatch's own URL, for each alert's generatorURL.",
+            examples: ['https://funnelwatch.example.com'],
+          }),
+      })
+      .optional()
+      .meta({
+        description:
+          'Push alerts to an existing Prometheus Alertmanager (API v2), re-sent every minute while they fire and ' +
+          'with endsAt when they resolve, so its routing and on-call integrations keep working.',
+      }),
     console: z
       .strictObject({})
       .optional()
@@ -473,7 +497,9 @@ export const receiverSchema = z
           'A receiver named `console` always exists.',
       }),
   })
-  .meta({ description: 'Where notifications go. Exactly one of `slack`, `pagerduty`, `webhook`, `console`.' });
+  .meta({
+    description: 'Where notifications go. Exactly one of `slack`, `pagerduty`, `webhook`, `alertmanager`, `console`.',
+  });
 
 export const ruleFileSchema = z
   .strictObject({

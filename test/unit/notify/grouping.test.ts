@@ -103,6 +103,10 @@ describe('nextAction (dedup against what was sent)', () => {
     const g = group([member('r')], sent);
     expect(nextAction(g, T0 + 4 * 60 * MIN, o)).toBe('reminder');
     expect(nextAction(g, T0 + 4 * 60 * MIN, receiverGrouping({}, 0))).toBeNull();
+    // An alertmanager receiver re-sends every minute while the group is active.
+    const am = receiverGrouping({ kind: 'alertmanager' }, 0);
+    expect(nextAction(g, T0 + MIN, am)).toBe('reminder');
+    expect(nextAction(group([member('r')]), T0, am)).toBe('trigger');
   });
 });
 
