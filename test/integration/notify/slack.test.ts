@@ -261,6 +261,18 @@ describe('SlackReceiver: failures', () => {
     expect(slack.messages).toHaveLength(1);
   });
 
+  it('a proxy answering 403 or 404 in front of Slack is permanent, saying so; 408 is retried', async () => {
+    const { slack, receiver } = await setup();
+    for (const status of [403, 404]) {
+      slack.fail('chat.postMessage', 1, { status });
+      const out = await receiver.deliver(job('firing'), undefined);
+      expect(out).toMatchObject({ ok: false, retriable: false, code: `SLACK_HTTP_${status}` });
+      expect(out.ok ? '' : out.reason).toMatch(/proxy/);
+    }
+    slack.fail('chat.postMessage', 1, { status: 408 });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true });
+  });
+
   it('HTTP 500 and platform internal_error are retriable, tried once', async () => {
     const { slack, receiver } = await setup();
     slack.fail('chat.postMessage', 1, { status: 500 });
