@@ -13,6 +13,8 @@ export interface AlertsKeys {
   delivery: string;
   /** Incident groups per receiver (notify/grouping.ts), written by the fenced alert commit. */
   groups: string;
+  /** Per receiver: a pause (429 Retry-After) and the pacing slot, shared by every replica's workers. */
+  receiverGates: string;
   silences: string;
   /** A marker written once per Redis data set (redis/state-loss.ts): gone or changed means Redis lost its data. */
   epoch: string;
@@ -30,6 +32,7 @@ export function alertsKeys(prefix: string): AlertsKeys {
     delayed: `${base}outbox-delayed`,
     delivery: `${base}delivery`,
     groups: `${base}groups`,
+    receiverGates: `${base}receiver-gates`,
     silences: `${base}silences`,
     epoch: `${base}epoch`,
   };
