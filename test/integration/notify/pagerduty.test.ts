@@ -407,7 +407,7 @@ describe('PagerDutyReceiver', () => {
     expect(await post(trigger({}, { severity: 'high' }))).toMatchObject({ status: 400 });
     expect(await post(trigger({}, { source: '' }))).toMatchObject({ status: 400 });
     expect(await post(trigger({ links: [{ text: 'x' }] }))).toMatchObject({ status: 400 });
-    expect(await post(trigger({}, { custom_details: { x: 'x'.repeat(512_001) } }))).toMatchObject({ status: 413 });
+    expect(await post(trigger({}, { custom_details: { x: 'x'.repeat(512_001) } }))).toMatchObject({ status: 400 });
     expect(fake.incidents).toHaveLength(0);
     // a summary of exactly 1024 multibyte characters is fine
     expect(await post(trigger({}, { summary: 'é'.repeat(1024) }))).toEqual({
