@@ -726,6 +726,7 @@ export class Evaluator {
       ruleSetVersion: this.ruleSetVersion,
     };
     if (rule.owner !== undefined) t.owner = rule.owner;
+    if (rule.groupBy !== undefined) t.groupBy = rule.groupBy;
     if (rule.runbook !== undefined) t.runbook = rule.runbook;
     if (rule.description !== undefined) t.description = rule.description;
     if (next.context !== undefined) t.context = next.context;

@@ -130,7 +130,7 @@ export function planDeliveries(input: PlanInput): Plan {
         if (firedNow.has(key)) notes.push({ kind: 'unknown_receiver', key, receiver: r });
         continue;
       }
-      const gk = groupKey(labels, grouping.groupBy);
+      const gk = groupKey(labels, a.groupBy ?? grouping.groupBy);
       const field = groupField(r, gk.key);
       const s = silenced(r);
       if (s) quiet.add(`${field}\u0000${key}`);

@@ -83,6 +83,7 @@ export function toAlertRuleDef(r: RuleParsed, funnel: string, file: string, at: 
   };
   if (r.description !== undefined) rule.description = r.description;
   if (r.owner !== undefined) rule.owner = r.owner;
+  if (r.group_by !== undefined) rule.groupBy = [...r.group_by];
   if (r.runbook !== undefined) rule.runbook = r.runbook;
   return rule;
 }

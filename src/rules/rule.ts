@@ -53,6 +53,8 @@ export interface AlertRuleDef {
   segments: string[];
   /** Receiver names. */
   notify: string[];
+  /** Overrides the receivers' group_by for this rule's alerts. */
+  groupBy?: string[];
   owner?: string;
   runbook?: string;
   labels: Record<string, string>;

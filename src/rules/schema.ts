@@ -47,6 +47,18 @@ function duration(description: string, examples: string[]) {
     .meta({ description, examples });
 }
 
+/** Labels whose equal values group alerts into one incident (notify/grouping.ts). */
+function groupBy(description: string) {
+  return z
+    .array(
+      z.string().regex(new RegExp(`${LABEL_KEY_PATTERN}|^\\.\\.\\.$`), {
+        error: (iss) => `${JSON.stringify(iss.input)} is not a label name (or \`...\` for every label)`,
+      }),
+    )
+    .optional()
+    .meta({ description, examples: [['funnel'], ['funnel', 'rule']] });
+}
+
 function percent(description: string, examples: string[]) {
   return z
     .string({ error: (iss) => (iss.input === undefined ? undefined : explainPercent(iss.input)) })
@@ -324,6 +336,11 @@ export const ruleSchema = z
         description: 'Receivers (Slack channels, PagerDuty services) by name.',
         examples: [['pagerduty-checkout']],
       }),
+    group_by: groupBy(
+      "How this rule's alerts form incidents with others, overriding each receiver's `group_by` for them " +
+        '(labels: `funnel`, `rule`, `severity`, `segment`, the segment dimension, the rule labels; ' +
+        '`[...]`: every alert an incident of its own).',
+    ),
     owner: z
       .string()
       .min(1)
@@ -388,20 +405,11 @@ export const receiverSchema = z
         error: (iss) => `${JSON.stringify(iss.input)} is not a receiver name: use letters, digits, -, _ and .`,
       })
       .meta({ description: 'The name rules use in `notify`.', examples: ['slack-payments'] }),
-    group_by: z
-      .array(
-        z.string().regex(new RegExp(`${LABEL_KEY_PATTERN}|^\\.\\.\\.$`), {
-          error: (iss) => `${JSON.stringify(iss.input)} is not a label name (or \`...\` for every label)`,
-        }),
-      )
-      .optional()
-      .meta({
-        description:
-          'Alerts with equal values of these labels form one incident: one page, one Slack message. Labels: ' +
-          '`funnel`, `rule`, `severity`, `segment`, the segment dimension and the rule labels. ' +
-          'Default `[funnel]`; `[...]` makes every alert an incident of its own.',
-        examples: [['funnel'], ['funnel', 'rule']],
-      }),
+    group_by: groupBy(
+      'Alerts with equal values of these labels form one incident: one page, one Slack message. Labels: ' +
+        '`funnel`, `rule`, `severity`, `segment`, the segment dimension and the rule labels. ' +
+        'Default `[funnel]`; `[...]` makes every alert an incident of its own. A rule may override it.',
+    ),
     group_wait: duration('How long a new incident waits for related alerts before its first notification.', [
       '30s',
     ]).optional(),

@@ -65,6 +65,8 @@ interface Look {
   severity?: AlertTransition['severity'];
   funnel?: string;
   context?: AlertContext;
+  /** The rule's own group_by. */
+  groupBy?: string[];
 }
 
 /** Several alerts, stepped and planned tick by tick, with the groups carried over as the commit stores them. */
@@ -100,6 +102,7 @@ class World {
       evidence: state.evidence,
       ruleSetVersion: 'r-1',
       ...(m.context ? { context: m.context } : {}),
+      ...(m.groupBy ? { groupBy: m.groupBy } : {}),
     };
   }
 
@@ -218,6 +221,15 @@ describe('planDeliveries: incident groups', () => {
     const count = (r: string) => t.raw.filter((j) => j.receiver === r && j.event === 'firing').length;
     expect(count('pagerduty-checkout')).toBe(2); // checkout and signup
     expect(count('slack-payments')).toBe(3);
+  });
+
+  it("a rule's own group_by overrides the receivers' for its alerts", () => {
+    const w = new World();
+    w.notify = ['slack-payments'];
+    const own = { rule: PAY, breach: true, groupBy: ['funnel', 'rule'] };
+    w.tick(T0, [funnelWide, ios, own]);
+    const t = w.tick(T0 + MIN, [funnelWide, ios, own]);
+    expect(t.raw.map((j) => j.group!.members.map((m) => m.rule).join(',')).sort()).toEqual([`${RULE},${RULE}`, PAY]);
   });
 
   it('the worst severity rising marks the update so PagerDuty triggers again', () => {

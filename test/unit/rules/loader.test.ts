@@ -436,6 +436,11 @@ describe('receivers', () => {
     ]);
   });
 
+  it("reads a rule's own group_by", () => {
+    const r = checkRuleSources([{ path: 'a.yaml', text: file(`${OK_RULE}    group_by: [funnel, rule]\n`) }]);
+    expect(r.ok ? r.ruleSet.rules[0]!.groupBy : r.problems.map(formatProblem)).toEqual(['funnel', 'rule']);
+  });
+
   it("reads a receiver's grouping and the alertmanager kind; refuses a bad group_by and duration", () => {
     const text = `receivers:
   - name: am
