@@ -12,9 +12,12 @@ import { onTestFinished } from 'vitest';
 
 export const MIN = 60_000;
 
+/** What the tests read of a webhook body (Alertmanager's v4 message with our event and job id). */
 export interface WebhookBody {
   event: string;
   jobId: string;
+  groupKey?: string;
+  alerts?: { status: string; labels: Record<string, string> }[];
 }
 
 /** A webhook receiver on loopback that records every POST body and answers 200. */
