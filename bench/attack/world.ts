@@ -111,8 +111,10 @@ rules:
 `,
       ]),
     ),
+    // No group_wait: an attack waits two ticks for its alert's delivery.
     'receivers.yaml': `receivers:
   - name: hook
+    group_wait: 0s
     webhook:
       url: ${hookUrl}
 `,

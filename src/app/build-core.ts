@@ -27,6 +27,7 @@ import type { FunnelSource } from '../engine/funnel-data.js';
 import { LeaderLease } from '../engine/lease.js';
 import { RedisAlertStore } from '../engine/alert-store.js';
 import { RedisCompletenessStore } from '../engine/completeness-store.js';
+import { GroupStore } from '../notify/group-store.js';
 
 /** The configuration the core reads. The daemon passes its Config; replay and backtest the defaults (below). */
 const CORE_SETTINGS = [
@@ -91,6 +92,8 @@ export interface Core {
   deploys: RedisDeployStore;
   lease: LeaderLease;
   evaluator: Evaluator;
+  /** The incident groups per receiver (notify/grouping.ts), as the evaluator committed them. */
+  groups: GroupStore;
   parse: Omit<ParseOptions, 'now'>;
   /** Watermark and last-event ages per funnel; the daemon refreshes them on every tick. */
   liveness: FeedLiveness;
@@ -125,6 +128,7 @@ export function buildCore(o: CoreOptions): Core {
     logger: logger.child({ component: 'lease' }),
     ...(o.lease.onChange ? { onChange: o.lease.onChange } : {}),
   });
+  const groups = new GroupStore(redis, prefix, logger.child({ component: 'evaluator' }));
   const evaluator = new Evaluator({
     store: o.funnelSource ?? windows,
     alerts,
@@ -138,6 +142,7 @@ export function buildCore(o: CoreOptions): Core {
     completenessStore: new RedisCompletenessStore({ redis, prefix }),
     maxValuesPerDimension: s.FW_EVAL_MAX_SEGMENT_VALUES,
     ...(o.silences ? { silences: o.silences } : {}),
+    groups,
     remindEveryMs: s.FW_REMIND_EVERY_MS,
     deploys: o.deployMarkers ?? deploys,
     deployLookbackMs: s.FW_DEPLOY_LOOKBACK_MS,
@@ -152,6 +157,7 @@ export function buildCore(o: CoreOptions): Core {
     deploys,
     lease,
     evaluator,
+    groups,
     parse,
     liveness,
     regressions,

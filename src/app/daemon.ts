@@ -399,6 +399,7 @@ export class Daemon {
         }),
         alertRoutes({
           alerts: this.alerts,
+          groups: this.core.groups,
           rules: () => this.rules.current ?? undefined,
           token: config.FW_INGEST_TOKEN,
         }),

@@ -390,6 +390,7 @@ class Story {
         this.phase = 'fired';
         return;
       case 'fired':
+        // The incident's page (sent after its group_wait) is on screen, and a minute has passed.
         if (now - this.firedAt < 60_000) return;
         await d.deploy({
           service: 'payments-service',

@@ -1,8 +1,10 @@
 /**
  * The demo checks its own story instead of announcing it: from the pages the receivers got (what a person would
  * see), it decides whether the planted deploy was named first, whether the failing segment was named, and whether
- * the rollback resolved every incident it opened. A demo that prints "complete" after naming the wrong deploy
- * teaches the wrong thing; this one exits non-zero and says what differed.
+ * the rollback resolved every incident it opened. A page is an incident group's notification (notify/grouping.ts):
+ * one trigger for every alert of the outage, the rule's funnel-wide and segment alerts among its members. A demo
+ * that prints "complete" after naming the wrong deploy teaches the wrong thing; this one exits non-zero and says
+ * what differed.
  *
  * Pure: the demo feeds it the delivered jobs and the times of the fault and the rollback (on the demo's clock) and
  * asks for a verdict; unit tests feed it hand-made pages.
@@ -10,7 +12,7 @@
 import { alertKey } from '../model/alert-key.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import type { SegmentRef } from '../model/segment.js';
-import type { DeliveryJob } from '../notify/receiver.js';
+import type { DeliveryJob, GroupNotice } from '../notify/receiver.js';
 import { formatDuration } from '../core/text.js';
 
 export interface StoryPlan {
@@ -18,11 +20,11 @@ export interface StoryPlan {
   rule: string;
   /** The segment the fault is planted in. */
   segment: SegmentRef;
-  /** The deploy planted just before the fault: every page of the rule must name it first. */
+  /** The deploy planted just before the fault: every incident page holding the rule must name it first. */
   deploy: { service: string; version: string };
   /** After the fault, a page of the segment must come within this (demo clock). */
   pageWithinMs: number;
-  /** After the rollback, every incident of the rule must resolve within this. */
+  /** After the rollback, every incident holding the rule must resolve within this. */
   resolveWithinMs: number;
 }
 
@@ -34,8 +36,10 @@ export type StoryVerdict =
 export class StoryCheck {
   private faultAt: number | undefined;
   private rollbackAt: number | undefined;
-  /** The rule's pages, one per transition (a page goes to several receivers). */
-  private readonly pages = new Map<string, AlertTransition>();
+  /** Incident groups holding the rule's alerts, by group id (a group pages every receiver; it counts once). */
+  private readonly incidents = new Map<string, { trigger: AlertTransition; named: boolean; resolved: boolean }>();
+  /** Alerts of the rule that fired in some incident (from the members the pages list). */
+  private readonly members = new Set<string>();
   private readonly problems: string[] = [];
 
   constructor(private readonly plan: StoryPlan) {}
@@ -48,18 +52,23 @@ export class StoryCheck {
     this.rollbackAt = at;
   }
 
-  /** A delivered job; only the rule's firing and resolved pages count. */
+  /** A delivered job; only the notifications of incident groups holding the rule's alerts count. */
   page(job: DeliveryJob): void {
-    const t = job.alert;
-    if (t.rule !== this.plan.rule || (job.event !== 'firing' && job.event !== 'resolved')) return;
-    if (this.pages.has(t.id)) return;
-    this.pages.set(t.id, t);
-    if (job.event === 'firing') this.checkFiring(t);
+    const g = job.group;
+    if (!g || !g.members.some((m) => m.rule === this.plan.rule)) return;
+    this.checkMembers(g);
+    const known = this.incidents.get(g.id);
+    if (job.event === 'firing' && !known) {
+      const named = this.checkTrigger(job.alert, g);
+      this.incidents.set(g.id, { trigger: job.alert, named, resolved: false });
+    } else if (job.event === 'resolved' && known) {
+      known.resolved = true;
+    }
   }
 
-  /** True once the planted segment has paged (the story then rolls back). */
+  /** True once an incident page has named the planted segment (the story then rolls back). */
   segmentPaged(): boolean {
-    return [...this.pages.values()].some((t) => t.kind === 'firing' && this.isPlantedSegment(t.segment));
+    return [...this.incidents.values()].some((i) => i.named);
   }
 
   verdict(now: number): StoryVerdict {
@@ -70,72 +79,72 @@ export class StoryCheck {
       if (now - this.faultAt > this.plan.pageWithinMs) {
         return {
           status: 'failed',
-          problems: [`no page for ${where} within ${formatDuration(this.plan.pageWithinMs)} of the fault`],
+          problems: [`no page naming ${where} within ${formatDuration(this.plan.pageWithinMs)} of the fault`],
         };
       }
-      return { status: 'waiting', for: `the page for ${where}` };
+      return { status: 'waiting', for: `the page naming ${where}` };
     }
     if (this.rollbackAt === undefined) return { status: 'waiting', for: 'the rollback' };
-    const open = this.openIncidents();
+    const open = [...this.incidents.entries()].filter(([, i]) => !i.resolved).map(([id]) => id);
     if (open.length > 0) {
       if (now - this.rollbackAt > this.plan.resolveWithinMs) {
         return {
           status: 'failed',
           problems: open.map(
-            (k) => `${k} still firing ${formatDuration(now - this.rollbackAt!)} after the rollback (no resolve)`,
+            (id) =>
+              `incident ${id} still open ${formatDuration(now - this.rollbackAt!)} after the rollback (no resolve)`,
           ),
         };
       }
-      return { status: 'waiting', for: `the resolve of ${open.join(', ')}` };
+      return { status: 'waiting', for: `the resolve of incident ${open.join(', ')}` };
     }
-    const fired = [...this.pages.values()].filter((t) => t.kind === 'firing').length;
+    const n = this.incidents.size;
     const d = this.plan.deploy;
     return {
       status: 'complete',
       summary:
-        `${fired} page${fired === 1 ? '' : 's'} of ${this.plan.rule} named ${d.service} ${d.version} first and ` +
-        `${this.plan.segment.dimension}=${this.plan.segment.value}; the rollback resolved ` +
-        `${fired === 1 ? 'it' : 'every one'}`,
+        `${n} incident${n === 1 ? '' : 's'} (${this.members.size} alert${this.members.size === 1 ? '' : 's'} of ` +
+        `${this.plan.rule}) paged once, naming ${d.service} ${d.version} first and ` +
+        `${this.plan.segment.dimension}=${this.plan.segment.value}; ` +
+        `the rollback resolved ${n === 1 ? 'it' : 'every one'}`,
     };
   }
 
-  private checkFiring(t: AlertTransition): void {
-    const key = alertKey(t.rule, t.segment);
+  /** An incident's first page: after the fault, the planted deploy first; returns whether it names the segment. */
+  private checkTrigger(t: AlertTransition, g: GroupNotice): boolean {
     if (this.faultAt === undefined || t.at < this.faultAt) {
-      this.problems.push(`${key} paged before the fault was injected (a false alarm)`);
-      return;
-    }
-    if (t.segment && !this.isPlantedSegment(t.segment)) {
-      this.problems.push(`${key} paged, but only ${this.plan.segment.dimension}=${this.plan.segment.value} failed`);
+      this.problems.push(`incident ${g.id} paged before the fault was injected (a false alarm)`);
+      return false;
     }
     const first = t.context?.deploys?.[0];
     const d = this.plan.deploy;
     if (!first) {
-      this.problems.push(`the page for ${key} named no deploy; expected ${d.service} ${d.version}`);
+      this.problems.push(`the page of incident ${g.id} named no deploy; expected ${d.service} ${d.version}`);
     } else if (first.service !== d.service || first.version !== d.version) {
       this.problems.push(
-        `the page for ${key} named ${first.service} ${first.version} first (${first.why}), ` +
+        `the page of incident ${g.id} named ${first.service} ${first.version} first (${first.why}), ` +
           `not ${d.service} ${d.version}`,
       );
     }
-    if (!t.segment) {
-      const summary = t.context?.drilldown?.summary ?? '';
-      const seg = `${this.plan.segment.dimension}=${this.plan.segment.value}`;
-      if (!summary.includes(seg)) {
-        this.problems.push(`the page for ${key} placed the drop as "${summary || 'nowhere'}", not in ${seg}`);
-      }
-    }
+    const seg = `${this.plan.segment.dimension}=${this.plan.segment.value}`;
+    if (g.cause === seg || this.isPlantedSegment(t.segment)) return true;
+    this.problems.push(
+      `the page of incident ${g.id} placed the drop ` +
+        `${g.cause ? `in ${g.cause}` : g.spread ? 'funnel-wide' : 'nowhere'}, not in ${seg}`,
+    );
+    return false;
   }
 
-  /** Alerts of the rule whose latest page is a firing one. */
-  private openIncidents(): string[] {
-    const last = new Map<string, AlertTransition>();
-    for (const t of this.pages.values()) {
-      const k = alertKey(t.rule, t.segment);
-      const prev = last.get(k);
-      if (!prev || t.at >= prev.at) last.set(k, t);
+  /** Every alert of the rule a page lists fired in the planted segment or funnel-wide, never in another value. */
+  private checkMembers(g: GroupNotice): void {
+    for (const m of g.members) {
+      if (m.rule !== this.plan.rule || this.members.has(m.key)) continue;
+      this.members.add(m.key);
+      const planted = `${this.plan.segment.dimension}=${this.plan.segment.value}`;
+      if (m.segment !== null && m.segment !== planted) {
+        this.problems.push(`${m.key} paged, but only ${planted} failed`);
+      }
     }
-    return [...last.entries()].filter(([, t]) => t.kind === 'firing').map(([k]) => k);
   }
 
   private isPlantedSegment(s: SegmentRef | null): boolean {

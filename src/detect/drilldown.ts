@@ -11,8 +11,13 @@
  * moves: that is reported as a mix shift, not as a drop (the detector pages on the risk-adjusted rate effect).
  *
  * "No single segment explains it": the relative drops are homogeneous across values (Q = Σ(r_i − r̄)²/Var(r_i),
- * χ²_{k−1}, not rejected at 1 %), or no value carries half the deficit — then the cause is global (site-wide
- * release, payment provider for everyone, tracking) and naming a segment would mislead.
+ * χ²_{k−1}, not rejected at 1 %), or no value carries half the deficit, or no value stands out from the rest — then
+ * the cause is global (site-wide release, payment provider for everyone, tracking) and naming a segment would
+ * mislead. A value stands out when its relative drop exceeds that of all other values together with significance
+ * (contrast z ≥ zCritical, variances from both sides) and by a margin that ordinary drift between values cannot
+ * make: at least `drop`, and at least half its own drop (the rest fell less than half as much). Without the margin,
+ * a funnel-wide drop named its largest value whenever the values' rates drifted a few percent apart: the
+ * homogeneity test alone rejects on that drift at high traffic, and the largest value carries half the deficit.
  */
 import type { Counts } from './counts.js';
 import { normSf } from './normal.js';
@@ -57,6 +62,10 @@ export interface SegmentFinding {
   baselineTrafficShare: number | null;
   /** Share moved by more than 20 % relative (and 1 pp absolute). */
   shareMoved: boolean;
+  /** Relative drop of all the other values together (their deficit / their expected). */
+  othersRelativeDrop: number;
+  /** z of (relativeDrop − othersRelativeDrop). */
+  contrastZ: number;
 }
 
 export type DrilldownClassification = 'localised' | 'global' | 'mix-shift' | 'no-deficit';
@@ -109,6 +118,10 @@ export function drilldown(input: DrilldownInput): DrilldownResult {
 
   const findings: SegmentFinding[] = rows.map(({ s, e, v }) => {
     const deficit = e - s.current.conversions;
+    const eRest = totalE - e;
+    const vRest = totalV - v;
+    const restRel = eRest > 0 ? (eRest - (totalO - s.current.conversions)) / eRest : 0;
+    const varDiff = (e > 0 ? v / (e * e) : 0) + (eRest > 0 ? vRest / (eRest * eRest) : 0);
     const zi = v > 0 ? deficit / Math.sqrt(v) : 0;
     const share = totalStarts > 0 ? s.current.starts / totalStarts : 0;
     const base = haveShares && baseStarts > 0 ? (s.baselineStarts ?? 0) / baseStarts : null;
@@ -126,6 +139,8 @@ export function drilldown(input: DrilldownInput): DrilldownResult {
       trafficShare: share,
       baselineTrafficShare: base,
       shareMoved: base !== null && Math.abs(share - base) > Math.max(0.01, 0.2 * base),
+      othersRelativeDrop: restRel,
+      contrastZ: varDiff > 0 ? (rel - restRel) / Math.sqrt(varDiff) : 0,
     };
   });
 
@@ -171,6 +186,10 @@ export function drilldown(input: DrilldownInput): DrilldownResult {
     }
     if (cum < 0.67) top.length = 0;
   }
+  // Only values that stand out from the rest are named (see the module comment).
+  const standsOut = (f: SegmentFinding) =>
+    f.contrastZ >= zCrit && f.relativeDrop - f.othersRelativeDrop >= Math.max(drop, f.relativeDrop / 2);
+  if (!top.every(standsOut)) top.length = 0;
   const anyRateChanged = findings.some((f) => f.rateChanged && f.relativeDrop > 0);
   const noSingleSegment = top.length === 0 || homogeneityPValue > 0.01 || (top[0]?.deficitShare ?? 0) < 0.5;
 

@@ -39,8 +39,8 @@
  * for deduplication. `since` is when the current status was entered. `peak` is the evidence at the largest
  * relativeChange seen on a breach while firing: the detectors sign it positive in the rule's bad direction
  * ((expected − observed)/expected for drops, the reverse for increases), so larger is worse for both. An
- * incident's fields (incidentId, firedAt, resolvedAt, peak, notices, announced) live from firing until the state
- * leaves resolved; `notices` and `announced` are written by the delivery planner (notify/plan.ts), not here.
+ * incident's fields (incidentId, firedAt, resolvedAt, peak, context) live from firing until the state leaves
+ * resolved.
  */
 
 import { alertKey } from '../model/alert-key.js';
@@ -71,17 +71,7 @@ export interface Step {
 }
 
 /** The fields of an incident, dropped when a state leaves resolved or a pending alert is cancelled. */
-const INCIDENT_FIELDS = [
-  'pendingSince',
-  'okSince',
-  'incidentId',
-  'firedAt',
-  'resolvedAt',
-  'peak',
-  'notices',
-  'announced',
-  'context',
-] as const;
+const INCIDENT_FIELDS = ['pendingSince', 'okSince', 'incidentId', 'firedAt', 'resolvedAt', 'peak', 'context'] as const;
 
 /** How bad a look was, for `peak`; a missing or non-finite change (JSON turns Infinity into null) ranks lowest. */
 function badness(e: Evidence | undefined): number {
@@ -127,8 +117,6 @@ export function stepAlert(
       firedAt: now,
       resolvedAt: undefined,
       peak: obs.evidence,
-      notices: undefined,
-      announced: undefined,
       context: undefined,
     });
   // A new pending period; the previous incident's fields go (fire() replaces all of them). With forMs = 0 the

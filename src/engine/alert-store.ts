@@ -5,11 +5,11 @@
  * 10,000 entries with XADD MAXLEN ~), for GET /v1/alerts and the logs.
  *
  * Every write is one Lua call (lua/alert-commit-1.lua) fenced by the leader lease's token: states, deletions,
- * transitions and the delivery jobs the planner made (notify/plan.ts, serialised by notify/delivery-log.ts) land
- * together or not at all, and only while the caller still holds the lease. A commit that Redis applied but whose
- * answer was lost may be retried and then appends its transitions and jobs twice; job ids are stable per incident,
- * receiver and event, and the outbox settles a job whose effect is already recorded without delivering it again
- * (notify/outbox.ts).
+ * transitions, the incident groups and the delivery jobs the planner made (notify/plan.ts, serialised by
+ * notify/delivery-log.ts) land together or not at all, and only while the caller still holds the lease. A commit
+ * that Redis applied but whose answer was lost may be retried and then appends its transitions and jobs twice; job
+ * ids are stable per incident group, receiver and event, and the outbox settles a job whose effect is already
+ * recorded without delivering it again (notify/outbox.ts).
  *
  * Neither key expires: a firing alert must survive any quiet period, and the state hash holds one small entry per
  * (rule, segment), removed when its rule goes (`deleteKeys`). JSON has no NaN or Infinity: such numbers in
@@ -21,6 +21,7 @@ import { alertKey } from '../model/alert-key.js';
 import { ALERT_STATUSES, type AlertState } from '../model/alert-state.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import type { OutboxWrite } from '../notify/delivery-log.js';
+import type { GroupWrite } from '../notify/plan.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import { callEngineCommand, defineEngineCommands, engineRedisFailure, type RedisLike } from './lease.js';
 
@@ -75,7 +76,7 @@ export class RedisAlertStore {
     token: number,
     states: AlertState[],
     transitions: AlertTransition[],
-    opts: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[] } = {},
+    opts: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[]; groups?: readonly GroupWrite[] } = {},
   ): Promise<'ok' | 'fenced'> {
     if (!Number.isSafeInteger(token) || token < 0) {
       throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the fencing token must be a whole number, got ${token}`);
@@ -87,6 +88,9 @@ export class RedisAlertStore {
     argv.push(del.length, ...del);
     argv.push(jobs.length);
     for (const j of jobs) argv.push(j.mark, j.marker, j.job);
+    const groups = opts.groups ?? [];
+    argv.push(groups.length);
+    for (const g of groups) argv.push(g.field, g.value);
     for (const t of transitions) argv.push(t.id, JSON.stringify(t));
     const reply = await callEngineCommand(
       this.o.redis,

@@ -1,12 +1,15 @@
 import type { DrilldownResult } from '../detect/drilldown.js';
 import type { DrilldownSummary } from '../model/alert-context.js';
 
-/** Many dimensions' drill-downs as one statement: the dimension that localises the deficit best speaks first. */
+/**
+ * Many dimensions' drill-downs as one statement: the dimension that localises the deficit best speaks first, the
+ * one whose named value stands out most from the other values (the largest gap between its drop and theirs; a
+ * provider outage also skews every other dimension's values a little, by their mix of that provider).
+ */
 export function summarizeDrilldown(results: readonly DrilldownResult[]): DrilldownSummary | undefined {
   if (results.length === 0) return undefined;
-  const localised = results
-    .filter((r) => r.classification === 'localised')
-    .sort((a, b) => (b.top[0]?.deficitShare ?? 0) - (a.top[0]?.deficitShare ?? 0));
+  const gap = (r: DrilldownResult) => (r.top[0] ? r.top[0].relativeDrop - r.top[0].othersRelativeDrop : 0);
+  const localised = results.filter((r) => r.classification === 'localised').sort((a, b) => gap(b) - gap(a));
   const ordered = [...localised, ...results.filter((r) => r.classification !== 'localised')];
   const classification: DrilldownSummary['classification'] =
     localised.length > 0
@@ -25,7 +28,8 @@ export function summarizeDrilldown(results: readonly DrilldownResult[]): Drilldo
       .map(
         (f) =>
           `${best.dimension}=${f.value} carries ${pct(Math.min(1, f.deficitShare))} of the deficit ` +
-          `(its rate ${f.relativeDrop >= 0 ? 'fell' : 'rose'} ${pct(Math.abs(f.relativeDrop))})`,
+          `(its rate ${f.relativeDrop >= 0 ? 'fell' : 'rose'} ${pct(Math.abs(f.relativeDrop))}, ` +
+          `the others' ${f.othersRelativeDrop >= 0 ? 'fell' : 'rose'} ${pct(Math.abs(f.othersRelativeDrop))})`,
       )
       .join('; ');
   } else if (classification === 'global') {

@@ -9,9 +9,10 @@
  * end at or before it. A funnel whose watermark did not move since the last look is not looked at again (nothing
  * new), but its data_stale guard is, since that is exactly what a stopped watermark may mean.
  *
- * Pages leave through the delivery outbox: the planner (notify/plan.ts) turns the tick's transitions and the
- * still-firing alerts into delivery jobs (firing, worsened, reminder, resolved; silences applied), and the jobs are
- * committed with the states in one fenced step (alert-store.ts), so a page is queued exactly when its state is
+ * Pages leave through the delivery outbox: the planner (notify/plan.ts) groups the firing alerts into incident
+ * groups per receiver and turns them into delivery jobs (trigger after group_wait, update, reminder, resolve;
+ * inhibition and silences applied), and the jobs and groups are committed with the states in one fenced step
+ * (alert-store.ts), so a page is queued exactly when its state is
  * committed; the workers of every replica deliver them (notify/outbox.ts). The notifier port then sees every
  * committed transition (the log receiver records them); its failure is logged and counted, nothing is undone.
  */
@@ -24,7 +25,8 @@ import type { AlertRuleDef } from '../rules/rule.js';
 import type { RuleSet } from '../rules/rule-set.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { OutboxWrite } from '../notify/delivery-log.js';
-import { noteMessage, planDeliveries, type Plan } from '../notify/plan.js';
+import { noteMessage, planDeliveries, type GroupWrite, type Plan } from '../notify/plan.js';
+import { receiverGrouping, type GroupState } from '../notify/grouping.js';
 import type { DeliveryJob } from '../notify/receiver.js';
 import type { Silence } from '../notify/silences.js';
 import { BUILTIN_CONSOLE } from '../rules/receiver-def.js';
@@ -58,7 +60,7 @@ export interface AlertStatePort {
     token: number,
     states: AlertState[],
     transitions: AlertTransition[],
-    opts?: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[] },
+    opts?: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[]; groups?: readonly GroupWrite[] },
   ): Promise<'ok' | 'fenced'>;
 }
 
@@ -81,8 +83,11 @@ export interface EvaluatorOptions {
   completenessStore?: CompletenessPersistence;
   /** Active silences (read once per tick); none when absent. */
   silences?: { active(now: number): Promise<Silence[]> };
-  /** Re-announce a still-firing alert this often (Slack thread reply); 0 = never. Default 4 h. */
+  /** Re-announce a still-firing incident group this often (repeat_interval of receivers that set none; Slack
+   *  thread reply); 0 = never. Default 4 h. */
   remindEveryMs?: number;
+  /** The incident groups as committed (notify/group-store.ts), loaded on becoming leader; none stored when absent. */
+  groups?: { load(): Promise<Map<string, GroupState>> };
   /** Deploy markers, to name the deploys near a new incident's onset; none when absent. */
   deploys?: { between(from: number, to: number): Promise<Deploy[]> };
   /** How far before the onset a deploy may be the cause. Default 2 h. */
@@ -100,6 +105,8 @@ export interface TickReport {
   transitions: AlertTransition[];
   /** Delivery jobs committed this tick. */
   jobs?: DeliveryJob[];
+  /** Per firing alert (alertKey), the receivers whose incident group holds it (not inhibited or silenced there). */
+  placed?: Map<string, string[]>;
 }
 
 const GUARD_RULES = { forMs: 0, resolveAfterMs: 2 * 60_000 };
@@ -133,6 +140,8 @@ export function countedFromStep(rule: AlertRuleDef, funnel: FunnelDef): string |
 
 export class Evaluator {
   private states = new Map<string, AlertState>();
+  /** The incident groups as committed (notify/grouping.ts), by field. */
+  private groups = new Map<string, GroupState>();
   private loadedFor: number | undefined;
   private readonly memories = new Map<string, RuleMemory>();
   private readonly source: FunnelSource;
@@ -178,6 +187,7 @@ export class Evaluator {
     try {
       if (this.loadedFor !== token) {
         this.states = await this.o.alerts.load();
+        this.groups = this.o.groups ? await this.o.groups.load() : new Map();
         this.written.clear();
         if (this.o.completenessStore && this.completeness.size === 0)
           this.seed = { ...(await this.o.completenessStore.load()), ...this.seed };
@@ -197,6 +207,7 @@ export class Evaluator {
       await this.attachDeploys(ruleSet, changed, transitions);
       const deliveries = await this.planDeliveries(ruleSet, now, changed, transitions, deleteKeys);
       report.jobs = deliveries.jobs;
+      report.placed = deliveries.placed;
       report.written = changed.size;
       if (generation !== this.generation) {
         // Redis lost its data during this tick: commit nothing, and look at everything again next tick.
@@ -204,10 +215,11 @@ export class Evaluator {
         m?.evalTicks.inc({ outcome: 'evaluated' });
         return { ...report, transitions: [], jobs: [], written: 0 };
       }
-      if (changed.size > 0 || deleteKeys.length > 0) {
+      if (changed.size > 0 || deleteKeys.length > 0 || deliveries.groupWrites.length > 0) {
         const res = await this.o.alerts.commit(token, [...changed.values()], transitions, {
           deleteKeys,
           outbox: deliveries.outbox,
+          groups: deliveries.groupWrites,
         });
         if (res === 'fenced') {
           // Another replica holds the lease now (or Redis lost it with its data): what this tick computed is void,
@@ -226,6 +238,7 @@ export class Evaluator {
           this.written.set(k, now);
         }
         for (const k of deleteKeys) this.states.delete(k);
+        this.groups = deliveries.groups;
       }
       await this.notify(transitions);
       this.exportStates();
@@ -596,26 +609,26 @@ export class Evaluator {
     changed: Map<string, AlertState>,
     transitions: AlertTransition[],
     deleteKeys: readonly string[],
-  ): Promise<Pick<Plan, 'jobs' | 'outbox'>> {
+  ): Promise<Pick<Plan, 'jobs' | 'outbox' | 'groupWrites' | 'groups' | 'placed'>> {
     const firing =
       [...this.states.values()].some((s) => s.status === 'firing') ||
       [...changed.values()].some((s) => s.status === 'firing');
-    const paging = transitions.some((t) => t.kind === 'resolved' || t.kind === 'firing');
-    if (!firing && !paging) return { jobs: [], outbox: [] };
+    if (!firing && this.groups.size === 0)
+      return { jobs: [], outbox: [], groupWrites: [], groups: this.groups, placed: new Map() };
     const view = new Map(this.states);
     for (const [k, s] of changed) view.set(k, s);
     const silences = this.o.silences ? await this.o.silences.active(now) : [];
     const removed = new Set(deleteKeys);
+    const repeat = this.o.remindEveryMs ?? 4 * 3_600_000;
     const plan = planDeliveries({
       now,
       states: view,
       transitions,
       silences,
-      remindEveryMs: this.o.remindEveryMs ?? 4 * 3_600_000,
-      receivers: new Set([BUILTIN_CONSOLE.name, ...ruleSet.receivers.map((r) => r.name)]),
+      groups: this.groups,
+      receivers: new Map([BUILTIN_CONSOLE, ...ruleSet.receivers].map((r) => [r.name, receiverGrouping(r, repeat)])),
       describe: (key, state) => (removed.has(key) ? undefined : this.describe(ruleSet, key, state, now)),
     });
-    for (const [k, s] of plan.states) if (!removed.has(k)) changed.set(k, s);
     for (const n of plan.notes) {
       const { level, message } = noteMessage(n);
       const fields =
@@ -724,6 +737,7 @@ export class Evaluator {
       ruleSetVersion: this.ruleSetVersion,
     };
     if (rule.owner !== undefined) t.owner = rule.owner;
+    if (rule.groupBy !== undefined) t.groupBy = rule.groupBy;
     if (rule.runbook !== undefined) t.runbook = rule.runbook;
     if (rule.description !== undefined) t.description = rule.description;
     if (next.context !== undefined) t.context = next.context;

@@ -14,9 +14,12 @@ import type { AlertState, AlertStatus } from '../model/alert-state.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import type { RuleSet } from '../rules/rule-set.js';
 import { bearerAuth } from '../core/bearer-auth.js';
+import type { GroupState } from '../notify/grouping.js';
 
 export interface AlertRoutesOptions {
   alerts: { load(): Promise<Map<string, AlertState>>; recentTransitions(limit: number): Promise<AlertTransition[]> };
+  /** The incident groups, for `notified`: the receivers that were told the alert fires, and in which incident. */
+  groups?: { load(): Promise<Map<string, GroupState>> };
   rules: () => RuleSet | undefined;
   token: string;
 }
@@ -42,6 +45,14 @@ export function alertRoutes(o: AlertRoutesOptions): FastifyPluginAsync {
       const rules = o.rules();
       const funnelOf = new Map((rules?.rules ?? []).map((r) => [r.name, r.funnel]));
       const out = [];
+      const notified = new Map<string, Record<string, { incident: string; at: number }>>();
+      for (const g of (await o.groups?.load())?.values() ?? []) {
+        for (const key of g.sent?.firing ?? []) {
+          const n = notified.get(key) ?? {};
+          n[g.receiver] = { incident: g.id, at: g.sent!.at };
+          notified.set(key, n);
+        }
+      }
       for (const [key, s] of await o.alerts.load()) {
         if (!wanted(s.status)) continue;
         const funnel = funnelOf.get(s.rule) ?? /^(.*)\/(data_stale|no_traffic)$/.exec(s.rule)?.[1] ?? null;
@@ -62,7 +73,7 @@ export function alertRoutes(o: AlertRoutesOptions): FastifyPluginAsync {
           peak: s.peak ?? null,
           deploys: s.context?.deploys ?? [],
           drilldown: s.context?.drilldown ?? null,
-          notified: s.notices ?? {},
+          notified: notified.get(key) ?? {},
           lastEvaluated: iso(s.lastEvaluated),
         });
       }

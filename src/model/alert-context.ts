@@ -37,7 +37,8 @@ export interface DrilldownDimension {
 
 export interface DrilldownSummary {
   classification: 'localised' | 'global' | 'mix-shift' | 'no-deficit';
-  /** One sentence, e.g. "payment_provider=stripe carries 92% of the deficit (its rate fell 41%)". */
+  /** One sentence, e.g. "payment_provider=stripe carries 92% of the deficit (its rate fell 41%, the others' fell
+   *  1%)", or "no single segment explains it: …" when no value stands out from the others. */
   summary: string;
   dimensions: DrilldownDimension[];
 }

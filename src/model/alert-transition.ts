@@ -25,6 +25,8 @@ export interface AlertTransition {
   segment: SegmentRef | null;
   severity: 'critical' | 'warning' | 'info';
   notify: string[];
+  /** The rule's own group_by, overriding the receivers' (notify/grouping.ts). */
+  groupBy?: string[];
   owner?: string;
   runbook?: string;
   labels: Record<string, string>;

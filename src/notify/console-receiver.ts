@@ -5,7 +5,9 @@
  *   FIRING  checkout-conversion [platform=android]  conversion 41.2% vs expected 60.1% (−31%), … — critical → #payments
  *     likely cause: payments-service v2.3.1 deployed 12:01 UTC — 8 min before the onset
  *     where: payment_provider=stripe carries 92% of the deficit
- *   WORSE   checkout-conversion …         (the drop grew while firing)
+ *     incident: cause: payment_provider=stripe; +1 related alert (1 firing)
+ *     · checkout-conversion [payment_provider=stripe] 12.0% vs 60.0% (−80%)
+ *   UPDATE  checkout-conversion …         (the incident's alerts changed: joined, resolved, got worse)
  *   STILL   checkout-conversion …         (a reminder)
  *   RESOLVED checkout-conversion …
  * DELIVERY FAILED receiver pd-checkout refused the firing of checkout-conversion [platform=android]: … (PAGERDUTY_400)
@@ -15,7 +17,7 @@
  */
 import type { AlertTransition } from '../model/alert-transition.js';
 import { formatTransitionLine } from './log-notifier.js';
-import { formatClock, formatGateLine, segmentText } from './format.js';
+import { formatClock, formatGateLine, groupTail, memberText, segmentText } from './format.js';
 import type { DeliveryJob, DeliveryOutcome, Receiver } from './receiver.js';
 import type { ConsoleReceiverDef } from '../rules/receiver-def.js';
 
@@ -58,22 +60,30 @@ function contextLines(alert: AlertTransition): string[] {
   return out;
 }
 
+/** The incident group's lines: the tail (cause, related alerts) and every other member. */
+function groupLines(job: DeliveryJob): string[] {
+  const g = job.group;
+  const tail = groupTail(g);
+  if (!g || !tail) return [];
+  return [`  incident: ${tail}`, ...g.members.filter((m) => m.key !== g.worst).map((m) => `    · ${memberText(m)}`)];
+}
+
 /** The lines the console receiver writes for `job`, without newlines. Pure. */
 export function consoleLines(job: DeliveryJob): string[] {
   const a = job.alert;
   let lines: string[];
   switch (job.event) {
     case 'firing':
-      lines = [formatTransitionLine({ ...a, kind: 'firing' }), ...contextLines(a)];
+      lines = [formatTransitionLine({ ...a, kind: 'firing' }), ...contextLines(a), ...groupLines(job)];
       break;
     case 'resolved':
-      lines = [formatTransitionLine({ ...a, kind: 'resolved' }), ...contextLines(a)];
+      lines = [formatTransitionLine({ ...a, kind: 'resolved' }), ...contextLines(a), ...groupLines(job)];
       break;
-    case 'worsened':
-      lines = [relabel(a, 'WORSE'), ...contextLines(a)];
+    case 'updated':
+      lines = [relabel(a, 'UPDATE'), ...contextLines(a), ...groupLines(job)];
       break;
     case 'reminder':
-      lines = [relabel(a, 'STILL'), ...contextLines(a)];
+      lines = [relabel(a, 'STILL'), ...contextLines(a), ...groupLines(job)];
       break;
     case 'delivery_failed': {
       const f = job.failure;

@@ -37,9 +37,9 @@ export function deliveryField(receiver: string, incident: string): string {
   return `${receiver}|${incident}`;
 }
 
-/** The incident a job belongs to; a job without one (an alert from before incident ids) stands for itself. */
+/** The incident a job belongs to: its group; a job without one (from before groups) its alert's incident, or itself. */
 export function incidentOf(job: DeliveryJob): string {
-  return job.alert.incidentId ?? job.id;
+  return job.group?.id ?? job.alert.incidentId ?? job.id;
 }
 
 /**

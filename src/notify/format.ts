@@ -8,6 +8,7 @@ import type { AlertTransition } from '../model/alert-transition.js';
 import type { Evidence } from '../model/evidence.js';
 import type { GateNotice } from '../model/gate-notice.js';
 import type { SegmentRef } from '../model/segment.js';
+import type { GroupMember, GroupNotice } from './receiver.js';
 
 function finite(n: unknown): n is number {
   return typeof n === 'number' && Number.isFinite(n);
@@ -169,4 +170,36 @@ export function formatGateLine(g: GateNotice): string {
     `GATE ${g.verdict.toUpperCase()} ${g.gate}: ${g.splitBy} ${g.canary} vs ${g.baseline}: ` +
     `${formatPercent(g.canaryRate)} vs ${formatPercent(g.baselineRate)}${change}: ${g.explanation}`
   );
+}
+
+/** One member of an incident group: "paid-drop [platform=ios] 12.0% vs 60.0% (−80%)", plus "resolved" when it is. */
+export function memberText(m: GroupMember): string {
+  const seg = m.segment ? ` [${m.segment}]` : '';
+  const rates =
+    typeof m.observedRate === 'number' && typeof m.expectedRate === 'number' && m.expectedRate > 0
+      ? ` ${formatPercent(m.observedRate)} vs ${formatPercent(m.expectedRate)} ` +
+        `(${formatSignedChange(m.observedRate / m.expectedRate - 1)})`
+      : '';
+  return `${m.rule}${seg}${rates}${m.status === 'resolved' ? ' — resolved' : ''}`.replace(/[\r\n\t]+/g, ' ');
+}
+
+/**
+ * What the incident group adds to the headline of its worst member: the cause the drill-down names, and how many
+ * other alerts it holds. "" for a group of one without a named cause.
+ */
+export function groupTail(g: GroupNotice | undefined): string {
+  if (!g) return '';
+  const others = g.members.length - 1;
+  const parts: string[] = [];
+  if (g.cause) parts.push(`cause: ${g.cause}`);
+  else if (g.spread) parts.push('funnel-wide: no single segment explains it');
+  if (others > 0) {
+    const firing = g.firing - (g.members[0]?.status === 'firing' ? 1 : 0);
+    const resolved = others - firing;
+    const counts = [firing > 0 ? `${firing} firing` : '', resolved > 0 ? `${resolved} resolved` : '']
+      .filter(Boolean)
+      .join(', ');
+    parts.push(`+${others} related alert${others === 1 ? '' : 's'} (${counts})`);
+  }
+  return parts.join('; ').replace(/[\r\n\t]+/g, ' ');
 }

@@ -12,6 +12,11 @@
  * error is logged with its reason, counted, and announced as a `delivery_failed` self-alert on the alert's other
  * receivers (console when it has none).
  *
+ * Storms: each receiver has a gate in Redis shared by the workers of every replica (lua/receiver-gate-1.lua). A
+ * retriable answer with Retry-After (a 429) pauses the receiver until then: no worker calls it before, its other
+ * jobs wait in the delayed set without counting an attempt. Deliveries are paced per receiver across replicas
+ * (PACING_MS: PagerDuty 500 ms, about 120 events a minute per routing key; Slack one message a second per channel).
+ *
  * Order within an incident: a job other than `firing` is delivered to a receiver only after the incident's
  * `firing` job was (its entry in the delivery log, delivery-log.ts, says `open`). While the trigger is still pending
  * (queued or retrying) the later job waits; when the trigger was muted or failed, or the incident is closed, the
@@ -42,7 +47,8 @@ import {
 import { BUILTIN_CONSOLE } from '../rules/receiver-def.js';
 import { DeliveryLog, deliveryField, incidentOf, type StoredDelivery } from './delivery-log.js';
 
-export type SettleOutcome = 'delivered' | 'retried' | 'failed' | 'skipped' | 'duplicate' | 'waiting' | 'lost';
+export type SettleOutcome =
+  'delivered' | 'retried' | 'failed' | 'skipped' | 'duplicate' | 'waiting' | 'paused' | 'lost';
 
 export interface OutboxOptions {
   redis: RedisLike;
@@ -81,7 +87,17 @@ export interface OutboxOptions {
 }
 
 const GROUP = 'delivery';
-const outboxScripts = scriptSet(import.meta.url, { settle: 'outbox-settle-3.lua', promote: 'outbox-promote-2.lua' });
+const outboxScripts = scriptSet(import.meta.url, {
+  settle: 'outbox-settle-3.lua',
+  promote: 'outbox-promote-2.lua',
+  gate: 'receiver-gate-1.lua',
+});
+
+/**
+ * Least time between two deliveries to one receiver, across replicas: PagerDuty allows about 120 events a minute
+ * per routing key, Slack one message a second per channel (a Slack receiver is one channel).
+ */
+export const PACING_MS: Partial<Record<Receiver['kind'], number>> = { pagerduty: 500, slack: 1000 };
 
 /** Replies that mean the consumer group (or its stream) no longer exists: NOGROUP, or a blocked read whose stream
  *  was deleted under it. */
@@ -381,6 +397,10 @@ export class DeliveryOutbox {
         `receiver "${job.receiver}" is not configured (removed from the rule files?)`,
       );
     }
+    // The receiver's gate, shared by every replica: paused after a 429 (nobody calls it before its Retry-After),
+    // and paced. A job that must wait goes back to the delayed set for then, its attempt not counted.
+    const gate = await this.gate('take', job.receiver, now, PACING_MS[receiver.kind] ?? 0);
+    if (!gate.open) return this.settle(entry, 'paused', job, { retryAt: gate.at, retryJob: job });
     const timer = this.o.metrics?.deliveryRequestSeconds.startTimer({ receiver: job.receiver });
     let outcome: DeliveryOutcome;
     try {
@@ -434,6 +454,8 @@ export class DeliveryOutbox {
         );
       }
       const delay = this.retryDelay(job.attempt, outcome.retryAfterMs);
+      // The server said when: every worker of every replica holds back this receiver's jobs until then.
+      if (outcome.retryAfterMs !== undefined) await this.gate('pause', job.receiver, now, now + outcome.retryAfterMs);
       log.warn({ code: outcome.code, reason: outcome.reason, retryInMs: delay }, 'delivery failed; will retry');
       return this.settle(entry, 'retried', job, {
         retryAt: now + delay,
@@ -441,6 +463,24 @@ export class DeliveryOutbox {
       });
     }
     return this.fail(entry, job, log, outcome.code, outcome.reason);
+  }
+
+  /** The receiver gate (lua/receiver-gate-1.lua): 'take' a delivery slot, or 'pause' the receiver until `arg`. */
+  private async gate(
+    op: 'take' | 'pause',
+    receiver: string,
+    now: number,
+    arg: number,
+  ): Promise<{ open: boolean; at: number }> {
+    const res = (await outboxScripts.run(
+      this.o.redis,
+      'gate',
+      [this.keys.receiverGates],
+      [op, receiver, Math.round(now), Math.round(arg)],
+      'OUTBOX',
+      `delivery worker: receiver gate of ${receiver}`,
+    )) as [number, number];
+    return { open: Number(res[0]) === 1, at: Number(res[1]) };
   }
 
   /** Exponential backoff with equal jitter, capped; never sooner than the server asked. */
@@ -459,7 +499,7 @@ export class DeliveryOutbox {
   ): Promise<SettleOutcome> {
     log.error(
       { code, reason },
-      job.event === 'firing' || job.event === 'worsened'
+      job.event === 'firing' || (job.event === 'updated' && job.group?.severityRose === true)
         ? 'delivery failed permanently: a page may be missing; announcing it on the other receivers'
         : 'delivery failed permanently',
     );

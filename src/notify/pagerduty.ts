@@ -1,13 +1,15 @@
 /**
- * PagerDuty, Events API v2 (`POST {baseUrl}/v2/enqueue`): one alert per (rule, segment), opened by `firing`,
- * updated by `worsened`, closed by `resolved`.
+ * PagerDuty, Events API v2 (`POST {baseUrl}/v2/enqueue`): one alert per incident group (notify/grouping.ts),
+ * opened by `firing`, closed by `resolved`.
  *
  * Why the event looks the way it does (research: ../shared/research/alerting.md §1, §4):
- *   - `dedup_key` is `funnelwatch/<alertKey(rule, segment)>` and nothing else: a key that carried severity, values
- *     or a time would open a second incident on every change and make the resolve miss its trigger. Keys over 255
- *     characters keep a prefix and end in a hash of the whole, so they stay unique and stable.
- *   - `worsened` is a `trigger` with the same key: PagerDuty appends it to the open alert (a trigger log entry, new
- *     details) and does not page again. `reminder` sends nothing: reminders are Slack thread replies, not pages.
+ *   - `dedup_key` is a hash of the group's id (`funnelwatch/group/<40 hex>`) and nothing else: a key that carried
+ *     severity or values would open a second incident on every change and make the resolve miss its trigger.
+ *   - the summary names the worst member and the segment the drill-down names as the cause; every member is in
+ *     `custom_details.members`.
+ *   - `updated` is sent (a `trigger` with the same key, which updates the open alert without a new page) only when
+ *     the group's worst severity rose; members joining or resolving are news for Slack, not a page.
+ *     `reminder` sends nothing: reminders are Slack thread replies, not pages.
  *   - `resolve` carries the full payload: PagerDuty event rules once routed minimal resolves nowhere and incidents
  *     stayed open (prometheus/alertmanager#1440).
  *   - `summary` is cut to 1024 code points and the event kept under 512,000 bytes by dropping the largest
@@ -43,7 +45,9 @@ import {
   isoOrNull,
   observedChange,
   segmentText,
+  groupTail,
 } from './format.js';
+import { groupDedupKey } from './grouping.js';
 import { codePointLength, truncateCodePoints } from '../core/text.js';
 import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
 import type { PagerDutyReceiverDef } from '../rules/receiver-def.js';
@@ -198,6 +202,20 @@ function alertDetails(job: DeliveryJob): Record<string, unknown> {
     }));
   }
   if (ctx?.drilldown) d.drilldown = ctx.drilldown;
+  const g = job.group;
+  if (g) {
+    d.incident_group = { id: g.id, labels: g.labels, firing: g.firing, resolved: g.resolved, cause: g.cause ?? null };
+    d.members = g.members.map((m) => ({
+      rule: m.rule,
+      segment: m.segment ?? 'whole funnel',
+      severity: m.severity,
+      status: m.status,
+      observed_rate: m.observedRate ?? null,
+      expected_rate: m.expectedRate ?? null,
+      fired_at: isoOrNull(m.firedAt),
+      ...(m.resolvedAt !== undefined ? { resolved_at: isoOrNull(m.resolvedAt) } : {}),
+    }));
+  }
   return d;
 }
 
@@ -243,8 +261,9 @@ export function pagerDutyEvent(
     dedupKey = deliveryFailedDedupKey(f?.receiver ?? job.receiver);
     details = { failure: f ?? null, ...alertDetails(job) };
   } else {
-    text = headline(a);
-    dedupKey = opts.dedupKey ?? pagerDutyDedupKey(a.rule, a.segment);
+    const tail = groupTail(job.group);
+    text = `${headline(a)}${tail ? ` — ${tail}` : ''}`;
+    dedupKey = opts.dedupKey ?? (job.group ? groupDedupKey(job.group.id) : pagerDutyDedupKey(a.rule, a.segment));
     details = alertDetails(job);
   }
   const summary = truncateCodePoints(oneLine(text), PAGERDUTY_MAX_SUMMARY);
@@ -347,7 +366,8 @@ export class PagerDutyReceiver implements Receiver {
   }
 
   async deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome> {
-    if (job.event === 'reminder') return { ok: true };
+    // Reminders are Slack thread replies; a group's update pages again only when its worst severity rose.
+    if (job.event === 'reminder' || (job.event === 'updated' && !job.group?.severityRose)) return { ok: true };
     if (job.event === 'gate_verdict') {
       // The rule loader keeps PagerDuty out of a gate's notify; a job queued before such a change is refused.
       return {

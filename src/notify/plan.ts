@@ -1,77 +1,80 @@
 /**
- * The delivery planner: from one evaluation tick's alert states and transitions to the delivery jobs that go into
- * the outbox in the same fenced commit (alert-store.ts), and the bookkeeping in each state that keeps the jobs
- * right across ticks, leaders and restarts. Pure: states, transitions, silences and `now` in; jobs and new states out.
+ * The delivery planner: from one evaluation's alert states and transitions, and the incident groups as they stood
+ * (grouping.ts), to the delivery jobs and group states the evaluator commits in one fenced step (alert-store.ts).
+ * Pure: states, transitions, groups, silences and `now` in; jobs, group writes and notes out.
  *
- * Per incident and receiver (AlertState.notices):
- *   - firing transition: a `firing` job to every receiver of the rule, unless an active silence matches the alert;
- *     then the receiver is marked muted by that silence and gets nothing.
- *   - still firing, every tick:
- *       · a muted receiver whose silence no longer matches gets its `firing` job now (a silence that ends while
- *         the drop goes on must not hide it for good); so does a receiver added to the rule mid-incident;
- *       · the drop grew materially since the last announcement (at least half again and 10 points more, e.g.
- *         12% → 30%): a `worsened` job to each announced receiver not silenced now;
- *       · `remindEveryMs` since the last announcement: a `reminder` job likewise (Slack: a thread reply, not a page).
- *   - resolved transition: a `resolved` job to every receiver that got the `firing` job, silenced or not: a
- *     silence never keeps an open incident open, and a receiver that never heard of the incident (muted, added
- *     later) gets no resolve for it.
- * Inhibition by the drill-down: a segment alert (platform=ios) that fires while the drill-down localises the
- * deficit in another dimension (payment_provider=adyen carries it) is a side effect of that cause, not news: its
- * receivers are marked muted by `inhibited:<dimension>=<value>` and get nothing for this incident, so one provider's
- * outage pages for the provider (and the funnel), not once per platform and app version as well.
- * Job ids are stable per incident, receiver and event (and time, for repeats), so the outbox recognises a replay.
- *
- * The evaluator crosses into notify once per tick: `planDeliveries` returns the jobs, the states to commit with them
- * and the outbox writes (delivery-log.ts) its fenced commit takes as they are. Each decision above is a small pure
- * function below (jobFor, explainedElsewhere, announceFiring, resolveTargets, catchUp, repeatEvent, repeatTargets),
- * unit-tested on its own; planDeliveries only walks the transitions and the firing states and combines them.
+ * The stages, in Alertmanager's order, per firing alert and receiver of its rule:
+ *   1. inhibit   a segment alert explained by another segment that fires and pages this receiver is held back
+ *                (grouping.ts inhibitedBy), re-checked every evaluation;
+ *   2. silence   an active silence matching the alert's labels (with `receiver`) holds it back; a group whose
+ *                firing members are all silenced sends no update or reminder (its resolve still goes);
+ *   3. group     the alert joins (or updates) its group of this receiver; a member no longer firing is marked
+ *                resolved; a member held back by 1 or 2 before it was ever notified leaves the group, one already
+ *                notified stays (a silence never keeps an incident open: its resolve is still sent);
+ *   4. dedup     per group, what the next notification is, compared with what was last sent (grouping.ts
+ *                nextAction: trigger after group_wait, update / resolve at most every group_interval, reminder
+ *                every repeat_interval);
+ * then the outbox delivers with retry and records in the delivery log (outbox.ts, delivery-log.ts).
  */
 import { alertKey } from '../model/alert-key.js';
 import type { AlertState } from '../model/alert-state.js';
 import type { AlertTransition } from '../model/alert-transition.js';
-import type { Announcement, Notice } from '../model/incident.js';
 import { outboxWrites, type OutboxWrite } from './delivery-log.js';
-import type { DeliveryEvent, DeliveryJob } from './receiver.js';
+import {
+  firingMembers,
+  groupField,
+  groupJob,
+  groupKey,
+  inhibitedBy,
+  memberOf,
+  nextAction,
+  type GroupState,
+  type Grouping,
+} from './grouping.js';
+import type { DeliveryJob } from './receiver.js';
 import { alertLabels, matchingSilence, type Silence } from './silences.js';
 
 export interface PlanInput {
   now: number;
   /** Every alert state after this tick's steps, by alertKey. */
   states: ReadonlyMap<string, AlertState>;
-  /** This tick's transitions (only firing and resolved lead to jobs). */
+  /** This tick's transitions (firing ones carry the freshest context). */
   transitions: readonly AlertTransition[];
-  /**
-   * The alert of a still-firing state as a notification would carry it (rule metadata, current evidence), or
-   * undefined when its rule is gone (its resolve comes from the evaluator).
-   */
+  /** The alert of a still-firing state as a notification carries it, or undefined when its rule is gone. */
   describe(key: string, state: AlertState): AlertTransition | undefined;
   silences: readonly Silence[];
-  /** Receivers that exist; a name outside it is skipped and reported (the rule loader normally prevents it). */
-  receivers: ReadonlySet<string>;
-  /** 0 turns reminders off. */
-  remindEveryMs: number;
+  /** Receivers that exist, with their grouping; a name outside it is skipped and reported. */
+  receivers: ReadonlyMap<string, Grouping>;
+  /** The groups as committed, by groupField. */
+  groups: ReadonlyMap<string, GroupState>;
 }
 
 export interface PlanNote {
-  kind: 'muted' | 'unmuted' | 'unknown_receiver' | 'inhibited';
+  kind: 'muted' | 'unknown_receiver' | 'inhibited';
   key: string;
   receiver: string;
+  /** The silence id, or the explaining alert. */
   silence?: string;
+}
+
+/** One write of the groups hash: the group's JSON, or '' to delete it. */
+export interface GroupWrite {
+  field: string;
+  value: string;
 }
 
 export interface Plan {
   jobs: DeliveryJob[];
   /** The jobs as the fenced alert commit writes them (with the trigger's pending mark in the delivery log). */
   outbox: OutboxWrite[];
-  /** States whose notices/announced changed, by alertKey (to commit with the jobs). */
-  states: Map<string, AlertState>;
+  /** Groups that changed, to commit with the jobs. */
+  groupWrites: GroupWrite[];
+  /** The groups after this plan, by groupField. */
+  groups: Map<string, GroupState>;
+  /** Per firing alert (alertKey), the receivers whose incident group holds it (not held back there). */
+  placed: Map<string, string[]>;
   notes: PlanNote[];
 }
-
-/** "Materially worse": at least half again the announced change and at least this much more in absolute terms. */
-const WORSE_FACTOR = 1.5;
-const WORSE_MIN_STEP = 0.1;
-const INHIBITED = 'inhibited:';
 
 /** Which active silence (if any) holds back `alert` at one receiver. */
 export type SilenceLookup = (receiver: string) => Silence | undefined;
@@ -82,203 +85,166 @@ export function silenceLookup(alert: AlertTransition, silences: readonly Silence
   return (receiver) => matchingSilence({ ...base, receiver }, silences, now);
 }
 
-/** A job with an id stable per incident, event and receiver; a repeat (worsened, reminder) adds its time. */
-export function jobFor(
-  alert: AlertTransition,
-  event: DeliveryEvent,
-  receiver: string,
-  now: number,
-  repeat: boolean,
-): DeliveryJob {
-  return {
-    id: `${alert.incidentId ?? alertKey(alert.rule, alert.segment)}/${event}${repeat ? `@${now}` : ''}/${receiver}`,
-    receiver,
-    event,
-    alert,
-    createdAt: now,
-    attempt: 0,
-  };
-}
-
-/** The segment that carries the deficit when the drill-down places it in another dimension than this alert's. */
-export function explainedElsewhere(t: AlertTransition): string | undefined {
-  const dd = t.context?.drilldown;
-  const top = dd?.dimensions[0];
-  if (!t.segment || dd?.classification !== 'localised' || !top) return undefined;
-  if (top.dimension === t.segment.dimension) return undefined;
-  const value = top.top[0]?.value;
-  return value === undefined ? undefined : `${top.dimension}=${value}`;
-}
-
-/** The change an announcement reports, signed so larger is worse (the detectors sign it so); 0 when unknown. */
-export function changeOf(t: AlertTransition): number {
-  const c = t.evidence?.relativeChange;
-  return typeof c === 'number' && Number.isFinite(c) ? c : 0;
-}
-
-/**
- * A firing transition, per receiver of the rule, in order: unknown (skipped, reported), inhibited by the
- * drill-down, muted by a silence, or sent a firing job. Returns the incident's notices, the receivers to page and
- * the notes.
- */
-export function announceFiring(
-  t: AlertTransition,
-  key: string,
-  receivers: ReadonlySet<string>,
-  silenced: SilenceLookup,
-  now: number,
-): { notices: Record<string, Notice>; send: string[]; notes: PlanNote[] } {
-  const notices: Record<string, Notice> = {};
-  const send: string[] = [];
-  const notes: PlanNote[] = [];
-  const cause = explainedElsewhere(t);
-  for (const r of t.notify) {
-    if (!receivers.has(r)) {
-      notes.push({ kind: 'unknown_receiver', key, receiver: r });
-      continue;
-    }
-    if (cause) {
-      notices[r] = { at: now, muted: `${INHIBITED}${cause}` };
-      notes.push({ kind: 'inhibited', key, receiver: r, silence: cause });
-      continue;
-    }
-    const s = silenced(r);
-    if (s) {
-      notices[r] = { at: now, muted: s.id };
-      notes.push({ kind: 'muted', key, receiver: r, silence: s.id });
-    } else {
-      notices[r] = { at: now };
-      send.push(r);
-    }
+/** The firing alerts of this tick, by alertKey: this tick's firing transitions, else the described state. */
+export function firingAlerts(
+  input: Pick<PlanInput, 'states' | 'transitions' | 'describe'>,
+): Map<string, AlertTransition> {
+  const fresh = new Map<string, AlertTransition>();
+  for (const t of input.transitions) if (t.kind === 'firing') fresh.set(alertKey(t.rule, t.segment), t);
+  const out = new Map<string, AlertTransition>();
+  for (const [key, state] of input.states) {
+    if (state.status !== 'firing') continue;
+    const a = fresh.get(key) ?? input.describe(key, state);
+    if (a) out.set(key, a);
   }
-  return { notices, send, notes };
+  return out;
 }
 
-/**
- * Where a resolve goes: where the firing job went. A state from before notices existed falls back to the rule's
- * receivers: the outbox then sends only where it has a record of the trigger.
- */
-export function resolveTargets(state: AlertState, t: AlertTransition): string[] {
-  return state.notices
-    ? Object.entries(state.notices)
-        .filter(([, n]) => n.muted === undefined)
-        .map(([r]) => r)
-    : t.notify;
-}
-
-/**
- * A still-firing incident, per receiver of the rule: one whose silence ended, or one added to the rule mid-incident,
- * gets its firing job now; one newly silenced is marked muted. Announced and inhibited receivers are left alone.
- */
-export function catchUp(
-  notify: readonly string[],
-  prior: Readonly<Record<string, Notice>> | undefined,
-  key: string,
-  receivers: ReadonlySet<string>,
-  silenced: SilenceLookup,
-  now: number,
-): { notices: Record<string, Notice>; send: string[]; notes: PlanNote[]; changed: boolean } {
-  const notices: Record<string, Notice> = { ...(prior ?? {}) };
-  const send: string[] = [];
-  const notes: PlanNote[] = [];
-  let changed = false;
-  for (const r of notify) {
-    if (!receivers.has(r)) continue; // reported when the incident fired
-    const n = notices[r];
-    if (n && (n.muted === undefined || n.muted.startsWith(INHIBITED))) continue;
-    const s = silenced(r);
-    if (s) {
-      if (!n) {
-        notices[r] = { at: now, muted: s.id };
-        changed = true;
-      }
-      continue;
-    }
-    notices[r] = { at: now };
-    changed = true;
-    send.push(r);
-    if (n) notes.push({ kind: 'unmuted', key, receiver: r, silence: n.muted });
-  }
-  return { notices, send, notes, changed };
-}
-
-/**
- * Whether a still-firing incident is announced again: `worsened` when the drop grew materially since the last
- * announcement (not on a data guard's evidence), else `reminder` once `remindEveryMs` passed (0: never), else null.
- */
-export function repeatEvent(
-  alert: AlertTransition,
-  announced: Announcement,
-  now: number,
-  remindEveryMs: number,
-): 'worsened' | 'reminder' | null {
-  const change = changeOf(alert);
-  const worse = change >= announced.change * WORSE_FACTOR && change - announced.change >= WORSE_MIN_STEP;
-  if (!alert.evidence?.guard && worse) return 'worsened';
-  if (remindEveryMs > 0 && now - announced.at >= remindEveryMs) return 'reminder';
-  return null;
-}
-
-/** Who hears a repeat: receivers announced earlier (not this tick), not muted then and not silenced now. */
-export function repeatTargets(
-  notices: Readonly<Record<string, Notice>>,
-  receivers: ReadonlySet<string>,
-  silenced: SilenceLookup,
-  now: number,
-): string[] {
-  return Object.entries(notices)
-    .filter(([r, n]) => n.muted === undefined && n.at !== now && receivers.has(r) && !silenced(r))
-    .map(([r]) => r);
+/** Whether the member `key` was in the last notification of `g` as firing. */
+function notifiedFiring(g: GroupState | undefined, key: string): boolean {
+  return g?.sent?.firing.includes(key) ?? false;
 }
 
 export function planDeliveries(input: PlanInput): Plan {
-  const { now, receivers } = input;
-  const jobs: DeliveryJob[] = [];
-  const states = new Map<string, AlertState>();
+  const { now } = input;
   const notes: PlanNote[] = [];
+  const alerts = firingAlerts(input);
+  /** Alerts that fired this tick: what holds them back is reported then, not at every evaluation. */
+  const firedNow = new Set(
+    input.transitions.filter((t) => t.kind === 'firing').map((t) => alertKey(t.rule, t.segment)),
+  );
+  const groups = new Map(input.groups);
   const touched = new Set<string>();
+  /** The group (field) each firing alert belongs to per receiver, before the inhibition stage. */
+  /** field|alertKey of alerts silenced at the group's receiver (notified members stay, but are not news). */
+  const quiet = new Set<string>();
+  const placement = new Map<string, Map<string, { field: string; key: string; labels: Record<string, string> }>>();
 
-  for (const t of input.transitions) {
-    if (t.kind !== 'firing' && t.kind !== 'resolved') continue;
-    const key = alertKey(t.rule, t.segment);
-    const state = states.get(key) ?? input.states.get(key);
-    if (!state) continue;
-    touched.add(key);
-    if (t.kind === 'firing') {
-      const a = announceFiring(t, key, receivers, silenceLookup(t, input.silences, now), now);
-      notes.push(...a.notes);
-      for (const r of a.send) jobs.push(jobFor(t, 'firing', r, now, false));
-      states.set(key, { ...state, notices: a.notices, announced: { at: now, change: changeOf(t) } });
-    } else {
-      for (const r of resolveTargets(state, t)) {
-        if (receivers.has(r)) jobs.push(jobFor(t, 'resolved', r, now, false));
-        else notes.push({ kind: 'unknown_receiver', key, receiver: r });
+  // Stage 2 and the grouping key first: inhibition asks whether the explainer is a member at the receiver.
+  for (const [key, a] of alerts) {
+    const silenced = silenceLookup(a, input.silences, now);
+    const labels = alertLabels(a);
+    for (const r of new Set(a.notify)) {
+      const grouping = input.receivers.get(r);
+      if (!grouping) {
+        if (firedNow.has(key)) notes.push({ kind: 'unknown_receiver', key, receiver: r });
+        continue;
       }
+      const gk = groupKey(labels, a.groupBy ?? grouping.groupBy);
+      const field = groupField(r, gk.key);
+      const s = silenced(r);
+      if (s) quiet.add(`${field}\u0000${key}`);
+      if (s && !notifiedFiring(groups.get(field), key)) {
+        if (firedNow.has(key) || groups.get(field)?.members[key])
+          notes.push({ kind: 'muted', key, receiver: r, silence: s.id });
+        continue;
+      }
+      let p = placement.get(r);
+      if (!p) placement.set(r, (p = new Map()));
+      p.set(key, { field, ...gk });
     }
   }
 
-  for (const [key, state] of input.states) {
-    if (state.status !== 'firing' || touched.has(key)) continue;
-    const alert = input.describe(key, state);
-    if (!alert) continue;
-    const silenced = silenceLookup(alert, input.silences, now);
-    const c = catchUp(alert.notify, state.notices, key, receivers, silenced, now);
-    notes.push(...c.notes);
-    for (const r of c.send) jobs.push(jobFor(alert, 'firing', r, now, false));
-    const announced = state.announced ?? { at: state.firedAt ?? state.since, change: changeOf(alert) };
-    const event = repeatEvent(alert, announced, now, input.remindEveryMs);
-    let nextAnnounced = state.announced;
-    if (event) {
-      for (const r of repeatTargets(c.notices, receivers, silenced, now)) jobs.push(jobFor(alert, event, r, now, true));
-      // Announced even when every receiver is silenced: the next reminder counts from here, not in a burst after.
-      nextAnnounced = { at: now, change: event === 'worsened' ? changeOf(alert) : announced.change };
+  // Stage 1: inhibition, against what pages each receiver now.
+  for (const [r, p] of placement) {
+    const held: string[] = [];
+    for (const [key, at] of p) {
+      if (notifiedFiring(groups.get(at.field), key)) continue;
+      const by = inhibitedBy(alerts.get(key)!, (explainer) => explainer !== key && p.has(explainer));
+      if (by) held.push(key);
+      if (by && (firedNow.has(key) || groups.get(at.field)?.members[key]))
+        notes.push({ kind: 'inhibited', key, receiver: r, silence: by });
     }
-    if (c.changed || event || !state.announced) {
-      const a = nextAnnounced ? { announced: nextAnnounced } : { announced };
-      states.set(key, { ...state, notices: c.notices, ...a });
+    for (const k of held) p.delete(k);
+  }
+
+  // Stage 3: group.
+  const seen = new Set<string>(); // field|alertKey
+  const placed = new Map<string, string[]>();
+  for (const [r, p] of placement) {
+    for (const [key, at] of p) {
+      placed.set(key, [...(placed.get(key) ?? []), r]);
+      const a = alerts.get(key)!;
+      const state = input.states.get(key);
+      let g = groups.get(at.field);
+      if (!g) {
+        g = {
+          receiver: r,
+          key: at.key,
+          labels: at.labels,
+          id: `${r}/${at.key}@${now}`,
+          openedAt: now,
+          members: {},
+          headline: a,
+        };
+      }
+      const prior = g.members[key];
+      const member = memberOf(key, a, state?.firedAt ?? a.at);
+      const same = prior && JSON.stringify(prior) === JSON.stringify(member);
+      if (!same) {
+        g = { ...g, members: { ...g.members, [key]: member } };
+        groups.set(at.field, g);
+        touched.add(at.field);
+      } else if (!groups.has(at.field)) groups.set(at.field, g);
+      seen.add(`${at.field}\u0000${key}`);
     }
   }
-  return { jobs, outbox: outboxWrites(jobs), states, notes };
+  // Members that no longer fire here (resolved, rule gone, held back now, receiver dropped from the rule): resolved
+  // when the last notification told of them firing; otherwise nobody heard of them, and they just leave.
+  for (const [field, g0] of groups) {
+    let g = g0;
+    for (const [key, m] of Object.entries(g.members)) {
+      if (m.status !== 'firing' || seen.has(`${field}\u0000${key}`)) continue;
+      const members = { ...g.members };
+      if (notifiedFiring(g, key)) members[key] = { ...m, status: 'resolved', resolvedAt: now };
+      else delete members[key];
+      g = { ...g, members };
+    }
+    if (g !== g0) {
+      groups.set(field, g);
+      touched.add(field);
+    }
+  }
+  // The headline: the worst firing member, with its freshest alert.
+  for (const [field, g] of groups) {
+    const worst = firingMembers(g)[0];
+    const a = worst && alerts.get(worst.key);
+    if (a && JSON.stringify(a) !== JSON.stringify(g.headline)) {
+      groups.set(field, { ...g, headline: a });
+      touched.add(field);
+    }
+  }
+
+  // Stage 4: dedup against what was sent, and the jobs.
+  const jobs: DeliveryJob[] = [];
+  const groupWrites: GroupWrite[] = [];
+  for (const [field, g] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const grouping = input.receivers.get(g.receiver);
+    let action = grouping ? nextAction(g, now, grouping) : g.sent ? 'resolve' : 'drop';
+    // Every firing member silenced here: no updates or reminders (the resolve still goes).
+    const firing = firingMembers(g);
+    if ((action === 'update' || action === 'reminder') && firing.every((m) => quiet.has(`${field}\u0000${m.key}`)))
+      action = null;
+    if (action === 'drop' || (action === null && Object.keys(g.members).length === 0)) {
+      groups.delete(field);
+      if (input.groups.has(field)) groupWrites.push({ field, value: '' });
+      continue;
+    }
+    if (action === null) {
+      if (touched.has(field)) groupWrites.push({ field, value: JSON.stringify(g) });
+      continue;
+    }
+    const { job, next } = groupJob(g, action, now);
+    jobs.push(job);
+    if (action === 'resolve') {
+      groups.delete(field);
+      groupWrites.push({ field, value: '' });
+    } else {
+      groups.set(field, next);
+      groupWrites.push({ field, value: JSON.stringify(next) });
+    }
+  }
+  return { jobs, outbox: outboxWrites(jobs), groupWrites, groups, placed, notes };
 }
 
 /** How the evaluator words a note in its log, and at which level. */
@@ -289,9 +255,7 @@ export function noteMessage(n: PlanNote): { level: 'error' | 'info'; message: st
   const message =
     n.kind === 'muted'
       ? 'page muted by a silence'
-      : n.kind === 'inhibited'
-        ? `page held back: ` +
-          `the drill-down places the cause in ${n.silence ?? 'another dimension'}, which pages on its own`
-        : 'silence over while the alert still fires: paging now';
+      : `page held back: the drill-down places the cause in ${n.silence ?? 'another segment'}, ` +
+        'which fires and pages this receiver';
   return { level: 'info', message };
 }

@@ -20,21 +20,68 @@ import type { AlertTransition } from '../model/alert-transition.js';
 import type { GateNotice } from '../model/gate-notice.js';
 
 /**
- * What a job announces:
- *   firing           an incident opened (Slack: a new message; PagerDuty: trigger)
- *   worsened         the drop grew materially while firing (Slack: message updated and a thread reply; PagerDuty:
- *                    trigger again with the same dedup key, which updates the open alert without a new page)
- *   reminder         still firing after the reminder interval (Slack: thread reply; PagerDuty: nothing)
- *   resolved         the incident ended (Slack: message updated and a thread reply; PagerDuty: resolve)
+ * What a job announces (one job per incident group and receiver, notify/grouping.ts):
+ *   firing           a group's first notification (Slack: a new parent message; PagerDuty: trigger)
+ *   updated          members joined, resolved or got materially worse (Slack: parent updated in place and a thread
+ *                    reply; PagerDuty: trigger again with the group's dedup key only when the worst severity rose)
+ *   reminder         still firing after repeat_interval (Slack: thread reply; PagerDuty: nothing)
+ *   resolved         the group's last member resolved (Slack: parent updated and a thread reply; PagerDuty: resolve)
  *   delivery_failed  a self-alert: another receiver permanently refused a job (a page may be missing)
  *   gate_verdict     a canary gate decided (pass or fail): one message, once per gate, canary and baseline; `gate`
  *                    holds the verdict and `alert` names the gate as an alert would (rule = gate name)
  */
-export type DeliveryEvent = 'firing' | 'worsened' | 'reminder' | 'resolved' | 'delivery_failed' | 'gate_verdict';
+export type DeliveryEvent = 'firing' | 'updated' | 'reminder' | 'resolved' | 'delivery_failed' | 'gate_verdict';
 
 /** Events that open their incident at a receiver (and are delivered at most once per incident and receiver). */
 export function opensIncident(event: DeliveryEvent): boolean {
   return event === 'firing' || event === 'gate_verdict';
+}
+
+/** What a group's notification does (grouping.ts's dedup stage). */
+export type GroupAction = 'trigger' | 'update' | 'resolve' | 'reminder';
+
+/** One alert of an incident group, as its notifications list it. */
+export interface GroupMember {
+  /** alertKey. */
+  key: string;
+  rule: string;
+  /** `dimension=value`, null for the whole funnel. */
+  segment: string | null;
+  severity: 'critical' | 'warning' | 'info';
+  /** The member's own incident id. */
+  incident: string;
+  status: 'firing' | 'resolved';
+  /** Relative change, signed so larger is worse. */
+  change: number;
+  observedRate?: number;
+  expectedRate?: number;
+  firedAt: number;
+  resolvedAt?: number;
+}
+
+/** The incident group a job notifies. */
+export interface GroupNotice {
+  /** The group's incident id (`${receiver}/${key}@${openedAt}`). */
+  id: string;
+  /** The group labels as one string. */
+  key: string;
+  labels: Record<string, string>;
+  action: GroupAction;
+  /** Every member: the firing ones worst first, then the resolved ones. */
+  members: GroupMember[];
+  /** The alertKey of the worst member (the job's `alert`). */
+  worst: string;
+  /** An update whose worst severity is higher than the last notification's. */
+  severityRose: boolean;
+  firing: number;
+  resolved: number;
+  /** The segment the funnel-wide drill-down names as the cause (`payment_provider=stripe`). */
+  cause?: string;
+  /** The drill-down found the drop spread across every dimension's values: no segment is the cause. */
+  spread?: boolean;
+  /** Since the group's last notification: alertKeys that joined (or fired again) and that resolved. */
+  joined: string[];
+  left: string[];
 }
 
 export interface DeliveryFailure {
@@ -65,6 +112,8 @@ export interface DeliveryJob {
   failure?: DeliveryFailure;
   /** For `gate_verdict`: the decision. */
   gate?: GateNotice;
+  /** The incident group this job notifies (every job but `delivery_failed`). */
+  group?: GroupNotice;
 }
 
 /** Slack's handle on the incident's message. */
@@ -108,7 +157,7 @@ export type DeliveryOutcome =
     }
   | { ok: false; retriable: false; code: string; reason: string };
 
-export type ReceiverKind = 'slack' | 'pagerduty' | 'webhook' | 'console';
+export type ReceiverKind = 'slack' | 'pagerduty' | 'webhook' | 'alertmanager' | 'console';
 
 export interface Receiver {
   readonly name: string;

@@ -13,6 +13,7 @@ import type { Receiver } from './receiver.js';
 import { BUILTIN_CONSOLE, type ReceiverDef } from '../rules/receiver-def.js';
 import { SlackReceiver } from './slack.js';
 import { WebhookReceiver } from './webhook.js';
+import { AlertmanagerReceiver } from './alertmanager.js';
 
 export interface ReceiverFactoryOptions {
   logger: Logger;
@@ -50,6 +51,8 @@ export function receiverFactory(o: ReceiverFactoryOptions): ReceiverFactory {
         });
       case 'webhook':
         return new WebhookReceiver({ def, ...common, ...(o.clock ? { clock: o.clock } : {}) });
+      case 'alertmanager':
+        return new AlertmanagerReceiver({ def, ...common, ...(o.clock ? { clock: o.clock } : {}) });
       case 'console':
         return new ConsoleReceiver({ def, write });
     }

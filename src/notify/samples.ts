@@ -7,6 +7,8 @@
 import type { AlertTransition } from '../model/alert-transition.js';
 import { consoleLines } from './console-receiver.js';
 import { pagerDutyEvent } from './pagerduty.js';
+import { alertKey } from '../model/alert-key.js';
+import { groupJob, memberOf, type GroupMember, type GroupState } from './grouping.js';
 import type { DeliveryJob } from './receiver.js';
 import { slackMessage, slackThreadReply } from './slack-message.js';
 
@@ -76,7 +78,7 @@ export function sampleAlert(): AlertTransition {
       ],
       drilldown: {
         classification: 'localised',
-        summary: 'payment_provider=stripe carries 94% of the deficit (its rate fell 43%)',
+        summary: "payment_provider=stripe carries 94% of the deficit (its rate fell 43%, the others' fell 1%)",
         dimensions: [
           {
             dimension: 'payment_provider',
@@ -92,8 +94,39 @@ export function sampleAlert(): AlertTransition {
   };
 }
 
+/**
+ * A sample job of the incident group a provider outage makes: the stripe segment (the worst member, the job's
+ * alert) and the funnel-wide drop of the same rule, notified together.
+ */
 function job(event: DeliveryJob['event'], receiver: string, alert = sampleAlert()): DeliveryJob {
-  return { id: `${alert.incidentId}/${event}/${receiver}`, receiver, event, alert, createdAt: alert.at, attempt: 0 };
+  const stripe = memberOf(alertKey(alert.rule, alert.segment), alert, AT);
+  const wide: GroupMember = {
+    ...stripe,
+    key: alert.rule,
+    segment: null,
+    incident: `${alert.rule}@${AT}`,
+    change: 0.21,
+    observedRate: 0.481,
+    expectedRate: 0.6088,
+  };
+  const resolved = event === 'resolved';
+  const status = resolved ? ('resolved' as const) : ('firing' as const);
+  const members = Object.fromEntries(
+    [stripe, wide].map((m) => [m.key, { ...m, status, ...(resolved ? { resolvedAt: alert.at } : {}) }]),
+  );
+  const key = JSON.stringify({ funnel: alert.funnel });
+  const group: GroupState = {
+    receiver,
+    key,
+    labels: { funnel: alert.funnel },
+    id: `${receiver}/${key}@${AT - MIN}`,
+    openedAt: AT - MIN,
+    members,
+    headline: { ...alert, kind: 'firing' },
+  };
+  const action = event === 'resolved' ? 'resolve' : event === 'updated' ? 'update' : 'trigger';
+  const made = groupJob(group, action, alert.at).job;
+  return { ...made, alert, event };
 }
 
 /** The README section: console line, Slack message (blocks), Slack resolve reply, PagerDuty trigger. */
@@ -120,7 +153,7 @@ export function deliverySamplesMarkdown(): string {
     '(The deploys and drill-down in this sample are written by hand, in the shape the evaluator produces.)',
     '',
     `Slack gets one message per incident (fallback text: "${slack.text}"), with these blocks; it is updated in place`,
-    'when the drop gets worse and when it resolves, and the thread gets the details:',
+    'as alerts join the incident, get worse and resolve, and the thread gets the details:',
     '',
     '```json',
     JSON.stringify(slack.blocks, null, 2),
@@ -128,7 +161,8 @@ export function deliverySamplesMarkdown(): string {
     '',
     `On resolve, the thread reply (broadcast to the channel) reads: "${reply.text}"`,
     '',
-    'PagerDuty gets this Events API v2 trigger; the resolve carries the same `dedup_key` and routing key:',
+    'PagerDuty gets this Events API v2 trigger, one per incident; the resolve carries the same `dedup_key` and',
+    'routing key:',
     '',
     '```json',
     JSON.stringify(pd, null, 2),

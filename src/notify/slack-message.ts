@@ -1,7 +1,7 @@
 /**
- * Slack Block Kit for alert deliveries, as pure functions: the incident's parent message (posted on firing,
- * updated on worsened and resolved), the thread replies (worsened, reminder, resolved) and the self-alert for a
- * delivery another receiver refused.
+ * Slack Block Kit for alert deliveries, as pure functions: the incident group's parent message (posted on firing,
+ * updated in place on updated and resolved, listing every member of the group), the thread replies (updated,
+ * reminder, resolved) and the self-alert for a delivery another receiver refused.
  *
  * Every block goes through a validating builder that enforces Slack's limits (header 150, section text 3000,
  * ≤ 10 fields of ≤ 2000, context ≤ 10 elements, ≤ 50 blocks, fallback text 4000; see
@@ -19,6 +19,8 @@ import type { DeploySuspect, DrilldownSummary } from '../model/alert-context.js'
 import type { Evidence } from '../model/evidence.js';
 import type { DeliveryEvent, DeliveryJob } from './receiver.js';
 import {
+  groupTail,
+  memberText,
   comparisonText,
   fillDashboardUrl,
   formatClock,
@@ -196,7 +198,7 @@ export class BlockKitBuilder {
 
 const STATE: Record<Exclude<DeliveryEvent, 'delivery_failed' | 'gate_verdict'>, { label: string; emoji: string }> = {
   firing: { label: 'FIRING', emoji: ':red_circle:' },
-  worsened: { label: 'FIRING (worse)', emoji: ':rotating_light:' },
+  updated: { label: 'FIRING', emoji: ':rotating_light:' },
   reminder: { label: 'FIRING', emoji: ':red_circle:' },
   resolved: { label: 'RESOLVED', emoji: ':large_green_circle:' },
 };
@@ -350,7 +352,7 @@ function summaryText(alert: AlertTransition, event: DeliveryEvent, opts: SlackMe
 // Messages
 
 /**
- * The message for a job: the incident's parent message (firing, worsened, reminder and resolved show the state in
+ * The message for a job: the incident's parent message (firing, updated, reminder and resolved show the state in
  * the header), or, for `delivery_failed`, the self-alert.
  */
 export function slackMessage(job: DeliveryJob, opts: SlackMessageOptions = {}): SlackMessage {
@@ -363,13 +365,40 @@ export function slackMessage(job: DeliveryJob, opts: SlackMessageOptions = {}): 
     .section('summary', summaryText(alert, job.event, opts), incidentFields(alert, job.event, opts))
     .section('likely-cause', likelyCause(alert, onsetOf(alert, opts) ?? alert.at))
     .section('where', where(alert))
+    .section('incident', incidentText(job))
     .context('context', contextElements(alert));
   const tail = job.event === 'resolved' ? ` (lasted ${lasted(alert, opts)})` : '';
-  return b.build(`${state.label}: ${escapeMrkdwn(headline(alert))}${tail}`);
+  const group = groupTail(job.group);
+  return b.build(`${state.label}: ${escapeMrkdwn(headline(alert))}${tail}${group ? ` — ${escapeMrkdwn(group)}` : ''}`);
+}
+
+/** How many members the parent message lists; the rest are counted. */
+const MAX_MEMBERS = 15;
+
+/** The incident group: the cause it names, and its members, worst first (empty for a group of one). */
+function incidentText(job: DeliveryJob): string {
+  const g = job.group;
+  const tail = groupTail(g);
+  if (!g || !tail) return '';
+  const lines = g.members
+    .slice(0, MAX_MEMBERS)
+    .map((m) => `${m.status === 'firing' ? ':red_circle:' : ':large_green_circle:'} ${escapeMrkdwn(memberText(m))}`);
+  if (g.members.length > MAX_MEMBERS) lines.push(`…and ${g.members.length - MAX_MEMBERS} more`);
+  return `*Incident*: ${escapeMrkdwn(tail)}\n${lines.join('\n')}`;
+}
+
+/** The names of group members by alertKey, for thread replies ("paid-drop [platform=ios]"). */
+function memberNames(job: DeliveryJob, keys: readonly string[]): string {
+  const byKey = new Map((job.group?.members ?? []).map((m) => [m.key, m]));
+  return keys
+    .map((k) => byKey.get(k))
+    .filter((m) => m !== undefined)
+    .map((m) => `${m.rule}${m.segment ? ` [${m.segment}]` : ''}`)
+    .join(', ');
 }
 
 /**
- * The thread reply for worsened, reminder and resolved. It names the rule and segment, so it still reads right
+ * The thread reply for updated, reminder and resolved. It names the rule and segment, so it still reads right
  * when it has to be posted top-level (a locked thread, a deleted parent).
  */
 export function slackThreadReply(job: DeliveryJob, opts: SlackMessageOptions = {}): SlackMessage {
@@ -379,11 +408,19 @@ export function slackThreadReply(job: DeliveryJob, opts: SlackMessageOptions = {
   const now = finite(job.createdAt) ? job.createdAt : alert.at;
   let line: string;
   switch (job.event) {
-    case 'worsened':
+    case 'updated': {
+      const joined = memberNames(job, job.group?.joined ?? []);
+      const left = memberNames(job, job.group?.left ?? []);
+      const parts = [
+        joined && `now also firing: ${escapeMrkdwn(joined)}`,
+        left && `resolved: ${escapeMrkdwn(left)}`,
+        job.group?.severityRose && `severity now ${escapeMrkdwn(alert.severity)}`,
+      ].filter(Boolean);
       line =
-        `:rotating_light: ${who} got worse at ${formatClock(now, now)}: ${what || 'no figures attached'}` +
-        `${alert.evidence ? `, ${escapeMrkdwn(volumeText(alert))}` : ''}`;
+        `:rotating_light: Incident updated at ${formatClock(now, now)}: ${parts.join('; ') || 'the drop grew'}. ` +
+        `Worst: ${who}${what ? ` ${what}` : ''}`;
       break;
+    }
     case 'reminder': {
       const since = onsetOf(alert, opts);
       const lastedSoFar = finite(since) ? ` (${formatDuration(now - since)})` : '';

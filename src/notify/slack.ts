@@ -1,5 +1,5 @@
 /**
- * The Slack receiver: one message per incident, kept current. `firing` posts it; `worsened` and `resolved` edit it
+ * The Slack receiver: one message per incident group, kept current. `firing` posts it; `updated` and `resolved` edit it
  * (chat.update) and add a thread reply; `reminder` only replies in the thread; `delivery_failed` (a self-alert)
  * posts a message of its own. The outbox keeps the message's channel id and ts in the incident's DeliveryRecord.
  *
@@ -174,12 +174,22 @@ export function classifySlackError(
     };
   }
   if (err instanceof WebAPIHTTPError) {
-    return {
-      ok: false,
-      retriable: true,
-      code: `SLACK_HTTP_${err.statusCode}`,
-      reason: `${ctx.method}: HTTP ${err.statusCode} ${err.statusMessage}`.trim(),
-    };
+    const status = err.statusCode;
+    const reason = `${ctx.method}: HTTP ${status} ${err.statusMessage}`.trim();
+    // Slack's Web API answers 200 or 429 only: another 4xx comes from a proxy or a wrong API URL, and the same
+    // request gets the same answer for as long as that lasts. Permanent, so someone hears of it now, not after
+    // hours of retries; 408 and 5xx are transient.
+    if (status >= 400 && status < 500 && status !== 408) {
+      return {
+        ok: false,
+        retriable: false,
+        code: `SLACK_HTTP_${status}`,
+        reason:
+          `${reason}: not Slack's answer (Slack's API answers 200 or 429); ` +
+          'check the proxy between funnelwatch and slack.com, or FW_SLACK_API_URL',
+      };
+    }
+    return { ok: false, retriable: true, code: `SLACK_HTTP_${status}`, reason };
   }
   if (err instanceof WebAPIRequestError) {
     const name = err.original?.name;
@@ -350,7 +360,7 @@ export class SlackReceiver implements Receiver {
       await this.replyOrPost(web, job, parent, this.message(job, slackThreadReply(job, opts)), false);
       return { ok: true, record: { slack: parent } };
     }
-    // worsened / resolved: the parent shows the new state; the thread says what happened.
+    // updated / resolved: the parent shows the group as it stands now; the thread says what changed.
     const { record, reposted } = await this.updateOrRepost(web, job, parent, full());
     if (!reposted)
       await this.replyOrPost(

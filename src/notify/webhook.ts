@@ -2,10 +2,16 @@
  * The webhook receiver: every delivery job, of every kind, as one JSON POST to a URL the user runs, for whatever
  * funnelwatch does not speak natively (chat bridges, ticketing, an in-house incident tool).
  *
- * Body (`content-type: application/json`):
+ * Body (`content-type: application/json`): Alertmanager's webhook payload version 4 (alertmanager-format.ts; its
+ * JSON Schema is docs/alertmanager-webhook-v4.schema.json), one alert per member of the incident group, so
+ * anything that takes Alertmanager's webhooks takes ours; plus fields of our own that Alertmanager consumers
+ * ignore:
  *
- *   { "version": 1, "event": "firing" | "worsened" | "reminder" | "resolved" | "delivery_failed" | "gate_verdict",
- *     "receiver": "<this receiver's name>", "jobId": "<stable job id>", "alert": { …AlertTransition… },
+ *   { "version": "4", "groupKey", "truncatedAlerts", "status": "firing" | "resolved", "receiver", "groupLabels",
+ *     "commonLabels", "commonAnnotations", "externalURL", "alerts": [{ status, labels, annotations, startsAt,
+ *     endsAt, generatorURL, fingerprint }],
+ *     "event": "firing" | "updated" | "reminder" | "resolved" | "delivery_failed" | "gate_verdict",
+ *     "jobId": "<stable job id>",
  *     "failure": { receiver, jobId, event, code, reason }   // delivery_failed only
  *     "gate": { gate, canary, baseline, verdict, reason, explanation, effect, … } }   // gate_verdict only
  *
@@ -34,6 +40,7 @@ import type { Logger } from '../obs/logger.js';
 import { VERSION } from '../core/version.js';
 import type { DeliveryJob, DeliveryOutcome, Receiver } from './receiver.js';
 import type { WebhookReceiverDef } from '../rules/receiver-def.js';
+import { webhookV4, type WebhookV4 } from './alertmanager-format.js';
 import { trySecret } from '../core/secrets.js';
 
 /** The signature header value for `body` sent at `timestamp` (unix seconds). */
@@ -60,22 +67,53 @@ export function verifyWebhookSignature(o: {
   return want.length === got.length && timingSafeEqual(want, got);
 }
 
-/** The JSON document a webhook receives. */
-export interface WebhookBody {
-  version: 1;
+/** The JSON document a webhook receives: Alertmanager's v4 message and our extensions. */
+export interface WebhookBody extends WebhookV4 {
   event: DeliveryJob['event'];
-  receiver: string;
   jobId: string;
-  alert: DeliveryJob['alert'];
   failure?: DeliveryJob['failure'];
   gate?: DeliveryJob['gate'];
 }
 
 export function webhookBody(job: DeliveryJob): WebhookBody {
-  const b: WebhookBody = { version: 1, event: job.event, receiver: job.receiver, jobId: job.id, alert: job.alert };
+  const b: WebhookBody = { ...webhookV4(job), event: job.event, jobId: job.id };
   if (job.failure) b.failure = job.failure;
   if (job.gate) b.gate = job.gate;
   return b;
+}
+
+/**
+ * What an answer to one POST means (the webhook and Alertmanager receivers): 2xx ok; 408, 429, 5xx retriable
+ * (Retry-After honoured); a redirect or any other 4xx permanent, with the start of the answer in the reason.
+ */
+export function classifyHttpAnswer(
+  res: { status: number; text: string; headers: Record<string, string | string[] | undefined> },
+  origin: string,
+  prefix: string,
+  now: number,
+): DeliveryOutcome {
+  const status = res.status;
+  if (status >= 200 && status < 300) return { ok: true };
+  const code = `${prefix}_HTTP_${status}`;
+  const said = snippet(res.text);
+  const reason = `${origin} answered ${status}${said ? `: ${said}` : ''}`;
+  if (status === 408 || status === 429 || status >= 500) {
+    const retryAfterMs = parseRetryAfter(res.headers['retry-after'], now);
+    return retryAfterMs === undefined
+      ? { ok: false, retriable: true, code, reason }
+      : { ok: false, retriable: true, code, reason, retryAfterMs };
+  }
+  if (status >= 300 && status < 400) {
+    // Not followed: a POST redirect may turn into a GET, and a signed body should go where it was configured.
+    const location = res.headers.location;
+    return {
+      ok: false,
+      retriable: false,
+      code,
+      reason: `${reason} (redirect${location ? ` to ${safeOrigin(String(location))}` : ''}: configure the final URL)`,
+    };
+  }
+  return { ok: false, retriable: false, code, reason };
 }
 
 export interface WebhookReceiverOptions {
@@ -146,32 +184,9 @@ export class WebhookReceiver implements Receiver {
       this.log.debug({ job: job.id, event: job.event, origin, code: res.code }, `webhook not reached: ${res.reason}`);
       return res;
     }
-    const status = res.status;
-    if (status >= 200 && status < 300) {
-      this.log.debug({ job: job.id, event: job.event, origin, status }, 'webhook delivered');
-      return { ok: true };
-    }
-    const code = `WEBHOOK_HTTP_${status}`;
-    const said = snippet(res.text);
-    const reason = `${origin} answered ${status}${said ? `: ${said}` : ''}`;
-    if (status === 408 || status === 429 || status >= 500) {
-      const retryAfterMs = parseRetryAfter(res.headers['retry-after'], this.clock.now());
-      return retryAfterMs === undefined
-        ? { ok: false, retriable: true, code, reason }
-        : { ok: false, retriable: true, code, reason, retryAfterMs };
-    }
-    if (status >= 300 && status < 400) {
-      // Not followed: a POST redirect may turn into a GET, and a signed body should go where it was configured.
-      return {
-        ok: false,
-        retriable: false,
-        code,
-        reason:
-          `${reason} (redirect${res.headers.location ? ` to ${safeOrigin(String(res.headers.location))}` : ''}: ` +
-          `configure the final URL)`,
-      };
-    }
-    return { ok: false, retriable: false, code, reason };
+    const outcome = classifyHttpAnswer(res, origin, 'WEBHOOK', this.clock.now());
+    if (outcome.ok) this.log.debug({ job: job.id, event: job.event, origin, status: res.status }, 'webhook delivered');
+    return outcome;
   }
 
   async check(): Promise<string[]> {

@@ -11,6 +11,10 @@ export interface AlertsKeys {
   outbox: string;
   delayed: string;
   delivery: string;
+  /** Incident groups per receiver (notify/grouping.ts), written by the fenced alert commit. */
+  groups: string;
+  /** Per receiver: a pause (429 Retry-After) and the pacing slot, shared by every replica's workers. */
+  receiverGates: string;
   silences: string;
   /** A marker written once per Redis data set (redis/state-loss.ts): gone or changed means Redis lost its data. */
   epoch: string;
@@ -27,6 +31,8 @@ export function alertsKeys(prefix: string): AlertsKeys {
     outbox: `${base}outbox`,
     delayed: `${base}outbox-delayed`,
     delivery: `${base}delivery`,
+    groups: `${base}groups`,
+    receiverGates: `${base}receiver-gates`,
     silences: `${base}silences`,
     epoch: `${base}epoch`,
   };

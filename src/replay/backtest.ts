@@ -30,6 +30,7 @@ import { didYouMeanSuffix } from '../rules/did-you-mean.js';
 import { RedisWindowStore } from '../windows/redis-window-store.js';
 import { StoreFunnelSource, type FunnelNeeds, type FunnelSource } from '../engine/funnel-data.js';
 import type { AlertTransition } from '../model/alert-transition.js';
+import { alertKey } from '../model/alert-key.js';
 import { RedisDeployStore } from '../deploys/deploy-store.js';
 import { Metrics } from '../obs/metrics.js';
 import { buildCore, defaultCoreSettings } from '../app/build-core.js';
@@ -264,12 +265,8 @@ export async function runBacktest(opts: BacktestOptions): Promise<BacktestResult
       if (report.outcome !== 'evaluated')
         throw new FwError('BACKTEST_LEASE', `the backtest's own lease was not held (${report.outcome})`);
       for (const t of report.transitions) {
-        // A firing the delivery planner held back (drill-down inhibition) is not a page.
-        const paged =
-          t.kind !== 'firing' ||
-          (report.jobs ?? []).some(
-            (j) => j.event === 'firing' && j.alert.incidentId === t.incidentId && j.alert.rule === t.rule,
-          );
+        // A firing the delivery planner held back at every receiver (inhibition, silences) is not a page.
+        const paged = t.kind !== 'firing' || (report.placed?.get(alertKey(t.rule, t.segment))?.length ?? 0) > 0;
         record(t, paged);
       }
       minutes++;

@@ -5,8 +5,9 @@
  * codes), valid events through `DirectIngestTarget` → `createIngestHandler` → `RedisWindowStore.applyBatch` (the
  * path HTTP ingest takes without Kafka), then every virtual minute, as the daemon's ticker does at minute end + 5 s:
  * compaction of every funnel, a lease renewal, `Evaluator.tick(now)` (state machine, drill-down, deploy
- * correlation, fenced commit through `RedisAlertStore`). No delivery outbox runs: the jobs stay in the private
- * prefix and are deleted with it; each transition the tick reports becomes one JSON line instead.
+ * correlation, incident grouping, fenced commit through `RedisAlertStore`). No delivery outbox runs: the jobs stay
+ * in the private prefix and are deleted with it; each transition the tick reports becomes one JSON line, and so
+ * does each notification the receivers would get (`"kind":"notification"`: trigger, update, resolve, reminder).
  *
  * Event-time order with a bounded reorder buffer, not a full sort: weeks of 1,000 checkouts a minute are tens of
  * millions of lines, more than memory should hold. Events are kept per minute until the newest event time read is
@@ -39,6 +40,9 @@ import { DirectIngestTarget } from '../ingest/http-ingest.js';
 import type { DeadLetterSink } from '../ingest/dead-letter.js';
 import type { TickReport } from '../engine/evaluator.js';
 import type { AlertTransition } from '../model/alert-transition.js';
+import { alertKey } from '../model/alert-key.js';
+import { headline } from '../notify/format.js';
+import type { DeliveryJob } from '../notify/receiver.js';
 import { validateDeployInput, type Deploy } from '../deploys/deploy.js';
 import { buildCore, defaultCoreSettings } from '../app/build-core.js';
 import { startRedisServer, type RedisServerHandle } from '../devenv/redis-server.js';
@@ -132,8 +136,10 @@ export interface ReplaySummary {
   virtualTo: number | null;
   virtualMinutes: number;
   transitions: number;
-  /** Firing transitions that reached at least one receiver (pages), after silences and drill-down inhibition. */
+  /** Incident groups triggered at a receiver (pages), after inhibition, silences and grouping. */
   pages: number;
+  /** Notification lines written (trigger, update, resolve, reminder, per receiver). */
+  notifications: number;
   alerts: Record<string, Record<string, number>>;
   wallMs: number;
   /** Virtual minutes per wall minute. */
@@ -175,6 +181,40 @@ export function transitionLine(t: AlertTransition, notified: readonly string[] =
     notified,
   };
   // JSON has no NaN/Infinity; the alert store reads them back as null, so do the same here.
+  return JSON.stringify(line, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v));
+}
+
+/**
+ * One JSONL line per notification a receiver would get: the incident group, what the notification does (trigger,
+ * update, resolve, reminder) and its members, so a rule change can be judged by the pages it would have sent.
+ */
+export function notificationLine(j: DeliveryJob): string {
+  const g = j.group!;
+  const iso = (ms: number | undefined) =>
+    ms === undefined || !Number.isFinite(ms) ? null : new Date(ms).toISOString();
+  const line = {
+    kind: 'notification',
+    receiver: j.receiver,
+    group: g.id,
+    action: g.action,
+    time: iso(j.createdAt),
+    labels: g.labels,
+    severity: j.alert.severity,
+    summary: headline(j.alert),
+    cause: g.cause ?? null,
+    firing: g.firing,
+    resolved: g.resolved,
+    joined: g.joined,
+    left: g.left,
+    members: g.members.map((m) => ({
+      rule: m.rule,
+      segment: m.segment,
+      status: m.status,
+      severity: m.severity,
+      observedRate: m.observedRate ?? null,
+      expectedRate: m.expectedRate ?? null,
+    })),
+  };
   return JSON.stringify(line, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v));
 }
 
@@ -367,6 +407,7 @@ async function drive(
     virtualMinutes: 0,
     transitions: 0,
     pages: 0,
+    notifications: 0,
     alerts: {},
     wallMs: 0,
     speed: 0,
@@ -411,18 +452,17 @@ async function drive(
       );
     }
     for (const t of report.transitions) {
-      const event = t.kind === 'firing' ? 'firing' : t.kind === 'resolved' ? 'resolved' : null;
-      const notified =
-        event === null
-          ? []
-          : (report.jobs ?? [])
-              .filter((j) => j.event === event && j.alert.rule === t.rule && j.alert.incidentId === t.incidentId)
-              .map((j) => j.receiver);
-      if (event === 'firing' && notified.length > 0) s.pages++;
+      const notified = t.kind === 'firing' ? (report.placed?.get(alertKey(t.rule, t.segment)) ?? []) : [];
       await opts.out(transitionLine(t, notified));
       s.transitions++;
       const byKind = (s.alerts[t.rule] ??= {});
       byKind[t.kind] = (byKind[t.kind] ?? 0) + 1;
+    }
+    for (const j of report.jobs ?? []) {
+      if (!j.group) continue;
+      if (j.group.action === 'trigger') s.pages++;
+      await opts.out(notificationLine(j));
+      s.notifications++;
     }
     s.virtualFrom ??= start;
     s.virtualTo = end;
@@ -570,7 +610,8 @@ export function formatReplaySummary(s: ReplaySummary): string {
       : []),
     ...(s.deploys ? [`  deploy markers   ${s.deploys}`] : []),
     `  virtual span     ${iso(s.virtualFrom)} → ${iso(s.virtualTo)} (${s.virtualMinutes} min)`,
-    `  transitions      ${s.transitions} (pages sent: ${s.pages})`,
+    `  transitions      ${s.transitions}`,
+    `  notifications    ${s.notifications} (pages: ${s.pages} incident triggers)`,
     ...Object.entries(s.alerts)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(

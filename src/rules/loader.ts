@@ -27,7 +27,8 @@ import {
   type ReceiverParsed,
   type RuleParsed,
 } from './schema.js';
-import { BUILTIN_CONSOLE, type ReceiverDef } from './receiver-def.js';
+import { BUILTIN_CONSOLE, type GroupingDef, type ReceiverDef } from './receiver-def.js';
+import { parseDuration } from './units.js';
 import { schemaProblems } from './schema-problems.js';
 import { checkFunnel, checkGate, checkRule, type RuleCheckOptions } from './semantics.js';
 import { parseYamlSource, type Position, type YamlSource } from './yaml-source.js';
@@ -494,14 +495,16 @@ function toReceiverDef(
   problems: Problem[],
 ): ReceiverDef | undefined {
   const at = ['receivers', index];
-  const kinds = (['slack', 'pagerduty', 'webhook', 'console'] as const).filter((k) => r[k] !== undefined);
+  const kinds = (['slack', 'pagerduty', 'webhook', 'alertmanager', 'console'] as const).filter(
+    (k) => r[k] !== undefined,
+  );
   if (kinds.length !== 1) {
     problems.push(
       src.problemAt(
         kinds.length === 0 ? at : [...at, kinds[1]!],
         'invalid_receiver',
         kinds.length === 0
-          ? `receiver "${r.name}" needs one of slack, pagerduty, webhook or console`
+          ? `receiver "${r.name}" needs one of slack, pagerduty, webhook, alertmanager or console`
           : `receiver "${r.name}" has both ${kinds.join(' and ')}; ` +
               `define one receiver per destination (rules can notify several)`,
         kinds.length === 0 ? 'value' : 'key',
@@ -511,9 +514,16 @@ function toReceiverDef(
   }
   const pos = src.locate(at);
   const source = { file: src.file, line: pos.line, col: pos.col };
+  const g: GroupingDef = {
+    ...(r.group_by ? { groupBy: r.group_by } : {}),
+    ...(r.group_wait ? { groupWaitMs: parseDuration(r.group_wait) } : {}),
+    ...(r.group_interval ? { groupIntervalMs: parseDuration(r.group_interval) } : {}),
+    ...(r.repeat_interval ? { repeatIntervalMs: parseDuration(r.repeat_interval) } : {}),
+  };
+  const common = { name: r.name, ...(Object.keys(g).length > 0 ? { grouping: g } : {}) };
   if (r.slack)
     return {
-      name: r.name,
+      ...common,
       kind: 'slack',
       channel: r.slack.channel,
       token: r.slack.token ?? { env: 'SLACK_BOT_TOKEN' },
@@ -521,7 +531,7 @@ function toReceiverDef(
     };
   if (r.pagerduty) {
     return {
-      name: r.name,
+      ...common,
       kind: 'pagerduty',
       routingKey: r.pagerduty.routing_key,
       ...(r.pagerduty.dashboard_url ? { dashboardUrl: r.pagerduty.dashboard_url } : {}),
@@ -530,11 +540,19 @@ function toReceiverDef(
   }
   if (r.webhook)
     return {
-      name: r.name,
+      ...common,
       kind: 'webhook',
       url: r.webhook.url,
       ...(r.webhook.secret ? { secret: r.webhook.secret } : {}),
       source,
     };
-  return { name: r.name, kind: 'console', source };
+  if (r.alertmanager)
+    return {
+      ...common,
+      kind: 'alertmanager',
+      url: r.alertmanager.url,
+      ...(r.alertmanager.external_url ? { externalUrl: r.alertmanager.external_url } : {}),
+      source,
+    };
+  return { ...common, kind: 'console', source };
 }

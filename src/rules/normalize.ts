@@ -87,6 +87,7 @@ export function toAlertRuleDef(r: RuleParsed, funnel: string, file: string, at: 
     rule.where = { dimension: slice[0], values: (Array.isArray(slice[1]) ? slice[1] : [slice[1]]).map(String) };
   if (r.description !== undefined) rule.description = r.description;
   if (r.owner !== undefined) rule.owner = r.owner;
+  if (r.group_by !== undefined) rule.groupBy = [...r.group_by];
   if (r.runbook !== undefined) rule.runbook = r.runbook;
   return rule;
 }

@@ -5,8 +5,17 @@
  */
 import type { SecretRef } from '../core/secrets.js';
 
+/** How a receiver groups alerts into incidents (notify/grouping.ts); absent fields take the defaults. */
+export interface GroupingDef {
+  groupBy?: string[];
+  groupWaitMs?: number;
+  groupIntervalMs?: number;
+  repeatIntervalMs?: number;
+}
+
 interface Common {
   name: string;
+  grouping?: GroupingDef;
   /** The rule file and position that defined it, for messages. */
   source?: { file: string; line: number; col: number };
 }
@@ -34,11 +43,20 @@ export interface WebhookReceiverDef extends Common {
   secret?: SecretRef;
 }
 
+export interface AlertmanagerReceiverDef extends Common {
+  kind: 'alertmanager';
+  /** The Alertmanager's base URL; alerts go to `<url>/api/v2/alerts`. */
+  url: string;
+  /** Where people open funnelwatch (its API), for each alert's generatorURL. */
+  externalUrl?: string;
+}
+
 export interface ConsoleReceiverDef extends Common {
   kind: 'console';
 }
 
-export type ReceiverDef = SlackReceiverDef | PagerDutyReceiverDef | WebhookReceiverDef | ConsoleReceiverDef;
+export type ReceiverDef =
+  SlackReceiverDef | PagerDutyReceiverDef | WebhookReceiverDef | AlertmanagerReceiverDef | ConsoleReceiverDef;
 
 /** Always defined, so a trial setup and the demo need no receivers file: one line per page on stdout. */
 export const BUILTIN_CONSOLE: ConsoleReceiverDef = { name: 'console', kind: 'console' };

@@ -55,6 +55,8 @@ export interface AlertRuleDef {
   where?: { dimension: string; values: string[] };
   /** Receiver names. */
   notify: string[];
+  /** Overrides the receivers' group_by for this rule's alerts. */
+  groupBy?: string[];
   owner?: string;
   runbook?: string;
   labels: Record<string, string>;

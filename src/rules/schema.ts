@@ -57,6 +57,18 @@ export function duration(description: string, examples: string[]) {
     .meta({ description, examples });
 }
 
+/** Labels whose equal values group alerts into one incident (notify/grouping.ts). */
+function groupBy(description: string) {
+  return z
+    .array(
+      z.string().regex(new RegExp(`${LABEL_KEY_PATTERN}|^\\.\\.\\.$`), {
+        error: (iss) => `${JSON.stringify(iss.input)} is not a label name (or \`...\` for every label)`,
+      }),
+    )
+    .optional()
+    .meta({ description, examples: [['funnel'], ['funnel', 'rule']] });
+}
+
 function percent(description: string, examples: string[]) {
   return z
     .string({ error: (iss) => (iss.input === undefined ? undefined : explainPercent(iss.input)) })
@@ -347,6 +359,11 @@ export const ruleSchema = z
         description: 'Receivers (Slack channels, PagerDuty services) by name.',
         examples: [['pagerduty-checkout']],
       }),
+    group_by: groupBy(
+      "How this rule's alerts form incidents with others, overriding each receiver's `group_by` for them " +
+        '(labels: `funnel`, `rule`, `severity`, `segment`, the segment dimension, the rule labels; ' +
+        '`[...]`: every alert an incident of its own).',
+    ),
     owner: z
       .string()
       .min(1)
@@ -489,6 +506,21 @@ export const receiverSchema = z
         error: (iss) => `${JSON.stringify(iss.input)} is not a receiver name: use letters, digits, -, _ and .`,
       })
       .meta({ description: 'The name rules use in `notify`.', examples: ['slack-payments'] }),
+    group_by: groupBy(
+      'Alerts with equal values of these labels form one incident: one page, one Slack message. Labels: ' +
+        '`funnel`, `rule`, `severity`, `segment`, the segment dimension and the rule labels. ' +
+        'Default `[funnel]`; `[...]` makes every alert an incident of its own. A rule may override it.',
+    ),
+    group_wait: duration('How long a new incident waits for related alerts before its first notification.', [
+      '30s',
+    ]).optional(),
+    group_interval: duration('Least time between two notifications of one incident as its alerts change.', [
+      '5m',
+    ]).optional(),
+    repeat_interval: duration(
+      'A still-firing incident with no change is re-announced this often (0s: never). Default FW_REMIND_EVERY_MS.',
+      ['4h'],
+    ).optional(),
     slack: z
       .strictObject({
         channel: z
@@ -540,7 +572,31 @@ export const receiverSchema = z
         }).optional(),
       })
       .optional()
-      .meta({ description: 'POST every notification as JSON to a URL.' }),
+      .meta({
+        description:
+          "POST every notification as JSON to a URL, in Alertmanager's webhook format (version 4), " +
+          'with an alert per member of the incident.',
+      }),
+    alertmanager: z
+      .strictObject({
+        url: z.url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL` }).meta({
+          description: "The Alertmanager's base URL; alerts are pushed to `<url>/api/v2/alerts`.",
+          examples: ['http://alertmanager.monitoring:9093'],
+        }),
+        external_url: z
+          .url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL` })
+          .optional()
+          .meta({
+            description: "funnelwatch's own URL, for each alert's generatorURL.",
+            examples: ['https://funnelwatch.example.com'],
+          }),
+      })
+      .optional()
+      .meta({
+        description:
+          'Push alerts to an existing Prometheus Alertmanager (API v2), re-sent every minute while they fire and ' +
+          'with endsAt when they resolve, so its routing and on-call integrations keep working.',
+      }),
     console: z
       .strictObject({})
       .optional()
@@ -550,7 +606,9 @@ export const receiverSchema = z
           'A receiver named `console` always exists.',
       }),
   })
-  .meta({ description: 'Where notifications go. Exactly one of `slack`, `pagerduty`, `webhook`, `console`.' });
+  .meta({
+    description: 'Where notifications go. Exactly one of `slack`, `pagerduty`, `webhook`, `alertmanager`, `console`.',
+  });
 
 export const ruleFileSchema = z
   .strictObject({

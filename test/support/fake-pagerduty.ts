@@ -28,7 +28,8 @@
  *   { status, headers?, body? } or { hang: true }.
  *
  * ## startFakePagerDuty(opts?) → FakePagerDuty extends RecordingServer     (Events API v2, POST /v2/enqueue)
- *   Validates like the real API (research §1.2, §1.4): body ≤ 512,000 bytes (else 413); JSON (else 400 "Unrecognized
+ *   Validates like the real API (research §1.2, §1.4, the delivery audit): body ≤ 512,000 bytes (else 400, as
+ *   the real Events API answers an oversized event, not 413); JSON (else 400 "Unrecognized
  *   object"); routing_key a 32-character string; event_action trigger | acknowledge | resolve; dedup_key ≤ 255
  *   characters, required for acknowledge/resolve; a trigger needs payload.summary (1..1024 characters), source, and
  *   severity critical | error | warning | info; links need href. Invalid → 400 {status:'invalid event', message:
@@ -444,7 +445,10 @@ export async function startFakePagerDuty(): Promise<FakePagerDuty> {
     if (req.method !== 'POST')
       return { status: 405, body: { status: 'method not allowed', message: 'Method Not Allowed' } };
     if (Buffer.byteLength(req.raw, 'utf8') > MAX_BYTES)
-      return { status: 413, body: { status: 'invalid event', message: 'Request entity too large' } };
+      return {
+        status: 400,
+        body: { status: 'invalid event', message: 'Event object is invalid', errors: ['Event is too large'] },
+      };
     if (req.json === undefined || typeof req.json !== 'object' || req.json === null || Array.isArray(req.json)) {
       return {
         status: 400,

@@ -12,9 +12,12 @@ import { onTestFinished } from 'vitest';
 
 export const MIN = 60_000;
 
+/** What the tests read of a webhook body (Alertmanager's v4 message with our event and job id). */
 export interface WebhookBody {
   event: string;
   jobId: string;
+  groupKey?: string;
+  alerts?: { status: string; labels: Record<string, string> }[];
 }
 
 /** A webhook receiver on loopback that records every POST body and answers 200. */
@@ -36,8 +39,11 @@ export async function startWebhook(): Promise<{ url: string; bodies: WebhookBody
   return { url: `http://127.0.0.1:${port}/hook`, bodies, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-/** A rules directory with the shop funnel, its `paid-drop` rule and a `hook` receiver posting to `hookUrl`. */
-export function shopRulesDir(hookUrl: string): string {
+/**
+ * A rules directory with the shop funnel, its `paid-drop` rule and a `hook` receiver posting to `hookUrl`, with no
+ * group_wait by default (most of these tests count evaluation ticks from firing to delivery).
+ */
+export function shopRulesDir(hookUrl: string, groupWait = '0s'): string {
   const dir = mkdtempSync(join(tmpdir(), 'fw-shop-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(
@@ -66,7 +72,10 @@ rules:
     notify: [hook]
 `,
   );
-  writeFileSync(join(dir, 'receivers.yaml'), `receivers:\n  - name: hook\n    webhook: { url: ${hookUrl} }\n`);
+  writeFileSync(
+    join(dir, 'receivers.yaml'),
+    `receivers:\n  - name: hook\n    group_wait: ${groupWait}\n    webhook: { url: ${hookUrl} }\n`,
+  );
   return dir;
 }
 

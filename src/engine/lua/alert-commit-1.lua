@@ -18,13 +18,15 @@
   stream, never trimmed here: workers delete each job once it is settled.
 
   KEYS[1]  state hash `<prefix>:{alerts}:state` (alertKey → AlertState JSON). The lease `…:lease`, the transition
-           stream `…:transitions`, the outbox stream `…:outbox` and the delivery hash `…:delivery` are built from
+           stream `…:transitions`, the outbox stream `…:outbox`, the delivery hash `…:delivery` and the incident
+           groups `…:groups` (notify/grouping.ts: committed with the jobs that notify them) are built from
            this key minus its final "state" (same hash tag, same slot).
   ARGV[1]  the caller's fencing token (decimal)
   ARGV[2]  approximate cap on the transition stream's length
   ARGV[3]  nStates, then nStates pairs: alertKey, state JSON
   then     nDelete, then nDelete alertKeys to remove (rules that no longer exist)
   then     nJobs, then nJobs triples: delivery field to mark pending ("" for none), pending-marker JSON, job JSON
+  then     nGroups, then nGroups pairs: field of the groups hash `…:groups`, group JSON ("" deletes the field)
   then     the rest, pairs: transition id, transition JSON (appended in this order, newest last)
 
   Returns
@@ -38,6 +40,7 @@ local lease = base .. 'lease'
 local stream = base .. 'transitions'
 local outbox = base .. 'outbox'
 local delivery = base .. 'delivery'
+local groups = base .. 'groups'
 local token = ARGV[1]
 local cap = tonumber(ARGV[2])
 local nStates = tonumber(ARGV[3])
@@ -49,7 +52,12 @@ local nDel = tonumber(ARGV[delAt])
 if not nDel then return {-2, 'nDelete is not a number'} end
 local jobsAt = delAt + nDel + 1
 local nJobs = tonumber(ARGV[jobsAt])
-if (not nJobs) or jobsAt + 3 * nJobs > #ARGV or (#ARGV - jobsAt - 3 * nJobs) % 2 ~= 0 then
+if (not nJobs) or jobsAt + 3 * nJobs + 1 > #ARGV then
+  return {-2, 'argument counts do not add up'}
+end
+local groupsAt = jobsAt + 3 * nJobs + 1
+local nGroups = tonumber(ARGV[groupsAt])
+if (not nGroups) or groupsAt + 2 * nGroups > #ARGV or (#ARGV - groupsAt - 2 * nGroups) % 2 ~= 0 then
   return {-2, 'argument counts do not add up'}
 end
 
@@ -68,8 +76,11 @@ for k = jobsAt + 1, jobsAt + 3 * nJobs, 3 do
   if ARGV[k] ~= '' then redis.call('HSETNX', delivery, ARGV[k], ARGV[k + 1]) end
   redis.call('XADD', outbox, '*', 'j', ARGV[k + 2])
 end
+for k = groupsAt + 1, groupsAt + 2 * nGroups, 2 do
+  if ARGV[k + 1] == '' then redis.call('HDEL', groups, ARGV[k]) else redis.call('HSET', groups, ARGV[k], ARGV[k + 1]) end
+end
 local n = 0
-for k = jobsAt + 3 * nJobs + 1, #ARGV, 2 do
+for k = groupsAt + 2 * nGroups + 1, #ARGV, 2 do
   redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], '*', 'id', ARGV[k], 't', ARGV[k + 1])
   n = n + 1
 end

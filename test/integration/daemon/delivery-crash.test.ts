@@ -17,6 +17,7 @@ import { LeaderLease } from '../../../src/engine/lease.js';
 import { systemClock } from '../../../src/core/clock.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { planDeliveries } from '../../../src/notify/plan.js';
+import { DEFAULT_GROUPING, type GroupState, type Grouping } from '../../../src/notify/grouping.js';
 import { spawnDaemon, type DaemonChild } from '../../support/daemon.js';
 import { eventually, redisClient, redisUrl, uniquePrefix } from '../../support/env.js';
 import { startFakePagerDuty } from '../../support/fake-pagerduty.js';
@@ -83,6 +84,7 @@ describe('delivery across SIGKILL', () => {
         const store = new RedisAlertStore({ redis, prefix });
         let now = Date.now();
         let state: AlertState | undefined;
+        let groups = new Map<string, GroupState>();
         const notify = ['pagerduty-checkout', 'slack-payments'];
         const look = async (condition: 'breach' | 'ok', advanceMs: number) => {
           now += advanceMs;
@@ -94,37 +96,38 @@ describe('delivery across SIGKILL', () => {
             now,
             { forMs: 0, resolveAfterMs: 2 * MIN },
           );
-          const transitions: AlertTransition[] = step.transition
-            ? [
-                {
-                  id: transitionId(step.next),
-                  kind: step.transition,
-                  at: now,
-                  rule: RULE,
-                  funnel: 'checkout',
-                  segment: null,
-                  severity: 'critical',
-                  notify,
-                  labels: {},
-                  incidentId: step.next.incidentId,
-                  from: state?.status ?? 'inactive',
-                  to: step.next.status,
-                  evidence: step.next.evidence,
-                  ruleSetVersion: 'r-test',
-                },
-              ]
-            : [];
+          const alertOf = (s: AlertState, kind: AlertTransition['kind']): AlertTransition => ({
+            id: transitionId(s),
+            kind,
+            at: now,
+            rule: RULE,
+            funnel: 'checkout',
+            segment: null,
+            severity: 'critical',
+            notify,
+            labels: {},
+            incidentId: s.incidentId,
+            from: state?.status ?? 'inactive',
+            to: s.status,
+            evidence: s.evidence,
+            ruleSetVersion: 'r-test',
+          });
+          const transitions: AlertTransition[] = step.transition ? [alertOf(step.next, step.transition)] : [];
+          // The incident group notifies at once and on every change (no group_wait, no group_interval).
+          const grouping: Grouping = { ...DEFAULT_GROUPING, groupWaitMs: 0, groupIntervalMs: 0, repeatIntervalMs: 0 };
           const plan = planDeliveries({
             now,
             states: new Map([[alertKey(RULE, null), step.next]]),
             transitions,
             silences: [],
-            receivers: new Set(notify),
-            remindEveryMs: 0,
-            describe: () => undefined,
+            receivers: new Map(notify.map((r) => [r, grouping])),
+            groups,
+            describe: (_k, s) => alertOf(s, 'firing'),
           });
-          state = plan.states.get(alertKey(RULE, null)) ?? step.next;
-          expect(await store.commit(lease.token()!, [state], transitions, { outbox: plan.outbox })).toBe('ok');
+          state = step.next;
+          groups = plan.groups;
+          const opts = { outbox: plan.outbox, groups: plan.groupWrites };
+          expect(await store.commit(lease.token()!, [state], transitions, opts)).toBe('ok');
           return plan.jobs.length;
         };
         const start = async (): Promise<DaemonChild> => {

@@ -199,7 +199,9 @@ describe('evaluator on a real Redis', () => {
       // The drill-down names where the deficit is: android, whose own rate fell.
       const dd = firing.context?.drilldown;
       expect(dd?.classification).toBe('localised');
-      expect(dd?.summary).toMatch(/^platform=android carries \d+% of the deficit \(its rate fell \d+%\)/);
+      expect(dd?.summary).toMatch(
+        /^platform=android carries \d+% of the deficit \(its rate fell \d+%, the others' (fell|rose) \d+%\)/,
+      );
       expect(dd?.dimensions[0]?.top[0]).toMatchObject({ value: 'android', rateChanged: true });
       expect(dd!.dimensions[0]!.top[0]!.deficitShare).toBeGreaterThan(0.8);
       // web did not fire: its rate never changed.
@@ -231,13 +233,20 @@ describe('evaluator on a real Redis', () => {
       expect(resolvedAt, 'android resolved after recovery').toBeGreaterThan(RECOVER_AT);
       const resolved = notes.got.find((t) => t.kind === 'resolved' && t.segment?.value === 'android')!;
       expect(resolved.incidentId).toBe(firing.incidentId);
-      // The outbox got exactly one firing and one resolved job for the incident, across the restart, committed with
-      // the states (no worker runs here, so every job the evaluators queued is still in the stream).
+      // The outbox got exactly one firing and one resolved job for the incident group, across the restart,
+      // committed with the states (no worker runs here, so every job the evaluators queued is still in the stream);
+      // in between at most updates (the drop growing, the funnel-wide alert joining), never a second trigger.
       const entries = await s.redis.xrange(alertsKeys(s.prefix).outbox, '-', '+');
-      const jobs = entries
-        .map(([, f]) => JSON.parse(f[f.indexOf('j') + 1]!) as DeliveryJob)
-        .filter((j) => j.alert.incidentId === firing.incidentId);
-      expect(jobs.map((j) => `${j.event}→${j.receiver}`)).toEqual(['firing→console', 'resolved→console']);
+      const all = entries.map(([, f]) => JSON.parse(f[f.indexOf('j') + 1]!) as DeliveryJob);
+      const group = all.find((j) => j.event === 'firing' && j.group?.members.some((m) => m.key === android))?.group;
+      expect(group?.members.map((m) => m.key)).toContain(android);
+      const jobs = all.filter((j) => j.group?.id === group!.id).map((j) => `${j.event}→${j.receiver}`);
+      expect(jobs[0]).toBe('firing→console');
+      expect(jobs.at(-1)).toBe('resolved→console');
+      expect(jobs.slice(1, -1).every((j) => j === 'updated→console')).toBe(true);
+      // The group resolved only once android (its last member) had.
+      const resolveJob = all.find((j) => j.group?.id === group!.id && j.event === 'resolved')!;
+      expect(resolveJob.createdAt).toBeGreaterThanOrEqual(resolved.at);
     },
     240_000,
   );

@@ -17,6 +17,10 @@ import { ManualClock } from '../../../src/core/clock.js';
 import { Metrics } from '../../../src/obs/metrics.js';
 import { Readiness } from '../../../src/http/readiness.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';
+import { alertKey } from '../../../src/model/alert-key.js';
+import { DEFAULT_GROUPING } from '../../../src/notify/grouping.js';
+import { GroupStore } from '../../../src/notify/group-store.js';
+import { planDeliveries } from '../../../src/notify/plan.js';
 
 const TOKEN = 'alerts-s3cret';
 const T0 = Date.UTC(2026, 10, 23, 12, 0);
@@ -66,7 +70,6 @@ async function start() {
         dimensions: [],
       },
     },
-    notices: { 'slack-payments': { at: T0 } },
   };
   const pending = step('signup-drop', null, 0.2);
   const quiet = stepAlert(undefined, 'checkout-slow', null, { condition: 'ok' }, T0, {
@@ -87,7 +90,19 @@ async function start() {
     to: 'firing',
     ruleSetVersion: 'r-1',
   };
-  expect(await store.commit(lease.token()!, [firing, pending, quiet], [t])).toBe('ok');
+  // The planner groups the firing alert and notifies slack-payments at once (no group_wait): the API says so.
+  const plan = planDeliveries({
+    now: T0,
+    states: new Map([[alertKey(firing.rule, firing.segment), firing]]),
+    transitions: [t],
+    silences: [],
+    receivers: new Map([['slack-payments', { ...DEFAULT_GROUPING, groupWaitMs: 0 }]]),
+    groups: new Map(),
+    describe: () => t,
+  });
+  expect(plan.jobs).toHaveLength(1);
+  const opts = { outbox: plan.outbox, groups: plan.groupWrites };
+  expect(await store.commit(lease.token()!, [firing, pending, quiet], [t], opts)).toBe('ok');
   const rules = () =>
     ({
       funnels: [],
@@ -105,7 +120,7 @@ async function start() {
     metrics: new Metrics({ defaultMetrics: false }),
     readiness: new Readiness(),
     version: 'test',
-    routes: [alertRoutes({ alerts: store, rules, token: TOKEN })],
+    routes: [alertRoutes({ alerts: store, groups: new GroupStore(redis, prefix), rules, token: TOKEN })],
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   onTestFinished(() => app.close());
@@ -128,7 +143,7 @@ describe('alerts HTTP API', () => {
       segment: { dimension: 'payment_provider', value: 'stripe' },
       incidentId: firing.incidentId,
       onset: new Date(T0 - 4 * MIN).toISOString(),
-      notified: { 'slack-payments': { at: T0 } },
+      notified: { 'slack-payments': { at: T0, incident: expect.stringMatching(/^slack-payments\/.*@/) } },
       deploys: [{ service: 'payments-service', version: '2.3.1' }],
       drilldown: { classification: 'localised' },
     });

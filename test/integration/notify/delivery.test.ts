@@ -19,6 +19,7 @@ import { systemClock } from '../../../src/core/clock.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { Metrics } from '../../../src/obs/metrics.js';
 import { planDeliveries } from '../../../src/notify/plan.js';
+import { DEFAULT_GROUPING, type GroupState, type Grouping } from '../../../src/notify/grouping.js';
 import { DeliveryOutbox } from '../../../src/notify/outbox.js';
 import { receiverFactory, ReceiverRegistry } from '../../../src/notify/receivers.js';
 import type { ReceiverDef } from '../../../src/rules/receiver-def.js';
@@ -74,8 +75,8 @@ interface Rig {
   /** Runs the worker until the outbox is empty (retries included). */
   drain(timeoutMs?: number): Promise<void>;
   now(): number;
-  /** The incident id of the current (or last) incident. */
-  incident(): string | undefined;
+  /** The id of the current (or last) incident group notified at `receiver`. */
+  incident(receiver: string): string | undefined;
   prefix: string;
   redis: ReturnType<typeof redisClient>;
 }
@@ -127,6 +128,8 @@ async function rig(
   // Virtual evaluation time, starting now: job times stay comparable to the worker's real clock.
   let now = Date.now();
   let state: AlertState | undefined;
+  let groups = new Map<string, GroupState>();
+  const lastGroup = new Map<string, string>();
   const notify = RECEIVERS.map((r) => r.name);
   const alertOf = (s: AlertState, kind: AlertTransition['kind']): AlertTransition => ({
     id: transitionId(s),
@@ -155,7 +158,7 @@ async function rig(
     prefix,
     redis,
     now: () => now,
-    incident: () => state?.incidentId,
+    incident: (receiver) => lastGroup.get(receiver),
     async look(condition, change = 0.3, advanceMs = MIN) {
       now += advanceMs;
       const step = stepAlert(state, RULE, null, { condition, evidence: evidence(change, now) }, now, {
@@ -164,17 +167,28 @@ async function rig(
       });
       const key = alertKey(RULE, null);
       const transitions = step.transition ? [alertOf(step.next, step.transition)] : [];
+      // No group_wait and no group_interval: every look can notify, as one alert's incident group.
+      const grouping: Grouping = {
+        ...DEFAULT_GROUPING,
+        groupWaitMs: 0,
+        groupIntervalMs: 0,
+        repeatIntervalMs: 60 * MIN,
+      };
       const plan = planDeliveries({
         now,
         states: new Map([[key, step.next]]),
         transitions,
         silences: await silences.active(now),
-        receivers: new Set(['console', ...notify]),
-        remindEveryMs: 60 * MIN,
+        receivers: new Map(['console', ...notify].map((r) => [r, grouping])),
+        groups,
         describe: (_k, s) => alertOf(s, 'firing'),
       });
-      state = plan.states.get(key) ?? step.next;
-      expect(await store.commit(token, [state], transitions, { outbox: plan.outbox })).toBe('ok');
+      state = step.next;
+      groups = plan.groups;
+      for (const j of plan.jobs) if (j.group) lastGroup.set(j.receiver, j.group.id);
+      expect(await store.commit(token, [state], transitions, { outbox: plan.outbox, groups: plan.groupWrites })).toBe(
+        'ok',
+      );
       return plan.jobs.map((j) => `${j.event}→${j.receiver}`);
     },
     async drain(timeoutMs = 15_000) {
@@ -203,24 +217,26 @@ describe('delivery through the outbox', () => {
     'trigger → worse → resolve: ' + 'one Slack message updated in place with thread replies, one PagerDuty incident',
     async () => {
       const r = await rig();
-      expect(await r.look('breach', 0.2)).toEqual(['firing→slack-payments', 'firing→pagerduty-checkout']);
+      expect(await r.look('breach', 0.2)).toEqual(['firing→pagerduty-checkout', 'firing→slack-payments']);
       await r.drain();
       expect(r.slack.topLevel()).toHaveLength(1);
       const parent = r.slack.topLevel()[0]!;
       expect(parent.text).toMatch(/checkout-completion-drop/);
-      const inc = r.pd.incident(`funnelwatch/${RULE}`);
-      expect(inc?.status).toBe('open');
+      expect(r.pd.incidents).toHaveLength(1);
+      expect(r.pd.incidents[0]!.dedupKey).toMatch(/^funnelwatch\/group\/[0-9a-f]{40}$/);
+      expect(r.pd.incidents[0]!.status).toBe('open');
 
-      expect(await r.look('breach', 0.45)).toEqual(['worsened→slack-payments', 'worsened→pagerduty-checkout']);
+      expect(await r.look('breach', 0.45)).toEqual(['updated→pagerduty-checkout', 'updated→slack-payments']);
       await r.drain();
       expect(r.slack.topLevel()).toHaveLength(1);
       expect(r.slack.replies(parent.ts)).toHaveLength(1);
       expect(r.slack.topLevel()[0]!.edits).toBe(1);
+      // The same severity: PagerDuty is not called for the update (it pages again only when the severity rises).
       expect(r.pd.incidents).toHaveLength(1);
-      expect(r.pd.incidents[0]!.updates).toBe(1); // re-triggered with the same key: updated, not a second page
+      expect(r.pd.requests).toHaveLength(1);
 
       await r.look('ok');
-      expect(await r.look('ok', 0, 2 * MIN)).toEqual(['resolved→slack-payments', 'resolved→pagerduty-checkout']);
+      expect(await r.look('ok', 0, 2 * MIN)).toEqual(['resolved→pagerduty-checkout', 'resolved→slack-payments']);
       await r.drain();
       expect(r.slack.topLevel()).toHaveLength(1);
       const replies = r.slack.replies(parent.ts);
@@ -231,11 +247,7 @@ describe('delivery through the outbox', () => {
       expect(r.pd.incidents).toHaveLength(1);
       expect(r.pd.incidents[0]!.status).toBe('resolved');
       expect(r.pd.incidents[0]!.resolvePayload).toBeDefined();
-      expect(r.pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual([
-        'trigger:opened',
-        'trigger:updated',
-        'resolve:resolved',
-      ]);
+      expect(r.pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual(['trigger:opened', 'resolve:resolved']);
 
       expect(
         await metric(r.metrics, 'fw_deliveries_total', { receiver: 'pagerduty-checkout', outcome: 'delivered' }),
@@ -247,8 +259,8 @@ describe('delivery through the outbox', () => {
       expect(text).toMatch(/^fw_delivery_latency_seconds_count\{receiver="slack-payments",event="firing"\} 1$/m);
       // Nothing left behind: the stream entries are deleted once settled, the records say where each incident stands.
       expect(await r.redis.xlen(alertsKeys(r.prefix).outbox)).toBe(0);
-      expect((await r.outbox.record('pagerduty-checkout', r.incident()!))?.state).toBe('closed');
-      expect((await r.outbox.record('slack-payments', r.incident()!))?.record?.slack).toEqual({
+      expect((await r.outbox.record('pagerduty-checkout', r.incident('pagerduty-checkout')!))?.state).toBe('closed');
+      expect((await r.outbox.record('slack-payments', r.incident('slack-payments')!))?.record?.slack).toEqual({
         channel: 'C0ALERTS',
         ts: parent.ts,
       });
@@ -321,7 +333,10 @@ describe('delivery through the outbox', () => {
     expect(posts).toHaveLength(1);
     expect(r.slack.messages).toHaveLength(0);
     const keys = r.pd.incidents.map((i) => i.dedupKey).sort();
-    expect(keys).toEqual([`funnelwatch/${RULE}`, 'funnelwatch/delivery-failed/slack-payments']);
+    expect(keys).toEqual([
+      'funnelwatch/delivery-failed/slack-payments',
+      expect.stringMatching(/^funnelwatch\/group\//),
+    ]);
     const failed = r.pd.incident('funnelwatch/delivery-failed/slack-payments')!;
     expect(failed.summary).toMatch(/slack-payments/);
     expect(JSON.stringify(failed.payload)).toMatch(/invalid_auth|token/i);
@@ -445,7 +460,7 @@ describe('delivery through the outbox', () => {
       expect(r.pd.incidents).toHaveLength(1);
       // The incident's record points at the message the dead worker posted, so the resolve edits that one.
       await r.look('ok');
-      expect(await r.look('ok', 0, 2 * MIN)).toEqual(['resolved→slack-payments', 'resolved→pagerduty-checkout']);
+      expect(await r.look('ok', 0, 2 * MIN)).toEqual(['resolved→pagerduty-checkout', 'resolved→slack-payments']);
       await r.drain();
       expect(r.slack.topLevel()).toHaveLength(1);
       expect(JSON.stringify(r.slack.topLevel()[0]!.blocks)).toMatch(/RESOLVED/i);

@@ -11,7 +11,7 @@ import { PagerDutyReceiver, routingKeyId, pagerDutyDedupKey } from '../../../src
 import { createLogger } from '../../../src/obs/logger.js';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import type { Evidence } from '../../../src/model/evidence.js';
-import type { DeliveryJob, DeliveryOutcome, DeliveryRecord } from '../../../src/notify/receiver.js';
+import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, GroupNotice } from '../../../src/notify/receiver.js';
 
 const KEY = 'e93facc04764012d7bfb002500d5d1a6';
 const OTHER_KEY = '0123456789abcdef0123456789abcdef';
@@ -111,7 +111,7 @@ async function setup(o: { env?: Record<string, string | undefined>; timeoutMs?: 
 }
 
 describe('PagerDutyReceiver', () => {
-  it('trigger opens, worsened updates the same incident, resolve closes it', async () => {
+  it('trigger opens, an update whose severity rose re-triggers the same incident, resolve closes it', async () => {
     const { receiver, logs } = await setup({ dashboardUrl: 'https://dash.example.com/{funnel}?seg={segment}' });
     const opened = await receiver.deliver(job('firing'), undefined);
     const dedupKey = pagerDutyDedupKey('checkout-conversion', { dimension: 'platform', value: 'android' });
@@ -129,7 +129,23 @@ describe('PagerDutyReceiver', () => {
       evidence: evidence({ observedRate: 0.2, relativeChange: 0.67 }),
       id: `${alert().incidentId}#3`,
     });
-    expect(await receiver.deliver(job('worsened', worse), prior)).toMatchObject({ ok: true });
+    const group = (severityRose: boolean): GroupNotice => ({
+      id: 'g',
+      key: 'k',
+      labels: { funnel: 'checkout' },
+      action: 'update',
+      members: [],
+      worst: '',
+      severityRose,
+      firing: 1,
+      resolved: 0,
+      joined: [],
+      left: [],
+    });
+    // Members joining or resolving at the same severity: Slack's news, not a PagerDuty event.
+    expect(await receiver.deliver(job('updated', worse, { group: group(false) }), prior)).toEqual({ ok: true });
+    expect(fake.requests).toHaveLength(1);
+    expect(await receiver.deliver(job('updated', worse, { group: group(true) }), prior)).toMatchObject({ ok: true });
     expect(fake.incidents).toHaveLength(1);
     expect(inc).toMatchObject({ status: 'open', triggers: 2, updates: 1 });
     expect(String(inc.payload.summary)).toContain('20.0%');
@@ -391,7 +407,7 @@ describe('PagerDutyReceiver', () => {
     expect(await post(trigger({}, { severity: 'high' }))).toMatchObject({ status: 400 });
     expect(await post(trigger({}, { source: '' }))).toMatchObject({ status: 400 });
     expect(await post(trigger({ links: [{ text: 'x' }] }))).toMatchObject({ status: 400 });
-    expect(await post(trigger({}, { custom_details: { x: 'x'.repeat(512_001) } }))).toMatchObject({ status: 413 });
+    expect(await post(trigger({}, { custom_details: { x: 'x'.repeat(512_001) } }))).toMatchObject({ status: 400 });
     expect(fake.incidents).toHaveLength(0);
     // a summary of exactly 1024 multibyte characters is fine
     expect(await post(trigger({}, { summary: 'é'.repeat(1024) }))).toEqual({

@@ -147,19 +147,20 @@ describe('SlackReceiver: deliveries', () => {
     expect(slack.messages[0]!.edits).toBe(1);
   });
 
-  it('worsened updates the message (header says worse) and replies in its thread', async () => {
+  it('updated edits the message in place and replies in its thread', async () => {
     const { slack, receiver } = await setup();
     const rec = okRecord(await receiver.deliver(job('firing'), undefined));
     const worse = alert().evidence!;
-    const out = await receiver.deliver(job('worsened', { evidence: { ...worse, observedRate: 0.3 } }), prior(rec));
+    const out = await receiver.deliver(job('updated', { evidence: { ...worse, observedRate: 0.3 } }), prior(rec));
     expect(okRecord(out)).toEqual(rec);
     const parent = slack.topLevel(CHANNEL);
     expect(parent).toHaveLength(1);
     expect(parent[0]!.edits).toBe(1);
-    expect(headerOf(parent[0]!.blocks)).toContain('FIRING (worse)');
+    expect(headerOf(parent[0]!.blocks)).toContain('FIRING');
+    expect(JSON.stringify(parent[0]!.blocks)).toContain('30.0%');
     const replies = slack.replies(rec.ts);
     expect(replies).toHaveLength(1);
-    expect(replies[0]!.text).toContain('got worse');
+    expect(replies[0]!.text).toContain('Incident updated');
     expect(replies[0]!.text).toContain('(−50%)');
     expect(replies[0]!.replyBroadcast).toBe(false);
   });
@@ -185,10 +186,10 @@ describe('SlackReceiver: deliveries', () => {
   });
 
   it(
-    'without the incident message, worsened, ' + 'reminder and resolved post a new top-level message and return it',
+    'without the incident message, updated, ' + 'reminder and resolved post a new top-level message and return it',
     async () => {
       const { slack, receiver } = await setup();
-      for (const ev of ['worsened', 'reminder', 'resolved'] as const) {
+      for (const ev of ['updated', 'reminder', 'resolved'] as const) {
         const rec = okRecord(await receiver.deliver(job(ev), prior(undefined)));
         expect(slack.topLevel(CHANNEL).at(-1)!.ts).toBe(rec.ts);
       }
@@ -223,11 +224,11 @@ describe('SlackReceiver: deliveries', () => {
     const { slack, receiver } = await setup();
     const rec = okRecord(await receiver.deliver(job('firing'), undefined));
     slack.deleteMessage(rec.ts);
-    const next = okRecord(await receiver.deliver(job('worsened'), prior(rec)));
+    const next = okRecord(await receiver.deliver(job('updated'), prior(rec)));
     expect(next.ts).not.toBe(rec.ts);
     const visible = slack.topLevel(CHANNEL);
     expect(visible.map((m) => m.ts)).toEqual([next.ts]);
-    expect(headerOf(visible[0]!.blocks)).toContain('FIRING (worse)');
+    expect(headerOf(visible[0]!.blocks)).toContain('FIRING');
     expect(slack.messages.filter((m) => m.threadTs)).toHaveLength(0);
     // and a later event goes to the new message
     await receiver.deliver(job('reminder'), prior(next));
@@ -258,6 +259,18 @@ describe('SlackReceiver: failures', () => {
     expect(slack.requests).toHaveLength(1);
     okRecord(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined));
     expect(slack.messages).toHaveLength(1);
+  });
+
+  it('a proxy answering 403 or 404 in front of Slack is permanent, saying so; 408 is retried', async () => {
+    const { slack, receiver } = await setup();
+    for (const status of [403, 404]) {
+      slack.fail('chat.postMessage', 1, { status });
+      const out = await receiver.deliver(job('firing'), undefined);
+      expect(out).toMatchObject({ ok: false, retriable: false, code: `SLACK_HTTP_${status}` });
+      expect(out.ok ? '' : out.reason).toMatch(/proxy/);
+    }
+    slack.fail('chat.postMessage', 1, { status: 408 });
+    expect(await receiver.deliver(job('firing'), undefined)).toMatchObject({ ok: false, retriable: true });
   });
 
   it('HTTP 500 and platform internal_error are retriable, tried once', async () => {

@@ -11,6 +11,7 @@ import { createLogger } from '../../../src/obs/logger.js';
 import { ManualClock } from '../../../src/core/clock.js';
 import { VERSION } from '../../../src/core/version.js';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
+import { alertmanagerV4Errors } from '../../support/alertmanager-schema.js';
 import type { DeliveryJob } from '../../../src/notify/receiver.js';
 
 const AT = Date.UTC(2025, 0, 6, 12, 8);
@@ -77,7 +78,7 @@ async function setup(
 }
 
 describe('WebhookReceiver', () => {
-  it('posts the versioned JSON body with identifying headers', async () => {
+  it('posts the Alertmanager v4 JSON body with identifying headers', async () => {
     const r = await setup();
     expect(await r.deliver(job('firing'))).toEqual({ ok: true });
     const req = server.requests[0]!;
@@ -87,24 +88,27 @@ describe('WebhookReceiver', () => {
     expect(req.headers['user-agent']).toBe(`funnelwatch/${VERSION}`);
     expect(req.headers['idempotency-key']).toBe(job('firing').id);
     expect(req.headers['x-funnelwatch-signature']).toBeUndefined();
-    expect(req.json).toEqual({
-      version: 1,
-      event: 'firing',
+    // Alertmanager's webhook v4, checked against its committed schema, plus our event and job id.
+    expect(alertmanagerV4Errors(req.json)).toBe('');
+    expect(req.json).toMatchObject({
+      version: '4',
+      status: 'firing',
       receiver: 'hook',
+      event: 'firing',
       jobId: job('firing').id,
-      alert: alert(),
+      alerts: [{ status: 'firing', labels: { alertname: 'checkout-conversion', funnel: 'checkout' } }],
     });
   });
 
   it('sends every event kind, delivery_failed with its failure', async () => {
     const r = await setup();
-    for (const e of ['firing', 'worsened', 'reminder', 'resolved'] as const)
+    for (const e of ['firing', 'updated', 'reminder', 'resolved'] as const)
       expect(await r.deliver(job(e))).toEqual({ ok: true });
     const failure = { receiver: 'pd', jobId: 'x', event: 'firing' as const, code: 'PAGERDUTY_400', reason: 'bad' };
     expect(await r.deliver(job('delivery_failed', { failure }))).toEqual({ ok: true });
     expect(server.requests.map((q) => (q.json as { event: string }).event)).toEqual([
       'firing',
-      'worsened',
+      'updated',
       'reminder',
       'resolved',
       'delivery_failed',

@@ -70,8 +70,8 @@ describe('consoleLines', () => {
     ]);
   });
 
-  it('worsened and reminder have their own labels', () => {
-    expect(consoleLines(job('worsened'))).toEqual([FIRING.replace('FIRING  ', 'WORSE   ')]);
+  it('updated and reminder have their own labels', () => {
+    expect(consoleLines(job('updated'))).toEqual([FIRING.replace('FIRING  ', 'UPDATE  ')]);
     expect(consoleLines(job('reminder'))).toEqual([FIRING.replace('FIRING  ', 'STILL   ')]);
   });
 

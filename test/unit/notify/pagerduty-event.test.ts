@@ -93,7 +93,7 @@ describe('dedup key', () => {
       at: AT + 3_600_000,
       evidence: evidence({ observedRate: 0.2, relativeChange: 0.6, onset: ONSET + 5 }),
     });
-    expect(build(job('worsened', changed)).body.dedup_key).toBe(a);
+    expect(build(job('updated', changed)).body.dedup_key).toBe(a);
     expect(build(job('resolved', changed)).body.dedup_key).toBe(a);
     expect(build(job('firing', alert({ segment: null }))).body.dedup_key).toBe('funnelwatch/checkout-conversion');
   });
@@ -128,9 +128,9 @@ describe('dedup key', () => {
 });
 
 describe('event actions and payload', () => {
-  it('firing and worsened are triggers; resolved is a resolve that carries the payload', () => {
+  it('firing and updated are triggers; resolved is a resolve that carries the payload', () => {
     expect(build(job('firing')).body.event_action).toBe('trigger');
-    expect(build(job('worsened')).body.event_action).toBe('trigger');
+    expect(build(job('updated')).body.event_action).toBe('trigger');
     const r = build(job('resolved', alert({ kind: 'resolved', from: 'firing', to: 'resolved' }))).body;
     expect(r.event_action).toBe('resolve');
     expect(r.payload.summary).toContain('checkout-conversion');

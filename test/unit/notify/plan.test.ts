@@ -1,24 +1,28 @@
 /**
- * The delivery planner as a pure function: which jobs a tick makes for firing and resolved transitions and for
- * alerts still firing (late pages after a silence, worsened, reminders), and the bookkeeping it leaves in the
- * states. States come from the real state machine (stepAlert), so the incident fields are the ones the evaluator
- * commits.
+ * The delivery planner as a pure function over several alerts and ticks: incident groups per receiver, group_wait
+ * before the first notification, group_interval between updates, repeat_interval reminders, silences and
+ * inhibition. States come from the real state machine (stepAlert), so the incident fields are the ones the
+ * evaluator commits; the groups the plan returns are fed into the next tick, as the fenced commit stores them.
  */
 import { describe, expect, it } from 'vitest';
 import { stepAlert } from '../../../src/engine/alert-state.js';
 import { alertKey } from '../../../src/model/alert-key.js';
+import type { AlertContext } from '../../../src/model/alert-context.js';
 import type { AlertState } from '../../../src/model/alert-state.js';
 import type { Evidence } from '../../../src/model/evidence.js';
+import type { SegmentRef } from '../../../src/model/segment.js';
 import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
-import { planDeliveries, type PlanInput } from '../../../src/notify/plan.js';
+import { DEFAULT_GROUPING, type GroupState, type Grouping } from '../../../src/notify/grouping.js';
+import { planDeliveries } from '../../../src/notify/plan.js';
+import type { DeliveryJob } from '../../../src/notify/receiver.js';
 import type { Silence } from '../../../src/notify/silences.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0);
 const MIN = 60_000;
 const RULE = 'checkout-completion-drop';
-const RECEIVERS = new Set(['console', 'slack-payments', 'pagerduty-checkout']);
+const PAY = 'payment-success-drop';
 
-function evidence(change: number): Evidence {
+function evidence(change: number, at: number): Evidence {
   return {
     observed: 600 * (1 - change),
     expected: 600,
@@ -31,251 +35,364 @@ function evidence(change: number): Evidence {
     threshold: 3,
     pValue: 1e-6,
     chanceRatePerWeek: 0.1,
-    onset: T0 - 3 * MIN,
-    evaluatedUpTo: T0,
+    onset: at - 3 * MIN,
+    evaluatedUpTo: at,
     baseline: { kind: 'seasonal', weeksUsed: 4 },
   };
 }
 
-function alertOf(
-  state: AlertState,
-  kind: AlertTransition['kind'],
-  notify = ['slack-payments', 'pagerduty-checkout'],
-): AlertTransition {
+/** A drill-down that places the deficit in `dimension=value`. */
+function localised(dimension: string, value: string): AlertContext {
   return {
-    id: transitionId(state),
-    kind,
-    at: state.lastEvaluated,
-    rule: state.rule,
-    funnel: 'checkout',
-    segment: state.segment,
-    severity: 'critical',
-    notify,
-    labels: { team: 'payments' },
-    incidentId: state.incidentId,
-    from: 'inactive',
-    to: state.status,
-    evidence: state.evidence,
-    ruleSetVersion: 'r-1',
+    drilldown: {
+      classification: 'localised',
+      summary: `${dimension}=${value} carries 90% of the deficit`,
+      dimensions: [
+        {
+          dimension,
+          top: [{ value, expected: 100, observed: 10, deficitShare: 0.9, rateChanged: true }],
+        },
+      ],
+    },
   };
 }
 
-function silence(matchers: Silence['matchers'], from: number, to: number): Silence {
-  return {
-    id: `s-${matchers.map((m) => m.value).join('-')}`,
-    matchers,
-    startsAt: from,
-    endsAt: to,
-    createdBy: 'ana',
-    comment: 'maintenance',
-    createdAt: from,
-  };
+interface Look {
+  rule?: string;
+  segment?: SegmentRef | null;
+  breach: boolean;
+  change?: number;
+  severity?: AlertTransition['severity'];
+  funnel?: string;
+  context?: AlertContext;
+  /** The rule's own group_by. */
+  groupBy?: string[];
 }
 
-/** Steps one alert through a look and plans the tick, returning the committed state and the jobs. */
-class Tick {
-  state: AlertState | undefined;
-  notify = ['slack-payments', 'pagerduty-checkout'];
+/** Several alerts, stepped and planned tick by tick, with the groups carried over as the commit stores them. */
+class World {
+  states = new Map<string, AlertState>();
+  groups = new Map<string, GroupState>();
   silences: Silence[] = [];
+  notify = ['slack-payments', 'pagerduty-checkout'];
+  /** Per alertKey: the rule's receivers when they differ from `notify`. */
+  notifyOf = new Map<string, string[]>();
+  receivers = new Map<string, Grouping>([
+    ['console', DEFAULT_GROUPING],
+    ['slack-payments', DEFAULT_GROUPING],
+    ['pagerduty-checkout', DEFAULT_GROUPING],
+  ]);
+  private meta = new Map<string, Look>();
 
-  look(now: number, condition: 'breach' | 'ok', change = 0.3) {
-    const step = stepAlert(this.state, RULE, null, { condition, evidence: evidence(change) }, now, {
-      forMs: 0,
-      resolveAfterMs: 5 * MIN,
-    });
-    const key = alertKey(RULE, null);
-    const transitions = step.transition ? [alertOf(step.next, step.transition, this.notify)] : [];
-    const input: PlanInput = {
+  alertOf(key: string, state: AlertState, kind: AlertTransition['kind']): AlertTransition {
+    const m = this.meta.get(key)!;
+    return {
+      id: transitionId(state),
+      kind,
+      at: state.lastEvaluated,
+      rule: state.rule,
+      funnel: m.funnel ?? 'checkout',
+      segment: state.segment,
+      severity: m.severity ?? 'critical',
+      notify: this.notifyOf.get(key) ?? this.notify,
+      labels: { team: 'payments' },
+      incidentId: state.incidentId,
+      from: 'inactive',
+      to: state.status,
+      evidence: state.evidence,
+      ruleSetVersion: 'r-1',
+      ...(m.context ? { context: m.context } : {}),
+      ...(m.groupBy ? { groupBy: m.groupBy } : {}),
+    };
+  }
+
+  tick(now: number, looks: Look[]) {
+    const transitions: AlertTransition[] = [];
+    for (const l of looks) {
+      const rule = l.rule ?? RULE;
+      const segment = l.segment ?? null;
+      const key = alertKey(rule, segment);
+      this.meta.set(key, l);
+      const step = stepAlert(
+        this.states.get(key),
+        rule,
+        segment,
+        { condition: l.breach ? 'breach' : 'ok', evidence: evidence(l.change ?? 0.3, now) },
+        now,
+        { forMs: 0, resolveAfterMs: 5 * MIN },
+      );
+      this.states.set(key, step.next);
+      if (step.transition) transitions.push(this.alertOf(key, step.next, step.transition));
+    }
+    const plan = planDeliveries({
       now,
-      states: new Map([[key, step.next]]),
+      states: this.states,
       transitions,
       silences: this.silences,
-      receivers: RECEIVERS,
-      remindEveryMs: 4 * 60 * MIN,
-      describe: (_k, s) => alertOf(s, 'firing', this.notify),
-    };
-    const plan = planDeliveries(input);
-    this.state = plan.states.get(key) ?? step.next;
-    return { plan, transition: step.transition, jobs: plan.jobs.map((j) => `${j.event}→${j.receiver}`) };
+      receivers: this.receivers,
+      groups: this.groups,
+      describe: (k, s) => (this.meta.has(k) ? this.alertOf(k, s, 'firing') : undefined),
+    });
+    // What the fenced commit does with the group writes.
+    for (const w of plan.groupWrites) {
+      if (w.value === '') this.groups.delete(w.field);
+      else this.groups.set(w.field, JSON.parse(w.value) as GroupState);
+    }
+    expect([...this.groups.keys()].sort()).toEqual([...plan.groups.keys()].sort());
+    return { plan, jobs: plan.jobs.map((j) => `${j.event}→${j.receiver}`), raw: plan.jobs };
   }
 }
 
-describe('planDeliveries', () => {
-  it('a firing transition queues one firing job per receiver, with stable ids, and records the notices', () => {
-    const t = new Tick();
-    const r = t.look(T0, 'breach');
-    expect(r.transition).toBe('firing');
-    expect(r.jobs).toEqual(['firing→slack-payments', 'firing→pagerduty-checkout']);
-    expect(r.plan.jobs[0]!.id).toBe(`${t.state!.incidentId}/firing/slack-payments`);
-    expect(r.plan.jobs[0]!.alert.evidence?.relativeChange).toBe(0.3);
-    expect(t.state!.notices).toEqual({ 'slack-payments': { at: T0 }, 'pagerduty-checkout': { at: T0 } });
-    expect(t.state!.announced).toEqual({ at: T0, change: 0.3 });
+const funnelWide: Look = { breach: true };
+const stripe: Look = { segment: { dimension: 'payment_provider', value: 'stripe' }, breach: true, change: 0.8 };
+const ios: Look = { segment: { dimension: 'platform', value: 'ios' }, breach: true, change: 0.35 };
+const ok = (l: Look): Look => ({ ...l, breach: false });
+
+function members(job: DeliveryJob): string[] {
+  return job.group!.members.map((m) => `${m.rule}${m.segment ? `[${m.segment}]` : ''}:${m.status}`);
+}
+
+describe('planDeliveries: incident groups', () => {
+  it('a provider outage (funnel-wide, provider segment, two rules) waits group_wait, then pages once', () => {
+    const w = new World();
+    const pay = { ...stripe, rule: PAY };
+    expect(w.tick(T0, [funnelWide, stripe, pay, { rule: PAY, breach: true }]).jobs).toEqual([]);
+    // The next evaluation is past group_wait (30 s): one trigger per receiver, with every member.
+    const t1 = w.tick(T0 + MIN, [funnelWide, stripe, pay, { rule: PAY, breach: true }]);
+    expect(t1.jobs.sort()).toEqual(['firing→pagerduty-checkout', 'firing→slack-payments']);
+    const job = t1.raw[0]!;
+    expect(job.group!.members).toHaveLength(4);
+    // Worst first: the stripe segments' drops are the largest.
+    expect(job.group!.members[0]!.segment).toBe('payment_provider=stripe');
+    expect(job.alert.segment).toEqual(stripe.segment);
+    expect(job.id).toBe(`${job.group!.id}/firing/${job.receiver}`);
+    // Nothing new: nothing sent.
+    expect(w.tick(T0 + 2 * MIN, [funnelWide, stripe, pay, { rule: PAY, breach: true }]).jobs).toEqual([]);
   });
 
-  it('still firing with nothing new: no jobs and no state written', () => {
-    const t = new Tick();
-    t.look(T0, 'breach');
-    const r = t.look(T0 + MIN, 'breach', 0.31);
-    expect(r.jobs).toEqual([]);
-    expect(r.plan.states.size).toBe(0);
+  it('a member joining is an update at the next group_interval, not before, and never a second trigger', () => {
+    const w = new World();
+    w.tick(T0, [funnelWide]);
+    w.tick(T0 + MIN, [funnelWide]);
+    expect(w.tick(T0 + 2 * MIN, [funnelWide, ios]).jobs).toEqual([]);
+    expect(w.tick(T0 + 5 * MIN, [funnelWide, ios]).jobs).toEqual([]);
+    const t = w.tick(T0 + 6 * MIN, [funnelWide, ios]);
+    expect(t.jobs.sort()).toEqual(['updated→pagerduty-checkout', 'updated→slack-payments']);
+    expect(t.raw[0]!.group!.joined).toEqual([alertKey(RULE, ios.segment!)]);
+    expect(t.raw[0]!.group!.severityRose).toBe(false);
   });
 
-  it('a material worsening (half again and 10 points more) goes to every announced receiver once', () => {
-    const t = new Tick();
-    t.look(T0, 'breach', 0.2);
-    expect(t.look(T0 + MIN, 'breach', 0.28).jobs).toEqual([]); // 1.4×: not material
-    const r = t.look(T0 + 2 * MIN, 'breach', 0.32);
-    expect(r.jobs).toEqual(['worsened→slack-payments', 'worsened→pagerduty-checkout']);
-    expect(r.plan.jobs[0]!.id).toBe(`${t.state!.incidentId}/worsened@${T0 + 2 * MIN}/slack-payments`);
-    expect(t.look(T0 + 3 * MIN, 'breach', 0.35).jobs).toEqual([]); // measured from the last announcement now
-  });
-
-  it('reminds after the interval, counted from the last announcement', () => {
-    const t = new Tick();
-    t.look(T0, 'breach');
-    expect(t.look(T0 + 4 * 60 * MIN - MIN, 'breach').jobs).toEqual([]);
-    expect(t.look(T0 + 4 * 60 * MIN, 'breach').jobs).toEqual([
-      'reminder→slack-payments',
-      'reminder→pagerduty-checkout',
+  it('a member resolving alone updates the group; the last one resolving resolves it, once per receiver', () => {
+    const w = new World();
+    w.tick(T0, [funnelWide, ios]);
+    expect(w.tick(T0 + MIN, [funnelWide, ios]).jobs).toHaveLength(2);
+    // ios recovers (resolve_after 5 min), the funnel-wide drop goes on.
+    const upd: DeliveryJob[] = [];
+    for (let m = 2; m <= 8; m++) upd.push(...w.tick(T0 + m * MIN, [funnelWide, ok(ios)]).raw);
+    expect(upd.map((j) => `${j.event}→${j.receiver}`).sort()).toEqual([
+      'updated→pagerduty-checkout',
+      'updated→slack-payments',
     ]);
-    expect(t.look(T0 + 4 * 60 * MIN + MIN, 'breach').jobs).toEqual([]);
-    expect(t.look(T0 + 8 * 60 * MIN, 'breach').jobs).toHaveLength(2);
+    expect(members(upd[0]!)).toEqual([`${RULE}:firing`, `${RULE}[platform=ios]:resolved`]);
+    expect(upd[0]!.group!.left).toEqual([alertKey(RULE, ios.segment!)]);
+    const all: string[] = [];
+    for (let m = 9; m <= 30; m++) all.push(...w.tick(T0 + m * MIN, [ok(funnelWide), ok(ios)]).jobs);
+    expect(all.sort()).toEqual(['resolved→pagerduty-checkout', 'resolved→slack-payments']);
+    expect(w.groups.size).toBe(0);
   });
 
-  it('the resolve goes to every receiver that got the trigger', () => {
-    const t = new Tick();
-    t.look(T0, 'breach');
-    t.look(T0 + MIN, 'ok');
-    const r = t.look(T0 + 6 * MIN, 'ok');
-    expect(r.transition).toBe('resolved');
-    expect(r.jobs).toEqual(['resolved→slack-payments', 'resolved→pagerduty-checkout']);
-    expect(r.plan.jobs[1]!.id).toBe(`${t.state!.incidentId}/resolved/pagerduty-checkout`);
+  it('a group whose members all resolve within group_wait sends nothing', () => {
+    const w = new World();
+    w.receivers.set('slack-payments', { ...DEFAULT_GROUPING, groupWaitMs: 10 * MIN });
+    w.notify = ['slack-payments'];
+    w.tick(T0, [funnelWide]);
+    const jobs: string[] = [];
+    for (let m = 1; m <= 12; m++) jobs.push(...w.tick(T0 + m * MIN, [ok(funnelWide)]).jobs);
+    expect(jobs).toEqual([]);
+    expect(w.groups.size).toBe(0);
   });
 
-  it('a silence mutes the trigger of the receivers it matches; the resolve skips them and reaches the others', () => {
-    const t = new Tick();
-    t.silences = [silence([{ name: 'receiver', op: '=', value: 'pagerduty-checkout' }], T0 - MIN, T0 + 60 * MIN)];
-    const fired = t.look(T0, 'breach');
-    expect(fired.jobs).toEqual(['firing→slack-payments']);
-    expect(fired.plan.notes).toEqual([
-      { kind: 'muted', key: RULE, receiver: 'pagerduty-checkout', silence: t.silences[0]!.id },
-    ]);
-    t.look(T0 + MIN, 'ok');
-    expect(t.look(T0 + 6 * MIN, 'ok').jobs).toEqual(['resolved→slack-payments']);
+  it('one group per funnel by default; group_by [...] makes each alert its own group', () => {
+    const w = new World();
+    w.receivers.set('slack-payments', { ...DEFAULT_GROUPING, groupBy: ['...'] });
+    const other = { breach: true, funnel: 'signup', rule: 'signup-drop' };
+    w.tick(T0, [funnelWide, ios, other]);
+    const t = w.tick(T0 + MIN, [funnelWide, ios, other]);
+    const count = (r: string) => t.raw.filter((j) => j.receiver === r && j.event === 'firing').length;
+    expect(count('pagerduty-checkout')).toBe(2); // checkout and signup
+    expect(count('slack-payments')).toBe(3);
   });
 
-  it('a silence created after the trigger mutes reminders but never the resolve', () => {
-    const t = new Tick();
-    t.look(T0, 'breach');
-    t.silences = [silence([{ name: 'rule', op: '=', value: RULE }], T0 + MIN, T0 + 24 * 60 * MIN)];
-    expect(t.look(T0 + 4 * 60 * MIN, 'breach').jobs).toEqual([]); // reminder muted
-    expect(t.look(T0 + 4 * 60 * MIN + MIN, 'breach').jobs).toEqual([]); // and not sent in a burst right after
-    t.look(T0 + 4 * 60 * MIN + 2 * MIN, 'ok');
-    expect(t.look(T0 + 4 * 60 * MIN + 7 * MIN, 'ok').jobs).toEqual([
-      'resolved→slack-payments',
-      'resolved→pagerduty-checkout',
-    ]);
+  it("a rule's own group_by overrides the receivers' for its alerts", () => {
+    const w = new World();
+    w.notify = ['slack-payments'];
+    const own = { rule: PAY, breach: true, groupBy: ['funnel', 'rule'] };
+    w.tick(T0, [funnelWide, ios, own]);
+    const t = w.tick(T0 + MIN, [funnelWide, ios, own]);
+    expect(t.raw.map((j) => j.group!.members.map((m) => m.rule).join(',')).sort()).toEqual([`${RULE},${RULE}`, PAY]);
   });
 
-  it('when a silence ends while the alert still fires, the muted receivers are paged then', () => {
-    const t = new Tick();
-    t.silences = [silence([{ name: 'funnel', op: '=', value: 'checkout' }], T0 - MIN, T0 + 30 * MIN)];
-    expect(t.look(T0, 'breach').jobs).toEqual([]);
-    expect(t.look(T0 + 29 * MIN, 'breach').jobs).toEqual([]);
-    const r = t.look(T0 + 30 * MIN, 'breach');
-    expect(r.jobs).toEqual(['firing→slack-payments', 'firing→pagerduty-checkout']);
-    expect(r.plan.notes.map((n) => n.kind)).toEqual(['unmuted', 'unmuted']);
-    expect(t.look(T0 + 31 * MIN, 'breach').jobs).toEqual([]);
+  it('the worst severity rising marks the update so PagerDuty triggers again', () => {
+    const w = new World();
+    const warn = { ...funnelWide, severity: 'warning' as const };
+    w.tick(T0, [warn]);
+    w.tick(T0 + MIN, [warn]);
+    const crit = { rule: PAY, breach: true, severity: 'critical' as const };
+    w.tick(T0 + 2 * MIN, [warn, crit]);
+    const t = w.tick(T0 + 6 * MIN, [warn, crit]);
+    expect(t.raw.map((j) => j.group!.severityRose)).toEqual([true, true]);
   });
 
-  it('a receiver added to the rule mid-incident gets the trigger; an unknown one is reported, not queued', () => {
-    const t = new Tick();
-    t.notify = ['slack-payments', 'nowhere'];
-    const r = t.look(T0, 'breach');
-    expect(r.jobs).toEqual(['firing→slack-payments']);
-    expect(r.plan.notes).toEqual([{ kind: 'unknown_receiver', key: RULE, receiver: 'nowhere' }]);
-    t.notify = ['slack-payments', 'pagerduty-checkout'];
-    expect(t.look(T0 + MIN, 'breach').jobs).toEqual(['firing→pagerduty-checkout']);
-    t.look(T0 + 2 * MIN, 'ok');
-    expect(t.look(T0 + 7 * MIN, 'ok').jobs).toEqual(['resolved→slack-payments', 'resolved→pagerduty-checkout']);
+  it('a material worsening of the worst member is an update; a reminder comes every repeat_interval', () => {
+    const w = new World();
+    w.receivers.set('slack-payments', { ...DEFAULT_GROUPING, repeatIntervalMs: 60 * MIN });
+    w.notify = ['slack-payments'];
+    w.tick(T0, [{ ...funnelWide, change: 0.12 }]);
+    w.tick(T0 + MIN, [{ ...funnelWide, change: 0.12 }]);
+    expect(w.tick(T0 + 6 * MIN, [{ ...funnelWide, change: 0.14 }]).jobs).toEqual([]);
+    expect(w.tick(T0 + 7 * MIN, [{ ...funnelWide, change: 0.3 }]).jobs).toEqual(['updated→slack-payments']);
+    const later: string[] = [];
+    for (let m = 8; m <= 67; m++) later.push(...w.tick(T0 + m * MIN, [{ ...funnelWide, change: 0.3 }]).jobs);
+    expect(later).toEqual(['reminder→slack-payments']);
   });
 
-  it('a new incident after a resolve starts fresh notices', () => {
-    const t = new Tick();
-    t.silences = [silence([{ name: 'receiver', op: '=', value: 'slack-payments' }], T0 - MIN, T0 + 10 * MIN)];
-    t.look(T0, 'breach');
-    t.look(T0 + MIN, 'ok');
-    t.look(T0 + 6 * MIN, 'ok');
-    const r = t.look(T0 + 20 * MIN, 'breach');
-    expect(r.transition).toBe('firing');
-    expect(r.jobs).toEqual(['firing→slack-payments', 'firing→pagerduty-checkout']);
-    expect(t.state!.notices).toEqual({
-      'slack-payments': { at: T0 + 20 * MIN },
-      'pagerduty-checkout': { at: T0 + 20 * MIN },
-    });
+  it('a new incident after the group resolved opens a new group with a new id', () => {
+    const w = new World();
+    w.notify = ['slack-payments'];
+    w.tick(T0, [funnelWide]);
+    const first = w.tick(T0 + MIN, [funnelWide]).raw[0]!.group!.id;
+    for (let m = 2; m <= 20; m++) w.tick(T0 + m * MIN, [ok(funnelWide)]);
+    w.tick(T0 + 30 * MIN, [funnelWide]);
+    const second = w.tick(T0 + 31 * MIN, [funnelWide]).raw[0]!;
+    expect(second.event).toBe('firing');
+    expect(second.group!.id).not.toBe(first);
+  });
+});
+
+describe('planDeliveries: silences', () => {
+  const silence = (matchers: Silence['matchers']): Silence => ({
+    id: `s-${matchers.map((m) => m.value).join('-')}`,
+    matchers,
+    startsAt: T0 - MIN,
+    endsAt: T0 + 600 * MIN,
+    createdBy: 'ana',
+    comment: 'maintenance',
+    createdAt: T0 - MIN,
   });
 
-  it(
-    'a segment alert whose drop the drill-down places in another dimension is held back, ' + 'for the whole incident',
-    () => {
-      const drilldown = {
-        classification: 'localised' as const,
-        summary: 'payment_provider=adyen carries 100% of the deficit',
-        dimensions: [
-          {
-            dimension: 'payment_provider',
-            top: [{ value: 'adyen', expected: 100, observed: 20, deficitShare: 1, rateChanged: true }],
-          },
+  it('a silenced alert does not join the group of the receiver it mutes; the others page', () => {
+    const w = new World();
+    w.silences = [silence([{ name: 'receiver', value: 'pagerduty-checkout', op: '=' }])];
+    w.tick(T0, [funnelWide]);
+    const t = w.tick(T0 + MIN, [funnelWide]);
+    expect(t.jobs).toEqual(['firing→slack-payments']);
+    expect(t.plan.notes.map((n) => n.kind)).not.toContain('unknown_receiver');
+  });
+
+  it('a silence created after the trigger never keeps the incident open: the resolve is sent', () => {
+    const w = new World();
+    w.tick(T0, [funnelWide]);
+    w.tick(T0 + MIN, [funnelWide]);
+    w.silences = [silence([{ name: 'funnel', value: 'checkout', op: '=' }])];
+    const jobs: string[] = [];
+    for (let m = 2; m <= 30; m++) jobs.push(...w.tick(T0 + m * MIN, [ok(funnelWide)]).jobs);
+    expect(jobs.sort()).toEqual(['resolved→pagerduty-checkout', 'resolved→slack-payments']);
+  });
+
+  it('when a silence ends while the alert fires, the alert is paged then', () => {
+    const w = new World();
+    w.notify = ['slack-payments'];
+    w.silences = [{ ...silence([{ name: 'funnel', value: 'checkout', op: '=' }]), endsAt: T0 + 5 * MIN }];
+    const jobs: string[] = [];
+    for (let m = 0; m <= 4; m++) jobs.push(...w.tick(T0 + m * MIN, [funnelWide]).jobs);
+    expect(jobs).toEqual([]);
+    w.tick(T0 + 5 * MIN, [funnelWide]);
+    expect(w.tick(T0 + 6 * MIN, [funnelWide]).jobs).toEqual(['firing→slack-payments']);
+  });
+});
+
+describe('planDeliveries: inhibition cannot hide a real drop', () => {
+  const iosExplained: Look = { ...ios, context: localised('payment_provider', 'stripe') };
+
+  it('a segment explained by another segment that fires and pages the same receiver is held back', () => {
+    const w = new World();
+    w.tick(T0, [stripe, iosExplained]);
+    const t = w.tick(T0 + MIN, [stripe, iosExplained]);
+    expect(members(t.raw[0]!)).toEqual([`${RULE}[payment_provider=stripe]:firing`]);
+    // Reported once, when it fired, not at every evaluation.
+    expect(t.plan.notes).toEqual([]);
+  });
+
+  it('the explaining alert is not firing: the segment is delivered (today it was held back for the incident)', () => {
+    const w = new World();
+    w.tick(T0, [iosExplained]);
+    const t = w.tick(T0 + MIN, [iosExplained]);
+    expect(t.jobs.sort()).toEqual(['firing→pagerduty-checkout', 'firing→slack-payments']);
+  });
+
+  it('when the explaining alert resolves, the held-back alert still firing is delivered', () => {
+    const w = new World();
+    w.notify = ['slack-payments'];
+    w.tick(T0, [stripe, iosExplained]);
+    w.tick(T0 + MIN, [stripe, iosExplained]);
+    const jobs: DeliveryJob[] = [];
+    for (let m = 2; m <= 12; m++) jobs.push(...w.tick(T0 + m * MIN, [ok(stripe), iosExplained]).raw);
+    const joined = jobs.find((j) => j.group!.joined.includes(alertKey(RULE, ios.segment!)));
+    expect(joined?.event).toBe('updated');
+  });
+
+  it('an explaining alert silenced at the receiver does not hold the other back there', () => {
+    const w = new World();
+    w.silences = [
+      {
+        id: 's1',
+        matchers: [
+          { name: 'payment_provider', value: 'stripe', op: '=' },
+          { name: 'receiver', value: 'pagerduty-checkout', op: '=' },
         ],
-      };
-      const seg = { dimension: 'platform', value: 'ios' };
-      const step = stepAlert(undefined, RULE, seg, { condition: 'breach', evidence: evidence(0.3) }, T0, {
-        forMs: 0,
-        resolveAfterMs: 5 * MIN,
-      });
-      const state = { ...step.next, context: { drilldown } };
-      const key = alertKey(RULE, seg);
-      const t = { ...alertOf(state, 'firing'), context: { drilldown } };
-      const base = { silences: [], receivers: RECEIVERS, remindEveryMs: 60 * MIN, describe: () => t };
-      const fired = planDeliveries({ ...base, now: T0, states: new Map([[key, state]]), transitions: [t] });
-      expect(fired.jobs).toEqual([]);
-      expect(fired.notes.map((n) => `${n.kind}:${n.silence}`)).toEqual([
-        'inhibited:payment_provider=adyen',
-        'inhibited:payment_provider=adyen',
-      ]);
-      const held = fired.states.get(key)!;
-      // Still firing an hour later: no late page, no reminder.
-      expect(
-        planDeliveries({ ...base, now: T0 + 61 * MIN, states: new Map([[key, held]]), transitions: [] }).jobs,
-      ).toEqual([]);
-      // The resolve goes nowhere either.
-      const resolved = { ...held, status: 'resolved' as const };
-      expect(
-        planDeliveries({
-          ...base,
-          now: T0 + 70 * MIN,
-          states: new Map([[key, resolved]]),
-          transitions: [{ ...t, kind: 'resolved' }],
-        }).jobs,
-      ).toEqual([]);
-      // The same drill-down does not hold back an alert in the dimension that carries the deficit.
-      const adyen = { dimension: 'payment_provider', value: 'adyen' };
-      const s2 = {
-        ...stepAlert(undefined, RULE, adyen, { condition: 'breach', evidence: evidence(0.3) }, T0, {
-          forMs: 0,
-          resolveAfterMs: 5 * MIN,
-        }).next,
-        context: { drilldown },
-      };
-      const t2 = { ...alertOf(s2, 'firing'), context: { drilldown } };
-      expect(
-        planDeliveries({
-          ...base,
-          now: T0,
-          states: new Map([[alertKey(RULE, adyen), s2]]),
-          transitions: [t2],
-        }).jobs.map((j) => j.event),
-      ).toEqual(['firing', 'firing']);
-    },
-  );
+        startsAt: T0 - MIN,
+        endsAt: T0 + 600 * MIN,
+        createdBy: 'ana',
+        comment: 'known',
+        createdAt: T0 - MIN,
+      },
+    ];
+    w.tick(T0, [stripe, iosExplained]);
+    const t = w.tick(T0 + MIN, [stripe, iosExplained]);
+    const pd = t.raw.find((j) => j.receiver === 'pagerduty-checkout')!;
+    const slack = t.raw.find((j) => j.receiver === 'slack-payments')!;
+    expect(members(pd)).toEqual([`${RULE}[platform=ios]:firing`]);
+    expect(members(slack)).toEqual([`${RULE}[payment_provider=stripe]:firing`]);
+  });
+
+  it('an explaining alert that never pages this receiver does not hold the other back', () => {
+    const w = new World();
+    w.notifyOf.set(alertKey(RULE, stripe.segment!), ['slack-payments']);
+    w.tick(T0, [stripe, iosExplained]);
+    const t = w.tick(T0 + MIN, [stripe, iosExplained]);
+    const pd = t.raw.find((j) => j.receiver === 'pagerduty-checkout')!;
+    expect(members(pd)).toEqual([`${RULE}[platform=ios]:firing`]);
+  });
+
+  it('a member already notified stays when an explainer appears later (its resolve must reach the receiver)', () => {
+    const w = new World();
+    w.notify = ['slack-payments'];
+    w.tick(T0, [iosExplained]);
+    w.tick(T0 + MIN, [iosExplained]);
+    w.tick(T0 + 2 * MIN, [stripe, iosExplained]);
+    const t = w.tick(T0 + 6 * MIN, [stripe, iosExplained]);
+    expect(members(t.raw[0]!).sort()).toEqual(
+      [`${RULE}[payment_provider=stripe]:firing`, `${RULE}[platform=ios]:firing`].sort(),
+    );
+  });
+});
+
+describe('planDeliveries: receivers', () => {
+  it('an unknown receiver is reported when the alert fires, and gets nothing', () => {
+    const w = new World();
+    w.notify = ['slack-payments', 'nope'];
+    const t0 = w.tick(T0, [funnelWide]);
+    expect(t0.plan.notes).toEqual([{ kind: 'unknown_receiver', key: RULE, receiver: 'nope' }]);
+    expect(w.tick(T0 + MIN, [funnelWide]).jobs).toEqual(['firing→slack-payments']);
+  });
 });

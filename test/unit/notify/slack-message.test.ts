@@ -282,8 +282,8 @@ describe('slackMessage: the incident message', () => {
     }
   });
 
-  it('worsened, reminder and resolved show their state in the header', () => {
-    expect(header(slackMessage(job('worsened')))).toContain('FIRING (worse)');
+  it('updated, reminder and resolved show their state in the header', () => {
+    expect(header(slackMessage(job('updated')))).toMatch(/: FIRING: /);
     expect(header(slackMessage(job('reminder')))).toMatch(/: FIRING: /);
     const resolvedAt = FIRED + 37 * 60_000;
     const ok = evidence({ observedRate: 0.598, expectedRate: 0.601, onset: null });
@@ -324,7 +324,7 @@ describe('slackMessage: the incident message', () => {
       onset: null,
       windowMinutes: NaN,
     });
-    expectWithinLimits(slackMessage(job('worsened', { evidence: nan, incidentId: 'x' })));
+    expectWithinLimits(slackMessage(job('updated', { evidence: nan, incidentId: 'x' })));
   });
 
   it('escapes &, < and > in text from events and rule files, but not in the plain-text header', () => {
@@ -392,22 +392,53 @@ describe('slackMessage: the incident message', () => {
 describe('slackThreadReply', () => {
   it('a conversion measured from a later step names the arrivals it counted', () => {
     const r = slackThreadReply(
-      job('worsened', {
+      job('reminder', {
         metric: 'ratio_conversion',
         countedFrom: 'payment',
         evidence: evidence({ observedRate: 0.3 }),
       }),
     );
-    expect(r.text).toContain('(−50%), 1,234 reached payment in 15 min');
+    expect(r.text).toContain('now conversion 30.0% vs expected 60.1% (−50%)');
     const m = slackMessage(job('firing', { metric: 'ratio_conversion', countedFrom: 'payment' }));
     expect(allText(m)).toContain('*Volume*\n1,234 reached payment in 15 min');
   });
 
-  it('worsened: how much worse now', () => {
-    const r = slackThreadReply(job('worsened', { evidence: evidence({ observedRate: 0.3 }) }));
+  it('updated: what joined and resolved, and the worst member now', () => {
+    const base = job('updated', { evidence: evidence({ observedRate: 0.3 }) });
+    const member = (key: string, segment: string | null, status: 'firing' | 'resolved') => ({
+      key,
+      rule: 'checkout-completion-drop',
+      segment,
+      severity: 'critical' as const,
+      incident: key,
+      status,
+      change: 0.5,
+      firedAt: FIRED,
+    });
+    const r = slackThreadReply({
+      ...base,
+      group: {
+        id: 'g',
+        key: 'k',
+        labels: { funnel: 'checkout' },
+        action: 'update',
+        members: [
+          member('s', 'payment_provider=stripe', 'firing'),
+          member('i', 'platform=ios', 'firing'),
+          member('w', null, 'resolved'),
+        ],
+        worst: 's',
+        severityRose: false,
+        firing: 2,
+        resolved: 1,
+        joined: ['i'],
+        left: ['w'],
+      },
+    });
     expect(r.text).toBe(
-      ':rotating_light: *checkout-completion-drop [payment_provider=stripe]* got worse at 13:08 UTC: ' +
-        'conversion 30.0% vs expected 60.1% (−50%), 1,234 checkouts in 15 min',
+      ':rotating_light: Incident updated at 13:08 UTC: now also firing: checkout-completion-drop [platform=ios]; ' +
+        'resolved: checkout-completion-drop. Worst: *checkout-completion-drop [payment_provider=stripe]* ' +
+        'conversion 30.0% vs expected 60.1% (−50%)',
     );
     expect(r.blocks).toHaveLength(1);
   });
@@ -510,7 +541,7 @@ describe('limits', () => {
       summary: text,
       dimensions: fc.array(fc.record({ dimension: text, top: fc.array(value, { maxLength: 5 }) }), { maxLength: 5 }),
     });
-    const event = fc.constantFrom<DeliveryEvent>('firing', 'worsened', 'reminder', 'resolved', 'delivery_failed');
+    const event = fc.constantFrom<DeliveryEvent>('firing', 'updated', 'reminder', 'resolved', 'delivery_failed');
     fc.assert(
       fc.property(
         event,

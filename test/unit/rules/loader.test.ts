@@ -436,6 +436,40 @@ describe('receivers', () => {
     ]);
   });
 
+  it("reads a rule's own group_by", () => {
+    const r = checkRuleSources([{ path: 'a.yaml', text: file(`${OK_RULE}    group_by: [funnel, rule]\n`) }]);
+    expect(r.ok ? r.ruleSet.rules[0]!.groupBy : r.problems.map(formatProblem)).toEqual(['funnel', 'rule']);
+  });
+
+  it("reads a receiver's grouping and the alertmanager kind; refuses a bad group_by and duration", () => {
+    const text = `receivers:
+  - name: am
+    group_by: [funnel, rule]
+    group_wait: 45s
+    group_interval: 2m
+    repeat_interval: 0s
+    alertmanager: { url: http://alertmanager:9093, external_url: https://fw.example.com }
+`;
+    const r = checkRuleSources([{ path: 'rules/receivers.yaml', text }]);
+    expect(r.ok ? r.ruleSet.receivers : r.problems.map(formatProblem)).toEqual([
+      {
+        name: 'am',
+        grouping: { groupBy: ['funnel', 'rule'], groupWaitMs: 45_000, groupIntervalMs: 120_000, repeatIntervalMs: 0 },
+        kind: 'alertmanager',
+        url: 'http://alertmanager:9093',
+        externalUrl: 'https://fw.example.com',
+        source: { file: 'rules/receivers.yaml', line: 2, col: 5 },
+      },
+    ]);
+    const bad = checkRuleSources([
+      {
+        path: 'rules/receivers.yaml',
+        text: 'receivers:\n  - name: am\n    group_by: [fun-nel]\n    group_wait: soon\n    console: {}\n',
+      },
+    ]);
+    expect(bad.ok ? [] : bad.problems.map((p) => `${p.line}:${p.col}`)).toEqual(['3:16', '4:17']);
+  });
+
   it('once any file defines receivers, every notify name must be one of them (or console)', () => {
     const r = checkRuleSources([
       { path: 'rules/checkout.yaml', text: file(`${OK_RULE}    notify: [slack-paymnets]\n`) },
@@ -478,7 +512,7 @@ describe('receivers', () => {
         '{ env: VARIABLE_NAME } or { file: /path/to/secret }; secrets are never written in rule files',
       'receivers.yaml:6:5: receiver "both" has both slack and webhook; ' +
         'define one receiver per destination (rules can notify several)',
-      'receivers.yaml:7:5: receiver "nothing" needs one of slack, pagerduty, webhook or console',
+      'receivers.yaml:7:5: receiver "nothing" needs one of slack, pagerduty, webhook, alertmanager or console',
       'receivers.yaml:8:11: receiver name "pd" is already used at receivers.yaml:2:11; receiver names must be unique',
       'receivers.yaml:10:11: "console" is a built-in receiver ' +
         '(one line per notification on stdout); give this receiver another name',
