@@ -98,13 +98,17 @@ export class StoryCheck {
       }
       return { status: 'waiting', for: `the resolve of incident ${open.join(', ')}` };
     }
-    const n = this.incidents.size;
+    // A group is per receiver (`<receiver>/<labels>@<opened>`): one incident pages each of its receivers once.
+    const causes = new Set([...this.incidents.keys()].map((id) => id.slice(id.indexOf('/') + 1)));
+    const n = causes.size;
+    const pages = this.incidents.size;
+    const alerts = this.members.size;
     const d = this.plan.deploy;
     return {
       status: 'complete',
       summary:
-        `${n} incident${n === 1 ? '' : 's'} (${this.members.size} alert${this.members.size === 1 ? '' : 's'} of ` +
-        `${this.plan.rule}) paged once, naming ${d.service} ${d.version} first and ` +
+        `${n} incident${n === 1 ? '' : 's'} (${alerts} alert${alerts === 1 ? '' : 's'} of ${this.plan.rule}) ` +
+        `paged ${pages} receiver${pages === 1 ? '' : 's'} once each, naming ${d.service} ${d.version} first and ` +
         `${this.plan.segment.dimension}=${this.plan.segment.value}; ` +
         `the rollback resolved ${n === 1 ? 'it' : 'every one'}`,
     };

@@ -72,7 +72,7 @@ describe('funnelwatch demo', () => {
     expect(out).toMatch(/likely cause: payments-service 2\.4\.0 \(production\)/);
     expect(out).toMatch(/RESOLVED checkout-payment-success-drop \[payment_provider=stripe\]/);
     expect(out).toMatch(
-      /the story is complete and checked: \d pages? of checkout-payment-success-drop named payments-service 2\.4\.0 first/,
+      /the story is complete and checked: 1 incident \(\d alerts? of checkout-payment-success-drop\) paged \d receivers? once each, naming payments-service 2\.4\.0 first and payment_provider=stripe/,
     );
     expect(out).toContain('demo stopped; nothing left running.');
   });

@@ -125,17 +125,27 @@ describe('the demo story check', () => {
     s.page(pd);
     expect(s.segmentPaged()).toBe(true);
     // The same incident at a second receiver is its own group there; both must resolve.
-    s.page(page('firing', T0 + 2 * MIN, { worst: STRIPE, members: BOTH, receiver: 'slack', group: 'slack/g' }));
+    s.page(
+      page('firing', T0 + 2 * MIN, {
+        worst: STRIPE,
+        members: BOTH,
+        receiver: 'slack',
+        group: `slack/funnel=checkout@${T0}`,
+      }),
+    );
     expect(s.verdict(T0 + 3 * MIN)).toEqual({ status: 'waiting', for: 'the rollback' });
     s.rollback(T0 + 3 * MIN);
     s.page(page('resolved', T0 + 12 * MIN, { worst: null, members: BOTH }));
-    expect(s.verdict(T0 + 12 * MIN)).toEqual({ status: 'waiting', for: 'the resolve of incident slack/g' });
-    s.page(page('resolved', T0 + 13 * MIN, { members: BOTH, receiver: 'slack', group: 'slack/g' }));
+    expect(s.verdict(T0 + 12 * MIN)).toEqual({
+      status: 'waiting',
+      for: `the resolve of incident slack/funnel=checkout@${T0}`,
+    });
+    s.page(page('resolved', T0 + 13 * MIN, { members: BOTH, receiver: 'slack', group: `slack/funnel=checkout@${T0}` }));
     expect(s.verdict(T0 + 13 * MIN)).toEqual({
       status: 'complete',
       summary:
-        '2 incidents (2 alerts of checkout-payment-success-drop) paged once, naming payments-service 2.4.0 first ' +
-        'and payment_provider=stripe; the rollback resolved every one',
+        '1 incident (2 alerts of checkout-payment-success-drop) paged 2 receivers once each, naming ' +
+        'payments-service 2.4.0 first and payment_provider=stripe; the rollback resolved it',
     });
   });
 
