@@ -276,6 +276,18 @@ export const baselineSchema = z
     maxProperties: 1,
   });
 
+/** A `notify:` list: receiver names, checked against the receivers defined once the whole set is loaded. */
+function receiverList(description: string, example: string[]) {
+  return z
+    .array(
+      z.string().regex(new RegExp(RECEIVER_PATTERN), {
+        error: (iss) => `${JSON.stringify(iss.input)} is not a receiver name`,
+      }),
+    )
+    .default([])
+    .meta({ description, examples: [example] });
+}
+
 export const ruleSchema = z
   .strictObject({
     name: name('rule', 'Name of the rule, unique across all rule files; alerts are identified by it.', [
@@ -348,17 +360,7 @@ export const ruleSchema = z
           'windows count each dimension apart, not their combinations.',
         examples: [{ platform: 'android' }, { region: ['eu', 'us'] }],
       }),
-    notify: z
-      .array(
-        z.string().regex(new RegExp(RECEIVER_PATTERN), {
-          error: (iss) => `${JSON.stringify(iss.input)} is not a receiver name`,
-        }),
-      )
-      .default([])
-      .meta({
-        description: 'Receivers (Slack channels, PagerDuty services) by name.',
-        examples: [['pagerduty-checkout']],
-      }),
+    notify: receiverList('Receivers (Slack channels, PagerDuty services) by name.', ['pagerduty-checkout']),
     group_by: groupBy(
       "How this rule's alerts form incidents with others, overriding each receiver's `group_by` for them " +
         '(labels: `funnel`, `rule`, `severity`, `segment`, the segment dimension, the rule labels; ' +
@@ -452,17 +454,7 @@ export const gateSchema = z
       description:
         'What a sample-ratio mismatch does: `hold` keeps the verdict inconclusive (never pass), `fail` fails.',
     }),
-    notify: z
-      .array(
-        z.string().regex(new RegExp(RECEIVER_PATTERN), {
-          error: (iss) => `${JSON.stringify(iss.input)} is not a receiver name`,
-        }),
-      )
-      .default([])
-      .meta({
-        description: 'Receivers (Slack, webhook, console) told once of each decided verdict.',
-        examples: [['slack-payments']],
-      }),
+    notify: receiverList('Receivers (Slack, webhook, console) told once of each decided verdict.', ['slack-payments']),
     owner: z
       .string()
       .min(1)
