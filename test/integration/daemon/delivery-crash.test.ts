@@ -157,6 +157,7 @@ describe('delivery across SIGKILL', () => {
         );
         await kill(a);
         await heldTrigger.gone;
+        await pd.settled();
         expect(pd.incidents).toHaveLength(0);
         expect(slack.messages).toHaveLength(0);
 
@@ -181,6 +182,7 @@ describe('delivery across SIGKILL', () => {
         );
         await kill(b);
         await heldResolve.gone;
+        await pd.settled();
         expect(pd.incidents[0]!.status).toBe('open');
 
         const c = await start();
@@ -201,6 +203,7 @@ describe('delivery across SIGKILL', () => {
           );
         expect(answered('trigger')).toHaveLength(1);
         expect(answered('resolve')).toHaveLength(1);
+        await pd.settled();
         expect(pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual(['trigger:opened', 'resolve:resolved']);
         expect(pd.incidents).toHaveLength(1);
         expect(slack.topLevel()).toHaveLength(1);
