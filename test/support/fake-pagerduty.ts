@@ -31,7 +31,9 @@
  *   opts.eventsPerMinute (default 120; false: no limit): valid events per routing key are a token bucket of that
  *     size refilled at that rate, as PagerDuty's ~120 events a minute per integration; an empty bucket answers 429
  *     (throttle event) with Retry-After and pauses the key until then: an event inside the pause is answered 429
- *     again and recorded in `calledWhilePaused`. `pauses` lists { routingKey, from, until } (ms).
+ *     again and recorded in `calledWhilePaused`. `pauses` lists { routingKey, from, until } (ms). throttle(n, s)
+ *     answers the next n valid events 429 Retry-After s and pauses their key that long, as the fake's own limit
+ *     does (fail() with a 429 answers once and keeps no pause).
  *   opts.processingDelayMs (default 50): PagerDuty processes events asynchronously: the 202 comes at once, the
  *     event is applied (incidents, `events`) that long after, in arrival order. `settled()` resolves once every
  *     event accepted so far has been applied: await it before reading `incidents` or `events`.
@@ -339,6 +341,8 @@ export interface FakePagerDuty extends RecordingServer {
   pauses: FakePagerDutyPause[];
   calledWhilePaused: RecordedRequest[];
   settled(): Promise<void>;
+  /** The next `times` valid events are answered 429 Retry-After `seconds`, each pausing its key that long. */
+  throttle(times: number, seconds: number): void;
   incidents: FakeIncident[];
   events: FakeEvent[];
   changes: FakeChangeEvent[];
@@ -433,6 +437,8 @@ export async function startFakePagerDuty(opts: FakePagerDutyOptions = {}): Promi
   const buckets = new Map<string, { tokens: number; at: number }>();
   const pauses: FakePagerDutyPause[] = [];
   const calledWhilePaused: RecordedRequest[] = [];
+  /** throttle(): Retry-After seconds for the next valid events, each pausing its key. */
+  const throttleNext: number[] = [];
   const pending = new Map<NodeJS.Timeout, Promise<void>>();
   const throttled = (seconds: number): Answer => toAnswer({ status: 429, retryAfter: seconds }) as Answer;
   /** The 429 for an event of `routingKey` arriving now when the key is out of events, else undefined. */
@@ -442,6 +448,11 @@ export async function startFakePagerDuty(opts: FakePagerDutyOptions = {}): Promi
     if (pause && req.at < pause.until) {
       calledWhilePaused.push(req);
       return throttled(Math.ceil((pause.until - req.at) / 1000));
+    }
+    const forced = throttleNext.shift();
+    if (forced !== undefined) {
+      pauses.push({ routingKey, from: req.at, until: req.at + forced * 1000 });
+      return throttled(forced);
     }
     const perSecond = perMinute / 60;
     const b = buckets.get(routingKey) ?? { tokens: perMinute, at: req.at };
@@ -583,6 +594,9 @@ export async function startFakePagerDuty(opts: FakePagerDutyOptions = {}): Promi
   const base = await startRecordingServer(handler);
   const closeServer = base.close;
   return Object.assign(base, {
+    throttle: (times: number, seconds: number): void => {
+      for (let i = 0; i < times; i++) throttleNext.push(seconds);
+    },
     pauses,
     calledWhilePaused,
     settled: async (): Promise<void> => {

@@ -37,8 +37,8 @@
  *                            { lose: true }                       the call takes effect (a post is stored) but
  *                                                                 no answer comes: a response lost on the way
  *                          Scripts queue in order; `times` may be Infinity.
- *   pauses                 the rate-limit pauses the fake imposed on its own: { channel, from, until } (ms); a
- *                          429 it answers carries Retry-After = the pause in whole seconds.
+ *   pauses                 the rate-limit pauses of chat.postMessage: { channel, from, until } (ms), the fake's
+ *                          own and those of a scripted 429 with retryAfter; a 429 carries Retry-After = the pause.
  *   calledWhilePaused      chat.postMessage requests that arrived for a channel inside one of its pauses (a client
  *                          that honours Retry-After sends none).
  *   close()                drops hanging connections and stops the server.
@@ -375,6 +375,12 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
 
   const answer = (record: FakeSlackRequest): Answer => {
     const s = scripted(record.method);
+    const channel = channelId(record.form.channel);
+    if (s !== undefined && s !== 'hang' && s !== 'lose' && s.status === 429 && record.method === 'chat.postMessage') {
+      // A scripted 429 with Retry-After pauses the channel like one of the fake's own.
+      const seconds = Number(s.headers?.['retry-after']);
+      if (channel && seconds > 0) pauses.push({ channel, from: record.time, until: record.time + seconds * 1000 });
+    }
     if (s === 'lose') {
       // The call takes effect; only its answer goes missing.
       const real = answerUnscripted(record);
