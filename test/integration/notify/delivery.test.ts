@@ -10,7 +10,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stepAlert } from '../../../src/engine/alert-state.js';
 import { alertKey } from '../../../src/model/alert-key.js';
 import type { AlertState } from '../../../src/model/alert-state.js';
-import type { Evidence } from '../../../src/model/evidence.js';
 import { RedisAlertStore } from '../../../src/engine/alert-store.js';
 import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
 import { LeaderLease } from '../../../src/engine/lease.js';
@@ -30,6 +29,7 @@ import type { SlackReceiverDef } from '../../../src/rules/receiver-def.js';
 import { startFakeSlack, type FakeSlack } from '../../support/fake-slack.js';
 import { startFakePagerDuty, type FakePagerDuty } from '../../support/fake-pagerduty.js';
 import { eventually, redisClient, uniquePrefix } from '../../support/env.js';
+import { dropEvidence } from '../../support/engine-fixtures.js';
 
 const MIN = 60_000;
 const RULE = 'checkout-completion-drop';
@@ -39,25 +39,6 @@ const RECEIVERS: ReceiverDef[] = [
   { name: 'slack-payments', kind: 'slack', channel: 'C0ALERTS', token: { env: 'SLACK_BOT_TOKEN' } },
   { name: 'pagerduty-checkout', kind: 'pagerduty', routingKey: { env: 'PD_KEY' } },
 ];
-
-function evidence(change: number, at: number): Evidence {
-  return {
-    observed: Math.round(600 * (1 - change)),
-    expected: 600,
-    observedRate: 0.6 * (1 - change),
-    expectedRate: 0.6,
-    relativeChange: change,
-    volume: 1000,
-    windowMinutes: 15,
-    statistic: 5,
-    threshold: 3,
-    pValue: 1e-6,
-    chanceRatePerWeek: 0.1,
-    onset: at - 3 * MIN,
-    evaluatedUpTo: at,
-    baseline: { kind: 'seasonal', weeksUsed: 4 },
-  };
-}
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -161,7 +142,7 @@ async function rig(
     incident: (receiver) => lastGroup.get(receiver),
     async look(condition, change = 0.3, advanceMs = MIN) {
       now += advanceMs;
-      const step = stepAlert(state, RULE, null, { condition, evidence: evidence(change, now) }, now, {
+      const step = stepAlert(state, RULE, null, { condition, evidence: dropEvidence(change, now) }, now, {
         forMs: 0,
         resolveAfterMs: 2 * MIN,
       });

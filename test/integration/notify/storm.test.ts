@@ -16,7 +16,6 @@ import { LeaderLease } from '../../../src/engine/lease.js';
 import { alertKey } from '../../../src/model/alert-key.js';
 import type { AlertState } from '../../../src/model/alert-state.js';
 import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
-import type { Evidence } from '../../../src/model/evidence.js';
 import { DEFAULT_GROUPING, type GroupState, type Grouping } from '../../../src/notify/grouping.js';
 import { DeliveryOutbox } from '../../../src/notify/outbox.js';
 import { planDeliveries } from '../../../src/notify/plan.js';
@@ -26,6 +25,7 @@ import type { ReceiverDef } from '../../../src/rules/receiver-def.js';
 import { eventually, redisClient, uniquePrefix } from '../../support/env.js';
 import { startFakePagerDuty } from '../../support/fake-pagerduty.js';
 import { startFakeSlack } from '../../support/fake-slack.js';
+import { dropEvidence } from '../../support/engine-fixtures.js';
 
 const SEC = 1_000;
 const MIN = 60 * SEC;
@@ -43,25 +43,6 @@ interface Series {
   funnel: string;
   segment: { dimension: string; value: string };
   state?: AlertState;
-}
-
-function evidence(at: number, change: number): Evidence {
-  return {
-    observed: Math.round(600 * (1 - change)),
-    expected: 600,
-    observedRate: 0.6 * (1 - change),
-    expectedRate: 0.6,
-    relativeChange: change,
-    volume: 1000,
-    windowMinutes: 15,
-    statistic: 5,
-    threshold: 3,
-    pValue: 1e-6,
-    chanceRatePerWeek: 0.1,
-    onset: at - 3 * MIN,
-    evaluatedUpTo: at,
-    baseline: { kind: 'seasonal', weeksUsed: 4 },
-  };
 }
 
 const closers: (() => Promise<unknown>)[] = [];
@@ -158,7 +139,7 @@ describe('alert storm', () => {
           s.state,
           s.rule,
           s.segment,
-          { condition: breach ? 'breach' : 'ok', evidence: evidence(now, 0.3) },
+          { condition: breach ? 'breach' : 'ok', evidence: dropEvidence(0.3, now) },
           now,
           {
             forMs: 0,
