@@ -454,11 +454,15 @@ export class DeliveryOutbox {
         );
       }
       const delay = this.retryDelay(job.attempt, outcome.retryAfterMs);
+      // Retry-After counts from the answer, not from when the job was taken: a delivery can spend seconds before
+      // its failing call (a receiver's own pacing, lookups, an update before the post, a slow request).
+      const answeredAt = this.o.clock.now();
       // The server said when: every worker of every replica holds back this receiver's jobs until then.
-      if (outcome.retryAfterMs !== undefined) await this.gate('pause', job.receiver, now, now + outcome.retryAfterMs);
+      if (outcome.retryAfterMs !== undefined)
+        await this.gate('pause', job.receiver, answeredAt, answeredAt + outcome.retryAfterMs);
       log.warn({ code: outcome.code, reason: outcome.reason, retryInMs: delay }, 'delivery failed; will retry');
       return this.settle(entry, 'retried', job, {
-        retryAt: now + delay,
+        retryAt: answeredAt + delay,
         retryJob: { ...job, attempt: job.attempt + 1 },
       });
     }

@@ -3,6 +3,7 @@
  * and each test states only what it is about.
  */
 import type { FunnelDef } from '../../src/funnels/funnel.js';
+import type { Evidence } from '../../src/model/evidence.js';
 import type { AlertRuleDef } from '../../src/rules/rule.js';
 
 const MIN = 60_000;
@@ -47,5 +48,25 @@ export function testRule(over: Partial<AlertRuleDef> = {}): AlertRuleDef {
     mixShift: 'page',
     source: { file: 'test', line: 1, col: 1 },
     ...over,
+  };
+}
+
+/** The evidence of a completion drop by `change` (0.3: 30 % below a 60 % rate), evaluated at `at`. */
+export function dropEvidence(change: number, at: number): Evidence {
+  return {
+    observed: Math.round(600 * (1 - change)),
+    expected: 600,
+    observedRate: 0.6 * (1 - change),
+    expectedRate: 0.6,
+    relativeChange: change,
+    volume: 1000,
+    windowMinutes: 15,
+    statistic: 5,
+    threshold: 3,
+    pValue: 1e-6,
+    chanceRatePerWeek: 0.1,
+    onset: at - 3 * MIN,
+    evaluatedUpTo: at,
+    baseline: { kind: 'seasonal', weeksUsed: 4 },
   };
 }

@@ -28,6 +28,15 @@
  *   { status, headers?, body? } or { hang: true }.
  *
  * ## startFakePagerDuty(opts?) → FakePagerDuty extends RecordingServer     (Events API v2, POST /v2/enqueue)
+ *   opts.eventsPerMinute (default 120; false: no limit): valid events per routing key are a token bucket of that
+ *     size refilled at that rate, as PagerDuty's ~120 events a minute per integration; an empty bucket answers 429
+ *     (throttle event) with Retry-After and pauses the key until then: an event inside the pause is answered 429
+ *     again and recorded in `calledWhilePaused`. `pauses` lists { routingKey, from, until } (ms). throttle(n, s)
+ *     answers the next n valid events 429 Retry-After s and pauses their key that long, as the fake's own limit
+ *     does (fail() with a 429 answers once and keeps no pause).
+ *   opts.processingDelayMs (default 50): PagerDuty processes events asynchronously: the 202 comes at once, the
+ *     event is applied (incidents, `events`) that long after, in arrival order. `settled()` resolves once every
+ *     event accepted so far has been applied: await it before reading `incidents` or `events`.
  *   Validates like the real API (research §1.2, §1.4, the delivery audit): body ≤ 512,000 bytes (else 400, as
  *   the real Events API answers an oversized event, not 413); JSON (else 400 "Unrecognized
  *   object"); routing_key a 32-character string; event_action trigger | acknowledge | resolve; dedup_key ≤ 255
@@ -317,7 +326,23 @@ export interface FakeChangeEvent {
   links: unknown[];
 }
 
+export interface FakePagerDutyOptions {
+  eventsPerMinute?: number | false;
+  processingDelayMs?: number;
+}
+
+export interface FakePagerDutyPause {
+  routingKey: string;
+  from: number;
+  until: number;
+}
+
 export interface FakePagerDuty extends RecordingServer {
+  pauses: FakePagerDutyPause[];
+  calledWhilePaused: RecordedRequest[];
+  settled(): Promise<void>;
+  /** The next `times` valid events are answered 429 Retry-After `seconds`, each pausing its key that long. */
+  throttle(times: number, seconds: number): void;
   incidents: FakeIncident[];
   events: FakeEvent[];
   changes: FakeChangeEvent[];
@@ -406,7 +431,42 @@ function validateChange(ev: Record<string, unknown>): string[] {
 }
 
 /** A fake PagerDuty Events API v2 (see the module header). */
-export async function startFakePagerDuty(): Promise<FakePagerDuty> {
+export async function startFakePagerDuty(opts: FakePagerDutyOptions = {}): Promise<FakePagerDuty> {
+  const perMinute = opts.eventsPerMinute ?? 120;
+  const delayMs = opts.processingDelayMs ?? 50;
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const pauses: FakePagerDutyPause[] = [];
+  const calledWhilePaused: RecordedRequest[] = [];
+  /** throttle(): Retry-After seconds for the next valid events, each pausing its key. */
+  const throttleNext: number[] = [];
+  const pending = new Map<NodeJS.Timeout, Promise<void>>();
+  const throttled = (seconds: number): Answer => toAnswer({ status: 429, retryAfter: seconds }) as Answer;
+  /** The 429 for an event of `routingKey` arriving now when the key is out of events, else undefined. */
+  const rateLimited = (routingKey: string, req: RecordedRequest): Answer | undefined => {
+    if (perMinute === false) return undefined;
+    const pause = pauses.findLast((p) => p.routingKey === routingKey);
+    if (pause && req.at < pause.until) {
+      calledWhilePaused.push(req);
+      return throttled(Math.ceil((pause.until - req.at) / 1000));
+    }
+    const forced = throttleNext.shift();
+    if (forced !== undefined) {
+      pauses.push({ routingKey, from: req.at, until: req.at + forced * 1000 });
+      return throttled(forced);
+    }
+    const perSecond = perMinute / 60;
+    const b = buckets.get(routingKey) ?? { tokens: perMinute, at: req.at };
+    b.tokens = Math.min(perMinute, b.tokens + ((req.at - b.at) / 1000) * perSecond);
+    b.at = req.at;
+    buckets.set(routingKey, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return undefined;
+    }
+    const seconds = Math.max(1, Math.ceil((1 - b.tokens) / perSecond));
+    pauses.push({ routingKey, from: req.at, until: req.at + seconds * 1000 });
+    return throttled(seconds);
+  };
   const incidents: FakeIncident[] = [];
   const events: FakeEvent[] = [];
   const find = (dedupKey: string, routingKey?: string): FakeIncident | undefined => {
@@ -464,8 +524,35 @@ export async function startFakePagerDuty(): Promise<FakePagerDuty> {
     if (errors.length > 0) return invalid(errors);
     const action = ev.event_action as FakeEvent['action'];
     const routingKey = ev.routing_key as string;
+    const limited = rateLimited(routingKey, req);
+    if (limited) return limited;
     const dedupKey = typeof ev.dedup_key === 'string' ? ev.dedup_key : randomUUID().replace(/-/g, '');
     const payload = (ev.payload ?? {}) as Record<string, unknown>;
+    const apply = (): void => applyEvent(req, ev, action, routingKey, dedupKey, payload);
+    if (delayMs <= 0) apply();
+    else {
+      // Equal delays fire in arrival order, so events of one key apply in the order they were accepted.
+      let t!: NodeJS.Timeout;
+      const done = new Promise<void>((resolve) => {
+        t = setTimeout(() => {
+          pending.delete(t);
+          apply();
+          resolve();
+        }, delayMs);
+      });
+      pending.set(t, done);
+    }
+    return { status: 202, body: { status: 'success', message: 'Event processed', dedup_key: dedupKey } };
+  };
+
+  const applyEvent = (
+    req: RecordedRequest,
+    ev: Record<string, unknown>,
+    action: FakeEvent['action'],
+    routingKey: string,
+    dedupKey: string,
+    payload: Record<string, unknown>,
+  ): void => {
     // Events apply only to an open alert reached through the same routing key (research §1.7).
     const current = find(dedupKey, routingKey);
     const live = current && current.status !== 'resolved' ? current : undefined;
@@ -502,11 +589,24 @@ export async function startFakePagerDuty(): Promise<FakePagerDuty> {
       effect = 'acknowledged';
     } else effect = 'dropped';
     events.push({ request: req, action, dedupKey, routingKey, effect });
-    return { status: 202, body: { status: 'success', message: 'Event processed', dedup_key: dedupKey } };
   };
 
   const base = await startRecordingServer(handler);
+  const closeServer = base.close;
   return Object.assign(base, {
+    throttle: (times: number, seconds: number): void => {
+      for (let i = 0; i < times; i++) throttleNext.push(seconds);
+    },
+    pauses,
+    calledWhilePaused,
+    settled: async (): Promise<void> => {
+      await Promise.all([...pending.values()]);
+    },
+    close: async (): Promise<void> => {
+      for (const t of pending.keys()) clearTimeout(t);
+      pending.clear();
+      await closeServer();
+    },
     incidents,
     events,
     changes,

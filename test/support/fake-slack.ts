@@ -13,8 +13,12 @@
  * API
  *   startFakeSlack(opts?)  opts.token (the one valid bot token), opts.channels (id → name; default
  *                          { C0ALERTS: 'alerts' }), opts.historyScope (default true; false: the token lacks
- *                          channels:history, so conversations.history/replies answer missing_scope). Resolves once
- *                          listening on 127.0.0.1, port 0.
+ *                          channels:history, so conversations.history/replies answer missing_scope),
+ *                          opts.rateLimit (default { perSecond: 1, burst: 3 }; false: none): chat.postMessage per
+ *                          channel is a token bucket, as Slack's "1 message a second per channel, short bursts
+ *                          allowed"; an empty bucket answers HTTP 429 `ratelimited` with Retry-After and pauses the
+ *                          channel until then (a post inside the pause is answered 429 again and recorded).
+ *                          Resolves once listening on 127.0.0.1, port 0.
  *   url                    ends in `/api/`: pass it as the WebClient's `slackApiUrl`.
  *   token                  the valid token.
  *   requests               every request in arrival order: method, form fields, parsed blocks, token, time,
@@ -33,11 +37,16 @@
  *                            { lose: true }                       the call takes effect (a post is stored) but
  *                                                                 no answer comes: a response lost on the way
  *                          Scripts queue in order; `times` may be Infinity.
+ *   pauses                 the rate-limit pauses of chat.postMessage: { channel, from, until } (ms), the fake's
+ *                          own and those of a scripted 429 with retryAfter; a 429 carries Retry-After = the pause.
+ *   calledWhilePaused      chat.postMessage requests that arrived for a channel inside one of its pauses (a client
+ *                          that honours Retry-After sends none).
  *   close()                drops hanging connections and stops the server.
  *
  * Methods
  *   POST /api/chat.postMessage  channel (id, name or #name; unknown → channel_not_found), text, blocks,
- *                               thread_ts (an unknown or deleted parent → cannot_reply_to_message), reply_broadcast
+ *                               thread_ts (an unknown parent → cannot_reply_to_message; a deleted one: Slack
+ *                               posts the reply top-level and answers ok: true, without thread_ts), reply_broadcast
  *                               → { ok, channel: <id>, ts: "<seq>.000100", message }.
  *                               `metadata` ({event_type, event_payload}, JSON in a form field) is kept.
  *   POST /api/chat.update       channel, ts (unknown or deleted → message_not_found), text, blocks.
@@ -99,6 +108,14 @@ export interface FakeSlackOptions {
   channels?: Record<string, string>;
   /** Whether the token may read channels (conversations.history / replies); default true. */
   historyScope?: boolean;
+  /** chat.postMessage per channel: tokens a second and bucket size; false: no rate limit. */
+  rateLimit?: { perSecond: number; burst: number } | false;
+}
+
+export interface FakeSlackPause {
+  channel: string;
+  from: number;
+  until: number;
 }
 
 export interface FakeSlack {
@@ -109,6 +126,8 @@ export interface FakeSlack {
   topLevel(channel?: string): FakeSlackMessage[];
   replies(ts: string): FakeSlackMessage[];
   deleteMessage(ts: string): void;
+  readonly pauses: FakeSlackPause[];
+  readonly calledWhilePaused: FakeSlackRequest[];
   fail(method: FakeSlackMethod, times: number, response: FakeSlackFailure): void;
   close(): Promise<void>;
 }
@@ -168,6 +187,10 @@ function blockErrors(blocks: unknown[]): string[] {
   return errors;
 }
 
+function tooMany(seconds: number): Answer {
+  return { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(seconds) } };
+}
+
 function parseBody(raw: string, contentType: string | undefined): Record<string, string> {
   if (contentType?.includes('application/json')) {
     const obj = JSON.parse(raw || '{}') as Record<string, unknown>;
@@ -192,6 +215,31 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
   const messages: FakeSlackMessage[] = [];
   const scripts: { method: FakeSlackMethod; remaining: number; response: FakeSlackFailure }[] = [];
   let seq = 0;
+  const rate = opts.rateLimit === undefined ? { perSecond: 1, burst: 3 } : opts.rateLimit;
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const pauses: FakeSlackPause[] = [];
+  const calledWhilePaused: FakeSlackRequest[] = [];
+
+  /** The 429 to answer when `channel` is out of posts at `now`, else undefined (and a token is taken). */
+  const rateLimited = (channel: string, now: number, record: FakeSlackRequest): Answer | undefined => {
+    if (rate === false) return undefined;
+    const pause = pauses.findLast((p) => p.channel === channel);
+    if (pause && now < pause.until) {
+      calledWhilePaused.push(record);
+      return tooMany(Math.ceil((pause.until - now) / 1000));
+    }
+    const b = buckets.get(channel) ?? { tokens: rate.burst, at: now };
+    b.tokens = Math.min(rate.burst, b.tokens + ((now - b.at) / 1000) * rate.perSecond);
+    b.at = now;
+    buckets.set(channel, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return undefined;
+    }
+    const seconds = Math.max(1, Math.ceil((1 - b.tokens) / rate.perSecond));
+    pauses.push({ channel, from: now, until: now + seconds * 1000 });
+    return tooMany(seconds);
+  };
 
   const channelId = (c: string | undefined): string | undefined => {
     if (!c) return undefined;
@@ -216,18 +264,26 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     return { status: h.status, body, headers };
   };
 
-  const postMessage = (form: Record<string, string>, blocks: unknown[] | undefined): Answer => {
+  const postMessage = (
+    form: Record<string, string>,
+    blocks: unknown[] | undefined,
+    record: FakeSlackRequest,
+  ): Answer => {
     const channel = channelId(form.channel);
     if (!channel) return platformError('channel_not_found');
+    const limited = rateLimited(channel, record.time, record);
+    if (limited) return limited;
     if (!form.text && !blocks) return platformError('no_text');
     if (cpLength(form.text) > MAX.postText) return platformError('msg_too_long');
     const errors = blocks ? blockErrors(blocks) : [];
     if (errors.length > 0) return platformError('invalid_blocks', { errors });
     let threadTs: string | undefined;
     if (form.thread_ts) {
-      const parent = find(form.thread_ts);
+      const parent = messages.find((m) => m.ts === form.thread_ts);
       if (!parent || parent.channel !== channel) return platformError('cannot_reply_to_message');
-      threadTs = parent.threadTs ?? parent.ts; // a reply to a reply joins the parent's thread, as in Slack
+      // Real Slack posts a reply to a deleted parent top-level, answering ok: true (no thread_ts in the answer).
+      // A reply to a reply joins the parent's thread, as in Slack.
+      if (!parent.deleted) threadTs = parent.threadTs ?? parent.ts;
     }
     // Real ts values are epoch seconds with microseconds; the sequence keeps them unique and ordered.
     const ts = `${Math.floor(Date.now() / 1000) + ++seq}.000100`;
@@ -317,33 +373,30 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     };
   };
 
-  const answer = (
-    method: string,
-    form: Record<string, string>,
-    blocks: unknown[] | undefined,
-    sent: string | undefined,
-  ): Answer => {
-    const s = scripted(method);
+  const answer = (record: FakeSlackRequest): Answer => {
+    const s = scripted(record.method);
+    const channel = channelId(record.form.channel);
+    if (s !== undefined && s !== 'hang' && s !== 'lose' && s.status === 429 && record.method === 'chat.postMessage') {
+      // A scripted 429 with Retry-After pauses the channel like one of the fake's own.
+      const seconds = Number(s.headers?.['retry-after']);
+      if (channel && seconds > 0) pauses.push({ channel, from: record.time, until: record.time + seconds * 1000 });
+    }
     if (s === 'lose') {
       // The call takes effect; only its answer goes missing.
-      const real = answerUnscripted(method, form, blocks, sent);
+      const real = answerUnscripted(record);
       return real === 'hang' || real === 'lose' ? real : 'lose';
     }
     if (s) return s;
-    return answerUnscripted(method, form, blocks, sent);
+    return answerUnscripted(record);
   };
 
-  const answerUnscripted = (
-    method: string,
-    form: Record<string, string>,
-    blocks: unknown[] | undefined,
-    sent: string | undefined,
-  ): Answer => {
+  const answerUnscripted = (record: FakeSlackRequest): Answer => {
+    const { method, form, blocks, token: sent } = record;
     if (!sent) return platformError('not_authed');
     if (sent !== token) return platformError('invalid_auth');
     switch (method) {
       case 'chat.postMessage':
-        return postMessage(form, blocks);
+        return postMessage(form, blocks, record);
       case 'chat.update':
         return update(form, blocks);
       case 'conversations.history':
@@ -387,7 +440,7 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? form.token;
     const record: FakeSlackRequest = { method, form, blocks, token: auth, time };
     requests.push(record);
-    const a = answer(method, form, blocks, auth);
+    const a = answer(record);
     if (a === 'hang' || a === 'lose') return; // the socket stays open until the client gives up or close() drops it
     record.status = a.status;
     record.response = a.body;
@@ -411,6 +464,8 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     token,
     requests,
     messages,
+    pauses,
+    calledWhilePaused,
     topLevel(channel) {
       const id = channel === undefined ? undefined : (channelId(channel) ?? channel);
       return messages.filter((m) => !m.deleted && m.threadTs === undefined && (id === undefined || m.channel === id));

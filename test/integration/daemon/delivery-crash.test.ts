@@ -10,7 +10,6 @@ import { describe, expect, it } from 'vitest';
 import { stepAlert } from '../../../src/engine/alert-state.js';
 import { alertKey } from '../../../src/model/alert-key.js';
 import type { AlertState } from '../../../src/model/alert-state.js';
-import type { Evidence } from '../../../src/model/evidence.js';
 import { RedisAlertStore } from '../../../src/engine/alert-store.js';
 import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
 import { LeaderLease } from '../../../src/engine/lease.js';
@@ -22,30 +21,12 @@ import { spawnDaemon, type DaemonChild } from '../../support/daemon.js';
 import { eventually, redisClient, redisUrl, uniquePrefix } from '../../support/env.js';
 import { startFakePagerDuty } from '../../support/fake-pagerduty.js';
 import { startFakeSlack } from '../../support/fake-slack.js';
+import { dropEvidence } from '../../support/engine-fixtures.js';
 
 const MIN = 60_000;
 const RULE = 'checkout-completion-drop'; // in rules/checkout.yaml, notifying pagerduty-checkout and slack-payments
 const PD_KEY = 'e93facc04764012d7bfb002500d5d1a6';
 const logger = createLogger({ level: 'silent', pretty: false });
-
-function evidence(change: number, at: number): Evidence {
-  return {
-    observed: Math.round(600 * (1 - change)),
-    expected: 600,
-    observedRate: 0.6 * (1 - change),
-    expectedRate: 0.6,
-    relativeChange: change,
-    volume: 1000,
-    windowMinutes: 15,
-    statistic: 5,
-    threshold: 3,
-    pValue: 1e-6,
-    chanceRatePerWeek: 0.1,
-    onset: at - 3 * MIN,
-    evaluatedUpTo: at,
-    baseline: { kind: 'seasonal', weeksUsed: 4 },
-  };
-}
 
 describe('delivery across SIGKILL', () => {
   it(
@@ -92,7 +73,7 @@ describe('delivery across SIGKILL', () => {
             state,
             RULE,
             null,
-            { condition, evidence: evidence(condition === 'breach' ? 0.3 : 0, now) },
+            { condition, evidence: dropEvidence(condition === 'breach' ? 0.3 : 0, now) },
             now,
             { forMs: 0, resolveAfterMs: 2 * MIN },
           );
@@ -157,6 +138,7 @@ describe('delivery across SIGKILL', () => {
         );
         await kill(a);
         await heldTrigger.gone;
+        await pd.settled();
         expect(pd.incidents).toHaveLength(0);
         expect(slack.messages).toHaveLength(0);
 
@@ -181,6 +163,7 @@ describe('delivery across SIGKILL', () => {
         );
         await kill(b);
         await heldResolve.gone;
+        await pd.settled();
         expect(pd.incidents[0]!.status).toBe('open');
 
         const c = await start();
@@ -201,6 +184,7 @@ describe('delivery across SIGKILL', () => {
           );
         expect(answered('trigger')).toHaveLength(1);
         expect(answered('resolve')).toHaveLength(1);
+        await pd.settled();
         expect(pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual(['trigger:opened', 'resolve:resolved']);
         expect(pd.incidents).toHaveLength(1);
         expect(slack.topLevel()).toHaveLength(1);

@@ -10,7 +10,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stepAlert } from '../../../src/engine/alert-state.js';
 import { alertKey } from '../../../src/model/alert-key.js';
 import type { AlertState } from '../../../src/model/alert-state.js';
-import type { Evidence } from '../../../src/model/evidence.js';
 import { RedisAlertStore } from '../../../src/engine/alert-store.js';
 import { transitionId, type AlertTransition } from '../../../src/model/alert-transition.js';
 import { LeaderLease } from '../../../src/engine/lease.js';
@@ -30,6 +29,7 @@ import type { SlackReceiverDef } from '../../../src/rules/receiver-def.js';
 import { startFakeSlack, type FakeSlack } from '../../support/fake-slack.js';
 import { startFakePagerDuty, type FakePagerDuty } from '../../support/fake-pagerduty.js';
 import { eventually, redisClient, uniquePrefix } from '../../support/env.js';
+import { dropEvidence } from '../../support/engine-fixtures.js';
 
 const MIN = 60_000;
 const RULE = 'checkout-completion-drop';
@@ -39,25 +39,6 @@ const RECEIVERS: ReceiverDef[] = [
   { name: 'slack-payments', kind: 'slack', channel: 'C0ALERTS', token: { env: 'SLACK_BOT_TOKEN' } },
   { name: 'pagerduty-checkout', kind: 'pagerduty', routingKey: { env: 'PD_KEY' } },
 ];
-
-function evidence(change: number, at: number): Evidence {
-  return {
-    observed: Math.round(600 * (1 - change)),
-    expected: 600,
-    observedRate: 0.6 * (1 - change),
-    expectedRate: 0.6,
-    relativeChange: change,
-    volume: 1000,
-    windowMinutes: 15,
-    statistic: 5,
-    threshold: 3,
-    pValue: 1e-6,
-    chanceRatePerWeek: 0.1,
-    onset: at - 3 * MIN,
-    evaluatedUpTo: at,
-    baseline: { kind: 'seasonal', weeksUsed: 4 },
-  };
-}
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -161,7 +142,7 @@ async function rig(
     incident: (receiver) => lastGroup.get(receiver),
     async look(condition, change = 0.3, advanceMs = MIN) {
       now += advanceMs;
-      const step = stepAlert(state, RULE, null, { condition, evidence: evidence(change, now) }, now, {
+      const step = stepAlert(state, RULE, null, { condition, evidence: dropEvidence(change, now) }, now, {
         forMs: 0,
         resolveAfterMs: 2 * MIN,
       });
@@ -222,6 +203,7 @@ describe('delivery through the outbox', () => {
       expect(r.slack.topLevel()).toHaveLength(1);
       const parent = r.slack.topLevel()[0]!;
       expect(parent.text).toMatch(/checkout-completion-drop/);
+      await r.pd.settled();
       expect(r.pd.incidents).toHaveLength(1);
       expect(r.pd.incidents[0]!.dedupKey).toMatch(/^funnelwatch\/group\/[0-9a-f]{40}$/);
       expect(r.pd.incidents[0]!.status).toBe('open');
@@ -232,6 +214,7 @@ describe('delivery through the outbox', () => {
       expect(r.slack.replies(parent.ts)).toHaveLength(1);
       expect(r.slack.topLevel()[0]!.edits).toBe(1);
       // The same severity: PagerDuty is not called for the update (it pages again only when the severity rises).
+      await r.pd.settled();
       expect(r.pd.incidents).toHaveLength(1);
       expect(r.pd.requests).toHaveLength(1);
 
@@ -244,6 +227,7 @@ describe('delivery through the outbox', () => {
       expect(replies[1]!.replyBroadcast).toBe(true);
       expect(r.slack.topLevel()[0]!.edits).toBe(2);
       expect(JSON.stringify(r.slack.topLevel()[0]!.blocks)).toMatch(/RESOLVED/i);
+      await r.pd.settled();
       expect(r.pd.incidents).toHaveLength(1);
       expect(r.pd.incidents[0]!.status).toBe('resolved');
       expect(r.pd.incidents[0]!.resolvePayload).toBeDefined();
@@ -280,6 +264,7 @@ describe('delivery through the outbox', () => {
     expect(posts[1]!.time - posts[0]!.time).toBeGreaterThanOrEqual(950);
     expect(r.pd.requests.map((q) => q.status)).toEqual([429, 202]);
     expect(r.pd.requests[1]!.at - r.pd.requests[0]!.at).toBeGreaterThanOrEqual(950);
+    await r.pd.settled();
     expect(r.pd.incidents).toHaveLength(1);
     expect(await metric(r.metrics, 'fw_deliveries_total', { outcome: 'retried' })).toBe(2);
   });
@@ -295,6 +280,7 @@ describe('delivery through the outbox', () => {
     ]);
     expect(r.pd.requests.map((q) => q.status)).toEqual([503, 503, 202]);
     expect(r.slack.topLevel()).toHaveLength(1);
+    await r.pd.settled();
     expect(r.pd.incidents).toHaveLength(1);
   });
 
@@ -306,6 +292,7 @@ describe('delivery through the outbox', () => {
       await r.look('breach');
       await r.drain();
       expect(r.pd.requests).toHaveLength(1);
+      await r.pd.settled();
       expect(r.pd.incidents).toHaveLength(0);
       const top = r.slack.topLevel();
       expect(top).toHaveLength(2); // the alert, and the self-alert about the failed page
@@ -332,11 +319,13 @@ describe('delivery through the outbox', () => {
     const posts = r.slack.requests.filter((q) => q.method === 'chat.postMessage');
     expect(posts).toHaveLength(1);
     expect(r.slack.messages).toHaveLength(0);
+    await r.pd.settled();
     const keys = r.pd.incidents.map((i) => i.dedupKey).sort();
     expect(keys).toEqual([
       'funnelwatch/delivery-failed/slack-payments',
       expect.stringMatching(/^funnelwatch\/group\//),
     ]);
+    await r.pd.settled();
     const failed = r.pd.incident('funnelwatch/delivery-failed/slack-payments')!;
     expect(failed.summary).toMatch(/slack-payments/);
     expect(JSON.stringify(failed.payload)).toMatch(/invalid_auth|token/i);
@@ -385,6 +374,7 @@ describe('delivery through the outbox', () => {
       await r.look('ok');
       await r.look('ok', 0, 2 * MIN); // resolve queued behind a pending trigger
       await r.drain();
+      await r.pd.settled();
       expect(r.pd.events.map((e) => `${e.action}:${e.effect}`)).toEqual(['trigger:opened', 'resolve:resolved']);
       expect(
         await metric(r.metrics, 'fw_deliveries_total', {
@@ -418,6 +408,7 @@ describe('delivery through the outbox', () => {
       expect(await r.outbox.runOnce(false)).toBe(0); // nothing new, and not idle long enough yet
       await new Promise((res) => setTimeout(res, 400));
       await r.drain();
+      await r.pd.settled();
       expect(r.pd.incidents).toHaveLength(1);
       expect(r.pd.requests).toHaveLength(1);
       expect(r.slack.topLevel()).toHaveLength(1);
@@ -457,6 +448,7 @@ describe('delivery through the outbox', () => {
       await r.drain();
       expect(r.slack.topLevel()).toHaveLength(1);
       expect(r.slack.requests.map((q) => q.method)).toEqual(['chat.postMessage', 'conversations.history']);
+      await r.pd.settled();
       expect(r.pd.incidents).toHaveLength(1);
       // The incident's record points at the message the dead worker posted, so the resolve edits that one.
       await r.look('ok');

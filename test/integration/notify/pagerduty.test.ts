@@ -116,6 +116,7 @@ describe('PagerDutyReceiver', () => {
     const opened = await receiver.deliver(job('firing'), undefined);
     const dedupKey = pagerDutyDedupKey('checkout-conversion', { dimension: 'platform', value: 'android' });
     expect(opened).toEqual({ ok: true, record: { pagerduty: { dedupKey, routingKeyId: routingKeyId(KEY) } } });
+    await fake.settled();
     expect(fake.open()).toHaveLength(1);
     const inc = fake.incident(dedupKey)!;
     expect(inc).toMatchObject({ status: 'open', triggers: 1, updates: 0, severity: 'critical' });
@@ -146,6 +147,7 @@ describe('PagerDutyReceiver', () => {
     expect(await receiver.deliver(job('updated', worse, { group: group(false) }), prior)).toEqual({ ok: true });
     expect(fake.requests).toHaveLength(1);
     expect(await receiver.deliver(job('updated', worse, { group: group(true) }), prior)).toMatchObject({ ok: true });
+    await fake.settled();
     expect(fake.incidents).toHaveLength(1);
     expect(inc).toMatchObject({ status: 'open', triggers: 2, updates: 1 });
     expect(String(inc.payload.summary)).toContain('20.0%');
@@ -158,6 +160,7 @@ describe('PagerDutyReceiver', () => {
       id: `${alert().incidentId}#4`,
     });
     expect(await receiver.deliver(job('resolved', resolved), prior)).toMatchObject({ ok: true });
+    await fake.settled();
     expect(inc.status).toBe('resolved');
     expect(inc.resolvePayload).toMatchObject({
       summary: expect.stringContaining('checkout-conversion'),
@@ -181,8 +184,10 @@ describe('PagerDutyReceiver', () => {
     fake.fail(1, { status: 429, retryAfter: 7 });
     const first = await receiver.deliver(job('firing'), undefined);
     expect(first).toMatchObject({ ok: false, retriable: true, code: 'PAGERDUTY_429', retryAfterMs: 7000 });
+    await fake.settled();
     expect(fake.incidents).toHaveLength(0);
     expect(await receiver.deliver(job('firing', alert(), { attempt: 1 }), undefined)).toMatchObject({ ok: true });
+    await fake.settled();
     expect(fake.open()).toHaveLength(1);
   });
 
@@ -323,12 +328,14 @@ describe('PagerDutyReceiver', () => {
       ok: true,
       record: { pagerduty: { dedupKey: 'funnelwatch/delivery-failed/slack-payments' } },
     });
+    await fake.settled();
     expect(fake.open()).toHaveLength(2);
     const inc = fake.incident('funnelwatch/delivery-failed/slack-payments')!;
     expect(inc).toMatchObject({ severity: 'critical', triggers: 1 });
     expect(inc.summary).toMatch(/receiver slack-payments refused the firing of checkout-conversion.*not_in_channel/);
     // a second refusal by the same receiver updates that incident rather than paging again
     await receiver.deliver(job('delivery_failed', alert(), { failure: { ...failure, jobId: 'j2' } }), undefined);
+    await fake.settled();
     expect(fake.open()).toHaveLength(2);
     expect(inc.triggers).toBe(2);
   });
@@ -340,6 +347,7 @@ describe('PagerDutyReceiver', () => {
     env.PD_KEY = OTHER_KEY; // rotated in place: read per delivery
     const out = await receiver.deliver(job('resolved', alert({ kind: 'resolved' })), prior);
     expect(out).toMatchObject({ ok: true, record: { pagerduty: { routingKeyId: routingKeyId(OTHER_KEY) } } });
+    await fake.settled();
     expect(fake.events.at(-1)).toMatchObject({ action: 'resolve', effect: 'dropped' });
     expect(fake.open()).toHaveLength(1); // what research §1.7 warns about
     expect(logs()).toMatch(/routing key changed/);
@@ -353,10 +361,12 @@ describe('PagerDutyReceiver', () => {
     const pending = receiver.deliver(job('firing'), undefined);
     const req = await held.received;
     expect(req).toMatchObject({ held: true, answered: false });
+    await fake.settled();
     expect(fake.incidents).toHaveLength(0);
     held.release();
     expect(await pending).toMatchObject({ ok: true });
     expect(req).toMatchObject({ answered: true, status: 202 });
+    await fake.settled();
     expect(fake.open()).toHaveLength(1);
   });
 
@@ -368,8 +378,10 @@ describe('PagerDutyReceiver', () => {
     await held.gone;
     held.release();
     expect(fake.requests[0]).toMatchObject({ answered: false, closedEarly: true });
+    await fake.settled();
     expect(fake.open()).toHaveLength(1); // accepted, but the answer was lost: a retry must update, not duplicate
     expect(await receiver.deliver(job('firing', alert(), { attempt: 1 }), undefined)).toMatchObject({ ok: true });
+    await fake.settled();
     expect(fake.incidents).toHaveLength(1);
     expect(fake.incidents[0]).toMatchObject({ triggers: 2 });
   });
@@ -408,6 +420,7 @@ describe('PagerDutyReceiver', () => {
     expect(await post(trigger({}, { source: '' }))).toMatchObject({ status: 400 });
     expect(await post(trigger({ links: [{ text: 'x' }] }))).toMatchObject({ status: 400 });
     expect(await post(trigger({}, { custom_details: { x: 'x'.repeat(512_001) } }))).toMatchObject({ status: 400 });
+    await fake.settled();
     expect(fake.incidents).toHaveLength(0);
     // a summary of exactly 1024 multibyte characters is fine
     expect(await post(trigger({}, { summary: 'é'.repeat(1024) }))).toEqual({
@@ -420,11 +433,13 @@ describe('PagerDutyReceiver', () => {
     expect(
       await post(JSON.stringify({ routing_key: OTHER_KEY, event_action: 'resolve', dedup_key: 'k1' })),
     ).toMatchObject({ status: 202 });
+    await fake.settled();
     expect(fake.events.map((e) => e.effect)).toEqual(['opened', 'dropped', 'dropped']);
     expect(fake.open()).toHaveLength(1);
     await post(JSON.stringify({ routing_key: KEY, event_action: 'resolve', dedup_key: 'k1' }));
     await post(trigger());
     // a trigger after a resolve is a new alert
+    await fake.settled();
     expect(fake.incidents.map((i) => i.status)).toEqual(['resolved', 'open']);
     const generated = await post(trigger({ dedup_key: undefined }));
     expect(generated.json.dedup_key).toMatch(/^[0-9a-f]{32}$/);

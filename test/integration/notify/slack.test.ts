@@ -98,7 +98,10 @@ afterEach(async () => {
 });
 
 async function setup(over: Partial<SlackReceiverOptions> = {}, channel = CHANNEL) {
-  const slack = await startFakeSlack();
+  // These tests switch the receiver's own pacing off to stay fast, so the fake's rate limit is off too (it is
+  // tested in fake-services.test.ts, the pacing below and in the storm test); with pacing on, Slack's limit applies.
+  const paced = over.postIntervalMs !== undefined && over.postIntervalMs > 0;
+  const slack = await startFakeSlack(paced ? {} : { rateLimit: false });
   open.push(slack);
   const { lines, logger } = capture();
   const env: Record<string, string | undefined> = { SLACK_BOT_TOKEN: slack.token };
