@@ -70,7 +70,8 @@ describe('funnelwatch demo', () => {
     expect(out).toContain(`simulated shop (seed ${seed})`);
     expect(out).toMatch(/FIRING {2}checkout-payment-success-drop \[payment_provider=stripe\]/);
     expect(out).toMatch(/likely cause: payments-service 2\.4\.0 \(production\)/);
-    expect(out).toMatch(/RESOLVED checkout-payment-success-drop \[payment_provider=stripe\]/);
+    // The incident's resolve is headed by its worst member: the stripe alert or the funnel-wide one.
+    expect(out).toMatch(/RESOLVED checkout-payment-success-drop( \[payment_provider=stripe\])? /);
     expect(out).toMatch(
       /the story is complete and checked: 1 incident \(\d alerts? of checkout-payment-success-drop\) paged \d receivers? once each, naming payments-service 2\.4\.0 first and payment_provider=stripe/,
     );
