@@ -19,6 +19,32 @@ export interface GateArm {
   rate: number | null;
 }
 
+/** A gate's settings as the API and the evidence show them (durations in minutes). */
+export interface GateSettings {
+  drop: number;
+  falseFail: number;
+  power: number;
+  expectedWeight: number | null;
+  warmupMinutes: number;
+  maxDurationMinutes: number;
+  onTimeout: GateDef['onTimeout'];
+  onSrm: GateDef['onSrm'];
+}
+
+/** The settings of `g`, with the expected canary weight of this comparison (the API may override the gate's). */
+export function gateSettings(g: GateDef, expectedWeight: number | undefined): GateSettings {
+  return {
+    drop: g.drop,
+    falseFail: g.falseFail,
+    power: g.power,
+    expectedWeight: expectedWeight ?? null,
+    warmupMinutes: g.warmupMs / 60_000,
+    maxDurationMinutes: g.maxDurationMs / 60_000,
+    onTimeout: g.onTimeout,
+    onSrm: g.onSrm,
+  };
+}
+
 export interface GateEvidence {
   version: 1;
   gate: string;
@@ -51,16 +77,7 @@ export interface GateEvidence {
   dataUntil: string;
   dataUntilMs: number;
   evaluatedAt: string;
-  settings: {
-    drop: number;
-    falseFail: number;
-    power: number;
-    expectedWeight: number | null;
-    warmupMinutes: number;
-    maxDurationMinutes: number;
-    onTimeout: GateDef['onTimeout'];
-    onSrm: GateDef['onSrm'];
-  };
+  settings: GateSettings;
   /** The explicit rollback condition and whether it fired (fail), was cleared (pass) or is still armed. */
   rollback: { condition: string; status: 'fired' | 'cleared' | 'armed'; at: string | null };
   /** The deploy marker of the canary version (service, version, when), if one was posted. */
@@ -112,16 +129,7 @@ export function buildEvidence(i: EvidenceInput): GateEvidence {
     dataUntil: iso(i.dataUntil),
     dataUntilMs: i.dataUntil,
     evaluatedAt: iso(i.now),
-    settings: {
-      drop: g.drop,
-      falseFail: g.falseFail,
-      power: g.power,
-      expectedWeight: i.expectedWeight ?? null,
-      warmupMinutes: g.warmupMs / 60_000,
-      maxDurationMinutes: g.maxDurationMs / 60_000,
-      onTimeout: g.onTimeout,
-      onSrm: g.onSrm,
-    },
+    settings: gateSettings(g, i.expectedWeight),
     rollback: {
       condition: rollbackCondition(g, i.expectedWeight),
       status: r.verdict === 'fail' ? 'fired' : r.verdict === 'pass' ? 'cleared' : 'armed',

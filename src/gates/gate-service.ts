@@ -27,7 +27,7 @@ import type { DeliveryJob } from '../notify/receiver.js';
 import { completenessKey, funnelCompletenessTracker } from '../engine/completeness.js';
 import type { CompletenessPersistence } from '../engine/completeness-store.js';
 import { firstSeen, MINUTE, readGateSeries, type GateSeriesQuery } from './gate-counts.js';
-import { buildEvidence, type GateEvidence } from './gate-evidence.js';
+import { buildEvidence, gateSettings, type GateEvidence, type GateSettings } from './gate-evidence.js';
 import { comparisonField, comparisonOf, type GateStore } from './gate-store.js';
 import { runGateTest } from './sequential-test.js';
 
@@ -55,21 +55,13 @@ export interface VerdictRequest {
   splitBy?: string;
 }
 
-export interface GateSummary {
+export interface GateSummary extends GateSettings {
   name: string;
   funnel: string;
   description: string | null;
   owner: string | null;
   metric: GateDef['metric'];
   splitBy: string;
-  drop: number;
-  falseFail: number;
-  power: number;
-  expectedWeight: number | null;
-  warmupMinutes: number;
-  maxDurationMinutes: number;
-  onTimeout: GateDef['onTimeout'];
-  onSrm: GateDef['onSrm'];
   notify: string[];
   source: GateDef['source'];
 }
@@ -87,14 +79,7 @@ export class GateService {
       owner: g.owner ?? null,
       metric: g.metric,
       splitBy: g.splitBy,
-      drop: g.drop,
-      falseFail: g.falseFail,
-      power: g.power,
-      expectedWeight: g.expectedWeight ?? null,
-      warmupMinutes: g.warmupMs / MINUTE,
-      maxDurationMinutes: g.maxDurationMs / MINUTE,
-      onTimeout: g.onTimeout,
-      onSrm: g.onSrm,
+      ...gateSettings(g, g.expectedWeight),
       notify: [...g.notify],
       source: g.source,
     }));
