@@ -38,8 +38,8 @@ export class StoryCheck {
   private rollbackAt: number | undefined;
   /** Incident groups holding the rule's alerts, by group id (a group pages every receiver; it counts once). */
   private readonly incidents = new Map<string, { trigger: AlertTransition; named: boolean; resolved: boolean }>();
-  /** Alerts of the rule that fired in some incident (from the members the pages list). */
-  private readonly members = new Set<string>();
+  /** Alerts of the rule that fired in some incident, with their status in the newest page listing them. */
+  private readonly members = new Map<string, 'firing' | 'resolved'>();
   private readonly problems: string[] = [];
 
   constructor(private readonly plan: StoryPlan) {}
@@ -63,6 +63,7 @@ export class StoryCheck {
       this.incidents.set(g.id, { trigger: job.alert, named, resolved: false });
     } else if (job.event === 'resolved' && known) {
       known.resolved = true;
+      for (const m of g.members) if (m.rule === this.plan.rule) this.members.set(m.key, 'resolved');
     }
   }
 
@@ -85,18 +86,19 @@ export class StoryCheck {
       return { status: 'waiting', for: `the page naming ${where}` };
     }
     if (this.rollbackAt === undefined) return { status: 'waiting', for: 'the rollback' };
-    const open = [...this.incidents.entries()].filter(([, i]) => !i.resolved).map(([id]) => id);
+    // The rule's alerts must resolve; their incident may stay open longer when a slower rule (cohort conversion,
+    // whose cohorts take the conversion window to mature) joined it: the page then says the rule's alerts resolved.
+    const open = [...this.members.entries()].filter(([, status]) => status === 'firing').map(([key]) => key);
     if (open.length > 0) {
       if (now - this.rollbackAt > this.plan.resolveWithinMs) {
         return {
           status: 'failed',
           problems: open.map(
-            (id) =>
-              `incident ${id} still open ${formatDuration(now - this.rollbackAt!)} after the rollback (no resolve)`,
+            (key) => `${key} still firing ${formatDuration(now - this.rollbackAt!)} after the rollback (no resolve)`,
           ),
         };
       }
-      return { status: 'waiting', for: `the resolve of incident ${open.join(', ')}` };
+      return { status: 'waiting', for: `the resolve of ${open.join(', ')}` };
     }
     // A group is per receiver (`<receiver>/<labels>@<opened>`): one incident pages each of its receivers once.
     const causes = new Set([...this.incidents.keys()].map((id) => id.slice(id.indexOf('/') + 1)));
@@ -110,7 +112,8 @@ export class StoryCheck {
         `${n} incident${n === 1 ? '' : 's'} (${alerts} alert${alerts === 1 ? '' : 's'} of ${this.plan.rule}) ` +
         `paged ${pages} receiver${pages === 1 ? '' : 's'} once each, naming ${d.service} ${d.version} first and ` +
         `${this.plan.segment.dimension}=${this.plan.segment.value}; ` +
-        `the rollback resolved ${n === 1 ? 'it' : 'every one'}`,
+        `the rollback resolved ${alerts === 1 ? 'it' : 'every one'}` +
+        `${[...this.incidents.values()].some((i) => !i.resolved) ? ' (the incident stays open for another rule)' : ''}`,
     };
   }
 
@@ -142,8 +145,10 @@ export class StoryCheck {
   /** Every alert of the rule a page lists fired in the planted segment or funnel-wide, never in another value. */
   private checkMembers(g: GroupNotice): void {
     for (const m of g.members) {
-      if (m.rule !== this.plan.rule || this.members.has(m.key)) continue;
-      this.members.add(m.key);
+      if (m.rule !== this.plan.rule) continue;
+      const known = this.members.has(m.key);
+      this.members.set(m.key, m.status);
+      if (known) continue;
       const planted = `${this.plan.segment.dimension}=${this.plan.segment.value}`;
       if (m.segment !== null && m.segment !== planted) {
         this.problems.push(`${m.key} paged, but only ${planted} failed`);
