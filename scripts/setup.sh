@@ -1,8 +1,12 @@
 #!/bin/sh
 # Everything `npm test` and `npm run demo` need on a fresh Debian machine with Node >= 20 and npm:
 # npm packages, redis-server and kcat (its librdkafka mock cluster is our Kafka-protocol broker in tests and the
-# demo), and a build of dist/. Safe to run again: each step is skipped when already done.
+# demo), and a build of dist/. With `--browser` (what `npm test` passes) also Debian's chromium, which the
+# dashboard's browser tests drive headless through playwright-core. Safe to run again: each step is skipped when
+# already done.
 set -eu
+browser=no
+[ "${1:-}" = "--browser" ] && browser=yes
 cd "$(dirname "$0")/.."
 
 major=$(node -p 'process.versions.node.split(".")[0]')
@@ -21,6 +25,9 @@ missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v redis-cli >/dev/null 2>&1 || missing="$missing redis-tools"
 command -v kcat >/dev/null 2>&1 || missing="$missing kcat"
+if [ "$browser" = yes ] && [ -z "${FW_CHROMIUM:-}" ]; then
+  command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+fi
 if [ -n "$missing" ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing$missing with apt-get"
