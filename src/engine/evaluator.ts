@@ -157,6 +157,8 @@ export class Evaluator {
   /** When each state was last committed (quiet states are written only now and then). */
   private readonly written = new Map<string, number>();
   private ruleSetVersion = '';
+  /** The pass in progress (or the last one): the next caller's pass starts after it. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: EvaluatorOptions) {
     this.source = 'bucketCounts' in o.store ? new StoreFunnelSource(o.store) : o.store;
@@ -173,8 +175,21 @@ export class Evaluator {
     return out;
   }
 
-  /** One evaluation pass; the minute ticker calls it. Standby replicas return at once. */
-  async tick(now: number = this.o.clock.now()): Promise<TickReport> {
+  /**
+   * One evaluation pass; the minute ticker calls it. Standby replicas return at once. Passes run one at a time: a
+   * caller that asks while one is in progress (a reload, a test, an operator) waits for it and then runs its own,
+   * because two passes over the same in-memory states would each see the same previous state and each trigger.
+   */
+  tick(now?: number): Promise<TickReport> {
+    const run = this.queue.then(() => this.pass(now ?? this.o.clock.now()));
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async pass(now: number): Promise<TickReport> {
     const m = this.o.metrics;
     const token = this.o.lease.token();
     if (!this.o.lease.isLeader() || token === undefined) {

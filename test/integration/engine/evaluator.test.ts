@@ -359,6 +359,41 @@ describe('evaluator on a real Redis', () => {
     expect(notes.got.some((t) => t.rule === 'shop/data_stale' && t.kind === 'resolved')).toBe(true);
   }, 120_000);
 
+  it(
+    'two ticks asked for at once (the minute ticker and a reload or a test) run one after the other: ' +
+      'one trigger for the drop, not one per caller',
+    async () => {
+      const DROP_AT = 60;
+      const shop = new Shop((p, k) => (p === 'android' && k >= DROP_AT ? 0.2 : 0.6));
+      const s = setup([rule({ forMs: 0 })]);
+      const notes = new Collect();
+      const ev = s.make(notes);
+      for (let k = 0; k < DROP_AT; k++) await s.minute(shop, k, ev);
+      for (let k = DROP_AT; k < DROP_AT + 12; k++) {
+        await s.minute(shop, k, ev);
+        // The next minute's data in, then two callers tick at the same moment.
+        const events = shop.minute(k + 1);
+        await s.store.applyBatch({
+          funnel,
+          partition: '1',
+          firstOffset: k * 10_000,
+          lastOffset: k * 10_000 + events.length - 1,
+          events,
+          now: s.clock.now(),
+        });
+        s.clock.set(T0 + (k + 2) * MIN + 5_000);
+        await s.store.compact(funnel);
+        await s.lease.tryAcquire();
+        const both = await Promise.all([ev.tick(s.clock.now()), ev.tick(s.clock.now())]);
+        expect(both.map((r) => r.outcome)).toEqual(['evaluated', 'evaluated']);
+        k++;
+      }
+      const fired = notes.got.filter((t) => t.kind === 'firing' && t.segment?.value === 'android');
+      expect(fired.length, 'android fired once').toBe(1);
+    },
+    120_000,
+  );
+
   it('a replica that is not the lease holder does not evaluate', async () => {
     const s = setup([rule()]);
     const other = new LeaderLease({ redis: s.redis, prefix: s.prefix, owner: 'b', ttlMs: 60_000, clock: s.clock });
