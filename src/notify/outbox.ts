@@ -7,10 +7,14 @@
  * Retries are this module's alone (receivers make one attempt each): network errors, 429 and 5xx come back as
  * retriable outcomes and the job goes to a delayed set (`…:outbox-delayed`, score = when) with exponential
  * backoff and jitter, never sooner than the server's Retry-After; any replica moves due jobs back into the stream
- * (lua/outbox-promote-2.lua). A job still failing `giveUpMs` after it was made is given up. Permanent errors
- * (PagerDuty 400, Slack invalid_auth / channel_not_found / not_in_channel, a missing secret) are not retried: the
- * error is logged with its reason, counted, and announced as a `delivery_failed` self-alert on the alert's other
- * receivers (console when it has none).
+ * (lua/outbox-promote-2.lua). A trigger, update or reminder still failing `giveUpMs` after it was made is given up.
+ * A resolve (and a self-alert's recovery) never is while its receiver is configured: it retries at the capped
+ * backoff (backoffMaxMs) until delivered, since an incident left open in PagerDuty is worse than a late resolve;
+ * one for a receiver removed from the rule files is dropped, logged and counted (outcome `dropped`). Permanent
+ * errors (PagerDuty 400, Slack invalid_auth / channel_not_found / not_in_channel, a missing secret) are not
+ * retried. A permanent failure or a given-up job is logged with its reason, counted, and raises the failing
+ * receiver's self-alert (self-alerts.ts): a `delivery_failed` job on the alert's other receivers (console when it
+ * has none), once while it is open; the receiver's next successful delivery resolves it (`delivery_recovered`).
  *
  * Storms: each receiver has a gate in Redis shared by the workers of every replica (lua/receiver-gate-1.lua). A
  * retriable answer with Retry-After (a 429) pauses the receiver until then: no worker calls it before, its other
@@ -38,6 +42,8 @@ import { scriptSet } from '../redis/scripts.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import {
+  closesIncident,
+  isSelfAlert,
   opensIncident,
   type DeliveryJob,
   type DeliveryOutcome,
@@ -46,9 +52,10 @@ import {
 } from './receiver.js';
 import { BUILTIN_CONSOLE } from '../rules/receiver-def.js';
 import { DeliveryLog, deliveryField, incidentOf, type StoredDelivery } from './delivery-log.js';
+import { SelfAlerts } from './self-alerts.js';
 
 export type SettleOutcome =
-  'delivered' | 'retried' | 'failed' | 'skipped' | 'duplicate' | 'waiting' | 'paused' | 'lost';
+  'delivered' | 'retried' | 'failed' | 'skipped' | 'duplicate' | 'waiting' | 'paused' | 'dropped' | 'lost';
 
 export interface OutboxOptions {
   redis: RedisLike;
@@ -61,7 +68,8 @@ export interface OutboxOptions {
   metrics?: Metrics;
   /** A job pending this long without being settled belongs to a dead worker and is taken over. Default 60 s. */
   claimIdleMs?: number;
-  /** Retries stop this long after the job was made; the job then counts as failed. Default 6 h. */
+  /** Retries of a trigger, update or reminder stop this long after the job was made; it then counts as failed
+   *  (resolves are never given up while their receiver exists). Default 6 h. */
   giveUpMs?: number;
   /** First retry delay; doubles per attempt up to backoffMaxMs, with jitter. Defaults 5 s and 5 min. */
   backoffBaseMs?: number;
@@ -108,6 +116,7 @@ type Cmd = (...args: (string | number)[]) => Promise<unknown>;
 export class DeliveryOutbox {
   private readonly keys: ReturnType<typeof alertsKeys>;
   private readonly log: DeliveryLog;
+  private readonly selfAlerts: SelfAlerts;
   private readonly claimIdleMs: number;
   private readonly giveUpMs: number;
   private readonly backoffBaseMs: number;
@@ -130,6 +139,7 @@ export class DeliveryOutbox {
   constructor(private readonly o: OutboxOptions) {
     this.keys = alertsKeys(o.prefix);
     this.log = new DeliveryLog(o.redis, this.keys.delivery);
+    this.selfAlerts = new SelfAlerts(o.redis, o.prefix);
     this.claimIdleMs = o.claimIdleMs ?? 60_000;
     this.giveUpMs = o.giveUpMs ?? 6 * 3_600_000;
     this.backoffBaseMs = o.backoffBaseMs ?? 5_000;
@@ -358,15 +368,19 @@ export class DeliveryOutbox {
     const now = this.o.clock.now();
     const log = this.o.logger.child({ job: job.id, receiver: job.receiver, event: job.event, attempt: job.attempt });
     const receiver = this.o.receivers().get(job.receiver);
-    const field = job.event === 'delivery_failed' ? '' : deliveryField(job.receiver, incidentOf(job));
+    // A self-alert queued by an older version has no incident of its own: delivered as it comes, not recorded.
+    const untracked = isSelfAlert(job.event) && job.selfAlert === undefined;
+    const field = untracked ? '' : deliveryField(job.receiver, incidentOf(job));
     const stored = field ? await this.log.read(job.receiver, incidentOf(job)) : undefined;
 
-    if (opensIncident(job.event)) {
+    if (untracked) {
+      // delivered below without a record
+    } else if (opensIncident(job.event)) {
       if (stored && (stored.state === 'open' || stored.state === 'closed')) {
         log.info('trigger already delivered for this incident (a replayed job): not sent again');
         return this.settle(entry, 'duplicate', job, {});
       }
-    } else if (job.event !== 'delivery_failed') {
+    } else {
       if (!stored || stored.state === 'failed' || stored.state === 'closed') {
         log.debug(
           { state: stored?.state ?? 'none' },
@@ -389,6 +403,14 @@ export class DeliveryOutbox {
     }
 
     if (!receiver) {
+      if (closesIncident(job.event)) {
+        // Nobody can be told any more; a self-alert about a receiver the operator removed would never resolve.
+        log.warn(
+          { incident: incidentOf(job) },
+          `receiver "${job.receiver}" is no longer configured (removed from the rule files?): its resolve is dropped`,
+        );
+        return this.settle(entry, 'dropped', job, {});
+      }
       return this.fail(
         entry,
         job,
@@ -427,7 +449,7 @@ export class DeliveryOutbox {
         lastEvent: job.event,
         lastAt: done,
       };
-      const state: StoredDelivery['state'] = job.event === 'resolved' ? 'closed' : 'open';
+      const state: StoredDelivery['state'] = closesIncident(job.event) ? 'closed' : 'open';
       // From the moment the evaluator decided to the receiver's answer: queueing, retries and the request itself.
       this.o.metrics?.deliveryLatency.observe(
         { receiver: job.receiver, event: job.event },
@@ -435,15 +457,25 @@ export class DeliveryOutbox {
       );
       this.o.onDelivered?.(job.receiver);
       log.info({ latencyMs: done - job.createdAt }, 'delivered');
-      return this.settle(
+      const settled = await this.settle(
         entry,
         'delivered',
         job,
         field ? { field, value: { state, at: done, job: job.id, record } } : {},
       );
+      // The receiver takes deliveries again: its open self-alert, if any, is resolved (once, whichever worker).
+      const told = await this.selfAlerts.recover(job.receiver, done);
+      if (told > 0) log.info({ told }, 'the receiver delivers again: its self-alert is resolved');
+      return settled;
     }
     if (outcome.retriable) {
-      if (now - job.createdAt > this.giveUpMs) {
+      if (closesIncident(job.event) && now - job.createdAt > this.giveUpMs && job.attempt % 10 === 0) {
+        log.warn(
+          { code: outcome.code, reason: outcome.reason, ageMin: Math.round((now - job.createdAt) / 60_000) },
+          'a resolve is still failing past the give-up time; it is retried until delivered (never given up)',
+        );
+      }
+      if (!closesIncident(job.event) && now - job.createdAt > this.giveUpMs) {
         return this.fail(
           entry,
           job,
@@ -509,36 +541,33 @@ export class DeliveryOutbox {
     );
     this.o.onPermanentFailure?.(job.receiver, code, reason);
     const now = this.o.clock.now();
-    const field = opensIncident(job.event) ? deliveryField(job.receiver, incidentOf(job)) : '';
-    const selfAlerts = job.event === 'delivery_failed' ? [] : this.selfAlerts(job, code, reason, now);
+    const untracked = isSelfAlert(job.event) && job.selfAlert === undefined;
+    const field = opensIncident(job.event) && !untracked ? deliveryField(job.receiver, incidentOf(job)) : '';
+    // Raised before the job is settled: a crash in between fails the job again on takeover, and the raise is
+    // idempotent (each receiver is told once per open self-alert).
+    if (!isSelfAlert(job.event)) {
+      const failure = { receiver: job.receiver, jobId: job.id, event: job.event, code, reason };
+      await this.selfAlerts.raise(failure, job.alert, this.selfAlertTargets(job), now);
+    }
     return this.settle(entry, 'failed', job, {
       ...(field ? { field, value: { state: 'failed' as const, at: now, job: job.id, failure: { code, reason } } } : {}),
-      extraJobs: selfAlerts,
     });
   }
 
-  /** The alert's other receivers (console when there are none) hear that this one refused. */
-  private selfAlerts(job: DeliveryJob, code: string, reason: string, now: number): DeliveryJob[] {
+  /** Who hears that `job`'s receiver refused: the alert's other receivers, the console when there are none. */
+  private selfAlertTargets(job: DeliveryJob): string[] {
     const known = this.o.receivers();
-    let targets = job.alert.notify.filter((r) => r !== job.receiver && known.has(r));
+    const targets = job.alert.notify.filter((r) => r !== job.receiver && known.has(r));
     if (targets.length === 0 && job.receiver !== BUILTIN_CONSOLE.name && known.has(BUILTIN_CONSOLE.name))
-      targets = [BUILTIN_CONSOLE.name];
-    return targets.map((r) => ({
-      id: `${job.id}/delivery_failed/${r}`,
-      receiver: r,
-      event: 'delivery_failed' as const,
-      alert: job.alert,
-      createdAt: now,
-      attempt: 0,
-      failure: { receiver: job.receiver, jobId: job.id, event: job.event, code, reason },
-    }));
+      return [BUILTIN_CONSOLE.name];
+    return targets;
   }
 
   private async settle(
     entry: string,
     outcome: SettleOutcome,
     job: DeliveryJob | undefined,
-    o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob; extraJobs?: DeliveryJob[] },
+    o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob },
   ): Promise<SettleOutcome> {
     const res = await outboxScripts.run(
       this.o.redis,
@@ -552,7 +581,6 @@ export class DeliveryOutbox {
         o.value ? JSON.stringify(o.value) : '',
         o.retryAt !== undefined ? Math.round(o.retryAt) : '',
         o.retryJob ? JSON.stringify(o.retryJob) : '',
-        ...(o.extraJobs ?? []).map((j) => JSON.stringify(j)),
       ],
       'OUTBOX',
       `delivery worker: settling ${entry}`,

@@ -49,7 +49,14 @@ import {
 } from './format.js';
 import { groupDedupKey } from './grouping.js';
 import { codePointLength, truncateCodePoints } from '../core/text.js';
-import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
+import {
+  closesIncident,
+  isSelfAlert,
+  type DeliveryJob,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  type Receiver,
+} from './receiver.js';
 import type { PagerDutyReceiverDef } from '../rules/receiver-def.js';
 import { describeSecret, trySecret } from '../core/secrets.js';
 import { JsonPoster, parseRetryAfter } from '../core/outbound-http.js';
@@ -121,7 +128,7 @@ export function pagerDutyDedupKey(rule: string, segment: AlertTransition['segmen
   return fitDedupKey(`funnelwatch/${alertKey(rule, segment)}`);
 }
 
-/** One open self-alert per failing receiver: repeated refusals update it instead of paging again. */
+/** One open self-alert per failing receiver: repeated refusals update it; its recovery resolves it. */
 export function deliveryFailedDedupKey(receiver: string): string {
   return fitDedupKey(`funnelwatch/delivery-failed/${receiver}`);
 }
@@ -239,7 +246,7 @@ export function pagerDutyEvent(
 ): { body: PagerDutyEventBody; warnings: string[] } {
   const a = job.alert;
   const warnings: string[] = [];
-  const failed = job.event === 'delivery_failed';
+  const failed = isSelfAlert(job.event);
 
   let severity: PagerDutySeverity = SEVERITY[a.severity] ?? 'error';
   if (!(a.severity in SEVERITY)) {
@@ -255,9 +262,12 @@ export function pagerDutyEvent(
     // A missing firing means someone was not told about an incident: that pages. A lost resolve, update or
     // reminder leaves things noisier but nobody uninformed.
     severity = f?.event === 'firing' ? 'critical' : 'warning';
-    text = f
-      ? `funnelwatch: receiver ${f.receiver} refused the ${f.event} of ${headline(a)}: ${f.reason} (${f.code})`
-      : `funnelwatch: a delivery failed for ${headline(a)}`;
+    text =
+      job.event === 'delivery_recovered'
+        ? `funnelwatch: receiver ${f?.receiver ?? job.receiver} delivers again`
+        : f
+          ? `funnelwatch: receiver ${f.receiver} refused the ${f.event} of ${headline(a)}: ${f.reason} (${f.code})`
+          : `funnelwatch: a delivery failed for ${headline(a)}`;
     dedupKey = deliveryFailedDedupKey(f?.receiver ?? job.receiver);
     details = { failure: f ?? null, ...alertDetails(job) };
   } else {
@@ -288,7 +298,7 @@ export function pagerDutyEvent(
   const timestamp = isoOrNull(a.at) ?? isoOrNull(job.createdAt) ?? undefined;
   const body: PagerDutyEventBody = {
     routing_key: routingKey,
-    event_action: job.event === 'resolved' ? 'resolve' : 'trigger',
+    event_action: closesIncident(job.event) ? 'resolve' : 'trigger',
     dedup_key: dedupKey,
     payload: {
       summary: summary.text,

@@ -14,6 +14,7 @@
  *   startFakeSlack(opts?)  opts.token (the one valid bot token), opts.channels (id → name; default
  *                          { C0ALERTS: 'alerts' }), opts.historyScope (default true; false: the token lacks
  *                          channels:history, so conversations.history/replies answer missing_scope),
+ *                          opts.listScope (default true; false: conversations.list answers missing_scope),
  *                          opts.rateLimit (default { perSecond: 1, burst: 3 }; false: none): chat.postMessage per
  *                          channel is a token bucket, as Slack's "1 message a second per channel, short bursts
  *                          allowed"; an empty bucket answers HTTP 429 `ratelimited` with Retry-After and pauses the
@@ -54,6 +55,9 @@
  *                               → top-level messages after `oldest`, newest first, with metadata when asked.
  *   POST /api/conversations.replies   channel, ts (unknown → thread_not_found), oldest, limit, include_all_metadata
  *                               → the parent, then its replies after `oldest`, oldest first.
+ *   POST /api/conversations.list  types, exclude_archived, limit, cursor → { ok, channels: [{ id, name, … }],
+ *                               response_metadata: { next_cursor } } (pages of `limit`); missing_scope when
+ *                               opts.listScope is false (the token lacks channels:read).
  *   POST /api/auth.test         → { ok, team, user, user_id, bot_id, team_id, url }.
  *   Anything else               → { ok: false, error: 'unknown_method' }.
  * Bodies are application/x-www-form-urlencoded (what the SDK sends; `blocks` JSON-encoded in a field) or JSON.
@@ -66,7 +70,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 export type FakeSlackMethod =
-  'chat.postMessage' | 'chat.update' | 'auth.test' | 'conversations.history' | 'conversations.replies' | '*';
+  | 'chat.postMessage'
+  | 'chat.update'
+  | 'auth.test'
+  | 'conversations.history'
+  | 'conversations.replies'
+  | 'conversations.list'
+  | '*';
 
 export type FakeSlackFailure =
   | { status: number; retryAfter?: number; body?: unknown }
@@ -108,6 +118,8 @@ export interface FakeSlackOptions {
   channels?: Record<string, string>;
   /** Whether the token may read channels (conversations.history / replies); default true. */
   historyScope?: boolean;
+  /** Whether the token may list channels (conversations.list, channels:read); default true. */
+  listScope?: boolean;
   /** chat.postMessage per channel: tokens a second and bucket size; false: no rate limit. */
   rateLimit?: { perSecond: number; burst: number } | false;
 }
@@ -402,6 +414,18 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       case 'conversations.history':
       case 'conversations.replies':
         return read(method, form);
+      case 'conversations.list': {
+        if (opts.listScope === false)
+          return platformError('missing_scope', { needed: 'channels:read', provided: 'chat:write' });
+        const all = Object.entries(channels).map(([id, name]) => ({ id, name, is_channel: true, is_archived: false }));
+        const limit = Math.max(1, Number(form.limit ?? 100));
+        const from = Number(form.cursor || 0);
+        const next = from + limit < all.length ? String(from + limit) : '';
+        return {
+          status: 200,
+          body: { ok: true, channels: all.slice(from, from + limit), response_metadata: { next_cursor: next } },
+        };
+      }
       case 'auth.test':
         return {
           status: 200,
