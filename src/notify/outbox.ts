@@ -411,12 +411,15 @@ export class DeliveryOutbox {
         );
         return this.settle(entry, 'dropped', job, {});
       }
+      // Failed, logged and counted, but no self-alert: nothing would ever resolve it (no delivery to come), and
+      // readiness does not keep warning about a receiver the operator removed.
       return this.fail(
         entry,
         job,
         log,
         'RECEIVER_UNKNOWN',
         `receiver "${job.receiver}" is not configured (removed from the rule files?)`,
+        false,
       );
     }
     // The receiver's gate, shared by every replica: paused after a 429 (nobody calls it before its Retry-After),
@@ -532,20 +535,21 @@ export class DeliveryOutbox {
     log: Logger,
     code: string,
     reason: string,
+    selfAlert = true,
   ): Promise<SettleOutcome> {
     log.error(
       { code, reason },
-      job.event === 'firing' || (job.event === 'updated' && job.group?.severityRose === true)
+      selfAlert && (job.event === 'firing' || (job.event === 'updated' && job.group?.severityRose === true))
         ? 'delivery failed permanently: a page may be missing; announcing it on the other receivers'
         : 'delivery failed permanently',
     );
-    this.o.onPermanentFailure?.(job.receiver, code, reason);
+    if (selfAlert) this.o.onPermanentFailure?.(job.receiver, code, reason);
     const now = this.o.clock.now();
     const untracked = isSelfAlert(job.event) && job.selfAlert === undefined;
     const field = opensIncident(job.event) && !untracked ? deliveryField(job.receiver, incidentOf(job)) : '';
     // Raised before the job is settled: a crash in between fails the job again on takeover, and the raise is
     // idempotent (each receiver is told once per open self-alert).
-    if (!isSelfAlert(job.event)) {
+    if (selfAlert && !isSelfAlert(job.event)) {
       const failure = { receiver: job.receiver, jobId: job.id, event: job.event, code, reason };
       await this.selfAlerts.raise(failure, job.alert, this.selfAlertTargets(job), now);
     }

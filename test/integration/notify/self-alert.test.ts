@@ -281,5 +281,13 @@ describe('resolves are never given up; given-up triggers raise a self-alert that
     expect(r.pd.requests).toHaveLength(1);
     expect(r.slack.messages).toHaveLength(0);
     expect(await r.redis.exists(alertsKeys(r.prefix).selfAlert('pd-checkout'))).toBe(0);
+    // A trigger queued before the removal fails (counted) without a self-alert that nothing would ever resolve.
+    await r.queue([job(2, 'firing', 'pd-checkout', r.clock.now())]);
+    await r.drain();
+    expect(await r.count('fw_deliveries_total', { receiver: 'pd-checkout', event: 'firing', outcome: 'failed' })).toBe(
+      1,
+    );
+    expect(r.slack.messages).toHaveLength(0);
+    expect(await r.redis.exists(alertsKeys(r.prefix).selfAlert('pd-checkout'))).toBe(0);
   });
 });
