@@ -43,6 +43,7 @@
  *   calledWhilePaused      chat.postMessage requests that arrived for a channel inside one of its pauses (a client
  *                          that honours Retry-After sends none).
  *   close()                drops hanging connections and stops the server.
+ *   headerOf(blocks)       (exported) the text of a message's header block, "" without one.
  *
  * Methods
  *   POST /api/chat.postMessage  channel (id, name or #name; unknown → channel_not_found), text, blocks,
@@ -156,6 +157,13 @@ const MAX = {
   postText: 40_000,
   updateText: 4000,
 };
+
+/** The text of a message's header block ("" without one): what a person sees first. */
+export function headerOf(blocks: unknown[] | undefined): string {
+  const h = (blocks ?? []).find((b) => (b as { type: string }).type === 'header') as
+    { text: { text: string } } | undefined;
+  return h?.text.text ?? '';
+}
 
 function cpLength(s: unknown): number {
   return typeof s === 'string' ? Array.from(s).length : 0;

@@ -17,7 +17,7 @@ import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import type { ReceiverDef } from '../../../src/rules/receiver-def.js';
 import { eventually, redisClient, uniquePrefix } from '../../support/env.js';
 import { startFakePagerDuty, type FakePagerDuty } from '../../support/fake-pagerduty.js';
-import { startFakeSlack, type FakeSlack } from '../../support/fake-slack.js';
+import { headerOf, startFakeSlack, type FakeSlack } from '../../support/fake-slack.js';
 
 const PD_KEY = 'e93facc04764012d7bfb002500d5d1a6';
 const GIVE_UP_MS = 60_000;
@@ -165,12 +165,6 @@ async function runUntil(r: Rig, probe: () => boolean | Promise<boolean>, what: s
     30_000,
     what,
   );
-}
-
-function headerOf(blocks: unknown[] | undefined): string {
-  const h = (blocks ?? []).find((b) => (b as { type: string }).type === 'header') as
-    { text: { text: string } } | undefined;
-  return h?.text.text ?? '';
 }
 
 describe('resolves are never given up; given-up triggers raise a self-alert that recovery resolves', () => {

@@ -15,7 +15,7 @@ import type {
 } from '../../../src/notify/receiver.js';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import { createLogger } from '../../../src/obs/logger.js';
-import { startFakeSlack, type FakeSlack, type FakeSlackOptions } from '../../support/fake-slack.js';
+import { headerOf, startFakeSlack, type FakeSlack, type FakeSlackOptions } from '../../support/fake-slack.js';
 import { RedisReceiverFacts } from '../../../src/notify/receiver-facts.js';
 import { redisClient, uniquePrefix } from '../../support/env.js';
 
@@ -123,12 +123,6 @@ function okRecord(o: DeliveryOutcome): SlackRecord {
   const rec = o.ok ? o.record?.slack : undefined;
   expect(rec).toBeDefined();
   return rec!;
-}
-
-function headerOf(blocks: unknown[] | undefined): string {
-  const h = (blocks ?? []).find((b) => (b as { type: string }).type === 'header') as
-    { text: { text: string } } | undefined;
-  return h?.text.text ?? '';
 }
 
 describe('SlackReceiver: deliveries', () => {
