@@ -14,7 +14,8 @@
  * errors (PagerDuty 400, Slack invalid_auth / channel_not_found / not_in_channel, a missing secret) are not
  * retried. A permanent failure or a given-up job is logged with its reason, counted, and raises the failing
  * receiver's self-alert (self-alerts.ts): a `delivery_failed` job on the alert's other receivers (console when it
- * has none), once while it is open; the receiver's next successful delivery resolves it (`delivery_recovered`).
+ * has none), once while it is open; the receiver's next successful delivery, or a recovery probe after a give-up,
+ * resolves it (`delivery_recovered`).
  *
  * Storms: each receiver has a gate in Redis shared by the workers of every replica (lua/receiver-gate-1.lua). A
  * retriable answer with Retry-After (a 429) pauses the receiver until then: no worker calls it before, its other
@@ -74,6 +75,9 @@ export interface OutboxOptions {
   /** First retry delay; doubles per attempt up to backoffMaxMs, with jitter. Defaults 5 s and 5 min. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** How often a receiver whose self-alert a given-up job raised is probed for recovery (Receiver.probe), when
+   *  nothing else is delivered to it. Default backoffMaxMs. */
+  probeEveryMs?: number;
   /** How long a job waits before looking again for its incident's trigger to be delivered. Default 2 s. */
   orderWaitMs?: number;
   /** Longest a blocking read waits for new jobs. Default 2 s. */
@@ -135,6 +139,7 @@ export class DeliveryOutbox {
   private lastClaim = 0;
   private lastGauges = 0;
   private lastPrune = 0;
+  private lastProbe = 0;
 
   constructor(private readonly o: OutboxOptions) {
     this.keys = alertsKeys(o.prefix);
@@ -273,6 +278,12 @@ export class DeliveryOutbox {
     if (now - this.lastGauges >= 10_000) {
       this.lastGauges = now;
       await this.exportGauges().catch(() => {});
+    }
+    if (now - this.lastProbe >= (this.o.probeEveryMs ?? this.backoffMaxMs)) {
+      this.lastProbe = now;
+      await this.probeFailing(now).catch((err: unknown) =>
+        this.o.logger.warn({ err: errorMessage(err) }, 'delivery worker: probing failing receivers failed'),
+      );
     }
     if (now - this.lastPrune >= Math.min(10 * 60_000, this.o.pruneIdleMs ?? Infinity)) {
       this.lastPrune = now;
@@ -502,6 +513,34 @@ export class DeliveryOutbox {
       });
     }
     return this.fail(entry, job, log, outcome.code, outcome.reason);
+  }
+
+  /**
+   * A receiver whose self-alert a given-up job raised (it kept failing: network, 5xx, 429) gets no further
+   * deliveries when nothing new is sent to it, so its recovery would go unseen: a probe it answers recovers it.
+   * Only for give-ups: a probe passing says nothing about a permanent refusal (a channel the bot is not in).
+   * The probe goes through the receiver's gate, so a pause or the pacing holds it back like any delivery.
+   */
+  private async probeFailing(now: number): Promise<void> {
+    for (const open of await this.selfAlerts.open()) {
+      const receiver = this.o.receivers().get(open.receiver);
+      if (open.code !== 'DELIVERY_GAVE_UP' || !receiver?.probe) continue;
+      const gate = await this.gate('take', open.receiver, now, PACING_MS[receiver.kind] ?? 0);
+      if (!gate.open) continue;
+      const outcome = await receiver.probe();
+      const log = this.o.logger.child({ receiver: open.receiver });
+      if (!outcome.ok) {
+        if (outcome.retriable && outcome.retryAfterMs !== undefined) {
+          const at = this.o.clock.now();
+          await this.gate('pause', open.receiver, at, at + outcome.retryAfterMs);
+        }
+        log.info({ code: outcome.code, reason: outcome.reason }, 'recovery probe: the receiver still fails');
+        continue;
+      }
+      this.o.onDelivered?.(open.receiver);
+      const told = await this.selfAlerts.recover(open.receiver, this.o.clock.now());
+      if (told > 0) log.info({ told }, 'recovery probe: the receiver answers again; its self-alert is resolved');
+    }
   }
 
   /** The receiver gate (lua/receiver-gate-1.lua): 'take' a delivery slot, or 'pause' the receiver until `arg`. */

@@ -133,6 +133,9 @@ export function deliveryFailedDedupKey(receiver: string): string {
   return fitDedupKey(`funnelwatch/delivery-failed/${receiver}`);
 }
 
+/** The key the recovery probe resolves: nothing ever triggers it, so its resolve changes nothing. */
+export const PROBE_DEDUP_KEY = 'funnelwatch/probe';
+
 /** The routing key's fingerprint kept in DeliveryRecords: sha256, first 16 hex digits. */
 export function routingKeyId(routingKey: string): string {
   return createHash('sha256').update(routingKey).digest('hex').slice(0, 16);
@@ -450,6 +453,18 @@ export class PagerDutyReceiver implements Receiver {
             ? ' (event too large)'
             : '';
     return fail(false, `PAGERDUTY_HTTP_${status}`, `PagerDuty answered ${status}${hint}${said ? `: ${said}` : ''}`);
+  }
+
+  /** A resolve of a key nothing ever opens: PagerDuty accepts it (202) and drops it, so it pages nobody. */
+  async probe(): Promise<DeliveryOutcome> {
+    const secret = trySecret(this.o.def.routingKey, this.o.env);
+    if (!secret.ok) return { ...secret, reason: `receiver ${this.name}: ${secret.reason}` };
+    const body = { routing_key: secret.value, event_action: 'resolve', dedup_key: PROBE_DEDUP_KEY };
+    const res = await this.http.post(this.url, JSON.stringify(body));
+    if (!res.ok) return { ...res, reason: `PagerDuty not reached: ${res.reason}` };
+    if (res.status >= 200 && res.status < 300) return { ok: true };
+    const reason = `PagerDuty answered ${res.status} to a probe`;
+    return { ok: false, retriable: true, code: `PAGERDUTY_HTTP_${res.status}`, reason };
   }
 
   async check(): Promise<string[]> {

@@ -185,6 +185,12 @@ export interface Receiver {
    * could not record it). Must not throw for an answer it understands; must not retry.
    */
   deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome>;
+  /**
+   * A call that changes nothing at the service but needs it up and our credentials good (PagerDuty: the resolve of
+   * a key nothing opened; Slack: auth.test). The outbox uses it to see a receiver recover whose self-alert a
+   * given-up job raised, when no delivery goes to it any more.
+   */
+  probe?(): Promise<DeliveryOutcome>;
   /** A start-up check of the configuration (Slack `auth.test`, a secret that can be read); problems as text. */
   check?(): Promise<string[]>;
   close?(): Promise<void>;

@@ -1,7 +1,7 @@
 /**
  * Self-alerts: funnelwatch telling people that one of its receivers stopped taking deliveries (a page may be
  * missing), and telling them again when it takes them once more. One open self-alert per failing receiver, kept in
- * Redis (`<prefix>:{alerts}:self-alert|<receiver>`, lua/self-alert-3.lua) so every replica's workers share it:
+ * Redis (`<prefix>:{alerts}:self-alert|<receiver>`, lua/self-alert-4.lua) so every replica's workers share it:
  *   - raise: a permanent failure or a given-up job of receiver X queues one `delivery_failed` job per other
  *     receiver of the alert (the console when there is none), once per (X, receiver told) while the self-alert is
  *     open; later failures of X only count. The jobs open an incident of their own (`self-alert/X@since`) in the
@@ -10,8 +10,9 @@
  *     resolves the self-alert's dedup key, Slack updates the self-alert message, webhooks get a resolved alert). The
  *     hash is deleted and the jobs queued in one step that checks nothing changed since it was read, so two workers
  *     delivering to X at once recover it once.
- * A receiver that never takes another delivery (nothing goes to it) keeps its self-alert open: recovery is seen on
- * the next delivery, resolves included, which the outbox never gives up while the receiver exists.
+ * Recovery is seen on the receiver's next delivery (resolves included, which the outbox never gives up while the
+ * receiver exists). When nothing more is sent to it, the outbox probes a receiver whose self-alert a given-up job
+ * opened (`Receiver.probe`: a call that changes nothing) and a probe it answers recovers it the same way.
  */
 import { alertsKeys } from '../redis/alert-keys.js';
 import type { RedisLike } from '../redis/client.js';
@@ -20,7 +21,7 @@ import type { AlertTransition } from '../model/alert-transition.js';
 import { outboxWrites } from './delivery-log.js';
 import type { DeliveryFailure, DeliveryJob } from './receiver.js';
 
-const scripts = scriptSet(import.meta.url, { selfAlert: 'self-alert-3.lua' });
+const scripts = scriptSet(import.meta.url, { selfAlert: 'self-alert-4.lua' });
 
 /** What the self-alert hash keeps of its first failure: enough to word and address its recovery. */
 interface SelfAlertRecord {
@@ -67,7 +68,7 @@ export class SelfAlerts {
         selfAlert: id,
       }));
       const args = outboxWrites(jobs).flatMap((w, k) => [targets[k]!, w.mark, w.marker, w.job]);
-      const queued = await this.run(failure.receiver, ['raise', stored, ...args], 'raising');
+      const queued = await this.run(failure.receiver, ['raise', failure.receiver, stored, ...args], 'raising');
       if (queued >= 0) return queued;
     }
     return 0;
@@ -101,7 +102,7 @@ export class SelfAlerts {
         : []; // unreadable: nothing to address, the hash is only cleared
       const n = await this.run(
         receiver,
-        ['recover', raw, Object.keys(hash).length, ...jobs.map((j) => JSON.stringify(j))],
+        ['recover', receiver, raw, Object.keys(hash).length, ...jobs.map((j) => JSON.stringify(j))],
         'recovering',
       );
       if (n >= 0) return n;
@@ -109,11 +110,21 @@ export class SelfAlerts {
     return 0;
   }
 
+  /** The receivers with an open self-alert, and the code of the failure that opened it. */
+  async open(): Promise<{ receiver: string; code: string; since: number }[]> {
+    const out: { receiver: string; code: string; since: number }[] = [];
+    for (const receiver of await this.redis.smembers(this.keys.selfAlerts)) {
+      const record = parseRecord(await this.redis.hget(this.keys.selfAlert(receiver), 'record'));
+      if (record) out.push({ receiver, code: record.failure.code, since: record.since });
+    }
+    return out;
+  }
+
   private async run(receiver: string, argv: (string | number)[], what: string): Promise<number> {
     const res = await scripts.run(
       this.redis,
       'selfAlert',
-      [this.keys.selfAlert(receiver), this.keys.outbox, this.keys.delivery],
+      [this.keys.selfAlert(receiver), this.keys.outbox, this.keys.delivery, this.keys.selfAlerts],
       argv,
       'OUTBOX',
       `delivery worker: ${what} the self-alert of ${receiver}`,

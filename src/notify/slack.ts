@@ -349,6 +349,16 @@ export class SlackReceiver implements Receiver {
     }
   }
 
+  /** auth.test: Slack is reachable and takes the token (it says nothing about the channel). */
+  async probe(): Promise<DeliveryOutcome> {
+    try {
+      await this.webClient(readSecret(this.o.def.token, this.o.env)).auth.test();
+      return { ok: true };
+    } catch (err) {
+      return this.classify('auth.test', err);
+    }
+  }
+
   async close(): Promise<void> {
     this.client = undefined;
   }

@@ -17,6 +17,8 @@ export interface AlertsKeys {
   receiverGates: string;
   /** The open self-alert of a failing receiver (notify/self-alerts.ts), one hash per receiver. */
   selfAlert(receiver: string): string;
+  /** The receivers with an open self-alert (a set). */
+  selfAlerts: string;
   /** Small facts receivers keep across restarts (a Slack channel's id for its #name), field `receiver|fact`. */
   receiverFacts: string;
   silences: string;
@@ -38,6 +40,7 @@ export function alertsKeys(prefix: string): AlertsKeys {
     groups: `${base}groups`,
     receiverGates: `${base}receiver-gates`,
     selfAlert: (receiver) => `${base}self-alert|${receiver}`,
+    selfAlerts: `${base}self-alerts`,
     receiverFacts: `${base}receiver-facts`,
     silences: `${base}silences`,
     epoch: `${base}epoch`,

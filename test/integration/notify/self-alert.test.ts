@@ -10,7 +10,7 @@ import { outboxWrites } from '../../../src/notify/delivery-log.js';
 import { DeliveryOutbox } from '../../../src/notify/outbox.js';
 import type { DeliveryEvent, DeliveryJob } from '../../../src/notify/receiver.js';
 import { receiverFactory, ReceiverRegistry } from '../../../src/notify/receivers.js';
-import { pagerDutyDedupKey, deliveryFailedDedupKey } from '../../../src/notify/pagerduty.js';
+import { pagerDutyDedupKey, deliveryFailedDedupKey, PROBE_DEDUP_KEY } from '../../../src/notify/pagerduty.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { Metrics } from '../../../src/obs/metrics.js';
 import { alertsKeys } from '../../../src/redis/alert-keys.js';
@@ -80,7 +80,7 @@ interface Rig {
   count(name: string, labels: Record<string, string>): Promise<number>;
 }
 
-async function rig(opts: { workers?: number; slackToken?: string } = {}): Promise<Rig> {
+async function rig(opts: { workers?: number; slackToken?: string; probeEveryMs?: number } = {}): Promise<Rig> {
   const slack = await startFakeSlack();
   const pd = await startFakePagerDuty();
   closers.push(
@@ -113,6 +113,8 @@ async function rig(opts: { workers?: number; slackToken?: string } = {}): Promis
       backoffMaxMs: 200,
       orderWaitMs: 50,
       blockMs: 100,
+      // Off unless a test is about the probe: the others show recovery seen on a delivery.
+      probeEveryMs: opts.probeEveryMs ?? 3_600_000,
     });
     return { outbox, registry, metrics };
   });
@@ -215,6 +217,33 @@ describe('resolves are never given up; given-up triggers raise a self-alert that
     expect(r.slack.replies(selfAlert!.ts)).toHaveLength(1);
     expect(await r.redis.exists(alertsKeys(r.prefix).selfAlert('pd-checkout'))).toBe(0);
     expect(await r.count('fw_deliveries_total', { event: 'delivery_recovered', outcome: 'delivered' })).toBe(1);
+  });
+
+  it('with nothing more sent to it, a probe sees the receiver recover and resolves the self-alert', async () => {
+    const r = await rig({ probeEveryMs: 5 * 60_000 });
+    r.pd.fail(3, { status: 503 });
+    await r.queue([job(1, 'firing', 'pd-checkout', r.clock.now())]);
+    await runUntil(r, () => r.pd.requests.length === 1, 'the trigger tried once');
+    r.clock.shift += GIVE_UP_MS + 1_000;
+    await r.drain();
+    expect(headerOf(r.slack.topLevel('C0ALERTS')[0]!.blocks)).toBe(':warning: DELIVERY FAILED: pd-checkout');
+    // Five minutes on, the probe finds PagerDuty still failing (its third 503); five more, it answers.
+    r.clock.shift += 5 * 60_000;
+    await runUntil(r, () => r.pd.requests.length === 3, 'first probe');
+    expect(r.pd.requests[2]!.json).toMatchObject({ event_action: 'resolve', dedup_key: PROBE_DEDUP_KEY });
+    expect(await r.redis.exists(alertsKeys(r.prefix).selfAlert('pd-checkout'))).toBe(1);
+    r.clock.shift += 5 * 60_000;
+    await runUntil(
+      r,
+      () =>
+        headerOf(r.slack.topLevel('C0ALERTS')[0]?.blocks) === ':large_green_circle: DELIVERY RECOVERED: pd-checkout',
+      'the self-alert resolved after a probe was answered',
+    );
+    expect(r.pd.requests.map((q) => q.status)).toEqual([503, 503, 503, 202]);
+    await r.pd.settled();
+    expect(r.pd.incidents).toHaveLength(0); // the probe opened nothing
+    expect(await r.redis.exists(alertsKeys(r.prefix).selfAlert('pd-checkout'))).toBe(0);
+    expect(await r.redis.smembers(alertsKeys(r.prefix).selfAlerts)).toEqual([]);
   });
 
   it('two workers: one self-alert for many refused jobs, resolved once when the receiver recovers', async () => {

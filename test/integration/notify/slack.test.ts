@@ -570,6 +570,14 @@ describe('SlackReceiver: limits, pacing, check', () => {
     expect(c! - b!).toBeGreaterThanOrEqual(950);
   });
 
+  it('probe() is auth.test: ok while Slack takes the token, retriable while Slack answers 5xx', async () => {
+    const { slack, receiver } = await setup();
+    expect(await receiver.probe()).toEqual({ ok: true });
+    slack.fail('auth.test', 1, { status: 503 });
+    expect(await receiver.probe()).toMatchObject({ ok: false, retriable: true, code: 'SLACK_HTTP_503' });
+    expect(slack.messages).toHaveLength(0);
+  });
+
   it('check() reports an unreadable secret and a rejected token', async () => {
     const { slack, receiver, env } = await setup();
     expect(await receiver.check()).toEqual([]);
