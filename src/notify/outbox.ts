@@ -469,7 +469,9 @@ export class DeliveryOutbox {
         { receiver: job.receiver, event: job.event },
         Math.max(0, done - job.createdAt) / 1000,
       );
-      this.o.onDelivered?.(job.receiver);
+      // A job the receiver had nothing to send for proves nothing about it: the readiness warning and the self-alert
+      // stay until a real delivery.
+      if (!outcome.nothingSent) this.o.onDelivered?.(job.receiver);
       log.info({ latencyMs: done - job.createdAt }, 'delivered');
       const settled = await this.settle(
         entry,
@@ -478,7 +480,7 @@ export class DeliveryOutbox {
         field ? { field, value: { state, at: done, job: job.id, record } } : {},
       );
       // The receiver takes deliveries again: its open self-alert, if any, is resolved (once, whichever worker).
-      const told = await this.selfAlerts.recover(job.receiver, done);
+      const told = outcome.nothingSent ? 0 : await this.selfAlerts.recover(job.receiver, done);
       if (told > 0) log.info({ told }, 'the receiver delivers again: its self-alert is resolved');
       return settled;
     }

@@ -380,7 +380,8 @@ export class PagerDutyReceiver implements Receiver {
 
   async deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome> {
     // Reminders are Slack thread replies; a group's update pages again only when its worst severity rose.
-    if (job.event === 'reminder' || (job.event === 'updated' && !job.group?.severityRose)) return { ok: true };
+    if (job.event === 'reminder' || (job.event === 'updated' && !job.group?.severityRose))
+      return { ok: true, nothingSent: true };
     if (job.event === 'gate_verdict') {
       // The rule loader keeps PagerDuty out of a gate's notify; a job queued before such a change is refused.
       return {

@@ -164,6 +164,8 @@ export type DeliveryOutcome =
   | {
       ok: true;
       /** Merged into the incident's DeliveryRecord. */ record?: { slack?: SlackRecord; pagerduty?: PagerDutyRecord };
+      /** Nothing was sent (PagerDuty takes no reminders): done, but no sign that the receiver works. */
+      nothingSent?: true;
     }
   | {
       ok: false;

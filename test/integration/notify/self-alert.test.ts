@@ -219,6 +219,22 @@ describe('resolves are never given up; given-up triggers raise a self-alert that
     expect(await r.count('fw_deliveries_total', { event: 'delivery_recovered', outcome: 'delivered' })).toBe(1);
   });
 
+  it('a job PagerDuty has nothing to send for (a reminder) does not count as a recovery', async () => {
+    const r = await rig();
+    await r.queue([job(1, 'firing', 'pd-checkout', r.clock.now())]);
+    await r.drain();
+    r.pd.fail(1, { status: 400, errors: ['Event object is invalid'] });
+    await r.queue([job(2, 'firing', 'pd-checkout', r.clock.now())]);
+    await r.drain();
+    expect(headerOf(r.slack.topLevel('C0ALERTS')[0]!.blocks)).toBe(':warning: DELIVERY FAILED: pd-checkout');
+    await r.queue([{ ...job(1, 'reminder', 'pd-checkout', r.clock.now()), id: 'rule-1@1#1/reminder/pd-checkout/1' }]);
+    await r.drain();
+    expect(await r.count('fw_deliveries_total', { event: 'reminder', outcome: 'delivered' })).toBe(1);
+    expect(r.pd.requests).toHaveLength(2); // the reminder sent nothing
+    expect(await r.redis.exists(alertsKeys(r.prefix).selfAlert('pd-checkout'))).toBe(1);
+    expect(headerOf(r.slack.topLevel('C0ALERTS')[0]!.blocks)).toBe(':warning: DELIVERY FAILED: pd-checkout');
+  });
+
   it('with nothing more sent to it, a probe sees the receiver recover and resolves the self-alert', async () => {
     const r = await rig({ probeEveryMs: 5 * 60_000 });
     r.pd.fail(3, { status: 503 });
