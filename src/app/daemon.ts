@@ -36,6 +36,7 @@ import { LogNotifier } from '../notify/log-notifier.js';
 import type { Notifier } from '../notify/notifier.js';
 import { DeliveryOutbox } from '../notify/outbox.js';
 import { receiverFactory, ReceiverRegistry, type ReceiverFactory } from '../notify/receivers.js';
+import { RedisReceiverFacts } from '../notify/receiver-facts.js';
 import { RedisSilenceStore } from '../notify/silence-store.js';
 import { silenceRoutes } from '../http/silence-routes.js';
 import { alertRoutes } from '../http/alert-routes.js';
@@ -223,6 +224,7 @@ export class Daemon {
           slackApiUrl: config.FW_SLACK_API_URL,
           pagerDutyUrl: config.FW_PAGERDUTY_URL,
           timeoutMs: config.FW_DELIVERY_TIMEOUT_MS,
+          facts: new RedisReceiverFacts(this.redis, config.FW_REDIS_PREFIX),
         }),
       logger,
     );

@@ -297,8 +297,9 @@ export const CONFIG_SPEC = {
     schema: durationMs,
     default: '21600000',
     doc:
-      'A delivery still failing this long after the alert decided it is given up: ' +
-      "logged, counted and announced on the alert's other receivers.",
+      'A trigger, update or reminder still failing this long after the alert decided it is given up: ' +
+      "logged, counted and announced on the alert's other receivers (a self-alert, resolved when the receiver " +
+      'delivers again). Resolves are never given up while their receiver is configured.',
   },
   FW_DELIVERY_CLAIM_IDLE_MS: {
     schema: durationMs,

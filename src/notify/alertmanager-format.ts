@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { AlertTransition } from '../model/alert-transition.js';
 import { headline, isoOrNull, memberText } from './format.js';
-import type { DeliveryJob, GroupMember } from './receiver.js';
+import { closesIncident, isSelfAlert, type DeliveryJob, type GroupMember } from './receiver.js';
 
 /** Alertmanager's "not set" time, as its webhook sends it for a firing alert's endsAt. */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -88,16 +88,16 @@ function membersOf(job: DeliveryJob): GroupMember[] {
   return [
     {
       key: a.rule,
-      rule: job.event === 'delivery_failed' ? 'funnelwatch_delivery_failed' : a.rule,
+      rule: isSelfAlert(job.event) ? 'funnelwatch_delivery_failed' : a.rule,
       segment: a.segment ? `${a.segment.dimension}=${a.segment.value}` : null,
       severity: a.severity,
       incident: a.incidentId ?? job.id,
-      status: job.event === 'resolved' ? 'resolved' : 'firing',
+      status: closesIncident(job.event) ? 'resolved' : 'firing',
       change: e?.relativeChange ?? 0,
       ...(e && Number.isFinite(e.observedRate) ? { observedRate: e.observedRate } : {}),
       ...(e && Number.isFinite(e.expectedRate) ? { expectedRate: e.expectedRate } : {}),
       firedAt: a.at,
-      ...(job.event === 'resolved' ? { resolvedAt: a.at } : {}),
+      ...(closesIncident(job.event) ? { resolvedAt: job.event === 'resolved' ? a.at : job.createdAt } : {}),
     },
   ];
 }
@@ -105,14 +105,16 @@ function membersOf(job: DeliveryJob): GroupMember[] {
 /** The job's alerts in Alertmanager's shape. */
 export function amAlerts(job: DeliveryJob, externalURL: string): AmAlert[] {
   const head = job.alert;
-  const resolvedAll = job.event === 'resolved';
+  const resolvedAll = closesIncident(job.event);
   return membersOf(job).map((m) => {
     const labels = memberLabels(m, head);
+    // One self-alert per failing receiver: its recovery resolves the alert its failure fired.
+    if (isSelfAlert(job.event) && job.failure) labels.failed_receiver = job.failure.receiver;
     const resolved = resolvedAll || m.status === 'resolved';
     const annotations: Record<string, string> = { summary: memberText(m) };
     if (m.rule === head.rule && head.description) annotations.description = head.description;
     if (m.rule === head.rule && head.runbook) annotations.runbook_url = head.runbook;
-    if (job.event === 'delivery_failed' && job.failure) {
+    if (isSelfAlert(job.event) && job.failure) {
       annotations.summary = `receiver ${job.failure.receiver} refused the ${job.failure.event} of ${headline(head)}`;
       annotations.description = `${job.failure.code}: ${job.failure.reason}`;
     }

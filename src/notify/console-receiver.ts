@@ -96,6 +96,14 @@ export function consoleLines(job: DeliveryJob): string[] {
       ];
       break;
     }
+    case 'delivery_recovered': {
+      const f = job.failure;
+      lines = [
+        `DELIVERY RECOVERED  receiver ${f?.receiver ?? '?'} delivers again` +
+          (f ? ` (it had refused the ${f.event} of ${a.rule}: ${f.code})` : ''),
+      ];
+      break;
+    }
     case 'gate_verdict':
       lines = job.gate ? [formatGateLine(job.gate)] : [`GATE ${a.rule}`];
       break;

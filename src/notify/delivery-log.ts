@@ -37,9 +37,12 @@ export function deliveryField(receiver: string, incident: string): string {
   return `${receiver}|${incident}`;
 }
 
-/** The incident a job belongs to: its group; a job without one (from before groups) its alert's incident, or itself. */
+/**
+ * The incident a job belongs to: its group; a self-alert's its own; a job without either (from before groups) its
+ * alert's incident, or itself.
+ */
 export function incidentOf(job: DeliveryJob): string {
-  return job.group?.id ?? job.alert.incidentId ?? job.id;
+  return job.group?.id ?? job.selfAlert ?? job.alert.incidentId ?? job.id;
 }
 
 /**

@@ -7,10 +7,15 @@
  * Retries are this module's alone (receivers make one attempt each): network errors, 429 and 5xx come back as
  * retriable outcomes and the job goes to a delayed set (`…:outbox-delayed`, score = when) with exponential
  * backoff and jitter, never sooner than the server's Retry-After; any replica moves due jobs back into the stream
- * (lua/outbox-promote-2.lua). A job still failing `giveUpMs` after it was made is given up. Permanent errors
- * (PagerDuty 400, Slack invalid_auth / channel_not_found / not_in_channel, a missing secret) are not retried: the
- * error is logged with its reason, counted, and announced as a `delivery_failed` self-alert on the alert's other
- * receivers (console when it has none).
+ * (lua/outbox-promote-2.lua). A trigger, update or reminder still failing `giveUpMs` after it was made is given up.
+ * A resolve (and a self-alert's recovery) never is while its receiver is configured: it retries at the capped
+ * backoff (backoffMaxMs) until delivered, since an incident left open in PagerDuty is worse than a late resolve;
+ * one for a receiver removed from the rule files is dropped, logged and counted (outcome `dropped`). Permanent
+ * errors (PagerDuty 400, Slack invalid_auth / channel_not_found / not_in_channel, a missing secret) are not
+ * retried. A permanent failure or a given-up job is logged with its reason, counted, and raises the failing
+ * receiver's self-alert (self-alerts.ts): a `delivery_failed` job on the alert's other receivers (console when it
+ * has none), once while it is open; the receiver's next successful delivery, or a recovery probe after a give-up,
+ * resolves it (`delivery_recovered`).
  *
  * Storms: each receiver has a gate in Redis shared by the workers of every replica (lua/receiver-gate-1.lua). A
  * retriable answer with Retry-After (a 429) pauses the receiver until then: no worker calls it before, its other
@@ -38,6 +43,8 @@ import { scriptSet } from '../redis/scripts.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import {
+  closesIncident,
+  isSelfAlert,
   opensIncident,
   type DeliveryJob,
   type DeliveryOutcome,
@@ -46,9 +53,10 @@ import {
 } from './receiver.js';
 import { BUILTIN_CONSOLE } from '../rules/receiver-def.js';
 import { DeliveryLog, deliveryField, incidentOf, type StoredDelivery } from './delivery-log.js';
+import { SelfAlerts } from './self-alerts.js';
 
 export type SettleOutcome =
-  'delivered' | 'retried' | 'failed' | 'skipped' | 'duplicate' | 'waiting' | 'paused' | 'lost';
+  'delivered' | 'retried' | 'failed' | 'skipped' | 'duplicate' | 'waiting' | 'paused' | 'dropped' | 'lost';
 
 export interface OutboxOptions {
   redis: RedisLike;
@@ -61,11 +69,15 @@ export interface OutboxOptions {
   metrics?: Metrics;
   /** A job pending this long without being settled belongs to a dead worker and is taken over. Default 60 s. */
   claimIdleMs?: number;
-  /** Retries stop this long after the job was made; the job then counts as failed. Default 6 h. */
+  /** Retries of a trigger, update or reminder stop this long after the job was made; it then counts as failed
+   *  (resolves are never given up while their receiver exists). Default 6 h. */
   giveUpMs?: number;
   /** First retry delay; doubles per attempt up to backoffMaxMs, with jitter. Defaults 5 s and 5 min. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** How often a receiver whose self-alert a given-up job raised is probed for recovery (Receiver.probe), when
+   *  nothing else is delivered to it. Default backoffMaxMs. */
+  probeEveryMs?: number;
   /** How long a job waits before looking again for its incident's trigger to be delivered. Default 2 s. */
   orderWaitMs?: number;
   /** Longest a blocking read waits for new jobs. Default 2 s. */
@@ -108,6 +120,7 @@ type Cmd = (...args: (string | number)[]) => Promise<unknown>;
 export class DeliveryOutbox {
   private readonly keys: ReturnType<typeof alertsKeys>;
   private readonly log: DeliveryLog;
+  private readonly selfAlerts: SelfAlerts;
   private readonly claimIdleMs: number;
   private readonly giveUpMs: number;
   private readonly backoffBaseMs: number;
@@ -126,10 +139,12 @@ export class DeliveryOutbox {
   private lastClaim = 0;
   private lastGauges = 0;
   private lastPrune = 0;
+  private lastProbe = 0;
 
   constructor(private readonly o: OutboxOptions) {
     this.keys = alertsKeys(o.prefix);
     this.log = new DeliveryLog(o.redis, this.keys.delivery);
+    this.selfAlerts = new SelfAlerts(o.redis, o.prefix);
     this.claimIdleMs = o.claimIdleMs ?? 60_000;
     this.giveUpMs = o.giveUpMs ?? 6 * 3_600_000;
     this.backoffBaseMs = o.backoffBaseMs ?? 5_000;
@@ -264,6 +279,12 @@ export class DeliveryOutbox {
       this.lastGauges = now;
       await this.exportGauges().catch(() => {});
     }
+    if (now - this.lastProbe >= (this.o.probeEveryMs ?? this.backoffMaxMs)) {
+      this.lastProbe = now;
+      await this.probeFailing(now).catch((err: unknown) =>
+        this.o.logger.warn({ err: errorMessage(err) }, 'delivery worker: probing failing receivers failed'),
+      );
+    }
     if (now - this.lastPrune >= Math.min(10 * 60_000, this.o.pruneIdleMs ?? Infinity)) {
       this.lastPrune = now;
       await this.pruneConsumers().catch(() => {});
@@ -358,15 +379,19 @@ export class DeliveryOutbox {
     const now = this.o.clock.now();
     const log = this.o.logger.child({ job: job.id, receiver: job.receiver, event: job.event, attempt: job.attempt });
     const receiver = this.o.receivers().get(job.receiver);
-    const field = job.event === 'delivery_failed' ? '' : deliveryField(job.receiver, incidentOf(job));
+    // A self-alert queued by an older version has no incident of its own: delivered as it comes, not recorded.
+    const untracked = isSelfAlert(job.event) && job.selfAlert === undefined;
+    const field = untracked ? '' : deliveryField(job.receiver, incidentOf(job));
     const stored = field ? await this.log.read(job.receiver, incidentOf(job)) : undefined;
 
-    if (opensIncident(job.event)) {
+    if (untracked) {
+      // delivered below without a record
+    } else if (opensIncident(job.event)) {
       if (stored && (stored.state === 'open' || stored.state === 'closed')) {
         log.info('trigger already delivered for this incident (a replayed job): not sent again');
         return this.settle(entry, 'duplicate', job, {});
       }
-    } else if (job.event !== 'delivery_failed') {
+    } else {
       if (!stored || stored.state === 'failed' || stored.state === 'closed') {
         log.debug(
           { state: stored?.state ?? 'none' },
@@ -389,12 +414,23 @@ export class DeliveryOutbox {
     }
 
     if (!receiver) {
+      if (closesIncident(job.event)) {
+        // Nobody can be told any more; a self-alert about a receiver the operator removed would never resolve.
+        log.warn(
+          { incident: incidentOf(job) },
+          `receiver "${job.receiver}" is no longer configured (removed from the rule files?): its resolve is dropped`,
+        );
+        return this.settle(entry, 'dropped', job, {});
+      }
+      // Failed, logged and counted, but no self-alert: nothing would ever resolve it (no delivery to come), and
+      // readiness does not keep warning about a receiver the operator removed.
       return this.fail(
         entry,
         job,
         log,
         'RECEIVER_UNKNOWN',
         `receiver "${job.receiver}" is not configured (removed from the rule files?)`,
+        false,
       );
     }
     // The receiver's gate, shared by every replica: paused after a 429 (nobody calls it before its Retry-After),
@@ -427,23 +463,35 @@ export class DeliveryOutbox {
         lastEvent: job.event,
         lastAt: done,
       };
-      const state: StoredDelivery['state'] = job.event === 'resolved' ? 'closed' : 'open';
+      const state: StoredDelivery['state'] = closesIncident(job.event) ? 'closed' : 'open';
       // From the moment the evaluator decided to the receiver's answer: queueing, retries and the request itself.
       this.o.metrics?.deliveryLatency.observe(
         { receiver: job.receiver, event: job.event },
         Math.max(0, done - job.createdAt) / 1000,
       );
-      this.o.onDelivered?.(job.receiver);
+      // A job the receiver had nothing to send for proves nothing about it: the readiness warning and the self-alert
+      // stay until a real delivery.
+      if (!outcome.nothingSent) this.o.onDelivered?.(job.receiver);
       log.info({ latencyMs: done - job.createdAt }, 'delivered');
-      return this.settle(
+      const settled = await this.settle(
         entry,
         'delivered',
         job,
         field ? { field, value: { state, at: done, job: job.id, record } } : {},
       );
+      // The receiver takes deliveries again: its open self-alert, if any, is resolved (once, whichever worker).
+      const told = outcome.nothingSent ? 0 : await this.selfAlerts.recover(job.receiver, done);
+      if (told > 0) log.info({ told }, 'the receiver delivers again: its self-alert is resolved');
+      return settled;
     }
     if (outcome.retriable) {
-      if (now - job.createdAt > this.giveUpMs) {
+      if (closesIncident(job.event) && now - job.createdAt > this.giveUpMs && job.attempt % 10 === 0) {
+        log.warn(
+          { code: outcome.code, reason: outcome.reason, ageMin: Math.round((now - job.createdAt) / 60_000) },
+          'a resolve is still failing past the give-up time; it is retried until delivered (never given up)',
+        );
+      }
+      if (!closesIncident(job.event) && now - job.createdAt > this.giveUpMs) {
         return this.fail(
           entry,
           job,
@@ -467,6 +515,34 @@ export class DeliveryOutbox {
       });
     }
     return this.fail(entry, job, log, outcome.code, outcome.reason);
+  }
+
+  /**
+   * A receiver whose self-alert a given-up job raised (it kept failing: network, 5xx, 429) gets no further
+   * deliveries when nothing new is sent to it, so its recovery would go unseen: a probe it answers recovers it.
+   * Only for give-ups: a probe passing says nothing about a permanent refusal (a channel the bot is not in).
+   * The probe goes through the receiver's gate, so a pause or the pacing holds it back like any delivery.
+   */
+  private async probeFailing(now: number): Promise<void> {
+    for (const open of await this.selfAlerts.open()) {
+      const receiver = this.o.receivers().get(open.receiver);
+      if (open.code !== 'DELIVERY_GAVE_UP' || !receiver?.probe) continue;
+      const gate = await this.gate('take', open.receiver, now, PACING_MS[receiver.kind] ?? 0);
+      if (!gate.open) continue;
+      const outcome = await receiver.probe();
+      const log = this.o.logger.child({ receiver: open.receiver });
+      if (!outcome.ok) {
+        if (outcome.retriable && outcome.retryAfterMs !== undefined) {
+          const at = this.o.clock.now();
+          await this.gate('pause', open.receiver, at, at + outcome.retryAfterMs);
+        }
+        log.info({ code: outcome.code, reason: outcome.reason }, 'recovery probe: the receiver still fails');
+        continue;
+      }
+      this.o.onDelivered?.(open.receiver);
+      const told = await this.selfAlerts.recover(open.receiver, this.o.clock.now());
+      if (told > 0) log.info({ told }, 'recovery probe: the receiver answers again; its self-alert is resolved');
+    }
   }
 
   /** The receiver gate (lua/receiver-gate-1.lua): 'take' a delivery slot, or 'pause' the receiver until `arg`. */
@@ -500,45 +576,43 @@ export class DeliveryOutbox {
     log: Logger,
     code: string,
     reason: string,
+    selfAlert = true,
   ): Promise<SettleOutcome> {
     log.error(
       { code, reason },
-      job.event === 'firing' || (job.event === 'updated' && job.group?.severityRose === true)
+      selfAlert && (job.event === 'firing' || (job.event === 'updated' && job.group?.severityRose === true))
         ? 'delivery failed permanently: a page may be missing; announcing it on the other receivers'
         : 'delivery failed permanently',
     );
-    this.o.onPermanentFailure?.(job.receiver, code, reason);
+    if (selfAlert) this.o.onPermanentFailure?.(job.receiver, code, reason);
     const now = this.o.clock.now();
-    const field = opensIncident(job.event) ? deliveryField(job.receiver, incidentOf(job)) : '';
-    const selfAlerts = job.event === 'delivery_failed' ? [] : this.selfAlerts(job, code, reason, now);
+    const untracked = isSelfAlert(job.event) && job.selfAlert === undefined;
+    const field = opensIncident(job.event) && !untracked ? deliveryField(job.receiver, incidentOf(job)) : '';
+    // Raised before the job is settled: a crash in between fails the job again on takeover, and the raise is
+    // idempotent (each receiver is told once per open self-alert).
+    if (selfAlert && !isSelfAlert(job.event)) {
+      const failure = { receiver: job.receiver, jobId: job.id, event: job.event, code, reason };
+      await this.selfAlerts.raise(failure, job.alert, this.selfAlertTargets(job), now);
+    }
     return this.settle(entry, 'failed', job, {
       ...(field ? { field, value: { state: 'failed' as const, at: now, job: job.id, failure: { code, reason } } } : {}),
-      extraJobs: selfAlerts,
     });
   }
 
-  /** The alert's other receivers (console when there are none) hear that this one refused. */
-  private selfAlerts(job: DeliveryJob, code: string, reason: string, now: number): DeliveryJob[] {
+  /** Who hears that `job`'s receiver refused: the alert's other receivers, the console when there are none. */
+  private selfAlertTargets(job: DeliveryJob): string[] {
     const known = this.o.receivers();
-    let targets = job.alert.notify.filter((r) => r !== job.receiver && known.has(r));
+    const targets = job.alert.notify.filter((r) => r !== job.receiver && known.has(r));
     if (targets.length === 0 && job.receiver !== BUILTIN_CONSOLE.name && known.has(BUILTIN_CONSOLE.name))
-      targets = [BUILTIN_CONSOLE.name];
-    return targets.map((r) => ({
-      id: `${job.id}/delivery_failed/${r}`,
-      receiver: r,
-      event: 'delivery_failed' as const,
-      alert: job.alert,
-      createdAt: now,
-      attempt: 0,
-      failure: { receiver: job.receiver, jobId: job.id, event: job.event, code, reason },
-    }));
+      return [BUILTIN_CONSOLE.name];
+    return targets;
   }
 
   private async settle(
     entry: string,
     outcome: SettleOutcome,
     job: DeliveryJob | undefined,
-    o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob; extraJobs?: DeliveryJob[] },
+    o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob },
   ): Promise<SettleOutcome> {
     const res = await outboxScripts.run(
       this.o.redis,
@@ -552,7 +626,6 @@ export class DeliveryOutbox {
         o.value ? JSON.stringify(o.value) : '',
         o.retryAt !== undefined ? Math.round(o.retryAt) : '',
         o.retryJob ? JSON.stringify(o.retryJob) : '',
-        ...(o.extraJobs ?? []).map((j) => JSON.stringify(j)),
       ],
       'OUTBOX',
       `delivery worker: settling ${entry}`,

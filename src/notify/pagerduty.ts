@@ -49,7 +49,14 @@ import {
 } from './format.js';
 import { groupDedupKey } from './grouping.js';
 import { codePointLength, truncateCodePoints } from '../core/text.js';
-import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver } from './receiver.js';
+import {
+  closesIncident,
+  isSelfAlert,
+  type DeliveryJob,
+  type DeliveryOutcome,
+  type DeliveryRecord,
+  type Receiver,
+} from './receiver.js';
 import type { PagerDutyReceiverDef } from '../rules/receiver-def.js';
 import { describeSecret, trySecret } from '../core/secrets.js';
 import { JsonPoster, parseRetryAfter } from '../core/outbound-http.js';
@@ -121,10 +128,13 @@ export function pagerDutyDedupKey(rule: string, segment: AlertTransition['segmen
   return fitDedupKey(`funnelwatch/${alertKey(rule, segment)}`);
 }
 
-/** One open self-alert per failing receiver: repeated refusals update it instead of paging again. */
+/** One open self-alert per failing receiver: repeated refusals update it; its recovery resolves it. */
 export function deliveryFailedDedupKey(receiver: string): string {
   return fitDedupKey(`funnelwatch/delivery-failed/${receiver}`);
 }
+
+/** The key the recovery probe resolves: nothing ever triggers it, so its resolve changes nothing. */
+export const PROBE_DEDUP_KEY = 'funnelwatch/probe';
 
 /** The routing key's fingerprint kept in DeliveryRecords: sha256, first 16 hex digits. */
 export function routingKeyId(routingKey: string): string {
@@ -239,7 +249,7 @@ export function pagerDutyEvent(
 ): { body: PagerDutyEventBody; warnings: string[] } {
   const a = job.alert;
   const warnings: string[] = [];
-  const failed = job.event === 'delivery_failed';
+  const failed = isSelfAlert(job.event);
 
   let severity: PagerDutySeverity = SEVERITY[a.severity] ?? 'error';
   if (!(a.severity in SEVERITY)) {
@@ -255,9 +265,12 @@ export function pagerDutyEvent(
     // A missing firing means someone was not told about an incident: that pages. A lost resolve, update or
     // reminder leaves things noisier but nobody uninformed.
     severity = f?.event === 'firing' ? 'critical' : 'warning';
-    text = f
-      ? `funnelwatch: receiver ${f.receiver} refused the ${f.event} of ${headline(a)}: ${f.reason} (${f.code})`
-      : `funnelwatch: a delivery failed for ${headline(a)}`;
+    text =
+      job.event === 'delivery_recovered'
+        ? `funnelwatch: receiver ${f?.receiver ?? job.receiver} delivers again`
+        : f
+          ? `funnelwatch: receiver ${f.receiver} refused the ${f.event} of ${headline(a)}: ${f.reason} (${f.code})`
+          : `funnelwatch: a delivery failed for ${headline(a)}`;
     dedupKey = deliveryFailedDedupKey(f?.receiver ?? job.receiver);
     details = { failure: f ?? null, ...alertDetails(job) };
   } else {
@@ -288,7 +301,7 @@ export function pagerDutyEvent(
   const timestamp = isoOrNull(a.at) ?? isoOrNull(job.createdAt) ?? undefined;
   const body: PagerDutyEventBody = {
     routing_key: routingKey,
-    event_action: job.event === 'resolved' ? 'resolve' : 'trigger',
+    event_action: closesIncident(job.event) ? 'resolve' : 'trigger',
     dedup_key: dedupKey,
     payload: {
       summary: summary.text,
@@ -367,7 +380,8 @@ export class PagerDutyReceiver implements Receiver {
 
   async deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome> {
     // Reminders are Slack thread replies; a group's update pages again only when its worst severity rose.
-    if (job.event === 'reminder' || (job.event === 'updated' && !job.group?.severityRose)) return { ok: true };
+    if (job.event === 'reminder' || (job.event === 'updated' && !job.group?.severityRose))
+      return { ok: true, nothingSent: true };
     if (job.event === 'gate_verdict') {
       // The rule loader keeps PagerDuty out of a gate's notify; a job queued before such a change is refused.
       return {
@@ -440,6 +454,18 @@ export class PagerDutyReceiver implements Receiver {
             ? ' (event too large)'
             : '';
     return fail(false, `PAGERDUTY_HTTP_${status}`, `PagerDuty answered ${status}${hint}${said ? `: ${said}` : ''}`);
+  }
+
+  /** A resolve of a key nothing ever opens: PagerDuty accepts it (202) and drops it, so it pages nobody. */
+  async probe(): Promise<DeliveryOutcome> {
+    const secret = trySecret(this.o.def.routingKey, this.o.env);
+    if (!secret.ok) return { ...secret, reason: `receiver ${this.name}: ${secret.reason}` };
+    const body = { routing_key: secret.value, event_action: 'resolve', dedup_key: PROBE_DEDUP_KEY };
+    const res = await this.http.post(this.url, JSON.stringify(body));
+    if (!res.ok) return { ...res, reason: `PagerDuty not reached: ${res.reason}` };
+    if (res.status >= 200 && res.status < 300) return { ok: true };
+    const reason = `PagerDuty answered ${res.status} to a probe`;
+    return { ok: false, retriable: true, code: `PAGERDUTY_HTTP_${res.status}`, reason };
   }
 
   async check(): Promise<string[]> {

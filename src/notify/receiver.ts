@@ -26,15 +26,29 @@ import type { GateNotice } from '../model/gate-notice.js';
  *                    reply; PagerDuty: trigger again with the group's dedup key only when the worst severity rose)
  *   reminder         still firing after repeat_interval (Slack: thread reply; PagerDuty: nothing)
  *   resolved         the group's last member resolved (Slack: parent updated and a thread reply; PagerDuty: resolve)
- *   delivery_failed  a self-alert: another receiver permanently refused a job (a page may be missing)
+ *   delivery_failed  a self-alert: another receiver permanently refused a job, or a trigger was given up after
+ *                    the give-up time (a page may be missing); raised once per failing receiver until it recovers
+ *   delivery_recovered  the self-alert's resolve: the failing receiver took a delivery again (PagerDuty: resolve
+ *                    of the self-alert's dedup key; Slack: the self-alert message updated; webhook: resolved)
  *   gate_verdict     a canary gate decided (pass or fail): one message, once per gate, canary and baseline; `gate`
  *                    holds the verdict and `alert` names the gate as an alert would (rule = gate name)
  */
-export type DeliveryEvent = 'firing' | 'updated' | 'reminder' | 'resolved' | 'delivery_failed' | 'gate_verdict';
+export type DeliveryEvent =
+  'firing' | 'updated' | 'reminder' | 'resolved' | 'delivery_failed' | 'delivery_recovered' | 'gate_verdict';
 
 /** Events that open their incident at a receiver (and are delivered at most once per incident and receiver). */
 export function opensIncident(event: DeliveryEvent): boolean {
-  return event === 'firing' || event === 'gate_verdict';
+  return event === 'firing' || event === 'gate_verdict' || event === 'delivery_failed';
+}
+
+/** Events that close an incident someone was told of: never given up while their receiver exists. */
+export function closesIncident(event: DeliveryEvent): boolean {
+  return event === 'resolved' || event === 'delivery_recovered';
+}
+
+/** The self-alert's two events: about funnelwatch's own delivery, not about a funnel. */
+export function isSelfAlert(event: DeliveryEvent): boolean {
+  return event === 'delivery_failed' || event === 'delivery_recovered';
 }
 
 /** What a group's notification does (grouping.ts's dedup stage). */
@@ -108,11 +122,14 @@ export interface DeliveryJob {
   /** Set when the job was taken over from a worker that died holding it: that worker may have delivered it
    *  without settling, so a receiver with no idempotency of its own (Slack) checks before sending again. */
   takenOver?: boolean;
-  /** For `delivery_failed`: what failed. */
+  /** For `delivery_failed`: what failed; for `delivery_recovered`: the failure the self-alert announced. */
   failure?: DeliveryFailure;
+  /** For the self-alert's events: its incident id (`self-alert/<failing receiver>@<since>`), which keeps its
+   *  recovery behind its announcement in the delivery log. Absent on self-alerts queued by older versions. */
+  selfAlert?: string;
   /** For `gate_verdict`: the decision. */
   gate?: GateNotice;
-  /** The incident group this job notifies (every job but `delivery_failed`). */
+  /** The incident group this job notifies (every job but the self-alert's). */
   group?: GroupNotice;
 }
 
@@ -147,6 +164,8 @@ export type DeliveryOutcome =
   | {
       ok: true;
       /** Merged into the incident's DeliveryRecord. */ record?: { slack?: SlackRecord; pagerduty?: PagerDutyRecord };
+      /** Nothing was sent (PagerDuty takes no reminders): done, but no sign that the receiver works. */
+      nothingSent?: true;
     }
   | {
       ok: false;
@@ -168,6 +187,12 @@ export interface Receiver {
    * could not record it). Must not throw for an answer it understands; must not retry.
    */
   deliver(job: DeliveryJob, prior: DeliveryRecord | undefined): Promise<DeliveryOutcome>;
+  /**
+   * A call that changes nothing at the service but needs it up and our credentials good (PagerDuty: the resolve of
+   * a key nothing opened; Slack: auth.test). The outbox uses it to see a receiver recover whose self-alert a
+   * given-up job raised, when no delivery goes to it any more.
+   */
+  probe?(): Promise<DeliveryOutcome>;
   /** A start-up check of the configuration (Slack `auth.test`, a secret that can be read); problems as text. */
   check?(): Promise<string[]>;
   close?(): Promise<void>;

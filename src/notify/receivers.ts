@@ -14,6 +14,7 @@ import { BUILTIN_CONSOLE, type ReceiverDef } from '../rules/receiver-def.js';
 import { SlackReceiver } from './slack.js';
 import { WebhookReceiver } from './webhook.js';
 import { AlertmanagerReceiver } from './alertmanager.js';
+import type { ReceiverFacts } from './receiver-facts.js';
 
 export interface ReceiverFactoryOptions {
   logger: Logger;
@@ -27,6 +28,8 @@ export interface ReceiverFactoryOptions {
   env?: Record<string, string | undefined>;
   /** Where the console receiver writes; default stdout. */
   write?: (line: string) => void;
+  /** Where receivers keep what they learn across restarts (a Slack channel's id); default nowhere (memory). */
+  facts?: ReceiverFacts;
 }
 
 export type ReceiverFactory = (def: ReceiverDef) => Receiver;
@@ -41,7 +44,12 @@ export function receiverFactory(o: ReceiverFactoryOptions): ReceiverFactory {
   return (def) => {
     switch (def.kind) {
       case 'slack':
-        return new SlackReceiver({ def, ...common, ...(o.slackApiUrl ? { apiUrl: o.slackApiUrl } : {}) });
+        return new SlackReceiver({
+          def,
+          ...common,
+          ...(o.slackApiUrl ? { apiUrl: o.slackApiUrl } : {}),
+          ...(o.facts ? { facts: o.facts } : {}),
+        });
       case 'pagerduty':
         return new PagerDutyReceiver({
           def,

@@ -196,7 +196,10 @@ export class BlockKitBuilder {
 // ---------------------------------------------------------------------------------------------------------------
 // Wording
 
-const STATE: Record<Exclude<DeliveryEvent, 'delivery_failed' | 'gate_verdict'>, { label: string; emoji: string }> = {
+const STATE: Record<
+  Exclude<DeliveryEvent, 'delivery_failed' | 'delivery_recovered' | 'gate_verdict'>,
+  { label: string; emoji: string }
+> = {
   firing: { label: 'FIRING', emoji: ':red_circle:' },
   updated: { label: 'FIRING', emoji: ':rotating_light:' },
   reminder: { label: 'FIRING', emoji: ':red_circle:' },
@@ -353,10 +356,10 @@ function summaryText(alert: AlertTransition, event: DeliveryEvent, opts: SlackMe
 
 /**
  * The message for a job: the incident's parent message (firing, updated, reminder and resolved show the state in
- * the header), or, for `delivery_failed`, the self-alert.
+ * the header), or, for `delivery_failed` and `delivery_recovered`, the self-alert (its recovery replaces it).
  */
 export function slackMessage(job: DeliveryJob, opts: SlackMessageOptions = {}): SlackMessage {
-  if (job.event === 'delivery_failed') return failureMessage(job);
+  if (job.event === 'delivery_failed' || job.event === 'delivery_recovered') return failureMessage(job);
   if (job.event === 'gate_verdict') return gateMessage(job);
   const alert = job.alert;
   const state = STATE[job.event];
@@ -463,9 +466,24 @@ function failureMessage(job: DeliveryJob): SlackMessage {
   const f = job.failure;
   const receiver = f?.receiver ?? 'unknown';
   const alert = job.alert;
-  const lead =
-    `*The ${code(receiver)} receiver permanently refused a ${escapeMrkdwn(f?.event ?? 'notification')} ` +
-    `for ${escapeMrkdwn(ruleAndSegment(alert))}: a page may be missing.*`;
+  const recovered = job.event === 'delivery_recovered';
+  // A job given up after the give-up time was not refused: the receiver kept failing (timeouts, 5xx, 429).
+  const verb = f?.code === 'DELIVERY_GAVE_UP' ? 'could not take' : 'permanently refused';
+  const refused =
+    `The ${code(receiver)} receiver ${verb} a ${escapeMrkdwn(f?.event ?? 'notification')} ` +
+    `for ${escapeMrkdwn(ruleAndSegment(alert))}`;
+  const lead = recovered
+    ? `*The ${code(receiver)} receiver delivers again.* ${refused} earlier: check that page.`
+    : `*${refused}: a page may be missing.*`;
+  if (recovered)
+    return new BlockKitBuilder()
+      .header('header', `:large_green_circle: DELIVERY RECOVERED: ${receiver}`)
+      .section('summary', `${lead}\n${escapeMrkdwn(f?.reason ?? 'no reason recorded')}`, [
+        `*Receiver*\n${escapeMrkdwn(receiver)}`,
+        `*Code*\n${f ? code(f.code) : '?'}`,
+      ])
+      .context('context', ['funnelwatch self-alert', `Self-alert job: ${code(job.id)}`])
+      .build(`DELIVERY RECOVERED: ${escapeMrkdwn(receiver)} delivers again`);
   return new BlockKitBuilder()
     .header('header', `:warning: DELIVERY FAILED: ${receiver}`)
     .section('summary', `${lead}\n${escapeMrkdwn(f?.reason ?? 'no reason recorded')}`, [

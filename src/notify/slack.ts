@@ -1,7 +1,8 @@
 /**
  * The Slack receiver: one message per incident group, kept current. `firing` posts it; `updated` and `resolved` edit it
  * (chat.update) and add a thread reply; `reminder` only replies in the thread; `delivery_failed` (a self-alert)
- * posts a message of its own. The outbox keeps the message's channel id and ts in the incident's DeliveryRecord.
+ * posts a message of its own, which `delivery_recovered` updates and replies to. The outbox keeps the message's
+ * channel id and ts in the incident's DeliveryRecord.
  *
  * The outbox is the one retry mechanism (durable, with backoff, honouring Retry-After), so the WebClient is built
  * to never retry or sleep: `retries: 0` and `rejectRateLimitedCalls` (its default would block a delivery for up to
@@ -17,9 +18,11 @@
  * plain retry would post it twice. So every post carries the job's id in its message metadata, and a retried job
  * (attempt > 0) first looks for a message with that id (conversations.history, or conversations.replies for a
  * thread reply) and takes it instead of posting; so does a job taken over from a worker that died before settling
- * it (`takenOver`). The lookup needs the channel's id (configure the channel by id,
- * or it is learnt from the first answered post) and the channels:history scope (groups:history for a private
- * channel); without them the retry posts, a duplicate is possible, and the receiver warns once saying what to add.
+ * it (`takenOver`). The lookup needs the channel's id: configured as one, or, for a `#name`, learnt from the first
+ * answered post or from conversations.list (channels:read) and kept in Redis (receiver-facts.ts), so it still works
+ * after a restart; and the channels:history scope (groups:history for a private channel). Without them the retry
+ * posts, a duplicate is possible, and the receiver warns once saying what to add. A reply whose parent was deleted
+ * is posted top-level by Slack with ok: true, so a reply is looked for top-level too when not found in its thread.
  */
 import {
   LogLevel,
@@ -39,6 +42,7 @@ import type { DeliveryJob, DeliveryOutcome, DeliveryRecord, Receiver, SlackRecor
 import { describeSecret, readSecret } from '../core/secrets.js';
 import { slackMessage, slackThreadReply, type SlackMessage, type SlackMessageOptions } from './slack-message.js';
 import { truncateCodePoints } from '../core/text.js';
+import type { ReceiverFacts } from './receiver-facts.js';
 
 export interface SlackReceiverOptions {
   def: SlackReceiverDef;
@@ -53,6 +57,13 @@ export interface SlackReceiverOptions {
   dashboardUrl?: string;
   /** Minimum spacing of posts to one channel (Slack allows about 1 per second); default 1000 ms. */
   postIntervalMs?: number;
+  /** Where the channel's id is kept for its #name, across restarts and replicas; without it, in memory only. */
+  facts?: ReceiverFacts;
+}
+
+/** The receiver fact holding the id of a channel configured by #name. */
+function channelFact(channel: string): string {
+  return `channel-id|${channel}`;
 }
 
 type Platform = { error: string; needed?: string; errors?: string[]; response_metadata?: { retryAfter?: number } };
@@ -100,6 +111,9 @@ const LOOKUP_LIMIT = 200;
 
 /** Slack's clock and ours may differ: the lookup starts this long before the job was made. */
 const LOOKUP_SLACK_MS = 60_000;
+
+/** Pages of conversations.list read to find a channel by name (1000 channels each). */
+const LIST_PAGES = 10;
 
 /** The most a post waits for its channel's turn: pacing, not queueing (the outbox does the waiting). */
 const MAX_GATE_WAIT_MS = 1000;
@@ -335,6 +349,16 @@ export class SlackReceiver implements Receiver {
     }
   }
 
+  /** auth.test: Slack is reachable and takes the token (it says nothing about the channel). */
+  async probe(): Promise<DeliveryOutcome> {
+    try {
+      await this.webClient(readSecret(this.o.def.token, this.o.env)).auth.test();
+      return { ok: true };
+    } catch (err) {
+      return this.classify('auth.test', err);
+    }
+  }
+
   async close(): Promise<void> {
     this.client = undefined;
   }
@@ -345,9 +369,21 @@ export class SlackReceiver implements Receiver {
     parent: SlackRecord | undefined,
     opts: SlackMessageOptions,
   ): Promise<DeliveryOutcome> {
-    if (job.event === 'delivery_failed' || job.event === 'gate_verdict') {
+    if (job.event === 'gate_verdict') {
       await this.postOnce(web, job, this.o.def.channel, this.message(job, slackMessage(job, opts)));
       return { ok: true };
+    }
+    if (job.event === 'delivery_failed') {
+      // Recorded, so the self-alert's recovery can turn this message green.
+      const posted = await this.postOnce(web, job, this.o.def.channel, this.message(job, slackMessage(job, opts)));
+      return { ok: true, record: { slack: posted } };
+    }
+    if (job.event === 'delivery_recovered') {
+      const m = this.message(job, slackMessage(job, opts));
+      if (!parent) return { ok: true, record: { slack: await this.postOnce(web, job, this.o.def.channel, m) } };
+      const { record, reposted } = await this.updateOrRepost(web, job, parent, m);
+      if (!reposted) await this.replyOrPost(web, job, record, m, true);
+      return { ok: true, record: { slack: record } };
     }
     const full = (): SlackMessage => this.message(job, slackMessage(job, opts));
     // Without the incident's message (or for a firing job), the parent message is the whole news.
@@ -401,7 +437,8 @@ export class SlackReceiver implements Receiver {
    * The message carrying `job`'s id in its metadata, in the channel (or in the thread of `threadTs`), posted since
    * shortly before the job was made; undefined when there is none or it cannot be looked for. Slack answering
    * "later" (429, 5xx, network) fails the attempt, so the outbox retries it then: posting without knowing could
-   * duplicate the message.
+   * duplicate the message. A reply whose parent was deleted was posted top-level by Slack (ok: true, un-threaded),
+   * so a reply not found in its thread is looked for among the channel's top-level messages too.
    */
   private async findPosted(
     web: WebClient,
@@ -409,17 +446,38 @@ export class SlackReceiver implements Receiver {
     channel: string,
     threadTs?: string,
   ): Promise<SlackRecord | undefined> {
-    const id = this.channelIds.get(channel) ?? (CHANNEL_ID.test(channel) ? channel : undefined);
+    const id = await this.channelId(web, channel);
     if (!id) {
       this.warnNoLookup(
         'name',
         { channel },
         `cannot check whether an earlier attempt already posted: channel ${channel} is configured by name ` +
-          `and its id is not known yet; a retried job may post twice (configure the channel by id, e.g. C0123ABCD)`,
+          `and its id is not known yet (conversations.list needs the channels:read scope); a retried job may post ` +
+          `twice (configure the channel by id, e.g. C0123ABCD)`,
       );
       return undefined;
     }
     const oldest = ((job.createdAt - LOOKUP_SLACK_MS) / 1000).toFixed(6);
+    if (threadTs) {
+      const inThread = await this.lookup(web, job, channel, id, oldest, threadTs);
+      if (inThread !== 'none') return inThread;
+    }
+    const top = await this.lookup(web, job, channel, id, oldest);
+    return top === 'none' ? undefined : top;
+  }
+
+  /**
+   * One lookup: conversations.replies of `threadTs`, or conversations.history. 'none' when it answered without the
+   * message (or the thread is gone); undefined when it could not look (a missing scope, warned once).
+   */
+  private async lookup(
+    web: WebClient,
+    job: DeliveryJob,
+    channel: string,
+    id: string,
+    oldest: string,
+    threadTs?: string,
+  ): Promise<SlackRecord | 'none' | undefined> {
     const method = threadTs ? 'conversations.replies' : 'conversations.history';
     let messages: { ts?: string; metadata?: { event_type?: string; event_payload?: unknown } }[] | undefined;
     try {
@@ -434,16 +492,11 @@ export class SlackReceiver implements Receiver {
         : await web.conversations.history({ channel: id, oldest, include_all_metadata: true, limit: LOOKUP_LIMIT });
       messages = res.messages;
     } catch (err) {
-      const outcome = classifySlackError(err, {
-        method,
-        channel,
-        secret: describeSecret(this.o.def.token),
-        timeoutMs: this.timeoutMs,
-      });
+      const outcome = this.classify(method, err);
       if (outcome.ok || outcome.retriable) throw new CallFailed(method, err);
       const error = platformError(err) ?? outcome.code;
-      // A thread that is gone holds no earlier reply; posting into it fails too and replyOrPost goes top-level.
-      if (threadTs && THREAD_CLOSED.has(error)) return undefined;
+      // A thread that is gone holds no earlier reply (it may have gone top-level: the caller looks there too).
+      if (threadTs && THREAD_CLOSED.has(error)) return 'none';
       const needed =
         error === 'missing_scope'
           ? ` (needs ${((err as WebAPIPlatformError).data as Platform).needed ?? 'channels:history or groups:history'})`
@@ -462,7 +515,81 @@ export class SlackReceiver implements Receiver {
         x.metadata?.event_type === SLACK_METADATA_EVENT &&
         (x.metadata.event_payload as { job?: unknown } | undefined)?.job === job.id,
     );
-    return hit?.ts ? { channel: id, ts: hit.ts } : undefined;
+    return hit?.ts ? { channel: id, ts: hit.ts } : 'none';
+  }
+
+  /**
+   * The channel's id: configured as one, learnt from a post's answer (this process), kept in Redis (an earlier
+   * process or another replica learnt it), or resolved by name with conversations.list (then kept). Undefined
+   * when none of these knows it.
+   */
+  private async channelId(web: WebClient, channel: string): Promise<string | undefined> {
+    const known = this.channelIds.get(channel) ?? (CHANNEL_ID.test(channel) ? channel : undefined);
+    if (known) return known;
+    if (this.o.facts) {
+      try {
+        const kept = await this.o.facts.get(this.name, channelFact(channel));
+        if (kept) {
+          this.channelIds.set(channel, kept);
+          return kept;
+        }
+      } catch (err) {
+        this.log.warn({ channel, err: errorMessage(err) }, 'could not read the channel id kept in Redis');
+      }
+    }
+    const listed = await this.listChannel(web, channel);
+    if (listed) await this.learnChannelId(channel, listed);
+    return listed;
+  }
+
+  /** The id of `#name` from conversations.list (needs channels:read, groups:read for a private channel). */
+  private async listChannel(web: WebClient, channel: string): Promise<string | undefined> {
+    const name = channel.replace(/^#/, '');
+    let cursor: string | undefined;
+    try {
+      for (let page = 0; page < LIST_PAGES; page++) {
+        const res = await web.conversations.list({
+          types: 'public_channel,private_channel',
+          exclude_archived: true,
+          limit: 1000,
+          ...(cursor ? { cursor } : {}),
+        });
+        const hit = res.channels?.find((c) => c.name === name);
+        if (hit?.id) return hit.id;
+        cursor = res.response_metadata?.next_cursor || undefined;
+        if (!cursor) return undefined;
+      }
+    } catch (err) {
+      const outcome = this.classify('conversations.list', err);
+      if (outcome.ok || outcome.retriable) throw new CallFailed('conversations.list', err);
+      this.warnNoLookup(
+        `list:${platformError(err) ?? outcome.code}`,
+        { channel, error: platformError(err) ?? outcome.code },
+        `cannot resolve channel ${channel} to its id: ${outcome.reason}`,
+      );
+    }
+    return undefined;
+  }
+
+  /** Remembers a channel's id here and in Redis (a failed write only costs the lookup after a restart). */
+  private async learnChannelId(channel: string, id: string): Promise<void> {
+    if (this.channelIds.get(channel) === id) return;
+    this.channelIds.set(channel, id);
+    if (!this.o.facts || id === channel) return;
+    try {
+      await this.o.facts.set(this.name, channelFact(channel), id);
+    } catch (err) {
+      this.log.warn({ channel, id, err: errorMessage(err) }, 'could not keep the channel id in Redis');
+    }
+  }
+
+  private classify(method: string, err: unknown): DeliveryOutcome {
+    return classifySlackError(err, {
+      method,
+      channel: this.o.def.channel,
+      secret: describeSecret(this.o.def.token),
+      timeoutMs: this.timeoutMs,
+    });
   }
 
   private warnNoLookup(reason: string, fields: Record<string, unknown>, msg: string): void {
@@ -519,7 +646,12 @@ export class SlackReceiver implements Receiver {
       }
     }
     const id = typeof res.channel === 'string' && res.channel !== '' ? res.channel : channel;
-    this.channelIds.set(channel, id);
+    await this.learnChannelId(channel, id);
+    if (thread && !(res.message as { thread_ts?: string } | undefined)?.thread_ts)
+      this.log.info(
+        { channel: id, ts: res.ts, parent: thread.ts },
+        'slack posted the reply top-level (its parent was deleted)',
+      );
     return { channel: id, ts: String(res.ts ?? '') };
   }
 

@@ -10,9 +10,10 @@
  *   { "version": "4", "groupKey", "truncatedAlerts", "status": "firing" | "resolved", "receiver", "groupLabels",
  *     "commonLabels", "commonAnnotations", "externalURL", "alerts": [{ status, labels, annotations, startsAt,
  *     endsAt, generatorURL, fingerprint }],
- *     "event": "firing" | "updated" | "reminder" | "resolved" | "delivery_failed" | "gate_verdict",
+ *     "event": "firing" | "updated" | "reminder" | "resolved" | "delivery_failed" | "delivery_recovered"
+ *              | "gate_verdict",
  *     "jobId": "<stable job id>",
- *     "failure": { receiver, jobId, event, code, reason }   // delivery_failed only
+ *     "failure": { receiver, jobId, event, code, reason }   // the self-alert's: delivery_failed, delivery_recovered
  *     "gate": { gate, canary, baseline, verdict, reason, explanation, effect, … } }   // gate_verdict only
  *
  * Headers: `user-agent: funnelwatch/<version>`, `idempotency-key: <jobId>` (the outbox delivers at least once: a

@@ -166,10 +166,12 @@ export class Metrics {
   readonly deliveries = new Counter({
     name: 'fw_deliveries_total',
     help:
-      'Delivery jobs settled, by receiver, event (firing, worsened, reminder, resolved, delivery_failed) ' +
-      'and outcome: delivered, retried (will be tried again), ' +
-      'failed (permanent; self-alerted), skipped (nothing open at that receiver: muted, failed or closed), ' +
-      'duplicate (already delivered), waiting (for the trigger of its incident), lost (another worker took it over)',
+      'Delivery jobs settled, by receiver, event (firing, updated, reminder, resolved, delivery_failed, ' +
+      'delivery_recovered, gate_verdict) and outcome: delivered, retried (will be tried again), ' +
+      'failed (permanent or given up; self-alerted), ' +
+      'skipped (nothing open at that receiver: muted, failed or closed), ' +
+      'duplicate (already delivered), waiting (for the trigger of its incident), paused (receiver paused or paced), ' +
+      'dropped (a resolve for a receiver no longer configured), lost (another worker took it over)',
     labelNames: ['receiver', 'event', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -15,6 +15,12 @@ export interface AlertsKeys {
   groups: string;
   /** Per receiver: a pause (429 Retry-After) and the pacing slot, shared by every replica's workers. */
   receiverGates: string;
+  /** The open self-alert of a failing receiver (notify/self-alerts.ts), one hash per receiver. */
+  selfAlert(receiver: string): string;
+  /** The receivers with an open self-alert (a set). */
+  selfAlerts: string;
+  /** Small facts receivers keep across restarts (a Slack channel's id for its #name), field `receiver|fact`. */
+  receiverFacts: string;
   silences: string;
   /** A marker written once per Redis data set (redis/state-loss.ts): gone or changed means Redis lost its data. */
   epoch: string;
@@ -33,6 +39,9 @@ export function alertsKeys(prefix: string): AlertsKeys {
     delivery: `${base}delivery`,
     groups: `${base}groups`,
     receiverGates: `${base}receiver-gates`,
+    selfAlert: (receiver) => `${base}self-alert|${receiver}`,
+    selfAlerts: `${base}self-alerts`,
+    receiverFacts: `${base}receiver-facts`,
     silences: `${base}silences`,
     epoch: `${base}epoch`,
   };

@@ -14,6 +14,7 @@
  *   startFakeSlack(opts?)  opts.token (the one valid bot token), opts.channels (id → name; default
  *                          { C0ALERTS: 'alerts' }), opts.historyScope (default true; false: the token lacks
  *                          channels:history, so conversations.history/replies answer missing_scope),
+ *                          opts.listScope (default true; false: conversations.list answers missing_scope),
  *                          opts.rateLimit (default { perSecond: 1, burst: 3 }; false: none): chat.postMessage per
  *                          channel is a token bucket, as Slack's "1 message a second per channel, short bursts
  *                          allowed"; an empty bucket answers HTTP 429 `ratelimited` with Retry-After and pauses the
@@ -42,6 +43,7 @@
  *   calledWhilePaused      chat.postMessage requests that arrived for a channel inside one of its pauses (a client
  *                          that honours Retry-After sends none).
  *   close()                drops hanging connections and stops the server.
+ *   headerOf(blocks)       (exported) the text of a message's header block, "" without one.
  *
  * Methods
  *   POST /api/chat.postMessage  channel (id, name or #name; unknown → channel_not_found), text, blocks,
@@ -54,6 +56,9 @@
  *                               → top-level messages after `oldest`, newest first, with metadata when asked.
  *   POST /api/conversations.replies   channel, ts (unknown → thread_not_found), oldest, limit, include_all_metadata
  *                               → the parent, then its replies after `oldest`, oldest first.
+ *   POST /api/conversations.list  types, exclude_archived, limit, cursor → { ok, channels: [{ id, name, … }],
+ *                               response_metadata: { next_cursor } } (pages of `limit`); missing_scope when
+ *                               opts.listScope is false (the token lacks channels:read).
  *   POST /api/auth.test         → { ok, team, user, user_id, bot_id, team_id, url }.
  *   Anything else               → { ok: false, error: 'unknown_method' }.
  * Bodies are application/x-www-form-urlencoded (what the SDK sends; `blocks` JSON-encoded in a field) or JSON.
@@ -66,7 +71,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 export type FakeSlackMethod =
-  'chat.postMessage' | 'chat.update' | 'auth.test' | 'conversations.history' | 'conversations.replies' | '*';
+  | 'chat.postMessage'
+  | 'chat.update'
+  | 'auth.test'
+  | 'conversations.history'
+  | 'conversations.replies'
+  | 'conversations.list'
+  | '*';
 
 export type FakeSlackFailure =
   | { status: number; retryAfter?: number; body?: unknown }
@@ -108,6 +119,8 @@ export interface FakeSlackOptions {
   channels?: Record<string, string>;
   /** Whether the token may read channels (conversations.history / replies); default true. */
   historyScope?: boolean;
+  /** Whether the token may list channels (conversations.list, channels:read); default true. */
+  listScope?: boolean;
   /** chat.postMessage per channel: tokens a second and bucket size; false: no rate limit. */
   rateLimit?: { perSecond: number; burst: number } | false;
 }
@@ -144,6 +157,13 @@ const MAX = {
   postText: 40_000,
   updateText: 4000,
 };
+
+/** The text of a message's header block ("" without one): what a person sees first. */
+export function headerOf(blocks: unknown[] | undefined): string {
+  const h = (blocks ?? []).find((b) => (b as { type: string }).type === 'header') as
+    { text: { text: string } } | undefined;
+  return h?.text.text ?? '';
+}
 
 function cpLength(s: unknown): number {
   return typeof s === 'string' ? Array.from(s).length : 0;
@@ -402,6 +422,18 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       case 'conversations.history':
       case 'conversations.replies':
         return read(method, form);
+      case 'conversations.list': {
+        if (opts.listScope === false)
+          return platformError('missing_scope', { needed: 'channels:read', provided: 'chat:write' });
+        const all = Object.entries(channels).map(([id, name]) => ({ id, name, is_channel: true, is_archived: false }));
+        const limit = Math.max(1, Number(form.limit ?? 100));
+        const from = Number(form.cursor || 0);
+        const next = from + limit < all.length ? String(from + limit) : '';
+        return {
+          status: 200,
+          body: { ok: true, channels: all.slice(from, from + limit), response_metadata: { next_cursor: next } },
+        };
+      }
       case 'auth.test':
         return {
           status: 200,

@@ -144,7 +144,8 @@ describe('PagerDutyReceiver', () => {
       left: [],
     });
     // Members joining or resolving at the same severity: Slack's news, not a PagerDuty event.
-    expect(await receiver.deliver(job('updated', worse, { group: group(false) }), prior)).toEqual({ ok: true });
+    const sameSeverity = await receiver.deliver(job('updated', worse, { group: group(false) }), prior);
+    expect(sameSeverity).toEqual({ ok: true, nothingSent: true });
     expect(fake.requests).toHaveLength(1);
     expect(await receiver.deliver(job('updated', worse, { group: group(true) }), prior)).toMatchObject({ ok: true });
     await fake.settled();
@@ -175,7 +176,7 @@ describe('PagerDutyReceiver', () => {
   it('a reminder sends nothing', async () => {
     const { receiver } = await setup();
     const prior = record(await receiver.deliver(job('firing'), undefined));
-    expect(await receiver.deliver(job('reminder'), prior)).toEqual({ ok: true });
+    expect(await receiver.deliver(job('reminder'), prior)).toEqual({ ok: true, nothingSent: true });
     expect(fake.requests).toHaveLength(1);
   });
 

@@ -15,7 +15,9 @@ import type {
 } from '../../../src/notify/receiver.js';
 import type { AlertTransition } from '../../../src/model/alert-transition.js';
 import { createLogger } from '../../../src/obs/logger.js';
-import { startFakeSlack, type FakeSlack } from '../../support/fake-slack.js';
+import { headerOf, startFakeSlack, type FakeSlack, type FakeSlackOptions } from '../../support/fake-slack.js';
+import { RedisReceiverFacts } from '../../../src/notify/receiver-facts.js';
+import { redisClient, uniquePrefix } from '../../support/env.js';
 
 const FIRED = Date.UTC(2025, 0, 6, 12, 8);
 const ONSET = Date.UTC(2025, 0, 6, 12, 3);
@@ -97,11 +99,11 @@ afterEach(async () => {
   vi.restoreAllMocks();
 });
 
-async function setup(over: Partial<SlackReceiverOptions> = {}, channel = CHANNEL) {
+async function setup(over: Partial<SlackReceiverOptions> = {}, channel = CHANNEL, fake: FakeSlackOptions = {}) {
   // These tests switch the receiver's own pacing off to stay fast, so the fake's rate limit is off too (it is
   // tested in fake-services.test.ts, the pacing below and in the storm test); with pacing on, Slack's limit applies.
   const paced = over.postIntervalMs !== undefined && over.postIntervalMs > 0;
-  const slack = await startFakeSlack(paced ? {} : { rateLimit: false });
+  const slack = await startFakeSlack({ ...(paced ? {} : { rateLimit: false }), ...fake });
   open.push(slack);
   const { lines, logger } = capture();
   const env: Record<string, string | undefined> = { SLACK_BOT_TOKEN: slack.token };
@@ -121,12 +123,6 @@ function okRecord(o: DeliveryOutcome): SlackRecord {
   const rec = o.ok ? o.record?.slack : undefined;
   expect(rec).toBeDefined();
   return rec!;
-}
-
-function headerOf(blocks: unknown[] | undefined): string {
-  const h = (blocks ?? []).find((b) => (b as { type: string }).type === 'header') as
-    { text: { text: string } } | undefined;
-  return h?.text.text ?? '';
 }
 
 describe('SlackReceiver: deliveries', () => {
@@ -201,26 +197,26 @@ describe('SlackReceiver: deliveries', () => {
     },
   );
 
-  it('delivery_failed posts a self-alert and returns no record', async () => {
+  it('delivery_failed posts a self-alert and returns its message (its recovery updates it)', async () => {
     const { slack, receiver } = await setup();
-    const out = await receiver.deliver(
-      job(
-        'delivery_failed',
-        {},
-        {
-          failure: {
-            receiver: 'pagerduty',
-            jobId: 'x/firing/pagerduty',
-            event: 'firing',
-            code: 'PD_400',
-            reason: 'Invalid routing key',
-          },
-        },
-      ),
-      undefined,
-    );
-    expect(out).toEqual({ ok: true });
+    const failure = {
+      receiver: 'pagerduty',
+      jobId: 'x/firing/pagerduty',
+      event: 'firing' as const,
+      code: 'PD_400',
+      reason: 'Invalid routing key',
+    };
+    const out = await receiver.deliver(job('delivery_failed', {}, { failure }), undefined);
+    expect(out).toEqual({ ok: true, record: { slack: { channel: CHANNEL, ts: slack.messages[0]!.ts } } });
     expect(headerOf(slack.messages[0]!.blocks)).toBe(':warning: DELIVERY FAILED: pagerduty');
+    const recovered = await receiver.deliver(
+      job('delivery_recovered', {}, { failure: { ...failure, reason: 'Invalid routing key (failures: 3)' } }),
+      prior(okRecord(out)),
+    );
+    expect(okRecord(recovered)).toEqual({ channel: CHANNEL, ts: slack.messages[0]!.ts });
+    expect(slack.topLevel(CHANNEL)).toHaveLength(1);
+    expect(headerOf(slack.topLevel(CHANNEL)[0]!.blocks)).toBe(':large_green_circle: DELIVERY RECOVERED: pagerduty');
+    expect(slack.replies(slack.messages[0]!.ts)).toHaveLength(1);
   });
 
   it('an update of a deleted message posts a new one and returns the new record (no thread reply)', async () => {
@@ -486,8 +482,56 @@ describe('SlackReceiver: a retry after a lost answer does not post twice', () =>
     expect(lines.some((l) => l.level === 'warn' && String(l.msg).includes('may post twice'))).toBe(false);
   });
 
-  it('a channel configured by name is looked up once a post has told its id', async () => {
-    const { slack, receiver, lines } = await setup({ timeoutMs: 300 }, '#alerts');
+  it('a retried reply to a deleted parent is found top-level (Slack un-threaded it), not posted twice', async () => {
+    const { slack, receiver } = await setup({ timeoutMs: 300 });
+    const rec = okRecord(await receiver.deliver(job('firing'), undefined));
+    slack.deleteMessage(rec.ts);
+    // Slack takes the reply, posts it top-level (its parent is gone) and the answer is lost on the way.
+    slack.fail('chat.postMessage', 1, { lose: true });
+    expect((await receiver.deliver(job('reminder'), prior(rec))).ok).toBe(false);
+    expect(slack.topLevel(CHANNEL)).toHaveLength(1);
+    okRecord(await receiver.deliver(job('reminder', {}, { attempt: 1 }), prior(rec)));
+    expect(slack.topLevel(CHANNEL)).toHaveLength(1);
+    expect(slack.messages.filter((m) => m.metadata?.event_payload?.job === 't#2/reminder/slack')).toHaveLength(1);
+  });
+
+  it('a channel configured by name is resolved with conversations.list, so a first lost post is found', async () => {
+    const { slack, receiver } = await setup({ timeoutMs: 300 }, '#alerts');
+    slack.fail('chat.postMessage', 1, { lose: true });
+    expect((await receiver.deliver(job('firing'), undefined)).ok).toBe(false);
+    okRecord(await receiver.deliver(job('firing', {}, { attempt: 1 }), undefined));
+    expect(slack.topLevel(CHANNEL)).toHaveLength(1);
+    expect(slack.requests.filter((r) => r.method === 'conversations.list')).toHaveLength(1);
+  });
+
+  it('a #name channel id learnt before a restart is kept in Redis: the new receiver finds a lost post', async () => {
+    const redis = redisClient();
+    const facts = new RedisReceiverFacts(redis, uniquePrefix());
+    // Without channels:read (no conversations.list) only a post's answer tells the id.
+    const { slack, receiver } = await setup({ timeoutMs: 300, facts }, '#alerts', { listScope: false });
+    okRecord(await receiver.deliver(job('firing'), undefined));
+    // The restart: a new receiver, nothing in memory, the same Redis.
+    const restarted = new SlackReceiver({
+      def: { name: 'slack', kind: 'slack', channel: '#alerts', token: { env: 'SLACK_BOT_TOKEN' } },
+      apiUrl: slack.url,
+      logger: createLogger({ level: 'silent', pretty: false }),
+      env: { SLACK_BOT_TOKEN: slack.token },
+      postIntervalMs: 0,
+      timeoutMs: 300,
+      facts,
+    });
+    slack.fail('chat.postMessage', 1, { lose: true });
+    expect((await restarted.deliver(job('firing', {}, { id: 'next/firing/slack' }), undefined)).ok).toBe(false);
+    const found = okRecord(
+      await restarted.deliver(job('firing', {}, { id: 'next/firing/slack', attempt: 1 }), undefined),
+    );
+    expect(slack.topLevel(CHANNEL)).toHaveLength(2);
+    expect(found).toEqual({ channel: CHANNEL, ts: slack.topLevel(CHANNEL)[1]!.ts });
+    expect(slack.requests.filter((r) => r.method === 'conversations.history')).toHaveLength(1);
+  });
+
+  it('a channel configured by name is looked up once a post has told its id (without channels:read)', async () => {
+    const { slack, receiver, lines } = await setup({ timeoutMs: 300 }, '#alerts', { listScope: false });
     slack.fail('chat.postMessage', 1, { lose: true });
     expect((await receiver.deliver(job('firing'), undefined)).ok).toBe(false);
     // No answered post yet: the id is unknown, so the retry cannot look and posts.
@@ -524,6 +568,14 @@ describe('SlackReceiver: limits, pacing, check', () => {
     const [a, b, c] = slack.requests.map((r) => r.time);
     expect(b! - a!).toBeGreaterThanOrEqual(950);
     expect(c! - b!).toBeGreaterThanOrEqual(950);
+  });
+
+  it('probe() is auth.test: ok while Slack takes the token, retriable while Slack answers 5xx', async () => {
+    const { slack, receiver } = await setup();
+    expect(await receiver.probe()).toEqual({ ok: true });
+    slack.fail('auth.test', 1, { status: 503 });
+    expect(await receiver.probe()).toMatchObject({ ok: false, retriable: true, code: 'SLACK_HTTP_503' });
+    expect(slack.messages).toHaveLength(0);
   });
 
   it('check() reports an unreadable secret and a rejected token', async () => {

@@ -100,20 +100,24 @@ describe('WebhookReceiver', () => {
     });
   });
 
-  it('sends every event kind, delivery_failed with its failure', async () => {
+  it('sends every event kind, the self-alert and its recovery with their failure', async () => {
     const r = await setup();
     for (const e of ['firing', 'updated', 'reminder', 'resolved'] as const)
       expect(await r.deliver(job(e))).toEqual({ ok: true });
     const failure = { receiver: 'pd', jobId: 'x', event: 'firing' as const, code: 'PAGERDUTY_400', reason: 'bad' };
     expect(await r.deliver(job('delivery_failed', { failure }))).toEqual({ ok: true });
+    expect(await r.deliver(job('delivery_recovered', { failure }))).toEqual({ ok: true });
     expect(server.requests.map((q) => (q.json as { event: string }).event)).toEqual([
       'firing',
       'updated',
       'reminder',
       'resolved',
       'delivery_failed',
+      'delivery_recovered',
     ]);
     expect((server.requests[4]!.json as { failure: unknown }).failure).toEqual(failure);
+    const recovered = server.requests[5]!.json as { status: string; failure: unknown };
+    expect(recovered).toMatchObject({ status: 'resolved', failure });
   });
 
   it('signs "<timestamp>.<body>" with HMAC-SHA256, verifiable by the receiver', async () => {

@@ -103,6 +103,13 @@ describe('Alertmanager webhook v4', () => {
     expect(selfAlert.alerts[0]!.labels.alertname).toBe('funnelwatch_delivery_failed');
     expect(selfAlert.failure).toEqual(failure);
     expect(alertmanagerV4Errors(webhookBody({ ...bare, event: 'resolved' }))).toBe('');
+    // Its recovery resolves the same alert (same labels, so the same fingerprint), naming the failing receiver.
+    const recovered = webhookBody({ ...bare, event: 'delivery_recovered', failure, createdAt: T0 + 30 * MIN });
+    expect(alertmanagerV4Errors(recovered)).toBe('');
+    expect(recovered.status).toBe('resolved');
+    expect(recovered.alerts[0]!.labels.failed_receiver).toBe('pd');
+    expect(recovered.alerts[0]!.fingerprint).toBe(selfAlert.alerts[0]!.fingerprint);
+    expect(recovered.alerts[0]!.endsAt).toBe(new Date(T0 + 30 * MIN).toISOString());
   });
 
   it('the schema is not a rubber stamp: a payload missing its alerts or with a bad label name fails', () => {

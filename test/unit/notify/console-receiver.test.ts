@@ -87,6 +87,10 @@ describe('consoleLines', () => {
       'DELIVERY FAILED  receiver pd-checkout refused the firing of checkout-conversion [platform=android]: ' +
         'PagerDuty refused the event (400): Event object is invalid (PAGERDUTY_400)',
     ]);
+    expect(consoleLines(job('delivery_recovered', alert(), { failure }))).toEqual([
+      'DELIVERY RECOVERED  receiver pd-checkout delivers again ' +
+        '(it had refused the firing of checkout-conversion: PAGERDUTY_400)',
+    ]);
   });
 
   it('adds the likely cause and where the deficit is', () => {

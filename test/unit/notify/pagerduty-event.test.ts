@@ -340,6 +340,15 @@ describe('delivery_failed', () => {
     const lostResolve = build(job('delivery_failed', alert(), { failure: { ...failure, event: 'resolved' } })).body;
     expect(lostResolve.payload.severity).toBe('warning');
   });
+
+  it("delivery_recovered resolves the failing receiver's self-alert incident", () => {
+    const failure = { receiver: 'slack-payments', jobId: 'x', event: 'firing' as const, code: 'SLACK_X', reason: 'r' };
+    const { body } = build(job('delivery_recovered', alert(), { failure, receiver: 'pd-ops' }));
+    expect(body.event_action).toBe('resolve');
+    expect(body.dedup_key).toBe(deliveryFailedDedupKey('slack-payments'));
+    expect(body.payload.summary).toBe('funnelwatch: receiver slack-payments delivers again');
+    expect(body.payload.class).toBe('delivery_failed');
+  });
 });
 
 describe('routingKeyId', () => {
