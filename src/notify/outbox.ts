@@ -534,28 +534,54 @@ export class DeliveryOutbox {
     }));
   }
 
+  /**
+   * The settle step retried in place while Redis is briefly away (a Cluster primary failing over, a reconnect): the
+   * receiver already answered, and a job left pending would be taken over after claimIdleMs and delivered again (a
+   * second page). Retriable failures only, with the one backoff, for at most half of claimIdleMs in all (so this
+   * worker gives up before another could take the job over); then the failure goes up as before and the takeover
+   * stays the last resort. A retry after a settle that ran but whose answer was lost finds the entry gone and
+   * answers 0 ('lost'): nothing is written twice.
+   */
+  private async settleRetried(run: () => Promise<unknown>): Promise<unknown> {
+    const policy = { baseMs: this.redisRetryBaseMs, capMs: 5_000, jitter: 'equal' } as const;
+    let waited = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        const wait = backoffMs(attempt, policy, this.random);
+        if (!isRetriable(err) || waited + wait > this.claimIdleMs / 2) throw err;
+        this.o.logger.warn({ err: errorMessage(err), retryInMs: wait }, 'delivery worker: settle failed; retrying');
+        waited += wait;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
   private async settle(
     entry: string,
     outcome: SettleOutcome,
     job: DeliveryJob | undefined,
     o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob; extraJobs?: DeliveryJob[] },
   ): Promise<SettleOutcome> {
-    const res = await outboxScripts.run(
-      this.o.redis,
-      'settle',
-      [this.keys.outbox, this.keys.delayed, this.keys.delivery],
-      [
-        GROUP,
-        this.o.consumer,
-        entry,
-        o.field ?? '',
-        o.value ? JSON.stringify(o.value) : '',
-        o.retryAt !== undefined ? Math.round(o.retryAt) : '',
-        o.retryJob ? JSON.stringify(o.retryJob) : '',
-        ...(o.extraJobs ?? []).map((j) => JSON.stringify(j)),
-      ],
-      'OUTBOX',
-      `delivery worker: settling ${entry}`,
+    const res = await this.settleRetried(() =>
+      outboxScripts.run(
+        this.o.redis,
+        'settle',
+        [this.keys.outbox, this.keys.delayed, this.keys.delivery],
+        [
+          GROUP,
+          this.o.consumer,
+          entry,
+          o.field ?? '',
+          o.value ? JSON.stringify(o.value) : '',
+          o.retryAt !== undefined ? Math.round(o.retryAt) : '',
+          o.retryJob ? JSON.stringify(o.retryJob) : '',
+          ...(o.extraJobs ?? []).map((j) => JSON.stringify(j)),
+        ],
+        'OUTBOX',
+        `delivery worker: settling ${entry}`,
+      ),
     );
     const final: SettleOutcome = Number(res) === 1 ? outcome : 'lost';
     if (final === 'lost')

@@ -20,8 +20,13 @@ export interface WebhookBody {
   alerts?: { status: string; labels: Record<string, string> }[];
 }
 
-/** A webhook receiver on loopback that records every POST body and answers 200. */
-export async function startWebhook(): Promise<{ url: string; bodies: WebhookBody[]; close: () => Promise<void> }> {
+/**
+ * A webhook receiver on loopback that records every POST body and answers 200; `beforeAnswer`, when given, runs
+ * (awaited) after a body is recorded and before the answer (a test injecting a fault mid-delivery).
+ */
+export async function startWebhook(
+  beforeAnswer?: (body: WebhookBody) => Promise<void>,
+): Promise<{ url: string; bodies: WebhookBody[]; close: () => Promise<void> }> {
   const bodies: WebhookBody[] = [];
   const read = async (req: IncomingMessage) => {
     let s = '';
@@ -29,8 +34,10 @@ export async function startWebhook(): Promise<{ url: string; bodies: WebhookBody
     return s;
   };
   const server = createServer((req, res) => {
-    void read(req).then((s) => {
-      bodies.push(JSON.parse(s) as WebhookBody);
+    void read(req).then(async (s) => {
+      const body = JSON.parse(s) as WebhookBody;
+      bodies.push(body);
+      await beforeAnswer?.(body);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
