@@ -16,6 +16,8 @@ export interface AlertsKeys {
   /** Per receiver: a pause (429 Retry-After) and the pacing slot, shared by every replica's workers. */
   receiverGates: string;
   silences: string;
+  /** Live replicas taking part in sharded evaluation (engine/shards.ts): member → expiry (ms, Redis time). */
+  members: string;
   /** A marker written once per Redis data set (redis/state-loss.ts): gone or changed means Redis lost its data. */
   epoch: string;
 }
@@ -35,5 +37,11 @@ export function alertsKeys(prefix: string): AlertsKeys {
     receiverGates: `${base}receiver-gates`,
     silences: `${base}silences`,
     epoch: `${base}epoch`,
+    members: `${base}members`,
   };
+}
+
+/** The lease of one evaluation shard (engine/shards.ts); alert-commit-1.lua builds the same name. */
+export function shardLeaseKey(prefix: string, shard: string): string {
+  return `${prefix}:{alerts}:shard-lease:${shard}`;
 }
