@@ -233,10 +233,11 @@ export async function startRedisCluster(masters = 3, opts: RedisClusterOptions =
       failover: async (key, mode) => {
         const primary = await primaryOf(live()[0]!.port, key);
         if (primary === undefined) throw new Error(`redis cluster: no primary known for ${key}`);
+        const replica = await replicaOf(primary); // throws when there is none: the slot would stay down
         if (mode === 'kill') {
           await killPrimaryOf(key);
         } else {
-          const answer = await cli(await replicaOf(primary), 'cluster', 'failover');
+          const answer = await cli(replica, 'cluster', 'failover');
           if (answer !== 'OK') throw new Error(`redis cluster: CLUSTER FAILOVER answered ${answer}`);
         }
         return awaitTakeover(key, primary);

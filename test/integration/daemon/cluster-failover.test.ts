@@ -2,14 +2,14 @@
  * A Redis Cluster primary fails over under a running daemon (in-process, FW_REDIS_CLUSTER=true) on a cluster of its
  * own: 3 primaries with a replica each, node timeout 1 s.
  * - During ingest (Kafka consumer applying batches): the primaries holding the funnel's partition keys are failed
- *   over one after the other (CLUSTER FAILOVER: nothing acknowledged is lost) while events keep arriving; every
+ *   over one after the other (twice CLUSTER FAILOVER, once SIGKILL of the primary) while events keep arriving; every
  *   event is counted exactly once (a batch refused during the switch is held and retried, not committed, and the
  *   per-partition offset fence keeps a retried batch from counting twice).
  * - During delivery: the primary holding the `{alerts}` slot (outbox, delivery records, lease) is SIGKILLed while
  *   the webhook holds the page, so the settle step meets a dead node; the replica takes over and the page is
  *   delivered exactly once (with a claim-idle time short enough that a job left pending would be delivered again).
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { Partitioners } from 'kafkajs';
 import { pino } from 'pino';
 import { Cluster } from 'ioredis';
@@ -22,11 +22,12 @@ import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { eventually, kafka, kafkaBrokers, uniqueName, uniquePrefix } from '../../support/env.js';
 import { MIN, shopMinute, shopRulesDir, startWebhook, type WebhookBody } from '../../support/shop-daemon.js';
 
+// A cluster of its own per test: a killed primary stays down, and its slots have no replica left after.
 let cluster: RedisClusterHandle;
-beforeAll(async () => {
+beforeEach(async () => {
   cluster = await startRedisCluster(3, { replicas: 1, nodeTimeoutMs: 1_000 });
 }, 120_000);
-afterAll(async () => {
+afterEach(async () => {
   await cluster?.stop();
 });
 
@@ -100,7 +101,8 @@ describe('Redis Cluster primary failover', () => {
     const t0 = Math.floor(Date.now() / MIN) * MIN - 60 * MIN;
     const q = { funnel: shop, from: t0 - MIN, to: t0 + 61 * MIN };
     // 60 minutes of the shop in 6 chunks; after each of the first three, one partition's primary fails over while
-    // the consumer is still applying what was just produced.
+    // the consumer is still applying what was just produced: twice gracefully, then by killing the primary (the
+    // consumer meets connection errors and CLUSTERDOWN until the replica is promoted).
     const sent: ReturnType<typeof shopMinute> = [];
     let failovers = 0;
     let countedAtFailover = 0;
@@ -110,7 +112,7 @@ describe('Redis Cluster primary failover', () => {
       await producer.send({ topic, messages: events.map((e) => ({ key: e.entity, value: JSON.stringify(e) })) });
       if (chunk < 3) {
         countedAtFailover = Math.max(countedAtFailover, (await store.stepTotals(q)).volume[0] ?? 0);
-        await cluster.failover(`{shop:${chunk}}`, 'graceful');
+        await cluster.failover(`{shop:${chunk}}`, chunk < 2 ? 'graceful' : 'kill');
         failovers++;
       }
     }
