@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
+import { FUNNEL_DEFAULTS, type FunnelDef } from '../../src/funnels/funnel.js';
 
 export const MIN = 60_000;
 
@@ -85,6 +86,22 @@ rules:
   );
   return dir;
 }
+
+/** The shop funnel of `shopRulesDir` as the window store takes it (to read the counts back). */
+export const shopFunnel: FunnelDef = {
+  name: 'shop',
+  entityField: 'entity',
+  steps: [
+    { name: 'started', event: 'checkout_started' },
+    { name: 'paid', event: 'order_completed' },
+  ],
+  conversionWindowMs: 10 * MIN,
+  bucketMs: MIN,
+  allowedLatenessMs: MIN,
+  dimensions: [{ name: 'platform', maxValues: FUNNEL_DEFAULTS.dimensionMaxValues }],
+  services: [],
+  retention: { fineMs: 3 * 86_400_000, rollupBucketMs: 15 * MIN, rollupMs: 35 * 86_400_000 },
+};
 
 export interface ShopEvent {
   id: string;

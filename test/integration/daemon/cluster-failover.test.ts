@@ -16,11 +16,17 @@ import { Cluster } from 'ioredis';
 import { Daemon } from '../../../src/app/daemon.js';
 import { loadConfig } from '../../../src/config/config.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../../src/devenv/redis-server.js';
-import { FUNNEL_DEFAULTS, type FunnelDef } from '../../../src/funnels/funnel.js';
 import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { eventually, kafka, kafkaBrokers, uniqueName, uniquePrefix } from '../../support/env.js';
-import { MIN, shopMinute, shopRulesDir, startWebhook, type WebhookBody } from '../../support/shop-daemon.js';
+import {
+  MIN,
+  shopFunnel,
+  shopMinute,
+  shopRulesDir,
+  startWebhook,
+  type WebhookBody,
+} from '../../support/shop-daemon.js';
 
 // A cluster of its own per test: a killed primary stays down, and its slots have no replica left after.
 let cluster: RedisClusterHandle;
@@ -58,21 +64,6 @@ function testCluster(): Cluster {
   return c;
 }
 
-const shop: FunnelDef = {
-  name: 'shop',
-  entityField: 'entity',
-  steps: [
-    { name: 'started', event: 'checkout_started' },
-    { name: 'paid', event: 'order_completed' },
-  ],
-  conversionWindowMs: 10 * MIN,
-  bucketMs: MIN,
-  allowedLatenessMs: MIN,
-  dimensions: [{ name: 'platform', maxValues: FUNNEL_DEFAULTS.dimensionMaxValues }],
-  services: [],
-  retention: { fineMs: 3 * 86_400_000, rollupBucketMs: 15 * MIN, rollupMs: 35 * 86_400_000 },
-};
-
 describe('Redis Cluster primary failover', () => {
   it('during ingest: every event counted exactly once', async () => {
     const hook = await startWebhook();
@@ -99,7 +90,7 @@ describe('Redis Cluster primary failover', () => {
 
     const store = new RedisWindowStore({ redis: testCluster(), prefix });
     const t0 = Math.floor(Date.now() / MIN) * MIN - 60 * MIN;
-    const q = { funnel: shop, from: t0 - MIN, to: t0 + 61 * MIN };
+    const q = { funnel: shopFunnel, from: t0 - MIN, to: t0 + 61 * MIN };
     // 60 minutes of the shop in 6 chunks; after each of the first three, one partition's primary fails over while
     // the consumer is still applying what was just produced: twice gracefully, then by killing the primary (the
     // consumer meets connection errors and CLUSTERDOWN until the replica is promoted).
