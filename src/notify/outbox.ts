@@ -32,6 +32,7 @@
 import type { Clock } from '../core/clock.js';
 import { errorMessage, isRetriable } from '../core/errors.js';
 import { backoffMs } from '../core/backoff.js';
+import { sleepWhile } from '../ingest/sleep-while.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import { duplicateForBlocking, type RedisLike } from '../redis/client.js';
 import { scriptSet } from '../redis/scripts.js';
@@ -550,10 +551,15 @@ export class DeliveryOutbox {
         return await run();
       } catch (err) {
         const wait = backoffMs(attempt, policy, this.random);
-        if (!isRetriable(err) || waited + wait > this.claimIdleMs / 2) throw err;
+        // A stopping worker does not wait: the job is taken over after claimIdleMs, as before.
+        if (!isRetriable(err) || !this.running || waited + wait > this.claimIdleMs / 2) throw err;
         this.o.logger.warn({ err: errorMessage(err), retryInMs: wait }, 'delivery worker: settle failed; retrying');
         waited += wait;
-        await new Promise((r) => setTimeout(r, wait));
+        await sleepWhile(
+          wait,
+          () => this.running,
+          async () => {},
+        );
       }
     }
   }
