@@ -76,14 +76,21 @@ export class RedisAlertStore {
     token: number,
     states: AlertState[],
     transitions: AlertTransition[],
-    opts: { deleteKeys?: string[]; outbox?: readonly OutboxWrite[]; groups?: readonly GroupWrite[] } = {},
+    opts: {
+      deleteKeys?: string[];
+      outbox?: readonly OutboxWrite[];
+      groups?: readonly GroupWrite[];
+      /** The evaluation shard whose lease `token` is from (engine/shards.ts); absent: the leader lease. */
+      shard?: string;
+    } = {},
   ): Promise<'ok' | 'fenced'> {
     if (!Number.isSafeInteger(token) || token < 0) {
       throw new FwError('ALERT_BAD_ARGUMENTS', `alert commit: the fencing token must be a whole number, got ${token}`);
     }
     const del = opts.deleteKeys ?? [];
     const jobs = opts.outbox ?? [];
-    const argv: (string | number)[] = [String(token), this.maxTransitions, states.length];
+    const fence = opts.shard === undefined ? String(token) : `${token}/${opts.shard}`;
+    const argv: (string | number)[] = [fence, this.maxTransitions, states.length];
     for (const s of states) argv.push(alertKey(s.rule, s.segment), JSON.stringify(s));
     argv.push(del.length, ...del);
     argv.push(jobs.length);

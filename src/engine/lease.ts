@@ -70,6 +70,11 @@ export interface LeaseOptions {
   owner: string;
   ttlMs: number;
   clock: Clock;
+  /**
+   * The lease key; default the leader lease `<prefix>:{alerts}:lease`. Evaluation shards (shards.ts) each have
+   * their own, `<prefix>:{alerts}:shard-lease:<shard>`: same hash tag, so the fenced commit can check it.
+   */
+  key?: string;
   /** Default ttlMs / 3: two renewals may fail before the lease is lost. */
   renewEveryMs?: number;
   /** Time before the lease's end at which this replica stops counting itself leader. Default ttlMs / 10. */
@@ -89,7 +94,7 @@ export interface LeaseStatus {
 }
 
 export class LeaderLease {
-  private readonly keys: ReturnType<typeof alertsKeys>;
+  private readonly key: string;
   private readonly renewEveryMs: number;
   private readonly marginMs: number;
   /** What we hold: our token and the clock time until which we count ourselves leader. */
@@ -115,7 +120,7 @@ export class LeaderLease {
           `safetyMarginMs (${o.ttlMs} − ${this.marginMs})`,
       );
     }
-    this.keys = alertsKeys(o.prefix);
+    this.key = o.key ?? alertsKeys(o.prefix).lease;
     defineEngineCommands(o.redis);
   }
 
@@ -140,7 +145,7 @@ export class LeaderLease {
         this.o.redis,
         'leaseAcquire',
         'LEASE',
-        [this.keys.lease],
+        [this.key],
         [this.o.owner, this.o.ttlMs, this.held ? String(this.held.token) : ''],
         `leader lease of ${this.o.owner}`,
       );
@@ -237,7 +242,7 @@ export class LeaderLease {
           this.o.redis,
           'leaseRelease',
           'LEASE',
-          [this.keys.lease],
+          [this.key],
           [`${held.token}:${this.o.owner}`],
           `releasing the leader lease of ${this.o.owner}`,
         );

@@ -37,6 +37,7 @@
 import type { Clock } from '../core/clock.js';
 import { errorMessage, isRetriable } from '../core/errors.js';
 import { backoffMs } from '../core/backoff.js';
+import { sleepWhile } from '../ingest/sleep-while.js';
 import { alertsKeys } from '../redis/alert-keys.js';
 import { duplicateForBlocking, type RedisLike } from '../redis/client.js';
 import { scriptSet } from '../redis/scripts.js';
@@ -608,27 +609,58 @@ export class DeliveryOutbox {
     return targets;
   }
 
+  /**
+   * The settle step retried in place while Redis is briefly away (a Cluster primary failing over, a reconnect): the
+   * receiver already answered, and a job left pending would be taken over after claimIdleMs and delivered again (a
+   * second page). Retriable failures only, with the one backoff, for at most half of claimIdleMs in all (so this
+   * worker gives up before another could take the job over); then the failure goes up as before and the takeover
+   * stays the last resort. A retry after a settle that ran but whose answer was lost finds the entry gone and
+   * answers 0 ('lost'): nothing is written twice.
+   */
+  private async settleRetried(run: () => Promise<unknown>): Promise<unknown> {
+    const policy = { baseMs: this.redisRetryBaseMs, capMs: 5_000, jitter: 'equal' } as const;
+    let waited = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        const wait = backoffMs(attempt, policy, this.random);
+        // A stopping worker does not wait: the job is taken over after claimIdleMs, as before.
+        if (!isRetriable(err) || !this.running || waited + wait > this.claimIdleMs / 2) throw err;
+        this.o.logger.warn({ err: errorMessage(err), retryInMs: wait }, 'delivery worker: settle failed; retrying');
+        waited += wait;
+        await sleepWhile(
+          wait,
+          () => this.running,
+          async () => {},
+        );
+      }
+    }
+  }
+
   private async settle(
     entry: string,
     outcome: SettleOutcome,
     job: DeliveryJob | undefined,
     o: { field?: string; value?: StoredDelivery; retryAt?: number; retryJob?: DeliveryJob },
   ): Promise<SettleOutcome> {
-    const res = await outboxScripts.run(
-      this.o.redis,
-      'settle',
-      [this.keys.outbox, this.keys.delayed, this.keys.delivery],
-      [
-        GROUP,
-        this.o.consumer,
-        entry,
-        o.field ?? '',
-        o.value ? JSON.stringify(o.value) : '',
-        o.retryAt !== undefined ? Math.round(o.retryAt) : '',
-        o.retryJob ? JSON.stringify(o.retryJob) : '',
-      ],
-      'OUTBOX',
-      `delivery worker: settling ${entry}`,
+    const res = await this.settleRetried(() =>
+      outboxScripts.run(
+        this.o.redis,
+        'settle',
+        [this.keys.outbox, this.keys.delayed, this.keys.delivery],
+        [
+          GROUP,
+          this.o.consumer,
+          entry,
+          o.field ?? '',
+          o.value ? JSON.stringify(o.value) : '',
+          o.retryAt !== undefined ? Math.round(o.retryAt) : '',
+          o.retryJob ? JSON.stringify(o.retryJob) : '',
+        ],
+        'OUTBOX',
+        `delivery worker: settling ${entry}`,
+      ),
     );
     const final: SettleOutcome = Number(res) === 1 ? outcome : 'lost';
     if (final === 'lost')

@@ -22,6 +22,8 @@ export interface AlertsKeys {
   /** Small facts receivers keep across restarts (a Slack channel's id for its #name), field `receiver|fact`. */
   receiverFacts: string;
   silences: string;
+  /** Live replicas taking part in sharded evaluation (engine/shards.ts): member → expiry (ms, Redis time). */
+  members: string;
   /** A marker written once per Redis data set (redis/state-loss.ts): gone or changed means Redis lost its data. */
   epoch: string;
 }
@@ -44,5 +46,11 @@ export function alertsKeys(prefix: string): AlertsKeys {
     receiverFacts: `${base}receiver-facts`,
     silences: `${base}silences`,
     epoch: `${base}epoch`,
+    members: `${base}members`,
   };
+}
+
+/** The lease of one evaluation shard (engine/shards.ts); alert-commit-1.lua builds the same name. */
+export function shardLeaseKey(prefix: string, shard: string): string {
+  return `${prefix}:{alerts}:shard-lease:${shard}`;
 }

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
+import { FUNNEL_DEFAULTS, type FunnelDef } from '../../src/funnels/funnel.js';
 
 export const MIN = 60_000;
 
@@ -20,8 +21,13 @@ export interface WebhookBody {
   alerts?: { status: string; labels: Record<string, string> }[];
 }
 
-/** A webhook receiver on loopback that records every POST body and answers 200. */
-export async function startWebhook(): Promise<{ url: string; bodies: WebhookBody[]; close: () => Promise<void> }> {
+/**
+ * A webhook receiver on loopback that records every POST body and answers 200; `beforeAnswer`, when given, runs
+ * (awaited) after a body is recorded and before the answer (a test injecting a fault mid-delivery).
+ */
+export async function startWebhook(
+  beforeAnswer?: (body: WebhookBody) => Promise<void>,
+): Promise<{ url: string; bodies: WebhookBody[]; close: () => Promise<void> }> {
   const bodies: WebhookBody[] = [];
   const read = async (req: IncomingMessage) => {
     let s = '';
@@ -29,8 +35,10 @@ export async function startWebhook(): Promise<{ url: string; bodies: WebhookBody
     return s;
   };
   const server = createServer((req, res) => {
-    void read(req).then((s) => {
-      bodies.push(JSON.parse(s) as WebhookBody);
+    void read(req).then(async (s) => {
+      const body = JSON.parse(s) as WebhookBody;
+      bodies.push(body);
+      await beforeAnswer?.(body);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
@@ -78,6 +86,22 @@ rules:
   );
   return dir;
 }
+
+/** The shop funnel of `shopRulesDir` as the window store takes it (to read the counts back). */
+export const shopFunnel: FunnelDef = {
+  name: 'shop',
+  entityField: 'entity',
+  steps: [
+    { name: 'started', event: 'checkout_started' },
+    { name: 'paid', event: 'order_completed' },
+  ],
+  conversionWindowMs: 10 * MIN,
+  bucketMs: MIN,
+  allowedLatenessMs: MIN,
+  dimensions: [{ name: 'platform', maxValues: FUNNEL_DEFAULTS.dimensionMaxValues }],
+  services: [],
+  retention: { fineMs: 3 * 86_400_000, rollupBucketMs: 15 * MIN, rollupMs: 35 * 86_400_000 },
+};
 
 export interface ShopEvent {
   id: string;

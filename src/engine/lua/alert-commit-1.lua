@@ -21,7 +21,8 @@
            stream `…:transitions`, the outbox stream `…:outbox`, the delivery hash `…:delivery` and the incident
            groups `…:groups` (notify/grouping.ts: committed with the jobs that notify them) are built from
            this key minus its final "state" (same hash tag, same slot).
-  ARGV[1]  the caller's fencing token (decimal)
+  ARGV[1]  the caller's fencing token (decimal); or "<token>/<shard>" from the holder of an evaluation shard
+           (engine/shards.ts), checked against that shard's lease `…:shard-lease:<shard>` instead
   ARGV[2]  approximate cap on the transition stream's length
   ARGV[3]  nStates, then nStates pairs: alertKey, state JSON
   then     nDelete, then nDelete alertKeys to remove (rules that no longer exist)
@@ -42,6 +43,12 @@ local outbox = base .. 'outbox'
 local delivery = base .. 'delivery'
 local groups = base .. 'groups'
 local token = ARGV[1]
+-- Shard fencing: a token "<n>/<shard>" is checked against the shard's own lease (same hash tag, same slot).
+local shard = token and string.match(token, '^%d+/(.+)$')
+if shard then
+  lease = base .. 'shard-lease:' .. shard
+  token = string.match(token, '^(%d+)/')
+end
 local cap = tonumber(ARGV[2])
 local nStates = tonumber(ARGV[3])
 if not (token and string.match(token, '^%d+$') and cap and cap > 0 and nStates) then

@@ -7,12 +7,18 @@
  */
 import { describe, expect, it, inject, onTestFinished } from 'vitest';
 import { Partitioners } from 'kafkajs';
-import { FUNNEL_DEFAULTS, type FunnelDef } from '../../../src/funnels/funnel.js';
 import { RedisWindowStore } from '../../../src/windows/redis-window-store.js';
 import { scanKeys } from '../../../src/redis/client.js';
 import { spawnDaemon, type DaemonChild } from '../../support/daemon.js';
 import { eventually, kafka, kafkaBrokers, redisClusterClient, uniqueName, uniquePrefix } from '../../support/env.js';
-import { MIN, shopMinute, shopRulesDir, startWebhook, type WebhookBody } from '../../support/shop-daemon.js';
+import {
+  MIN,
+  shopFunnel,
+  shopMinute,
+  shopRulesDir,
+  startWebhook,
+  type WebhookBody,
+} from '../../support/shop-daemon.js';
 
 describe('the daemon on a Redis Cluster', () => {
   it(
@@ -83,20 +89,7 @@ describe('the daemon on a Redis Cluster', () => {
       // Read back from the cluster with the store itself: every event counted once.
       const cluster = redisClusterClient();
       const store = new RedisWindowStore({ redis: cluster, prefix });
-      const funnel: FunnelDef = {
-        name: 'shop',
-        entityField: 'entity',
-        steps: [
-          { name: 'started', event: 'checkout_started' },
-          { name: 'paid', event: 'order_completed' },
-        ],
-        conversionWindowMs: 10 * MIN,
-        bucketMs: MIN,
-        allowedLatenessMs: MIN,
-        dimensions: [{ name: 'platform', maxValues: FUNNEL_DEFAULTS.dimensionMaxValues }],
-        services: [],
-        retention: { fineMs: 3 * 86_400_000, rollupBucketMs: 15 * MIN, rollupMs: 35 * 86_400_000 },
-      };
+      const funnel = shopFunnel;
       const q = { funnel, from: t0 - MIN, to: t0 + 101 * MIN };
       const expectedStarted = [...viaKafka, ...viaHttp].filter((e) => e.type === 'checkout_started').length;
       expect(expectedStarted).toBe(4000);
