@@ -48,6 +48,34 @@ describe('funnelwatch validate', () => {
     ]);
   });
 
+  it('reads `alerts:` written for `rules:` as rules: a did-you-mean and the same five mistakes, at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fw-validate-alias-'));
+    try {
+      const path = join(dir, 'checkout.yaml');
+      const text = readFileSync(FIXTURE, 'utf8').replace(/^rules:$/m, 'alerts:');
+      await writeFile(path, text);
+      const { code, lines } = await run([path]);
+      expect(code).toBe(1);
+      const at = (needle: string, n = 1) => pos(needle, n).replace(FIXTURE, path);
+      const line = text.slice(0, text.indexOf('alerts:')).split('\n').length;
+      expect(lines).toEqual([
+        `${path}:${line}:1: unknown field "alerts" (did you mean "rules"? its content has the shape of rules, ` +
+          'so it is checked as rules below)',
+        `${at('resolve_afer')}: unknown field "resolve_afer" in alerts[0] (did you mean "resolve_after"?)`,
+        `${at('lots')}: alerts[1].min_volume: expected a number, got the text "lots"`,
+        `${at('complete }')}: unknown step "complete" in funnel "checkout" (did you mean "completed"?); ` +
+          `its steps are started, payment, completed`,
+        `${at('5mins')}: alerts[3].for: "5mins" is not a duration: ` +
+          `write a whole number followed by s, m, h, d or w, e.g. 30s, 5m, 2h, 3d, 1w (or 1h30m) (did you mean "5m"?)`,
+        `${at('completion-drop', 2)}: rule name "completion-drop" ` +
+          `is already used at ${at('completion-drop', 1)}; rule names must be unique across rule files`,
+        '6 problems in 1 file',
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('finds rules/ clean and exits 0', async () => {
     const { code, lines } = await run(['rules']);
     expect(lines).toEqual(['ok: 3 files, 2 funnels, 7 rules, 5 receivers']);
