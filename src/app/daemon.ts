@@ -39,6 +39,8 @@ import { receiverFactory, ReceiverRegistry, type ReceiverFactory } from '../noti
 import { RedisSilenceStore } from '../notify/silence-store.js';
 import { silenceRoutes } from '../http/silence-routes.js';
 import { alertRoutes } from '../http/alert-routes.js';
+import { explainRoutes } from '../http/explain-routes.js';
+import { explainRule } from '../engine/rule-explain.js';
 import { deployRoutes } from '../http/deploy-routes.js';
 import { gateRoutes } from '../http/gate-routes.js';
 import { GateService } from '../gates/gate-service.js';
@@ -411,6 +413,16 @@ export class Daemon {
           onDeploy: (d) => this.onDeploy(d),
         }),
         gateRoutes({ gates: this.gates, token: config.FW_INGEST_TOKEN, clock: this.clock, logger }),
+        explainRoutes({
+          rules: () => this.rules.current ?? undefined,
+          token: config.FW_INGEST_TOKEN,
+          explain: async (rule, segment) => {
+            const look = await this.evaluator.explainLook(rule, this.clock.now(), segment);
+            if (!look) return undefined;
+            const silences = await this.silences.list();
+            return explainRule({ look, silences, ...(segment ? { segment } : {}) });
+          },
+        }),
       ],
     });
   }
