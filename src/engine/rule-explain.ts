@@ -198,7 +198,15 @@ function explainSeries(
   const r = s.result;
   const d = r.detection;
   const reasons: Reason[] = [];
-  const counted = rule.metric.kind === 'step_volume' ? `${rule.metric.step} events` : 'started';
+  const m = rule.metric;
+  const counted =
+    m.kind === 'step_volume' || m.kind === 'step_duration'
+      ? `${m.kind === 'step_volume' ? m.step : m.to} events`
+      : m.kind === 'ratio_conversion'
+        ? `${m.from} events`
+        : m.from === funnel.steps[0]!.name
+          ? 'started'
+          : `reaching ${m.from}`;
   const stepMinutes = funnel.bucketMs / MINUTE;
   const spanMinutes = SCAN_BUCKETS * stepMinutes;
 
@@ -278,7 +286,8 @@ function explainSeries(
       Number.isFinite(d.observedRate) && rule.metric.kind !== 'step_volume'
         ? `${pct(d.observedRate)} observed vs ${pct(d.expectedRate)} expected`
         : `${round(d.observed)} observed vs ${round(d.expected)} expected`;
-    const change = `${rule.direction === 'drop' ? '−' : '+'}${pct(Math.max(0, d.relativeChange))}`;
+    const delta = rule.direction === 'drop' ? -d.relativeChange : d.relativeChange; // observed vs expected
+    const change = `${delta <= -0.0005 ? '−' : '+'}${pct(Math.abs(delta))}`;
     const cmp = d.statistic >= d.threshold ? '≥' : 'below';
     reasons.push({
       code: s.condition === 'breach' ? 'breach' : 'ok',
