@@ -263,6 +263,12 @@ export class Daemon {
       if (!this.stopped) this.stateWatch.check().catch(() => undefined);
     });
     this.readiness.add({
+      name: 'step-filters',
+      check: () => null,
+      // A step that counts nothing leaves its rules insufficient forever: loud, but the data still flows.
+      warning: () => this.core.unmatched.warning(this.clock.now()),
+    });
+    this.readiness.add({
       name: 'delivery',
       check: () => null,
       // A receiver that refuses (bad token, unknown channel) is a missing page: loud, but the replica still serves.
@@ -420,7 +426,8 @@ export class Daemon {
             const look = await this.evaluator.explainLook(rule, this.clock.now(), segment);
             if (!look) return undefined;
             const silences = await this.silences.list();
-            return explainRule({ look, silences, ...(segment ? { segment } : {}) });
+            const unmatched = this.core.unmatched.reports(look.now);
+            return explainRule({ look, silences, unmatched, ...(segment ? { segment } : {}) });
           },
         }),
       ],

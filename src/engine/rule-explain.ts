@@ -20,6 +20,7 @@ import type { AlertStatus } from '../model/alert-state.js';
 import { inhibitedBy } from '../notify/grouping.js';
 import { alertLabels, matchingSilence, type Silence } from '../notify/silences.js';
 import type { ExplainLook } from './evaluator.js';
+import type { UnmatchedReport } from '../ingest/unmatched.js';
 
 /** Horizons of the smallest detectable change, in minutes. */
 export const EXPLAIN_HORIZONS = [15, 60, 240] as const;
@@ -44,18 +45,7 @@ export interface Reason {
 }
 
 /** A funnel step whose events arrive but whose `where` filter keeps (almost) none of them (ingest/unmatched.ts). */
-export interface UnmatchedNote {
-  funnel: string;
-  step: string;
-  /** The filter as written, e.g. `status=paid`. */
-  filter: string;
-  /** Events of the step's type seen in the report's span, and how many of them matched. */
-  seen: number;
-  matched: number;
-  /** A bounded sample of the values the filtered attributes had. */
-  sample: Record<string, string[]>;
-  text: string;
-}
+export type UnmatchedNote = UnmatchedReport;
 
 export interface SeriesExplanation {
   segment: SegmentRef | null;
