@@ -5,12 +5,10 @@
  * fw_step_filter_unmatched_total, and in `explain` for the rules reading that step.
  */
 import { pino } from 'pino';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { Daemon } from '../../../src/app/daemon.js';
-import { loadConfig } from '../../../src/config/config.js';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/core/clock.js';
 import type { RuleExplanation } from '../../../src/engine/rule-explain.js';
-import { redisUrl, uniquePrefix } from '../../support/env.js';
+import { startInProcessDaemon } from '../../support/daemon.js';
 
 const TOKEN = 'unmatched-token';
 const MIN = 60_000;
@@ -21,21 +19,7 @@ describe('unmatched step filter in the daemon', () => {
     const clock = new ManualClock(t0);
     const logs: Record<string, unknown>[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-    const d = new Daemon({
-      config: loadConfig({
-        FW_REDIS_URL: redisUrl(),
-        FW_REDIS_PREFIX: uniquePrefix(),
-        FW_HTTP_PORT: '0',
-        FW_HTTP_HOST: '127.0.0.1',
-        FW_RULES_DIR: 'rules',
-        FW_INGEST_TOKEN: TOKEN,
-        FW_INSTANCE_ID: 'unmatched',
-      }),
-      logger,
-      clock,
-    });
-    onTestFinished(() => d.stop());
-    await d.start();
+    const d = await startInProcessDaemon(TOKEN, { FW_INSTANCE_ID: 'unmatched' }, { clock, logger });
     const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
     const events = [];
     for (let i = 0; i < 30; i++) {

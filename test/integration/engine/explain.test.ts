@@ -3,13 +3,11 @@
  * shipped rules, HTTP ingest) on a hand-moved clock: each reason a series gives, and the API's refusals.
  */
 import { spawn } from 'node:child_process';
-import { pino } from 'pino';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { Daemon } from '../../../src/app/daemon.js';
-import { loadConfig } from '../../../src/config/config.js';
+import { describe, expect, it } from 'vitest';
+import type { Daemon } from '../../../src/app/daemon.js';
 import { ManualClock } from '../../../src/core/clock.js';
 import type { RuleExplanation } from '../../../src/engine/rule-explain.js';
-import { redisUrl, uniquePrefix } from '../../support/env.js';
+import { startInProcessDaemon } from '../../support/daemon.js';
 
 const TOKEN = 'explain-token';
 const MIN = 60_000;
@@ -55,23 +53,8 @@ function checkouts(t0: number) {
   return events;
 }
 
-async function startDaemon(clock: ManualClock): Promise<Daemon> {
-  const d = new Daemon({
-    config: loadConfig({
-      FW_REDIS_URL: redisUrl(),
-      FW_REDIS_PREFIX: uniquePrefix(),
-      FW_HTTP_PORT: '0',
-      FW_HTTP_HOST: '127.0.0.1',
-      FW_RULES_DIR: 'rules',
-      FW_INGEST_TOKEN: TOKEN,
-      FW_INSTANCE_ID: 'explain',
-    }),
-    logger: pino({ level: 'silent' }),
-    clock,
-  });
-  onTestFinished(() => d.stop());
-  await d.start();
-  return d;
+function startDaemon(clock: ManualClock): Promise<Daemon> {
+  return startInProcessDaemon(TOKEN, { FW_INSTANCE_ID: 'explain' }, { clock });
 }
 
 async function ingest(d: Daemon, events: unknown[]): Promise<void> {

@@ -10,6 +10,13 @@ import { formatReplaySummary, runReplay } from '../../../src/replay/replay.js';
 import { redisUrl } from '../../support/env.js';
 import { shopMinutes, tempDir, writeRules } from './fixture.js';
 
+async function replay(name: string, events: unknown[]) {
+  const file = join(tempDir(name), 'events.ndjson');
+  writeFileSync(file, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+  const rulesDir = writeRules(tempDir(`${name}-rules`));
+  return runReplay({ events: [file], rulesDir, redisUrl: redisUrl(), out: () => undefined });
+}
+
 describe('replay summary: unmatched step filters', () => {
   it('names a step whose where matched none of its events, with the values seen, and the unused types', async () => {
     const events = shopMinutes({ minutes: 15, drop: false, checkoutsPerMinute: 40 })
@@ -22,16 +29,7 @@ describe('replay summary: unmatched step filters', () => {
     const all = [...events, ...typo].sort((a, b) => a.ts - b.ts);
     const completed = events.filter((e) => e.type === 'order_completed').length;
     expect(completed).toBeGreaterThan(100);
-    const dir = tempDir('replay-unmatched');
-    const file = join(dir, 'events.ndjson');
-    writeFileSync(file, `${all.map((e) => JSON.stringify(e)).join('\n')}\n`);
-
-    const s = await runReplay({
-      events: [file],
-      rulesDir: writeRules(tempDir('replay-unmatched-rules')),
-      redisUrl: redisUrl(),
-      out: () => undefined,
-    });
+    const s = await replay('replay-unmatched', all);
     const text = formatReplaySummary(s);
     expect(s.unmatched).toEqual([
       expect.objectContaining({ funnel: 'checkout', step: 'completed', filter: 'status=paid', matched: 0 }),
@@ -47,15 +45,7 @@ describe('replay summary: unmatched step filters', () => {
 
   it('says nothing when every filtered step matches its events', async () => {
     const events = shopMinutes({ minutes: 10, drop: false, checkoutsPerMinute: 40 }).flat();
-    const dir = tempDir('replay-matched');
-    const file = join(dir, 'events.ndjson');
-    writeFileSync(file, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
-    const s = await runReplay({
-      events: [file],
-      rulesDir: writeRules(tempDir('replay-matched-rules')),
-      redisUrl: redisUrl(),
-      out: () => undefined,
-    });
+    const s = await replay('replay-matched', events);
     expect(s.unmatched).toEqual([]);
     expect(formatReplaySummary(s)).not.toContain('unmatched filter');
   }, 120_000);
