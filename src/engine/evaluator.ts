@@ -415,9 +415,6 @@ export class Evaluator {
     const states = leading ? this.states : await this.o.alerts.load();
     const out: ExplainLook = { rule, funnel, now, watermark, evalTo, states, series: [] };
     if (evalTo === null) return out;
-    const rules = ruleSet.rules.filter((r) => r.funnel === funnel.name);
-    const reader = await this.source.reader(funnel, evalTo, this.needs(funnel, rules));
-    out.guards = this.guards(funnel, reader, now, watermark, evalTo);
     const m = rule.metric;
     let tracker: CompletenessTracker | undefined;
     if (m.kind === 'cohort_conversion') {
@@ -428,6 +425,12 @@ export class Evaluator {
         tracker = funnelCompletenessTracker(funnel, saved);
       }
     }
+    // Its own read of the buckets: the tick's cache must not be refreshed to another evalTo under it. Nothing is
+    // awaited between the read and the look, so no other refresh can change what the look reads either.
+    const source = 'bucketCounts' in this.o.store ? new StoreFunnelSource(this.o.store) : this.source;
+    const rules = ruleSet.rules.filter((r) => r.funnel === funnel.name);
+    const reader = await source.reader(funnel, evalTo, this.needs(funnel, rules));
+    out.guards = this.guards(funnel, reader, now, watermark, evalTo);
     const { results, look } = this.evaluateOne(funnel, rule, reader, evalTo, {
       states,
       tracker,
