@@ -7,7 +7,8 @@
  * Counted on the ingest path (pipeline.ts) for the events of a batch: one map lookup by event type per event, and
  * for the few types some step filters, the filter check the window store does anyway. Per (funnel, step) the counts
  * are kept per minute over the last `windowMs` (5 minutes): as soon as that span holds `minSeen` events of the
- * step's type and under `maxShare` (1 %) of them pass the filter, the step is reported: a log line naming the
+ * step's type and under `maxShare` (1 %) of them pass the filter (a quiet step: none in the span, and under 1 % of
+ * the `minSeen` or more counted so far), the step is reported: a log line naming the
  * funnel, step, filter and a bounded sample of the values seen (once when it starts, once when it clears), a
  * warning on /readyz, the counter fw_step_filter_unmatched_total{funnel,step}, and `explain` for the rules on it.
  *
@@ -185,7 +186,7 @@ export class UnmatchedFilters {
     const out: UnmatchedReport[] = [];
     for (const t of this.steps.values()) {
       const w = this.windowCounts(t, now);
-      if (this.flagged(w)) out.push(this.report(t, w, `in the last ${Math.round(this.windowMs / MIN)} min`));
+      if (this.reportable(t, w)) out.push(this.reportNow(t, w));
     }
     return out;
   }
@@ -222,6 +223,21 @@ export class UnmatchedFilters {
     return { seen, matched };
   }
 
+  /**
+   * Reported now: the last `windowMs` alone says so; or, on a quiet step (fewer than `minSeen` events in the span),
+   * its events keep arriving, none of them passed, and over everything counted since the start (of this filter)
+   * fewer than `maxShare` did. Without the second, a step seeing 2 events a minute would never be reported.
+   */
+  private reportable(t: StepTally, w: { seen: number; matched: number }): boolean {
+    return this.flagged(w) || (w.seen > 0 && w.matched === 0 && this.flagged(t.total));
+  }
+
+  private reportNow(t: StepTally, w: { seen: number; matched: number }): UnmatchedReport {
+    return this.flagged(w)
+      ? this.report(t, w, `in the last ${Math.round(this.windowMs / MIN)} min`)
+      : this.report(t, t.total, 'so far');
+  }
+
   private flagged(c: { seen: number; matched: number }): boolean {
     return c.seen >= this.minSeen && c.matched < this.maxShare * c.seen;
   }
@@ -251,12 +267,12 @@ export class UnmatchedFilters {
   private check(now: number): void {
     for (const t of this.steps.values()) {
       const w = this.windowCounts(t, now);
-      const flagged = this.flagged(w);
+      const flagged = this.reportable(t, w);
       if (flagged === t.reported) continue;
       t.reported = flagged;
       const fields = { funnel: t.funnel, step: t.step, filter: t.filter, seen: w.seen, matched: w.matched };
       if (flagged) {
-        const r = this.report(t, w, `in the last ${Math.round(this.windowMs / MIN)} min`);
+        const r = this.reportNow(t, w);
         this.o.logger?.warn(
           { ...fields, sample: r.sample },
           `${r.text}: the step counts (almost) nothing; check the filter against the events`,

@@ -44,7 +44,7 @@ describe('UnmatchedFilters', () => {
     expect(v.reports(T)).toEqual([]);
   });
 
-  it('needs 20 events in the last 5 minutes, forgets older minutes, and counts from the start for totals', () => {
+  it('needs 20 events, forgets minutes older than 5, and counts from the start for totals', () => {
     const u = new UnmatchedFilters();
     u.observe(
       Array.from({ length: 19 }, (_, i) => ev(i, { status: 'x' })),
@@ -56,8 +56,31 @@ describe('UnmatchedFilters', () => {
     expect(u.reports(T + 4 * 60_000).map((r) => r.sample)).toEqual([
       { status: { x: 19, '(absent)': 1 }, test: { '(absent)': 20 } },
     ]);
-    expect(u.reports(T + 5 * 60_000)).toEqual([]);
+    // The minute of the first 19 has left the span; the 20th is still in it, and none passed so far.
+    expect(
+      u
+        .reports(T + 5 * 60_000)
+        .map((r) => r.text.endsWith('so far (values seen: status=x ×19, status=(absent) ×1, test=(absent) ×20)')),
+    ).toEqual([true]);
+    // No event of the type in the span: nothing to report.
+    expect(u.reports(T + 9 * 60_000)).toEqual([]);
     expect(u.totals().map((r) => [r.seen, r.matched])).toEqual([[20, 0]]);
+  });
+
+  it('reports a quiet step (2 events a minute) once 20 have arrived, none passing, from the counts so far', () => {
+    const u = new UnmatchedFilters();
+    for (let m = 0; m < 10; m++) {
+      u.observe([ev(2 * m, { status: 'ok' }), ev(2 * m + 1, { status: 'ok' })], [FUNNEL], T + m * 60_000);
+      if (m < 9) expect(u.reports(T + m * 60_000)).toEqual([]);
+    }
+    const [r] = u.reports(T + 9 * 60_000);
+    expect(r!.text).toBe(
+      'funnel checkout, step completed: its filter where status=paid, test=(false|0) matched 0 of 20 ' +
+        'order_completed events so far (values seen: status=ok ×20, test=(absent) ×20)',
+    );
+    // One passing event in the span: the step is seen to work, nothing reported.
+    u.observe([ev(99, { status: 'paid', test: '0' })], [FUNNEL], T + 10 * 60_000);
+    expect(u.reports(T + 10 * 60_000)).toEqual([]);
   });
 
   it('ignores synthetic events and steps without a filter; lists unused types, bounded', () => {
