@@ -18,6 +18,7 @@ import type { ReplayFlags } from './replay/command.js';
 import type { SilenceAddArgs, SilenceListArgs } from './notify/silence-command.js';
 import type { DeployAddArgs, DeployListArgs } from './deploys/deploy-command.js';
 import type { GateArgs } from './gates/gate-command.js';
+import type { ExplainArgs } from './engine/explain-command.js';
 
 function configOrExit(): ReturnType<typeof loadConfig> {
   try {
@@ -349,6 +350,22 @@ withDaemonOptions(
 ).action(async (name: string, flags: GateArgs & DaemonFlags<'url'>) => {
   const cmd = await import('./gates/gate-command.js');
   process.exitCode = await cmd.runGateCommand(daemonClient(flags.url, flags.token), name, flags);
+});
+
+withDaemonOptions(
+  program
+    .command('explain')
+    .description(
+      'why a rule is quiet (or not), per series: data freshness, volume vs min_volume, baseline, silences, ' +
+        'inhibition, the statistic against its threshold, and the smallest change it would catch within 15/60/240 min',
+    )
+    .argument('<rule>', 'the rule, as named in the rule files')
+    .option('--segment <dimension=value>', 'only this series, e.g. payment_provider=stripe')
+    .option('--json', 'print the answer as JSON (GET /v1/rules/<rule>/explain)'),
+  '--url',
+).action(async (rule: string, flags: ExplainArgs & DaemonFlags<'url'>) => {
+  const cmd = await import('./engine/explain-command.js');
+  process.exitCode = await cmd.runExplainCommand(daemonClient(flags.url, flags.token), rule, flags);
 });
 
 withDaemonOptions(

@@ -18,6 +18,7 @@ import { RedisWindowStore } from '../windows/redis-window-store.js';
 import { createIngestHandler } from '../ingest/pipeline.js';
 import { FeedLiveness } from '../ingest/feed-liveness.js';
 import { OffsetRegressions } from '../ingest/offset-regressions.js';
+import { UnmatchedFilters } from '../ingest/unmatched.js';
 import type { DeadLetterSink } from '../ingest/dead-letter.js';
 import type { BatchHandler } from '../ingest/event-source.js';
 import { RedisDeployStore } from '../deploys/deploy-store.js';
@@ -99,6 +100,8 @@ export interface Core {
   liveness: FeedLiveness;
   /** Kafka partitions whose offsets went backwards (ingest/offset-regressions.ts), for /readyz. */
   regressions: OffsetRegressions;
+  /** Steps whose `where` turns away (almost) all their events, and unused event types (ingest/unmatched.ts). */
+  unmatched: UnmatchedFilters;
   /** The ingest pipeline's batch handler (Kafka consumer, direct HTTP ingest, replay); rejects to `deadLetters`. */
   ingestHandler(deadLetters: DeadLetterSink): BatchHandler;
 }
@@ -151,6 +154,7 @@ export function buildCore(o: CoreOptions): Core {
   const liveness = new FeedLiveness({ store: windows, metrics, startedAt: clock.now() });
   const onApplied = (funnel: string, now: number) => liveness.noteApplied(funnel, now);
   const regressions = new OffsetRegressions({ metrics, logger: logger.child({ component: 'ingest' }) });
+  const unmatched = new UnmatchedFilters({ metrics, logger: logger.child({ component: 'ingest' }) });
   return {
     windows,
     alerts,
@@ -161,6 +165,7 @@ export function buildCore(o: CoreOptions): Core {
     parse,
     liveness,
     regressions,
+    unmatched,
     ingestHandler: (deadLetters) =>
       createIngestHandler({
         funnels: o.funnels,
@@ -172,6 +177,7 @@ export function buildCore(o: CoreOptions): Core {
         parse,
         onApplied,
         regressions,
+        unmatched,
       }),
   };
 }

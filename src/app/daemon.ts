@@ -40,6 +40,8 @@ import { RedisReceiverFacts } from '../notify/receiver-facts.js';
 import { RedisSilenceStore } from '../notify/silence-store.js';
 import { silenceRoutes } from '../http/silence-routes.js';
 import { alertRoutes } from '../http/alert-routes.js';
+import { explainRoutes } from '../http/explain-routes.js';
+import { explainRule } from '../engine/rule-explain.js';
 import { deployRoutes } from '../http/deploy-routes.js';
 import { gateRoutes } from '../http/gate-routes.js';
 import { GateService } from '../gates/gate-service.js';
@@ -263,6 +265,12 @@ export class Daemon {
       if (!this.stopped) this.stateWatch.check().catch(() => undefined);
     });
     this.readiness.add({
+      name: 'step-filters',
+      check: () => null,
+      // A step that counts nothing leaves its rules insufficient forever: loud, but the data still flows.
+      warning: () => this.core.unmatched.warning(this.clock.now()),
+    });
+    this.readiness.add({
       name: 'delivery',
       check: () => null,
       // A receiver that refuses (bad token, unknown channel) is a missing page: loud, but the replica still serves.
@@ -413,6 +421,17 @@ export class Daemon {
           onDeploy: (d) => this.onDeploy(d),
         }),
         gateRoutes({ gates: this.gates, token: config.FW_INGEST_TOKEN, clock: this.clock, logger }),
+        explainRoutes({
+          rules: () => this.rules.current ?? undefined,
+          token: config.FW_INGEST_TOKEN,
+          explain: async (rule, segment) => {
+            const look = await this.evaluator.explainLook(rule, this.clock.now(), segment);
+            if (!look) return undefined;
+            const silences = await this.silences.list();
+            const unmatched = this.core.unmatched.reports(look.now);
+            return explainRule({ look, silences, unmatched, ...(segment ? { segment } : {}) });
+          },
+        }),
       ],
     });
   }

@@ -79,11 +79,12 @@ export function evaluateBinomial(
   const expConv = new Float64Array(n);
   for (let i = 0; i < n; i++) expConv[i] = starts[i]! * (expected[i]! || 0) * comp[i]!;
   const recent = recentChange(conv, expConv, rule.direction);
+  const relVar = Number.isFinite(base.newest.relVariance) ? base.newest.relVariance : 0;
   const detection = detectChange({
     series: { starts, conversions: conv, expectedRate: expected, completeness: comp },
     drop: rule.minChange,
     direction: rule.direction,
-    baselineRelVariance: Number.isFinite(base.newest.relVariance) ? base.newest.relVariance : 0,
+    baselineRelVariance: relVar,
     noise,
     falseAlarmsPerWeek: budget,
     stepMinutes: b / MINUTE,
@@ -104,6 +105,7 @@ export function evaluateBinomial(
       onset: detection.onsetIndex === null ? null : first + detection.onsetIndex * b,
       unlearnedYoung: unlearned,
       recent,
+      scan: { budget, baselineRelVariance: relVar, resolveAfterMinutes: rule.resolveAfterMs / MINUTE },
     },
     rates,
     starts,

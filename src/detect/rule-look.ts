@@ -22,7 +22,14 @@ export interface SeriesKey {
 
 export interface SeriesResult extends SeriesKey {
   detection: Detection;
-  baseline: { kind: 'trailing' | 'seasonal'; fallback?: string; weeksUsed?: number; level?: number };
+  /** `weeksAvailable`: on a seasonal rule's trailing fallback, the weeks of history it found (fewer than asked). */
+  baseline: {
+    kind: 'trailing' | 'seasonal';
+    fallback?: string;
+    weeksUsed?: number;
+    weeksAvailable?: number;
+    level?: number;
+  };
   noise: NoiseModel;
   /** Epoch ms of the estimated onset (breach only). */
   onset: number | null;
@@ -30,6 +37,8 @@ export interface SeriesResult extends SeriesKey {
   unlearnedYoung: number;
   /** The newest data alone (recentChange): whether an alert is still bad now, not somewhere in the last 4 hours. */
   recent: RecentChange;
+  /** What the scan ran at, for `explain`'s smallest detectable change (detectability.ts); absent: not a scan. */
+  scan?: { budget: number; baselineRelVariance: number; resolveAfterMinutes?: number };
 }
 
 export interface RuleLook {

@@ -359,6 +359,11 @@ export function estimateOnset(
   return bestIdx;
 }
 
+/** Lag-one correlation of the slow wobble between steps `stepMinutes` apart (1 = persistent, no time constant). */
+export function slowRho(noise: NoiseModel, stepMinutes: number): number {
+  return noise.slowMinutes !== undefined && noise.slowMinutes > 0 ? Math.exp(-stepMinutes / noise.slowMinutes) : 1;
+}
+
 /** Evaluate one rule/segment at one look. Pure; O(series length). */
 export function detectChange(input: DetectInput): Detection {
   const windows = input.windows ?? DEFAULT_WINDOWS;
@@ -372,11 +377,7 @@ export function detectChange(input: DetectInput): Detection {
   const noise = asNoise(input.noise);
   if (!(input.drop > 0 && input.drop < 1))
     throw new RangeError(`detectChange: drop must be in (0, 1), got ${input.drop}`);
-  const rho =
-    noise.slowMinutes !== undefined && noise.slowMinutes > 0
-      ? Math.exp(-(input.stepMinutes ?? 1) / noise.slowMinutes)
-      : 1;
-  const sums = seriesWindowSums(input.series, windows, rho);
+  const sums = seriesWindowSums(input.series, windows, slowRho(noise, input.stepMinutes ?? 1));
   const r = scanSums(sums, {
     drop: input.drop,
     direction,

@@ -71,6 +71,7 @@ export function baselineRates(
       newest: est,
       label: {
         kind: 'trailing',
+        weeksAvailable: have,
         fallback:
           `seasonal baseline needs ${weeks} week(s) of history, ${have} available: ` +
           `using a ${FALLBACK_TRAILING_MS / HOUR}h trailing baseline with wider uncertainty`,

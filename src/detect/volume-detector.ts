@@ -25,14 +25,13 @@ export interface VolumeInput {
   minVolume?: number;
 }
 
-export function detectVolumeChange(input: VolumeInput): Detection {
-  const windows = input.windows ?? DEFAULT_WINDOWS;
-  const thresholds = scanThresholds({
-    falseAlarmsPerWeek: input.falseAlarmsPerWeek ?? 1,
-    stepMinutes: input.stepMinutes ?? 1,
-    windows,
-  });
-  const n = input.observed.length;
+/** Window sums of the newest `windows` steps for the Poisson family; steps without an expected count are no data. */
+export function volumeWindowSums(
+  observed: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  windows: readonly number[],
+): WindowSums[] {
+  const n = observed.length;
   const sorted = [...windows].sort((a, b) => a - b).filter((w) => w <= n);
   const sums: WindowSums[] = [];
   let obs = 0,
@@ -40,9 +39,9 @@ export function detectVolumeChange(input: VolumeInput): Detection {
     fast = 0,
     wi = 0;
   for (let j = 1; j <= n && wi < sorted.length; j++) {
-    const mu = input.expected[n - j] ?? 0;
+    const mu = expected[n - j] ?? 0;
     if (mu > 0) {
-      obs += input.observed[n - j] ?? 0;
+      obs += observed[n - j] ?? 0;
       exp += mu;
       fast += mu * mu;
     }
@@ -59,6 +58,17 @@ export function detectVolumeChange(input: VolumeInput): Detection {
       wi++;
     }
   }
+  return sums;
+}
+
+export function detectVolumeChange(input: VolumeInput): Detection {
+  const windows = input.windows ?? DEFAULT_WINDOWS;
+  const thresholds = scanThresholds({
+    falseAlarmsPerWeek: input.falseAlarmsPerWeek ?? 1,
+    stepMinutes: input.stepMinutes ?? 1,
+    windows,
+  });
+  const sums = volumeWindowSums(input.observed, input.expected, windows);
   const noise =
     input.noise === undefined ? { tau2: 0 } : typeof input.noise === 'number' ? { tau2: input.noise } : input.noise;
   const { windowIndex: _w, ...r } = scanSums(sums, {

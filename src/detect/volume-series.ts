@@ -59,6 +59,7 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
       expected.fill(trailingMean(FALLBACK_TRAILING_MS));
       label = {
         kind: 'trailing',
+        weeksAvailable: have,
         fallback:
           `seasonal baseline needs ${weeks} week(s) of history, ${have} available: ` +
           `using a ${FALLBACK_TRAILING_MS / HOUR}h trailing baseline with wider uncertainty`,
@@ -93,5 +94,6 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
     onset: null,
     unlearnedYoung: 0,
     recent: recentChange(observed, expected, rule.direction),
+    scan: { budget, baselineRelVariance: relVar },
   };
 }

@@ -47,7 +47,7 @@ import { StoreFunnelSource, type FunnelNeeds, type FunnelSource } from './funnel
 import type { CompletenessState } from './completeness.js';
 import type { CompletenessPersistence } from './completeness-store.js';
 import { evaluateGuards, type GuardName, type GuardResults } from './guards.js';
-import { segmentKey, sliceReader, type SeriesReader } from '../detect/series-reader.js';
+import { segmentKey, sliceReader, type SegmentRef, type SeriesReader } from '../detect/series-reader.js';
 
 export interface LeaseView {
   isLeader(): boolean;
@@ -107,6 +107,21 @@ export interface TickReport {
   jobs?: DeliveryJob[];
   /** Per firing alert (alertKey), the receivers whose incident group holds it (not inhibited or silenced there). */
   placed?: Map<string, string[]>;
+}
+
+/** One rule as a tick would see it now (Evaluator.explainLook), for `explain`. */
+export interface ExplainLook {
+  rule: AlertRuleDef;
+  funnel: FunnelDef;
+  now: number;
+  /** Newest event time applied to the funnel; undefined: no data yet. */
+  watermark: number | undefined;
+  evalTo: number | null;
+  /** The alert states as committed. */
+  states: ReadonlyMap<string, AlertState>;
+  guards?: GuardResults;
+  look?: RuleLook;
+  series: { result: SeriesResult; condition: Observation['condition']; state?: AlertState }[];
 }
 
 const GUARD_RULES = { forMs: 0, resolveAfterMs: 2 * 60_000 };
@@ -340,9 +355,7 @@ export class Evaluator {
     }
     const previous = this.lastEvalTo.get(funnel.name);
     const reader = await this.source.reader(funnel, evalTo, this.needs(funnel, rules));
-    const entries: number[] = [];
-    for (let t = evalTo - 130 * b; t < evalTo; t += b) entries.push(reader.fine(t, null)?.volume[0] ?? 0);
-    const guards = evaluateGuards({ now, watermark, bucketMs: b, entries, staleAfterMs: this.o.staleAfterMs });
+    const guards = this.guards(funnel, reader, now, watermark, evalTo);
     out.guards = { data_stale: guards.data_stale.active, no_traffic: guards.no_traffic.active };
     this.stepGuards(funnel, rules, guards, now, evalTo, changed, transitions);
     // Nothing new since the last look, unless the rules changed: an edited rule is looked at the next tick.
@@ -389,11 +402,75 @@ export class Evaluator {
     return out;
   }
 
+  private guards(funnel: FunnelDef, reader: SeriesReader, now: number, watermark: number | undefined, evalTo: number) {
+    const b = funnel.bucketMs;
+    const entries: number[] = [];
+    for (let t = evalTo - 130 * b; t < evalTo; t += b) entries.push(reader.fine(t, null)?.volume[0] ?? 0);
+    return evaluateGuards({ now, watermark, bucketMs: b, entries, staleAfterMs: this.o.staleAfterMs });
+  }
+
+  /**
+   * One rule looked at now exactly as a tick would (same look, same observation), stepping and committing nothing:
+   * what `funnelwatch explain` shows. Works on any replica: a standby reads the committed alert states and the
+   * saved completeness curves, as it would on becoming leader. Undefined for a rule the active set does not have.
+   */
+  async explainLook(
+    ruleName: string,
+    now: number = this.o.clock.now(),
+    segment?: SegmentRef,
+  ): Promise<ExplainLook | undefined> {
+    const ruleSet = this.o.rules();
+    const rule = ruleSet.rules.find((r) => r.name === ruleName);
+    const funnel = rule && ruleSet.funnels.find((f) => f.name === rule.funnel);
+    if (!rule || !funnel) return undefined;
+    const watermark = await this.source.watermark(funnel);
+    const evalTo =
+      watermark === undefined ? null : Math.floor(Math.min(watermark, now) / funnel.bucketMs) * funnel.bucketMs;
+    const leading = this.o.lease.isLeader() && this.loadedFor !== undefined;
+    const states = leading ? this.states : await this.o.alerts.load();
+    const out: ExplainLook = { rule, funnel, now, watermark, evalTo, states, series: [] };
+    if (evalTo === null) return out;
+    const m = rule.metric;
+    let tracker: CompletenessTracker | undefined;
+    if (m.kind === 'cohort_conversion') {
+      const key = completenessKey(funnel.name, m.from, m.to);
+      tracker = this.completeness.get(key);
+      if (!tracker) {
+        const saved = this.seed[key] ?? (await this.o.completenessStore?.load())?.[key];
+        tracker = funnelCompletenessTracker(funnel, saved);
+      }
+    }
+    // Its own read of the buckets: the tick's cache must not be refreshed to another evalTo under it. Nothing is
+    // awaited between the read and the look, so no other refresh can change what the look reads either.
+    const source = 'bucketCounts' in this.o.store ? new StoreFunnelSource(this.o.store) : this.source;
+    const rules = ruleSet.rules.filter((r) => r.funnel === funnel.name);
+    const reader = await source.reader(funnel, evalTo, this.needs(funnel, rules));
+    out.guards = this.guards(funnel, reader, now, watermark, evalTo);
+    const { results, look } = this.evaluateOne(funnel, rule, reader, evalTo, {
+      states,
+      tracker,
+      ...(segment ? { extra: segment } : {}),
+    });
+    out.look = look;
+    for (const r of results) {
+      const state = states.get(alertKey(rule.name, r.segment));
+      const obs = this.observation(funnel, rule, r, out.guards, evalTo, state);
+      out.series.push({ result: r, condition: obs.condition, ...(state ? { state } : {}) });
+    }
+    return out;
+  }
+
   private evaluateOne(
     funnel: FunnelDef,
     rule: AlertRuleDef,
     reader: SeriesReader,
     evalTo: number,
+    using: {
+      states: ReadonlyMap<string, AlertState>;
+      tracker?: CompletenessTracker | undefined;
+      /** A series evaluated even without recent traffic (the one `explain --segment` asks about). */
+      extra?: SegmentRef;
+    } | null = null,
   ): { results: SeriesResult[]; look: RuleLook } {
     let memory = this.memories.get(rule.name);
     if (!memory) {
@@ -402,16 +479,20 @@ export class Evaluator {
     }
     const frozenBefore = new Map<string, number>();
     const extraSegments = [];
-    for (const s of this.states.values()) {
+    for (const s of (using?.states ?? this.states).values()) {
       if (s.rule !== rule.name || (s.status !== 'pending' && s.status !== 'firing')) continue;
       if (s.segment) extraSegments.push(s.segment);
       // The span under test started at the onset (or when it went pending): the baseline ends before it.
       const onset = s.evidence?.onset ?? s.pendingSince ?? s.since;
       frozenBefore.set(segmentKey(s.segment), Math.min(onset, s.pendingSince ?? onset));
     }
+    if (using?.extra) extraSegments.push(using.extra);
     const m = rule.metric;
-    const tracker =
-      m.kind === 'cohort_conversion' ? this.completeness.get(completenessKey(funnel.name, m.from, m.to)) : undefined;
+    const tracker = using
+      ? using.tracker
+      : m.kind === 'cohort_conversion'
+        ? this.completeness.get(completenessKey(funnel.name, m.from, m.to))
+        : undefined;
     const look: RuleLook = {
       rule,
       funnel,

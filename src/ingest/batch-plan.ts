@@ -48,6 +48,8 @@ export interface ClassifiedBatch {
   bad: DeadLetter[];
   /** Valid events no funnel has a step on: counted, not kept (the batch holds what it keeps until Redis has it). */
   ignored: number;
+  /** Those by event type (absent when there were none). */
+  ignoredTypes?: Map<string, number>;
 }
 
 export function classifyMessages(
@@ -64,6 +66,8 @@ export function classifyMessages(
       const mask = masks.get(r.event.type);
       if (mask === undefined) {
         out.ignored++;
+        const types = (out.ignoredTypes ??= new Map());
+        types.set(r.event.type, (types.get(r.event.type) ?? 0) + 1);
         continue;
       }
       out.goodAt.push(i);

@@ -18,6 +18,7 @@ import type { BatchHandler, SourceBatch } from './event-source.js';
 import type { ApplyCounts, WindowStore } from '../windows/window-store.js';
 import { FwError } from '../core/errors.js';
 import type { OffsetRegressions } from './offset-regressions.js';
+import type { UnmatchedFilters } from './unmatched.js';
 import {
   applyRange,
   classifyMessages,
@@ -43,6 +44,8 @@ export interface PipelineDeps {
   regressions?: OffsetRegressions;
   /** Called after events of `funnel` were applied (feed liveness). */
   onApplied?: (funnel: string, now: number) => void;
+  /** Counts the events each filtered step turns away, and events of unused types (unmatched.ts). */
+  unmatched?: UnmatchedFilters;
 }
 
 /** Window outcome counters of one apply, by the `outcome` label of fw_window_outcomes_total. */
@@ -167,6 +170,8 @@ export function createIngestHandler(deps: PipelineDeps): BatchHandler {
     const classified = classifyMessages(batch, funnelMasks(funnels), { ...deps.parse, now });
     await deadLetter(batch, classified.bad, now);
     if (classified.ignored) deps.metrics.eventsIgnored.inc(classified.ignored);
+    if (classified.ignoredTypes) deps.unmatched?.observeUnused(classified.ignoredTypes);
+    deps.unmatched?.observe(classified.goodEvents, funnels, now);
     // Funnels are independent key spaces: apply them concurrently (ioredis pipelines the calls on one connection).
     // Store failures come back classified (FwError); anything else meets the consumer's one rule (isRetriable).
     await Promise.all(funnels.map(async (funnel, i) => applyFunnel(batch, classified, funnel, funnelBit(i), now)));

@@ -150,7 +150,7 @@ export function firingMembers(g: GroupState): GroupMember[] {
  * receiver, the held-back alert joins its group and is notified.
  */
 export function inhibitedBy(
-  alert: AlertTransition,
+  alert: Pick<AlertTransition, 'rule' | 'segment' | 'context'>,
   deliveredAt: (explainerKey: string) => boolean,
 ): string | undefined {
   const dd = alert.context?.drilldown;

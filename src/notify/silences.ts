@@ -317,7 +317,9 @@ export function silenceIsSelective(matchers: readonly Matcher[]): boolean {
  * make `funnel=checkout` miss its alerts by declaring a label `funnel`, and the segment value is a fact about the
  * data while a rule label is a static note.
  */
-export function alertLabels(alert: AlertTransition): Record<string, string> {
+export function alertLabels(
+  alert: Pick<AlertTransition, 'labels' | 'segment' | 'funnel' | 'rule' | 'severity'>,
+): Record<string, string> {
   // No prototype: label names are user-chosen, and `__proto__` or `constructor` must be plain keys.
   const out = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(alert.labels ?? {})) if (typeof v === 'string') out[k] = v;

@@ -30,6 +30,12 @@ export class Metrics {
     help: 'Valid events of types no funnel uses',
     registers: [this.registry],
   });
+  readonly stepFilterUnmatched = new Counter({
+    name: 'fw_step_filter_unmatched_total',
+    help: "Events of a step's type that its where filter turned away (ingest/unmatched.ts reports a step near 100 %)",
+    labelNames: ['funnel', 'step'] as const,
+    registers: [this.registry],
+  });
   readonly eventsLate = new Counter({
     name: 'fw_events_late_dropped_total',
     help: 'Events later than the allowed lateness, counted and not applied',

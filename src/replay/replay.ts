@@ -20,6 +20,7 @@
  * Determinism: the JSONL holds only virtual times and values computed from the events; the random key prefix and
  * wall-clock figures go to the summary (stderr) alone.
  */
+import type { UnmatchedReport } from '../ingest/unmatched.js';
 import { createReadStream } from 'node:fs';
 import { access, open, readFile, constants as fsConstants } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
@@ -123,6 +124,10 @@ export interface ReplaySummary {
   eventsIgnored: number;
   /** Valid events of a type some funnel's step uses. */
   eventsToFunnels: number;
+  /** The ignored events by type, most first (at most 50 types named). */
+  unusedTypes?: { type: string; count: number }[];
+  /** Steps whose `where` filter turned away (almost) all the events of their type over the run. */
+  unmatched?: UnmatchedReport[];
   /** Per funnel, what became of its events. */
   funnels: Record<string, FunnelAccount>;
   rejected: Record<string, number>;
@@ -573,6 +578,8 @@ async function drive(
     a.used = a.entries + a.steps + a.noEntry + a.expired;
     s.funnels[f.name] = a;
   }
+  s.unusedTypes = core.unmatched.unusedTypes();
+  s.unmatched = core.unmatched.totals();
   s.wallMs = Date.now() - wallStart;
   s.speed = s.wallMs > 0 ? s.virtualMinutes / (s.wallMs / MIN) : Infinity;
   return s;
@@ -601,10 +608,19 @@ export function formatReplaySummary(s: ReplaySummary): string {
     `    rejected       ${n(rej.reduce((a, [, c]) => a + c, 0))}` +
       `${rej.length ? ` (${rej.map(([r, c]) => `${r} ${n(c)}`).join(', ')})` : ''}`,
     ...(s.outsideRange ? [`    outside range  ${n(s.outsideRange)}`] : []),
-    `    of no funnel   ${n(s.eventsIgnored)} (valid events of a type no funnel's step uses)`,
+    `    of no funnel   ${n(s.eventsIgnored)} (valid events of a type no funnel's step uses` +
+      `${
+        s.unusedTypes?.length
+          ? `: ${s.unusedTypes
+              .slice(0, 10)
+              .map((t) => `${t.type} ${n(t.count)}`)
+              .join(', ')}`
+          : ''
+      })`,
     `    to the funnels ${n(s.eventsToFunnels)}` +
       `${shared > 0 ? ` (${n(shared)} of them in more than one funnel, counted in each below)` : ''}`,
     ...funnelLines,
+    ...(s.unmatched ?? []).map((u) => `  unmatched filter ${u.text}`),
     ...(s.lateBeyondReorder
       ? [`  applied late     ${n(s.lateBeyondReorder)} arrived beyond the reorder window (the funnels judged them)`]
       : []),

@@ -29,7 +29,7 @@ import {
 } from './schema.js';
 import { BUILTIN_CONSOLE, type GroupingDef, type ReceiverDef } from './receiver-def.js';
 import { parseDuration } from './units.js';
-import { schemaProblems } from './schema-problems.js';
+import { schemaProblems, topLevelAliases } from './schema-problems.js';
 import { checkFunnel, checkGate, checkRule, type RuleCheckOptions } from './semantics.js';
 import { parseYamlSource, type Position, type YamlSource } from './yaml-source.js';
 
@@ -71,6 +71,8 @@ interface FileUnit {
   receiverNames: { index: number; name: string }[];
   /** The file has a `receivers:` list. */
   hasReceivers: boolean;
+  /** Where the file's rules and gates are: `rules`/`gates`, or the unknown key written for one (`alerts:`). */
+  keys: { rules: string; gates: string };
 }
 
 export function checkRuleSources(sources: readonly RuleSource[], options: LoadOptions = {}): LoadResult {
@@ -115,9 +117,10 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
         duplicateRules.add(`${unit.src.file}#${index}`);
         problems.push(
           unit.src.problemAt(
-            ['rules', index, 'name'],
+            [unit.keys.rules, index, 'name'],
             'duplicate_rule',
-            `rule name "${name}" is already used at ${where(first.unit.src, ['rules', first.index, 'name'])}; ` +
+            `rule name "${name}" is already used at ` +
+              `${where(first.unit.src, [first.unit.keys.rules, first.index, 'name'])}; ` +
               `rule names must be unique across rule files`,
           ),
         );
@@ -127,7 +130,7 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
     }
   }
 
-  const duplicateGates = uniqueAcrossFiles(units, 'gates', problems);
+  const duplicateGates = uniqueAcrossFiles(units, problems);
 
   // Receivers: names unique across files; `console` is built in. A receiver with problems still counts as known
   // for `notify`, so one typo in receivers.yaml is reported once, not again at every rule that uses it.
@@ -207,7 +210,7 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
     }
     if (!funnel) continue;
     for (const { index, parsed } of unit.rules) {
-      const at = ['rules', index] as const;
+      const at = [unit.keys.rules, index] as const;
       const found = checkRule(parsed, funnel, unit.src, at, ruleOptions);
       problems.push(...found);
       if (found.length === 0 && !duplicateRules.has(`${unit.src.file}#${index}`)) {
@@ -215,7 +218,7 @@ export function checkRuleSources(sources: readonly RuleSource[], options: LoadOp
       }
     }
     for (const { index, parsed } of unit.gates) {
-      const at = ['gates', index] as const;
+      const at = [unit.keys.gates, index] as const;
       const found = checkGate(parsed, funnel, unit.src, at, ruleOptions);
       problems.push(...found);
       if (found.length === 0 && !duplicateGates.has(`${unit.src.file}#${index}`)) {
@@ -246,12 +249,16 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
   if (!whole.ok) problems.push(...whole.problems);
   const value = src.value;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  // `alerts:` written for `rules:`: its entries are checked as the rules they were meant to be (schema-problems.ts).
+  const keys = { rules: 'rules', gates: 'gates' };
+  for (const [alias, meant] of topLevelAliases(ruleFileSchema, value))
+    if (meant in keys) keys[meant as 'rules'] = alias;
   const {
     funnel: rawFunnel,
-    rules: rawRules,
-    gates: rawGates,
+    [keys.rules]: rawRules,
+    [keys.gates]: rawGates,
     receivers: rawReceivers,
-  } = value as { funnel?: unknown; rules?: unknown; gates?: unknown; receivers?: unknown };
+  } = value as Record<string, unknown>;
 
   const unit: FileUnit = {
     src,
@@ -263,6 +270,7 @@ function readUnit(source: RuleSource, problems: Problem[]): FileUnit | undefined
     receivers: [],
     receiverNames: [],
     hasReceivers: rawReceivers !== undefined,
+    keys,
   };
   collectEntries(rawReceivers, receiverSchema, unit.receiverNames, unit.receivers);
   if (rawFunnel === undefined) {
@@ -323,7 +331,7 @@ function collectEntries<T>(
  * Names of one kind of entry unique across files (the first in path order keeps it): problems for the others, and
  * their `file#index`, so they are not built.
  */
-function uniqueAcrossFiles(units: readonly FileUnit[], kind: 'gates', problems: Problem[]): Set<string> {
+function uniqueAcrossFiles(units: readonly FileUnit[], problems: Problem[]): Set<string> {
   const seen = new Map<string, { unit: FileUnit; index: number }>();
   const dupes = new Set<string>();
   for (const unit of units) {
@@ -336,9 +344,10 @@ function uniqueAcrossFiles(units: readonly FileUnit[], kind: 'gates', problems: 
       dupes.add(`${unit.src.file}#${index}`);
       problems.push(
         unit.src.problemAt(
-          [kind, index, 'name'],
+          [unit.keys.gates, index, 'name'],
           'duplicate_gate',
-          `gate name "${name}" is already used at ${where(first.unit.src, [kind, first.index, 'name'])}; ` +
+          `gate name "${name}" is already used at ` +
+            `${where(first.unit.src, [first.unit.keys.gates, first.index, 'name'])}; ` +
             `gate names must be unique across rule files`,
         ),
       );

@@ -130,8 +130,29 @@ function toProblems(
   for (const issue of issues) {
     if (issue.code !== 'unrecognized_keys') continue;
     const allowed = allowedKeys(root, issue.path as PathSegment[]);
+    const atTop = issue.path.length === 0 && prefix.length === 0;
+    const aliases = atTop ? topLevelAliases(root, issue.input) : new Map<string, string>();
     for (const key of issue.keys) {
       const path = [...prefix, ...(issue.path as PathSegment[]), key];
+      const alias = aliases.get(key);
+      if (alias !== undefined) {
+        // `alerts:` holding rules: say so, and check its content as `rules:` so every mistake in it shows at once.
+        suggestedKeys.add(alias);
+        const why = didYouMeanSuffix(key, [alias]) === '' ? `its content has the shape of ${alias}, so ` : '';
+        problems.push(
+          source.problemAt(
+            path,
+            'unknown_field',
+            `unknown field "${key}" (did you mean "${alias}"? ${why}it is checked as ${alias} below)`,
+            'key',
+          ),
+        );
+        const inner = schemasAt(root, [alias])[0];
+        const content = (issue.input as Record<string, unknown>)[key];
+        const checked = inner ? schemaProblems(inner, content, source, [key]) : { ok: true as const };
+        if (!checked.ok) problems.push(...checked.problems);
+        continue;
+      }
       const suffix = didYouMeanSuffix(key, allowed);
       const m = /"(.*)"/.exec(suffix);
       if (m) suggestedKeys.add(pathText([...prefix, ...(issue.path as PathSegment[]), m[1]!]));
@@ -183,6 +204,55 @@ function toProblems(
     );
   }
   return problems;
+}
+
+/**
+ * For the unknown top-level keys of a rule file: the known key each one was meant as, when that key is absent from
+ * the file and either its name is close (`rule:`) or its content has that key's shape (`alerts:` holding a list of
+ * rules: at least half the fields its entries use are fields of a rule, and more than of any other known key).
+ */
+export function topLevelAliases(root: Schema, input: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return out;
+  const file = input as Record<string, unknown>;
+  const known = allowedKeys(root, []);
+  const absent = known.filter((k) => !(k in file));
+  for (const key of Object.keys(file)) {
+    if (known.includes(key)) continue;
+    const byName = didYouMeanSuffix(key, known) === '' ? undefined : absent.find((k) => didYouMeanSuffix(key, [k]));
+    if (byName !== undefined) {
+      out.set(key, byName);
+      continue;
+    }
+    let best: string | undefined;
+    let bestScore = 0.5;
+    for (const k of absent) {
+      const score = shapeScore(root, k, file[key]);
+      if (score >= bestScore && !(score === bestScore && best !== undefined)) {
+        best = k;
+        bestScore = score;
+      }
+    }
+    if (best !== undefined && !out.has(key)) out.set(key, best);
+  }
+  return out;
+}
+
+/** Share of the fields a value uses (its entries', for a list) that known key `k` allows; 0 when the kinds differ. */
+function shapeScore(root: Schema, k: string, value: unknown): number {
+  const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const kinds = schemasAt(root, [k]).map((s) => def(s).type);
+  let fields: string[];
+  let allowed: string[];
+  if (Array.isArray(value) && kinds.includes('array')) {
+    fields = [...new Set(value.filter(isMap).flatMap((e) => Object.keys(e)))];
+    allowed = allowedKeys(root, [k, 0]);
+  } else if (isMap(value) && kinds.includes('object')) {
+    fields = Object.keys(value);
+    allowed = allowedKeys(root, [k]);
+  } else return 0;
+  if (fields.length === 0) return 0;
+  return fields.filter((f) => allowed.includes(f)).length / fields.length;
 }
 
 function codeOf(issue: Issue): ProblemCode {

@@ -8,13 +8,20 @@ import { pino } from 'pino';
 import { onTestFinished } from 'vitest';
 import { Daemon } from '../../src/app/daemon.js';
 import { loadConfig } from '../../src/config/config.js';
+import type { Clock } from '../../src/core/clock.js';
+import type { Logger } from '../../src/obs/logger.js';
 import { redisUrl, uniquePrefix } from './env.js';
 
 /**
  * A started in-process daemon on the test Redis (own key prefix), HTTP on a free loopback port, the shipped rules,
- * HTTP ingest applied directly (no Kafka), `token` required; stopped when the test ends. `env` adds or overrides.
+ * HTTP ingest applied directly (no Kafka), `token` required; stopped when the test ends. `env` adds or overrides;
+ * `with` brings a clock (default the system's) or a logger (default silent).
  */
-export async function startInProcessDaemon(token: string, env: Record<string, string> = {}): Promise<Daemon> {
+export async function startInProcessDaemon(
+  token: string,
+  env: Record<string, string> = {},
+  opts: { clock?: Clock; logger?: Logger } = {},
+): Promise<Daemon> {
   const d = new Daemon({
     config: loadConfig({
       FW_REDIS_URL: redisUrl(),
@@ -26,7 +33,8 @@ export async function startInProcessDaemon(token: string, env: Record<string, st
       FW_INSTANCE_ID: 'test',
       ...env,
     }),
-    logger: pino({ level: 'silent' }),
+    logger: opts.logger ?? pino({ level: 'silent' }),
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   onTestFinished(() => d.stop());
   await d.start();

@@ -17,6 +17,21 @@ function pos(needle: string, n = 1): string {
   return `${FIXTURE}:${lines.length}:${lines[lines.length - 1]!.length + 1}`;
 }
 
+/** The fixture's five mistakes as validate prints them, for the fixture at `path` with its rules under `key`. */
+function fiveMistakes(path: string, key: string): string[] {
+  const at = (needle: string, n = 1) => pos(needle, n).replace(FIXTURE, path);
+  return [
+    `${at('resolve_afer')}: unknown field "resolve_afer" in ${key}[0] (did you mean "resolve_after"?)`,
+    `${at('lots')}: ${key}[1].min_volume: expected a number, got the text "lots"`,
+    `${at('complete }')}: unknown step "complete" in funnel "checkout" (did you mean "completed"?); ` +
+      `its steps are started, payment, completed`,
+    `${at('5mins')}: ${key}[3].for: "5mins" is not a duration: ` +
+      `write a whole number followed by s, m, h, d or w, e.g. 30s, 5m, 2h, 3d, 1w (or 1h30m) (did you mean "5m"?)`,
+    `${at('completion-drop', 2)}: rule name "completion-drop" ` +
+      `is already used at ${at('completion-drop', 1)}; rule names must be unique across rule files`,
+  ];
+}
+
 async function run(paths: string[]): Promise<{ code: number; lines: string[] }> {
   const lines: string[] = [];
   const code = await runValidateCommand(paths, (l) => lines.push(l));
@@ -27,17 +42,7 @@ describe('funnelwatch validate', () => {
   it('prints one path:line:col line for each of five different mistakes and exits 1', async () => {
     const { code, lines } = await run([FIXTURE]);
     expect(code).toBe(1);
-    expect(lines).toEqual([
-      `${pos('resolve_afer')}: unknown field "resolve_afer" in rules[0] (did you mean "resolve_after"?)`,
-      `${pos('lots')}: rules[1].min_volume: expected a number, got the text "lots"`,
-      `${pos('complete }')}: unknown step "complete" in funnel "checkout" (did you mean "completed"?); ` +
-        `its steps are started, payment, completed`,
-      `${pos('5mins')}: rules[3].for: "5mins" is not a duration: ` +
-        `write a whole number followed by s, m, h, d or w, e.g. 30s, 5m, 2h, 3d, 1w (or 1h30m) (did you mean "5m"?)`,
-      `${pos('completion-drop', 2)}: rule name "completion-drop" ` +
-        `is already used at ${pos('completion-drop', 1)}; rule names must be unique across rule files`,
-      '5 problems in 1 file',
-    ]);
+    expect(lines).toEqual([...fiveMistakes(FIXTURE, 'rules'), '5 problems in 1 file']);
     // The positions themselves, spelled out once so a reader can check them against the fixture.
     expect(lines.slice(0, 5).map((l) => l.split(': ')[0]!.replace(`${FIXTURE}:`, ''))).toEqual([
       '18:5',
@@ -46,6 +51,26 @@ describe('funnelwatch validate', () => {
       '34:10',
       '37:11',
     ]);
+  });
+
+  it('reads `alerts:` written for `rules:` as rules: a did-you-mean and the same five mistakes, at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fw-validate-alias-'));
+    try {
+      const path = join(dir, 'checkout.yaml');
+      const text = readFileSync(FIXTURE, 'utf8').replace(/^rules:$/m, 'alerts:');
+      await writeFile(path, text);
+      const { code, lines } = await run([path]);
+      expect(code).toBe(1);
+      const line = text.slice(0, text.indexOf('alerts:')).split('\n').length;
+      expect(lines).toEqual([
+        `${path}:${line}:1: unknown field "alerts" (did you mean "rules"? its content has the shape of rules, ` +
+          'so it is checked as rules below)',
+        ...fiveMistakes(path, 'alerts'),
+        '6 problems in 1 file',
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('finds rules/ clean and exits 0', async () => {

@@ -198,6 +198,62 @@ describe('located problems', () => {
     ]);
   });
 
+  it('takes `alerts:` holding rules for `rules:` and reports every mistake in it at once', () => {
+    const text = `${FUNNEL}alerts:
+  - name: completion-drop
+    metric: { cohort_conversion: { from: started, to: complete } }
+    drop: 5%
+    severity: critical
+  - name: payment-drop
+    metric: { ratio_conversion: { from: started, to: payment } }
+    drop: 5 percent
+    severity: critical
+  - name: completion-drop
+    metric: { step_volume: { step: started } }
+    drop: 50%
+    severty: warning
+`;
+    const ps = problems(text);
+    const where = (needle: string, n = 1) =>
+      `rules/checkout.yaml:${at(text, needle, n).line}:${at(text, needle, n).col}`;
+    const lines = ps.map(formatProblem);
+    expect(lines).toEqual([
+      `${where('alerts')}: unknown field "alerts" (did you mean "rules"? its content has the shape of rules, ` +
+        'so it is checked as rules below)',
+      // Checked against the funnel, as a rule in `rules:` is.
+      `${where('complete }')}: unknown step "complete" in funnel "checkout" (did you mean "completed"?); ` +
+        'its steps are started, payment, completed',
+      // Schema mistakes, located in `alerts:` and named by its path.
+      `${where('5 percent')}: alerts[1].drop: "5 percent" is not a percentage: write a number followed by %, ` +
+        'e.g. 5% (did you mean "5%"?)',
+      // Unique names, as across `rules:`.
+      `${where('completion-drop', 2)}: rule name "completion-drop" is already used at ` +
+        `${where('completion-drop')}; rule names must be unique across rule files`,
+      `${where('severty')}: unknown field "severty" in alerts[2] (did you mean "severity"?)`,
+    ]);
+    expect(ps.map((p) => p.code)).not.toContain('missing_field');
+  });
+
+  it('checks a misspelt top-level key (`rule:`) as the key it names', () => {
+    const text = `${FUNNEL}rule:
+  - name: r
+    metric: { step_volume: { step: strated } }
+    drop: 50%
+    severity: info
+`;
+    const lines = problems(text).map(formatProblem);
+    expect(lines[0]).toBe(
+      `rules/checkout.yaml:${at(text, 'rule:').line}:1: unknown field "rule" (did you mean "rules"? ` +
+        'it is checked as rules below)',
+    );
+    expect(lines.some((l) => l.includes('"strated"') && l.includes('did you mean "started"'))).toBe(true);
+  });
+
+  it('suggests nothing for an unknown top-level key whose content fits no known key', () => {
+    const [p] = problems(`${FUNNEL}${'rules:\n'}${OK_RULE}owners: [team-a]\n`);
+    expect(p!.message).toMatch(/^unknown field "owners"; allowed here: funnel, rules, gates, receivers$/);
+  });
+
   it('lists the allowed keys when nothing is close', () => {
     const [p] = problems(file(`${OK_RULE}    threshold: 3\n`));
     expect(p!.message).toMatch(
