@@ -83,6 +83,12 @@ rows.push([
   ...labels.map((l) => cell(fw.oracle.delays[l])),
   cell(fw.oracle.segment_drop),
 ]);
+rows.push([
+  'oracle, shifted null (as funnelwatch)',
+  String(fw.oracle_shifted.fa_per_week),
+  ...labels.map((l) => cell(fw.oracle_shifted.delays[l])),
+  '',
+]);
 rows.push(['CUSUM limit', '1', ...labels.map((l) => String(fw.delays[l]?.limit ?? '')), String(fw.segment_drop.limit)]);
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
 console.log(
@@ -146,6 +152,9 @@ console.log(
     oracle_p90_delay_min_5pct: fw.oracle.delays['5%']?.p90,
     oracle_fa_per_week: fw.oracle.fa_per_week,
     oracle_threshold: fw.oracle.threshold,
+    oracle_shifted_delay_min: byDrop(fw.oracle_shifted.delays, 'mean'),
+    oracle_shifted_ratio: ratios(fw.delays, fw.oracle_shifted.delays),
+    oracle_shifted_fa_per_week: fw.oracle_shifted.fa_per_week,
     resolve_delay_min: byDrop(fw.delays, 'resolve_mean'),
     oracle_resolve_delay_min: byDrop(fw.oracle.delays, 'resolve_mean'),
     quiet: fw.quiet
@@ -155,6 +164,7 @@ console.log(
           p90_delay_min_5pct: fw.quiet.delays['5%']?.p90,
           oracle_delay_min: byDrop(fw.quiet.oracle, 'mean'),
           oracle_ratio: ratios(fw.quiet.delays, fw.quiet.oracle),
+          oracle_shifted_delay_min: byDrop(fw.quiet.oracle_shifted, 'mean'),
           resolve_delay_min: byDrop(fw.quiet.delays, 'resolve_mean'),
           oracle_resolve_delay_min: byDrop(fw.quiet.oracle, 'resolve_mean'),
         }

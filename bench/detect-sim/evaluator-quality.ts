@@ -28,7 +28,7 @@ import { createLogger } from '../../src/obs/logger.js';
 import { cusumDelayLimit } from '../../src/detect/index.js';
 import { Rng } from './prng.js';
 import { cohortArrivals, generateStream, MINUTES_PER_WEEK, type Stream } from './stream.js';
-import { calibrateOracle, OracleAlarm, oracleFacts, oracleLook, oracleScratch, totalArrivals } from './oracle.js';
+import { calibrateOracle, OracleAlarm, oracleFacts, oracleScratch, totalArrivals } from './oracle.js';
 
 const MIN = 60_000;
 /** Epoch of stream minute 0: a Monday 00:00 UTC, so minute-of-week lines up with the stream's weeks. */
@@ -70,6 +70,8 @@ export interface EpisodeSet {
   /** The clairvoyant reference (oracle.ts) on the same episodes. */
   oracle: Record<string, EvalDelayStats>;
   oracle_segment: EvalDelayStats;
+  /** The oracle held to funnelwatch's shifted null (drops under half the minimum change do not page). */
+  oracle_shifted: Record<string, EvalDelayStats>;
 }
 
 export interface EvaluatorQualityReport {
@@ -87,6 +89,13 @@ export interface EvaluatorQualityReport {
     fa_per_week: number;
     delays: Record<string, EvalDelayStats>;
     segment_drop: EvalDelayStats;
+  };
+  /** The oracle with the shifted null of funnelwatch's scan (z = (δ̂ − minChange/2)/SE). */
+  oracle_shifted: {
+    threshold: number;
+    calibration_pages: number;
+    fa_per_week: number;
+    delays: Record<string, EvalDelayStats>;
   };
   quiet: EpisodeSet | null;
   ticks: number;
@@ -261,39 +270,56 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
   });
   const calCum = totalArrivals((j, s, out) => cohortArrivals(cal, s, j, cal.finals[j]![s]!, 0, out), cal);
   const A = st.maxAge + 1;
-  const calibration = calibrateOracle(
-    oracleFacts(cal),
-    (T, s) => calCum[s * A + Math.min(T - 1 - s, A - 1)]!,
-    1440,
-    cal.minutes,
-    o.rule.falseAlarmsPerWeek,
-    o.rule.minChange,
-    log,
-  );
+  const calFacts = oracleFacts(cal);
+  const calibrate = (nullDrop: number) =>
+    calibrateOracle(
+      calFacts,
+      (T, s) => calCum[s * A + Math.min(T - 1 - s, A - 1)]!,
+      1440,
+      cal.minutes,
+      o.rule.falseAlarmsPerWeek,
+      o.rule.minChange,
+      log,
+      nullDrop,
+    );
+  const calibration = calibrate(0);
+  // The same, held to "drops under half the minimum do not page" as funnelwatch's scan is (its shifted null).
+  const shiftedNull = o.rule.minChange / 2;
+  const calibrationShifted = calibrate(shiftedNull);
+  const newAlarms = () => ({
+    oracle: new OracleAlarm(calibration.threshold, o.rule.minChange),
+    oracle_shifted: new OracleAlarm(calibrationShifted.threshold, o.rule.minChange, 10, shiftedNull),
+  });
   const facts = oracleFacts(st);
   const scratch = oracleScratch();
   const oracleStep = (alarm: OracleAlarm, T: number) =>
     alarm.step(
       T,
-      oracleLook(facts, T, (s) => source.total(s), alarm.since, alarm.resolveWindow, scratch),
+      alarm.look(facts, T, (s) => source.total(s), scratch),
     );
-  log(`oracle threshold ${calibration.threshold.toFixed(3)} (${(performance.now() - t0).toFixed(0)} ms)`);
+  log(
+    `oracle threshold ${calibration.threshold.toFixed(3)}, shifted null ${calibrationShifted.threshold.toFixed(3)} ` +
+      `(${(performance.now() - t0).toFixed(0)} ms)`,
+  );
 
   // ---- False alarms: one tick per minute over the evaluation weeks (plus a day to warm up) ----
   const evalStart = o.warmupWeeks * MINUTES_PER_WEEK;
   const { ev, got } = makeEvaluator(source, o.rule);
-  const faAlarm = new OracleAlarm(calibration.threshold, o.rule.minChange);
+  const faAlarms = newAlarms();
   let ticks = 0;
   let fa = 0;
   let oracleFa = 0;
+  let shiftedFa = 0;
   for (let T = evalStart - 1440; T < st.minutes; T++) {
     source.T = T;
     const before = got.length;
     await ev.tick(T0 + T * MIN);
-    const ot = oracleStep(faAlarm, T);
+    const ot = oracleStep(faAlarms.oracle, T);
+    const os = oracleStep(faAlarms.oracle_shifted, T);
     ticks++;
     if (T < evalStart) continue;
     if (ot === 'firing' && !inIncident[T]) oracleFa++;
+    if (os === 'firing' && !inIncident[T]) shiftedFa++;
     for (let i = before; i < got.length; i++) {
       if (got[i]!.kind === 'firing' && !inIncident[T]) fa++;
     }
@@ -331,12 +357,14 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
     ];
     const delays: Record<string, EvalDelayStats> = {};
     const oracle: Record<string, EvalDelayStats> = {};
+    const shifted: Record<string, EvalDelayStats> = {};
     let named = 0,
       namedN = 0;
     let epId = salt * 100_000;
     for (const kind of kinds) {
       const acc = { ds: [] as number[], rs: [] as number[], pre: 0, missed: 0 };
       const oacc = { ds: [] as number[], rs: [] as number[], pre: 0, missed: 0 };
+      const sacc = { ds: [] as number[], rs: [] as number[], pre: 0, missed: 0 };
       const limits: number[] = [];
       for (let e = 0; e < o.episodesPerSize; e++) {
         epId++;
@@ -379,7 +407,7 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
         );
         // A fresh evaluator (the learned completeness carried over), warmed up on the hour before the drop.
         const run = makeEvaluator(source, o.rule, completeness);
-        const alarm = new OracleAlarm(calibration.threshold, o.rule.minChange);
+        const alarms = newAlarms();
         const ep = {
           evaluator: {
             firingAtTau: false,
@@ -388,10 +416,16 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
             resolve: null as number | null,
           },
           oracle: { firingAtTau: false, delay: null as number | null, end: Infinity, resolve: null as number | null },
+          oracle_shifted: {
+            firingAtTau: false,
+            delay: null as number | null,
+            end: Infinity,
+            resolve: null as number | null,
+          },
         };
         // The evaluator and the oracle see the same cohorts; each detector's drop ends HOLD minutes after its own
         // page, so the two passes run one after the other on the same episode.
-        for (const who of ['evaluator', 'oracle'] as const) {
+        for (const who of ['evaluator', 'oracle', 'oracle_shifted'] as const) {
           const r = ep[who];
           source.override = null;
           for (let T = tau - 60; T <= tau + kind.horizon + HOLD + RESOLVE_HORIZON; T++) {
@@ -412,8 +446,8 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
                 if (f.segment?.value === o.segmentDrop.segment) named++;
               }
             } else {
-              fired = oracleStep(alarm, T) === 'firing';
-              firingNow = alarm.firing;
+              fired = oracleStep(alarms[who], T) === 'firing';
+              firingNow = alarms[who].firing;
             }
             if (T === tau) r.firingAtTau = firingNow;
             if (T === tau && r.firingAtTau) break;
@@ -427,7 +461,7 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
             } else if (r.delay !== null && T > r.end + RESOLVE_HORIZON) break;
           }
           source.override = null;
-          const a = who === 'evaluator' ? acc : oacc;
+          const a = who === 'evaluator' ? acc : who === 'oracle' ? oacc : sacc;
           if (r.firingAtTau) a.pre++;
           else if (r.delay === null) a.missed++;
           else {
@@ -439,9 +473,11 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
       const limit = round(limits.reduce((a, b) => a + b, 0) / limits.length);
       delays[kind.label] = delayStats(acc, o.episodesPerSize, limit);
       oracle[kind.label] = delayStats(oacc, o.episodesPerSize, limit);
+      shifted[kind.label] = delayStats(sacc, o.episodesPerSize, limit);
       log(
         `episodes ${kind.label} at ${lo}–${hi} starts/min: mean ${delays[kind.label]!.mean} min ` +
-          `(oracle ${oracle[kind.label]!.mean}), detected ${acc.ds.length}/${o.episodesPerSize - acc.pre}, ` +
+          `(oracle ${oracle[kind.label]!.mean}, shifted null ${shifted[kind.label]!.mean}), ` +
+          `detected ${acc.ds.length}/${o.episodesPerSize - acc.pre}, ` +
           `missed ${acc.missed}, resolve ${delays[kind.label]!.resolve_mean} ` +
           `(oracle ${oracle[kind.label]!.resolve_mean}) ` +
           `(${((performance.now() - t0) / 1000).toFixed(0)} s)`,
@@ -451,6 +487,7 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
     delete delays.segment;
     const oseg = oracle.segment!;
     delete oracle.segment;
+    delete shifted.segment;
     const ratio: Record<string, number> = {};
     for (const [k, d] of Object.entries(delays)) ratio[k] = round(d.mean / d.limit);
     return {
@@ -460,6 +497,7 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
       segment_named: namedN ? round(named / namedN) : 0,
       oracle,
       oracle_segment: oseg,
+      oracle_shifted: shifted,
     };
   };
   const main = await runEpisodes(o.onsetTraffic, 0, 1);
@@ -478,6 +516,12 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
       fa_per_week: round(oracleFa / o.evalWeeks),
       delays: main.oracle,
       segment_drop: main.oracle_segment,
+    },
+    oracle_shifted: {
+      threshold: round(calibrationShifted.threshold),
+      calibration_pages: calibrationShifted.pages,
+      fa_per_week: round(shiftedFa / o.evalWeeks),
+      delays: main.oracle_shifted,
     },
     quiet,
     ticks,

@@ -24,6 +24,10 @@
  * (a CUSUM restart), so a new page needs new evidence. h is calibrated on a separate incident-free stream to the
  * false-alarm budget, with the same paging/resolve accounting the bench applies to every detector.
  *
+ * `nullDrop` > 0 tests the shifted null "the drop is at most nullDrop" instead of "no drop" (z = (δ̂ − nullDrop)/SE),
+ * as funnelwatch's scan does with half the rule's minimum change so that drops under half of it do not page: the
+ * limit for a detector held to that requirement as well.
+ *
  * Pure functions: the caller passes the look time T (cohorts < T are visible) and an accessor for what has arrived.
  */
 import { MINUTES_PER_WEEK, type Stream } from './stream.js';
@@ -111,6 +115,7 @@ export function oracleLook(
   since: number,
   resolveWindow: number,
   scratch: OracleScratch,
+  nullDrop = 0,
 ): OracleLook {
   const L = scratch.nu.length;
   const first = Math.max(0, T - L);
@@ -168,7 +173,7 @@ export function oracleLook(
     }
     if (!(sgg > 0)) return { z: 0, drop: 0 };
     const drop = -sgo / sgg;
-    return { z: drop * Math.sqrt(sgg), drop };
+    return { z: (drop - nullDrop) * Math.sqrt(sgg), drop };
   };
   let best = 0,
     bestW = 0;
@@ -191,7 +196,14 @@ export class OracleAlarm {
     readonly threshold: number,
     readonly minChange: number,
     readonly resolveWindow = 10,
+    /** The shifted null of oracleLook (0: "no drop"). */
+    readonly nullDrop = 0,
   ) {}
+
+  /** One look at T with this alarm's windows and null. */
+  look(facts: OracleFacts, T: number, arrived: (s: number) => number, scratch: OracleScratch): OracleLook {
+    return oracleLook(facts, T, arrived, this.since, this.resolveWindow, scratch, this.nullDrop);
+  }
 
   /** Applies one look; returns the transition it makes. */
   step(T: number, look: OracleLook): 'firing' | 'resolved' | null {
@@ -219,13 +231,19 @@ export function oraclePages(
   to: number,
   h: number,
   minChange: number,
+  nullDrop = 0,
 ): number {
   const scratch = oracleScratch();
-  const alarm = new OracleAlarm(h, minChange);
+  const alarm = new OracleAlarm(h, minChange, 10, nullDrop);
   let pages = 0;
   for (let T = from; T < to; T++) {
-    const look = oracleLook(facts, T, (s) => arrived(T, s), alarm.since, alarm.resolveWindow, scratch);
-    if (alarm.step(T, look) === 'firing') pages++;
+    if (
+      alarm.step(
+        T,
+        alarm.look(facts, T, (s) => arrived(T, s), scratch),
+      ) === 'firing'
+    )
+      pages++;
   }
   return pages;
 }
@@ -243,20 +261,21 @@ export function calibrateOracle(
   falseAlarmsPerWeek: number,
   minChange: number,
   log: (l: string) => void = () => {},
+  nullDrop = 0,
 ): { threshold: number; pages: number; weeks: number } {
   const weeks = (to - from) / MINUTES_PER_WEEK;
   const budget = Math.floor(falseAlarmsPerWeek * weeks);
-  let lo = 2,
+  let lo = nullDrop > 0 ? 0 : 2,
     hi = 8;
-  let hiPages = oraclePages(facts, arrived, from, to, hi, minChange);
+  let hiPages = oraclePages(facts, arrived, from, to, hi, minChange, nullDrop);
   while (hiPages > budget) {
     lo = hi;
     hi += 2;
-    hiPages = oraclePages(facts, arrived, from, to, hi, minChange);
+    hiPages = oraclePages(facts, arrived, from, to, hi, minChange, nullDrop);
   }
   for (let i = 0; i < 9; i++) {
     const mid = (lo + hi) / 2;
-    const p = oraclePages(facts, arrived, from, to, mid, minChange);
+    const p = oraclePages(facts, arrived, from, to, mid, minChange, nullDrop);
     log(`oracle calibration: h = ${mid.toFixed(3)} → ${p} pages in ${weeks.toFixed(1)} weeks`);
     if (p <= budget) {
       hi = mid;
