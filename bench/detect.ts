@@ -10,11 +10,17 @@
  * 3. The same stream through the two reference rules and the detector alone (bench/detect-sim/harness.ts).
  * 4. Wall time of one evaluation tick for 50 rules × 40 segment values on a real Redis (eval-timing.ts).
  *
+ * 5. The clairvoyant reference (detect-sim/oracle.ts, docs/detection-oracle.md): knows the true expected rate and
+ *    noise model, sees completions as they arrive, calibrated to the same budget on a separate stream; its delays
+ *    are the limit the evaluator is measured against (`oracle_ratio` = evaluator mean ÷ oracle mean), on the same
+ *    episodes, at 900–1,100 starts/min and (`quiet`, no target) at 80–120 starts/min. Each drop lasts until 30
+ *    minutes after the detector's page; `resolve_delay_min` is the mean time from its end to the resolve.
+ *
  * Prints a readable table, then one JSON line. Options: --weeks N (evaluation weeks, default 20), --episodes N
- * (per drop size, default 100), --seed N, --skip-timing.
+ * (per drop size, default 100), --seed N, --skip-timing, --skip-quiet.
  */
 import { runDetectionQuality } from './detect-sim/harness.js';
-import { runBenchRule } from './detect-sim/evaluator-quality.js';
+import { runBenchRule, type EvalDelayStats } from './detect-sim/evaluator-quality.js';
 import { measureEvalTick } from './detect-sim/eval-timing.js';
 
 function arg(name: string, dflt: number): number {
@@ -38,6 +44,7 @@ const fw = await runBenchRule({
   evalWeeks: weeks,
   episodesPerSize: episodes,
   dropSizes: sizes,
+  quiet: !process.argv.includes('--skip-quiet'),
   log,
 });
 const timing = process.argv.includes('--skip-timing') ? null : await measureEvalTick({ log });
@@ -70,6 +77,18 @@ rows.push([
   ...labels.map((l) => cell(ref.ref_2sd.delays[l])),
   cell(ref.ref_2sd.segment_drop),
 ]);
+rows.push([
+  'oracle (clairvoyant)',
+  String(fw.oracle.fa_per_week),
+  ...labels.map((l) => cell(fw.oracle.delays[l])),
+  cell(fw.oracle.segment_drop),
+]);
+rows.push([
+  'oracle, shifted null (as funnelwatch)',
+  String(fw.oracle_shifted.fa_per_week),
+  ...labels.map((l) => cell(fw.oracle_shifted.delays[l])),
+  '',
+]);
 rows.push(['CUSUM limit', '1', ...labels.map((l) => String(fw.delays[l]?.limit ?? '')), String(fw.segment_drop.limit)]);
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
 console.log(
@@ -86,6 +105,18 @@ if (timing)
     `evaluation tick, ${timing.rules} rules × ${timing.segment_values} segment values ` +
       `(${timing.series} series) on a real Redis: ${timing.eval_ms_per_tick} ms median steady tick ` +
       `(max ${timing.max_steady_tick_ms}), ${timing.cold_tick_ms} ms cold (a new leader filling its caches)`,
+  );
+
+console.log(
+  `oracle: threshold z ≥ ${fw.oracle.threshold} (calibrated: ${fw.oracle.calibration_pages} pages in ` +
+    `${fw.oracle.calibration_weeks} incident-free weeks of a separate stream); resolve delay (min) ` +
+    `funnelwatch ${JSON.stringify(byDrop(fw.delays, 'resolve_mean'))}, oracle ` +
+    `${JSON.stringify(byDrop(fw.oracle.delays, 'resolve_mean'))}`,
+);
+if (fw.quiet)
+  console.log(
+    `quiet hours (80–120 starts/min): funnelwatch mean ${JSON.stringify(byDrop(fw.quiet.delays, 'mean'))}, ` +
+      `oracle ${JSON.stringify(byDrop(fw.quiet.oracle, 'mean'))}`,
   );
 
 const mean = (r: typeof ref.ref_prometheus) =>
@@ -116,6 +147,28 @@ console.log(
       delay_ratio: ref.scan.delay_ratio,
       mean_delay_min: mean(ref.scan),
     },
+    oracle_delay_min: byDrop(fw.oracle.delays, 'mean'),
+    oracle_ratio: ratios(fw.delays, fw.oracle.delays),
+    oracle_p90_delay_min_5pct: fw.oracle.delays['5%']?.p90,
+    oracle_fa_per_week: fw.oracle.fa_per_week,
+    oracle_threshold: fw.oracle.threshold,
+    oracle_shifted_delay_min: byDrop(fw.oracle_shifted.delays, 'mean'),
+    oracle_shifted_ratio: ratios(fw.delays, fw.oracle_shifted.delays),
+    oracle_shifted_fa_per_week: fw.oracle_shifted.fa_per_week,
+    resolve_delay_min: byDrop(fw.delays, 'resolve_mean'),
+    oracle_resolve_delay_min: byDrop(fw.oracle.delays, 'resolve_mean'),
+    quiet: fw.quiet
+      ? {
+          starts_per_min: [80, 120],
+          mean_delay_min: byDrop(fw.quiet.delays, 'mean'),
+          p90_delay_min_5pct: fw.quiet.delays['5%']?.p90,
+          oracle_delay_min: byDrop(fw.quiet.oracle, 'mean'),
+          oracle_ratio: ratios(fw.quiet.delays, fw.quiet.oracle),
+          oracle_shifted_delay_min: byDrop(fw.quiet.oracle_shifted, 'mean'),
+          resolve_delay_min: byDrop(fw.quiet.delays, 'resolve_mean'),
+          oracle_resolve_delay_min: byDrop(fw.quiet.oracle, 'resolve_mean'),
+        }
+      : null,
     eval_ms_per_tick: timing?.eval_ms_per_tick ?? null,
     eval_cold_tick_ms: timing?.cold_tick_ms ?? null,
     eval_series: timing?.series ?? null,
@@ -124,6 +177,17 @@ console.log(
     seed,
   }),
 );
+
+/** `{ '5%': 12.3, … }` keyed by drop size without the percent sign (5, 10, 20, 50, 100), as the issue names them. */
+function byDrop(d: Record<string, EvalDelayStats>, key: 'mean' | 'p90' | 'resolve_mean'): Record<string, number> {
+  return Object.fromEntries(Object.entries(d).map(([k, v]) => [k.replace('%', ''), v[key]]));
+}
+
+function ratios(fw: Record<string, EvalDelayStats>, oracle: Record<string, EvalDelayStats>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(fw).map(([k, v]) => [k.replace('%', ''), round(v.mean / (oracle[k]?.mean ?? NaN))]),
+  );
+}
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;

@@ -28,6 +28,7 @@ import { createLogger } from '../../src/obs/logger.js';
 import { cusumDelayLimit } from '../../src/detect/index.js';
 import { Rng } from './prng.js';
 import { cohortArrivals, generateStream, MINUTES_PER_WEEK, type Stream } from './stream.js';
+import { calibrateOracle, OracleAlarm, oracleFacts, oracleScratch, totalArrivals } from './oracle.js';
 
 const MIN = 60_000;
 /** Epoch of stream minute 0: a Monday 00:00 UTC, so minute-of-week lines up with the stream's weeks. */
@@ -42,6 +43,10 @@ export interface EvaluatorQualityOptions {
   segmentDrop: { segment: string; size: number };
   onsetTraffic: [number, number];
   rule: AlertRuleDef;
+  /** Also run the episodes with onsets at this traffic (quiet hours), reported without a target. */
+  quietTraffic?: [number, number];
+  /** Incident-free weeks of a separate stream (seed + 7919) the oracle's threshold is calibrated on. */
+  oracleCalibrationWeeks: number;
   log?: (line: string) => void;
 }
 
@@ -52,6 +57,21 @@ export interface EvalDelayStats {
   mean: number;
   p90: number;
   limit: number;
+  /** Mean minutes from the end of the drop (30 min after the page) to the resolve; episodes resolved / paged. */
+  resolve_mean: number;
+  resolved: number;
+}
+
+export interface EpisodeSet {
+  delays: Record<string, EvalDelayStats>;
+  delay_ratio: Record<string, number>;
+  segment_drop: EvalDelayStats;
+  segment_named: number;
+  /** The clairvoyant reference (oracle.ts) on the same episodes. */
+  oracle: Record<string, EvalDelayStats>;
+  oracle_segment: EvalDelayStats;
+  /** The oracle held to funnelwatch's shifted null (drops under half the minimum change do not page). */
+  oracle_shifted: Record<string, EvalDelayStats>;
 }
 
 export interface EvaluatorQualityReport {
@@ -61,6 +81,23 @@ export interface EvaluatorQualityReport {
   delay_ratio: Record<string, number>;
   segment_drop: EvalDelayStats;
   segment_named: number;
+  /** The clairvoyant reference: threshold, its calibration and its own false alarms on the evaluation weeks. */
+  oracle: {
+    threshold: number;
+    calibration_pages: number;
+    calibration_weeks: number;
+    fa_per_week: number;
+    delays: Record<string, EvalDelayStats>;
+    segment_drop: EvalDelayStats;
+  };
+  /** The oracle with the shifted null of funnelwatch's scan (z = (δ̂ − minChange/2)/SE). */
+  oracle_shifted: {
+    threshold: number;
+    calibration_pages: number;
+    fa_per_week: number;
+    delays: Record<string, EvalDelayStats>;
+  };
+  quiet: EpisodeSet | null;
   ticks: number;
   elapsed_ms: number;
 }
@@ -90,6 +127,8 @@ class StreamSource implements FunnelSource {
   /** Episode: segment → cohort → cumulative arrivals replacing the stream's. */
   override: Map<number, Map<number, Int32Array>> | null = null;
   private readonly segIndex: Map<string, number>;
+  /** Arrivals by age, all segments summed: totals[s*A + k]. */
+  private readonly totals: Int32Array;
 
   constructor(private readonly stream: Stream) {
     this.A = stream.maxAge + 1;
@@ -103,6 +142,17 @@ class StreamSource implements FunnelSource {
       }
       return c;
     });
+    this.totals = totalArrivals((j, s, out) => out.set(this.cum[j]!.subarray(s * this.A, (s + 1) * this.A)), stream);
+  }
+
+  /** Completions of cohort s, all segments, arrived by the tick at T (the oracle's view). */
+  total(s: number): number {
+    if (this.override) {
+      let c = 0;
+      for (let j = 0; j < this.stream.segments.length; j++) c += this.arrived(j, s);
+      return c;
+    }
+    return this.totals[s * this.A + Math.min(this.T - 1 - s, this.A - 1)]!;
   }
 
   async watermark(): Promise<number | undefined> {
@@ -211,143 +261,286 @@ export async function runEvaluatorQuality(o: EvaluatorQualityOptions): Promise<E
   for (const i of st.incidents)
     for (let t = Math.max(0, i.start - 60); t < Math.min(st.minutes, i.end + 120); t++) inIncident[t] = 1;
 
+  // ---- The oracle's threshold, calibrated on a separate incident-free stream ----
+  const cal = generateStream({
+    ...st.config,
+    seed: st.config.seed + 7919,
+    weeks: o.oracleCalibrationWeeks,
+    incidents: { ...st.config.incidents, minutes: 0 },
+  });
+  const calCum = totalArrivals((j, s, out) => cohortArrivals(cal, s, j, cal.finals[j]![s]!, 0, out), cal);
+  const A = st.maxAge + 1;
+  const calFacts = oracleFacts(cal);
+  const calibrate = (nullDrop: number) =>
+    calibrateOracle(
+      calFacts,
+      (T, s) => calCum[s * A + Math.min(T - 1 - s, A - 1)]!,
+      1440,
+      cal.minutes,
+      o.rule.falseAlarmsPerWeek,
+      o.rule.minChange,
+      log,
+      nullDrop,
+    );
+  const calibration = calibrate(0);
+  // The same, held to "drops under half the minimum do not page" as funnelwatch's scan is (its shifted null).
+  const shiftedNull = o.rule.minChange / 2;
+  const calibrationShifted = calibrate(shiftedNull);
+  const newAlarms = () => ({
+    oracle: new OracleAlarm(calibration.threshold, o.rule.minChange),
+    oracle_shifted: new OracleAlarm(calibrationShifted.threshold, o.rule.minChange, 10, shiftedNull),
+  });
+  const facts = oracleFacts(st);
+  const scratch = oracleScratch();
+  const oracleStep = (alarm: OracleAlarm, T: number) =>
+    alarm.step(
+      T,
+      alarm.look(facts, T, (s) => source.total(s), scratch),
+    );
+  log(
+    `oracle threshold ${calibration.threshold.toFixed(3)}, shifted null ${calibrationShifted.threshold.toFixed(3)} ` +
+      `(${(performance.now() - t0).toFixed(0)} ms)`,
+  );
+
   // ---- False alarms: one tick per minute over the evaluation weeks (plus a day to warm up) ----
   const evalStart = o.warmupWeeks * MINUTES_PER_WEEK;
   const { ev, got } = makeEvaluator(source, o.rule);
+  const faAlarms = newAlarms();
   let ticks = 0;
   let fa = 0;
+  let oracleFa = 0;
+  let shiftedFa = 0;
   for (let T = evalStart - 1440; T < st.minutes; T++) {
     source.T = T;
     const before = got.length;
     await ev.tick(T0 + T * MIN);
+    const ot = oracleStep(faAlarms.oracle, T);
+    const os = oracleStep(faAlarms.oracle_shifted, T);
     ticks++;
     if (T < evalStart) continue;
+    if (ot === 'firing' && !inIncident[T]) oracleFa++;
+    if (os === 'firing' && !inIncident[T]) shiftedFa++;
     for (let i = before; i < got.length; i++) {
       if (got[i]!.kind === 'firing' && !inIncident[T]) fa++;
     }
     if (T % MINUTES_PER_WEEK === 0)
       log(
-        `week ${T / MINUTES_PER_WEEK}: ${fa} false alarms so far (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+        `week ${T / MINUTES_PER_WEEK}: ${fa} false alarms so far, oracle ${oracleFa} ` +
+          `(${((performance.now() - t0) / 1000).toFixed(0)} s)`,
       );
   }
   const completeness = ev.completenessSnapshot();
 
-  // ---- Injected drops ----
-  const rng = new Rng(st.config.seed, 0xe916);
-  const [lo, hi] = o.onsetTraffic;
-  const candidates: number[] = [];
-  for (let t = evalStart + 300; t < st.minutes - 300; t++) {
-    if (st.expectedStarts[t]! >= lo && st.expectedStarts[t]! <= hi && !inIncident[t]) candidates.push(t);
-  }
-  const A = st.maxAge + 1;
-  const kinds = [
-    ...o.dropSizes.map((d) => ({
-      label: `${Math.round(d * 100)}%`,
-      size: d,
-      segs: st.segments.map((_, j) => j),
-      horizon: d <= 0.05 ? 120 : 60,
-    })),
-    { label: 'segment', size: o.segmentDrop.size, segs: [st.segments.indexOf(o.segmentDrop.segment)], horizon: 60 },
-  ];
-  const delays: Record<string, EvalDelayStats> = {};
-  let named = 0,
-    namedN = 0;
-  let epId = 0;
-  for (const kind of kinds) {
-    const ds: number[] = [];
-    const limits: number[] = [];
-    let pre = 0,
-      missed = 0;
-    for (let e = 0; e < o.episodesPerSize; e++) {
-      epId++;
-      const tau = candidates[Math.floor(rng.next() * candidates.length)]!;
-      const erng = new Rng(st.config.seed, epId, 0x7418);
-      const ov = new Map<number, Map<number, Int32Array>>();
-      for (const j of kind.segs) {
-        const m = new Map<number, Int32Array>();
-        for (let s = tau; s <= tau + kind.horizon + 1; s++) {
-          const thinned = erng.binomial(st.finals[j]![s]!, 1 - kind.size);
-          m.set(s, cohortArrivals(st, s, j, thinned, 1000 + epId, new Int32Array(A)));
+  // ---- Injected drops: each lasts until 30 minutes after the detector's page, then the funnel recovers ----
+  const HOLD = 30;
+  const RESOLVE_HORIZON = 180;
+  const runEpisodes = async (onsetTraffic: [number, number], salt: number, longer: number): Promise<EpisodeSet> => {
+    const rng = new Rng(st.config.seed, 0xe916 + salt);
+    const [lo, hi] = onsetTraffic;
+    const candidates: number[] = [];
+    for (let t = evalStart + 300; t < st.minutes - 600; t++) {
+      if (st.expectedStarts[t]! >= lo && st.expectedStarts[t]! <= hi && !inIncident[t]) candidates.push(t);
+    }
+    const kinds = [
+      ...o.dropSizes.map((d) => ({
+        label: `${Math.round(d * 100)}%`,
+        size: d,
+        segs: st.segments.map((_, j) => j),
+        horizon: (d <= 0.05 ? 120 : 60) * longer,
+      })),
+      {
+        label: 'segment',
+        size: o.segmentDrop.size,
+        segs: [st.segments.indexOf(o.segmentDrop.segment)],
+        horizon: 60 * longer,
+      },
+    ];
+    const delays: Record<string, EvalDelayStats> = {};
+    const oracle: Record<string, EvalDelayStats> = {};
+    const shifted: Record<string, EvalDelayStats> = {};
+    let named = 0,
+      namedN = 0;
+    let epId = salt * 100_000;
+    for (const kind of kinds) {
+      const acc = { ds: [] as number[], rs: [] as number[], pre: 0, missed: 0 };
+      const oacc = { ds: [] as number[], rs: [] as number[], pre: 0, missed: 0 };
+      const sacc = { ds: [] as number[], rs: [] as number[], pre: 0, missed: 0 };
+      const limits: number[] = [];
+      for (let e = 0; e < o.episodesPerSize; e++) {
+        epId++;
+        const tau = candidates[Math.floor(rng.next() * candidates.length)]!;
+        const erng = new Rng(st.config.seed, epId, 0x7418);
+        const thinned = new Map<number, Map<number, Int32Array>>();
+        for (const j of kind.segs) {
+          const m = new Map<number, Int32Array>();
+          for (let s = tau; s <= tau + kind.horizon + HOLD + 1; s++) {
+            const c = erng.binomial(st.finals[j]![s]!, 1 - kind.size);
+            m.set(s, cohortArrivals(st, s, j, c, 1000 + epId, new Int32Array(A)));
+          }
+          thinned.set(j, m);
         }
-        ov.set(j, m);
-      }
-      let nn = 0,
-        pp = 0,
-        ps = 0;
-      for (let s = tau; s < tau + 30; s++)
-        for (let j = 0; j < st.segments.length; j++) {
-          nn += st.starts[j]![s]!;
-          pp += st.starts[j]![s]! * st.trueRate[j]![s]!;
-          if (kind.segs.includes(j)) ps += st.starts[j]![s]! * st.trueRate[j]![s]!;
-        }
-      const p0 = pp / nn;
-      limits.push(
-        cusumDelayLimit({
-          n: nn / 30,
-          p0,
-          p1: Math.max(0, p0 - (kind.size * ps) / nn),
-          falseAlarmsPerWeek: o.rule.falseAlarmsPerWeek,
-          stepMinutes: 1,
-        }).delayMinutes,
-      );
-      // A fresh evaluator (the learned completeness carried over), warmed up on the hour before the drop.
-      const run = makeEvaluator(source, o.rule, completeness);
-      source.override = null;
-      let firingAtTau = false;
-      let delay: number | null = null;
-      for (let T = tau - 60; T <= tau + kind.horizon; T++) {
-        source.T = T;
-        if (T === tau + 1) source.override = ov; // cohort τ is first seen at the tick T = τ + 1
-        const before = run.got.length;
-        await run.ev.tick(T0 + T * MIN);
-        ticks++;
-        if (T === tau) firingAtTau = [...run.ev.currentStates().values()].some((s) => s.status === 'firing');
-        if (T > tau && !firingAtTau) {
-          const f = run.got.slice(before).find((t) => t.kind === 'firing');
-          if (f) {
-            delay = T - tau + lookDelay;
-            if (kind.label === 'segment') {
-              namedN++;
-              if (f.segment?.value === o.segmentDrop.segment) named++;
+        /** The episode's drop for cohorts before `end` (exclusive). */
+        const dropUntil = (end: number) => {
+          const ov = new Map<number, Map<number, Int32Array>>();
+          for (const [j, m] of thinned) ov.set(j, new Map([...m].filter(([s]) => s < end)));
+          return ov;
+        };
+        const full = dropUntil(Infinity);
+        let nn = 0,
+          pp = 0,
+          ps = 0;
+        for (let s = tau; s < tau + 30; s++)
+          for (let j = 0; j < st.segments.length; j++) {
+            nn += st.starts[j]![s]!;
+            pp += st.starts[j]![s]! * st.trueRate[j]![s]!;
+            if (kind.segs.includes(j)) ps += st.starts[j]![s]! * st.trueRate[j]![s]!;
+          }
+        const p0 = pp / nn;
+        limits.push(
+          cusumDelayLimit({
+            n: nn / 30,
+            p0,
+            p1: Math.max(0, p0 - (kind.size * ps) / nn),
+            falseAlarmsPerWeek: o.rule.falseAlarmsPerWeek,
+            stepMinutes: 1,
+          }).delayMinutes,
+        );
+        // A fresh evaluator (the learned completeness carried over), warmed up on the hour before the drop.
+        const run = makeEvaluator(source, o.rule, completeness);
+        const alarms = newAlarms();
+        const ep = {
+          evaluator: {
+            firingAtTau: false,
+            delay: null as number | null,
+            end: Infinity,
+            resolve: null as number | null,
+          },
+          oracle: { firingAtTau: false, delay: null as number | null, end: Infinity, resolve: null as number | null },
+          oracle_shifted: {
+            firingAtTau: false,
+            delay: null as number | null,
+            end: Infinity,
+            resolve: null as number | null,
+          },
+        };
+        // The evaluator and the oracle see the same cohorts; each detector's drop ends HOLD minutes after its own
+        // page, so the two passes run one after the other on the same episode.
+        for (const who of ['evaluator', 'oracle', 'oracle_shifted'] as const) {
+          const r = ep[who];
+          source.override = null;
+          for (let T = tau - 60; T <= tau + kind.horizon + HOLD + RESOLVE_HORIZON; T++) {
+            if (T > tau + kind.horizon && r.delay === null) break;
+            source.T = T;
+            if (T === tau + 1) source.override = full; // cohort τ is first seen at the tick T = τ + 1
+            let fired: boolean;
+            let firingNow: boolean;
+            if (who === 'evaluator') {
+              const before = run.got.length;
+              await run.ev.tick(T0 + T * MIN);
+              ticks++;
+              const f = run.got.slice(before).find((t) => t.kind === 'firing');
+              fired = f !== undefined;
+              firingNow = [...run.ev.currentStates().values()].some((s) => s.status === 'firing');
+              if (f && T > tau && r.delay === null && kind.label === 'segment' && !r.firingAtTau) {
+                namedN++;
+                if (f.segment?.value === o.segmentDrop.segment) named++;
+              }
+            } else {
+              fired = oracleStep(alarms[who], T) === 'firing';
+              firingNow = alarms[who].firing;
             }
-            break;
+            if (T === tau) r.firingAtTau = firingNow;
+            if (T === tau && r.firingAtTau) break;
+            if (T > tau && r.delay === null && fired) {
+              r.delay = T - tau + lookDelay;
+              r.end = T + HOLD;
+              source.override = dropUntil(r.end);
+            } else if (r.delay !== null && T >= r.end && !firingNow) {
+              r.resolve = T + lookDelay - r.end;
+              break;
+            } else if (r.delay !== null && T > r.end + RESOLVE_HORIZON) break;
+          }
+          source.override = null;
+          const a = who === 'evaluator' ? acc : who === 'oracle' ? oacc : sacc;
+          if (r.firingAtTau) a.pre++;
+          else if (r.delay === null) a.missed++;
+          else {
+            a.ds.push(r.delay);
+            if (r.resolve !== null) a.rs.push(r.resolve);
           }
         }
       }
-      source.override = null;
-      if (firingAtTau) pre++;
-      else if (delay === null) missed++;
-      else ds.push(delay);
+      const limit = round(limits.reduce((a, b) => a + b, 0) / limits.length);
+      delays[kind.label] = delayStats(acc, o.episodesPerSize, limit);
+      oracle[kind.label] = delayStats(oacc, o.episodesPerSize, limit);
+      shifted[kind.label] = delayStats(sacc, o.episodesPerSize, limit);
+      log(
+        `episodes ${kind.label} at ${lo}–${hi} starts/min: mean ${delays[kind.label]!.mean} min ` +
+          `(oracle ${oracle[kind.label]!.mean}, shifted null ${shifted[kind.label]!.mean}), ` +
+          `detected ${acc.ds.length}/${o.episodesPerSize - acc.pre}, ` +
+          `missed ${acc.missed}, resolve ${delays[kind.label]!.resolve_mean} ` +
+          `(oracle ${oracle[kind.label]!.resolve_mean}) ` +
+          `(${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      );
     }
-    const sorted = [...ds].sort((a, b) => a - b);
-    const mean = ds.length ? ds.reduce((a, b) => a + b, 0) / ds.length : NaN;
-    delays[kind.label] = {
-      n: o.episodesPerSize,
-      detected: ds.length,
-      pre_alarmed: pre,
-      mean: round(mean),
-      p90: sorted.length ? round(sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)]!) : NaN,
-      limit: round(limits.reduce((a, b) => a + b, 0) / limits.length),
+    const seg = delays.segment!;
+    delete delays.segment;
+    const oseg = oracle.segment!;
+    delete oracle.segment;
+    delete shifted.segment;
+    const ratio: Record<string, number> = {};
+    for (const [k, d] of Object.entries(delays)) ratio[k] = round(d.mean / d.limit);
+    return {
+      delays,
+      delay_ratio: ratio,
+      segment_drop: seg,
+      segment_named: namedN ? round(named / namedN) : 0,
+      oracle,
+      oracle_segment: oseg,
+      oracle_shifted: shifted,
     };
-    log(
-      `episodes ${kind.label}: mean ${delays[kind.label]!.mean} min, ` +
-        `detected ${ds.length}/${o.episodesPerSize - pre}, ` +
-        `missed ${missed} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
-    );
-  }
-  const seg = delays.segment!;
-  delete delays.segment;
-  const ratio: Record<string, number> = {};
-  for (const [k, d] of Object.entries(delays)) ratio[k] = round(d.mean / d.limit);
+  };
+  const main = await runEpisodes(o.onsetTraffic, 0, 1);
+  const quiet = o.quietTraffic ? await runEpisodes(o.quietTraffic, 1, 2) : null;
   return {
     fa_per_week: round(fa / o.evalWeeks),
     fa_count: fa,
-    delays,
-    delay_ratio: ratio,
-    segment_drop: seg,
-    segment_named: namedN ? round(named / namedN) : 0,
+    delays: main.delays,
+    delay_ratio: main.delay_ratio,
+    segment_drop: main.segment_drop,
+    segment_named: main.segment_named,
+    oracle: {
+      threshold: round(calibration.threshold),
+      calibration_pages: calibration.pages,
+      calibration_weeks: round(calibration.weeks),
+      fa_per_week: round(oracleFa / o.evalWeeks),
+      delays: main.oracle,
+      segment_drop: main.oracle_segment,
+    },
+    oracle_shifted: {
+      threshold: round(calibrationShifted.threshold),
+      calibration_pages: calibrationShifted.pages,
+      fa_per_week: round(shiftedFa / o.evalWeeks),
+      delays: main.oracle_shifted,
+    },
+    quiet,
     ticks,
     elapsed_ms: Math.round(performance.now() - t0),
+  };
+}
+
+function delayStats(a: { ds: number[]; rs: number[]; pre: number }, n: number, limit: number): EvalDelayStats {
+  const sorted = [...a.ds].sort((x, y) => x - y);
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((x, y) => x + y, 0) / xs.length : NaN);
+  return {
+    n,
+    detected: a.ds.length,
+    pre_alarmed: a.pre,
+    mean: round(mean(a.ds)),
+    p90: sorted.length ? round(sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)]!) : NaN,
+    limit,
+    resolve_mean: round(mean(a.rs)),
+    resolved: a.rs.length,
   };
 }
 
@@ -383,6 +576,10 @@ export async function runBenchRule(o: {
   evalWeeks: number;
   episodesPerSize: number;
   dropSizes: number[];
+  /** Also the episodes at 80–120 starts a minute (quiet hours). */
+  quiet?: boolean;
+  /** Weeks of the oracle's calibration stream (default: evalWeeks). */
+  oracleCalibrationWeeks?: number;
   log?: (line: string) => void;
 }): Promise<EvaluatorQualityReport> {
   const stream = generateStream({ seed: o.seed, weeks: o.warmupWeeks + o.evalWeeks });
@@ -394,6 +591,8 @@ export async function runBenchRule(o: {
     dropSizes: o.dropSizes,
     segmentDrop: { segment: 'android', size: 0.5 },
     onsetTraffic: [900, 1100],
+    ...(o.quiet ? { quietTraffic: [80, 120] as [number, number] } : {}),
+    oracleCalibrationWeeks: o.oracleCalibrationWeeks ?? o.evalWeeks,
     rule: BENCH_RULE,
     ...(o.log ? { log: o.log } : {}),
   });
