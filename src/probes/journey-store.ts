@@ -15,7 +15,8 @@ export type JourneyReload = { ok: true; set: JourneySet; changed: boolean } | { 
 export interface JourneyStoreOptions {
   dir: string;
   logger: RuleStoreLogger;
-  loadOptions: JourneyLoadOptions;
+  /** A function when they change (the daemon checks funnels and receivers against the rule files loaded now). */
+  loadOptions: JourneyLoadOptions | (() => JourneyLoadOptions);
   debounceMs?: number;
   /** Delay before watching again after the watcher failed (directory removed or replaced). Default 5 s. */
   rewatchMs?: number;
@@ -111,7 +112,10 @@ export class JourneyStore {
 
   private async runReload(): Promise<JourneyReload> {
     const started = this.clock.now();
-    const result = await loadJourneyPaths([this.o.dir], this.o.loadOptions);
+    const result = await loadJourneyPaths(
+      [this.o.dir],
+      typeof this.o.loadOptions === 'function' ? this.o.loadOptions() : this.o.loadOptions,
+    );
     const durationMs = this.clock.now() - started;
     let outcome: JourneyReload;
     if (result.ok) {
