@@ -93,7 +93,7 @@ async function startShop(): Promise<{ url: string; mode: { failing: boolean }; p
 }
 
 describe('canary users in the daemon', () => {
-  it('a failing journey fires 2 of 3 per location, pages the webhook with step, answer and deploy, and resolves', async () => {
+  it('a failing journey fires 2 of 3 per location, pages with step, answer and deploy, and resolves', async () => {
     process.env[SECRET_ENV] = SECRET;
     onTestFinished(() => void delete process.env[SECRET_ENV]);
     const hook = await startWebhook();
