@@ -552,13 +552,14 @@ export class Daemon {
         }),
       );
     }
-    this.lease.start();
-    this.ticker.start();
+    // Journeys before the first tick: without them, the tick would retire their alerts as rules removed.
     if (this.journeys && this.probeRunner) {
       await this.journeys.reload();
       this.journeys.watch();
       this.probeRunner.start();
     }
+    this.lease.start();
+    this.ticker.start();
     // Every replica delivers, leader or not: a standby takes over the jobs of a leader that died mid-delivery.
     this.outbox.start();
   }
