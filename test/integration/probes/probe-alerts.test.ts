@@ -17,6 +17,7 @@ import { Daemon } from '../../../src/app/daemon.js';
 import { loadConfig } from '../../../src/config/config.js';
 import { createLogger } from '../../../src/obs/logger.js';
 import { RedisProbeRuns } from '../../../src/probes/run-store.js';
+import { runProbeCommand } from '../../../src/probes/probe-command.js';
 import { formatProblem } from '../../../src/rules/problem.js';
 import { eventually, redisClient, redisUrl, uniquePrefix } from '../../support/env.js';
 import { shopRulesDir, startWebhook } from '../../support/shop-daemon.js';
@@ -245,5 +246,52 @@ describe('canary users in the daemon', () => {
     const paid = shop.paidOrders.length;
     await eventually(() => (shop.paidOrders.length > paid ? true : undefined), 20_000, 'the last good journey running');
     expect(d.journeys!.current!.journeys[0]!.funnel).toBe('shop');
+  });
+
+  it('a standalone runner (funnelwatch probe --redis) records its runs where the daemon judges them', async () => {
+    process.env[SECRET_ENV] = SECRET;
+    onTestFinished(() => void delete process.env[SECRET_ENV]);
+    const shop = await startShop();
+    shop.mode.failing = true;
+    // The daemon's ingest endpoint, as far as the runner sees it: it takes the events.
+    const ingest = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ accepted: (JSON.parse(body) as unknown[]).length, rejected: 0, errors: [] }));
+      });
+    });
+    await new Promise<void>((r) => ingest.listen(0, '127.0.0.1', r));
+    onTestFinished(() => new Promise<void>((r) => ingest.close(() => r())));
+    const probesDir = mkdtempSync(join(tmpdir(), 'fw-probes-'));
+    onTestFinished(() => rmSync(probesDir, { recursive: true, force: true }));
+    writeFileSync(join(probesDir, 'checkout.yaml'), journeyYaml(shop.url));
+    const prefix = uniquePrefix();
+    const out: string[] = [];
+    const code = await runProbeCommand(
+      {
+        dir: probesDir,
+        once: true,
+        environment: 'production',
+        location: 'ap-south-1',
+        url: `http://127.0.0.1:${(ingest.address() as AddressInfo).port}`,
+        redis: { url: redisUrl(), prefix },
+      },
+      {
+        logger: createLogger({ level: 'silent', pretty: false }),
+        out: (l) => out.push(l),
+        err: (l) => out.push(l),
+        stopSignal: new Promise(() => undefined),
+      },
+    );
+    expect(code).toBe(1);
+    const redis = redisClient();
+    onTestFinished(() => void redis.disconnect());
+    const runs = new RedisProbeRuns(redis, prefix);
+    expect(await runs.locations('checkout-canary')).toEqual(['ap-south-1']);
+    const [run] = await runs.latest('checkout-canary', 'ap-south-1', 3);
+    expect(run).toMatchObject({ ok: false, step: 'pay', reason: 'status', status: 500 });
+    expect(JSON.stringify(run)).not.toContain(SECRET);
   });
 });
