@@ -235,7 +235,15 @@ function daemonClient(address: string | undefined, token: string | undefined): D
 }
 
 type DaemonFlags<A extends 'url' | 'api'> = { [K in A]?: string } & { token?: string };
-type ProbeFlags = { dir: string; once?: boolean; check?: boolean; environment: string; location?: string };
+type ProbeFlags = {
+  dir: string;
+  once?: boolean;
+  check?: boolean;
+  environment: string;
+  location?: string;
+  redis?: string;
+  redisPrefix?: string;
+};
 
 withDaemonOptions(
   silence
@@ -378,9 +386,11 @@ withDaemonOptions(
     .option('--once', 'run every journey once and exit: 1 when one failed, 2 when a journey file is invalid')
     .option('--check', 'only check the journey files: path:line:col: message per problem, exit 1 if any')
     .option('--environment <env>', 'which base_url of the journeys to use', 'production')
-    .option('--location <label>', "where this runner runs, e.g. eu-west-1 (default: the journey's location)"),
+    .option('--location <label>', "where this runner runs, e.g. eu-west-1 (default: the journey's location)")
+    .option('--redis <url>', "the daemon's Redis: each run's result is recorded there for its probe alerts")
+    .option('--redis-prefix <prefix>', "the daemon's FW_REDIS_PREFIX", 'fw'),
   '--url',
-).action(async (flags: ProbeFlags & DaemonFlags<'url'>) => {
+).action(async ({ redis, redisPrefix, ...flags }: ProbeFlags & DaemonFlags<'url'>) => {
   const { runProbeCommand } = await import('./probes/probe-command.js');
   const logger = createLogger({
     level: process.env.FW_LOG_LEVEL ?? 'info',
@@ -397,6 +407,7 @@ withDaemonOptions(
       ...flags,
       once: flags.once === true,
       check: flags.check === true,
+      ...(redis ? { redis: { url: redis, prefix: redisPrefix ?? 'fw' } } : {}),
       ...daemonTarget({ address: flags.url, token: flags.token }, process.env),
     },
     {

@@ -83,6 +83,8 @@ export interface CoreOptions {
   funnelSource?: FunnelSource;
   /** Deploy markers the evaluator correlates; default the core's deploy store (backtest: the live ones, read only). */
   deployMarkers?: EvaluatorOptions['deploys'];
+  /** Canary-user alerts the evaluator steps with the rules (probes/probe-alerts.ts); absent: none. */
+  probes?: EvaluatorOptions['probes'];
   /** Hears of Redis state loss the window store met (redis/state-loss.ts). */
   onRedisStateLost?: (what: string, detail: string) => void;
 }
@@ -150,6 +152,7 @@ export function buildCore(o: CoreOptions): Core {
     deploys: o.deployMarkers ?? deploys,
     deployLookbackMs: s.FW_DEPLOY_LOOKBACK_MS,
     ...(s.FW_ENVIRONMENT ? { environment: s.FW_ENVIRONMENT } : {}),
+    ...(o.probes ? { probes: o.probes } : {}),
   });
   const liveness = new FeedLiveness({ store: windows, metrics, startedAt: clock.now() });
   const onApplied = (funnel: string, now: number) => liveness.noteApplied(funnel, now);

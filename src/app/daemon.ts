@@ -55,6 +55,12 @@ import { VERSION } from '../core/version.js';
 import { takeEarlySignal } from './early-signals.js';
 import { errorMessage } from '../core/errors.js';
 import { buildCore, type Core } from './build-core.js';
+import { parseEvent } from '../events/parse.js';
+import { JourneyStore } from '../probes/journey-store.js';
+import { ProbeRunner } from '../probes/runner.js';
+import { IngestTargetSink } from '../probes/event-sink.js';
+import { RedisProbeRuns } from '../probes/run-store.js';
+import { ProbeAlerts } from '../probes/probe-alerts.js';
 
 const AUTH_NONE_WARNING =
   'FW_AUTH=none: the API (events, silences, deploys, alerts) needs no token; ' +
@@ -91,6 +97,9 @@ export class Daemon {
   readonly stateWatch: RedisStateWatch;
   /** Holds FW_INSTANCE_ID for this process: a second live daemon with the same id refuses to start. */
   readonly instanceLease: InstanceLease;
+  /** Canary-user journeys (FW_PROBES_DIR) and their runner; null when the daemon runs none. */
+  readonly journeys: JourneyStore | null = null;
+  readonly probeRunner: ProbeRunner | null = null;
   private readonly changeEvents: PagerDutyChangeEvents | null = null;
   private deploySource: KafkaSource | null = null;
   /** The last permanent delivery failure per receiver, until its next success (shown on /readyz). */
@@ -175,6 +184,21 @@ export class Daemon {
       clock: () => this.clock.now(),
       logger: logger.child({ component: 'silences' }),
     });
+    if (config.FW_PROBES_DIR) {
+      this.journeys = new JourneyStore({
+        dir: config.FW_PROBES_DIR,
+        logger: logger.child({ component: 'probes' }),
+        // Checked against the rule files loaded now: a journey's funnel, step events and receivers must exist.
+        loadOptions: () => {
+          const rs = this.rules.current;
+          return {
+            environment: config.FW_PROBES_ENVIRONMENT,
+            ...(rs ? { funnels: rs.funnels, receivers: rs.receivers.map((r) => r.name) } : {}),
+          };
+        },
+      });
+    }
+    const probeRuns = new RedisProbeRuns(this.redis, config.FW_REDIS_PREFIX);
     // Window, alert and deploy stores, lease, evaluator and ingest handler: built as replay and backtest build them.
     this.core = buildCore({
       redis: this.redis,
@@ -192,6 +216,7 @@ export class Daemon {
       notifier: opts.notifier ?? new LogNotifier({ logger: logger.child({ component: 'notify' }) }),
       silences: this.silences,
       onRedisStateLost: (what, detail) => this.stateWatch.lost(what, detail),
+      ...(this.journeys ? { probes: new ProbeAlerts(() => this.journeys?.current ?? null, probeRuns) } : {}),
       lease: {
         owner,
         ttlMs: config.FW_LEASE_TTL_MS,
@@ -377,6 +402,25 @@ export class Daemon {
         `http-${instance}`,
       );
     }
+    if (this.journeys) {
+      this.probeRunner = new ProbeRunner({
+        sink: new IngestTargetSink(target, (json) => parseEvent(json, { ...this.parseOptions, now: this.clock.now() })),
+        logger: logger.child({ component: 'probes' }),
+        metrics: this.metrics,
+        clock: this.clock,
+        record: (run) => probeRuns.record(run),
+        // One replica runs the journeys: the evaluation lease holder.
+        shouldRun: () => this.lease.isLeader(),
+        ...(config.FW_PROBES_LOCATION ? { location: config.FW_PROBES_LOCATION } : {}),
+      });
+      const journeys = this.journeys;
+      const runner = this.probeRunner;
+      journeys.onReload((r) => r.ok && r.changed && runner.use(r.set));
+      // New rule files may make a rejected journey valid (its funnel now exists), or a valid one invalid.
+      this.rules.onReload((o) => {
+        if (o.ok && o.changed) void journeys.reload();
+      });
+    }
     this.gates = new GateService({
       rules: () => this.rules.current ?? undefined,
       windows: this.windows,
@@ -529,6 +573,12 @@ export class Daemon {
         }),
       );
     }
+    // Journeys before the first tick: without them, the tick would retire their alerts as rules removed.
+    if (this.journeys && this.probeRunner) {
+      await this.journeys.reload();
+      this.journeys.watch();
+      this.probeRunner.start();
+    }
     this.lease.start();
     this.ticker.start();
     // Every replica delivers, leader or not: a standby takes over the jobs of a leader that died mid-delivery.
@@ -566,6 +616,8 @@ export class Daemon {
     await step('evaluation lease', () => this.lease.stop());
     await step('delivery worker', () => this.outbox.stop());
     await step('receivers', () => this.receivers.closeAll());
+    // Before the consumer and producer: a run in flight still delivers its events and result.
+    await step('probe runner', () => Promise.all([this.journeys?.close(), this.probeRunner?.stop()]));
     await step('kafka consumer', () => this.source?.stop());
     await step('deploy consumer', () => this.deploySource?.stop());
     await step('kafka producer', () => this.producer?.disconnect());

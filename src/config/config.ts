@@ -155,6 +155,23 @@ export const CONFIG_SPEC = {
     default: './rules',
     doc: 'Directory of funnel and rule YAML files (hot-reloaded).',
   },
+  FW_PROBES_DIR: {
+    schema: z.string(),
+    default: '',
+    doc:
+      'Directory of canary-user journey files (hot-reloaded): the daemon runs them on their schedule (on the ' +
+      'evaluation lease holder), feeds their events into its ingest path and alerts on their failures. Empty: none.',
+  },
+  FW_PROBES_LOCATION: {
+    schema: z.string().regex(/^$|^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a location label, e.g. eu-west-1'),
+    default: '',
+    doc: "The location label of the daemon's probe runs; empty: each journey's own `location` (else `default`).",
+  },
+  FW_PROBES_ENVIRONMENT: {
+    schema: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a base_url entry name, e.g. production'),
+    default: 'production',
+    doc: "Which `base_url` entry of the journey files the daemon's probe runs use.",
+  },
   FW_HTTP_HOST: {
     schema: z.string().min(1),
     default: '127.0.0.1',

@@ -64,6 +64,19 @@ export interface AlertStatePort {
   ): Promise<'ok' | 'fenced'>;
 }
 
+/** One probe alert series (a journey at one location) as looked at now: its rule and what its latest runs say. */
+export interface ProbeLook {
+  rule: AlertRuleDef;
+  segment: SegmentRef;
+  observation: Observation;
+}
+
+/** Probe alerts (probes/probe-alerts.ts): their rules, and a look at every (journey, location) with runs. */
+export interface ProbeAlertPort {
+  rules(): readonly AlertRuleDef[];
+  look(now: number): Promise<ProbeLook[]>;
+}
+
 export interface EvaluatorOptions {
   /** A WindowStore (the daemon) or any FunnelSource (the detection benchmark's simulated stream). */
   store: WindowStore | FunnelSource;
@@ -94,6 +107,8 @@ export interface EvaluatorOptions {
   deployLookbackMs?: number;
   /** The environment this daemon watches: deploys to others rank lower (deploys/correlate.ts). Absent: all alike. */
   environment?: string;
+  /** Canary-user alerts, stepped through the same state machine, silences and receivers; none when absent. */
+  probes?: ProbeAlertPort;
 }
 
 export interface TickReport {
@@ -233,6 +248,7 @@ export class Evaluator {
         if (rules.length === 0) continue;
         report.funnels.push(await this.evaluateFunnel(funnel, rules, now, changed, transitions, report));
       }
+      if (this.o.probes) await this.evaluateProbes(this.o.probes, ruleSet, now, changed, transitions);
       const deleteKeys = this.retireRemovedRules(ruleSet, now, changed, transitions);
       await this.attachDeploys(ruleSet, changed, transitions);
       const deliveries = await this.planDeliveries(ruleSet, now, changed, transitions, deleteKeys);
@@ -650,6 +666,30 @@ export class Evaluator {
   }
 
   /**
+   * Probe alerts: each (journey, location) steps on its latest runs, as stored by every runner. A journey whose
+   * funnel the rule files do not define is not judged (the journey loader reports it).
+   */
+  private async evaluateProbes(
+    probes: ProbeAlertPort,
+    ruleSet: RuleSet,
+    now: number,
+    changed: Map<string, AlertState>,
+    transitions: AlertTransition[],
+  ): Promise<void> {
+    for (const { rule, segment, observation } of await probes.look(now)) {
+      const funnel = ruleSet.funnels.find((f) => f.name === rule.funnel);
+      if (!funnel) continue;
+      const key = alertKey(rule.name, segment);
+      const prev = this.states.get(key);
+      const step = stepAlert(prev, rule.name, segment, observation, now, rule);
+      if (worthWriting(prev, step.next, step.transition !== null, now, this.written.get(key)))
+        changed.set(key, step.next);
+      else this.states.set(key, step.next);
+      if (step.transition) transitions.push(this.transition(rule, funnel, prev, step.next, step.transition, now));
+    }
+  }
+
+  /**
    * Deploys near the onset of each incident that opened this tick, ranked (deploys/correlate.ts), into the state
    * and the transition. A failure to read them costs the alert its "likely cause", never the alert.
    */
@@ -740,7 +780,8 @@ export class Evaluator {
   private describe(ruleSet: RuleSet, key: string, state: AlertState, now: number): AlertTransition | undefined {
     const parsed = parseAlertKey(key);
     if (!parsed) return undefined;
-    let rule = ruleSet.rules.find((r) => r.name === parsed.rule);
+    let rule =
+      ruleSet.rules.find((r) => r.name === parsed.rule) ?? this.o.probes?.rules().find((r) => r.name === parsed.rule);
     let funnel = rule && ruleSet.funnels.find((f) => f.name === rule!.funnel);
     if (!rule) {
       const m = /^(.*)\/(data_stale|no_traffic)$/.exec(parsed.rule);
@@ -764,6 +805,7 @@ export class Evaluator {
     transitions: AlertTransition[],
   ): string[] {
     const live = new Set(ruleSet.rules.map((r) => r.name));
+    for (const r of this.o.probes?.rules() ?? []) live.add(r.name);
     for (const f of ruleSet.funnels) {
       live.add(`${f.name}/data_stale`);
       live.add(`${f.name}/no_traffic`);

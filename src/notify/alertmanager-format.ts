@@ -114,6 +114,14 @@ export function amAlerts(job: DeliveryJob, externalURL: string): AmAlert[] {
     const annotations: Record<string, string> = { summary: memberText(m) };
     if (m.rule === head.rule && head.description) annotations.description = head.description;
     if (m.rule === head.rule && head.runbook) annotations.runbook_url = head.runbook;
+    // What the numbers do not say (a canary user's failed step and answer), and the deploys named as likely cause.
+    if (m.rule === head.rule && head.evidence?.reason) annotations.reason = head.evidence.reason;
+    const deploys = m.rule === head.rule ? head.context?.deploys : undefined;
+    if (deploys?.length)
+      annotations.likely_deploys = deploys
+        .slice(0, 5)
+        .map((d) => `${d.service} ${d.version}${d.environment ? ` (${d.environment})` : ''} at ${isoOrNull(d.ts)}`)
+        .join('; ');
     if (isSelfAlert(job.event) && job.failure) {
       annotations.summary = `receiver ${job.failure.receiver} refused the ${job.failure.event} of ${headline(head)}`;
       annotations.description = `${job.failure.code}: ${job.failure.reason}`;

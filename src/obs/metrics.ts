@@ -260,6 +260,31 @@ export class Metrics {
     labelNames: ['gate', 'verdict'] as const,
     registers: [this.registry],
   });
+  readonly probeRuns = new Counter({
+    name: 'fw_probe_runs_total',
+    help: 'Canary-user journey runs, by journey, location and outcome (passed, failed)',
+    labelNames: ['journey', 'location', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly probeFailures = new Counter({
+    name: 'fw_probe_step_failures_total',
+    help: 'Failed journey runs by the step that failed and why (status, body, latency, timeout, network, ...)',
+    labelNames: ['journey', 'step', 'location', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly probeStepSeconds = new Histogram({
+    name: 'fw_probe_step_seconds',
+    help: 'Latency of each HTTP step of a journey run (steps that got an answer or timed out)',
+    labelNames: ['journey', 'step', 'location'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly probeRunsUndelivered = new Counter({
+    name: 'fw_probe_runs_undelivered_total',
+    help: 'Journey runs whose events or result could not be delivered (ingest or Redis unavailable)',
+    labelNames: ['journey'] as const,
+    registers: [this.registry],
+  });
   readonly ready = new Gauge({ name: 'fw_ready', help: '1 when /readyz answers 200', registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

@@ -1,13 +1,18 @@
 /**
- * Where probe events go: the daemon's ingest endpoint (POST /v1/events with the ingest token), the same path any
- * producer uses, so synthetic events are counted, deduplicated and dead-lettered like real ones. A daemon that is
- * briefly away (no answer, 429, 5xx) gets the batch again a few times with backoff; resending is safe, since a
- * step an entity already reached counts as a duplicate. A 4xx other than 429 is not retried: it will not change.
+ * Where probe events go. From `funnelwatch probe`: the daemon's ingest endpoint (POST /v1/events with the ingest
+ * token), the same path any producer uses, so synthetic events are counted, deduplicated and dead-lettered like real
+ * ones. A daemon that is briefly away (no answer, 429, 5xx) gets the batch again a few times with backoff; resending
+ * is safe, since a step an entity already reached counts as a duplicate. A 4xx other than 429 is not retried: it will
+ * not change. Inside the daemon (FW_PROBES_DIR): the same ingest target the endpoint forwards to (the events topic
+ * through the daemon's one producer, or the windows directly without Kafka), after the endpoint's checks.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs, type BackoffPolicy } from '../core/backoff.js';
 import { JsonPoster, safeOrigin, snippet } from '../core/outbound-http.js';
+import { errorMessage } from '../core/errors.js';
 import type { FwEvent } from '../events/event.js';
+import type { ParseResult } from '../events/parse.js';
+import type { IngestTarget } from '../ingest/http-ingest.js';
 
 export type SinkResult = { ok: true; accepted: number } | { ok: false; reason: string };
 
@@ -74,4 +79,30 @@ export class HttpEventSink implements EventSink {
   close(): Promise<void> {
     return this.poster.close();
   }
+}
+
+/** The daemon's own runner: events checked as POST /v1/events checks them, then handed to its ingest target. */
+export class IngestTargetSink implements EventSink {
+  constructor(
+    private readonly target: IngestTarget,
+    private readonly parse: (json: string) => ParseResult,
+  ) {}
+
+  async send(events: readonly FwEvent[]): Promise<SinkResult> {
+    const items: { entity: string; json: string }[] = [];
+    for (const e of events) {
+      const json = JSON.stringify(e);
+      const r = this.parse(json);
+      if (!r.ok) return { ok: false, reason: `event ${e.id} rejected: ${r.reason}: ${r.detail}` };
+      items.push({ entity: r.event.entity, json });
+    }
+    try {
+      await this.target.accept(items);
+      return { ok: true, accepted: items.length };
+    } catch (err) {
+      return { ok: false, reason: errorMessage(err) };
+    }
+  }
+
+  async close(): Promise<void> {}
 }

@@ -15,8 +15,11 @@ export type JourneyReload = { ok: true; set: JourneySet; changed: boolean } | { 
 export interface JourneyStoreOptions {
   dir: string;
   logger: RuleStoreLogger;
-  loadOptions: JourneyLoadOptions;
+  /** A function when they change (the daemon checks funnels and receivers against the rule files loaded now). */
+  loadOptions: JourneyLoadOptions | (() => JourneyLoadOptions);
   debounceMs?: number;
+  /** Delay before watching again after the watcher failed (directory removed or replaced). Default 5 s. */
+  rewatchMs?: number;
   clock?: Clock;
   watcher?: DirWatcher;
 }
@@ -27,6 +30,7 @@ export class JourneyStore {
   private chain: Promise<unknown> = Promise.resolve();
   private watchHandle: { close(): void } | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
+  private rewatchTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly listeners = new Set<(r: JourneyReload) => void>();
   private readonly clock: Clock;
@@ -61,17 +65,17 @@ export class JourneyStore {
       this.watchHandle = (this.o.watcher ?? fsDirWatcher)(
         this.o.dir,
         () => this.scheduleReload(),
-        (err) =>
-          this.o.logger.warn({ dir: this.o.dir, err: errorMessage(err) }, 'watching the probes directory failed'),
+        (err) => this.watchFailed(err),
       );
     } catch (err) {
-      this.o.logger.warn({ dir: this.o.dir, err: errorMessage(err) }, 'cannot watch the probes directory');
+      this.watchFailed(err);
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.debounceTimer);
+    clearTimeout(this.rewatchTimer);
     this.watchHandle?.close();
     this.watchHandle = undefined;
     await this.chain;
@@ -87,9 +91,31 @@ export class JourneyStore {
     this.debounceTimer.unref?.();
   }
 
+  /** As the rule store does: reload now (the directory may have been replaced) and watch again after a pause. */
+  private watchFailed(err: unknown): void {
+    this.watchHandle?.close();
+    this.watchHandle = undefined;
+    if (this.closed) return;
+    const retryInMs = this.o.rewatchMs ?? 5_000;
+    this.o.logger.warn(
+      { dir: this.o.dir, err: errorMessage(err), retryInMs },
+      'watching the probes directory failed; retrying',
+    );
+    this.scheduleReload();
+    clearTimeout(this.rewatchTimer);
+    this.rewatchTimer = setTimeout(() => {
+      this.rewatchTimer = undefined;
+      this.watch();
+    }, retryInMs);
+    this.rewatchTimer.unref?.();
+  }
+
   private async runReload(): Promise<JourneyReload> {
     const started = this.clock.now();
-    const result = await loadJourneyPaths([this.o.dir], this.o.loadOptions);
+    const result = await loadJourneyPaths(
+      [this.o.dir],
+      typeof this.o.loadOptions === 'function' ? this.o.loadOptions() : this.o.loadOptions,
+    );
     const durationMs = this.clock.now() - started;
     let outcome: JourneyReload;
     if (result.ok) {

@@ -10,7 +10,7 @@ import { compareProblems, type Problem } from '../rules/problem.js';
 import { schemaProblems } from '../rules/schema-problems.js';
 import { parseDuration } from '../rules/units.js';
 import { parseYamlSource, type PathSegment, type YamlSource } from '../rules/yaml-source.js';
-import { journeyFileSchema, type JourneyParsed } from './schema.js';
+import { journeyFileSchema, PROBE_ALERT_DEFAULTS, type JourneyParsed } from './schema.js';
 import { TEMPLATE_HELP, templateRefs, textsOf } from './template.js';
 
 export interface JourneyStep {
@@ -29,6 +29,18 @@ export interface JourneyStep {
   timeoutMs: number;
 }
 
+/** The journey's probe alert (rule kind `probe`), judged per location over its latest runs (probe-alerts.ts). */
+export interface ProbeAlert {
+  /** K of the last `of` runs failed: firing. */
+  failures: number;
+  of: number;
+  slow?: { step: string; overMs: number; runs: number };
+  severity: 'critical' | 'warning' | 'info';
+  notify: readonly string[];
+  runbook?: string;
+  enabled: boolean;
+}
+
 export interface Journey {
   name: string;
   funnel: string;
@@ -38,8 +50,11 @@ export interface Journey {
   emailDomain: string;
   secrets: ReadonlyMap<string, SecretRef>;
   steps: readonly JourneyStep[];
+  alert: ProbeAlert;
   /** Where it is defined, for logs. */
   file: string;
+  /** Where its name is written, for messages that send a person back to the file. */
+  source: { file: string; line: number; col: number };
 }
 
 export interface JourneySet {
@@ -53,6 +68,10 @@ export type JourneyLoadResult = { ok: true; set: JourneySet } | { ok: false; pro
 export interface JourneyLoadOptions {
   /** Which `base_url` entry the runner uses. */
   environment: string;
+  /** The loaded rule files' funnels: when given, a journey's funnel and step events must be among them. */
+  funnels?: readonly { name: string; steps: readonly { name: string; event: string }[] }[];
+  /** The receivers the rule files define: when given, `alert.notify` must name them. */
+  receivers?: readonly string[];
 }
 
 export function checkJourneySources(sources: readonly RuleSource[], options: JourneyLoadOptions): JourneyLoadResult {
@@ -94,7 +113,7 @@ export function checkJourneySources(sources: readonly RuleSource[], options: Jou
     names.set(j.name, src);
     const found = checkJourney(j, src, options);
     problems.push(...found);
-    if (found.length === 0) journeys.push(toJourney(j, src.file, options));
+    if (found.length === 0) journeys.push(toJourney(j, src, options));
   }
   if (problems.length > 0) return { ok: false, problems: problems.sort(compareProblems) };
   return { ok: true, set: deepFreeze({ journeys, version: versionOf(ordered, 'p') }) };
@@ -150,11 +169,72 @@ function checkJourney(j: JourneyParsed, src: YamlSource, options: JourneyLoadOpt
     }
     for (const name of Object.keys(step.extract ?? {})) extracted.add(name);
   });
+  problems.push(...checkAlert(j, src, options));
   return problems;
 }
 
-function toJourney(j: JourneyParsed, file: string, options: JourneyLoadOptions): Journey {
+/** The alert's numbers fit together, its slow step exists; funnel, step events and receivers exist when known. */
+function checkAlert(j: JourneyParsed, src: YamlSource, options: JourneyLoadOptions): Problem[] {
+  const problems: Problem[] = [];
+  const a = j.alert;
+  if (a && a.failures > a.of)
+    problems.push(
+      src.problemAt(['alert', 'failures'], 'invalid_value', `failures (${a.failures}) must not exceed of (${a.of})`),
+    );
+  if (a?.slow && !j.steps.some((s) => s.name === a.slow!.step))
+    problems.push(
+      src.problemAt(
+        ['alert', 'slow', 'step'],
+        'invalid_value',
+        `the journey has no step "${a.slow.step}" (steps: ${j.steps.map((s) => s.name).join(', ')})`,
+      ),
+    );
+  if (options.receivers) {
+    const known = new Set(options.receivers);
+    (a?.notify ?? []).forEach((r, i) => {
+      if (!known.has(r))
+        problems.push(
+          src.problemAt(
+            ['alert', 'notify', i],
+            'unknown_receiver',
+            `unknown receiver "${r}" (the rule files define: ${options.receivers!.join(', ') || 'none'})`,
+          ),
+        );
+    });
+  }
+  if (options.funnels) {
+    const funnel = options.funnels.find((f) => f.name === j.funnel);
+    if (!funnel) {
+      const names = options.funnels.map((f) => f.name);
+      problems.push(
+        src.problemAt(
+          ['funnel'],
+          'unknown_funnel',
+          `unknown funnel "${j.funnel}" (the rule files define: ${names.join(', ') || 'none'})`,
+        ),
+      );
+    } else {
+      const events = new Set(funnel.steps.map((s) => s.event));
+      j.steps.forEach((step, i) => {
+        if (step.event !== undefined && !events.has(step.event))
+          problems.push(
+            src.problemAt(
+              ['steps', i, 'event'],
+              'unknown_step',
+              `funnel "${funnel.name}" has no step with event "${step.event}" ` +
+                `(its steps: ${funnel.steps.map((s) => `${s.name} = ${s.event}`).join(', ')})`,
+            ),
+          );
+      });
+    }
+  }
+  return problems;
+}
+
+function toJourney(j: JourneyParsed, src: YamlSource, options: JourneyLoadOptions): Journey {
   const timeoutMs = parseDuration(j.timeout);
+  const a = j.alert;
+  const pos = src.locate(['name']);
   return {
     name: j.name,
     funnel: j.funnel,
@@ -180,7 +260,17 @@ function toJourney(j: JourneyParsed, file: string, options: JourneyLoadOptions):
       ...(s.expect?.latency ? { maxLatencyMs: parseDuration(s.expect.latency) } : {}),
       timeoutMs: s.timeout ? parseDuration(s.timeout) : timeoutMs,
     })),
-    file,
+    alert: {
+      failures: a?.failures ?? PROBE_ALERT_DEFAULTS.failures,
+      of: a?.of ?? PROBE_ALERT_DEFAULTS.of,
+      ...(a?.slow ? { slow: { step: a.slow.step, overMs: parseDuration(a.slow.over), runs: a.slow.runs } } : {}),
+      severity: a?.severity ?? PROBE_ALERT_DEFAULTS.severity,
+      notify: a?.notify ?? [],
+      ...(a?.runbook ? { runbook: a.runbook } : {}),
+      enabled: a?.enabled ?? true,
+    },
+    file: src.file,
+    source: { file: src.file, line: pos.line, col: pos.col },
   };
 }
 

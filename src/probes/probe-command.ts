@@ -14,6 +14,8 @@ import { HttpEventSink, type EventSink } from './event-sink.js';
 import { JourneyStore } from './journey-store.js';
 import { loadJourneyPaths } from './load.js';
 import { ProbeRunner } from './runner.js';
+import { createRedisClient } from '../redis/client.js';
+import { RedisProbeRuns } from './run-store.js';
 
 export const DEFAULT_PROBES_DIR = 'probes';
 export const DEFAULT_ENVIRONMENT = 'production';
@@ -28,6 +30,9 @@ export interface ProbeCommandArgs {
   /** The daemon (ingest) base URL and token. */
   url: string;
   token?: string;
+  /** The daemon's Redis (standalone, not a cluster) and key prefix: each run's result is recorded there for the
+   *  daemon's probe alerts, as the daemon's own runner records it. Absent: events only, no probe alerts. */
+  redis?: { url: string; prefix: string };
 }
 
 export interface ProbeCommandDeps {
@@ -45,9 +50,18 @@ export interface ProbeCommandDeps {
 export async function runProbeCommand(args: ProbeCommandArgs, deps: ProbeCommandDeps): Promise<number> {
   const loadOptions = { environment: args.environment };
   const sink = deps.sink ?? new HttpEventSink(args.url, args.token);
+  const redis = args.redis && !args.check ? createRedisClient({ url: args.redis.url, variable: '--redis' }) : null;
+  const runs = redis && args.redis ? new RedisProbeRuns(redis, args.redis.prefix) : null;
   const runner = new ProbeRunner({
-    sink,
+    sink: {
+      send: (events) => sink.send(events),
+      close: async () => {
+        await sink.close();
+        if (redis) await (redis.status === 'ready' ? redis.quit() : redis.disconnect());
+      },
+    },
     logger: deps.logger,
+    ...(runs ? { record: (run) => runs.record(run) } : {}),
     ...(args.location ? { location: args.location } : {}),
     ...(deps.clock ? { clock: deps.clock } : {}),
   });

@@ -6,6 +6,7 @@
 import { Agent } from 'undici';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
+import type { Metrics } from '../obs/metrics.js';
 import type { RuleStoreLogger } from '../rules/rule-store.js';
 import type { EventSink } from './event-sink.js';
 import type { Journey, JourneySet } from './load.js';
@@ -21,6 +22,12 @@ export interface ProbeRunnerOptions {
   clock?: Clock;
   random?: () => number;
   env?: Record<string, string | undefined>;
+  /** Runs, failures and step latency per journey, step and location. */
+  metrics?: Metrics;
+  /** Keeps each run's result where probe alerts read it (run-store.ts); a failure is logged, the run still counts. */
+  record?: (run: RunResult) => Promise<void>;
+  /** Scheduled runs happen only while this says so (the daemon: on the evaluation lease holder, one replica). */
+  shouldRun?: () => boolean;
 }
 
 export interface RunReport {
@@ -55,7 +62,20 @@ export class ProbeRunner {
       location,
       ...(this.o.env ? { env: this.o.env } : {}),
     });
-    const sent = await this.o.sink.send(runEvents(run, journey.funnel));
+    this.count(run);
+    const [sent, recorded] = await Promise.all([
+      this.o.sink.send(runEvents(run, journey.funnel)),
+      this.o.record
+        ? this.o.record(run).then(
+            () => null,
+            (err: unknown) => errorMessage(err),
+          )
+        : null,
+    ]);
+    if (recorded !== null) {
+      this.o.metrics?.probeRunsUndelivered.inc({ journey: run.journey });
+      this.o.logger.error({ journey: run.journey, runId: run.runId, err: recorded }, 'probe run result not recorded');
+    }
     const f = run.failure;
     const fields = {
       journey: run.journey,
@@ -66,9 +86,20 @@ export class ProbeRunner {
     };
     if (f) this.o.logger.warn(fields, `journey ${run.journey} failed: ${f.message}`);
     else this.o.logger.info(fields, `journey ${run.journey} passed`);
+    if (!sent.ok) this.o.metrics?.probeRunsUndelivered.inc({ journey: run.journey });
     if (!sent.ok)
       this.o.logger.error({ journey: run.journey, runId: run.runId, err: sent.reason }, 'probe events not delivered');
     return { run, delivered: sent.ok, ...(sent.ok ? {} : { deliveryError: sent.reason }) };
+  }
+
+  private count(run: RunResult): void {
+    const m = this.o.metrics;
+    if (!m) return;
+    const { journey, location } = run;
+    m.probeRuns.inc({ journey, location, outcome: run.ok ? 'passed' : 'failed' });
+    for (const s of run.steps) m.probeStepSeconds.observe({ journey, step: s.step, location }, s.latencyMs / 1000);
+    const f = run.failure;
+    if (f) m.probeFailures.inc({ journey, step: f.step, location, reason: f.reason });
   }
 
   /** Every journey once, concurrently (`funnelwatch probe --once`). */
@@ -105,7 +136,7 @@ export class ProbeRunner {
     const started = this.schedule.due(this.clock.now());
     for (const name of started) {
       const journey = this.journeys.get(name);
-      if (!journey) {
+      if (!journey || (this.o.shouldRun && !this.o.shouldRun())) {
         this.schedule.finished(name, this.clock.now());
         continue;
       }

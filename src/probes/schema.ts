@@ -5,9 +5,11 @@
  * other (templates naming a secret or an extracted value, a base URL for the environment) is checked in load.ts.
  */
 import { z } from 'zod';
-import { duration, name, secretRef } from '../rules/schema.js';
+import { duration, name, receiverList, secretRef } from '../rules/schema.js';
 
 export const JOURNEY_DEFAULTS = { timeout: '10s', method: 'GET' } as const;
+/** The probe alert every journey has unless its `alert:` says otherwise: 2 failed of the last 3 runs, critical. */
+export const PROBE_ALERT_DEFAULTS = { failures: 2, of: 3, severity: 'critical', slowRuns: 3 } as const;
 
 const VAR_PATTERN = '^[A-Za-z_][A-Za-z0-9_]{0,63}$';
 /** `$`, `$.a.b`, `$.items[0].id`, `$['odd key']`: the JSONPath subset that names one value. */
@@ -104,6 +106,50 @@ export const httpStepSchema = z
   })
   .meta({ description: 'One HTTP request of the journey.' });
 
+const probeAlertSchema = z
+  .strictObject({
+    failures: z
+      .number()
+      .int()
+      .min(1)
+      .max(50)
+      .default(PROBE_ALERT_DEFAULTS.failures)
+      .meta({ description: 'K: the alert fires when K of the last N runs (`of`) at one location failed.' }),
+    of: z
+      .number()
+      .int()
+      .min(1)
+      .max(50)
+      .default(PROBE_ALERT_DEFAULTS.of)
+      .meta({ description: 'N: how many of the latest runs per location are looked at.' }),
+    slow: z
+      .strictObject({
+        step: z.string().min(1).meta({ description: 'The step (its `name`) whose latency is watched.' }),
+        over: duration('The step counts as slow above this latency.', ['3s']),
+        runs: z
+          .number()
+          .int()
+          .min(1)
+          .max(50)
+          .default(PROBE_ALERT_DEFAULTS.slowRuns)
+          .meta({ description: 'M: the alert fires when the step was slow in each of the last M runs.' }),
+      })
+      .meta({ description: 'Also fire when one step is slower than a threshold for M runs in a row.' })
+      .optional(),
+    severity: z
+      .enum(['critical', 'warning', 'info'])
+      .default(PROBE_ALERT_DEFAULTS.severity)
+      .meta({ description: 'critical pages someone; warning and info only notify.' }),
+    notify: receiverList('Receivers (defined in the rule files) paged when the journey fails.', ['pagerduty-checkout']),
+    runbook: z.string().min(1).optional().meta({ description: 'A link or text for whoever is paged.' }),
+    enabled: z.boolean().default(true).meta({ description: 'false: the journey runs and reports, but never alerts.' }),
+  })
+  .meta({
+    description:
+      'The probe alert of this journey, evaluated per location: failures K of the last N runs (default 2 of 3), ' +
+      'or a step slow for M runs.',
+  });
+
 export const journeyFileSchema = z
   .strictObject({
     name: name('journey', 'The journey, unique across probe files.', ['checkout-test-card']),
@@ -131,6 +177,7 @@ export const journeyFileSchema = z
       .meta({ description: 'Domain of {{ unique_email }} addresses.', examples: ['probes.example.com'] })
       .default('example.com'),
     secrets: z.record(z.string().regex(new RegExp(VAR_PATTERN)), secretSchema).optional(),
+    alert: probeAlertSchema.optional(),
     steps: z
       .array(httpStepSchema)
       .min(1)

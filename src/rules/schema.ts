@@ -277,7 +277,7 @@ export const baselineSchema = z
   });
 
 /** A `notify:` list: receiver names, checked against the receivers defined once the whole set is loaded. */
-function receiverList(description: string, example: string[]) {
+export function receiverList(description: string, example: string[]) {
   return z
     .array(
       z.string().regex(new RegExp(RECEIVER_PATTERN), {
