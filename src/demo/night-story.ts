@@ -20,17 +20,13 @@ import { fileURLToPath } from 'node:url';
 import { ManualClock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import { SYNTHETIC_ATTR } from '../events/event.js';
-import { loadConfig } from '../config/config.js';
-import { createLogger } from '../obs/logger.js';
-import { Daemon } from '../app/daemon.js';
-import { consoleLines } from '../notify/console-receiver.js';
-import type { DeliveryJob, Receiver } from '../notify/receiver.js';
+import type { DeliveryJob } from '../notify/receiver.js';
 import { HttpEventSink } from '../probes/event-sink.js';
 import { loadJourneyPaths } from '../probes/load.js';
 import { ProbeRunner } from '../probes/runner.js';
 import type { RunResult } from '../probes/run-journey.js';
-import { startRedisServer, type RedisServerHandle } from '../devenv/redis-server.js';
 import { Shop } from './shop.js';
+import { startStoryDaemon, type StoryDaemon } from './story-daemon.js';
 import { TEST_CARDS } from './shop-service.js';
 
 export interface NightStoryOptions {
@@ -38,7 +34,6 @@ export interface NightStoryOptions {
   seed?: number;
 }
 
-const RULES_DIR = fileURLToPath(new URL('../../rules', import.meta.url));
 const PROBES_DIR = fileURLToPath(new URL('../../probes', import.meta.url));
 const MIN = 60_000;
 export const NIGHT_CHECKOUTS_PER_HOUR = 20;
@@ -137,41 +132,20 @@ export class NightCheck {
 
 export async function runNightStory(opts: NightStoryOptions = {}): Promise<number> {
   const out = opts.out ?? ((t: string) => process.stdout.write(t));
-  let redis: RedisServerHandle | undefined;
-  let daemon: Daemon | undefined;
+  let story: StoryDaemon | undefined;
   let shop: Shop | undefined;
   let runner: ProbeRunner | undefined;
   const stopAll = async () => {
     await runner?.stop().catch(() => undefined);
     await shop?.close().catch(() => undefined);
-    await daemon?.stop().catch(() => undefined);
-    await redis?.stop();
+    await story?.stop();
   };
   const check = new NightCheck({ journey: BROKEN_JOURNEY, step: 'pay', withinRuns: 2, realRule: REAL_RULE });
   try {
     out('funnelwatch demo, night story: starting a throw-away redis-server, the daemon and the demo shop …\n');
-    redis = await startRedisServer();
-    const config = loadConfig({
-      FW_REDIS_URL: redis.url,
-      FW_RULES_DIR: RULES_DIR,
-      FW_HTTP_PORT: process.env.FW_HTTP_PORT ?? '0',
-      FW_HTTP_HOST: '127.0.0.1',
-      FW_STALE_AFTER_MS: String(4 * 60 * MIN),
-    });
-    const logger = createLogger({ level: process.env.FW_LOG_LEVEL ?? 'error', pretty: 'auto' });
-    const receiverFactory = (def: { name: string }): Receiver => ({
-      name: def.name,
-      kind: 'console',
-      deliver: async (job) => {
-        check.page(job);
-        if (job.alert.notify.find((r) => r !== 'console') === def.name || job.alert.notify.length === 0)
-          out(`\n  >> page to ${job.alert.notify.join(', ')}: ${consoleLines(job).join('\n     ')}\n\n`);
-        return { ok: true };
-      },
-    });
-    daemon = new Daemon({ config, logger, receiverFactory });
-    await daemon.start();
-    const d = daemon;
+    story = await startStoryDaemon({ out, label: 'page', onJob: (job) => check.page(job) });
+    const logger = story.logger;
+    const d = story.daemon;
 
     // The story's clock: simulated minutes, ending about now (the daemon judges event time against its own clock).
     const t0 = Math.floor((Date.now() - (QUIET_MIN + BROKEN_MIN + 2) * MIN) / MIN) * MIN;
