@@ -84,12 +84,19 @@ program
   .option('--speed <x>', "the demo's clock runs this many times the wall clock", '2')
   .option('--check', 'stop as soon as the story is checked: exit 0 when it held, 1 (saying what differed) if not')
   .addOption(
-    new Option('--story <name>', 'canary: the canary gate failing a bad rollout, passing a good one').choices([
-      'canary',
-    ]),
+    new Option(
+      '--story <name>',
+      'canary: the canary gate failing a bad rollout, passing a good one; ' +
+        'night: thin traffic, stripe broken, canary users catch it',
+    ).choices(['canary', 'night']),
   )
   .action(
     async (opts: { rate: string; duration?: string; seed: string; speed: string; check?: boolean; story?: string }) => {
+      if (opts.story === 'night') {
+        const { runNightStory } = await import('./demo/night-story.js');
+        process.exitCode = await runNightStory({ seed: Number(opts.seed) });
+        return;
+      }
       if (opts.story === 'canary') {
         const { runCanaryStory } = await import('./demo/canary-story.js');
         process.exitCode = await runCanaryStory({ checkoutsPerMinute: Number(opts.rate) });

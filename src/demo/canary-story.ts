@@ -12,24 +12,17 @@
  *
  * The minutes are simulated, the gate and everything under it are the real ones.
  */
-import { fileURLToPath } from 'node:url';
-import { startRedisServer, type RedisServerHandle } from '../devenv/redis-server.js';
-import { loadConfig } from '../config/config.js';
-import { createLogger } from '../obs/logger.js';
-import { Daemon } from '../app/daemon.js';
-import { consoleLines } from '../notify/console-receiver.js';
-import type { Receiver } from '../notify/receiver.js';
 import { errorMessage } from '../core/errors.js';
 import { evidenceMarkdown, type GateEvidence } from '../gates/gate-evidence.js';
 import { progressLine } from '../gates/gate-command.js';
 import { Shop } from './shop.js';
+import { startStoryDaemon, type StoryDaemon } from './story-daemon.js';
 
 export interface CanaryStoryOptions {
   checkoutsPerMinute: number;
   out?: (text: string) => void;
 }
 
-const RULES_DIR = fileURLToPath(new URL('../../rules', import.meta.url));
 const MIN = 60_000;
 const HISTORY_MIN = 45;
 const BROKEN_MAX_MIN = 30;
@@ -42,37 +35,15 @@ const WEIGHT = '15.6%25';
 
 export async function runCanaryStory(opts: CanaryStoryOptions): Promise<number> {
   const out = opts.out ?? ((t: string) => process.stdout.write(t));
-  let redis: RedisServerHandle | undefined;
-  let daemon: Daemon | undefined;
+  let story: StoryDaemon | undefined;
   const stopAll = async () => {
-    await daemon?.stop().catch(() => undefined);
-    await redis?.stop();
+    await story?.stop();
   };
   try {
     out('funnelwatch demo, canary story: starting a throw-away redis-server and the daemon …\n');
-    redis = await startRedisServer();
-    const config = loadConfig({
-      FW_REDIS_URL: redis.url,
-      FW_RULES_DIR: RULES_DIR,
-      FW_HTTP_PORT: process.env.FW_HTTP_PORT ?? '0',
-      FW_HTTP_HOST: '127.0.0.1',
-      FW_STALE_AFTER_MS: String(4 * 60 * MIN),
-    });
-    const logger = createLogger({ level: process.env.FW_LOG_LEVEL ?? 'error', pretty: 'auto' });
-    // No Slack here: the gate's receivers (and any alert's) print on the console, through the real outbox; a job
-    // for several receivers prints once, at the first.
-    const receiverFactory = (def: { name: string }): Receiver => ({
-      name: def.name,
-      kind: 'console',
-      deliver: async (job) => {
-        if (job.alert.notify.find((r) => r !== 'console') === def.name || job.alert.notify.length === 0)
-          out(`\n  >> notification to ${job.alert.notify.join(', ')}: ${consoleLines(job).join('\n     ')}\n\n`);
-        return { ok: true };
-      },
-    });
-    daemon = new Daemon({ config, logger, receiverFactory });
-    await daemon.start();
-    const d = daemon;
+    // No Slack here: the gate's receivers (and any alert's) print on the console, through the real outbox.
+    story = await startStoryDaemon({ out, label: 'notification' });
+    const d = story.daemon;
     await until(() => d.lease.isLeader(), 15_000, 'the daemon did not take the evaluation lease');
 
     const t0 = Math.floor((Date.now() - (HISTORY_MIN + BROKEN_MAX_MIN + HEALTHY_MAX_MIN + 2) * MIN) / MIN) * MIN;

@@ -35,6 +35,7 @@ import { killAllManaged } from '../devenv/child.js';
 import { DEMO_TOOLS, missingTools, missingToolsMessage } from '../devenv/tools.js';
 import { takeEarlySignal } from '../app/early-signals.js';
 import type { Clock } from '../core/clock.js';
+import type { FwEvent } from '../events/event.js';
 import type { DeliveryJob } from '../notify/receiver.js';
 import { StoryCheck, type StoryVerdict } from './story-check.js';
 
@@ -71,6 +72,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   let kafka: MockKafkaHandle | undefined;
   let daemon: Daemon | undefined;
   let producer: Producer | undefined;
+  let liveShop: Shop | undefined;
   let timer: NodeJS.Timeout | undefined;
   let tickTimer: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
@@ -105,6 +107,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       if (timer) clearInterval(timer);
       if (tickTimer) clearInterval(tickTimer);
       out('\nstopping: daemon, Kafka-protocol broker, Redis …\n');
+      await liveShop?.close().catch(() => undefined);
       await producer?.disconnect().catch(() => undefined);
       await daemon?.stop().catch(() => undefined);
       await Promise.all([kafka?.stop(), redis?.stop()]);
@@ -171,7 +174,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     await producer.connect();
     const p = producer;
     const d = daemon;
-    const send = async (events: ReturnType<Shop['tick']>) => {
+    const send = async (events: readonly FwEvent[]) => {
       for (let i = 0; i < events.length; i += 5_000) {
         await p.send({
           topic: 'funnel-events',
@@ -195,6 +198,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       checkoutsPerMinute: opts.checkoutsPerMinute,
       startTime: started - HISTORY_MIN * 60_000,
     });
+    liveShop = shop;
     out(
       `simulated shop (seed ${seed}): ${opts.checkoutsPerMinute} checkouts/min across ios/android/web, ` +
         `eu/us/apac, adyen/stripe/paypal\n`,
@@ -231,7 +235,24 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       () => interrupted !== null,
     );
     if (interrupted) return (await stopAll(), interruptedCode());
-    out(' done\n\n');
+    out(' done\n');
+    // Live, the customers are HTTP clients of the shop, up to HTTP_STARTS_PER_SEC of them a second (half of them
+    // at the default rate and speed); the rest call the same handlers in-process, which keeps high --rate x --speed
+    // feasible on a small machine. Canary users reach the same server.
+    const shopUrl = await serveShop(shop, clock);
+    // The customers act once a second (wall clock): an HTTP request is stamped by the shop when it arrives, so at
+    // high --speed its events would land up to `speed` seconds of the demo's clock late and skew the minute ratios
+    // the rules judge. Above MAX_HTTP_SPEED every customer calls the handlers in-process, at its exact time.
+    const startsPerSec = (opts.checkoutsPerMinute * speed) / 60;
+    const httpShare = speed <= MAX_HTTP_SPEED ? Math.min(1, HTTP_STARTS_PER_SEC / startsPerSec) : 0;
+    if (httpShare > 0) shop.useHttp(httpShare);
+    out(
+      `the shop serves HTTP at ${shopUrl}` +
+        `${shopUrl.endsWith(`:${DEMO_SHOP_PORT}`) ? ' (canary users: funnelwatch probe --environment local)' : ''}; ` +
+        (httpShare > 0
+          ? `${Math.round(httpShare * 100)}% of the live customers use it, the rest call its handlers in-process\n\n`
+          : `at --speed above ${MAX_HTTP_SPEED} the customers call its handlers in-process\n\n`),
+    );
     started = clock.now();
     const wallStarted = Date.now();
     const script = new Story(started, story);
@@ -328,6 +349,22 @@ function stampOf(now: number): string {
 }
 
 const HISTORY_MIN = 100;
+/** Live customers started per second (wall clock) that go over HTTP; above it, the rest go in-process. */
+const HTTP_STARTS_PER_SEC = 20;
+/** Above this --speed the customers' HTTP requests would be stamped too late (see runDemo). */
+const MAX_HTTP_SPEED = 4;
+/** The shop's port when it is free (the journeys' `local` base URL); another free port when it is not. */
+export const DEMO_SHOP_PORT = 8090;
+
+/** Serves the shop on DEMO_SHOP_PORT, or any free port when that one is taken. */
+export async function serveShop(shop: Shop, clock: Clock): Promise<string> {
+  try {
+    return await shop.serve(clock, DEMO_SHOP_PORT);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    return shop.serve(clock, 0);
+  }
+}
 const STORY_RULE = 'checkout-payment-success-drop';
 const STORY_SEGMENT = { dimension: 'payment_provider', value: 'stripe' };
 
