@@ -41,6 +41,7 @@ import { silenceRoutes } from '../http/silence-routes.js';
 import { alertRoutes } from '../http/alert-routes.js';
 import { deployRoutes } from '../http/deploy-routes.js';
 import { gateRoutes } from '../http/gate-routes.js';
+import { dashboardRoutes } from '../dashboard/routes.js';
 import { GateService } from '../gates/gate-service.js';
 import { GateStore } from '../gates/gate-store.js';
 import { RedisCompletenessStore } from '../engine/completeness-store.js';
@@ -411,6 +412,18 @@ export class Daemon {
           onDeploy: (d) => this.onDeploy(d),
         }),
         gateRoutes({ gates: this.gates, token: config.FW_INGEST_TOKEN, clock: this.clock, logger }),
+        dashboardRoutes({
+          token: config.FW_INGEST_TOKEN,
+          public: config.FW_DASHBOARD_PUBLIC,
+          cookieSecure: config.FW_DASHBOARD_COOKIE_SECURE,
+          clock: this.clock,
+          rules: () => this.rules.current ?? undefined,
+          windows: this.windows,
+          alerts: this.alerts,
+          deploys: this.deploys,
+          silences: this.silences,
+          metrics: this.metrics,
+        }),
       ],
     });
   }
