@@ -42,6 +42,7 @@ import { alertRoutes } from '../http/alert-routes.js';
 import { deployRoutes } from '../http/deploy-routes.js';
 import { gateRoutes } from '../http/gate-routes.js';
 import { dashboardRoutes } from '../dashboard/routes.js';
+import { backtestPreview } from '../replay/backtest-preview.js';
 import { GateService } from '../gates/gate-service.js';
 import { GateStore } from '../gates/gate-store.js';
 import { RedisCompletenessStore } from '../engine/completeness-store.js';
@@ -423,6 +424,18 @@ export class Daemon {
           deploys: this.deploys,
           silences: this.silences,
           metrics: this.metrics,
+          backtest: (req) =>
+            backtestPreview(
+              {
+                redisUrl: config.FW_REDIS_URL,
+                redisCluster: config.FW_REDIS_CLUSTER,
+                prefix: config.FW_REDIS_PREFIX,
+                rulesDir: config.FW_RULES_DIR,
+                environment: config.FW_ENVIRONMENT,
+                logger: logger.child({ component: 'backtest' }),
+              },
+              req,
+            ),
         }),
       ],
     });

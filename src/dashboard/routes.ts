@@ -7,6 +7,7 @@
  *   GET  /ui/api/overview                    funnels, rules, incidents, freshness
  *   GET  /ui/api/rules/:name?segment=d=v&span=6h|24h|7d   one series of a rule: chart points, spans, deploys
  *   GET  /ui/api/v1/<path>                   the read-only /v1 API (alerts, deploys, silences, gates) for the pages
+ *   POST /ui/api/backtest {rule, yaml?, span} when the rule (or the pasted edit of its file) would have fired
  *
  * Authentication: the API token, as `Authorization: Bearer` or as the session cookie the login sets (HttpOnly,
  * SameSite=Strict, Secure over TLS; core/session-cookie.ts). With FW_DASHBOARD_PUBLIC=true the pages and their
@@ -28,6 +29,7 @@ import {
   SESSION_TTL_MS,
   sessionValid,
   cookieValue,
+  cookieAuth,
 } from '../core/session-cookie.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { RuleSet } from '../rules/rule-set.js';
@@ -40,6 +42,16 @@ import { FwError } from '../core/errors.js';
 import { overview, type CounterSamples } from './overview.js';
 import { rulePage, SPANS } from './rule-page.js';
 import { loginPage, shellPage } from './html.js';
+
+/** What the preview answers (replay/backtest.ts BacktestResult, the fields the page reads). */
+export interface BacktestPreview {
+  rule: string;
+  from: number;
+  to: number;
+  incidents: { segment: string | null; firedAt: number; onset: number | null; resolvedAt: number | null }[];
+  pages: number;
+  pagesPerWeek: number;
+}
 
 export interface DashboardOptions {
   /** The API token (FW_INGEST_TOKEN); empty: no authentication, as for the API. */
@@ -55,6 +67,8 @@ export interface DashboardOptions {
   deploys: DeployStore;
   silences: SilenceStore;
   metrics: Metrics;
+  /** The backtest preview (replay/backtest-preview.ts, passed in by the composition: replay is a later layer). */
+  backtest?: (req: { rule: string; yaml?: string; sinceMs: number; now: number }) => Promise<BacktestPreview>;
   /** Where the built client is (default: dist/dashboard/assets, next to the compiled server or from the source). */
   assetsDir?: string;
 }
@@ -165,6 +179,10 @@ export function dashboardRoutes(o: DashboardOptions): FastifyPluginAsync {
     app.register(async (api) => {
       api.addHook('onRequest', async (req, reply) => {
         const a = access(req);
+        if (a === 'session' && req.method !== 'GET') {
+          const c = cookieAuth(o.token, req, o.clock.now());
+          if (!c.ok) return reply.code(403).send({ error: 'FORBIDDEN', message: c.message });
+        }
         if (a === null || (a === 'public' && req.method !== 'GET')) {
           return reply.code(401).send({
             error: 'UNAUTHORIZED',
@@ -186,6 +204,22 @@ export function dashboardRoutes(o: DashboardOptions): FastifyPluginAsync {
           );
         }
         return rulePage(o, req.params.name, q.segment ?? null, span as keyof typeof SPANS, q.to);
+      });
+
+      api.post('/ui/api/backtest', { bodyLimit: 256 * 1024 }, async (req) => {
+        const b = (req.body ?? {}) as { rule?: unknown; yaml?: unknown; span?: unknown };
+        if (!o.backtest) throw new FwError('NOT_FOUND', 'the backtest preview is not available on this server');
+        if (typeof b.rule !== 'string' || b.rule === '') throw new FwError('BAD_REQUEST', 'rule: the rule to backtest');
+        if (b.yaml !== undefined && typeof b.yaml !== 'string')
+          throw new FwError('BAD_REQUEST', 'yaml: the edited rule file, as text');
+        const span = typeof b.span === 'string' ? b.span : '24h';
+        if (!(span in SPANS)) throw new FwError('BAD_REQUEST', `span: one of ${Object.keys(SPANS).join(', ')}`);
+        return o.backtest({
+          rule: b.rule,
+          ...(typeof b.yaml === 'string' && b.yaml.trim() !== '' ? { yaml: b.yaml } : {}),
+          sinceMs: SPANS[span as keyof typeof SPANS],
+          now: o.clock.now(),
+        });
       });
 
       // The read-only /v1 API for the pages (deploys, silences, gates, alerts), answered by its own routes.

@@ -570,6 +570,113 @@ function Gates() {
   );
 }
 
+interface BacktestAnswer {
+  rule: string;
+  from: number;
+  to: number;
+  incidents: { segment: string | null; firedAt: number; onset: number | null; resolvedAt: number | null }[];
+  pages: number;
+  pagesPerWeek: number;
+}
+
+function Backtest() {
+  const ov = useJson<OverviewData>('/ui/api/overview');
+  const rules = (ov.data?.funnels ?? []).flatMap((f) => f.rules.map((r) => r.name));
+  const [rule, setRule] = useState('');
+  const [span, setSpan] = useState('24h');
+  const [yaml, setYaml] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [res, setRes] = useState<{ answer?: BacktestAnswer; error?: string } | null>(null);
+  const chosen = rule || rules[0] || '';
+  const chart = useJson<RulePageData>(
+    res?.answer ? `/ui/api/rules/${encodeURIComponent(res.answer.rule)}?span=${span}` : null,
+    [res],
+  );
+  const run = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setRes(null);
+    try {
+      setRes({ answer: await send<BacktestAnswer>('POST', '/ui/api/backtest', { rule: chosen, yaml, span }) });
+    } catch (err) {
+      setRes({ error: (err as Error).message });
+    } finally {
+      setBusy(false);
+    }
+  };
+  const s = chart.data?.series;
+  const markers: Marker[] = (res?.answer?.incidents ?? []).flatMap((i) => [
+    {
+      kind: 'span' as const,
+      from: i.firedAt,
+      to: i.resolvedAt ?? res!.answer!.to,
+      label: `would have fired at ${when(i.firedAt)}${i.resolvedAt ? `, resolved ${when(i.resolvedAt)}` : ''}`,
+    },
+    ...(i.onset !== null ? [{ kind: 'onset' as const, from: i.onset, label: `onset ${when(i.onset)}` }] : []),
+  ]);
+  return (
+    <div class="page backtest">
+      <h2>Backtest preview</h2>
+      <form class="backtest-form" onSubmit={(e) => void run(e)}>
+        <select name="rule" value={chosen} onChange={(e) => setRule(e.currentTarget.value)}>
+          {rules.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+        <select name="span" value={span} onChange={(e) => setSpan(e.currentTarget.value)}>
+          {['6h', '24h', '7d'].map((x) => (
+            <option key={x} value={x}>
+              last {x}
+            </option>
+          ))}
+        </select>
+        <button type="submit" disabled={busy || access === 'public'}>
+          {busy ? 'Running…' : 'Run'}
+        </button>
+        <p class="quiet">
+          Optional: paste an edited copy of the rule's file (its funnel and rules); the live files are not changed.
+        </p>
+        <textarea name="yaml" rows={10} cols={100} value={yaml} onInput={(e) => setYaml(e.currentTarget.value)} />
+      </form>
+      {res?.error && <pre class="error">{res.error}</pre>}
+      {res?.answer && (
+        <div class="result">
+          <p>
+            <b>{res.answer.incidents.length}</b> incident(s), <b>{res.answer.pages}</b> page(s):{' '}
+            <b>{res.answer.pagesPerWeek.toFixed(1)}</b> pages per week.
+          </p>
+          {s && (
+            <Chart
+              name="backtest"
+              data={[s.t, s.observed, s.expected]}
+              series={[
+                { label: 'observed', stroke: '#c0392b', width: 2 },
+                { label: 'expected', stroke: '#3567c4', dash: [6, 4] },
+              ]}
+              markers={markers}
+              yFormat={(v) => pct(v)}
+            />
+          )}
+          <table class="backtest-incidents">
+            <tbody>
+              {res.answer.incidents.map((i, k) => (
+                <tr key={k}>
+                  <td>{i.segment ?? 'all'}</td>
+                  <td>fired {when(i.firedAt)}</td>
+                  <td>onset {when(i.onset)}</td>
+                  <td>{i.resolvedAt ? `resolved ${when(i.resolvedAt)}` : 'still firing at the end'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}
+
 function App() {
   const hash = useHash();
   const [path, query] = hash.slice(1).split('?') as [string, string | undefined];
@@ -580,6 +687,7 @@ function App() {
   else if (path === '/silences') page = <Silences />;
   else if (path === '/deploys') page = <Deploys />;
   else if (path === '/gates') page = <Gates />;
+  else if (path === '/backtest') page = <Backtest />;
   else page = <Overview />;
   return (
     <>
@@ -589,7 +697,7 @@ function App() {
         </h1>
         <nav>
           <a href="#/">Overview</a> <a href="#/silences">Silences</a> <a href="#/deploys">Deploys</a>{' '}
-          <a href="#/gates">Gates</a>
+          <a href="#/gates">Gates</a> <a href="#/backtest">Backtest</a>
         </nav>
         {access === 'session' && (
           <form method="post" action="/logout">

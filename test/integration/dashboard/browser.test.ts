@@ -127,6 +127,27 @@ describe('the dashboard in Chromium', () => {
     });
     expect(listed.createdBy).toBe('browser-test');
     await page.screenshot({ path: `${SHOTS}/silences.png`, fullPage: true });
+
+    // The backtest preview: the live rule over the last 6 h would have fired on the drop; a bad paste is refused
+    // with where it is wrong.
+    await page.goto(`${url}/#/backtest`);
+    // (Preact sets an option's value as a property, not an attribute: wait for its text.)
+    await page.locator('select[name=rule] option', { hasText: 'paid-drop' }).first().waitFor({ state: 'attached' });
+    await page.selectOption('select[name=rule]', 'paid-drop');
+    await page.selectOption('select[name=span]', '6h');
+    await page.click('form.backtest-form button[type=submit]');
+    await eventually(
+      async () => ((await page.locator('table.backtest-incidents').count()) > 0 ? true : undefined),
+      120_000,
+      'the backtest answer',
+    );
+    await shows(page.locator('table.backtest-incidents'), 'fired');
+    await page.locator('[data-chart=backtest][data-drawn="1"]').waitFor();
+    expect(await page.locator('[data-chart=backtest] .fw-span').count()).toBeGreaterThan(0);
+    await page.screenshot({ path: `${SHOTS}/backtest.png`, fullPage: true });
+    await page.fill('textarea[name=yaml]', 'funnel:\n  name: shop\nrules:\n  - name: paid-drop\n    drop: [oops\n');
+    await page.click('form.backtest-form button[type=submit]');
+    await shows(page.locator('pre.error'), 'pasted.yaml:');
     expect(errors).toEqual([]);
   }, 180_000);
 });
