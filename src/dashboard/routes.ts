@@ -75,8 +75,10 @@ export interface DashboardOptions {
 
 const ASSETS = { 'app.js': 'text/javascript', 'app.css': 'text/css', 'uplot.css': 'text/css' } as const;
 type AssetName = keyof typeof ASSETS;
+// rules/<name>/explain: the why-quiet report of issue 20; until that route exists it answers 404 and the rule
+// page shows the reasons the alert states carry.
 const PROXIED =
-  /^\/ui\/api\/(v1\/(?:alerts(?:\/transitions)?|deploys|silences(?:\/[^/]+)?|gates(?:\/[^/]+\/evidence)?))$/;
+  /^\/ui\/api\/(v1\/(?:alerts(?:\/transitions)?|deploys|silences(?:\/[^/]+)?|gates(?:\/[^/]+\/evidence)?|rules\/[^/]+\/explain))$/;
 
 /** The built client: beside the compiled server (dist/dashboard/assets) or, run from the source, in dist/. */
 export function defaultAssetsDir(): string {

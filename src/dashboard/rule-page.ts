@@ -66,7 +66,7 @@ export async function rulePage(
   const from = to - SPANS[span];
   const started = performance.now();
   const [reader, states, transitions, deploys, silences] = await Promise.all([
-    loadSeriesReader(o.windows, rule, funnel, from, to),
+    loadSeriesReader(o.windows, rule, funnel, from, to, seg),
     o.alerts.load(),
     o.alerts.recentTransitions(TRANSITIONS),
     o.deploys.between(from, to),

@@ -159,12 +159,14 @@ export async function loadSeriesReader(
   funnel: FunnelDef,
   from: number,
   to: number,
+  seg: SegmentRef | null,
 ): Promise<SeriesReader> {
   const b = funnel.bucketMs;
   const r = funnel.retention.rollupBucketMs;
   const gap = Math.max(HOUR, b * matureAgeBuckets(funnel));
   const lead = (rule.baseline.kind === 'trailing' ? rule.baseline.windowMs : 4 * HOUR) + gap + SCAN_BUCKETS * b;
-  const dimensions = [...new Set([...rule.segments, ...(rule.where ? [rule.where.dimension] : [])])];
+  // Only the dimension the chart reads: a funnel-wide chart of a rule segmented by 40 values reads no segment counts.
+  const dimensions = [...new Set([...(seg ? [seg.dimension] : []), ...(rule.where ? [rule.where.dimension] : [])])];
   const fine = new Map<number, BucketCounts>();
   const rollups = new Map<number, BucketCounts>();
   const read = async (resolution: 'fine' | 'rollup', lo: number, hi: number, into: Map<number, BucketCounts>) => {

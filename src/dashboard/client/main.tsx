@@ -316,6 +316,7 @@ function RulePage(props: { name: string; params: URLSearchParams }) {
         </>
       )}
       <h3>Why is it quiet</h3>
+      <Explain rule={data.rule.name} />
       {data.why.length === 0 ? (
         <p class="quiet">Every series of this rule is judged with the baseline it asks for.</p>
       ) : (
@@ -397,6 +398,36 @@ function RulePage(props: { name: string; params: URLSearchParams }) {
         ))}
       </ul>
     </div>
+  );
+}
+
+/**
+ * The rule's explain report (GET /v1/rules/<name>/explain), when the daemon has it: per series, the reason in words
+ * and what it would take, shown field by field. Absent (404) on daemons without the route: the rows below, from the
+ * alert states, are then all there is.
+ */
+function Explain(props: { rule: string }) {
+  const { data } = useJson<{ series?: Record<string, unknown>[] }>(
+    `/ui/api/v1/rules/${encodeURIComponent(props.rule)}/explain`,
+  );
+  if (!data?.series?.length) return null;
+  const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+  return (
+    <table class="explain">
+      <tbody>
+        {data.series.map((row, i) => (
+          <tr key={i}>
+            <td>{segText((row.segment as Seg) ?? null)}</td>
+            <td class="reason">
+              {Object.entries(row)
+                .filter(([k]) => k !== 'segment')
+                .map(([k, v]) => `${k}: ${text(v)}`)
+                .join(' · ')}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
