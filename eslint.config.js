@@ -29,6 +29,7 @@ export const LAYERS = [
   ['gates'],
   ['probes'],
   ['http'],
+  ['dashboard'],
   ['app', 'demo', 'replay', 'devenv'],
 ];
 

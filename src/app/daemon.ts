@@ -44,6 +44,8 @@ import { explainRoutes } from '../http/explain-routes.js';
 import { explainRule } from '../engine/rule-explain.js';
 import { deployRoutes } from '../http/deploy-routes.js';
 import { gateRoutes } from '../http/gate-routes.js';
+import { dashboardRoutes } from '../dashboard/routes.js';
+import { backtestPreview } from '../replay/backtest-preview.js';
 import { GateService } from '../gates/gate-service.js';
 import { GateStore } from '../gates/gate-store.js';
 import { RedisCompletenessStore } from '../engine/completeness-store.js';
@@ -475,6 +477,30 @@ export class Daemon {
             const unmatched = this.core.unmatched.reports(look.now);
             return explainRule({ look, silences, unmatched, ...(segment ? { segment } : {}) });
           },
+        }),
+        dashboardRoutes({
+          token: config.FW_INGEST_TOKEN,
+          public: config.FW_DASHBOARD_PUBLIC,
+          cookieSecure: config.FW_DASHBOARD_COOKIE_SECURE,
+          clock: this.clock,
+          rules: () => this.rules.current ?? undefined,
+          windows: this.windows,
+          alerts: this.alerts,
+          deploys: this.deploys,
+          silences: this.silences,
+          metrics: this.metrics,
+          backtest: (req) =>
+            backtestPreview(
+              {
+                redisUrl: config.FW_REDIS_URL,
+                redisCluster: config.FW_REDIS_CLUSTER,
+                prefix: config.FW_REDIS_PREFIX,
+                rulesDir: config.FW_RULES_DIR,
+                environment: config.FW_ENVIRONMENT,
+                logger: logger.child({ component: 'backtest' }),
+              },
+              req,
+            ),
         }),
       ],
     });

@@ -244,6 +244,20 @@ export const CONFIG_SPEC = {
       '`token`: the API needs FW_INGEST_TOKEN (see there). `none`: no token on any address, for a daemon ' +
       'behind something that authenticates; the daemon warns at start and on /readyz.',
   },
+  FW_DASHBOARD_PUBLIC: {
+    schema: bool,
+    default: 'false',
+    doc:
+      'The web dashboard at `/` is readable without the token (behind a company proxy that authenticates). ' +
+      'Creating or expiring a silence still needs a login with the token.',
+  },
+  FW_DASHBOARD_COOKIE_SECURE: {
+    schema: z.enum(['auto', 'true', 'false'], { error: '`auto`, `true` or `false`' }),
+    default: 'auto',
+    doc:
+      "Whether the dashboard's login cookie is marked Secure (sent over HTTPS only). `auto`: when the login " +
+      'request came over TLS or through a proxy that says so (`X-Forwarded-Proto: https`).',
+  },
   FW_INGEST_MAX_BYTES: {
     schema: z.string().regex(/^\d+$/, 'a number of bytes').transform(Number),
     default: '5242880',

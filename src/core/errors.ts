@@ -8,7 +8,7 @@
  */
 
 /** Statuses for the caller's mistakes. Operator configuration and funnelwatch's own bugs are 500, not 4xx. */
-type ClientStatus = 400 | 401 | 404 | 409 | 413 | 415;
+type ClientStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415;
 
 /**
  * One catalog entry. A retriable error is a dependency that is away for now (503); a non-retriable one is either
@@ -34,6 +34,10 @@ export const ERROR_CATALOG = {
   PAYLOAD_TOO_LARGE: caller(413, 'The request body is larger than the route accepts (FW_INGEST_MAX_BYTES for ingest).'),
   UNSUPPORTED_MEDIA_TYPE: caller(415, 'The request body has a Content-Type the route does not read.'),
   UNAUTHORIZED: caller(401, 'The bearer token is missing or wrong (FW_INGEST_TOKEN).'),
+  FORBIDDEN: caller(
+    403,
+    'A dashboard request that changes state came from another origin or without its CSRF header (X-FW-CSRF).',
+  ),
   NOT_FOUND: caller(404, 'No such route.'),
   UNAVAILABLE: unavailable('A dependency failed with a transient network error (connection reset, refused, timeout).'),
   INTERNAL: internal('An unexpected error inside funnelwatch (a bug); the daemon log has the details.'),

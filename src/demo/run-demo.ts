@@ -166,6 +166,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     await daemon.start();
     if (interrupted) return (await stopAll(), interruptedCode());
     out(`daemon up: ${daemon.httpUrl}/readyz  ${daemon.httpUrl}/metrics\n`);
+    // The demo's daemon listens on loopback without a token, so its dashboard needs no login.
+    out(`dashboard: ${daemon.httpUrl}/ (the incident, its chart and the deploy marker show up there)\n`);
 
     producer = new Kafka({ clientId: 'demo-shop', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).producer({
       createPartitioner: Partitioners.DefaultPartitioner,

@@ -46,7 +46,10 @@ export function silenceRoutes(opts: SilenceRoutesOptions): FastifyPluginAsync {
 
   return async (app) => {
     // onRequest, not preHandler: a request without the token is refused before its body is read and parsed.
-    app.addHook('onRequest', bearerAuth(opts.token));
+    app.addHook(
+      'onRequest',
+      bearerAuth(opts.token, () => opts.clock.now()),
+    );
 
     app.post('/v1/silences', async (req, reply) => {
       const now = opts.clock.now();

@@ -20,7 +20,7 @@ describe('the error catalog', () => {
   it('pairs retriable with 503, and every other code with a 4xx or 500; each has a one-line meaning', () => {
     for (const [code, spec] of Object.entries(ERROR_CATALOG)) {
       expect(spec.retriable, code).toBe(spec.status === 503);
-      expect([400, 401, 404, 409, 413, 415, 500, 503], code).toContain(spec.status);
+      expect([400, 401, 403, 404, 409, 413, 415, 500, 503], code).toContain(spec.status);
       expect(spec.description, code).toMatch(/^\S[^\n]*\.$/);
       expect(code).toMatch(/^([A-Z][A-Z0-9_]*|[a-z][a-z_]*)$/);
     }
