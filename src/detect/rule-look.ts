@@ -64,7 +64,7 @@ export class RuleMemory {
 export interface SlotEstimate {
   block: number;
   weeks: (Counts | null)[];
-  /** volume per fine bucket of the slot, per week (step_volume rules). */
+  /** Volume of the rule's step per fine bucket of the slot, per week; null for a week without data (step_volume). */
   volumes: (number | null)[];
 }
 

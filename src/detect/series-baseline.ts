@@ -126,7 +126,6 @@ export function slotEstimate(look: RuleLook, seg: SegmentRef | null, ex: Extract
   for (let w = 1; w <= weeksWanted; w++) {
     let s = 0,
       c = 0,
-      vol = 0,
       seen = 0;
     const from = block - w * WEEK - SLOT_HALF_WIDTH_MS;
     const to = block - w * WEEK + r + SLOT_HALF_WIDTH_MS;
@@ -136,10 +135,12 @@ export function slotEstimate(look: RuleLook, seg: SegmentRef | null, ex: Extract
       seen++;
       s += ex.trials(v);
       c += ex.successes(v);
-      vol += v.volume[0] ?? 0;
     }
+    // The store returns every bucket of a range, zero-filled where nothing was recorded: a week with no trials is
+    // a week without history (a fresh install), not a week of zero traffic. For a volume rule the trials are the
+    // rule's own step (its extractor), so `volumes` is that step's volume per fine bucket.
     weeks.push(seen > 0 && s > 0 ? { starts: s, conversions: c } : null);
-    volumes.push(seen > 0 ? vol / ((seen * r) / look.funnel.bucketMs) : null);
+    volumes.push(seen > 0 && s > 0 ? s / ((seen * r) / look.funnel.bucketMs) : null);
   }
   const est: SlotEstimate = { block, weeks, volumes };
   look.memory.slots.set(ck, est);

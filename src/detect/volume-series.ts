@@ -39,9 +39,7 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
   if (rule.baseline.kind === 'seasonal') {
     const weeks = rule.baseline.weeks;
     const blockNow = Math.floor((evalTo - b) / reader.rollupMs) * reader.rollupMs;
-    const have = slotEstimate(look, seg, { ...ex, trials: (v) => v.volume[step] ?? 0 }, blockNow).volumes.filter(
-      (x) => x !== null,
-    ).length;
+    const have = slotEstimate(look, seg, ex, blockNow).volumes.filter((x) => x !== null).length;
     if (have >= weeks) {
       let lastBlock = NaN,
         mu = NaN;
