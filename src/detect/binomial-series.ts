@@ -8,6 +8,8 @@ import {
   MINUTE,
   matureAgeBuckets,
   SCAN_BUCKETS,
+  scanCap,
+  afterResolve,
   type Extractor,
   type MixAdjust,
   type RuleLook,
@@ -52,6 +54,7 @@ export function evaluateBinomial(
     starts[i] = ex.trials(v);
     conv[i] = ex.successes(v);
   }
+  const cap = scanCap(look, key);
   const base = baselineRates(look, seg, ex, frozen);
   const rates = base.rates;
   let expected: Float64Array = rates;
@@ -89,7 +92,9 @@ export function evaluateBinomial(
     stepMinutes: b / MINUTE,
     minVolume: rule.minVolume,
     resolveAfterMinutes: rule.resolveAfterMs / MINUTE,
+    maxWindowSteps: cap,
   });
+  if (cap !== undefined) afterResolve(detection);
   if (!Number.isFinite(base.newest.rate)) {
     detection.state = 'insufficient';
     detection.reason = 'no baseline: no mature history for this series yet';

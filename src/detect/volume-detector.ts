@@ -23,6 +23,8 @@ export interface VolumeInput {
   windows?: readonly number[];
   /** Expected count a window needs before it is scored. */
   minVolume?: number;
+  /** Only windows up to this many steps are scored (after a resolve: the steps since). Default: all. */
+  maxWindowSteps?: number;
 }
 
 export function detectVolumeChange(input: VolumeInput): Detection {
@@ -33,7 +35,9 @@ export function detectVolumeChange(input: VolumeInput): Detection {
     windows,
   });
   const n = input.observed.length;
-  const sorted = [...windows].sort((a, b) => a - b).filter((w) => w <= n);
+  const sorted = [...windows]
+    .sort((a, b) => a - b)
+    .filter((w) => w <= n && (input.maxWindowSteps === undefined || w <= input.maxWindowSteps));
   const sums: WindowSums[] = [];
   let obs = 0,
     exp = 0,

@@ -4,6 +4,8 @@ import {
   HOUR,
   MINUTE,
   SCAN_BUCKETS,
+  scanCap,
+  afterResolve,
   stepIndex,
   type Extractor,
   type RuleLook,
@@ -66,6 +68,7 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
   } else {
     expected.fill(trailingMean(rule.baseline.windowMs));
   }
+  const cap = scanCap(look, segmentKey(seg));
   const detection = detectVolumeChange({
     observed,
     expected,
@@ -77,7 +80,9 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
     falseAlarmsPerWeek: budget,
     stepMinutes: b / MINUTE,
     minVolume: rule.minVolume,
+    maxWindowSteps: cap,
   });
+  if (cap !== undefined) afterResolve(detection);
   if (!(expected[n - 1]! > 0)) {
     detection.state = 'insufficient';
     detection.reason = 'no baseline volume yet';
