@@ -34,6 +34,9 @@ export interface Rates {
   rates: Float64Array;
   newest: BaselineEstimate;
   label: SeriesResult['baseline'];
+  /** Buckets the baseline's window asks for (trailing), and the bucket length in minutes. */
+  wantedBuckets: number;
+  bucketMinutes: number;
 }
 
 /**
@@ -55,10 +58,17 @@ export function baselineRates(
   const gap = Math.max(HOUR, b * matureAgeBuckets(funnel));
   const end = Math.min(frozen ?? Infinity, evalTo - gap);
   const rates = new Float64Array(n);
+  const bucketMinutes = b / 60_000;
   if (rule.baseline.kind === 'trailing') {
     const est = trailing(look, seg, ex, end, rule.baseline.windowMs, 0);
     rates.fill(est.rate);
-    return { rates, newest: est, label: { kind: 'trailing' } };
+    return {
+      rates,
+      newest: est,
+      label: { kind: 'trailing' },
+      wantedBuckets: rule.baseline.windowMs / b,
+      bucketMinutes,
+    };
   }
   const weeks = rule.baseline.weeks;
   const slot = slotEstimate(look, seg, ex, Math.floor((evalTo - b) / look.reader.rollupMs) * look.reader.rollupMs);
@@ -69,6 +79,8 @@ export function baselineRates(
     return {
       rates,
       newest: est,
+      wantedBuckets: FALLBACK_TRAILING_MS / b,
+      bucketMinutes,
       label: {
         kind: 'trailing',
         fallback:
@@ -92,7 +104,13 @@ export function baselineRates(
     rates[i] = est!.rate;
     newest = est;
   }
-  return { rates, newest: newest!, label: { kind: 'seasonal', weeksUsed: newest!.weeksUsed, level: newest!.level } };
+  return {
+    rates,
+    newest: newest!,
+    label: { kind: 'seasonal', weeksUsed: newest!.weeksUsed, level: newest!.level },
+    wantedBuckets: 0,
+    bucketMinutes,
+  };
 }
 
 function trailing(
