@@ -133,12 +133,17 @@ export interface Detection {
   recentWindows?: RecentWindow[];
 }
 
-/** One of the newest windows: its counts, total null variance and one-sided z (positive = in the bad direction). */
+/**
+ * One of the newest windows: its counts, total and binomial null variance, its relative change and one-sided z
+ * (both positive in the bad direction).
+ */
 export interface RecentWindow {
   steps: number;
   observed: number;
   expected: number;
   variance: number;
+  nullVariance: number;
+  change: number;
   z: number;
 }
 
@@ -159,10 +164,10 @@ export const SEPARATED_Z = 2;
  */
 export function recoveredSteps(windows: readonly RecentWindow[], incidentChange: number): number | null {
   for (const w of [...windows].sort((a, b) => a.steps - b.steps)) {
-    if (!(w.expected > 0 && w.variance > 0)) continue;
-    // Bad-direction change is (E − O)/E for drops (and the mirror for increases): z > 0 is bad, so the gap to the
-    // incident's level, in the same orientation, is E·d − (E − O) for a drop; from z: E·d − z·√V.
-    const gap = (w.expected * incidentChange - w.z * Math.sqrt(w.variance)) / Math.sqrt(w.variance);
+    if (!(w.expected > 0 && w.nullVariance > 0)) continue;
+    // The gap to the incident's level in sampling standard deviations: the fitted noise is left out, because a
+    // noise fit whose span took in the incident itself is inflated by it and would hold the alert for hours.
+    const gap = (w.expected * (incidentChange - w.change)) / Math.sqrt(w.nullVariance);
     if (w.z < RECOVERED_Z && gap >= SEPARATED_Z) return w.steps;
   }
   return null;
@@ -295,7 +300,17 @@ export function scanSums(sums: readonly WindowSums[], o: ScanOptions): ScanResul
   for (const w of sums) {
     if (w.steps > RECENT_MAX_STEPS || !(w.expected > 0)) continue;
     const variance = windowVariance(w, o.noise, o.baselineRelVariance);
-    recentWindows.push({ steps: w.steps, observed: w.observed, expected: w.expected, variance, z: windowZ(w, o) });
+    const change =
+      o.direction === 'drop' ? (w.expected - w.observed) / w.expected : (w.observed - w.expected) / w.expected;
+    recentWindows.push({
+      steps: w.steps,
+      observed: w.observed,
+      expected: w.expected,
+      variance,
+      nullVariance: w.nullVariance,
+      change,
+      z: windowZ(w, o),
+    });
   }
   return {
     state: breach ? 'breach' : 'ok',

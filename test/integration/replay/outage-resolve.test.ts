@@ -10,11 +10,7 @@
  * Before the fix the payment-success rule resolved 9 and 18 minutes after recovery, the completion rule 16–38.
  */
 import { describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Shop } from '../../../src/demo/shop.js';
-import { runReplay } from '../../../src/replay/replay.js';
-import { MIN, tempDir } from './fixture.js';
+import { MIN, replayProviderOutage } from './fixture.js';
 
 const T0 = Date.UTC(2026, 9, 5, 8, 0, 0);
 const DROP_AT = 150;
@@ -29,19 +25,7 @@ interface Transition {
 }
 
 async function replayOutage(seed: number): Promise<Transition[]> {
-  const shop = new Shop({ seed, checkoutsPerMinute: 300, startTime: T0 });
-  shop.setProviderFailure('adyen', 0.9, T0 + DROP_AT * MIN);
-  shop.setProviderFailure('adyen', 0, T0 + RECOVER_AT * MIN);
-  const out: string[] = [];
-  for (let k = 0; k < MINUTES; k++) for (const e of shop.tick(T0 + (k + 1) * MIN - 1)) out.push(JSON.stringify(e));
-  const file = join(tempDir('outage-resolve'), 'events.ndjson');
-  writeFileSync(file, `${out.join('\n')}\n`);
-  const lines: Record<string, unknown>[] = [];
-  await runReplay({
-    events: [file],
-    rulesDir: 'rules',
-    out: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>),
-  });
+  const lines = await replayProviderOutage({ seed, t0: T0, dropAt: DROP_AT, recoverAt: RECOVER_AT, minutes: MINUTES });
   return lines.filter(
     (l) => typeof l.rule === 'string' && typeof l.kind === 'string' && l.kind !== 'notification',
   ) as unknown as Transition[];

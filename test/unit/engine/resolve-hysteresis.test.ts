@@ -19,7 +19,8 @@ const LAG = 40_000;
 function win(steps: number, rel: number): RecentWindow {
   const expected = 65 * steps;
   const variance = expected * 0.25 * 1.3;
-  return { steps, observed: expected * (1 - rel), expected, variance, z: (expected * rel) / Math.sqrt(variance) };
+  const z = (expected * rel) / Math.sqrt(variance);
+  return { steps, observed: expected * (1 - rel), expected, variance, nullVariance: expected * 0.25, change: rel, z };
 }
 
 describe('recoveredSteps', () => {
