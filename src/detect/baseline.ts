@@ -30,6 +30,8 @@ export interface BaselineEstimate {
   /** Starts and conversions the estimate rests on. */
   starts: number;
   conversions: number;
+  /** Trailing only: buckets with starts the estimate rests on. */
+  buckets?: number;
   /** Seasonal only: weeks with data used after trimming, the trimmed week (1 = last week), the level factor. */
   weeksUsed?: number;
   trimmedWeek?: number | null;
@@ -56,9 +58,11 @@ export function trailingBaseline(input: TrailingInput): BaselineEstimate {
   const start = Math.max(0, end - input.windowSteps);
   let s = 0,
     c = 0,
-    s2 = 0;
+    s2 = 0,
+    buckets = 0;
   for (let i = start; i < end; i++) {
     const h = input.history[i]!;
+    if (h.starts > 0) buckets++;
     s += h.starts;
     c += h.conversions;
     s2 += h.starts * h.starts;
@@ -76,6 +80,7 @@ export function trailingBaseline(input: TrailingInput): BaselineEstimate {
     relVariance: rate > 0 ? variance / (rate * rate) : Infinity,
     starts: s,
     conversions: c,
+    buckets,
   };
 }
 

@@ -8,15 +8,33 @@ import {
   MINUTE,
   matureAgeBuckets,
   SCAN_BUCKETS,
+  scanCap,
+  afterResolve,
   type Extractor,
   type MixAdjust,
   type RuleLook,
   type SegSeries,
   type SeriesResult,
 } from './rule-look.js';
-import { baselineRates } from './series-baseline.js';
+import { baselineRates, type Rates } from './series-baseline.js';
+import type { NoiseModel } from './scan-detector.js';
 import { noiseFor, type NoiseRows } from './series-noise.js';
 import { segmentKey, type SegmentRef } from './series-reader.js';
+
+/**
+ * A trailing baseline fitted on less data than its window asks for (the first hour of an install, or a series that
+ * just appeared) carries the wobble of the few minutes it rests on: the fast part averaged over its buckets, the
+ * slow (AR(1)) part barely averaged at all. Its binomial variance alone claims a precision it does not have, and
+ * that paged on ordinary noise; so add both, relative to its rate. A full window's wobble is in the fitted noise.
+ */
+function youngBaselineRelVariance(base: Rates, noise: NoiseModel): number {
+  const est = base.newest;
+  const k = est.buckets ?? 0;
+  if (est.kind !== 'trailing' || !(est.rate > 0) || k <= 0 || !(base.wantedBuckets > k)) return 0;
+  const slowMinutes = noise.slowMinutes ?? Infinity;
+  const slowShare = Math.min(1, (2 * slowMinutes) / (k * base.bucketMinutes));
+  return (noise.tau2 / k + (noise.tau2Slow ?? 0) * slowShare) / (est.rate * est.rate);
+}
 
 export function evaluateBinomial(
   look: RuleLook,
@@ -52,6 +70,7 @@ export function evaluateBinomial(
     starts[i] = ex.trials(v);
     conv[i] = ex.successes(v);
   }
+  const cap = scanCap(look, key);
   const base = baselineRates(look, seg, ex, frozen);
   const rates = base.rates;
   let expected: Float64Array = rates;
@@ -75,11 +94,12 @@ export function evaluateBinomial(
         total > 0 && s > 0 ? (e + Math.max(0, total - s) * (rates[i]! || e / s)) / Math.max(total, s) : rates[i]!;
     }
   }
-  const noise = noiseFor(look, seg, ex, key, mix, scratch);
+  const noise = noiseFor(look, seg, ex, key, mix, scratch, base.newest.rate);
   const expConv = new Float64Array(n);
   for (let i = 0; i < n; i++) expConv[i] = starts[i]! * (expected[i]! || 0) * comp[i]!;
   const recent = recentChange(conv, expConv, rule.direction);
-  const relVar = Number.isFinite(base.newest.relVariance) ? base.newest.relVariance : 0;
+  const relVar =
+    (Number.isFinite(base.newest.relVariance) ? base.newest.relVariance : 0) + youngBaselineRelVariance(base, noise);
   const detection = detectChange({
     series: { starts, conversions: conv, expectedRate: expected, completeness: comp },
     drop: rule.minChange,
@@ -90,7 +110,9 @@ export function evaluateBinomial(
     stepMinutes: b / MINUTE,
     minVolume: rule.minVolume,
     resolveAfterMinutes: rule.resolveAfterMs / MINUTE,
+    maxWindowSteps: cap,
   });
+  if (cap !== undefined) afterResolve(detection);
   if (!Number.isFinite(base.newest.rate)) {
     detection.state = 'insufficient';
     detection.reason = 'no baseline: no mature history for this series yet';

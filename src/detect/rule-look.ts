@@ -51,6 +51,8 @@ export interface RuleLook {
   completeness?: readonly (number | undefined)[];
   /** Per series (segmentKey), the start of the span an active alert is about: its baseline is frozen before it. */
   frozenBefore?: ReadonlyMap<string, number>;
+  /** Per series (segmentKey), the data time its last incident resolved at: the scan looks only at data after it. */
+  scanFrom?: ReadonlyMap<string, number>;
   /** Caches that survive between looks (one per rule). */
   memory: RuleMemory;
   /** Segment values to evaluate per dimension; default: reader.values(), capped at `maxValuesPerDimension`. */
@@ -73,7 +75,7 @@ export class RuleMemory {
 export interface SlotEstimate {
   block: number;
   weeks: (Counts | null)[];
-  /** volume per fine bucket of the slot, per week (step_volume rules). */
+  /** Volume of the rule's step per fine bucket of the slot, per week; null for a week without data (step_volume). */
   volumes: (number | null)[];
 }
 
@@ -122,6 +124,24 @@ export function metricExtractor(m: MetricDef, funnel: FunnelDef): Extractor | nu
 /** Buckets a cohort needs before it is final: conversion window + lateness + the bucket itself. */
 export function matureAgeBuckets(funnel: FunnelDef): number {
   return Math.ceil((funnel.conversionWindowMs + funnel.allowedLatenessMs) / funnel.bucketMs) + 1;
+}
+
+/**
+ * The longest scan window (in buckets) a series may page on: all of them, or after a resolve only the buckets since
+ * (at least one), so a new page rests on new evidence (hysteresis: one incident, one firing span).
+ */
+export function scanCap(look: RuleLook, key: string): number | undefined {
+  const from = look.scanFrom?.get(key);
+  if (from === undefined || !(from > look.evalTo - SCAN_BUCKETS * look.funnel.bucketMs)) return undefined;
+  return Math.max(1, Math.floor((look.evalTo - from) / look.funnel.bucketMs));
+}
+
+/** Too few starts since the last resolve to score a window is no new evidence: ok, not "insufficient data". */
+export function afterResolve(d: Detection): void {
+  if (d.state === 'insufficient') {
+    d.state = 'ok';
+    d.reason = 'too little data since the last resolve to judge a new incident';
+  }
 }
 
 /** Whether a bucket's cohort counts are final at `evalTo`. */

@@ -94,6 +94,8 @@ export interface DetectInput {
    * calibration counts as one against the budget. Default 10 (the rules' default).
    */
   resolveAfterMinutes?: number;
+  /** Only windows up to this many steps are scored (after a resolve: the steps since). Default: all. */
+  maxWindowSteps?: number;
 }
 
 export interface Detection {
@@ -124,6 +126,51 @@ export interface Detection {
   /** Steps from the onset step to the newest step, inclusive (breach only). */
   onsetStepsAgo: number | null;
   reason?: string;
+  /**
+   * The newest windows of up to RECENT_MAX_STEPS steps, for the resolve decision (recoveredFrom): the scan's long
+   * windows keep an incident's evidence for hours after it ended, these see only the newest data.
+   */
+  recentWindows?: RecentWindow[];
+}
+
+/**
+ * One of the newest windows: its counts, total and binomial null variance, its relative change and one-sided z
+ * (both positive in the bad direction).
+ */
+export interface RecentWindow {
+  steps: number;
+  observed: number;
+  expected: number;
+  variance: number;
+  nullVariance: number;
+  change: number;
+  z: number;
+}
+
+/** Windows up to this many steps judge whether an open alert has recovered. */
+export const RECENT_MAX_STEPS = 32;
+/** Recovered: the window is consistent with the baseline (z below this, far below any page threshold)… */
+export const RECOVERED_Z = 2;
+/** …and clearly better than the incident's level (by this many standard deviations). */
+export const SEPARATED_Z = 2;
+
+/**
+ * Whether the newest data shows the series back at its baseline, and since when (in steps before the newest
+ * step's end; null = not recovered). The resolve test, with hysteresis against the page: the shortest newest
+ * window that is both consistent with the baseline (z < RECOVERED_Z, where a page needs z above the scan's
+ * threshold) and separated from the incident's own level (`incidentChange`, e.g. the peak relative drop) by
+ * SEPARATED_Z. Right after a provider recovers one or two minutes of data already reject a 90 % drop; a drop
+ * lingering near the rule's threshold is never separated from its own level, so it holds instead of flapping.
+ */
+export function recoveredSteps(windows: readonly RecentWindow[], incidentChange: number): number | null {
+  for (const w of [...windows].sort((a, b) => a.steps - b.steps)) {
+    if (!(w.expected > 0 && w.nullVariance > 0)) continue;
+    // The gap to the incident's level in sampling standard deviations: the fitted noise is left out, because a
+    // noise fit whose span took in the incident itself is inflated by it and would hold the alert for hours.
+    const gap = (w.expected * (incidentChange - w.change)) / Math.sqrt(w.nullVariance);
+    if (w.z < RECOVERED_Z && gap >= SEPARATED_Z) return w.steps;
+  }
+  return null;
 }
 
 /** Sufficient statistics of one window; the harness builds these from running sums. */
@@ -249,6 +296,22 @@ export function scanSums(sums: readonly WindowSums[], o: ScanOptions): ScanResul
     Math.min(1, (t.windows.length * upcrossingRate(s.steps, Math.max(bestZ, 0))) / t.calibration) * t.looksPerWeek;
   const stepMinutes = 10_080 / t.looksPerWeek;
   const rel = o.direction === 'drop' ? (s.expected - s.observed) / s.expected : (s.observed - s.expected) / s.expected;
+  const recentWindows: RecentWindow[] = [];
+  for (const w of sums) {
+    if (w.steps > RECENT_MAX_STEPS || !(w.expected > 0)) continue;
+    const variance = windowVariance(w, o.noise, o.baselineRelVariance);
+    const change =
+      o.direction === 'drop' ? (w.expected - w.observed) / w.expected : (w.observed - w.expected) / w.expected;
+    recentWindows.push({
+      steps: w.steps,
+      observed: w.observed,
+      expected: w.expected,
+      variance,
+      nullVariance: w.nullVariance,
+      change,
+      z: windowZ(w, o),
+    });
+  }
   return {
     state: breach ? 'breach' : 'ok',
     statistic: bestZ,
@@ -264,6 +327,7 @@ export function scanSums(sums: readonly WindowSums[], o: ScanOptions): ScanResul
     volume: s.trials,
     windowMinutes: s.steps * stepMinutes,
     windowIndex: best,
+    recentWindows,
   };
 }
 
@@ -377,7 +441,9 @@ export function detectChange(input: DetectInput): Detection {
   const noise = asNoise(input.noise);
   if (!(input.drop > 0 && input.drop < 1))
     throw new RangeError(`detectChange: drop must be in (0, 1), got ${input.drop}`);
-  const sums = seriesWindowSums(input.series, windows, slowRho(noise, input.stepMinutes ?? 1));
+  const sums = seriesWindowSums(input.series, windows, slowRho(noise, input.stepMinutes ?? 1)).filter(
+    (s) => input.maxWindowSteps === undefined || s.steps <= input.maxWindowSteps,
+  );
   const r = scanSums(sums, {
     drop: input.drop,
     direction,

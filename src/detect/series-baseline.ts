@@ -34,6 +34,9 @@ export interface Rates {
   rates: Float64Array;
   newest: BaselineEstimate;
   label: SeriesResult['baseline'];
+  /** Buckets the baseline's window asks for (trailing), and the bucket length in minutes. */
+  wantedBuckets: number;
+  bucketMinutes: number;
 }
 
 /**
@@ -55,10 +58,17 @@ export function baselineRates(
   const gap = Math.max(HOUR, b * matureAgeBuckets(funnel));
   const end = Math.min(frozen ?? Infinity, evalTo - gap);
   const rates = new Float64Array(n);
+  const bucketMinutes = b / 60_000;
   if (rule.baseline.kind === 'trailing') {
     const est = trailing(look, seg, ex, end, rule.baseline.windowMs, 0);
     rates.fill(est.rate);
-    return { rates, newest: est, label: { kind: 'trailing' } };
+    return {
+      rates,
+      newest: est,
+      label: { kind: 'trailing' },
+      wantedBuckets: rule.baseline.windowMs / b,
+      bucketMinutes,
+    };
   }
   const weeks = rule.baseline.weeks;
   const slot = slotEstimate(look, seg, ex, Math.floor((evalTo - b) / look.reader.rollupMs) * look.reader.rollupMs);
@@ -69,6 +79,8 @@ export function baselineRates(
     return {
       rates,
       newest: est,
+      wantedBuckets: FALLBACK_TRAILING_MS / b,
+      bucketMinutes,
       label: {
         kind: 'trailing',
         weeksAvailable: have,
@@ -93,7 +105,13 @@ export function baselineRates(
     rates[i] = est!.rate;
     newest = est;
   }
-  return { rates, newest: newest!, label: { kind: 'seasonal', weeksUsed: newest!.weeksUsed, level: newest!.level } };
+  return {
+    rates,
+    newest: newest!,
+    label: { kind: 'seasonal', weeksUsed: newest!.weeksUsed, level: newest!.level },
+    wantedBuckets: 0,
+    bucketMinutes,
+  };
 }
 
 function trailing(
@@ -127,7 +145,6 @@ export function slotEstimate(look: RuleLook, seg: SegmentRef | null, ex: Extract
   for (let w = 1; w <= weeksWanted; w++) {
     let s = 0,
       c = 0,
-      vol = 0,
       seen = 0;
     const from = block - w * WEEK - SLOT_HALF_WIDTH_MS;
     const to = block - w * WEEK + r + SLOT_HALF_WIDTH_MS;
@@ -137,10 +154,12 @@ export function slotEstimate(look: RuleLook, seg: SegmentRef | null, ex: Extract
       seen++;
       s += ex.trials(v);
       c += ex.successes(v);
-      vol += v.volume[0] ?? 0;
     }
+    // The store returns every bucket of a range, zero-filled where nothing was recorded: a week with no trials is
+    // a week without history (a fresh install), not a week of zero traffic. For a volume rule the trials are the
+    // rule's own step (its extractor), so `volumes` is that step's volume per fine bucket.
     weeks.push(seen > 0 && s > 0 ? { starts: s, conversions: c } : null);
-    volumes.push(seen > 0 ? vol / ((seen * r) / look.funnel.bucketMs) : null);
+    volumes.push(seen > 0 && s > 0 ? s / ((seen * r) / look.funnel.bucketMs) : null);
   }
   const est: SlotEstimate = { block, weeks, volumes };
   look.memory.slots.set(ck, est);

@@ -10,6 +10,25 @@ import { segmentKey, type SegmentRef } from './series-reader.js';
 
 const NOISE_REFRESH_MS = HOUR;
 const NOISE_SPAN_MS = 12 * HOUR;
+const MIN_RESIDUALS = 120;
+/**
+ * The noise assumed until two hours of residuals can be fitted (a young install), relative to the rate: wider than
+ * the wobble real funnels show (1–1.5 pp fast, ~1 pp slow at a 60–75 % rate), so the first hours never page on it.
+ * A binomial-only model there paged 70–80 minutes after the first data on 4 of 7 held-out streams.
+ */
+const YOUNG_FAST_REL = 0.03;
+const YOUNG_SLOW_REL = 0.02;
+const YOUNG_SLOW_MINUTES = 30;
+
+/** The prior noise of a young series converting at `rate` (YOUNG_*). */
+export function youngNoise(rate: number): NoiseModel {
+  if (!(rate > 0 && rate < 1)) return { tau2: 0, tau2Slow: 0 };
+  return {
+    tau2: (YOUNG_FAST_REL * rate) ** 2,
+    tau2Slow: (YOUNG_SLOW_REL * rate) ** 2,
+    slowMinutes: YOUNG_SLOW_MINUTES,
+  };
+}
 
 /**
  * τ² (fast and slow) from the last 12 hours of mature buckets, as residuals against the rule's own baseline
@@ -27,6 +46,7 @@ export function noiseFor(
   key: string,
   mix: MixAdjust | null,
   scratch: Map<string, NoiseRows>,
+  rate: number,
 ): NoiseModel {
   const hit = look.memory.noise.get(key);
   if (hit && look.evalTo - hit.at < NOISE_REFRESH_MS) return hit.model;
@@ -45,7 +65,8 @@ export function noiseFor(
     );
   }
   const residuals = rows.filter((r): r is Residual => r !== null && r.expectedRate > 0 && r.expectedRate < 1);
-  const model = residuals.length >= 120 ? estimateNoiseProfile(residuals) : { tau2: 0, tau2Slow: 0 };
+  if (residuals.length < MIN_RESIDUALS) return youngNoise(rate); // not cached: the next look may have enough
+  const model = estimateNoiseProfile(residuals);
   look.memory.noise.set(key, { at: look.evalTo, model });
   return model;
 }

@@ -23,6 +23,8 @@ export interface VolumeInput {
   windows?: readonly number[];
   /** Expected count a window needs before it is scored. */
   minVolume?: number;
+  /** Only windows up to this many steps are scored (after a resolve: the steps since). Default: all. */
+  maxWindowSteps?: number;
 }
 
 /** Window sums of the newest `windows` steps for the Poisson family; steps without an expected count are no data. */
@@ -68,7 +70,9 @@ export function detectVolumeChange(input: VolumeInput): Detection {
     stepMinutes: input.stepMinutes ?? 1,
     windows,
   });
-  const sums = volumeWindowSums(input.observed, input.expected, windows);
+  const sums = volumeWindowSums(input.observed, input.expected, windows).filter(
+    (s) => input.maxWindowSteps === undefined || s.steps <= input.maxWindowSteps,
+  );
   const noise =
     input.noise === undefined ? { tau2: 0 } : typeof input.noise === 'number' ? { tau2: input.noise } : input.noise;
   const { windowIndex: _w, ...r } = scanSums(sums, {

@@ -4,6 +4,8 @@ import {
   HOUR,
   MINUTE,
   SCAN_BUCKETS,
+  scanCap,
+  afterResolve,
   stepIndex,
   type Extractor,
   type RuleLook,
@@ -39,9 +41,7 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
   if (rule.baseline.kind === 'seasonal') {
     const weeks = rule.baseline.weeks;
     const blockNow = Math.floor((evalTo - b) / reader.rollupMs) * reader.rollupMs;
-    const have = slotEstimate(look, seg, { ...ex, trials: (v) => v.volume[step] ?? 0 }, blockNow).volumes.filter(
-      (x) => x !== null,
-    ).length;
+    const have = slotEstimate(look, seg, ex, blockNow).volumes.filter((x) => x !== null).length;
     if (have >= weeks) {
       let lastBlock = NaN,
         mu = NaN;
@@ -69,6 +69,7 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
   } else {
     expected.fill(trailingMean(rule.baseline.windowMs));
   }
+  const cap = scanCap(look, segmentKey(seg));
   const detection = detectVolumeChange({
     observed,
     expected,
@@ -80,7 +81,9 @@ export function evaluateVolume(look: RuleLook, seg: SegmentRef | null, budget: n
     falseAlarmsPerWeek: budget,
     stepMinutes: b / MINUTE,
     minVolume: rule.minVolume,
+    maxWindowSteps: cap,
   });
+  if (cap !== undefined) afterResolve(detection);
   if (!(expected[n - 1]! > 0)) {
     detection.state = 'insufficient';
     detection.reason = 'no baseline volume yet';

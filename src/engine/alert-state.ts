@@ -21,6 +21,12 @@
  *   firing        firing (okSince cleared, peak    firing, okSince set on the  firing, okSince       firing, okSince
  *                 updated)                         first ok; resolved once     cleared               cleared
  *                                                  now − okSince ≥ resolveAfterMs
+ *                                                  (data time with okFrom [D])
+ *
+ * [D] A rule's ok look says from when its newest data shows the recovery (`okFrom`): okSince is then that data time
+ * (never before the data of the previous, not-ok look) and the countdown runs to the look's `evaluatedUpTo`. A
+ * provider back at 10:00 whose 10:00–10:02 data the 10:02 look finds recovered has been ok for two minutes then,
+ * not zero: counting from the look would add the minutes the resolve test needed to resolve_after.
  *
  * [T] marks an arrow that emits the transition of the same name as the target status; every change into pending,
  * firing and resolved emits one too. The cancelled pending and the quiet resolved → inactive emit none, but their
@@ -58,6 +64,12 @@ export type Condition = 'breach' | 'ok' | 'insufficient' | 'inhibited';
 export interface Observation {
   condition: Condition;
   evidence?: Evidence;
+  /**
+   * On an ok look of a rule's series: the data time (epoch ms) from which the newest data shows the recovery (the
+   * start of the window that passed the resolve test). The resolve countdown then runs in data time, from there
+   * to `evidence.evaluatedUpTo`, never from before the data of the last look that was not ok.
+   */
+  okFrom?: number;
 }
 
 export interface StateRules {
@@ -151,9 +163,19 @@ export function stepAlert(
         return stay({ okSince: undefined, peak });
       }
       if (c === 'ok') {
-        const okSince = cur.okSince ?? now;
-        if (now - okSince >= r.resolveAfterMs)
-          return go('resolved', 'resolved', { okSince: undefined, resolvedAt: now });
+        const dataTo = obs.evidence?.evaluatedUpTo;
+        const clock = obs.okFrom !== undefined && dataTo !== undefined ? dataTo : now;
+        const okSince =
+          cur.okSince ??
+          (obs.okFrom !== undefined
+            ? Math.min(clock, Math.max(obs.okFrom, cur.evidence?.evaluatedUpTo ?? -Infinity))
+            : now);
+        if (clock - okSince >= r.resolveAfterMs)
+          return go('resolved', 'resolved', {
+            okSince: undefined,
+            resolvedAt: now,
+            scanFrom: obs.evidence?.evaluatedUpTo ?? now,
+          });
         return stay({ okSince });
       }
       return stay({ okSince: undefined }); // no data is not a recovery: the resolve countdown restarts later

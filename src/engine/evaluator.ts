@@ -39,6 +39,7 @@ import type { AlertTransition } from '../model/alert-transition.js';
 import { type CompletenessTracker, completenessKey, funnelCompletenessTracker } from './completeness.js';
 import { evaluateRule } from '../detect/evaluate-rule.js';
 import { drilldownFor } from '../detect/incident-drilldown.js';
+import { recoveredSteps } from '../detect/scan-detector.js';
 import { matureAgeBuckets, RuleMemory, type RuleLook, type SeriesResult } from '../detect/rule-look.js';
 import { summarizeDrilldown } from './drilldown-summary.js';
 import { rankDeploys } from '../deploys/correlate.js';
@@ -494,8 +495,11 @@ export class Evaluator {
       this.memories.set(rule.name, memory);
     }
     const frozenBefore = new Map<string, number>();
+    const scanFrom = new Map<string, number>();
     const extraSegments = [];
     for (const s of (using?.states ?? this.states).values()) {
+      if (s.rule === rule.name && s.scanFrom !== undefined && s.status !== 'pending' && s.status !== 'firing')
+        scanFrom.set(segmentKey(s.segment), s.scanFrom);
       if (s.rule !== rule.name || (s.status !== 'pending' && s.status !== 'firing')) continue;
       if (s.segment) extraSegments.push(s.segment);
       // The span under test started at the onset (or when it went pending): the baseline ends before it.
@@ -517,6 +521,7 @@ export class Evaluator {
       evalTo,
       memory,
       frozenBefore,
+      scanFrom,
       extraSegments,
       completeness: tracker?.curve(),
       maxValuesPerDimension: this.o.maxValuesPerDimension,
@@ -593,17 +598,28 @@ export class Evaluator {
         : null;
     if (guard) return { condition: 'inhibited', evidence: { ...evidence, guard } };
     // Paging needs both: the scan's evidence (calibrated to the budget) and the newest data still off by at least
-    // half the rule's change. Staying firing needs only the latter: the scan's long windows keep seeing an
-    // incident for hours after it ended, and must neither hold its resolve nor page it a second time.
+    // half the rule's change. Staying firing asks only the newest windows (the scan's long ones keep seeing an
+    // incident for hours after it ended): it resolves once they are back at the baseline and clearly apart from
+    // the incident's own level (recoveredSteps, the hysteresis), counted from the start of that window.
     const stillOff = r.recent.relativeChange >= rule.minChange / 2;
     const active = prev?.status === 'firing';
+    let okFrom: number | undefined;
+    if (active && d.state !== 'insufficient' && d.recentWindows) {
+      const level = Math.max(rule.minChange / 2, Math.min(1, prev.peak?.relativeChange ?? rule.minChange));
+      const steps = recoveredSteps(d.recentWindows, Number.isFinite(level) ? level : rule.minChange);
+      if (steps !== null) okFrom = evalTo - steps * funnel.bucketMs;
+    }
     let condition: Observation['condition'] =
       d.state === 'insufficient'
         ? 'insufficient'
         : active
-          ? stillOff
-            ? 'breach'
-            : 'ok'
+          ? d.recentWindows
+            ? okFrom === undefined
+              ? 'breach'
+              : 'ok'
+            : stillOff
+              ? 'breach'
+              : 'ok'
           : d.state === 'breach' && stillOff
             ? 'breach'
             : 'ok';
@@ -611,7 +627,7 @@ export class Evaluator {
     // hide exactly the newest data: "no drop" is then not evidence of recovery, so an open alert holds.
     if (condition === 'ok' && r.unlearnedYoung > 0 && (prev?.status === 'firing' || prev?.status === 'pending'))
       condition = 'insufficient';
-    return { condition, evidence };
+    return condition === 'ok' && okFrom !== undefined ? { condition, evidence, okFrom } : { condition, evidence };
   }
 
   /** The guards as alerts of their own (`<funnel>/data_stale`), notified to every receiver of the funnel's rules. */

@@ -19,6 +19,11 @@ export interface AlertState extends Incident {
   since: number;
   pendingSince?: number;
   okSince?: number;
+  /**
+   * Data time (epoch ms) the last incident on this key resolved at. A new page needs evidence after it: the scan's
+   * long windows still hold the old incident for hours, and must not page it again on the next noisy minute.
+   */
+  scanFrom?: number;
   /** Transitions emitted so far for this key. */
   seq: number;
   evidence?: Evidence;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Shop } from '../../../src/demo/shop.js';
 import type { FwEvent } from '../../../src/events/event.js';
+import { runReplay } from '../../../src/replay/replay.js';
 
 export const MIN = 60_000;
 export const T0 = Date.UTC(2026, 9, 5, 8, 0, 0);
@@ -97,4 +98,32 @@ export function tempDir(name: string): string {
 export function writeRules(dir: string, yaml = RULES_YAML): string {
   writeFileSync(join(dir, 'checkout.yaml'), yaml);
   return dir;
+}
+
+/**
+ * The demo shop at 300 checkouts a minute from `t0`, adyen failing 90 % of its payments from minute `dropAt` to
+ * `recoverAt`, replayed through the shipped example rules (rules/): the replay's JSONL lines, parsed. A redis-server
+ * of the replay's own (no URL): replay.test.ts checks that no replay keys are left in the shared Redis.
+ */
+export async function replayProviderOutage(o: {
+  seed: number;
+  t0: number;
+  dropAt: number;
+  recoverAt: number;
+  minutes: number;
+}): Promise<Record<string, unknown>[]> {
+  const shop = new Shop({ seed: o.seed, checkoutsPerMinute: 300, startTime: o.t0 });
+  shop.setProviderFailure('adyen', 0.9, o.t0 + o.dropAt * MIN);
+  shop.setProviderFailure('adyen', 0, o.t0 + o.recoverAt * MIN);
+  const out: string[] = [];
+  for (let k = 0; k < o.minutes; k++) for (const e of shop.tick(o.t0 + (k + 1) * MIN - 1)) out.push(JSON.stringify(e));
+  const file = join(tempDir('outage'), 'events.ndjson');
+  writeFileSync(file, `${out.join('\n')}\n`);
+  const lines: Record<string, unknown>[] = [];
+  await runReplay({
+    events: [file],
+    rulesDir: 'rules',
+    out: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>),
+  });
+  return lines;
 }

@@ -5,11 +5,7 @@
  * notifications. Before incident groups it opened one incident per (rule, segment) that fired: a dozen here.
  */
 import { describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Shop } from '../../../src/demo/shop.js';
-import { runReplay } from '../../../src/replay/replay.js';
-import { MIN, tempDir } from './fixture.js';
+import { MIN, replayProviderOutage } from './fixture.js';
 
 const T0 = Date.UTC(2026, 9, 5, 8, 0, 0);
 const DROP_AT = 150;
@@ -27,22 +23,9 @@ interface Notification {
 }
 
 async function replayOutage(seed: number): Promise<{ lines: Record<string, unknown>[] }> {
-  const shop = new Shop({ seed, checkoutsPerMinute: 300, startTime: T0 });
-  shop.setProviderFailure('adyen', 0.9, T0 + DROP_AT * MIN);
-  shop.setProviderFailure('adyen', 0, T0 + RECOVER_AT * MIN);
-  const out: string[] = [];
-  for (let k = 0; k < MINUTES; k++) for (const e of shop.tick(T0 + (k + 1) * MIN - 1)) out.push(JSON.stringify(e));
-  const file = join(tempDir('outage'), 'events.ndjson');
-  writeFileSync(file, `${out.join('\n')}\n`);
-  const lines: Record<string, unknown>[] = [];
-  await runReplay({
-    events: [file],
-    rulesDir: 'rules',
-    // A redis-server of its own (replay starts one without a URL): replay.test.ts checks that no replay keys are left
-    // in the shared Redis, which a replay running in parallel would have.
-    out: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>),
-  });
-  return { lines };
+  return {
+    lines: await replayProviderOutage({ seed, t0: T0, dropAt: DROP_AT, recoverAt: RECOVER_AT, minutes: MINUTES }),
+  };
 }
 
 describe('replay of a provider outage through the example rules', () => {
