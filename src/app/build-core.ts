@@ -93,6 +93,8 @@ export interface Core {
   deploys: RedisDeployStore;
   lease: LeaderLease;
   evaluator: Evaluator;
+  /** The evaluator's options other than rules, states, lease and curves (engine/sharded-evaluation.ts). */
+  evaluatorBase: CoreEvaluatorBase;
   /** The incident groups per receiver (notify/grouping.ts), as the evaluator committed them. */
   groups: GroupStore;
   parse: Omit<ParseOptions, 'now'>;
@@ -105,6 +107,11 @@ export interface Core {
   /** The ingest pipeline's batch handler (Kafka consumer, direct HTTP ingest, replay); rejects to `deadLetters`. */
   ingestHandler(deadLetters: DeadLetterSink): BatchHandler;
 }
+
+export type CoreEvaluatorBase = Omit<
+  EvaluatorOptions,
+  'rules' | 'alerts' | 'lease' | 'groups' | 'completenessStore' | 'completeness'
+>;
 
 export function buildCore(o: CoreOptions): Core {
   const { redis, prefix, settings: s, clock, logger, metrics } = o;
@@ -132,24 +139,28 @@ export function buildCore(o: CoreOptions): Core {
     ...(o.lease.onChange ? { onChange: o.lease.onChange } : {}),
   });
   const groups = new GroupStore(redis, prefix, logger.child({ component: 'evaluator' }));
-  const evaluator = new Evaluator({
+  // Everything an evaluator needs besides its rules, states, lease and curves: sharded evaluation builds one per shard.
+  const evaluatorBase: CoreEvaluatorBase = {
     store: o.funnelSource ?? windows,
-    alerts,
-    lease,
     clock,
     metrics,
     logger: logger.child({ component: 'evaluator' }),
     notifier: o.notifier,
-    rules: o.rules,
     staleAfterMs: s.FW_STALE_AFTER_MS,
-    completenessStore: new RedisCompletenessStore({ redis, prefix }),
     maxValuesPerDimension: s.FW_EVAL_MAX_SEGMENT_VALUES,
     ...(o.silences ? { silences: o.silences } : {}),
-    groups,
     remindEveryMs: s.FW_REMIND_EVERY_MS,
     deploys: o.deployMarkers ?? deploys,
     deployLookbackMs: s.FW_DEPLOY_LOOKBACK_MS,
     ...(s.FW_ENVIRONMENT ? { environment: s.FW_ENVIRONMENT } : {}),
+  };
+  const evaluator = new Evaluator({
+    ...evaluatorBase,
+    alerts,
+    lease,
+    rules: o.rules,
+    completenessStore: new RedisCompletenessStore({ redis, prefix }),
+    groups,
   });
   const liveness = new FeedLiveness({ store: windows, metrics, startedAt: clock.now() });
   const onApplied = (funnel: string, now: number) => liveness.noteApplied(funnel, now);
@@ -161,6 +172,7 @@ export function buildCore(o: CoreOptions): Core {
     deploys,
     lease,
     evaluator,
+    evaluatorBase,
     groups,
     parse,
     liveness,

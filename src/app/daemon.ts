@@ -47,6 +47,7 @@ import { gateRoutes } from '../http/gate-routes.js';
 import { GateService } from '../gates/gate-service.js';
 import { GateStore } from '../gates/gate-store.js';
 import { RedisCompletenessStore } from '../engine/completeness-store.js';
+import { ShardedEvaluation } from '../engine/sharded-evaluation.js';
 import type { RedisDeployStore } from '../deploys/deploy-store.js';
 import { createDeployMarkerHandler, deployRejectLabel } from '../deploys/deploy-marker-handler.js';
 import { PagerDutyChangeEvents } from '../deploys/change-events.js';
@@ -81,6 +82,8 @@ export class Daemon {
   readonly lease: LeaderLease;
   readonly alerts: RedisAlertStore;
   readonly evaluator: Evaluator;
+  /** FW_EVAL_SHARDING=funnel: evaluation by shard (engine/sharded-evaluation.ts) instead of `lease` + `evaluator`. */
+  readonly sharding: ShardedEvaluation | null = null;
   readonly receivers: ReceiverRegistry;
   readonly outbox: DeliveryOutbox;
   readonly silences: RedisSilenceStore;
@@ -209,6 +212,32 @@ export class Daemon {
     this.alerts = this.core.alerts;
     this.deploys = this.core.deploys;
     this.evaluator = this.core.evaluator;
+    if (config.FW_EVAL_SHARDING === 'funnel') {
+      const sharding = new ShardedEvaluation({
+        redis: this.redis,
+        prefix: config.FW_REDIS_PREFIX,
+        owner,
+        ttlMs: config.FW_LEASE_TTL_MS,
+        clock: this.clock,
+        logger: logger.child({ component: 'evaluator' }),
+        metrics: this.metrics,
+        rules: () => this.rules.current,
+        alerts: this.alerts,
+        groups: this.core.groups,
+        completenessStore: new RedisCompletenessStore({
+          redis: this.redis,
+          prefix: config.FW_REDIS_PREFIX,
+          sharded: true,
+        }),
+        evaluator: this.core.evaluatorBase,
+      });
+      this.sharding = sharding;
+      this.readiness.add({
+        name: 'evaluation-shards',
+        check: () => null,
+        detail: () => sharding.status(),
+      });
+    }
     this.parseOptions = this.core.parse;
     if (config.FW_PAGERDUTY_CHANGE_KEY_FILE) {
       this.changeEvents = new PagerDutyChangeEvents({
@@ -258,6 +287,7 @@ export class Daemon {
     this.stateWatch.onLost(() => {
       this.windows.writer.invalidate();
       this.evaluator.invalidate();
+      this.sharding?.invalidate();
       this.outbox.invalidate();
     });
     // A reconnect may be to a Redis that came back empty: look at once, not only at the next tick.
@@ -307,12 +337,14 @@ export class Daemon {
         }
       },
     });
-    // Evaluate after compaction, on the lease holder only (the evaluator returns at once on the others).
+    // Evaluate after compaction, on the lease holder only (the evaluator returns at once on the others); sharded,
+    // each replica evaluates the shards it holds.
     this.ticker.add({
       name: 'evaluate',
       run: async (now) => {
         if (this.redis.status !== 'ready' || !this.rules.current) return;
-        await this.evaluator.tick(now);
+        if (this.sharding) await this.sharding.tick(now);
+        else await this.evaluator.tick(now);
       },
     });
     // Undecided canary comparisons someone is asking about: decided and announced in the minute the data allow.
@@ -529,7 +561,8 @@ export class Daemon {
         }),
       );
     }
-    this.lease.start();
+    if (this.sharding) this.sharding.start();
+    else this.lease.start();
     this.ticker.start();
     // Every replica delivers, leader or not: a standby takes over the jobs of a leader that died mid-delivery.
     this.outbox.start();
@@ -563,7 +596,7 @@ export class Daemon {
     };
     await step('minute ticker', () => this.ticker.stop());
     // Released right after the last tick, so another replica takes over evaluation at once instead of after the TTL.
-    await step('evaluation lease', () => this.lease.stop());
+    await step('evaluation lease', () => (this.sharding ? this.sharding.stop() : this.lease.stop()));
     await step('delivery worker', () => this.outbox.stop());
     await step('receivers', () => this.receivers.closeAll());
     await step('kafka consumer', () => this.source?.stop());
