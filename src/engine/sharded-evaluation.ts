@@ -114,6 +114,11 @@ export class ShardedEvaluation {
     await this.coordinator.stop();
   }
 
+  /** This replica's member name. */
+  get owner(): string {
+    return this.o.owner;
+  }
+
   /** Shards held now and the live members seen, for /readyz. */
   status(): { owned: string[]; members: readonly string[] } {
     return { owned: [...this.coordinator.owned().keys()].sort(), members: this.coordinator.members() };

@@ -1,0 +1,159 @@
+/**
+ * Sharded evaluation (FW_EVAL_SHARDING=funnel) with in-process daemons against the real test Redis: the shop
+ * funnel (whose paid-drop alert fires) and six quiet funnels, eight shards with `~global`. Two daemons, then a third
+ * joining, then one stopping (graceful) and one dying (its Redis connection cut: no heartbeat, no release): after
+ * each change the shards settle on the rendezvous owners of the live members, and at every minute tick each funnel
+ * is evaluated by exactly one replica. The shop alert fires once, is delivered once, and its state and incident
+ * group continue across both moves of its shard (no second firing transition, same incident, same seq).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { Daemon } from '../../../src/app/daemon.js';
+import { loadConfig } from '../../../src/config/config.js';
+import { rendezvousOwner } from '../../../src/engine/shards.js';
+import { shardPlan } from '../../../src/engine/shard-plan.js';
+import { alertsKeys } from '../../../src/redis/alert-keys.js';
+import { eventually, redisClient, redisUrl, uniquePrefix } from '../../support/env.js';
+import { MIN, shopMinute, shopRulesDir, startWebhook } from '../../support/shop-daemon.js';
+import { funnelYaml } from '../../support/shard-rules.js';
+
+const TTL_MS = 1_500;
+const QUIET = ['f0', 'f1', 'f2', 'f3', 'f4', 'f5'];
+
+describe('sharded evaluation across replicas', () => {
+  it('each funnel evaluated once per tick by 2, 3, 2, 1 replicas; the alert moves with its shard', async () => {
+    const hook = await startWebhook();
+    onTestFinished(() => hook.close());
+    const dir = shopRulesDir(hook.url);
+    for (const f of QUIET) writeFileSync(join(dir, `${f}.yaml`), funnelYaml(f));
+    const prefix = uniquePrefix();
+    const redis = redisClient();
+
+    const start = async (id: string) => {
+      const config = loadConfig({
+        FW_REDIS_URL: redisUrl(),
+        FW_REDIS_PREFIX: prefix,
+        FW_HTTP_PORT: '0',
+        FW_HTTP_HOST: '127.0.0.1',
+        FW_RULES_DIR: dir,
+        FW_INSTANCE_ID: id,
+        FW_EVAL_SHARDING: 'funnel',
+        FW_LEASE_TTL_MS: String(TTL_MS),
+        // The test drives the evaluation ticks itself.
+        FW_TICK_SCHEDULE: '0 0 1 1 *',
+        FW_DELIVERY_BACKOFF_MS: '100',
+      });
+      const d = new Daemon({ config, logger: pino({ level: 'silent' }) });
+      onTestFinished(() => d.stop());
+      await d.start();
+      return d;
+    };
+
+    /** Waits until the live daemons hold exactly the rendezvous assignment over themselves, each shard once. */
+    const settle = async (ds: Daemon[]) => {
+      const shards = shardPlan(ds[0]!.rules.current!).shards;
+      const owners = ds.map((d) => d.sharding!.owner).sort();
+      await eventually(
+        async () => {
+          for (const d of ds) await d.sharding!.coordinator.beat();
+          for (const d of ds) if (d.sharding!.coordinator.members().join() !== owners.join()) return undefined;
+          for (const shard of shards) {
+            const holders = ds.filter((d) => d.sharding!.coordinator.owned().has(shard));
+            if (holders.length !== 1 || holders[0]!.sharding!.owner !== rendezvousOwner(shard, owners))
+              return undefined;
+          }
+          return true;
+        },
+        TTL_MS * 20,
+        `${ds.length} replicas holding the rendezvous assignment`,
+      );
+    };
+
+    /** One minute tick on every live replica; returns per funnel how many replicas evaluated it, and the reports. */
+    const tickAll = async (ds: Daemon[], now: number) => {
+      const reports = (await Promise.all(ds.map((d) => d.sharding!.tick(now)))).flat();
+      const looks = new Map<string, number>();
+      for (const r of reports)
+        if (r.report.outcome === 'evaluated')
+          for (const f of r.report.funnels) looks.set(f.funnel, (looks.get(f.funnel) ?? 0) + 1);
+      return { looks, reports };
+    };
+    const expectOnce = (looks: Map<string, number>) =>
+      expect(Object.fromEntries(looks)).toEqual(Object.fromEntries(['shop', ...QUIET].map((f) => [f, 1])));
+    const shopHolder = (ds: Daemon[]) => ds.find((d) => d.sharding!.coordinator.owned().has('shop'))!;
+    const shopState = async () =>
+      JSON.parse((await redis.hget(alertsKeys(prefix).state, 'paid-drop'))!) as {
+        status: string;
+        seq: number;
+        incidentId: string;
+      };
+
+    const a = await start('shard-a');
+    const b = await start('shard-b');
+    // 100 minutes ending a minute ago, 3 of 4 checkouts paid until the last 12 minutes (then 1 in 8).
+    const t0 = Math.floor(Date.now() / MIN) * MIN - 100 * MIN;
+    const events = Array.from({ length: 100 }, (_, k) => shopMinute(t0, k, 88)).flat();
+    const sent = await fetch(`${a.httpUrl}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(events),
+    });
+    expect(await sent.json()).toMatchObject({ rejected: 0 });
+
+    let now = Date.now();
+    await settle([a, b]);
+    const first = await tickAll([a, b], now);
+    expectOnce(first.looks);
+    const fired = first.reports.flatMap((r) => r.report.transitions).filter((t) => t.kind === 'firing');
+    expect(fired.map((t) => t.rule)).toEqual(['paid-drop']);
+    await eventually(() => (hook.bodies.some((x) => x.event === 'firing') ? true : undefined), 30_000, 'page');
+    const opened = await shopState();
+    expect(opened.status).toBe('firing');
+
+    // A third replica joins: it takes its share once the others let go, and still each funnel is looked at once.
+    const c = await start('shard-c');
+    await settle([a, b, c]);
+    now += MIN;
+    expectOnce((await tickAll([a, b, c], now)).looks);
+
+    // The holder of the shop shard stops: its shards move to the others at once (released), the alert with them.
+    const live = [a, b, c];
+    const leaving = shopHolder(live);
+    await leaving.stop();
+    live.splice(live.indexOf(leaving), 1);
+    await settle(live);
+    now += MIN;
+    const afterStop = await tickAll(live, now);
+    expectOnce(afterStop.looks);
+    expect(afterStop.reports.flatMap((r) => r.report.transitions).filter((t) => t.kind === 'firing')).toEqual([]);
+    expect(await shopState()).toMatchObject({ status: 'firing', seq: opened.seq, incidentId: opened.incidentId });
+
+    // The holder of the shop shard dies: no release, no heartbeat; the last replica takes every shard once the
+    // heartbeat and the leases have lapsed.
+    const dying = shopHolder(live);
+    dying.redis.disconnect();
+    live.splice(live.indexOf(dying), 1);
+    await settle(live);
+    now += MIN;
+    const afterCrash = await tickAll(live, now);
+    expectOnce(afterCrash.looks);
+    expect(afterCrash.reports.flatMap((r) => r.report.transitions).filter((t) => t.kind === 'firing')).toEqual([]);
+    expect(await shopState()).toMatchObject({ status: 'firing', seq: opened.seq, incidentId: opened.incidentId });
+    // The incident group was notified once, and is still the one open group.
+    expect(hook.bodies.filter((x) => x.event === 'firing')).toHaveLength(1);
+    const groups = await redis.hgetall(alertsKeys(prefix).groups);
+    expect(Object.keys(groups)).toHaveLength(1);
+
+    // /readyz and the metrics say what the last replica holds.
+    const ready = (await (await fetch(`${live[0]!.httpUrl}/readyz`)).json()) as {
+      checks: Record<string, { detail?: { owned: string[]; members: string[] } }>;
+    };
+    expect(ready.checks['evaluation-shards']?.detail?.owned).toEqual(shardPlan(live[0]!.rules.current!).shards);
+    expect(ready.checks['evaluation-shards']?.detail?.members).toEqual([live[0]!.sharding!.owner]);
+    const metrics = await (await fetch(`${live[0]!.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^fw_eval_shards_owned 8$/m);
+    expect(metrics).toMatch(/^fw_eval_shard_members 1$/m);
+  }, 180_000);
+});
