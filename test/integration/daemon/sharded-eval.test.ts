@@ -6,7 +6,7 @@
  * is evaluated by exactly one replica. The shop alert fires once, is delivered once, and its state and incident
  * group continue across both moves of its shard (no second firing transition, same incident, same seq).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -22,85 +22,93 @@ import { funnelYaml } from '../../support/shard-rules.js';
 const TTL_MS = 1_500;
 const QUIET = ['f0', 'f1', 'f2', 'f3', 'f4', 'f5'];
 
-describe('sharded evaluation across replicas', () => {
-  it('each funnel evaluated once per tick by 2, 3, 2, 1 replicas; the alert moves with its shard', async () => {
-    const hook = await startWebhook();
-    onTestFinished(() => hook.close());
-    const dir = shopRulesDir(hook.url);
-    for (const f of QUIET) writeFileSync(join(dir, `${f}.yaml`), funnelYaml(f));
-    const prefix = uniquePrefix();
-    const redis = redisClient();
+/** A webhook, the rules (shop + quiet funnels), and the means to start, settle and tick sharded daemons. */
+async function scenario() {
+  const hook = await startWebhook();
+  onTestFinished(() => hook.close());
+  const dir = shopRulesDir(hook.url);
+  for (const f of QUIET) writeFileSync(join(dir, `${f}.yaml`), funnelYaml(f));
+  const prefix = uniquePrefix();
+  const redis = redisClient();
 
-    const start = async (id: string) => {
-      const config = loadConfig({
-        FW_REDIS_URL: redisUrl(),
-        FW_REDIS_PREFIX: prefix,
-        FW_HTTP_PORT: '0',
-        FW_HTTP_HOST: '127.0.0.1',
-        FW_RULES_DIR: dir,
-        FW_INSTANCE_ID: id,
-        FW_EVAL_SHARDING: 'funnel',
-        FW_LEASE_TTL_MS: String(TTL_MS),
-        // The test drives the evaluation ticks itself.
-        FW_TICK_SCHEDULE: '0 0 1 1 *',
-        FW_DELIVERY_BACKOFF_MS: '100',
-      });
-      const d = new Daemon({ config, logger: pino({ level: 'silent' }) });
-      onTestFinished(() => d.stop());
-      await d.start();
-      return d;
+  const start = async (id: string) => {
+    const config = loadConfig({
+      FW_REDIS_URL: redisUrl(),
+      FW_REDIS_PREFIX: prefix,
+      FW_HTTP_PORT: '0',
+      FW_HTTP_HOST: '127.0.0.1',
+      FW_RULES_DIR: dir,
+      FW_INSTANCE_ID: id,
+      FW_EVAL_SHARDING: 'funnel',
+      FW_LEASE_TTL_MS: String(TTL_MS),
+      // The test drives the evaluation ticks itself.
+      FW_TICK_SCHEDULE: '0 0 1 1 *',
+      FW_DELIVERY_BACKOFF_MS: '100',
+    });
+    const d = new Daemon({ config, logger: pino({ level: 'silent' }) });
+    onTestFinished(() => d.stop());
+    await d.start();
+    return d;
+  };
+
+  /** Waits until the live daemons hold exactly the rendezvous assignment over themselves, each shard once. */
+  const settle = async (ds: Daemon[]) => {
+    const shards = shardPlan(ds[0]!.rules.current!).shards;
+    const owners = ds.map((d) => d.sharding!.owner).sort();
+    await eventually(
+      async () => {
+        for (const d of ds) await d.sharding!.coordinator.beat();
+        for (const d of ds) if (d.sharding!.coordinator.members().join() !== owners.join()) return undefined;
+        for (const shard of shards) {
+          const holders = ds.filter((d) => d.sharding!.coordinator.owned().has(shard));
+          if (holders.length !== 1 || holders[0]!.sharding!.owner !== rendezvousOwner(shard, owners)) return undefined;
+        }
+        return true;
+      },
+      TTL_MS * 20,
+      `${ds.length} replicas holding the rendezvous assignment`,
+    );
+  };
+
+  /** One minute tick on every live replica; returns per funnel how many replicas evaluated it, and the reports. */
+  const tickAll = async (ds: Daemon[], now: number) => {
+    const reports = (await Promise.all(ds.map((d) => d.sharding!.tick(now)))).flat();
+    const looks = new Map<string, number>();
+    for (const r of reports)
+      if (r.report.outcome === 'evaluated')
+        for (const f of r.report.funnels) looks.set(f.funnel, (looks.get(f.funnel) ?? 0) + 1);
+    return { looks, reports };
+  };
+  const expectOnce = (looks: Map<string, number>) =>
+    expect(Object.fromEntries(looks)).toEqual(Object.fromEntries(['shop', ...QUIET].map((f) => [f, 1])));
+  const shopHolder = (ds: Daemon[]) => ds.find((d) => d.sharding!.coordinator.owned().has('shop'))!;
+  const shopState = async () =>
+    JSON.parse((await redis.hget(alertsKeys(prefix).state, 'paid-drop'))!) as {
+      status: string;
+      seq: number;
+      incidentId: string;
     };
-
-    /** Waits until the live daemons hold exactly the rendezvous assignment over themselves, each shard once. */
-    const settle = async (ds: Daemon[]) => {
-      const shards = shardPlan(ds[0]!.rules.current!).shards;
-      const owners = ds.map((d) => d.sharding!.owner).sort();
-      await eventually(
-        async () => {
-          for (const d of ds) await d.sharding!.coordinator.beat();
-          for (const d of ds) if (d.sharding!.coordinator.members().join() !== owners.join()) return undefined;
-          for (const shard of shards) {
-            const holders = ds.filter((d) => d.sharding!.coordinator.owned().has(shard));
-            if (holders.length !== 1 || holders[0]!.sharding!.owner !== rendezvousOwner(shard, owners))
-              return undefined;
-          }
-          return true;
-        },
-        TTL_MS * 20,
-        `${ds.length} replicas holding the rendezvous assignment`,
-      );
-    };
-
-    /** One minute tick on every live replica; returns per funnel how many replicas evaluated it, and the reports. */
-    const tickAll = async (ds: Daemon[], now: number) => {
-      const reports = (await Promise.all(ds.map((d) => d.sharding!.tick(now)))).flat();
-      const looks = new Map<string, number>();
-      for (const r of reports)
-        if (r.report.outcome === 'evaluated')
-          for (const f of r.report.funnels) looks.set(f.funnel, (looks.get(f.funnel) ?? 0) + 1);
-      return { looks, reports };
-    };
-    const expectOnce = (looks: Map<string, number>) =>
-      expect(Object.fromEntries(looks)).toEqual(Object.fromEntries(['shop', ...QUIET].map((f) => [f, 1])));
-    const shopHolder = (ds: Daemon[]) => ds.find((d) => d.sharding!.coordinator.owned().has('shop'))!;
-    const shopState = async () =>
-      JSON.parse((await redis.hget(alertsKeys(prefix).state, 'paid-drop'))!) as {
-        status: string;
-        seq: number;
-        incidentId: string;
-      };
-
-    const a = await start('shard-a');
-    const b = await start('shard-b');
+  const sendHistory = async (d: Daemon) => {
     // 100 minutes ending a minute ago, 3 of 4 checkouts paid until the last 12 minutes (then 1 in 8).
     const t0 = Math.floor(Date.now() / MIN) * MIN - 100 * MIN;
     const events = Array.from({ length: 100 }, (_, k) => shopMinute(t0, k, 88)).flat();
-    const sent = await fetch(`${a.httpUrl}/v1/events`, {
+    const sent = await fetch(`${d.httpUrl}/v1/events`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(events),
     });
     expect(await sent.json()).toMatchObject({ rejected: 0 });
+  };
+  return { hook, dir, prefix, redis, start, settle, tickAll, expectOnce, shopHolder, shopState, sendHistory };
+}
+
+describe('sharded evaluation across replicas', () => {
+  it('each funnel evaluated once per tick by 2, 3, 2, 1 replicas; the alert moves with its shard', async () => {
+    const { hook, prefix, redis, start, settle, tickAll, expectOnce, shopHolder, shopState, sendHistory } =
+      await scenario();
+    const a = await start('shard-a');
+    const b = await start('shard-b');
+    await sendHistory(a);
 
     let now = Date.now();
     await settle([a, b]);
@@ -155,5 +163,33 @@ describe('sharded evaluation across replicas', () => {
     const metrics = await (await fetch(`${live[0]!.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/^fw_eval_shards_owned 8$/m);
     expect(metrics).toMatch(/^fw_eval_shard_members 1$/m);
+  }, 180_000);
+
+  it('a rule removed from the files is resolved and its state deleted by exactly one replica', async () => {
+    const { dir, prefix, redis, start, settle, tickAll, shopState, sendHistory } = await scenario();
+    const a = await start('retire-a');
+    const b = await start('retire-b');
+    await sendHistory(a);
+    await settle([a, b]);
+    let now = Date.now();
+    await tickAll([a, b], now);
+    expect((await shopState()).status).toBe('firing');
+
+    // The rule is renamed in the files: `paid-drop` no longer exists, and both replicas load the new set.
+    const file = join(dir, 'shop.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('name: paid-drop', 'name: paid-drop-v2'));
+    await Promise.all([a.reloadRules(), b.reloadRules()]);
+    expect(a.rules.current!.version).toBe(b.rules.current!.version);
+    await settle([a, b]);
+    now += MIN;
+    const { reports } = await tickAll([a, b], now);
+    const retired = reports.flatMap((r) =>
+      r.report.transitions.filter((t) => t.rule === 'paid-drop').map((t) => ({ shard: r.shard, kind: t.kind })),
+    );
+    expect(retired).toEqual([{ shard: '~global', kind: 'resolved' }]);
+    expect(await redis.hget(alertsKeys(prefix).state, 'paid-drop')).toBeNull();
+    // The renamed rule is evaluated afresh in the shop's shard.
+    const renamed = reports.flatMap((r) => r.report.transitions.filter((t) => t.rule === 'paid-drop-v2'));
+    expect(renamed.map((t) => t.kind)).toEqual(['firing']);
   }, 180_000);
 });
