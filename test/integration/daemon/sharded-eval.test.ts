@@ -31,7 +31,7 @@ async function scenario() {
   const prefix = uniquePrefix();
   const redis = redisClient();
 
-  const start = async (id: string) => {
+  const start = async (id: string, sharding: 'funnel' | 'off' = 'funnel') => {
     const config = loadConfig({
       FW_REDIS_URL: redisUrl(),
       FW_REDIS_PREFIX: prefix,
@@ -39,7 +39,7 @@ async function scenario() {
       FW_HTTP_HOST: '127.0.0.1',
       FW_RULES_DIR: dir,
       FW_INSTANCE_ID: id,
-      FW_EVAL_SHARDING: 'funnel',
+      FW_EVAL_SHARDING: sharding,
       FW_LEASE_TTL_MS: String(TTL_MS),
       // The test drives the evaluation ticks itself.
       FW_TICK_SCHEDULE: '0 0 1 1 *',
@@ -191,5 +191,21 @@ describe('sharded evaluation across replicas', () => {
     // The renamed rule is evaluated afresh in the shop's shard.
     const renamed = reports.flatMap((r) => r.report.transitions.filter((t) => t.rule === 'paid-drop-v2'));
     expect(renamed.map((t) => t.kind)).toEqual(['firing']);
+  }, 180_000);
+
+  it('a sharded replica stands by while an unsharded one holds the lease, and takes everything after it', async () => {
+    const { start, settle, tickAll, expectOnce, sendHistory } = await scenario();
+    const old = await start('mixed-old', 'off');
+    const sharded = await start('mixed-new');
+    await sendHistory(old);
+    await eventually(() => (old.lease.isLeader() ? true : undefined), 20_000, 'the unsharded replica leads');
+    await settle([sharded]);
+    const now = Date.now();
+    const [unsharded, shardedReports] = await Promise.all([old.evaluator.tick(now), sharded.sharding!.tick(now)]);
+    expect(unsharded.outcome).toBe('evaluated');
+    expect(unsharded.funnels).toHaveLength(7);
+    expect(shardedReports).toEqual([]);
+    await old.stop();
+    expectOnce((await tickAll([sharded], now + MIN)).looks);
   }, 180_000);
 });
