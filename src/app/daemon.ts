@@ -2,7 +2,8 @@
  * Composition root: builds every part from the configuration, starts them in order and stops them in reverse.
  * No singletons: a test can run several daemons in one process, each with its own registry, clients and ports.
  *
- * Start order: rules → Redis → Kafka producer → HTTP (health and ingest) → consumer → lease → minute ticker.
+ * Start order: rules → Redis → Kafka producer → HTTP (health and ingest) → consumer → lease (or, with
+ * FW_EVAL_SHARDING=funnel, the evaluation shards' heartbeat) → minute ticker.
  * Stop order (SIGTERM/SIGINT): minute ticker (waits for a run in progress) → lease (released) → consumer (finishes and
  * commits the batch in flight) → producer → HTTP → rule watcher → Redis. The whole stop is bounded by
  * FW_SHUTDOWN_TIMEOUT_MS.

@@ -163,8 +163,19 @@ export class ShardedEvaluation {
         failure ??= err;
       }
     }
+    this.exportStates();
     if (failure !== undefined) throw failure;
     return out;
+  }
+
+  /** fw_alerts (by status) over every shard held here: each shard's evaluator sets it for its own states only. */
+  private exportStates(): void {
+    const m = this.o.metrics;
+    if (!m) return;
+    const by: Record<string, number> = { inactive: 0, insufficient: 0, pending: 0, firing: 0, resolved: 0 };
+    for (const r of this.runs.values())
+      for (const st of r.evaluator.currentStates().values()) by[st.status] = (by[st.status] ?? 0) + 1;
+    for (const [status, n] of Object.entries(by)) m.alertsByStatus.set({ status }, n);
   }
 
   /** A replica running with FW_EVAL_SHARDING=off holds the single lease: it evaluates everything, we stand by. */
