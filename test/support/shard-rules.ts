@@ -3,7 +3,8 @@
  * each (`f0-volume`, …) notifying `hook`, and the receivers. `crossFunnel` makes `hook` group incidents by rule
  * severity only (its group_by leaves out funnel), which puts every funnel into one shard.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { onTestFinished } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -42,9 +43,10 @@ export function receiversYaml(o: { webhookUrl?: string; crossFunnel?: boolean } 
   ].join('\n');
 }
 
-/** A temporary rule directory with funnels f0…f(n-1). */
+/** A temporary rule directory with funnels f0…f(n-1), removed when the test ends. */
 export function shardRulesDir(n: number, o: { webhookUrl?: string; crossFunnel?: boolean } = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'fw-shards-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   for (let i = 0; i < n; i++) writeFileSync(join(dir, `f${i}.yaml`), funnelYaml(`f${i}`));
   writeFileSync(join(dir, 'receivers.yaml'), receiversYaml(o));
   return dir;

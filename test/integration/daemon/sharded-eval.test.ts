@@ -17,7 +17,7 @@ import { shardPlan } from '../../../src/engine/shard-plan.js';
 import { alertsKeys } from '../../../src/redis/alert-keys.js';
 import { eventually, redisClient, redisUrl, uniquePrefix } from '../../support/env.js';
 import { MIN, shopMinute, shopRulesDir, startWebhook } from '../../support/shop-daemon.js';
-import { funnelYaml } from '../../support/shard-rules.js';
+import { funnelYaml, shardRulesDir } from '../../support/shard-rules.js';
 
 const TTL_MS = 1_500;
 const QUIET = ['f0', 'f1', 'f2', 'f3', 'f4', 'f5'];
@@ -203,4 +203,36 @@ describe('sharded evaluation across replicas', () => {
     await old.stop();
     expectOnce((await tickAll([sharded], now + MIN)).looks);
   }, 180_000);
+
+  it('funnels whose incidents a receiver groups across funnels share one shard, and the log says why', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const config = loadConfig({
+      FW_REDIS_URL: redisUrl(),
+      FW_REDIS_PREFIX: uniquePrefix(),
+      FW_HTTP_PORT: '0',
+      FW_HTTP_HOST: '127.0.0.1',
+      FW_RULES_DIR: shardRulesDir(3, { crossFunnel: true }),
+      FW_INSTANCE_ID: 'merged',
+      FW_EVAL_SHARDING: 'funnel',
+      FW_LEASE_TTL_MS: String(TTL_MS),
+      FW_TICK_SCHEDULE: '0 0 1 1 *',
+    });
+    const d = new Daemon({ config, logger });
+    onTestFinished(() => d.stop());
+    await d.start();
+    await eventually(
+      async () => {
+        await d.sharding!.coordinator.beat();
+        return d.sharding!.status().owned.join() === 'f0+f1+f2,~global' ? true : undefined;
+      },
+      20_000,
+      'one shard for the three funnels',
+    );
+    const merged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.shard === 'f0+f1+f2');
+    expect(merged).toMatchObject({ receivers: ['hook'], msg: expect.stringMatching(/group_by leaves out funnel/) });
+    const reports = await d.sharding!.tick(Date.now());
+    const looks = reports.flatMap((r) => r.report.funnels.map((f) => `${r.shard}:${f.funnel}`));
+    expect(looks.sort()).toEqual(['f0+f1+f2:f0', 'f0+f1+f2:f1', 'f0+f1+f2:f2']);
+  }, 60_000);
 });
