@@ -95,6 +95,10 @@ export interface Core {
   deploys: RedisDeployStore;
   lease: LeaderLease;
   evaluator: Evaluator;
+  /** The evaluator's options other than rules, states, lease and curves (engine/sharded-evaluation.ts). */
+  evaluatorBase: CoreEvaluatorBase;
+  /** The canary-user alerts the evaluator steps (absent: no journeys); sharded, only the `~global` shard's. */
+  evaluatorProbes?: EvaluatorOptions['probes'];
   /** The incident groups per receiver (notify/grouping.ts), as the evaluator committed them. */
   groups: GroupStore;
   parse: Omit<ParseOptions, 'now'>;
@@ -107,6 +111,11 @@ export interface Core {
   /** The ingest pipeline's batch handler (Kafka consumer, direct HTTP ingest, replay); rejects to `deadLetters`. */
   ingestHandler(deadLetters: DeadLetterSink): BatchHandler;
 }
+
+export type CoreEvaluatorBase = Omit<
+  EvaluatorOptions,
+  'rules' | 'alerts' | 'lease' | 'groups' | 'completenessStore' | 'completeness'
+>;
 
 export function buildCore(o: CoreOptions): Core {
   const { redis, prefix, settings: s, clock, logger, metrics } = o;
@@ -134,24 +143,29 @@ export function buildCore(o: CoreOptions): Core {
     ...(o.lease.onChange ? { onChange: o.lease.onChange } : {}),
   });
   const groups = new GroupStore(redis, prefix, logger.child({ component: 'evaluator' }));
-  const evaluator = new Evaluator({
+  // Everything an evaluator needs besides its rules, states, lease and curves: sharded evaluation builds one per shard.
+  const evaluatorBase: CoreEvaluatorBase = {
     store: o.funnelSource ?? windows,
-    alerts,
-    lease,
     clock,
     metrics,
     logger: logger.child({ component: 'evaluator' }),
     notifier: o.notifier,
-    rules: o.rules,
     staleAfterMs: s.FW_STALE_AFTER_MS,
-    completenessStore: new RedisCompletenessStore({ redis, prefix }),
     maxValuesPerDimension: s.FW_EVAL_MAX_SEGMENT_VALUES,
     ...(o.silences ? { silences: o.silences } : {}),
-    groups,
     remindEveryMs: s.FW_REMIND_EVERY_MS,
     deploys: o.deployMarkers ?? deploys,
     deployLookbackMs: s.FW_DEPLOY_LOOKBACK_MS,
     ...(s.FW_ENVIRONMENT ? { environment: s.FW_ENVIRONMENT } : {}),
+  };
+  const evaluator = new Evaluator({
+    ...evaluatorBase,
+    alerts,
+    lease,
+    rules: o.rules,
+    completenessStore: new RedisCompletenessStore({ redis, prefix }),
+    groups,
+    // Canary-user alerts are no funnel's: sharded, the `~global` shard steps them (engine/sharded-evaluation.ts).
     ...(o.probes ? { probes: o.probes } : {}),
   });
   const liveness = new FeedLiveness({ store: windows, metrics, startedAt: clock.now() });
@@ -164,6 +178,8 @@ export function buildCore(o: CoreOptions): Core {
     deploys,
     lease,
     evaluator,
+    evaluatorBase,
+    ...(o.probes ? { evaluatorProbes: o.probes } : {}),
     groups,
     parse,
     liveness,

@@ -2,7 +2,8 @@
  * Composition root: builds every part from the configuration, starts them in order and stops them in reverse.
  * No singletons: a test can run several daemons in one process, each with its own registry, clients and ports.
  *
- * Start order: rules → Redis → Kafka producer → HTTP (health and ingest) → consumer → lease → minute ticker.
+ * Start order: rules → Redis → Kafka producer → HTTP (health and ingest) → consumer → lease (or, with
+ * FW_EVAL_SHARDING=funnel, the evaluation shards' heartbeat) → minute ticker.
  * Stop order (SIGTERM/SIGINT): minute ticker (waits for a run in progress) → lease (released) → consumer (finishes and
  * commits the batch in flight) → producer → HTTP → rule watcher → Redis. The whole stop is bounded by
  * FW_SHUTDOWN_TIMEOUT_MS.
@@ -31,6 +32,7 @@ import { MinuteTicker } from '../engine/minute-tick.js';
 import { warmDetectors } from '../detect/warm-detectors.js';
 import type { Evaluator } from '../engine/evaluator.js';
 import type { LeaderLease } from '../engine/lease.js';
+import { GLOBAL_SHARD } from '../engine/shard-plan.js';
 import type { RedisAlertStore } from '../engine/alert-store.js';
 import { LogNotifier } from '../notify/log-notifier.js';
 import type { Notifier } from '../notify/notifier.js';
@@ -49,6 +51,7 @@ import { backtestPreview } from '../replay/backtest-preview.js';
 import { GateService } from '../gates/gate-service.js';
 import { GateStore } from '../gates/gate-store.js';
 import { RedisCompletenessStore } from '../engine/completeness-store.js';
+import { ShardedEvaluation } from '../engine/sharded-evaluation.js';
 import type { RedisDeployStore } from '../deploys/deploy-store.js';
 import { createDeployMarkerHandler, deployRejectLabel } from '../deploys/deploy-marker-handler.js';
 import { PagerDutyChangeEvents } from '../deploys/change-events.js';
@@ -89,6 +92,8 @@ export class Daemon {
   readonly lease: LeaderLease;
   readonly alerts: RedisAlertStore;
   readonly evaluator: Evaluator;
+  /** FW_EVAL_SHARDING=funnel: evaluation by shard (engine/sharded-evaluation.ts) instead of `lease` + `evaluator`. */
+  readonly sharding: ShardedEvaluation | null = null;
   readonly receivers: ReceiverRegistry;
   readonly outbox: DeliveryOutbox;
   readonly silences: RedisSilenceStore;
@@ -236,6 +241,33 @@ export class Daemon {
     this.alerts = this.core.alerts;
     this.deploys = this.core.deploys;
     this.evaluator = this.core.evaluator;
+    if (config.FW_EVAL_SHARDING === 'funnel') {
+      const sharding = new ShardedEvaluation({
+        redis: this.redis,
+        prefix: config.FW_REDIS_PREFIX,
+        owner,
+        ttlMs: config.FW_LEASE_TTL_MS,
+        clock: this.clock,
+        logger: logger.child({ component: 'evaluator' }),
+        metrics: this.metrics,
+        rules: () => this.rules.current,
+        alerts: this.alerts,
+        groups: this.core.groups,
+        completenessStore: new RedisCompletenessStore({
+          redis: this.redis,
+          prefix: config.FW_REDIS_PREFIX,
+          sharded: true,
+        }),
+        evaluator: this.core.evaluatorBase,
+        ...(this.core.evaluatorProbes ? { probes: this.core.evaluatorProbes } : {}),
+      });
+      this.sharding = sharding;
+      this.readiness.add({
+        name: 'evaluation-shards',
+        check: () => null,
+        detail: () => sharding.status(),
+      });
+    }
     this.parseOptions = this.core.parse;
     if (config.FW_PAGERDUTY_CHANGE_KEY_FILE) {
       this.changeEvents = new PagerDutyChangeEvents({
@@ -285,6 +317,7 @@ export class Daemon {
     this.stateWatch.onLost(() => {
       this.windows.writer.invalidate();
       this.evaluator.invalidate();
+      this.sharding?.invalidate();
       this.outbox.invalidate();
     });
     // A reconnect may be to a Redis that came back empty: look at once, not only at the next tick.
@@ -334,12 +367,14 @@ export class Daemon {
         }
       },
     });
-    // Evaluate after compaction, on the lease holder only (the evaluator returns at once on the others).
+    // Evaluate after compaction, on the lease holder only (the evaluator returns at once on the others); sharded,
+    // each replica evaluates the shards it holds.
     this.ticker.add({
       name: 'evaluate',
       run: async (now) => {
         if (this.redis.status !== 'ready' || !this.rules.current) return;
-        await this.evaluator.tick(now);
+        if (this.sharding) await this.sharding.tick(now);
+        else await this.evaluator.tick(now);
       },
     });
     // Undecided canary comparisons someone is asking about: decided and announced in the minute the data allow.
@@ -412,7 +447,8 @@ export class Daemon {
         clock: this.clock,
         record: (run) => probeRuns.record(run),
         // One replica runs the journeys: the evaluation lease holder.
-        shouldRun: () => this.lease.isLeader(),
+        // Sharded: the holder of the `~global` shard, which steps the probe alerts.
+        shouldRun: () => (this.sharding ? this.sharding.coordinator.owned().has(GLOBAL_SHARD) : this.lease.isLeader()),
         ...(config.FW_PROBES_LOCATION ? { location: config.FW_PROBES_LOCATION } : {}),
       });
       const journeys = this.journeys;
@@ -605,7 +641,8 @@ export class Daemon {
       this.journeys.watch();
       this.probeRunner.start();
     }
-    this.lease.start();
+    if (this.sharding) this.sharding.start();
+    else this.lease.start();
     this.ticker.start();
     // Every replica delivers, leader or not: a standby takes over the jobs of a leader that died mid-delivery.
     this.outbox.start();
@@ -639,7 +676,7 @@ export class Daemon {
     };
     await step('minute ticker', () => this.ticker.stop());
     // Released right after the last tick, so another replica takes over evaluation at once instead of after the TTL.
-    await step('evaluation lease', () => this.lease.stop());
+    await step('evaluation lease', () => (this.sharding ? this.sharding.stop() : this.lease.stop()));
     await step('delivery worker', () => this.outbox.stop());
     await step('receivers', () => this.receivers.closeAll());
     // Before the consumer and producer: a run in flight still delivers its events and result.

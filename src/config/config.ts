@@ -285,6 +285,16 @@ export const CONFIG_SPEC = {
       'Evaluation lease: one replica evaluates; ' +
       'if it dies, another takes over within this time (renewed every third of it).',
   },
+  FW_EVAL_SHARDING: {
+    schema: z.enum(['off', 'funnel'], { error: '`off` or `funnel`' }),
+    default: 'off',
+    doc:
+      '`funnel`: evaluation is spread over the replicas, one shard per funnel (funnels whose incidents a ' +
+      "receiver's `group_by` groups together share one), each held through a lease of its own (within " +
+      '`FW_LEASE_TTL_MS` of a replica leaving or dying, its shards move). `off`: the replica holding the one lease ' +
+      'evaluates every rule. Set the same value on every replica: a sharded replica stands by while an unsharded ' +
+      'one holds the lease.',
+  },
   FW_STALE_AFTER_MS: {
     schema: durationMs,
     default: '300000',

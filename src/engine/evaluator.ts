@@ -323,6 +323,14 @@ export class Evaluator {
     this.source.invalidate?.();
   }
 
+  /**
+   * Sharded evaluation (engine/sharded-evaluation.ts): read the alert states and incident groups again at the next
+   * pass, because the rule set changed and with it which states this shard owns. Nothing else is dropped.
+   */
+  reloadStates(): void {
+    this.loadedFor = undefined;
+  }
+
   /** Alert states as last committed (for the API and tests). */
   currentStates(): ReadonlyMap<string, AlertState> {
     return this.states;

@@ -7,11 +7,13 @@ export interface ReadinessCheck {
   check(): Promise<string | null> | string | null;
   /** Something an operator should see that does not make the daemon unready (e.g. a rejected rule edit). */
   warning?(): string | null;
+  /** What the component reports besides (e.g. the evaluation shards held), shown as `detail`. */
+  detail?(): unknown;
 }
 
 export interface ReadinessReport {
   ready: boolean;
-  checks: Record<string, { ok: boolean; reason?: string; warning?: string }>;
+  checks: Record<string, { ok: boolean; reason?: string; warning?: string; detail?: unknown }>;
 }
 
 export class Readiness {
@@ -35,9 +37,13 @@ export class Readiness {
           reason = err instanceof Error ? err.message : String(err);
         }
         const warning = c.warning?.() ?? null;
+        const detail = c.detail?.();
         return [
           c.name,
-          reason === null ? { ok: true, ...(warning ? { warning } : {}) } : { ok: false, reason },
+          {
+            ...(reason === null ? { ok: true, ...(warning ? { warning } : {}) } : { ok: false, reason }),
+            ...(detail !== undefined ? { detail } : {}),
+          },
         ] as const;
       }),
     );

@@ -152,6 +152,23 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  // Sharded evaluation (FW_EVAL_SHARDING=funnel, engine/sharded-evaluation.ts).
+  readonly evalShardsOwned = new Gauge({
+    name: 'fw_eval_shards_owned',
+    help: 'Evaluation shards this replica holds (sharded evaluation)',
+    registers: [this.registry],
+  });
+  readonly evalShardMembers = new Gauge({
+    name: 'fw_eval_shard_members',
+    help: 'Live replicas taking part in sharded evaluation, as this replica saw them at its last heartbeat',
+    registers: [this.registry],
+  });
+  readonly evalFunnelLooks = new Counter({
+    name: 'fw_eval_funnel_ticks_total',
+    help: 'Evaluation passes over a funnel on this replica (sharded evaluation); summed over replicas, one a minute',
+    labelNames: ['funnel'] as const,
+    registers: [this.registry],
+  });
   readonly evalWatermarkLag = new Gauge({
     name: 'fw_eval_data_lag_seconds',
     help: 'How far the evaluated data (newest complete bucket) is behind the wall clock, per funnel',
