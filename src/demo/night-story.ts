@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ManualClock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
+import { formatDuration } from '../core/text.js';
 import { SYNTHETIC_ATTR } from '../events/event.js';
 import type { DeliveryJob } from '../notify/receiver.js';
 import { probeRuleName } from '../probes/probe-alerts.js';
@@ -355,7 +356,8 @@ export async function runNightStory(opts: NightStoryOptions = {}): Promise<numbe
     out(
       `the shop serves HTTP at ${shopUrl}; ${NIGHT_CHECKOUTS_PER_HOUR} real checkouts an hour; the daemon runs ` +
         `${journeys.length} canary users from ${probesDir === PROBES_DIR ? 'probes/' : 'a copy of probes/'} ` +
-        `(${journeys.map((j) => j.name).join(', ')}) every minute, paging on 2 failed of 3 runs\n\n` +
+        `(${journeys.map((j) => `${j.name} every ${formatDuration(j.everyMs)}`).join(', ')}), ` +
+        `each paging when 2 of its last 3 runs failed\n\n` +
         `1. ${QUIET_MIN} minutes of a quiet night …`,
     );
     for (let m = 0; m < QUIET_MIN; m++) await minute(false);
