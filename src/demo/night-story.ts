@@ -29,7 +29,7 @@ import { probeRuleName } from '../probes/probe-alerts.js';
 import { RedisProbeRuns, type StoredRun } from '../probes/run-store.js';
 import { DEMO_SHOP_PORT, serveShop } from './run-demo.js';
 import { Shop } from './shop.js';
-import { startStoryDaemon, type StoryDaemon } from './story-daemon.js';
+import { startStoryDaemon, until, type StoryDaemon } from './story-daemon.js';
 import { TEST_CARDS } from './shop-service.js';
 
 export interface NightStoryOptions {
@@ -401,14 +401,6 @@ export async function runNightStory(opts: NightStoryOptions = {}): Promise<numbe
     out(`demo failed: ${errorMessage(err)}\n`);
     await stopAll();
     return 1;
-  }
-}
-
-async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(what);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

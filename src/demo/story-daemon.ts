@@ -67,3 +67,12 @@ export async function startStoryDaemon(o: {
     throw err;
   }
 }
+
+/** Polls `probe` until it holds; throws `what` after `timeoutMs`. */
+export async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
