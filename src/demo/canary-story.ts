@@ -16,7 +16,7 @@ import { errorMessage } from '../core/errors.js';
 import { evidenceMarkdown, type GateEvidence } from '../gates/gate-evidence.js';
 import { progressLine } from '../gates/gate-command.js';
 import { Shop } from './shop.js';
-import { startStoryDaemon, type StoryDaemon } from './story-daemon.js';
+import { startStoryDaemon, until, type StoryDaemon } from './story-daemon.js';
 
 export interface CanaryStoryOptions {
   checkoutsPerMinute: number;
@@ -129,13 +129,5 @@ export async function runCanaryStory(opts: CanaryStoryOptions): Promise<number> 
     out(`demo failed: ${errorMessage(err)}\n`);
     await stopAll();
     return 1;
-  }
-}
-
-async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(what);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -4,7 +4,8 @@
  * job for several receivers prints once, at the first), every delivered job also shown to `onJob`.
  */
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../config/config.js';
+import type { Clock } from '../core/clock.js';
+import { loadConfig, type Config } from '../config/config.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { Daemon } from '../app/daemon.js';
 import { consoleLines } from '../notify/console-receiver.js';
@@ -16,6 +17,7 @@ const MIN = 60_000;
 
 export interface StoryDaemon {
   daemon: Daemon;
+  config: Config;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -25,6 +27,10 @@ export async function startStoryDaemon(o: {
   /** How a delivered job is introduced on the console, e.g. "notification". */
   label: string;
   onJob?: (job: DeliveryJob) => void;
+  /** The daemon's clock (default the system's): a story that plays minutes on a ManualClock gives it here. */
+  clock?: Clock;
+  /** More configuration (FW_PROBES_DIR, …). */
+  env?: Record<string, string>;
 }): Promise<StoryDaemon> {
   let redis: RedisServerHandle | undefined;
   let daemon: Daemon | undefined;
@@ -40,6 +46,7 @@ export async function startStoryDaemon(o: {
       FW_HTTP_PORT: process.env.FW_HTTP_PORT ?? '0',
       FW_HTTP_HOST: '127.0.0.1',
       FW_STALE_AFTER_MS: String(4 * 60 * MIN),
+      ...o.env,
     });
     const logger = createLogger({ level: process.env.FW_LOG_LEVEL ?? 'error', pretty: 'auto' });
     const receiverFactory = (def: { name: string }): Receiver => ({
@@ -52,11 +59,20 @@ export async function startStoryDaemon(o: {
         return { ok: true };
       },
     });
-    daemon = new Daemon({ config, logger, receiverFactory });
+    daemon = new Daemon({ config, logger, receiverFactory, ...(o.clock ? { clock: o.clock } : {}) });
     await daemon.start();
-    return { daemon, logger, stop };
+    return { daemon, config, logger, stop };
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** Polls `probe` until it holds; throws `what` after `timeoutMs`. */
+export async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(what);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }

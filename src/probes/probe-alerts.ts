@@ -77,8 +77,13 @@ export function judgeProbe(j: Journey, location: string, runs: readonly StoredRu
     reason,
   });
   if (!newest || now - newest.at > STALE_INTERVALS * j.everyMs + 60_000) {
+    // A location gone silent: no runs is no recovery, so an alert firing there keeps firing (alert-state.ts), and
+    // its evidence says why it is no longer judged and what the last runs said.
+    const last = runs.slice(0, a.of);
     const reason = newest
-      ? `${j.name} has not run at ${location} since ${new Date(newest.at).toISOString()}`
+      ? `${j.name} has not run at ${location} since ${new Date(newest.at).toISOString()} ` +
+        `(over ${STALE_INTERVALS} intervals): its runner there went silent; its last ${last.length} runs ` +
+        `failed ${last.filter((r) => !r.ok).length}, and an alert firing there stays firing until a run passes`
       : `${j.name} has no runs at ${location}`;
     return { condition: 'insufficient', evidence: evidence(0, 0, reason, null) };
   }

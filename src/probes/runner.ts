@@ -130,6 +130,11 @@ export class ProbeRunner {
     await this.o.sink.close();
   }
 
+  /** Resolves when no run is in flight (a story that moves a ManualClock waits for the runs `tick` started). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
   /** Starts what is due now (exposed for tests that move a ManualClock); returns the names started. */
   tick(): string[] {
     if (this.stopped) return [];

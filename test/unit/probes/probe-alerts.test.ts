@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkJourneySources, type Journey } from '../../../src/probes/load.js';
 import { judgeProbe, probeRule } from '../../../src/probes/probe-alerts.js';
+import { stepAlert } from '../../../src/engine/alert-state.js';
 import type { StoredRun } from '../../../src/probes/run-store.js';
 import { formatProblem } from '../../../src/rules/problem.js';
 
@@ -82,6 +83,28 @@ describe('probe alert rule', () => {
       condition: 'insufficient',
       evidence: { reason: expect.stringContaining('has not run at eu since') },
     });
+  });
+
+  it('a location gone silent keeps its firing alert firing and says the runner went silent', () => {
+    const j = journey();
+    const rule = probeRule(j);
+    const seg = { dimension: 'location', value: 'eu' };
+    const fired = stepAlert(undefined, rule.name, seg, judgeProbe(j, 'eu', [failed(0), failed(1)], T), T, rule);
+    expect(fired.next.status).toBe('firing');
+    const later = T + 60 * 60_000;
+    const silent = stepAlert(
+      fired.next,
+      rule.name,
+      seg,
+      judgeProbe(j, 'eu', [failed(0), failed(1)], later),
+      later,
+      rule,
+    );
+    expect(silent.transition).toBeNull();
+    expect(silent.next.status).toBe('firing');
+    expect(silent.next.evidence?.reason).toMatch(
+      /^signup has not run at eu since \S+ \(over 5 intervals\): its runner there went silent; its last 2 runs failed 2, and an alert firing there stays firing until a run passes$/,
+    );
   });
 
   it('alert: settings are checked path:line:col against the steps, and the funnels and receivers when known', () => {
