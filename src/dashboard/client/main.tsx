@@ -2,7 +2,7 @@
  * The dashboard's client: a few pages routed by the URL's #hash, each reading the JSON the daemon serves under
  * /ui/api (server: src/dashboard/routes.ts). Preact for the pages, uPlot for the charts (chart.tsx).
  */
-import { render } from 'preact';
+import { render, type ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { access, ago, get, pct, segText, send, when } from './api.js';
 import { Chart, deployLabel, Sparkline, type Marker } from './chart.js';
@@ -81,6 +81,7 @@ interface OverviewData {
   freshness: {
     consumerLag: { topic?: string; partition?: string; lag: number }[];
     deadLetters: { count: number; since: number | null };
+    unmatched: UnmatchedRow[];
   };
 }
 
@@ -192,6 +193,15 @@ function Overview() {
           ? 'no Kafka consumer on this replica'
           : data.freshness.consumerLag.map((l) => `${l.topic}/${l.partition}: ${l.lag}`).join(', ')}
       </p>
+      {data.freshness.unmatched.length > 0 && (
+        <>
+          <p class="warn">
+            Steps whose <code>where</code> filter matches (almost) none of their events in the last 5 minutes: the rules
+            on them see no traffic.
+          </p>
+          <UnmatchedTable rows={data.freshness.unmatched} />
+        </>
+      )}
     </div>
   );
 }
@@ -316,26 +326,31 @@ function RulePage(props: { name: string; params: URLSearchParams }) {
         </>
       )}
       <h3>Why is it quiet</h3>
-      <Explain rule={data.rule.name} />
-      {data.why.length === 0 ? (
-        <p class="quiet">Every series of this rule is judged with the baseline it asks for.</p>
-      ) : (
-        <table class="why">
-          <tbody>
-            {data.why.map((w, i) => (
-              <tr key={i}>
-                <td>
-                  <a href={ruleHref(data.rule.name, w.segment, span)}>{segText(w.segment)}</a>
-                </td>
-                <td>
-                  <Badge s={w.status} />
-                </td>
-                <td class="reason">{w.reason}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Explain
+        rule={data.rule.name}
+        segment={data.segment}
+        fallback={
+          data.why.length === 0 ? (
+            <p class="quiet">Every series of this rule is judged with the baseline it asks for.</p>
+          ) : (
+            <table class="why">
+              <tbody>
+                {data.why.map((w, i) => (
+                  <tr key={i}>
+                    <td>
+                      <a href={ruleHref(data.rule.name, w.segment, span)}>{segText(w.segment)}</a>
+                    </td>
+                    <td>
+                      <Badge s={w.status} />
+                    </td>
+                    <td class="reason">{w.reason}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      />
       {data.drilldown && (
         <>
           <h3>Drill-down</h3>
@@ -401,33 +416,175 @@ function RulePage(props: { name: string; params: URLSearchParams }) {
   );
 }
 
-/**
- * The rule's explain report (GET /v1/rules/<name>/explain), when the daemon has it: per series, the reason in words
- * and what it would take, shown field by field. Absent (404) on daemons without the route: the rows below, from the
- * alert states, are then all there is.
- */
-function Explain(props: { rule: string }) {
-  const { data } = useJson<{ series?: Record<string, unknown>[] }>(
-    `/ui/api/v1/rules/${encodeURIComponent(props.rule)}/explain`,
-  );
-  if (!data?.series?.length) return null;
-  const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+/** One step whose `where` filter turns away (almost) every event of its type (src/ingest/unmatched.ts). */
+interface UnmatchedRow {
+  funnel: string;
+  step: string;
+  event: string;
+  filter: string;
+  seen: number;
+  matched: number;
+  sample: Record<string, Record<string, number>>;
+  text: string;
+}
+
+/** The fields of the explain report (src/engine/rule-explain.ts RuleExplanation) the page shows. */
+interface Explanation {
+  rule: string;
+  data: { detail: string; stale: boolean; noTraffic: boolean };
+  unmatched: UnmatchedRow[];
+  series: {
+    segment: Seg;
+    label: string;
+    status: string;
+    condition: 'breach' | 'ok' | 'insufficient' | 'inhibited';
+    reasons: { code: string; text: string }[];
+    baseline: { kind: string; weeksWanted?: number; weeksAvailable?: number; fallback?: string };
+    volume: { windowMinutes: number; count: number; minVolume: number };
+    now: {
+      windowMinutes: number;
+      observed: number;
+      expected: number;
+      observedRate: number | null;
+      expectedRate: number | null;
+      relativeChange: number;
+      statistic: number;
+      threshold: number;
+    } | null;
+    detectable: { withinMinutes: number; change: number | null; windowMinutes: number | null }[];
+  }[];
+}
+
+/** Steps whose filter matches nothing: which funnel, step and filter, how many seen and kept, the values seen. */
+function UnmatchedTable(props: { rows: UnmatchedRow[] }) {
+  if (props.rows.length === 0) return null;
+  const sample = (u: UnmatchedRow) =>
+    Object.entries(u.sample)
+      .flatMap(([k, vs]) => Object.entries(vs).map(([v, n]) => `${k}=${v} ×${n}`))
+      .join(', ');
   return (
-    <table class="explain">
+    <table class="unmatched">
+      <thead>
+        <tr>
+          <th>funnel</th>
+          <th>step</th>
+          <th>filter</th>
+          <th>matched / seen</th>
+          <th>values seen</th>
+        </tr>
+      </thead>
       <tbody>
-        {data.series.map((row, i) => (
-          <tr key={i}>
-            <td>{segText((row.segment as Seg) ?? null)}</td>
-            <td class="reason">
-              {Object.entries(row)
-                .filter(([k]) => k !== 'segment')
-                .map(([k, v]) => `${k}: ${text(v)}`)
-                .join(' · ')}
+        {props.rows.map((u) => (
+          <tr key={`${u.funnel}|${u.step}`} data-step={`${u.funnel}/${u.step}`} title={u.text}>
+            <td>{u.funnel}</td>
+            <td>
+              {u.step} <span class="quiet">({u.event})</span>
             </td>
+            <td>
+              <code>where {u.filter}</code>
+            </td>
+            <td>
+              {u.matched.toLocaleString()} / {u.seen.toLocaleString()}
+            </td>
+            <td class="sample">{sample(u)}</td>
           </tr>
         ))}
       </tbody>
     </table>
+  );
+}
+
+const num = (v: number, rate: boolean) => (rate ? pct(v) : Math.round(v).toLocaleString());
+
+/**
+ * The rule's explain report (GET /v1/rules/<name>/explain): per series, its state and the reasons in words (too
+ * little traffic, the baseline's fallback, silences, filters that match nothing), observed vs expected with the
+ * statistic against its threshold, and the smallest change the rule would catch within 15, 60 and 240 minutes.
+ */
+function Explain(props: { rule: string; segment: Seg; fallback: ComponentChildren }) {
+  const seg = props.segment ? `?segment=${encodeURIComponent(segText(props.segment))}` : '';
+  const { data, error } = useJson<Explanation>(`/ui/api/v1/rules/${encodeURIComponent(props.rule)}/explain${seg}`, [
+    seg,
+  ]);
+  // Without the report (an older replica behind the same proxy, an error): the reasons the alert states carry.
+  if (error) return <>{props.fallback}</>;
+  if (!data) return <p class="quiet">Loading the explanation…</p>;
+  return (
+    <div class="explain">
+      <p class="quiet">Data: {data.data.detail}</p>
+      {data.unmatched.length > 0 && (
+        <>
+          <p class="warn">A step this rule reads counts (almost) nothing: its filter turns the events away.</p>
+          <UnmatchedTable rows={data.unmatched} />
+        </>
+      )}
+      <table class="explain">
+        <thead>
+          <tr>
+            <th>series</th>
+            <th>state</th>
+            <th>why</th>
+            <th>now</th>
+            <th>smallest change caught within</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.series.map((x) => {
+            const rate = x.now !== null && x.now.observedRate !== null && x.now.expectedRate !== null;
+            return (
+              <tr key={x.label} data-series={x.label}>
+                <td>
+                  <a href={ruleHref(data.rule, x.segment)}>{x.label}</a>
+                </td>
+                <td>
+                  <Badge s={x.condition === 'ok' ? x.status : x.condition} />
+                </td>
+                <td class="reason">
+                  <ul>
+                    {x.reasons.map((r, i) => (
+                      <li key={i} data-code={r.code}>
+                        {r.text}
+                      </li>
+                    ))}
+                  </ul>
+                  <span class="quiet">
+                    {x.volume.count.toLocaleString()} counted in {x.volume.windowMinutes} min (min_volume{' '}
+                    {x.volume.minVolume.toLocaleString()}); baseline {x.baseline.kind}
+                    {x.baseline.weeksWanted !== undefined
+                      ? ` (${x.baseline.weeksAvailable ?? 0} of ${x.baseline.weeksWanted} weeks)`
+                      : ''}
+                    {x.baseline.fallback ? `, using ${x.baseline.fallback}` : ''}
+                  </span>
+                </td>
+                <td class="now">
+                  {x.now === null ? (
+                    <span class="quiet">no window could be scored</span>
+                  ) : (
+                    <>
+                      {rate
+                        ? `${pct(x.now.observedRate)} vs ${pct(x.now.expectedRate)} expected`
+                        : `${num(x.now.observed, false)} vs ${num(x.now.expected, false)} expected`}
+                      <br />
+                      <span class="quiet">
+                        over {x.now.windowMinutes} min; statistic {x.now.statistic.toFixed(2)}, threshold{' '}
+                        {x.now.threshold.toFixed(2)}
+                      </span>
+                    </>
+                  )}
+                </td>
+                <td class="detectable">
+                  {x.detectable.map((c) => (
+                    <div key={c.withinMinutes}>
+                      {c.withinMinutes} min: {c.change === null ? 'none at this traffic' : pct(c.change, 0)}
+                    </div>
+                  ))}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
