@@ -718,17 +718,146 @@ function Deploys() {
   );
 }
 
+/** The fields of a gate's evidence record (src/gates/gate-evidence.ts GateEvidence) the page shows. */
+interface GateEvidenceData {
+  gate: string;
+  verdict: string;
+  reason: string;
+  explanation: string;
+  decidedAt: string | null;
+  canary: { value: string; entered: number; trials: number; successes: number; rate: number | null };
+  baseline: { value: string; entered: number; trials: number; successes: number; rate: number | null };
+  effect: { estimate: number | null; lower: number | null; upper: number | null; level: number };
+  srm: { checked: boolean; mismatch: boolean; observedWeight: number | null; expectedWeight?: number };
+  minutesUsed: number;
+  minutesToDecision: number | null;
+  since: string;
+  dataUntil: string;
+  settings: { drop: number; falseFail: number; power: number };
+  rollback: { condition: string; status: string; at: string | null };
+  timeline: { at: string; verdict: string; failEvidence: number; passEvidence: number; srmMismatch: boolean }[];
+}
+
+/**
+ * The effect canary/baseline − 1 with its anytime-valid interval, against no change (0) and the harm the gate
+ * guards against (−drop): fail once the interval is wholly below 0, pass once wholly above −drop.
+ */
+function EffectBar(props: { e: GateEvidenceData }) {
+  const { estimate, lower, upper } = props.e.effect;
+  const drop = props.e.settings.drop;
+  const known = [estimate, lower, upper, 0, -drop].filter((x): x is number => x !== null && Number.isFinite(x));
+  const lo = Math.min(...known) - drop / 2;
+  const hi = Math.max(...known) + drop / 2;
+  const W = 560;
+  const x = (v: number) => ((v - lo) / (hi - lo)) * W;
+  return (
+    <svg class="effect" width={W} height={54} viewBox={`0 0 ${W} 54`} role="img">
+      <line x1={0} x2={W} y1={24} y2={24} stroke="#ccc" />
+      <line x1={x(0)} x2={x(0)} y1={6} y2={42} stroke="#555" />
+      <text x={x(0) + 3} y={52} font-size="11">
+        0
+      </text>
+      <line x1={x(-drop)} x2={x(-drop)} y1={6} y2={42} stroke="#c0392b" stroke-dasharray="4 3" />
+      <text x={x(-drop) + 3} y={52} font-size="11" fill="#c0392b">
+        −{pct(drop, 0)}
+      </text>
+      {lower !== null && upper !== null && (
+        <rect x={x(lower)} y={17} width={Math.max(1, x(upper) - x(lower))} height={14} fill="rgba(53,103,196,0.35)" />
+      )}
+      {estimate !== null && <circle cx={x(estimate)} cy={24} r={4} fill="#3567c4" />}
+    </svg>
+  );
+}
+
+/** A comparison's evidence: verdict, the two arms, the effect with its interval, and the evidence over time. */
+function GateEvidenceView(props: { e: GateEvidenceData }) {
+  const e = props.e;
+  const signed = (v: number | null) => (v === null ? '—' : `${v >= 0 ? '+' : '−'}${pct(Math.abs(v))}`);
+  const t = e.timeline.map((x) => Date.parse(x.at));
+  const lg = (v: number) => (v > 0 ? Math.log10(v) : null);
+  const failAt = Math.log10(1 / e.settings.falseFail);
+  const passAt = Math.log10(1 / (1 - e.settings.power));
+  return (
+    <div class="gate-evidence" data-verdict={e.verdict}>
+      <p>
+        <Badge s={e.verdict} /> {e.explanation}
+      </p>
+      <table class="arms">
+        <thead>
+          <tr>
+            <th>arm</th>
+            <th>version</th>
+            <th>entered</th>
+            <th>trials</th>
+            <th>converted</th>
+            <th>rate</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(['canary', 'baseline'] as const).map((k) => (
+            <tr key={k} data-arm={k}>
+              <td>{k}</td>
+              <td>{e[k].value}</td>
+              <td>{e[k].entered.toLocaleString()}</td>
+              <td>{Math.round(e[k].trials).toLocaleString()}</td>
+              <td>{Math.round(e[k].successes).toLocaleString()}</td>
+              <td>{pct(e[k].rate)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p class="effect-text">
+        effect {signed(e.effect.estimate)}, {pct(e.effect.level, 0)} interval {signed(e.effect.lower)} to{' '}
+        {signed(e.effect.upper)} (harm guarded against: −{pct(e.settings.drop, 0)})
+      </p>
+      <EffectBar e={e} />
+      <p class="quiet">
+        {e.minutesUsed} min of data since {e.since.replace('T', ' ').slice(0, 16)}Z, up to{' '}
+        {e.dataUntil.replace('T', ' ').slice(0, 16)}Z
+        {e.minutesToDecision !== null && e.minutesToDecision > 0
+          ? `; about ${e.minutesToDecision} min to a decision`
+          : ''}
+        {e.srm.checked ? `; sample ratio ${e.srm.mismatch ? 'MISMATCH' : 'as expected'}` : ''}; rollback{' '}
+        {e.rollback.status}: {e.rollback.condition}
+      </p>
+      {t.length > 1 && (
+        <>
+          <h4>Evidence over time (log10; the gate decides at the dashed lines)</h4>
+          <Chart
+            name={`gate-${e.gate}`}
+            data={[
+              t,
+              e.timeline.map((x) => lg(x.failEvidence)),
+              e.timeline.map(() => failAt),
+              e.timeline.map((x) => lg(x.passEvidence)),
+              e.timeline.map(() => passAt),
+            ]}
+            series={[
+              { label: 'against "no harm" (fail)', stroke: '#c0392b', width: 2 },
+              { label: 'fail at', stroke: '#c0392b', dash: [6, 4] },
+              { label: 'against "harm" (pass)', stroke: '#27ae60', width: 2 },
+              { label: 'pass at', stroke: '#27ae60', dash: [6, 4] },
+            ]}
+            height={200}
+            yFormat={(v) => v.toFixed(1)}
+          />
+        </>
+      )}
+    </div>
+  );
+}
+
 function Gates() {
   const { data, error } = useJson<{
     gates: { name: string; funnel: string; splitBy: string; description: string | null }[];
   }>('/ui/api/v1/gates');
-  const [ev, setEv] = useState<{ gate: string; json?: unknown; error?: string } | null>(null);
+  const [ev, setEv] = useState<{ gate: string; json?: GateEvidenceData; error?: string } | null>(null);
   const look = async (e: Event, gate: string) => {
     e.preventDefault();
     const f = new FormData(e.target as HTMLFormElement);
     const qs = new URLSearchParams({ canary: String(f.get('canary')), baseline: String(f.get('baseline')) });
     try {
-      setEv({ gate, json: await get(`/ui/api/v1/gates/${encodeURIComponent(gate)}/evidence?${qs}`) });
+      setEv({ gate, json: await get<GateEvidenceData>(`/ui/api/v1/gates/${encodeURIComponent(gate)}/evidence?${qs}`) });
     } catch (err) {
       setEv({ gate, error: (err as Error).message });
     }
@@ -751,7 +880,7 @@ function Gates() {
             <button type="submit">Evidence</button>
           </form>
           {ev?.gate === g.name &&
-            (ev.error ? <p class="error">{ev.error}</p> : <pre>{JSON.stringify(ev.json, null, 2)}</pre>)}
+            (ev.error ? <p class="error">{ev.error}</p> : <GateEvidenceView e={ev.json as GateEvidenceData} />)}
         </section>
       ))}
     </div>

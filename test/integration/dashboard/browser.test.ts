@@ -5,6 +5,7 @@
  * the deploy marker and the alert span sit at their times), the insufficient rule's reason, and a silence created
  * in the page that the API then lists; the explain report on the rule page and in the overview's "why" column; and a
  * step whose `where` filter turns its events away, on the overview and on the page of a rule reading it.
+ * A gate's evidence drawn: verdict, both arms, the effect's interval against the harm, the evidence over time.
  * Screenshots of each page go to .tmp/screenshots/dashboard/.
  */
 import { mkdirSync } from 'node:fs';
@@ -12,6 +13,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { chromium, type Locator, type Page } from 'playwright-core';
 import { eventually } from '../../support/env.js';
 import { startInProcessDaemon } from '../../support/daemon.js';
+import { canaryMinutes, canaryRulesDir, MIN } from '../../support/canary-shop.js';
+import { startWebhook } from '../../support/shop-daemon.js';
 import { daemonWithIncident, TOKEN } from './fixture.js';
 
 const SHOTS = '.tmp/screenshots/dashboard';
@@ -222,6 +225,56 @@ describe('the dashboard in Chromium', () => {
     await page.goto(`${url}/#/rule/checkout-starts-collapse`);
     await page.locator('table.explain tr[data-series=funnel-wide]').waitFor();
     expect(await page.locator('table.unmatched').count()).toBe(0);
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it('draws a gate comparison: verdict, both arms, the effect with its interval, the evidence over time', async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    const hook = await startWebhook();
+    onTestFinished(() => hook.close());
+    const d = await startInProcessDaemon(TOKEN, { FW_RULES_DIR: canaryRulesDir(hook.url) });
+    const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    // A canary converting at half the baseline's rate: the gate fails it.
+    const t0 = Math.floor((Date.now() - 120 * MIN) / MIN) * MIN;
+    const arms = [
+      { version: '5.2.0', perMinute: 180, rate: 0.7 },
+      { version: '5.3.0', perMinute: 20, rate: 0.35 },
+    ];
+    const events = canaryMinutes(t0, 0, 40, arms);
+    for (let i = 0; i < events.length; i += 5_000) {
+      const r = await fetch(`${d.httpUrl}/v1/events`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify(events.slice(i, i + 5_000)),
+      });
+      expect(r.status).toBe(200);
+    }
+    const verdict = (await (
+      await fetch(`${d.httpUrl}/v1/gates/canary/verdict?canary=5.3.0&baseline=5.2.0`, { headers: auth })
+    ).json()) as { verdict: string; timeline: unknown[] };
+    expect(verdict.verdict).toBe('fail');
+    expect(verdict.timeline.length).toBeGreaterThan(1);
+
+    const page = await browserPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${d.httpUrl}/login`);
+    await page.fill('#token', TOKEN);
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${d.httpUrl}/`);
+    await page.goto(`${d.httpUrl}/#/gates`);
+    await page.fill('input[name=canary]', '5.3.0');
+    await page.fill('input[name=baseline]', '5.2.0');
+    await page.click('.gates form button[type=submit]');
+    const ev = page.locator('.gate-evidence[data-verdict=fail]');
+    await shows(ev.locator('.badge'), 'fail');
+    await shows(ev.locator('tr[data-arm=canary]'), '5.3.0');
+    await shows(ev.locator('tr[data-arm=baseline]'), '5.2.0');
+    await shows(ev.locator('.effect-text'), 'harm guarded against: −20%');
+    expect(await ev.locator('svg.effect rect').count()).toBe(1);
+    await page.locator('[data-chart=gate-canary][data-drawn="1"]').waitFor();
+    expect(await page.locator('.gates pre').count()).toBe(0);
+    await page.screenshot({ path: `${SHOTS}/gate.png`, fullPage: true });
     expect(errors).toEqual([]);
   }, 120_000);
 });
