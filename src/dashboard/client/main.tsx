@@ -3,6 +3,9 @@
  * /ui/api (server: src/dashboard/routes.ts). Preact for the pages, uPlot for the charts (chart.tsx).
  */
 import { render, type ComponentChildren } from 'preact';
+import type { RuleExplanation } from '../../engine/rule-explain.js';
+import type { UnmatchedReport } from '../../ingest/unmatched.js';
+import type { GateEvidence } from '../../gates/gate-evidence.js';
 import { useEffect, useState } from 'preact/hooks';
 import { access, ago, get, pct, segText, send, when } from './api.js';
 import { Chart, deployLabel, Sparkline, type Marker } from './chart.js';
@@ -416,44 +419,9 @@ function RulePage(props: { name: string; params: URLSearchParams }) {
   );
 }
 
-/** One step whose `where` filter turns away (almost) every event of its type (src/ingest/unmatched.ts). */
-interface UnmatchedRow {
-  funnel: string;
-  step: string;
-  event: string;
-  filter: string;
-  seen: number;
-  matched: number;
-  sample: Record<string, Record<string, number>>;
-  text: string;
-}
-
-/** The fields of the explain report (src/engine/rule-explain.ts RuleExplanation) the page shows. */
-interface Explanation {
-  rule: string;
-  data: { detail: string; stale: boolean; noTraffic: boolean };
-  unmatched: UnmatchedRow[];
-  series: {
-    segment: Seg;
-    label: string;
-    status: string;
-    condition: 'breach' | 'ok' | 'insufficient' | 'inhibited';
-    reasons: { code: string; text: string }[];
-    baseline: { kind: string; weeksWanted?: number; weeksAvailable?: number; fallback?: string };
-    volume: { windowMinutes: number; count: number; minVolume: number };
-    now: {
-      windowMinutes: number;
-      observed: number;
-      expected: number;
-      observedRate: number | null;
-      expectedRate: number | null;
-      relativeChange: number;
-      statistic: number;
-      threshold: number;
-    } | null;
-    detectable: { withinMinutes: number; change: number | null; windowMinutes: number | null }[];
-  }[];
-}
+// The JSON the explain route answers, typed by the server's own declarations (type-only: nothing is bundled).
+type UnmatchedRow = UnmatchedReport;
+type Explanation = RuleExplanation;
 
 /** Steps whose filter matches nothing: which funnel, step and filter, how many seen and kept, the values seen. */
 function UnmatchedTable(props: { rows: UnmatchedRow[] }) {
@@ -718,25 +686,8 @@ function Deploys() {
   );
 }
 
-/** The fields of a gate's evidence record (src/gates/gate-evidence.ts GateEvidence) the page shows. */
-interface GateEvidenceData {
-  gate: string;
-  verdict: string;
-  reason: string;
-  explanation: string;
-  decidedAt: string | null;
-  canary: { value: string; entered: number; trials: number; successes: number; rate: number | null };
-  baseline: { value: string; entered: number; trials: number; successes: number; rate: number | null };
-  effect: { estimate: number | null; lower: number | null; upper: number | null; level: number };
-  srm: { checked: boolean; mismatch: boolean; observedWeight: number | null; expectedWeight?: number };
-  minutesUsed: number;
-  minutesToDecision: number | null;
-  since: string;
-  dataUntil: string;
-  settings: { drop: number; falseFail: number; power: number };
-  rollback: { condition: string; status: string; at: string | null };
-  timeline: { at: string; verdict: string; failEvidence: number; passEvidence: number; srmMismatch: boolean }[];
-}
+/** A gate's evidence record as the route answers it (src/gates/gate-evidence.ts). */
+type GateEvidenceData = GateEvidence;
 
 /**
  * The effect canary/baseline − 1 with its anytime-valid interval, against no change (0) and the harm the gate

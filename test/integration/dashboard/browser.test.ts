@@ -14,7 +14,7 @@ import { chromium, type Locator, type Page } from 'playwright-core';
 import { eventually } from '../../support/env.js';
 import { startInProcessDaemon } from '../../support/daemon.js';
 import { canaryMinutes, canaryRulesDir, MIN } from '../../support/canary-shop.js';
-import { startWebhook } from '../../support/shop-daemon.js';
+import { ordersMissingPaidFilter, startWebhook } from '../../support/shop-daemon.js';
 import { daemonWithIncident, TOKEN } from './fixture.js';
 
 const SHOTS = '.tmp/screenshots/dashboard';
@@ -174,21 +174,7 @@ describe('the dashboard in Chromium', () => {
     const d = await startInProcessDaemon(TOKEN, { FW_INSTANCE_ID: 'dash-unmatched' });
     const url = d.httpUrl;
     const now = Date.now();
-    const events = [];
-    for (let i = 0; i < 30; i++) {
-      const ts = now - 3 * 60_000 + i * 5000;
-      const attrs = { platform: 'web', payment_provider: 'stripe' };
-      events.push({ id: `s${i}`, type: 'checkout_started', ts, entity: `c${i}`, attrs });
-      events.push({ id: `p${i}`, type: 'payment_submitted', ts: ts + 1000, entity: `c${i}`, attrs });
-      const status = i === 0 ? 'pending' : 'succeeded';
-      events.push({
-        id: `o${i}`,
-        type: 'order_completed',
-        ts: ts + 2000,
-        entity: `c${i}`,
-        attrs: { ...attrs, status },
-      });
-    }
+    const events = ordersMissingPaidFilter(now - 3 * 60_000);
     const r = await fetch(`${url}/v1/events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
