@@ -44,6 +44,7 @@ import { silenceRoutes } from '../http/silence-routes.js';
 import { alertRoutes } from '../http/alert-routes.js';
 import { explainRoutes } from '../http/explain-routes.js';
 import { explainRule } from '../engine/rule-explain.js';
+import type { SegmentRef } from '../detect/series-reader.js';
 import { deployRoutes } from '../http/deploy-routes.js';
 import { gateRoutes } from '../http/gate-routes.js';
 import { dashboardRoutes } from '../dashboard/routes.js';
@@ -469,6 +470,14 @@ export class Daemon {
       metrics: this.metrics,
       logger: logger.child({ component: 'gates' }),
     });
+    /** Why a rule is quiet (or not): the explain API and the dashboard's overview read the same report. */
+    const explain = async (rule: string, segment?: SegmentRef) => {
+      const look = await this.evaluator.explainLook(rule, this.clock.now(), segment);
+      if (!look) return undefined;
+      const silences = await this.silences.list();
+      const unmatched = this.core.unmatched.reports(look.now);
+      return explainRule({ look, silences, unmatched, ...(segment ? { segment } : {}) });
+    };
     this.http = buildHttpServer({
       logger,
       metrics: this.metrics,
@@ -506,13 +515,7 @@ export class Daemon {
         explainRoutes({
           rules: () => this.rules.current ?? undefined,
           token: config.FW_INGEST_TOKEN,
-          explain: async (rule, segment) => {
-            const look = await this.evaluator.explainLook(rule, this.clock.now(), segment);
-            if (!look) return undefined;
-            const silences = await this.silences.list();
-            const unmatched = this.core.unmatched.reports(look.now);
-            return explainRule({ look, silences, unmatched, ...(segment ? { segment } : {}) });
-          },
+          explain,
         }),
         dashboardRoutes({
           token: config.FW_INGEST_TOKEN,
@@ -525,6 +528,8 @@ export class Daemon {
           deploys: this.deploys,
           silences: this.silences,
           metrics: this.metrics,
+          explain: (rule) => explain(rule),
+          unmatched: (now) => this.core.unmatched.reports(now),
           backtest: (req) =>
             backtestPreview(
               {

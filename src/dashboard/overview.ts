@@ -46,7 +46,8 @@ export async function overview(o: DashboardOptions, now: number, deadLetterSampl
   const funnels = await Promise.all(
     (rs?.funnels ?? []).map(async (f) => {
       const rules = (rs?.rules ?? []).filter((r) => r.funnel === f.name);
-      return { ...(await funnelNumbers(o, f, now)), rules: rules.map((r) => ruleRow(r, byRule, silences, now)) };
+      const rows = rules.map((r) => ruleRow(r, byRule, silences, now));
+      return { ...(await funnelNumbers(o, f, now)), rules: await Promise.all(rows.map((r) => withWhy(o, r))) };
     }),
   );
   const incidents = [...states.values()]
@@ -70,6 +71,24 @@ export async function overview(o: DashboardOptions, now: number, deadLetterSampl
     incidents,
     freshness: await freshness(o, now, deadLetterSamples),
   };
+}
+
+type RuleRow = ReturnType<typeof ruleRow>;
+
+/**
+ * A rule not ok gets the top reason of its explain report (the funnel-wide series, else the first series that is
+ * not ok): "too little traffic: needs 200 started …", "seasonal baseline has 1 of 4 week(s) …", the breach. The
+ * alert state's own reason stays when the report is not available.
+ */
+async function withWhy(o: DashboardOptions, row: RuleRow): Promise<RuleRow> {
+  if (row.badge === 'ok' || !o.explain) return row;
+  const e = await o.explain(row.name).catch(() => undefined);
+  const series = e?.series ?? [];
+  const s =
+    series.find((x) => x.segment === null && x.condition !== 'ok') ??
+    series.find((x) => x.condition !== 'ok') ??
+    series.find((x) => x.segment === null);
+  return s ? { ...row, reason: s.summary } : row;
 }
 
 function ruleRow(r: AlertRuleDef, byRule: Map<string, AlertState[]>, silences: readonly Silence[], now: number) {
@@ -145,6 +164,8 @@ async function freshness(o: DashboardOptions, now: number, deadLetterSamples: Co
   const base = deadLetterSamples[0]!;
   return {
     consumerLag: lag,
+    /** Steps whose `where` filter turns away (almost) all their events, on this replica (ingest/unmatched.ts). */
+    unmatched: [...(o.unmatched?.(now) ?? [])],
     deadLetters: {
       count: total - base.total,
       since: base.at === now ? null : base.at,

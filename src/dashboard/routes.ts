@@ -39,6 +39,8 @@ import type { SilenceStore } from '../notify/silence-store.js';
 import type { AlertState } from '../model/alert-state.js';
 import type { AlertTransition } from '../model/alert-transition.js';
 import { FwError } from '../core/errors.js';
+import type { RuleExplanation } from '../engine/rule-explain.js';
+import type { UnmatchedReport } from '../ingest/unmatched.js';
 import { overview, type CounterSamples } from './overview.js';
 import { rulePage, SPANS } from './rule-page.js';
 import { loginPage, shellPage } from './html.js';
@@ -69,14 +71,17 @@ export interface DashboardOptions {
   metrics: Metrics;
   /** The backtest preview (replay/backtest-preview.ts, passed in by the composition: replay is a later layer). */
   backtest?: (req: { rule: string; yaml?: string; sinceMs: number; now: number }) => Promise<BacktestPreview>;
+  /** The rule's explain report (engine/rule-explain.ts), for the overview's "why" column of rules not ok. */
+  explain?: (rule: string) => Promise<RuleExplanation | undefined>;
+  /** Steps whose `where` filter turns away their events (ingest/unmatched.ts), for the overview. */
+  unmatched?: (now: number) => readonly UnmatchedReport[];
   /** Where the built client is (default: dist/dashboard/assets, next to the compiled server or from the source). */
   assetsDir?: string;
 }
 
 const ASSETS = { 'app.js': 'text/javascript', 'app.css': 'text/css', 'uplot.css': 'text/css' } as const;
 type AssetName = keyof typeof ASSETS;
-// rules/<name>/explain: the why-quiet report of issue 20; until that route exists it answers 404 and the rule
-// page shows the reasons the alert states carry.
+// rules/<name>/explain: the why-quiet report (http/explain-routes.ts), shown on the rule page.
 const PROXIED =
   /^\/ui\/api\/(v1\/(?:alerts(?:\/transitions)?|deploys|silences(?:\/[^/]+)?|gates(?:\/[^/]+\/evidence)?|rules\/[^/]+\/explain))$/;
 

@@ -144,8 +144,8 @@ function stateView(s: AlertState, rule: AlertRuleDef, silences: readonly Silence
 
 /**
  * Why the rule's series are quiet, from what the alert states carry: the detector's reason when a series is
- * insufficient, the baseline's fallback when a seasonal rule judges against a trailing baseline. The `explain`
- * endpoint (GET /v1/rules/<name>/explain) will add what it would take and the smallest detectable drop.
+ * insufficient, the baseline's fallback when a seasonal rule judges against a trailing baseline. The page shows
+ * the explain report (GET /v1/rules/<name>/explain) instead; these rows are its fallback when that is unavailable.
  */
 export function whyRows(states: readonly AlertState[]) {
   const out: { segment: SegmentRef | null; status: string; reason: string; kind: 'insufficient' | 'fallback' }[] = [];

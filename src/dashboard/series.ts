@@ -167,6 +167,8 @@ export async function loadSeriesReader(
   const lead = (rule.baseline.kind === 'trailing' ? rule.baseline.windowMs : 4 * HOUR) + gap + SCAN_BUCKETS * b;
   // Only the dimension the chart reads: a funnel-wide chart of a rule segmented by 40 values reads no segment counts.
   const dimensions = [...new Set([...(seg ? [seg.dimension] : []), ...(rule.where ? [rule.where.dimension] : [])])];
+  // A segment's chart reads that one value of its dimension, not all of them (unless the rule's `where` needs it).
+  const values = seg && rule.where?.dimension !== seg.dimension ? { [seg.dimension]: [seg.value] } : undefined;
   const fine = new Map<number, BucketCounts>();
   const rollups = new Map<number, BucketCounts>();
   const read = async (resolution: 'fine' | 'rollup', lo: number, hi: number, into: Map<number, BucketCounts>) => {
@@ -175,9 +177,11 @@ export async function loadSeriesReader(
     for (let s = lo; s < hi; s += READ_CHUNK * width) {
       const e = Math.min(hi, s + READ_CHUNK * width);
       reads.push(
-        store.bucketCounts({ funnel, from: s, to: e, resolution, dimensions }).then((res) => {
-          for (const bc of res.buckets) into.set(bc.start, bc);
-        }),
+        store
+          .bucketCounts({ funnel, from: s, to: e, resolution, dimensions, ...(values ? { values } : {}) })
+          .then((res) => {
+            for (const bc of res.buckets) into.set(bc.start, bc);
+          }),
       );
     }
     await Promise.all(reads);

@@ -67,6 +67,7 @@ export class RedisWindowStore implements WindowStore {
     q: WindowQuery & {
       resolution: 'fine' | 'rollup';
       dimensions?: readonly string[];
+      values?: Readonly<Record<string, readonly string[]>>;
       durationSteps?: readonly number[];
     },
   ): Promise<BucketSeries> {

@@ -14,6 +14,8 @@ import { FwError } from '../core/errors.js';
 import { addHash, codeNames, decodeDimension, decodeTotals, type FieldCounts } from './aggregate.js';
 import {
   checkFunnelShape,
+  dimCohortField,
+  dimVolumeField,
   type KeyLayout,
   planWindow,
   planWindowPreferFine,
@@ -150,6 +152,8 @@ export class RedisWindowReader {
     buckets: readonly BucketRef[],
     groups: readonly string[],
     context: string,
+    /** Per group: read only these hash fields (HMGET) instead of the whole hash. */
+    fields?: readonly (readonly number[] | undefined)[],
   ): Promise<FieldCounts[][]> {
     const out = groups.map(() => buckets.map((): FieldCounts => new Map()));
     const history: number[] = [];
@@ -158,7 +162,15 @@ export class RedisWindowReader {
     const run = async (keyOf: (b: BucketRef, g: string) => string, idx: number[], where: string) => {
       if (idx.length === 0) return;
       const pipe = this.redis.pipeline();
-      for (const g of groups) for (const i of idx) pipe.hgetall(keyOf(buckets[i]!, g));
+      groups.forEach((g, k) => {
+        const only = fields?.[k];
+        for (const i of idx) {
+          if (!only) pipe.hgetall(keyOf(buckets[i]!, g));
+          else if (only.length === 0)
+            pipe.exists(keyOf(buckets[i]!, g)); // nothing to read: keep the reply order
+          else pipe.hmget(keyOf(buckets[i]!, g), ...only.map(String));
+        }
+      });
       let res: [Error | null, unknown][] | null;
       try {
         res = await pipe.exec();
@@ -167,7 +179,17 @@ export class RedisWindowReader {
       }
       (res ?? []).forEach(([err, val], j) => {
         if (err) throw redisFailure(err, `${context} (${where})`);
-        addHash(out[Math.floor(j / idx.length)]![idx[j % idx.length]!]!, val as Record<string, string>);
+        const k = Math.floor(j / idx.length);
+        const only = fields?.[k];
+        let hash = val as Record<string, string>;
+        if (only) {
+          const got = (Array.isArray(val) ? val : []) as (string | null)[];
+          hash = {};
+          only.forEach((f, n) => {
+            if (got[n] !== null && got[n] !== undefined) hash[f] = got[n];
+          });
+        }
+        addHash(out[k]![idx[j % idx.length]!]!, hash);
       });
     };
     await Promise.all([
@@ -250,6 +272,7 @@ export class RedisWindowReader {
     q: WindowQuery & {
       resolution: 'fine' | 'rollup';
       dimensions?: readonly string[];
+      values?: Readonly<Record<string, readonly string[]>>;
       durationSteps?: readonly number[];
     },
   ): Promise<BucketSeries> {
@@ -265,16 +288,23 @@ export class RedisWindowReader {
       refs.push({ res: q.resolution === 'fine' ? 'f' : 'r', start, widthMs: width });
     }
     const groups = ['t', ...dimIdx.map((i) => `d${i}`), ...durSteps.filter((s) => s >= 1).map((s) => `h${s}`)];
-    const [{ per, compactedTo }, names] = await Promise.all([
-      this.consistent(def, async (v) => ({
-        per:
-          refs.length === 0
-            ? groups.map(() => [])
-            : await this.readBuckets(def, v, refs, groups, `funnel ${def.name}: bucket counts`),
-        compactedTo: v.compactedTo,
-      })),
-      Promise.all(dims.map((d) => this.names(def, d))),
-    ]);
+    const names = await Promise.all(dims.map((d) => this.names(def, d)));
+    // A dimension asked for some values only: its hash fields for those values' codes (HMGET), not the whole hash.
+    const fields = groups.map((_g, k): number[] | undefined => {
+      const wanted = k >= 1 && k <= dims.length ? q.values?.[dims[k - 1]!] : undefined;
+      if (!wanted) return undefined;
+      const codes = [...names[k - 1]!].filter(([, name]) => wanted.includes(name)).map(([code]) => code);
+      return codes.flatMap((c) =>
+        Array.from({ length: nSteps }, (_, step) => [dimVolumeField(step, c), dimCohortField(step, c)]).flat(),
+      );
+    });
+    const { per, compactedTo } = await this.consistent(def, async (v) => ({
+      per:
+        refs.length === 0
+          ? groups.map(() => [])
+          : await this.readBuckets(def, v, refs, groups, `funnel ${def.name}: bucket counts`, fields),
+      compactedTo: v.compactedTo,
+    }));
     const buckets = refs.map((b, j): BucketCounts => {
       const t = decodeTotals(per[0]![j]!, nSteps);
       const out: BucketCounts = {

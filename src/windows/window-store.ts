@@ -157,6 +157,8 @@ export interface WindowStore {
     q: WindowQuery & {
       resolution: 'fine' | 'rollup';
       dimensions?: readonly string[];
+      /** Only these values of a dimension (its other values are not read: a chart of one segment value). */
+      values?: Readonly<Record<string, readonly string[]>>;
       durationSteps?: readonly number[];
     },
   ): Promise<BucketSeries>;

@@ -124,3 +124,20 @@ export function shopMinute(t0: number, k: number, dropFrom: number): ShopEvent[]
   }
   return out;
 }
+
+/**
+ * 30 checkouts of the shipped checkout funnel from `from`, 5 s apart, whose orders say `status: succeeded` (one
+ * `pending`) where its completed step wants `status: paid`: a step whose `where` filter turns its events away.
+ */
+export function ordersMissingPaidFilter(from: number): ShopEvent[] {
+  const events: ShopEvent[] = [];
+  for (let i = 0; i < 30; i++) {
+    const ts = from + i * 5000;
+    const attrs = { platform: 'web', payment_provider: 'stripe' };
+    events.push({ id: `s${i}`, type: 'checkout_started', ts, entity: `c${i}`, attrs });
+    events.push({ id: `p${i}`, type: 'payment_submitted', ts: ts + 1000, entity: `c${i}`, attrs });
+    const status = i === 0 ? 'pending' : 'succeeded';
+    events.push({ id: `o${i}`, type: 'order_completed', ts: ts + 2000, entity: `c${i}`, attrs: { ...attrs, status } });
+  }
+  return events;
+}

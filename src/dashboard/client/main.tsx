@@ -2,7 +2,10 @@
  * The dashboard's client: a few pages routed by the URL's #hash, each reading the JSON the daemon serves under
  * /ui/api (server: src/dashboard/routes.ts). Preact for the pages, uPlot for the charts (chart.tsx).
  */
-import { render } from 'preact';
+import { render, type ComponentChildren } from 'preact';
+import type { RuleExplanation } from '../../engine/rule-explain.js';
+import type { UnmatchedReport } from '../../ingest/unmatched.js';
+import type { GateEvidence } from '../../gates/gate-evidence.js';
 import { useEffect, useState } from 'preact/hooks';
 import { access, ago, get, pct, segText, send, when } from './api.js';
 import { Chart, deployLabel, Sparkline, type Marker } from './chart.js';
@@ -81,6 +84,7 @@ interface OverviewData {
   freshness: {
     consumerLag: { topic?: string; partition?: string; lag: number }[];
     deadLetters: { count: number; since: number | null };
+    unmatched: UnmatchedRow[];
   };
 }
 
@@ -192,6 +196,15 @@ function Overview() {
           ? 'no Kafka consumer on this replica'
           : data.freshness.consumerLag.map((l) => `${l.topic}/${l.partition}: ${l.lag}`).join(', ')}
       </p>
+      {data.freshness.unmatched.length > 0 && (
+        <>
+          <p class="warn">
+            Steps whose <code>where</code> filter matches (almost) none of their events in the last 5 minutes: the rules
+            on them see no traffic.
+          </p>
+          <UnmatchedTable rows={data.freshness.unmatched} />
+        </>
+      )}
     </div>
   );
 }
@@ -316,26 +329,31 @@ function RulePage(props: { name: string; params: URLSearchParams }) {
         </>
       )}
       <h3>Why is it quiet</h3>
-      <Explain rule={data.rule.name} />
-      {data.why.length === 0 ? (
-        <p class="quiet">Every series of this rule is judged with the baseline it asks for.</p>
-      ) : (
-        <table class="why">
-          <tbody>
-            {data.why.map((w, i) => (
-              <tr key={i}>
-                <td>
-                  <a href={ruleHref(data.rule.name, w.segment, span)}>{segText(w.segment)}</a>
-                </td>
-                <td>
-                  <Badge s={w.status} />
-                </td>
-                <td class="reason">{w.reason}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Explain
+        rule={data.rule.name}
+        segment={data.segment}
+        fallback={
+          data.why.length === 0 ? (
+            <p class="quiet">Every series of this rule is judged with the baseline it asks for.</p>
+          ) : (
+            <table class="why">
+              <tbody>
+                {data.why.map((w, i) => (
+                  <tr key={i}>
+                    <td>
+                      <a href={ruleHref(data.rule.name, w.segment, span)}>{segText(w.segment)}</a>
+                    </td>
+                    <td>
+                      <Badge s={w.status} />
+                    </td>
+                    <td class="reason">{w.reason}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      />
       {data.drilldown && (
         <>
           <h3>Drill-down</h3>
@@ -401,33 +419,140 @@ function RulePage(props: { name: string; params: URLSearchParams }) {
   );
 }
 
-/**
- * The rule's explain report (GET /v1/rules/<name>/explain), when the daemon has it: per series, the reason in words
- * and what it would take, shown field by field. Absent (404) on daemons without the route: the rows below, from the
- * alert states, are then all there is.
- */
-function Explain(props: { rule: string }) {
-  const { data } = useJson<{ series?: Record<string, unknown>[] }>(
-    `/ui/api/v1/rules/${encodeURIComponent(props.rule)}/explain`,
-  );
-  if (!data?.series?.length) return null;
-  const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+// The JSON the explain route answers, typed by the server's own declarations (type-only: nothing is bundled).
+type UnmatchedRow = UnmatchedReport;
+type Explanation = RuleExplanation;
+
+/** Steps whose filter matches nothing: which funnel, step and filter, how many seen and kept, the values seen. */
+function UnmatchedTable(props: { rows: UnmatchedRow[] }) {
+  if (props.rows.length === 0) return null;
+  const sample = (u: UnmatchedRow) =>
+    Object.entries(u.sample)
+      .flatMap(([k, vs]) => Object.entries(vs).map(([v, n]) => `${k}=${v} ×${n}`))
+      .join(', ');
   return (
-    <table class="explain">
+    <table class="unmatched">
+      <thead>
+        <tr>
+          <th>funnel</th>
+          <th>step</th>
+          <th>filter</th>
+          <th>matched / seen</th>
+          <th>values seen</th>
+        </tr>
+      </thead>
       <tbody>
-        {data.series.map((row, i) => (
-          <tr key={i}>
-            <td>{segText((row.segment as Seg) ?? null)}</td>
-            <td class="reason">
-              {Object.entries(row)
-                .filter(([k]) => k !== 'segment')
-                .map(([k, v]) => `${k}: ${text(v)}`)
-                .join(' · ')}
+        {props.rows.map((u) => (
+          <tr key={`${u.funnel}|${u.step}`} data-step={`${u.funnel}/${u.step}`} title={u.text}>
+            <td>{u.funnel}</td>
+            <td>
+              {u.step} <span class="quiet">({u.event})</span>
             </td>
+            <td>
+              <code>where {u.filter}</code>
+            </td>
+            <td>
+              {u.matched.toLocaleString()} / {u.seen.toLocaleString()}
+            </td>
+            <td class="sample">{sample(u)}</td>
           </tr>
         ))}
       </tbody>
     </table>
+  );
+}
+
+const num = (v: number, rate: boolean) => (rate ? pct(v) : Math.round(v).toLocaleString());
+
+/**
+ * The rule's explain report (GET /v1/rules/<name>/explain): per series, its state and the reasons in words (too
+ * little traffic, the baseline's fallback, silences, filters that match nothing), observed vs expected with the
+ * statistic against its threshold, and the smallest change the rule would catch within 15, 60 and 240 minutes.
+ */
+function Explain(props: { rule: string; segment: Seg; fallback: ComponentChildren }) {
+  const seg = props.segment ? `?segment=${encodeURIComponent(segText(props.segment))}` : '';
+  const { data, error } = useJson<Explanation>(`/ui/api/v1/rules/${encodeURIComponent(props.rule)}/explain${seg}`, [
+    seg,
+  ]);
+  // Without the report (an older replica behind the same proxy, an error): the reasons the alert states carry.
+  if (error) return <>{props.fallback}</>;
+  if (!data) return <p class="quiet">Loading the explanation…</p>;
+  return (
+    <div class="explain">
+      <p class="quiet">Data: {data.data.detail}</p>
+      {data.unmatched.length > 0 && (
+        <>
+          <p class="warn">A step this rule reads counts (almost) nothing: its filter turns the events away.</p>
+          <UnmatchedTable rows={data.unmatched} />
+        </>
+      )}
+      <table class="explain">
+        <thead>
+          <tr>
+            <th>series</th>
+            <th>state</th>
+            <th>why</th>
+            <th>now</th>
+            <th>smallest change caught within</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.series.map((x) => {
+            const rate = x.now !== null && x.now.observedRate !== null && x.now.expectedRate !== null;
+            return (
+              <tr key={x.label} data-series={x.label}>
+                <td>
+                  <a href={ruleHref(data.rule, x.segment)}>{x.label}</a>
+                </td>
+                <td>
+                  <Badge s={x.condition === 'ok' ? x.status : x.condition} />
+                </td>
+                <td class="reason">
+                  <ul>
+                    {x.reasons.map((r, i) => (
+                      <li key={i} data-code={r.code}>
+                        {r.text}
+                      </li>
+                    ))}
+                  </ul>
+                  <span class="quiet">
+                    {x.volume.count.toLocaleString()} counted in {x.volume.windowMinutes} min (min_volume{' '}
+                    {x.volume.minVolume.toLocaleString()}); baseline {x.baseline.kind}
+                    {x.baseline.weeksWanted !== undefined
+                      ? ` (${x.baseline.weeksAvailable ?? 0} of ${x.baseline.weeksWanted} weeks)`
+                      : ''}
+                    {x.baseline.fallback ? `, using ${x.baseline.fallback}` : ''}
+                  </span>
+                </td>
+                <td class="now">
+                  {x.now === null ? (
+                    <span class="quiet">no window could be scored</span>
+                  ) : (
+                    <>
+                      {rate
+                        ? `${pct(x.now.observedRate)} vs ${pct(x.now.expectedRate)} expected`
+                        : `${num(x.now.observed, false)} vs ${num(x.now.expected, false)} expected`}
+                      <br />
+                      <span class="quiet">
+                        over {x.now.windowMinutes} min; statistic {x.now.statistic.toFixed(2)}, threshold{' '}
+                        {x.now.threshold.toFixed(2)}
+                      </span>
+                    </>
+                  )}
+                </td>
+                <td class="detectable">
+                  {x.detectable.map((c) => (
+                    <div key={c.withinMinutes}>
+                      {c.withinMinutes} min: {c.change === null ? 'none at this traffic' : pct(c.change, 0)}
+                    </div>
+                  ))}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -561,17 +686,129 @@ function Deploys() {
   );
 }
 
+/** A gate's evidence record as the route answers it (src/gates/gate-evidence.ts). */
+type GateEvidenceData = GateEvidence;
+
+/**
+ * The effect canary/baseline − 1 with its anytime-valid interval, against no change (0) and the harm the gate
+ * guards against (−drop): fail once the interval is wholly below 0, pass once wholly above −drop.
+ */
+function EffectBar(props: { e: GateEvidenceData }) {
+  const { estimate, lower, upper } = props.e.effect;
+  const drop = props.e.settings.drop;
+  const known = [estimate, lower, upper, 0, -drop].filter((x): x is number => x !== null && Number.isFinite(x));
+  const lo = Math.min(...known) - drop / 2;
+  const hi = Math.max(...known) + drop / 2;
+  const W = 560;
+  const x = (v: number) => ((v - lo) / (hi - lo)) * W;
+  return (
+    <svg class="effect" width={W} height={54} viewBox={`0 0 ${W} 54`} role="img">
+      <line x1={0} x2={W} y1={24} y2={24} stroke="#ccc" />
+      <line x1={x(0)} x2={x(0)} y1={6} y2={42} stroke="#555" />
+      <text x={x(0) + 3} y={52} font-size="11">
+        0
+      </text>
+      <line x1={x(-drop)} x2={x(-drop)} y1={6} y2={42} stroke="#c0392b" stroke-dasharray="4 3" />
+      <text x={x(-drop) + 3} y={52} font-size="11" fill="#c0392b">
+        −{pct(drop, 0)}
+      </text>
+      {lower !== null && upper !== null && (
+        <rect x={x(lower)} y={17} width={Math.max(1, x(upper) - x(lower))} height={14} fill="rgba(53,103,196,0.35)" />
+      )}
+      {estimate !== null && <circle cx={x(estimate)} cy={24} r={4} fill="#3567c4" />}
+    </svg>
+  );
+}
+
+/** A comparison's evidence: verdict, the two arms, the effect with its interval, and the evidence over time. */
+function GateEvidenceView(props: { e: GateEvidenceData }) {
+  const e = props.e;
+  const signed = (v: number | null) => (v === null ? '—' : `${v >= 0 ? '+' : '−'}${pct(Math.abs(v))}`);
+  const t = e.timeline.map((x) => Date.parse(x.at));
+  const lg = (v: number) => (v > 0 ? Math.log10(v) : null);
+  const failAt = Math.log10(1 / e.settings.falseFail);
+  const passAt = Math.log10(1 / (1 - e.settings.power));
+  return (
+    <div class="gate-evidence" data-verdict={e.verdict}>
+      <p>
+        <Badge s={e.verdict} /> {e.explanation}
+      </p>
+      <table class="arms">
+        <thead>
+          <tr>
+            <th>arm</th>
+            <th>version</th>
+            <th>entered</th>
+            <th>trials</th>
+            <th>converted</th>
+            <th>rate</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(['canary', 'baseline'] as const).map((k) => (
+            <tr key={k} data-arm={k}>
+              <td>{k}</td>
+              <td>{e[k].value}</td>
+              <td>{e[k].entered.toLocaleString()}</td>
+              <td>{Math.round(e[k].trials).toLocaleString()}</td>
+              <td>{Math.round(e[k].successes).toLocaleString()}</td>
+              <td>{pct(e[k].rate)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p class="effect-text">
+        effect {signed(e.effect.estimate)}, {pct(e.effect.level, 0)} interval {signed(e.effect.lower)} to{' '}
+        {signed(e.effect.upper)} (harm guarded against: −{pct(e.settings.drop, 0)})
+      </p>
+      <EffectBar e={e} />
+      <p class="quiet">
+        {e.minutesUsed} min of data since {e.since.replace('T', ' ').slice(0, 16)}Z, up to{' '}
+        {e.dataUntil.replace('T', ' ').slice(0, 16)}Z
+        {e.minutesToDecision !== null && e.minutesToDecision > 0
+          ? `; about ${e.minutesToDecision} min to a decision`
+          : ''}
+        {e.srm.checked ? `; sample ratio ${e.srm.mismatch ? 'MISMATCH' : 'as expected'}` : ''}; rollback{' '}
+        {e.rollback.status}: {e.rollback.condition}
+      </p>
+      {t.length > 1 && (
+        <>
+          <h4>Evidence over time (log10; the gate decides at the dashed lines)</h4>
+          <Chart
+            name={`gate-${e.gate}`}
+            data={[
+              t,
+              e.timeline.map((x) => lg(x.failEvidence)),
+              e.timeline.map(() => failAt),
+              e.timeline.map((x) => lg(x.passEvidence)),
+              e.timeline.map(() => passAt),
+            ]}
+            series={[
+              { label: 'against "no harm" (fail)', stroke: '#c0392b', width: 2 },
+              { label: 'fail at', stroke: '#c0392b', dash: [6, 4] },
+              { label: 'against "harm" (pass)', stroke: '#27ae60', width: 2 },
+              { label: 'pass at', stroke: '#27ae60', dash: [6, 4] },
+            ]}
+            height={200}
+            yFormat={(v) => v.toFixed(1)}
+          />
+        </>
+      )}
+    </div>
+  );
+}
+
 function Gates() {
   const { data, error } = useJson<{
     gates: { name: string; funnel: string; splitBy: string; description: string | null }[];
   }>('/ui/api/v1/gates');
-  const [ev, setEv] = useState<{ gate: string; json?: unknown; error?: string } | null>(null);
+  const [ev, setEv] = useState<{ gate: string; json?: GateEvidenceData; error?: string } | null>(null);
   const look = async (e: Event, gate: string) => {
     e.preventDefault();
     const f = new FormData(e.target as HTMLFormElement);
     const qs = new URLSearchParams({ canary: String(f.get('canary')), baseline: String(f.get('baseline')) });
     try {
-      setEv({ gate, json: await get(`/ui/api/v1/gates/${encodeURIComponent(gate)}/evidence?${qs}`) });
+      setEv({ gate, json: await get<GateEvidenceData>(`/ui/api/v1/gates/${encodeURIComponent(gate)}/evidence?${qs}`) });
     } catch (err) {
       setEv({ gate, error: (err as Error).message });
     }
@@ -594,7 +831,7 @@ function Gates() {
             <button type="submit">Evidence</button>
           </form>
           {ev?.gate === g.name &&
-            (ev.error ? <p class="error">{ev.error}</p> : <pre>{JSON.stringify(ev.json, null, 2)}</pre>)}
+            (ev.error ? <p class="error">{ev.error}</p> : <GateEvidenceView e={ev.json as GateEvidenceData} />)}
         </section>
       ))}
     </div>

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/core/clock.js';
 import type { RuleExplanation } from '../../../src/engine/rule-explain.js';
 import { startInProcessDaemon } from '../../support/daemon.js';
+import { ordersMissingPaidFilter } from '../../support/shop-daemon.js';
 
 const TOKEN = 'unmatched-token';
 const MIN = 60_000;
@@ -21,21 +22,7 @@ describe('unmatched step filter in the daemon', () => {
     const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
     const d = await startInProcessDaemon(TOKEN, { FW_INSTANCE_ID: 'unmatched' }, { clock, logger });
     const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-    const events = [];
-    for (let i = 0; i < 30; i++) {
-      const ts = t0 - 4 * MIN + i * 5000;
-      const attrs = { platform: 'web', payment_provider: 'stripe' };
-      events.push({ id: `s${i}`, type: 'checkout_started', ts, entity: `c${i}`, attrs });
-      events.push({ id: `p${i}`, type: 'payment_submitted', ts: ts + 1000, entity: `c${i}`, attrs });
-      const status = i === 0 ? 'pending' : 'succeeded';
-      events.push({
-        id: `o${i}`,
-        type: 'order_completed',
-        ts: ts + 2000,
-        entity: `c${i}`,
-        attrs: { ...attrs, status },
-      });
-    }
+    const events = ordersMissingPaidFilter(t0 - 4 * MIN);
     events.push({ id: 'typo', type: 'checkout_startd', ts: t0 - MIN, entity: 'x', attrs: {} });
     const r = await fetch(`${d.httpUrl}/v1/events`, { method: 'POST', headers, body: JSON.stringify(events) });
     expect(r.status).toBeLessThan(300);

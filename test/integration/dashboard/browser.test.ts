@@ -3,12 +3,18 @@
  * against an in-process daemon holding a replayed incident (fixture.ts): the login, the overview's funnels and
  * firing rule, the rule page's chart (the points it plots are the points the page received; the canvas is drawn;
  * the deploy marker and the alert span sit at their times), the insufficient rule's reason, and a silence created
- * in the page that the API then lists. Screenshots of each page go to .tmp/screenshots/dashboard/.
+ * in the page that the API then lists; the explain report on the rule page and in the overview's "why" column; and a
+ * step whose `where` filter turns its events away, on the overview and on the page of a rule reading it.
+ * A gate's evidence drawn: verdict, both arms, the effect's interval against the harm, the evidence over time.
+ * Screenshots of each page go to .tmp/screenshots/dashboard/.
  */
 import { mkdirSync } from 'node:fs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { chromium, type Locator, type Page } from 'playwright-core';
 import { eventually } from '../../support/env.js';
+import { startInProcessDaemon } from '../../support/daemon.js';
+import { canaryMinutes, canaryRulesDir, MIN } from '../../support/canary-shop.js';
+import { ordersMissingPaidFilter, startWebhook } from '../../support/shop-daemon.js';
 import { daemonWithIncident, TOKEN } from './fixture.js';
 
 const SHOTS = '.tmp/screenshots/dashboard';
@@ -58,6 +64,8 @@ describe('the dashboard in Chromium', () => {
     const strict = shop.locator('tr[data-rule=paid-drop-strict]');
     await shows(strict.locator('.badge'), 'insufficient');
     await shows(strict.locator('.reason'), 'min_volume');
+    // The "why" column has the explain report's top reason, in words.
+    await shows(strict.locator('.reason'), 'too little traffic: needs 1000000 started events');
     await shows(page.locator('table.incidents'), 'paid-drop');
     await page.screenshot({ path: `${SHOTS}/overview.png`, fullPage: true });
 
@@ -106,11 +114,20 @@ describe('the dashboard in Chromium', () => {
     const positions = check.positions;
     expect(Math.abs(check.deploy!.left - positions[0]!)).toBeLessThan(1);
     expect(Math.abs(check.span!.left - positions[1]!)).toBeLessThan(1);
+    // The firing rule's explain: observed vs expected with the statistic and its threshold.
+    const firing = page.locator('table.explain tr[data-series=funnel-wide]');
+    await shows(firing.locator('li[data-code=breach]'), 'breach:');
+    await shows(firing.locator('td.now'), 'threshold');
     await page.screenshot({ path: `${SHOTS}/rule.png`, fullPage: true });
 
     // The strict rule's page says why it is quiet.
     await page.goto(`${url}/#/rule/paid-drop-strict?span=6h`);
-    await shows(page.locator('table.why'), 'min_volume');
+    // The explain report, per series: the reason in words, the volume against min_volume, and what it would catch.
+    const wide = page.locator('table.explain tr[data-series=funnel-wide]');
+    await shows(wide.locator('li[data-code=low_volume]'), 'too little traffic: needs 1000000 started events');
+    await shows(wide.locator('.badge'), 'insufficient');
+    await shows(wide.locator('td.detectable'), '240 min:');
+    await shows(page.locator('table.explain tr[data-series="platform=ios"]'), 'needs 1000000');
     await page.screenshot({ path: `${SHOTS}/rule-insufficient.png`, fullPage: true });
 
     // A silence created in the page is in the API.
@@ -150,4 +167,100 @@ describe('the dashboard in Chromium', () => {
     await shows(page.locator('pre.error'), 'pasted.yaml:');
     expect(errors).toEqual([]);
   }, 180_000);
+
+  it('shows a step whose where filter matches none of its events, on the overview and the rule page', async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    // The shipped checkout funnel: its completed step wants status=paid; these orders say succeeded.
+    const d = await startInProcessDaemon(TOKEN, { FW_INSTANCE_ID: 'dash-unmatched' });
+    const url = d.httpUrl;
+    const now = Date.now();
+    const events = ordersMissingPaidFilter(now - 3 * 60_000);
+    const r = await fetch(`${url}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(events),
+    });
+    expect(r.status).toBeLessThan(300);
+
+    const page = await browserPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${url}/login`);
+    await page.fill('#token', TOKEN);
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${url}/`);
+
+    // Overview, data freshness: funnel, step, filter, matched of seen, and the values the events had.
+    const row = page.locator('table.unmatched tr[data-step="checkout/completed"]');
+    await shows(row, 'where status=paid');
+    await shows(row, '0 / 30');
+    await shows(row.locator('.sample'), 'status=succeeded ×29');
+    await shows(row.locator('.sample'), 'status=pending ×1');
+    await page.screenshot({ path: `${SHOTS}/overview-unmatched.png`, fullPage: true });
+
+    // The page of a rule reading that step says so, in its table and among its series' reasons.
+    await page.goto(`${url}/#/rule/checkout-completion-drop`);
+    const onRule = page.locator('.explain table.unmatched tr[data-step="checkout/completed"]');
+    await shows(onRule, '0 / 30');
+    await shows(
+      page.locator('table.explain tr[data-series=funnel-wide] li[data-code=unmatched_filter]'),
+      'its filter where status=paid matched 0 of 30 order_completed events',
+    );
+    await page.screenshot({ path: `${SHOTS}/rule-unmatched.png`, fullPage: true });
+    // A rule that does not read the step is not told about it.
+    await page.goto(`${url}/#/rule/checkout-starts-collapse`);
+    await page.locator('table.explain tr[data-series=funnel-wide]').waitFor();
+    expect(await page.locator('table.unmatched').count()).toBe(0);
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it('draws a gate comparison: verdict, both arms, the effect with its interval, the evidence over time', async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    const hook = await startWebhook();
+    onTestFinished(() => hook.close());
+    const d = await startInProcessDaemon(TOKEN, { FW_RULES_DIR: canaryRulesDir(hook.url) });
+    const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    // A canary converting at half the baseline's rate: the gate fails it.
+    const t0 = Math.floor((Date.now() - 120 * MIN) / MIN) * MIN;
+    const arms = [
+      { version: '5.2.0', perMinute: 180, rate: 0.7 },
+      { version: '5.3.0', perMinute: 20, rate: 0.35 },
+    ];
+    const events = canaryMinutes(t0, 0, 40, arms);
+    for (let i = 0; i < events.length; i += 5_000) {
+      const r = await fetch(`${d.httpUrl}/v1/events`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify(events.slice(i, i + 5_000)),
+      });
+      expect(r.status).toBe(200);
+    }
+    const verdict = (await (
+      await fetch(`${d.httpUrl}/v1/gates/canary/verdict?canary=5.3.0&baseline=5.2.0`, { headers: auth })
+    ).json()) as { verdict: string; timeline: unknown[] };
+    expect(verdict.verdict).toBe('fail');
+    expect(verdict.timeline.length).toBeGreaterThan(1);
+
+    const page = await browserPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${d.httpUrl}/login`);
+    await page.fill('#token', TOKEN);
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${d.httpUrl}/`);
+    await page.goto(`${d.httpUrl}/#/gates`);
+    await page.fill('input[name=canary]', '5.3.0');
+    await page.fill('input[name=baseline]', '5.2.0');
+    await page.click('.gates form button[type=submit]');
+    const ev = page.locator('.gate-evidence[data-verdict=fail]');
+    await shows(ev.locator('.badge'), 'fail');
+    await shows(ev.locator('tr[data-arm=canary]'), '5.3.0');
+    await shows(ev.locator('tr[data-arm=baseline]'), '5.2.0');
+    await shows(ev.locator('.effect-text'), 'harm guarded against: −20%');
+    expect(await ev.locator('svg.effect rect').count()).toBe(1);
+    await page.locator('[data-chart=gate-canary][data-drawn="1"]').waitFor();
+    expect(await page.locator('.gates pre').count()).toBe(0);
+    await page.screenshot({ path: `${SHOTS}/gate.png`, fullPage: true });
+    expect(errors).toEqual([]);
+  }, 120_000);
 });
