@@ -1,9 +1,21 @@
 import { detectChange, insufficientDetection } from './scan-detector.js';
 import { recentChange } from './recent-change.js';
-import { HOUR, MINUTE, SCAN_BUCKETS, stepIndex, type RuleLook, type SeriesResult } from './rule-look.js';
+import {
+  afterResolve,
+  HOUR,
+  MINUTE,
+  SCAN_BUCKETS,
+  scanCap,
+  stepIndex,
+  type RuleLook,
+  type SeriesResult,
+} from './rule-look.js';
 import { FALLBACK_TRAILING_MS } from './series-baseline.js';
 import { segmentKey, type SegmentRef } from './series-reader.js';
 import { bucketValue } from '../windows/histogram.js';
+
+/** Durations above the percentile's bucket a baseline needs before a duration rule judges (q0 known to ±22 %). */
+export const MIN_BASELINE_ABOVE = 20;
 
 /**
  * step_duration: "p95 got 30 % slower" as a binomial test on the share of durations above the baseline's
@@ -74,15 +86,31 @@ export function evaluateDuration(look: RuleLook, seg: SegmentRef | null, budget:
     trials[i] = c;
     succ[i] = above(h, dIdx);
   }
+  // q0 is a share counted in the baseline's own durations: a young baseline (the first minutes of an install) holds
+  // a handful above D, and D sits where that sample ran out. Taken as exact, its sampling error paged steady
+  // traffic; so a baseline needs MIN_BASELINE_ABOVE durations above D, and q0's binomial error, relative,
+  // (1 − q0)/(total·q0), widens the scan's variance.
+  const aboveD = q0 * total;
+  if (aboveD < MIN_BASELINE_ABOVE)
+    return empty(
+      `baseline too young: ${Math.round(aboveD)} of its durations above p${Math.round(pct * 100)}, ` +
+        `needs ${MIN_BASELINE_ABOVE}`,
+    );
+  const baselineRelVariance = (1 - q0) / aboveD;
+  const cap = scanCap(look, segmentKey(seg));
   const detection = detectChange({
     series: { starts: trials, conversions: succ, expectedRate: q0 },
     drop: change,
     direction: 'increase',
+    baselineRelVariance,
     falseAlarmsPerWeek: budget,
     stepMinutes: b / MINUTE,
     minVolume: rule.minVolume,
     noise: { tau2: 0, tau2Slow: 0 },
+    resolveAfterMinutes: rule.resolveAfterMs / MINUTE,
+    maxWindowSteps: cap,
   });
+  if (cap !== undefined) afterResolve(detection);
   return {
     rule: rule.name,
     segment: seg,

@@ -161,9 +161,16 @@ export const SEPARATED_Z = 2;
  * threshold) and separated from the incident's own level (`incidentChange`, e.g. the peak relative drop) by
  * SEPARATED_Z. Right after a provider recovers one or two minutes of data already reject a 90 % drop; a drop
  * lingering near the rule's threshold is never separated from its own level, so it holds instead of flapping.
+ * Only windows of at most `maxSteps` steps count: the steps since the incident began. A longer window reaches back
+ * into the healthy data before the onset and, minutes into an outage, looks "back at baseline" while it is not.
  */
-export function recoveredSteps(windows: readonly RecentWindow[], incidentChange: number): number | null {
+export function recoveredSteps(
+  windows: readonly RecentWindow[],
+  incidentChange: number,
+  maxSteps = Infinity,
+): number | null {
   for (const w of [...windows].sort((a, b) => a.steps - b.steps)) {
+    if (w.steps > maxSteps) break;
     if (!(w.expected > 0 && w.nullVariance > 0)) continue;
     // The gap to the incident's level in sampling standard deviations: the fitted noise is left out, because a
     // noise fit whose span took in the incident itself is inflated by it and would hold the alert for hours.

@@ -161,6 +161,19 @@ function worthWriting(
   return lastWritten === undefined || now - lastWritten >= QUIET_WRITE_MS;
 }
 
+/**
+ * The data time a firing alert's incident began: the change-point of its worst look (or the latest), else the start
+ * of the window that showed the worst look. Null when the state records neither (an older state).
+ */
+export function incidentDataStart(s: AlertState): number | null {
+  const onset = s.peak?.onset ?? s.evidence?.onset;
+  if (typeof onset === 'number') return onset;
+  const p = s.peak;
+  return p && typeof p.evaluatedUpTo === 'number' && typeof p.windowMinutes === 'number'
+    ? p.evaluatedUpTo - p.windowMinutes * 60_000
+    : null;
+}
+
 /** For a transition's wording: the step a conversion rule counts from when that is not the funnel's entry step
  *  (its evidence volume then counts arrivals at that step), else undefined. */
 export function countedFromStep(rule: AlertRuleDef, funnel: FunnelDef): string | undefined {
@@ -614,7 +627,10 @@ export class Evaluator {
     let okFrom: number | undefined;
     if (active && d.state !== 'insufficient' && d.recentWindows) {
       const level = Math.max(rule.minChange / 2, Math.min(1, prev.peak?.relativeChange ?? rule.minChange));
-      const steps = recoveredSteps(d.recentWindows, Number.isFinite(level) ? level : rule.minChange);
+      // Only windows inside the incident: one reaching back before its onset is mostly healthy data minutes in.
+      const start = incidentDataStart(prev);
+      const maxSteps = start === null ? Infinity : Math.floor((evalTo - start) / funnel.bucketMs);
+      const steps = recoveredSteps(d.recentWindows, Number.isFinite(level) ? level : rule.minChange, maxSteps);
       if (steps !== null) okFrom = evalTo - steps * funnel.bucketMs;
     }
     let condition: Observation['condition'] =

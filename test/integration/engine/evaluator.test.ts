@@ -263,6 +263,31 @@ describe('evaluator on a real Redis', () => {
     240_000,
   );
 
+  it('a rule without `for` pages an outage once per series: one firing span, resolved after recovery', async () => {
+    // android's payments fail for 40 minutes; the funnel-wide series drops ~30 %. Paging on the first breaching
+    // minute, the resolve test used to take a 32-minute window, mostly the healthy data before the onset, for a
+    // recovery: the funnel-wide alert fired at 105, resolved at 108 and fired again at 110 (one outage, two pages).
+    const DROP_AT = 100,
+      RECOVER_AT = 140;
+    const shop = new Shop((p, k) => (p === 'android' && k >= DROP_AT && k < RECOVER_AT ? 0.15 : 0.6));
+    const s = setup([rule({ name: 'no-for', forMs: 0, resolveAfterMs: 3 * MIN })]);
+    const notes = new Collect();
+    const ev = s.make(notes);
+    for (let k = 0; k < RECOVER_AT + 30; k++) await s.minute(shop, k, ev);
+    for (const value of ['android', null]) {
+      const spans = notes.got
+        .filter((t) => (t.segment?.value ?? null) === value && (t.kind === 'firing' || t.kind === 'resolved'))
+        .map((t) => ({ kind: t.kind, minute: (t.at - T0) / MIN }));
+      const summary = JSON.stringify({ value, spans });
+      expect(
+        spans.map((x) => x.kind),
+        summary,
+      ).toEqual(['firing', 'resolved']);
+      expect(spans[0]!.minute, summary).toBeGreaterThanOrEqual(DROP_AT);
+      expect(spans[1]!.minute, summary).toBeGreaterThan(RECOVER_AT);
+    }
+  }, 240_000);
+
   it(
     "a mix shift alone (each platform converts as before, android's share of traffic grows) " +
       'is not paged by default, and is described as a mix shift when a rule asks to page it',

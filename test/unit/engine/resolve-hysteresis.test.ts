@@ -40,6 +40,16 @@ describe('recoveredSteps', () => {
       ).toBeNull();
   });
 
+  it('minutes into an outage, a window reaching back before the onset is no recovery', () => {
+    // Seed 21 of the outage replay: three minutes after the onset the 32-minute window is mostly the
+    // healthy data before it (change 2 %); it resolved the alert at 10:35 and it fired again at 10:36.
+    const windows = [win(1, 0.37), win(2, 0.38), win(4, 0.39), win(8, 0.2), win(16, 0.07), win(32, 0.02)];
+    expect(recoveredSteps(windows, 0.34)).toBe(32);
+    expect(recoveredSteps(windows, 0.34, 4)).toBeNull();
+    // After the recovery the windows inside the incident show it.
+    expect(recoveredSteps([win(1, 0.01), win(2, 0.02), win(4, 0.2)], 0.34, 60)).toBe(1);
+  });
+
   it('holds while the newest data is significantly below the baseline', () => {
     expect(recoveredSteps([win(8, 0.2), win(16, 0.3)], 0.9)).toBeNull();
   });
