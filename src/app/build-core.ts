@@ -97,8 +97,6 @@ export interface Core {
   evaluator: Evaluator;
   /** The evaluator's options other than rules, states, lease and curves (engine/sharded-evaluation.ts). */
   evaluatorBase: CoreEvaluatorBase;
-  /** The canary-user alerts the evaluator steps (absent: no journeys); sharded, only the `~global` shard's. */
-  evaluatorProbes?: EvaluatorOptions['probes'];
   /** The incident groups per receiver (notify/grouping.ts), as the evaluator committed them. */
   groups: GroupStore;
   parse: Omit<ParseOptions, 'now'>;
@@ -165,7 +163,6 @@ export function buildCore(o: CoreOptions): Core {
     rules: o.rules,
     completenessStore: new RedisCompletenessStore({ redis, prefix }),
     groups,
-    // Canary-user alerts are no funnel's: sharded, the `~global` shard steps them (engine/sharded-evaluation.ts).
     ...(o.probes ? { probes: o.probes } : {}),
   });
   const liveness = new FeedLiveness({ store: windows, metrics, startedAt: clock.now() });
@@ -179,7 +176,6 @@ export function buildCore(o: CoreOptions): Core {
     lease,
     evaluator,
     evaluatorBase,
-    ...(o.probes ? { evaluatorProbes: o.probes } : {}),
     groups,
     parse,
     liveness,

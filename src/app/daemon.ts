@@ -32,7 +32,6 @@ import { MinuteTicker } from '../engine/minute-tick.js';
 import { warmDetectors } from '../detect/warm-detectors.js';
 import type { Evaluator } from '../engine/evaluator.js';
 import type { LeaderLease } from '../engine/lease.js';
-import { GLOBAL_SHARD } from '../engine/shard-plan.js';
 import type { RedisAlertStore } from '../engine/alert-store.js';
 import { LogNotifier } from '../notify/log-notifier.js';
 import type { Notifier } from '../notify/notifier.js';
@@ -260,7 +259,6 @@ export class Daemon {
           sharded: true,
         }),
         evaluator: this.core.evaluatorBase,
-        ...(this.core.evaluatorProbes ? { probes: this.core.evaluatorProbes } : {}),
       });
       this.sharding = sharding;
       this.readiness.add({
@@ -448,8 +446,7 @@ export class Daemon {
         clock: this.clock,
         record: (run) => probeRuns.record(run),
         // One replica runs the journeys: the evaluation lease holder.
-        // Sharded: the holder of the `~global` shard, which steps the probe alerts.
-        shouldRun: () => (this.sharding ? this.sharding.coordinator.owned().has(GLOBAL_SHARD) : this.lease.isLeader()),
+        shouldRun: () => this.lease.isLeader(),
         ...(config.FW_PROBES_LOCATION ? { location: config.FW_PROBES_LOCATION } : {}),
       });
       const journeys = this.journeys;

@@ -480,6 +480,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         'unset FW_AUTH to require the token, or unset FW_INGEST_TOKEN',
     );
   }
+  if (out.FW_EVAL_SHARDING === 'funnel' && typeof out.FW_PROBES_DIR === 'string' && out.FW_PROBES_DIR !== '') {
+    // Canary-user alerts are no funnel's shard yet: stepped per shard they would page twice (an incident group is
+    // owned by its funnel's shard, the probe alert by none).
+    problems.push(
+      'FW_PROBES_DIR: canary users do not run with FW_EVAL_SHARDING=funnel yet; ' +
+        'run them in a daemon with FW_EVAL_SHARDING=off, or as `funnelwatch probe --redis` next to the sharded ones',
+    );
+  }
   if (problems.length) throw new ConfigError(problems);
   return { ...(out as Config), ...(env.FW_CONFIG_FILE ? { configFile: env.FW_CONFIG_FILE } : {}) };
 }

@@ -46,8 +46,6 @@ export interface ShardedEvaluationOptions {
   completenessStore?: CompletenessPersistence;
   /** Everything else an evaluator needs (store, notifier, silences, deploys, settings), as the daemon builds it. */
   evaluator: Omit<EvaluatorOptions, 'rules' | 'alerts' | 'lease' | 'groups' | 'completenessStore' | 'completeness'>;
-  /** Canary-user alerts: no funnel's, so the `~global` shard alone steps them. */
-  probes?: EvaluatorOptions['probes'];
 }
 
 /** What one shard's pass did this tick. */
@@ -212,7 +210,6 @@ export class ShardedEvaluation {
         ? { groups: { load: async () => new Map([...(await groups.load())].filter(([, g]) => ownsGroup(g))) } }
         : {}),
       ...(this.o.completenessStore ? { completenessStore: this.o.completenessStore } : {}),
-      ...(this.o.probes && shard === GLOBAL_SHARD ? { probes: this.o.probes } : {}),
       logger: this.o.logger.child({ shard }),
     });
     run = { evaluator, version: '' };

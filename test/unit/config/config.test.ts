@@ -45,6 +45,14 @@ describe('configuration from FW_* variables', () => {
     expect(p[0]).toMatch(/^FW_REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL.*got "nonsense"$/);
   });
 
+  it('refuses canary users in a sharded daemon (they would page once per shard), and allows each alone', () => {
+    const p = problems({ FW_EVAL_SHARDING: 'funnel', FW_PROBES_DIR: 'probes' });
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(/^FW_PROBES_DIR: canary users do not run with FW_EVAL_SHARDING=funnel yet/);
+    expect(problems({ FW_EVAL_SHARDING: 'funnel' })).toEqual([]);
+    expect(problems({ FW_PROBES_DIR: 'probes' })).toEqual([]);
+  });
+
   it('checks the cron schedule and the receiver URLs at start, one line each', () => {
     expect(problems({ FW_TICK_SCHEDULE: '*/10 * * * * *', FW_SLACK_API_URL: 'http://127.0.0.1:9/api/' })).toEqual([]);
     expect(
